@@ -1,0 +1,31 @@
+using System.CommandLine;
+
+namespace Engine.Cli;
+
+/// <summary>Entry point of the <c>engine</c> command.</summary>
+public static class Program
+{
+    /// <summary>Builds the command tree. Each sub-command lives in its own file.</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("engine: embedded vector index engine with hard-negative mining built in");
+        root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(DataCommands.Create());
+        return root;
+    }
+
+    /// <summary>Runs the command line; returns the process exit code.</summary>
+    public static int Main(string[] args)
+    {
+        try
+        {
+            return BuildRoot().Parse(args).Invoke();
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 2;
+        }
+    }
+}

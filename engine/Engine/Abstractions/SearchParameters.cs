@@ -1,0 +1,95 @@
+namespace Engine;
+
+/// <summary>
+/// Per-call search options. Never global state: each call passes its own (faiss <c>SearchParameters</c>).
+/// Index families derive from this to add their knobs (probes, refine factor, ...).
+/// </summary>
+public class SearchParameters
+{
+    /// <summary>Worker threads for this call; 0 means <see cref="Environment.ProcessorCount"/>.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Optional filter: only ids it allows are returned.</summary>
+    public IIdFilter? Filter { get; init; }
+
+    /// <summary>When set, the search adds its counters here (thread-safe accumulation).</summary>
+    public SearchStats? Stats { get; init; }
+
+    /// <summary>Resolved thread count (at least 1).</summary>
+    public int ResolveThreads() => Threads > 0 ? Threads : Environment.ProcessorCount;
+}
+
+/// <summary>Decides which ids a search may return.</summary>
+public interface IIdFilter
+{
+    /// <summary>True when <paramref name="id"/> may appear in results.</summary>
+    bool IsAllowed(long id);
+
+    /// <summary>
+    /// An estimate of the fraction of the corpus the filter allows (0..1), or a negative number when unknown.
+    /// Indexes use it to switch to exact search over the allowed set when that is cheaper.
+    /// </summary>
+    double EstimatedSelectivity(long corpusCount) => -1;
+}
+
+/// <summary>Allows exactly the ids in a set (an allow-list).</summary>
+public sealed class IdAllowListFilter : IIdFilter
+{
+    private readonly HashSet<long> _ids;
+
+    /// <summary>Creates the filter from the allowed ids.</summary>
+    public IdAllowListFilter(IEnumerable<long> ids) => _ids = new HashSet<long>(ids);
+
+    /// <summary>The allowed ids.</summary>
+    public IReadOnlyCollection<long> Ids => _ids;
+
+    /// <inheritdoc />
+    public bool IsAllowed(long id) => _ids.Contains(id);
+
+    /// <inheritdoc />
+    public double EstimatedSelectivity(long corpusCount) =>
+        corpusCount <= 0 ? 0 : Math.Min(1.0, _ids.Count / (double)corpusCount);
+}
+
+/// <summary>Counters a search adds to. Safe to share between threads of one call.</summary>
+public sealed class SearchStats
+{
+    private long _queries, _distances, _listsProbed, _codesScanned, _refined, _bytesRead, _postingsRead, _cacheHits;
+    private int _exactFallbacks;
+
+    /// <summary>Queries answered.</summary>
+    public long Queries => Interlocked.Read(ref _queries);
+    /// <summary>Full-precision distances computed.</summary>
+    public long DistancesComputed => Interlocked.Read(ref _distances);
+    /// <summary>Inverted lists / postings probed.</summary>
+    public long ListsProbed => Interlocked.Read(ref _listsProbed);
+    /// <summary>Compressed codes scanned.</summary>
+    public long CodesScanned => Interlocked.Read(ref _codesScanned);
+    /// <summary>Candidates re-ranked with stored vectors.</summary>
+    public long Refined => Interlocked.Read(ref _refined);
+    /// <summary>Bytes read from storage (disk indexes).</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    /// <summary>Postings read from storage (disk indexes).</summary>
+    public long PostingsRead => Interlocked.Read(ref _postingsRead);
+    /// <summary>Postings served from the read cache (disk indexes).</summary>
+    public long CacheHits => Interlocked.Read(ref _cacheHits);
+    /// <summary>Calls that switched to exact search over a filter's allowed set.</summary>
+    public int ExactFallbacks => Volatile.Read(ref _exactFallbacks);
+
+    /// <summary>Adds counters (called by indexes).</summary>
+    public void Add(long queries = 0, long distances = 0, long listsProbed = 0, long codesScanned = 0,
+        long refined = 0, long bytesRead = 0, long postingsRead = 0, long cacheHits = 0)
+    {
+        if (queries != 0) Interlocked.Add(ref _queries, queries);
+        if (distances != 0) Interlocked.Add(ref _distances, distances);
+        if (listsProbed != 0) Interlocked.Add(ref _listsProbed, listsProbed);
+        if (codesScanned != 0) Interlocked.Add(ref _codesScanned, codesScanned);
+        if (refined != 0) Interlocked.Add(ref _refined, refined);
+        if (bytesRead != 0) Interlocked.Add(ref _bytesRead, bytesRead);
+        if (postingsRead != 0) Interlocked.Add(ref _postingsRead, postingsRead);
+        if (cacheHits != 0) Interlocked.Add(ref _cacheHits, cacheHits);
+    }
+
+    /// <summary>Records that a call answered by exact search over a filter's allowed set.</summary>
+    public void AddExactFallback() => Interlocked.Increment(ref _exactFallbacks);
+}
