@@ -1,0 +1,48 @@
+using Engine.Index.Flat;
+using Engine.Storage.Format;
+
+namespace Engine.Index;
+
+/// <summary>
+/// Builds indexes from composition strings (faiss <c>index_factory</c> style) and loads saved indexes.
+/// <c>Create(s).Description == s</c> for every canonical string.
+/// </summary>
+public static class IndexFactory
+{
+    /// <summary>Creates an empty index for <paramref name="spec"/>.</summary>
+    /// <exception cref="ArgumentException">Unknown or malformed spec (the message names the part that is wrong).</exception>
+    public static IVectorIndex Create(string spec, int dimension, Metric metric)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        string s = spec.Trim();
+        if (s.Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new FlatIndex(dimension, metric);
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat.", nameof(spec));
+    }
+
+    /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
+    public static IVectorIndex Load(string path)
+    {
+        string kind;
+        using (var r = new IndexFileReader(path)) kind = r.Header.Kind;
+        return kind switch
+        {
+            FlatIndex.FileKind => FlatIndex.Load(path),
+            _ => throw new IndexFormatException(path, $"unknown index kind '{kind}'."),
+        };
+    }
+
+    /// <summary>
+    /// Turns named settings (from <c>--sweep NAME=V</c> on the command line, e.g. <c>probes=16</c>) into
+    /// search parameters for <paramref name="index"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A setting the index does not understand, or a bad value.</exception>
+    public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(settings);
+        foreach (var key in settings.Keys)
+            throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
+        return new SearchParameters { Threads = threads };
+    }
+}
