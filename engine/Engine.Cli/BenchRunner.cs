@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Engine.Index;
+
+namespace Engine.Cli;
+
+/// <summary>Runs the bench: build once, then one timed search batch per setting; prints rows.</summary>
+internal static class BenchRunner
+{
+    public static int Run(BenchOptions o, TextWriter output)
+    {
+        if (o.K <= 0) throw new ArgumentException($"--k must be at least 1 (got {o.K}).");
+        if (o.Repeats <= 0) throw new ArgumentException($"--repeats must be at least 1 (got {o.Repeats}).");
+        if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
+        var data = BenchData.Load(o.DataDir, o.QueryLimit);
+        if (data.GroundTruthDepth < o.K)
+            throw new ArgumentException($"gt.ivecs in '{o.DataDir}' holds {data.GroundTruthDepth} neighbours per query, fewer than k={o.K}.");
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        var log = o.Json ? TextWriter.Null : Console.Error;
+
+        using var index = IndexFactory.Create(o.Spec, data.Dimension, data.Metric);
+        log.WriteLine($"building {index.Description} on {data.Name}: n={data.Count} d={data.Dimension} metric={data.Metric.ToShortName()}");
+        var sw = Stopwatch.StartNew();
+        index.Train(data.Base);
+        var ids = new long[data.Count];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i;
+        index.Add(data.Base, ids);
+        double buildSeconds = sw.Elapsed.TotalSeconds;
+        log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident");
+
+        var rows = new List<BenchRow>();
+        int nq = data.QueryCount;
+        var distances = new float[nq * o.K];
+        var labels = new long[nq * o.K];
+        foreach (var setting in o.Settings())
+        {
+            var parameters = IndexFactory.CreateParameters(index, setting, threads);
+            index.Search(data.Queries, o.K, distances, labels, parameters); // warm-up (JIT, caches)
+            double best = double.MaxValue;
+            for (int r = 0; r < o.Repeats; r++)
+            {
+                sw.Restart();
+                index.Search(data.Queries, o.K, distances, labels, parameters);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            double recall = Recall(labels, data.GroundTruth, data.GroundTruthDepth, nq, o.K);
+            var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes);
+            rows.Add(row);
+            if (o.Json) output.WriteLine(row.ToJson());
+            else log.WriteLine(row.ToText());
+        }
+        return 0;
+    }
+
+    /// <summary>k-recall@k: |result top-k ∩ gt top-k| / k, averaged over queries (as peers.py computes it).</summary>
+    internal static double Recall(ReadOnlySpan<long> labels, ReadOnlySpan<int> gt, int gtDepth, int nq, int k)
+    {
+        long hits = 0;
+        for (int i = 0; i < nq; i++)
+        {
+            var g = gt.Slice(i * gtDepth, k);
+            var res = labels.Slice(i * k, k);
+            for (int j = 0; j < k; j++)
+            {
+                long id = res[j];
+                if (id < 0) continue;
+                for (int t = 0; t < k; t++)
+                {
+                    if (g[t] == id) { hits++; break; }
+                }
+            }
+        }
+        return hits / ((double)k * nq);
+    }
+}
+
+/// <summary>One bench result, printed with the same field names as peers.py.</summary>
+internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string> Params, int K, int Threads,
+    string Dataset, int N, int Nq, double Recall, double Qps, double BuildSeconds, long IndexBytes)
+{
+    public string ToJson()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("system", "engine");
+            w.WriteString("spec", Spec);
+            w.WriteStartObject("params");
+            foreach (var (key, value) in Params)
+            {
+                if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double num))
+                    w.WriteNumber(key, num);
+                else w.WriteString(key, value);
+            }
+            w.WriteEndObject();
+            w.WriteNumber("k", K);
+            w.WriteNumber("threads", Threads);
+            w.WriteString("dataset", Dataset);
+            w.WriteNumber("n", N);
+            w.WriteNumber("nq", Nq);
+            w.WriteNumber("recall", Math.Round(Recall, 5));
+            w.WriteNumber("qps", Math.Round(Qps, 1));
+            w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
+            w.WriteNumber("index_bytes", IndexBytes);
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    public string ToText() =>
+        $"{Spec,-28} {string.Join(' ', Params.Select(p => $"{p.Key}={p.Value}")),-24} recall@{K}={Recall:F4}  qps={Qps,10:F1}  build={BuildSeconds:F2}s  bytes={IndexBytes}";
+}
