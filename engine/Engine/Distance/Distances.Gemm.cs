@@ -32,12 +32,28 @@ public static partial class Distances
         }
         (int w, int yb) = level switch { SimdLevel.V512 => (32, 8), SimdLevel.V256 => (16, 6), _ => (8, 6) };
         int d = dimension;
-        int blocks = (nx + w - 1) / w;
-        float[] packed = Scratch(ref t_packedX, checked(blocks * w * d));
-        PackX(x, nx, d, w, packed);
+        // x is packed in chunks of a few blocks so scratch stays bounded (and L2-sized) however many rows x has;
+        // y is streamed once per chunk.
+        int chunkRows = XChunkBlocks * w;
+        float[] packed = Scratch(ref t_packedX, checked(Math.Min(nx + w - 1, chunkRows) / w * w * d));
         Span<float> tile = stackalloc float[32 * 8];
+        for (int x0 = 0; x0 < nx; x0 += chunkRows)
+        {
+            int rowsInChunk = Math.Min(chunkRows, nx - x0);
+            PackX(x.Slice(x0 * d, rowsInChunk * d), rowsInChunk, d, w, packed);
+            ManyToManyChunk(packed, rowsInChunk, y, ny, d, w, yb, result[(x0 * ny)..], tile, level);
+        }
+    }
+
+    private const int XChunkBlocks = 4;
+
+    private static void ManyToManyChunk(float[] packed, int nx, ReadOnlySpan<float> y, int ny, int d, int w, int yb,
+        Span<float> result, Span<float> tile, SimdLevel level)
+    {
+        int blocks = (nx + w - 1) / w;
         ref float yBase = ref MemoryMarshal.GetReference(y);
         ref float rBase = ref MemoryMarshal.GetReference(result);
+        ref float t = ref MemoryMarshal.GetReference(tile);
         for (int j0 = 0; j0 < ny; j0 += yb)
         {
             int cols = Math.Min(yb, ny - j0);
@@ -52,7 +68,6 @@ public static partial class Distances
             for (int b = 0; b < blocks; b++)
             {
                 ref float pb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(packed), (nint)b * w * d);
-                ref float t = ref MemoryMarshal.GetReference(tile);
                 switch (level)
                 {
                     case SimdLevel.V512: Kernel512(ref pb, ref yt, d, ref t); break;
