@@ -2,8 +2,16 @@ using BenchmarkDotNet.Running;
 
 namespace Engine.Benchmarks;
 
-/// <summary>BenchmarkDotNet entry point: <c>dotnet run -c Release --project bench/Engine.Benchmarks -- --filter '*'</c>.</summary>
+/// <summary>
+/// Entry point. <c>dotnet run -c Release --project bench/Engine.Benchmarks -- --filter '*' --job short</c> runs the
+/// BenchmarkDotNet suites; <c>-- scan</c> prints the quick bandwidth / GFLOP/s report (<see cref="ScanReport"/>).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "scan") return ScanReport.Run(args[1..]);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

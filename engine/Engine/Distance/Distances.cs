@@ -1,91 +1,95 @@
-using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Engine.Distance;
 
 /// <summary>
 /// Distance kernels on row-major float spans. Leaf code: knows nothing of indexes.
-/// All methods are allocation-free and thread-safe.
+/// All methods are allocation-free (after a per-thread warm-up of scratch buffers) and thread-safe.
 /// </summary>
+/// <remarks>
+/// Every kernel has one shape: a span-in/span-out driver that walks Vector512 → Vector256 → Vector128 → scalar,
+/// chosen once per process (<c>Vector512.IsHardwareAccelerated</c> etc., so the <c>DOTNET_Enable*</c> switches
+/// select narrower paths). Internal overloads taking a <see cref="SimdLevel"/> let tests run every level.
+/// Accumulation is in float with fused multiply-add and several independent partial sums, so results differ
+/// from a sequential sum by rounding only.
+/// </remarks>
 public static partial class Distances
 {
     /// <summary>Squared Euclidean distance between two vectors of equal length.</summary>
-    public static float SquaredL2(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        if (x.Length != y.Length) ThrowLength(nameof(y));
-        float s = 0;
-        for (int i = 0; i < x.Length; i++) { float d = x[i] - y[i]; s += d * d; }
-        return s;
-    }
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static float SquaredL2(ReadOnlySpan<float> x, ReadOnlySpan<float> y) => SquaredL2At(x, y, Simd.Best);
 
     /// <summary>Inner product of two vectors of equal length.</summary>
-    public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        if (x.Length != y.Length) ThrowLength(nameof(y));
-        return TensorPrimitives.Dot(x, y);
-    }
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y) => DotAt(x, y, Simd.Best);
 
     /// <summary>Squared L2 norm of a vector.</summary>
-    public static float SquaredNorm(ReadOnlySpan<float> x) => TensorPrimitives.Dot(x, x);
+    public static float SquaredNorm(ReadOnlySpan<float> x) => SquaredNormAt(x, Simd.Best);
 
     /// <summary>Cosine similarity; 0 when either vector is zero.</summary>
-    public static float Cosine(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-    {
-        if (x.Length != y.Length) ThrowLength(nameof(y));
-        float nx = SquaredNorm(x), ny = SquaredNorm(y);
-        if (nx == 0 || ny == 0) return 0;
-        return Dot(x, y) / MathF.Sqrt(nx * ny);
-    }
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static float Cosine(ReadOnlySpan<float> x, ReadOnlySpan<float> y) => CosineAt(x, y, Simd.Best);
 
     /// <summary>Squared L2 from one query to each row of <paramref name="rows"/> (n × d); writes n results.</summary>
-    public static void SquaredL2OneToMany(ReadOnlySpan<float> query, ReadOnlySpan<float> rows, Span<float> result)
-    {
-        int d = query.Length;
-        int n = CheckOneToMany(d, rows.Length, result.Length);
-        for (int i = 0; i < n; i++) result[i] = SquaredL2(query, rows.Slice(i * d, d));
-    }
+    /// <exception cref="ArgumentException">Rows are not a whole number of d-vectors, or result is shorter than n.</exception>
+    public static void SquaredL2OneToMany(ReadOnlySpan<float> query, ReadOnlySpan<float> rows, Span<float> result) =>
+        SquaredL2OneToManyAt(query, rows, result, Simd.Best);
 
     /// <summary>Inner product of one query with each row of <paramref name="rows"/> (n × d); writes n results.</summary>
-    public static void DotOneToMany(ReadOnlySpan<float> query, ReadOnlySpan<float> rows, Span<float> result)
-    {
-        int d = query.Length;
-        int n = CheckOneToMany(d, rows.Length, result.Length);
-        for (int i = 0; i < n; i++) result[i] = TensorPrimitives.Dot(query, rows.Slice(i * d, d));
-    }
+    /// <exception cref="ArgumentException">Rows are not a whole number of d-vectors, or result is shorter than n.</exception>
+    public static void DotOneToMany(ReadOnlySpan<float> query, ReadOnlySpan<float> rows, Span<float> result) =>
+        DotOneToManyAt(query, rows, result, Simd.Best);
 
     /// <summary>
     /// Inner products of every row of x (nx × d) with every row of y (ny × d), written row-major into
     /// <paramref name="result"/> (nx × ny): <c>result[i * ny + j] = x_i · y_j</c>.
     /// </summary>
-    public static void DotManyToMany(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int dimension, Span<float> result)
-    {
-        (int nx, int ny) = CheckManyToMany(x.Length, y.Length, dimension, result.Length);
-        for (int i = 0; i < nx; i++)
-            DotOneToMany(x.Slice(i * dimension, dimension), y, result.Slice(i * ny, ny));
-    }
+    /// <remarks>A register-tiled GEMM; it is fastest with x the short side (a batch of queries) and y the long one.
+    /// Uses a per-thread scratch buffer of about nx·d floats, grown on first use.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException">d ≤ 0.</exception>
+    /// <exception cref="ArgumentException">x or y is not a whole number of rows, or result is shorter than nx·ny.</exception>
+    public static void DotManyToMany(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int dimension, Span<float> result) =>
+        DotManyToManyAt(x, y, dimension, result, Simd.Best);
 
     /// <summary>
     /// Squared L2 between every row of x (nx × d) and every row of y (ny × d), row-major into
     /// <paramref name="result"/> (nx × ny), computed as ‖x‖² + ‖y‖² − 2 x·y from the given squared norms
     /// (lengths nx and ny). Results are clamped at 0.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">d ≤ 0.</exception>
+    /// <exception cref="ArgumentException">Bad row counts, short result, or norm spans shorter than the row counts.</exception>
     public static void SquaredL2ManyToMany(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int dimension,
-        ReadOnlySpan<float> xNorms, ReadOnlySpan<float> yNorms, Span<float> result)
-    {
-        (int nx, int ny) = CheckManyToMany(x.Length, y.Length, dimension, result.Length);
-        if (xNorms.Length < nx || yNorms.Length < ny) throw new ArgumentException("Norm spans are shorter than the row counts.");
-        DotManyToMany(x, y, dimension, result);
-        for (int i = 0; i < nx; i++)
-        {
-            var row = result.Slice(i * ny, ny);
-            for (int j = 0; j < ny; j++) row[j] = MathF.Max(0, xNorms[i] + yNorms[j] - 2 * row[j]);
-        }
-    }
+        ReadOnlySpan<float> xNorms, ReadOnlySpan<float> yNorms, Span<float> result) =>
+        SquaredL2ManyToManyAt(x, y, dimension, xNorms, yNorms, result, Simd.Best);
 
     /// <summary>Squared norms of each row of <paramref name="rows"/> (n × d) into <paramref name="norms"/> (n).</summary>
-    public static void SquaredNorms(ReadOnlySpan<float> rows, int dimension, Span<float> norms)
+    /// <exception cref="ArgumentOutOfRangeException">d ≤ 0.</exception>
+    /// <exception cref="ArgumentException">Rows are not a whole number of d-vectors, or norms is shorter than n.</exception>
+    public static void SquaredNorms(ReadOnlySpan<float> rows, int dimension, Span<float> norms) =>
+        SquaredNormsAt(rows, dimension, norms, Simd.Best);
+
+    internal static float SquaredNormAt(ReadOnlySpan<float> x, SimdLevel level)
     {
+        ref float p = ref MemoryMarshal.GetReference(x);
+        return Reduce<DotOp>(ref p, ref p, (nuint)x.Length, level);
+    }
+
+    internal static float CosineAt(ReadOnlySpan<float> x, ReadOnlySpan<float> y, SimdLevel level)
+    {
+        float dot = DotAt(x, y, level);
+        float nx = SquaredNormAt(x, level), ny = SquaredNormAt(y, level);
+        if (nx == 0 || ny == 0) return 0;
+        // Product of square roots: nx * ny alone overflows for norms above ~1e19.
+        return dot / (MathF.Sqrt(nx) * MathF.Sqrt(ny));
+    }
+
+    internal static void SquaredNormsAt(ReadOnlySpan<float> rows, int dimension, Span<float> norms, SimdLevel level)
+    {
+        if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        if (rows.Length % dimension != 0) ThrowLength(nameof(rows));
         int n = rows.Length / dimension;
-        for (int i = 0; i < n; i++) norms[i] = SquaredNorm(rows.Slice(i * dimension, dimension));
+        if (norms.Length < n) ThrowLength(nameof(norms));
+        for (int i = 0; i < n; i++) norms[i] = SquaredNormAt(rows.Slice(i * dimension, dimension), level);
     }
 
     private static int CheckOneToMany(int d, int rowsLength, int resultLength)
@@ -99,7 +103,7 @@ public static partial class Distances
 
     private static (int, int) CheckManyToMany(int xLength, int yLength, int d, int resultLength)
     {
-        if (d <= 0) throw new ArgumentOutOfRangeException(nameof(d), d, "Dimension must be positive.");
+        if (d <= 0) throw new ArgumentOutOfRangeException("dimension", d, "Dimension must be positive.");
         if (xLength % d != 0) ThrowLength("x");
         if (yLength % d != 0) ThrowLength("y");
         int nx = xLength / d, ny = yLength / d;
