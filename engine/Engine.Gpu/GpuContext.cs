@@ -23,8 +23,9 @@ public sealed class GpuContext : IDisposable
     private bool _disposed;
     private Kernels.KernelSet? _kernels;
 
-    private GpuContext(Context context, Accelerator accelerator, GpuDeviceKind kind, int scratchEntries)
+    private GpuContext(Context context, Accelerator accelerator, GpuDeviceKind kind, int scratchEntries, int scanGroupSize)
     {
+        ScanGroupSize = scanGroupSize;
         _context = context;
         Accelerator = accelerator;
         Kind = kind;
@@ -39,6 +40,9 @@ public sealed class GpuContext : IDisposable
 
     /// <summary>Device scratch budget for partial top-k lists, in 8-byte entries.</summary>
     public int ScratchEntries { get; }
+
+    /// <summary>Forced threads per scan group (tests), or 0.</summary>
+    internal int ScanGroupSize { get; }
 
     /// <summary>Lock that serialises all use of the accelerator stream.</summary>
     internal object Gate { get; } = new();
@@ -93,7 +97,7 @@ public sealed class GpuContext : IDisposable
                 accelerator = context.GetCPUDevice(0).CreateAccelerator(context);
                 kind = GpuDeviceKind.Cpu;
             }
-            return new GpuContext(context, accelerator, kind, options.ScratchEntries);
+            return new GpuContext(context, accelerator, kind, options.ScratchEntries, options.ScanGroupSize);
         }
         catch
         {

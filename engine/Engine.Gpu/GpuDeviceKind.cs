@@ -30,4 +30,10 @@ public sealed class GpuContextOptions
     /// (default 4 Mi entries = 32 MiB). Larger values mean fewer merge passes per query batch.
     /// </summary>
     public int ScratchEntries { get; init; } = 1 << 22;
+
+    /// <summary>
+    /// Tests only: threads per scan group (a power of two), so the GPU-shaped multi-thread sort runs on the
+    /// CPU simulator too. 0 chooses automatically.
+    /// </summary>
+    internal int ScanGroupSize { get; init; }
 }

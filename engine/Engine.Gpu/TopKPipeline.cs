@@ -43,7 +43,7 @@ internal static class TopKPipeline
         int parts = Math.Max(1, Math.Min(Math.Min(tilesPerQuery, MaxPartsPerMerge), ctx.ScratchEntries / kept));
         int batch = (int)Math.Clamp(ctx.ScratchEntries / ((long)parts * kept), 1, nq);
         batch = (int)Math.Min(batch, Math.Max(1, (1L << 26) / k)); // running lists stay modest too
-        int group = Math.Min(acc.MaxNumThreadsPerGroup, 256);
+        int group = GroupSize(ctx, tileSize);
         var shared = SharedMemoryConfig.RequestDynamic<ulong>(tileSize);
 
         var partsView = ctx.Scratch<ulong>("topk.parts", (long)batch * parts * kept);
@@ -71,6 +71,19 @@ internal static class TopKPipeline
             }
             ctx.Download(cur, result.Slice(q0 * k, qb * k));
         }
+    }
+
+    /// <summary>
+    /// Threads per scan group: a power of two ≤ min(256, tile / 2) on a GPU. On the CPU simulator a group of
+    /// one thread sorts its tile without any barrier and groups run in parallel on the cores instead.
+    /// </summary>
+    private static int GroupSize(GpuContext ctx, int tileSize)
+    {
+        if (ctx.ScanGroupSize > 0) return Math.Min(ctx.ScanGroupSize, tileSize / 2);
+        if (ctx.IsCpuSimulator) return 1;
+        int g = 1;
+        while (g * 2 <= Math.Min(Math.Min(256, ctx.Accelerator.MaxNumThreadsPerGroup), tileSize / 2)) g <<= 1;
+        return g;
     }
 
     /// <summary>Rents a host buffer for nq × k packed entries.</summary>

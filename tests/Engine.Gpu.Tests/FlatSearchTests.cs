@@ -65,12 +65,18 @@ internal static class Compare
 public sealed class FlatSearchChunkingTests
 {
     [Theory]
-    [InlineData(20000, 5, 3, 1000)]
-    [InlineData(9000, 3, 5, 100)]
-    public void SmallScratchForcesQueryBatchesAndTileChunks(int n, int d, int nq, int k)
+    [InlineData(20000, 5, 3, 1000, 0)]
+    [InlineData(9000, 3, 5, 100, 0)]
+    [InlineData(5000, 9, 3, 10, 16)]
+    [InlineData(6000, 4, 2, 1000, 8)]
+    public void SmallScratchForcesQueryBatchesAndTileChunks(int n, int d, int nq, int k, int groupSize)
     {
         // 4096 scratch entries: with k = 1000 only 4 partial lists fit, one query per batch, two merge passes.
-        using var ctx = GpuContext.Create(new GpuContextOptions { Device = GpuDeviceKind.Cpu, CpuMultiprocessors = 2, ScratchEntries = 4096 });
+        // A forced group size runs the GPU-shaped sort (several threads, shared stages with barriers).
+        using var ctx = GpuContext.Create(new GpuContextOptions
+        {
+            Device = GpuDeviceKind.Cpu, CpuMultiprocessors = 2, ScratchEntries = 4096, ScanGroupSize = groupSize,
+        });
         var corpus = Data.Gaussian(n, d, seed: 11);
         var queries = Data.Gaussian(nq, d, seed: 12);
         using var flat = new FlatIndex(d, Metric.L2);
