@@ -14,7 +14,7 @@ internal static class TopKPipeline
 {
     private const int MinTile = 1024;
     private const int MaxTile = 4096;
-    private const int MaxPartsPerMerge = 32;
+    private const int MaxPartsPerMerge = 8; // merge work grows with parts², so merge often
 
     /// <summary>Launches a scan for the queries of one batch: (kernel config, tile args, partial-list output).</summary>
     public delegate void TileLauncher(int firstQuery, KernelConfig config, TileArgs args, ArrayView<ulong> parts);
