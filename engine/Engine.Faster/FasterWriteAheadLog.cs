@@ -61,8 +61,9 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     public void Replay(long fromAddress, WalRecordHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        // Address 0 means "from the first record" (a checkpoint taken before the log held anything).
         long from = Math.Max(fromAddress, _log.BeginAddress);
-        if (fromAddress < _log.BeginAddress)
+        if (fromAddress != 0 && fromAddress < _log.BeginAddress)
             throw new CorruptIndexException(Path.Combine(_directory, "wal.log"), _log.BeginAddress,
                 $"log starts at address {_log.BeginAddress} but replay needs records from {fromAddress}");
         try
