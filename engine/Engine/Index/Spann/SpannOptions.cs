@@ -7,7 +7,7 @@ namespace Engine.Index.Spann;
 public sealed record SpannOptions
 {
     /// <summary>Target number of vectors per posting from clustering (SPTAG leaf size); heads ≈ N / this.</summary>
-    public int PostingSize { get; init; } = 32;
+    public int PostingSize { get; init; } = 64;
 
     /// <summary>Target number of postings; 0 derives it from <see cref="PostingSize"/> and the training set.</summary>
     public int PostingCount { get; init; }
