@@ -1,0 +1,184 @@
+using System.Buffers;
+using Engine.Distance;
+
+namespace Engine.Index.Spann;
+
+public sealed partial class SpannIndex
+{
+    private const int AssignChunk = 4096;
+
+    /// <summary>
+    /// Chooses the heads by hierarchical balanced clustering of <paramref name="vectors"/> (n × d). Call once,
+    /// on an empty index; a directory-backed index checkpoints the heads before returning.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dimension, non-finite values or fewer vectors than one posting.</exception>
+    /// <exception cref="InvalidOperationException">The index is already trained.</exception>
+    public void Train(ReadOnlySpan<float> vectors)
+    {
+        ThrowIfDisposed();
+        int n = Guard.Rows(vectors, Dimension, nameof(vectors));
+        Guard.Finite(vectors, Dimension, nameof(vectors));
+        if (n < 2) throw new ArgumentException($"SPANN needs at least 2 training vectors, got {n}.", nameof(vectors));
+        float[] data = vectors.ToArray();
+        if (IsCosine) for (int i = 0; i < n; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
+        int leaf = Options.PostingCount > 0 ? Math.Max(1, (n + Options.PostingCount - 1) / Options.PostingCount) : Options.PostingSize;
+        float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed);
+        lock (_writerGate)
+        {
+            if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");
+            _lock.EnterWriteLock();
+            try
+            {
+                int k = heads.Length / Dimension;
+                var ids = new long[k];
+                for (int i = 0; i < k; i++)
+                {
+                    ids[i] = i;
+                    _postings.Add(new PostingInfo { Exists = true });
+                }
+                _heads.Add(heads, ids);
+                Volatile.Write(ref _trained, true);
+            }
+            finally { _lock.ExitWriteLock(); }
+            if (_directory is not null) CheckpointLocked();
+        }
+    }
+
+    /// <summary>Replica choice for one vector: closure rule then RNG rule over the candidate heads.</summary>
+    /// <returns>Number of postings chosen (at least 1 when any head exists); the first is the nearest.</returns>
+    private int SelectReplicas(ReadOnlySpan<float> x, ReadOnlySpan<long> candidates, ReadOnlySpan<float> keys,
+        Span<int> chosen, Span<float> chosenDist, Span<float> chosenHeads, Span<float> head)
+    {
+        int d = Dimension, count = 0;
+        bool ip = Metric == Metric.InnerProduct;
+        float limit = float.PositiveInfinity;
+        for (int i = 0; i < candidates.Length && count < chosen.Length; i++)
+        {
+            if (candidates[i] < 0) break;
+            var hv = HeadVector((int)candidates[i], head);
+            float dx = ip ? Distances.SquaredL2(x, hv) : keys[i];
+            if (count == 0) limit = (1 + Options.ClosureFactor) * dx;
+            else
+            {
+                if (dx > limit) { if (ip) continue; break; }
+                bool covered = false;
+                for (int j = 0; j < count && !covered; j++)
+                    covered = Options.RngFactor * Distances.SquaredL2(hv, chosenHeads.Slice(j * d, d)) < dx;
+                if (covered) continue;
+            }
+            chosen[count] = (int)candidates[i];
+            chosenDist[count] = dx;
+            hv.CopyTo(chosenHeads.Slice(count * d, d));
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>Finds the replica postings of n vectors: per vector up to R (posting, L2 distance) pairs, −1 padded.</summary>
+    private (int[] Postings, float[] Dists) AssignAll(ReadOnlySpan<float> vectors, int n)
+    {
+        int d = Dimension, r = Options.Replicas;
+        int c = (int)Math.Min(Options.AssignCandidates, _heads.Count);
+        var postings = new int[n * r];
+        var dists = new float[n * r];
+        Array.Fill(postings, -1);
+        var keys = ArrayPool<float>.Shared.Rent(AssignChunk * c);
+        var labels = ArrayPool<long>.Shared.Rent(AssignChunk * c);
+        try
+        {
+            for (int s = 0; s < n; s += AssignChunk)
+            {
+                int b = Math.Min(AssignChunk, n - s);
+                _heads.Search(vectors.Slice(s * d, b * d), c, keys.AsSpan(0, b * c), labels.AsSpan(0, b * c));
+                float[] chunkKeys = keys; long[] chunkLabels = labels;
+                float[] src = vectors.Slice(s * d, b * d).ToArray();
+                int start = s;
+                Parallel.For(0, b, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                    () => (new float[r * d], new float[d]),
+                    (i, _, scratch) =>
+                    {
+                        SelectReplicas(src.AsSpan(i * d, d), chunkLabels.AsSpan(i * c, c), chunkKeys.AsSpan(i * c, c),
+                            postings.AsSpan((start + i) * r, r), dists.AsSpan((start + i) * r, r), scratch.Item1, scratch.Item2);
+                        return scratch;
+                    }, _ => { });
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(keys);
+            ArrayPool<long>.Shared.Return(labels);
+        }
+        return (postings, dists);
+    }
+
+    /// <summary>
+    /// Writes n prepared vectors (already normalised for cosine) with their ids into their replica postings.
+    /// Caller holds the writer gate and the write lock.
+    /// </summary>
+    private void ApplyInsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids)
+    {
+        int n = ids.Length, d = Dimension, r = Options.Replicas;
+        if (n == 0) return;
+        var (assigned, dists) = AssignAll(vectors, n);
+        var versions = new byte[n];
+        for (int i = 0; i < n; i++)
+            versions[i] = _idMap.TryGetValue(ids[i], out var e) ? unchecked((byte)(e.Version + 1)) : (byte)0;
+        var groups = new SortedDictionary<int, List<(int Row, float Dist, bool Primary)>>();
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < r; j++)
+            {
+                int p = assigned[i * r + j];
+                if (p < 0) break;
+                if (!groups.TryGetValue(p, out var list)) groups[p] = list = new();
+                list.Add((i, dists[i * r + j], j == 0));
+            }
+        }
+        foreach (var (p, list) in groups)
+        {
+            var buffer = LoadLive(p);
+            // Keep every primary copy; fill the remaining room with the nearest replicas (SPTAG's posting cap,
+            // protecting each vector's nearest assignment).
+            list.Sort((a, b) => a.Primary != b.Primary ? (a.Primary ? -1 : 1) : a.Dist.CompareTo(b.Dist));
+            int live = 0;
+            foreach (var (row, _, primary) in list)
+            {
+                if (!primary && buffer.Count >= Options.MaxPostingSize) break;
+                buffer.Add(ids[row], versions[row], vectors.Slice(row * d, d));
+                if (primary) live++;
+            }
+            StorePosting(p, buffer, _postings[p].Live + live);
+            if (buffer.Count > Options.MaxPostingSize) EnqueueMaintenance(p);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            _idMap[ids[i]] = new IdEntry { Posting = assigned[i * r], Version = versions[i] };
+        }
+        Interlocked.Add(ref _live, n);
+    }
+
+    /// <summary>Reads posting <paramref name="p"/> and keeps only its current copies.</summary>
+    private PostingBuffer LoadLive(int p)
+    {
+        var info = _postings[p];
+        var payload = _store.Read(info.Location, p, out _);
+        var view = PostingCodec.Decode(payload, Dimension, _store.Device.Name, info.Location.Offset);
+        var buffer = new PostingBuffer(Dimension, view.Count + 8);
+        for (int i = 0; i < view.Count; i++)
+            if (IsLive(view.Ids[i], view.Versions[i]))
+                buffer.Add(view.Ids[i], view.Versions[i], view.Vectors.Slice(i * Dimension, Dimension));
+        return buffer;
+    }
+
+    /// <summary>Writes a new block for posting p and retires the old one.</summary>
+    private void StorePosting(int p, PostingBuffer buffer, int live)
+    {
+        var old = _postings[p];
+        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode());
+        _garbageBytes += (long)old.Location.Pages * _store.PageSize;
+        _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
+    }
+
+    private bool IsLive(long id, byte version) =>
+        _idMap.TryGetValue(id, out var e) && e.Posting >= 0 && e.Version == version;
+}

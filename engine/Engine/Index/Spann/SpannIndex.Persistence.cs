@@ -1,0 +1,303 @@
+using Engine.Storage.Devices;
+using Engine.Storage.Format;
+using Engine.Storage.Postings;
+using Engine.Storage.Wal;
+
+namespace Engine.Index.Spann;
+
+public sealed partial class SpannIndex
+{
+    private const string WalDirectoryName = "wal";
+
+    /// <summary>The default log: a <see cref="FileWriteAheadLog"/> in the given directory.</summary>
+    public static IWriteAheadLog DefaultLog(string walDirectory)
+    {
+        System.IO.Directory.CreateDirectory(walDirectory);
+        return new FileWriteAheadLog(Path.Combine(walDirectory, "wal.log"));
+    }
+
+    private static string PostingFile(string dir, int generation) => Path.Combine(dir, $"postings-{generation}.dat");
+
+    /// <summary>
+    /// Creates an empty durable index in <paramref name="directory"/> (created if missing; must not hold an index).
+    /// </summary>
+    /// <param name="directory">Index directory.</param>
+    /// <param name="dimension">Vector dimension.</param>
+    /// <param name="metric">Metric.</param>
+    /// <param name="options">Settings (defaults when null).</param>
+    /// <param name="logFactory">Opens the write-ahead log in a directory (default <see cref="DefaultLog"/>;
+    /// <c>Engine.Faster</c> provides a FASTER log).</param>
+    /// <exception cref="IOException">The directory already holds an index.</exception>
+    public static SpannIndex Create(string directory, int dimension, Metric metric = Metric.L2, SpannOptions? options = null,
+        Func<string, IWriteAheadLog>? logFactory = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        if (File.Exists(Path.Combine(dir, MetaFileName)))
+            throw new IOException($"'{dir}' already holds a SPANN index; open it with SpannIndex.Open.");
+        System.IO.Directory.CreateDirectory(dir);
+        options ??= new SpannOptions();
+        options.Validate();
+        var store = new PostingStore(new FileDevice(PostingFile(dir, 0)), new PostingCache(options.CacheBytes));
+        var index = new SpannIndex(dimension, metric, options, store, dir, logFactory);
+        try
+        {
+            index._wal = (logFactory ?? DefaultLog)(Path.Combine(dir, WalDirectoryName));
+            lock (index._writerGate) index.CheckpointLocked();
+            return index;
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a durable index: loads the last checkpoint and replays the log after it.</summary>
+    /// <exception cref="FileNotFoundException">No index in <paramref name="directory"/>.</exception>
+    /// <exception cref="CorruptIndexException">A damaged metadata file, posting block or log record (names file and offset).</exception>
+    public static SpannIndex Open(string directory, Func<string, IWriteAheadLog>? logFactory = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        string meta = Path.Combine(dir, MetaFileName);
+        if (!File.Exists(meta)) throw new FileNotFoundException($"No SPANN index in '{dir}' ({MetaFileName} is missing).", meta);
+        var index = ReadMeta(meta, dir, logFactory);
+        try
+        {
+            foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat"))
+                if (Path.GetFileName(f) != Path.GetFileName(PostingFile(dir, index._generation))) File.Delete(f);
+            index._wal = (logFactory ?? DefaultLog)(Path.Combine(dir, WalDirectoryName));
+            string walName = Path.Combine(dir, WalDirectoryName);
+            lock (index._writerGate)
+                index._wal.Replay(index._replayFrom, (address, rec) => index.ReplayRecord(address, rec, walName));
+            for (int p = 0; p < index._postings.Count; p++)
+            {
+                var info = index._postings[p];
+                if (info.Exists && (info.Entries > index.Options.MaxPostingSize || info.Live < index.Options.MinPostingSize))
+                    index.EnqueueMaintenance(p);
+            }
+            index.StartMaintenance();
+            return index;
+        }
+        catch
+        {
+            index.BackgroundMaintenance = false;
+            index.Dispose();
+            throw;
+        }
+    }
+
+    private long _replayFrom;
+
+    /// <summary>
+    /// Durable index: checkpoints it in place when <paramref name="path"/> is its directory (or null/empty);
+    /// otherwise (and for in-memory indexes) writes a compacted copy into the directory <paramref name="path"/>,
+    /// which <see cref="Open"/> can load.
+    /// </summary>
+    public void Save(string path)
+    {
+        ThrowIfDisposed();
+        WaitForMaintenance();
+        lock (_writerGate)
+        {
+            if (_directory is not null && (string.IsNullOrEmpty(path) || Path.GetFullPath(path).TrimEnd('/') == _directory.TrimEnd('/')))
+            {
+                CheckpointLocked();
+                return;
+            }
+            ArgumentException.ThrowIfNullOrEmpty(path);
+            string dir = Path.GetFullPath(path);
+            if (File.Exists(dir)) throw new IOException($"'{dir}' is a file; a SPANN index is saved as a directory.");
+            System.IO.Directory.CreateDirectory(dir);
+            _lock.EnterReadLock();
+            try
+            {
+                foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat")) File.Delete(f);
+                using var target = new PostingStore(new FileDevice(PostingFile(dir, 0)));
+                var locations = CopyPostings(target, out var counts);
+                target.Flush();
+                WriteMeta(dir, 0, locations, counts, 0, dropTombstones: true);
+                string wal = Path.Combine(dir, WalDirectoryName);
+                if (System.IO.Directory.Exists(wal)) System.IO.Directory.Delete(wal, recursive: true);
+            }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>Flushes postings, writes the metadata and truncates the log (durable indexes only).</summary>
+    public void Checkpoint()
+    {
+        ThrowIfDisposed();
+        if (_directory is null) throw new InvalidOperationException("An in-memory SPANN index has no checkpoint; use Save(directory).");
+        lock (_writerGate) CheckpointLocked();
+    }
+
+    private PostingLocation[] CopyPostings(PostingStore target, out int[] counts)
+    {
+        var locations = new PostingLocation[_postings.Count];
+        counts = new int[_postings.Count];
+        for (int p = 0; p < _postings.Count; p++)
+        {
+            if (!_postings[p].Exists) continue;
+            var b = LoadLive(p);
+            counts[p] = b.Count;
+            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode());
+        }
+        return locations;
+    }
+
+    private void CheckpointLocked()
+    {
+        string dir = _directory!;
+        _lock.EnterWriteLock();
+        try
+        {
+            bool compact = _garbageBytes > _store.Length / 2 && _garbageBytes > 0;
+            long walAddress = _wal?.TailAddress ?? 0;
+            if (compact)
+            {
+                int gen = _generation + 1;
+                var next = new PostingStore(new FileDevice(PostingFile(dir, gen)), _store.Cache);
+                PostingLocation[] locations;
+                int[] counts;
+                try
+                {
+                    locations = CopyPostings(next, out counts);
+                    next.Flush();
+                    WriteMeta(dir, gen, locations, counts, walAddress, dropTombstones: true);
+                }
+                catch
+                {
+                    next.Dispose();
+                    File.Delete(PostingFile(dir, gen));
+                    throw;
+                }
+                for (int p = 0; p < _postings.Count; p++)
+                {
+                    var info = _postings[p];
+                    info.Location = locations[p];
+                    info.Entries = counts[p];
+                    _postings[p] = info;
+                }
+                var old = _store;
+                _store = next;
+                old.Dispose();
+                File.Delete(PostingFile(dir, _generation));
+                _generation = gen;
+                _garbageBytes = 0;
+                foreach (var id in _idMap.Where(kv => kv.Value.Posting < 0).Select(kv => kv.Key).ToList()) _idMap.Remove(id);
+            }
+            else
+            {
+                _store.Flush();
+                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, dropTombstones: false);
+            }
+            _wal?.Truncate(walAddress);
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, bool dropTombstones)
+    {
+        var header = new IndexFileHeader(FileKind, Description, Metric, Dimension, Count, IndexFile.FormatVersion);
+        using var w = new IndexFileWriter(Path.Combine(dir, MetaFileName), header);
+        var o = Options;
+        w.WriteArray<int>("OPTI", [o.PostingSize, o.PostingCount, o.MaxPostingSize, o.MinPostingSize, o.Replicas, o.AssignCandidates, o.Probes, o.Seed]);
+        w.WriteArray<float>("OPTF", [o.ClosureFactor, o.RngFactor, o.PruneFactor]);
+        w.WriteArray<long>("STAT", [generation, walAddress, IsTrained ? 1 : 0, o.CacheBytes]);
+        int np = _postings.Count;
+        var offsets = new long[np]; var pages = new int[np]; var live = new int[np]; var exists = new byte[np]; var entries = new int[np];
+        for (int p = 0; p < np; p++)
+        {
+            offsets[p] = locations[p].Offset; pages[p] = locations[p].Pages; entries[p] = entryCounts[p];
+            live[p] = _postings[p].Live; exists[p] = _postings[p].Exists ? (byte)1 : (byte)0;
+        }
+        w.WriteArray<long>("POFF", offsets);
+        w.WriteArray<int>("PPAG", pages);
+        w.WriteArray<int>("PLIV", live);
+        w.WriteArray<byte>("PEXI", exists);
+        w.WriteArray<int>("PENT", entries);
+        var headVectors = new float[np * Dimension];
+        for (int p = 0; p < np; p++) if (_postings[p].Exists) HeadVector(p, headVectors.AsSpan(p * Dimension, Dimension));
+        w.WriteArray<float>("HEAD", headVectors);
+        var ids = _idMap.Where(kv => !dropTombstones || kv.Value.Posting >= 0).ToArray();
+        w.WriteArray<long>("IDSK", ids.Select(e => e.Key).ToArray());
+        w.WriteArray<int>("IDSP", ids.Select(e => e.Value.Posting).ToArray());
+        w.WriteArray<byte>("IDSV", ids.Select(e => e.Value.Version).ToArray());
+        w.Commit();
+    }
+
+    private static SpannIndex ReadMeta(string meta, string dir, Func<string, IWriteAheadLog>? logFactory)
+    {
+        using var r = new IndexFileReader(meta, FileKind);
+        var h = r.Header;
+        var oi = r.ReadArray<int>("OPTI", 8);
+        var of = r.ReadArray<float>("OPTF", 3);
+        var st = r.ReadArray<long>("STAT", 4);
+        SpannOptions options;
+        try
+        {
+            options = new SpannOptions
+            {
+                PostingSize = oi[0], PostingCount = oi[1], MaxPostingSize = oi[2], MinPostingSize = oi[3], Replicas = oi[4],
+                AssignCandidates = oi[5], Probes = oi[6], Seed = oi[7], ClosureFactor = of[0], RngFactor = of[1], PruneFactor = of[2],
+                CacheBytes = st[3],
+            };
+            options.Validate();
+        }
+        catch (ArgumentException e) { throw new CorruptIndexException(meta, 0, "stored options are invalid: " + e.Message, e); }
+        int generation = checked((int)st[0]);
+        var offsets = r.ReadArray<long>("POFF");
+        int np = offsets.Length;
+        var pages = r.ReadArray<int>("PPAG", np);
+        var live = r.ReadArray<int>("PLIV", np);
+        var exists = r.ReadArray<byte>("PEXI", np);
+        var entryCounts = r.ReadArray<int>("PENT", np);
+        var heads = r.ReadArray<float>("HEAD", (long)np * h.Dimension);
+        var keys = r.ReadArray<long>("IDSK");
+        var idp = r.ReadArray<int>("IDSP", keys.Length);
+        var idv = r.ReadArray<byte>("IDSV", keys.Length);
+        r.VerifyEnd();
+        string postingPath = PostingFile(dir, generation);
+        if (generation < 0 || !File.Exists(postingPath)) throw new CorruptIndexException(meta, 0, $"posting file '{postingPath}' of generation {generation} is missing");
+        var store = new PostingStore(new FileDevice(postingPath, create: false), new PostingCache(options.CacheBytes));
+        var index = new SpannIndex(h.Dimension, h.Metric, options, store, dir, logFactory);
+        try
+        {
+            index._generation = generation;
+            index._replayFrom = st[1];
+            index._trained = st[2] != 0;
+            long fileLength = store.Device.Length;
+            var headIds = new List<long>();
+            var headVecs = new List<float>();
+            for (int p = 0; p < np; p++)
+            {
+                bool ex = exists[p] == 1;
+                if (exists[p] > 1 || pages[p] < 0 || offsets[p] < 0 || (!ex && pages[p] != 0)
+                    || offsets[p] + (long)pages[p] * store.PageSize > fileLength || live[p] < 0 || entryCounts[p] < 0)
+                    throw new CorruptIndexException(meta, 0, $"posting table entry {p} is impossible");
+                index._postings.Add(new PostingInfo { Location = new PostingLocation(offsets[p], pages[p]), Live = live[p], Exists = ex, Entries = entryCounts[p] });
+                if (ex) { headIds.Add(p); headVecs.AddRange(heads.AsSpan(p * h.Dimension, h.Dimension).ToArray()); }
+                else index._freePostings.Push(p);
+            }
+            foreach (float v in headVecs) if (!float.IsFinite(v)) throw new CorruptIndexException(meta, 0, "a head vector is not finite");
+            index._heads.Add(headVecs.ToArray(), headIds.ToArray());
+            long liveCount = 0;
+            for (int i = 0; i < keys.Length; i++)
+            {
+                if (keys[i] < 0 || idp[i] < -1 || idp[i] >= np || (idp[i] >= 0 && exists[idp[i]] == 0) || !index._idMap.TryAdd(keys[i], new IdEntry { Posting = idp[i], Version = idv[i] }))
+                    throw new CorruptIndexException(meta, 0, $"id table entry {i} (id {keys[i]}) is impossible");
+                if (idp[i] >= 0) liveCount++;
+            }
+            index._live = liveCount;
+            return index;
+        }
+        catch
+        {
+            index.BackgroundMaintenance = false;
+            index.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using System.Buffers;
+using Engine.Distance;
+using Engine.Storage.Postings;
+
+namespace Engine.Index.Spann;
+
+public sealed partial class SpannIndex
+{
+    /// <summary>Per-thread search scratch (SPTAG's ExtraWorkSpace): reused across queries, no per-query allocation.</summary>
+    private sealed class Scratch
+    {
+        public float[] Query = [];
+        public float[] HeadKeys = [];
+        public long[] HeadIds = [];
+        public float[] Dist = new float[256];
+        public float[] Keys = [];
+        public long[] Labels = [];
+        public readonly HashSet<long> Seen = new();
+        public readonly List<PostingLocation> Locations = new();
+        public readonly List<int> Keys32 = new();
+        public byte[][] Payloads = [];
+    }
+
+    [ThreadStatic] private static Scratch? t_scratch;
+
+    /// <inheritdoc />
+    /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
+    /// other searches and interleaves with background maintenance.</remarks>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0 or short buffers.</exception>
+    public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
+        SearchParameters? parameters = null)
+    {
+        ThrowIfDisposed();
+        int nq = Guard.Rows(queries, Dimension, nameof(queries));
+        Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
+        Guard.Finite(queries, Dimension, nameof(queries));
+        if (nq == 0) return;
+        var sp = parameters as SpannSearchParameters;
+        int probes = sp is { Probes: > 0 } ? sp.Probes : Options.Probes;
+        float eps = sp is { PruneFactor: >= 0 } ? sp.PruneFactor : Options.PruneFactor;
+        var filter = parameters?.Filter;
+        var stats = parameters?.Stats;
+        int threads = Math.Min(parameters?.ResolveThreads() ?? Environment.ProcessorCount, nq);
+        if (threads <= 1)
+        {
+            for (int i = 0; i < nq; i++)
+                SearchOne(queries.Slice(i * Dimension, Dimension), k, distances.Slice(i * k, k), labels.Slice(i * k, k), probes, eps, filter, stats);
+            return;
+        }
+        float[] q = ArrayPool<float>.Shared.Rent(nq * Dimension);
+        float[] dOut = ArrayPool<float>.Shared.Rent(nq * k);
+        long[] lOut = ArrayPool<long>.Shared.Rent(nq * k);
+        try
+        {
+            queries.CopyTo(q);
+            int d = Dimension;
+            Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+                SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, filter, stats));
+            dOut.AsSpan(0, nq * k).CopyTo(distances);
+            lOut.AsSpan(0, nq * k).CopyTo(labels);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(q);
+            ArrayPool<float>.Shared.Return(dOut);
+            ArrayPool<long>.Shared.Return(lOut);
+        }
+    }
+
+    private void SearchOne(ReadOnlySpan<float> query, int k, Span<float> distances, Span<long> labels,
+        int probes, float eps, IIdFilter? filter, SearchStats? stats)
+    {
+        var s = t_scratch ??= new Scratch();
+        int d = Dimension;
+        if (s.Query.Length != d) s.Query = new float[d];
+        query.CopyTo(s.Query);
+        if (IsCosine) Normalize(s.Query);
+        if (s.HeadKeys.Length < probes) { s.HeadKeys = new float[probes]; s.HeadIds = new long[probes]; }
+        if (s.Keys.Length < k) { s.Keys = new float[k]; s.Labels = new long[k]; }
+        var heap = new TopKHeap(s.Keys.AsSpan(0, k), s.Labels.AsSpan(0, k));
+        s.Seen.Clear();
+        long bytesRead = 0, postingsRead = 0, hits = 0, computed = 0;
+        bool ip = Metric == Metric.InnerProduct;
+        _lock.EnterReadLock();
+        try
+        {
+            int heads = (int)Math.Min(probes, _heads.Count);
+            if (heads > 0)
+            {
+                _heads.Search(s.Query, heads, s.HeadKeys.AsSpan(0, heads), s.HeadIds.AsSpan(0, heads), SingleThread);
+                // Query-aware pruning on distances; similarity heads (inner product) are ranked only.
+                float limit = ip ? float.PositiveInfinity : (1 + eps) * s.HeadKeys[0];
+                s.Locations.Clear();
+                s.Keys32.Clear();
+                for (int h = 0; h < heads; h++)
+                {
+                    long p = s.HeadIds[h];
+                    if (p < 0 || (h > 0 && s.HeadKeys[h] > limit)) break;
+                    s.Locations.Add(_postings[(int)p].Location);
+                    s.Keys32.Add((int)p);
+                }
+                int count = s.Locations.Count;
+                if (s.Payloads.Length < count) s.Payloads = new byte[Math.Max(count, probes)][];
+                for (int i = 0; i < count; i++)
+                {
+                    s.Payloads[i] = _store.Read(s.Locations[i], s.Keys32[i], out bool cached);
+                    if (cached) hits++;
+                    else { postingsRead++; bytesRead += (long)s.Locations[i].Pages * _store.PageSize; }
+                }
+                for (int i = 0; i < count; i++)
+                {
+                    var view = PostingCodec.Decode(s.Payloads[i], d, _store.Device.Name, s.Locations[i].Offset);
+                    int m = view.Count;
+                    if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
+                    var dist = s.Dist.AsSpan(0, m);
+                    if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
+                    else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
+                    computed += m;
+                    for (int j = 0; j < m; j++)
+                    {
+                        float key = ip ? -dist[j] : dist[j];
+                        if (key > heap.Threshold) continue;
+                        long id = view.Ids[j];
+                        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
+                        heap.Push(key, id);
+                    }
+                    s.Payloads[i] = null!;
+                }
+            }
+        }
+        finally { _lock.ExitReadLock(); }
+        heap.SortAndPad(float.PositiveInfinity);
+        for (int i = 0; i < k; i++)
+        {
+            labels[i] = s.Labels[i];
+            float key = s.Keys[i];
+            distances[i] = s.Labels[i] < 0 ? Metric.MissingDistance()
+                : Metric switch { Metric.InnerProduct => -key, Metric.Cosine => 1 - key / 2, _ => key };
+        }
+        stats?.Add(queries: 1, distances: computed, listsProbed: s.Locations.Count, bytesRead: bytesRead,
+            postingsRead: postingsRead, cacheHits: hits);
+    }
+
+    /// <inheritdoc />
+    public bool TryReconstruct(long id, Span<float> destination)
+    {
+        ThrowIfDisposed();
+        if (destination.Length < Dimension)
+            throw new ArgumentException($"destination holds {destination.Length} floats but the dimension is {Dimension}.", nameof(destination));
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
+            var info = _postings[e.Posting];
+            var view = PostingCodec.Decode(_store.Read(info.Location, e.Posting, out _), Dimension, _store.Device.Name, info.Location.Offset);
+            for (int i = 0; i < view.Count; i++)
+            {
+                if (view.Ids[i] == id && view.Versions[i] == e.Version)
+                {
+                    view.Vectors.Slice(i * Dimension, Dimension).CopyTo(destination);
+                    return true;
+                }
+            }
+            throw new CorruptIndexException(_store.Device.Name, info.Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+}

@@ -1,0 +1,167 @@
+using Engine.Index.Flat;
+using Engine.Storage.Devices;
+using Engine.Storage.Postings;
+using Engine.Storage.Wal;
+
+namespace Engine.Index.Spann;
+
+/// <summary>
+/// SPANN-style disk index (Chen et al. 2021) with SPFresh-style updates (LIRE) and durable storage.
+/// </summary>
+/// <remarks>
+/// <para>Design: hierarchical balanced clustering cuts the data into many small postings; their centroids
+/// (heads) stay in RAM in an exact head index. Each vector is written to up to <see cref="SpannOptions.Replicas"/>
+/// postings whose heads pass the closure rule (within (1+ε₁) of the nearest head) and the RNG rule
+/// (skip a head that an already chosen head covers). Postings live on a device as page-aligned, LZ4-compressed,
+/// CRC32C-checked blocks (<see cref="PostingStore"/>) holding full-precision vectors, ids and version bytes.
+/// A query probes the nearest heads that pass query-aware pruning, reads those postings (cache first),
+/// de-duplicates replicas and ranks by exact distance.</para>
+/// <para>Updates append to postings and tombstone deletes in the in-RAM id table (id → posting, version);
+/// postings that outgrow <see cref="SpannOptions.MaxPostingSize"/> are split by 2-means and nearby vectors
+/// reassigned (LIRE); near-empty postings are merged into neighbours. That work runs in the background,
+/// one posting at a time under the write lock, so searches interleave with it.</para>
+/// <para>Durability (directory-backed indexes from <see cref="Create"/>/<see cref="Open"/>): every Add/Remove is
+/// written to a write-ahead log and committed before it is applied and acknowledged. A checkpoint flushes the
+/// posting file, writes the metadata (options, heads, posting table, id table, log address) as a checksummed
+/// <c>IndexFile</c> via temp+rename, then truncates the log. Posting blocks are only appended, so a crash
+/// never damages what the last checkpoint references; open replays the log after it.</para>
+/// <para>Thread safety: any number of concurrent searches; mutations are serialised. Cosine vectors are
+/// normalised and handled as L2 inside (cos = 1 − ‖a−b‖²/2).</para>
+/// </remarks>
+public sealed partial class SpannIndex : IVectorIndex
+{
+    /// <summary>Kind written in the metadata file header.</summary>
+    public const string FileKind = "spann";
+
+    /// <summary>Name of the metadata (checkpoint) file inside an index directory.</summary>
+    public const string MetaFileName = "spann.meta";
+
+    private static readonly SearchParameters SingleThread = new() { Threads = 1 };
+
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly object _writerGate = new();
+    private readonly Func<string, IWriteAheadLog>? _walFactory;
+    private readonly FlatIndex _heads;
+    private readonly List<PostingInfo> _postings = new();
+    private readonly Stack<int> _freePostings = new();
+    private readonly Dictionary<long, IdEntry> _idMap = new();
+    private PostingStore _store;
+    private IWriteAheadLog? _wal;
+    private string? _directory;
+    private int _generation;
+    private long _live;
+    private long _garbageBytes;
+    private bool _trained;
+    private bool _disposed;
+
+    private struct PostingInfo
+    {
+        public PostingLocation Location;
+        public int Entries;   // stored entries, stale ones included
+        public int Live;      // estimate of entries whose copy is current (exact for primaries)
+        public bool Exists;
+    }
+
+    private struct IdEntry
+    {
+        public int Posting;   // a posting holding a current copy; -1 = deleted (tombstone kept for the version)
+        public byte Version;
+    }
+
+    /// <summary>Creates an in-memory SPANN index (postings on a <see cref="MemoryDevice"/>, no log).</summary>
+    /// <exception cref="ArgumentException">Bad dimension, metric or options.</exception>
+    public SpannIndex(int dimension, Metric metric = Metric.L2, SpannOptions? options = null)
+        : this(dimension, metric, options, new PostingStore(new MemoryDevice("spann-postings"), new PostingCache((options ?? new()).CacheBytes)), null, null)
+    {
+    }
+
+    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory,
+        Func<string, IWriteAheadLog>? walFactory)
+    {
+        if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
+        Options = options ?? new SpannOptions();
+        Options.Validate();
+        Dimension = dimension;
+        Metric = metric;
+        _heads = new FlatIndex(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
+        _store = store;
+        _directory = directory;
+        _walFactory = walFactory;
+    }
+
+    /// <summary>Settings this index was built with.</summary>
+    public SpannOptions Options { get; }
+
+    /// <inheritdoc />
+    public int Dimension { get; }
+
+    /// <inheritdoc />
+    public Metric Metric { get; }
+
+    /// <inheritdoc />
+    public long Count => Interlocked.Read(ref _live);
+
+    /// <inheritdoc />
+    public bool IsTrained => Volatile.Read(ref _trained);
+
+    /// <inheritdoc />
+    public string Description => SpannSpec.Format(Options);
+
+    /// <summary>The directory of a durable index, or null for an in-memory one.</summary>
+    public string? Directory => _directory;
+
+    /// <summary>Number of postings (heads).</summary>
+    public int PostingCount => (int)_heads.Count;
+
+    /// <summary>Bytes of the posting file (live and garbage blocks).</summary>
+    public long DiskBytes => _store.Length;
+
+    /// <inheritdoc />
+    /// <remarks>Heads, the posting table, the id table (about 28 bytes per id) and the read cache's current
+    /// contents. Posting data on the device is not resident and not counted.</remarks>
+    public long MemoryBytes
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return _heads.MemoryBytes + (long)_postings.Count * 24 + (long)_idMap.Count * 28 + _store.Cache.Bytes;
+            }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
+    private bool IsCosine => Metric == Metric.Cosine;
+
+    private static void Normalize(Span<float> v)
+    {
+        float n = MathF.Sqrt(Distance.Distances.SquaredNorm(v));
+        if (n > 0) for (int i = 0; i < v.Length; i++) v[i] /= n;
+    }
+
+    private ReadOnlySpan<float> HeadVector(int posting, Span<float> scratch)
+    {
+        if (!_heads.TryReconstruct(posting, scratch))
+            throw new InvalidOperationException($"Head of posting {posting} is missing (internal error).");
+        return scratch;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Stops background maintenance, closes the log and files. Does not checkpoint.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        WaitForMaintenance();
+        lock (_writerGate)
+        {
+            _disposed = true;
+            _wal?.Dispose();
+            _store.Dispose();
+            _heads.Dispose();
+        }
+        _lock.Dispose();
+    }
+}

@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text;
+
+namespace Engine.Index.Spann;
+
+/// <summary>Build and maintenance settings of a <see cref="SpannIndex"/> (names follow SPTAG where one exists).</summary>
+public sealed record SpannOptions
+{
+    /// <summary>Target number of vectors per posting from clustering (SPTAG leaf size); heads ≈ N / this.</summary>
+    public int PostingSize { get; init; } = 64;
+
+    /// <summary>Target number of postings; 0 derives it from <see cref="PostingSize"/> and the training set.</summary>
+    public int PostingCount { get; init; }
+
+    /// <summary>Hard cap on entries (replicas included) per posting (SPTAG <c>PostingPageLimit</c> in entries).
+    /// Build truncates the farthest replicas beyond it; updates split postings that grow past it.</summary>
+    public int MaxPostingSize { get; init; } = 160;
+
+    /// <summary>Postings emptier than this (live entries) are merged into their neighbours.</summary>
+    public int MinPostingSize { get; init; } = 4;
+
+    /// <summary>Most postings one vector is written to (SPTAG <c>ReplicaCount</c>).</summary>
+    public int Replicas { get; init; } = 8;
+
+    /// <summary>Closure factor ε₁: a replica head must be within (1+ε₁) of the nearest head's distance.</summary>
+    public float ClosureFactor { get; init; } = 0.5f;
+
+    /// <summary>RNG factor: a candidate head is skipped when RNGFactor·d(head, chosen) &lt; d(x, head).</summary>
+    public float RngFactor { get; init; } = 1.0f;
+
+    /// <summary>Candidate heads considered per vector when assigning replicas (SPTAG <c>InternalResultNum</c>).</summary>
+    public int AssignCandidates { get; init; } = 64;
+
+    /// <summary>Default number of postings a query probes at most (SPTAG <c>SearchInternalResultNum</c>).</summary>
+    public int Probes { get; init; } = 48;
+
+    /// <summary>Default query-aware pruning ε₂: probe head i only if d(q, c_i) ≤ (1+ε₂)·d(q, c_1).</summary>
+    public float PruneFactor { get; init; } = 4.0f;
+
+    /// <summary>Byte budget of the posting read cache (counted in <see cref="SpannIndex.MemoryBytes"/>).</summary>
+    public long CacheBytes { get; init; } = 1 << 20;
+
+    /// <summary>Seed of clustering (results are deterministic for a seed).</summary>
+    public int Seed { get; init; } = 1234;
+
+    /// <summary>Checks every value, naming the first bad one.</summary>
+    /// <exception cref="ArgumentException">A value is out of range.</exception>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, object value, string rule)
+        {
+            if (!ok) throw new ArgumentException($"SPANN option {name}={value} is invalid: {rule}.");
+        }
+        Check(PostingSize >= 2, nameof(PostingSize), PostingSize, "must be at least 2");
+        Check(PostingCount >= 0, nameof(PostingCount), PostingCount, "must be >= 0 (0 = automatic)");
+        Check(MaxPostingSize >= 2 * PostingSize, nameof(MaxPostingSize), MaxPostingSize, "must be at least twice PostingSize");
+        Check(MinPostingSize >= 0 && MinPostingSize < PostingSize, nameof(MinPostingSize), MinPostingSize, "must be in [0, PostingSize)");
+        Check(Replicas is >= 1 and <= 64, nameof(Replicas), Replicas, "must be in 1..64");
+        Check(float.IsFinite(ClosureFactor) && ClosureFactor >= 0, nameof(ClosureFactor), ClosureFactor, "must be finite and >= 0");
+        Check(float.IsFinite(RngFactor) && RngFactor > 0, nameof(RngFactor), RngFactor, "must be finite and > 0");
+        Check(AssignCandidates >= Replicas, nameof(AssignCandidates), AssignCandidates, "must be >= Replicas");
+        Check(Probes >= 1, nameof(Probes), Probes, "must be at least 1");
+        Check(float.IsFinite(PruneFactor) && PruneFactor >= 0, nameof(PruneFactor), PruneFactor, "must be finite and >= 0");
+        Check(CacheBytes >= 0, nameof(CacheBytes), CacheBytes, "must be >= 0");
+    }
+}
+
+/// <summary>
+/// Parses the SPANN composition string: <c>SPANN</c> or <c>SPANN(key=value,...)</c> with keys
+/// <c>postings</c> (target posting count), <c>size</c> (target vectors per posting), <c>max</c> (posting cap),
+/// <c>replicas</c>, <c>probes</c>, <c>eps</c> (query pruning ε₂), <c>closure</c> (ε₁). <see cref="Format"/> writes
+/// the canonical form (non-default keys only), and <c>TryParse(Format(o))</c> gives back <c>o</c>.
+/// </summary>
+public static class SpannSpec
+{
+    /// <summary>Parses <paramref name="spec"/>; false when it is not a SPANN spec at all.</summary>
+    /// <exception cref="ArgumentException">It is a SPANN spec with an unknown key or a bad value.</exception>
+    public static bool TryParse(string spec, out SpannOptions options)
+    {
+        options = new SpannOptions();
+        if (spec is null) return false;
+        string s = spec.Trim();
+        if (!s.StartsWith("SPANN", StringComparison.OrdinalIgnoreCase)) return false;
+        string rest = s[5..].Trim();
+        if (rest.Length == 0) return true;
+        if (!rest.StartsWith('(') || !rest.EndsWith(')')) return false;
+        string body = rest[1..^1];
+        if (body.Trim().Length == 0) return true;
+        foreach (string part in body.Split(','))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"SPANN spec '{spec}': '{part.Trim()}' is not key=value.", nameof(spec));
+            string key = part[..eq].Trim().ToLowerInvariant();
+            string value = part[(eq + 1)..].Trim();
+            options = key switch
+            {
+                "postings" => options with { PostingCount = Int(spec, key, value) },
+                "size" => options with { PostingSize = Int(spec, key, value) },
+                "max" => options with { MaxPostingSize = Int(spec, key, value) },
+                "replicas" => options with { Replicas = Int(spec, key, value) },
+                "probes" => options with { Probes = Int(spec, key, value) },
+                "eps" => options with { PruneFactor = Float(spec, key, value) },
+                "closure" => options with { ClosureFactor = Float(spec, key, value) },
+                _ => throw new ArgumentException($"SPANN spec '{spec}': unknown key '{key}' (known: postings, size, max, replicas, probes, eps, closure).", nameof(spec)),
+            };
+        }
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new ArgumentException($"SPANN spec '{spec}': {e.Message}", nameof(spec), e); }
+        return true;
+    }
+
+    /// <summary>The canonical composition string of <paramref name="options"/>.</summary>
+    public static string Format(SpannOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var d = new SpannOptions();
+        var parts = new List<string>();
+        var c = CultureInfo.InvariantCulture;
+        if (options.PostingCount != d.PostingCount) parts.Add("postings=" + options.PostingCount.ToString(c));
+        if (options.PostingSize != d.PostingSize) parts.Add("size=" + options.PostingSize.ToString(c));
+        if (options.MaxPostingSize != d.MaxPostingSize) parts.Add("max=" + options.MaxPostingSize.ToString(c));
+        if (options.Replicas != d.Replicas) parts.Add("replicas=" + options.Replicas.ToString(c));
+        if (options.Probes != d.Probes) parts.Add("probes=" + options.Probes.ToString(c));
+        if (options.PruneFactor != d.PruneFactor) parts.Add("eps=" + options.PruneFactor.ToString("R", c));
+        if (options.ClosureFactor != d.ClosureFactor) parts.Add("closure=" + options.ClosureFactor.ToString("R", c));
+        var sb = new StringBuilder("SPANN");
+        if (parts.Count > 0) sb.Append('(').AppendJoin(',', parts).Append(')');
+        return sb.ToString();
+    }
+
+    private static int Int(string spec, string key, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+            : throw new ArgumentException($"SPANN spec '{spec}': {key}='{value}' is not an integer.", nameof(spec));
+
+    private static float Float(string spec, string key, string value) =>
+        float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v) ? v
+            : throw new ArgumentException($"SPANN spec '{spec}': {key}='{value}' is not a finite number.", nameof(spec));
+}
+
+/// <summary>Per-call SPANN search knobs (override the index defaults).</summary>
+public sealed class SpannSearchParameters : SearchParameters
+{
+    /// <summary>Most postings to probe; 0 uses <see cref="SpannOptions.Probes"/>.</summary>
+    public int Probes { get; init; }
+
+    /// <summary>Query-aware pruning ε₂; negative uses <see cref="SpannOptions.PruneFactor"/>.</summary>
+    public float PruneFactor { get; init; } = -1;
+}

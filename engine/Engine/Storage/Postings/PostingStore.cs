@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Engine.Storage.Devices;
+using Engine.Storage.Format;
+using K4os.Compression.LZ4;
+
+namespace Engine.Storage.Postings;
+
+/// <summary>
+/// Stores posting payloads as page-aligned, LZ4-compressed, CRC32C-checked blocks on a device.
+/// </summary>
+/// <remarks>
+/// <para>Block layout (little-endian), starting at a page boundary and padded with zeros to whole pages:</para>
+/// <code>
+/// magic "PSTB" u32 | crc32c u32 (of bytes 8 .. 32+stored) | key i32 | raw length i32 | stored length i32 |
+/// flags u32 (bit 0: payload stored uncompressed) | reserved u64 | payload (stored length bytes)
+/// </code>
+/// <para>The store only appends: a block is never overwritten, so a crash can only leave unreferenced
+/// garbage after the last checkpoint, never damage a block a checkpoint points to, and cached payloads
+/// (keyed by offset) never go stale. Rewriting a posting writes a new block; the owner tracks garbage and
+/// compacts by copying live blocks into a new store.</para>
+/// <para>Thread safety: any number of concurrent reads; writes are serialised internally.</para>
+/// </remarks>
+public sealed class PostingStore : IDisposable
+{
+    /// <summary>Block header size in bytes.</summary>
+    public const int HeaderSize = 32;
+    private const uint Magic = 0x42545350; // "PSTB"
+    private const uint FlagRaw = 1;
+
+    private readonly IStorageDevice _device;
+    private readonly object _writeGate = new();
+    private readonly bool _ownsDevice;
+    private long _appendOffset;
+
+    /// <summary>Opens a store over <paramref name="device"/>; new blocks go after the current end.</summary>
+    public PostingStore(IStorageDevice device, PostingCache? cache = null, bool ownsDevice = true)
+    {
+        _device = device ?? throw new ArgumentNullException(nameof(device));
+        _ownsDevice = ownsDevice;
+        Cache = cache ?? new PostingCache(0);
+        PageSize = device.SectorSize;
+        _appendOffset = AlignUp(device.Length);
+    }
+
+    /// <summary>Page size (the device sector size): block offsets and lengths are multiples of it.</summary>
+    public int PageSize { get; }
+
+    /// <summary>The device holding the blocks.</summary>
+    public IStorageDevice Device => _device;
+
+    /// <summary>The read cache.</summary>
+    public PostingCache Cache { get; }
+
+    /// <summary>Bytes used by blocks, live or garbage (the append position).</summary>
+    public long Length => Interlocked.Read(ref _appendOffset);
+
+    private long AlignUp(long n) => (n + PageSize - 1) / PageSize * PageSize;
+
+    /// <summary>Writes <paramref name="payload"/> as a new block tagged with <paramref name="key"/>.</summary>
+    /// <returns>The location to pass to <see cref="Read"/>; empty for an empty payload.</returns>
+    public PostingLocation Write(int key, ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty) return default;
+        int max = LZ4Codec.MaximumOutputSize(payload.Length);
+        long blockBytes = AlignUp(HeaderSize + (long)Math.Max(max, payload.Length));
+        if (blockBytes > int.MaxValue) throw new ArgumentException($"Posting payload of {payload.Length} bytes is too large for one block.", nameof(payload));
+        byte[] block = ArrayPool<byte>.Shared.Rent((int)blockBytes);
+        try
+        {
+            var body = block.AsSpan(HeaderSize, (int)blockBytes - HeaderSize);
+            int stored = LZ4Codec.Encode(payload, body, LZ4Level.L00_FAST);
+            uint flags = 0;
+            if (stored <= 0 || stored >= payload.Length)
+            {
+                payload.CopyTo(body);
+                stored = payload.Length;
+                flags = FlagRaw;
+            }
+            int used = (int)AlignUp(HeaderSize + stored);
+            block.AsSpan(HeaderSize + stored, used - HeaderSize - stored).Clear();
+            var h = block.AsSpan(0, HeaderSize);
+            BinaryPrimitives.WriteUInt32LittleEndian(h, Magic);
+            BinaryPrimitives.WriteInt32LittleEndian(h[8..], key);
+            BinaryPrimitives.WriteInt32LittleEndian(h[12..], payload.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(h[16..], stored);
+            BinaryPrimitives.WriteUInt32LittleEndian(h[20..], flags);
+            BinaryPrimitives.WriteUInt64LittleEndian(h[24..], 0);
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], Crc32C.Compute(block.AsSpan(8, HeaderSize - 8 + stored)));
+            lock (_writeGate)
+            {
+                long offset = _appendOffset;
+                _device.Write(offset, block.AsSpan(0, used));
+                Interlocked.Exchange(ref _appendOffset, offset + used);
+                return new PostingLocation(offset, used / PageSize);
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(block); }
+    }
+
+    /// <summary>Makes every written block durable.</summary>
+    public void Flush() => _device.Flush();
+
+    /// <summary>
+    /// Reads and verifies the block at <paramref name="location"/>, which must carry <paramref name="key"/>.
+    /// Served from the cache when present.
+    /// </summary>
+    /// <param name="location">Block location.</param>
+    /// <param name="key">Expected key (detects a table pointing at the wrong block).</param>
+    /// <param name="fromCache">True when the cache answered.</param>
+    /// <exception cref="CorruptIndexException">Bad magic, key, length, checksum or compressed stream; names the device and offset.</exception>
+    public byte[] Read(PostingLocation location, int key, out bool fromCache)
+    {
+        if (location.IsEmpty) { fromCache = true; return []; }
+        if (Cache.TryGet(location.Offset, out var hit)) { fromCache = true; return hit; }
+        fromCache = false;
+        int bytes = CheckedLength(location);
+        byte[] block = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            _device.Read(location.Offset, block.AsSpan(0, bytes));
+            return DecodeAndCache(location, key, block.AsSpan(0, bytes));
+        }
+        finally { ArrayPool<byte>.Shared.Return(block); }
+    }
+
+    /// <summary>
+    /// Reads several blocks, issuing every cache miss to the device at once (asynchronous reads overlap on
+    /// a device with many queues). <paramref name="results"/>[i] receives the payload of block i.
+    /// </summary>
+    /// <returns>Number of blocks served from the cache and bytes read from the device.</returns>
+    public async ValueTask<(int CacheHits, long BytesRead)> ReadManyAsync(IReadOnlyList<PostingLocation> locations,
+        IReadOnlyList<int> keys, byte[][] results, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(locations);
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(results);
+        if (keys.Count != locations.Count || results.Length < locations.Count)
+            throw new ArgumentException("locations, keys and results must have matching lengths.");
+        int hits = 0;
+        long bytesRead = 0;
+        var pending = new List<(int Index, byte[] Block, int Bytes, Task Read)>();
+        try
+        {
+            for (int i = 0; i < locations.Count; i++)
+            {
+                var loc = locations[i];
+                if (loc.IsEmpty) { results[i] = []; hits++; continue; }
+                if (Cache.TryGet(loc.Offset, out var hit)) { results[i] = hit; hits++; continue; }
+                int bytes = CheckedLength(loc);
+                byte[] block = ArrayPool<byte>.Shared.Rent(bytes);
+                pending.Add((i, block, bytes, _device.ReadAsync(loc.Offset, block.AsMemory(0, bytes), cancellationToken).AsTask()));
+                bytesRead += bytes;
+            }
+            foreach (var p in pending) await p.Read.ConfigureAwait(false);
+            foreach (var p in pending) results[p.Index] = DecodeAndCache(locations[p.Index], keys[p.Index], p.Block.AsSpan(0, p.Bytes));
+        }
+        finally
+        {
+            foreach (var p in pending)
+            {
+                if (!p.Read.IsCompleted) { try { await p.Read.ConfigureAwait(false); } catch (IOException) { } }
+                ArrayPool<byte>.Shared.Return(p.Block);
+            }
+        }
+        return (hits, bytesRead);
+    }
+
+    private int CheckedLength(PostingLocation location)
+    {
+        long bytes = (long)location.Pages * PageSize;
+        if (location.Offset < 0 || location.Offset % PageSize != 0 || location.Pages < 0 || bytes > int.MaxValue
+            || location.Offset + bytes > Math.Max(_device.Length, Length))
+            throw new CorruptIndexException(_device.Name, location.Offset, $"posting location ({location.Offset}, {location.Pages} pages) lies outside the file");
+        return (int)bytes;
+    }
+
+    private byte[] DecodeAndCache(PostingLocation location, int key, ReadOnlySpan<byte> block)
+    {
+        var payload = Decode(_device.Name, location.Offset, key, block);
+        Cache.Add(location.Offset, payload);
+        return payload;
+    }
+
+    /// <summary>Verifies and decodes one block image (header + payload + padding).</summary>
+    internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block)
+    {
+        if (block.Length < HeaderSize) throw new CorruptIndexException(name, offset, "posting block is shorter than its header");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(block) != Magic)
+            throw new CorruptIndexException(name, offset, "posting block has a bad magic number");
+        int raw = BinaryPrimitives.ReadInt32LittleEndian(block[12..]);
+        int stored = BinaryPrimitives.ReadInt32LittleEndian(block[16..]);
+        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(block[20..]);
+        if (stored <= 0 || raw <= 0 || stored > block.Length - HeaderSize || (flags & ~FlagRaw) != 0
+            || ((flags & FlagRaw) != 0 && raw != stored) || raw > 255 * stored + 16)
+            throw new CorruptIndexException(name, offset, $"posting block has impossible lengths (raw {raw}, stored {stored})");
+        if (Crc32C.Compute(block.Slice(8, HeaderSize - 8 + stored)) != BinaryPrimitives.ReadUInt32LittleEndian(block[4..]))
+            throw new CorruptIndexException(name, offset, "posting block checksum mismatch");
+        int gotKey = BinaryPrimitives.ReadInt32LittleEndian(block[8..]);
+        if (gotKey != key) throw new CorruptIndexException(name, offset, $"posting block belongs to posting {gotKey}, expected {key}");
+        var payload = GC.AllocateUninitializedArray<byte>(raw);
+        var body = block.Slice(HeaderSize, stored);
+        if ((flags & FlagRaw) != 0) body.CopyTo(payload);
+        else if (LZ4Codec.Decode(body, payload) != raw)
+            throw new CorruptIndexException(name, offset, "posting block payload does not decompress to its recorded length");
+        return payload;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsDevice) _device.Dispose();
+    }
+}

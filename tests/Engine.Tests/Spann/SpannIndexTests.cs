@@ -1,0 +1,216 @@
+using Engine.Faster;
+using Engine.Index.Flat;
+using Engine.Index.Spann;
+using Engine.Tests.Storage;
+
+namespace Engine.Tests.Spann;
+
+public class SpannIndexTests
+{
+    private const int D = 32;
+
+    private static (SpannIndex, FlatIndex, float[]) Build(int n, Metric metric = Metric.L2, SpannOptions? o = null)
+    {
+        var data = SpannTestData.Clustered(n, D, seed: 11);
+        var ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        var spann = new SpannIndex(D, metric, o ?? new SpannOptions { PostingSize = 16, MaxPostingSize = 64 });
+        spann.Train(data);
+        spann.Add(data, ids);
+        var flat = new FlatIndex(D, metric);
+        flat.Add(data, ids);
+        return (spann, flat, data);
+    }
+
+    [Theory]
+    [InlineData(Metric.L2)]
+    [InlineData(Metric.Cosine)]
+    [InlineData(Metric.InnerProduct)]
+    public void Recall_AgainstFlat_AboveFloor(Metric metric)
+    {
+        var (spann, flat, _) = Build(4000, metric);
+        using (spann) using (flat)
+        {
+            var queries = SpannTestData.Clustered(100, D, seed: 99);
+            var stats = new SearchStats();
+            double recall = SpannTestData.Recall(spann, flat, queries, 10, new SearchParameters { Stats = stats, Threads = 2 });
+            Assert.True(recall >= (metric == Metric.InnerProduct ? 0.6 : 0.9), $"recall@10 {recall:F3} for {metric}");
+            Assert.Equal(100, stats.Queries);
+            Assert.True(stats.PostingsRead + stats.CacheHits <= 100L * spann.Options.Probes);
+            Assert.True(spann.PostingCount > 4000 / 64);
+        }
+    }
+
+    [Fact]
+    public void Search_Results_AreUniqueSortedAndPadded()
+    {
+        var (spann, flat, data) = Build(300);
+        using (spann) using (flat)
+        {
+            var dist = new float[400]; var lab = new long[400];
+            spann.Search(data.AsSpan(0, D), 400, dist, lab);
+            var real = lab.Where(l => l >= 0).ToArray();
+            Assert.Equal(real.Length, real.Distinct().Count());
+            Assert.Equal(0, lab[0]);
+            for (int i = 1; i < real.Length; i++) Assert.True(dist[i] >= dist[i - 1]);
+            Assert.Contains(-1L, lab);
+        }
+    }
+
+    [Fact]
+    public void Updates_InsertDeleteSplitMerge_KeepResultsRight()
+    {
+        var (spann, flat, _) = Build(2000);
+        using (spann) using (flat)
+        {
+            spann.BackgroundMaintenance = false;
+            int before = spann.PostingCount;
+            var more = SpannTestData.Clustered(3000, D, seed: 12);
+            var ids = Enumerable.Range(10_000, 3000).Select(i => (long)i).ToArray();
+            spann.Add(more, ids);
+            flat.Add(more, ids);
+            Assert.True(spann.PendingMaintenance > 0);
+            spann.WaitForMaintenance();
+            Assert.True(spann.PostingCount > before, "oversize postings were split");
+            var removed = Enumerable.Range(0, 2000).Where(i => i % 3 == 0).Select(i => (long)i).ToArray();
+            Assert.Equal(removed.Length, spann.Remove(removed));
+            Assert.Equal(0, spann.Remove(removed));
+            flat.Remove(removed);
+            spann.WaitForMaintenance();
+            Assert.Equal(flat.Count, spann.Count);
+            var queries = SpannTestData.Clustered(100, D, seed: 98);
+            double recall = SpannTestData.Recall(spann, flat, queries, 10);
+            Assert.True(recall >= 0.85, $"recall after updates {recall:F3}");
+            var v = new float[D];
+            Assert.False(spann.TryReconstruct(0, v));
+            Assert.True(spann.TryReconstruct(10_005, v));
+            Assert.Equal(more.AsSpan(5 * D, D).ToArray(), v);
+            // Re-insert a deleted id with a new vector: the stale copies must never come back.
+            spann.Add(more.AsSpan(0, D), [3]);
+            Assert.True(spann.TryReconstruct(3, v));
+            Assert.Equal(more.AsSpan(0, D).ToArray(), v);
+            Assert.Throws<ArgumentException>(() => spann.Add(more.AsSpan(0, D), [3]));
+        }
+    }
+
+    [Fact]
+    public async Task SearchesContinue_WhileBackgroundMaintenanceRuns()
+    {
+        var (spann, flat, _) = Build(2000);
+        using (spann) using (flat)
+        {
+            var more = SpannTestData.Clustered(2000, D, seed: 13);
+            var queries = SpannTestData.Clustered(20, D, seed: 97);
+            var dist = new float[200]; var lab = new long[200];
+            using var cts = new CancellationTokenSource();
+            var reader = Task.Run(() =>
+            {
+                int rounds = 0;
+                while (!cts.IsCancelled() || rounds == 0)
+                {
+                    var dd = new float[200]; var ll = new long[200];
+                    spann.Search(queries, 10, dd, ll, new SearchParameters { Threads = 1 });
+                    Assert.Equal(ll.Length, ll.Count(l => l >= -1));
+                    rounds++;
+                }
+                return rounds;
+            });
+            for (int b = 0; b < 4; b++)
+                spann.Add(more.AsSpan(b * 500 * D, 500 * D), Enumerable.Range(20_000 + b * 500, 500).Select(i => (long)i).ToArray());
+            spann.WaitForMaintenance();
+            cts.Cancel();
+            Assert.True(await reader > 0);
+            Assert.Equal(4000, spann.Count);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Durable_ReplaysLog_AndCheckpoints(bool faster)
+    {
+        using var dir = new TestDirectory();
+        Func<string, Engine.Storage.Wal.IWriteAheadLog>? log = faster ? d => new FasterWriteAheadLog(d) : null;
+        var data = SpannTestData.Clustered(1500, D, seed: 21);
+        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 16, MaxPostingSize = 64 }, log))
+        {
+            idx.Train(data);
+            idx.Add(data.AsSpan(0, 1000 * D), Enumerable.Range(0, 1000).Select(i => (long)i).ToArray());
+            idx.Checkpoint();
+            idx.Add(data.AsSpan(1000 * D), Enumerable.Range(1000, 500).Select(i => (long)i).ToArray());
+            idx.Remove([1, 2, 1001]);
+            // Dispose without a checkpoint: the last batch lives only in the log.
+        }
+        using (var idx = SpannIndex.Open(dir.Path, log))
+        {
+            Assert.Equal(1497, idx.Count);
+            var v = new float[D];
+            Assert.True(idx.TryReconstruct(1200, v));
+            Assert.Equal(data.AsSpan(1200 * D, D).ToArray(), v);
+            Assert.False(idx.TryReconstruct(1001, v));
+            idx.Remove(Enumerable.Range(0, 900).Select(i => (long)i).ToArray());
+            idx.Save(dir.Path); // in place: checkpoint (compacts: most blocks are garbage now)
+        }
+        using (var idx = SpannIndex.Open(dir.Path, log))
+        {
+            Assert.Equal(599, idx.Count); // 1497 minus 0..899 (1 and 2 were already gone)
+            Assert.Single(Directory.GetFiles(dir.Path, "postings-*.dat"));
+            var dist = new float[10]; var lab = new long[10];
+            idx.Search(data.AsSpan(1300 * D, D), 10, dist, lab);
+            Assert.Equal(1300, lab[0]);
+        }
+    }
+
+    [Fact]
+    public void InMemory_Save_ThenOpen_GivesSameResults()
+    {
+        using var dir = new TestDirectory();
+        var (spann, flat, data) = Build(1500);
+        using (spann) using (flat)
+        {
+            spann.Save(dir.Path);
+            using var loaded = SpannIndex.Open(dir.Path);
+            var queries = SpannTestData.Clustered(30, D, seed: 5);
+            var d1 = new float[300]; var l1 = new long[300]; var d2 = new float[300]; var l2 = new long[300];
+            spann.Search(queries, 10, d1, l1);
+            loaded.Search(queries, 10, d2, l2);
+            Assert.Equal(l1, l2);
+            Assert.Equal(spann.Description, loaded.Description);
+        }
+    }
+
+    [Fact]
+    public void BadInput_GivesClearErrors()
+    {
+        using var idx = new SpannIndex(D);
+        Assert.Throws<InvalidOperationException>(() => idx.Add(new float[D], [1]));
+        idx.Train(SpannTestData.Clustered(200, D, 1));
+        Assert.Throws<ArgumentException>(() => idx.Add(new float[D + 1], [1]));
+        Assert.Throws<ArgumentException>(() => idx.Add(new float[2 * D], [1, 1]));
+        var nan = new float[D]; nan[3] = float.NaN;
+        Assert.Throws<ArgumentException>(() => idx.Add(nan, [1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => idx.Search(new float[D], 0, new float[1], new long[1]));
+        Assert.Throws<ArgumentException>(() => new SpannIndex(D, Metric.L2, new SpannOptions { Replicas = 0 }));
+    }
+
+    [Fact]
+    public void Spec_ParsesAndRoundTrips()
+    {
+        Assert.True(SpannSpec.TryParse("SPANN", out var o));
+        Assert.Equal(new SpannOptions(), o);
+        Assert.True(SpannSpec.TryParse("SPANN(postings=500,replicas=4,eps=0.5)", out o));
+        Assert.Equal(500, o.PostingCount);
+        Assert.Equal(4, o.Replicas);
+        Assert.Equal("SPANN(postings=500,replicas=4,eps=0.5)", SpannSpec.Format(o));
+        Assert.True(SpannSpec.TryParse(SpannSpec.Format(o), out var again));
+        Assert.Equal(o, again);
+        Assert.False(SpannSpec.TryParse("Flat", out _));
+        Assert.Contains("unknown key 'foo'", Assert.Throws<ArgumentException>(() => SpannSpec.TryParse("SPANN(foo=1)", out _)).Message);
+        Assert.Throws<ArgumentException>(() => SpannSpec.TryParse("SPANN(replicas=x)", out _));
+        Assert.Throws<ArgumentException>(() => SpannSpec.TryParse("SPANN(replicas=0)", out _));
+    }
+}
+
+internal static class CancellationExtensions
+{
+    public static bool IsCancelled(this CancellationTokenSource cts) => cts.IsCancellationRequested;
+}

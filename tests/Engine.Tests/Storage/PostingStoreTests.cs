@@ -1,0 +1,116 @@
+using Engine.Storage.Devices;
+using Engine.Storage.Postings;
+
+namespace Engine.Tests.Storage;
+
+public class PostingStoreTests
+{
+    public static TheoryData<string> Devices => new() { "file", "memory", "slow-memory" };
+
+    private static IStorageDevice Make(string kind, TestDirectory dir) => kind switch
+    {
+        "file" => new FileDevice(dir.File("p.dat")),
+        "memory" => new MemoryDevice(),
+        _ => new MemoryDevice("slow", TimeSpan.FromMilliseconds(1)),
+    };
+
+    private static byte[] Payload(int seed, int length)
+    {
+        var r = new Random(seed);
+        var b = new byte[length];
+        // Half random, half repetitive, so both the compressed and the raw block paths run.
+        r.NextBytes(b.AsSpan(0, length / 2));
+        for (int i = length / 2; i < length; i++) b[i] = (byte)(i % 7);
+        return b;
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public async Task Blocks_RoundTrip_AlignedAndCached(string kind)
+    {
+        using var dir = new TestDirectory();
+        using var store = new PostingStore(Make(kind, dir), new PostingCache(1 << 20));
+        var locs = new List<PostingLocation>();
+        var keys = new List<int>();
+        for (int i = 0; i < 20; i++)
+        {
+            locs.Add(store.Write(i, Payload(i, 100 + i * 997)));
+            keys.Add(i);
+        }
+        Assert.All(locs, l => Assert.Equal(0, l.Offset % store.PageSize));
+        var results = new byte[20][];
+        var (hits, bytes) = await store.ReadManyAsync(locs, keys, results);
+        Assert.True(bytes > 0);
+        for (int i = 0; i < 20; i++) Assert.Equal(Payload(i, 100 + i * 997), results[i]);
+        // Second read comes from the cache.
+        Assert.Equal(Payload(3, 100 + 3 * 997), store.Read(locs[3], 3, out bool cached));
+        Assert.True(cached);
+        Assert.Equal(0, hits);
+    }
+
+    [Fact]
+    public void FlippedByte_InFile_ReportsFileAndOffset()
+    {
+        using var dir = new TestDirectory();
+        string path = dir.File("p.dat");
+        PostingLocation a, b;
+        using (var store = new PostingStore(new FileDevice(path)))
+        {
+            a = store.Write(1, Payload(1, 5000));
+            b = store.Write(2, Payload(2, 5000));
+        }
+        var bytes = File.ReadAllBytes(path);
+        bytes[b.Offset + 40] ^= 0x10;
+        File.WriteAllBytes(path, bytes);
+        using var reopened = new PostingStore(new FileDevice(path, create: false));
+        Assert.Equal(Payload(1, 5000), reopened.Read(a, 1, out _));
+        var e = Assert.Throws<CorruptIndexException>(() => reopened.Read(b, 2, out _));
+        Assert.Equal(Path.GetFullPath(path), e.FilePath);
+        Assert.Equal(b.Offset, e.Offset);
+        Assert.Throws<CorruptIndexException>(() => reopened.Read(a, 7, out _)); // wrong key
+        Assert.Throws<CorruptIndexException>(() => reopened.Read(new PostingLocation(1 << 30, 1), 1, out _));
+    }
+
+    [Fact]
+    public void BitFlips_FromDevice_AreAlwaysDetected()
+    {
+        var mem = new MemoryDevice();
+        var faulty = new FaultInjectingDevice(mem, seed: 7);
+        using var store = new PostingStore(faulty);
+        var locs = Enumerable.Range(0, 50).Select(i => store.Write(i, Payload(i, 3000))).ToArray();
+        faulty.BitFlipRate = 1.0;
+        int detected = 0;
+        for (int i = 0; i < locs.Length; i++)
+        {
+            // A flip in the zero padding after the payload is harmless; anywhere else it must be caught.
+            try { Assert.Equal(Payload(i, 3000), store.Read(locs[i], i, out _)); }
+            catch (CorruptIndexException) { detected++; }
+        }
+        Assert.True(detected >= 15, $"only {detected} of 50 flips detected");
+        faulty.BitFlipRate = 0;
+        faulty.ReadFailureRate = 1.0;
+        Assert.Throws<IOException>(() => store.Read(locs[0], 0, out _));
+    }
+
+    [Fact]
+    public void TornWrite_LeavesEarlierBlocksReadable()
+    {
+        var mem = new MemoryDevice();
+        var faulty = new FaultInjectingDevice(mem) { FailAfterBytesWritten = 3 * 4096 + 100 };
+        var store = new PostingStore(faulty);
+        var ok = store.Write(1, Payload(1, 4000));
+        Assert.Throws<IOException>(() => { for (int i = 0; i < 10; i++) store.Write(2, Payload(2, 4000)); });
+        var fresh = new PostingStore(mem);
+        Assert.Equal(Payload(1, 4000), fresh.Read(ok, 1, out _));
+    }
+
+    [Fact]
+    public void Cache_RespectsByteBudget()
+    {
+        var cache = new PostingCache(10_000);
+        for (int i = 0; i < 100; i++) cache.Add(i * 4096, new byte[1000]);
+        Assert.True(cache.Bytes <= 10_000);
+        Assert.True(cache.TryGet(99 * 4096, out _));
+        Assert.False(cache.TryGet(0, out _));
+    }
+}
