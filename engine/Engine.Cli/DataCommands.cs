@@ -42,14 +42,14 @@ internal static class DataCommands
         cmd.Options.Add(output);
         cmd.Options.Add(k);
         cmd.Options.Add(threads);
-        cmd.SetAction(r =>
+        cmd.SetAction(Guarded(r =>
         {
             string which = r.GetValue(name)!;
             if (!string.Equals(which, "mnist", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"Unknown data set '{which}': only 'mnist' can be fetched.");
             FetchMnist(r.GetValue(output)!, r.GetValue(k), r.GetValue(threads));
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -68,7 +68,7 @@ internal static class DataCommands
         var threads = ThreadsOption();
         var cmd = new Command("synth", "Writes a seeded clustered Gaussian data set with labels and exact ground truth.");
         foreach (var o in new Option[] { n, d, clusters, seed, nq, metric, spread, name, output, k, threads }) cmd.Options.Add(o);
-        cmd.SetAction(r =>
+        cmd.SetAction(Guarded(r =>
         {
             int nv = r.GetValue(n), dv = r.GetValue(d), cv = r.GetValue(clusters), nqv = r.GetValue(nq), kv = r.GetValue(k);
             long sv = r.GetValue(seed);
@@ -89,7 +89,7 @@ internal static class DataCommands
             Log($"synth: wrote {dir} in {clock.Elapsed.TotalSeconds:F1} s");
             PrintFiles(dir);
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -102,7 +102,7 @@ internal static class DataCommands
         cmd.Options.Add(data);
         cmd.Options.Add(k);
         cmd.Options.Add(threads);
-        cmd.SetAction(r =>
+        cmd.SetAction(Guarded(r =>
         {
             string dir = r.GetValue(data)!;
             int kv = r.GetValue(k);
@@ -110,9 +110,24 @@ internal static class DataCommands
             var set = DataSet.Load(dir, new DataSetLoadOptions { RequireGroundTruth = false });
             WriteGroundTruth(set, dir, kv, r.GetValue(threads));
             return 0;
-        });
+        }));
         return cmd;
     }
+
+    // The parser's default handler would print a stack trace; bad input and I/O problems get one clear line
+    // and exit code 2, like Program.Main.
+    private static Func<ParseResult, int> Guarded(Func<ParseResult, int> action) => r =>
+    {
+        try
+        {
+            return action(r);
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 2;
+        }
+    };
 
     private static void WriteGroundTruth(DataSet set, string dir, int k, int threads)
     {
