@@ -124,19 +124,7 @@ public sealed partial class VectorFileReader : IDisposable
     /// <exception cref="CorruptIndexException">A row declares another dimension, or the file shrank.</exception>
     public void ReadRows(long firstRow, int rowCount, Span<float> destination)
     {
-        CheckRange(firstRow, rowCount, destination.Length);
-        if (rowCount == 0 || Dimension == 0) return;
-        int rowsPerChunk = RowsPerChunk(rowCount);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(checked((int)(rowsPerChunk * RowBytes)));
-        try
-        {
-            for (int done = 0; done < rowCount; done += rowsPerChunk)
-            {
-                int rows = Math.Min(rowsPerChunk, rowCount - done);
-                ConvertToFloat(ReadChunk(firstRow + done, rows, buffer), rows, done, destination);
-            }
-        }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        ReadRowsCore(firstRow, rowCount, destination);
     }
 
     /// <summary>
@@ -150,19 +138,7 @@ public sealed partial class VectorFileReader : IDisposable
     {
         if (!ElementType.IsInteger())
             throw new DataFormatException(Path, $"the file holds {ElementType} values; read it as float, not int.");
-        CheckRange(firstRow, rowCount, destination.Length);
-        if (rowCount == 0 || Dimension == 0) return;
-        int rowsPerChunk = RowsPerChunk(rowCount);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(checked((int)(rowsPerChunk * RowBytes)));
-        try
-        {
-            for (int done = 0; done < rowCount; done += rowsPerChunk)
-            {
-                int rows = Math.Min(rowsPerChunk, rowCount - done);
-                ConvertToInt(ReadChunk(firstRow + done, rows, buffer), rows, done, destination);
-            }
-        }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        ReadRowsCore(firstRow, rowCount, destination);
     }
 
     /// <summary>Reads every row as floats.</summary>
@@ -206,6 +182,31 @@ public sealed partial class VectorFileReader : IDisposable
             throw new ArgumentException($"destination holds {destinationLength} values but {rowCount} rows × {Dimension} need {need}.", "destination");
     }
 
+    // Reads the range chunk by chunk and converts each chunk into its slice of destination (float or int).
+    private void ReadRowsCore<T>(long firstRow, int rowCount, Span<T> destination) where T : unmanaged
+    {
+        CheckRange(firstRow, rowCount, destination.Length);
+        if (rowCount == 0 || Dimension == 0) return;
+        int rowsPerChunk = RowsPerChunk(rowCount);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(checked((int)(rowsPerChunk * RowBytes)));
+        try
+        {
+            for (int done = 0; done < rowCount; done += rowsPerChunk)
+            {
+                int rows = Math.Min(rowsPerChunk, rowCount - done);
+                var chunk = ReadChunk(firstRow + done, rows, buffer);
+                for (int r = 0; r < rows; r++)
+                {
+                    var src = chunk.Slice((int)(r * RowBytes) + RowPrefixBytes, (int)(RowBytes - RowPrefixBytes));
+                    var dst = destination.Slice((done + r) * Dimension, Dimension);
+                    if (typeof(T) == typeof(float)) ConvertRow(src, MemoryMarshal.Cast<T, float>(dst));
+                    else ConvertRow(src, MemoryMarshal.Cast<T, int>(dst), firstRow + done + r);
+                }
+            }
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
     // Chunks of about 1 MiB: large enough for sequential bandwidth, small enough to stay in a pooled buffer.
     private int RowsPerChunk(int rowCount) => (int)Math.Clamp(ChunkBytes / RowBytes, 1, rowCount);
 
@@ -230,62 +231,44 @@ public sealed partial class VectorFileReader : IDisposable
         }
     }
 
-    private void ConvertToFloat(ReadOnlySpan<byte> payload, int rows, int rowIndex, Span<float> destination)
+    private void ConvertRow(ReadOnlySpan<byte> src, Span<float> dst)
     {
-        int d = Dimension;
-        for (int r = 0; r < rows; r++)
+        switch (ElementType)
         {
-            var src = payload.Slice((int)(r * RowBytes) + RowPrefixBytes, (int)(RowBytes - RowPrefixBytes));
-            var dst = destination.Slice((rowIndex + r) * d, d);
-            switch (ElementType)
-            {
-                case VectorElementType.Float32 when !_bigEndian:
-                    MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
-                    break;
-                case VectorElementType.Float16 when !_bigEndian:
-                    TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst);
-                    break;
-                case VectorElementType.UInt8:
-                    for (int j = 0; j < d; j++) dst[j] = src[j];
-                    break;
-                case VectorElementType.Int8:
-                    for (int j = 0; j < d; j++) dst[j] = (sbyte)src[j];
-                    break;
-                default:
-                    for (int j = 0; j < d; j++) dst[j] = ReadFloat(src, j);
-                    break;
-            }
+            case VectorElementType.Float32 when !_bigEndian:
+                MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
+                break;
+            case VectorElementType.Float16 when !_bigEndian:
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst);
+                break;
+            case VectorElementType.UInt8:
+                for (int j = 0; j < dst.Length; j++) dst[j] = src[j];
+                break;
+            default:
+                for (int j = 0; j < dst.Length; j++) dst[j] = ReadFloat(src, j);
+                break;
         }
     }
 
-    private void ConvertToInt(ReadOnlySpan<byte> payload, int rows, int rowIndex, Span<int> destination)
+    private void ConvertRow(ReadOnlySpan<byte> src, Span<int> dst, long row)
     {
-        int d = Dimension;
-        for (int r = 0; r < rows; r++)
+        switch (ElementType)
         {
-            var src = payload.Slice((int)(r * RowBytes) + RowPrefixBytes, (int)(RowBytes - RowPrefixBytes));
-            var dst = destination.Slice((rowIndex + r) * d, d);
-            switch (ElementType)
-            {
-                case VectorElementType.Int32 when !_bigEndian:
-                    MemoryMarshal.Cast<byte, int>(src).CopyTo(dst);
-                    break;
-                case VectorElementType.UInt8:
-                    for (int j = 0; j < d; j++) dst[j] = src[j];
-                    break;
-                case VectorElementType.Int8:
-                    for (int j = 0; j < d; j++) dst[j] = (sbyte)src[j];
-                    break;
-                default:
-                    for (int j = 0; j < d; j++)
-                    {
-                        long v = ReadInteger(src, j);
-                        if (v is < int.MinValue or > int.MaxValue)
-                            throw new DataFormatException(Path, $"value {v} at row {rowIndex + r}, column {j} does not fit a 32-bit int.");
-                        dst[j] = (int)v;
-                    }
-                    break;
-            }
+            case VectorElementType.Int32 when !_bigEndian:
+                MemoryMarshal.Cast<byte, int>(src).CopyTo(dst);
+                break;
+            case VectorElementType.UInt8:
+                for (int j = 0; j < dst.Length; j++) dst[j] = src[j];
+                break;
+            default:
+                for (int j = 0; j < dst.Length; j++)
+                {
+                    long v = ReadInteger(src, j);
+                    if (v is < int.MinValue or > int.MaxValue)
+                        throw new DataFormatException(Path, $"value {v} at row {row}, column {j} does not fit a 32-bit int.");
+                    dst[j] = (int)v;
+                }
+                break;
         }
     }
 
