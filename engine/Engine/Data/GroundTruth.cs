@@ -34,8 +34,19 @@ public static class GroundTruth
     /// <returns>nq × k ids, row-major.</returns>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values, k &lt; 1.</exception>
     public static int[] Compute(ReadOnlySpan<float> baseVectors, ReadOnlySpan<float> queries, int dimension, Metric metric,
+        int k = DefaultK, int threads = 0, IProgress<int>? progress = null) =>
+        Compute(baseVectors.ToArray(), queries.ToArray(), dimension, metric, k, threads, progress);
+
+    /// <summary>
+    /// Array form of <see cref="Compute(ReadOnlySpan{float}, ReadOnlySpan{float}, int, Metric, int, int, IProgress{int})"/>:
+    /// the same result without copying the inputs (the exact index still holds its own copy of the base).
+    /// The arrays must not change during the call.
+    /// </summary>
+    public static int[] Compute(float[] baseVectors, float[] queries, int dimension, Metric metric,
         int k = DefaultK, int threads = 0, IProgress<int>? progress = null)
     {
+        ArgumentNullException.ThrowIfNull(baseVectors);
+        ArgumentNullException.ThrowIfNull(queries);
         int n = Guard.Rows(baseVectors, dimension, nameof(baseVectors));
         int nq = Guard.Rows(queries, dimension, nameof(queries));
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
@@ -45,9 +56,9 @@ public static class GroundTruth
         Array.Fill(result, -1);
         if (n == 0 || nq == 0) return result;
 
-        // The re-rank needs the original rows (FlatIndex normalises cosine rows), so keep managed copies.
-        float[] data = baseVectors.ToArray();
-        float[] q = queries.ToArray();
+        // The re-rank reads the original rows (FlatIndex normalises cosine rows) from the caller's arrays.
+        float[] data = baseVectors;
+        float[] q = queries;
         int candidates = (int)Math.Min(n, k + Math.Max(16L, k / 2));
         using var index = new FlatIndex(dimension, metric);
         var ids = new long[n];

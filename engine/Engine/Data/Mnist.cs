@@ -17,7 +17,7 @@ public static class Mnist
     /// <summary>
     /// Reads <c>train-images-idx3-ubyte</c>, <c>train-labels-idx1-ubyte</c>, <c>t10k-images-idx3-ubyte</c> and
     /// <c>t10k-labels-idx1-ubyte</c> (each raw or <c>.gz</c>) from <paramref name="directory"/>. No ground truth
-    /// is computed (see <see cref="GroundTruth.Compute"/>); the metric is L2.
+    /// is computed (see <see cref="GroundTruth.Compute(float[], float[], int, Metric, int, int, IProgress{int})"/>); the metric is L2.
     /// </summary>
     /// <exception cref="FileNotFoundException">A file is missing in both raw and .gz form.</exception>
     /// <exception cref="CorruptIndexException">A file is truncated or has a bad header.</exception>

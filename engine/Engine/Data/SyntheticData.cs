@@ -87,24 +87,44 @@ public sealed class ClusteredDistribution
         bool normalize = false, int threads = 0)
     {
         int n = Guard.Rows(destination, Dimension, nameof(destination));
-        ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
-        ArgumentOutOfRangeException.ThrowIfNegative(threads);
         if (!clusterOfRow.IsEmpty && clusterOfRow.Length < n)
             throw new ArgumentException($"clusterOfRow holds {clusterOfRow.Length} entries for {n} rows.", nameof(clusterOfRow));
-        if (n == 0) return;
-        // Parallel.For cannot capture spans: draw into arrays and copy out (rows are independent, so blocks may run in any order).
+        // Parallel.For cannot capture spans: draw into arrays and copy out.
         float[] rows = new float[destination.Length];
         int[] labels = new int[n];
+        SampleInto(stream, firstRow, rows, labels, normalize, threads);
+        rows.CopyTo(destination);
+        if (!clusterOfRow.IsEmpty) labels.CopyTo(clusterOfRow);
+    }
+
+    /// <summary>Array form of <see cref="Sample(SampleStream, long, Span{float}, Span{int}, bool, int)"/>, without the copy.</summary>
+    /// <param name="stream">Base or query stream.</param>
+    /// <param name="firstRow">Row number of the first row drawn.</param>
+    /// <param name="destination">Output rows (n × d).</param>
+    /// <param name="clusterOfRow">Optional: receives the component of each row (length ≥ n).</param>
+    /// <param name="normalize">Scale each row to unit length.</param>
+    /// <param name="threads">Worker threads; 0 = all cores. The output does not depend on it.</param>
+    public void SampleInto(SampleStream stream, long firstRow, float[] destination, int[]? clusterOfRow = null,
+        bool normalize = false, int threads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        int n = Guard.Rows(destination, Dimension, nameof(destination));
+        ArgumentOutOfRangeException.ThrowIfNegative(firstRow);
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        if (clusterOfRow is not null && clusterOfRow.Length < n)
+            throw new ArgumentException($"clusterOfRow holds {clusterOfRow.Length} entries for {n} rows.", nameof(clusterOfRow));
         const int Block = 256;
         int blocks = (n + Block - 1) / Block;
+        // Each row has its own generator, so blocks may run in any order on any thread.
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, b =>
         {
             int r0 = b * Block, r1 = Math.Min(n, r0 + Block);
             for (int r = r0; r < r1; r++)
-                labels[r] = DrawRow(stream, firstRow + r, rows.AsSpan(r * Dimension, Dimension), normalize);
+            {
+                int c = DrawRow(stream, firstRow + r, destination.AsSpan(r * Dimension, Dimension), normalize);
+                if (clusterOfRow is not null) clusterOfRow[r] = c;
+            }
         });
-        rows.CopyTo(destination);
-        if (!clusterOfRow.IsEmpty) labels.CopyTo(clusterOfRow);
     }
 
     /// <summary>Draws <paramref name="count"/> rows starting at row <paramref name="firstRow"/> into a new array.</summary>
@@ -112,7 +132,7 @@ public sealed class ClusteredDistribution
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         var rows = new float[checked(count * Dimension)];
-        Sample(stream, firstRow, rows, default, normalize, threads);
+        SampleInto(stream, firstRow, rows, null, normalize, threads);
         return rows;
     }
 
@@ -177,8 +197,8 @@ public static class SyntheticData
         var queries = new float[checked(nq * d)];
         var baseClusters = new int[n];
         var queryClusters = new int[nq];
-        dist.Sample(SampleStream.Base, 0, baseVectors, baseClusters, normalize, threads);
-        dist.Sample(SampleStream.Query, 0, queries, queryClusters, normalize, threads);
+        dist.SampleInto(SampleStream.Base, 0, baseVectors, baseClusters, normalize, threads);
+        dist.SampleInto(SampleStream.Query, 0, queries, queryClusters, normalize, threads);
         byte[]? baseLabels = clusters <= 256 ? Array.ConvertAll(baseClusters, c => (byte)c) : null;
         byte[]? queryLabels = clusters <= 256 ? Array.ConvertAll(queryClusters, c => (byte)c) : null;
         var set = new DataSet(name, metric, d, baseVectors, queries, null, 0, baseLabels, queryLabels);

@@ -71,7 +71,7 @@ public sealed class GroundTruthTests
     {
         Assert.Throws<ArgumentException>(() => GroundTruth.Compute(new float[7], new float[4], 4, Metric.L2));
         Assert.Throws<ArgumentOutOfRangeException>(() => GroundTruth.Compute(new float[8], new float[4], 4, Metric.L2, k: 0));
-        Assert.Throws<ArgumentException>(() => GroundTruth.Compute(new float[8], [1, float.NaN, 0, 0], 4, Metric.L2));
+        Assert.Throws<ArgumentException>(() => GroundTruth.Compute(new float[8], new float[] { 1, float.NaN, 0, 0 }, 4, Metric.L2));
     }
 
     [Fact]
