@@ -12,9 +12,9 @@ internal static class BenchRunner
         if (o.K <= 0) throw new ArgumentException($"--k must be at least 1 (got {o.K}).");
         if (o.Repeats <= 0) throw new ArgumentException($"--repeats must be at least 1 (got {o.Repeats}).");
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
-        var data = BenchData.Load(o.DataDir, o.QueryLimit);
-        if (data.GroundTruthDepth < o.K)
-            throw new ArgumentException($"gt.ivecs in '{o.DataDir}' holds {data.GroundTruthDepth} neighbours per query, fewer than k={o.K}.");
+        var data = Engine.Data.DataSet.Load(o.DataDir, new Engine.Data.DataSetLoadOptions { MaxQueries = o.QueryLimit });
+        if (data.GroundTruthK < o.K)
+            throw new ArgumentException($"gt.ivecs in '{o.DataDir}' holds {data.GroundTruthK} neighbours per query, fewer than k={o.K}.");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         var log = o.Json ? TextWriter.Null : Console.Error;
 
@@ -43,34 +43,13 @@ internal static class BenchRunner
                 index.Search(data.Queries, o.K, distances, labels, parameters);
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
-            double recall = Recall(labels, data.GroundTruth, data.GroundTruthDepth, nq, o.K);
+            double recall = data.RecallAtK(labels, o.K, o.K);
             var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes);
             rows.Add(row);
             if (o.Json) output.WriteLine(row.ToJson());
             else log.WriteLine(row.ToText());
         }
         return 0;
-    }
-
-    /// <summary>k-recall@k: |result top-k ∩ gt top-k| / k, averaged over queries (as peers.py computes it).</summary>
-    internal static double Recall(ReadOnlySpan<long> labels, ReadOnlySpan<int> gt, int gtDepth, int nq, int k)
-    {
-        long hits = 0;
-        for (int i = 0; i < nq; i++)
-        {
-            var g = gt.Slice(i * gtDepth, k);
-            var res = labels.Slice(i * k, k);
-            for (int j = 0; j < k; j++)
-            {
-                long id = res[j];
-                if (id < 0) continue;
-                for (int t = 0; t < k; t++)
-                {
-                    if (g[t] == id) { hits++; break; }
-                }
-            }
-        }
-        return hits / ((double)k * nq);
     }
 }
 

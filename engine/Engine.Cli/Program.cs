@@ -22,9 +22,10 @@ public static class Program
     {
         try
         {
-            return BuildRoot().Parse(args).Invoke();
+            // Errors surface here as one line (exit code 2) instead of System.CommandLine's stack-trace handler.
+            return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException or UnauthorizedAccessException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {ex.Message}");
             return 2;
