@@ -155,23 +155,11 @@ internal static class MineCommand
 /// </summary>
 internal static class VecsFile
 {
+    /// <summary>Any vector file the data layer reads (fvecs, bvecs, fbin, u8bin, npy, idx) as row-major floats.</summary>
     public static (float[] Data, int Dimension) ReadFvecs(string path)
     {
-        byte[] bytes = ReadAll(path);
-        if (bytes.Length < 4) throw new FormatException($"'{path}' is too short to be an .fvecs file.");
-        int d = BinaryPrimitives.ReadInt32LittleEndian(bytes);
-        if (d <= 0 || bytes.Length % (4 + 4L * d) != 0)
-            throw new FormatException($"'{path}' is not a valid .fvecs file: dimension {d} does not divide its {bytes.Length} bytes into rows.");
-        int n = (int)(bytes.Length / (4 + 4L * d));
-        var data = new float[(long)n * d];
-        for (int i = 0; i < n; i++)
-        {
-            int off = i * (4 + 4 * d);
-            int rd = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(off));
-            if (rd != d) throw new FormatException($"'{path}' row {i} has dimension {rd}, expected {d}.");
-            for (int j = 0; j < d; j++) data[(long)i * d + j] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(off + 4 + 4 * j));
-        }
-        return (data, d);
+        var m = Engine.Data.VectorFiles.ReadFloats(path);
+        return (m.Data, m.Columns);
     }
 
     /// <summary>Rows of an .ivecs file as id arrays (rows may differ in length); keeps the first <paramref name="take"/> when positive.</summary>
