@@ -14,15 +14,16 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object per setting (same schema as peers.py)." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
+        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: CUDA when present, else its CPU accelerator; Flat only).", DefaultValueFactory = _ => "cpu" };
         var cmd = new Command("bench", "Measures recall@k and QPS of an index spec on a data-set directory.")
         {
-            data, index, k, threads, sweep, json, repeats, nq,
+            data, index, k, threads, sweep, json, repeats, nq, device,
         };
         cmd.SetAction(r =>
         {
             var options = new BenchOptions(
                 r.GetValue(data)!, r.GetValue(index)!, r.GetValue(k), r.GetValue(threads),
-                BenchOptions.ParseSweeps(r.GetValue(sweep) ?? []), r.GetValue(json), r.GetValue(repeats), r.GetValue(nq));
+                BenchOptions.ParseSweeps(r.GetValue(sweep) ?? []), r.GetValue(json), r.GetValue(repeats), r.GetValue(nq), r.GetValue(device)!);
             return BenchRunner.Run(options, Console.Out);
         });
         return cmd;
@@ -32,7 +33,7 @@ internal static class BenchCommand
 /// <summary>Options of one <c>engine bench</c> run.</summary>
 internal sealed record BenchOptions(
     string DataDir, string Spec, int K, int Threads, IReadOnlyList<KeyValuePair<string, string[]>> Sweeps,
-    bool Json, int Repeats, int QueryLimit)
+    bool Json, int Repeats, int QueryLimit, string Device = "cpu")
 {
     public static IReadOnlyList<KeyValuePair<string, string[]>> ParseSweeps(IEnumerable<string> sweeps)
     {

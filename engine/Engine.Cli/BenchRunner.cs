@@ -18,7 +18,7 @@ internal static class BenchRunner
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         var log = o.Json ? TextWriter.Null : Console.Error;
 
-        using var index = IndexFactory.Create(o.Spec, data.Dimension, data.Metric);
+        using var index = DeviceIndexes.Create(o.Spec, data.Dimension, data.Metric, o.Device);
         log.WriteLine($"building {index.Description} on {data.Name}: n={data.Count} d={data.Dimension} metric={data.Metric.ToShortName()}");
         var sw = Stopwatch.StartNew();
         index.Train(data.Base);
@@ -44,7 +44,7 @@ internal static class BenchRunner
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
             double recall = data.RecallAtK(labels, o.K, o.K);
-            var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes);
+            var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device));
             rows.Add(row);
             if (o.Json) output.WriteLine(row.ToJson());
             else log.WriteLine(row.ToText());
@@ -55,7 +55,7 @@ internal static class BenchRunner
 
 /// <summary>One bench result, printed with the same field names as peers.py.</summary>
 internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string> Params, int K, int Threads,
-    string Dataset, int N, int Nq, double Recall, double Qps, double BuildSeconds, long IndexBytes)
+    string Dataset, int N, int Nq, double Recall, double Qps, double BuildSeconds, long IndexBytes, string Device)
 {
     public string ToJson()
     {
@@ -82,6 +82,7 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
             w.WriteNumber("qps", Math.Round(Qps, 1));
             w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
             w.WriteNumber("index_bytes", IndexBytes);
+            w.WriteString("device", Device);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());

@@ -35,13 +35,14 @@ internal static class MineCommand
         var shortfall = new Option<string>("--shortfall") { Description = "drop, pad or keep.", DefaultValueFactory = _ => "drop" };
         var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
+        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU exact search; Flat only).", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -73,8 +74,8 @@ internal static class MineCommand
             int n = data.Length / d;
             var pos = VecsFile.ReadIvecsRows(positivesPath, p.GetValue(positivesTake));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var idx = BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads));
-            Console.WriteLine($"index {idx.Description} ({m.ToShortName()}, d={d}, n={n}) built in {clock.Elapsed.TotalSeconds:F2} s");
+            using var idx = BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!);
+            Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) built in {clock.Elapsed.TotalSeconds:F2} s");
             MiningInput input;
             var inputs = new Dictionary<string, string> { ["corpus"] = MiningManifest.Sha256(corpusPath), ["positives"] = MiningManifest.Sha256(positivesPath) };
             if (anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase))
@@ -106,9 +107,9 @@ internal static class MineCommand
         return cmd;
     }
 
-    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads)
+    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu")
     {
-        var idx = IndexFactory.Create(spec, d, metric);
+        var idx = DeviceIndexes.Create(spec, d, metric, device);
         try
         {
             if (!idx.IsTrained) idx.Train(data);

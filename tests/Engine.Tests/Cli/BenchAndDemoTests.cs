@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Engine.Cli;
+using Engine.Data;
+using Engine.Tests.Support;
+
+namespace Engine.Tests.Cli;
+
+public class BenchAndDemoTests
+{
+    [Fact]
+    public void Bench_json_rows_carry_the_peers_schema()
+    {
+        using var dir = new TempDir();
+        SyntheticData.ClusteredDataSet("tiny", 3000, 40, 16, 12, seed: 5, Metric.L2, groundTruthK: 20).Save(dir.Path);
+        var sw = new StringWriter();
+        var options = new BenchOptions(dir.Path, "Flat", 10, 2, [], Json: true, Repeats: 1, QueryLimit: 0);
+        Assert.Equal(0, BenchRunner.Run(options, sw));
+        var line = sw.ToString().Trim();
+        using var doc = JsonDocument.Parse(line);
+        var root = doc.RootElement;
+        foreach (var field in new[] { "system", "spec", "params", "k", "threads", "dataset", "n", "nq", "recall", "qps", "build_seconds", "index_bytes", "device" })
+            Assert.True(root.TryGetProperty(field, out _), $"missing field {field} in {line}");
+        Assert.Equal("engine", root.GetProperty("system").GetString());
+        Assert.Equal(1.0, root.GetProperty("recall").GetDouble(), 6);
+        Assert.Equal(3000, root.GetProperty("n").GetInt32());
+        Assert.True(root.GetProperty("qps").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Bench_rejects_k_deeper_than_ground_truth_and_unknown_sweeps()
+    {
+        using var dir = new TempDir();
+        SyntheticData.ClusteredDataSet("tiny", 2000, 10, 8, 4, seed: 6, Metric.L2, groundTruthK: 5).Save(dir.Path);
+        var ex = Assert.Throws<ArgumentException>(() => BenchRunner.Run(new BenchOptions(dir.Path, "Flat", 10, 1, [], true, 1, 0), TextWriter.Null));
+        Assert.Contains("fewer than k=10", ex.Message);
+        var sweeps = BenchOptions.ParseSweeps(["bogus=1,2"]);
+        ex = Assert.Throws<ArgumentException>(() => BenchRunner.Run(new BenchOptions(dir.Path, "Flat", 5, 1, sweeps, true, 1, 0), TextWriter.Null));
+        Assert.Contains("bogus", ex.Message);
+        Assert.Throws<ArgumentException>(() => BenchOptions.ParseSweeps(["probes"]));
+    }
+
+    [Fact]
+    public void Sweep_settings_are_the_cartesian_product()
+    {
+        var o = new BenchOptions("x", "Flat", 10, 1, BenchOptions.ParseSweeps(["probes=1,2,4", "refine=1,2"]), true, 1, 0);
+        var settings = o.Settings().ToList();
+        Assert.Equal(6, settings.Count);
+        Assert.Contains(settings, s => s["probes"] == "4" && s["refine"] == "2");
+    }
+
+    [Fact]
+    public void Demo_runs_end_to_end()
+    {
+        var sw = new StringWriter();
+        Assert.Equal(0, DemoCommand.Run(2000, 20, 16, seed: 3, threads: 2, sw));
+        var text = sw.ToString();
+        Assert.Contains("recall@10=1.0000", text);   // the exact index
+        Assert.Contains("mine", text);
+        Assert.Contains("hubness", text);
+    }
+
+    [Fact]
+    public void Cli_errors_are_one_line_with_exit_code_2()
+    {
+        var err = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            Assert.Equal(2, Program.Main(["bench", "--data", "/nonexistent-engine-dir", "--json"]));
+        }
+        finally { Console.SetError(saved); }
+        Assert.StartsWith("error: ", err.ToString());
+        Assert.Contains("/nonexistent-engine-dir", err.ToString());
+    }
+}
