@@ -81,7 +81,7 @@ public sealed partial class FlatIndex
                             if (Metric == Metric.L2) Distances.SquaredL2OneToMany(query, rows, dist);
                             else Distances.DotOneToMany(query, rows, dist);
                             int qi = q0 + i;
-                            counts[i] = PushBlock(dist, Metric != Metric.L2, 0, 0, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
+                            counts[i] = PushBlock(dist, Metric != Metric.L2, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
                         }
                     }
                     else
@@ -93,7 +93,7 @@ public sealed partial class FlatIndex
                             int qi = q0 + i;
                             counts[i] = Metric == Metric.L2
                                 ? PushL2Block(dots.Slice(i * cb, cb), qNorms[i], c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter)
-                                : PushBlock(dots.Slice(i * cb, cb), true, 0, 0, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
+                                : PushBlock(dots.Slice(i * cb, cb), true, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
                         }
                     }
                 }
@@ -113,7 +113,7 @@ public sealed partial class FlatIndex
     }
 
     // Pushes one block of distances (negated when they are similarities) into a heap; returns the new count.
-    private int PushBlock(ReadOnlySpan<float> values, bool negate, float unused0, float unused1, int rowBase,
+    private int PushBlock(ReadOnlySpan<float> values, bool negate, int rowBase,
         Span<float> keys, Span<long> ids, int count, IIdFilter? filter)
     {
         var heap = new TopKHeap(keys, ids, count);
