@@ -83,12 +83,13 @@ public static unsafe partial class NativeExports
     }
 
     /// <summary>
-    /// <c>int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids)</c>.
-    /// With <c>ids == NULL</c> the vectors get consecutive ids after the largest id added through this handle
-    /// (starting at the count of a created or loaded index).
+    /// <c>int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids,
+    /// int64_t* first_id)</c>. With <c>ids == NULL</c> the vectors get consecutive ids after the largest id added
+    /// through this handle (starting at the count of a created or loaded index) and <c>*first_id</c> (may be NULL)
+    /// receives the first of them.
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "engine_index_add")]
-    public static int IndexAdd(nint index, float* x, long n, int d, long* ids)
+    public static int IndexAdd(nint index, float* x, long n, int d, long* ids, long* firstId)
     {
         try
         {
@@ -105,6 +106,7 @@ public static unsafe partial class NativeExports
             long first = h.ReserveIds(n);
             for (int i = 0; i < auto.Length; i++) auto[i] = first + i;
             h.Index.Add(rows, auto);
+            if (firstId != null) *firstId = first;
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }

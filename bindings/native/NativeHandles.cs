@@ -49,13 +49,13 @@ internal static class NativeHandles
     }
 
     /// <summary>Resolves a handle pointer to its object of type <typeparamref name="T"/>.</summary>
-    /// <exception cref="ObjectDisposedException">The pointer is null, freed, foreign or of another kind.</exception>
+    /// <exception cref="InvalidHandleException">The pointer is null, freed, foreign or of another kind.</exception>
     public static T Get<T>(nint p, string what) where T : class
     {
         if (p == 0 || !s_live.ContainsKey(p))
-            throw new ObjectDisposedException(what, $"Invalid {what} handle: null, already freed, or not created by this library.");
+            throw new InvalidHandleException($"Invalid {what} handle: null, already freed, or not created by this library.");
         return GCHandle.FromIntPtr(p).Target as T
-            ?? throw new ObjectDisposedException(what, $"Invalid {what} handle: it points at another kind of object.");
+            ?? throw new InvalidHandleException($"Invalid {what} handle: it points at another kind of object.");
     }
 
     /// <summary>Unregisters and frees a handle; returns its object, or null when the pointer was not live.</summary>
@@ -68,3 +68,6 @@ internal static class NativeHandles
         return target;
     }
 }
+
+/// <summary>A handle passed from C is not a live handle of the expected kind.</summary>
+internal sealed class InvalidHandleException(string message) : Exception(message);

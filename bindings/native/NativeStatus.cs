@@ -49,6 +49,7 @@ internal static unsafe class NativeErrors
         ArgumentException => Fail(NativeStatus.InvalidArgument, e.Message),
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException
             => Fail(NativeStatus.Io, e.Message),
+        InvalidHandleException => Fail(NativeStatus.InvalidHandle, e.Message),
         ObjectDisposedException => Fail(NativeStatus.InvalidHandle, e.Message),
         InvalidOperationException or NotSupportedException => Fail(NativeStatus.InvalidState, e.Message),
         OutOfMemoryException or InsufficientExecutionStackException => Fail(NativeStatus.OutOfMemory, e.Message),

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CI for the Python bindings: installs what it needs (Debian packages), builds libengine.so with NativeAOT,
+# runs the pytest suite. Called by .ci/run; safe to run by hand.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# NativeAOT links with gcc (or clang) and strips with objcopy (binutils); the tests need numpy and pytest
+# for the system python3.
+need=()
+command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || need+=(gcc)
+command -v objcopy >/dev/null 2>&1 || need+=(binutils)
+/usr/bin/python3 -c "import numpy" >/dev/null 2>&1 || need+=(python3-numpy)
+/usr/bin/python3 -c "import pytest" >/dev/null 2>&1 || need+=(python3-pytest)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}"
+fi
+
+bindings/python/build.sh
+/usr/bin/python3 -m pytest bindings/python/tests -q -p no:cacheprovider
