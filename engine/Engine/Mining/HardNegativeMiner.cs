@@ -1,0 +1,162 @@
+using Engine.Distance;
+
+namespace Engine.Mining;
+
+/// <summary>
+/// Mines hard negatives for (anchor, positives) pairs from any <see cref="IVectorIndex"/>.
+/// </summary>
+/// <remarks>
+/// <para>Design: anchors are processed in chunks of <see cref="MiningOptions.ChunkSize"/>; each chunk is one
+/// batched <see cref="IVectorIndex.Search"/> of depth k, so memory is bounded by chunk × k candidates and no
+/// anchors × corpus matrix ever exists. Per-anchor candidate work (exact positive scores, exclusions, filters,
+/// optional exact re-scoring) runs in parallel and is a pure function of the anchor; selection then runs
+/// sequentially in anchor order because the hand-out cap is shared state. Random choices use
+/// <see cref="CounterRng"/> keyed by (seed, anchor id, candidate id), so the output is identical for any thread
+/// count.</para>
+/// <para>Positive scores are always exact (from <see cref="IVectorIndex.TryReconstruct"/>); candidate scores come
+/// from the index unless <see cref="MiningOptions.RescoreExact"/> is set. Scores are larger-is-closer
+/// (<see cref="MetricExtensions.ToScore"/>).</para>
+/// <para>Thread safety: one instance may run several passes one after another; concurrent passes need separate
+/// instances (they share nothing but the index, whose searches are thread-safe).</para>
+/// </remarks>
+public sealed partial class HardNegativeMiner
+{
+    private readonly IVectorIndex _index;
+    private readonly MiningOptions _options;
+
+    /// <summary>Creates a miner over <paramref name="index"/>; validates the options immediately.</summary>
+    /// <exception cref="ArgumentException">A bad option (see <see cref="MiningOptions.Validate"/>).</exception>
+    public HardNegativeMiner(IVectorIndex index, MiningOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _index = index;
+        _options = options;
+    }
+
+    /// <summary>The options of this miner.</summary>
+    public MiningOptions Options => _options;
+
+    /// <summary>
+    /// Mines lazily: rows stream out chunk by chunk in anchor order while <paramref name="report"/> fills up. The
+    /// input is validated before the first row is produced (this method throws, not the enumeration).
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad input: wrong dimension, NaN, positives not in the index, empty positive lists.</exception>
+    public IEnumerable<MinedRow> Mine(MiningInput input, MiningReport report)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(report);
+        input.Validate(_index);
+        if (_index.Count == 0) throw new ArgumentException("The index is empty: there is nothing to mine from.", nameof(input));
+        return MineValidated(input, report);
+    }
+
+    /// <summary>Mines every anchor into <paramref name="sink"/>, completes it and returns the report.</summary>
+    public MiningReport MineTo(MiningInput input, IMiningSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        var report = new MiningReport(_options.Seed);
+        foreach (var row in Mine(input, report)) sink.Write(row);
+        sink.Complete(report);
+        return report;
+    }
+
+    /// <summary>Mines every anchor into a list (convenient for small inputs and tests).</summary>
+    public List<MinedRow> MineAll(MiningInput input, out MiningReport report)
+    {
+        report = new MiningReport(_options.Seed);
+        return Mine(input, report).ToList();
+    }
+
+    private IEnumerable<MinedRow> MineValidated(MiningInput input, MiningReport report)
+    {
+        report.Start();
+        try
+        {
+            int d = _index.Dimension;
+            int threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;
+            int chunk = _options.ChunkSize;
+            var prepared = new AnchorCandidates[Math.Min(chunk, input.Count)];
+            for (int start = 0; start < input.Count; start += chunk)
+            {
+                int c = Math.Min(chunk, input.Count - start);
+                int k = DepthFor(input, start, c);
+                var queries = new float[c * d];
+                for (int i = 0; i < c; i++) LoadAnchor(input, start + i, queries.AsSpan(i * d, d));
+                var distances = new float[(long)c * k];
+                var labels = new long[(long)c * k];
+                _index.Search(queries, k, distances, labels, new SearchParameters { Threads = threads });
+                Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
+                    () => new Scratch(d, MaxPositives(input, start, c)),
+                    (i, _, scratch) =>
+                    {
+                        prepared[i] = Prepare(input, start + i, queries.AsSpan(i * d, d),
+                            distances.AsSpan(i * k, k), labels.AsSpan(i * k, k), scratch);
+                        return scratch;
+                    },
+                    _ => { });
+                for (int i = 0; i < c; i++)
+                {
+                    var row = Select(prepared[i], report);
+                    prepared[i] = null!;
+                    if (row is not null) yield return row;
+                }
+            }
+        }
+        finally
+        {
+            report.Stop();
+        }
+    }
+
+    private int DepthFor(MiningInput input, int start, int count)
+    {
+        long k;
+        if (_options.CandidateDepth > 0) k = _options.CandidateDepth;
+        else
+        {
+            int maxExcluded = 0;
+            for (int i = 0; i < count; i++) maxExcluded = Math.Max(maxExcluded, input.ExcludedCount(start + i));
+            k = (long)_options.RangeMax + maxExcluded;
+            if (_options.HasScoreFilters || _options.Shortfall == ShortfallPolicy.PadFromDeeper) k += _options.RangeMax;
+        }
+        // Asking for more than the corpus only produces padding.
+        k = Math.Min(k, Math.Max(1, _index.Count));
+        if (k * count > Array.MaxLength)
+            throw new ArgumentException($"Candidate depth {k} × chunk {count} does not fit one buffer; lower ChunkSize.", nameof(input));
+        return (int)k;
+    }
+
+    private static int MaxPositives(MiningInput input, int start, int count)
+    {
+        int m = 1;
+        for (int i = 0; i < count; i++) m = Math.Max(m, input.Positives[start + i].Length);
+        return m;
+    }
+
+    private void LoadAnchor(MiningInput input, int i, Span<float> destination)
+    {
+        int d = _index.Dimension;
+        if (input.Vectors is not null) input.Vectors.AsSpan(i * d, d).CopyTo(destination);
+        else if (!_index.TryReconstruct(input.CorpusAnchorIds![i], destination))
+            throw new InvalidOperationException($"Anchor id {input.CorpusAnchorIds[i]} disappeared from the index during mining.");
+    }
+
+    /// <summary>Exact larger-is-closer score between two vectors under the index metric.</summary>
+    internal static float ExactScore(Metric metric, ReadOnlySpan<float> a, ReadOnlySpan<float> b) => metric switch
+    {
+        Metric.L2 => -Distances.SquaredL2(a, b),
+        Metric.InnerProduct => Distances.Dot(a, b),
+        _ => Distances.Cosine(a, b),
+    };
+
+    private sealed class Scratch(int d, int maxPositives)
+    {
+        public readonly float[] Positives = new float[d * maxPositives];
+        public readonly float[] Candidate = new float[d];
+        public float[] Ranking = [];
+        public float[] Raw = [];
+        public long[] Ids = [];
+    }
+}

@@ -1,0 +1,116 @@
+namespace Engine.Mining.Hubness;
+
+/// <summary>Options of <see cref="HubnessAnalyzer"/>.</summary>
+public sealed record HubnessOptions
+{
+    /// <summary>Neighbourhood size k of the k-occurrence N_k (scikit-hubness default 10).</summary>
+    public int K { get; init; } = 10;
+
+    /// <summary>Query-bank size drawn from the corpus with <see cref="Seed"/>; 0 = every corpus point.</summary>
+    public int SampleSize { get; init; }
+
+    /// <summary>An item is a hub when N_k ≥ HubFactor·k (scikit-hubness <c>hub_size</c> 2).</summary>
+    public double HubFactor { get; init; } = 2.0;
+
+    /// <summary>How many of the largest hubs the report lists.</summary>
+    public int TopHubs { get; init; } = 10;
+
+    /// <summary>Seed of the query-bank sample.</summary>
+    public ulong Seed { get; init; } = 42;
+
+    /// <summary>Worker threads (0 = all processors).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Queries per batched search.</summary>
+    public int ChunkSize { get; init; } = 1024;
+
+    internal void Validate()
+    {
+        if (K <= 0) throw new ArgumentException($"K must be at least 1 (got {K}).", nameof(K));
+        if (SampleSize < 0) throw new ArgumentException($"SampleSize must be >= 0 (got {SampleSize}).", nameof(SampleSize));
+        if (!double.IsFinite(HubFactor) || HubFactor <= 0) throw new ArgumentException($"HubFactor must be positive (got {HubFactor}).", nameof(HubFactor));
+        if (TopHubs < 0) throw new ArgumentException($"TopHubs must be >= 0 (got {TopHubs}).", nameof(TopHubs));
+        if (ChunkSize <= 0) throw new ArgumentException($"ChunkSize must be positive (got {ChunkSize}).", nameof(ChunkSize));
+        if (Threads < 0) throw new ArgumentException($"Threads must be >= 0 (got {Threads}).", nameof(Threads));
+    }
+}
+
+/// <summary>
+/// Measures hubness of an index: the k-occurrence N_k(x) (how many query-bank points have x among their k nearest
+/// neighbours) and the usual summaries (scikit-hubness <c>Hubness</c>): skewness, Robin Hood index, Gini, hub and
+/// antihub shares, top hubs.
+/// </summary>
+/// <remarks>Memory: one int per corpus id plus one chunk of search results; no query × corpus matrix.</remarks>
+public static class HubnessAnalyzer
+{
+    /// <summary>
+    /// N_k with the corpus itself (or a seeded sample of it) as the query bank. Each query's own id is excluded from
+    /// its neighbour list (search depth k + 1). Vectors come from <see cref="IVectorIndex.TryReconstruct"/>.
+    /// </summary>
+    /// <param name="index">The index.</param>
+    /// <param name="corpusIds">Every id in the index (the items N_k is reported over).</param>
+    /// <param name="options">Options (null = defaults).</param>
+    /// <exception cref="ArgumentException">Bad options, empty corpus, or an id the index does not hold.</exception>
+    public static HubnessReport Analyze(IVectorIndex index, IReadOnlyList<long> corpusIds, HubnessOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(corpusIds);
+        options ??= new HubnessOptions();
+        options.Validate();
+        if (corpusIds.Count == 0) throw new ArgumentException("corpusIds is empty.", nameof(corpusIds));
+        long[] bank = SampleBank(corpusIds, options.SampleSize, options.Seed);
+        var counts = NewCounts(corpusIds);
+        BankScan.Run(index, bank, options.K, options.Threads, options.ChunkSize, (_, ids, _) =>
+        {
+            foreach (long id in ids)
+                if (counts.TryGetValue(id, out int c)) counts[id] = c + 1;
+        });
+        return new HubnessReport(counts, options.K, bank.Length, options.HubFactor, options.TopHubs);
+    }
+
+    /// <summary>N_k for an external query bank (n × d row-major); nothing is excluded.</summary>
+    /// <exception cref="ArgumentException">Bad options, wrong dimension, non-finite queries, empty corpus.</exception>
+    public static HubnessReport Analyze(IVectorIndex index, IReadOnlyList<long> corpusIds, ReadOnlySpan<float> queries,
+        HubnessOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(corpusIds);
+        options ??= new HubnessOptions();
+        options.Validate();
+        if (corpusIds.Count == 0) throw new ArgumentException("corpusIds is empty.", nameof(corpusIds));
+        int d = index.Dimension, k = options.K;
+        int nq = Guard.Rows(queries, d, nameof(queries));
+        Guard.Finite(queries, d, nameof(queries));
+        var counts = NewCounts(corpusIds);
+        var dist = new float[Math.Min(options.ChunkSize, Math.Max(1, nq)) * k];
+        var labels = new long[dist.Length];
+        for (int start = 0; start < nq; start += options.ChunkSize)
+        {
+            int c = Math.Min(options.ChunkSize, nq - start);
+            index.Search(queries.Slice(start * d, c * d), k, dist, labels, new SearchParameters { Threads = options.Threads });
+            for (int j = 0; j < c * k; j++)
+                if (labels[j] >= 0 && counts.ContainsKey(labels[j])) counts[labels[j]]++;
+        }
+        return new HubnessReport(counts, k, nq, options.HubFactor, options.TopHubs);
+    }
+
+    /// <summary>A seeded sample of <paramref name="size"/> ids (all ids when size is 0 or ≥ the count), in input order.</summary>
+    public static long[] SampleBank(IReadOnlyList<long> ids, int size, ulong seed)
+    {
+        if (size <= 0 || size >= ids.Count) return ids.ToArray();
+        // Keep the ids with the smallest hash: a uniform sample that depends only on (seed, id).
+        var keyed = new (ulong Key, int Pos)[ids.Count];
+        for (int i = 0; i < ids.Count; i++) keyed[i] = (CounterRng.Hash(seed, 0xB4A4C, (ulong)ids[i]), i);
+        Array.Sort(keyed);
+        var pos = keyed.Take(size).Select(t => t.Pos).Order().ToArray();
+        return pos.Select(p => ids[p]).ToArray();
+    }
+
+    private static Dictionary<long, int> NewCounts(IReadOnlyList<long> corpusIds)
+    {
+        var counts = new Dictionary<long, int>(corpusIds.Count);
+        foreach (long id in corpusIds)
+            if (!counts.TryAdd(id, 0)) throw new ArgumentException($"Corpus id {id} appears twice.", nameof(corpusIds));
+        return counts;
+    }
+}
