@@ -46,4 +46,23 @@ internal static unsafe class NativeArgs
     {
         if (p == null) throw new ArgumentNullException(name, $"{name} is a null pointer.");
     }
+
+    /// <summary>
+    /// Reads CSR lists: list i is <c>values[offsets[i] .. offsets[i+1])</c>. Returns null when both pointers are
+    /// null; offsets must start at 0 and never decrease.
+    /// </summary>
+    public static long[][]? Csr(long* offsets, long* values, int rows, string name)
+    {
+        if (offsets == null && values == null) return null;
+        if (offsets == null) throw new ArgumentNullException(name, $"{name} is given but its offsets are a null pointer.");
+        var off = new ReadOnlySpan<long>(offsets, rows + 1);
+        if (off[0] != 0) throw new ArgumentException($"{name} offsets must start at 0 (got {off[0]}).", name);
+        for (int i = 0; i < rows; i++)
+            if (off[i + 1] < off[i])
+                throw new ArgumentException($"{name} offsets decrease at anchor {i} ({off[i]} > {off[i + 1]}).", name);
+        var all = Ids(values, off[rows], name);
+        var lists = new long[rows][];
+        for (int i = 0; i < rows; i++) lists[i] = all[(int)off[i]..(int)off[i + 1]].ToArray();
+        return lists;
+    }
 }

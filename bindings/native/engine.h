@@ -93,6 +93,37 @@ int engine_index_reconstruct(engine_index* index, int64_t id, float* out, int32_
 /* Writes the index to path atomically (temporary file, then rename). */
 int engine_index_save(engine_index* index, const char* path);
 
+/* ---- hard-negative mining and hubness ------------------------------------------------------------------ */
+
+/* Mines hard negatives from the index for n anchors.
+ * Anchors: either external vectors (anchors, n x d; anchor_ids NULL) or corpus ids (anchor_ids, n; anchors NULL;
+ * an anchor never gets itself as a negative). Positives per anchor as CSR: anchor i owns
+ * positives[positive_offsets[i] .. positive_offsets[i+1]) (offsets has n + 1 entries, starting at 0; at least one
+ * positive each). exclusion_offsets / exclusions: the same for ids never to return (both NULL = none).
+ * options_json: JSON object, NULL or "{}" = defaults; keys: num_negatives (3), range_min (0), range_max (100),
+ * candidate_depth (0 = auto), duplicate_threshold, absolute_margin, relative_margin, min_score, max_score (null =
+ * off), positive_anchor ("min" | "mean" | "max"), sampling ("top" | "uniform" | "simans" | "softmax"), simans_a,
+ * simans_b, temperature, max_hand_outs_per_item, shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed,
+ * threads, chunk_size. Unknown keys are errors.
+ * Output: negatives and scores (scores may be NULL) are n x width (width >= num_negatives), row i = anchor i,
+ * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
+ * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like
+ * engine_index_description (all three may be NULL / 0). Identical output for any thread count. */
+int engine_mine(engine_index* index, const float* anchors, int64_t n, int32_t d, const int64_t* anchor_ids,
+                const int64_t* positive_offsets, const int64_t* positives,
+                const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
+                int64_t* negatives, float* scores, int32_t width,
+                char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* Hubness of the index: k-occurrence N_k of each of the n_ids corpus ids (written to occurrence[n_ids], may be
+ * NULL) and a JSON summary (skewness, robin_hood, gini, hub_share, antihub_share, top_hubs).
+ * queries == NULL and nq == 0: the corpus (or a seeded sample of it) is the query bank and each query's own id is
+ * excluded; otherwise the nq x d queries are the bank. options_json keys: k (10), sample_size (0 = all),
+ * hub_factor (2), top_hubs (10), seed, threads, chunk_size. */
+int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids,
+                   const float* queries, int64_t nq, int32_t d, const char* options_json, int32_t* occurrence,
+                   char* report_json, int64_t report_capacity, int64_t* report_needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -177,6 +177,47 @@ class Index:
             raise KeyError(id)
         return out
 
+    def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, **options):
+        """Mines hard negatives from this index (the engine's HardNegativeMiner).
+
+        Parameters
+        ----------
+        positives : list of id lists, (n, p) int array, or (n,) int array
+            Positive corpus ids of each anchor (at least one each; they are never returned as negatives).
+        anchors : (n, d) float array, optional
+            External anchor vectors (e.g. query embeddings). Give this or ``anchor_ids``.
+        anchor_ids : (n,) int array, optional
+            Anchors that are corpus items (an anchor never gets itself as a negative).
+        exclusions : list of id lists, optional
+            Extra ids never to return per anchor (e.g. known duplicates).
+        num_negatives : int
+            Negatives per anchor.
+        **options
+            Any key of engine.h's ``engine_mine`` options: ``range_min``, ``range_max``, ``candidate_depth``,
+            ``duplicate_threshold``, ``absolute_margin``, ``relative_margin``, ``positive_anchor``, ``min_score``,
+            ``max_score``, ``sampling`` ("top", "uniform", "simans", "softmax"), ``simans_a``, ``simans_b``,
+            ``temperature``, ``max_hand_outs_per_item``, ``shortfall`` ("drop", "pad", "keep_short"),
+            ``rescore_exact``, ``seed``, ``threads``, ``chunk_size``.
+
+        Returns
+        -------
+        (negatives, scores, report)
+            ``negatives`` (n, num_negatives) int64 best first, padded with -1 (a dropped row is all -1);
+            ``scores`` float32 larger-is-closer, padded with NaN; ``report`` the mining report as a dict.
+        """
+        from ._mining import mine
+        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, **options)
+
+    def hubness(self, ids, queries=None, k=10, **options):
+        """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).
+
+        ``ids`` are the corpus ids to report on (normally every id added). With ``queries=None`` the corpus itself
+        (or a seeded sample: ``sample_size=``) is the query bank. Other options: ``hub_factor``, ``top_hubs``,
+        ``seed``, ``threads``, ``chunk_size``. Returns ``(occurrence int32 array aligned with ids, report dict)``.
+        """
+        from ._mining import hubness
+        return hubness(self, ids, queries, k, **options)
+
     def save(self, path):
         """Writes the index to ``path`` atomically (loadable by :func:`engine.load`, the C API and C#)."""
         check(lib.engine_index_save(self._handle(), os.fsencode(path)))
