@@ -37,7 +37,8 @@ internal static unsafe class NativeErrors
     public static int Fail(NativeStatus status, string message)
     {
         byte* old = t_message;
-        t_message = AllocUtf8(message);
+        // One line: ArgumentOutOfRangeException appends "\nActual value was …".
+        t_message = AllocUtf8(message.ReplaceLineEndings(" "));
         if (old != null) NativeMemory.Free(old);
         return (int)status;
     }

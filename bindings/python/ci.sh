@@ -19,4 +19,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 bindings/python/build.sh
+
+# The C header compiles as C99 and C++, and the C example runs against the fresh library.
+lib=bindings/python/engine
+ccbin=$(command -v gcc || command -v clang)
+"$ccbin" -std=c99 -Wall -Wextra -pedantic -Werror -I bindings/native bindings/native/examples/example.c \
+  -L "$lib" -lengine -Wl,-rpath,"$lib" -o "${TMPDIR:-/tmp}/engine-example-$$"
+if command -v g++ >/dev/null 2>&1; then g++ -x c++ -fsyntax-only -Wall -Werror bindings/native/engine.h; fi
+"${TMPDIR:-/tmp}/engine-example-$$" "${TMPDIR:-/tmp}/engine-example-$$.idx"
+rm -f "${TMPDIR:-/tmp}/engine-example-$$"
+
 /usr/bin/python3 -m pytest bindings/python/tests -q -p no:cacheprovider
