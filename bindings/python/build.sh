@@ -6,5 +6,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$root/bindings/native/bin/publish"
 start=$(date +%s)
 dotnet publish "$root/bindings/native/Engine.Native.csproj" -c Release -r linux-x64 -o "$out" -nologo
-cp "$out/libengine.so" "$root/bindings/python/engine/libengine.so"
+# Replace atomically: a running Python process keeps its mapping of the old file.
+cp "$out/libengine.so" "$root/bindings/python/engine/.libengine.so.tmp"
+mv -f "$root/bindings/python/engine/.libengine.so.tmp" "$root/bindings/python/engine/libengine.so"
 echo "libengine.so -> bindings/python/engine/ ($(( $(date +%s) - start )) s)"

@@ -132,7 +132,7 @@ def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch):
     with engine.Index("Flat", emb.shape[1], "ip") as index:
         index.add(emb)  # ids = row numbers of the training corpus
         common = dict(anchor_ids=anchors, range_min=args.range_min, range_max=args.window, seed=epoch,
-                      threads=args.threads, shortfall="pad")
+                      threads=args.threads, shortfall="pad", candidate_depth=max(args.candidate_depth, 0))
         if strategy == "mined":
             # Fetch the whole window (top), drop same-class candidates, draw M from what is left.
             cand, _, _ = index.mine(positives[:, None], num_negatives=args.window - args.range_min,
@@ -149,7 +149,8 @@ def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch):
             return neg
         guard = {}
         if strategy == "guarded":
-            guard = dict(relative_margin=args.relative_margin, duplicate_threshold=args.duplicate_threshold)
+            guard = {k: v for k, v in (("relative_margin", args.relative_margin),
+                                       ("duplicate_threshold", args.duplicate_threshold)) if v >= 0}
         neg, _, report = index.mine(positives[:, None], num_negatives=m, sampling="uniform", **common, **guard)
     # Rows the guard left short are padded with random corpus items (unlabelled: no class information).
     short = neg < 0
@@ -234,8 +235,11 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.1)
     ap.add_argument("--range-min", type=int, default=0, help="mining: skip this many best candidates")
     ap.add_argument("--window", type=int, default=50, help="mining: rank window end (range_max)")
-    ap.add_argument("--relative-margin", type=float, default=0.05, help="guarded: TopK-PercPos margin")
-    ap.add_argument("--duplicate-threshold", type=float, default=0.95, help="guarded: near-duplicate cosine")
+    ap.add_argument("--candidate-depth", type=int, default=0,
+                    help="mining: candidates fetched per anchor (0 = engine default); rows the guard empties are "
+                         "padded from survivors down to this depth")
+    ap.add_argument("--relative-margin", type=float, default=0.05, help="guarded: TopK-PercPos margin (negative = off)")
+    ap.add_argument("--duplicate-threshold", type=float, default=0.95, help="guarded: near-duplicate cosine to the positive (negative = off)")
     ap.add_argument("--max-base", type=int, default=0, help="subsample the base set (0 = all)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)

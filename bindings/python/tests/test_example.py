@@ -54,7 +54,7 @@ def test_mine_epoch_shapes_and_label_filter(strategy):
     anchors = rng.choice(len(labels), 50, replace=False)
     positives = tc.same_class_positive(rng, labels, anchors, by_class)
     assert np.all(labels[positives] == labels[anchors]) and np.all(positives != anchors)
-    args = argparse.Namespace(negatives=4, range_min=0, window=20, threads=1, relative_margin=0.05,
+    args = argparse.Namespace(negatives=4, range_min=0, window=20, threads=1, candidate_depth=0, relative_margin=0.05,
                               duplicate_threshold=0.95)
     neg = tc.mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch=0)
     assert neg.shape == (50, 4) and np.all(neg >= 0) and np.all(neg < len(labels))
