@@ -12,6 +12,8 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
+        root.Subcommands.Add(MineCommand.Create());
+        root.Subcommands.Add(HubnessCommand.Create());
         return root;
     }
 

@@ -62,6 +62,25 @@ public sealed partial class HardNegativeMiner
         return report;
     }
 
+    /// <summary>
+    /// Mines into <paramref name="path"/> (JSONL or binary, written atomically) and writes the provenance manifest
+    /// beside it (<see cref="Output.MiningManifest.PathFor"/>). Returns the report.
+    /// </summary>
+    public MiningReport MineToFile(MiningInput input, string path, Output.MiningOutputFormat format,
+        Output.MiningManifest? provenance = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        MiningReport report;
+        using (IMiningSink sink = format == Output.MiningOutputFormat.Binary
+            ? new Output.BinaryMiningWriter(path, _index)
+            : new Output.JsonlMiningWriter(path))
+        {
+            report = MineTo(input, sink);
+        }
+        (provenance ?? new Output.MiningManifest()).Write(path, format, _index, _options, report);
+        return report;
+    }
+
     /// <summary>Mines every anchor into a list (convenient for small inputs and tests).</summary>
     public List<MinedRow> MineAll(MiningInput input, out MiningReport report)
     {

@@ -1,0 +1,202 @@
+using System.Buffers.Binary;
+using System.CommandLine;
+using System.Globalization;
+using Engine.Index;
+using Engine.Mining;
+using Engine.Mining.Hubness;
+using Engine.Mining.Output;
+
+namespace Engine.Cli;
+
+/// <summary><c>engine mine</c>: hard-negative mining over an index built from a corpus file.</summary>
+internal static class MineCommand
+{
+    public static Command Create()
+    {
+        var corpus = new Option<string>("--corpus") { Description = "Corpus vectors (.fvecs); ids are row numbers.", Required = true };
+        var anchors = new Option<string>("--anchors") { Description = "Anchor vectors (.fvecs), or 'corpus' to mine for every corpus item.", Required = true };
+        var positives = new Option<string>("--positives") { Description = "Positive corpus ids per anchor (.ivecs, one row per anchor).", Required = true };
+        var positivesTake = new Option<int>("--positives-take") { Description = "Use only the first N ids of each positives row (0 = all).", DefaultValueFactory = _ => 0 };
+        var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
+        var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
+        var negatives = new Option<int>("--negatives") { Description = "Negatives per anchor.", DefaultValueFactory = _ => 3 };
+        var range = new Option<string>("--range") { Description = "Rank window MIN:MAX over surviving candidates.", DefaultValueFactory = _ => "0:100" };
+        var depth = new Option<int>("--depth") { Description = "Candidates fetched per anchor (0 = automatic).", DefaultValueFactory = _ => 0 };
+        var relMargin = new Option<float?>("--relative-margin") { Description = "Drop neg > pos − |pos|·M." };
+        var absMargin = new Option<float?>("--absolute-margin") { Description = "Drop neg + M > pos." };
+        var maxScore = new Option<float?>("--max-score") { Description = "Drop candidates scoring above S." };
+        var minScore = new Option<float?>("--min-score") { Description = "Drop candidates scoring below S." };
+        var dup = new Option<float?>("--dup-threshold") { Description = "Drop candidates whose cosine to a positive exceeds T." };
+        var sampling = new Option<string>("--sampling") { Description = "top, uniform, simans or softmax.", DefaultValueFactory = _ => "top" };
+        var temperature = new Option<double>("--temperature") { Description = "Softmax temperature.", DefaultValueFactory = _ => 0.05 };
+        var gamma = new Option<double>("--hubness-gamma") { Description = "Weight candidates by N_k^−γ (needs a non-top sampling).", DefaultValueFactory = _ => 0 };
+        var hubK = new Option<int>("--hub-k") { Description = "k of the k-occurrence used by --hubness-gamma.", DefaultValueFactory = _ => 10 };
+        var maxHandOuts = new Option<int>("--max-handouts") { Description = "Cap hand-outs of one corpus item per pass (0 = none).", DefaultValueFactory = _ => 0 };
+        var shortfall = new Option<string>("--shortfall") { Description = "drop, pad or keep.", DefaultValueFactory = _ => "drop" };
+        var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
+        var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
+        var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
+        var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
+
+        var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
+        foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output })
+            cmd.Options.Add(o);
+        cmd.SetAction(p =>
+        {
+            var (rangeMin, rangeMax) = ParseRange(p.GetValue(range)!);
+            var m = MetricExtensions.ParseMetric(p.GetValue(metric)!);
+            var options = new MiningOptions
+            {
+                NumNegatives = p.GetValue(negatives), RangeMin = rangeMin, RangeMax = rangeMax, CandidateDepth = p.GetValue(depth),
+                RelativeMargin = p.GetValue(relMargin), AbsoluteMargin = p.GetValue(absMargin),
+                MaxScore = p.GetValue(maxScore), MinScore = p.GetValue(minScore), DuplicateThreshold = p.GetValue(dup),
+                Sampling = ParseSampling(p.GetValue(sampling)!), Temperature = p.GetValue(temperature),
+                HubnessGamma = p.GetValue(gamma), MaxHandOutsPerItem = p.GetValue(maxHandOuts),
+                Shortfall = ParseShortfall(p.GetValue(shortfall)!), RescoreExact = p.GetValue(rescore),
+                Seed = p.GetValue(seed), Threads = p.GetValue(threads),
+                // Placeholder so option validation runs before any file is read; replaced below.
+                KOccurrence = p.GetValue(gamma) > 0 ? new Dictionary<long, int>() : null,
+            };
+            options.Validate();
+            string corpusPath = p.GetValue(corpus)!, anchorsArg = p.GetValue(anchors)!, positivesPath = p.GetValue(positives)!;
+            string outPath = p.GetValue(output)!;
+            var fmt = p.GetValue(format)!.ToLowerInvariant() switch
+            {
+                "jsonl" => MiningOutputFormat.Jsonl,
+                "binary" or "bin" => MiningOutputFormat.Binary,
+                var f => throw new ArgumentException($"Unknown --format '{f}': expected jsonl or binary."),
+            };
+
+            var (data, d) = VecsFile.ReadFvecs(corpusPath);
+            int n = data.Length / d;
+            var pos = VecsFile.ReadIvecsRows(positivesPath, p.GetValue(positivesTake));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using var idx = BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads));
+            Console.WriteLine($"index {idx.Description} ({m.ToShortName()}, d={d}, n={n}) built in {clock.Elapsed.TotalSeconds:F2} s");
+            MiningInput input;
+            var inputs = new Dictionary<string, string> { ["corpus"] = MiningManifest.Sha256(corpusPath), ["positives"] = MiningManifest.Sha256(positivesPath) };
+            if (anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase))
+                input = MiningInput.FromCorpusIds(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), pos);
+            else
+            {
+                var (a, ad) = VecsFile.ReadFvecs(anchorsArg);
+                input = MiningInput.FromVectors(a, ad, pos);
+                inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
+            }
+            if (options.HubnessGamma > 0)
+            {
+                var hub = HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
+                    new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads });
+                Console.WriteLine($"hubness: {hub}");
+                options = options with { KOccurrence = hub.Occurrence };
+            }
+            var miner = new HardNegativeMiner(idx, options);
+            var report = miner.MineToFile(input, outPath, fmt, new MiningManifest
+            {
+                IndexChecksum = inputs["corpus"], Inputs = inputs,
+                Notes = "engine mine " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+            });
+            File.WriteAllText(outPath + ".report.json", report.ToJson());
+            Console.WriteLine(report.ToString());
+            Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
+            return 0;
+        });
+        return cmd;
+    }
+
+    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads)
+    {
+        var idx = IndexFactory.Create(spec, d, metric);
+        try
+        {
+            if (!idx.IsTrained) idx.Train(data);
+            idx.Add(data, Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
+            return idx;
+        }
+        catch
+        {
+            idx.Dispose();
+            throw;
+        }
+    }
+
+    internal static (int, int) ParseRange(string s)
+    {
+        var parts = s.Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int lo)
+            || !int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int hi))
+            throw new ArgumentException($"--range '{s}' is not MIN:MAX (two integers).");
+        return (lo, hi);
+    }
+
+    private static SamplingStrategy ParseSampling(string s) => s.ToLowerInvariant() switch
+    {
+        "top" => SamplingStrategy.Top,
+        "uniform" or "random" => SamplingStrategy.Uniform,
+        "simans" => SamplingStrategy.SimAns,
+        "softmax" => SamplingStrategy.Softmax,
+        _ => throw new ArgumentException($"Unknown --sampling '{s}': expected top, uniform, simans or softmax."),
+    };
+
+    private static ShortfallPolicy ParseShortfall(string s) => s.ToLowerInvariant() switch
+    {
+        "drop" => ShortfallPolicy.Drop,
+        "pad" => ShortfallPolicy.PadFromDeeper,
+        "keep" => ShortfallPolicy.KeepShort,
+        _ => throw new ArgumentException($"Unknown --shortfall '{s}': expected drop, pad or keep."),
+    };
+}
+
+/// <summary>
+/// Minimal private .fvecs/.ivecs reader for the mining commands (each row: int32 dimension, then the values).
+/// To be swapped for the data helper's readers once they are on main.
+/// </summary>
+internal static class VecsFile
+{
+    public static (float[] Data, int Dimension) ReadFvecs(string path)
+    {
+        byte[] bytes = ReadAll(path);
+        if (bytes.Length < 4) throw new FormatException($"'{path}' is too short to be an .fvecs file.");
+        int d = BinaryPrimitives.ReadInt32LittleEndian(bytes);
+        if (d <= 0 || bytes.Length % (4 + 4L * d) != 0)
+            throw new FormatException($"'{path}' is not a valid .fvecs file: dimension {d} does not divide its {bytes.Length} bytes into rows.");
+        int n = (int)(bytes.Length / (4 + 4L * d));
+        var data = new float[(long)n * d];
+        for (int i = 0; i < n; i++)
+        {
+            int off = i * (4 + 4 * d);
+            int rd = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(off));
+            if (rd != d) throw new FormatException($"'{path}' row {i} has dimension {rd}, expected {d}.");
+            for (int j = 0; j < d; j++) data[(long)i * d + j] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(off + 4 + 4 * j));
+        }
+        return (data, d);
+    }
+
+    /// <summary>Rows of an .ivecs file as id arrays (rows may differ in length); keeps the first <paramref name="take"/> when positive.</summary>
+    public static long[][] ReadIvecsRows(string path, int take)
+    {
+        byte[] bytes = ReadAll(path);
+        var rows = new List<long[]>();
+        int off = 0;
+        while (off < bytes.Length)
+        {
+            if (off + 4 > bytes.Length) throw new FormatException($"'{path}' is truncated at byte {off}.");
+            int len = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(off));
+            if (len < 0 || off + 4 + 4L * len > bytes.Length) throw new FormatException($"'{path}' row {rows.Count} has an impossible length {len}.");
+            int keep = take > 0 ? Math.Min(take, len) : len;
+            var row = new long[keep];
+            for (int j = 0; j < keep; j++) row[j] = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(off + 4 + 4 * j));
+            rows.Add(row);
+            off += 4 + 4 * len;
+        }
+        return rows.ToArray();
+    }
+
+    private static byte[] ReadAll(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"File '{path}' does not exist.", path);
+        return File.ReadAllBytes(path);
+    }
+}

@@ -1,0 +1,63 @@
+using Engine.Cli;
+using Engine.Mining.Output;
+
+namespace Engine.Tests.Mining;
+
+public class MineCliTests
+{
+    private static void WriteVecs(string path, float[] data, int d)
+    {
+        using var w = new BinaryWriter(File.Create(path));
+        for (int i = 0; i < data.Length / d; i++) { w.Write(d); for (int j = 0; j < d; j++) w.Write(data[i * d + j]); }
+    }
+
+    private static void WriteIvecs(string path, long[][] rows)
+    {
+        using var w = new BinaryWriter(File.Create(path));
+        foreach (var r in rows) { w.Write(r.Length); foreach (long v in r) w.Write((int)v); }
+    }
+
+    [Fact]
+    public void MineAndHubnessCommands_WriteRowsReportAndManifest()
+    {
+        var data = MiningTestData.Create(seed: 31, anchors: 20, background: 100, hubs: 1);
+        using var tmp = new TempDir();
+        WriteVecs(tmp.File("base.fvecs"), data.Corpus, MiningTestData.D);
+        WriteVecs(tmp.File("query.fvecs"), data.Anchors, MiningTestData.D);
+        WriteIvecs(tmp.File("pos.ivecs"), data.Positives);
+        string outPath = tmp.File("neg.jsonl");
+        int rc = Program.BuildRoot().Parse([
+            "mine", "--corpus", tmp.File("base.fvecs"), "--anchors", tmp.File("query.fvecs"), "--positives", tmp.File("pos.ivecs"),
+            "--negatives", "4", "--range", "2:30", "--relative-margin", "0.05", "--dup-threshold", "0.99",
+            "--sampling", "simans", "--hubness-gamma", "1", "--seed", "9", "--threads", "2", "--out", outPath]).Invoke();
+        Assert.Equal(0, rc);
+        var rows = JsonlMiningWriter.Read(outPath).ToList();
+        Assert.Equal(20, rows.Count);
+        Assert.All(rows, r => Assert.Equal(4, r.Negatives.Length));
+        Assert.All(rows, r => Assert.DoesNotContain(r.Negatives, n => data.Duplicates[r.Anchor].Contains(n)));
+        using var manifest = MiningManifest.Read(outPath);
+        Assert.Equal(9UL, manifest.RootElement.GetProperty("seed").GetUInt64());
+        Assert.StartsWith("sha256:", manifest.RootElement.GetProperty("inputs").GetProperty("anchors").GetString());
+        Assert.True(File.Exists(outPath + ".report.json"));
+
+        // Corpus anchors: one positives row per corpus item.
+        int n = data.CorpusIds.Length;
+        WriteIvecs(tmp.File("cpos.ivecs"), Enumerable.Range(0, n).Select(i => new long[] { (i + 1) % n }).ToArray());
+        Assert.Equal(0, Program.BuildRoot().Parse(["mine", "--corpus", tmp.File("base.fvecs"), "--anchors", "corpus",
+            "--positives", tmp.File("cpos.ivecs"), "--shortfall", "keep", "--out", tmp.File("c.jsonl")]).Invoke());
+        var corpusRows = JsonlMiningWriter.Read(tmp.File("c.jsonl")).ToList();
+        Assert.Equal(n, corpusRows.Count);
+        Assert.All(corpusRows, r => Assert.DoesNotContain(r.Anchor, r.Negatives));
+
+        // Bad input fails before any output exists: a positives file with the wrong row count, an empty window.
+        Assert.NotEqual(0, Program.Main(["mine", "--corpus", tmp.File("base.fvecs"), "--anchors", "corpus",
+            "--positives", tmp.File("pos.ivecs"), "--out", tmp.File("y.jsonl")]));
+        Assert.NotEqual(0, Program.Main(["mine", "--corpus", tmp.File("base.fvecs"), "--anchors", tmp.File("query.fvecs"),
+            "--positives", tmp.File("pos.ivecs"), "--range", "5:5", "--out", tmp.File("x.jsonl")]));
+        Assert.False(File.Exists(tmp.File("y.jsonl")));
+        Assert.False(File.Exists(tmp.File("x.jsonl")));
+
+        Assert.Equal(0, Program.BuildRoot().Parse(["hubness", "--data", tmp.Path, "--k", "5", "--json", tmp.File("hub.json")]).Invoke());
+        Assert.Contains("\"top_hubs\"", File.ReadAllText(tmp.File("hub.json")));
+    }
+}
