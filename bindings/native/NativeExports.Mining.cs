@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Engine.Mining;
 using Engine.Mining.Hubness;
+using Engine.Mining.Output;
 
 namespace Engine.Native;
 
@@ -29,19 +30,11 @@ public static unsafe partial class NativeExports
         {
             var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
             var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
-            if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "The number of anchors must not be negative.");
-            if ((anchors == null) == (anchorIds == null) && n > 0)
-                throw new ArgumentException("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).", "anchors");
             if (width < options.NumNegatives)
                 throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
             NativeArgs.Out(negatives, "negatives");
-            int rows = NativeArgs.Length(n, 1, "anchors");
-            var pos = NativeArgs.Csr(positiveOffsets, positives, rows, "positives")
-                ?? throw new ArgumentNullException("positives", "positive_offsets / positives are null pointers.");
-            var exc = NativeArgs.Csr(exclusionOffsets, exclusions, rows, "exclusions");
-            MiningInput input = anchors != null
-                ? MiningInput.FromVectors(NativeArgs.Rows(anchors, n, d, h.Index, "anchors").ToArray(), d, pos, exc)
-                : MiningInput.FromCorpusIds(NativeArgs.Ids(anchorIds, n, "anchor_ids").ToArray(), pos, exc);
+            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+            int rows = input.Count;
 
             int len = NativeArgs.Length(n, width, "negatives");
             var outIds = new Span<long>(negatives, len);
@@ -64,6 +57,49 @@ public static unsafe partial class NativeExports
             return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int engine_mine_to_file(engine_index* index, const float* anchors, int64_t n, int32_t d,
+    /// const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+    /// const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json, const char* jsonl_path,
+    /// char* report_json, int64_t report_capacity, int64_t* report_needed)</c>: like <c>engine_mine</c>, but the rows
+    /// go to a JSON-lines file (one <c>{"anchor", "positives", "negatives", "scores", "positive_scores"}</c> object
+    /// per kept anchor, written to a temporary file and renamed when complete).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_mine_to_file")]
+    public static int MineToFile(nint index, float* anchors, long n, int d, long* anchorIds, long* positiveOffsets,
+        long* positives, long* exclusionOffsets, long* exclusions, byte* optionsJson, byte* jsonlPath,
+        byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        try
+        {
+            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
+            string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
+            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+            var miner = new HardNegativeMiner(h.Index, options);
+            MiningReport report;
+            using (var sink = new JsonlMiningWriter(path)) report = miner.MineTo(input, sink);
+            if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
+            return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    private static MiningInput MiningInputFrom(IndexHandle h, float* anchors, long n, int d, long* anchorIds,
+        long* positiveOffsets, long* positives, long* exclusionOffsets, long* exclusions)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "The number of anchors must not be negative.");
+        if ((anchors == null) == (anchorIds == null) && n > 0)
+            throw new ArgumentException("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).", "anchors");
+        int rows = NativeArgs.Length(n, 1, "anchors");
+        var pos = NativeArgs.Csr(positiveOffsets, positives, rows, "positives")
+            ?? throw new ArgumentNullException("positives", "positive_offsets / positives are null pointers.");
+        var exc = NativeArgs.Csr(exclusionOffsets, exclusions, rows, "exclusions");
+        return anchors != null
+            ? MiningInput.FromVectors(NativeArgs.Rows(anchors, n, d, h.Index, "anchors").ToArray(), d, pos, exc)
+            : MiningInput.FromCorpusIds(NativeArgs.Ids(anchorIds, n, "anchor_ids").ToArray(), pos, exc);
     }
 
     /// <summary>

@@ -115,6 +115,14 @@ int engine_mine(engine_index* index, const float* anchors, int64_t n, int32_t d,
                 int64_t* negatives, float* scores, int32_t width,
                 char* report_json, int64_t report_capacity, int64_t* report_needed);
 
+/* Like engine_mine, but the rows go to a JSON-lines file at jsonl_path, one object per kept anchor:
+ * {"anchor", "positives", "negatives", "scores", "positive_scores"}. The file appears only when complete
+ * (temporary file, then rename). */
+int engine_mine_to_file(engine_index* index, const float* anchors, int64_t n, int32_t d, const int64_t* anchor_ids,
+                        const int64_t* positive_offsets, const int64_t* positives,
+                        const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
+                        const char* jsonl_path, char* report_json, int64_t report_capacity, int64_t* report_needed);
+
 /* Hubness of the index: k-occurrence N_k of each of the n_ids corpus ids (written to occurrence[n_ids], may be
  * NULL) and a JSON summary (skewness, robin_hood, gini, hub_share, antihub_share, top_hubs).
  * queries == NULL and nq == 0: the corpus (or a seeded sample of it) is the query bank and each query's own id is

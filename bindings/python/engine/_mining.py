@@ -2,6 +2,7 @@
 
 import ctypes
 import json
+import os
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def _report(call):
     return json.loads(buf.value.decode("utf-8"))
 
 
-def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, **options):
+def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None, **options):
     if (anchors is None) == (anchor_ids is None):
         raise EngineError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
     if anchors is not None:
@@ -57,6 +58,14 @@ def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_n
     except (TypeError, ValueError):
         raise EngineError(f"num_negatives must be an integer, got {num_negatives!r}.") from None
     opts = dict(options, num_negatives=width)
+    if output is not None:
+        h = index._handle()
+        return _report(lambda buf, cap, need: lib.engine_mine_to_file(
+            h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
+            p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
+            e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
+            arr.iptr(e_val) if e_val is not None else None,
+            json.dumps(opts).encode("utf-8"), os.fsencode(output), buf, cap, need))
     negatives = np.empty((n, max(width, 0)), dtype=np.int64)
     scores = np.empty((n, max(width, 0)), dtype=np.float32)
     h = index._handle()

@@ -177,7 +177,8 @@ class Index:
             raise KeyError(id)
         return out
 
-    def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, **options):
+    def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
+             **options):
         """Mines hard negatives from this index (the engine's HardNegativeMiner).
 
         Parameters
@@ -192,6 +193,9 @@ class Index:
             Extra ids never to return per anchor (e.g. known duplicates).
         num_negatives : int
             Negatives per anchor.
+        output : str or path, optional
+            Write the rows to this JSON-lines file instead of returning arrays (one object per kept anchor:
+            anchor, positives, negatives, scores, positive_scores; the file appears only when complete).
         **options
             Any key of engine.h's ``engine_mine`` options: ``range_min``, ``range_max``, ``candidate_depth``,
             ``duplicate_threshold``, ``absolute_margin``, ``relative_margin``, ``positive_anchor``, ``min_score``,
@@ -204,9 +208,10 @@ class Index:
         (negatives, scores, report)
             ``negatives`` (n, num_negatives) int64 best first, padded with -1 (a dropped row is all -1);
             ``scores`` float32 larger-is-closer, padded with NaN; ``report`` the mining report as a dict.
+            With ``output``, only the report dict is returned.
         """
         from ._mining import mine
-        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, **options)
+        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, **options)
 
     def hubness(self, ids, queries=None, k=10, **options):
         """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).

@@ -100,3 +100,23 @@ def test_hubness_occurrence_matches_numpy_knn():
         index.hubness(np.arange(400) + 1000, k=0)
     with pytest.raises(engine.EngineError):
         index.hubness([1, 1], k=2)
+
+
+def test_mine_to_jsonl_file_matches_buffers(tmp_path):
+    import json
+    x, q = normalized(300, 8, 16), normalized(25, 8, 17)
+    index = engine.Index("Flat", 8, "ip")
+    index.add(x)
+    positives = [[i] for i in range(25)]
+    neg, scores, _ = index.mine(positives, anchors=q, num_negatives=4, range_max=20, seed=3)
+    path = tmp_path / "mined.jsonl"
+    report = index.mine(positives, anchors=q, num_negatives=4, range_max=20, seed=3, output=path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert report["rows_written"] == len(rows) == 25
+    for i, row in enumerate(rows):
+        assert row["anchor"] == i and row["positives"] == [i]
+        assert row["negatives"] == list(neg[i])
+        np.testing.assert_allclose(row["scores"], scores[i], rtol=1e-6)
+    with pytest.raises(engine.EngineError) as e:
+        index.mine(positives, anchors=q, output=tmp_path / "no-such-dir" / "x.jsonl")
+    assert e.value.status == "io"
