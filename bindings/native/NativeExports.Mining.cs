@@ -1,0 +1,133 @@
+using System.Runtime.InteropServices;
+using Engine.Mining;
+using Engine.Mining.Hubness;
+using Engine.Mining.Output;
+
+namespace Engine.Native;
+
+public static unsafe partial class NativeExports
+{
+    /// <summary>
+    /// <c>int engine_mine(engine_index* index, const float* anchors, int64_t n, int32_t d, const int64_t* anchor_ids,
+    /// const int64_t* positive_offsets, const int64_t* positives, const int64_t* exclusion_offsets,
+    /// const int64_t* exclusions, const char* options_json, int64_t* negatives, float* scores, int32_t width,
+    /// char* report_json, int64_t report_capacity, int64_t* report_needed)</c>.
+    /// </summary>
+    /// <remarks>
+    /// Anchors are either external vectors (<c>anchors</c>, n × d) or corpus ids (<c>anchor_ids</c>, n); exactly one
+    /// is given. Positives (and optional exclusions) are CSR lists: anchor i owns
+    /// <c>positives[positive_offsets[i] .. positive_offsets[i+1])</c>. Results: row i of <c>negatives</c> /
+    /// <c>scores</c> (n × width, width ≥ num_negatives) holds anchor i's negatives best first, padded with -1 / NaN
+    /// (a row dropped by the shortfall policy is all padding). The mining report (JSON) goes to
+    /// <c>report_json</c> when given.
+    /// </remarks>
+    [UnmanagedCallersOnly(EntryPoint = "engine_mine")]
+    public static int Mine(nint index, float* anchors, long n, int d, long* anchorIds, long* positiveOffsets,
+        long* positives, long* exclusionOffsets, long* exclusions, byte* optionsJson, long* negatives, float* scores,
+        int width, byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        try
+        {
+            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
+            if (width < options.NumNegatives)
+                throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
+            NativeArgs.Out(negatives, "negatives");
+            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+            int rows = input.Count;
+
+            int len = NativeArgs.Length(n, width, "negatives");
+            var outIds = new Span<long>(negatives, len);
+            var outScores = scores == null ? Span<float>.Empty : new Span<float>(scores, len);
+            outIds.Fill(-1);
+            outScores.Fill(float.NaN);
+            var report = new MiningReport(options.Seed);
+            int cursor = 0;
+            foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
+            {
+                // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
+                while (cursor < rows && input.AnchorId(cursor) != row.Anchor) cursor++;
+                if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
+                int m = Math.Min(width, row.Negatives.Length);
+                row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));
+                if (!outScores.IsEmpty) row.Scores.AsSpan(0, m).CopyTo(outScores.Slice(cursor * width, m));
+                cursor++;
+            }
+            if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
+            return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int engine_mine_to_file(engine_index* index, const float* anchors, int64_t n, int32_t d,
+    /// const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+    /// const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json, const char* jsonl_path,
+    /// char* report_json, int64_t report_capacity, int64_t* report_needed)</c>: like <c>engine_mine</c>, but the rows
+    /// go to a JSON-lines file (one <c>{"anchor", "positives", "negatives", "scores", "positive_scores"}</c> object
+    /// per kept anchor, written to a temporary file and renamed when complete).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_mine_to_file")]
+    public static int MineToFile(nint index, float* anchors, long n, int d, long* anchorIds, long* positiveOffsets,
+        long* positives, long* exclusionOffsets, long* exclusions, byte* optionsJson, byte* jsonlPath,
+        byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        try
+        {
+            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
+            string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
+            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+            var miner = new HardNegativeMiner(h.Index, options);
+            MiningReport report;
+            using (var sink = new JsonlMiningWriter(path)) report = miner.MineTo(input, sink);
+            if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
+            return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    private static MiningInput MiningInputFrom(IndexHandle h, float* anchors, long n, int d, long* anchorIds,
+        long* positiveOffsets, long* positives, long* exclusionOffsets, long* exclusions)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "The number of anchors must not be negative.");
+        if ((anchors == null) == (anchorIds == null) && n > 0)
+            throw new ArgumentException("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).", "anchors");
+        int rows = NativeArgs.Length(n, 1, "anchors");
+        var pos = NativeArgs.Csr(positiveOffsets, positives, rows, "positives")
+            ?? throw new ArgumentNullException("positives", "positive_offsets / positives are null pointers.");
+        var exc = NativeArgs.Csr(exclusionOffsets, exclusions, rows, "exclusions");
+        return anchors != null
+            ? MiningInput.FromVectors(NativeArgs.Rows(anchors, n, d, h.Index, "anchors").ToArray(), d, pos, exc)
+            : MiningInput.FromCorpusIds(NativeArgs.Ids(anchorIds, n, "anchor_ids").ToArray(), pos, exc);
+    }
+
+    /// <summary>
+    /// <c>int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids, const float* queries,
+    /// int64_t nq, int32_t d, const char* options_json, int32_t* occurrence, char* report_json,
+    /// int64_t report_capacity, int64_t* report_needed)</c>: k-occurrence N_k of every id in <c>corpus_ids</c>
+    /// (written to <c>occurrence</c>, may be NULL) and the hubness summary as JSON. With <c>queries == NULL</c>
+    /// the corpus itself (or a seeded sample, option <c>sample_size</c>) is the query bank.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_hubness")]
+    public static int Hubness(nint index, long* corpusIds, long nIds, float* queries, long nq, int d, byte* optionsJson,
+        int* occurrence, byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        try
+        {
+            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+            var options = NativeOptions.Hubness(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
+            long[] ids = NativeArgs.Ids(corpusIds, nIds, "corpus_ids").ToArray();
+            HubnessReport report = queries == null && nq == 0
+                ? HubnessAnalyzer.Analyze(h.Index, ids, options)
+                : HubnessAnalyzer.Analyze(h.Index, ids, NativeArgs.Rows(queries, nq, d, h.Index, "queries"), options);
+            if (occurrence != null)
+            {
+                var occ = new Span<int>(occurrence, ids.Length);
+                for (int i = 0; i < ids.Length; i++) occ[i] = report.Occurrence[ids[i]];
+            }
+            return NativeText.CopyOut(report.ToJson(), reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+}

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Engine.Native;
+
+/// <summary>Status codes returned by every <c>engine_*</c> export (mirrors <c>engine_status</c> in engine.h).</summary>
+public enum NativeStatus
+{
+    /// <summary>The call succeeded.</summary>
+    Ok = 0,
+    /// <summary>A bad argument: null pointer, negative size, wrong dimension, NaN, k &lt;= 0, unknown spec or option.</summary>
+    InvalidArgument = 1,
+    /// <summary>The handle is null, was already freed, or was never returned by this library.</summary>
+    InvalidHandle = 2,
+    /// <summary>A file could not be read or written (missing file, permissions, disk full).</summary>
+    Io = 3,
+    /// <summary>A file is truncated, fails its checksum, or was written by another index kind or format version.</summary>
+    Corrupt = 4,
+    /// <summary>The operation is not valid in the index's current state (e.g. add before train).</summary>
+    InvalidState = 5,
+    /// <summary>Memory could not be allocated.</summary>
+    OutOfMemory = 6,
+    /// <summary>An unexpected failure inside the engine; the message says what.</summary>
+    Internal = 99,
+}
+
+/// <summary>Thread-local last-error text and the exception-to-status mapping used by every export.</summary>
+internal static unsafe class NativeErrors
+{
+    [ThreadStatic] private static byte* t_message;
+    private static readonly byte* s_empty = AllocUtf8(string.Empty);
+
+    /// <summary>Pointer to the calling thread's last error message (UTF-8, NUL-terminated, never null).</summary>
+    public static byte* LastMessage => t_message != null ? t_message : s_empty;
+
+    /// <summary>Records <paramref name="message"/> as this thread's last error and returns <paramref name="status"/>.</summary>
+    public static int Fail(NativeStatus status, string message)
+    {
+        byte* old = t_message;
+        // One line: ArgumentOutOfRangeException appends "\nActual value was …".
+        t_message = AllocUtf8(message.ReplaceLineEndings(" "));
+        if (old != null) NativeMemory.Free(old);
+        return (int)status;
+    }
+
+    /// <summary>Maps an exception thrown by the engine to a status code and records its message.</summary>
+    public static int Fail(Exception e) => e switch
+    {
+        CorruptIndexException or IndexFormatException => Fail(NativeStatus.Corrupt, e.Message),
+        ArgumentException => Fail(NativeStatus.InvalidArgument, e.Message),
+        FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException
+            => Fail(NativeStatus.Io, e.Message),
+        InvalidHandleException => Fail(NativeStatus.InvalidHandle, e.Message),
+        ObjectDisposedException => Fail(NativeStatus.InvalidHandle, e.Message),
+        InvalidOperationException or NotSupportedException => Fail(NativeStatus.InvalidState, e.Message),
+        OutOfMemoryException or InsufficientExecutionStackException => Fail(NativeStatus.OutOfMemory, e.Message),
+        _ => Fail(NativeStatus.Internal, $"{e.GetType().Name}: {e.Message}"),
+    };
+
+    /// <summary>Copies <paramref name="text"/> into unmanaged memory as NUL-terminated UTF-8.</summary>
+    public static byte* AllocUtf8(string text)
+    {
+        int n = Encoding.UTF8.GetByteCount(text);
+        byte* p = (byte*)NativeMemory.Alloc((nuint)n + 1);
+        Encoding.UTF8.GetBytes(text, new Span<byte>(p, n));
+        p[n] = 0;
+        return p;
+    }
+}

@@ -1,0 +1,139 @@
+/*
+ * engine.h - C ABI of libengine.so (the embedded vector index engine, NativeAOT build of engine/Engine).
+ *
+ * Build:  dotnet publish bindings/native -c Release -r linux-x64   ->  libengine.so
+ * Link:   cc app.c -I bindings/native -L <dir of libengine.so> -lengine -Wl,-rpath,<dir>
+ *
+ * Conventions
+ *  - Every function except engine_version / engine_last_error returns an engine_status; 0 is success.
+ *    On failure the reason is in engine_last_error() on the SAME thread (UTF-8, valid until the next failing
+ *    call on that thread). No C++ or managed exception ever leaves the library.
+ *  - Vectors are row-major float32: row i, column j is x[i * d + j]. Callers pass their own d, which must equal
+ *    the index dimension (a mismatch is ENGINE_INVALID_ARGUMENT, not a silent misread).
+ *  - Search outputs are caller-owned nq * k arrays; rows with fewer than k results are padded with label -1 and
+ *    distance +inf (l2) or -inf (ip, cosine). l2 distances are SQUARED Euclidean (smaller is closer); ip and
+ *    cosine are similarities (larger is closer).
+ *  - Handles are opaque. A NULL, freed or foreign handle gives ENGINE_INVALID_HANDLE. Searches may run
+ *    concurrently from many threads on one handle; do not free a handle while another thread uses it.
+ */
+#ifndef ENGINE_H
+#define ENGINE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum engine_status {
+    ENGINE_OK = 0,
+    ENGINE_INVALID_ARGUMENT = 1, /* null pointer, negative size, wrong dimension, NaN, k <= 0, bad spec/option */
+    ENGINE_INVALID_HANDLE = 2,   /* NULL, freed or foreign handle */
+    ENGINE_IO = 3,               /* file missing, unreadable or unwritable */
+    ENGINE_CORRUPT = 4,          /* truncated file, bad checksum, other index kind or format version */
+    ENGINE_INVALID_STATE = 5,    /* e.g. add before train */
+    ENGINE_OUT_OF_MEMORY = 6,
+    ENGINE_INTERNAL = 99
+} engine_status;
+
+typedef enum engine_metric {
+    ENGINE_METRIC_L2 = 0,
+    ENGINE_METRIC_IP = 1,
+    ENGINE_METRIC_COSINE = 2
+} engine_metric;
+
+typedef struct engine_index engine_index;
+
+/* Library version, e.g. "0.1.0". Static string, never freed. */
+const char* engine_version(void);
+
+/* The calling thread's last error message ("" when none). Owned by the library. */
+const char* engine_last_error(void);
+
+/* Creates an empty index from a composition string (e.g. "Flat") of dimension d.
+ * metric: "l2", "ip" (inner product) or "cosine". *out is set to NULL on failure. */
+int engine_index_create(const char* spec, int32_t d, const char* metric, engine_index** out);
+
+/* Loads an index saved by engine_index_save (or by the C# engine / CLI). */
+int engine_index_load(const char* path, engine_index** out);
+
+/* Frees the index. NULL is a no-op; a second free of the same handle is ENGINE_INVALID_HANDLE. */
+int engine_index_free(engine_index* index);
+
+/* Trains on n vectors of dimension d (a no-op validation for exact indexes). */
+int engine_index_train(engine_index* index, const float* x, int64_t n, int32_t d);
+
+/* Adds n vectors with ids[0..n) (non-negative, unique). ids == NULL assigns consecutive ids after the largest
+ * id added through this handle (starting at the count of a fresh or loaded index); *first_id (may be NULL)
+ * then receives the first of them. Rejected calls change nothing. */
+int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids,
+                     int64_t* first_id);
+
+/* k nearest neighbours of nq queries. distances and labels hold nq * k values each.
+ * threads: 0 = all cores. probes (IVF lists) and refine (re-rank factor): <= 0 = the index default; an index
+ * without that knob rejects a positive value with ENGINE_INVALID_ARGUMENT. */
+int engine_index_search(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
+                        float* distances, int64_t* labels, int32_t threads, int32_t probes, float refine);
+
+/* Removes ids (absent ids are ignored); *removed (may be NULL) receives how many were removed. */
+int engine_index_remove(engine_index* index, const int64_t* ids, int64_t n, int64_t* removed);
+
+int engine_index_count(engine_index* index, int64_t* out);     /* live vectors */
+int engine_index_dimension(engine_index* index, int32_t* out);
+int engine_index_metric(engine_index* index, int32_t* out);    /* an engine_metric value */
+int engine_index_is_trained(engine_index* index, int32_t* out); /* 1 when add is accepted */
+
+/* Copies the composition string into buffer (NUL-terminated, truncated to capacity); *needed (may be NULL)
+ * receives the full size including the NUL. Pass buffer = NULL, capacity = 0 to ask for the size. */
+int engine_index_description(engine_index* index, char* buffer, int64_t capacity, int64_t* needed);
+
+/* Copies the stored vector of id into out (d floats); *found = 0 when the id is absent. */
+int engine_index_reconstruct(engine_index* index, int64_t id, float* out, int32_t d, int32_t* found);
+
+/* Writes the index to path atomically (temporary file, then rename). */
+int engine_index_save(engine_index* index, const char* path);
+
+/* ---- hard-negative mining and hubness ------------------------------------------------------------------ */
+
+/* Mines hard negatives from the index for n anchors.
+ * Anchors: either external vectors (anchors, n x d; anchor_ids NULL) or corpus ids (anchor_ids, n; anchors NULL;
+ * an anchor never gets itself as a negative). Positives per anchor as CSR: anchor i owns
+ * positives[positive_offsets[i] .. positive_offsets[i+1]) (offsets has n + 1 entries, starting at 0; at least one
+ * positive each). exclusion_offsets / exclusions: the same for ids never to return (both NULL = none).
+ * options_json: JSON object, NULL or "{}" = defaults; keys: num_negatives (3), range_min (0), range_max (100),
+ * candidate_depth (0 = auto), duplicate_threshold, absolute_margin, relative_margin, min_score, max_score (null =
+ * off), positive_anchor ("min" | "mean" | "max"), sampling ("top" | "uniform" | "simans" | "softmax"), simans_a,
+ * simans_b, temperature, max_hand_outs_per_item, shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed,
+ * threads, chunk_size. Unknown keys are errors.
+ * Output: negatives and scores (scores may be NULL) are n x width (width >= num_negatives), row i = anchor i,
+ * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
+ * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like
+ * engine_index_description (all three may be NULL / 0). Identical output for any thread count. */
+int engine_mine(engine_index* index, const float* anchors, int64_t n, int32_t d, const int64_t* anchor_ids,
+                const int64_t* positive_offsets, const int64_t* positives,
+                const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
+                int64_t* negatives, float* scores, int32_t width,
+                char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* Like engine_mine, but the rows go to a JSON-lines file at jsonl_path, one object per kept anchor:
+ * {"anchor", "positives", "negatives", "scores", "positive_scores"}. The file appears only when complete
+ * (temporary file, then rename). */
+int engine_mine_to_file(engine_index* index, const float* anchors, int64_t n, int32_t d, const int64_t* anchor_ids,
+                        const int64_t* positive_offsets, const int64_t* positives,
+                        const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
+                        const char* jsonl_path, char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* Hubness of the index: k-occurrence N_k of each of the n_ids corpus ids (written to occurrence[n_ids], may be
+ * NULL) and a JSON summary (skewness, robin_hood, gini, hub_share, antihub_share, top_hubs).
+ * queries == NULL and nq == 0: the corpus (or a seeded sample of it) is the query bank and each query's own id is
+ * excluded; otherwise the nq x d queries are the bank. options_json keys: k (10), sample_size (0 = all),
+ * hub_factor (2), top_hubs (10), seed, threads, chunk_size. */
+int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids,
+                   const float* queries, int64_t nq, int32_t d, const char* options_json, int32_t* occurrence,
+                   char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ENGINE_H */

@@ -1,0 +1,94 @@
+"""mine() and hubness() of engine.Index (internal; see Index.mine / Index.hubness)."""
+
+import ctypes
+import json
+import os
+
+import numpy as np
+
+from . import _arrays as arr
+from ._native import EngineError, check, lib
+
+
+def csr(lists, n, name):
+    """(offsets, values) int64 arrays from a list of id lists, a 2-D id array (one row per anchor) or a 1-D array
+    (one id per anchor)."""
+    if isinstance(lists, np.ndarray) and lists.ndim in (1, 2):
+        a = arr.ids(lists, name)  # flattened
+        width = 1 if lists.ndim == 1 else lists.shape[1]
+        if lists.shape[0] != n:
+            raise EngineError(f"Got {n} anchors but {lists.shape[0]} {name} rows: there must be one per anchor.")
+        return np.arange(0, n * width + 1, width, dtype=np.int64), a
+    try:
+        parts = [np.atleast_1d(np.asarray(x, dtype=np.int64)).reshape(-1) for x in lists]
+    except (TypeError, ValueError) as e:
+        raise EngineError(f"{name} must be lists of integer ids: {e}") from None
+    if len(parts) != n:
+        raise EngineError(f"Got {n} anchors but {len(parts)} {name} lists: there must be one list per anchor.")
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(p) for p in parts])
+    values = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, np.int64))
+    return offsets, values
+
+
+def _report(call):
+    """Runs a native call that fills a JSON report buffer, growing the buffer if needed."""
+    needed = ctypes.c_int64(0)
+    cap = 1 << 16
+    buf = ctypes.create_string_buffer(cap)
+    check(call(buf, cap, ctypes.byref(needed)))
+    if needed.value > cap:
+        raise EngineError(f"report of {needed.value} bytes did not fit the {cap}-byte buffer", 99)
+    return json.loads(buf.value.decode("utf-8"))
+
+
+def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None, **options):
+    if (anchors is None) == (anchor_ids is None):
+        raise EngineError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
+    if anchors is not None:
+        a = arr.rows(anchors, "anchors")
+        n, d, ids = a.shape[0], a.shape[1], None
+    else:
+        a, ids = np.zeros((0, index.d), np.float32), arr.ids(anchor_ids, "anchor_ids")
+        n, d = ids.shape[0], index.d
+    p_off, p_val = csr(positives, n, "positives")
+    e_off, e_val = csr(exclusions, n, "exclusions") if exclusions is not None else (None, None)
+    try:
+        width = int(num_negatives)
+    except (TypeError, ValueError):
+        raise EngineError(f"num_negatives must be an integer, got {num_negatives!r}.") from None
+    opts = dict(options, num_negatives=width)
+    if output is not None:
+        h = index._handle()
+        return _report(lambda buf, cap, need: lib.engine_mine_to_file(
+            h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
+            p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
+            e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
+            arr.iptr(e_val) if e_val is not None else None,
+            json.dumps(opts).encode("utf-8"), os.fsencode(output), buf, cap, need))
+    negatives = np.empty((n, max(width, 0)), dtype=np.int64)
+    scores = np.empty((n, max(width, 0)), dtype=np.float32)
+    h = index._handle()
+    # Keep the ctypes pointers of optional lists valid (None = NULL).
+    report = _report(lambda buf, cap, need: lib.engine_mine(
+        h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
+        p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
+        e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
+        arr.iptr(e_val) if e_val is not None else None,
+        json.dumps(opts).encode("utf-8"), arr.iptr(negatives) if negatives.size else None,
+        arr.fptr(scores) if scores.size else None, width, buf, cap, need))
+    return negatives, scores, report
+
+
+def hubness(index, ids, queries=None, k=10, **options):
+    ids = arr.ids(ids, "ids")
+    occurrence = np.zeros(ids.shape[0], dtype=np.int32)
+    q = arr.rows(queries, "queries") if queries is not None else None
+    opts = dict(options, k=int(k))
+    h = index._handle()
+    report = _report(lambda buf, cap, need: lib.engine_hubness(
+        h, arr.iptr(ids), ids.shape[0], arr.fptr(q) if q is not None else None,
+        q.shape[0] if q is not None else 0, q.shape[1] if q is not None else index.d,
+        json.dumps(opts).encode("utf-8"),
+        occurrence.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) if occurrence.size else None, buf, cap, need))
+    return occurrence, report

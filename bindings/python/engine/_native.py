@@ -1,0 +1,91 @@
+"""ctypes declarations of the C ABI in bindings/native/engine.h (internal)."""
+
+import ctypes
+import os
+from ctypes import POINTER, c_char_p, c_float, c_int, c_int32, c_int64, c_void_p
+
+_LIB_NAME = "libengine.so"
+
+STATUS_NAMES = {
+    0: "ok",
+    1: "invalid argument",
+    2: "invalid handle",
+    3: "io",
+    4: "corrupt",
+    5: "invalid state",
+    6: "out of memory",
+    99: "internal",
+}
+
+
+class EngineError(Exception):
+    """An error reported by the native engine.
+
+    ``str(err)`` is the engine's own message (it names the argument and the problem); ``err.code`` is the
+    ``engine_status`` value from engine.h and ``err.status`` its name (``"invalid argument"``, ``"corrupt"``...).
+    """
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+        self.status = STATUS_NAMES.get(code, "unknown")
+
+
+def _library_path():
+    override = os.environ.get("ENGINE_LIBRARY")
+    if override:
+        return override
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIB_NAME)
+
+
+def _load():
+    path = _library_path()
+    if not os.path.exists(path):
+        raise ImportError(
+            f"{path} not found: build it with bindings/python/build.sh (or set ENGINE_LIBRARY to a libengine.so)")
+    lib = ctypes.CDLL(path)
+    f32p, i64p, i32p = POINTER(c_float), POINTER(c_int64), POINTER(c_int32)
+    sigs = {
+        "engine_version": (c_char_p, []),
+        "engine_last_error": (c_char_p, []),
+        "engine_index_create": (c_int, [c_char_p, c_int32, c_char_p, POINTER(c_void_p)]),
+        "engine_index_load": (c_int, [c_char_p, POINTER(c_void_p)]),
+        "engine_index_free": (c_int, [c_void_p]),
+        "engine_index_train": (c_int, [c_void_p, f32p, c_int64, c_int32]),
+        "engine_index_add": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p]),
+        "engine_index_search": (c_int, [c_void_p, f32p, c_int64, c_int32, c_int32, f32p, i64p,
+                                        c_int32, c_int32, c_float]),
+        "engine_index_remove": (c_int, [c_void_p, i64p, c_int64, i64p]),
+        "engine_index_count": (c_int, [c_void_p, i64p]),
+        "engine_index_dimension": (c_int, [c_void_p, i32p]),
+        "engine_index_metric": (c_int, [c_void_p, i32p]),
+        "engine_index_is_trained": (c_int, [c_void_p, i32p]),
+        "engine_index_description": (c_int, [c_void_p, c_char_p, c_int64, i64p]),
+        "engine_index_reconstruct": (c_int, [c_void_p, c_int64, f32p, c_int32, i32p]),
+        "engine_index_save": (c_int, [c_void_p, c_char_p]),
+        "engine_mine": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p, i64p, i64p, i64p, c_char_p,
+                                i64p, f32p, c_int32, c_char_p, c_int64, i64p]),
+        "engine_mine_to_file": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p, i64p, i64p, i64p, c_char_p,
+                                        c_char_p, c_char_p, c_int64, i64p]),
+        "engine_hubness": (c_int, [c_void_p, i64p, c_int64, f32p, c_int64, c_int32, c_char_p, POINTER(c_int32),
+                                   c_char_p, c_int64, i64p]),
+    }
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+    return lib
+
+
+lib = _load()
+
+
+def check(code):
+    """Raises EngineError with the native thread-local message when ``code`` is not 0."""
+    if code != 0:
+        raw = lib.engine_last_error()
+        raise EngineError(raw.decode("utf-8", "replace") if raw else "unknown engine error", code)
+
+
+def has(name):
+    """True when the loaded library exports ``name``."""
+    return hasattr(lib, name)

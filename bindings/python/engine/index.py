@@ -1,0 +1,235 @@
+"""The Index class: a numpy-first wrapper over an engine_index handle."""
+
+import ctypes
+import os
+
+import numpy as np
+
+from . import _arrays as arr
+from ._native import EngineError, check, lib
+
+METRICS = {0: "l2", 1: "ip", 2: "cosine"}
+
+
+class Index:
+    """A vector index living in the native engine (same code as the C# ``IndexFactory`` / ``IVectorIndex``).
+
+    Parameters
+    ----------
+    spec : str
+        Composition string, e.g. ``"Flat"`` (exact search).
+    d : int
+        Vector dimension.
+    metric : str
+        ``"l2"`` (squared Euclidean, smaller is closer), ``"ip"`` (inner product) or ``"cosine"``
+        (similarities, larger is closer).
+
+    Searches may run from several Python threads at once (the GIL is released during native calls).
+    Use ``with engine.Index(...) as index:`` or ``index.close()`` to free native memory early; otherwise it is
+    freed when the object is garbage collected.
+    """
+
+    def __init__(self, spec, d, metric="l2"):
+        handle = ctypes.c_void_p()
+        if not isinstance(spec, str) or not isinstance(metric, str):
+            raise EngineError("spec and metric must be strings.")
+        try:
+            d = int(d)
+        except (TypeError, ValueError):
+            raise EngineError(f"d must be an integer, got {d!r}.") from None
+        if not -2**31 <= d < 2**31:
+            raise EngineError(f"Dimension {d} is out of range.")
+        check(lib.engine_index_create(spec.encode("utf-8"), d, metric.encode("utf-8"), ctypes.byref(handle)))
+        self._h = handle.value
+        self._d = d
+
+    @classmethod
+    def _from_handle(cls, handle):
+        self = cls.__new__(cls)
+        self._h = handle
+        out = ctypes.c_int32()
+        check(lib.engine_index_dimension(self._h, ctypes.byref(out)))
+        self._d = out.value
+        return self
+
+    # ----------------------------------------------------------------------------------------------- lifetime
+    def close(self):
+        """Frees the native index now. Further calls raise EngineError."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            check(lib.engine_index_free(h))
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing useful to do
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if not self._h:
+            raise EngineError("The index is closed.", 2)
+        return self._h
+
+    # ----------------------------------------------------------------------------------------------- properties
+    @property
+    def d(self):
+        """Vector dimension."""
+        return self._d
+
+    @property
+    def ntotal(self):
+        """Number of live vectors (same as ``len(index)``)."""
+        out = ctypes.c_int64()
+        check(lib.engine_index_count(self._handle(), ctypes.byref(out)))
+        return out.value
+
+    def __len__(self):
+        return self.ntotal
+
+    @property
+    def metric(self):
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+        out = ctypes.c_int32()
+        check(lib.engine_index_metric(self._handle(), ctypes.byref(out)))
+        return METRICS[out.value]
+
+    @property
+    def is_trained(self):
+        """True when :meth:`add` is accepted."""
+        out = ctypes.c_int32()
+        check(lib.engine_index_is_trained(self._handle(), ctypes.byref(out)))
+        return bool(out.value)
+
+    @property
+    def description(self):
+        """The composition string, e.g. ``"Flat"``."""
+        needed = ctypes.c_int64()
+        check(lib.engine_index_description(self._handle(), None, 0, ctypes.byref(needed)))
+        buf = ctypes.create_string_buffer(needed.value)
+        check(lib.engine_index_description(self._handle(), buf, needed.value, None))
+        return buf.value.decode("utf-8")
+
+    def __repr__(self):
+        if not self._h:
+            return "<engine.Index closed>"
+        return f"<engine.Index {self.description!r} d={self.d} metric={self.metric} ntotal={self.ntotal}>"
+
+    # ----------------------------------------------------------------------------------------------- operations
+    def train(self, x):
+        """Trains the index on ``x`` (n, d) float32 (clustering / codebooks; validation only for Flat)."""
+        x = arr.rows(x, "x")
+        check(lib.engine_index_train(self._handle(), arr.fptr(x), x.shape[0], x.shape[1]))
+
+    def add(self, x, ids=None):
+        """Adds ``x`` (n, d). ``ids`` (n,) int64, non-negative and unique; default: consecutive ids after the
+        largest id added through this object (starting at ``len(index)``). Returns the ids used."""
+        x = arr.rows(x, "x")
+        n = x.shape[0]
+        if ids is None:
+            first = ctypes.c_int64(0)
+            check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], None, ctypes.byref(first)))
+            return np.arange(first.value, first.value + n, dtype=np.int64)
+        ids = arr.ids(ids, "ids", n)
+        check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
+        return ids
+
+    def search(self, q, k, threads=0, probes=None, refine=None):
+        """k nearest neighbours of the queries ``q`` (nq, d).
+
+        Returns ``(D, I)``: float32 and int64 arrays of shape (nq, k), best first. Missing results have label -1
+        and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
+        per-call knobs of approximate indexes (an index without the knob raises EngineError).
+        """
+        q = arr.rows(q, "queries")
+        nq = q.shape[0]
+        try:
+            k = int(k)
+        except (TypeError, ValueError):
+            raise EngineError(f"k must be an integer, got {k!r}.") from None
+        if not -2**31 <= k < 2**31:
+            raise EngineError(f"k = {k} is out of range.")
+        width = max(k, 0)
+        D = np.empty((nq, width), dtype=np.float32)
+        I = np.empty((nq, width), dtype=np.int64)
+        check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
+                                      int(threads), int(probes or 0), float(refine or 0.0)))
+        return D, I
+
+    def remove(self, ids):
+        """Removes ``ids`` (absent ids are ignored); returns how many were removed."""
+        ids = arr.ids(ids, "ids")
+        out = ctypes.c_int64()
+        check(lib.engine_index_remove(self._handle(), arr.iptr(ids), ids.shape[0], ctypes.byref(out)))
+        return out.value
+
+    def reconstruct(self, id):
+        """The stored vector of ``id`` as float32 (d,); raises KeyError when absent."""
+        out = np.empty(self._d, dtype=np.float32)
+        found = ctypes.c_int32()
+        check(lib.engine_index_reconstruct(self._handle(), int(id), arr.fptr(out), self._d, ctypes.byref(found)))
+        if not found.value:
+            raise KeyError(id)
+        return out
+
+    def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
+             **options):
+        """Mines hard negatives from this index (the engine's HardNegativeMiner).
+
+        Parameters
+        ----------
+        positives : list of id lists, (n, p) int array, or (n,) int array
+            Positive corpus ids of each anchor (at least one each; they are never returned as negatives).
+        anchors : (n, d) float array, optional
+            External anchor vectors (e.g. query embeddings). Give this or ``anchor_ids``.
+        anchor_ids : (n,) int array, optional
+            Anchors that are corpus items (an anchor never gets itself as a negative).
+        exclusions : list of id lists, optional
+            Extra ids never to return per anchor (e.g. known duplicates).
+        num_negatives : int
+            Negatives per anchor.
+        output : str or path, optional
+            Write the rows to this JSON-lines file instead of returning arrays (one object per kept anchor:
+            anchor, positives, negatives, scores, positive_scores; the file appears only when complete).
+        **options
+            Any key of engine.h's ``engine_mine`` options: ``range_min``, ``range_max``, ``candidate_depth``,
+            ``duplicate_threshold``, ``absolute_margin``, ``relative_margin``, ``positive_anchor``, ``min_score``,
+            ``max_score``, ``sampling`` ("top", "uniform", "simans", "softmax"), ``simans_a``, ``simans_b``,
+            ``temperature``, ``max_hand_outs_per_item``, ``shortfall`` ("drop", "pad", "keep_short"),
+            ``rescore_exact``, ``seed``, ``threads``, ``chunk_size``.
+
+        Returns
+        -------
+        (negatives, scores, report)
+            ``negatives`` (n, num_negatives) int64 best first, padded with -1 (a dropped row is all -1);
+            ``scores`` float32 larger-is-closer, padded with NaN; ``report`` the mining report as a dict.
+            With ``output``, only the report dict is returned.
+        """
+        from ._mining import mine
+        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, **options)
+
+    def hubness(self, ids, queries=None, k=10, **options):
+        """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).
+
+        ``ids`` are the corpus ids to report on (normally every id added). With ``queries=None`` the corpus itself
+        (or a seeded sample: ``sample_size=``) is the query bank. Other options: ``hub_factor``, ``top_hubs``,
+        ``seed``, ``threads``, ``chunk_size``. Returns ``(occurrence int32 array aligned with ids, report dict)``.
+        """
+        from ._mining import hubness
+        return hubness(self, ids, queries, k, **options)
+
+    def save(self, path):
+        """Writes the index to ``path`` atomically (loadable by :func:`engine.load`, the C API and C#)."""
+        check(lib.engine_index_save(self._handle(), os.fsencode(path)))
+
+
+def load(path):
+    """Loads an index saved by :meth:`Index.save`, the C API or the C# engine."""
+    handle = ctypes.c_void_p()
+    check(lib.engine_index_load(os.fsencode(path), ctypes.byref(handle)))
+    return Index._from_handle(handle.value)

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Contrastive embedding training with negatives mined by the engine, re-mined every epoch.
+
+Trains an MLP 784 -> 256 -> 64 (L2-normalised output) with InfoNCE on labelled vectors (MNIST-like) and compares
+five ways of choosing the negatives of each (anchor, positive) pair:
+
+  random            M negatives drawn uniformly from the training corpus (labels not used)
+  in_batch          the other positives of the batch (classic in-batch InfoNCE, labels not used)
+  mined             engine-mined hard negatives (top of the current embedding's neighbourhood), with labels:
+                    same-class candidates are removed, M drawn from the rest of the window
+  mined_unlabelled  engine-mined hard negatives without labels: only the pair's own positive is excluded, so
+                    same-class items ("false negatives") can be handed out
+  guarded           as mined_unlabelled plus the engine's false-negative guards: relative_margin (NV-Retriever
+                    TopK-PercPos: drop candidates scoring above 95 % of the positive's score) and a near-duplicate
+                    threshold against the positive
+
+Mining strategies start with --warmup-epochs epochs of random negatives (ANCE-style warm-up: mining with a
+random-init network finds nothing meaningful), then re-embed the whole training corpus before every epoch, rebuild an exact ("Flat", inner
+product) engine index over the new embeddings and mine again: negatives follow the model as it learns.
+
+Evaluation is on held-out classes (never seen in training, default digits 7, 8, 9): the query vectors of those
+classes are embedded and searched (engine, exact) among the base vectors of those classes; the score is
+precision@10 = share of the 10 neighbours that carry the query's label.
+
+Output: one JSON line on stdout
+  {"random": p, "in_batch": p, "mined": p, "mined_unlabelled": p, "guarded": p,
+   "false_negative_share": {"mined_unlabelled": s, "guarded": s}}
+where false_negative_share is the share of the negatives actually used in training that have the anchor's label.
+Progress goes to stderr.
+
+Data: --data DIR with base.fvecs, query.fvecs (fvecs: int32 d, then d float32 per row), base.labels and
+query.labels (one uint8 or int32 per row). Needs numpy and torch (Debian: python3-numpy python3-torch).
+
+    /usr/bin/python3 bindings/python/examples/train_contrastive.py --data /tmp/mnist
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import engine  # noqa: E402
+
+STRATEGIES = ["random", "in_batch", "mined", "mined_unlabelled", "guarded"]
+
+
+# ----------------------------------------------------------------------------------------------------------- data
+def read_fvecs(path, limit=None):
+    raw = np.fromfile(path, dtype=np.int32)
+    if raw.size == 0:
+        raise SystemExit(f"{path} is empty")
+    d = int(raw[0])
+    if d <= 0 or raw.size % (d + 1) != 0:
+        raise SystemExit(f"{path} is not an fvecs file (first dimension {d}, {raw.size} words)")
+    rows = raw.reshape(-1, d + 1)
+    if np.any(rows[:, 0] != d):
+        raise SystemExit(f"{path} has rows of different dimensions")
+    if limit:
+        rows = rows[:limit]
+    return rows[:, 1:].copy().view(np.float32)
+
+
+def read_labels(path, n):
+    size = os.path.getsize(path)
+    if size == n:
+        return np.fromfile(path, dtype=np.uint8).astype(np.int64)
+    if size == 4 * n:
+        return np.fromfile(path, dtype=np.int32).astype(np.int64)
+    raise SystemExit(f"{path}: {size} bytes does not hold {n} uint8 or int32 labels")
+
+
+def load(data_dir, max_base):
+    xb = read_fvecs(os.path.join(data_dir, "base.fvecs"))
+    xq = read_fvecs(os.path.join(data_dir, "query.fvecs"))
+    yb = read_labels(os.path.join(data_dir, "base.labels"), len(xb))
+    yq = read_labels(os.path.join(data_dir, "query.labels"), len(xq))
+    if max_base and len(xb) > max_base:
+        keep = np.random.default_rng(0).choice(len(xb), max_base, replace=False)
+        keep.sort()
+        xb, yb = xb[keep], yb[keep]
+    scale = max(float(xb.max()), 1e-12)  # MNIST pixels are 0..255
+    return xb / scale, yb, xq / scale, yq
+
+
+# ---------------------------------------------------------------------------------------------------------- model
+def make_model(torch, d_in, hidden, d_out):
+    nn = torch.nn
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+
+        def forward(self, x):
+            return nn.functional.normalize(self.net(x), dim=-1)
+
+    return Mlp()
+
+
+def embed(torch, model, x, batch=8192):
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(model(torch.from_numpy(x[i:i + batch])).numpy())
+    model.train()
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------------- negatives
+def same_class_positive(rng, labels, anchors, by_class):
+    """A random other item of the anchor's class for each anchor."""
+    pos = np.empty(len(anchors), dtype=np.int64)
+    for c, members in by_class.items():
+        mask = labels[anchors] == c
+        if not mask.any():
+            continue
+        pick = members[rng.integers(0, len(members), mask.sum())]
+        clash = pick == anchors[mask]
+        pick[clash] = members[(np.searchsorted(members, pick[clash]) + 1) % len(members)]
+        pos[mask] = pick
+    return pos
+
+
+def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch):
+    """Negatives (len(anchors), M) for a mining strategy, from an engine index over the current embeddings."""
+    m = args.negatives
+    with engine.Index("Flat", emb.shape[1], "ip") as index:
+        index.add(emb)  # ids = row numbers of the training corpus
+        common = dict(anchor_ids=anchors, range_min=args.range_min, range_max=args.window, seed=epoch,
+                      threads=args.threads, shortfall="pad", candidate_depth=max(args.candidate_depth, 0))
+        if strategy == "mined":
+            # Fetch the whole window (top), drop same-class candidates, draw M from what is left.
+            cand, _, _ = index.mine(positives[:, None], num_negatives=args.window - args.range_min,
+                                    sampling="top", **common)
+            neg = np.empty((len(anchors), m), dtype=np.int64)
+            for i, row in enumerate(cand):
+                row = row[(row >= 0) & (labels[np.maximum(row, 0)] != labels[anchors[i]])]
+                if len(row) >= m:
+                    neg[i] = rng.choice(row, m, replace=False)
+                else:  # short: fill with random other-class items
+                    fill = rng.integers(0, len(labels), 4 * m)
+                    fill = fill[labels[fill] != labels[anchors[i]]]
+                    neg[i] = np.concatenate([row, fill])[:m]
+            return neg
+        guard = {}
+        if strategy == "guarded":
+            guard = {k: v for k, v in (("relative_margin", args.relative_margin),
+                                       ("duplicate_threshold", args.duplicate_threshold)) if v >= 0}
+        neg, _, report = index.mine(positives[:, None], num_negatives=m, sampling="uniform", **common, **guard)
+    # Rows the guard left short are padded with random corpus items (unlabelled: no class information).
+    short = neg < 0
+    if short.any():
+        neg[short] = rng.integers(0, len(labels), short.sum())
+    print(f"    mined {report['negatives_written']} negatives, skipped margin={report['skipped']['margin']} "
+          f"near-duplicates={report['skipped']['near_duplicates']}, {report['wall_seconds']:.1f} s",
+          file=sys.stderr)
+    return neg
+
+
+# --------------------------------------------------------------------------------------------------------- training
+def train(args, torch, strategy, xtr, ytr):
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model = make_model(torch, xtr.shape[1], args.hidden, args.dim)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    by_class = {c: np.flatnonzero(ytr == c) for c in np.unique(ytr)}
+    xt = torch.from_numpy(xtr)
+    tau = args.temperature
+    false_neg = used = 0
+    for epoch in range(args.epochs):
+        t0 = time.time()
+        anchors = rng.choice(len(xtr), min(args.anchors_per_epoch, len(xtr)), replace=False)
+        positives = same_class_positive(rng, ytr, anchors, by_class)
+        negatives = None
+        if strategy == "random" or (strategy != "in_batch" and epoch < args.warmup_epochs):
+            negatives = rng.integers(0, len(xtr), (len(anchors), args.negatives))
+        elif strategy != "in_batch":
+            emb = embed(torch, model, xtr)
+            negatives = mine_epoch(args, strategy, emb, ytr, anchors, positives, rng, epoch)
+        if negatives is not None:
+            false_neg += int((ytr[negatives] == ytr[anchors][:, None]).sum())
+            used += negatives.size
+        total = 0.0
+        for b in range(0, len(anchors), args.batch):
+            a_idx, p_idx = anchors[b:b + args.batch], positives[b:b + args.batch]
+            a, p = model(xt[a_idx]), model(xt[p_idx])
+            if negatives is None:  # in-batch: the other positives are the negatives
+                logits = a @ p.T / tau
+                target = torch.arange(len(a_idx))
+                same = torch.from_numpy(ytr[a_idx][:, None] == ytr[p_idx][None, :])
+                false_neg += int(same.sum()) - len(a_idx)
+                used += len(a_idx) * (len(a_idx) - 1)
+            else:
+                n_idx = negatives[b:b + args.batch]
+                n = model(xt[n_idx.reshape(-1)]).reshape(len(a_idx), n_idx.shape[1], -1)
+                logits = torch.cat([(a * p).sum(-1, keepdim=True), torch.einsum("bd,bmd->bm", a, n)], dim=1) / tau
+                target = torch.zeros(len(a_idx), dtype=torch.long)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(a_idx)
+        print(f"  {strategy} epoch {epoch + 1}/{args.epochs}: loss {total / len(anchors):.4f} "
+              f"({time.time() - t0:.1f} s)", file=sys.stderr)
+    return model, (false_neg / used if used else 0.0)
+
+
+def precision_at_10(torch, model, xb, yb, xq, yq, threads):
+    eb, eq = embed(torch, model, xb), embed(torch, model, xq)
+    with engine.Index("Flat", eb.shape[1], "ip") as index:
+        index.add(eb)
+        _, ids = index.search(eq, 10, threads=threads)
+    return float((yb[ids] == yq[:, None]).mean())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, help="directory with base/query .fvecs and .labels")
+    ap.add_argument("--holdout", default="7,8,9", help="classes kept out of training and used for evaluation")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--anchors-per-epoch", type=int, default=10000)
+    ap.add_argument("--warmup-epochs", type=int, default=1,
+                    help="mining strategies train on random negatives for this many epochs before mining starts")
+    ap.add_argument("--negatives", type=int, default=8, help="negatives per anchor (M)")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--temperature", type=float, default=0.1)
+    ap.add_argument("--range-min", type=int, default=0, help="mining: skip this many best candidates")
+    ap.add_argument("--window", type=int, default=50, help="mining: rank window end (range_max)")
+    ap.add_argument("--candidate-depth", type=int, default=0,
+                    help="mining: candidates fetched per anchor (0 = engine default); rows the guard empties are "
+                         "padded from survivors down to this depth")
+    ap.add_argument("--relative-margin", type=float, default=0.05, help="guarded: TopK-PercPos margin (negative = off)")
+    ap.add_argument("--duplicate-threshold", type=float, default=0.95, help="guarded: near-duplicate cosine to the positive (negative = off)")
+    ap.add_argument("--max-base", type=int, default=0, help="subsample the base set (0 = all)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import torch
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+
+    xb, yb, xq, yq = load(args.data, args.max_base)
+    holdout = np.array([int(c) for c in args.holdout.split(",") if c.strip()], dtype=np.int64)
+    train_mask = ~np.isin(yb, holdout)
+    xtr, ytr = np.ascontiguousarray(xb[train_mask]), yb[train_mask]
+    eval_b, eval_q = ~train_mask, np.isin(yq, holdout)
+    xb_e, yb_e = np.ascontiguousarray(xb[eval_b]), yb[eval_b]
+    xq_e, yq_e = np.ascontiguousarray(xq[eval_q]), yq[eval_q]
+    if len(xtr) == 0 or len(xb_e) == 0 or len(xq_e) == 0:
+        raise SystemExit("--holdout leaves no training or no evaluation data")
+    print(f"train {len(xtr)} vectors ({len(np.unique(ytr))} classes), evaluate {len(xq_e)} queries among "
+          f"{len(xb_e)} base vectors of classes {holdout.tolist()}", file=sys.stderr)
+
+    result, fn_share = {}, {}
+    for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+        if strategy not in STRATEGIES:
+            raise SystemExit(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+        t0 = time.time()
+        model, share = train(args, torch, strategy, xtr, ytr)
+        result[strategy] = round(precision_at_10(torch, model, xb_e, yb_e, xq_e, yq_e, args.threads), 4)
+        fn_share[strategy] = round(share, 4)
+        print(f"{strategy}: held-out precision@10 {result[strategy]:.4f}, false-negative share {share:.4f} "
+              f"({time.time() - t0:.0f} s)", file=sys.stderr)
+    result["false_negative_share"] = {k: fn_share[k] for k in ("mined_unlabelled", "guarded") if k in fn_share}
+    print(f"false-negative share of every strategy: {json.dumps(fn_share)}", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Tests of the Python bindings over libengine.so (build it first with bindings/python/build.sh)."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import engine
+
+PKG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def data(n, d, seed):
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def brute_force(x, q, k, metric):
+    """Exact reference in float64: (scores-as-reported, ids) of the FlatIndex semantics."""
+    x64, q64 = x.astype(np.float64), q.astype(np.float64)
+    if metric == "cosine":
+        x64 = x64 / np.linalg.norm(x64, axis=1, keepdims=True)
+        q64 = q64 / np.linalg.norm(q64, axis=1, keepdims=True)
+    if metric == "l2":
+        dist = ((q64[:, None, :] - x64[None, :, :]) ** 2).sum(-1)
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    else:
+        dist = q64 @ x64.T
+        order = np.argsort(-dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, order, axis=1), order
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_flat_matches_numpy_exact_search(metric):
+    x, q, k = data(2000, 24, 1), data(50, 24, 2), 10
+    with engine.Index("Flat", 24, metric) as index:
+        ids = index.add(x)
+        assert np.array_equal(ids, np.arange(2000))
+        D, I = index.search(q, k)
+    assert D.shape == (50, k) and D.dtype == np.float32 and I.dtype == np.int64
+    ref_d, ref_i = brute_force(x, q, k, metric)
+    np.testing.assert_allclose(D, ref_d, rtol=1e-4, atol=1e-4)
+    # Same neighbours; a swap is only allowed between two candidates whose reference scores tie.
+    for row in range(q.shape[0]):
+        for j in np.nonzero(I[row] != ref_i[row])[0]:
+            got = brute_force(x[I[row, j]:I[row, j] + 1], q[row:row + 1], 1, metric)[0][0, 0]
+            assert abs(got - ref_d[row, j]) < 1e-4
+    assert (I == ref_i).mean() > 0.99
+
+
+def test_thread_counts_and_python_threads_give_identical_results():
+    x, q = data(3000, 16, 3), data(64, 16, 4)
+    index = engine.Index("Flat", 16)
+    index.add(x)
+    D1, I1 = index.search(q, 5, threads=1)
+    D0, I0 = index.search(q, 5, threads=0)
+    assert np.array_equal(I1, I0) and np.array_equal(D1, D0)
+    results = [None] * 4
+
+    def work(t):
+        results[t] = index.search(q, 5, threads=2)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for D, I in results:
+        assert np.array_equal(I, I1) and np.array_equal(D, D1)
+
+
+def test_padding_when_k_exceeds_count():
+    index = engine.Index("Flat", 3, "ip")
+    index.add(np.eye(3, dtype=np.float32), ids=[7, 8, 9])
+    D, I = index.search(np.array([[1, 0, 0]], dtype=np.float32), 5)
+    assert I[0, 0] == 7 and set(I[0, 1:3]) == {8, 9}
+    assert list(I[0, 3:]) == [-1, -1]
+    assert np.all(np.isneginf(D[0, 3:]))
+    empty = engine.Index("Flat", 3)
+    D, I = empty.search(np.zeros((2, 3), dtype=np.float32), 2)
+    assert np.all(I == -1) and np.all(np.isposinf(D))
+
+
+def test_ids_remove_reconstruct_and_auto_ids():
+    x = data(10, 4, 5)
+    index = engine.Index("Flat", 4)
+    assert list(index.add(x[:3], ids=[100, 5, 6])) == [100, 5, 6]
+    auto = index.add(x[3:5])
+    assert list(auto) == [101, 102]
+    assert len(index) == 5
+    np.testing.assert_array_equal(index.reconstruct(5), x[1])
+    assert index.remove([5, 999]) == 1
+    assert len(index) == 4
+    with pytest.raises(KeyError):
+        index.reconstruct(5)
+    D, I = index.search(x[1], 1)
+    assert I[0, 0] != 5
+    assert index.description == "Flat" and index.metric == "l2" and index.d == 4 and index.is_trained
+
+
+def test_save_load_roundtrip_same_and_fresh_process(tmp_path):
+    x, q = data(500, 12, 6), data(20, 12, 7)
+    index = engine.Index("Flat", 12, "cosine")
+    index.add(x, ids=np.arange(500) * 3)
+    D, I = index.search(q, 7)
+    path = tmp_path / "flat.idx"
+    index.save(str(path))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"ENGNIDX\0"  # the C# IndexFileWriter container
+    loaded = engine.load(path)
+    assert len(loaded) == 500 and loaded.metric == "cosine" and loaded.d == 12
+    D2, I2 = loaded.search(q, 7)
+    assert np.array_equal(I, I2) and np.array_equal(D, D2)
+    np.save(tmp_path / "q.npy", q)
+    script = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import engine;"
+        "ix = engine.load(sys.argv[2]); D, I = ix.search(np.load(sys.argv[3]), 7); np.save(sys.argv[4], I)"
+    )
+    subprocess.run([sys.executable, "-c", script, PKG_DIR, str(path), str(tmp_path / "q.npy"),
+                    str(tmp_path / "i.npy")], check=True)
+    assert np.array_equal(np.load(tmp_path / "i.npy"), I)
+
+
+def test_corrupt_and_missing_files_raise(tmp_path):
+    index = engine.Index("Flat", 4)
+    index.add(data(50, 4, 8))
+    path = tmp_path / "a.idx"
+    index.save(path)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    bad = tmp_path / "bad.idx"
+    bad.write_bytes(bytes(blob))
+    with pytest.raises(engine.EngineError) as e:
+        engine.load(bad)
+    assert e.value.status == "corrupt"
+    truncated = tmp_path / "short.idx"
+    truncated.write_bytes(bytes(blob[:20]))
+    with pytest.raises(engine.EngineError) as e:
+        engine.load(truncated)
+    assert e.value.status == "corrupt"
+    with pytest.raises(engine.EngineError) as e:
+        engine.load(tmp_path / "missing.idx")
+    assert e.value.status == "io" and "missing.idx" in str(e.value)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda ix: ix.add(np.zeros((2, 5), np.float32)), "dimension"),
+    (lambda ix: ix.train(np.zeros((2, 3), np.float32)), "dimension"),
+    (lambda ix: ix.search(np.zeros((1, 5), np.float32), 1), "dimension"),
+    (lambda ix: ix.add(np.array([[1, np.nan, 0, 0]], np.float32)), "non-finite"),
+    (lambda ix: ix.add(np.array([[1, np.inf, 0, 0]], np.float32)), "non-finite"),
+    (lambda ix: ix.search(np.array([[np.nan, 0, 0, 0]], np.float32), 1), "non-finite"),
+    (lambda ix: ix.search(np.zeros((1, 4), np.float32), 0), "k must be at least 1"),
+    (lambda ix: ix.search(np.zeros((1, 4), np.float32), -3), "k must be at least 1"),
+    (lambda ix: ix.search(np.zeros((1, 4), np.float32), 1, threads=-1), "threads"),
+    (lambda ix: ix.search(np.zeros((1, 4), np.float32), 1, probes=8), "probes"),
+    (lambda ix: ix.search(np.zeros((1, 4), np.float32), 1, refine=2.0), "refine"),
+    (lambda ix: ix.add(np.zeros((2, 4), np.float32), ids=[-1, 3]), "negative"),
+    (lambda ix: ix.add(np.zeros((2, 4), np.float32), ids=[3, 3]), "already present"),
+    (lambda ix: ix.add(np.zeros((2, 4), np.float32), ids=[3]), "one id per vector"),
+    (lambda ix: ix.add(np.zeros((2, 2, 4), np.float32)), "2-D"),
+    (lambda ix: ix.add([["a", "b", "c", "d"]]), "float32"),
+])
+def test_bad_input_raises_engine_error(call, needle):
+    index = engine.Index("Flat", 4)
+    index.add(np.ones((3, 4), np.float32), ids=[0, 1, 2])
+    with pytest.raises(engine.EngineError) as e:
+        call(index)
+    assert needle.lower() in str(e.value).lower()
+    # A rejected call changes nothing and the index stays usable.
+    assert len(index) == 3
+    D, I = index.search(np.ones((1, 4), np.float32), 3)
+    assert sorted(I[0]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("spec, d, metric, needle", [
+    ("IVF9,Nope", 4, "l2", "spec"),
+    ("Flat", 0, "l2", "dimension"),
+    ("Flat", -4, "l2", "dimension"),
+    ("Flat", 4, "manhattan", "metric"),
+])
+def test_bad_construction_raises(spec, d, metric, needle):
+    with pytest.raises(engine.EngineError) as e:
+        engine.Index(spec, d, metric)
+    assert needle in str(e.value).lower()
+    assert e.value.code == 1
+
+
+def test_closed_index_raises_and_close_is_idempotent():
+    index = engine.Index("Flat", 2)
+    index.close()
+    index.close()
+    with pytest.raises(engine.EngineError) as e:
+        len(index)
+    assert e.value.status == "invalid handle"
+
+
+def test_native_handle_checks_and_thread_local_errors():
+    from engine._native import lib
+    assert lib.engine_index_free(None) == 0
+    assert lib.engine_index_free(12345) == 2
+    assert b"handle" in lib.engine_last_error()
+    messages = {}
+
+    def fail(name, d):
+        try:
+            engine.Index("Flat", d)
+        except engine.EngineError:
+            pass
+        messages[name] = lib.engine_last_error()
+
+    a = threading.Thread(target=fail, args=("a", -1))
+    a.start(); a.join()
+    b = threading.Thread(target=fail, args=("b", 0))
+    b.start(); b.join()
+    assert b"-1" in messages["a"] and b"0" in messages["b"] and messages["a"] != messages["b"]
+
+
+def test_empty_batches_are_accepted():
+    index = engine.Index("Flat", 4)
+    assert len(index.add(np.zeros((0, 4), np.float32))) == 0
+    D, I = index.search(np.zeros((0, 4), np.float32), 3)
+    assert D.shape == (0, 3)
+    assert index.remove([]) == 0
