@@ -158,7 +158,9 @@ public sealed partial class SpannIndex
             if (compact)
             {
                 int gen = _generation + 1;
-                var next = new PostingStore(new FileDevice(PostingFile(dir, gen)), _store.Cache);
+                // The cache is keyed by byte offset; the compacted file starts again at offset 0, so it gets its own cache
+                // (sharing the old one would serve stale postings at reused offsets).
+                var next = new PostingStore(new FileDevice(PostingFile(dir, gen)), new PostingCache(_store.Cache.ByteBudget));
                 PostingLocation[] locations;
                 int[] counts;
                 try
