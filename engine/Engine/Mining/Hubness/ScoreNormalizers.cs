@@ -60,9 +60,16 @@ public sealed class HubnessNormalizer : IScoreNormalizer
         Dictionary<long, ItemStats> stats, HashSet<long> activation)
     {
         _kind = kind; _metric = metric; _k = k; _beta = beta; _stats = stats; _activation = activation;
-        _fallback = stats.Count == 0 ? new ItemStats(0, 1, 1, 1, double.NegativeInfinity) : new ItemStats(
-            stats.Values.Average(s => s.MeanScore), stats.Values.Average(s => s.MeanDistance),
-            stats.Values.Average(s => s.StdDistance), stats.Values.Average(s => s.KthDistance), double.NegativeInfinity);
+        var withScores = stats.Values.Where(s => !double.IsNaN(s.MeanScore)).ToList();
+        var withZ = stats.Values.Where(s => double.IsFinite(s.LogZ)).ToList();
+        // An item no bank query reached has a truncated Z of 0, which would make its normalised score the maximum
+        // possible; it gets the corpus-average log Z instead, like the other statistics.
+        _fallback = new ItemStats(
+            withScores.Count == 0 ? 0 : withScores.Average(s => s.MeanScore),
+            withScores.Count == 0 ? 1 : withScores.Average(s => s.MeanDistance),
+            withScores.Count == 0 ? 1 : withScores.Average(s => s.StdDistance),
+            withScores.Count == 0 ? 1 : withScores.Average(s => s.KthDistance),
+            withZ.Count == 0 ? double.NegativeInfinity : withZ.Average(s => s.LogZ));
     }
 
     /// <inheritdoc />
@@ -123,7 +130,7 @@ public sealed class HubnessNormalizer : IScoreNormalizer
             if (!_activation.Contains(ids[0])) { scores.CopyTo(normalized); return; }
             for (int j = 0; j < scores.Length; j++)
             {
-                double z = _stats.TryGetValue(ids[j], out var st) ? st.LogZ : double.NegativeInfinity;
+                double z = _stats.TryGetValue(ids[j], out var st) && double.IsFinite(st.LogZ) ? st.LogZ : _fallback.LogZ;
                 double own = _beta * scores[j];
                 normalized[j] = (float)(own - LogAddExp(z, own));
             }
