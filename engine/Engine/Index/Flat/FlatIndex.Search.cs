@@ -34,7 +34,7 @@ public sealed partial class FlatIndex
                 {
                     SearchRange(q.AsSpan(0, nq * d), nq, 0, n, k, distances, labels, filter);
                 }
-                else if (nq >= threads * 2)
+                else if (nq >= threads * MinQueriesPerThread)
                 {
                     SearchParallelOverQueries(q, nq, n, k, distances, labels, filter, threads);
                 }
@@ -51,13 +51,16 @@ public sealed partial class FlatIndex
         FinishKeys(distances[..(nq * k)]);
     }
 
+    // Below this many queries per thread the batch is split over the corpus instead (each thread scans a shard).
+    private const int MinQueriesPerThread = 8;
+
     /// <summary>Exact top-k of the given queries restricted to rows [rowStart, rowEnd); keys in key space, sorted.</summary>
     private void SearchRange(ReadOnlySpan<float> q, int nq, int rowStart, int rowEnd, int k,
         Span<float> keys, Span<long> ids, IIdFilter? filter)
     {
         int d = Dimension;
         int[] counts = ArrayPool<int>.Shared.Rent(QueryBlock);
-        float[] scratch = ArrayPool<float>.Shared.Rent(QueryBlock * CorpusBlock);
+        float[] scratch = ArrayPool<float>.Shared.Rent(QueryBlock * _corpusBlock);
         float[] qNorms = ArrayPool<float>.Shared.Rent(QueryBlock);
         try
         {
@@ -68,9 +71,9 @@ public sealed partial class FlatIndex
                 var qBlock = q.Slice(q0 * d, qb * d);
                 bool oneToMany = qb <= OneToManyMaxQueries;
                 if (!oneToMany && Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
-                for (int c0 = rowStart; c0 < rowEnd; c0 += CorpusBlock)
+                for (int c0 = rowStart; c0 < rowEnd; c0 += _corpusBlock)
                 {
-                    int cb = Math.Min(CorpusBlock, rowEnd - c0);
+                    int cb = Math.Min(_corpusBlock, rowEnd - c0);
                     var rows = _data.AsSpan(c0 * d, cb * d);
                     if (oneToMany)
                     {
@@ -160,11 +163,12 @@ public sealed partial class FlatIndex
         long[] ids = ArrayPool<long>.Shared.Rent(nq * k);
         try
         {
-            // Chunks of whole query blocks, handed out dynamically so threads finish together.
-            int chunks = (nq + QueryBlock - 1) / QueryBlock;
+            // Chunks of up to a query block, at least one per thread, handed out dynamically so threads finish together.
+            int chunk = Math.Min(QueryBlock, (nq + threads - 1) / threads);
+            int chunks = (nq + chunk - 1) / chunk;
             Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
             {
-                int q0 = c * QueryBlock, qb = Math.Min(QueryBlock, nq - q0);
+                int q0 = c * chunk, qb = Math.Min(chunk, nq - q0);
                 SearchRange(q.AsSpan(q0 * d, qb * d), qb, 0, n, k, keys.AsSpan(q0 * k, qb * k), ids.AsSpan(q0 * k, qb * k), filter);
             });
             keys.AsSpan(0, nq * k).CopyTo(distances);
@@ -181,7 +185,7 @@ public sealed partial class FlatIndex
         IIdFilter? filter, int threads)
     {
         int d = Dimension;
-        int shards = Math.Min(threads, Math.Max(1, n / CorpusBlock));
+        int shards = Math.Min(threads, Math.Max(1, n / _corpusBlock));
         float[] keys = ArrayPool<float>.Shared.Rent(shards * nq * k);
         long[] ids = ArrayPool<long>.Shared.Rent(shards * nq * k);
         try
