@@ -3,7 +3,7 @@ using Engine.Distance;
 
 namespace Engine.Clustering;
 
-/// <summary>Options for <see cref="KMeans.Train"/>.</summary>
+/// <summary>Options for <see cref="KMeans.Train(ReadOnlySpan{float}, int, KMeansOptions)"/>.</summary>
 /// <param name="Clusters">Number of centroids k (at least 1).</param>
 public sealed record KMeansOptions(int Clusters)
 {
@@ -52,7 +52,16 @@ public static class KMeans
     /// Clusters <paramref name="vectors"/> (n × d row-major) and returns the centroids (k × d row-major).
     /// </summary>
     /// <exception cref="ArgumentException">Bad dimension, non-finite data, k &lt; 1 or fewer points than clusters.</exception>
-    public static float[] Train(ReadOnlySpan<float> vectors, int dimension, KMeansOptions options)
+    public static float[] Train(ReadOnlySpan<float> vectors, int dimension, KMeansOptions options) =>
+        Train(vectors, dimension, options, null);
+
+    /// <summary>
+    /// Clusters like <see cref="Train(ReadOnlySpan{float}, int, KMeansOptions)"/> and also writes the final cluster
+    /// of every row into <paramref name="assignments"/> (length n). Rows of the training sample keep their training
+    /// assignment, which for <see cref="KMeansOptions.Balanced"/> is capacity-constrained: no cluster holds more
+    /// than <c>BalanceFactor × sample / k</c> sample rows. Other rows go to their nearest centroid.
+    /// </summary>
+    public static float[] Train(ReadOnlySpan<float> vectors, int dimension, KMeansOptions options, int[]? assignments)
     {
         ArgumentNullException.ThrowIfNull(options);
         int n = Guard.Rows(vectors, dimension, nameof(vectors));
@@ -89,11 +98,22 @@ public static class KMeans
                 }
                 if (options.Balanced)
                 {
+                    SplitOversized(data, rows, centroids, k, assign, dist, counts, threads, options, rng);
                     AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
                     int maxSize = Math.Max(1, (int)Math.Floor(options.BalanceFactor * s / k));
                     EnforceCapacity(data, rows, centroids, k, assign, maxSize);
                     Update(data, rows, assign, centroids, k, counts, threads);
-                    RepairEmpty(centroids, counts, k, d, rng);
+                }
+                if (assignments is not null)
+                {
+                    if (assignments.Length != n) throw new ArgumentException($"assignments must hold {n} entries.", nameof(assignments));
+                    var all = new float[n];
+                    AssignRows(data, null, centroids, k, assignments, all, threads, null, n);
+                    if (options.Balanced || options.Iterations > 0)
+                    {
+                        if (!options.Balanced) AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+                        for (int i = 0; i < s; i++) assignments[rows[i]] = assign[i];
+                    }
                 }
                 return centroids;
             }
@@ -351,6 +371,48 @@ public static class KMeans
             }
             counts[j] = counts[big] / 2;
             counts[big] -= counts[j];
+        }
+    }
+
+    /// <summary>
+    /// Nearest-centroid balance: while some cluster holds more than the allowed size, the smallest clusters'
+    /// centroids are moved next to the oversize ones (a split, as for empty clusters) and two Lloyd rounds
+    /// follow. Bounded number of rounds; deterministic.
+    /// </summary>
+    private static void SplitOversized(RowSource data, int[] rows, float[] centroids, int k, int[] assign, float[] dist,
+        int[] counts, int threads, KMeansOptions options, Random rng)
+    {
+        int s = rows.Length, d = data.Dimension;
+        int maxSize = Math.Max(1, (int)Math.Floor(options.BalanceFactor * s / k));
+        const float Eps = 1f / 1024;
+        for (int round = 0; round < 16; round++)
+        {
+            AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+            Array.Clear(counts);
+            for (int i = 0; i < s; i++) counts[assign[i]]++;
+            var oversize = Enumerable.Range(0, k).Where(j => counts[j] > maxSize).OrderByDescending(j => counts[j]).ThenBy(j => j).ToArray();
+            if (oversize.Length == 0) return;
+            var small = Enumerable.Range(0, k).Where(j => counts[j] <= maxSize).OrderBy(j => counts[j]).ThenBy(j => j).ToArray();
+            int moves = Math.Min(oversize.Length, small.Length);
+            for (int t = 0; t < moves; t++)
+            {
+                int big = oversize[t], from = small[t];
+                if (counts[from] * 2 > s / k) break; // only clusters under half the mean give up their centroid
+                var src = centroids.AsSpan(big * d, d);
+                var dst = centroids.AsSpan(from * d, d);
+                for (int e = 0; e < d; e++)
+                {
+                    float delta = (e % 2 == 0 ? Eps : -Eps) * (MathF.Abs(src[e]) + 1e-3f);
+                    dst[e] = src[e] + delta;
+                    src[e] -= delta;
+                }
+            }
+            for (int it = 0; it < 2; it++)
+            {
+                AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+                Update(data, rows, assign, centroids, k, counts, threads);
+                RepairEmpty(centroids, counts, k, d, rng);
+            }
         }
     }
 

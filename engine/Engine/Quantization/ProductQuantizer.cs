@@ -63,7 +63,7 @@ public sealed class ProductQuantizer
     }
 
     /// <summary>Trains the codebooks on n × d rows with seeded k-means per sub-space.</summary>
-    public void Train(ReadOnlySpan<float> vectors, int seed, int threads, int iterations = 15)
+    public void Train(ReadOnlySpan<float> vectors, int seed, int threads, int iterations = 10)
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         if (n < Ksub) throw new ArgumentException($"PQ training needs at least {Ksub} vectors, got {n}.", nameof(vectors));

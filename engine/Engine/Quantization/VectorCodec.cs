@@ -124,6 +124,9 @@ public sealed class VectorCodec
         ReadOnlySpan<float> x;
         if (Encoding == VectorEncoding.Flat) x = MemoryMarshal.Cast<byte, float>(code[..CodeSize]);
         else { Decode(code, scratch); x = scratch[..Dimension]; }
-        return innerProduct ? -Distances.Dot(query, x) : Distances.SquaredL2(query, x);
+        if (innerProduct) return -Distances.Dot(query, x);
+        // TensorPrimitives.Distance is one fused SIMD pass (sqrt of the sum of squares); square it back.
+        float dist = TensorPrimitives.Distance(query, x);
+        return dist * dist;
     }
 }
