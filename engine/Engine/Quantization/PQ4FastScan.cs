@@ -72,13 +72,27 @@ internal static class PQ4FastScan
     {
         float maxSpan = 0, sumSpan = 0;
         bias = 0;
-        Span<float> mins = stackalloc float[m <= 256 ? m : 0];
-        if (m > 256) mins = new float[m];
+        Span<float> mins = m <= 256 ? stackalloc float[m] : new float[m];
+        bool simd = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
         for (int s = 0; s < m; s++)
         {
             var t = lut.Slice(s * 16, 16);
-            float lo = t[0], hi = t[0];
-            for (int j = 1; j < 16; j++) { lo = MathF.Min(lo, t[j]); hi = MathF.Max(hi, t[j]); }
+            float lo, hi;
+            if (simd)
+            {
+                var v = Vector512.Create(t);
+                var mn = Vector256.Min(v.GetLower(), v.GetUpper());
+                var mx = Vector256.Max(v.GetLower(), v.GetUpper());
+                var mn4 = Vector128.Min(mn.GetLower(), mn.GetUpper());
+                var mx4 = Vector128.Max(mx.GetLower(), mx.GetUpper());
+                lo = MathF.Min(MathF.Min(mn4[0], mn4[1]), MathF.Min(mn4[2], mn4[3]));
+                hi = MathF.Max(MathF.Max(mx4[0], mx4[1]), MathF.Max(mx4[2], mx4[3]));
+            }
+            else
+            {
+                lo = t[0]; hi = t[0];
+                for (int j = 1; j < 16; j++) { lo = MathF.Min(lo, t[j]); hi = MathF.Max(hi, t[j]); }
+            }
             mins[s] = lo;
             bias += lo;
             float span = hi - lo;
@@ -86,12 +100,26 @@ internal static class PQ4FastScan
             sumSpan += span;
         }
         float a = maxSpan > 0 ? MathF.Min(255f / maxSpan, (65535f - m) / sumSpan) : 1f;
-        qlut[..LutBytes(m)].Clear();
+        int padded = PaddedM(m);
+        for (int s = m; s < padded; s++) // padding sub-quantizers look up zeros
+        {
+            int g = s >> 2, r = s & 3;
+            qlut.Slice(g * 128 + (r & 1) * 64 + (r >> 1) * 32, 32).Clear();
+        }
         for (int s = 0; s < m; s++)
         {
             int g = s >> 2, r = s & 3;
             int off = g * 128 + (r & 1) * 64 + (r >> 1) * 32;
             var t = lut.Slice(s * 16, 16);
+            if (simd)
+            {
+                var v = (Vector512.Create(t) - Vector512.Create(mins[s])) * a + Vector512.Create(0.5f);
+                var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(v), Vector512<int>.Zero), Vector512.Create(255));
+                var bytes = Avx512F.ConvertToVector128Byte(q);
+                bytes.CopyTo(qlut.Slice(off, 16));
+                bytes.CopyTo(qlut.Slice(off + 16, 16));
+                continue;
+            }
             for (int j = 0; j < 16; j++)
             {
                 byte q = (byte)Math.Clamp((int)MathF.Round((t[j] - mins[s]) * a), 0, 255);

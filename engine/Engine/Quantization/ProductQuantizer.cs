@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Engine.Clustering;
 using Engine.Distance;
 
@@ -49,6 +50,10 @@ public sealed class ProductQuantizer
     /// <summary>Codebooks, M × Ksub × Dsub row-major.</summary>
     public float[] Codebooks { get; private set; }
 
+    // Codebooks transposed per sub-quantizer (M × Dsub × Ksub) so a query table is Dsub broadcast FMAs over
+    // Ksub lanes instead of Ksub short dot products.
+    private float[] _transposed = [];
+
     /// <summary>True after <see cref="Train"/> or <see cref="SetCodebooks"/>.</summary>
     public bool IsTrained { get; private set; }
 
@@ -59,7 +64,18 @@ public sealed class ProductQuantizer
             throw new ArgumentException($"Codebooks must hold M×Ksub×Dsub = {Codebooks.Length} floats, got {codebooks.Length}.", nameof(codebooks));
         Guard.Finite(codebooks, Dsub, nameof(codebooks));
         Codebooks = codebooks.ToArray();
+        Transpose();
         IsTrained = true;
+    }
+
+    private void Transpose()
+    {
+        var t = new float[Codebooks.Length];
+        for (int m = 0; m < M; m++)
+            for (int j = 0; j < Ksub; j++)
+                for (int e = 0; e < Dsub; e++)
+                    t[(m * Dsub + e) * Ksub + j] = Codebooks[(m * Ksub + j) * Dsub + e];
+        _transposed = t;
     }
 
     /// <summary>Trains the codebooks on n × d rows with seeded k-means per sub-space.</summary>
@@ -74,6 +90,7 @@ public sealed class ProductQuantizer
             var c = KMeans.Train(sub, Dsub, new KMeansOptions(Ksub) { Seed = seed + m, Iterations = iterations, Threads = threads });
             c.CopyTo(Codebooks, m * Ksub * Dsub);
         }
+        Transpose();
         IsTrained = true;
     }
 
@@ -112,6 +129,32 @@ public sealed class ProductQuantizer
     /// <summary>Per sub-quantizer inner products ⟨x_m, c_mj⟩ into <paramref name="table"/> (M × Ksub).</summary>
     public void InnerProductTable(ReadOnlySpan<float> x, Span<float> table)
     {
+        if (table.Length < M * Ksub) throw new ArgumentException($"table must hold M×Ksub = {M * Ksub} floats.", nameof(table));
+        var t = _transposed;
+        if (Vector512.IsHardwareAccelerated && t.Length == Codebooks.Length)
+        {
+            for (int m = 0; m < M; m++)
+                for (int j0 = 0; j0 < Ksub; j0 += 16)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int e = 0; e < Dsub; e++)
+                        acc += Vector512.Create(x[m * Dsub + e]) * Vector512.Create(t, (m * Dsub + e) * Ksub + j0);
+                    acc.CopyTo(table.Slice(m * Ksub + j0, 16));
+                }
+            return;
+        }
+        if (Vector256.IsHardwareAccelerated && t.Length == Codebooks.Length)
+        {
+            for (int m = 0; m < M; m++)
+                for (int j0 = 0; j0 < Ksub; j0 += 8)
+                {
+                    var acc = Vector256<float>.Zero;
+                    for (int e = 0; e < Dsub; e++)
+                        acc += Vector256.Create(x[m * Dsub + e]) * Vector256.Create(t, (m * Dsub + e) * Ksub + j0);
+                    acc.CopyTo(table.Slice(m * Ksub + j0, 8));
+                }
+            return;
+        }
         for (int m = 0; m < M; m++)
             Distances.DotOneToMany(x.Slice(m * Dsub, Dsub), Codebooks.AsSpan(m * Ksub * Dsub, Ksub * Dsub), table.Slice(m * Ksub, Ksub));
     }
