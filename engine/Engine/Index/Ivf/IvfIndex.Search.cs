@@ -208,10 +208,6 @@ public sealed partial class IvfIndex
                 key = _refine.Key(q, list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), Metric != Metric.L2, s.Vector);
                 refined++;
             }
-            else if (Spec.Encoding == IvfListEncoding.PQFastScan)
-            {
-                key = FloatAdc(list, li, off, probeKeys[p], s); // undo the uint8 table rounding
-            }
             final.Push(key, list.Ids[off]);
         }
         final.SortAndPad(float.PositiveInfinity);
@@ -277,6 +273,7 @@ public sealed partial class IvfIndex
         var lut = ListTable(li, s);
         float scale = PQ4FastScan.QuantizeLut(lut, m, s.QLut, out float lutBias);
         float bias = coarseKey + lutBias, inv = 1f / scale;
+        bool exactAdc = _refine is null;
         int blocks = (list.Count + 31) >> 5;
         fixed (byte* codes = list.Codes)
         fixed (byte* qlut = s.QLut)
@@ -297,6 +294,8 @@ public sealed partial class IvfIndex
                     if (key > heap.Threshold) continue;
                     int off = b * 32 + i;
                     if (ctx.Filtered && !ctx.Allows(list, off)) continue;
+                    // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
+                    if (exactAdc) key = FloatAdc(list, off, coarseKey, lut, s);
                     heap.Push(key, ((long)probe << 32) | (uint)off);
                     thr = Threshold16(heap.Threshold, bias, scale);
                 }
@@ -313,13 +312,12 @@ public sealed partial class IvfIndex
         return t >= ushort.MaxValue ? ushort.MaxValue : (ushort)t;
     }
 
-    // Float ADC distance of one fast-scan code (re-ranking without a refine store).
-    private float FloatAdc(IvfList list, int li, int off, float coarseKey, IvfScratch s)
+    // Float ADC distance of one fast-scan code from the list's float table.
+    private float FloatAdc(IvfList list, int off, float coarseKey, ReadOnlySpan<float> lut, IvfScratch s)
     {
         var pq = _pq!;
         var code = s.Code.AsSpan(0, pq.M);
         PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
-        var lut = ListTable(li, s);
         float key = coarseKey;
         for (int j = 0; j < pq.M; j++) key += lut[j * pq.Ksub + code[j]];
         return key;
