@@ -204,22 +204,25 @@ public sealed partial class IvfIndex : IVectorIndex
                 var sample = Sample(vectors, n, Math.Min(n, 8192), rng, transform: false);
                 _opq.Train(sample, Spec.Bits, TrainingSeed, threads, iterations: d > 256 ? 2 : 6);
             }
-            // Training sample in the working space (normalised / rotated); bounded, never a full copy.
-            int coarseCap = (int)Math.Min(n, Math.Max((long)ListCount * 256, Math.Min(n, 65536)));
-            float[] train = Sample(vectors, n, coarseCap, rng, transform: true);
-            int s = train.Length / d;
+            // k-means samples ≤ 256 rows per list itself; only a transformed space (cosine / OPQ) needs a copy, and
+            // then only of that bounded sample.
+            bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
                 var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists };
-                _centroids = KMeans.Train(train, d, opts);
+                _centroids = transformed
+                    ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
+                    : KMeans.Train(vectors, d, opts);
                 Distances.SquaredNorms(_centroids, d, _centroidNorms);
             }
+            // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
+            int cap = Math.Min(n, _pq is null ? 65536 : _pq.Ksub * 256);
+            float[] train = Sample(vectors, n, cap, rng, transform: true);
             if (_pq is { IsTrained: false } pq)
             {
-                int pqCap = Math.Min(s, pq.Ksub * 256);
-                var residuals = train.AsSpan(0, pqCap * d).ToArray();
+                var residuals = (float[])train.Clone();
                 var assign = KMeans.Assign(residuals, _centroids, d, threads);
-                for (int i = 0; i < pqCap; i++)
+                for (int i = 0; i < cap; i++)
                     System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan(i * d, d));
                 pq.Train(residuals, TrainingSeed + 17, threads);
             }
