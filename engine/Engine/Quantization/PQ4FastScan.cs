@@ -162,7 +162,7 @@ internal static class PQ4FastScan
         return mask;
     }
 
-    private static unsafe uint ScanAvx512(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
+    internal static unsafe uint ScanAvx512(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
     {
         var low = Vector512.Create((byte)0x0F);
         var accLo = Vector512<ushort>.Zero;
@@ -183,7 +183,7 @@ internal static class PQ4FastScan
         return Finish(even, odd, threshold, out32);
     }
 
-    private static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
+    internal static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
     {
         var low = Vector256.Create((byte)0x0F);
         var accLo = Vector256<ushort>.Zero;

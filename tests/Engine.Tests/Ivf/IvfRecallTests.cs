@@ -128,8 +128,24 @@ public class IvfRecallTests
                 fixed (byte* pb = block, pl = qlut)
                 fixed (ushort* pa = a, pbo = b)
                 {
+                    int groups = PQ4FastScan.PaddedM(m) / 4;
                     ma = PQ4FastScan.ScanBlock(pb, pl, m, 1500, pa);
-                    mb = PQ4FastScan.ScanScalar(pb, pl, PQ4FastScan.PaddedM(m) / 4, 1500, pbo);
+                    mb = PQ4FastScan.ScanScalar(pb, pl, groups, 1500, pbo);
+                    // Every SIMD level this machine has agrees with the scalar reference.
+                    var c = new ushort[32];
+                    fixed (ushort* pc = c)
+                    {
+                        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+                        {
+                            Assert.Equal(mb, PQ4FastScan.ScanAvx2(pb, pl, groups, 1500, pc));
+                            Assert.Equal(b, c);
+                        }
+                        if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
+                        {
+                            Assert.Equal(mb, PQ4FastScan.ScanAvx512(pb, pl, groups, 1500, pc));
+                            Assert.Equal(b, c);
+                        }
+                    }
                 }
             }
             Assert.Equal(b, a);
