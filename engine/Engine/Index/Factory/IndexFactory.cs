@@ -1,4 +1,6 @@
+using System.Globalization;
 using Engine.Index.Flat;
+using Engine.Index.Ivf;
 using Engine.Storage.Format;
 
 namespace Engine.Index;
@@ -17,7 +19,9 @@ public static class IndexFactory
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         string s = spec.Trim();
         if (s.Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new FlatIndex(dimension, metric);
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat.", nameof(spec));
+        if (s.StartsWith("IVF", StringComparison.Ordinal) || s.StartsWith("OPQ", StringComparison.Ordinal))
+            return new IvfIndex(IvfSpec.Parse(s), dimension, metric);
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
@@ -28,6 +32,7 @@ public static class IndexFactory
         return kind switch
         {
             FlatIndex.FileKind => FlatIndex.Load(path),
+            IvfIndex.FileKind => IvfIndex.Load(path),
             _ => throw new IndexFormatException(path, $"unknown index kind '{kind}'."),
         };
     }
@@ -41,8 +46,40 @@ public static class IndexFactory
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(settings);
+        if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
         return new SearchParameters { Threads = threads };
+    }
+
+    private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    {
+        int? probes = null, refine = null;
+        long? maxCodes = null;
+        foreach (var (key, value) in settings)
+        {
+            switch (key.Trim().ToLowerInvariant())
+            {
+                case "probes" or "nprobe":
+                    probes = ParseInt(key, value, 1, index.ListCount);
+                    break;
+                case "refine" or "k_factor" or "refine_factor":
+                    refine = ParseInt(key, value, 1, 1 << 16);
+                    break;
+                case "maxcodes" or "max_codes":
+                    maxCodes = ParseInt(key, value, 0, int.MaxValue);
+                    break;
+                default:
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes).", nameof(settings));
+            }
+        }
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes };
+    }
+
+    private static int ParseInt(string key, string value, int min, int max)
+    {
+        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
+            throw new ArgumentException($"Search parameter '{key}={value}' must be an integer in {min}..{max}.", nameof(value));
+        return v;
     }
 }

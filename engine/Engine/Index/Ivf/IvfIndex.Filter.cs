@@ -1,0 +1,164 @@
+using Engine.Distance;
+
+namespace Engine.Index.Ivf;
+
+public sealed partial class IvfIndex
+{
+    // Attributes sorted ascending with the (list, offset) of each vector; built lazily by searches with a window,
+    // dropped by every mutation.
+    private AttributeOrder? _attributeOrder;
+    private readonly object _attributeOrderBuild = new();
+
+    private sealed class AttributeOrder(double[] values, long[] locations)
+    {
+        public readonly double[] Values = values;
+        public readonly long[] Locations = locations;
+
+        public (int Start, int End) Range(double lo, double hi)
+        {
+            int start = LowerBound(lo, strict: false), end = LowerBound(hi, strict: true);
+            return (start, Math.Max(start, end));
+        }
+
+        // First index with value >= x (strict: > x).
+        private int LowerBound(double x, bool strict)
+        {
+            int a = 0, b = Values.Length;
+            while (a < b)
+            {
+                int mid = (a + b) >>> 1;
+                if (strict ? Values[mid] <= x : Values[mid] < x) a = mid + 1; else b = mid;
+            }
+            return a;
+        }
+    }
+
+    // Called under the read lock: the lists do not change while it runs.
+    private AttributeOrder GetAttributeOrder()
+    {
+        var order = Volatile.Read(ref _attributeOrder);
+        if (order is not null) return order;
+        lock (_attributeOrderBuild)
+        {
+            order = _attributeOrder;
+            if (order is not null) return order;
+            var values = new List<double>();
+            var locs = new List<long>();
+            for (int li = 0; li < _lists.Length; li++)
+            {
+                var list = _lists[li];
+                for (int off = 0; off < list.Count; off++)
+                {
+                    if (double.IsNaN(list.Attributes[off])) continue; // vectors without an attribute never match a window
+                    values.Add(list.Attributes[off]);
+                    locs.Add(Pack(li, off));
+                }
+            }
+            var v = values.ToArray();
+            var l = locs.ToArray();
+            Array.Sort(v, l);
+            order = new AttributeOrder(v, l);
+            Volatile.Write(ref _attributeOrder, order);
+            return order;
+        }
+    }
+
+    /// <summary>
+    /// Decides whether a filtered call is answered by exact search over the allowed set, and if so collects the
+    /// allowed (list, offset) locations (rented array). Exact search wins when the allowed fraction is at most
+    /// <see cref="IvfSearchParameters.ExactFallbackSelectivity"/> or the allowed set is smaller than what the
+    /// probes would scan.
+    /// </summary>
+    private bool TryCollectAllowed(SearchContext ctx, int probes, out long[]? allowed, out int count)
+    {
+        allowed = null;
+        count = 0;
+        long total = _count;
+        if (total == 0) return false;
+        long windowCount = long.MaxValue, filterCount = long.MaxValue;
+        AttributeOrder? order = null;
+        (int Start, int End) range = default;
+        if (ctx.HasWindow)
+        {
+            order = GetAttributeOrder();
+            range = order.Range(ctx.Lo, ctx.Hi);
+            windowCount = range.End - range.Start;
+        }
+        if (ctx.Filter is not null)
+        {
+            double sel = ctx.Filter.EstimatedSelectivity(total);
+            if (sel >= 0) filterCount = (long)Math.Ceiling(sel * total);
+        }
+        long estimate = Math.Min(windowCount, filterCount);
+        if (estimate == long.MaxValue) return false; // unknown selectivity: filter inside the scan
+        double expectedScanned = (double)total * probes / ListCount;
+        if (estimate > ctx.FallbackSelectivity * total && estimate > expectedScanned) return false;
+
+        var buffer = System.Buffers.ArrayPool<long>.Shared.Rent((int)Math.Max(1, Math.Min(estimate, total)));
+        if (order is not null && windowCount <= filterCount)
+        {
+            for (int i = range.Start; i < range.End; i++)
+            {
+                var (li, off) = Unpack(order.Locations[i]);
+                if (ctx.Filter is null || ctx.Filter.IsAllowed(_lists[li].Ids[off])) buffer[count++] = order.Locations[i];
+            }
+        }
+        else if (ctx.Filter is IdAllowListFilter allowList)
+        {
+            foreach (long id in allowList.Ids)
+            {
+                if (!_directMap.TryGetValue(id, out long loc)) continue;
+                var (li, off) = Unpack(loc);
+                if (!ctx.HasWindow || ctx.Allows(_lists[li], off))
+                {
+                    if (count == buffer.Length) Grow(ref buffer);
+                    buffer[count++] = loc;
+                }
+            }
+        }
+        else
+        {
+            // A filter that knows its selectivity but cannot list its ids: one pass over the stored ids.
+            for (int li = 0; li < _lists.Length; li++)
+                for (int off = 0; off < _lists[li].Count; off++)
+                {
+                    if (!ctx.Allows(_lists[li], off)) continue;
+                    if (count == buffer.Length) Grow(ref buffer);
+                    buffer[count++] = Pack(li, off);
+                }
+        }
+        Array.Sort(buffer, 0, count); // list order: sequential memory access
+        allowed = buffer;
+        return true;
+    }
+
+    private static void Grow(ref long[] buffer)
+    {
+        var bigger = System.Buffers.ArrayPool<long>.Shared.Rent(buffer.Length * 2);
+        buffer.CopyTo(bigger, 0);
+        System.Buffers.ArrayPool<long>.Shared.Return(buffer);
+        buffer = bigger;
+    }
+
+    // Exact top-k of one query over the allowed locations (refine store, Flat lists or PQ reconstruction).
+    private void ExactOverAllowed(ReadOnlySpan<float> q, ReadOnlySpan<long> allowed, Span<float> outKeys, Span<long> outIds, IvfScratch s, SearchContext ctx)
+    {
+        var heap = new TopKHeap(outKeys, outIds);
+        bool ip = Metric != Metric.L2;
+        foreach (long loc in allowed)
+        {
+            var (li, off) = Unpack(loc);
+            var list = _lists[li];
+            float key;
+            if (_refine is not null) key = _refine.Key(q, list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), ip, s.Vector);
+            else
+            {
+                ExactVector(li, off, s.Vector, s.Code);
+                key = ip ? -Distances.Dot(q, s.Vector) : Distances.SquaredL2(q, s.Vector);
+            }
+            heap.Push(key, list.Ids[off]);
+        }
+        heap.SortAndPad(float.PositiveInfinity);
+        ctx.Stats?.Add(distances: allowed.Length);
+    }
+}

@@ -1,0 +1,221 @@
+using Engine.Clustering;
+using Engine.Quantization;
+
+namespace Engine.Index.Ivf;
+
+public sealed partial class IvfIndex
+{
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The index is not trained.</exception>
+    /// <exception cref="ArgumentException">Wrong dimension, non-finite values, negative or duplicate ids.</exception>
+    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, default, hasAttributes: false, upsert: false);
+
+    /// <summary>
+    /// Adds n vectors with ids and one numeric attribute each (e.g. a timestamp) that searches can restrict to a
+    /// window with <see cref="IvfSearchParameters.AttributeMin"/> / <see cref="IvfSearchParameters.AttributeMax"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/>, or attributes not one finite value per vector.</exception>
+    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes) =>
+        AddCore(vectors, ids, attributes, hasAttributes: true, upsert: false);
+
+    /// <summary>Adds or replaces vectors by id (one atomic step for the whole batch).</summary>
+    public void Upsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, default, hasAttributes: false, upsert: true);
+
+    /// <summary>Adds or replaces vectors by id, with attributes.</summary>
+    public void Upsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes) =>
+        AddCore(vectors, ids, attributes, hasAttributes: true, upsert: true);
+
+    private void AddCore(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes, bool hasAttributes, bool upsert)
+    {
+        int n = Guard.Rows(vectors, Dimension, nameof(vectors));
+        Guard.Ids(ids, n);
+        Guard.Finite(vectors, Dimension, nameof(vectors));
+        if (hasAttributes)
+        {
+            if (attributes.Length != n)
+                throw new ArgumentException($"Got {n} vectors but {attributes.Length} attributes: there must be exactly one per vector.", nameof(attributes));
+            for (int i = 0; i < n; i++)
+                if (!double.IsFinite(attributes[i]))
+                    throw new ArgumentException($"attributes[{i}] = {attributes[i]} is not a finite number.", nameof(attributes));
+        }
+        EnsureTrained();
+        if (n == 0) return;
+        var seen = new HashSet<long>();
+        for (int i = 0; i < n; i++)
+            if (!seen.Add(ids[i])) throw new ArgumentException($"Id {ids[i]} appears twice in one batch.", nameof(ids));
+
+        // Expensive part outside the lock: working space, assignment, encoding.
+        int d = Dimension;
+        var x = ToWorkingSpace(vectors.ToArray(), n);
+        var assign = KMeans.Assign(x, _centroids, d, TrainingThreads);
+        byte[]? codes = null;
+        if (_pq is not null)
+        {
+            var residuals = new float[n * d];
+            for (int i = 0; i < n; i++)
+                System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan(i * d, d));
+            codes = new byte[n * _pq.M];
+            EncodeParallel(residuals, n, codes);
+        }
+        byte[]? refineCodes = null;
+        if (_refine is not null)
+        {
+            refineCodes = new byte[n * _refine.CodeSize];
+            for (int i = 0; i < n; i++) _refine.Encode(x.AsSpan(i * d, d), refineCodes.AsSpan(i * _refine.CodeSize, _refine.CodeSize));
+        }
+
+        _lock.EnterWriteLock();
+        try
+        {
+            if (!upsert)
+                for (int i = 0; i < n; i++)
+                    if (_directMap.ContainsKey(ids[i]))
+                        throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (use Upsert to replace).", nameof(ids));
+            if (upsert) RemoveLocked(ids);
+            for (int i = 0; i < n; i++)
+            {
+                var list = _lists[assign[i]];
+                int off = list.Count;
+                list.EnsureCapacity(off + 1, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
+                list.Ids[off] = ids[i];
+                list.Attributes[off] = hasAttributes ? attributes[i] : double.NaN;
+                WriteCode(list, off, x.AsSpan(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
+                if (refineCodes is not null)
+                    refineCodes.AsSpan(i * _refine!.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
+                list.Count = off + 1;
+                _directMap[ids[i]] = Pack(assign[i], off);
+            }
+            Interlocked.Exchange(ref _count, _directMap.Count);
+            _attributeOrder = null;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    private void EncodeParallel(float[] residuals, int n, byte[] codes)
+    {
+        var pq = _pq!;
+        int d = Dimension;
+        const int Chunk = 256;
+        int chunks = (n + Chunk - 1) / Chunk;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount }, c =>
+        {
+            int s = c * Chunk, e = Math.Min(n, s + Chunk);
+            pq.Encode(residuals.AsSpan(s * d, (e - s) * d), codes.AsSpan(s * pq.M, (e - s) * pq.M));
+        });
+    }
+
+    private void WriteCode(IvfList list, int off, ReadOnlySpan<float> x, ReadOnlySpan<byte> code)
+    {
+        switch (Spec.Encoding)
+        {
+            case IvfListEncoding.Flat:
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                break;
+            case IvfListEncoding.PQ:
+                code.CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                break;
+            default:
+                PQ4FastScan.SetCode(list.Codes, _pq!.M, off, code);
+                break;
+        }
+    }
+
+    /// <inheritdoc />
+    public int Remove(ReadOnlySpan<long> ids)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            int removed = RemoveLocked(ids);
+            if (removed > 0) _attributeOrder = null;
+            return removed;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    // O(1) per id: the list's last vector moves into the hole and its direct-map entry is updated.
+    private int RemoveLocked(ReadOnlySpan<long> ids)
+    {
+        int removed = 0;
+        Span<byte> code = stackalloc byte[_pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M)];
+        foreach (long id in ids)
+        {
+            if (!_directMap.Remove(id, out long loc)) continue;
+            (int li, int off) = Unpack(loc);
+            var list = _lists[li];
+            int last = list.Count - 1;
+            if (off != last)
+            {
+                list.Ids[off] = list.Ids[last];
+                list.Attributes[off] = list.Attributes[last];
+                if (Spec.Encoding == IvfListEncoding.PQFastScan)
+                {
+                    PQ4FastScan.GetCode(list.Codes, _pq!.M, last, code);
+                    PQ4FastScan.SetCode(list.Codes, _pq.M, off, code);
+                }
+                else list.Codes.AsSpan(last * CodeSize, CodeSize).CopyTo(list.Codes.AsSpan(off * CodeSize));
+                if (_refine is not null)
+                    list.Refine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
+                _directMap[list.Ids[off]] = Pack(li, off);
+            }
+            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(list.Codes, _pq!.M, last);
+            list.Count = last;
+            removed++;
+        }
+        Interlocked.Exchange(ref _count, _directMap.Count);
+        return removed;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Returns the refine-store vector when there is one, the stored vector for Flat lists, otherwise
+    /// the PQ reconstruction (centroid + decoded residual). Cosine vectors come back normalised.</remarks>
+    public bool TryReconstruct(long id, Span<float> destination)
+    {
+        if (destination.Length < Dimension)
+            throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
+        _lock.EnterReadLock();
+        try
+        {
+            if (!_directMap.TryGetValue(id, out long loc)) return false;
+            (int li, int off) = Unpack(loc);
+            var work = new float[Dimension];
+            var code = new byte[_pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M)];
+            ExactVector(li, off, work, code);
+            if (_opq is not null) _opq.Revert(work, destination[..Dimension]);
+            else work.CopyTo(destination);
+            return true;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>True when <paramref name="id"/> is stored.</summary>
+    public bool Contains(long id)
+    {
+        _lock.EnterReadLock();
+        try { return _directMap.ContainsKey(id); }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>The best vector the index holds for (list, offset), in the working space, into <paramref name="x"/>.</summary>
+    private void ExactVector(int li, int off, Span<float> x, Span<byte> codeScratch)
+    {
+        var list = _lists[li];
+        int d = Dimension;
+        if (_refine is not null) { _refine.Decode(list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), x); return; }
+        if (Spec.Encoding == IvfListEncoding.Flat)
+        {
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.AsSpan(off * CodeSize, CodeSize)).CopyTo(x);
+            return;
+        }
+        var pq = _pq!;
+        var code = codeScratch[..pq.M];
+        if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
+        else list.Codes.AsSpan(off * CodeSize, CodeSize).CopyTo(code);
+        pq.Decode(code, x);
+        System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _centroids.AsSpan(li * d, d), x[..d]);
+    }
+
+    private static long Pack(int list, int offset) => ((long)list << 32) | (uint)offset;
+
+    private static (int List, int Offset) Unpack(long loc) => ((int)(loc >> 32), (int)(uint)loc);
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Engine.Quantization;
+
+namespace Engine.Index.Ivf;
+
+/// <summary>How vectors are stored inside the inverted lists.</summary>
+public enum IvfListEncoding
+{
+    /// <summary>Full float vectors (<c>Flat</c>).</summary>
+    Flat = 0,
+
+    /// <summary>Residual product quantisation, one code byte per sub-quantizer, scanned with float ADC tables.</summary>
+    PQ = 1,
+
+    /// <summary>Residual 4-bit product quantisation packed for SIMD fast-scan (<c>PQ{m}x4fs</c>).</summary>
+    PQFastScan = 2,
+}
+
+/// <summary>
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n},(Flat|PQ{m}[x4|x8]|PQ{m}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat]</c>.
+/// <c>Parse(s).ToString() == s</c> for every canonical string (<c>PQ{m}x8</c> prints as <c>PQ{m}</c>).
+/// </summary>
+/// <param name="Lists">Number of inverted lists (nlist).</param>
+/// <param name="Encoding">List encoding.</param>
+/// <param name="SubQuantizers">PQ sub-quantizers M (0 for Flat).</param>
+/// <param name="Bits">PQ bits per sub-code: 4 or 8 (0 for Flat).</param>
+/// <param name="OpqSubQuantizers">OPQ rotation sub-quantizers, 0 when there is no rotation.</param>
+/// <param name="Refine">Encoding of the exact re-ranking store, null when there is none.</param>
+/// <param name="RefineShorthand">True when the refine stage was written <c>RFlat</c>.</param>
+public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int SubQuantizers, int Bits,
+    int OpqSubQuantizers, VectorEncoding? Refine, bool RefineShorthand)
+{
+    /// <summary>Parses a composition string.</summary>
+    /// <exception cref="ArgumentException">The string is malformed; the message names the bad part.</exception>
+    public static IvfSpec Parse(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var parts = spec.Trim().Split(',', StringSplitOptions.TrimEntries);
+        int i = 0, opq = 0;
+        Match mt;
+        if (i < parts.Length && (mt = OpqRegex().Match(parts[i])).Success)
+        {
+            opq = ParsePositive(mt.Groups[1].Value, "OPQ sub-quantizer count", spec);
+            i++;
+        }
+        if (i >= parts.Length || !(mt = IvfRegex().Match(parts[i])).Success)
+            throw new ArgumentException($"Index spec '{spec}': expected 'IVF{{nlist}}' at part {i + 1}.", nameof(spec));
+        int lists = ParsePositive(mt.Groups[1].Value, "IVF list count", spec);
+        i++;
+        if (i >= parts.Length) throw new ArgumentException($"Index spec '{spec}': missing list encoding after IVF{lists} (Flat, PQ{{m}} or PQ{{m}}x4fs).", nameof(spec));
+        IvfListEncoding enc;
+        int m = 0, bits = 0;
+        if (parts[i].Equals("Flat", StringComparison.Ordinal)) enc = IvfListEncoding.Flat;
+        else if ((mt = PqRegex().Match(parts[i])).Success)
+        {
+            m = ParsePositive(mt.Groups[1].Value, "PQ sub-quantizer count", spec);
+            bits = mt.Groups[2].Success ? ParsePositive(mt.Groups[2].Value, "PQ bits", spec) : 8;
+            bool fs = mt.Groups[3].Success;
+            if (bits != 4 && bits != 8)
+                throw new ArgumentException($"Index spec '{spec}': PQ nbits={bits} is not supported (use 4 or 8).", nameof(spec));
+            if (fs && bits != 4)
+                throw new ArgumentException($"Index spec '{spec}': fast-scan ('fs') needs 4-bit codes (PQ{m}x4fs).", nameof(spec));
+            enc = fs ? IvfListEncoding.PQFastScan : IvfListEncoding.PQ;
+        }
+        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs).", nameof(spec));
+        i++;
+        VectorEncoding? refine = null;
+        bool shorthand = false;
+        if (i < parts.Length)
+        {
+            if (parts[i] == "RFlat") { refine = VectorEncoding.Flat; shorthand = true; }
+            else if ((mt = RefineRegex().Match(parts[i])).Success)
+                refine = mt.Groups[1].Value switch { "Flat" => VectorEncoding.Flat, "SQ8" => VectorEncoding.SQ8, _ => VectorEncoding.F16 };
+            else throw new ArgumentException($"Index spec '{spec}': unknown refine stage '{parts[i]}' (expected Refine(Flat), Refine(SQ8), Refine(F16) or RFlat).", nameof(spec));
+            i++;
+        }
+        if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
+        if (enc == IvfListEncoding.Flat && opq > 0)
+            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding.", nameof(spec));
+        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand);
+    }
+
+    /// <summary>Checks the spec against a dimension.</summary>
+    /// <exception cref="ArgumentException">PQ or OPQ M does not divide d.</exception>
+    public void Validate(int dimension)
+    {
+        if (Encoding != IvfListEncoding.Flat && dimension % SubQuantizers != 0)
+            throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} does not divide the dimension d={dimension}.");
+        if (OpqSubQuantizers > 0 && dimension % OpqSubQuantizers != 0)
+            throw new ArgumentException($"Index spec '{this}': OPQ sub-quantizer count M={OpqSubQuantizers} does not divide the dimension d={dimension}.");
+    }
+
+    /// <summary>The canonical composition string.</summary>
+    public override string ToString()
+    {
+        var s = new System.Text.StringBuilder();
+        if (OpqSubQuantizers > 0) s.Append("OPQ").Append(OpqSubQuantizers).Append(',');
+        s.Append("IVF").Append(Lists.ToString(CultureInfo.InvariantCulture)).Append(',');
+        s.Append(Encoding switch
+        {
+            IvfListEncoding.Flat => "Flat",
+            IvfListEncoding.PQFastScan => $"PQ{SubQuantizers}x4fs",
+            _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
+        });
+        if (Refine is { } r) s.Append(RefineShorthand ? ",RFlat" : $",Refine({r})");
+        return s.ToString();
+    }
+
+    private static int ParsePositive(string digits, string what, string spec)
+    {
+        if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v <= 0)
+            throw new ArgumentException($"Index spec '{spec}': {what} '{digits}' must be a positive integer.", nameof(spec));
+        return v;
+    }
+
+    [GeneratedRegex(@"^OPQ(\d+)$")] private static partial Regex OpqRegex();
+    [GeneratedRegex(@"^IVF(\d+)$")] private static partial Regex IvfRegex();
+    [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?$")] private static partial Regex PqRegex();
+    [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();
+}

@@ -1,0 +1,223 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Quantization;
+
+/// <summary>
+/// 4-bit PQ fast-scan (faiss "FastScan", André et al. VLDB'15): codes of 32 vectors are packed per block so
+/// that one byte-shuffle looks up 16-entry, uint8-quantised distance tables for 32 (AVX2) or 64 (AVX-512)
+/// sub-codes at once, accumulated in 16-bit lanes.
+/// </summary>
+/// <remarks>
+/// <para>Block layout (<see cref="BlockBytes"/> bytes for 32 vectors; M padded to a multiple of 4 with zero
+/// codes): for each pair p of sub-quantizers (2p, 2p+1), 32 bytes, byte i = code<sub>2p</sub>(vector i) |
+/// code<sub>2p+1</sub>(vector i) &lt;&lt; 4. Pairs follow each other, so a group of 4 sub-quantizers is 64
+/// bytes: one AVX-512 register, or two AVX2 registers.</para>
+/// <para>Table layout (<see cref="LutBytes"/>): per group g of 4 sub-quantizers, 128 bytes: 64 "low nibble"
+/// bytes [T<sub>4g</sub>, T<sub>4g</sub>, T<sub>4g+2</sub>, T<sub>4g+2</sub>] and 64 "high nibble" bytes
+/// [T<sub>4g+1</sub>, T<sub>4g+1</sub>, T<sub>4g+3</sub>, T<sub>4g+3</sub>], each T a 16-byte table
+/// duplicated per 128-bit lane because the shuffle instructions look up within a lane.</para>
+/// <para>Accumulation (faiss kernel_accumulate_block): the shuffled bytes are added as 16-bit lanes to one
+/// accumulator and shifted right by 8 into another; even = lo − (hi &lt;&lt; 8) recovers the even vectors'
+/// sums and hi holds the odd ones, exact while every total fits 16 bits (guaranteed by the quantisation).</para>
+/// </remarks>
+internal static class PQ4FastScan
+{
+    public const int BlockSize = 32;
+
+    /// <summary>M rounded up to a multiple of 4.</summary>
+    public static int PaddedM(int m) => (m + 3) & ~3;
+
+    /// <summary>Bytes of one packed block of 32 vectors.</summary>
+    public static int BlockBytes(int m) => PaddedM(m) * 16;
+
+    /// <summary>Bytes of one quantised query table.</summary>
+    public static int LutBytes(int m) => PaddedM(m) * 32;
+
+    /// <summary>Writes the M unpacked sub-codes of the vector at <paramref name="offset"/> into packed storage.</summary>
+    public static void SetCode(Span<byte> packed, int m, int offset, ReadOnlySpan<byte> code)
+    {
+        int blockBase = offset / BlockSize * BlockBytes(m), i = offset % BlockSize;
+        for (int s = 0; s < m; s++)
+        {
+            ref byte b = ref packed[blockBase + (s >> 1) * 32 + i];
+            b = (s & 1) == 0 ? (byte)((b & 0xF0) | (code[s] & 0x0F)) : (byte)((b & 0x0F) | (code[s] << 4));
+        }
+    }
+
+    /// <summary>Reads the M sub-codes of the vector at <paramref name="offset"/>.</summary>
+    public static void GetCode(ReadOnlySpan<byte> packed, int m, int offset, Span<byte> code)
+    {
+        int blockBase = offset / BlockSize * BlockBytes(m), i = offset % BlockSize;
+        for (int s = 0; s < m; s++)
+        {
+            byte b = packed[blockBase + (s >> 1) * 32 + i];
+            code[s] = (byte)((s & 1) == 0 ? b & 0x0F : b >> 4);
+        }
+    }
+
+    /// <summary>Zeroes the slot of the vector at <paramref name="offset"/> (all sub-quantizers, padding included).</summary>
+    public static void ClearCode(Span<byte> packed, int m, int offset)
+    {
+        int blockBase = offset / BlockSize * BlockBytes(m), i = offset % BlockSize;
+        for (int p = 0; p < PaddedM(m) / 2; p++) packed[blockBase + p * 32 + i] = 0;
+    }
+
+    /// <summary>
+    /// Quantises a float table (M × 16, smaller is better) to uint8 in the kernel layout:
+    /// value ≈ <paramref name="bias"/> + Σ q / scale. Returns the scale.
+    /// </summary>
+    public static float QuantizeLut(ReadOnlySpan<float> lut, int m, Span<byte> qlut, out float bias)
+    {
+        float maxSpan = 0, sumSpan = 0;
+        bias = 0;
+        Span<float> mins = m <= 256 ? stackalloc float[m] : new float[m];
+        bool simd = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+        for (int s = 0; s < m; s++)
+        {
+            var t = lut.Slice(s * 16, 16);
+            float lo, hi;
+            if (simd)
+            {
+                var v = Vector512.Create(t);
+                var mn = Vector256.Min(v.GetLower(), v.GetUpper());
+                var mx = Vector256.Max(v.GetLower(), v.GetUpper());
+                var mn4 = Vector128.Min(mn.GetLower(), mn.GetUpper());
+                var mx4 = Vector128.Max(mx.GetLower(), mx.GetUpper());
+                lo = MathF.Min(MathF.Min(mn4[0], mn4[1]), MathF.Min(mn4[2], mn4[3]));
+                hi = MathF.Max(MathF.Max(mx4[0], mx4[1]), MathF.Max(mx4[2], mx4[3]));
+            }
+            else
+            {
+                lo = t[0]; hi = t[0];
+                for (int j = 1; j < 16; j++) { lo = MathF.Min(lo, t[j]); hi = MathF.Max(hi, t[j]); }
+            }
+            mins[s] = lo;
+            bias += lo;
+            float span = hi - lo;
+            maxSpan = MathF.Max(maxSpan, span);
+            sumSpan += span;
+        }
+        float a = maxSpan > 0 ? MathF.Min(255f / maxSpan, (65535f - m) / sumSpan) : 1f;
+        int padded = PaddedM(m);
+        for (int s = m; s < padded; s++) // padding sub-quantizers look up zeros
+        {
+            int g = s >> 2, r = s & 3;
+            qlut.Slice(g * 128 + (r & 1) * 64 + (r >> 1) * 32, 32).Clear();
+        }
+        for (int s = 0; s < m; s++)
+        {
+            int g = s >> 2, r = s & 3;
+            int off = g * 128 + (r & 1) * 64 + (r >> 1) * 32;
+            var t = lut.Slice(s * 16, 16);
+            if (simd)
+            {
+                var v = (Vector512.Create(t) - Vector512.Create(mins[s])) * a + Vector512.Create(0.5f);
+                var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(v), Vector512<int>.Zero), Vector512.Create(255));
+                var bytes = Avx512F.ConvertToVector128Byte(q);
+                bytes.CopyTo(qlut.Slice(off, 16));
+                bytes.CopyTo(qlut.Slice(off + 16, 16));
+                continue;
+            }
+            for (int j = 0; j < 16; j++)
+            {
+                byte q = (byte)Math.Clamp((int)MathF.Round((t[j] - mins[s]) * a), 0, 255);
+                qlut[off + j] = q;
+                qlut[off + 16 + j] = q;
+            }
+        }
+        return a;
+    }
+
+    /// <summary>
+    /// Accumulates the quantised distances of one block of 32 vectors into <paramref name="out32"/> (vector
+    /// order) and returns a bit mask of the vectors whose distance is ≤ <paramref name="threshold"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint ScanBlock(byte* block, byte* lut, int m, ushort threshold, ushort* out32)
+    {
+        int groups = PaddedM(m) >> 2;
+        if (Avx512BW.IsSupported) return ScanAvx512(block, lut, groups, threshold, out32);
+        if (Avx2.IsSupported) return ScanAvx2(block, lut, groups, threshold, out32);
+        return ScanScalar(block, lut, groups, threshold, out32);
+    }
+
+    internal static unsafe uint ScanScalar(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
+    {
+        uint mask = 0;
+        for (int i = 0; i < BlockSize; i++)
+        {
+            int sum = 0;
+            for (int g = 0; g < groups; g++)
+            {
+                byte* c = block + g * 64 + i;
+                byte* t = lut + g * 128;
+                byte c0 = c[0], c1 = c[32];
+                sum += t[c0 & 0x0F] + t[64 + (c0 >> 4)] + t[32 + (c1 & 0x0F)] + t[96 + (c1 >> 4)];
+            }
+            out32[i] = (ushort)sum;
+            if (sum <= threshold) mask |= 1u << i;
+        }
+        return mask;
+    }
+
+    internal static unsafe uint ScanAvx512(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
+    {
+        var low = Vector512.Create((byte)0x0F);
+        var accLo = Vector512<ushort>.Zero;
+        var accHi = Vector512<ushort>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            var c = Vector512.Load(block + g * 64);
+            var clo = c & low;
+            var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+            var r0 = Avx512BW.Shuffle(Vector512.Load(lut + g * 128), clo).AsUInt16();
+            var r1 = Avx512BW.Shuffle(Vector512.Load(lut + g * 128 + 64), chi).AsUInt16();
+            accLo += r0 + r1;
+            accHi += Vector512.ShiftRightLogical(r0, 8) + Vector512.ShiftRightLogical(r1, 8);
+        }
+        var even512 = accLo - Vector512.ShiftLeft(accHi, 8);
+        var even = even512.GetLower() + even512.GetUpper();
+        var odd = accHi.GetLower() + accHi.GetUpper();
+        return Finish(even, odd, threshold, out32);
+    }
+
+    internal static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var accLo = Vector256<ushort>.Zero;
+        var accHi = Vector256<ushort>.Zero;
+        for (int g = 0; g < groups; g++)
+        {
+            for (int q = 0; q < 2; q++)
+            {
+                var c = Vector256.Load(block + g * 64 + q * 32);
+                var clo = c & low;
+                var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+                var r0 = Avx2.Shuffle(Vector256.Load(lut + g * 128 + q * 32), clo).AsUInt16();
+                var r1 = Avx2.Shuffle(Vector256.Load(lut + g * 128 + 64 + q * 32), chi).AsUInt16();
+                accLo += r0 + r1;
+                accHi += Vector256.ShiftRightLogical(r0, 8) + Vector256.ShiftRightLogical(r1, 8);
+            }
+        }
+        var even = accLo - Vector256.ShiftLeft(accHi, 8);
+        return Finish(even, accHi, threshold, out32);
+    }
+
+    // even/odd hold vectors (2j, 2j+1) in u16 lane j of each 128-bit lane (lane 0: vectors 0-15, lane 1: 16-31).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint Finish(Vector256<ushort> even, Vector256<ushort> odd, ushort threshold, ushort* out32)
+    {
+        var lo = Avx2.UnpackLow(even, odd);   // lane0: vectors 0-7, lane1: 16-23
+        var hi = Avx2.UnpackHigh(even, odd);  // lane0: vectors 8-15, lane1: 24-31
+        var a = Avx2.Permute2x128(lo, hi, 0x20);
+        var b = Avx2.Permute2x128(lo, hi, 0x31);
+        a.Store(out32);
+        b.Store(out32 + 16);
+        var t = Vector256.Create(threshold);
+        uint ma = Vector256.LessThanOrEqual(a, t).ExtractMostSignificantBits();
+        uint mb = Vector256.LessThanOrEqual(b, t).ExtractMostSignificantBits();
+        return ma | (mb << 16);
+    }
+}
