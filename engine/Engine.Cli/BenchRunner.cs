@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Index;
+using Engine.Index.Ivf;
+using Engine.Index.Spann;
 
 namespace Engine.Cli;
 
@@ -18,7 +20,29 @@ internal static class BenchRunner
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         var log = o.Json ? TextWriter.Null : Console.Error;
 
-        using var index = DeviceIndexes.Create(o.Spec, data.Dimension, data.Metric, o.Device);
+        // SPANN is a disk index: the bench builds it in a temporary directory (postings on disk, heads in RAM).
+        string? spannDir = null;
+        if (SpannSpec.TryParse(o.Spec, out var spannOptions))
+        {
+            spannDir = Path.Combine(Path.GetTempPath(), "engine-bench-spann-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(spannDir);
+        }
+        try
+        {
+            using var index = spannDir is null
+                ? DeviceIndexes.Create(o.Spec, data.Dimension, data.Metric, o.Device)
+                : SpannIndex.Create(spannDir, data.Dimension, data.Metric, spannOptions);
+            RunOn(index, data, o, threads, log, output, spannDir);
+        }
+        finally
+        {
+            if (spannDir is not null) Directory.Delete(spannDir, recursive: true);
+        }
+        return 0;
+    }
+
+    private static void RunOn(IVectorIndex index, Engine.Data.DataSet data, BenchOptions o, int threads, TextWriter log, TextWriter output, string? spannDir)
+    {
         log.WriteLine($"building {index.Description} on {data.Name}: n={data.Count} d={data.Dimension} metric={data.Metric.ToShortName()}");
         var sw = Stopwatch.StartNew();
         index.Train(data.Base);
@@ -26,7 +50,14 @@ internal static class BenchRunner
         for (int i = 0; i < ids.Length; i++) ids[i] = i;
         index.Add(data.Base, ids);
         double buildSeconds = sw.Elapsed.TotalSeconds;
-        log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident");
+        if (index is SpannIndex spann)
+        {
+            spann.WaitForMaintenance();
+            spann.Checkpoint();
+            buildSeconds = sw.Elapsed.TotalSeconds;
+        }
+        long? diskBytes = spannDir is null ? null : new DirectoryInfo(spannDir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident" + (diskBytes is null ? "" : $", {diskBytes / 1048576.0:F1} MiB on disk"));
 
         var rows = new List<BenchRow>();
         int nq = data.QueryCount;
@@ -44,12 +75,24 @@ internal static class BenchRunner
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
             double recall = data.RecallAtK(labels, o.K, o.K);
-            var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device));
+            double? readsPerQuery = null;
+            if (index is SpannIndex)
+            {
+                // One more (untimed) pass with counters: postings read from disk or cache per query.
+                var stats = new SearchStats();
+                var sp = (SpannSearchParameters)parameters;
+                index.Search(data.Queries, o.K, distances, labels, new SpannSearchParameters { Threads = sp.Threads, Probes = sp.Probes, PruneFactor = sp.PruneFactor, Stats = stats });
+                readsPerQuery = (stats.PostingsRead + stats.CacheHits) / (double)nq;
+            }
+            var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device))
+            {
+                DiskBytes = diskBytes,
+                ReadsPerQuery = readsPerQuery,
+            };
             rows.Add(row);
             if (o.Json) output.WriteLine(row.ToJson());
             else log.WriteLine(row.ToText());
         }
-        return 0;
     }
 }
 
@@ -57,6 +100,12 @@ internal static class BenchRunner
 internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string> Params, int K, int Threads,
     string Dataset, int N, int Nq, double Recall, double Qps, double BuildSeconds, long IndexBytes, string Device)
 {
+    /// <summary>Bytes on disk (disk indexes only).</summary>
+    public long? DiskBytes { get; init; }
+
+    /// <summary>Postings read per query, from disk or cache (disk indexes only).</summary>
+    public double? ReadsPerQuery { get; init; }
+
     public string ToJson()
     {
         using var ms = new MemoryStream();
@@ -83,6 +132,8 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
             w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
             w.WriteNumber("index_bytes", IndexBytes);
             w.WriteString("device", Device);
+            if (DiskBytes is long disk) w.WriteNumber("disk_bytes", disk);
+            if (ReadsPerQuery is double reads) w.WriteNumber("reads_per_query", Math.Round(reads, 2));
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());

@@ -47,7 +47,7 @@ internal static class DemoCommand
         {
             ("Flat", new()),
         };
-        specs.AddRange(DemoSpecs.Approximate(n));
+        specs.AddRange(DemoSpecs.Approximate(n, d));
         IVectorIndex? exact = null;
         foreach (var (spec, settings) in specs)
         {
@@ -65,7 +65,7 @@ internal static class DemoCommand
             double secs = sw.Elapsed.TotalSeconds;
             double recall = GroundTruth.RecallAtK(lab, k, data.GroundTruth!, data.GroundTruthK, k);
             string set = settings.Count == 0 ? "" : " " + string.Join(' ', settings.Select(kv => $"{kv.Key}={kv.Value}"));
-            o.WriteLine($"search   {index.Description + set,-34} recall@{k}={recall:F4}  qps={nq / secs,10:F0}  build={build:F2}s  memory={index.MemoryBytes / 1048576.0:F1} MiB");
+            o.WriteLine($"search   {index.Description + set,-46} recall@{k}={recall:F4}  qps={nq / secs,10:F0}  build={build:F2}s  memory={index.MemoryBytes / 1048576.0:F1} MiB");
             if (exact is null) exact = index;
             else index.Dispose();
         }
@@ -100,8 +100,12 @@ internal static class DemoCommand
 /// <summary>Approximate index settings the demo runs after the exact one.</summary>
 internal static class DemoSpecs
 {
-    public static IEnumerable<(string, Dictionary<string, string>)> Approximate(int n)
+    public static IEnumerable<(string, Dictionary<string, string>)> Approximate(int n, int d)
     {
-        yield break;
+        // nlist: a power of two near 2·√n; PQ with d/2 sub-quantizers at 4 bits (fast-scan), exact refine.
+        int nlist = 1 << (int)Math.Round(Math.Log2(Math.Max(16, 2 * Math.Sqrt(n))));
+        int m = d % 2 == 0 ? d / 2 : d;
+        yield return ($"IVF{nlist},PQ{m}x4fs,RFlat", new() { ["probes"] = "8", ["refine"] = "4" });
+        yield return ("SPANN", new() { ["probes"] = "32" });
     }
 }

@@ -26,3 +26,39 @@ public class IndexFactoryTests
         Assert.Contains("probes", ex.Message);
     }
 }
+
+public class IndexFactorySpannTests
+{
+    [Fact]
+    public void Spann_specs_create_and_tune()
+    {
+        using var index = IndexFactory.Create("SPANN", 8, Metric.L2);
+        Assert.IsType<Engine.Index.Spann.SpannIndex>(index);
+        Assert.StartsWith("SPANN", index.Description);
+        var p = IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["probes"] = "12", ["eps"] = "0.5" }, 2);
+        var sp = Assert.IsType<Engine.Index.Spann.SpannSearchParameters>(p);
+        Assert.Equal(12, sp.Probes);
+        Assert.Equal(0.5f, sp.PruneFactor);
+        Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["refine"] = "2" }, 1));
+        Assert.Throws<ArgumentException>(() => IndexFactory.Create("SPANN(bogus=1)", 8, Metric.L2));
+    }
+
+    [Fact]
+    public void Saved_spann_directory_loads_through_the_factory()
+    {
+        using var dir = new Engine.Tests.Support.TempDir();
+        var x = Engine.Tests.Support.TestData.Gaussian(600, 8, 3);
+        using (var index = Engine.Index.Spann.SpannIndex.Create(dir.Path, 8, Metric.L2))
+        {
+            index.Train(x);
+            index.Add(x, Engine.Tests.Support.TestData.Sequential(600));
+            index.Checkpoint();
+        }
+        using var loaded = IndexFactory.Load(dir.Path);
+        Assert.Equal(600, loaded.Count);
+        var dist = new float[1];
+        var lab = new long[1];
+        loaded.Search(x.AsSpan(8 * 17, 8), 1, dist, lab);
+        Assert.Equal(17, lab[0]);
+    }
+}

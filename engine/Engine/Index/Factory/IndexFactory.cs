@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Index.Flat;
 using Engine.Index.Ivf;
+using Engine.Index.Spann;
 using Engine.Storage.Format;
 
 namespace Engine.Index;
@@ -21,12 +22,16 @@ public static class IndexFactory
         if (s.Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new FlatIndex(dimension, metric);
         if (s.StartsWith("IVF", StringComparison.Ordinal) || s.StartsWith("OPQ", StringComparison.Ordinal))
             return new IvfIndex(IvfSpec.Parse(s), dimension, metric);
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat].", nameof(spec));
+        if (SpannSpec.TryParse(s, out var spann)) return new SpannIndex(dimension, metric, spann);
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
     public static IVectorIndex Load(string path)
     {
+        // A SPANN index is a directory (posting file, metadata, log); its path is the directory or its metadata file.
+        if (Directory.Exists(path) && File.Exists(Path.Combine(path, SpannIndex.MetaFileName))) return SpannIndex.Open(path);
+        if (Path.GetFileName(path) == SpannIndex.MetaFileName && File.Exists(path)) return SpannIndex.Open(Path.GetDirectoryName(Path.GetFullPath(path))!);
         string kind;
         using (var r = new IndexFileReader(path)) kind = r.Header.Kind;
         return kind switch
@@ -47,6 +52,7 @@ public static class IndexFactory
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(settings);
         if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads);
+        if (index is SpannIndex) return CreateSpannParameters(index, settings, threads);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
         return new SearchParameters { Threads = threads };
@@ -74,6 +80,28 @@ public static class IndexFactory
             }
         }
         return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes };
+    }
+
+    private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    {
+        int probes = 0;
+        float prune = -1;
+        foreach (var (key, value) in settings)
+        {
+            switch (key.Trim().ToLowerInvariant())
+            {
+                case "probes" or "nprobe":
+                    probes = ParseInt(key, value, 1, 1 << 20);
+                    break;
+                case "eps" or "prune":
+                    if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out prune) || !(prune >= 0))
+                        throw new ArgumentException($"Search parameter '{key}={value}' must be a number >= 0.", nameof(settings));
+                    break;
+                default:
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps).", nameof(settings));
+            }
+        }
+        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune };
     }
 
     private static int ParseInt(string key, string value, int min, int max)
