@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Index;
@@ -93,6 +94,25 @@ internal static class BenchRunner
             if (o.Json) output.WriteLine(row.ToJson());
             else log.WriteLine(row.ToText());
         }
+        if (!o.Json && !Console.IsOutputRedirected) RenderTable(rows);
+    }
+
+    /// <summary>On a terminal, a summary table (Spectre.Console); redirected output keeps the plain lines.</summary>
+    private static void RenderTable(IReadOnlyList<BenchRow> rows)
+    {
+        var table = new Table { Title = new TableTitle($"[bold]{Markup.Escape(rows[0].Spec)}[/] on {Markup.Escape(rows[0].Dataset)}") };
+        table.AddColumns("params", $"recall@{rows[0].K}", "QPS", "build s", "MiB", "reads/q");
+        foreach (var r in rows)
+        {
+            table.AddRow(
+                Markup.Escape(r.Params.Count == 0 ? "-" : string.Join(' ', r.Params.Select(p => $"{p.Key}={p.Value}"))),
+                r.Recall.ToString("F4", System.Globalization.CultureInfo.InvariantCulture),
+                r.Qps.ToString("F0", System.Globalization.CultureInfo.InvariantCulture),
+                r.BuildSeconds.ToString("F2", System.Globalization.CultureInfo.InvariantCulture),
+                (r.IndexBytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture),
+                r.ReadsPerQuery?.ToString("F1", System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+        }
+        AnsiConsole.Write(table);
     }
 }
 

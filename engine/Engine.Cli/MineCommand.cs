@@ -35,6 +35,8 @@ internal static class MineCommand
         var shortfall = new Option<string>("--shortfall") { Description = "drop, pad or keep.", DefaultValueFactory = _ => "drop" };
         var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
+        var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
+        var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU exact search; Flat only).", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
@@ -42,7 +44,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -93,6 +95,11 @@ internal static class MineCommand
                 Console.WriteLine($"hubness: {hub}");
                 options = options with { KOccurrence = hub.Occurrence };
             }
+            var searchSettings = new Dictionary<string, string>();
+            if (p.GetValue(probes) > 0) searchSettings["probes"] = p.GetValue(probes).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (p.GetValue(refine) > 0) searchSettings["refine"] = p.GetValue(refine).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (searchSettings.Count > 0)
+                options = options with { SearchParameters = IndexFactory.CreateParameters(idx, searchSettings, options.Threads > 0 ? options.Threads : Environment.ProcessorCount) };
             var miner = new HardNegativeMiner(idx, options);
             var report = miner.MineToFile(input, outPath, fmt, new MiningManifest
             {

@@ -105,7 +105,7 @@ public sealed partial class HardNegativeMiner
                 for (int i = 0; i < c; i++) LoadAnchor(input, start + i, queries.AsSpan(i * d, d));
                 var distances = new float[(long)c * k];
                 var labels = new long[(long)c * k];
-                _index.Search(queries, k, distances, labels, new SearchParameters { Threads = threads });
+                _index.Search(queries, k, distances, labels, _options.SearchParameters ?? new SearchParameters { Threads = threads });
                 Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
                     () => new Scratch(d, MaxPositives(input, start, c)),
                     (i, _, scratch) =>

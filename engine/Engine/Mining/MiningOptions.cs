@@ -124,6 +124,12 @@ public sealed record MiningOptions
     /// <summary>Anchors searched per batched index call (bounds memory: chunk × depth candidates).</summary>
     public int ChunkSize { get; init; } = 1024;
 
+    /// <summary>
+    /// Parameters of the candidate search (e.g. <c>IvfSearchParameters</c> with probes and refine factor for an
+    /// approximate index); null searches with the index defaults and <see cref="Threads"/>.
+    /// </summary>
+    public SearchParameters? SearchParameters { get; init; }
+
     /// <summary>True when a filter that depends on scores is set.</summary>
     public bool HasScoreFilters => AbsoluteMargin.HasValue || RelativeMargin.HasValue || MinScore.HasValue
         || MaxScore.HasValue || DuplicateThreshold.HasValue;

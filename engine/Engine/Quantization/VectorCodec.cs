@@ -125,8 +125,6 @@ public sealed class VectorCodec
         if (Encoding == VectorEncoding.Flat) x = MemoryMarshal.Cast<byte, float>(code[..CodeSize]);
         else { Decode(code, scratch); x = scratch[..Dimension]; }
         if (innerProduct) return -Distances.Dot(query, x);
-        // TensorPrimitives.Distance is one fused SIMD pass (sqrt of the sum of squares); square it back.
-        float dist = TensorPrimitives.Distance(query, x);
-        return dist * dist;
+        return Distances.SquaredL2(query, x);
     }
 }
