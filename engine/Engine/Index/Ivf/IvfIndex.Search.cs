@@ -8,11 +8,17 @@ namespace Engine.Index.Ivf;
 
 public sealed partial class IvfIndex
 {
-    private const int QueryChunk = 16;
+    // Queries per coarse GEMM. The AVX-512 micro-kernel packs 32 query rows per pass (a 16-query chunk leaves half
+    // of its lanes on zero padding), so large batches use 64; small batches use smaller chunks so every thread
+    // still gets work.
+    private const int MaxQueryChunk = 64;
+
+    private static int ChunkFor(int nq, int threads) =>
+        nq >= MaxQueryChunk * threads ? MaxQueryChunk : nq >= 32 * threads ? 32 : 16;
 
     /// <inheritdoc />
     /// <remarks>Pass <see cref="IvfSearchParameters"/> for probes, refine factor, code budget and filters. A batch is
-    /// split over queries in chunks of 16 (coarse search of a chunk is one small GEMM).</remarks>
+    /// split over queries in chunks of 16 to 64 (coarse search of a chunk is one small GEMM).</remarks>
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers, bad probes or refine factor.</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, SearchParameters? parameters = null)
@@ -89,7 +95,8 @@ public sealed partial class IvfIndex
 
     private void RunChunks(float[] qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
     {
-        int chunks = (nq + QueryChunk - 1) / QueryChunk;
+        int chunk = ChunkFor(nq, threads);
+        int chunks = (nq + chunk - 1) / chunk;
         var outKeys = ArrayPool<float>.Shared.Rent(nq * ctx.K);
         var outIds = ArrayPool<long>.Shared.Rent(nq * ctx.K);
         try
@@ -97,13 +104,13 @@ public sealed partial class IvfIndex
             if (threads == 1 || chunks == 1)
             {
                 var s = RentScratch();
-                for (int c = 0; c < chunks; c++) RunChunk(c, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s);
+                for (int c = 0; c < chunks; c++) RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s);
                 _scratchPool.Add(s);
             }
             else
             {
                 Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
-                    (c, _, s) => { RunChunk(c, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
+                    (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
                     s => _scratchPool.Add(s));
             }
             outKeys.AsSpan(0, nq * ctx.K).CopyTo(distances);
@@ -123,10 +130,10 @@ public sealed partial class IvfIndex
         return new IvfScratch(Dimension, m, ksub, m == 0 ? 0 : PQ4FastScan.LutBytes(m));
     }
 
-    private void RunChunk(int c, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
+    private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
     {
-        int d = Dimension, q0 = c * QueryChunk, qb = Math.Min(QueryChunk, nq - q0), k = ctx.K;
-        s.Ensure(QueryChunk, ListCount, ctx.Probes, ctx.Candidates);
+        int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), k = ctx.K;
+        s.Ensure(chunk, ListCount, ctx.Probes, ctx.Candidates);
         if (allowed is not null)
         {
             for (int i = 0; i < qb; i++)
@@ -196,8 +203,12 @@ public sealed partial class IvfIndex
         int found = cand.SortAndPad(float.PositiveInfinity);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
+        const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
+        if (_refine is not null)
+            for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(s.CandLabels[c], probeLists);
         for (int c = 0; c < found; c++)
         {
+            if (_refine is not null && c + Ahead < found) PrefetchRefine(s.CandLabels[c + Ahead], probeLists);
             long label = s.CandLabels[c];
             int p = (int)(label >> 32), off = (int)(uint)label;
             int li = (int)probeLists[p];
@@ -212,6 +223,13 @@ public sealed partial class IvfIndex
         }
         final.SortAndPad(float.PositiveInfinity);
         return (scanned, refined);
+    }
+
+    private void PrefetchRefine(long label, ReadOnlySpan<long> probeLists)
+    {
+        var list = _lists[(int)probeLists[(int)(label >> 32)]];
+        int size = _refine!.CodeSize;
+        Runtime.Prefetch.Range(list.Refine.AsSpan((int)(uint)label * size, size));
     }
 
     // Term 3 (query-only) table: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for inner product.
