@@ -2,6 +2,7 @@ using System.Text.Json;
 using Engine.Cli;
 using Engine.Data;
 using Engine.Mining.Output;
+using Engine.Tests.Mining;
 using Engine.Tests.Support;
 
 namespace Engine.Tests.Cli;
@@ -12,12 +13,6 @@ namespace Engine.Tests.Cli;
 /// </summary>
 public class DeviceTests
 {
-    private static void WriteVecs(string path, float[] data, int d)
-    {
-        using var w = new BinaryWriter(File.Create(path));
-        for (int i = 0; i < data.Length / d; i++) { w.Write(d); for (int j = 0; j < d; j++) w.Write(data[i * d + j]); }
-    }
-
     [Theory]
     [InlineData("Flat", "l2")]
     [InlineData("IVF16,Flat", "cosine")]
@@ -25,10 +20,9 @@ public class DeviceTests
     {
         const int n = 2000, d = 13, anchors = 30;
         using var tmp = new TempDir();
-        WriteVecs(tmp.File("base.fvecs"), SyntheticData.Clustered(n, d, 20, seed: 17), d);
-        WriteVecs(tmp.File("query.fvecs"), SyntheticData.ClusteredQueries(anchors, d, 20, seed: 17), d);
-        using (var w = new BinaryWriter(File.Create(tmp.File("pos.ivecs"))))
-            for (int a = 0; a < anchors; a++) { w.Write(1); w.Write(a * 11); }
+        MineCliTests.WriteVecs(tmp.File("base.fvecs"), SyntheticData.Clustered(n, d, 20, seed: 17), d);
+        MineCliTests.WriteVecs(tmp.File("query.fvecs"), SyntheticData.ClusteredQueries(anchors, d, 20, seed: 17), d);
+        MineCliTests.WriteIvecs(tmp.File("pos.ivecs"), Enumerable.Range(0, anchors).Select(a => new long[] { a * 11 }).ToArray());
         List<Engine.Mining.MinedRow> Mine(string device)
         {
             string outPath = tmp.File(device + ".jsonl");
