@@ -2,7 +2,7 @@ using System.Text.Json;
 using Engine.Cli;
 using Engine.Data;
 using Engine.Mining.Output;
-using Engine.Tests.Mining;
+using MineCliTests = Engine.Tests.Mining.MineCliTests;
 using Engine.Tests.Support;
 
 namespace Engine.Tests.Cli;
