@@ -30,7 +30,8 @@ public sealed record KMeansOptions(int Clusters)
 
     /// <summary>
     /// Where the Lloyd steps (assignment + centroid update) run; null runs them in-process on the caller's rows
-    /// without copying them. Initialisation, empty-cluster repair and balancing always run on the CPU.
+    /// without copying them. Initialisation, empty-cluster repair, balancing and the assignment of all rows
+    /// (the <c>assignments</c> output) always run on the CPU.
     /// <see cref="CpuKMeansBackend"/> gives the same centroids as null; another backend (e.g. Engine.Gpu's) the same
     /// up to float rounding.
     /// </summary>
@@ -49,6 +50,9 @@ public sealed record KMeansOptions(int Clusters)
 /// splitting a large cluster (seeded choice, symmetric perturbation).</para>
 /// <para>k-means++ runs on a bounded pool of the sample (at most <c>max(4k, 2048)</c> points) so that its
 /// O(pool·k·d) cost stays small next to the Lloyd iterations.</para>
+/// <para>The Lloyd steps (assignment + update over the sample) go through an <see cref="IKMeansSession"/>: the
+/// in-process one over the caller's pinned rows by default, or one opened on <see cref="KMeansOptions.Backend"/>
+/// (e.g. a GPU); the rest of training stays here, so every backend sees the same sample and initialisation.</para>
 /// <para>Thread safety: all members are static and re-entrant.</para>
 /// </remarks>
 public static class KMeans
