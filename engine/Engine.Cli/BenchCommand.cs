@@ -14,7 +14,7 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object per setting (same schema as peers.py)." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: CUDA when present, else its CPU accelerator; Flat only).", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: CUDA when present, else its CPU accelerator; Flat searches on it, IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
         var cmd = new Command("bench", "Measures recall@k and QPS of an index spec on a data-set directory.")
         {
             data, index, k, threads, sweep, json, repeats, nq, device,

@@ -23,16 +23,14 @@ internal static class BenchRunner
 
         // SPANN is a disk index: the bench builds it in a temporary directory (postings on disk, heads in RAM).
         string? spannDir = null;
-        if (SpannSpec.TryParse(o.Spec, out var spannOptions))
+        if (SpannSpec.TryParse(o.Spec, out _))
         {
             spannDir = Path.Combine(Path.GetTempPath(), "engine-bench-spann-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(spannDir);
         }
         try
         {
-            using var index = spannDir is null
-                ? DeviceIndexes.Create(o.Spec, data.Dimension, data.Metric, o.Device)
-                : SpannIndex.Create(spannDir, data.Dimension, data.Metric, spannOptions);
+            using var index = DeviceIndexes.Create(o.Spec, data.Dimension, data.Metric, o.Device, spannDir);
             RunOn(index, data, o, threads, log, output, spannDir);
         }
         finally

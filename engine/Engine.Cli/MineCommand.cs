@@ -37,7 +37,7 @@ internal static class MineCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
         var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU exact search; Flat only).", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: Flat searches on the device; IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };

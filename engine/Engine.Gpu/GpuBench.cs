@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using Engine.Clustering;
 using Engine.Index.Flat;
+using Engine.Index.Ivf;
+using Engine.Mining;
 
 namespace Engine.Gpu;
 
@@ -27,8 +30,8 @@ public sealed class GpuBenchOptions
 }
 
 /// <summary>
-/// Throughput of each kernel on a context's accelerator and end-to-end flat-search / k-means timings, on
-/// synthetic Gaussian data. Prints which accelerator ran; numbers from ILGPU's CPU accelerator say nothing
+/// Throughput of each kernel on a context's accelerator (GFLOP/s and GB/s) and end-to-end timings of flat search,
+/// k-means (alone and inside an IVF build) and mining, each next to the CPU path, on synthetic Gaussian data. Prints which accelerator ran; numbers from ILGPU's CPU accelerator say nothing
 /// about a GPU.
 /// </summary>
 public static class GpuBench
@@ -82,6 +85,39 @@ public static class GpuBench
             output.WriteLine($"k-means train end to end ({options.Iterations} iterations): {sw.Elapsed.TotalMilliseconds:F1} ms, inertia {r.Inertia:E3}");
         }
 
+        // k-means as an IVF build uses it: IVF{c},Flat training (sample ≤ 256 rows per list, k-means++ on the CPU,
+        // 10 Lloyd steps on the backend), GpuKMeansBackend against in-process training. One run each.
+        {
+            string spec = $"IVF{options.Clusters},Flat";
+            double Build(IKMeansBackend? backend)
+            {
+                using var ivf = new IvfIndex(spec, d, Metric.L2) { TrainingSeed = options.Seed, ClusteringBackend = backend };
+                var sw = Stopwatch.StartNew();
+                ivf.Train(corpus);
+                return sw.Elapsed.TotalSeconds;
+            }
+            double gpu = Build(new GpuKMeansBackend(context)), cpu = Build(null);
+            int sample = (int)Math.Min(n, 256L * options.Clusters);
+            output.WriteLine($"IVF build k-means ({spec} train, {sample} sampled rows, 10 iterations): {gpu * 1e3:F1} ms with GpuKMeansBackend; in-process CPU: {cpu * 1e3:F1} ms");
+        }
+
+        // Mining end to end: hard negatives for `queries` anchors (one random positive each) over GpuFlatIndex and FlatIndex.
+        {
+            var ids = new long[n];
+            for (int i = 0; i < n; i++) ids[i] = i;
+            var positives = new long[nq][];
+            for (int q = 0; q < nq; q++) positives[q] = [rng.Next(n)];
+            var input = MiningInput.FromVectors(queries, d, positives);
+            var mining = new MiningOptions { NumNegatives = 5, RangeMax = 50, Seed = (ulong)options.Seed };
+            using var gpuIndex = new GpuFlatIndex(context, d, Metric.L2);
+            using var cpuIndex = new FlatIndex(d, Metric.L2);
+            gpuIndex.Add(corpus, ids);
+            cpuIndex.Add(corpus, ids);
+            double gpu = Best(options.Repeats, () => new HardNegativeMiner(gpuIndex, mining).MineAll(input, out _));
+            double cpu = Best(options.Repeats, () => new HardNegativeMiner(cpuIndex, mining).MineAll(input, out _));
+            output.WriteLine($"mining end to end ({nq} anchors, 5 negatives from the top 50): {gpu * 1e3:F1} ms over GpuFlatIndex ({nq / gpu:F0} anchors/s); CPU FlatIndex: {cpu * 1e3:F1} ms ({nq / cpu:F0} anchors/s)");
+        }
+
         // IVF-PQ ADC scan over synthetic lists: every query probes 8 of 64 lists.
         {
             int m = options.SubQuantizers, nlist = 64, np = 8;
@@ -98,7 +134,7 @@ public static class GpuBench
             var dist = new float[nq * k]; var labels = new long[nq * k];
             double s = Best(options.Repeats, () => scanner.Search(new IvfPqQueries(probes, np, luts, true), k, dist, labels));
             double scanned = (double)nq * np * n / nlist;
-            output.WriteLine($"IVF-PQ ADC scan (m={m}, {np}/{nlist} lists): {s * 1e3:F1} ms, {scanned / s / 1e6:F1} M codes/s, {scanned * m / s / 1e9:F2} GB/s of codes, {scanned * m / s / 1e9:F2} G lookups/s");
+            output.WriteLine($"IVF-PQ ADC scan (m={m}, {np}/{nlist} lists): {s * 1e3:F1} ms, {scanned / s / 1e6:F1} M codes/s, {scanned * m / s / 1e9:F2} GB/s of codes, {scanned * m / s / 1e9:F2} GFLOP/s (one LUT add per code byte)");
         }
     }
 

@@ -153,6 +153,12 @@ public sealed class GpuContext : IDisposable
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
+    /// <summary>True once <see cref="Dispose"/> ran (device buffers are gone with the accelerator).</summary>
+    internal bool IsDisposed => _disposed;
+
+    /// <summary>Short accelerator name used in reports: <c>gpu:cuda</c> or <c>gpu:ilgpu-cpu</c>.</summary>
+    public string ShortName => IsCpuSimulator ? "gpu:ilgpu-cpu" : "gpu:cuda";
+
     /// <summary>Releases device buffers, the accelerator and the ILGPU context.</summary>
     public void Dispose()
     {

@@ -113,9 +113,10 @@ public sealed class GpuKMeans
         return new GpuKMeansResult(centroids, assignments, counts, last.Inertia, iterations);
     }
 
-    // Assign + update with points and centroids already on the device; writes `next`, downloads assignments and counts.
-    private KMeansStepResult StepOnDevice(ArrayView<float> points, ArrayView<float> cur, ArrayView<float> next,
-        int n, int c, int d, Span<int> assignments, Span<int> counts)
+    // Assign + update with points and centroids already on the device; writes `next`, downloads assignments, counts
+    // and (when `distances` is not empty) the per-point distances.
+    internal KMeansStepResult StepOnDevice(ArrayView<float> points, ArrayView<float> cur, ArrayView<float> next,
+        int n, int c, int d, Span<int> assignments, Span<int> counts, ReadOnlySpan<float> penalty = default, Span<float> distances = default)
     {
         var k = _ctx.Kernels;
         int blocks = (int)Math.Clamp(Math.Min((n + 255L) / 256, 2L * _ctx.ScratchEntries / ((long)c * d)), 1, n);
@@ -127,7 +128,7 @@ public sealed class GpuKMeans
         var outCounts = _ctx.Scratch<int>("km.counts", c);
         var stream = _ctx.Accelerator.DefaultStream;
 
-        k.Assign(n, points, cur, assign, dist, args);
+        AssignKernel(points, cur, n, c, penalty, ref args, assign, dist);
         sums.MemSetToZero(stream);
         partCounts.MemSetToZero(stream);
         k.PartialSums(blocks * d, points, assign, sums, partCounts, args);
@@ -135,17 +136,45 @@ public sealed class GpuKMeans
 
         _ctx.Download(assign, assignments[..n]);
         _ctx.Download(outCounts, counts[..c]);
-        float[] distances = ArrayPool<float>.Shared.Rent(n);
+        double inertia = DownloadDistances(dist, n, distances);
+        int empty = 0;
+        for (int i = 0; i < c; i++) if (counts[i] == 0) empty++;
+        return new KMeansStepResult(inertia, empty);
+    }
+
+    // Nearest centroid of each point already on the device; downloads assignments and distances.
+    internal void AssignOnDevice(ArrayView<float> points, ArrayView<float> cur, int n, int c, int d, Span<int> assignments, Span<float> distances)
+    {
+        var args = new KMeansArgs { Dimension = d, Points = n, Clusters = c, Blocks = 1 };
+        var assign = _ctx.Scratch<int>("km.assign", n);
+        var dist = _ctx.Scratch<float>("km.dist", n);
+        AssignKernel(points, cur, n, c, default, ref args, assign, dist);
+        _ctx.Download(assign, assignments[..n]);
+        DownloadDistances(dist, n, distances);
+    }
+
+    private void AssignKernel(ArrayView<float> points, ArrayView<float> cur, int n, int c, ReadOnlySpan<float> penalty,
+        ref KMeansArgs args, ArrayView<int> assign, ArrayView<float> dist)
+    {
+        var pen = _ctx.Scratch<float>("km.penalty", c);
+        args.HasPenalty = penalty.IsEmpty ? 0 : 1;
+        if (!penalty.IsEmpty) _ctx.Upload(pen, penalty[..c]);
+        _ctx.Kernels.Assign(n, points, cur, pen, assign, dist, args);
+    }
+
+    // Downloads the n distances (into `target` when it is not empty) and returns their sum.
+    private double DownloadDistances(ArrayView<float> dist, int n, Span<float> target)
+    {
+        float[]? pooled = target.IsEmpty ? ArrayPool<float>.Shared.Rent(n) : null;
         try
         {
-            _ctx.Download(dist, distances.AsSpan(0, n));
+            var host = pooled is null ? target[..n] : pooled.AsSpan(0, n);
+            _ctx.Download(dist, host);
             double inertia = 0;
-            for (int i = 0; i < n; i++) inertia += distances[i];
-            int empty = 0;
-            for (int i = 0; i < c; i++) if (counts[i] == 0) empty++;
-            return new KMeansStepResult(inertia, empty);
+            for (int i = 0; i < n; i++) inertia += host[i];
+            return inertia;
         }
-        finally { ArrayPool<float>.Shared.Return(distances); }
+        finally { if (pooled is not null) ArrayPool<float>.Shared.Return(pooled); }
     }
 
     private static void CheckStep(int n, int c, int d, int newCentroids, int assignments, int counts)

@@ -44,3 +44,20 @@ public sealed class GpuContextTests
         Assert.Throws<ObjectDisposedException>(() => GpuFlatSearch.Search(ctx, new float[4], 2, Metric.L2, new float[2], 1, new float[1], new long[1]));
     }
 }
+
+[Collection("gpu")]
+public sealed class GpuBenchTests(GpuFixture fixture)
+{
+    [Fact]
+    public void ReportsEveryKernelAndEndToEndTiming()
+    {
+        var sw = new StringWriter();
+        GpuBench.Run(fixture.Context, new GpuBenchOptions { Corpus = 2000, Queries = 8, Dimension = 12, K = 5, Clusters = 8, Iterations = 2, SubQuantizers = 4, Repeats = 1 }, sw);
+        string text = sw.ToString();
+        foreach (var line in new[] { "accelerator: ILGPU CPU accelerator", "flat L2 scan + top-5", "flat search end to end", "k-means step (n=2000, c=8)",
+                     "k-means train end to end", "IVF build k-means (IVF8,Flat train", "mining end to end (8 anchors", "IVF-PQ ADC scan (m=4" })
+            Assert.Contains(line, text);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(text, "GFLOP/s").Count); // flat scan, k-means step, ADC
+        Assert.Throws<ArgumentNullException>(() => GpuBench.Run(fixture.Context, null!, sw));
+    }
+}

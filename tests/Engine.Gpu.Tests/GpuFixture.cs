@@ -26,4 +26,19 @@ internal static class Data
         }
         return x;
     }
+
+    /// <summary>n × d points around <paramref name="clusters"/> seeded centres in [−3, 3]^d (spread 0.3).</summary>
+    public static float[] Clustered(int n, int d, int clusters, int seed)
+    {
+        var centres = Gaussian(clusters, d, seed);
+        var noise = Gaussian(n, d, seed + 1);
+        var rng = new Random(seed + 2);
+        var x = new float[n * d];
+        for (int i = 0; i < n; i++)
+        {
+            int c = rng.Next(clusters);
+            for (int j = 0; j < d; j++) x[i * d + j] = 3 * centres[c * d + j] + 0.3f * noise[i * d + j];
+        }
+        return x;
+    }
 }

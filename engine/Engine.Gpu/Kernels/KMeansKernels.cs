@@ -14,6 +14,8 @@ internal struct KMeansArgs
     public int Clusters;
     /// <summary>Fixed point blocks of the deterministic reduction.</summary>
     public int Blocks;
+    /// <summary>1 when the per-cluster penalty view holds <see cref="Clusters"/> entries to add to each cost, else 0.</summary>
+    public int HasPenalty;
 }
 
 /// <summary>
@@ -25,14 +27,17 @@ internal struct KMeansArgs
 /// </summary>
 internal static class KMeansKernels
 {
-    /// <summary>Thread i: nearest centroid of point i and its squared distance.</summary>
-    public static void Assign(Index1D i, ArrayView<float> points, ArrayView<float> centroids,
+    /// <summary>
+    /// Thread i: the centroid minimising squared distance (+ penalty[c] when <see cref="KMeansArgs.HasPenalty"/>)
+    /// for point i, and its squared distance without the penalty.
+    /// </summary>
+    public static void Assign(Index1D i, ArrayView<float> points, ArrayView<float> centroids, ArrayView<float> penalty,
         ArrayView<int> assignment, ArrayView<float> distance, KMeansArgs a)
     {
         int d = a.Dimension;
         long pOff = (long)(int)i * d;
         int best = 0;
-        float bestDist = float.PositiveInfinity;
+        float bestCost = float.PositiveInfinity, bestDist = float.PositiveInfinity;
         for (int c = 0; c < a.Clusters; c++)
         {
             long cOff = (long)c * d;
@@ -42,7 +47,8 @@ internal static class KMeansKernels
                 float diff = points[pOff + j] - centroids[cOff + j];
                 acc += diff * diff;
             }
-            if (acc < bestDist) { bestDist = acc; best = c; }
+            float cost = a.HasPenalty != 0 ? acc + penalty[c] : acc;
+            if (cost < bestCost) { bestCost = cost; bestDist = acc; best = c; }
         }
         assignment[i] = best;
         distance[i] = bestDist;

@@ -27,6 +27,15 @@ public sealed record KMeansOptions(int Clusters)
 
     /// <summary>Worker threads; 0 means <see cref="Environment.ProcessorCount"/>. Results do not depend on it.</summary>
     public int Threads { get; init; }
+
+    /// <summary>
+    /// Where the Lloyd steps (assignment + centroid update) run; null runs them in-process on the caller's rows
+    /// without copying them. Initialisation, empty-cluster repair, balancing and the assignment of all rows
+    /// (the <c>assignments</c> output) always run on the CPU.
+    /// <see cref="CpuKMeansBackend"/> gives the same centroids as null; another backend (e.g. Engine.Gpu's) the same
+    /// up to float rounding.
+    /// </summary>
+    public IKMeansBackend? Backend { get; init; }
 }
 
 /// <summary>
@@ -41,6 +50,9 @@ public sealed record KMeansOptions(int Clusters)
 /// splitting a large cluster (seeded choice, symmetric perturbation).</para>
 /// <para>k-means++ runs on a bounded pool of the sample (at most <c>max(4k, 2048)</c> points) so that its
 /// O(pool·k·d) cost stays small next to the Lloyd iterations.</para>
+/// <para>The Lloyd steps (assignment + update over the sample) go through an <see cref="IKMeansSession"/>: the
+/// in-process one over the caller's pinned rows by default, or one opened on <see cref="KMeansOptions.Backend"/>
+/// (e.g. a GPU); the rest of training stays here, so every backend sees the same sample and initialisation.</para>
 /// <para>Thread safety: all members are static and re-entrant.</para>
 /// </remarks>
 public static class KMeans
@@ -80,44 +92,79 @@ public static class KMeans
         int[] rows = SampleRows(n, (int)Math.Min(n, cap), rng);
         int s = rows.Length, d = dimension;
 
+        if (assignments is not null && assignments.Length != n)
+            throw new ArgumentException($"assignments must hold {n} entries.", nameof(assignments));
+
         unsafe
         {
             fixed (float* p = vectors)
             {
                 var data = new RowSource((nint)p, n, d);
                 float[] centroids = InitPlusPlus(data, rows, k, rng, threads);
+                using IKMeansSession session = options.Backend?.Open(vectors, d, rows) ?? new CpuKMeansSession(data, rows, threads);
+                var next = new float[k * d];
                 var assign = new int[s];
                 var dist = new float[s];
                 var counts = new int[k];
                 for (int it = 0; it < options.Iterations; it++)
                 {
-                    AssignRows(data, rows, centroids, k, assign, dist, threads,
-                        options.Balanced && it > 0 ? counts : null, s);
-                    Update(data, rows, assign, centroids, k, counts, threads);
+                    float[]? penalty = options.Balanced && it > 0 ? BalancePenalty(dist, counts, s) : null;
+                    session.Step(centroids, penalty, next, assign, dist, counts);
+                    (centroids, next) = (next, centroids);
                     RepairEmpty(centroids, counts, k, d, rng);
                 }
                 if (options.Balanced)
                 {
-                    SplitOversized(data, rows, centroids, k, assign, dist, counts, threads, options, rng);
-                    AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+                    SplitOversized(session, data, rows, ref centroids, ref next, k, assign, dist, counts, options, rng);
+                    session.Assign(centroids, assign, dist);
                     int maxSize = Math.Max(1, (int)Math.Floor(options.BalanceFactor * s / k));
                     EnforceCapacity(data, rows, centroids, k, assign, maxSize);
                     Update(data, rows, assign, centroids, k, counts, threads);
                 }
                 if (assignments is not null)
                 {
-                    if (assignments.Length != n) throw new ArgumentException($"assignments must hold {n} entries.", nameof(assignments));
                     var all = new float[n];
                     AssignRows(data, null, centroids, k, assignments, all, threads, null, n);
                     if (options.Balanced || options.Iterations > 0)
                     {
-                        if (!options.Balanced) AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+                        if (!options.Balanced) session.Assign(centroids, assign, dist);
                         for (int i = 0; i < s; i++) assignments[rows[i]] = assign[i];
                     }
                 }
                 return centroids;
             }
         }
+    }
+
+    /// <summary>
+    /// One in-process Lloyd step over all rows of <paramref name="vectors"/> (n × d), following the
+    /// <see cref="IKMeansSession.Step"/> contract; the reference every <see cref="IKMeansBackend"/> is compared with.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad shapes, non-finite values or buffers too short.</exception>
+    public static void Step(ReadOnlySpan<float> vectors, int dimension, ReadOnlySpan<float> centroids, ReadOnlySpan<float> penalty,
+        Span<float> newCentroids, Span<int> assignments, Span<float> distances, Span<int> counts, int threads = 0)
+    {
+        Guard.Finite(vectors, dimension, nameof(vectors));
+        Guard.Finite(centroids, dimension, nameof(centroids));
+        using var session = new CpuKMeansBackend(threads).Open(vectors, dimension, []);
+        session.Step(centroids, penalty, newCentroids, assignments, distances, counts);
+    }
+
+    /// <summary>
+    /// Size penalty of balanced k-means: λ · size / mean, with λ the mean point-to-centroid distance of the last
+    /// step, so a cluster twice the mean size pays one typical distance more (SPANN-style balance term, kept
+    /// deterministic by using last round's sizes).
+    /// </summary>
+    private static float[] BalancePenalty(float[] dist, int[] counts, int count)
+    {
+        int k = counts.Length;
+        double mean = 0;
+        for (int i = 0; i < count; i++) mean += dist[i];
+        float lambda = (float)(mean / Math.Max(1, count));
+        float meanSize = count / (float)k;
+        var penalty = new float[k];
+        for (int j = 0; j < k; j++) penalty[j] = lambda * counts[j] / meanSize;
+        return penalty;
     }
 
     /// <summary>Index of the nearest centroid (squared L2) for every row of <paramref name="vectors"/>.</summary>
@@ -237,26 +284,15 @@ public static class KMeans
 
     /// <summary>
     /// Assigns rows (all rows when <paramref name="rows"/> is null) to the nearest centroid; with
-    /// <paramref name="penaltyCounts"/> the cost adds a size penalty (balanced k-means).
+    /// <paramref name="penalty"/> (length k) the cost adds a per-cluster term (balanced k-means). The reported
+    /// distance excludes the penalty.
     /// </summary>
-    private static void AssignRows(RowSource data, int[]? rows, float[] centroids, int k, int[] assign, float[] dist,
-        int threads, int[]? penaltyCounts, int count)
+    internal static void AssignRows(RowSource data, int[]? rows, float[] centroids, int k, int[] assign, float[] dist,
+        int threads, float[]? penalty, int count)
     {
         int d = data.Dimension;
         var cNorms = new float[k];
-        Distances.SquaredNorms(centroids, d, cNorms);
-        float[]? penalty = null;
-        if (penaltyCounts is not null)
-        {
-            // λ · size / mean, with λ the mean point-to-centroid distance: a cluster twice the mean size pays one
-            // typical distance more (SPANN-style balance term, kept deterministic by using last round's sizes).
-            double mean = 0;
-            for (int i = 0; i < count; i++) mean += dist[i];
-            float lambda = (float)(mean / Math.Max(1, count));
-            float meanSize = count / (float)k;
-            penalty = new float[k];
-            for (int j = 0; j < k; j++) penalty[j] = lambda * penaltyCounts[j] / meanSize;
-        }
+        Distances.SquaredNorms(centroids.AsSpan(0, k * d), d, cNorms);
         int blocks = (count + PointBlock - 1) / PointBlock;
         void Work(int b)
         {
@@ -315,16 +351,20 @@ public static class KMeans
         else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
     }
 
-    private static void Update(RowSource data, int[] rows, int[] assign, float[] centroids, int k, int[] counts, int threads)
+    /// <summary>
+    /// Centroid j becomes the mean of the rows assigned to it (summed in row order, in double); clusters without
+    /// rows keep their centroid. <paramref name="rows"/> null means rows 0..count−1.
+    /// </summary>
+    internal static void Update(RowSource data, int[]? rows, int[] assign, float[] centroids, int k, int[] counts, int threads, int count = -1)
     {
-        int d = data.Dimension, s = rows.Length;
-        Array.Clear(counts);
+        int d = data.Dimension, s = rows?.Length ?? count;
+        Array.Clear(counts, 0, k);
         for (int i = 0; i < s; i++) counts[assign[i]]++;
         var start = new int[k + 1];
         for (int j = 0; j < k; j++) start[j + 1] = start[j] + counts[j];
         var members = new int[s];
         var fill = start.AsSpan(0, k).ToArray();
-        for (int i = 0; i < s; i++) members[fill[assign[i]]++] = rows[i];
+        for (int i = 0; i < s; i++) members[fill[assign[i]]++] = rows is null ? i : rows[i];
         void Work(int j)
         {
             if (counts[j] == 0) return;
@@ -379,15 +419,15 @@ public static class KMeans
     /// centroids are moved next to the oversize ones (a split, as for empty clusters) and two Lloyd rounds
     /// follow. Bounded number of rounds; deterministic.
     /// </summary>
-    private static void SplitOversized(RowSource data, int[] rows, float[] centroids, int k, int[] assign, float[] dist,
-        int[] counts, int threads, KMeansOptions options, Random rng)
+    private static void SplitOversized(IKMeansSession session, RowSource data, int[] rows, ref float[] centroids, ref float[] next,
+        int k, int[] assign, float[] dist, int[] counts, KMeansOptions options, Random rng)
     {
         int s = rows.Length, d = data.Dimension;
         int maxSize = Math.Max(1, (int)Math.Floor(options.BalanceFactor * s / k));
         const float Eps = 1f / 1024;
         for (int round = 0; round < 16; round++)
         {
-            AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
+            session.Assign(centroids, assign, dist);
             Array.Clear(counts);
             for (int i = 0; i < s; i++) counts[assign[i]]++;
             var oversize = Enumerable.Range(0, k).Where(j => counts[j] > maxSize).OrderByDescending(j => counts[j]).ThenBy(j => j).ToArray();
@@ -409,8 +449,8 @@ public static class KMeans
             }
             for (int it = 0; it < 2; it++)
             {
-                AssignRows(data, rows, centroids, k, assign, dist, threads, null, s);
-                Update(data, rows, assign, centroids, k, counts, threads);
+                session.Step(centroids, null, next, assign, dist, counts);
+                (centroids, next) = (next, centroids);
                 RepairEmpty(centroids, counts, k, d, rng);
             }
         }

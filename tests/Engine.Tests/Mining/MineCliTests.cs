@@ -5,13 +5,13 @@ namespace Engine.Tests.Mining;
 
 public class MineCliTests
 {
-    private static void WriteVecs(string path, float[] data, int d)
+    internal static void WriteVecs(string path, float[] data, int d)
     {
         using var w = new BinaryWriter(File.Create(path));
         for (int i = 0; i < data.Length / d; i++) { w.Write(d); for (int j = 0; j < d; j++) w.Write(data[i * d + j]); }
     }
 
-    private static void WriteIvecs(string path, long[][] rows)
+    internal static void WriteIvecs(string path, long[][] rows)
     {
         using var w = new BinaryWriter(File.Create(path));
         foreach (var r in rows) { w.Write(r.Length); foreach (long v in r) w.Write((int)v); }

@@ -1,10 +1,31 @@
 using System.Globalization;
+using Engine.Clustering;
 using Engine.Index.Flat;
 using Engine.Index.Ivf;
 using Engine.Index.Spann;
 using Engine.Storage.Format;
 
 namespace Engine.Index;
+
+/// <summary>
+/// Build-time settings of <see cref="IndexFactory.Create(string, int, Metric, IndexBuildOptions)"/> that are not part
+/// of the composition string (and are not saved with the index).
+/// </summary>
+public sealed record IndexBuildOptions
+{
+    /// <summary>All defaults: in-process clustering, in-memory indexes.</summary>
+    public static IndexBuildOptions Default { get; } = new();
+
+    /// <summary>
+    /// Where the Lloyd steps of training run: the coarse k-means of IVF specs and the balanced clustering of SPANN
+    /// builds. Null runs them in-process; Engine.Gpu's <c>GpuKMeansBackend</c> runs them on an ILGPU accelerator.
+    /// Flat ignores it.
+    /// </summary>
+    public IKMeansBackend? ClusteringBackend { get; init; }
+
+    /// <summary>SPANN only: the directory to create the disk-backed index in (null: postings in memory). Other specs ignore it.</summary>
+    public string? Directory { get; init; }
+}
 
 /// <summary>
 /// Builds indexes from composition strings (faiss <c>index_factory</c> style) and loads saved indexes.
@@ -14,15 +35,29 @@ public static class IndexFactory
 {
     /// <summary>Creates an empty index for <paramref name="spec"/>.</summary>
     /// <exception cref="ArgumentException">Unknown or malformed spec (the message names the part that is wrong).</exception>
-    public static IVectorIndex Create(string spec, int dimension, Metric metric)
+    public static IVectorIndex Create(string spec, int dimension, Metric metric) => Create(spec, dimension, metric, null);
+
+    /// <summary>
+    /// Creates an empty index for <paramref name="spec"/> with build-time settings that are not part of the spec
+    /// (for example a k-means backend for IVF and SPANN training).
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown or malformed spec (the message names the part that is wrong).</exception>
+    public static IVectorIndex Create(string spec, int dimension, Metric metric, IndexBuildOptions? options)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        options ??= IndexBuildOptions.Default;
         string s = spec.Trim();
         if (s.Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new FlatIndex(dimension, metric);
         if (s.StartsWith("IVF", StringComparison.Ordinal) || s.StartsWith("OPQ", StringComparison.Ordinal))
-            return new IvfIndex(IvfSpec.Parse(s), dimension, metric);
-        if (SpannSpec.TryParse(s, out var spann)) return new SpannIndex(dimension, metric, spann);
+            return new IvfIndex(IvfSpec.Parse(s), dimension, metric) { ClusteringBackend = options.ClusteringBackend };
+        if (SpannSpec.TryParse(s, out var spann))
+        {
+            spann = spann with { ClusteringBackend = options.ClusteringBackend };
+            return options.Directory is null
+                ? new SpannIndex(dimension, metric, spann)
+                : SpannIndex.Create(options.Directory, dimension, metric, spann);
+        }
         throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
     }
 

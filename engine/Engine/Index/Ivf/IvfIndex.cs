@@ -117,6 +117,13 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Balanced coarse k-means (size penalty; largest list of the sample ≤ 1.5 × the mean).</summary>
     public bool BalancedLists { get; init; }
 
+    /// <summary>
+    /// Where the Lloyd steps of the coarse quantizer's k-means run (<see cref="KMeansOptions.Backend"/>, e.g.
+    /// Engine.Gpu's <c>GpuKMeansBackend</c>); null runs them in-process. PQ codebooks, OPQ and list assignment
+    /// stay on the CPU. Not saved with the index.
+    /// </summary>
+    public IKMeansBackend? ClusteringBackend { get; init; }
+
     /// <summary>Bytes per stored code for unpacked encodings (0 for fast-scan, whose codes live in blocks).</summary>
     internal int CodeSize { get; }
 
@@ -209,7 +216,7 @@ public sealed partial class IvfIndex : IVectorIndex
             bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
-                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists };
+                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend };
                 _centroids = transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
                     : KMeans.Train(vectors, d, opts);

@@ -1,4 +1,4 @@
-using Engine.Distance;
+using Engine.Clustering;
 
 namespace Engine.Index.Spann;
 
@@ -12,10 +12,10 @@ internal static class BalancedClustering
 {
     public const int Branching = 32;
     private const int Iterations = 8;
-    private const int Block = 256;
+    private static readonly CpuKMeansBackend DefaultBackend = new();
 
-    /// <summary>Returns the leaf centroids (count × d, row-major).</summary>
-    public static float[] BuildHeads(ReadOnlySpan<float> data, int dimension, int leafSize, int seed)
+    /// <summary>Returns the leaf centroids (count × d, row-major); every split's Lloyd steps run on <paramref name="backend"/> (null: CPU).</summary>
+    public static float[] BuildHeads(ReadOnlySpan<float> data, int dimension, int leafSize, int seed, IKMeansBackend? backend = null)
     {
         int n = data.Length / dimension;
         var rng = new Random(seed);
@@ -31,7 +31,7 @@ internal static class BalancedClustering
                 continue;
             }
             int k = Math.Min(Branching, (members.Length + leafSize - 1) / leafSize);
-            var clusters = Split(data, dimension, members, k, rng);
+            var clusters = Split(data, dimension, members, k, rng, backend);
             if (clusters.Count(c => c.Length > 0) <= 1)
             {
                 // Identical points: k-means cannot separate them; cut into leaf-sized chunks.
@@ -55,72 +55,39 @@ internal static class BalancedClustering
         for (int j = 0; j < d; j++) heads.Add((float)(mean[j] / members.Length));
     }
 
-    /// <summary>Balanced k-means of <paramref name="members"/> into k groups.</summary>
-    internal static List<int[]> Split(ReadOnlySpan<float> data, int d, int[] members, int k, Random rng)
+    /// <summary>
+    /// Balanced k-means of <paramref name="members"/> into k groups; the Lloyd steps run on
+    /// <paramref name="backend"/> (null: in-process <see cref="CpuKMeansBackend"/>).
+    /// </summary>
+    internal static List<int[]> Split(ReadOnlySpan<float> data, int d, int[] members, int k, Random rng, IKMeansBackend? backend = null)
     {
         int m = members.Length;
         var centroids = new float[k * d];
+        var next = new float[k * d];
         var perm = members.OrderBy(_ => rng.Next()).Take(k).ToArray();
         for (int c = 0; c < k; c++) data.Slice(perm[c] * d, d).CopyTo(centroids.AsSpan(c * d, d));
         var labels = new int[m];
+        var dist = new float[m];
         var counts = new int[k];
-        var prevCounts = new int[k];
-        var block = new float[Block * d];
-        var blockNorms = new float[Block];
-        var cNorms = new float[k];
-        var dist = new float[Block * k];
-        var sums = new double[k * d];
-        double prevMeanDist = 0;
+        var penalty = new float[k];
+        using var session = (backend ?? DefaultBackend).Open(data, d, members);
         for (int iter = 0; iter < Iterations; iter++)
         {
-            Distances.SquaredNorms(centroids, d, cNorms);
-            Array.Clear(counts);
-            double total = 0;
-            float lambda = 0;
             if (iter > 0)
             {
                 // λ scales the size penalty to the typical distance so a cluster twice the mean size costs
-                // about one mean distance more.
-                lambda = (float)(prevMeanDist / Math.Max(1.0, (double)m / k));
+                // about one mean distance more; sizes are those of the previous iteration.
+                double total = 0;
+                for (int i = 0; i < m; i++) total += dist[i];
+                float lambda = (float)(total / m / Math.Max(1.0, (double)m / k));
+                for (int c = 0; c < k; c++) penalty[c] = lambda * counts[c];
             }
-            for (int s = 0; s < m; s += Block)
-            {
-                int b = Math.Min(Block, m - s);
-                for (int i = 0; i < b; i++) data.Slice(members[s + i] * d, d).CopyTo(block.AsSpan(i * d, d));
-                Distances.SquaredNorms(block.AsSpan(0, b * d), d, blockNorms);
-                Distances.SquaredL2ManyToMany(block.AsSpan(0, b * d), centroids, d, blockNorms, cNorms, dist.AsSpan(0, b * k));
-                for (int i = 0; i < b; i++)
-                {
-                    var row = dist.AsSpan(i * k, k);
-                    int best = 0; float bestCost = float.PositiveInfinity; float bestDist = 0;
-                    for (int c = 0; c < k; c++)
-                    {
-                        float cost = row[c] + lambda * prevCounts[c];
-                        if (cost < bestCost) { bestCost = cost; best = c; bestDist = row[c]; }
-                    }
-                    labels[s + i] = best;
-                    counts[best]++;
-                    total += bestDist;
-                }
-            }
-            prevMeanDist = total / m;
-            Array.Copy(counts, prevCounts, k);
-            Array.Clear(sums);
-            for (int i = 0; i < m; i++)
-            {
-                var row = data.Slice(members[i] * d, d);
-                int off = labels[i] * d;
-                for (int j = 0; j < d; j++) sums[off + j] += row[j];
-            }
+            session.Step(centroids, iter > 0 ? penalty : [], next, labels, dist, counts);
+            (centroids, next) = (next, centroids);
             for (int c = 0; c < k; c++)
             {
-                if (counts[c] == 0)
-                {
-                    // Re-seed an empty cluster on a random member so k stays useful.
-                    data.Slice(members[rng.Next(m)] * d, d).CopyTo(centroids.AsSpan(c * d, d));
-                    continue;
-                }
-                for (int j = 0; j < d; j++) centroids[c * d + j] = (float)(sums[c * d + j] / counts[c]);
+                // Re-seed an empty cluster on a random member so k stays useful.
+                if (counts[c] == 0) data.Slice(members[rng.Next(m)] * d, d).CopyTo(centroids.AsSpan(c * d, d));
             }
         }
         var result = new List<int>[k];

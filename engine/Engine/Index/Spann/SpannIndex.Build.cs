@@ -22,7 +22,7 @@ public sealed partial class SpannIndex
         float[] data = vectors.ToArray();
         if (IsCosine) for (int i = 0; i < n; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
         int leaf = Options.PostingCount > 0 ? Math.Max(1, (n + Options.PostingCount - 1) / Options.PostingCount) : Options.PostingSize;
-        float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed);
+        float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed, Options.ClusteringBackend);
         lock (_writerGate)
         {
             if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");

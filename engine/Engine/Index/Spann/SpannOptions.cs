@@ -43,6 +43,13 @@ public sealed record SpannOptions
     /// <summary>Seed of clustering (results are deterministic for a seed).</summary>
     public int Seed { get; init; } = 1234;
 
+    /// <summary>
+    /// Where the Lloyd steps of the build's hierarchical balanced clustering run (e.g. Engine.Gpu's
+    /// <c>GpuKMeansBackend</c>); null runs them in-process. Not part of the spec string and not saved: posting
+    /// splits during updates always cluster on the CPU.
+    /// </summary>
+    public Engine.Clustering.IKMeansBackend? ClusteringBackend { get; init; }
+
     /// <summary>Checks every value, naming the first bad one.</summary>
     /// <exception cref="ArgumentException">A value is out of range.</exception>
     public void Validate()
