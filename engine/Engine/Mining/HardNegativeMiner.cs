@@ -100,21 +100,28 @@ public sealed partial class HardNegativeMiner
             for (int start = 0; start < input.Count; start += chunk)
             {
                 int c = Math.Min(chunk, input.Count - start);
-                int k = DepthFor(input, start, c);
+                int full = DepthFor(input, start, c);
+                int shallow = ShallowDepth(input, start, c, full);
                 var queries = new float[c * d];
                 for (int i = 0; i < c; i++) LoadAnchor(input, start + i, queries.AsSpan(i * d, d));
-                var distances = new float[(long)c * k];
-                var labels = new long[(long)c * k];
-                _index.Search(queries, k, distances, labels, _options.SearchParameters ?? new SearchParameters { Threads = threads });
-                Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
-                    () => new Scratch(d, MaxPositives(input, start, c)),
-                    (i, _, scratch) =>
+                var rows = new int[c];
+                for (int i = 0; i < c; i++) rows[i] = i;
+                SearchAndPrepare(input, start, c, queries, rows, shallow, prepared, threads);
+                if (shallow < full)
+                {
+                    // Anchors whose window came out short at the shallow depth are searched again at the full one,
+                    // so the selected negatives are those a full-depth search gives.
+                    var redo = new List<int>();
+                    for (int i = 0; i < c; i++)
+                        if (prepared[i].Window.Length < _options.NumNegatives) redo.Add(i);
+                    if (redo.Count > 0)
                     {
-                        prepared[i] = Prepare(input, start + i, queries.AsSpan(i * d, d),
-                            distances.AsSpan(i * k, k), labels.AsSpan(i * k, k), scratch);
-                        return scratch;
-                    },
-                    _ => { });
+                        var again = new float[redo.Count * d];
+                        for (int r = 0; r < redo.Count; r++) queries.AsSpan(redo[r] * d, d).CopyTo(again.AsSpan(r * d, d));
+                        SearchAndPrepare(input, start, c, again, redo.ToArray(), full, prepared, threads);
+                        report.DeepenedAnchors += redo.Count;
+                    }
+                }
                 for (int i = 0; i < c; i++)
                 {
                     var row = Select(prepared[i], report);
@@ -127,6 +134,42 @@ public sealed partial class HardNegativeMiner
         {
             report.Stop();
         }
+    }
+
+    // Searches `queries` (rows[i] of the chunk at row i) at depth k and prepares those anchors' candidates.
+    private void SearchAndPrepare(MiningInput input, int start, int chunkCount, float[] queries, int[] rows, int k,
+        AnchorCandidates[] prepared, int threads)
+    {
+        int d = _index.Dimension, c = rows.Length;
+        var distances = new float[(long)c * k];
+        var labels = new long[(long)c * k];
+        _index.Search(queries, k, distances, labels, _options.SearchParameters ?? new SearchParameters { Threads = threads });
+        Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => new Scratch(d, MaxPositives(input, start, chunkCount)),
+            (i, _, scratch) =>
+            {
+                prepared[rows[i]] = Prepare(input, start + rows[i], queries.AsSpan(i * d, d),
+                    distances.AsSpan(i * k, k), labels.AsSpan(i * k, k), scratch);
+                return scratch;
+            },
+            _ => { });
+    }
+
+    /// <summary>
+    /// First-pass depth. <see cref="SamplingStrategy.Top"/> selection uses only the first <c>RangeMin +
+    /// NumNegatives</c> survivors, so when nothing can reorder or consume candidates beyond the index ranking (no
+    /// re-scoring, normaliser, hand-out cap or deeper padding) a search of about twice that depth finds them;
+    /// anchors that come out short are searched again at <paramref name="full"/> depth. Otherwise the full depth.
+    /// </summary>
+    private int ShallowDepth(MiningInput input, int start, int count, int full)
+    {
+        if (_options.CandidateDepth > 0 || _options.Sampling != SamplingStrategy.Top || _options.RescoreExact
+            || _options.Normalizer is not null || _options.MaxHandOutsPerItem > 0 || _options.Shortfall == ShortfallPolicy.PadFromDeeper)
+            return full;
+        int maxExcluded = 0;
+        for (int i = 0; i < count; i++) maxExcluded = Math.Max(maxExcluded, input.ExcludedCount(start + i));
+        long k = (long)(_options.RangeMin + _options.NumNegatives) * (_options.HasScoreFilters ? 2 : 1) + maxExcluded;
+        return (int)Math.Min(k, full);
     }
 
     private int DepthFor(MiningInput input, int start, int count)

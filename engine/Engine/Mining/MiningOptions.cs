@@ -60,7 +60,10 @@ public sealed record MiningOptions
     /// <summary>
     /// Candidates fetched from the index per anchor; 0 = automatic: <see cref="RangeMax"/> plus the largest number of
     /// excluded ids of any anchor in the chunk, plus <see cref="RangeMax"/> again when a score filter or padding is on.
-    /// There is no upper cap.
+    /// There is no upper cap. With automatic depth and <see cref="SamplingStrategy.Top"/> selection (no re-scoring,
+    /// normaliser, hand-out cap or padding), a first search fetches only about <c>RangeMin + NumNegatives</c>
+    /// candidates (twice that with score filters) and anchors left short are searched again at the full depth
+    /// (<see cref="MiningReport.DeepenedAnchors"/>); on an exact index the output is the same as a full-depth search.
     /// </summary>
     public int CandidateDepth { get; init; }
 

@@ -30,6 +30,11 @@ public sealed class MiningReport
     public long NegativesWritten { get; internal set; }
     /// <summary>Candidates returned by the index (padding excluded).</summary>
     public long Candidates { get; internal set; }
+    /// <summary>
+    /// Anchors searched a second time at the full candidate depth because the first, shallow search (used for
+    /// <c>top</c> selection) left their window short. Their counts below come from the full-depth search.
+    /// </summary>
+    public long DeepenedAnchors { get; internal set; }
     /// <summary>Candidates removed because they are a positive of the anchor.</summary>
     public long SkippedPositives { get; internal set; }
     /// <summary>Candidates removed because they are the anchor itself or in its extra exclusion list.</summary>
@@ -108,6 +113,7 @@ public sealed class MiningReport
         w.WriteNumber("rows_written", RowsWritten);
         w.WriteNumber("negatives_written", NegativesWritten);
         w.WriteNumber("candidates", Candidates);
+        w.WriteNumber("deepened_anchors", DeepenedAnchors);
         w.WriteStartObject("skipped");
         w.WriteNumber("positives", SkippedPositives);
         w.WriteNumber("excluded", SkippedExcluded);
@@ -140,7 +146,7 @@ public sealed class MiningReport
     public override string ToString()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"anchors {Anchors}, rows {RowsWritten}, negatives {NegativesWritten}, candidates {Candidates}");
+        sb.AppendLine($"anchors {Anchors}, rows {RowsWritten}, negatives {NegativesWritten}, candidates {Candidates} (anchors searched again at full depth: {DeepenedAnchors})");
         sb.AppendLine($"skipped: positives {SkippedPositives}, excluded {SkippedExcluded}, near-duplicates {SkippedNearDuplicates}, margin {SkippedMargin}, score bounds {SkippedScoreBounds}, below range-min {SkippedBelowRangeMin}, beyond range-max {BeyondRangeMax}, hand-out cap {SkippedHandOutCap}");
         sb.AppendLine($"shortfall rows {ShortfallRows}: dropped {RowsDropped}, padded {RowsPadded} (+{NegativesPadded} negatives), kept short {RowsShort}");
         foreach (var (name, s) in new[] { ("positive", PositiveScores), ("negative", NegativeScores), ("difference", Differences) })

@@ -52,6 +52,38 @@ public class HardNegativeMinerTests
         Assert.True(report.SkippedMargin > 0);
     }
 
+    [Theory]
+    [InlineData(0.2f)]   // far positives: the margin empties the shallow pass of most anchors, they go deeper
+    [InlineData(null)]   // no score filter: the shallow pass is always enough
+    public void ShallowFirstPass_GivesTheSameRowsAsAFullDepthSearch(float? margin)
+    {
+        var data = MiningTestData.Create(seed: 5, dupsPerPositive: 0);
+        using var index = data.BuildIndex(Metric.L2);
+        var far = Enumerable.Range(0, data.Positives.Length).Select(a => new long[] { a }).ToArray();
+        var input = MiningInput.FromVectors(data.Anchors, MiningTestData.D, far);
+        var options = new MiningOptions { NumNegatives = 4, RangeMin = 3, RangeMax = 60, RelativeMargin = margin, Shortfall = ShortfallPolicy.KeepShort };
+        int fullDepth = 60 + 1 + (margin is null ? 0 : 60); // what the automatic depth fetches in one pass
+        var adaptive = new HardNegativeMiner(index, options).MineAll(input, out var adaptiveReport);
+        var full = new HardNegativeMiner(index, options with { CandidateDepth = fullDepth }).MineAll(input, out var fullReport);
+
+        Assert.Equal(full.Count, adaptive.Count);
+        for (int i = 0; i < full.Count; i++)
+        {
+            Assert.Equal(full[i].Anchor, adaptive[i].Anchor);
+            Assert.Equal(full[i].Negatives, adaptive[i].Negatives);
+            Assert.Equal(full[i].Scores, adaptive[i].Scores);
+        }
+        Assert.Equal(fullReport.RowsShort, adaptiveReport.RowsShort);
+        Assert.Equal(0, fullReport.DeepenedAnchors);
+        Assert.True(adaptiveReport.Candidates <= fullReport.Candidates);
+        if (margin is null)
+        {
+            Assert.Equal(0, adaptiveReport.DeepenedAnchors);
+            Assert.True(adaptiveReport.Candidates < fullReport.Candidates, "the shallow pass should fetch fewer candidates");
+        }
+        else Assert.InRange(adaptiveReport.DeepenedAnchors, 1, data.Positives.Length);
+    }
+
     private static long CountAbove(IVectorIndex index, MiningTestData data, int anchor, long positive, int depth, float ceiling)
     {
         var dist = new float[depth]; var ids = new long[depth];
