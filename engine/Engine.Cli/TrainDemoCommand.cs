@@ -10,7 +10,7 @@ namespace Engine.Cli;
 
 /// <summary>Settings of <c>engine demo train</c>.</summary>
 internal sealed record TrainDemoSettings(int N = 6000, int HeldOut = 1000, int D = 64, int Classes = 16, int Distractors = 16,
-    int Hidden = 64, int Dim = 32, int Epochs = 4, int Anchors = 3000, int Negatives = 8, long Seed = 7, int Threads = 0, float DistractorScale = 3f,
+    int Hidden = 64, int Dim = 32, int Epochs = 5, int Anchors = 3000, int Negatives = 8, long Seed = 7, int Threads = 0, float DistractorScale = 3f,
     float RelativeMargin = 0.1f, float DuplicateThreshold = 0.98f, int RangeMin = 0);
 
 /// <summary>

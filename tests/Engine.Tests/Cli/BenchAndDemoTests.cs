@@ -76,29 +76,30 @@ public class BenchAndDemoTests
     [Fact]
     public void Demo_train_is_a_subcommand_and_rejects_bad_sizes()
     {
-        var err = new StringWriter();
-        var saved = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            Assert.Equal(2, Program.Main(["demo", "train", "--n", "10"]));
-        }
-        finally { Console.SetError(saved); }
-        Assert.StartsWith("error: --n must be at least 100 (got 10)", err.ToString());
+        var (code, err) = RunMain("demo", "train", "--n", "10");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --n must be at least 100 (got 10)", err);
     }
 
     [Fact]
     public void Cli_errors_are_one_line_with_exit_code_2()
+    {
+        var (code, err) = RunMain("bench", "--data", "/nonexistent-engine-dir", "--json");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", err);
+        Assert.Contains("/nonexistent-engine-dir", err);
+    }
+
+    /// <summary>Runs <see cref="Program.Main"/> with stderr captured.</summary>
+    private static (int Code, string Error) RunMain(params string[] args)
     {
         var err = new StringWriter();
         var saved = Console.Error;
         Console.SetError(err);
         try
         {
-            Assert.Equal(2, Program.Main(["bench", "--data", "/nonexistent-engine-dir", "--json"]));
+            return (Program.Main(args), err.ToString());
         }
         finally { Console.SetError(saved); }
-        Assert.StartsWith("error: ", err.ToString());
-        Assert.Contains("/nonexistent-engine-dir", err.ToString());
     }
 }
