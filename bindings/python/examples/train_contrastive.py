@@ -50,7 +50,7 @@ import engine  # noqa: E402
 
 STRATEGIES = ["random", "in_batch", "mined", "mined_unlabelled", "guarded"]
 # Defaults of the guarded strategy (see docs/bindings-python.md for the measurements behind them).
-GUARD = {"margin": 0.05, "range_min": 0, "dup": 0.95, "extra_depth": 200}
+GUARD = {"margin": 0.6, "range_min": 0, "dup": 0.5, "extra_depth": 3500}
 
 
 # ----------------------------------------------------------------------------------------------------------- data
