@@ -15,7 +15,8 @@ every epoch). Five ways of choosing the negatives of each (anchor, positive) pai
                     from the window), so same-class items ("false negatives") are handed out
   guarded           the same one-positive setting with the engine's false-negative guards: relative margin to the
                     positive (--guard-margin), rank window (--guard-range-min), near-duplicate threshold
-                    (--guard-dup) and hubness weighting (--guard-hubness, N_k of the current embedding)
+                    (--guard-dup), and a deeper candidate list so rows the guards empty are padded from survivors
+                    (--guard-extra-depth); hubness weighting is not exposed by the bindings
 
 Mining strategies start with --warmup-epochs epochs of random negatives (ANCE-style warm-up: mining with a
 random-init network finds nothing meaningful), then re-embed the whole training corpus before every epoch, rebuild an
