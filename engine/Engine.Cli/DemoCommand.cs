@@ -10,6 +10,7 @@ namespace Engine.Cli;
 /// <summary>
 /// <c>engine demo</c>: the main job end to end on embedded, seeded synthetic data (no network): build exact and
 /// approximate indexes, search, report recall and speed, then mine hard negatives and measure hubness.
+/// <c>engine demo train</c> (<see cref="TrainDemoCommand"/>) trains a small model on negatives mined every epoch.
 /// </summary>
 internal static class DemoCommand
 {
@@ -24,6 +25,7 @@ internal static class DemoCommand
         {
             n, nq, d, seed, threads,
         };
+        cmd.Subcommands.Add(TrainDemoCommand.Create());
         cmd.SetAction(r => Run(r.GetValue(n), r.GetValue(nq), r.GetValue(d), r.GetValue(seed), r.GetValue(threads), Console.Out));
         return cmd;
     }

@@ -1,37 +1,41 @@
 #!/usr/bin/env python3
 """Contrastive embedding training with negatives mined by the engine, re-mined every epoch.
 
-Trains an MLP 784 -> 256 -> 64 (L2-normalised output) with InfoNCE on labelled vectors (MNIST-like) and compares
-five ways of choosing the negatives of each (anchor, positive) pair:
+Trains an MLP 784 -> 256 -> 64 (L2-normalised output) with InfoNCE on labelled vectors (MNIST-like). Every training
+item has ONE known positive, a designated pair fixed for the whole run (default --positive nearest: its nearest
+same-class item in the input space, found once with the engine; --positive random: a random same-class item drawn
+every epoch). Five ways of choosing the negatives of each (anchor, positive) pair are compared:
 
   random            M negatives drawn uniformly from the training corpus (labels not used)
   in_batch          the other positives of the batch (classic in-batch InfoNCE, labels not used)
-  mined             engine-mined hard negatives (top of the current embedding's neighbourhood), with labels:
-                    same-class candidates are removed, M drawn from the rest of the window
-  mined_unlabelled  engine-mined hard negatives without labels: only the pair's own positive is excluded, so
-                    same-class items ("false negatives") can be handed out
-  guarded           as mined_unlabelled plus the engine's false-negative guards: relative_margin (NV-Retriever
-                    TopK-PercPos: drop candidates scoring above 95 % of the positive's score) and a near-duplicate
-                    threshold against the positive
+  mined             engine-mined hard negatives with all same-class items known as positives and excluded: per
+                    class, the engine mines in an index of the other classes' items (plus the class's designated
+                    positives, all listed as positives of every anchor of the class)
+  mined_unlabelled  engine-mined hard negatives with only the pair's positive known: plain top-k ranks (uniform draw
+                    from the window), so same-class items ("false negatives") are handed out
+  guarded           the same one-positive setting with the engine's false-negative guards: relative margin to the
+                    positive (--guard-margin), rank window (--guard-range-min), near-duplicate threshold
+                    (--guard-dup), and a deeper candidate list so rows the guards empty are padded from survivors
+                    (--guard-extra-depth); hubness weighting is not exposed by the bindings
 
 Mining strategies start with --warmup-epochs epochs of random negatives (ANCE-style warm-up: mining with a
-random-init network finds nothing meaningful), then re-embed the whole training corpus before every epoch, rebuild an exact ("Flat", inner
-product) engine index over the new embeddings and mine again: negatives follow the model as it learns.
+random-init network finds nothing meaningful), then re-embed the whole training corpus before every epoch, rebuild an
+exact ("Flat", inner product) engine index over the new embeddings and mine again: negatives follow the model.
 
-Evaluation is on held-out classes (never seen in training, default digits 7, 8, 9): the query vectors of those
-classes are embedded and searched (engine, exact) among the base vectors of those classes; the score is
-precision@10 = share of the 10 neighbours that carry the query's label.
+Evaluation (--eval test, default): held-out precision@10 = for each item of the held-out query/test split, the share
+of its 10 nearest embedded training (base) items that carry its class. --eval classes keeps the classes --holdout out
+of training and searches their query items among their base items (held-out classes).
 
 Output: one JSON line on stdout
   {"random": p, "in_batch": p, "mined": p, "mined_unlabelled": p, "guarded": p,
    "false_negative_share": {"mined_unlabelled": s, "guarded": s}}
-where false_negative_share is the share of the negatives actually used in training that have the anchor's label.
-Progress goes to stderr.
+where false_negative_share is the share of the negatives actually used in training that have the anchor's label
+(over all epochs, warm-up included). Progress goes to stderr.
 
 Data: --data DIR with base.fvecs, query.fvecs (fvecs: int32 d, then d float32 per row), base.labels and
 query.labels (one uint8 or int32 per row). Needs numpy and torch (Debian: python3-numpy python3-torch).
 
-    /usr/bin/python3 bindings/python/examples/train_contrastive.py --data /tmp/mnist
+    /usr/bin/python3 bindings/python/examples/train_contrastive.py --data /tmp/mnist --epochs 3
 """
 
 import argparse
@@ -46,6 +50,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import engine  # noqa: E402
 
 STRATEGIES = ["random", "in_batch", "mined", "mined_unlabelled", "guarded"]
+# Defaults of the guarded strategy (see docs/bindings-python.md for the measurements behind them).
+GUARD = {"margin": 0.6, "range_min": 0, "dup": 0.5, "extra_depth": 3500}
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -126,44 +132,73 @@ def same_class_positive(rng, labels, anchors, by_class):
     return pos
 
 
+def nearest_same_class(x, labels, threads):
+    """The designated positive of every item: its nearest other item of the same class (exact L2, engine Flat)."""
+    pos = np.full(len(x), -1, dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < 2:
+            continue
+        xc = np.ascontiguousarray(x[members])
+        with engine.Index("Flat", x.shape[1], "l2") as index:
+            index.add(xc)
+            _, ids = index.search(xc, 2, threads=threads)
+        own = ids[:, 0] == np.arange(len(members))
+        pos[members] = members[np.where(own, ids[:, 1], ids[:, 0])]
+    return pos
+
+
 def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch):
-    """Negatives (len(anchors), M) for a mining strategy, from an engine index over the current embeddings."""
+    """Negatives (len(anchors), M) for a mining strategy, from engine indexes over the current embeddings."""
     m = args.negatives
+    common = dict(range_min=0, range_max=args.window, seed=epoch, threads=args.threads, sampling="uniform")
+    if strategy == "mined":
+        return mine_labelled(args, emb, labels, anchors, positives, common)
     with engine.Index("Flat", emb.shape[1], "ip") as index:
         index.add(emb)  # ids = row numbers of the training corpus
-        common = dict(anchor_ids=anchors, range_min=args.range_min, range_max=args.window, seed=epoch,
-                      threads=args.threads, shortfall="pad", candidate_depth=max(args.candidate_depth, 0))
-        if strategy == "mined":
-            # Fetch the whole window (top), drop same-class candidates, draw M from what is left.
-            cand, _, _ = index.mine(positives[:, None], num_negatives=args.window - args.range_min,
-                                    sampling="top", **common)
-            neg = np.empty((len(anchors), m), dtype=np.int64)
-            for i, row in enumerate(cand):
-                row = row[(row >= 0) & (labels[np.maximum(row, 0)] != labels[anchors[i]])]
-                if len(row) >= m:
-                    neg[i] = rng.choice(row, m, replace=False)
-                else:  # short: fill with random other-class items
-                    fill = rng.integers(0, len(labels), 4 * m)
-                    fill = fill[labels[fill] != labels[anchors[i]]]
-                    neg[i] = np.concatenate([row, fill])[:m]
-            return neg
-        guard = {}
-        if strategy == "guarded":
-            guard = {k: v for k, v in (("relative_margin", args.relative_margin),
-                                       ("duplicate_threshold", args.duplicate_threshold)) if v >= 0}
-        neg, _, report = index.mine(positives[:, None], num_negatives=m, sampling="uniform", **common, **guard)
-    # Rows the guard left short are padded with random corpus items (unlabelled: no class information).
-    short = neg < 0
+        options = dict(common, **(guard_options(args, index, len(emb)) if strategy == "guarded" else {}))
+        neg, _, report = index.mine(positives[:, None], anchor_ids=anchors, num_negatives=m, shortfall="pad",
+                                    **options)
+    short = neg < 0  # the guards left the row short even after padding from deeper candidates
     if short.any():
         neg[short] = rng.integers(0, len(labels), short.sum())
-    print(f"    mined {report['negatives_written']} negatives, skipped margin={report['skipped']['margin']} "
-          f"near-duplicates={report['skipped']['near_duplicates']}, {report['wall_seconds']:.1f} s",
-          file=sys.stderr)
+    sk = report["skipped"]
+    print(f"    {strategy}: {report['negatives_written']} negatives mined, skipped margin={sk['margin']} "
+          f"near-duplicates={sk['near_duplicates']} below-range-min={sk['below_range_min']}, "
+          f"{int(short.sum())} random fills, {report['wall_seconds']:.1f} s", file=sys.stderr)
+    return neg
+
+
+def guard_options(args, index, n):
+    """Mining options of the guarded strategy (each guard is off with a negative value)."""
+    r0 = max(args.guard_range_min, 0)
+    g = dict(range_min=r0, range_max=r0 + args.window, candidate_depth=r0 + args.window + args.guard_extra_depth)
+    if args.guard_margin >= 0:
+        g["relative_margin"] = args.guard_margin
+    if args.guard_dup >= 0:
+        g["duplicate_threshold"] = args.guard_dup
+    return g
+
+
+def mine_labelled(args, emb, labels, anchors, positives, common):
+    """`mined`: every same-class item is a known positive. Per class c the engine mines in an index of the other
+    classes' items plus this epoch's class-c designated positives, which are listed as positives of every class-c
+    anchor, so no same-class item can be handed out."""
+    neg = np.empty((len(anchors), args.negatives), dtype=np.int64)
+    for c in np.unique(labels[anchors]):
+        rows = np.flatnonzero(labels[anchors] == c)
+        known = np.unique(positives[rows])
+        pool = np.concatenate([np.flatnonzero(labels != c), known])
+        with engine.Index("Flat", emb.shape[1], "ip") as index:
+            index.add(np.ascontiguousarray(emb[pool]), ids=pool)
+            got, _, _ = index.mine([known] * len(rows), anchors=np.ascontiguousarray(emb[anchors[rows]]),
+                                   num_negatives=args.negatives, shortfall="pad", **common)
+        neg[rows] = got
     return neg
 
 
 # --------------------------------------------------------------------------------------------------------- training
-def train(args, torch, strategy, xtr, ytr):
+def train(args, torch, strategy, xtr, ytr, designated):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = make_model(torch, xtr.shape[1], args.hidden, args.dim)
@@ -174,8 +209,12 @@ def train(args, torch, strategy, xtr, ytr):
     false_neg = used = 0
     for epoch in range(args.epochs):
         t0 = time.time()
-        anchors = rng.choice(len(xtr), min(args.anchors_per_epoch, len(xtr)), replace=False)
-        positives = same_class_positive(rng, ytr, anchors, by_class)
+        pool = np.arange(len(xtr)) if designated is None else np.flatnonzero(designated >= 0)
+        anchors = rng.choice(pool, min(args.anchors_per_epoch, len(pool)), replace=False)
+        if designated is not None:
+            positives = designated[anchors]
+        else:
+            positives = same_class_positive(rng, ytr, anchors, by_class)
         negatives = None
         if strategy == "random" or (strategy != "in_batch" and epoch < args.warmup_epochs):
             negatives = rng.integers(0, len(xtr), (len(anchors), args.negatives))
@@ -221,9 +260,14 @@ def precision_at_10(torch, model, xb, yb, xq, yq, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="directory with base/query .fvecs and .labels")
-    ap.add_argument("--holdout", default="7,8,9", help="classes kept out of training and used for evaluation")
+    ap.add_argument("--eval", choices=["test", "classes"], default="test",
+                    help="test: held-out query split among all training items; classes: held-out classes")
+    ap.add_argument("--holdout", default="7,8,9", help="--eval classes: classes kept out of training")
+    ap.add_argument("--positive", choices=["nearest", "random"], default="nearest",
+                    help="the one known positive: nearest same-class item in the input space (fixed), or a random "
+                         "same-class item drawn every epoch")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--anchors-per-epoch", type=int, default=10000)
     ap.add_argument("--warmup-epochs", type=int, default=1,
                     help="mining strategies train on random negatives for this many epochs before mining starts")
@@ -233,13 +277,15 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--temperature", type=float, default=0.1)
-    ap.add_argument("--range-min", type=int, default=0, help="mining: skip this many best candidates")
-    ap.add_argument("--window", type=int, default=50, help="mining: rank window end (range_max)")
-    ap.add_argument("--candidate-depth", type=int, default=0,
-                    help="mining: candidates fetched per anchor (0 = engine default); rows the guard empties are "
-                         "padded from survivors down to this depth")
-    ap.add_argument("--relative-margin", type=float, default=0.05, help="guarded: TopK-PercPos margin (negative = off)")
-    ap.add_argument("--duplicate-threshold", type=float, default=0.95, help="guarded: near-duplicate cosine to the positive (negative = off)")
+    ap.add_argument("--window", type=int, default=50, help="mining: size of the rank window over survivors")
+    ap.add_argument("--guard-margin", type=float, default=GUARD["margin"],
+                    help="guarded: relative margin, drop candidates scoring above pos - |pos|*m (negative = off)")
+    ap.add_argument("--guard-range-min", type=int, default=GUARD["range_min"],
+                    help="guarded: skip this many best surviving candidates")
+    ap.add_argument("--guard-dup", type=float, default=GUARD["dup"],
+                    help="guarded: near-duplicate cosine to the positive (negative = off)")
+    ap.add_argument("--guard-extra-depth", type=int, default=GUARD["extra_depth"],
+                    help="guarded: candidates fetched beyond the window, for padding rows the guards empty")
     ap.add_argument("--max-base", type=int, default=0, help="subsample the base set (0 = all)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -248,30 +294,42 @@ def main():
     import torch
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
 
+    start = time.time()
     xb, yb, xq, yq = load(args.data, args.max_base)
-    holdout = np.array([int(c) for c in args.holdout.split(",") if c.strip()], dtype=np.int64)
-    train_mask = ~np.isin(yb, holdout)
-    xtr, ytr = np.ascontiguousarray(xb[train_mask]), yb[train_mask]
-    eval_b, eval_q = ~train_mask, np.isin(yq, holdout)
-    xb_e, yb_e = np.ascontiguousarray(xb[eval_b]), yb[eval_b]
-    xq_e, yq_e = np.ascontiguousarray(xq[eval_q]), yq[eval_q]
+    if args.eval == "classes":
+        holdout = np.array([int(c) for c in args.holdout.split(",") if c.strip()], dtype=np.int64)
+        train_mask = ~np.isin(yb, holdout)
+        xtr, ytr = np.ascontiguousarray(xb[train_mask]), yb[train_mask]
+        xb_e, yb_e = np.ascontiguousarray(xb[~train_mask]), yb[~train_mask]
+        eval_q = np.isin(yq, holdout)
+        xq_e, yq_e = np.ascontiguousarray(xq[eval_q]), yq[eval_q]
+        what = f"held-out classes {holdout.tolist()}"
+    else:
+        xtr, ytr, xb_e, yb_e, xq_e, yq_e = xb, yb, xb, yb, xq, yq
+        what = "all training items"
     if len(xtr) == 0 or len(xb_e) == 0 or len(xq_e) == 0:
         raise SystemExit("--holdout leaves no training or no evaluation data")
-    print(f"train {len(xtr)} vectors ({len(np.unique(ytr))} classes), evaluate {len(xq_e)} queries among "
-          f"{len(xb_e)} base vectors of classes {holdout.tolist()}", file=sys.stderr)
+    designated = None
+    if args.positive == "nearest":
+        t0 = time.time()
+        designated = nearest_same_class(xtr, ytr, args.threads)
+        print(f"designated positives (nearest same-class item) in {time.time() - t0:.1f} s", file=sys.stderr)
+    print(f"train {len(xtr)} vectors ({len(np.unique(ytr))} classes), evaluate {len(xq_e)} held-out queries among "
+          f"{len(xb_e)} base vectors ({what})", file=sys.stderr)
 
     result, fn_share = {}, {}
     for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         if strategy not in STRATEGIES:
             raise SystemExit(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
         t0 = time.time()
-        model, share = train(args, torch, strategy, xtr, ytr)
+        model, share = train(args, torch, strategy, xtr, ytr, designated)
         result[strategy] = round(precision_at_10(torch, model, xb_e, yb_e, xq_e, yq_e, args.threads), 4)
         fn_share[strategy] = round(share, 4)
         print(f"{strategy}: held-out precision@10 {result[strategy]:.4f}, false-negative share {share:.4f} "
               f"({time.time() - t0:.0f} s)", file=sys.stderr)
     result["false_negative_share"] = {k: fn_share[k] for k in ("mined_unlabelled", "guarded") if k in fn_share}
-    print(f"false-negative share of every strategy: {json.dumps(fn_share)}", file=sys.stderr)
+    print(f"false-negative share of every strategy: {json.dumps(fn_share)}; total {time.time() - start:.0f} s",
+          file=sys.stderr)
     print(json.dumps(result))
 
 

@@ -54,8 +54,8 @@ def test_mine_epoch_shapes_and_label_filter(strategy):
     anchors = rng.choice(len(labels), 50, replace=False)
     positives = tc.same_class_positive(rng, labels, anchors, by_class)
     assert np.all(labels[positives] == labels[anchors]) and np.all(positives != anchors)
-    args = argparse.Namespace(negatives=4, range_min=0, window=20, threads=1, candidate_depth=0, relative_margin=0.05,
-                              duplicate_threshold=0.95)
+    args = argparse.Namespace(negatives=4, window=20, threads=1, guard_margin=0.05, guard_range_min=0, guard_dup=0.95,
+                              guard_extra_depth=50)
     neg = tc.mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch=0)
     assert neg.shape == (50, 4) and np.all(neg >= 0) and np.all(neg < len(labels))
     same = (labels[neg] == labels[anchors][:, None]).mean()
@@ -63,3 +63,19 @@ def test_mine_epoch_shapes_and_label_filter(strategy):
         assert same == 0.0  # labels are used: no false negatives
     if strategy == "mined_unlabelled":
         assert same > 0.5  # tight clusters: the nearest non-positive items are mostly the same class
+
+
+def test_nearest_same_class_is_the_nearest_item_of_the_class():
+    x, labels = clustered(30, 3, 6, 4)
+    pos = tc.nearest_same_class(x, labels, threads=1)
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    d2[labels[:, None] != labels[None, :]] = np.inf
+    np.fill_diagonal(d2, np.inf)
+    assert np.all(labels[pos] == labels) and np.all(pos != np.arange(len(x)))
+    np.testing.assert_allclose(d2[np.arange(len(x)), pos], d2.min(1), rtol=1e-4)
+
+
+def test_guard_options_map_to_engine_keys():
+    args = argparse.Namespace(window=30, guard_margin=0.2, guard_range_min=10, guard_dup=-1, guard_extra_depth=100)
+    g = tc.guard_options(args, None, 100)
+    assert g == {"range_min": 10, "range_max": 40, "candidate_depth": 140, "relative_margin": 0.2}

@@ -209,6 +209,60 @@ public static class SyntheticData
 }
 
 /// <summary>
+/// Labelled vectors for training demos: each row is the sum of a draw from a <em>class</em> mixture (its component
+/// is the label) and a scaled draw from an independent <em>distractor</em> mixture whose components carry no label.
+/// In the input space the distractor structure competes with the classes, so nearest neighbours often have
+/// another class; a learned projection can remove the distractor directions.
+/// </summary>
+/// <remarks>Row i of a stream depends only on (seed, stream, i), like <see cref="ClusteredDistribution"/>.</remarks>
+public sealed class DistractedClasses
+{
+    private readonly ClusteredDistribution _classes;
+    private readonly ClusteredDistribution _distractors;
+
+    /// <summary>Creates the generator.</summary>
+    /// <param name="dimension">d ≥ 1.</param>
+    /// <param name="classes">Labelled components ≥ 1.</param>
+    /// <param name="distractors">Unlabelled components ≥ 1.</param>
+    /// <param name="seed">Seed of both mixtures.</param>
+    /// <param name="distractorScale">Factor on the distractor draw (&gt; 0; larger = harder).</param>
+    /// <param name="spread">Spread of both mixtures.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A parameter is out of range.</exception>
+    public DistractedClasses(int dimension, int classes, int distractors, long seed, float distractorScale = 1.5f, float spread = 0.5f)
+    {
+        if (!(distractorScale > 0) || !float.IsFinite(distractorScale))
+            throw new ArgumentOutOfRangeException(nameof(distractorScale), distractorScale, "The distractor scale must be positive and finite.");
+        _classes = new ClusteredDistribution(dimension, classes, seed, spread);
+        _distractors = new ClusteredDistribution(dimension, distractors, unchecked(seed * 0x5851F42D4C957F2DL + 0x14057B7EF767814FL), spread);
+        DistractorScale = distractorScale;
+    }
+
+    /// <summary>Vector dimension.</summary>
+    public int Dimension => _classes.Dimension;
+
+    /// <summary>Number of classes (labels are 0..Classes−1).</summary>
+    public int Classes => _classes.Clusters;
+
+    /// <summary>Factor on the distractor draw.</summary>
+    public float DistractorScale { get; }
+
+    /// <summary>Draws <paramref name="count"/> rows of <paramref name="stream"/> with their labels.</summary>
+    /// <param name="stream">Base (training corpus) or query (held-out) stream.</param>
+    /// <param name="count">Rows ≥ 0.</param>
+    /// <param name="threads">Worker threads (0 = all cores); the output does not depend on it.</param>
+    public (float[] Vectors, int[] Labels) Sample(SampleStream stream, int count, int threads = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var x = new float[checked(count * Dimension)];
+        var labels = new int[count];
+        _classes.SampleInto(stream, 0, x, labels, threads: threads);
+        var noise = _distractors.Sample(stream, count, 0, threads: threads);
+        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(noise, DistractorScale, x, x);
+        return (x, labels);
+    }
+}
+
+/// <summary>
 /// SplitMix64 (Steele, Lea, Flood 2014) seeded from (seed, stream, index): a fast generator whose output depends
 /// only on those three numbers, which is what makes per-row sampling reproducible at any thread count.
 /// </summary>

@@ -60,17 +60,46 @@ public class BenchAndDemoTests
     }
 
     [Fact]
+    public void Demo_train_runs_with_small_sizes_and_improves_held_out_precision()
+    {
+        var sw = new StringWriter();
+        var settings = new TrainDemoSettings(N: 1200, HeldOut: 200, D: 24, Classes: 6, Distractors: 6, Hidden: 24, Dim: 12,
+            Epochs: 2, Anchors: 600, Negatives: 4, Seed: 3, Threads: 2);
+        Assert.Equal(0, TrainDemoCommand.Run(settings, sw, out var result));
+        var text = sw.ToString();
+        Assert.Contains("before   held-out precision@10", text);
+        Assert.Contains("epoch  2", text);
+        Assert.Contains("after    held-out precision@10", text);
+        Assert.True(result.After > result.Before, text);
+    }
+
+    [Fact]
+    public void Demo_train_is_a_subcommand_and_rejects_bad_sizes()
+    {
+        var (code, err) = RunMain("demo", "train", "--n", "10");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --n must be at least 100 (got 10)", err);
+    }
+
+    [Fact]
     public void Cli_errors_are_one_line_with_exit_code_2()
+    {
+        var (code, err) = RunMain("bench", "--data", "/nonexistent-engine-dir", "--json");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", err);
+        Assert.Contains("/nonexistent-engine-dir", err);
+    }
+
+    /// <summary>Runs <see cref="Program.Main"/> with stderr captured.</summary>
+    private static (int Code, string Error) RunMain(params string[] args)
     {
         var err = new StringWriter();
         var saved = Console.Error;
         Console.SetError(err);
         try
         {
-            Assert.Equal(2, Program.Main(["bench", "--data", "/nonexistent-engine-dir", "--json"]));
+            return (Program.Main(args), err.ToString());
         }
         finally { Console.SetError(saved); }
-        Assert.StartsWith("error: ", err.ToString());
-        Assert.Contains("/nonexistent-engine-dir", err.ToString());
     }
 }
