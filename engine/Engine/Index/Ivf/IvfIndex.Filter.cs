@@ -69,7 +69,7 @@ public sealed partial class IvfIndex
     /// <see cref="IvfSearchParameters.ExactFallbackSelectivity"/> or the allowed set is smaller than what the
     /// probes would scan.
     /// </summary>
-    private bool TryCollectAllowed(SearchContext ctx, int probes, out long[]? allowed, out int count)
+    private bool TryCollectAllowed(in SearchContext ctx, int probes, out long[]? allowed, out int count)
     {
         allowed = null;
         count = 0;
@@ -141,7 +141,7 @@ public sealed partial class IvfIndex
     }
 
     // Exact top-k of one query over the allowed locations (refine store, Flat lists or PQ reconstruction).
-    private void ExactOverAllowed(ReadOnlySpan<float> q, ReadOnlySpan<long> allowed, Span<float> outKeys, Span<long> outIds, IvfScratch s, SearchContext ctx)
+    private void ExactOverAllowed(ReadOnlySpan<float> q, ReadOnlySpan<long> allowed, Span<float> outKeys, Span<long> outIds, IvfScratch s, in SearchContext ctx)
     {
         var heap = new TopKHeap(outKeys, outIds);
         bool ip = Metric != Metric.L2;

@@ -74,8 +74,8 @@ public sealed partial class IvfIndex
             for (int i = 0; i < nq * k; i++) distances[i] = -distances[i];
     }
 
-    /// <summary>Everything a worker needs about one call (read-only).</summary>
-    private sealed class SearchContext(IvfIndex index, int k, int probes, int refineFactor, long maxCodes,
+    /// <summary>Everything a worker needs about one call (read-only; a struct so a call allocates nothing for it).</summary>
+    private readonly struct SearchContext(IvfIndex index, int k, int probes, int refineFactor, long maxCodes,
         IIdFilter? filter, IvfSearchParameters? ivf, SearchStats? stats)
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
@@ -130,7 +130,7 @@ public sealed partial class IvfIndex
         return new IvfScratch(Dimension, m, ksub, m == 0 ? 0 : PQ4FastScan.LutBytes(m));
     }
 
-    private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
+    private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
     {
         int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), k = ctx.K;
         s.Ensure(chunk, ListCount, ctx.Probes, ctx.Candidates);
@@ -176,7 +176,7 @@ public sealed partial class IvfIndex
 
     /// <summary>Scans the probed lists of one query and writes its sorted top-k (keys, ids). Returns (codes scanned, refined).</summary>
     private (long Scanned, long Refined) SearchOne(ReadOnlySpan<float> q, ReadOnlySpan<float> probeKeys, ReadOnlySpan<long> probeLists,
-        Span<float> outKeys, Span<long> outIds, IvfScratch s, SearchContext ctx)
+        Span<float> outKeys, Span<long> outIds, IvfScratch s, in SearchContext ctx)
     {
         int k = ctx.K;
         bool exactLists = Spec.Encoding == IvfListEncoding.Flat;
@@ -254,7 +254,7 @@ public sealed partial class IvfIndex
         return s.Lut.AsSpan(0, per);
     }
 
-    private void ScanFlat(ReadOnlySpan<float> q, IvfList list, int probe, ref TopKHeap heap, IvfScratch s, SearchContext ctx)
+    private void ScanFlat(ReadOnlySpan<float> q, IvfList list, int probe, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
     {
         int d = Dimension;
         var rows = MemoryMarshal.Cast<byte, float>(list.Codes.AsSpan(0, list.Count * CodeSize));
@@ -268,7 +268,7 @@ public sealed partial class IvfIndex
         }
     }
 
-    private void ScanPQ(IvfList list, int li, int probe, float bias, ref TopKHeap heap, IvfScratch s, SearchContext ctx)
+    private void ScanPQ(IvfList list, int li, int probe, float bias, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
     {
         var pq = _pq!;
         int m = pq.M, ksub = pq.Ksub;
@@ -284,7 +284,7 @@ public sealed partial class IvfIndex
         }
     }
 
-    private unsafe void ScanFastScan(IvfList list, int li, int probe, float coarseKey, ref TopKHeap heap, IvfScratch s, SearchContext ctx)
+    private unsafe void ScanFastScan(IvfList list, int li, int probe, float coarseKey, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
     {
         var pq = _pq!;
         int m = pq.M, blockBytes = PQ4FastScan.BlockBytes(m);
