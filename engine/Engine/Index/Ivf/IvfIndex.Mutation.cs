@@ -44,26 +44,18 @@ public sealed partial class IvfIndex
         for (int i = 0; i < n; i++)
             if (!seen.Add(ids[i])) throw new ArgumentException($"Id {ids[i]} appears twice in one batch.", nameof(ids));
 
-        // Expensive part outside the lock: working space, assignment, encoding.
+        // Expensive part outside the lock: working space (a copy only when vectors are normalised or rotated),
+        // assignment and PQ encoding. Residuals are formed a block at a time, so the only batch-sized temporaries
+        // are the assignments and the PQ codes; refine rows are written straight into the lists under the lock.
         int d = Dimension;
-        var x = ToWorkingSpace(vectors.ToArray(), n);
+        ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
         var assign = KMeans.Assign(x, _centroids, d, TrainingThreads);
         byte[]? codes = null;
         if (_pq is not null)
         {
-            var residuals = new float[n * d];
-            for (int i = 0; i < n; i++)
-                System.Numerics.Tensors.TensorPrimitives.Subtract(x.AsSpan(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan(i * d, d));
-            codes = new byte[n * _pq.M];
-            EncodeParallel(residuals, n, codes);
+            codes = new byte[(long)n * _pq.M];
+            EncodeResiduals(x, assign, n, codes);
         }
-        byte[]? refineCodes = null;
-        if (_refine is not null)
-        {
-            refineCodes = new byte[n * _refine.CodeSize];
-            for (int i = 0; i < n; i++) _refine.Encode(x.AsSpan(i * d, d), refineCodes.AsSpan(i * _refine.CodeSize, _refine.CodeSize));
-        }
-
         _lock.EnterWriteLock();
         try
         {
@@ -72,16 +64,21 @@ public sealed partial class IvfIndex
                     if (_directMap.ContainsKey(ids[i]))
                         throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (use Upsert to replace).", nameof(ids));
             if (upsert) RemoveLocked(ids);
+            // Grow every touched list once to its final size (no repeated doubling: a first bulk add leaves no slack).
+            var added = new int[ListCount];
+            foreach (int a in assign) added[a]++;
+            int blockBytes = Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0;
+            for (int li = 0; li < ListCount; li++)
+                if (added[li] > 0) _lists[li].EnsureCapacity(_lists[li].Count + added[li], CodeSize, blockBytes, _refine?.CodeSize ?? 0);
             for (int i = 0; i < n; i++)
             {
                 var list = _lists[assign[i]];
                 int off = list.Count;
-                list.EnsureCapacity(off + 1, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
                 list.Ids[off] = ids[i];
                 list.Attributes[off] = hasAttributes ? attributes[i] : double.NaN;
-                WriteCode(list, off, x.AsSpan(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
-                if (refineCodes is not null)
-                    refineCodes.AsSpan(i * _refine!.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
+                WriteCode(list, off, x.Slice(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
+                if (_refine is not null)
+                    _refine.Encode(x.Slice(i * d, d), list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
                 list.Count = off + 1;
                 _directMap[ids[i]] = Pack(assign[i], off);
             }
@@ -91,17 +88,29 @@ public sealed partial class IvfIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    private void EncodeParallel(float[] residuals, int n, byte[] codes)
+    // PQ codes of the residuals x − centroid[assign], formed and encoded in blocks of 256 rows per worker.
+    private unsafe void EncodeResiduals(ReadOnlySpan<float> x, int[] assign, int n, byte[] codes)
     {
         var pq = _pq!;
         int d = Dimension;
         const int Chunk = 256;
         int chunks = (n + Chunk - 1) / Chunk;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount }, c =>
+        fixed (float* px = x)
         {
-            int s = c * Chunk, e = Math.Min(n, s + Chunk);
-            pq.Encode(residuals.AsSpan(s * d, (e - s) * d), codes.AsSpan(s * pq.M, (e - s) * pq.M));
-        });
+            nint basePtr = (nint)px;
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount },
+                () => new float[Chunk * d],
+                (c, _, residuals) =>
+                {
+                    var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
+                    int s = c * Chunk, e = Math.Min(n, s + Chunk);
+                    for (int i = s; i < e; i++)
+                        System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan((i - s) * d, d));
+                    pq.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * pq.M, (e - s) * pq.M));
+                    return residuals;
+                },
+                _ => { });
+        }
     }
 
     private void WriteCode(IvfList list, int off, ReadOnlySpan<float> x, ReadOnlySpan<byte> code)
