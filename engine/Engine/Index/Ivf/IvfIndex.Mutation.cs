@@ -76,12 +76,12 @@ public sealed partial class IvfIndex
             {
                 var list = _lists[assign[i]];
                 int off = list.Count;
-                list.EnsureCapacity(off + 1, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
-                list.Ids[off] = ids[i];
-                list.Attributes[off] = hasAttributes ? attributes[i] : double.NaN;
+                EnsureWritable(list, off + 1);
+                list.OwnedIds[off] = ids[i];
+                list.OwnedAttributes[off] = hasAttributes ? attributes[i] : double.NaN;
                 WriteCode(list, off, x.AsSpan(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
                 if (refineCodes is not null)
-                    refineCodes.AsSpan(i * _refine!.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
+                    refineCodes.AsSpan(i * _refine!.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
                 list.Count = off + 1;
                 _directMap[ids[i]] = Pack(assign[i], off);
             }
@@ -109,13 +109,13 @@ public sealed partial class IvfIndex
         switch (Spec.Encoding)
         {
             case IvfListEncoding.Flat:
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
                 break;
             case IvfListEncoding.PQ:
-                code.CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                code.CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
                 break;
             default:
-                PQ4FastScan.SetCode(list.Codes, _pq!.M, off, code);
+                PQ4FastScan.SetCode(list.OwnedCodes, _pq!.M, off, code);
                 break;
         }
     }
@@ -143,22 +143,25 @@ public sealed partial class IvfIndex
             if (!_directMap.Remove(id, out long loc)) continue;
             (int li, int off) = Unpack(loc);
             var list = _lists[li];
+            EnsureWritable(list, list.Count); // copy-on-write of a mapped list: never write into the file mapping
             int last = list.Count - 1;
+            var listIds = list.OwnedIds;
+            var codes = list.OwnedCodes;
             if (off != last)
             {
-                list.Ids[off] = list.Ids[last];
-                list.Attributes[off] = list.Attributes[last];
+                listIds[off] = listIds[last];
+                list.OwnedAttributes[off] = list.OwnedAttributes[last];
                 if (Spec.Encoding == IvfListEncoding.PQFastScan)
                 {
-                    PQ4FastScan.GetCode(list.Codes, _pq!.M, last, code);
-                    PQ4FastScan.SetCode(list.Codes, _pq.M, off, code);
+                    PQ4FastScan.GetCode(codes, _pq!.M, last, code);
+                    PQ4FastScan.SetCode(codes, _pq.M, off, code);
                 }
-                else list.Codes.AsSpan(last * CodeSize, CodeSize).CopyTo(list.Codes.AsSpan(off * CodeSize));
+                else codes.AsSpan(last * CodeSize, CodeSize).CopyTo(codes.AsSpan(off * CodeSize));
                 if (_refine is not null)
-                    list.Refine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
-                _directMap[list.Ids[off]] = Pack(li, off);
+                    list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
+                _directMap[listIds[off]] = Pack(li, off);
             }
-            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(list.Codes, _pq!.M, last);
+            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(codes, _pq!.M, last);
             list.Count = last;
             removed++;
         }
@@ -201,19 +204,23 @@ public sealed partial class IvfIndex
     {
         var list = _lists[li];
         int d = Dimension;
-        if (_refine is not null) { _refine.Decode(list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), x); return; }
+        if (_refine is not null) { _refine.Decode(list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), x); return; }
         if (Spec.Encoding == IvfListEncoding.Flat)
         {
-            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.AsSpan(off * CodeSize, CodeSize)).CopyTo(x);
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * CodeSize, CodeSize)).CopyTo(x);
             return;
         }
         var pq = _pq!;
         var code = codeScratch[..pq.M];
         if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
-        else list.Codes.AsSpan(off * CodeSize, CodeSize).CopyTo(code);
+        else list.Codes.Slice(off * CodeSize, CodeSize).CopyTo(code);
         pq.Decode(code, x);
         System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _centroids.AsSpan(li * d, d), x[..d]);
     }
+
+    // Room for `rows` vectors in owned arrays (copies a mapped list first).
+    private void EnsureWritable(IvfList list, int rows) =>
+        list.EnsureCapacity(rows, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
 
     private static long Pack(int list, int offset) => ((long)list << 32) | (uint)offset;
 
