@@ -70,7 +70,7 @@ public sealed partial class IvfIndex
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="CorruptIndexException">Truncated, corrupted or inconsistent file (names the offset).</exception>
     /// <exception cref="IndexFormatException">Another index kind, spec or layout version.</exception>
-    public static unsafe IvfIndex Load(string path, string? expectedSpec = null, bool mapped = false)
+    public static IvfIndex Load(string path, string? expectedSpec = null, bool mapped = false)
     {
         using var r = new IndexFileReader(path, FileKind, mapped: true);
         var h = r.Header;
