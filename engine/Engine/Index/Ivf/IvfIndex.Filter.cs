@@ -150,7 +150,7 @@ public sealed partial class IvfIndex
             var (li, off) = Unpack(loc);
             var list = _lists[li];
             float key;
-            if (_refine is not null) key = _refine.Key(q, list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), ip, s.Vector);
+            if (_refine is not null) key = _refine.Key(q, list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), ip, s.Vector);
             else
             {
                 ExactVector(li, off, s.Vector, s.Code);

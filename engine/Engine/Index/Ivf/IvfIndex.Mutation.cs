@@ -64,21 +64,21 @@ public sealed partial class IvfIndex
                     if (_directMap.ContainsKey(ids[i]))
                         throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (use Upsert to replace).", nameof(ids));
             if (upsert) RemoveLocked(ids);
-            // Grow every touched list once to its final size (no repeated doubling: a first bulk add leaves no slack).
+            // Make every touched list writable (copy-on-write of a mapped list) and grow it once to its final size
+            // (no repeated doubling: a first bulk add leaves no slack).
             var added = new int[ListCount];
             foreach (int a in assign) added[a]++;
-            int blockBytes = Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0;
             for (int li = 0; li < ListCount; li++)
-                if (added[li] > 0) _lists[li].EnsureCapacity(_lists[li].Count + added[li], CodeSize, blockBytes, _refine?.CodeSize ?? 0);
+                if (added[li] > 0) EnsureWritable(_lists[li], _lists[li].Count + added[li]);
             for (int i = 0; i < n; i++)
             {
                 var list = _lists[assign[i]];
                 int off = list.Count;
-                list.Ids[off] = ids[i];
-                list.Attributes[off] = hasAttributes ? attributes[i] : double.NaN;
+                list.OwnedIds[off] = ids[i];
+                list.OwnedAttributes[off] = hasAttributes ? attributes[i] : double.NaN;
                 WriteCode(list, off, x.Slice(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
                 if (_refine is not null)
-                    _refine.Encode(x.Slice(i * d, d), list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
+                    _refine.Encode(x.Slice(i * d, d), list.OwnedRefine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
                 list.Count = off + 1;
                 _directMap[ids[i]] = Pack(assign[i], off);
             }
@@ -118,13 +118,13 @@ public sealed partial class IvfIndex
         switch (Spec.Encoding)
         {
             case IvfListEncoding.Flat:
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
                 break;
             case IvfListEncoding.PQ:
-                code.CopyTo(list.Codes.AsSpan(off * CodeSize, CodeSize));
+                code.CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
                 break;
             default:
-                PQ4FastScan.SetCode(list.Codes, _pq!.M, off, code);
+                PQ4FastScan.SetCode(list.OwnedCodes, _pq!.M, off, code);
                 break;
         }
     }
@@ -152,22 +152,25 @@ public sealed partial class IvfIndex
             if (!_directMap.Remove(id, out long loc)) continue;
             (int li, int off) = Unpack(loc);
             var list = _lists[li];
+            EnsureWritable(list, list.Count); // copy-on-write of a mapped list: never write into the file mapping
             int last = list.Count - 1;
+            var listIds = list.OwnedIds;
+            var codes = list.OwnedCodes;
             if (off != last)
             {
-                list.Ids[off] = list.Ids[last];
-                list.Attributes[off] = list.Attributes[last];
+                listIds[off] = listIds[last];
+                list.OwnedAttributes[off] = list.OwnedAttributes[last];
                 if (Spec.Encoding == IvfListEncoding.PQFastScan)
                 {
-                    PQ4FastScan.GetCode(list.Codes, _pq!.M, last, code);
-                    PQ4FastScan.SetCode(list.Codes, _pq.M, off, code);
+                    PQ4FastScan.GetCode(codes, _pq!.M, last, code);
+                    PQ4FastScan.SetCode(codes, _pq.M, off, code);
                 }
-                else list.Codes.AsSpan(last * CodeSize, CodeSize).CopyTo(list.Codes.AsSpan(off * CodeSize));
+                else codes.AsSpan(last * CodeSize, CodeSize).CopyTo(codes.AsSpan(off * CodeSize));
                 if (_refine is not null)
-                    list.Refine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.Refine.AsSpan(off * _refine.CodeSize));
-                _directMap[list.Ids[off]] = Pack(li, off);
+                    list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
+                _directMap[listIds[off]] = Pack(li, off);
             }
-            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(list.Codes, _pq!.M, last);
+            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(codes, _pq!.M, last);
             list.Count = last;
             removed++;
         }
@@ -210,19 +213,23 @@ public sealed partial class IvfIndex
     {
         var list = _lists[li];
         int d = Dimension;
-        if (_refine is not null) { _refine.Decode(list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), x); return; }
+        if (_refine is not null) { _refine.Decode(list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), x); return; }
         if (Spec.Encoding == IvfListEncoding.Flat)
         {
-            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.AsSpan(off * CodeSize, CodeSize)).CopyTo(x);
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * CodeSize, CodeSize)).CopyTo(x);
             return;
         }
         var pq = _pq!;
         var code = codeScratch[..pq.M];
         if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
-        else list.Codes.AsSpan(off * CodeSize, CodeSize).CopyTo(code);
+        else list.Codes.Slice(off * CodeSize, CodeSize).CopyTo(code);
         pq.Decode(code, x);
         System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _centroids.AsSpan(li * d, d), x[..d]);
     }
+
+    // Room for `rows` vectors in owned arrays (copies a mapped list first).
+    private void EnsureWritable(IvfList list, int rows) =>
+        list.EnsureCapacity(rows, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
 
     private static long Pack(int list, int offset) => ((long)list << 32) | (uint)offset;
 

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using Engine.Distance;
 using Engine.Quantization;
 using Engine.Storage.Format;
 
@@ -12,8 +14,10 @@ public sealed partial class IvfIndex
 
     /// <inheritdoc />
     /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, SQRG (SQ8 range), LCNT (list sizes),
-    /// then ids, attributes, codes and refine codes of all lists concatenated. The composition string is the header's
-    /// description.</remarks>
+    /// then ids, attributes, codes and refine codes of all lists concatenated, each streamed list by list (no copy of
+    /// the whole index in memory). The composition string is the header's description. Saving over the file a mapped
+    /// index was loaded from is safe: the new file is written beside it and renamed into place, and the mapping keeps
+    /// the old file's pages.</remarks>
     public void Save(string path)
     {
         _lock.EnterReadLock();
@@ -27,14 +31,25 @@ public sealed partial class IvfIndex
             var (min, step) = _refine?.Range ?? ([], []);
             w.WriteArray<float>("SQRG", [.. min, .. step]);
             w.WriteArray<int>("LCNT", _lists.Select(l => l.Count).ToArray());
-            w.WriteArray<long>("IDS ", _lists.SelectMany(l => l.Ids.Take(l.Count)).ToArray());
-            w.WriteArray<double>("ATTR", _lists.SelectMany(l => l.Attributes.Take(l.Count)).ToArray());
-            w.WriteArray<byte>("CODE", _lists.SelectMany(l => l.Codes.Take(CodeBytes(l.Count))).ToArray());
+            long rows = _lists.Sum(l => (long)l.Count);
             int rs = _refine?.CodeSize ?? 0;
-            w.WriteArray<byte>("RFNE", _lists.SelectMany(l => l.Refine.Take(l.Count * rs)).ToArray());
+            WriteLists(w, "IDS ", rows * sizeof(long), l => MemoryMarshal.AsBytes(l.Ids));
+            WriteLists(w, "ATTR", rows * sizeof(double), l => MemoryMarshal.AsBytes(l.Attributes));
+            WriteLists(w, "CODE", _lists.Sum(l => (long)CodeBytes(l.Count)), l => l.Codes[..CodeBytes(l.Count)]);
+            WriteLists(w, "RFNE", rows * rs, l => l.Refine[..(l.Count * rs)]);
             w.Commit();
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    private delegate ReadOnlySpan<byte> ListBytes(IvfList list);
+
+    // One section holding a piece of every list, in list order, written straight from the lists.
+    private void WriteLists(IndexFileWriter w, string tag, long bytes, ListBytes piece)
+    {
+        w.BeginSection(tag, bytes);
+        foreach (var list in _lists) w.WritePayload(piece(list));
+        w.EndSection();
     }
 
     private int CodeBytes(int rows) => Spec.Encoding == IvfListEncoding.PQFastScan
@@ -44,12 +59,20 @@ public sealed partial class IvfIndex
     /// <summary>Loads an index written by <see cref="Save"/>.</summary>
     /// <param name="path">The file.</param>
     /// <param name="expectedSpec">When given, the file must hold exactly this composition string.</param>
+    /// <param name="mapped">
+    /// Keep the lists' ids, attributes, codes and refine codes in a read-only memory mapping of the file instead of
+    /// copying them to the heap. The index owns the mapping and releases it on <see cref="Dispose"/>; a list that is
+    /// mutated (add, remove, upsert) is first copied to the heap, so nothing is ever written to the file. The file
+    /// must not be modified in place (truncated, rewritten) while mapped; replacing it by rename (as
+    /// <see cref="Save"/> does) is safe. Files of container version 1 (unaligned sections) are always copied.
+    /// </param>
+    /// <remarks>Both modes verify every checksum with one sequential pass over the file before returning.</remarks>
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="CorruptIndexException">Truncated, corrupted or inconsistent file (names the offset).</exception>
     /// <exception cref="IndexFormatException">Another index kind, spec or layout version.</exception>
-    public static IvfIndex Load(string path, string? expectedSpec = null)
+    public static IvfIndex Load(string path, string? expectedSpec = null, bool mapped = false)
     {
-        using var r = new IndexFileReader(path, FileKind);
+        using var r = new IndexFileReader(path, FileKind, mapped: true);
         var h = r.Header;
         if (expectedSpec is not null && h.Description != expectedSpec)
             throw new IndexFormatException(r.Path, $"the file holds a '{h.Description}' index, not '{expectedSpec}'.");
@@ -60,58 +83,72 @@ public sealed partial class IvfIndex
         if (ver[0] != LayoutVersion)
             throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads version {LayoutVersion}).");
         var index = new IvfIndex(spec, h.Dimension, h.Metric);
+        try
+        {
+            index.ReadBody(r, ver, mapped);
+            return index;
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+    }
+
+    private unsafe void ReadBody(IndexFileReader r, int[] ver, bool mapped)
+    {
+        var h = r.Header;
         int d = h.Dimension;
-        var rot = r.ReadArray<float>("ROT ", index._opq is null ? 0 : (long)d * d);
-        index._opq?.SetMatrix(rot);
-        index._centroids = r.ReadArray<float>("CENT", (long)spec.Lists * d);
-        Distance.Distances.SquaredNorms(index._centroids, d, index._centroidNorms);
-        var cb = r.ReadArray<float>("PQCB", index._pq?.Codebooks.Length ?? 0);
-        if (index._pq is not null && ver[1] == 1) index._pq.SetCodebooks(cb);
+        var rot = r.ReadArray<float>("ROT ", _opq is null ? 0 : (long)d * d);
+        _opq?.SetMatrix(rot);
+        _centroids = r.ReadArray<float>("CENT", (long)Spec.Lists * d);
+        Distances.SquaredNorms(_centroids, d, _centroidNorms);
+        var cb = r.ReadArray<float>("PQCB", _pq?.Codebooks.Length ?? 0);
+        if (_pq is not null && ver[1] == 1) _pq.SetCodebooks(cb);
+        long sqAt = r.Position;
         var sq = r.ReadArray<float>("SQRG");
-        if (sq.Length == 2 * d && index._refine is not null) index._refine.SetRange(sq[..d], sq[d..]);
-        else if (sq.Length != 0) throw new CorruptIndexException(r.Path, 0, $"SQ8 range holds {sq.Length} floats, expected {2 * d}");
-        var counts = r.ReadArray<int>("LCNT", spec.Lists);
+        if (sq.Length == 2 * d && _refine is not null) _refine.SetRange(sq[..d], sq[d..]);
+        else if (sq.Length != 0) throw new CorruptIndexException(r.Path, sqAt, $"SQ8 range holds {sq.Length} floats, expected {2 * d}");
+        long countsAt = r.Position;
+        var counts = r.ReadArray<int>("LCNT", Spec.Lists);
         long total = 0;
         foreach (int c in counts)
         {
-            if (c < 0) throw new CorruptIndexException(r.Path, 0, $"negative list size {c}");
+            if (c < 0) throw new CorruptIndexException(r.Path, countsAt, $"negative list size {c}");
             total += c;
         }
-        if (total != h.Count) throw new CorruptIndexException(r.Path, 0, $"list sizes add up to {total}, header says {h.Count}");
-        var ids = r.ReadArray<long>("IDS ", total);
-        var attrs = r.ReadArray<double>("ATTR", total);
-        long codeTotal = counts.Sum(c => (long)index.CodeBytes(c));
-        var codes = r.ReadArray<byte>("CODE", codeTotal);
-        int rs = index._refine?.CodeSize ?? 0;
-        var refine = r.ReadArray<byte>("RFNE", total * rs);
+        if (total != h.Count) throw new CorruptIndexException(r.Path, countsAt, $"list sizes add up to {total}, header says {h.Count}");
+        int rs = _refine?.CodeSize ?? 0;
+        var ids = r.MapSection("IDS ", checked(total * sizeof(long)));
+        var attrs = r.MapSection("ATTR", checked(total * sizeof(double)));
+        var codes = r.MapSection("CODE", counts.Sum(c => (long)CodeBytes(c)));
+        var refine = r.MapSection("RFNE", checked(total * rs));
         r.VerifyEnd();
 
+        // Typed views need aligned sections (container version 2 aligns every payload to 64 bytes).
+        bool keep = mapped && ids.IsAligned(sizeof(long)) && attrs.IsAligned(sizeof(double)) && codes.IsAligned(sizeof(float)) && refine.IsAligned(sizeof(float));
         long idPos = 0, codePos = 0;
-        int blockBytes = spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(spec.SubQuantizers) : 0;
-        for (int li = 0; li < spec.Lists; li++)
+        var idView = (long*)ids.Pointer;
+        for (int li = 0; li < Spec.Lists; li++)
         {
-            var list = index._lists[li];
-            int c = counts[li], cbytes = index.CodeBytes(c);
-            list.EnsureCapacity(c, index.CodeSize, blockBytes, rs);
-            ids.AsSpan((int)idPos, c).CopyTo(list.Ids);
-            attrs.AsSpan((int)idPos, c).CopyTo(list.Attributes);
-            codes.AsSpan((int)codePos, cbytes).CopyTo(list.Codes);
-            refine.AsSpan((int)(idPos * rs), c * rs).CopyTo(list.Refine);
+            var list = _lists[li];
+            int c = counts[li], cbytes = CodeBytes(c);
             for (int off = 0; off < c; off++)
             {
-                long id = list.Ids[off];
-                if (id < 0 || !index._directMap.TryAdd(id, Pack(li, off)))
-                    throw new CorruptIndexException(r.Path, 0, $"id {id} in list {li} is negative or duplicated");
+                long id = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<long>(idView + idPos + off);
+                if (id < 0 || !_directMap.TryAdd(id, Pack(li, off)))
+                    throw new CorruptIndexException(r.Path, ids.Offset + (idPos + off) * sizeof(long), $"id {id} in list {li} is negative or duplicated");
             }
-            list.Count = c;
+            list.MapTo(c, idView + idPos, (double*)attrs.Pointer + idPos, codes.Pointer + codePos, cbytes, refine.Pointer + idPos * rs, c * rs);
+            if (!keep) EnsureWritable(list, c); // heap mode: one copy, straight from the mapping into the list
             idPos += c;
             codePos += cbytes;
         }
-        index._count = total;
-        index._trained = ver[1] == 1;
-        index._centroidsSupplied = true;
-        if (ver[2] >= 1 && ver[2] <= spec.Lists) index._defaultProbes = ver[2];
-        if (index._trained) index.BuildTerm2();
-        return index;
+        if (keep) _mapping = r.DetachMapping();
+        _count = total;
+        _trained = ver[1] == 1;
+        _centroidsSupplied = true;
+        if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
+        if (_trained) BuildTerm2();
     }
 }

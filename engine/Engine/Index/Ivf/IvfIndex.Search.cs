@@ -216,7 +216,7 @@ public sealed partial class IvfIndex
             float key = s.CandKeys[c];
             if (_refine is not null)
             {
-                key = _refine.Key(q, list.Refine.AsSpan(off * _refine.CodeSize, _refine.CodeSize), Metric != Metric.L2, s.Vector);
+                key = _refine.Key(q, list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), Metric != Metric.L2, s.Vector);
                 refined++;
             }
             final.Push(key, list.Ids[off]);
@@ -229,7 +229,7 @@ public sealed partial class IvfIndex
     {
         var list = _lists[(int)probeLists[(int)(label >> 32)]];
         int size = _refine!.CodeSize;
-        Runtime.Prefetch.Range(list.Refine.AsSpan((int)(uint)label * size, size));
+        Runtime.Prefetch.Range(list.Refine.Slice((int)(uint)label * size, size));
     }
 
     // Term 3 (query-only) table: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for inner product.
@@ -257,7 +257,7 @@ public sealed partial class IvfIndex
     private void ScanFlat(ReadOnlySpan<float> q, IvfList list, int probe, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
     {
         int d = Dimension;
-        var rows = MemoryMarshal.Cast<byte, float>(list.Codes.AsSpan(0, list.Count * CodeSize));
+        var rows = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, list.Count * CodeSize));
         bool ip = Metric != Metric.L2;
         for (int off = 0; off < list.Count; off++)
         {
@@ -273,7 +273,7 @@ public sealed partial class IvfIndex
         var pq = _pq!;
         int m = pq.M, ksub = pq.Ksub;
         var lut = ListTable(li, s);
-        var codes = list.Codes.AsSpan(0, list.Count * m);
+        var codes = list.Codes.Slice(0, list.Count * m);
         for (int off = 0; off < list.Count; off++)
         {
             var code = codes.Slice(off * m, m);

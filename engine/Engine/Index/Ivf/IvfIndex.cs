@@ -45,6 +45,8 @@ public sealed partial class IvfIndex : IVectorIndex
     private bool _centroidsSupplied;
     private long _count;
     private int _defaultProbes = 1;
+    private Storage.Format.IndexFileMapping? _mapping;
+    private int _disposed;
 
     /// <summary>Creates an empty, untrained index for <paramref name="spec"/>.</summary>
     /// <exception cref="ArgumentException">Bad spec, or a PQ/OPQ M that does not divide d.</exception>
@@ -136,6 +138,9 @@ public sealed partial class IvfIndex : IVectorIndex
     }
 
     /// <inheritdoc />
+    /// <remarks>Heap memory only: centroids, codebooks, tables, the id map and the lists held in managed arrays.
+    /// Lists still pointing into the file mapping of a mapped load (<see cref="Load"/> with <c>mapped: true</c>)
+    /// count nothing here; their bytes are reported by <see cref="MappedBytes"/> (OS page cache, not heap).</remarks>
     public long MemoryBytes
     {
         get
@@ -151,6 +156,23 @@ public sealed partial class IvfIndex : IVectorIndex
             finally { _lock.ExitReadLock(); }
         }
     }
+
+    /// <summary>
+    /// Bytes of list data (ids, attributes, codes, refine codes) read in place from the file mapping of a mapped
+    /// load; 0 for an index built in memory or loaded to the heap. Falls as mutations copy lists to the heap.
+    /// </summary>
+    public long MappedBytes
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try { return _lists.Sum(l => l.MappedBytes); }
+            finally { _lock.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>True when the index was loaded memory-mapped and holds the file mapping (until <see cref="Dispose"/>).</summary>
+    public bool IsMapped => Volatile.Read(ref _mapping) is not null;
 
     /// <summary>
     /// Installs externally trained coarse centroids (nlist × d, in the index's working space: normalised for
@@ -304,5 +326,21 @@ public sealed partial class IvfIndex : IVectorIndex
     }
 
     /// <inheritdoc />
-    public void Dispose() => _lock.Dispose();
+    /// <remarks>Waits for running searches and mutations, then releases the file mapping of a mapped load (the
+    /// file can then be deleted or overwritten). Idempotent.</remarks>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _lock.EnterWriteLock();
+        try
+        {
+            foreach (var list in _lists) list.Release();
+            _directMap.Clear();
+            _count = 0;
+            _mapping?.Dispose();
+            _mapping = null;
+        }
+        finally { _lock.ExitWriteLock(); }
+        _lock.Dispose();
+    }
 }

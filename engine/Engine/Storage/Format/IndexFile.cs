@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -12,9 +13,12 @@ namespace Engine.Storage.Format;
 /// <code>
 /// header  : magic "ENGNIDX\0" (8) | format version u32 | kind length u16 | kind utf8 | description length u16 |
 ///           description utf8 | metric u8 | dimension i32 | count i64 | header crc32c u32
-/// section : tag (4 ascii) | payload length u64 | payload | payload crc32c u32      (repeated)
+/// section : tag (4 ascii) | payload length u64 | zero padding up to the next multiple of 64 | payload |
+///           crc32c u32 over padding and payload                                  (repeated)
 /// trailer : tag "END\0" | length 0 u64 | crc32c u32 of all section crcs
 /// </code>
+/// Version 2 aligns every payload to <see cref="PayloadAlignment"/> bytes from the start of the file, so a
+/// memory-mapped file gives aligned typed views of its sections; version 1 (no padding) is still read.
 /// Files are written to a temporary sibling and renamed over the target on <see cref="IndexFileWriter.Commit"/>,
 /// so a crash never leaves a partial file under the final name.
 /// </remarks>
@@ -23,10 +27,20 @@ public static class IndexFile
     /// <summary>File magic.</summary>
     public static ReadOnlySpan<byte> Magic => "ENGNIDX\0"u8;
 
-    /// <summary>Current container format version.</summary>
-    public const uint FormatVersion = 1;
+    /// <summary>Current container format version (2: section payloads aligned to <see cref="PayloadAlignment"/>).</summary>
+    public const uint FormatVersion = 2;
+
+    /// <summary>Oldest container version this build still reads (1: payloads follow their section head directly).</summary>
+    public const uint OldestReadableVersion = 1;
+
+    /// <summary>Alignment of section payloads, in bytes from the start of the file, since format version 2.</summary>
+    public const int PayloadAlignment = 64;
 
     internal const string EndTag = "END\0";
+
+    /// <summary>Zero bytes between a section head ending at <paramref name="headEnd"/> and its payload.</summary>
+    internal static int Padding(long headEnd, uint version) =>
+        version < 2 ? 0 : (int)((PayloadAlignment - headEnd % PayloadAlignment) % PayloadAlignment);
 }
 
 /// <summary>Header fields of an index file.</summary>
@@ -45,6 +59,9 @@ public sealed class IndexFileWriter : IDisposable
     private readonly string _tempPath;
     private FileStream? _stream;
     private uint _sectionCrcs = Crc32C.Seed;
+    private uint _sectionCrc;
+    private long _sectionRemaining = -1;
+    private string _sectionTag = "";
     private bool _committed;
 
     /// <summary>Opens a temporary file beside <paramref name="path"/> and writes the header.</summary>
@@ -76,17 +93,57 @@ public sealed class IndexFileWriter : IDisposable
     /// <summary>Writes a section of raw bytes under a 4-character tag.</summary>
     public void WriteSection(string tag, ReadOnlySpan<byte> payload)
     {
+        BeginSection(tag, payload.Length);
+        WritePayload(payload);
+        EndSection();
+    }
+
+    /// <summary>
+    /// Starts a section of exactly <paramref name="length"/> payload bytes, written in pieces with
+    /// <see cref="WritePayload"/> and closed with <see cref="EndSection"/> (no copy of the whole payload in memory).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another section is still open.</exception>
+    public void BeginSection(string tag, long length)
+    {
         var s = _stream ?? throw new ObjectDisposedException(nameof(IndexFileWriter));
-        Span<byte> head = stackalloc byte[12];
+        if (_sectionRemaining >= 0) throw new InvalidOperationException($"Section '{_sectionTag}' is still open.");
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Span<byte> head = stackalloc byte[12 + IndexFile.PayloadAlignment];
         WriteTag(head, tag);
-        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], (ulong)payload.Length);
-        s.Write(head);
-        s.Write(payload);
-        uint crc = Crc32C.Compute(payload);
+        BinaryPrimitives.WriteUInt64LittleEndian(head[4..], (ulong)length);
+        int pad = IndexFile.Padding(s.Position + 12, IndexFile.FormatVersion);
+        head.Slice(12, pad).Clear();
+        s.Write(head[..(12 + pad)]);
+        _sectionCrc = Crc32C.Append(Crc32C.Seed, head.Slice(12, pad));
+        _sectionTag = tag;
+        _sectionRemaining = length;
+    }
+
+    /// <summary>Appends bytes to the open section.</summary>
+    /// <exception cref="InvalidOperationException">No open section, or more bytes than it declared.</exception>
+    public void WritePayload(ReadOnlySpan<byte> bytes)
+    {
+        var s = _stream ?? throw new ObjectDisposedException(nameof(IndexFileWriter));
+        if (_sectionRemaining < 0) throw new InvalidOperationException("No section is open: call BeginSection first.");
+        if (bytes.Length > _sectionRemaining)
+            throw new InvalidOperationException($"Section '{_sectionTag}' declared {_sectionRemaining} more bytes but got {bytes.Length}.");
+        s.Write(bytes);
+        _sectionCrc = Crc32C.Append(_sectionCrc, bytes);
+        _sectionRemaining -= bytes.Length;
+    }
+
+    /// <summary>Closes the open section and writes its checksum.</summary>
+    /// <exception cref="InvalidOperationException">No open section, or fewer bytes written than it declared.</exception>
+    public void EndSection()
+    {
+        var s = _stream ?? throw new ObjectDisposedException(nameof(IndexFileWriter));
+        if (_sectionRemaining != 0)
+            throw new InvalidOperationException(_sectionRemaining < 0 ? "No section is open." : $"Section '{_sectionTag}' is missing {_sectionRemaining} bytes.");
         Span<byte> tail = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(tail, crc);
+        BinaryPrimitives.WriteUInt32LittleEndian(tail, Crc32C.Finish(_sectionCrc));
         s.Write(tail);
         _sectionCrcs = Crc32C.Append(_sectionCrcs, tail);
+        _sectionRemaining = -1;
     }
 
     /// <summary>Writes a section holding an array of unmanaged values.</summary>
@@ -100,6 +157,7 @@ public sealed class IndexFileWriter : IDisposable
     public void Commit()
     {
         var s = _stream ?? throw new ObjectDisposedException(nameof(IndexFileWriter));
+        if (_sectionRemaining >= 0) throw new InvalidOperationException($"Section '{_sectionTag}' is still open.");
         Span<byte> end = stackalloc byte[16];
         WriteTag(end, IndexFile.EndTag);
         BinaryPrimitives.WriteUInt64LittleEndian(end[4..], 0);
@@ -141,9 +199,18 @@ public sealed class IndexFileWriter : IDisposable
 }
 
 /// <summary>Reads an index file written by <see cref="IndexFileWriter"/>, verifying every checksum.</summary>
-public sealed class IndexFileReader : IDisposable
+/// <remarks>
+/// Opened with <c>mapped: true</c> the whole file is memory-mapped read-only: <see cref="ReadSection"/> and
+/// <see cref="ReadArray{T}"/> still return copies (meant for small sections), while large sections can be viewed in
+/// place (internal <c>MapSection</c>) and the mapping handed to the index that keeps pointing into it. Every
+/// checksum is verified by a sequential pass over the bytes in both modes.
+/// </remarks>
+public sealed unsafe class IndexFileReader : IDisposable
 {
-    private readonly FileStream _stream;
+    private readonly FileStream? _stream;
+    private IndexFileMapping? _mapping;
+    private readonly long _length;
+    private long _pos;
     private uint _sectionCrcs = Crc32C.Seed;
 
     /// <summary>The file being read.</summary>
@@ -152,25 +219,46 @@ public sealed class IndexFileReader : IDisposable
     /// <summary>The verified header.</summary>
     public IndexFileHeader Header { get; }
 
-    /// <summary>Opens <paramref name="path"/> and verifies the header.</summary>
+    /// <summary>Opens <paramref name="path"/> with buffered reads and verifies the header.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="CorruptIndexException">Bad magic, truncated header or header checksum mismatch.</exception>
     /// <exception cref="IndexFormatException">Unsupported format version or unexpected index kind.</exception>
-    public IndexFileReader(string path, string? expectedKind = null)
+    public IndexFileReader(string path, string? expectedKind = null) : this(path, expectedKind, mapped: false) { }
+
+    /// <summary>Opens <paramref name="path"/>, memory-mapped when <paramref name="mapped"/>, and verifies the header.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="CorruptIndexException">Bad magic, truncated header or header checksum mismatch.</exception>
+    /// <exception cref="IndexFormatException">Unsupported format version or unexpected index kind.</exception>
+    public IndexFileReader(string path, string? expectedKind, bool mapped)
     {
         Path = System.IO.Path.GetFullPath(path);
         if (!File.Exists(Path)) throw new FileNotFoundException($"Index file '{Path}' does not exist.", Path);
-        _stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        if (mapped)
+        {
+            _mapping = IndexFileMapping.Open(Path);
+            _length = _mapping.Length;
+        }
+        else
+        {
+            _stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            _length = _stream.Length;
+        }
         try
         {
             Header = ReadHeader(expectedKind);
         }
         catch
         {
-            _stream.Dispose();
+            Dispose();
             throw;
         }
     }
+
+    /// <summary>File offset of the next section (or the trailer).</summary>
+    public long Position => _pos;
+
+    /// <summary>True when the file is memory-mapped.</summary>
+    public bool IsMapped => _mapping is not null;
 
     private IndexFileHeader ReadHeader(string? expectedKind)
     {
@@ -195,8 +283,8 @@ public sealed class IndexFileReader : IDisposable
         uint stored = BinaryPrimitives.ReadUInt32LittleEndian(rest.AsSpan(rest.Length - 4));
         if (Crc32C.Compute(all.ToArray()) != stored)
             throw new CorruptIndexException(Path, 0, "header checksum mismatch");
-        if (version != IndexFile.FormatVersion)
-            throw new IndexFormatException(Path, $"format version {version} is not supported (this build reads version {IndexFile.FormatVersion}).");
+        if (version < IndexFile.OldestReadableVersion || version > IndexFile.FormatVersion)
+            throw new IndexFormatException(Path, $"format version {version} is not supported (this build reads versions {IndexFile.OldestReadableVersion} to {IndexFile.FormatVersion}).");
         string kindStr = Encoding.UTF8.GetString(kind);
         if (expectedKind is not null && kindStr != expectedKind)
             throw new IndexFormatException(Path, $"the file holds a '{kindStr}' index, not a '{expectedKind}' index.");
@@ -210,31 +298,63 @@ public sealed class IndexFileReader : IDisposable
         return new IndexFileHeader(kindStr, desc, (Metric)metric, dim, count, version);
     }
 
-    /// <summary>Reads the next section, which must carry <paramref name="tag"/>, and verifies its checksum.</summary>
-    public byte[] ReadSection(string tag, long maxBytes = long.MaxValue)
+    // Reads the head of the next section (which must carry `tag`); returns where its padding and payload start.
+    private (long Start, long Padded, int Pad, long Length) ReadHead(string tag, long maxBytes)
     {
-        long start = _stream.Position;
+        long start = _pos;
         Span<byte> head = stackalloc byte[12];
         ReadExact(head, start, $"section '{tag}' header");
         string got = Encoding.ASCII.GetString(head[..4]);
         if (got != tag) throw new CorruptIndexException(Path, start, $"expected section '{tag}' but found '{Printable(got)}'");
         ulong len = BinaryPrimitives.ReadUInt64LittleEndian(head[4..]);
-        if (len > (ulong)Math.Min(maxBytes, Array.MaxLength) || (long)len > _stream.Length - _stream.Position - 4)
+        int pad = IndexFile.Padding(start + 12, Header.FormatVersion);
+        long room = Math.Max(0, _length - (start + 12 + pad) - 4);
+        if (len > (ulong)maxBytes || len > (ulong)room)
             throw new CorruptIndexException(Path, start + 4, $"section '{tag}' length {len} exceeds the file");
-        var payload = GC.AllocateUninitializedArray<byte>((int)len);
-        ReadExact(payload, start + 12, $"section '{tag}'");
+        return (start, start + 12, pad, (long)len);
+    }
+
+    // Compares a section's running CRC (over padding and payload) with the stored one and moves past it.
+    private void CheckCrc(string tag, long start, long crcOffset, uint crcState)
+    {
         Span<byte> crc = stackalloc byte[4];
-        ReadExact(crc, start + 12 + (long)len, $"section '{tag}' checksum");
-        if (Crc32C.Compute(payload) != BinaryPrimitives.ReadUInt32LittleEndian(crc))
+        ReadExact(crc, crcOffset, $"section '{tag}' checksum");
+        if (Crc32C.Finish(crcState) != BinaryPrimitives.ReadUInt32LittleEndian(crc))
             throw new CorruptIndexException(Path, start, $"section '{tag}' checksum mismatch");
         _sectionCrcs = Crc32C.Append(_sectionCrcs, crc);
+    }
+
+    /// <summary>Reads the next section, which must carry <paramref name="tag"/>, and verifies its checksum.</summary>
+    public byte[] ReadSection(string tag, long maxBytes = long.MaxValue)
+    {
+        var (start, padded, pad, len) = ReadHead(tag, Math.Min(maxBytes, Array.MaxLength));
+        Span<byte> padding = stackalloc byte[pad];
+        ReadExact(padding, padded, $"section '{tag}' padding");
+        var payload = GC.AllocateUninitializedArray<byte>((int)len);
+        ReadExact(payload, padded + pad, $"section '{tag}'");
+        CheckCrc(tag, start, padded + pad + len, Crc32C.Append(Crc32C.Append(Crc32C.Seed, padding), payload));
         return payload;
+    }
+
+    /// <summary>
+    /// Verifies the next section in place (mapped readers only) and returns where its payload lies in the mapping;
+    /// the view stays valid as long as the mapping (see <see cref="DetachMapping"/>).
+    /// </summary>
+    internal MappedSection MapSection(string tag, long expectedBytes)
+    {
+        var map = _mapping ?? throw new InvalidOperationException("MapSection needs a reader opened with mapped: true.");
+        var (start, padded, pad, len) = ReadHead(tag, long.MaxValue);
+        if (len != expectedBytes)
+            throw new CorruptIndexException(Path, start, $"section '{tag}' holds {len} bytes, expected {expectedBytes}");
+        long payload = padded + pad;
+        CheckCrc(tag, start, payload + len, Crc32C.Append(Crc32C.Seed, map.Pointer + padded, pad + len));
+        return new MappedSection(map.Pointer + payload, len, payload);
     }
 
     /// <summary>Reads a section as an array of unmanaged values; checks the element count when given.</summary>
     public T[] ReadArray<T>(string tag, long expectedCount = -1) where T : unmanaged
     {
-        long offset = _stream.Position;
+        long offset = _pos;
         var bytes = ReadSection(tag);
         int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         if (bytes.Length % size != 0 || (expectedCount >= 0 && bytes.Length / size != expectedCount))
@@ -250,7 +370,7 @@ public sealed class IndexFileReader : IDisposable
     /// <summary>Reads and verifies the trailer; call after the last section. Rejects trailing bytes.</summary>
     public void VerifyEnd()
     {
-        long start = _stream.Position;
+        long start = _pos;
         Span<byte> end = stackalloc byte[16];
         ReadExact(end, start, "trailer");
         string tag = Encoding.ASCII.GetString(end[..4]);
@@ -258,23 +378,110 @@ public sealed class IndexFileReader : IDisposable
         if (BinaryPrimitives.ReadUInt64LittleEndian(end[4..]) != 0 ||
             BinaryPrimitives.ReadUInt32LittleEndian(end[12..]) != Crc32C.Finish(_sectionCrcs))
             throw new CorruptIndexException(Path, start, "trailer checksum mismatch");
-        if (_stream.Position != _stream.Length)
-            throw new CorruptIndexException(Path, _stream.Position, "unexpected bytes after the trailer");
+        if (_pos != _length)
+            throw new CorruptIndexException(Path, _pos, "unexpected bytes after the trailer");
+    }
+
+    /// <summary>Hands the mapping to the caller, who then owns (and disposes) it; null for a buffered reader.</summary>
+    internal IndexFileMapping? DetachMapping()
+    {
+        var m = _mapping;
+        _mapping = null;
+        return m;
     }
 
     private void ReadExact(Span<byte> dst, long offset, string what)
     {
-        int total = 0;
-        while (total < dst.Length)
+        if (_mapping is { } map)
         {
-            int n = _stream.Read(dst[total..]);
-            if (n == 0) throw new CorruptIndexException(Path, offset + total, $"file is truncated while reading {what}");
-            total += n;
+            if (offset + dst.Length > _length)
+                throw new CorruptIndexException(Path, Math.Max(offset, _length), $"file is truncated while reading {what}");
+            new ReadOnlySpan<byte>(map.Pointer + offset, dst.Length).CopyTo(dst);
         }
+        else
+        {
+            var s = _stream!;
+            if (s.Position != offset) s.Position = offset;
+            int total = 0;
+            while (total < dst.Length)
+            {
+                int n = s.Read(dst[total..]);
+                if (n == 0) throw new CorruptIndexException(Path, offset + total, $"file is truncated while reading {what}");
+                total += n;
+            }
+        }
+        _pos = offset + dst.Length;
     }
 
     private static string Printable(string s) => new(s.Select(c => c is >= ' ' and <= '~' ? c : '?').ToArray());
 
-    /// <summary>Closes the file.</summary>
-    public void Dispose() => _stream.Dispose();
+    /// <summary>Closes the file (and the mapping, unless it was detached).</summary>
+    public void Dispose()
+    {
+        _stream?.Dispose();
+        _mapping?.Dispose();
+        _mapping = null;
+    }
+}
+
+/// <summary>A verified section payload inside a mapping: pointer, byte length and file offset.</summary>
+internal readonly unsafe struct MappedSection(byte* pointer, long length, long offset)
+{
+    public readonly byte* Pointer = pointer;
+    public readonly long Length = length;
+    public readonly long Offset = offset;
+
+    /// <summary>True when the payload start suits values of <paramref name="alignment"/> bytes.</summary>
+    public bool IsAligned(int alignment) => (long)Pointer % alignment == 0;
+}
+
+/// <summary>
+/// A read-only memory mapping of a whole file (<see cref="MemoryMappedFile"/>), with its base pointer acquired
+/// once. Disposing unmaps it; pointers into it must not be used afterwards. The file must not be modified while
+/// mapped (replacing it by rename, as <see cref="IndexFileWriter"/> does, is safe: the mapping keeps the old file).
+/// </summary>
+internal sealed unsafe class IndexFileMapping : IDisposable
+{
+    private MemoryMappedFile? _file;
+    private MemoryMappedViewAccessor? _view;
+    private bool _acquired;
+
+    private IndexFileMapping(string path, long length) { Path = path; Length = length; }
+
+    public string Path { get; }
+    public long Length { get; }
+    public byte* Pointer { get; private set; }
+
+    public static IndexFileMapping Open(string path)
+    {
+        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1);
+        var m = new IndexFileMapping(path, fs.Length);
+        if (m.Length == 0) { fs.Dispose(); return m; } // nothing to map; readers report the truncation
+        try
+        {
+            m._file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            m._view = m._file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            m._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            m._acquired = true;
+            m.Pointer = p + m._view.PointerOffset;
+        }
+        catch
+        {
+            m.Dispose();
+            fs.Dispose();
+            throw;
+        }
+        return m;
+    }
+
+    public void Dispose()
+    {
+        if (_acquired) { _view!.SafeMemoryMappedViewHandle.ReleasePointer(); _acquired = false; }
+        Pointer = null;
+        _view?.Dispose();
+        _view = null;
+        _file?.Dispose();
+        _file = null;
+    }
 }
