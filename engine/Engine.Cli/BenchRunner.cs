@@ -53,7 +53,7 @@ internal static class BenchRunner
         double buildSeconds = sw.Elapsed.TotalSeconds;
         if (index is SpannIndex spann)
         {
-            spann.WaitForMaintenance();
+            spann.Maintain();
             spann.Checkpoint();
             buildSeconds = sw.Elapsed.TotalSeconds;
         }
@@ -81,8 +81,7 @@ internal static class BenchRunner
             {
                 // One more (untimed) pass with counters: postings read from disk or cache per query.
                 var stats = new SearchStats();
-                var sp = (SpannSearchParameters)parameters;
-                index.Search(data.Queries, o.K, distances, labels, new SpannSearchParameters { Threads = sp.Threads, Probes = sp.Probes, PruneFactor = sp.PruneFactor, Stats = stats });
+                index.Search(data.Queries, o.K, distances, labels, IndexFactory.CreateParameters(index, setting, threads, stats));
                 readsPerQuery = (stats.PostingsRead + stats.CacheHits) / (double)nq;
             }
             var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device))

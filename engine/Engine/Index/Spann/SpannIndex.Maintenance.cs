@@ -52,6 +52,35 @@ public sealed partial class SpannIndex
         if (!_disposed) ThrowMaintenanceError();
     }
 
+    /// <summary>
+    /// Queues every posting that is out of shape (above <see cref="SpannOptions.MaxPostingSize"/> entries or below
+    /// <see cref="SpannOptions.MinPostingSize"/> live ones) and runs maintenance until none is left. <see cref="Open"/>
+    /// queues the same postings in the background; calling this before a checkpoint leaves an index that a later open
+    /// does not rewrite.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">A posting read during maintenance was corrupt.</exception>
+    public void Maintain()
+    {
+        ThrowIfDisposed();
+        QueueOutOfShape();
+        WaitForMaintenance();
+    }
+
+    private void QueueOutOfShape()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            for (int p = 0; p < _postings.Count; p++)
+            {
+                var info = _postings[p];
+                if (info.Exists && (info.Entries > Options.MaxPostingSize || info.Live < Options.MinPostingSize))
+                    EnqueueMaintenance(p);
+            }
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
     private void ThrowMaintenanceError()
     {
         var e = _maintError;

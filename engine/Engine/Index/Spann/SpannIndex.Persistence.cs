@@ -71,12 +71,7 @@ public sealed partial class SpannIndex
             string walName = Path.Combine(dir, WalDirectoryName);
             lock (index._writerGate)
                 index._wal.Replay(index._replayFrom, (address, rec) => index.ReplayRecord(address, rec, walName));
-            for (int p = 0; p < index._postings.Count; p++)
-            {
-                var info = index._postings[p];
-                if (info.Exists && (info.Entries > index.Options.MaxPostingSize || info.Live < index.Options.MinPostingSize))
-                    index.EnqueueMaintenance(p);
-            }
+            index.QueueOutOfShape();
             index.StartMaintenance();
             return index;
         }
