@@ -6,7 +6,7 @@ namespace Engine.Index.Spann;
 /// Hierarchical balanced k-means (SPTAG's BKT build in spirit): split the set into up to
 /// <see cref="Branching"/> clusters with k-means whose assignment adds a balance penalty λ·|cluster|
 /// (counts from the previous iteration), and recurse into every cluster larger than the leaf size. The
-/// centroids of the leaves become SPANN heads, so postings come out small and near-uniform in size.
+/// members nearest the leaf means become SPANN heads, so postings come out small and near-uniform in size.
 /// </summary>
 internal static class BalancedClustering
 {
@@ -15,7 +15,7 @@ internal static class BalancedClustering
     private const int Block = 256;
 
     /// <summary>Returns the leaf centroids (count × d, row-major).</summary>
-    public static float[] BuildHeads(ReadOnlySpan<float> data, int dimension, int leafSize, int seed)
+    public static float[] BuildHeads(float[] data, int dimension, int leafSize, int seed)
     {
         int n = data.Length / dimension;
         var rng = new Random(seed);
@@ -44,80 +44,111 @@ internal static class BalancedClustering
         return heads.ToArray();
     }
 
-    private static void AddMean(ReadOnlySpan<float> data, int d, int[] members, List<float> heads)
+    /// <summary>
+    /// Adds the leaf's head: the member nearest to the leaf mean (SPTAG picks a real vector too). A mean sits
+    /// inside its points' shell; in high dimensions the means nearest a dense region's centre become hubs that
+    /// attract far more than their share of nearest-head assignments, and those postings would all need splits.
+    /// </summary>
+    private static void AddMean(float[] data, int d, int[] members, List<float> heads)
     {
         var mean = new double[d];
         foreach (int m in members)
         {
-            var row = data.Slice(m * d, d);
+            var row = data.AsSpan(m * d, d);
             for (int j = 0; j < d; j++) mean[j] += row[j];
         }
-        for (int j = 0; j < d; j++) heads.Add((float)(mean[j] / members.Length));
+        var c = new float[d];
+        for (int j = 0; j < d; j++) c[j] = (float)(mean[j] / members.Length);
+        int best = members[0];
+        float bestDist = float.PositiveInfinity;
+        foreach (int m in members)
+        {
+            float dist = Distances.SquaredL2(data.AsSpan(m * d, d), c);
+            if (dist < bestDist) { bestDist = dist; best = m; }
+        }
+        heads.AddRange(data.AsSpan(best * d, d).ToArray());
     }
 
     /// <summary>Balanced k-means of <paramref name="members"/> into k groups.</summary>
-    internal static List<int[]> Split(ReadOnlySpan<float> data, int d, int[] members, int k, Random rng)
+    internal static List<int[]> Split(float[] data, int d, int[] members, int k, Random rng)
     {
         int m = members.Length;
         var centroids = new float[k * d];
         var perm = members.OrderBy(_ => rng.Next()).Take(k).ToArray();
-        for (int c = 0; c < k; c++) data.Slice(perm[c] * d, d).CopyTo(centroids.AsSpan(c * d, d));
+        for (int c = 0; c < k; c++) data.AsSpan(perm[c] * d, d).CopyTo(centroids.AsSpan(c * d, d));
         var labels = new int[m];
+        var bestDists = new float[m];
         var counts = new int[k];
         var prevCounts = new int[k];
-        var block = new float[Block * d];
-        var blockNorms = new float[Block];
         var cNorms = new float[k];
-        var dist = new float[Block * k];
+        int blocks = (m + Block - 1) / Block;
+        // Sums are accumulated per fixed slice of points and reduced in slice order, so the result does not depend on
+        // the thread count or scheduling.
+        int slices = Math.Min(blocks, Math.Max(1, Environment.ProcessorCount * 2));
+        var sliceSums = new double[slices][];
+        var sliceCounts = new int[slices][];
+        for (int t = 0; t < slices; t++) { sliceSums[t] = new double[k * d]; sliceCounts[t] = new int[k]; }
         var sums = new double[k * d];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
         double prevMeanDist = 0;
         for (int iter = 0; iter < Iterations; iter++)
         {
             Distances.SquaredNorms(centroids, d, cNorms);
-            Array.Clear(counts);
-            double total = 0;
-            float lambda = 0;
-            if (iter > 0)
+            // λ scales the size penalty to the typical distance so a cluster twice the mean size costs about one
+            // mean distance more.
+            float lambda = iter == 0 ? 0 : (float)(prevMeanDist / Math.Max(1.0, (double)m / k));
+            Parallel.For(0, slices, parallel, t =>
             {
-                // λ scales the size penalty to the typical distance so a cluster twice the mean size costs
-                // about one mean distance more.
-                lambda = (float)(prevMeanDist / Math.Max(1.0, (double)m / k));
-            }
-            for (int s = 0; s < m; s += Block)
-            {
-                int b = Math.Min(Block, m - s);
-                for (int i = 0; i < b; i++) data.Slice(members[s + i] * d, d).CopyTo(block.AsSpan(i * d, d));
-                Distances.SquaredNorms(block.AsSpan(0, b * d), d, blockNorms);
-                Distances.SquaredL2ManyToMany(block.AsSpan(0, b * d), centroids, d, blockNorms, cNorms, dist.AsSpan(0, b * k));
-                for (int i = 0; i < b; i++)
+                var block = new float[Block * d];
+                var blockNorms = new float[Block];
+                var dist = new float[Block * k];
+                var localSums = sliceSums[t];
+                var localCounts = sliceCounts[t];
+                Array.Clear(localSums);
+                Array.Clear(localCounts);
+                for (int bi = (int)((long)t * blocks / slices); bi < (int)((long)(t + 1) * blocks / slices); bi++)
                 {
-                    var row = dist.AsSpan(i * k, k);
-                    int best = 0; float bestCost = float.PositiveInfinity; float bestDist = 0;
-                    for (int c = 0; c < k; c++)
+                    int s = bi * Block, b = Math.Min(Block, m - s);
+                    for (int i = 0; i < b; i++) data.AsSpan(members[s + i] * d, d).CopyTo(block.AsSpan(i * d, d));
+                    Distances.SquaredNorms(block.AsSpan(0, b * d), d, blockNorms);
+                    Distances.SquaredL2ManyToMany(block.AsSpan(0, b * d), centroids, d, blockNorms, cNorms, dist.AsSpan(0, b * k));
+                    for (int i = 0; i < b; i++)
                     {
-                        float cost = row[c] + lambda * prevCounts[c];
-                        if (cost < bestCost) { bestCost = cost; best = c; bestDist = row[c]; }
+                        var row = dist.AsSpan(i * k, k);
+                        int best = 0; float bestCost = float.PositiveInfinity; float bestDist = 0;
+                        for (int c = 0; c < k; c++)
+                        {
+                            float cost = row[c] + lambda * prevCounts[c];
+                            if (cost < bestCost) { bestCost = cost; best = c; bestDist = row[c]; }
+                        }
+                        labels[s + i] = best;
+                        bestDists[s + i] = bestDist;
+                        localCounts[best]++;
+                        var x = block.AsSpan(i * d, d);
+                        int off = best * d;
+                        for (int j = 0; j < d; j++) localSums[off + j] += x[j];
                     }
-                    labels[s + i] = best;
-                    counts[best]++;
-                    total += bestDist;
                 }
+            });
+            double total = 0;
+            for (int i = 0; i < m; i++) total += bestDists[i];
+            Array.Clear(counts);
+            Array.Clear(sums);
+            for (int t = 0; t < slices; t++)
+            {
+                var ls = sliceSums[t];
+                var lc = sliceCounts[t];
+                for (int c = 0; c < k; c++) counts[c] += lc[c];
+                for (int j = 0; j < sums.Length; j++) sums[j] += ls[j];
             }
             prevMeanDist = total / m;
             Array.Copy(counts, prevCounts, k);
-            Array.Clear(sums);
-            for (int i = 0; i < m; i++)
-            {
-                var row = data.Slice(members[i] * d, d);
-                int off = labels[i] * d;
-                for (int j = 0; j < d; j++) sums[off + j] += row[j];
-            }
             for (int c = 0; c < k; c++)
             {
                 if (counts[c] == 0)
                 {
                     // Re-seed an empty cluster on a random member so k stays useful.
-                    data.Slice(members[rng.Next(m)] * d, d).CopyTo(centroids.AsSpan(c * d, d));
+                    data.AsSpan(members[rng.Next(m)] * d, d).CopyTo(centroids.AsSpan(c * d, d));
                     continue;
                 }
                 for (int j = 0; j < d; j++) centroids[c * d + j] = (float)(sums[c * d + j] / counts[c]);

@@ -157,7 +157,7 @@ public sealed partial class SpannIndex
         int d = Dimension;
         float[] oldHead = HeadVector(p, new float[d]).ToArray();
         var members = Enumerable.Range(0, buffer.Count).ToArray();
-        var groups = BalancedClustering.Split(buffer.Vectors, d, members, 2, new Random(Options.Seed ^ p));
+        var groups = BalancedClustering.Split(buffer.VectorArray, d, members, 2, new Random(Options.Seed ^ p));
         var ga = groups[0].ToList();
         var gb = groups[1].ToList();
         if (ga.Count == 0 || gb.Count == 0)
