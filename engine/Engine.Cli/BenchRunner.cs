@@ -125,22 +125,8 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
     /// <summary>Postings read per query, from disk or cache (disk indexes only).</summary>
     public double? ReadsPerQuery { get; init; }
 
-    public string ToJson()
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+    public string ToJson() => JsonRow.Write(Spec, Params, w =>
         {
-            w.WriteStartObject();
-            w.WriteString("system", "engine");
-            w.WriteString("spec", Spec);
-            w.WriteStartObject("params");
-            foreach (var (key, value) in Params)
-            {
-                if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double num))
-                    w.WriteNumber(key, num);
-                else w.WriteString(key, value);
-            }
-            w.WriteEndObject();
             w.WriteNumber("k", K);
             w.WriteNumber("threads", Threads);
             w.WriteString("dataset", Dataset);
@@ -153,11 +139,34 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
             w.WriteString("device", Device);
             if (DiskBytes is long disk) w.WriteNumber("disk_bytes", disk);
             if (ReadsPerQuery is double reads) w.WriteNumber("reads_per_query", Math.Round(reads, 2));
+        });
+
+    public string ToText() =>
+        $"{Spec,-28} {string.Join(' ', Params.Select(p => $"{p.Key}={p.Value}")),-24} recall@{K}={Recall:F4}  qps={Qps,10:F1}  build={BuildSeconds:F2}s  bytes={IndexBytes}";
+}
+
+/// <summary>One JSON object per result row: <c>system</c>, <c>spec</c>, <c>params</c> (numbers where they parse), then the caller's fields.</summary>
+internal static class JsonRow
+{
+    public static string Write(string spec, IReadOnlyDictionary<string, string> parameters, Action<Utf8JsonWriter> fields)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("system", "engine");
+            w.WriteString("spec", spec);
+            w.WriteStartObject("params");
+            foreach (var (key, value) in parameters)
+            {
+                if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double num))
+                    w.WriteNumber(key, num);
+                else w.WriteString(key, value);
+            }
+            w.WriteEndObject();
+            fields(w);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());
     }
-
-    public string ToText() =>
-        $"{Spec,-28} {string.Join(' ', Params.Select(p => $"{p.Key}={p.Value}")),-24} recall@{K}={Recall:F4}  qps={Qps,10:F1}  build={BuildSeconds:F2}s  bytes={IndexBytes}";
 }

@@ -122,18 +122,8 @@ internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, 
     double PostingsReadPerQuery, double CacheHitsPerQuery, long BytesRead, long CacheHits, double ProbedPerQuery,
     long IndexBytes, long DiskBytes, bool DiskIndex)
 {
-    public string ToJson()
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+    public string ToJson() => JsonRow.Write(Spec, Params, w =>
         {
-            w.WriteStartObject();
-            w.WriteString("system", "engine");
-            w.WriteString("spec", Spec);
-            w.WriteStartObject("params");
-            foreach (var (key, value) in Params)
-                w.WriteNumber(key, double.Parse(value, CultureInfo.InvariantCulture));
-            w.WriteEndObject();
             w.WriteString("dataset", Dataset);
             w.WriteNumber("n", N);
             w.WriteNumber("nq", Nq);
@@ -155,10 +145,7 @@ internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, 
                 w.WriteNumber("bytes_read_per_query", Math.Round(BytesRead / (double)Math.Max(1, Nq), 1));
                 w.WriteNumber("cache_hits", CacheHits);
             }
-            w.WriteEndObject();
-        }
-        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
-    }
+        });
 
     public string ToText()
     {

@@ -6,7 +6,7 @@ namespace Engine.Index.Spann;
 /// Hierarchical balanced k-means (SPTAG's BKT build in spirit): split the set into up to
 /// <see cref="Branching"/> clusters with k-means whose assignment adds a balance penalty λ·|cluster|
 /// (counts from the previous iteration), and recurse into every cluster larger than the leaf size. The
-/// members nearest the leaf means become SPANN heads, so postings come out small and near-uniform in size.
+/// centroids of the leaves become SPANN heads, so postings come out small and near-uniform in size.
 /// </summary>
 internal static class BalancedClustering
 {
@@ -44,11 +44,6 @@ internal static class BalancedClustering
         return heads.ToArray();
     }
 
-    /// <summary>
-    /// Adds the leaf's head: the member nearest to the leaf mean (SPTAG picks a real vector too). A mean sits
-    /// inside its points' shell; in high dimensions the means nearest a dense region's centre become hubs that
-    /// attract far more than their share of nearest-head assignments, and those postings would all need splits.
-    /// </summary>
     private static void AddMean(float[] data, int d, int[] members, List<float> heads)
     {
         var mean = new double[d];
@@ -57,16 +52,7 @@ internal static class BalancedClustering
             var row = data.AsSpan(m * d, d);
             for (int j = 0; j < d; j++) mean[j] += row[j];
         }
-        var c = new float[d];
-        for (int j = 0; j < d; j++) c[j] = (float)(mean[j] / members.Length);
-        int best = members[0];
-        float bestDist = float.PositiveInfinity;
-        foreach (int m in members)
-        {
-            float dist = Distances.SquaredL2(data.AsSpan(m * d, d), c);
-            if (dist < bestDist) { bestDist = dist; best = m; }
-        }
-        heads.AddRange(data.AsSpan(best * d, d).ToArray());
+        for (int j = 0; j < d; j++) heads.Add((float)(mean[j] / members.Length));
     }
 
     /// <summary>Balanced k-means of <paramref name="members"/> into k groups.</summary>

@@ -62,8 +62,15 @@ public sealed partial class SpannIndex
     public void Maintain()
     {
         ThrowIfDisposed();
-        QueueOutOfShape();
-        WaitForMaintenance();
+        // A split or merge can leave a neighbour out of shape; repeat until a round writes nothing (bounded, as
+        // every round only shrinks the set of out-of-shape postings in practice).
+        for (int round = 0; round < 16; round++)
+        {
+            long before = DiskBytes;
+            QueueOutOfShape();
+            WaitForMaintenance();
+            if (DiskBytes == before) break;
+        }
     }
 
     private void QueueOutOfShape()
@@ -147,7 +154,8 @@ public sealed partial class SpannIndex
     {
         var labels = new long[n * k];
         keys = new float[n * k];
-        if (n > 0) _heads.Search(vectors.AsSpan(0, n * Dimension), k, keys, labels, SingleThread);
+        // Large batches (a split of a big posting) use every core: maintenance holds the write lock meanwhile.
+        if (n > 0) _heads.Search(vectors.AsSpan(0, n * Dimension), k, keys, labels, n >= 64 ? null : SingleThread);
         return labels;
     }
 
@@ -219,7 +227,11 @@ public sealed partial class SpannIndex
                 nb.RemoveAt(i);
                 changed = true;
             }
-            if (changed) StorePosting(r, nb, Math.Min(_postings[r].Live, nb.Count));
+            if (changed)
+            {
+                StorePosting(r, nb, Math.Min(_postings[r].Live, nb.Count));
+                if (nb.Count < Options.MinPostingSize) EnqueueMaintenance(r);
+            }
         }
         StorePosting(p, bufA, bufA.Count);
         StorePosting(q, bufB, bufB.Count);

@@ -279,6 +279,11 @@ public sealed partial class SpannIndex
                 else index._freePostings.Push(p);
             }
             foreach (float v in headVecs) if (!float.IsFinite(v)) throw new CorruptIndexException(meta, 0, "a head vector is not finite");
+            // Blocks past the last referenced one were written after this checkpoint (the log replay rewrites what
+            // was acknowledged); without the cut, every open that is not followed by a checkpoint would grow the file.
+            long usedEnd = 0;
+            foreach (var info in index._postings) usedEnd = Math.Max(usedEnd, info.Location.Offset + (long)info.Location.Pages * store.PageSize);
+            if (store.Length > usedEnd && usedEnd % store.PageSize == 0) store.TruncateTo(usedEnd);
             index._heads.Add(headVecs.ToArray(), headIds.ToArray());
             long liveCount = 0;
             for (int i = 0; i < keys.Length; i++)
