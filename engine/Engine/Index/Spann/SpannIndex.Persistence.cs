@@ -286,6 +286,7 @@ public sealed partial class SpannIndex
             if (store.Length > usedEnd && usedEnd % store.PageSize == 0) store.TruncateTo(usedEnd);
             index._heads.Add(headVecs.ToArray(), headIds.ToArray());
             long liveCount = 0;
+            index._idMap.EnsureCapacity(keys.Length); // sized once: growth by doubling would leave up to 2× the slots
             for (int i = 0; i < keys.Length; i++)
             {
                 if (keys[i] < 0 || idp[i] < -1 || idp[i] >= np || (idp[i] >= 0 && exists[idp[i]] == 0) || !index._idMap.TryAdd(keys[i], new IdEntry { Posting = idp[i], Version = idv[i] }))
