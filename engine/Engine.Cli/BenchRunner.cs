@@ -127,13 +127,7 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
 
     public string ToJson() => JsonRow.Write(Spec, Params, w =>
         {
-            w.WriteNumber("k", K);
-            w.WriteNumber("threads", Threads);
-            w.WriteString("dataset", Dataset);
-            w.WriteNumber("n", N);
-            w.WriteNumber("nq", Nq);
-            w.WriteNumber("recall", Math.Round(Recall, 5));
-            w.WriteNumber("qps", Math.Round(Qps, 1));
+            JsonRow.WriteResult(w, K, Threads, Dataset, N, Nq, Recall, Qps);
             w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
             w.WriteNumber("index_bytes", IndexBytes);
             w.WriteString("device", Device);
@@ -168,5 +162,17 @@ internal static class JsonRow
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    /// <summary>The fields every result row has: k, threads, dataset, n, nq, recall, qps.</summary>
+    public static void WriteResult(Utf8JsonWriter w, int k, int threads, string dataset, int n, int nq, double recall, double qps)
+    {
+        w.WriteNumber("k", k);
+        w.WriteNumber("threads", threads);
+        w.WriteString("dataset", dataset);
+        w.WriteNumber("n", n);
+        w.WriteNumber("nq", nq);
+        w.WriteNumber("recall", Math.Round(recall, 5));
+        w.WriteNumber("qps", Math.Round(qps, 1));
     }
 }

@@ -124,13 +124,7 @@ internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, 
 {
     public string ToJson() => JsonRow.Write(Spec, Params, w =>
         {
-            w.WriteString("dataset", Dataset);
-            w.WriteNumber("n", N);
-            w.WriteNumber("nq", Nq);
-            w.WriteNumber("k", K);
-            w.WriteNumber("threads", Threads);
-            w.WriteNumber("recall", Math.Round(Recall, 5));
-            w.WriteNumber("qps", Math.Round(Qps, 1));
+            JsonRow.WriteResult(w, K, Threads, Dataset, N, Nq, Recall, Qps);
             w.WriteNumber("p50_ms", Math.Round(P50Ms, 4));
             w.WriteNumber("p99_ms", Math.Round(P99Ms, 4));
             w.WriteNumber("index_bytes", IndexBytes);
