@@ -51,7 +51,7 @@ internal static class BenchRunner
         double buildSeconds = sw.Elapsed.TotalSeconds;
         if (index is SpannIndex spann)
         {
-            spann.WaitForMaintenance();
+            spann.Maintain();
             spann.Checkpoint();
             buildSeconds = sw.Elapsed.TotalSeconds;
         }
@@ -79,8 +79,7 @@ internal static class BenchRunner
             {
                 // One more (untimed) pass with counters: postings read from disk or cache per query.
                 var stats = new SearchStats();
-                var sp = (SpannSearchParameters)parameters;
-                index.Search(data.Queries, o.K, distances, labels, new SpannSearchParameters { Threads = sp.Threads, Probes = sp.Probes, PruneFactor = sp.PruneFactor, Stats = stats });
+                index.Search(data.Queries, o.K, distances, labels, IndexFactory.CreateParameters(index, setting, threads, stats));
                 readsPerQuery = (stats.PostingsRead + stats.CacheHits) / (double)nq;
             }
             var row = new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device))
@@ -124,39 +123,54 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
     /// <summary>Postings read per query, from disk or cache (disk indexes only).</summary>
     public double? ReadsPerQuery { get; init; }
 
-    public string ToJson()
+    public string ToJson() => JsonRow.Write(Spec, Params, w =>
+        {
+            JsonRow.WriteResult(w, K, Threads, Dataset, N, Nq, Recall, Qps);
+            w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
+            w.WriteNumber("index_bytes", IndexBytes);
+            w.WriteString("device", Device);
+            if (DiskBytes is long disk) w.WriteNumber("disk_bytes", disk);
+            if (ReadsPerQuery is double reads) w.WriteNumber("reads_per_query", Math.Round(reads, 2));
+        });
+
+    public string ToText() =>
+        $"{Spec,-28} {string.Join(' ', Params.Select(p => $"{p.Key}={p.Value}")),-24} recall@{K}={Recall:F4}  qps={Qps,10:F1}  build={BuildSeconds:F2}s  bytes={IndexBytes}";
+}
+
+/// <summary>One JSON object per result row: <c>system</c>, <c>spec</c>, <c>params</c> (numbers where they parse), then the caller's fields.</summary>
+internal static class JsonRow
+{
+    public static string Write(string spec, IReadOnlyDictionary<string, string> parameters, Action<Utf8JsonWriter> fields)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
         {
             w.WriteStartObject();
             w.WriteString("system", "engine");
-            w.WriteString("spec", Spec);
+            w.WriteString("spec", spec);
             w.WriteStartObject("params");
-            foreach (var (key, value) in Params)
+            foreach (var (key, value) in parameters)
             {
                 if (double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double num))
                     w.WriteNumber(key, num);
                 else w.WriteString(key, value);
             }
             w.WriteEndObject();
-            w.WriteNumber("k", K);
-            w.WriteNumber("threads", Threads);
-            w.WriteString("dataset", Dataset);
-            w.WriteNumber("n", N);
-            w.WriteNumber("nq", Nq);
-            w.WriteNumber("recall", Math.Round(Recall, 5));
-            w.WriteNumber("qps", Math.Round(Qps, 1));
-            w.WriteNumber("build_seconds", Math.Round(BuildSeconds, 3));
-            w.WriteNumber("index_bytes", IndexBytes);
-            w.WriteString("device", Device);
-            if (DiskBytes is long disk) w.WriteNumber("disk_bytes", disk);
-            if (ReadsPerQuery is double reads) w.WriteNumber("reads_per_query", Math.Round(reads, 2));
+            fields(w);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());
     }
 
-    public string ToText() =>
-        $"{Spec,-28} {string.Join(' ', Params.Select(p => $"{p.Key}={p.Value}")),-24} recall@{K}={Recall:F4}  qps={Qps,10:F1}  build={BuildSeconds:F2}s  bytes={IndexBytes}";
+    /// <summary>The fields every result row has: k, threads, dataset, n, nq, recall, qps.</summary>
+    public static void WriteResult(Utf8JsonWriter w, int k, int threads, string dataset, int n, int nq, double recall, double qps)
+    {
+        w.WriteNumber("k", k);
+        w.WriteNumber("threads", threads);
+        w.WriteString("dataset", dataset);
+        w.WriteNumber("n", n);
+        w.WriteNumber("nq", nq);
+        w.WriteNumber("recall", Math.Round(recall, 5));
+        w.WriteNumber("qps", Math.Round(qps, 1));
+    }
 }

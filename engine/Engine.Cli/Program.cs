@@ -10,6 +10,8 @@ public static class Program
     {
         var root = new RootCommand("engine: embedded vector index engine with hard-negative mining built in");
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(BuildCommand.Create());
+        root.Subcommands.Add(SearchCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
         root.Subcommands.Add(MineCommand.Create());

@@ -6,7 +6,8 @@ namespace Engine.Tests.Spann;
 /// <summary>
 /// Entry point of the test assembly. Normally unused (the test host runs tests); crash tests start
 /// <c>dotnet Engine.Tests.dll spann-crash-child DIR RUN SEED</c>, which mutates a durable SPANN index and
-/// prints one line per acknowledged operation (ending in " E", so a line cut by the kill is ignored) until the parent kills it with SIGKILL.
+/// prints one line before (A = insert, B = delete) and after (I, D) each operation, ending in " E" so a line cut by the
+/// kill is ignored, until the parent kills it with SIGKILL.
 /// </summary>
 public static class TestProgram
 {
@@ -42,6 +43,7 @@ internal static class CrashChild
                     ids[i] = next++;
                     SpannTestData.VectorOf(ids[i], Dimension).CopyTo(vectors, i * Dimension);
                 }
+                Console.WriteLine("A " + string.Join(',', ids) + " E");
                 index.Add(vectors, ids);
                 mine.AddRange(ids);
                 Console.WriteLine("I " + string.Join(',', ids) + " E");

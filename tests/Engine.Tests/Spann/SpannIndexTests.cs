@@ -161,6 +161,59 @@ public class SpannIndexTests
     }
 
     [Fact]
+    public void Reopening_WithoutCheckpoint_DoesNotGrowThePostingFile()
+    {
+        using var dir = new TestDirectory();
+        var data = SpannTestData.Clustered(1200, D, seed: 23);
+        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 16, MaxPostingSize = 64 }))
+        {
+            idx.Train(data);
+            idx.Add(data.AsSpan(0, 1000 * D), Enumerable.Range(0, 1000).Select(i => (long)i).ToArray());
+            idx.Checkpoint();
+            idx.Add(data.AsSpan(1000 * D), Enumerable.Range(1000, 200).Select(i => (long)i).ToArray()); // log only
+        }
+        string file = Directory.GetFiles(dir.Path, "postings-*.dat").Single();
+        var lengths = new List<long>();
+        for (int session = 0; session < 3; session++)
+        {
+            using (var idx = SpannIndex.Open(dir.Path))
+            {
+                idx.WaitForMaintenance();
+                Assert.Equal(1200, idx.Count);
+                var v = new float[D];
+                Assert.True(idx.TryReconstruct(1100, v));
+                Assert.Equal(data.AsSpan(1100 * D, D).ToArray(), v);
+            }
+            lengths.Add(new FileInfo(file).Length);
+        }
+        // Each session replays the same log onto the same checkpoint: blocks a previous session appended are cut first.
+        Assert.Equal(lengths[0], lengths[1]);
+        Assert.Equal(lengths[0], lengths[2]);
+    }
+
+    [Fact]
+    public void Maintain_ThenCheckpoint_LeavesNothingForOpenToRewrite()
+    {
+        using var dir = new TestDirectory();
+        var data = SpannTestData.Clustered(20000, D, seed: 3, clusters: 100);
+        long length;
+        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2))
+        {
+            idx.Train(data);
+            idx.Add(data, Enumerable.Range(0, 20000).Select(i => (long)i).ToArray());
+            idx.Maintain();
+            Assert.Equal(0, idx.PendingMaintenance);
+            idx.Checkpoint();
+            length = idx.DiskBytes;
+        }
+        using (var idx = SpannIndex.Open(dir.Path))
+        {
+            idx.WaitForMaintenance();
+            Assert.Equal(length, idx.DiskBytes); // a searcher that opens the index does not rewrite postings
+        }
+    }
+
+    [Fact]
     public void InMemory_Save_ThenOpen_GivesSameResults()
     {
         using var dir = new TestDirectory();

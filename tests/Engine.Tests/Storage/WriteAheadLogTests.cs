@@ -67,4 +67,78 @@ public class WriteAheadLogTests
         var e = Assert.Throws<CorruptIndexException>(() => new FileWriteAheadLog(path));
         Assert.Equal(20, e.Offset);
     }
+    [Fact]
+    public void FileLog_DamageInTheLastRecord_IsCorrupt_NeverSilentlyDropped()
+    {
+        using var dir = new TestDirectory();
+        string path = dir.File("wal.log");
+        using (var log = new FileWriteAheadLog(path))
+        {
+            for (int i = 0; i < 3; i++) log.Append(Enumerable.Repeat((byte)(i + 1), 100).ToArray());
+            log.Commit();
+        }
+        var good = File.ReadAllBytes(path);
+        long last = 20 + 2 * (12 + 100);
+        // Every byte of the last record: its length, the length check, the checksum and the payload.
+        for (long at = last; at < good.Length; at++)
+        {
+            var bad = (byte[])good.Clone();
+            bad[at] ^= 0x5A;
+            File.WriteAllBytes(path, bad);
+            var e = Assert.Throws<CorruptIndexException>(() => new FileWriteAheadLog(path));
+            Assert.Equal(last, e.Offset);
+            Assert.Equal(path, e.FilePath);
+            Assert.Equal(bad, File.ReadAllBytes(path)); // the refused open cut nothing
+        }
+        // A tail that was extended but never written (zeros) is a torn write and is cut.
+        File.WriteAllBytes(path, good.Concat(new byte[40]).ToArray());
+        using (var log = new FileWriteAheadLog(path)) Assert.Equal(3, ReadAll(log, 0).Count);
+        Assert.Equal(good.Length, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public void FileLog_Version1_IsStillReadable_AndTruncatesInItsOwnFormat()
+    {
+        using var dir = new TestDirectory();
+        string path = dir.File("wal.log");
+        // A version-1 log written by hand: header, then records "length | crc32c(address, length, payload) | payload".
+        var bytes = new List<byte>();
+        var header = new byte[20];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header, 0x4C415745);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), 1);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(16), Engine.Storage.Format.Crc32C.Compute(header.AsSpan(0, 16)));
+        bytes.AddRange(header);
+        var addresses = new List<long>();
+        for (int i = 0; i < 4; i++)
+        {
+            var payload = new byte[] { (byte)i, 7, 7 };
+            long address = bytes.Count - 20;
+            addresses.Add(address);
+            var prefix = new byte[12];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(prefix, address);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(prefix.AsSpan(8), payload.Length);
+            uint crc = Engine.Storage.Format.Crc32C.Finish(Engine.Storage.Format.Crc32C.Append(Engine.Storage.Format.Crc32C.Append(Engine.Storage.Format.Crc32C.Seed, prefix), payload));
+            var rh = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh, (uint)payload.Length);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh.AsSpan(4), crc);
+            bytes.AddRange(rh);
+            bytes.AddRange(payload);
+        }
+        File.WriteAllBytes(path, bytes.ToArray());
+        using (var log = new FileWriteAheadLog(path))
+        {
+            var all = ReadAll(log, 0);
+            Assert.Equal(4, all.Count);
+            Assert.Equal(new byte[] { 2, 7, 7 }, all[2]);
+            log.Truncate(addresses[2]);
+            log.Append([9, 9]);
+            log.Commit();
+        }
+        using (var log = new FileWriteAheadLog(path))
+        {
+            var rest = ReadAll(log, addresses[2]);
+            Assert.Equal(3, rest.Count);
+            Assert.Equal(new byte[] { 9, 9 }, rest[2]);
+        }
+    }
 }

@@ -85,19 +85,24 @@ public static class IndexFactory
     /// Turns named settings (from <c>--sweep NAME=V</c> on the command line, e.g. <c>probes=16</c>) into
     /// search parameters for <paramref name="index"/>.
     /// </summary>
+    /// <param name="index">The index the parameters are for.</param>
+    /// <param name="settings">Named settings (case-insensitive keys).</param>
+    /// <param name="threads">Worker threads per call (0 = all cores).</param>
+    /// <param name="stats">Counters the searches add to (null = none).</param>
     /// <exception cref="ArgumentException">A setting the index does not understand, or a bad value.</exception>
-    public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads,
+        SearchStats? stats = null)
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(settings);
-        if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads);
-        if (index is SpannIndex) return CreateSpannParameters(index, settings, threads);
+        if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats);
+        if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
-        return new SearchParameters { Threads = threads };
+        return new SearchParameters { Threads = threads, Stats = stats };
     }
 
-    private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
     {
         int? probes = null, refine = null;
         long? maxCodes = null;
@@ -118,10 +123,10 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes).", nameof(settings));
             }
         }
-        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes };
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, Stats = stats };
     }
 
-    private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads)
+    private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
     {
         int probes = 0;
         float prune = -1;
@@ -140,7 +145,7 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps).", nameof(settings));
             }
         }
-        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune };
+        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Stats = stats };
     }
 
     private static int ParseInt(string key, string value, int min, int max)

@@ -82,6 +82,9 @@ internal sealed class PostingBuffer
     public ReadOnlySpan<long> Ids => _ids.AsSpan(0, Count);
     public ReadOnlySpan<byte> Versions => _versions.AsSpan(0, Count);
     public ReadOnlySpan<float> Vectors => _vectors.AsSpan(0, Count * _d);
+
+    /// <summary>The backing array (rows past <see cref="Count"/> are unused capacity).</summary>
+    public float[] VectorArray => _vectors;
     public ReadOnlySpan<float> Vector(int i) => _vectors.AsSpan(i * _d, _d);
 
     public void Add(long id, byte version, ReadOnlySpan<float> vector)

@@ -150,6 +150,7 @@ public sealed partial class SpannIndex
             StorePosting(p, buffer, _postings[p].Live + live);
             if (buffer.Count > Options.MaxPostingSize) EnqueueMaintenance(p);
         }
+        _idMap.EnsureCapacity(_idMap.Count + n); // one resize per batch, to about the size needed (not up to 2×)
         for (int i = 0; i < n; i++)
         {
             _idMap[ids[i]] = new IdEntry { Posting = assigned[i * r], Version = versions[i] };

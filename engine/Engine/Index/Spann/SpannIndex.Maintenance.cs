@@ -52,6 +52,42 @@ public sealed partial class SpannIndex
         if (!_disposed) ThrowMaintenanceError();
     }
 
+    /// <summary>
+    /// Queues every posting that is out of shape (above <see cref="SpannOptions.MaxPostingSize"/> entries or below
+    /// <see cref="SpannOptions.MinPostingSize"/> live ones) and runs maintenance until none is left. <see cref="Open"/>
+    /// queues the same postings in the background; calling this before a checkpoint leaves an index that a later open
+    /// does not rewrite.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">A posting read during maintenance was corrupt.</exception>
+    public void Maintain()
+    {
+        ThrowIfDisposed();
+        // A split or merge can leave a neighbour out of shape; repeat until a round writes nothing (bounded, as
+        // every round only shrinks the set of out-of-shape postings in practice).
+        for (int round = 0; round < 16; round++)
+        {
+            long before = DiskBytes;
+            QueueOutOfShape();
+            WaitForMaintenance();
+            if (DiskBytes == before) break;
+        }
+    }
+
+    private void QueueOutOfShape()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            for (int p = 0; p < _postings.Count; p++)
+            {
+                var info = _postings[p];
+                if (info.Exists && (info.Entries > Options.MaxPostingSize || info.Live < Options.MinPostingSize))
+                    EnqueueMaintenance(p);
+            }
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
     private void ThrowMaintenanceError()
     {
         var e = _maintError;
@@ -118,7 +154,8 @@ public sealed partial class SpannIndex
     {
         var labels = new long[n * k];
         keys = new float[n * k];
-        if (n > 0) _heads.Search(vectors.AsSpan(0, n * Dimension), k, keys, labels, SingleThread);
+        // Large batches (a split of a big posting) use every core: maintenance holds the write lock meanwhile.
+        if (n > 0) _heads.Search(vectors.AsSpan(0, n * Dimension), k, keys, labels, n >= 64 ? null : SingleThread);
         return labels;
     }
 
@@ -128,7 +165,7 @@ public sealed partial class SpannIndex
         int d = Dimension;
         float[] oldHead = HeadVector(p, new float[d]).ToArray();
         var members = Enumerable.Range(0, buffer.Count).ToArray();
-        var groups = BalancedClustering.Split(buffer.Vectors, d, members, 2, new Random(Options.Seed ^ p));
+        var groups = BalancedClustering.Split(buffer.VectorArray, d, members, 2, new Random(Options.Seed ^ p));
         var ga = groups[0].ToList();
         var gb = groups[1].ToList();
         if (ga.Count == 0 || gb.Count == 0)
@@ -190,7 +227,11 @@ public sealed partial class SpannIndex
                 nb.RemoveAt(i);
                 changed = true;
             }
-            if (changed) StorePosting(r, nb, Math.Min(_postings[r].Live, nb.Count));
+            if (changed)
+            {
+                StorePosting(r, nb, Math.Min(_postings[r].Live, nb.Count));
+                if (nb.Count < Options.MinPostingSize) EnqueueMaintenance(r);
+            }
         }
         StorePosting(p, bufA, bufA.Count);
         StorePosting(q, bufB, bufB.Count);

@@ -71,12 +71,7 @@ public sealed partial class SpannIndex
             string walName = Path.Combine(dir, WalDirectoryName);
             lock (index._writerGate)
                 index._wal.Replay(index._replayFrom, (address, rec) => index.ReplayRecord(address, rec, walName));
-            for (int p = 0; p < index._postings.Count; p++)
-            {
-                var info = index._postings[p];
-                if (info.Exists && (info.Entries > index.Options.MaxPostingSize || info.Live < index.Options.MinPostingSize))
-                    index.EnqueueMaintenance(p);
-            }
+            index.QueueOutOfShape();
             index.StartMaintenance();
             return index;
         }
@@ -284,8 +279,14 @@ public sealed partial class SpannIndex
                 else index._freePostings.Push(p);
             }
             foreach (float v in headVecs) if (!float.IsFinite(v)) throw new CorruptIndexException(meta, 0, "a head vector is not finite");
+            // Blocks past the last referenced one were written after this checkpoint (the log replay rewrites what
+            // was acknowledged); without the cut, every open that is not followed by a checkpoint would grow the file.
+            long usedEnd = 0;
+            foreach (var info in index._postings) usedEnd = Math.Max(usedEnd, info.Location.Offset + (long)info.Location.Pages * store.PageSize);
+            if (store.Length > usedEnd && usedEnd % store.PageSize == 0) store.TruncateTo(usedEnd);
             index._heads.Add(headVecs.ToArray(), headIds.ToArray());
             long liveCount = 0;
+            index._idMap.EnsureCapacity(keys.Length); // sized once: growth by doubling would leave up to 2× the slots
             for (int i = 0; i < keys.Length; i++)
             {
                 if (keys[i] < 0 || idp[i] < -1 || idp[i] >= np || (idp[i] >= 0 && exists[idp[i]] == 0) || !index._idMap.TryAdd(keys[i], new IdEntry { Posting = idp[i], Version = idv[i] }))

@@ -118,8 +118,8 @@ public sealed partial class SpannIndex : IVectorIndex
     public long DiskBytes => _store.Length;
 
     /// <inheritdoc />
-    /// <remarks>Heads, the posting table, the id table (about 28 bytes per id) and the read cache's current
-    /// contents. Posting data on the device is not resident and not counted.</remarks>
+    /// <remarks>Heads, the posting table, the id table (28 bytes per allocated slot: at least one per id) and the
+    /// read cache's current contents. Posting data on the device is not resident and not counted.</remarks>
     public long MemoryBytes
     {
         get
@@ -127,7 +127,10 @@ public sealed partial class SpannIndex : IVectorIndex
             _lock.EnterReadLock();
             try
             {
-                return _heads.MemoryBytes + (long)_postings.Count * 24 + (long)_idMap.Count * 28 + _store.Cache.Bytes;
+                // Allocated capacity, not the count: a dictionary entry is hash + next + key + value, plus a bucket.
+                long idTable = (long)_idMap.Capacity * (8 + 8 + System.Runtime.CompilerServices.Unsafe.SizeOf<IdEntry>() + 4);
+                long postings = (long)_postings.Capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<PostingInfo>();
+                return _heads.MemoryBytes + postings + idTable + _store.Cache.Bytes;
             }
             finally { _lock.ExitReadLock(); }
         }

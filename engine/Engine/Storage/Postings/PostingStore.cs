@@ -57,6 +57,21 @@ public sealed class PostingStore : IDisposable
 
     private long AlignUp(long n) => (n + PageSize - 1) / PageSize * PageSize;
 
+    /// <summary>
+    /// Cuts the device back to <paramref name="length"/> bytes (page aligned) and appends from there. For blocks no
+    /// table references any more, e.g. written after the last checkpoint by a session that crashed or never
+    /// checkpointed. Not thread-safe: call before the store is shared.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Negative, unaligned, or beyond the current end.</exception>
+    public void TruncateTo(long length)
+    {
+        if (length < 0 || length % PageSize != 0 || length > Length)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"Must be a page-aligned length within the store's {Length} bytes.");
+        if (length == Length) return;
+        _device.SetLength(length);
+        Interlocked.Exchange(ref _appendOffset, length);
+    }
+
     /// <summary>Writes <paramref name="payload"/> as a new block tagged with <paramref name="key"/>.</summary>
     /// <returns>The location to pass to <see cref="Read"/>; empty for an empty payload.</returns>
     public PostingLocation Write(int key, ReadOnlySpan<byte> payload)

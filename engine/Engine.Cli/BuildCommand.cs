@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Engine.Data;
+using Engine.Index;
+using Engine.Index.Spann;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// <c>engine build</c>: builds an index from a data set's base vectors into an index directory. A SPANN spec gives a
+/// durable directory-backed index (<see cref="SpannIndex.Create"/>: postings, metadata, log); any other spec is
+/// saved as one file, <see cref="IndexDirectory.IndexFileName"/>, inside the directory.
+/// </summary>
+internal static class BuildCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Data-set directory (base.fvecs, meta.json); ids are row numbers.", Required = true };
+        var index = new Option<string>("--index") { Description = "Index composition string, e.g. SPANN(size=64,replicas=8) or IVF1024,PQ32x4fs,RFlat.", Required = true };
+        var dir = new Option<string>("--dir") { Description = "Index directory to create (must not hold an index yet).", Required = true };
+        var cmd = new Command("build", "Builds an index from a data set's base vectors and stores it in an index directory.") { data, index, dir };
+        cmd.SetAction(r => Run(r.GetValue(data)!, r.GetValue(index)!, r.GetValue(dir)!, Console.Out));
+        return cmd;
+    }
+
+    /// <summary>Builds and stores the index; returns the exit code. Never overwrites an existing index.</summary>
+    public static int Run(string dataDir, string spec, string indexDir, TextWriter output)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(indexDir);
+        string dir = Path.GetFullPath(indexDir);
+        if (File.Exists(dir)) throw new ArgumentException($"--dir '{dir}' is a file; an index directory is expected.");
+        IndexDirectory.ThrowIfHoldsIndex(dir);
+        bool isSpann = SpannSpec.TryParse(spec, out var spannOptions);
+        var set = DataSet.Load(dataDir, new DataSetLoadOptions { RequireGroundTruth = false });
+        if (!isSpann) using (IndexFactory.Create(spec, set.Dimension, set.Metric)) { } // reject a bad spec before creating anything
+        bool created = !Directory.Exists(dir);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            using var idx = isSpann
+                ? SpannIndex.Create(dir, set.Dimension, set.Metric, spannOptions)
+                : IndexFactory.Create(spec, set.Dimension, set.Metric);
+            output.WriteLine($"build: {idx.Description} on {set.Name}: n={set.Count} d={set.Dimension} metric={set.Metric.ToShortName()}");
+            idx.Train(set.Base);
+            double trainSeconds = clock.Elapsed.TotalSeconds;
+            var ids = new long[set.Count];
+            for (int i = 0; i < ids.Length; i++) ids[i] = i;
+            idx.Add(set.Base, ids);
+            if (idx is SpannIndex spann)
+            {
+                spann.Maintain();
+                spann.Checkpoint();
+            }
+            else
+            {
+                Directory.CreateDirectory(dir);
+                idx.Save(Path.Combine(dir, IndexDirectory.IndexFileName));
+            }
+            double total = clock.Elapsed.TotalSeconds;
+            long disk = IndexDirectory.Bytes(dir);
+            output.WriteLine($"build: {total:F2} s (train {trainSeconds:F2} s, add {total - trainSeconds:F2} s); " +
+                             $"resident {idx.MemoryBytes / 1048576.0:F1} MiB, on disk {disk / 1048576.0:F1} MiB in '{dir}'");
+            if (idx is SpannIndex s) output.WriteLine($"build: {s.PostingCount} postings");
+        }
+        catch
+        {
+            // Only what this command created is removed; a directory that existed keeps its other files.
+            if (created && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            throw;
+        }
+        return 0;
+    }
+}
+
+/// <summary>Where <c>engine build</c> puts an index inside its directory, and how <c>engine search</c> finds it.</summary>
+internal static class IndexDirectory
+{
+    /// <summary>File name of a non-SPANN index inside an index directory.</summary>
+    public const string IndexFileName = "index.bin";
+
+    /// <summary>Throws when <paramref name="dir"/> already holds an index (SPANN metadata or an index file).</summary>
+    public static void ThrowIfHoldsIndex(string dir)
+    {
+        if (File.Exists(Path.Combine(dir, SpannIndex.MetaFileName)) || File.Exists(Path.Combine(dir, IndexFileName)))
+            throw new ArgumentException($"--dir '{dir}' already holds an index; choose an empty directory (nothing was changed).");
+    }
+
+    /// <summary>Opens the index in <paramref name="indexDir"/>, with a clear error when there is none.</summary>
+    public static IVectorIndex Open(string indexDir)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(indexDir);
+        string dir = Path.GetFullPath(indexDir);
+        if (!Directory.Exists(dir)) throw new ArgumentException($"--dir '{dir}' does not exist; build an index there with 'engine build'.");
+        if (File.Exists(Path.Combine(dir, SpannIndex.MetaFileName))) return SpannIndex.Open(dir);
+        string file = Path.Combine(dir, IndexFileName);
+        if (File.Exists(file)) return IndexFactory.Load(file);
+        throw new ArgumentException($"--dir '{dir}' holds no index (neither {SpannIndex.MetaFileName} nor {IndexFileName}); build one with 'engine build'.");
+    }
+
+    /// <summary>Total size of the files under <paramref name="dir"/>.</summary>
+    public static long Bytes(string dir) =>
+        Directory.Exists(dir) ? new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
+}
