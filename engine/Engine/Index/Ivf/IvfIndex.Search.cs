@@ -107,12 +107,7 @@ public sealed partial class IvfIndex
                 for (int c = 0; c < chunks; c++) RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s);
                 _scratchPool.Add(s);
             }
-            else
-            {
-                Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
-                    (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
-                    s => _scratchPool.Add(s));
-            }
+            else RunChunksParallel(chunks, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, threads);
             outKeys.AsSpan(0, nq * ctx.K).CopyTo(distances);
             outIds.AsSpan(0, nq * ctx.K).CopyTo(labels);
         }
@@ -122,6 +117,14 @@ public sealed partial class IvfIndex
             ArrayPool<long>.Shared.Return(outIds);
         }
     }
+
+    // Its own method: the lambda's closure (captured arguments) would otherwise be allocated on every call, also
+    // by single-threaded searches that never run it.
+    private void RunChunksParallel(int chunks, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
+        long[]? allowed, int allowedCount, int threads) =>
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+            (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
+            s => _scratchPool.Add(s));
 
     private IvfScratch RentScratch()
     {
