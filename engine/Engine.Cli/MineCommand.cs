@@ -18,6 +18,7 @@ internal static class MineCommand
         var positives = new Option<string>("--positives") { Description = "Positive corpus ids per anchor (.ivecs, one row per anchor).", Required = true };
         var positivesTake = new Option<int>("--positives-take") { Description = "Use only the first N ids of each positives row (0 = all).", DefaultValueFactory = _ => 0 };
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
+        var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
         var negatives = new Option<int>("--negatives") { Description = "Negatives per anchor.", DefaultValueFactory = _ => 3 };
         var range = new Option<string>("--range") { Description = "Rank window MIN:MAX over surviving candidates.", DefaultValueFactory = _ => "0:100" };
@@ -44,7 +45,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, indexDir })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -76,8 +77,14 @@ internal static class MineCommand
             int n = data.Length / d;
             var pos = VecsFile.ReadIvecsRows(positivesPath, p.GetValue(positivesTake));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var idx = BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!);
-            Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) built in {clock.Elapsed.TotalSeconds:F2} s");
+            string? prebuilt = p.GetValue(indexDir);
+            if (prebuilt is not null && p.GetResult(index) is { Implicit: false })
+                throw new ArgumentException("--index and --index-dir exclude each other: give the spec to 'engine build', or let 'engine mine' build it.");
+            using var idx = prebuilt is null
+                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!)
+                : OpenPrebuilt(prebuilt, d, m, n);
+            Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
+                + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
             MiningInput input;
             var inputs = new Dictionary<string, string> { ["corpus"] = MiningManifest.Sha256(corpusPath), ["positives"] = MiningManifest.Sha256(positivesPath) };
             if (anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase))
@@ -112,6 +119,19 @@ internal static class MineCommand
             return 0;
         });
         return cmd;
+    }
+
+    // An index built by 'engine build' holds the corpus rows under their row numbers: it must match the corpus file.
+    private static IVectorIndex OpenPrebuilt(string dir, int d, Metric metric, int n)
+    {
+        var idx = IndexDirectory.Open(dir);
+        string? problem = idx.Dimension != d ? $"dimension {idx.Dimension}, the corpus has {d}"
+            : idx.Metric != metric ? $"metric {idx.Metric.ToShortName()}, --metric is {metric.ToShortName()}"
+            : idx.Count != n ? $"{idx.Count} vectors, the corpus has {n}"
+            : null;
+        if (problem is null) return idx;
+        idx.Dispose();
+        throw new ArgumentException($"--index-dir '{dir}' holds an index with {problem}; build it from this corpus with 'engine build'.");
     }
 
     internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu")

@@ -149,3 +149,34 @@ public class BuildSearchTests
         Assert.True(rows[1].GetProperty("recall").GetDouble() >= 0.9);
     }
 }
+
+public class MineIndexDirTests
+{
+    [Fact]
+    public void Mine_over_a_prebuilt_index_matches_mining_over_a_fresh_one_and_rejects_another_corpus()
+    {
+        using var tmp = new TempDir();
+        string data = tmp.File("set");
+        Engine.Data.SyntheticData.ClusteredDataSet("set", 3000, 40, 16, 12, 21, Metric.L2, groundTruthK: 20).Save(data);
+        string indexDir = tmp.File("idx");
+        Assert.Equal(0, BuildCommand.Run(data, "IVF16,PQ8x4fs,RFlat", indexDir, TextWriter.Null));
+        string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
+            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "1", "--negatives", "5", "--range", "2:40",
+            "--relative-margin", "0.05", "--probes", "16", "--refine", "8", "--threads", "2"];
+        Assert.Equal(0, Program.Main([.. common, "--index", "IVF16,PQ8x4fs,RFlat", "--out", tmp.File("fresh.jsonl")]));
+        Assert.Equal(0, Program.Main([.. common, "--index-dir", indexDir, "--out", tmp.File("prebuilt.jsonl")]));
+        var fresh = Engine.Mining.Output.JsonlMiningWriter.Read(tmp.File("fresh.jsonl")).ToList();
+        var prebuilt = Engine.Mining.Output.JsonlMiningWriter.Read(tmp.File("prebuilt.jsonl")).ToList();
+        Assert.Equal(40, fresh.Count);
+        Assert.Equal(fresh.Select(r => r.Negatives), prebuilt.Select(r => r.Negatives));
+
+        // Another corpus (different size) or both --index and --index-dir: an error, no output file.
+        string other = tmp.File("other");
+        Engine.Data.SyntheticData.ClusteredDataSet("other", 2000, 40, 16, 12, 22, Metric.L2, groundTruthK: 20).Save(other);
+        Assert.Equal(2, Program.Main(["mine", "--corpus", Path.Combine(other, "base.fvecs"), "--anchors", Path.Combine(other, "query.fvecs"),
+            "--positives", Path.Combine(other, "gt.ivecs"), "--positives-take", "1", "--index-dir", indexDir, "--out", tmp.File("bad.jsonl")]));
+        Assert.Equal(2, Program.Main([.. common, "--index", "Flat", "--index-dir", indexDir, "--out", tmp.File("both.jsonl")]));
+        Assert.False(File.Exists(tmp.File("bad.jsonl")));
+        Assert.False(File.Exists(tmp.File("both.jsonl")));
+    }
+}
