@@ -28,35 +28,68 @@ public static unsafe partial class NativeExports
     {
         try
         {
-            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
-            if (width < options.NumNegatives)
-                throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
-            NativeArgs.Out(negatives, "negatives");
-            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
-            int rows = input.Count;
-
-            int len = NativeArgs.Length(n, width, "negatives");
-            var outIds = new Span<long>(negatives, len);
-            var outScores = scores == null ? Span<float>.Empty : new Span<float>(scores, len);
-            outIds.Fill(-1);
-            outScores.Fill(float.NaN);
-            var report = new MiningReport(options.Seed);
-            int cursor = 0;
-            foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
-            {
-                // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
-                while (cursor < rows && input.AnchorId(cursor) != row.Anchor) cursor++;
-                if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
-                int m = Math.Min(width, row.Negatives.Length);
-                row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));
-                if (!outScores.IsEmpty) row.Scores.AsSpan(0, m).CopyTo(outScores.Slice(cursor * width, m));
-                cursor++;
-            }
-            if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
-            return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+            return MineToBuffers(index, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets,
+                exclusions, null, optionsJson, negatives, scores, width, reportJson, reportCapacity, reportNeeded);
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int engine_mine_with_occurrence(engine_index* index, const float* anchors, int64_t n, int32_t d,
+    /// const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+    /// const int64_t* exclusion_offsets, const int64_t* exclusions, const int64_t* occurrence_ids,
+    /// const int32_t* occurrence, int64_t n_occurrence, const char* options_json, int64_t* negatives, float* scores,
+    /// int32_t width, char* report_json, int64_t report_capacity, int64_t* report_needed)</c>: <c>engine_mine</c>
+    /// with hubness-aware sampling. <c>occurrence[i]</c> is the k-occurrence N_k of corpus id
+    /// <c>occurrence_ids[i]</c> (e.g. from <c>engine_hubness</c>); with option <c>hubness_gamma</c> = γ &gt; 0 a
+    /// candidate's sampling weight is multiplied by max(N_k, 1)^−γ (<see cref="MiningOptions.HubnessGamma"/>).
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_mine_with_occurrence")]
+    public static int MineWithOccurrence(nint index, float* anchors, long n, int d, long* anchorIds,
+        long* positiveOffsets, long* positives, long* exclusionOffsets, long* exclusions, long* occurrenceIds,
+        int* occurrence, long nOccurrence, byte* optionsJson, long* negatives, float* scores, int width,
+        byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        try
+        {
+            var table = OccurrenceTable(occurrenceIds, occurrence, nOccurrence);
+            return MineToBuffers(index, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets,
+                exclusions, table, optionsJson, negatives, scores, width, reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    private static int MineToBuffers(nint index, float* anchors, long n, int d, long* anchorIds, long* positiveOffsets,
+        long* positives, long* exclusionOffsets, long* exclusions, Dictionary<long, int>? occurrence, byte* optionsJson,
+        long* negatives, float* scores, int width, byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence);
+        if (width < options.NumNegatives)
+            throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
+        NativeArgs.Out(negatives, "negatives");
+        var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+        int rows = input.Count;
+
+        int len = NativeArgs.Length(n, width, "negatives");
+        var outIds = new Span<long>(negatives, len);
+        var outScores = scores == null ? Span<float>.Empty : new Span<float>(scores, len);
+        outIds.Fill(-1);
+        outScores.Fill(float.NaN);
+        var report = new MiningReport(options.Seed);
+        int cursor = 0;
+        foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
+        {
+            // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
+            while (cursor < rows && input.AnchorId(cursor) != row.Anchor) cursor++;
+            if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
+            int m = Math.Min(width, row.Negatives.Length);
+            row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));
+            if (!outScores.IsEmpty) row.Scores.AsSpan(0, m).CopyTo(outScores.Slice(cursor * width, m));
+            cursor++;
+        }
+        if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
+        return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
     }
 
     /// <summary>
@@ -74,17 +107,68 @@ public static unsafe partial class NativeExports
     {
         try
         {
-            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
-            string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
-            var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
-            var miner = new HardNegativeMiner(h.Index, options);
-            MiningReport report;
-            using (var sink = new JsonlMiningWriter(path)) report = miner.MineTo(input, sink);
-            if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
-            return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+            return MineToJsonl(index, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets,
+                exclusions, null, optionsJson, jsonlPath, reportJson, reportCapacity, reportNeeded);
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int engine_mine_to_file_with_occurrence(engine_index* index, const float* anchors, int64_t n, int32_t d,
+    /// const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+    /// const int64_t* exclusion_offsets, const int64_t* exclusions, const int64_t* occurrence_ids,
+    /// const int32_t* occurrence, int64_t n_occurrence, const char* options_json, const char* jsonl_path,
+    /// char* report_json, int64_t report_capacity, int64_t* report_needed)</c>: <c>engine_mine_to_file</c> with the
+    /// k-occurrence table of <c>engine_mine_with_occurrence</c>.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_mine_to_file_with_occurrence")]
+    public static int MineToFileWithOccurrence(nint index, float* anchors, long n, int d, long* anchorIds,
+        long* positiveOffsets, long* positives, long* exclusionOffsets, long* exclusions, long* occurrenceIds,
+        int* occurrence, long nOccurrence, byte* optionsJson, byte* jsonlPath, byte* reportJson, long reportCapacity,
+        long* reportNeeded)
+    {
+        try
+        {
+            var table = OccurrenceTable(occurrenceIds, occurrence, nOccurrence);
+            return MineToJsonl(index, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets,
+                exclusions, table, optionsJson, jsonlPath, reportJson, reportCapacity, reportNeeded);
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    private static int MineToJsonl(nint index, float* anchors, long n, int d, long* anchorIds, long* positiveOffsets,
+        long* positives, long* exclusionOffsets, long* exclusions, Dictionary<long, int>? occurrence, byte* optionsJson,
+        byte* jsonlPath, byte* reportJson, long reportCapacity, long* reportNeeded)
+    {
+        var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence);
+        string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
+        var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
+        var miner = new HardNegativeMiner(h.Index, options);
+        MiningReport report;
+        using (var sink = new JsonlMiningWriter(path)) report = miner.MineTo(input, sink);
+        if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
+        return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
+    }
+
+    /// <summary>
+    /// Reads a k-occurrence table: <paramref name="n"/> (id, N_k) pairs with distinct ids and N_k ≥ 0. An empty
+    /// table (n = 0) is allowed; ids absent from the table count as N_k ≤ 1 (weight 1).
+    /// </summary>
+    private static Dictionary<long, int> OccurrenceTable(long* ids, int* counts, long n)
+    {
+        var keys = NativeArgs.Ids(ids, n, "occurrence_ids");
+        if (n > 0 && counts == null) throw new ArgumentNullException("occurrence", "occurrence is a null pointer.");
+        var values = n == 0 ? ReadOnlySpan<int>.Empty : new ReadOnlySpan<int>(counts, keys.Length);
+        var table = new Dictionary<long, int>(keys.Length);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (values[i] < 0)
+                throw new ArgumentException($"occurrence[{i}] (N_k of id {keys[i]}) is {values[i]}; k-occurrences must be >= 0.", "occurrence");
+            if (!table.TryAdd(keys[i], values[i]))
+                throw new ArgumentException($"occurrence_ids lists id {keys[i]} twice (again at position {i}).", "occurrence_ids");
+        }
+        return table;
     }
 
     private static MiningInput MiningInputFrom(IndexHandle h, float* anchors, long n, int d, long* anchorIds,

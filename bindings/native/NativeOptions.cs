@@ -15,14 +15,18 @@ internal static class NativeOptions
     [
         "num_negatives", "range_min", "range_max", "candidate_depth", "duplicate_threshold", "absolute_margin",
         "relative_margin", "positive_anchor", "min_score", "max_score", "sampling", "simans_a", "simans_b",
-        "temperature", "max_hand_outs_per_item", "shortfall", "rescore_exact", "seed", "threads", "chunk_size",
+        "temperature", "hubness_gamma", "max_hand_outs_per_item", "shortfall", "rescore_exact", "seed", "threads", "chunk_size",
     ];
 
     /// <summary>Hubness option keys.</summary>
     public static readonly string[] HubnessKeys = ["k", "sample_size", "hub_factor", "top_hubs", "seed", "threads", "chunk_size"];
 
-    /// <summary>Builds <see cref="MiningOptions"/> from a JSON object (null or empty = defaults).</summary>
-    public static MiningOptions Mining(string? json)
+    /// <summary>
+    /// Builds <see cref="MiningOptions"/> from a JSON object (null or empty = defaults). <paramref name="occurrence"/>
+    /// is the k-occurrence table of the <c>*_with_occurrence</c> exports (null for the plain ones); it is used when
+    /// <c>hubness_gamma</c> &gt; 0 and must be absent otherwise.
+    /// </summary>
+    public static MiningOptions Mining(string? json, IReadOnlyDictionary<long, int>? occurrence = null)
     {
         var o = new MiningOptions();
         using var doc = Parse(json);
@@ -44,6 +48,7 @@ internal static class NativeOptions
                 "simans_a" => o with { SimAnsA = Double(p) },
                 "simans_b" => o with { SimAnsB = Double(p) },
                 "temperature" => o with { Temperature = Double(p) },
+                "hubness_gamma" => o with { HubnessGamma = Double(p) },
                 "max_hand_outs_per_item" => o with { MaxHandOutsPerItem = Int(p) },
                 "shortfall" => o with { Shortfall = Enum<ShortfallPolicy>(p, ("drop", ShortfallPolicy.Drop), ("pad", ShortfallPolicy.PadFromDeeper), ("pad_from_deeper", ShortfallPolicy.PadFromDeeper), ("keep_short", ShortfallPolicy.KeepShort)) },
                 "rescore_exact" => o with { RescoreExact = Bool(p) },
@@ -53,6 +58,16 @@ internal static class NativeOptions
                 _ => throw new InvalidOperationException("unreachable: key list and switch disagree"),
             };
         }
+        if (o.HubnessGamma < 0)
+            throw new ArgumentException($"Option 'hubness_gamma' must be >= 0 (got {o.HubnessGamma}).", "options");
+        if (o.HubnessGamma > 0 && occurrence is null)
+            throw new ArgumentException("Option 'hubness_gamma' > 0 needs a k-occurrence table (N_k per corpus id, e.g. from engine_hubness): "
+                + "call engine_mine_with_occurrence / engine_mine_to_file_with_occurrence.", "options");
+        if (o.HubnessGamma == 0 && occurrence is not null)
+            throw new ArgumentException("A k-occurrence table was given but option 'hubness_gamma' is 0 (off): set hubness_gamma > 0 or pass no table.", "options");
+        if (o.HubnessGamma > 0 && o.Sampling == SamplingStrategy.Top)
+            throw new ArgumentException("Option 'hubness_gamma' > 0 needs sampling 'uniform', 'simans' or 'softmax' (got 'top').", "options");
+        o = o with { KOccurrence = o.HubnessGamma > 0 ? occurrence : null };
         o.Validate();
         return o;
     }

@@ -103,8 +103,8 @@ int engine_index_save(engine_index* index, const char* path);
  * options_json: JSON object, NULL or "{}" = defaults; keys: num_negatives (3), range_min (0), range_max (100),
  * candidate_depth (0 = auto), duplicate_threshold, absolute_margin, relative_margin, min_score, max_score (null =
  * off), positive_anchor ("min" | "mean" | "max"), sampling ("top" | "uniform" | "simans" | "softmax"), simans_a,
- * simans_b, temperature, max_hand_outs_per_item, shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed,
- * threads, chunk_size. Unknown keys are errors.
+ * simans_b, temperature, hubness_gamma (0 = off; > 0 only with engine_mine_with_occurrence), max_hand_outs_per_item,
+ * shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed, threads, chunk_size. Unknown keys are errors.
  * Output: negatives and scores (scores may be NULL) are n x width (width >= num_negatives), row i = anchor i,
  * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
  * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like
@@ -115,6 +115,18 @@ int engine_mine(engine_index* index, const float* anchors, int64_t n, int32_t d,
                 int64_t* negatives, float* scores, int32_t width,
                 char* report_json, int64_t report_capacity, int64_t* report_needed);
 
+/* engine_mine with hubness-aware sampling: occurrence[i] is the k-occurrence N_k of corpus id occurrence_ids[i]
+ * (n_occurrence pairs, distinct ids, N_k >= 0; e.g. the output of engine_hubness). With option hubness_gamma = g > 0
+ * and sampling "uniform", "simans" or "softmax", a candidate's sampling weight is multiplied by max(N_k, 1)^-g, so
+ * hubs (items in many k-NN lists) are handed out less often. Ids absent from the table count as N_k <= 1. A table
+ * with hubness_gamma 0, hubness_gamma > 0 without a table (engine_mine) or with sampling "top" are errors. */
+int engine_mine_with_occurrence(engine_index* index, const float* anchors, int64_t n, int32_t d,
+                                const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+                                const int64_t* exclusion_offsets, const int64_t* exclusions,
+                                const int64_t* occurrence_ids, const int32_t* occurrence, int64_t n_occurrence,
+                                const char* options_json, int64_t* negatives, float* scores, int32_t width,
+                                char* report_json, int64_t report_capacity, int64_t* report_needed);
+
 /* Like engine_mine, but the rows go to a JSON-lines file at jsonl_path, one object per kept anchor:
  * {"anchor", "positives", "negatives", "scores", "positive_scores"}. The file appears only when complete
  * (temporary file, then rename). */
@@ -122,6 +134,15 @@ int engine_mine_to_file(engine_index* index, const float* anchors, int64_t n, in
                         const int64_t* positive_offsets, const int64_t* positives,
                         const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
                         const char* jsonl_path, char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* engine_mine_to_file with the k-occurrence table of engine_mine_with_occurrence. */
+int engine_mine_to_file_with_occurrence(engine_index* index, const float* anchors, int64_t n, int32_t d,
+                                        const int64_t* anchor_ids, const int64_t* positive_offsets,
+                                        const int64_t* positives, const int64_t* exclusion_offsets,
+                                        const int64_t* exclusions, const int64_t* occurrence_ids,
+                                        const int32_t* occurrence, int64_t n_occurrence, const char* options_json,
+                                        const char* jsonl_path, char* report_json, int64_t report_capacity,
+                                        int64_t* report_needed);
 
 /* Hubness of the index: k-occurrence N_k of each of the n_ids corpus ids (written to occurrence[n_ids], may be
  * NULL) and a JSON summary (skewness, robin_hood, gini, hub_share, antihub_share, top_hubs).

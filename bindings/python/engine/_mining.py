@@ -42,7 +42,31 @@ def _report(call):
     return json.loads(buf.value.decode("utf-8"))
 
 
-def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None, **options):
+def occurrence_table(k_occurrence):
+    """(ids int64, counts int32) arrays from a ``(ids, counts)`` pair or an ``{id: count}`` mapping."""
+    if isinstance(k_occurrence, dict):
+        ids_, counts = list(k_occurrence.keys()), list(k_occurrence.values())
+    elif isinstance(k_occurrence, (tuple, list)) and len(k_occurrence) == 2:
+        ids_, counts = k_occurrence
+    else:
+        raise EngineError("k_occurrence must be an (ids, counts) pair of arrays (e.g. (ids, index.hubness(ids)[0])) "
+                          "or a {corpus id: N_k} dict.")
+    ids_ = arr.ids(ids_, "k_occurrence ids")
+    try:
+        c = np.asarray(counts).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise EngineError(f"k_occurrence counts cannot be converted to an integer array: {e}") from None
+    if c.size and not np.issubdtype(c.dtype, np.integer):
+        raise EngineError(f"k_occurrence counts must be integers (N_k), got dtype {c.dtype}.")
+    if c.shape[0] != ids_.shape[0]:
+        raise EngineError(f"k_occurrence has {ids_.shape[0]} ids but {c.shape[0]} counts: there must be one count per id.")
+    if c.size and (c.min() < np.iinfo(np.int32).min or c.max() > np.iinfo(np.int32).max):
+        raise EngineError("k_occurrence counts do not fit in int32.")
+    return ids_, np.ascontiguousarray(c, dtype=np.int32)
+
+
+def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
+         k_occurrence=None, **options):
     if (anchors is None) == (anchor_ids is None):
         raise EngineError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
     if anchors is not None:
@@ -57,25 +81,25 @@ def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_n
         width = int(num_negatives)
     except (TypeError, ValueError):
         raise EngineError(f"num_negatives must be an integer, got {num_negatives!r}.") from None
-    opts = dict(options, num_negatives=width)
+    opts = json.dumps(dict(options, num_negatives=width)).encode("utf-8")
+    h = index._handle()
+    # The ctypes pointers stay valid while the arrays above are alive (None = NULL).
+    inputs = [h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
+              p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
+              e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
+              arr.iptr(e_val) if e_val is not None else None]
+    if k_occurrence is not None:
+        occ_ids, occ = occurrence_table(k_occurrence)
+        inputs += [arr.iptr(occ_ids), occ.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) if occ.size else None,
+                   occ_ids.shape[0]]
     if output is not None:
-        h = index._handle()
-        return _report(lambda buf, cap, need: lib.engine_mine_to_file(
-            h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
-            p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
-            e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
-            arr.iptr(e_val) if e_val is not None else None,
-            json.dumps(opts).encode("utf-8"), os.fsencode(output), buf, cap, need))
+        fn = lib.engine_mine_to_file if k_occurrence is None else lib.engine_mine_to_file_with_occurrence
+        return _report(lambda buf, cap, need: fn(*inputs, opts, os.fsencode(output), buf, cap, need))
     negatives = np.empty((n, max(width, 0)), dtype=np.int64)
     scores = np.empty((n, max(width, 0)), dtype=np.float32)
-    h = index._handle()
-    # Keep the ctypes pointers of optional lists valid (None = NULL).
-    report = _report(lambda buf, cap, need: lib.engine_mine(
-        h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
-        p_off.ctypes.data_as(arr.I64P), arr.iptr(p_val),
-        e_off.ctypes.data_as(arr.I64P) if e_off is not None else None,
-        arr.iptr(e_val) if e_val is not None else None,
-        json.dumps(opts).encode("utf-8"), arr.iptr(negatives) if negatives.size else None,
+    fn = lib.engine_mine if k_occurrence is None else lib.engine_mine_with_occurrence
+    report = _report(lambda buf, cap, need: fn(
+        *inputs, opts, arr.iptr(negatives) if negatives.size else None,
         arr.fptr(scores) if scores.size else None, width, buf, cap, need))
     return negatives, scores, report
 

@@ -67,6 +67,12 @@ def _load():
                                 i64p, f32p, c_int32, c_char_p, c_int64, i64p]),
         "engine_mine_to_file": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p, i64p, i64p, i64p, c_char_p,
                                         c_char_p, c_char_p, c_int64, i64p]),
+        "engine_mine_with_occurrence": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p, i64p, i64p, i64p,
+                                                i64p, i32p, c_int64, c_char_p, i64p, f32p, c_int32, c_char_p,
+                                                c_int64, i64p]),
+        "engine_mine_to_file_with_occurrence": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p, i64p, i64p,
+                                                        i64p, i64p, i32p, c_int64, c_char_p, c_char_p, c_char_p,
+                                                        c_int64, i64p]),
         "engine_hubness": (c_int, [c_void_p, i64p, c_int64, f32p, c_int64, c_int32, c_char_p, POINTER(c_int32),
                                    c_char_p, c_int64, i64p]),
     }

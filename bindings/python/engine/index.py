@@ -178,7 +178,7 @@ class Index:
         return out
 
     def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
-             **options):
+             k_occurrence=None, **options):
         """Mines hard negatives from this index (the engine's HardNegativeMiner).
 
         Parameters
@@ -196,11 +196,17 @@ class Index:
         output : str or path, optional
             Write the rows to this JSON-lines file instead of returning arrays (one object per kept anchor:
             anchor, positives, negatives, scores, positive_scores; the file appears only when complete).
+        k_occurrence : (ids, counts) pair or {id: count} dict, optional
+            k-occurrence N_k per corpus id (e.g. ``(ids, self.hubness(ids, k=10)[0])``) for hubness-aware sampling:
+            with ``hubness_gamma=g > 0`` (and ``sampling`` "uniform", "simans" or "softmax") a candidate's sampling
+            weight is multiplied by ``max(N_k, 1) ** -g``, so hubs are handed out less often. Ids not in the table
+            count as N_k <= 1. Required when ``hubness_gamma > 0``; an error when ``hubness_gamma`` is 0.
         **options
             Any key of engine.h's ``engine_mine`` options: ``range_min``, ``range_max``, ``candidate_depth``,
             ``duplicate_threshold``, ``absolute_margin``, ``relative_margin``, ``positive_anchor``, ``min_score``,
             ``max_score``, ``sampling`` ("top", "uniform", "simans", "softmax"), ``simans_a``, ``simans_b``,
-            ``temperature``, ``max_hand_outs_per_item``, ``shortfall`` ("drop", "pad", "keep_short"),
+            ``temperature``, ``hubness_gamma`` (with ``k_occurrence``), ``max_hand_outs_per_item``,
+            ``shortfall`` ("drop", "pad", "keep_short"),
             ``rescore_exact``, ``seed``, ``threads``, ``chunk_size``.
 
         Returns
@@ -211,7 +217,8 @@ class Index:
             With ``output``, only the report dict is returned.
         """
         from ._mining import mine
-        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, **options)
+        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, k_occurrence,
+                    **options)
 
     def hubness(self, ids, queries=None, k=10, **options):
         """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).

@@ -14,9 +14,11 @@ every epoch). Five ways of choosing the negatives of each (anchor, positive) pai
   mined_unlabelled  engine-mined hard negatives with only the pair's positive known: plain top-k ranks (uniform draw
                     from the window), so same-class items ("false negatives") are handed out
   guarded           the same one-positive setting with the engine's false-negative guards: relative margin to the
-                    positive (--guard-margin), rank window (--guard-range-min), near-duplicate threshold
-                    (--guard-dup), and a deeper candidate list so rows the guards empty are padded from survivors
-                    (--guard-extra-depth); hubness weighting is not exposed by the bindings
+                    positive (--guard-margin), rank window (--guard-range-min, --window), near-duplicate threshold
+                    (--guard-dup, off by default), hubness-aware sampling (--hubness-gamma: weight N_k^-gamma with
+                    N_k from engine hubness over the epoch's index, --hub-k, --hub-sample), a deeper candidate list
+                    so rows the guards empty are padded from survivors (--guard-extra-depth), and rows still short
+                    re-mined with a milder margin (--guard-fallback-margin) before random items fill the rest
 
 Mining strategies start with --warmup-epochs epochs of random negatives (ANCE-style warm-up: mining with a
 random-init network finds nothing meaningful), then re-embed the whole training corpus before every epoch, rebuild an
@@ -30,7 +32,8 @@ Output: one JSON line on stdout
   {"random": p, "in_batch": p, "mined": p, "mined_unlabelled": p, "guarded": p,
    "false_negative_share": {"mined_unlabelled": s, "guarded": s}}
 where false_negative_share is the share of the negatives actually used in training that have the anchor's label
-(over all epochs, warm-up included). Progress goes to stderr.
+(over all epochs, warm-up included). Progress goes to stderr, ending with one "mining log:" JSON line per mined
+epoch (random fills, rows padded from deeper survivors, fallback rows, skipped counts, false-negative share, time).
 
 Data: --data DIR with base.fvecs, query.fvecs (fvecs: int32 d, then d float32 per row), base.labels and
 query.labels (one uint8 or int32 per row). Needs numpy and torch (Debian: python3-numpy python3-torch).
@@ -51,7 +54,8 @@ import engine  # noqa: E402
 
 STRATEGIES = ["random", "in_batch", "mined", "mined_unlabelled", "guarded"]
 # Defaults of the guarded strategy (see docs/bindings-python.md for the measurements behind them).
-GUARD = {"margin": 0.6, "range_min": 0, "dup": 0.5, "extra_depth": 3500}
+GUARD = {"margin": 0.6, "range_min": 0, "dup": -1.0, "extra_depth": 6000, "fallback_margin": 0.5,
+         "hubness_gamma": 0.5, "hub_k": 10, "hub_sample": 0}
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -148,24 +152,61 @@ def nearest_same_class(x, labels, threads):
     return pos
 
 
-def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch):
-    """Negatives (len(anchors), M) for a mining strategy, from engine indexes over the current embeddings."""
+def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch, log=None):
+    """Negatives (len(anchors), M) for a mining strategy, from engine indexes over the current embeddings.
+
+    Rows the engine leaves short (the guards dropped every candidate down to the candidate depth) are filled with
+    uniform random items; for `guarded`, short rows are first re-mined with the milder --guard-fallback-margin.
+    Per-epoch counts go to stderr and, when `log` is a list, are appended to it as a dict."""
     m = args.negatives
     common = dict(range_min=0, range_max=args.window, seed=epoch, threads=args.threads, sampling="uniform")
     if strategy == "mined":
         return mine_labelled(args, emb, labels, anchors, positives, common)
+    t0 = time.time()
+    hub_s, fallback_rows = 0.0, 0
     with engine.Index("Flat", emb.shape[1], "ip") as index:
         index.add(emb)  # ids = row numbers of the training corpus
-        options = dict(common, **(guard_options(args, index, len(emb)) if strategy == "guarded" else {}))
+        options = dict(common)
+        if strategy == "guarded":
+            options.update(guard_options(args, index, len(emb)))
+            if args.hubness_gamma > 0:
+                t1 = time.time()
+                ids = np.arange(len(emb))
+                occ, _ = index.hubness(ids, k=args.hub_k, sample_size=args.hub_sample, seed=epoch,
+                                       threads=args.threads)
+                options.update(hubness_gamma=args.hubness_gamma, k_occurrence=(ids, occ))
+                hub_s = time.time() - t1
         neg, _, report = index.mine(positives[:, None], anchor_ids=anchors, num_negatives=m, shortfall="pad",
                                     **options)
-    short = neg < 0  # the guards left the row short even after padding from deeper candidates
+        short_rows = np.flatnonzero((neg < 0).any(axis=1))
+        if strategy == "guarded" and args.guard_fallback_margin >= 0 and len(short_rows):
+            fallback = dict(options, relative_margin=args.guard_fallback_margin)
+            extra, _, _ = index.mine(positives[short_rows, None], anchor_ids=anchors[short_rows], num_negatives=m,
+                                     shortfall="pad", **fallback)
+            for row, more in zip(short_rows, extra):
+                have = [int(v) for v in neg[row] if v >= 0]
+                add = [int(v) for v in more if v >= 0 and v not in have][:m - len(have)]
+                neg[row, :len(have) + len(add)] = have + add
+                fallback_rows += 1 if add else 0
+    short = neg < 0  # still short: random items
     if short.any():
         neg[short] = rng.integers(0, len(labels), short.sum())
-    sk = report["skipped"]
-    print(f"    {strategy}: {report['negatives_written']} negatives mined, skipped margin={sk['margin']} "
-          f"near-duplicates={sk['near_duplicates']} below-range-min={sk['below_range_min']}, "
-          f"{int(short.sum())} random fills, {report['wall_seconds']:.1f} s", file=sys.stderr)
+    sk, sf = report["skipped"], report["shortfall"]
+    entry = {"strategy": strategy, "epoch": epoch + 1, "rows": len(anchors), "negatives": int(neg.size),
+             "random_fill_rows": int(short.any(axis=1).sum()), "random_fill_negatives": int(short.sum()),
+             "random_fill_share": round(float(short.mean()), 4), "padded_from_deeper_rows": sf["padded_rows"],
+             "fallback_rows": fallback_rows, "skipped_margin": sk["margin"],
+             "skipped_near_duplicates": sk["near_duplicates"], "false_negative_share":
+                 round(float((labels[neg] == labels[anchors][:, None]).mean()), 4),
+             "hubness_s": round(hub_s, 1), "mine_s": round(time.time() - t0, 1)}
+    if log is not None:
+        log.append(entry)
+    print(f"    {strategy} epoch {epoch + 1}: {report['negatives_written']} negatives mined "
+          f"({sf['padded_rows']} rows padded from deeper survivors, {fallback_rows} rows filled by the fallback "
+          f"margin), skipped margin={sk['margin']} near-duplicates={sk['near_duplicates']}, random fills "
+          f"{entry['random_fill_negatives']} negatives in {entry['random_fill_rows']} rows "
+          f"(share {entry['random_fill_share']:.4f}), false negatives {entry['false_negative_share']:.4f}, "
+          f"{entry['mine_s']:.1f} s (hubness {hub_s:.1f} s)", file=sys.stderr)
     return neg
 
 
@@ -198,7 +239,7 @@ def mine_labelled(args, emb, labels, anchors, positives, common):
 
 
 # --------------------------------------------------------------------------------------------------------- training
-def train(args, torch, strategy, xtr, ytr, designated):
+def train(args, torch, strategy, xtr, ytr, designated, log=None):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = make_model(torch, xtr.shape[1], args.hidden, args.dim)
@@ -220,7 +261,7 @@ def train(args, torch, strategy, xtr, ytr, designated):
             negatives = rng.integers(0, len(xtr), (len(anchors), args.negatives))
         elif strategy != "in_batch":
             emb = embed(torch, model, xtr)
-            negatives = mine_epoch(args, strategy, emb, ytr, anchors, positives, rng, epoch)
+            negatives = mine_epoch(args, strategy, emb, ytr, anchors, positives, rng, epoch, log)
         if negatives is not None:
             false_neg += int((ytr[negatives] == ytr[anchors][:, None]).sum())
             used += negatives.size
@@ -286,6 +327,14 @@ def main():
                     help="guarded: near-duplicate cosine to the positive (negative = off)")
     ap.add_argument("--guard-extra-depth", type=int, default=GUARD["extra_depth"],
                     help="guarded: candidates fetched beyond the window, for padding rows the guards empty")
+    ap.add_argument("--guard-fallback-margin", type=float, default=GUARD["fallback_margin"],
+                    help="guarded: rows still short after padding are re-mined with this milder relative margin "
+                         "before random items fill them (negative = off)")
+    ap.add_argument("--hubness-gamma", type=float, default=GUARD["hubness_gamma"],
+                    help="guarded: hubness-aware sampling, weight max(N_k, 1)^-gamma (0 = off)")
+    ap.add_argument("--hub-k", type=int, default=GUARD["hub_k"], help="guarded: k of the k-occurrence N_k")
+    ap.add_argument("--hub-sample", type=int, default=GUARD["hub_sample"],
+                    help="guarded: N_k from a seeded sample of this many training items as queries (0 = all)")
     ap.add_argument("--max-base", type=int, default=0, help="subsample the base set (0 = all)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -317,17 +366,19 @@ def main():
     print(f"train {len(xtr)} vectors ({len(np.unique(ytr))} classes), evaluate {len(xq_e)} held-out queries among "
           f"{len(xb_e)} base vectors ({what})", file=sys.stderr)
 
-    result, fn_share = {}, {}
+    result, fn_share, mining_log = {}, {}, []
     for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         if strategy not in STRATEGIES:
             raise SystemExit(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
         t0 = time.time()
-        model, share = train(args, torch, strategy, xtr, ytr, designated)
+        model, share = train(args, torch, strategy, xtr, ytr, designated, mining_log)
         result[strategy] = round(precision_at_10(torch, model, xb_e, yb_e, xq_e, yq_e, args.threads), 4)
         fn_share[strategy] = round(share, 4)
         print(f"{strategy}: held-out precision@10 {result[strategy]:.4f}, false-negative share {share:.4f} "
               f"({time.time() - t0:.0f} s)", file=sys.stderr)
     result["false_negative_share"] = {k: fn_share[k] for k in ("mined_unlabelled", "guarded") if k in fn_share}
+    for e in mining_log:
+        print(f"mining log: {json.dumps(e)}", file=sys.stderr)
     print(f"false-negative share of every strategy: {json.dumps(fn_share)}; total {time.time() - start:.0f} s",
           file=sys.stderr)
     print(json.dumps(result))

@@ -55,9 +55,14 @@ def test_mine_epoch_shapes_and_label_filter(strategy):
     positives = tc.same_class_positive(rng, labels, anchors, by_class)
     assert np.all(labels[positives] == labels[anchors]) and np.all(positives != anchors)
     args = argparse.Namespace(negatives=4, window=20, threads=1, guard_margin=0.05, guard_range_min=0, guard_dup=0.95,
-                              guard_extra_depth=50)
-    neg = tc.mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch=0)
+                              guard_extra_depth=50, guard_fallback_margin=-1, hubness_gamma=0.5, hub_k=5, hub_sample=0)
+    log = []
+    neg = tc.mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch=0, log=log)
     assert neg.shape == (50, 4) and np.all(neg >= 0) and np.all(neg < len(labels))
+    if strategy != "mined":
+        (entry,) = log
+        assert entry["rows"] == 50 and entry["negatives"] == 200 and entry["random_fill_negatives"] == 0
+        assert entry["false_negative_share"] == round(float((labels[neg] == labels[anchors][:, None]).mean()), 4)
     same = (labels[neg] == labels[anchors][:, None]).mean()
     if strategy == "mined":
         assert same == 0.0  # labels are used: no false negatives
@@ -79,3 +84,24 @@ def test_guard_options_map_to_engine_keys():
     args = argparse.Namespace(window=30, guard_margin=0.2, guard_range_min=10, guard_dup=-1, guard_extra_depth=100)
     g = tc.guard_options(args, None, 100)
     assert g == {"range_min": 10, "range_max": 40, "candidate_depth": 140, "relative_margin": 0.2}
+
+
+def test_guarded_short_rows_use_the_fallback_margin_before_random_fills():
+    """A margin no candidate survives leaves every row short; the fallback margin (off = random items) fills them
+    from engine-mined candidates instead, keeping rows free of duplicates and of the anchor's positive."""
+    emb, labels = clustered(60, 4, 8, 3)
+    rng = np.random.default_rng(4)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    anchors = rng.choice(len(labels), 40, replace=False)
+    positives = tc.same_class_positive(rng, labels, anchors, by_class)
+    base = dict(negatives=4, window=20, threads=1, guard_margin=50.0, guard_range_min=0, guard_dup=-1,
+                guard_extra_depth=200, hubness_gamma=0.0, hub_k=10, hub_sample=0)
+    log_off, log_on = [], []
+    tc.mine_epoch(argparse.Namespace(**base, guard_fallback_margin=-1), "guarded", emb, labels, anchors, positives,
+                  np.random.default_rng(5), epoch=1, log=log_off)
+    neg = tc.mine_epoch(argparse.Namespace(**base, guard_fallback_margin=0.0), "guarded", emb, labels, anchors,
+                        positives, np.random.default_rng(5), epoch=1, log=log_on)
+    assert log_off[0]["random_fill_rows"] == 40 and log_off[0]["random_fill_share"] == 1.0
+    assert log_on[0]["fallback_rows"] == 40 and log_on[0]["random_fill_negatives"] == 0
+    for row, a, p in zip(neg, anchors, positives):
+        assert len(set(row)) == 4 and a not in row and p not in row

@@ -1,5 +1,7 @@
 """Mining and hubness through the bindings, checked against numpy references."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,167 @@ def test_mine_to_jsonl_file_matches_buffers(tmp_path):
     with pytest.raises(engine.EngineError) as e:
         index.mine(positives, anchors=q, output=tmp_path / "no-such-dir" / "x.jsonl")
     assert e.value.status == "io"
+
+
+# ------------------------------------------------------------------------------------------ hubness-aware sampling
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+
+def hubby(n, d, seed):
+    """Gaussian data in d = 48 dimensions: high enough for clear hubs in the k-NN graph (N_k skewness > 1)."""
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+
+
+def hub_setup():
+    x = hubby(2000, 48, 21)
+    index = engine.Index("Flat", 48, "ip")
+    index.add(x)
+    ids = np.arange(len(x))
+    occ, hub = index.hubness(ids, k=10)
+    anchors = ids[:1000]
+    _, nn = index.search(x[anchors], 2)
+    positives = np.where(nn[:, 0] == anchors, nn[:, 1], nn[:, 0])
+    return index, ids, occ, hub, anchors, positives
+
+
+def test_hubness_gamma_hands_out_hubs_less_often():
+    index, ids, occ, hub, anchors, positives = hub_setup()
+    assert hub["skewness"] > 1.0
+    common = dict(anchor_ids=anchors, num_negatives=5, range_max=50, sampling="uniform", seed=11, threads=1)
+    plain, _, rep0 = index.mine(positives, **common)
+    half, _, rep_half = index.mine(positives, k_occurrence=(ids, occ), hubness_gamma=0.5, **common)
+    one, _, rep1 = index.mine(positives, k_occurrence=(ids, occ), hubness_gamma=1.0, **common)
+    again, _, _ = index.mine(positives, k_occurrence=dict(zip(ids.tolist(), occ.tolist())), hubness_gamma=1.0,
+                             **common)
+    other, _, _ = index.mine(positives, k_occurrence=(ids, occ), hubness_gamma=1.0, **dict(common, seed=12))
+    four, _, _ = index.mine(positives, k_occurrence=(ids, occ), hubness_gamma=1.0, **dict(common, threads=4))
+    assert np.array_equal(one, again) and np.array_equal(one, four)  # deterministic; a dict is the same table
+    assert not np.array_equal(one, other)  # the seed matters
+    assert not np.array_equal(plain, one)
+    # The window (and so the candidate set) is unchanged; only the draw inside it is re-weighted.
+    assert rep1["candidates"] == rep_half["candidates"] == rep0["candidates"]
+    assert rep1["rows_written"] == rep0["rows_written"] == 1000
+    # Hubs (N_k >= 2k, the report's definition) are handed out less often, more so with a larger gamma.
+    hubs = ids[occ >= 2 * 10]
+    assert len(hubs) > 0
+    shares = [np.isin(neg, hubs).mean() for neg in (plain, half, one)]
+    assert shares[2] < shares[1] < 0.8 * shares[0], shares
+    mean_nk = [occ[neg].mean() for neg in (plain, half, one)]
+    assert mean_nk[2] < mean_nk[1] < mean_nk[0], mean_nk
+    # gamma 0.5 evens out the hand-outs: lower skewness and cap, no correlation of hand-outs with N_k left.
+    # (gamma 1 over-corrects on this data: rarely-seen anti-hubs are then drawn whenever they enter a window.)
+    assert rep_half["hand_out_skewness"] < 0.8 * rep0["hand_out_skewness"]
+    assert rep_half["max_hand_outs"] < rep0["max_hand_outs"]
+    corr = [np.corrcoef(np.bincount(neg.ravel(), minlength=len(ids)), occ)[0, 1] for neg in (plain, half, one)]
+    assert corr[0] > 0.4 and abs(corr[1]) < 0.15 and corr[2] < 0, corr
+
+
+def test_hubness_gamma_weight_is_max_nk_1_to_the_minus_gamma():
+    """Corpus anchor 0 with positive 3 has the window [1, 2]; id 1 is a hub with N_k = 99, id 2 is not in the
+    table (N_k <= 1). Over 4000 seeds, P(id 1 drawn) = 99^-0.5 / (99^-0.5 + 1)."""
+    index = engine.Index("Flat", 2, "ip")
+    index.add(np.array([[1, 0], [0.99, 0.1], [0.98, -0.1], [-1, 0]], np.float32))
+    table = (np.array([1, 2]), np.array([99, 0]))  # id 2 is absent -> N_k <= 1
+    picks = []
+    for seed in range(4000):
+        neg, _, _ = index.mine([[3]], anchor_ids=[0], num_negatives=1, range_max=2, sampling="uniform",
+                               k_occurrence=table, hubness_gamma=0.5, seed=seed)
+        picks.append(neg[0, 0])
+    p_hub = np.mean(np.array(picks) == 1)
+    expected = 99 ** -0.5 / (99 ** -0.5 + 1.0)  # = 0.0913
+    assert abs(p_hub - expected) < 0.02, p_hub
+
+
+def test_hubness_weighting_matches_the_csharp_cli(tmp_path):
+    """The same data mined by `engine mine --hubness-gamma --hub-k` (C# HardNegativeMiner with N_k from
+    HubnessAnalyzer over the whole corpus) and through the bindings gives identical rows."""
+    import json
+    import subprocess
+    x = hubby(1500, 48, 22)
+    q = hubby(200, 48, 23)
+    index = engine.Index("Flat", 48, "ip")
+    index.add(x)
+    ids = np.arange(len(x))
+    _, nn = index.search(q, 1)
+    positives = nn[:, 0]
+    occ, _ = index.hubness(ids, k=7)  # the CLI's defaults: whole corpus as bank, seed 42
+    neg, scores, report = index.mine(positives, anchors=q, num_negatives=4, range_max=40, sampling="softmax",
+                                     temperature=0.5, k_occurrence=(ids, occ), hubness_gamma=0.8, seed=5)
+
+    def vecs(path, a, dtype):
+        rows = np.empty((len(a), a.shape[1] + 1), dtype=np.int32)
+        rows[:, 0] = a.shape[1]
+        rows[:, 1:] = a.astype(dtype).view(np.int32)
+        rows.tofile(path)
+
+    vecs(tmp_path / "base.fvecs", x, np.float32)
+    vecs(tmp_path / "query.fvecs", q, np.float32)
+    vecs(tmp_path / "pos.ivecs", positives[:, None], np.int32)
+    cli = os.path.join(REPO, "engine", "Engine.Cli")
+    build = subprocess.run(["dotnet", "build", cli, "-c", "Release", "-nologo", "-v", "q"], capture_output=True,
+                           text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    dll = os.path.join(cli, "bin", "Release", "net10.0", "Engine.Cli.dll")
+    out = tmp_path / "neg.jsonl"
+    run = subprocess.run(["dotnet", dll, "mine", "--corpus", str(tmp_path / "base.fvecs"),
+                          "--anchors", str(tmp_path / "query.fvecs"), "--positives", str(tmp_path / "pos.ivecs"),
+                          "--metric", "ip", "--negatives", "4", "--range", "0:40", "--sampling", "softmax",
+                          "--temperature", "0.5", "--hubness-gamma", "0.8", "--hub-k", "7", "--seed", "5",
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == report["rows_written"] == 200
+    for i, row in enumerate(rows):
+        assert row["anchor"] == i and row["negatives"] == list(neg[i])
+        np.testing.assert_allclose(row["scores"], scores[i], rtol=1e-6)
+    # The JSONL path of the bindings gives the same rows.
+    report2 = index.mine(positives, anchors=q, num_negatives=4, range_max=40, sampling="softmax", temperature=0.5,
+                         k_occurrence=(ids, occ), hubness_gamma=0.8, seed=5, output=tmp_path / "py.jsonl")
+    assert report2["rows_written"] == 200
+    assert [json.loads(line)["negatives"] for line in (tmp_path / "py.jsonl").read_text().splitlines()] == \
+        [r["negatives"] for r in rows]
+
+
+TABLE = (np.arange(20), np.ones(20, np.int64))
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(hubness_gamma=0.5, sampling="uniform"), "needs a k-occurrence table"),
+    (dict(hubness_gamma=0.0, sampling="uniform", k_occurrence=TABLE), "hubness_gamma' is 0"),
+    (dict(k_occurrence=TABLE, sampling="uniform"), "hubness_gamma' is 0"),
+    (dict(hubness_gamma=-1.0, sampling="uniform", k_occurrence=TABLE), "must be >= 0"),
+    (dict(hubness_gamma=0.5, k_occurrence=TABLE), "got 'top'"),
+    (dict(hubness_gamma="strong", sampling="uniform", k_occurrence=TABLE), "must be a number"),
+    (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=(np.array([1, 1]), np.array([2, 3]))), "twice"),
+    (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=(np.array([1, 2]), np.array([2, -3]))), ">= 0"),
+    (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=(np.array([1, 2]), np.array([2]))), "one count per id"),
+    (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=(np.array([1]), np.array([2.5]))), "integers"),
+    (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=np.arange(20)), "pair of arrays"),
+])
+def test_bad_hubness_options_raise(kwargs, needle):
+    index = engine.Index("Flat", 4)
+    index.add(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32))
+    with pytest.raises(engine.EngineError) as e:
+        index.mine([[0]], anchors=np.ones((1, 4), np.float32), num_negatives=2, range_max=10, **kwargs)
+    assert needle.lower() in str(e.value).lower()
+    assert e.value.status == "invalid argument"
+
+
+def test_occurrence_table_null_pointers_are_errors_not_crashes():
+    import ctypes
+    from engine._native import lib
+    index = engine.Index("Flat", 4)
+    index.add(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32))
+    off = np.array([0, 1], np.int64)
+    pos = np.array([0], np.int64)
+    neg = np.empty(2, np.int64)
+    i64p = ctypes.POINTER(ctypes.c_int64)
+    opts = b'{"num_negatives": 2, "range_max": 10, "sampling": "uniform", "hubness_gamma": 1}'
+    for occ_ids, n_occ, needle in ((None, 3, b"occurrence_ids is a null pointer"),
+                                   (pos.ctypes.data_as(i64p), 1, b"occurrence is a null pointer"),
+                                   (None, -1, b"must not be negative")):
+        code = lib.engine_mine_with_occurrence(
+            index._handle(), None, 1, 4, pos.ctypes.data_as(i64p), off.ctypes.data_as(i64p), pos.ctypes.data_as(i64p),
+            None, None, occ_ids, None, n_occ, opts, neg.ctypes.data_as(i64p), None, 2, None, 0, None)
+        assert code == 1
+        assert needle in lib.engine_last_error()
