@@ -47,6 +47,7 @@ public static partial class Distances
 
     private const int XChunkBlocks = 4;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static void ManyToManyChunk(float[] packed, int nx, ReadOnlySpan<float> y, int ny, int d, int w, int yb,
         Span<float> result, Span<float> tile, SimdLevel level)
     {
@@ -108,6 +109,7 @@ public static partial class Distances
         return slot;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static void PackX(ReadOnlySpan<float> x, int nx, int d, int w, float[] packed)
     {
         int blocks = (nx + w - 1) / w;
@@ -125,6 +127,7 @@ public static partial class Distances
     }
 
     // 32 x-rows (two vectors) × 8 y-rows: 16 accumulators, 2 loads and 8 embedded broadcasts per k.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static void Kernel512(ref float px, ref float y, int d, ref float tile)
     {
         nint n = d;
@@ -164,6 +167,7 @@ public static partial class Distances
     }
 
     // 16 x-rows × 6 y-rows: 12 accumulators fit the 16 registers of AVX2.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static void Kernel256(ref float px, ref float y, int d, ref float tile)
     {
         nint n = d;
@@ -196,6 +200,7 @@ public static partial class Distances
     }
 
     // 8 x-rows × 6 y-rows at 128 bits (SSE / NEON).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static void Kernel128(ref float px, ref float y, int d, ref float tile)
     {
         nint n = d;

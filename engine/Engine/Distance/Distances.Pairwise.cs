@@ -30,6 +30,7 @@ public static partial class Distances
             _ => ReduceScalar<TOp>(ref x, ref y, n),
         };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static float Reduce512<TOp>(ref float x, ref float y, nuint n) where TOp : struct, IPairOp
     {
         nuint i = 0;
@@ -51,6 +52,7 @@ public static partial class Distances
         return i == n ? s : s + Reduce256<TOp>(ref Unsafe.Add(ref x, i), ref Unsafe.Add(ref y, i), n - i);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static float Reduce256<TOp>(ref float x, ref float y, nuint n) where TOp : struct, IPairOp
     {
         nuint i = 0;
@@ -72,6 +74,7 @@ public static partial class Distances
         return i == n ? s : s + Reduce128<TOp>(ref Unsafe.Add(ref x, i), ref Unsafe.Add(ref y, i), n - i);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
     private static float Reduce128<TOp>(ref float x, ref float y, nuint n) where TOp : struct, IPairOp
     {
         nuint i = 0;
