@@ -1,0 +1,104 @@
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+
+namespace Engine.Tests.Architecture;
+
+/// <summary>
+/// The layering rules of docs/architecture.md, checked on the assemblies and the source tree: kernels know nothing of
+/// indexes; indexes reach files only through the storage abstractions; mining depends only on the index contract;
+/// ILGPU, FASTER, Orleans and VectorData live in their own assemblies.
+/// </summary>
+public class LayeringTests
+{
+    private static readonly string Root = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Engine.sln"))) return d.FullName;
+        throw new InvalidOperationException("Engine.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>Which projects may reference a package family (by package id prefix).</summary>
+    public static TheoryData<string, string> PackageHomes() => new()
+    {
+        { "Microsoft.FASTER", "Engine.Faster" },
+        { "ILGPU", "Engine.Gpu" },
+        { "Microsoft.Orleans", "Engine.Orleans" },
+        { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PackageHomes))]
+    public void HeavyPackages_AreReferencedOnlyByTheirOwnAssembly(string packagePrefix, string home)
+    {
+        var offenders = new List<string>();
+        foreach (var csproj in Directory.EnumerateFiles(Path.Combine(Root, "engine"), "*.csproj", SearchOption.AllDirectories)
+                     .Concat(Directory.EnumerateFiles(Path.Combine(Root, "bindings"), "*.csproj", SearchOption.AllDirectories)))
+        {
+            string name = Path.GetFileNameWithoutExtension(csproj);
+            if (name == home) continue;
+            var refs = XDocument.Load(csproj).Descendants("PackageReference")
+                .Select(e => (string?)e.Attribute("Include") ?? "")
+                .Where(p => p.StartsWith(packagePrefix, StringComparison.OrdinalIgnoreCase));
+            offenders.AddRange(refs.Select(r => $"{name} references {r}"));
+        }
+        Assert.True(offenders.Count == 0, string.Join("; ", offenders));
+    }
+
+    [Fact]
+    public void CoreAssembly_ReferencesNoHeavyPackage()
+    {
+        var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu" })
+            Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Source folders of the core assembly and the namespaces (regex on the text) they must not use.</summary>
+    public static TheoryData<string, string, string> SourceRules() => new()
+    {
+        { "engine/Engine/Distance", @"\bEngine\.(Index|Mining|Storage|Clustering|Quantization)\b", "kernels know nothing of indexes, mining or storage" },
+        { "engine/Engine/Quantization", @"\bEngine\.(Index|Mining|Storage)\b", "codecs know nothing of indexes, mining or storage" },
+        { "engine/Engine/Clustering", @"\bEngine\.(Index|Mining|Storage)\b", "clustering knows nothing of indexes, mining or storage" },
+        { "engine/Engine/Storage", @"\bEngine\.(Index|Mining)\b", "storage knows nothing of indexes or mining" },
+        { "engine/Engine/Mining", @"\bEngine\.Index\.(Flat|Ivf|Spann)\b|\b(FlatIndex|IvfIndex|SpannIndex)\b", "mining depends only on the index contract" },
+        { "engine/Engine/Index", @"\bnew\s+FileStream\b|\bFile\.(Open|OpenRead|OpenWrite|ReadAll\w*|WriteAll\w*|AppendAll\w*)\b|\bMemoryMappedFile\b|\bRandomAccess\.", "indexes reach file contents only through the storage abstractions" },
+    };
+
+    [Theory]
+    [MemberData(nameof(SourceRules))]
+    public void SourceFolders_KeepTheirLayer(string folder, string forbiddenPattern, string rule)
+    {
+        var regex = new Regex(forbiddenPattern);
+        var offenders = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, folder), "*.cs", SearchOption.AllDirectories))
+        {
+            if (file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")) continue;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+            {
+                string code = StripComment(lines[i]);
+                if (regex.IsMatch(code)) offenders.Add($"{Path.GetRelativePath(Root, file)}:{i + 1}: {code.Trim()}");
+            }
+        }
+        Assert.True(offenders.Count == 0, $"{rule}:\n" + string.Join("\n", offenders));
+    }
+
+    [Fact]
+    public void SourceRules_CatchAViolation()
+    {
+        // The rule patterns must match what they forbid (a rule that can never match checks nothing).
+        var rules = SourceRules().Select(r => ((string)r[0], new Regex((string)r[1]))).ToDictionary(r => r.Item1, r => r.Item2);
+        Assert.Matches(rules["engine/Engine/Distance"], "using Engine.Index.Ivf;");
+        Assert.Matches(rules["engine/Engine/Mining"], "var f = new FlatIndex(d, m);");
+        Assert.Matches(rules["engine/Engine/Index"], "using var s = new FileStream(p, FileMode.Open);");
+        Assert.Matches(rules["engine/Engine/Index"], "var b = File.ReadAllBytes(p);");
+        Assert.DoesNotMatch(rules["engine/Engine/Index"], "if (File.Exists(p)) return;");
+    }
+
+    private static string StripComment(string line)
+    {
+        int c = line.IndexOf("//", StringComparison.Ordinal);
+        return c >= 0 ? line[..c] : line;
+    }
+}
