@@ -183,6 +183,49 @@ public class SpannLogLossTests
         Assert.Contains("'file' write-ahead log", e.Message);
     }
 
+    [Fact]
+    public void Metadata_WithoutALogKind_IsAFileLogIndex_OrASavedCopyWithoutLog()
+    {
+        using var dir = new TestDirectory();
+        Build(dir.Path, FileWriteAheadLogProvider.KindName);
+        RewriteAsOldMetadata(dir.Path);
+        using (var idx = SpannIndex.Open(dir.Path))
+        {
+            Assert.Equal(FileWriteAheadLogProvider.KindName, idx.LogKind);
+            Assert.Equal(400, idx.Count); // the 100 logged vectors were replayed from the file log
+        }
+        using var copy = new TestDirectory();
+        using (var idx = SpannIndex.Open(dir.Path)) idx.Save(copy.Path); // a copy: metadata only, no log
+        Assert.False(Directory.Exists(Path.Combine(copy.Path, "wal")));
+        RewriteAsOldMetadata(copy.Path);
+        using (var idx = SpannIndex.Open(copy.Path))
+        {
+            Assert.Equal(WriteAheadLogs.FasterKind, idx.LogKind); // a new log of the default kind
+            Assert.Equal(400, idx.Count);
+            Add(idx, 5000, 10);
+        }
+        using (var idx = SpannIndex.Open(copy.Path)) Assert.Equal(410, idx.Count);
+    }
+
+    // Rewrites spann.meta as versions before the log kind was recorded wrote it (STAT with 4 values).
+    private static void RewriteAsOldMetadata(string dir)
+    {
+        string meta = Path.Combine(dir, SpannIndex.MetaFileName);
+        var sections = new List<(string Tag, byte[] Payload)>();
+        Engine.Storage.Format.IndexFileHeader header;
+        using (var r = new Engine.Storage.Format.IndexFileReader(meta, SpannIndex.FileKind))
+        {
+            header = r.Header;
+            foreach (var tag in new[] { "OPTI", "OPTF", "STAT", "POFF", "PPAG", "PLIV", "PEXI", "PENT", "HEAD", "IDSK", "IDSP", "IDSV" })
+                sections.Add((tag, r.ReadSection(tag)));
+            r.VerifyEnd();
+        }
+        Assert.Equal(40, sections[2].Payload.Length);
+        using var w = new Engine.Storage.Format.IndexFileWriter(meta, header);
+        foreach (var (tag, payload) in sections) w.WriteSection(tag, tag == "STAT" ? payload.AsSpan(0, 32) : payload);
+        w.Commit();
+    }
+
     // The committed tail of a FASTER index's log as a segment offset (segment 0 starts at address 0).
     private static long CommittedFasterEnd(string dir)
     {
