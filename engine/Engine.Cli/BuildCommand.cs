@@ -85,13 +85,22 @@ internal static class IndexDirectory
             throw new ArgumentException($"--dir '{dir}' already holds an index; choose an empty directory (nothing was changed).");
     }
 
-    /// <summary>Opens the index in <paramref name="indexDir"/>, with a clear error when there is none.</summary>
-    public static IVectorIndex Open(string indexDir)
+    /// <summary>Opens the index in <paramref name="indexDir"/>, with a clear error when there is none. A SPANN index's
+    /// log recovery (records replayed, torn tail dropped, loss accepted) is printed to standard error.</summary>
+    /// <param name="indexDir">The index directory.</param>
+    /// <param name="acceptLogLoss">SPANN: open even when the log lost acknowledged writes (<c>--accept-log-loss</c>,
+    /// <see cref="SpannOpenOptions.AcceptLogLoss"/>).</param>
+    public static IVectorIndex Open(string indexDir, bool acceptLogLoss = false)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(indexDir);
         string dir = Path.GetFullPath(indexDir);
         if (!Directory.Exists(dir)) throw new ArgumentException($"--dir '{dir}' does not exist; build an index there with 'engine build'.");
-        if (File.Exists(Path.Combine(dir, SpannIndex.MetaFileName))) return SpannIndex.Open(dir);
+        if (File.Exists(Path.Combine(dir, SpannIndex.MetaFileName)))
+        {
+            var spann = SpannIndex.Open(dir, new SpannOpenOptions { AcceptLogLoss = acceptLogLoss });
+            Console.Error.WriteLine($"open: {spann.Recovery}");
+            return spann;
+        }
         string file = Path.Combine(dir, IndexFileName);
         if (File.Exists(file)) return IndexFactory.Load(file);
         throw new ArgumentException($"--dir '{dir}' holds no index (neither {SpannIndex.MetaFileName} nor {IndexFileName}); build one with 'engine build'.");

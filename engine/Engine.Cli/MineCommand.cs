@@ -41,11 +41,12 @@ internal static class MineCommand
         var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: Flat searches on the device; IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
+        var acceptLoss = new Option<bool>(SearchCommand.AcceptLogLossOption) { Description = SearchCommand.AcceptLogLossDescription };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, indexDir })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, indexDir, acceptLoss })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -82,7 +83,7 @@ internal static class MineCommand
                 throw new ArgumentException("--index and --index-dir exclude each other: give the spec to 'engine build', or let 'engine mine' build it.");
             using var idx = prebuilt is null
                 ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!)
-                : OpenPrebuilt(prebuilt, d, m, n);
+                : OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss));
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
             MiningInput input;
@@ -122,9 +123,9 @@ internal static class MineCommand
     }
 
     // An index built by 'engine build' holds the corpus rows under their row numbers: it must match the corpus file.
-    private static IVectorIndex OpenPrebuilt(string dir, int d, Metric metric, int n)
+    private static IVectorIndex OpenPrebuilt(string dir, int d, Metric metric, int n, bool acceptLogLoss)
     {
-        var idx = IndexDirectory.Open(dir);
+        var idx = IndexDirectory.Open(dir, acceptLogLoss);
         string? problem = idx.Dimension != d ? $"dimension {idx.Dimension}, the corpus has {d}"
             : idx.Metric != metric ? $"metric {idx.Metric.ToShortName()}, --metric is {metric.ToShortName()}"
             : idx.Count != n ? $"{idx.Count} vectors, the corpus has {n}"

@@ -22,6 +22,8 @@ public static class Program
     /// <summary>Runs the command line; returns the process exit code.</summary>
     public static int Main(string[] args)
     {
+        // The CLI deploys FASTER: new SPANN indexes log with FasterLog (WriteAheadLogs would also find it by name).
+        Engine.Storage.Wal.WriteAheadLogs.Register(Engine.Faster.FasterWriteAheadLogProvider.Instance);
         try
         {
             // Errors surface here as one line (exit code 2) instead of System.CommandLine's stack-trace handler.

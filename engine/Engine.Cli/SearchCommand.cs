@@ -27,23 +27,33 @@ internal static class SearchCommand
         var eps = new Option<float?>("--eps") { Description = "SPANN query-aware pruning ε (default: the index's)." };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var acceptLoss = new Option<bool>(AcceptLogLossOption) { Description = AcceptLogLossDescription };
         var cmd = new Command("search", "Searches a built index with a data set's queries; prints recall, QPS, latency and I/O counters.")
         {
-            dir, data, k, threads, probes, eps, nq, json,
+            dir, data, k, threads, probes, eps, nq, json, acceptLoss,
         };
         cmd.SetAction(r => Run(new SearchOptions(r.GetValue(dir)!, r.GetValue(data)!, r.GetValue(k), r.GetValue(threads),
-            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json)), Console.Out));
+            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss)), Console.Out));
         return cmd;
     }
 
-    /// <summary>Runs the search; returns the exit code. Opening the index never modifies it.</summary>
+    /// <summary>Name of the flag that opens a SPANN index whose log lost acknowledged writes.</summary>
+    public const string AcceptLogLossOption = "--accept-log-loss";
+
+    /// <summary>Help text of <see cref="AcceptLogLossOption"/>.</summary>
+    public const string AcceptLogLossDescription =
+        "SPANN: open even when the write-ahead log cannot give back every acknowledged write (missing, empty, cut short); " +
+        "keeps the last checkpoint and what the log still holds, moves the log aside (wal.lost-N) and starts a new one. Without it such an index is refused.";
+
+    /// <summary>Runs the search; returns the exit code. Opening the index changes it only to cut a torn log tail (or,
+    /// with <c>--accept-log-loss</c>, to start a new log).</summary>
     public static int Run(SearchOptions o, TextWriter output)
     {
         if (o.K <= 0) throw new ArgumentException($"--k must be at least 1 (got {o.K}).");
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
         if (o.Probes < 0) throw new ArgumentException($"--probes must be >= 0 (got {o.Probes}).");
         if (o.QueryLimit < 0) throw new ArgumentException($"--nq must be >= 0 (got {o.QueryLimit}).");
-        using var index = IndexDirectory.Open(o.IndexDir);
+        using var index = IndexDirectory.Open(o.IndexDir, o.AcceptLogLoss);
         var set = DataSet.Load(o.DataDir, new DataSetLoadOptions { MaxQueries = o.QueryLimit });
         if (set.GroundTruthK < o.K)
             throw new ArgumentException($"gt.ivecs in '{o.DataDir}' holds {set.GroundTruthK} neighbours per query, fewer than k={o.K}.");
@@ -114,7 +124,7 @@ internal static class SearchCommand
 
 /// <summary>Options of one <c>engine search</c> run.</summary>
 internal sealed record SearchOptions(string IndexDir, string DataDir, int K = 10, int Threads = 0, int Probes = 0,
-    float? Eps = null, int QueryLimit = 0, bool Json = false);
+    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false);
 
 /// <summary>What <c>engine search</c> measured.</summary>
 internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, int K, int Threads,

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Engine.Storage.Format;
 using Engine.Storage.Wal;
 using FASTER.core;
 
@@ -8,29 +11,45 @@ namespace Engine.Faster;
 /// in-memory tail and made durable by a strong commit; recovery restores the log to its last commit, so a
 /// crash keeps every committed record and drops the rest. Entries carry FASTER's per-entry checksum.
 /// </summary>
+/// <remarks>
+/// <para>Each entry is <c>crc32c u32 of the record | record</c>: FASTER's scan does not verify its own (XOR) per-entry
+/// checksum, so without ours a flipped byte would be replayed as data.</para>
+/// <para>Files in the log directory: segments <c>wal.log.N</c> (2^28 bytes of address space each) and FASTER's commit
+/// records in <c>log-commits/</c>. FASTER's own recovery trusts the commit record and reads a segment that was cut
+/// short as zeros, which its scan skips as page padding, so on its own it would drop acknowledged records silently.
+/// This adapter checks what FASTER does not: a log without a commit record is missing; every segment must reach the
+/// committed tail; and a replay must find the records contiguous (a gap is only legal as the end of a page too short
+/// for the next record) and end exactly at the committed tail.</para>
+/// </remarks>
 public sealed class FasterWriteAheadLog : IWriteAheadLog
 {
+    private const int PageSizeBits = 22;
+    private const int SegmentSizeBits = 28;
+    private const int EntryHeader = 12; // FASTER's: per-entry checksum u64 + length i32
+    private const int CrcSize = 4;      // ours, at the start of each entry's payload
     private readonly string _directory;
     private readonly IDevice _device;
     private readonly FasterLog _log;
+    private readonly long _salvageEnd = long.MaxValue;
 
-    /// <summary>Opens (recovering) or creates a log in <paramref name="directory"/>.</summary>
+    /// <summary>Opens (recovering) or creates a log in <paramref name="directory"/> without the checks of
+    /// <see cref="Open"/>; prefer <see cref="FasterWriteAheadLogProvider"/>.</summary>
     /// <exception cref="CorruptIndexException">FASTER cannot recover or read the log.</exception>
     public FasterWriteAheadLog(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         _directory = Path.GetFullPath(directory);
-        Directory.CreateDirectory(_directory);
-        _device = Devices.CreateLogDevice(Path.Combine(_directory, "wal.log"), preallocateFile: false, deleteOnClose: false);
+        System.IO.Directory.CreateDirectory(_directory);
+        _device = Devices.CreateLogDevice(SegmentPrefix(_directory), preallocateFile: false, deleteOnClose: false);
         try
         {
             _log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = _device,
                 LogCommitDir = _directory,
-                PageSizeBits = 22,
+                PageSizeBits = PageSizeBits,
                 MemorySizeBits = 24,
-                SegmentSizeBits = 28,
+                SegmentSizeBits = SegmentSizeBits,
                 LogChecksum = LogChecksumType.PerEntry,
             });
         }
@@ -39,44 +58,201 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             _device.Dispose();
             throw new CorruptIndexException(_directory, 0, $"FASTER log cannot be recovered: {e.Message}", e);
         }
+        Recovery = WalRecoveryInfo.Fresh(_log.CommittedUntilAddress);
+    }
+
+    private FasterWriteAheadLog(string directory, bool acceptLoss) : this(directory)
+    {
+        try
+        {
+            long committed = _log.CommittedUntilAddress;
+            long held = HeldUntil(committed);
+            long lost = 0;
+            if (held < committed)
+            {
+                if (!acceptLoss)
+                    throw new CorruptIndexException(SegmentFile(SegmentOf(held)), held & SegmentMask,
+                        $"the FASTER log's segments end at address {held} but its last commit covers records up to address {committed}: " +
+                        $"{committed - held} bytes of acknowledged records are missing (a segment file was cut short or deleted)");
+                lost = committed - held;
+                _salvageEnd = held;
+            }
+            var (tornRecords, tornBytes) = TornTail(committed);
+            Recovery = new WalRecoveryInfo(committed, held, tornRecords, tornBytes, lost);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the existing log in <paramref name="directory"/>, refusing one that is missing or shorter than its
+    /// last commit (unless <paramref name="acceptLoss"/>: then it replays the records it still holds).</summary>
+    /// <exception cref="CorruptIndexException">No commit record, a segment that does not reach the committed tail, or
+    /// FASTER cannot recover the log.</exception>
+    public static FasterWriteAheadLog Open(string directory, bool acceptLoss = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        string commits = Path.Combine(dir, "log-commits");
+        if (!System.IO.Directory.Exists(commits) || System.IO.Directory.GetFiles(commits, "commit.*").Length == 0)
+            throw new CorruptIndexException(SegmentPrefix(dir) + ".0", 0,
+                System.IO.Directory.Exists(dir) ? "the FASTER log has no commit record (log-commits/ is missing or empty): the log is missing"
+                    : "the FASTER log directory is missing");
+        return new FasterWriteAheadLog(dir, acceptLoss);
+    }
+
+    /// <summary>Creates an empty log in <paramref name="directory"/>, deleting any FASTER log there.</summary>
+    public static FasterWriteAheadLog Create(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        if (System.IO.Directory.Exists(dir))
+        {
+            foreach (var f in System.IO.Directory.GetFiles(dir, "wal.log.*")) File.Delete(f);
+            string commits = Path.Combine(dir, "log-commits");
+            if (System.IO.Directory.Exists(commits)) System.IO.Directory.Delete(commits, recursive: true);
+        }
+        var log = new FasterWriteAheadLog(dir);
+        log._log.Commit(spinWait: true); // a commit record from the start: an existing log always has one
+        return log;
+    }
+
+    private static string SegmentPrefix(string directory) => Path.Combine(directory, "wal.log");
+
+    private const long SegmentMask = (1L << SegmentSizeBits) - 1;
+
+    private static long SegmentOf(long address) => address >> SegmentSizeBits;
+
+    private string SegmentFile(long segment) => $"{SegmentPrefix(_directory)}.{segment}";
+
+    private static long FileLength(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+
+    // Where the segment files stop holding the address space [BeginAddress, committed).
+    private long HeldUntil(long committed)
+    {
+        long begin = _log.BeginAddress;
+        if (committed <= begin) return committed;
+        for (long seg = SegmentOf(begin); seg <= SegmentOf(committed - 1); seg++)
+        {
+            long segStart = seg << SegmentSizeBits;
+            long need = Math.Min(committed, segStart + (1L << SegmentSizeBits)) - segStart;
+            long have = FileLength(SegmentFile(seg));
+            if (have < need) return Math.Max(begin, segStart + have);
+        }
+        return committed;
+    }
+
+    // Entries written after the last commit (flushed but never committed): FASTER's recovery drops them.
+    private (int Records, long Bytes) TornTail(long committed)
+    {
+        string file = SegmentFile(SegmentOf(committed));
+        long offset = committed & SegmentMask;
+        long length = FileLength(file);
+        if (length <= offset) return (0, 0);
+        int records = 0;
+        long bytes = 0;
+        using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        Span<byte> header = stackalloc byte[EntryHeader];
+        while (offset + EntryHeader <= length)
+        {
+            fs.Position = offset;
+            fs.ReadExactly(header);
+            int len = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
+            if (len <= 0 || len > MaxRecordSize + CrcSize) break;
+            long size = (EntryHeader + len + 3) & ~3L;
+            records++;
+            bytes += Math.Min(size, length - offset);
+            offset += size;
+        }
+        return (records, bytes);
     }
 
     /// <inheritdoc />
-    public int MaxRecordSize => (1 << 22) - 64;
+    public int MaxRecordSize => (1 << PageSizeBits) - 64 - CrcSize;
 
     /// <inheritdoc />
     public long TailAddress => _log.TailAddress;
 
     /// <inheritdoc />
+    public long BeginAddress => _log.BeginAddress;
+
+    /// <inheritdoc />
+    public WalRecoveryInfo Recovery { get; }
+
+    /// <inheritdoc />
     public long Append(ReadOnlySpan<byte> record)
     {
         if (record.Length > MaxRecordSize) throw new ArgumentException($"Log record of {record.Length} bytes exceeds the limit {MaxRecordSize}.", nameof(record));
-        return _log.Enqueue(record);
+        byte[] entry = ArrayPool<byte>.Shared.Rent(CrcSize + record.Length);
+        try
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(entry, Crc32C.Compute(record));
+            record.CopyTo(entry.AsSpan(CrcSize));
+            return _log.Enqueue(entry.AsSpan(0, CrcSize + record.Length));
+        }
+        finally { ArrayPool<byte>.Shared.Return(entry); }
     }
 
     /// <inheritdoc />
     public void Commit() => _log.Commit(spinWait: true);
 
     /// <inheritdoc />
+    /// <exception cref="CorruptIndexException">A damaged entry, or records that are not contiguous or do not reach the
+    /// committed tail (zeroed or missing data).</exception>
     public void Replay(long fromAddress, WalRecordHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
         // Address 0 means "from the first record" (a checkpoint taken before the log held anything).
         long from = Math.Max(fromAddress, _log.BeginAddress);
         if (fromAddress != 0 && fromAddress < _log.BeginAddress)
-            throw new CorruptIndexException(Path.Combine(_directory, "wal.log"), _log.BeginAddress,
+            throw new CorruptIndexException(SegmentFile(SegmentOf(_log.BeginAddress)), _log.BeginAddress & SegmentMask,
                 $"log starts at address {_log.BeginAddress} but replay needs records from {fromAddress}");
+        bool salvage = _salvageEnd != long.MaxValue;
+        long end = Math.Min(_log.CommittedUntilAddress, _salvageEnd);
+        if (from >= end) return;
+        long expected = from;
         try
         {
-            using var iter = _log.Scan(from, _log.CommittedUntilAddress);
-            while (iter.GetNext(out byte[] entry, out int length, out long address))
-                handler(address, entry.AsSpan(0, length));
+            using var iter = _log.Scan(from, end);
+            while (iter.GetNext(out byte[] entry, out int length, out long address, out long next))
+            {
+                if (salvage && next > _salvageEnd) return; // the record the cut runs through
+                if (address != expected && !IsPagePadding(expected, address, next - address))
+                {
+                    if (salvage) return;
+                    throw Gap(expected, address, end);
+                }
+                var record = entry.AsSpan(0, length);
+                if (length < CrcSize || BinaryPrimitives.ReadUInt32LittleEndian(record) != Crc32C.Compute(record[CrcSize..]))
+                {
+                    if (salvage) return;
+                    throw new CorruptIndexException(SegmentFile(SegmentOf(address)), address & SegmentMask, "log entry checksum mismatch");
+                }
+                handler(address, record[CrcSize..]);
+                expected = next;
+            }
         }
         catch (Exception e) when (e is FasterException or IOException and not CorruptIndexException or InvalidOperationException or IndexOutOfRangeException)
         {
-            throw new CorruptIndexException(Path.Combine(_directory, "wal.log"), from, $"FASTER log is unreadable: {e.Message}", e);
+            if (salvage) return;
+            throw new CorruptIndexException(SegmentFile(SegmentOf(expected)), expected & SegmentMask, $"FASTER log is unreadable: {e.Message}", e);
         }
+        if (expected < end && !salvage) throw Gap(expected, end, end);
     }
+
+    // A record that did not fit in the rest of its page starts the next page.
+    private static bool IsPagePadding(long expected, long address, long size)
+    {
+        long page = 1L << PageSizeBits;
+        return address > expected && address % page == 0 && address - expected < size && (expected / page + 1) * page == address;
+    }
+
+    private CorruptIndexException Gap(long expected, long found, long committed) =>
+        new(SegmentFile(SegmentOf(expected)), expected & SegmentMask,
+            $"the FASTER log has no record at address {expected} (the next one is at {found}; the last commit covers records up to address {committed}): " +
+            "acknowledged records are missing (zeroed or damaged data)");
 
     /// <inheritdoc />
     public void Truncate(long untilAddress)
@@ -91,4 +267,24 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         _log.Dispose();
         _device.Dispose();
     }
+}
+
+/// <summary>Makes and opens <see cref="FasterWriteAheadLog"/>s; the core finds it by name when <c>Engine.Faster</c> is
+/// deployed (see <c>Engine.Storage.Wal.WriteAheadLogs</c>).</summary>
+public sealed class FasterWriteAheadLogProvider : IWriteAheadLogProvider
+{
+    /// <summary>The shared instance.</summary>
+    public static FasterWriteAheadLogProvider Instance { get; } = new();
+
+    /// <inheritdoc />
+    public string Kind => WriteAheadLogs.FasterKind;
+
+    /// <inheritdoc />
+    public string LogFile(string directory) => Path.Combine(Path.GetFullPath(directory), "wal.log.0");
+
+    /// <inheritdoc />
+    public IWriteAheadLog Create(string directory) => FasterWriteAheadLog.Create(directory);
+
+    /// <inheritdoc />
+    public IWriteAheadLog Open(string directory, bool acceptLoss = false) => FasterWriteAheadLog.Open(directory, acceptLoss);
 }

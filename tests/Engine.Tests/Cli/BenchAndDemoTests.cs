@@ -91,7 +91,7 @@ public class BenchAndDemoTests
     }
 
     /// <summary>Runs <see cref="Program.Main"/> with stderr captured.</summary>
-    private static (int Code, string Error) RunMain(params string[] args)
+    internal static (int Code, string Error) RunMain(params string[] args)
     {
         var err = new StringWriter();
         var saved = Console.Error;

@@ -1,4 +1,3 @@
-using Engine.Faster;
 using Engine.Index.Spann;
 
 namespace Engine.Tests.Spann;
@@ -7,7 +6,8 @@ namespace Engine.Tests.Spann;
 /// Entry point of the test assembly. Normally unused (the test host runs tests); crash tests start
 /// <c>dotnet Engine.Tests.dll spann-crash-child DIR RUN SEED</c>, which mutates a durable SPANN index and
 /// prints one line before (A = insert, B = delete) and after (I, D) each operation, ending in " E" so a line cut by the
-/// kill is ignored, until the parent kills it with SIGKILL.
+/// kill is ignored, until the parent kills it with SIGKILL. Between them it checkpoints (C) and runs maintenance (M);
+/// background splits and merges run throughout. The index's own log kind (from its metadata) is used.
 /// </summary>
 public static class TestProgram
 {
@@ -26,14 +26,14 @@ internal static class CrashChild
     public static int Run(string dir, int run, int seed)
     {
         var rng = new Random(seed);
-        using var index = SpannIndex.Open(dir, d => new FasterWriteAheadLog(d));
+        using var index = SpannIndex.Open(dir);
         Console.WriteLine("READY");
         var mine = new List<long>();
         long next = (long)run * 1_000_000;
         for (int op = 0; ; op++)
         {
-            int kind = rng.Next(10);
-            if (kind < 7 || mine.Count < 10)
+            int kind = rng.Next(20);
+            if (kind < 13 || mine.Count < 10)
             {
                 int b = rng.Next(1, 20);
                 var ids = new long[b];
@@ -48,7 +48,7 @@ internal static class CrashChild
                 mine.AddRange(ids);
                 Console.WriteLine("I " + string.Join(',', ids) + " E");
             }
-            else if (kind < 9)
+            else if (kind < 17)
             {
                 var ids = Enumerable.Range(0, rng.Next(1, 5)).Select(_ => mine[rng.Next(mine.Count)]).Distinct().ToArray();
                 Console.WriteLine("B " + string.Join(',', ids) + " E");
@@ -56,10 +56,15 @@ internal static class CrashChild
                 foreach (var id in ids) mine.Remove(id);
                 Console.WriteLine("D " + string.Join(',', ids) + " E");
             }
-            else
+            else if (kind < 19)
             {
                 index.Checkpoint();
                 Console.WriteLine("C");
+            }
+            else
+            {
+                index.Maintain();
+                Console.WriteLine("M");
             }
         }
     }

@@ -7,12 +7,13 @@ public class SpannCorruptionTests
 {
     private const int D = 16;
 
-    [Fact]
-    public async Task FlippedBytes_InEveryFile_GiveCorruptIndexException_OrCorrectResults()
+    [Theory]
+    [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
+    public async Task FlippedBytes_InEveryFile_GiveCorruptIndexException_OrCorrectResults(string kind)
     {
         using var dir = new TestDirectory();
         var data = SpannTestData.Clustered(800, D, seed: 31);
-        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 8, MaxPostingSize = 32, CacheBytes = 0 }))
+        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 8, MaxPostingSize = 32, CacheBytes = 0 }, TestLogs.Provider(kind)))
         {
             idx.Train(data);
             idx.Add(data.AsSpan(0, 600 * D), Enumerable.Range(0, 600).Select(i => (long)i).ToArray());
@@ -22,7 +23,7 @@ public class SpannCorruptionTests
         var files = Directory.GetFiles(dir.Path, "*", SearchOption.AllDirectories);
         Assert.Contains(files, f => f.EndsWith(SpannIndex.MetaFileName, StringComparison.Ordinal));
         Assert.Contains(files, f => Path.GetFileName(f).StartsWith("postings-", StringComparison.Ordinal));
-        Assert.Contains(files, f => f.EndsWith("wal.log", StringComparison.Ordinal));
+        Assert.Contains(files, f => f == TestLogs.Provider(kind).LogFile(Path.Combine(dir.Path, "wal")));
         var rng = new Random(5);
         int corrupt = 0, correct = 0;
         foreach (var file in files)

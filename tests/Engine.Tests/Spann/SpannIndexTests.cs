@@ -1,4 +1,3 @@
-using Engine.Faster;
 using Engine.Index.Flat;
 using Engine.Index.Spann;
 using Engine.Tests.Storage;
@@ -124,12 +123,11 @@ public class SpannIndexTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Durable_ReplaysLog_AndCheckpoints(bool faster)
+    [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
+    public void Durable_ReplaysLog_AndCheckpoints(string kind)
     {
         using var dir = new TestDirectory();
-        Func<string, Engine.Storage.Wal.IWriteAheadLog>? log = faster ? d => new FasterWriteAheadLog(d) : null;
+        var log = TestLogs.Provider(kind);
         var data = SpannTestData.Clustered(1500, D, seed: 21);
         using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 16, MaxPostingSize = 64 }, log))
         {
@@ -140,8 +138,9 @@ public class SpannIndexTests
             idx.Remove([1, 2, 1001]);
             // Dispose without a checkpoint: the last batch lives only in the log.
         }
-        using (var idx = SpannIndex.Open(dir.Path, log))
+        using (var idx = SpannIndex.Open(dir.Path))
         {
+            Assert.Equal(kind, idx.LogKind); // the metadata names the log kind
             Assert.Equal(1497, idx.Count);
             var v = new float[D];
             Assert.True(idx.TryReconstruct(1200, v));
@@ -150,7 +149,7 @@ public class SpannIndexTests
             idx.Remove(Enumerable.Range(0, 900).Select(i => (long)i).ToArray());
             idx.Save(dir.Path); // in place: checkpoint (compacts: most blocks are garbage now)
         }
-        using (var idx = SpannIndex.Open(dir.Path, log))
+        using (var idx = SpannIndex.Open(dir.Path))
         {
             Assert.Equal(599, idx.Count); // 1497 minus 0..899 (1 and 2 were already gone)
             Assert.Single(Directory.GetFiles(dir.Path, "postings-*.dat"));

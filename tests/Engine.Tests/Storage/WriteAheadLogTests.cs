@@ -1,14 +1,15 @@
-using Engine.Faster;
 using Engine.Storage.Wal;
 
 namespace Engine.Tests.Storage;
 
-public class WriteAheadLogTests
+public partial class WriteAheadLogTests
 {
-    public static TheoryData<string> Logs => new() { "file", "faster" };
+    private const int V3Header = 64;
 
-    private static IWriteAheadLog Open(string kind, TestDirectory dir) =>
-        kind == "file" ? new FileWriteAheadLog(dir.File("wal.log")) : new FasterWriteAheadLog(dir.File("wal"));
+    private static IWriteAheadLog Open(string kind, TestDirectory dir, bool acceptLoss = false) =>
+        TestLogs.Provider(kind).Open(dir.File("wal"), acceptLoss);
+
+    private static IWriteAheadLog Create(string kind, TestDirectory dir) => TestLogs.Provider(kind).Create(dir.File("wal"));
 
     private static List<byte[]> ReadAll(IWriteAheadLog log, long from)
     {
@@ -18,12 +19,12 @@ public class WriteAheadLogTests
     }
 
     [Theory]
-    [MemberData(nameof(Logs))]
+    [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
     public void Committed_Records_SurviveReopen_AndTruncate(string kind)
     {
         using var dir = new TestDirectory();
         long mid;
-        using (var log = Open(kind, dir))
+        using (var log = Create(kind, dir))
         {
             for (int i = 0; i < 10; i++) log.Append(new byte[] { (byte)i, 1, 2, 3 });
             mid = log.TailAddress;
@@ -53,59 +54,73 @@ public class WriteAheadLogTests
     {
         using var dir = new TestDirectory();
         string path = dir.File("wal.log");
-        using (var log = new FileWriteAheadLog(path))
+        using (var log = FileWriteAheadLog.Create(path))
         {
-            for (int i = 0; i < 5; i++) log.Append(new byte[100]);
+            for (int i = 0; i < 4; i++) log.Append(new byte[100]);
             log.Commit();
+            log.Append(new byte[100]); // never committed: written to the file when it is closed
         }
         long full = new FileInfo(path).Length;
         using (var fs = new FileStream(path, FileMode.Open)) fs.SetLength(full - 30); // torn last record
-        using (var log = new FileWriteAheadLog(path)) Assert.Equal(4, ReadAll(log, 0).Count);
+        using (var log = FileWriteAheadLog.Open(path))
+        {
+            Assert.Equal(4, ReadAll(log, 0).Count);
+            Assert.Equal(1, log.Recovery.TornRecords);
+            Assert.Equal(112 - 30, log.Recovery.TornBytes);
+        }
         var bytes = File.ReadAllBytes(path);
-        bytes[20 + 8 + 50] ^= 0xFF; // inside the first record
+        bytes[V3Header + 12 + 50] ^= 0xFF; // inside the first record
         File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<CorruptIndexException>(() => new FileWriteAheadLog(path));
-        Assert.Equal(20, e.Offset);
+        var e = Assert.Throws<CorruptIndexException>(() => FileWriteAheadLog.Open(path));
+        Assert.Equal(V3Header, e.Offset);
     }
+
     [Fact]
     public void FileLog_DamageInTheLastRecord_IsCorrupt_NeverSilentlyDropped()
     {
         using var dir = new TestDirectory();
         string path = dir.File("wal.log");
-        using (var log = new FileWriteAheadLog(path))
+        using (var log = FileWriteAheadLog.Create(path))
         {
             for (int i = 0; i < 3; i++) log.Append(Enumerable.Repeat((byte)(i + 1), 100).ToArray());
             log.Commit();
         }
         var good = File.ReadAllBytes(path);
-        long last = 20 + 2 * (12 + 100);
+        long last = V3Header + 2 * (12 + 100);
         // Every byte of the last record: its length, the length check, the checksum and the payload.
         for (long at = last; at < good.Length; at++)
         {
             var bad = (byte[])good.Clone();
             bad[at] ^= 0x5A;
             File.WriteAllBytes(path, bad);
-            var e = Assert.Throws<CorruptIndexException>(() => new FileWriteAheadLog(path));
+            var e = Assert.Throws<CorruptIndexException>(() => FileWriteAheadLog.Open(path));
             Assert.Equal(last, e.Offset);
             Assert.Equal(path, e.FilePath);
             Assert.Equal(bad, File.ReadAllBytes(path)); // the refused open cut nothing
         }
         // A tail that was extended but never written (zeros) is a torn write and is cut.
         File.WriteAllBytes(path, good.Concat(new byte[40]).ToArray());
-        using (var log = new FileWriteAheadLog(path)) Assert.Equal(3, ReadAll(log, 0).Count);
+        using (var log = FileWriteAheadLog.Open(path))
+        {
+            Assert.Equal(3, ReadAll(log, 0).Count);
+            Assert.Equal(40, log.Recovery.TornBytes);
+        }
         Assert.Equal(good.Length, new FileInfo(path).Length);
     }
 
-    [Fact]
-    public void FileLog_Version1_IsStillReadable_AndTruncatesInItsOwnFormat()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void FileLog_OldVersions_AreStillReadable_AndTruncateKeepsRecordFormat(int version)
     {
         using var dir = new TestDirectory();
         string path = dir.File("wal.log");
-        // A version-1 log written by hand: header, then records "length | crc32c(address, length, payload) | payload".
+        // A log of an old version written by hand: 20-byte header, then records
+        // "length | [~length (v2)] | crc32c(address, length, payload) | payload".
         var bytes = new List<byte>();
         var header = new byte[20];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header, 0x4C415745);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), 1);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), (uint)version);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(16), Engine.Storage.Format.Crc32C.Compute(header.AsSpan(0, 16)));
         bytes.AddRange(header);
         var addresses = new List<long>();
@@ -118,23 +133,27 @@ public class WriteAheadLogTests
             System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(prefix, address);
             System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(prefix.AsSpan(8), payload.Length);
             uint crc = Engine.Storage.Format.Crc32C.Finish(Engine.Storage.Format.Crc32C.Append(Engine.Storage.Format.Crc32C.Append(Engine.Storage.Format.Crc32C.Seed, prefix), payload));
-            var rh = new byte[8];
+            var rh = new byte[version == 1 ? 8 : 12];
             System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh, (uint)payload.Length);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh.AsSpan(4), crc);
+            if (version == 2) System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh.AsSpan(4), ~(uint)payload.Length);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(rh.AsSpan(rh.Length - 4), crc);
             bytes.AddRange(rh);
             bytes.AddRange(payload);
         }
         File.WriteAllBytes(path, bytes.ToArray());
-        using (var log = new FileWriteAheadLog(path))
+        using (var log = FileWriteAheadLog.Open(path))
         {
+            Assert.Equal(version, log.Version);
+            Assert.Equal(-1, log.Recovery.CommittedAddress); // old versions record no commit
             var all = ReadAll(log, 0);
             Assert.Equal(4, all.Count);
             Assert.Equal(new byte[] { 2, 7, 7 }, all[2]);
             log.Truncate(addresses[2]);
+            Assert.Equal(version == 1 ? 1 : 3, log.Version); // version 2 records are version 3 records: the header is upgraded
             log.Append([9, 9]);
             log.Commit();
         }
-        using (var log = new FileWriteAheadLog(path))
+        using (var log = FileWriteAheadLog.Open(path))
         {
             var rest = ReadAll(log, addresses[2]);
             Assert.Equal(3, rest.Count);

@@ -7,15 +7,6 @@ namespace Engine.Index.Spann;
 
 public sealed partial class SpannIndex
 {
-    private const string WalDirectoryName = "wal";
-
-    /// <summary>The default log: a <see cref="FileWriteAheadLog"/> in the given directory.</summary>
-    public static IWriteAheadLog DefaultLog(string walDirectory)
-    {
-        System.IO.Directory.CreateDirectory(walDirectory);
-        return new FileWriteAheadLog(Path.Combine(walDirectory, "wal.log"));
-    }
-
     private static string PostingFile(string dir, int generation) => Path.Combine(dir, $"postings-{generation}.dat");
 
     /// <summary>
@@ -25,11 +16,12 @@ public sealed partial class SpannIndex
     /// <param name="dimension">Vector dimension.</param>
     /// <param name="metric">Metric.</param>
     /// <param name="options">Settings (defaults when null).</param>
-    /// <param name="logFactory">Opens the write-ahead log in a directory (default <see cref="DefaultLog"/>;
-    /// <c>Engine.Faster</c> provides a FASTER log).</param>
+    /// <param name="log">The write-ahead log kind (default <see cref="WriteAheadLogs.Default"/>: FASTER's FasterLog when
+    /// <c>Engine.Faster</c> is deployed, else <see cref="FileWriteAheadLog"/>); the metadata records it for
+    /// <see cref="Open(string, SpannOpenOptions?)"/>.</param>
     /// <exception cref="IOException">The directory already holds an index.</exception>
     public static SpannIndex Create(string directory, int dimension, Metric metric = Metric.L2, SpannOptions? options = null,
-        Func<string, IWriteAheadLog>? logFactory = null)
+        IWriteAheadLogProvider? log = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string dir = Path.GetFullPath(directory);
@@ -39,10 +31,13 @@ public sealed partial class SpannIndex
         options ??= new SpannOptions();
         options.Validate();
         var store = new PostingStore(new FileDevice(PostingFile(dir, 0)), new PostingCache(options.CacheBytes));
-        var index = new SpannIndex(dimension, metric, options, store, dir, logFactory);
+        log ??= WriteAheadLogs.Default;
+        LogKindCode(log.Kind);
+        var index = new SpannIndex(dimension, metric, options, store, dir);
         try
         {
-            index._wal = (logFactory ?? DefaultLog)(Path.Combine(dir, WalDirectoryName));
+            index._logProvider = log;
+            index._wal = log.Create(Path.Combine(dir, WalDirectoryName));
             lock (index._writerGate) index.CheckpointLocked();
             return index;
         }
@@ -53,24 +48,29 @@ public sealed partial class SpannIndex
         }
     }
 
-    /// <summary>Opens a durable index: loads the last checkpoint and replays the log after it.</summary>
+    /// <summary>
+    /// Opens a durable index: loads the last checkpoint and replays the log after it (the log kind recorded in the
+    /// metadata). <see cref="Recovery"/> then says what was replayed and what torn tail was dropped.
+    /// </summary>
+    /// <param name="directory">The index directory.</param>
+    /// <param name="options">Log provider and whether to accept losing logged writes (default: refuse).</param>
     /// <exception cref="FileNotFoundException">No index in <paramref name="directory"/>.</exception>
-    /// <exception cref="CorruptIndexException">A damaged metadata file, posting block or log record (names file and offset).</exception>
-    public static SpannIndex Open(string directory, Func<string, IWriteAheadLog>? logFactory = null)
+    /// <exception cref="CorruptIndexException">A damaged metadata file, posting block or log record (names file and offset),
+    /// or a log that cannot give back every acknowledged write (missing, empty, not reaching the checkpoint's replay
+    /// address, starting after it, or ending before its last commit) unless <see cref="SpannOpenOptions.AcceptLogLoss"/>.</exception>
+    /// <exception cref="IndexFormatException">The index uses a log kind this process does not have.</exception>
+    public static SpannIndex Open(string directory, SpannOpenOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string dir = Path.GetFullPath(directory);
         string meta = Path.Combine(dir, MetaFileName);
         if (!File.Exists(meta)) throw new FileNotFoundException($"No SPANN index in '{dir}' ({MetaFileName} is missing).", meta);
-        var index = ReadMeta(meta, dir, logFactory);
+        var index = ReadMeta(meta, dir, out string? logKind);
         try
         {
             foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat"))
                 if (Path.GetFileName(f) != Path.GetFileName(PostingFile(dir, index._generation))) File.Delete(f);
-            index._wal = (logFactory ?? DefaultLog)(Path.Combine(dir, WalDirectoryName));
-            string walName = Path.Combine(dir, WalDirectoryName);
-            lock (index._writerGate)
-                index._wal.Replay(index._replayFrom, (address, rec) => index.ReplayRecord(address, rec, walName));
+            index.OpenLog(meta, logKind, options ?? new SpannOpenOptions());
             index.QueueOutOfShape();
             index.StartMaintenance();
             return index;
@@ -112,7 +112,7 @@ public sealed partial class SpannIndex
                 using var target = new PostingStore(new FileDevice(PostingFile(dir, 0)));
                 var locations = CopyPostings(target, out var counts);
                 target.Flush();
-                WriteMeta(dir, 0, locations, counts, 0, dropTombstones: true);
+                WriteMeta(dir, 0, locations, counts, 0, NoLogCode, dropTombstones: true);
                 string wal = Path.Combine(dir, WalDirectoryName);
                 if (System.IO.Directory.Exists(wal)) System.IO.Directory.Delete(wal, recursive: true);
             }
@@ -150,6 +150,7 @@ public sealed partial class SpannIndex
         {
             bool compact = _garbageBytes > _store.Length / 2 && _garbageBytes > 0;
             long walAddress = _wal?.TailAddress ?? 0;
+            long logCode = _logProvider is null ? NoLogCode : LogKindCode(_logProvider.Kind);
             if (compact)
             {
                 int gen = _generation + 1;
@@ -162,7 +163,7 @@ public sealed partial class SpannIndex
                 {
                     locations = CopyPostings(next, out counts);
                     next.Flush();
-                    WriteMeta(dir, gen, locations, counts, walAddress, dropTombstones: true);
+                    WriteMeta(dir, gen, locations, counts, walAddress, logCode, dropTombstones: true);
                 }
                 catch
                 {
@@ -188,21 +189,21 @@ public sealed partial class SpannIndex
             else
             {
                 _store.Flush();
-                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, dropTombstones: false);
+                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false);
             }
             _wal?.Truncate(walAddress);
         }
         finally { _lock.ExitWriteLock(); }
     }
 
-    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, bool dropTombstones)
+    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones)
     {
         var header = new IndexFileHeader(FileKind, Description, Metric, Dimension, Count, IndexFile.FormatVersion);
         using var w = new IndexFileWriter(Path.Combine(dir, MetaFileName), header);
         var o = Options;
         w.WriteArray<int>("OPTI", [o.PostingSize, o.PostingCount, o.MaxPostingSize, o.MinPostingSize, o.Replicas, o.AssignCandidates, o.Probes, o.Seed]);
         w.WriteArray<float>("OPTF", [o.ClosureFactor, o.RngFactor, o.PruneFactor]);
-        w.WriteArray<long>("STAT", [generation, walAddress, IsTrained ? 1 : 0, o.CacheBytes]);
+        w.WriteArray<long>("STAT", [generation, walAddress, IsTrained ? 1 : 0, o.CacheBytes, logCode]);
         int np = _postings.Count;
         var offsets = new long[np]; var pages = new int[np]; var live = new int[np]; var exists = new byte[np]; var entries = new int[np];
         for (int p = 0; p < np; p++)
@@ -225,13 +226,17 @@ public sealed partial class SpannIndex
         w.Commit();
     }
 
-    private static SpannIndex ReadMeta(string meta, string dir, Func<string, IWriteAheadLog>? logFactory)
+    private static SpannIndex ReadMeta(string meta, string dir, out string? logKind)
     {
         using var r = new IndexFileReader(meta, FileKind);
         var h = r.Header;
         var oi = r.ReadArray<int>("OPTI", 8);
         var of = r.ReadArray<float>("OPTF", 3);
-        var st = r.ReadArray<long>("STAT", 4);
+        var st = r.ReadArray<long>("STAT");
+        if (st.Length is not (4 or 5)) throw new CorruptIndexException(meta, 0, $"section 'STAT' holds {st.Length} values, expected 4 or 5");
+        // Metadata written before the log kind was recorded: the file log, or none in a saved copy (address 0, no log).
+        logKind = st.Length == 5 ? LogKindOf(st[4], meta)
+            : st[1] == 0 && !System.IO.Directory.Exists(Path.Combine(dir, WalDirectoryName)) ? null : FileWriteAheadLogProvider.KindName;
         SpannOptions options;
         try
         {
@@ -259,7 +264,7 @@ public sealed partial class SpannIndex
         string postingPath = PostingFile(dir, generation);
         if (generation < 0 || !File.Exists(postingPath)) throw new CorruptIndexException(meta, 0, $"posting file '{postingPath}' of generation {generation} is missing");
         var store = new PostingStore(new FileDevice(postingPath, create: false), new PostingCache(options.CacheBytes));
-        var index = new SpannIndex(h.Dimension, h.Metric, options, store, dir, logFactory);
+        var index = new SpannIndex(h.Dimension, h.Metric, options, store, dir);
         try
         {
             index._generation = generation;

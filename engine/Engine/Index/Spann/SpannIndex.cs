@@ -40,7 +40,6 @@ public sealed partial class SpannIndex : IVectorIndex
 
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly object _writerGate = new();
-    private readonly Func<string, IWriteAheadLog>? _walFactory;
     private readonly FlatIndex _heads;
     private readonly List<PostingInfo> _postings = new();
     private readonly Stack<int> _freePostings = new();
@@ -71,12 +70,11 @@ public sealed partial class SpannIndex : IVectorIndex
     /// <summary>Creates an in-memory SPANN index (postings on a <see cref="MemoryDevice"/>, no log).</summary>
     /// <exception cref="ArgumentException">Bad dimension, metric or options.</exception>
     public SpannIndex(int dimension, Metric metric = Metric.L2, SpannOptions? options = null)
-        : this(dimension, metric, options, new PostingStore(new MemoryDevice("spann-postings"), new PostingCache((options ?? new()).CacheBytes)), null, null)
+        : this(dimension, metric, options, new PostingStore(new MemoryDevice("spann-postings"), new PostingCache((options ?? new()).CacheBytes)), null)
     {
     }
 
-    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory,
-        Func<string, IWriteAheadLog>? walFactory)
+    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory)
     {
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
@@ -87,7 +85,6 @@ public sealed partial class SpannIndex : IVectorIndex
         _heads = new FlatIndex(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
         _store = store;
         _directory = directory;
-        _walFactory = walFactory;
     }
 
     /// <summary>Settings this index was built with.</summary>
