@@ -280,7 +280,7 @@ public static class KMeans
             }
         }
         if (threads == 1 || chunks == 1) for (int ch = 0; ch < chunks; ch++) Work(ch);
-        else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, chunks, threads, Work);
     }
 
     /// <summary>
@@ -349,7 +349,7 @@ public static class KMeans
             }
         }
         if (threads == 1 || blocks == 1) for (int b = 0; b < blocks; b++) Work(b);
-        else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, blocks, threads, Work);
     }
 
     /// <summary>
@@ -376,7 +376,7 @@ public static class KMeans
             for (int e = 0; e < d; e++) c[e] = (float)(acc[e] * inv);
         }
         if (threads == 1) for (int j = 0; j < k; j++) Work(j);
-        else Parallel.For(0, k, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, k, threads, Work);
     }
 
     // acc[e] += x[e] in double, eight lanes at a time: the same additions in the same order as the scalar loop, so

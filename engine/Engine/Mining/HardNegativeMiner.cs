@@ -144,7 +144,7 @@ public sealed partial class HardNegativeMiner
         var distances = new float[(long)c * k];
         var labels = new long[(long)c * k];
         _index.Search(queries, k, distances, labels, _options.SearchParameters ?? new SearchParameters { Threads = threads });
-        Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
+        ParallelWork.For(0, c, threads,
             () => new Scratch(d, MaxPositives(input, start, chunkCount)),
             (i, _, scratch) =>
             {

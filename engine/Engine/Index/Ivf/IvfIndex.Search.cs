@@ -122,7 +122,7 @@ public sealed partial class IvfIndex
     // by single-threaded searches that never run it.
     private void RunChunksParallel(int chunks, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
         long[]? allowed, int allowedCount, int threads) =>
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+        ParallelWork.For(0, chunks, threads, RentScratch,
             (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
             s => _scratchPool.Add(s));
 

@@ -306,7 +306,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (size > MaxTerm2Floats) return;
         var t = new float[size];
         int per = _pq.M * _pq.Ksub;
-        Parallel.For(0, ListCount, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount },
+        ParallelWork.For(0, ListCount, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
             l => ComputeTerm2(l, t.AsSpan(l * per, per)));
         _term2 = t;
     }

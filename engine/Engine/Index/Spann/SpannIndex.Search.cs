@@ -54,7 +54,7 @@ public sealed partial class SpannIndex
         {
             queries.CopyTo(q);
             int d = Dimension;
-            Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+            ParallelWork.For(0, nq, threads, i =>
                 SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, filter, stats));
             dOut.AsSpan(0, nq * k).CopyTo(distances);
             lOut.AsSpan(0, nq * k).CopyTo(labels);
