@@ -70,8 +70,11 @@ int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, 
                      int64_t* first_id);
 
 /* k nearest neighbours of nq queries. distances and labels hold nq * k values each.
- * threads: 0 = all cores. probes (IVF lists) and refine (re-rank factor): <= 0 = the index default; an index
- * without that knob rejects a positive value with ENGINE_INVALID_ARGUMENT. */
+ * threads: 0 = all cores, > 0 at most that many. probes (IVF lists / SPANN postings) and refine (IVF re-rank
+ * factor, a whole number up to 65536): 0 = the index default; an index without that knob rejects a positive
+ * value. IVF probes must be <= the list count; SPANN probes above the posting count are clamped to it.
+ * Negative threads or probes and a negative, NaN, infinite or fractional refine are ENGINE_INVALID_ARGUMENT
+ * (the message names the argument and its range), never a silent default. */
 int engine_index_search(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
                         float* distances, int64_t* labels, int32_t threads, int32_t probes, float refine);
 

@@ -39,6 +39,7 @@ public class ThreadCountExceptionTests
         }
         using var index = SpannIndex.Open(dir.Path);
         index.BackgroundMaintenance = false;
+        index.WaitForMaintenance(); // whatever Open queued runs now, before the damage (else Dispose reports it)
         // Damage every posting block on disk after the index opened (so only the search reads them).
         string postings = Directory.GetFiles(dir.Path, "postings-*.dat").Single();
         var original = File.ReadAllBytes(postings);

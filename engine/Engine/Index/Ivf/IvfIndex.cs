@@ -113,8 +113,19 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Seed for training (k-means, PQ, OPQ, samples). Default 1234.</summary>
     public int TrainingSeed { get; init; } = 1234;
 
-    /// <summary>Threads used by training and adding; 0 means all processors.</summary>
-    public int TrainingThreads { get; init; }
+    /// <summary>Threads used by training and adding; 0 (default) means all processors.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
+    public int TrainingThreads
+    {
+        get => _trainingThreads;
+        init
+        {
+            SearchParameters.CheckThreads(value, nameof(TrainingThreads));
+            _trainingThreads = value;
+        }
+    }
+
+    private readonly int _trainingThreads;
 
     /// <summary>Balanced coarse k-means (size penalty; largest list of the sample ≤ 1.5 × the mean).</summary>
     public bool BalancedLists { get; init; }
