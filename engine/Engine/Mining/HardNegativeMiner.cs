@@ -47,8 +47,9 @@ public sealed partial class HardNegativeMiner
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(report);
-        input.Validate(_index);
+        // An empty corpus first: every positive would otherwise be reported as missing.
         if (_index.Count == 0) throw new ArgumentException("The index is empty: there is nothing to mine from.", nameof(input));
+        input.Validate(_index);
         return MineValidated(input, report);
     }
 
