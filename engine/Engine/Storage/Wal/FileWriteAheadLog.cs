@@ -37,8 +37,8 @@ public sealed class FileWriteAheadLog : IWriteAheadLog
     public FileWriteAheadLog(string path)
     {
         _path = Path.GetFullPath(path);
-        bool exists = File.Exists(_path) && new FileInfo(_path).Length > 0;
         _stream = new FileStream(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+        bool exists = _stream.Length > 0; // the target's length (FileInfo.Length of a symlinked log is the link's own)
         if (!exists) { WriteHeader(_stream, 0, _version); _stream.Flush(flushToDisk: true); }
         else
         {
