@@ -143,4 +143,15 @@ public class ParameterBoundsTests
         AssertOutOfRange("K", () => HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(N), new HubnessOptions { K = 0 }));
         AssertOutOfRange("Threads", () => HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(N), new HubnessOptions { Threads = -1 }));
     }
+
+    [Theory]
+    [InlineData("IVF2000000000,Flat", 4, "out of range")]      // 2e9 list objects: a hang before
+    [InlineData("IVF1000000,Flat", 4096, "one array")]         // nlist × d overflowed int (OverflowException)
+    [InlineData("OPQ1048576,IVF4,PQ4", 1048576, "OPQ")]        // d × d overflowed (IndexOutOfRangeException)
+    [InlineData("IVF4,PQ16", 8, "PQ sub-quantizer count")]
+    public void IvfSpecs_ImpossibleForTheDimension_AreArgumentErrors(string spec, int d, string needle)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => IndexFactory.Create(spec, d, Metric.L2));
+        Assert.Contains(needle, e.Message);
+    }
 }
