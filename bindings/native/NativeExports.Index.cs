@@ -116,7 +116,9 @@ public static unsafe partial class NativeExports
     /// <c>int engine_index_search(engine_index* index, const float* q, int64_t nq, int32_t d, int32_t k,
     /// float* distances, int64_t* labels, int32_t threads, int32_t probes, float refine)</c>.
     /// Outputs are nq × k, row-major, padded with label -1. <c>threads</c> 0 = all cores; <c>probes</c> and
-    /// <c>refine</c> &lt;= 0 = the index's defaults (an index that has no such knob rejects a positive value).
+    /// <c>refine</c> 0 = the index's defaults (an index that has no such knob rejects a positive value). Negative
+    /// values, a NaN, infinite or fractional <c>refine</c> are rejected (status 1, the message names the argument
+    /// and its range).
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "engine_index_search")]
     public static int IndexSearch(nint index, float* q, long nq, int d, int k, float* distances, long* labels,
@@ -128,7 +130,10 @@ public static unsafe partial class NativeExports
             var queries = NativeArgs.Rows(q, nq, d, h.Index, "queries");
             if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must be at least 1 (got {k}).");
             if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, $"threads must be >= 0 (0 = all cores), got {threads}.");
-            if (float.IsNaN(refine)) throw new ArgumentException("refine is NaN.", nameof(refine));
+            if (probes < 0) throw new ArgumentOutOfRangeException(nameof(probes), probes, $"probes must be >= 0 (0 = the index default), got {probes}.");
+            if (!(refine >= 0 && refine <= Engine.Index.Ivf.IvfSearchParameters.MaxRefineFactor && refine == MathF.Floor(refine)))
+                throw new ArgumentOutOfRangeException(nameof(refine), refine,
+                    $"refine must be a whole number in 0..{Engine.Index.Ivf.IvfSearchParameters.MaxRefineFactor} (0 = the index default), got {refine}.");
             var parameters = IndexFactory.CreateParameters(h.Index, Settings(probes, refine), threads);
             if (nq == 0) return (int)NativeStatus.Ok;
             NativeArgs.Out(distances, "distances");
@@ -142,10 +147,10 @@ public static unsafe partial class NativeExports
 
     private static IReadOnlyDictionary<string, string> Settings(int probes, float refine)
     {
-        if (probes <= 0 && !(refine > 0)) return s_noSettings;
+        if (probes == 0 && refine == 0) return s_noSettings;
         var settings = new Dictionary<string, string>();
         if (probes > 0) settings["probes"] = probes.ToString(CultureInfo.InvariantCulture);
-        if (refine > 0) settings["refine"] = refine.ToString(CultureInfo.InvariantCulture);
+        if (refine > 0) settings["refine"] = ((int)refine).ToString(CultureInfo.InvariantCulture);
         return settings;
     }
 

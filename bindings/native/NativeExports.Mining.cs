@@ -67,7 +67,7 @@ public static unsafe partial class NativeExports
         var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence);
         if (width < options.NumNegatives)
             throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
-        NativeArgs.Out(negatives, "negatives");
+        if (n > 0) NativeArgs.Out(negatives, "negatives"); // no anchors: no rows, NULL outputs are fine
         var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
         int rows = input.Count;
 

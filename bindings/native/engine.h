@@ -70,8 +70,11 @@ int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, 
                      int64_t* first_id);
 
 /* k nearest neighbours of nq queries. distances and labels hold nq * k values each.
- * threads: 0 = all cores. probes (IVF lists) and refine (re-rank factor): <= 0 = the index default; an index
- * without that knob rejects a positive value with ENGINE_INVALID_ARGUMENT. */
+ * threads: 0 = all cores, > 0 at most that many. probes (IVF lists / SPANN postings) and refine (IVF re-rank
+ * factor, a whole number up to 65536): 0 = the index default; an index without that knob rejects a positive
+ * value. IVF probes must be <= the list count; SPANN probes above the posting count are clamped to it.
+ * Negative threads or probes and a negative, NaN, infinite or fractional refine are ENGINE_INVALID_ARGUMENT
+ * (the message names the argument and its range), never a silent default. */
 int engine_index_search(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
                         float* distances, int64_t* labels, int32_t threads, int32_t probes, float refine);
 
@@ -105,7 +108,7 @@ int engine_index_save(engine_index* index, const char* path);
  * off), positive_anchor ("min" | "mean" | "max"), sampling ("top" | "uniform" | "simans" | "softmax"), simans_a,
  * simans_b, temperature, hubness_gamma (0 = off; > 0 only with engine_mine_with_occurrence), max_hand_outs_per_item,
  * shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed, threads, chunk_size. Unknown keys are errors.
- * Output: negatives and scores (scores may be NULL) are n x width (width >= num_negatives), row i = anchor i,
+ * Output: negatives and scores (scores may be NULL; both may be NULL when n == 0) are n x width (width >= num_negatives), row i = anchor i,
  * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
  * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like
  * engine_index_description (all three may be NULL / 0). Identical output for any thread count. */

@@ -55,7 +55,7 @@ internal static class BenchRunner
             spann.Checkpoint();
             buildSeconds = sw.Elapsed.TotalSeconds;
         }
-        long? diskBytes = spannDir is null ? null : new DirectoryInfo(spannDir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        long? diskBytes = spannDir is null ? null : Engine.Storage.FileLengths.OfDirectory(spannDir);
         log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident" + (diskBytes is null ? "" : $", {diskBytes / 1048576.0:F1} MiB on disk"));
 
         var rows = new List<BenchRow>();

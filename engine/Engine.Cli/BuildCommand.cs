@@ -108,5 +108,5 @@ internal static class IndexDirectory
 
     /// <summary>Total size of the files under <paramref name="dir"/>.</summary>
     public static long Bytes(string dir) =>
-        Directory.Exists(dir) ? new DirectoryInfo(dir).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) : 0;
+        Engine.Storage.FileLengths.OfDirectory(dir);
 }

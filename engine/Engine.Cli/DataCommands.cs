@@ -249,8 +249,8 @@ internal static class DataCommands
 
     private static void PrintFiles(string dir)
     {
-        foreach (var f in new DirectoryInfo(dir).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
-            Log($"  {f.Name,-14} {f.Length,14:N0} bytes");
+        foreach (var f in Directory.GetFiles(dir).OrderBy(f => f, StringComparer.Ordinal))
+            Log($"  {Path.GetFileName(f),-14} {Engine.Storage.FileLengths.Of(f),14:N0} bytes");
     }
 
     private static void Log(string line) => Console.WriteLine(line);

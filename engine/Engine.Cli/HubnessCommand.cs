@@ -22,7 +22,7 @@ internal static class HubnessCommand
         {
             var options = new HubnessOptions { K = p.GetValue(k), SampleSize = p.GetValue(sample), Seed = p.GetValue(seed), Threads = p.GetValue(threads) };
             var m = MetricExtensions.ParseMetric(p.GetValue(metric)!);
-            var (vectors, d) = VecsFile.ReadFvecs(Path.Combine(p.GetValue(data)!, "base.fvecs"));
+            var (vectors, d) = VecsFile.ReadFvecs(Path.Combine(p.GetValue(data)!, "base.fvecs"), "--data base.fvecs");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using var idx = MineCommand.BuildIndex(p.GetValue(index)!, vectors, d, m, options.Threads);
             var report = HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, vectors.Length / d).Select(i => (long)i).ToArray(), options);

@@ -74,9 +74,11 @@ internal static class MineCommand
                 var f => throw new ArgumentException($"Unknown --format '{f}': expected jsonl or binary."),
             };
 
-            var (data, d) = VecsFile.ReadFvecs(corpusPath);
+            var (data, d) = VecsFile.ReadFvecs(corpusPath, "--corpus");
             int n = data.Length / d;
             var pos = VecsFile.ReadIvecsRows(positivesPath, p.GetValue(positivesTake));
+            if (pos.Length == 0)
+                throw new ArgumentException($"--positives file '{positivesPath}' holds no rows; it needs one row of positive ids per anchor.");
             var clock = System.Diagnostics.Stopwatch.StartNew();
             string? prebuilt = p.GetValue(indexDir);
             if (prebuilt is not null && p.GetResult(index) is { Implicit: false })
@@ -92,7 +94,7 @@ internal static class MineCommand
                 input = MiningInput.FromCorpusIds(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), pos);
             else
             {
-                var (a, ad) = VecsFile.ReadFvecs(anchorsArg);
+                var (a, ad) = VecsFile.ReadFvecs(anchorsArg, "--anchors");
                 input = MiningInput.FromVectors(a, ad, pos);
                 inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
             }
@@ -185,9 +187,14 @@ internal static class MineCommand
 internal static class VecsFile
 {
     /// <summary>Any vector file the data layer reads (fvecs, bvecs, fbin, u8bin, npy, idx) as row-major floats.</summary>
-    public static (float[] Data, int Dimension) ReadFvecs(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="what">The option that named it (e.g. <c>--corpus</c>), for the error message.</param>
+    /// <exception cref="ArgumentException">The file holds no rows or rows of dimension 0: there is nothing to mine with.</exception>
+    public static (float[] Data, int Dimension) ReadFvecs(string path, string what)
     {
         var m = Engine.Data.VectorFiles.ReadFloats(path);
+        if (m.Rows == 0 || m.Columns <= 0)
+            throw new ArgumentException($"{what} file '{path}' holds no vectors ({m.Rows} rows of dimension {m.Columns}); it needs at least one row of dimension >= 1.");
         return (m.Data, m.Columns);
     }
 

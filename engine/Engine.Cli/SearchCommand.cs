@@ -104,7 +104,7 @@ internal static class SearchCommand
         }
         foreach (var w in workers) w.Join();
         double seconds = wall.Elapsed.TotalSeconds;
-        if (failure is not null) throw failure;
+        if (failure is not null) ParallelWork.Rethrow(failure);
 
         Array.Sort(latency);
         var result = new SearchResult(index.Description, set.Name, (int)index.Count, nq, k, threads, settings,

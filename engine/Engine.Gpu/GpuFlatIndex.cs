@@ -86,9 +86,11 @@ public sealed class GpuFlatIndex : IVectorIndex
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
+        parameters?.Validate();
         if (parameters?.Filter is not null)
         {
             _flat.Search(queries, k, distances, labels, parameters);
@@ -96,6 +98,7 @@ public sealed class GpuFlatIndex : IVectorIndex
         }
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
+        Guard.Finite(queries, Dimension, nameof(queries));
         lock (_sync)
         {
             if (_dirty)

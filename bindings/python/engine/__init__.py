@@ -8,10 +8,10 @@
 Build the native library first with ``bindings/python/build.sh``.
 """
 
-from ._native import EngineError, lib as _lib
+from ._native import ArgumentTypeError, EngineError, InvalidArgumentError, lib as _lib
 from .index import Index, load
 
-__all__ = ["EngineError", "Index", "load", "version"]
+__all__ = ["ArgumentTypeError", "EngineError", "Index", "InvalidArgumentError", "load", "version"]
 
 
 def version():

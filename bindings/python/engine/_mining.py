@@ -2,11 +2,11 @@
 
 import ctypes
 import json
-import os
 
 import numpy as np
 
 from . import _arrays as arr
+from . import _validate as v
 from ._native import EngineError, check, lib
 
 
@@ -14,17 +14,17 @@ def csr(lists, n, name):
     """(offsets, values) int64 arrays from a list of id lists, a 2-D id array (one row per anchor) or a 1-D array
     (one id per anchor)."""
     if isinstance(lists, np.ndarray) and lists.ndim in (1, 2):
-        a = arr.ids(lists, name)  # flattened
+        a = v.ids(lists, name)  # flattened
         width = 1 if lists.ndim == 1 else lists.shape[1]
         if lists.shape[0] != n:
-            raise EngineError(f"Got {n} anchors but {lists.shape[0]} {name} rows: there must be one per anchor.")
+            raise v.InvalidArgumentError(f"Got {n} anchors but {lists.shape[0]} {name} rows: there must be one per anchor.")
         return np.arange(0, n * width + 1, width, dtype=np.int64), a
-    try:
-        parts = [np.atleast_1d(np.asarray(x, dtype=np.int64)).reshape(-1) for x in lists]
-    except (TypeError, ValueError) as e:
-        raise EngineError(f"{name} must be lists of integer ids: {e}") from None
+    if isinstance(lists, (str, bytes)) or not hasattr(lists, "__len__"):
+        raise v.ArgumentTypeError(f"{name} must be a list of id lists or an integer array, got {type(lists).__name__}.")
+    parts = [v.ids(np.atleast_1d(np.asarray(x)) if not isinstance(x, (str, bytes)) else x, f"{name}[{i}]")
+             for i, x in enumerate(lists)]
     if len(parts) != n:
-        raise EngineError(f"Got {n} anchors but {len(parts)} {name} lists: there must be one list per anchor.")
+        raise v.InvalidArgumentError(f"Got {n} anchors but {len(parts)} {name} lists: there must be one list per anchor.")
     offsets = np.zeros(n + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(p) for p in parts])
     values = np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, np.int64))
@@ -49,39 +49,26 @@ def occurrence_table(k_occurrence):
     elif isinstance(k_occurrence, (tuple, list)) and len(k_occurrence) == 2:
         ids_, counts = k_occurrence
     else:
-        raise EngineError("k_occurrence must be an (ids, counts) pair of arrays (e.g. (ids, index.hubness(ids)[0])) "
+        raise v.ArgumentTypeError("k_occurrence must be an (ids, counts) pair of arrays (e.g. (ids, index.hubness(ids)[0])) "
                           "or a {corpus id: N_k} dict.")
-    ids_ = arr.ids(ids_, "k_occurrence ids")
-    try:
-        c = np.asarray(counts).reshape(-1)
-    except (TypeError, ValueError) as e:
-        raise EngineError(f"k_occurrence counts cannot be converted to an integer array: {e}") from None
-    if c.size and not np.issubdtype(c.dtype, np.integer):
-        raise EngineError(f"k_occurrence counts must be integers (N_k), got dtype {c.dtype}.")
-    if c.shape[0] != ids_.shape[0]:
-        raise EngineError(f"k_occurrence has {ids_.shape[0]} ids but {c.shape[0]} counts: there must be one count per id.")
-    if c.size and (c.min() < np.iinfo(np.int32).min or c.max() > np.iinfo(np.int32).max):
-        raise EngineError("k_occurrence counts do not fit in int32.")
-    return ids_, np.ascontiguousarray(c, dtype=np.int32)
+    ids_ = v.ids(ids_, "k_occurrence ids")
+    return ids_, v.counts(counts, "k_occurrence counts", ids_.shape[0])
 
 
 def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
          k_occurrence=None, **options):
     if (anchors is None) == (anchor_ids is None):
-        raise EngineError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
+        raise v.InvalidArgumentError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
     if anchors is not None:
-        a = arr.rows(anchors, "anchors")
+        a = v.rows(anchors, "anchors")
         n, d, ids = a.shape[0], a.shape[1], None
     else:
-        a, ids = np.zeros((0, index.d), np.float32), arr.ids(anchor_ids, "anchor_ids")
+        a, ids = np.zeros((0, index.d), np.float32), v.ids(anchor_ids, "anchor_ids")
         n, d = ids.shape[0], index.d
     p_off, p_val = csr(positives, n, "positives")
     e_off, e_val = csr(exclusions, n, "exclusions") if exclusions is not None else (None, None)
-    try:
-        width = int(num_negatives)
-    except (TypeError, ValueError):
-        raise EngineError(f"num_negatives must be an integer, got {num_negatives!r}.") from None
-    opts = json.dumps(dict(options, num_negatives=width)).encode("utf-8")
+    width = v.integer(num_negatives, "num_negatives")
+    opts = json.dumps(v.options(dict(options, num_negatives=width))).encode("utf-8")
     h = index._handle()
     # The ctypes pointers stay valid while the arrays above are alive (None = NULL).
     inputs = [h, arr.fptr(a) if anchors is not None else None, n, d, arr.iptr(ids) if ids is not None else None,
@@ -94,7 +81,7 @@ def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_n
                    occ_ids.shape[0]]
     if output is not None:
         fn = lib.engine_mine_to_file if k_occurrence is None else lib.engine_mine_to_file_with_occurrence
-        return _report(lambda buf, cap, need: fn(*inputs, opts, os.fsencode(output), buf, cap, need))
+        return _report(lambda buf, cap, need: fn(*inputs, opts, v.path(output, "output"), buf, cap, need))
     negatives = np.empty((n, max(width, 0)), dtype=np.int64)
     scores = np.empty((n, max(width, 0)), dtype=np.float32)
     fn = lib.engine_mine if k_occurrence is None else lib.engine_mine_with_occurrence
@@ -105,10 +92,10 @@ def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_n
 
 
 def hubness(index, ids, queries=None, k=10, **options):
-    ids = arr.ids(ids, "ids")
+    ids = v.ids(ids, "ids")
     occurrence = np.zeros(ids.shape[0], dtype=np.int32)
-    q = arr.rows(queries, "queries") if queries is not None else None
-    opts = dict(options, k=int(k))
+    q = v.rows(queries, "queries") if queries is not None else None
+    opts = v.options(dict(options, k=v.integer(k, "k")))
     h = index._handle()
     report = _report(lambda buf, cap, need: lib.engine_hubness(
         h, arr.iptr(ids), ids.shape[0], arr.fptr(q) if q is not None else None,

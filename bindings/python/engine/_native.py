@@ -31,6 +31,21 @@ class EngineError(Exception):
         self.status = STATUS_NAMES.get(code, "unknown")
 
 
+class InvalidArgumentError(EngineError, ValueError):
+    """A bad argument value (out of range, NaN, NUL in a string, wrong dimension...): code 1, also a ValueError."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message, code)
+
+
+class ArgumentTypeError(EngineError, TypeError):
+    """An argument of the wrong type (a float or bool where an integer is needed, complex vectors, float ids...):
+    code 1, also a TypeError."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message, code)
+
+
 def _library_path():
     override = os.environ.get("ENGINE_LIBRARY")
     if override:
@@ -86,10 +101,12 @@ lib = _load()
 
 
 def check(code):
-    """Raises EngineError with the native thread-local message when ``code`` is not 0."""
+    """Raises EngineError (InvalidArgumentError for code 1) with the native thread-local message when ``code`` is not 0."""
     if code != 0:
         raw = lib.engine_last_error()
-        raise EngineError(raw.decode("utf-8", "replace") if raw else "unknown engine error", code)
+        message = raw.decode("utf-8", "replace") if raw else "unknown engine error"
+        # The engine's "invalid argument" is a ValueError too, like the checks done on the Python side.
+        raise (InvalidArgumentError if code == 1 else EngineError)(message, code)
 
 
 def has(name):

@@ -1,11 +1,11 @@
 """The Index class: a numpy-first wrapper over an engine_index handle."""
 
 import ctypes
-import os
 
 import numpy as np
 
 from . import _arrays as arr
+from . import _validate as v
 from ._native import EngineError, check, lib
 
 METRICS = {0: "l2", 1: "ip", 2: "cosine"}
@@ -31,15 +31,9 @@ class Index:
 
     def __init__(self, spec, d, metric="l2"):
         handle = ctypes.c_void_p()
-        if not isinstance(spec, str) or not isinstance(metric, str):
-            raise EngineError("spec and metric must be strings.")
-        try:
-            d = int(d)
-        except (TypeError, ValueError):
-            raise EngineError(f"d must be an integer, got {d!r}.") from None
-        if not -2**31 <= d < 2**31:
-            raise EngineError(f"Dimension {d} is out of range.")
-        check(lib.engine_index_create(spec.encode("utf-8"), d, metric.encode("utf-8"), ctypes.byref(handle)))
+        spec_b, metric_b = v.text(spec, "spec"), v.text(metric, "metric")
+        d = v.integer(d, "d (the dimension)")
+        check(lib.engine_index_create(spec_b, d, metric_b, ctypes.byref(handle)))
         self._h = handle.value
         self._d = d
 
@@ -123,19 +117,19 @@ class Index:
     # ----------------------------------------------------------------------------------------------- operations
     def train(self, x):
         """Trains the index on ``x`` (n, d) float32 (clustering / codebooks; validation only for Flat)."""
-        x = arr.rows(x, "x")
+        x = v.rows(x, "x")
         check(lib.engine_index_train(self._handle(), arr.fptr(x), x.shape[0], x.shape[1]))
 
     def add(self, x, ids=None):
         """Adds ``x`` (n, d). ``ids`` (n,) int64, non-negative and unique; default: consecutive ids after the
         largest id added through this object (starting at ``len(index)``). Returns the ids used."""
-        x = arr.rows(x, "x")
+        x = v.rows(x, "x")
         n = x.shape[0]
         if ids is None:
             first = ctypes.c_int64(0)
             check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], None, ctypes.byref(first)))
             return np.arange(first.value, first.value + n, dtype=np.int64)
-        ids = arr.ids(ids, "ids", n)
+        ids = v.ids(ids, "ids", n)
         check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
         return ids
 
@@ -144,35 +138,36 @@ class Index:
 
         Returns ``(D, I)``: float32 and int64 arrays of shape (nq, k), best first. Missing results have label -1
         and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
-        per-call knobs of approximate indexes (an index without the knob raises EngineError).
+        per-call integer knobs of approximate indexes (None or 0 = the index default; an index without the knob
+        raises EngineError). Integers must be ints (or numpy integers): a float, bool or str raises TypeError, a
+        value out of range ValueError (both :class:`engine.EngineError` with code 1), never a silent truncation.
         """
-        q = arr.rows(q, "queries")
+        q = v.rows(q, "queries")
         nq = q.shape[0]
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            raise EngineError(f"k must be an integer, got {k!r}.") from None
-        if not -2**31 <= k < 2**31:
-            raise EngineError(f"k = {k} is out of range.")
+        k = v.integer(k, "k")
+        threads = v.integer(threads, "threads")
+        probes = v.optional_integer(probes, "probes")
+        refine = v.optional_integer(refine, "refine")
         width = max(k, 0)
         D = np.empty((nq, width), dtype=np.float32)
         I = np.empty((nq, width), dtype=np.int64)
         check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
-                                      int(threads), int(probes or 0), float(refine or 0.0)))
+                                      threads, probes, float(refine)))
         return D, I
 
     def remove(self, ids):
         """Removes ``ids`` (absent ids are ignored); returns how many were removed."""
-        ids = arr.ids(ids, "ids")
+        ids = v.ids(ids, "ids")
         out = ctypes.c_int64()
         check(lib.engine_index_remove(self._handle(), arr.iptr(ids), ids.shape[0], ctypes.byref(out)))
         return out.value
 
     def reconstruct(self, id):
         """The stored vector of ``id`` as float32 (d,); raises KeyError when absent."""
+        key = v.integer(id, "id", *v.INT64)
         out = np.empty(self._d, dtype=np.float32)
         found = ctypes.c_int32()
-        check(lib.engine_index_reconstruct(self._handle(), int(id), arr.fptr(out), self._d, ctypes.byref(found)))
+        check(lib.engine_index_reconstruct(self._handle(), key, arr.fptr(out), self._d, ctypes.byref(found)))
         if not found.value:
             raise KeyError(id)
         return out
@@ -232,11 +227,11 @@ class Index:
 
     def save(self, path):
         """Writes the index to ``path`` atomically (loadable by :func:`engine.load`, the C API and C#)."""
-        check(lib.engine_index_save(self._handle(), os.fsencode(path)))
+        check(lib.engine_index_save(self._handle(), v.path(path)))
 
 
 def load(path):
     """Loads an index saved by :meth:`Index.save`, the C API or the C# engine."""
     handle = ctypes.c_void_p()
-    check(lib.engine_index_load(os.fsencode(path), ctypes.byref(handle)))
+    check(lib.engine_index_load(v.path(path), ctypes.byref(handle)))
     return Index._from_handle(handle.value)

@@ -6,7 +6,11 @@ namespace Engine;
 /// </summary>
 public class SearchParameters
 {
-    /// <summary>Worker threads for this call; 0 means <see cref="Environment.ProcessorCount"/>.</summary>
+    /// <summary>
+    /// Worker threads for this call: 0 (the default) means <see cref="Environment.ProcessorCount"/>, n &gt; 0 at most
+    /// n threads. Negative values are rejected by <see cref="Validate"/> (<see cref="ArgumentOutOfRangeException"/>).
+    /// The results and the exceptions a search throws do not depend on it.
+    /// </summary>
     public int Threads { get; init; }
 
     /// <summary>Optional filter: only ids it allows are returned.</summary>
@@ -16,7 +20,27 @@ public class SearchParameters
     public SearchStats? Stats { get; init; }
 
     /// <summary>Resolved thread count (at least 1).</summary>
-    public int ResolveThreads() => Threads > 0 ? Threads : Environment.ProcessorCount;
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="Threads"/> is negative.</exception>
+    public int ResolveThreads()
+    {
+        CheckThreads(Threads);
+        return Threads > 0 ? Threads : Environment.ProcessorCount;
+    }
+
+    /// <summary>
+    /// Checks every knob against its allowed range (the index checks the limits that depend on it, such as a
+    /// probe count above the IVF list count). Every index calls it before searching.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A knob is out of range; the exception names it and the range.</exception>
+    public virtual void Validate() => CheckThreads(Threads);
+
+    /// <summary>Rejects a negative thread count (0 = all processors).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative.</exception>
+    public static void CheckThreads(int threads, string paramName = nameof(Threads))
+    {
+        if (threads < 0)
+            throw new ArgumentOutOfRangeException(paramName, threads, $"{paramName} must be >= 0 (0 = all processors), got {threads}.");
+    }
 }
 
 /// <summary>Decides which ids a search may return.</summary>

@@ -26,7 +26,7 @@ public sealed record KMeansOptions(int Clusters)
     /// <summary>Largest allowed cluster size over the mean for <see cref="Balanced"/> (at least 1; default 1.5).</summary>
     public double BalanceFactor { get; init; } = 1.5;
 
-    /// <summary>Worker threads; 0 means <see cref="Environment.ProcessorCount"/>. Results do not depend on it.</summary>
+    /// <summary>Worker threads; 0 means <see cref="Environment.ProcessorCount"/>, negative is rejected. Results do not depend on it.</summary>
     public int Threads { get; init; }
 
     /// <summary>
@@ -84,6 +84,7 @@ public static class KMeans
         if (options.Iterations < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Iterations, "Iterations must be >= 0.");
         if (options.MaxPointsPerCentroid < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxPointsPerCentroid, "MaxPointsPerCentroid must be >= 1.");
         if (options.Balanced && options.BalanceFactor < 1) throw new ArgumentOutOfRangeException(nameof(options), options.BalanceFactor, "BalanceFactor must be >= 1.");
+        SearchParameters.CheckThreads(options.Threads, "KMeansOptions.Threads");
         Guard.Finite(vectors, dimension, nameof(vectors));
         int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
         var rng = new Random(options.Seed);
@@ -280,7 +281,7 @@ public static class KMeans
             }
         }
         if (threads == 1 || chunks == 1) for (int ch = 0; ch < chunks; ch++) Work(ch);
-        else Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, chunks, threads, Work);
     }
 
     /// <summary>
@@ -349,7 +350,7 @@ public static class KMeans
             }
         }
         if (threads == 1 || blocks == 1) for (int b = 0; b < blocks; b++) Work(b);
-        else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, blocks, threads, Work);
     }
 
     /// <summary>
@@ -376,7 +377,7 @@ public static class KMeans
             for (int e = 0; e < d; e++) c[e] = (float)(acc[e] * inv);
         }
         if (threads == 1) for (int j = 0; j < k; j++) Work(j);
-        else Parallel.For(0, k, new ParallelOptions { MaxDegreeOfParallelism = threads }, Work);
+        else ParallelWork.For(0, k, threads, Work);
     }
 
     // acc[e] += x[e] in double, eight lanes at a time: the same additions in the same order as the scalar loop, so

@@ -222,10 +222,10 @@ public sealed class DataSet
     private static byte[]? ReadLabels(string path, int expected, int count)
     {
         if (!File.Exists(path)) return null;
-        long length = new FileInfo(path).Length;
+        using var stream = File.OpenRead(path);
+        long length = stream.Length; // the target's length: FileInfo.Length of a symlink is the link's own
         if (length != expected)
             throw new DataFormatException(path, $"holds {length} label bytes but meta.json declares {expected} rows (one byte per row).");
-        using var stream = File.OpenRead(path);
         var labels = new byte[count];
         stream.ReadExactly(labels);
         return labels;

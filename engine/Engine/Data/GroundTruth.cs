@@ -68,13 +68,12 @@ public static class GroundTruth
         var parameters = new SearchParameters { Threads = threads };
         var distances = new float[QueryBatch * candidates];
         var labels = new long[QueryBatch * candidates];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
         for (int q0 = 0; q0 < nq; q0 += QueryBatch)
         {
             int qb = Math.Min(QueryBatch, nq - q0);
             index.Search(q.AsSpan(q0 * dimension, qb * dimension), candidates,
                 distances.AsSpan(0, qb * candidates), labels.AsSpan(0, qb * candidates), parameters);
-            Parallel.For(0, qb, options, i =>
+            ParallelWork.For(0, qb, threads, i =>
                 Rerank(data, q.AsSpan((q0 + i) * dimension, dimension), dimension, metric,
                     labels.AsSpan(i * candidates, candidates), result.AsSpan((q0 + i) * k, k)));
             progress?.Report(q0 + qb);

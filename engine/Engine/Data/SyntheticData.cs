@@ -116,7 +116,7 @@ public sealed class ClusteredDistribution
         const int Block = 256;
         int blocks = (n + Block - 1) / Block;
         // Each row has its own generator, so blocks may run in any order on any thread.
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount }, b =>
+        ParallelWork.For(0, blocks, threads, b =>
         {
             int r0 = b * Block, r1 = Math.Min(n, r0 + Block);
             for (int r = r0; r < r1; r++)

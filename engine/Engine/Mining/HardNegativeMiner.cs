@@ -47,8 +47,9 @@ public sealed partial class HardNegativeMiner
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(report);
-        input.Validate(_index);
+        // An empty corpus first: every positive would otherwise be reported as missing.
         if (_index.Count == 0) throw new ArgumentException("The index is empty: there is nothing to mine from.", nameof(input));
+        input.Validate(_index);
         return MineValidated(input, report);
     }
 
@@ -144,7 +145,7 @@ public sealed partial class HardNegativeMiner
         var distances = new float[(long)c * k];
         var labels = new long[(long)c * k];
         _index.Search(queries, k, distances, labels, _options.SearchParameters ?? new SearchParameters { Threads = threads });
-        Parallel.For(0, c, new ParallelOptions { MaxDegreeOfParallelism = threads },
+        ParallelWork.For(0, c, threads,
             () => new Scratch(d, MaxPositives(input, start, chunkCount)),
             (i, _, scratch) =>
             {

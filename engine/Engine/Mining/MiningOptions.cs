@@ -121,7 +121,7 @@ public sealed record MiningOptions
     /// <summary>Seed of the counter-based RNG; output depends only on the seed, never on thread count.</summary>
     public ulong Seed { get; init; } = 42;
 
-    /// <summary>Worker threads (0 = all processors).</summary>
+    /// <summary>Worker threads (0 = all processors; negative is rejected). The output does not depend on it.</summary>
     public int Threads { get; init; }
 
     /// <summary>Anchors searched per batched index call (bounds memory: chunk × depth candidates).</summary>
@@ -138,17 +138,23 @@ public sealed record MiningOptions
         || MaxScore.HasValue || DuplicateThreshold.HasValue;
 
     /// <summary>Checks every option; throws naming the first bad one. Called before any work starts.</summary>
-    /// <exception cref="ArgumentException">An option is out of range or options contradict each other.</exception>
+    /// <remarks>Ranges: NumNegatives &gt;= 1; RangeMin &gt;= 0 and &lt; RangeMax; NumNegatives &lt;= RangeMax − RangeMin;
+    /// CandidateDepth 0 (automatic) or &gt;= RangeMax; DuplicateThreshold, margins and score bounds finite or null,
+    /// MinScore &lt;= MaxScore; SimAnsA finite &gt;= 0; SimAnsB finite; Temperature finite &gt; 0; HubnessGamma finite
+    /// &gt;= 0; MaxHandOutsPerItem &gt;= 0; Threads &gt;= 0 (0 = all processors); ChunkSize &gt;= 1;
+    /// <see cref="SearchParameters"/> valid (<see cref="Engine.SearchParameters.Validate"/>).</remarks>
+    /// <exception cref="ArgumentOutOfRangeException">One option is out of its range (the parameter name is the option's).</exception>
+    /// <exception cref="ArgumentException">Options contradict each other (empty window, MinScore &gt; MaxScore, ...).</exception>
     public void Validate()
     {
-        if (NumNegatives <= 0) throw new ArgumentException($"NumNegatives must be at least 1 (got {NumNegatives}).", nameof(NumNegatives));
-        if (RangeMin < 0) throw new ArgumentException($"RangeMin must be >= 0 (got {RangeMin}).", nameof(RangeMin));
+        if (NumNegatives <= 0) throw new ArgumentOutOfRangeException(nameof(NumNegatives), NumNegatives, $"NumNegatives must be at least 1 (got {NumNegatives}).");
+        if (RangeMin < 0) throw new ArgumentOutOfRangeException(nameof(RangeMin), RangeMin, $"RangeMin must be >= 0 (got {RangeMin}).");
         if (RangeMin >= RangeMax)
             throw new ArgumentException($"Rank window is empty: RangeMin ({RangeMin}) must be smaller than RangeMax ({RangeMax}).", nameof(RangeMax));
         if (NumNegatives > RangeMax - RangeMin)
             throw new ArgumentException(
                 $"NumNegatives ({NumNegatives}) is larger than the rank window [{RangeMin}, {RangeMax}) of {RangeMax - RangeMin} candidates.", nameof(NumNegatives));
-        if (CandidateDepth < 0) throw new ArgumentException($"CandidateDepth must be >= 0 (got {CandidateDepth}).", nameof(CandidateDepth));
+        if (CandidateDepth < 0) throw new ArgumentOutOfRangeException(nameof(CandidateDepth), CandidateDepth, $"CandidateDepth must be >= 0 (0 = automatic; got {CandidateDepth}).");
         if (CandidateDepth > 0 && CandidateDepth < RangeMax)
             throw new ArgumentException($"CandidateDepth ({CandidateDepth}) is smaller than RangeMax ({RangeMax}).", nameof(CandidateDepth));
         CheckFinite(DuplicateThreshold, nameof(DuplicateThreshold));
@@ -161,21 +167,23 @@ public sealed record MiningOptions
         if (!Enum.IsDefined(Sampling)) throw new ArgumentException($"Unknown sampling strategy {Sampling}.", nameof(Sampling));
         if (!Enum.IsDefined(Shortfall)) throw new ArgumentException($"Unknown shortfall policy {Shortfall}.", nameof(Shortfall));
         if (!Enum.IsDefined(PositiveAnchor)) throw new ArgumentException($"Unknown positive anchor {PositiveAnchor}.", nameof(PositiveAnchor));
-        if (!double.IsFinite(SimAnsA) || SimAnsA < 0) throw new ArgumentException($"SimAnsA must be finite and >= 0 (got {SimAnsA}).", nameof(SimAnsA));
-        if (!double.IsFinite(SimAnsB)) throw new ArgumentException($"SimAnsB must be finite (got {SimAnsB}).", nameof(SimAnsB));
-        if (!double.IsFinite(Temperature) || Temperature <= 0) throw new ArgumentException($"Temperature must be positive (got {Temperature}).", nameof(Temperature));
-        if (!double.IsFinite(HubnessGamma) || HubnessGamma < 0) throw new ArgumentException($"HubnessGamma must be finite and >= 0 (got {HubnessGamma}).", nameof(HubnessGamma));
+        if (!double.IsFinite(SimAnsA) || SimAnsA < 0) throw new ArgumentOutOfRangeException(nameof(SimAnsA), SimAnsA, $"SimAnsA must be finite and >= 0 (got {SimAnsA}).");
+        if (!double.IsFinite(SimAnsB)) throw new ArgumentOutOfRangeException(nameof(SimAnsB), SimAnsB, $"SimAnsB must be finite (got {SimAnsB}).");
+        if (!double.IsFinite(Temperature) || Temperature <= 0) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"Temperature must be finite and > 0 (got {Temperature}).");
+        if (!double.IsFinite(HubnessGamma) || HubnessGamma < 0) throw new ArgumentOutOfRangeException(nameof(HubnessGamma), HubnessGamma, $"HubnessGamma must be finite and >= 0 (got {HubnessGamma}).");
         if (HubnessGamma > 0 && KOccurrence is null)
             throw new ArgumentException("HubnessGamma > 0 needs KOccurrence (N_k per corpus id, from HubnessAnalyzer).", nameof(KOccurrence));
         if (HubnessGamma > 0 && Sampling == SamplingStrategy.Top)
             throw new ArgumentException("HubnessGamma > 0 needs a sampling strategy other than top (uniform, simans or softmax).", nameof(HubnessGamma));
-        if (MaxHandOutsPerItem < 0) throw new ArgumentException($"MaxHandOutsPerItem must be >= 0 (got {MaxHandOutsPerItem}).", nameof(MaxHandOutsPerItem));
-        if (Threads < 0) throw new ArgumentException($"Threads must be >= 0 (got {Threads}).", nameof(Threads));
-        if (ChunkSize <= 0) throw new ArgumentException($"ChunkSize must be positive (got {ChunkSize}).", nameof(ChunkSize));
+        if (MaxHandOutsPerItem < 0) throw new ArgumentOutOfRangeException(nameof(MaxHandOutsPerItem), MaxHandOutsPerItem, $"MaxHandOutsPerItem must be >= 0 (0 = unlimited; got {MaxHandOutsPerItem}).");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be >= 0 (0 = all processors; got {Threads}).");
+        if (ChunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, $"ChunkSize must be at least 1 (got {ChunkSize}).");
+        SearchParameters?.Validate();
     }
 
     private static void CheckFinite(float? v, string name)
     {
-        if (v.HasValue && !float.IsFinite(v.Value)) throw new ArgumentException($"{name} must be finite (got {v}).", name);
+        if (v.HasValue && !float.IsFinite(v.Value))
+            throw new ArgumentOutOfRangeException(name, v, $"{name} must be a finite number or null (off), got {v}.");
     }
 }

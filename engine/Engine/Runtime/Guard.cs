@@ -18,28 +18,56 @@ public static class Guard
         return vectors.Length / dimension;
     }
 
-    /// <summary>Rejects NaN and infinities, naming the first bad row and column.</summary>
+    /// <summary>
+    /// Largest squared L2 norm a vector may have: a quarter of <see cref="float.MaxValue"/> (≈ 8.5e37, a norm of
+    /// ≈ 9.2e18). Below it every float32 distance between two accepted vectors is finite: ‖q − x‖² ≤ (‖q‖ + ‖x‖)² ≤
+    /// 4·max‖·‖², |q·x| ≤ ‖q‖·‖x‖, and the GEMM form ‖q‖² + ‖x‖² − 2q·x stays below float.MaxValue. Above it a
+    /// distance can overflow to +∞, the value that pads missing results.
+    /// </summary>
+    public const float MaxSquaredNorm = float.MaxValue / 4;
+
+    /// <summary>
+    /// Rejects NaN, infinities and rows whose squared norm is above <see cref="MaxSquaredNorm"/> (finite values whose
+    /// distances would overflow float32), naming the first bad row (and column for a non-finite value).
+    /// </summary>
+    /// <remarks>One pass: the sum of squares of blocks of whole rows is finite and at most
+    /// <see cref="MaxSquaredNorm"/> for valid data (it bounds every row's squared norm); only a block that fails it
+    /// is scanned row by row.</remarks>
+    /// <exception cref="ArgumentException">A non-finite value or a row with too large a norm.</exception>
     public static void Finite(ReadOnlySpan<float> vectors, int dimension, string paramName)
     {
-        // Fast path: the sum of x*0 is 0 for finite data and NaN if any element is NaN or infinite.
         if (vectors.IsEmpty) return;
-        float probe = 0f;
-        const int Chunk = 4096;
-        for (int start = 0; start < vectors.Length; start += Chunk)
+        if (dimension <= 0)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        // Blocks of whole rows (about 4096 floats), so a block's sum of squares bounds each of its rows' norms.
+        int rowsPerBlock = Math.Max(1, 4096 / dimension);
+        int block = rowsPerBlock * dimension;
+        for (int start = 0; start < vectors.Length; start += block)
         {
-            var part = vectors.Slice(start, Math.Min(Chunk, vectors.Length - start));
-            probe = TensorPrimitives.Dot(part, part);
-            if (!float.IsFinite(probe))
+            var part = vectors.Slice(start, Math.Min(block, vectors.Length - start));
+            float probe = TensorPrimitives.Dot(part, part);
+            if (probe <= MaxSquaredNorm) continue; // false for NaN and +inf too
+            for (int i = 0; i < part.Length; i++)
             {
-                for (int i = 0; i < part.Length; i++)
+                if (!float.IsFinite(part[i]))
                 {
-                    if (!float.IsFinite(part[i]))
-                    {
-                        long flat = (long)start + i;
-                        throw new ArgumentException(
-                            $"{paramName} contains a non-finite value ({part[i]}) at row {flat / dimension}, column {flat % dimension}.",
-                            paramName);
-                    }
+                    long flat = (long)start + i;
+                    throw new ArgumentException(
+                        $"{paramName} contains a non-finite value ({part[i]}) at row {flat / dimension}, column {flat % dimension}.",
+                        paramName);
+                }
+            }
+            for (int r = 0; r + dimension <= part.Length; r += dimension)
+            {
+                var row = part.Slice(r, dimension);
+                float norm = TensorPrimitives.Dot(row, row);
+                if (!(norm <= MaxSquaredNorm))
+                {
+                    long rowIndex = ((long)start + r) / dimension;
+                    throw new ArgumentException(
+                        $"{paramName} row {rowIndex} is too large: its squared norm {(double.IsFinite(norm) ? norm.ToString("E3", System.Globalization.CultureInfo.InvariantCulture) : "overflows float32")} "
+                        + $"exceeds {MaxSquaredNorm:E3} (largest abs value {TensorPrimitives.MaxMagnitude(row):E3}), so its distances would overflow float32. Scale the vectors down.",
+                        paramName);
                 }
             }
         }

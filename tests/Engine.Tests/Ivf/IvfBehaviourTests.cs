@@ -60,7 +60,7 @@ public class IvfBehaviourTests
         Assert.Equal(4, ivf.RefineFactor);
         Assert.Equal(500, ivf.MaxCodes);
         Assert.Equal(2, ivf.Threads);
-        Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["probes"] = "65" }, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["probes"] = "65" }, 1));
         Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["ef"] = "1" }, 1));
     }
 

@@ -72,7 +72,7 @@ public class MiningBadInputTests
             new MiningOptions { HubnessGamma = 1, Sampling = SamplingStrategy.Uniform }.Validate()).Message);
         Assert.Contains("top", Assert.Throws<ArgumentException>(() =>
             new MiningOptions { HubnessGamma = 1, KOccurrence = new Dictionary<long, int>() }.Validate()).Message);
-        Assert.Throws<ArgumentException>(() => new MiningOptions { RelativeMargin = float.NaN }.Validate());
-        Assert.Throws<ArgumentException>(() => new MiningOptions { Temperature = 0, Sampling = SamplingStrategy.Softmax }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MiningOptions { RelativeMargin = float.NaN }.Validate());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MiningOptions { Temperature = 0, Sampling = SamplingStrategy.Softmax }.Validate());
     }
 }

@@ -241,7 +241,7 @@ public class SpannIndexTests
         var nan = new float[D]; nan[3] = float.NaN;
         Assert.Throws<ArgumentException>(() => idx.Add(nan, [1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => idx.Search(new float[D], 0, new float[1], new long[1]));
-        Assert.Throws<ArgumentException>(() => new SpannIndex(D, Metric.L2, new SpannOptions { Replicas = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SpannIndex(D, Metric.L2, new SpannOptions { Replicas = 0 }));
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public static class IndexFactory
     /// </summary>
     /// <param name="index">The index the parameters are for.</param>
     /// <param name="settings">Named settings (case-insensitive keys).</param>
-    /// <param name="threads">Worker threads per call (0 = all cores).</param>
+    /// <param name="threads">Worker threads per call (0 = all cores; negative is rejected).</param>
     /// <param name="stats">Counters the searches add to (null = none).</param>
     /// <exception cref="ArgumentException">A setting the index does not understand, or a bad value.</exception>
     public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads,
@@ -95,6 +95,7 @@ public static class IndexFactory
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(settings);
+        SearchParameters.CheckThreads(threads, nameof(threads));
         if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats);
         if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats);
         foreach (var key in settings.Keys)
@@ -114,7 +115,7 @@ public static class IndexFactory
                     probes = ParseInt(key, value, 1, index.ListCount);
                     break;
                 case "refine" or "k_factor" or "refine_factor":
-                    refine = ParseInt(key, value, 1, 1 << 16);
+                    refine = ParseInt(key, value, 1, IvfSearchParameters.MaxRefineFactor);
                     break;
                 case "maxcodes" or "max_codes":
                     maxCodes = ParseInt(key, value, 0, int.MaxValue);
@@ -128,18 +129,19 @@ public static class IndexFactory
 
     private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
     {
-        int probes = 0;
-        float prune = -1;
+        int? probes = null;
+        float? prune = null;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
             {
                 case "probes" or "nprobe":
-                    probes = ParseInt(key, value, 1, 1 << 20);
+                    probes = ParseInt(key, value, 1, int.MaxValue); // clamped to the posting count by the search
                     break;
                 case "eps" or "prune":
-                    if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out prune) || !(prune >= 0))
-                        throw new ArgumentException($"Search parameter '{key}={value}' must be a number >= 0.", nameof(settings));
+                    if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float e) || !float.IsFinite(e) || e < 0)
+                        throw new ArgumentOutOfRangeException(nameof(settings), value, $"Search parameter '{key}={value}' must be a finite number >= 0.");
+                    prune = e;
                     break;
                 default:
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps).", nameof(settings));
@@ -151,7 +153,7 @@ public static class IndexFactory
     private static int ParseInt(string key, string value, int min, int max)
     {
         if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
-            throw new ArgumentException($"Search parameter '{key}={value}' must be an integer in {min}..{max}.", nameof(value));
+            throw new ArgumentOutOfRangeException(key, value, $"Search parameter '{key}={value}' must be an integer in {min}..{max}.");
         return v;
     }
 }

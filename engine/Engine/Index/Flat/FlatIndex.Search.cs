@@ -7,9 +7,12 @@ public sealed partial class FlatIndex
 {
     /// <inheritdoc />
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
+    /// (<see cref="SearchParameters.Validate"/>, e.g. negative threads).</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
+        parameters?.Validate();
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
@@ -166,7 +169,7 @@ public sealed partial class FlatIndex
             // Chunks of up to a query block, at least one per thread, handed out dynamically so threads finish together.
             int chunk = Math.Min(QueryBlock, (nq + threads - 1) / threads);
             int chunks = (nq + chunk - 1) / chunk;
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+            ParallelWork.For(0, chunks, threads, c =>
             {
                 int q0 = c * chunk, qb = Math.Min(chunk, nq - q0);
                 SearchRange(q.AsSpan(q0 * d, qb * d), qb, 0, n, k, keys.AsSpan(q0 * k, qb * k), ids.AsSpan(q0 * k, qb * k), filter);
@@ -190,7 +193,7 @@ public sealed partial class FlatIndex
         long[] ids = ArrayPool<long>.Shared.Rent(shards * nq * k);
         try
         {
-            Parallel.For(0, shards, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+            ParallelWork.For(0, shards, threads, s =>
             {
                 int r0 = (int)((long)n * s / shards), r1 = (int)((long)n * (s + 1) / shards);
                 SearchRange(q.AsSpan(0, nq * d), nq, r0, r1, k, keys.AsSpan(s * nq * k, nq * k), ids.AsSpan(s * nq * k, nq * k), filter);

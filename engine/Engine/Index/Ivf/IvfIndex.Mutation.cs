@@ -98,7 +98,7 @@ public sealed partial class IvfIndex
         fixed (float* px = x)
         {
             nint basePtr = (nint)px;
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount },
+            ParallelWork.For(0, chunks, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
                 () => new float[Chunk * d],
                 (c, _, residuals) =>
                 {

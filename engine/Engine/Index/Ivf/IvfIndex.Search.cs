@@ -19,23 +19,22 @@ public sealed partial class IvfIndex
     /// <inheritdoc />
     /// <remarks>Pass <see cref="IvfSearchParameters"/> for probes, refine factor, code budget and filters. A batch is
     /// split over queries in chunks of 16 to 64 (coarse search of a chunk is one small GEMM).</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers, bad probes or refine factor.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers or an empty attribute window.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range (<see cref="IvfSearchParameters.Validate"/>;
+    /// probes above the list count, negative threads, NaN attribute bounds).</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, SearchParameters? parameters = null)
     {
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
+        parameters?.Validate();
         var ivf = parameters as IvfSearchParameters;
         int probes = ivf?.Probes ?? _defaultProbes;
-        if (probes < 1 || probes > ListCount)
-            throw new ArgumentOutOfRangeException(nameof(parameters), probes, $"Probes must be in 1..{ListCount} (the list count).");
+        if (probes > ListCount)
+            throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
         int rf = ivf?.RefineFactor ?? 1;
-        if (rf < 1) throw new ArgumentOutOfRangeException(nameof(parameters), rf, "RefineFactor must be at least 1.");
         long maxCodes = ivf?.MaxCodes ?? 0;
-        if (maxCodes < 0) throw new ArgumentOutOfRangeException(nameof(parameters), maxCodes, "MaxCodes must be >= 0 (0 = no limit).");
-        if (ivf is { AttributeMin: { } lo, AttributeMax: { } hi } && (double.IsNaN(lo) || double.IsNaN(hi) || lo > hi))
-            throw new ArgumentException($"Attribute window [{lo}, {hi}] is empty or not a number.", nameof(parameters));
         EnsureTrained();
         if (nq == 0) return;
         int d = Dimension, threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
@@ -122,7 +121,7 @@ public sealed partial class IvfIndex
     // by single-threaded searches that never run it.
     private void RunChunksParallel(int chunks, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
         long[]? allowed, int allowedCount, int threads) =>
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+        ParallelWork.For(0, chunks, threads, RentScratch,
             (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
             s => _scratchPool.Add(s));
 

@@ -113,8 +113,19 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Seed for training (k-means, PQ, OPQ, samples). Default 1234.</summary>
     public int TrainingSeed { get; init; } = 1234;
 
-    /// <summary>Threads used by training and adding; 0 means all processors.</summary>
-    public int TrainingThreads { get; init; }
+    /// <summary>Threads used by training and adding; 0 (default) means all processors.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to a negative value.</exception>
+    public int TrainingThreads
+    {
+        get => _trainingThreads;
+        init
+        {
+            SearchParameters.CheckThreads(value, nameof(TrainingThreads));
+            _trainingThreads = value;
+        }
+    }
+
+    private readonly int _trainingThreads;
 
     /// <summary>Balanced coarse k-means (size penalty; largest list of the sample ≤ 1.5 × the mean).</summary>
     public bool BalancedLists { get; init; }
@@ -306,7 +317,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (size > MaxTerm2Floats) return;
         var t = new float[size];
         int per = _pq.M * _pq.Ksub;
-        Parallel.For(0, ListCount, new ParallelOptions { MaxDegreeOfParallelism = TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount },
+        ParallelWork.For(0, ListCount, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
             l => ComputeTerm2(l, t.AsSpan(l * per, per)));
         _term2 = t;
     }

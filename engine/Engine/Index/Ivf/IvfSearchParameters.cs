@@ -2,34 +2,63 @@ namespace Engine.Index.Ivf;
 
 /// <summary>
 /// Per-call knobs of an <see cref="IvfIndex"/> search (faiss <c>SearchParametersIVF</c> + refine k_factor).
+/// Out-of-range values are rejected with <see cref="ArgumentOutOfRangeException"/> naming the knob and its range.
 /// </summary>
 public sealed class IvfSearchParameters : SearchParameters
 {
-    /// <summary>Lists probed per query (nprobe), 1..nlist; null uses <see cref="IvfIndex.DefaultProbes"/>.</summary>
+    /// <summary>Largest accepted <see cref="RefineFactor"/> (the CLI's <c>refine=</c> bound too).</summary>
+    public const int MaxRefineFactor = 1 << 16;
+
+    /// <summary>Lists probed per query (nprobe), 1..nlist (a larger value is rejected by the search, which knows
+    /// nlist); null uses <see cref="IvfIndex.DefaultProbes"/>.</summary>
     public int? Probes { get; init; }
 
     /// <summary>
     /// Candidates gathered from compressed codes per result: k × RefineFactor candidates are re-ranked with the
-    /// refine store (or with exact ADC when there is none). At least 1; null means 1.
+    /// refine store (or with exact ADC when there is none). 1..<see cref="MaxRefineFactor"/>; null means 1.
     /// </summary>
     public int? RefineFactor { get; init; }
 
-    /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); null or 0 = no cap.</summary>
+    /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); &gt;= 0, null or 0 = no cap.</summary>
     public long? MaxCodes { get; init; }
 
-    /// <summary>Lower bound (inclusive) of the numeric attribute window; null = unbounded below.</summary>
+    /// <summary>Lower bound (inclusive) of the numeric attribute window; null = unbounded below. Any number
+    /// including -∞; NaN is rejected.</summary>
     public double? AttributeMin { get; init; }
 
-    /// <summary>Upper bound (inclusive) of the numeric attribute window; null = unbounded above.</summary>
+    /// <summary>Upper bound (inclusive) of the numeric attribute window; null = unbounded above. Any number
+    /// including +∞ and at least <see cref="AttributeMin"/>; NaN is rejected.</summary>
     public double? AttributeMax { get; init; }
 
     /// <summary>
     /// Allowed-set fraction at or below which a filtered search switches to exact search over the allowed set
     /// (probing would find too few allowed vectors). It also switches whenever the allowed set is smaller than
-    /// the number of codes the probes would scan, because exact search is then cheaper. Default 0.01.
+    /// the number of codes the probes would scan, because exact search is then cheaper. 0..1, default 0.01.
     /// </summary>
     public double ExactFallbackSelectivity { get; init; } = 0.01;
 
     /// <summary>True when an attribute window is set.</summary>
     public bool HasWindow => AttributeMin.HasValue || AttributeMax.HasValue;
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The attribute window is empty (<see cref="AttributeMin"/> &gt; <see cref="AttributeMax"/>).</exception>
+    public override void Validate()
+    {
+        base.Validate();
+        if (Probes is < 1)
+            throw new ArgumentOutOfRangeException(nameof(Probes), Probes, $"Probes must be in 1..nlist (null = the index default), got {Probes}.");
+        if (RefineFactor is < 1 or > MaxRefineFactor)
+            throw new ArgumentOutOfRangeException(nameof(RefineFactor), RefineFactor, $"RefineFactor must be in 1..{MaxRefineFactor} (null = 1), got {RefineFactor}.");
+        if (MaxCodes is < 0)
+            throw new ArgumentOutOfRangeException(nameof(MaxCodes), MaxCodes, $"MaxCodes must be >= 0 (0 or null = no limit), got {MaxCodes}.");
+        if (AttributeMin is double lo && double.IsNaN(lo))
+            throw new ArgumentOutOfRangeException(nameof(AttributeMin), lo, "AttributeMin is NaN: a bound must be a number (-inf allowed; null = unbounded).");
+        if (AttributeMax is double hi && double.IsNaN(hi))
+            throw new ArgumentOutOfRangeException(nameof(AttributeMax), hi, "AttributeMax is NaN: a bound must be a number (+inf allowed; null = unbounded).");
+        if (AttributeMin is double a && AttributeMax is double b && a > b)
+            throw new ArgumentException($"Attribute window [{a}, {b}] is empty: AttributeMin must be <= AttributeMax.", nameof(AttributeMin));
+        if (!(ExactFallbackSelectivity is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(ExactFallbackSelectivity), ExactFallbackSelectivity,
+                $"ExactFallbackSelectivity must be in 0..1, got {ExactFallbackSelectivity}.");
+    }
 }

@@ -81,10 +81,29 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand);
     }
 
-    /// <summary>Checks the spec against a dimension.</summary>
-    /// <exception cref="ArgumentException">PQ or OPQ M does not divide d.</exception>
+    /// <summary>Most inverted lists an index may have (4 Mi, faiss' largest common IVF size IVF4194304).</summary>
+    public const int MaxLists = 1 << 22;
+
+    /// <summary>
+    /// Checks the spec against a dimension: list count 1..<see cref="MaxLists"/> with nlist × d centroid floats in one
+    /// array, PQ and OPQ M dividing d, PQ codebooks (2^bits × d floats) and the OPQ rotation (d × d floats) in one
+    /// array each.
+    /// </summary>
+    /// <exception cref="ArgumentException">A part of the spec is impossible for this dimension (the message names it).</exception>
     public void Validate(int dimension)
     {
+        if (dimension <= 0)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
+        if (Lists < 1 || Lists > MaxLists)
+            throw new ArgumentException($"Index spec '{this}': IVF list count {Lists} is out of range 1..{MaxLists}.");
+        if ((long)Lists * dimension > Array.MaxLength)
+            throw new ArgumentException($"Index spec '{this}': {Lists} lists × d={dimension} centroid values exceed one array ({Array.MaxLength}); use fewer lists.");
+        if (Encoding != IvfListEncoding.Flat && (SubQuantizers < 1 || SubQuantizers > dimension))
+            throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} must be in 1..d={dimension}.");
+        if (Encoding != IvfListEncoding.Flat && ((long)dimension << Bits) > Array.MaxLength)
+            throw new ArgumentException($"Index spec '{this}': PQ codebooks of 2^{Bits} × d={dimension} values exceed one array ({Array.MaxLength}).");
+        if (OpqSubQuantizers > 0 && (OpqSubQuantizers > dimension || (long)dimension * dimension > Array.MaxLength))
+            throw new ArgumentException($"Index spec '{this}': an OPQ rotation needs M <= d and a d × d matrix in one array (d <= {(int)Math.Sqrt(Array.MaxLength)}); got M={OpqSubQuantizers}, d={dimension}.");
         if (Encoding != IvfListEncoding.Flat && dimension % SubQuantizers != 0)
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} does not divide the dimension d={dimension}.");
         if (OpqSubQuantizers > 0 && dimension % OpqSubQuantizers != 0)

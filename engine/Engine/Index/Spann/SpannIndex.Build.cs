@@ -93,7 +93,7 @@ public sealed partial class SpannIndex
                 float[] chunkKeys = keys; long[] chunkLabels = labels;
                 float[] src = vectors.Slice(s * d, b * d).ToArray();
                 int start = s;
-                Parallel.For(0, b, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                ParallelWork.For(0, b, Environment.ProcessorCount,
                     () => (new float[r * d], new float[d]),
                     (i, _, scratch) =>
                     {

@@ -27,17 +27,21 @@ public sealed partial class SpannIndex
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
     /// other searches and interleaves with background maintenance.</remarks>
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0 or short buffers.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
+    /// (<see cref="SpannSearchParameters.Validate"/>: probes below 1, a negative, NaN or infinite prune factor,
+    /// negative threads). Probes above the head count are clamped to it.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         ThrowIfDisposed();
+        parameters?.Validate();
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
         if (nq == 0) return;
         var sp = parameters as SpannSearchParameters;
-        int probes = sp is { Probes: > 0 } ? sp.Probes : Options.Probes;
-        float eps = sp is { PruneFactor: >= 0 } ? sp.PruneFactor : Options.PruneFactor;
+        int probes = sp?.Probes ?? Options.Probes;
+        float eps = sp?.PruneFactor ?? Options.PruneFactor;
         var filter = parameters?.Filter;
         var stats = parameters?.Stats;
         int threads = Math.Min(parameters?.ResolveThreads() ?? Environment.ProcessorCount, nq);
@@ -54,7 +58,7 @@ public sealed partial class SpannIndex
         {
             queries.CopyTo(q);
             int d = Dimension;
-            Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+            ParallelWork.For(0, nq, threads, i =>
                 SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, filter, stats));
             dOut.AsSpan(0, nq * k).CopyTo(distances);
             lOut.AsSpan(0, nq * k).CopyTo(labels);
@@ -75,7 +79,6 @@ public sealed partial class SpannIndex
         if (s.Query.Length != d) s.Query = new float[d];
         query.CopyTo(s.Query);
         if (IsCosine) Normalize(s.Query);
-        if (s.HeadKeys.Length < probes) { s.HeadKeys = new float[probes]; s.HeadIds = new long[probes]; }
         if (s.Keys.Length < k) { s.Keys = new float[k]; s.Labels = new long[k]; }
         var heap = new TopKHeap(s.Keys.AsSpan(0, k), s.Labels.AsSpan(0, k));
         s.Seen.Clear();
@@ -84,9 +87,12 @@ public sealed partial class SpannIndex
         _lock.EnterReadLock();
         try
         {
+            // Probes beyond the head count are clamped to it (heads change with splits and merges); scratch is
+            // sized by the heads actually probed, never by the requested count.
             int heads = (int)Math.Min(probes, _heads.Count);
             if (heads > 0)
             {
+                if (s.HeadKeys.Length < heads) { s.HeadKeys = new float[heads]; s.HeadIds = new long[heads]; }
                 _heads.Search(s.Query, heads, s.HeadKeys.AsSpan(0, heads), s.HeadIds.AsSpan(0, heads), SingleThread);
                 // Query-aware pruning on distances; similarity heads (inner product) are ranked only.
                 float limit = ip ? float.PositiveInfinity : (1 + eps) * s.HeadKeys[0];
@@ -100,7 +106,7 @@ public sealed partial class SpannIndex
                     s.Keys32.Add((int)p);
                 }
                 int count = s.Locations.Count;
-                if (s.Payloads.Length < count) s.Payloads = new byte[Math.Max(count, probes)][];
+                if (s.Payloads.Length < count) s.Payloads = new byte[count][];
                 for (int i = 0; i < count; i++)
                 {
                     s.Payloads[i] = _store.Read(s.Locations[i], s.Keys32[i], out bool cached);

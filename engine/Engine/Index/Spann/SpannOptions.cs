@@ -50,17 +50,20 @@ public sealed record SpannOptions
     /// </summary>
     public Engine.Clustering.IKMeansBackend? ClusteringBackend { get; init; }
 
-    /// <summary>Checks every value, naming the first bad one.</summary>
-    /// <exception cref="ArgumentException">A value is out of range.</exception>
+    /// <summary>Checks every value, naming the first bad one. Ranges: PostingSize &gt;= 2, PostingCount &gt;= 0,
+    /// MaxPostingSize &gt;= 2·PostingSize, MinPostingSize in [0, PostingSize), Replicas 1..64, AssignCandidates &gt;=
+    /// Replicas (clamped to the head count when used), Probes &gt;= 1 (clamped to the head count at search),
+    /// ClosureFactor and PruneFactor finite and &gt;= 0, RngFactor finite and &gt; 0, CacheBytes &gt;= 0.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range (the parameter name is the option's).</exception>
     public void Validate()
     {
         static void Check(bool ok, string name, object value, string rule)
         {
-            if (!ok) throw new ArgumentException($"SPANN option {name}={value} is invalid: {rule}.");
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"SPANN option {name}={value} is invalid: {rule}.");
         }
         Check(PostingSize >= 2, nameof(PostingSize), PostingSize, "must be at least 2");
         Check(PostingCount >= 0, nameof(PostingCount), PostingCount, "must be >= 0 (0 = automatic)");
-        Check(MaxPostingSize >= 2 * PostingSize, nameof(MaxPostingSize), MaxPostingSize, "must be at least twice PostingSize");
+        Check(MaxPostingSize >= 2L * PostingSize, nameof(MaxPostingSize), MaxPostingSize, "must be at least twice PostingSize");
         Check(MinPostingSize >= 0 && MinPostingSize < PostingSize, nameof(MinPostingSize), MinPostingSize, "must be in [0, PostingSize)");
         Check(Replicas is >= 1 and <= 64, nameof(Replicas), Replicas, "must be in 1..64");
         Check(float.IsFinite(ClosureFactor) && ClosureFactor >= 0, nameof(ClosureFactor), ClosureFactor, "must be finite and >= 0");
@@ -144,12 +147,26 @@ public static class SpannSpec
             : throw new ArgumentException($"SPANN spec '{spec}': {key}='{value}' is not a finite number.", nameof(spec));
 }
 
-/// <summary>Per-call SPANN search knobs (override the index defaults).</summary>
+/// <summary>Per-call SPANN search knobs (override the index defaults). Out-of-range values are rejected with
+/// <see cref="ArgumentOutOfRangeException"/> naming the knob and its range.</summary>
 public sealed class SpannSearchParameters : SearchParameters
 {
-    /// <summary>Most postings to probe; 0 uses <see cref="SpannOptions.Probes"/>.</summary>
-    public int Probes { get; init; }
+    /// <summary>Most postings to probe, at least 1; null uses <see cref="SpannOptions.Probes"/>. A value above the
+    /// number of postings (heads) is clamped to it, so <c>int.MaxValue</c> means "every posting".</summary>
+    public int? Probes { get; init; }
 
-    /// <summary>Query-aware pruning ε₂; negative uses <see cref="SpannOptions.PruneFactor"/>.</summary>
-    public float PruneFactor { get; init; } = -1;
+    /// <summary>Query-aware pruning ε₂, finite and &gt;= 0; null uses <see cref="SpannOptions.PruneFactor"/>.</summary>
+    public float? PruneFactor { get; init; }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        if (Probes is < 1)
+            throw new ArgumentOutOfRangeException(nameof(Probes), Probes,
+                $"Probes must be >= 1 (values above the posting count are clamped to it; null = the index default), got {Probes}.");
+        if (PruneFactor is float e && !(float.IsFinite(e) && e >= 0))
+            throw new ArgumentOutOfRangeException(nameof(PruneFactor), e,
+                $"PruneFactor must be a finite number >= 0 (null = the index default), got {e}.");
+    }
 }

@@ -26,12 +26,12 @@ public sealed record HubnessOptions
 
     internal void Validate()
     {
-        if (K <= 0) throw new ArgumentException($"K must be at least 1 (got {K}).", nameof(K));
-        if (SampleSize < 0) throw new ArgumentException($"SampleSize must be >= 0 (got {SampleSize}).", nameof(SampleSize));
-        if (!double.IsFinite(HubFactor) || HubFactor <= 0) throw new ArgumentException($"HubFactor must be positive (got {HubFactor}).", nameof(HubFactor));
-        if (TopHubs < 0) throw new ArgumentException($"TopHubs must be >= 0 (got {TopHubs}).", nameof(TopHubs));
-        if (ChunkSize <= 0) throw new ArgumentException($"ChunkSize must be positive (got {ChunkSize}).", nameof(ChunkSize));
-        if (Threads < 0) throw new ArgumentException($"Threads must be >= 0 (got {Threads}).", nameof(Threads));
+        if (K <= 0) throw new ArgumentOutOfRangeException(nameof(K), K, $"K must be at least 1 (got {K}).");
+        if (SampleSize < 0) throw new ArgumentOutOfRangeException(nameof(SampleSize), SampleSize, $"SampleSize must be >= 0 (0 = every corpus point; got {SampleSize}).");
+        if (!double.IsFinite(HubFactor) || HubFactor <= 0) throw new ArgumentOutOfRangeException(nameof(HubFactor), HubFactor, $"HubFactor must be finite and > 0 (got {HubFactor}).");
+        if (TopHubs < 0) throw new ArgumentOutOfRangeException(nameof(TopHubs), TopHubs, $"TopHubs must be >= 0 (got {TopHubs}).");
+        if (ChunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, $"ChunkSize must be at least 1 (got {ChunkSize}).");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be >= 0 (0 = all processors; got {Threads}).");
     }
 }
 

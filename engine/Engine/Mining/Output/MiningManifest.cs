@@ -59,7 +59,7 @@ public sealed class MiningManifest
             w.WriteString("file", Path.GetFileName(outputPath));
             w.WriteString("format", format == MiningOutputFormat.Jsonl ? "jsonl" : "binary");
             w.WriteString("checksum", Sha256(outputPath));
-            w.WriteNumber("bytes", new FileInfo(outputPath).Length);
+            w.WriteNumber("bytes", Engine.Storage.FileLengths.Of(outputPath));
             w.WriteEndObject();
             w.WriteStartObject("index");
             w.WriteString("description", index.Description);

@@ -74,7 +74,7 @@ public sealed class MlpEmbedder
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         const int Block = 64;
         int blocks = (n + Block - 1) / Block;
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount },
+        ParallelWork.For(0, blocks, threads,
             () => new Activations(this),
             (b, _, act) =>
             {
