@@ -60,6 +60,13 @@ public class BuildKillTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"{spec}: {kills} kills, {absent} left no index, {complete} left the complete index");
     }
 
+    private static (string Data, string Dir) SmallSet(TempDir tmp, int seed)
+    {
+        string data = tmp.File("set");
+        SyntheticData.ClusteredDataSet("set", 500, 10, 8, 12, seed, Metric.L2, groundTruthK: 10).Save(data);
+        return (data, tmp.File("idx"));
+    }
+
     private static bool HoldsIndex(string dir) =>
         File.Exists(Path.Combine(dir, SpannIndex.MetaFileName)) || File.Exists(Path.Combine(dir, IndexDirectory.IndexFileName));
 
@@ -67,9 +74,7 @@ public class BuildKillTests(Xunit.Abstractions.ITestOutputHelper output)
     public void Build_refuses_while_another_build_into_the_same_directory_runs_and_removes_stale_ones()
     {
         using var tmp = new TempDir();
-        string data = tmp.File("set");
-        SyntheticData.ClusteredDataSet("set", 500, 10, 8, 12, 32, Metric.L2, groundTruthK: 10).Save(data);
-        string dir = tmp.File("idx");
+        var (data, dir) = SmallSet(tmp, 32);
         // A build directory owned by a running process (pid 1, init, always runs).
         string running = dir + ".building-1-abcdef12";
         Directory.CreateDirectory(running);
@@ -89,9 +94,7 @@ public class BuildKillTests(Xunit.Abstractions.ITestOutputHelper output)
     public void Build_into_an_existing_directory_without_an_index_keeps_its_files()
     {
         using var tmp = new TempDir();
-        string data = tmp.File("set");
-        SyntheticData.ClusteredDataSet("set", 500, 10, 8, 12, 33, Metric.L2, groundTruthK: 10).Save(data);
-        string dir = tmp.File("idx");
+        var (data, dir) = SmallSet(tmp, 33);
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "notes.txt"), "mine");
         Assert.Equal(0, BuildCommand.Run(data, "SPANN(size=16,max=64)", dir, TextWriter.Null));
