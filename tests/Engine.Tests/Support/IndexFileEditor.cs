@@ -60,6 +60,20 @@ internal static class IndexFileEditor
         File.WriteAllBytes(path, b);
     }
 
+    /// <summary>Drops the last section (as files written before it was added lack it) and re-seals the trailer.</summary>
+    public static void RemoveLastSection(string path, string tag)
+    {
+        var b = File.ReadAllBytes(path);
+        var sections = Sections(b);
+        Assert.Equal(tag, sections[^1].Tag);
+        uint all = Crc32C.Seed;
+        foreach (var x in sections.SkipLast(1)) all = Crc32C.Append(all, b.AsSpan((int)(x.Payload + x.Length), 4));
+        long end = sections[^2].Payload + sections[^2].Length + 4;
+        var trailer = b.AsSpan((int)(sections[^1].Payload + sections[^1].Length + 4), 16).ToArray();
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(12), Crc32C.Finish(all));
+        File.WriteAllBytes(path, [.. b.AsSpan(0, (int)end), .. trailer]);
+    }
+
     /// <summary>Edits one element of an array section.</summary>
     public static void Set<T>(string path, string tag, int index, T value) where T : unmanaged =>
         Edit(path, tag, span => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(span)[index] = value);

@@ -45,6 +45,21 @@ public class FileIndexVerifyTests
     }
 
     [Fact]
+    public void Layout_1_files_without_list_checksums_still_load()
+    {
+        using var tmp = new TempDir();
+        string path = SaveIvf(tmp, "IVF8,PQ4x4fs,RFlat");
+        var queries = IvfTestData.Clustered(20, D, 8, seed: 53);
+        long[] expected;
+        using (var idx = IvfIndex.Load(path)) expected = IvfTestData.SearchLabels(idx, queries, 5);
+        IndexFileEditor.RemoveLastSection(path, "LCRC");
+        IndexFileEditor.Set(path, "IVER", 0, 1);
+        using var old = IvfIndex.Load(path);
+        Assert.True(old.Verify().IsClean);
+        Assert.Equal(expected, IvfTestData.SearchLabels(old, queries, 5));
+    }
+
+    [Fact]
     public void Nan_centroid_is_refused_at_load_naming_its_offset()
     {
         using var tmp = new TempDir();

@@ -42,6 +42,18 @@ public class SpannVerifyTests
     }
 
     [Fact]
+    public void Metadata_written_before_block_checksums_still_opens_and_verifies()
+    {
+        using var tmp = new TempDir();
+        var data = Build(tmp.Path);
+        IndexFileEditor.RemoveLastSection(Meta(tmp), "PCRC");
+        using var idx = SpannIndex.Open(tmp.Path);
+        Assert.Equal(600, idx.Count);
+        Assert.True(idx.Verify().IsClean);
+        SearchAll(idx, data);
+    }
+
+    [Fact]
     public void Truncated_posting_file_is_reported_as_the_posting_file_not_the_metadata()
     {
         using var tmp = new TempDir();
