@@ -39,6 +39,10 @@ public class SpannVerifyTests
         Assert.True(report.IsClean, string.Join("\n", report.Problems));
         Assert.True(report.VectorsChecked >= 600, $"{report.VectorsChecked} vectors checked");
         Assert.Equal(idx.PostingCount, report.PartsChecked);
+        idx.Dispose();
+        var output = new StringWriter();
+        Assert.Equal(0, Engine.Cli.VerifyCommand.Run(tmp.Path, null, output));
+        Assert.Contains("verify: OK", output.ToString());
     }
 
     [Fact]
@@ -65,6 +69,9 @@ public class SpannVerifyTests
         Assert.Equal(postings, e.FilePath);
         Assert.Contains("truncated", e.Message);
         Assert.Equal(length / 2, e.Offset);
+        var output = new StringWriter();
+        Assert.Equal(Engine.Cli.VerifyCommand.Corrupt, Engine.Cli.VerifyCommand.Run(null, tmp.Path, output));
+        Assert.Contains($"{postings} at offset {length / 2}", output.ToString());
     }
 
     [Fact]
