@@ -23,49 +23,58 @@ internal static class BuildCommand
         return cmd;
     }
 
-    /// <summary>Builds and stores the index; returns the exit code. Never overwrites an existing index.</summary>
+    /// <summary>
+    /// Builds and stores the index; returns the exit code. Never overwrites an existing index. The index is built in a
+    /// temporary sibling directory (<c>DIR.building-PID-RANDOM</c>), made durable, and only then moved into place, so a
+    /// build that is killed leaves either no index at all or the complete one (see <see cref="IndexPublisher"/>).
+    /// </summary>
     public static int Run(string dataDir, string spec, string indexDir, TextWriter output)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(indexDir);
-        string dir = Path.GetFullPath(indexDir);
+        string dir = Path.GetFullPath(indexDir).TrimEnd(Path.DirectorySeparatorChar);
         if (File.Exists(dir)) throw new ArgumentException($"--dir '{dir}' is a file; an index directory is expected.");
         IndexDirectory.ThrowIfHoldsIndex(dir);
         bool isSpann = SpannSpec.TryParse(spec, out var spannOptions);
         var set = DataSet.Load(dataDir, new DataSetLoadOptions { RequireGroundTruth = false });
         if (!isSpann) using (IndexFactory.Create(spec, set.Dimension, set.Metric)) { } // reject a bad spec before creating anything
-        bool created = !Directory.Exists(dir);
+        IndexPublisher.RemoveStaleBuilds(dir);
+        string work = IndexPublisher.NewBuildDirectory(dir);
         try
         {
             var clock = Stopwatch.StartNew();
-            using var idx = isSpann
-                ? SpannIndex.Create(dir, set.Dimension, set.Metric, spannOptions)
-                : IndexFactory.Create(spec, set.Dimension, set.Metric);
-            output.WriteLine($"build: {idx.Description} on {set.Name}: n={set.Count} d={set.Dimension} metric={set.Metric.ToShortName()}");
-            idx.Train(set.Base);
-            double trainSeconds = clock.Elapsed.TotalSeconds;
-            var ids = new long[set.Count];
-            for (int i = 0; i < ids.Length; i++) ids[i] = i;
-            idx.Add(set.Base, ids);
-            if (idx is SpannIndex spann)
+            double trainSeconds;
+            long resident;
+            int postings = -1;
+            using (var idx = isSpann
+                ? SpannIndex.Create(work, set.Dimension, set.Metric, spannOptions)
+                : IndexFactory.Create(spec, set.Dimension, set.Metric))
             {
-                spann.Maintain();
-                spann.Checkpoint();
+                output.WriteLine($"build: {idx.Description} on {set.Name}: n={set.Count} d={set.Dimension} metric={set.Metric.ToShortName()}");
+                idx.Train(set.Base);
+                trainSeconds = clock.Elapsed.TotalSeconds;
+                var ids = new long[set.Count];
+                for (int i = 0; i < ids.Length; i++) ids[i] = i;
+                idx.Add(set.Base, ids);
+                if (idx is SpannIndex spann)
+                {
+                    spann.Maintain();
+                    spann.Checkpoint();
+                    postings = spann.PostingCount;
+                }
+                else idx.Save(Path.Combine(work, IndexDirectory.IndexFileName));
+                resident = idx.MemoryBytes;
             }
-            else
-            {
-                Directory.CreateDirectory(dir);
-                idx.Save(Path.Combine(dir, IndexDirectory.IndexFileName));
-            }
+            IndexPublisher.Publish(work, dir);
             double total = clock.Elapsed.TotalSeconds;
             long disk = IndexDirectory.Bytes(dir);
             output.WriteLine($"build: {total:F2} s (train {trainSeconds:F2} s, add {total - trainSeconds:F2} s); " +
-                             $"resident {idx.MemoryBytes / 1048576.0:F1} MiB, on disk {disk / 1048576.0:F1} MiB in '{dir}'");
-            if (idx is SpannIndex s) output.WriteLine($"build: {s.PostingCount} postings");
+                             $"resident {resident / 1048576.0:F1} MiB, on disk {disk / 1048576.0:F1} MiB in '{dir}'");
+            if (postings >= 0) output.WriteLine($"build: {postings} postings");
         }
         catch
         {
-            // Only what this command created is removed; a directory that existed keeps its other files.
-            if (created && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            // Only the temporary build directory is removed; the target (and anything already in it) is untouched.
+            IndexPublisher.TryDelete(work);
             throw;
         }
         return 0;

@@ -12,6 +12,7 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BuildCommand.Create());
         root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(DataCommands.Create());
         root.Subcommands.Add(MineCommand.Create());

@@ -216,7 +216,7 @@ public class IvfMappedLoadTests
         var bytes = File.ReadAllBytes(path);
         Assert.Equal(IndexFile.FormatVersion, BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8)));
         var sections = Sections(bytes);
-        Assert.Equal(10, sections.Count);
+        Assert.Equal(11, sections.Count); // layout 2: LCRC (per-list id checksums) after RFNE
         Assert.All(sections, s => Assert.Equal(0, s.Payload % IndexFile.PayloadAlignment));
 
         string old = dir.File("v1.idx");
@@ -255,30 +255,10 @@ public class IvfMappedLoadTests
         r.VerifyEnd();
     }
 
-    private sealed record Section(string Tag, long Start, long Payload, long Length);
-
-    private static int HeaderLength(byte[] b)
-    {
-        int kind = BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(12));
-        int desc = BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(14 + kind));
-        return 16 + kind + desc + 1 + 4 + 8 + 4;
-    }
+    private static int HeaderLength(byte[] b) => Support.IndexFileEditor.HeaderLength(b);
 
     // Section heads of a version-2 file, parsed independently of IndexFileReader.
-    private static List<Section> Sections(byte[] b)
-    {
-        var list = new List<Section>();
-        long pos = HeaderLength(b);
-        while (true)
-        {
-            string tag = System.Text.Encoding.ASCII.GetString(b, (int)pos, 4);
-            if (tag == "END\0") return list;
-            long len = (long)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan((int)pos + 4));
-            long payload = (pos + 12 + 63) / 64 * 64;
-            list.Add(new Section(tag, pos, payload, len));
-            pos = payload + len + 4;
-        }
-    }
+    private static List<Support.IndexFileEditor.Section> Sections(byte[] b) => Support.IndexFileEditor.Sections(b);
 
     // Rewrites a version-2 file in the version-1 layout (no padding, CRCs over the payload only).
     private static byte[] ToVersion1(byte[] b)

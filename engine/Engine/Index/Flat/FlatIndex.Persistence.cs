@@ -38,10 +38,12 @@ public sealed partial class FlatIndex
         index._ids = ids;
         index._norms = new float[ids.Length];
         Distance.Distances.SquaredNorms(vecs, h.Dimension, index._norms);
+        CheckFinite(r.Path, r.PayloadOffset("VECS"), index._norms, ids, h.Dimension);
+        (index._source, index._idsAt, index._vectorsAt) = (r.Path, r.PayloadOffset("IDS "), r.PayloadOffset("VECS"));
         for (int i = 0; i < ids.Length; i++)
         {
             if (ids[i] < 0 || !index._rowOf.TryAdd(ids[i], i))
-                throw new CorruptIndexException(r.Path, 0, $"id {ids[i]} at row {i} is negative or duplicated");
+                throw new CorruptIndexException(r.Path, r.PayloadOffset("IDS ") + (long)i * sizeof(long), $"id {ids[i]} at row {i} is negative or duplicated");
         }
         index._count = ids.Length;
         return index;

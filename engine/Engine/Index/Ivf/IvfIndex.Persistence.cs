@@ -9,8 +9,9 @@ public sealed partial class IvfIndex
 {
     internal const string FileKind = "ivf";
 
-    /// <summary>Version of the IVF section layout inside the container (bumped on any layout change).</summary>
-    internal const int LayoutVersion = 1;
+    /// <summary>Version of the IVF section layout inside the container (bumped on any layout change). Version 2 adds
+    /// section LCRC (a CRC32C of each list's ids) after RFNE; version 1 files are still read.</summary>
+    internal const int LayoutVersion = 2;
 
     /// <inheritdoc />
     /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, SQRG (SQ8 range), LCNT (list sizes),
@@ -37,6 +38,7 @@ public sealed partial class IvfIndex
             WriteLists(w, "ATTR", rows * sizeof(double), l => MemoryMarshal.AsBytes(l.Attributes));
             WriteLists(w, "CODE", _lists.Sum(l => (long)CodeBytes(l.Count)), l => l.Codes[..CodeBytes(l.Count)]);
             WriteLists(w, "RFNE", rows * rs, l => l.Refine[..(l.Count * rs)]);
+            w.WriteArray<uint>("LCRC", ListChecksums());
             w.Commit();
         }
         finally { _lock.ExitReadLock(); }
@@ -80,8 +82,8 @@ public sealed partial class IvfIndex
         try { spec = IvfSpec.Parse(h.Description); spec.Validate(h.Dimension); }
         catch (ArgumentException e) { throw new IndexFormatException(r.Path, $"unsupported composition '{h.Description}': {e.Message}"); }
         var ver = r.ReadArray<int>("IVER", 3);
-        if (ver[0] != LayoutVersion)
-            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads version {LayoutVersion}).");
+        if (ver[0] is < 1 or > LayoutVersion)
+            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {LayoutVersion}).");
         var index = new IvfIndex(spec, h.Dimension, h.Metric);
         try
         {
@@ -123,7 +125,9 @@ public sealed partial class IvfIndex
         var attrs = r.MapSection("ATTR", checked(total * sizeof(double)));
         var codes = r.MapSection("CODE", counts.Sum(c => (long)CodeBytes(c)));
         var refine = r.MapSection("RFNE", checked(total * rs));
+        var listCrcs = ver[0] >= 2 ? r.ReadArray<uint>("LCRC", Spec.Lists) : null;
         r.VerifyEnd();
+        CheckLoaded(r, counts, (long*)ids.Pointer, listCrcs);
 
         // Typed views need aligned sections (container version 2 aligns every payload to 64 bytes).
         bool keep = mapped && ids.IsAligned(sizeof(long)) && attrs.IsAligned(sizeof(double)) && codes.IsAligned(sizeof(float)) && refine.IsAligned(sizeof(float));

@@ -223,6 +223,7 @@ public sealed partial class SpannIndex
         w.WriteArray<long>("IDSK", ids.Select(e => e.Key).ToArray());
         w.WriteArray<int>("IDSP", ids.Select(e => e.Value.Posting).ToArray());
         w.WriteArray<byte>("IDSV", ids.Select(e => e.Value.Version).ToArray());
+        w.WriteArray<long>("PCRC", BlockChecksums(locations));
         w.Commit();
     }
 
@@ -260,6 +261,7 @@ public sealed partial class SpannIndex
         var keys = r.ReadArray<long>("IDSK");
         var idp = r.ReadArray<int>("IDSP", keys.Length);
         var idv = r.ReadArray<byte>("IDSV", keys.Length);
+        var blockCrcs = r.PeekTag() == "PCRC" ? r.ReadArray<long>("PCRC", np) : null; // absent before block checksums were recorded
         r.VerifyEnd();
         string postingPath = PostingFile(dir, generation);
         if (generation < 0 || !File.Exists(postingPath)) throw new CorruptIndexException(meta, 0, $"posting file '{postingPath}' of generation {generation} is missing");
@@ -270,20 +272,17 @@ public sealed partial class SpannIndex
             index._generation = generation;
             index._replayFrom = st[1];
             index._trained = st[2] != 0;
-            long fileLength = store.Device.Length;
+            CheckPostingTable(r, store, offsets, pages, live, exists, entryCounts, blockCrcs, heads, h.Dimension);
             var headIds = new List<long>();
             var headVecs = new List<float>();
             for (int p = 0; p < np; p++)
             {
                 bool ex = exists[p] == 1;
-                if (exists[p] > 1 || pages[p] < 0 || offsets[p] < 0 || (!ex && pages[p] != 0)
-                    || offsets[p] + (long)pages[p] * store.PageSize > fileLength || live[p] < 0 || entryCounts[p] < 0)
-                    throw new CorruptIndexException(meta, 0, $"posting table entry {p} is impossible");
-                index._postings.Add(new PostingInfo { Location = new PostingLocation(offsets[p], pages[p]), Live = live[p], Exists = ex, Entries = entryCounts[p] });
+                var location = new PostingLocation(offsets[p], pages[p]) { Checksum = ChecksumAt(blockCrcs, p) };
+                index._postings.Add(new PostingInfo { Location = location, Live = live[p], Exists = ex, Entries = entryCounts[p] });
                 if (ex) { headIds.Add(p); headVecs.AddRange(heads.AsSpan(p * h.Dimension, h.Dimension).ToArray()); }
                 else index._freePostings.Push(p);
             }
-            foreach (float v in headVecs) if (!float.IsFinite(v)) throw new CorruptIndexException(meta, 0, "a head vector is not finite");
             // Blocks past the last referenced one were written after this checkpoint (the log replay rewrites what
             // was acknowledged); without the cut, every open that is not followed by a checkpoint would grow the file.
             long usedEnd = 0;

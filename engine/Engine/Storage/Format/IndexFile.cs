@@ -212,6 +212,7 @@ public sealed unsafe class IndexFileReader : IDisposable
     private readonly long _length;
     private long _pos;
     private uint _sectionCrcs = Crc32C.Seed;
+    private readonly Dictionary<string, long> _payloadOffsets = new();
 
     /// <summary>The file being read.</summary>
     public string Path { get; }
@@ -259,6 +260,23 @@ public sealed unsafe class IndexFileReader : IDisposable
 
     /// <summary>True when the file is memory-mapped.</summary>
     public bool IsMapped => _mapping is not null;
+
+    /// <summary>File offset of the payload of the section <paramref name="tag"/> read last (-1 when none was read).</summary>
+    public long PayloadOffset(string tag) => _payloadOffsets.TryGetValue(tag, out long at) ? at : -1;
+
+    /// <summary>
+    /// The tag of the next section (or the trailer's <c>END\0</c>) without moving past it, for sections that newer
+    /// writers add and older files lack; null when the file ends first.
+    /// </summary>
+    public string? PeekTag()
+    {
+        if (_pos + 4 > _length) return null;
+        Span<byte> tag = stackalloc byte[4];
+        long at = _pos;
+        ReadExact(tag, at, "section tag");
+        _pos = at;
+        return Encoding.ASCII.GetString(tag);
+    }
 
     private IndexFileHeader ReadHeader(string? expectedKind)
     {
@@ -308,6 +326,7 @@ public sealed unsafe class IndexFileReader : IDisposable
         if (got != tag) throw new CorruptIndexException(Path, start, $"expected section '{tag}' but found '{Printable(got)}'");
         ulong len = BinaryPrimitives.ReadUInt64LittleEndian(head[4..]);
         int pad = IndexFile.Padding(start + 12, Header.FormatVersion);
+        _payloadOffsets[tag] = start + 12 + pad;
         long room = Math.Max(0, _length - (start + 12 + pad) - 4);
         if (len > (ulong)maxBytes || len > (ulong)room)
             throw new CorruptIndexException(Path, start + 4, $"section '{tag}' length {len} exceeds the file");

@@ -101,13 +101,14 @@ public sealed class PostingStore : IDisposable
             BinaryPrimitives.WriteInt32LittleEndian(h[16..], stored);
             BinaryPrimitives.WriteUInt32LittleEndian(h[20..], flags);
             BinaryPrimitives.WriteUInt64LittleEndian(h[24..], 0);
-            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], Crc32C.Compute(block.AsSpan(8, HeaderSize - 8 + stored)));
+            uint crc = Crc32C.Compute(block.AsSpan(8, HeaderSize - 8 + stored));
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], crc);
             lock (_writeGate)
             {
                 long offset = _appendOffset;
                 _device.Write(offset, block.AsSpan(0, used));
                 Interlocked.Exchange(ref _appendOffset, offset + used);
-                return new PostingLocation(offset, used / PageSize);
+                return new PostingLocation(offset, used / PageSize) { Checksum = crc };
             }
         }
         finally { ArrayPool<byte>.Shared.Return(block); }
@@ -190,15 +191,36 @@ public sealed class PostingStore : IDisposable
         return (int)bytes;
     }
 
+    /// <summary>
+    /// Reads and verifies the block at <paramref name="location"/> from the device, bypassing (and not filling) the
+    /// cache: for deep verification of what is on disk.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">As <see cref="Read"/>.</exception>
+    internal byte[] ReadFromDevice(PostingLocation location, int key)
+    {
+        if (location.IsEmpty) return [];
+        int bytes = CheckedLength(location);
+        byte[] block = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            _device.Read(location.Offset, block.AsSpan(0, bytes));
+            return Decode(_device.Name, location.Offset, key, block.AsSpan(0, bytes), location.Checksum);
+        }
+        finally { ArrayPool<byte>.Shared.Return(block); }
+    }
+
     private byte[] DecodeAndCache(PostingLocation location, int key, ReadOnlySpan<byte> block)
     {
-        var payload = Decode(_device.Name, location.Offset, key, block);
+        var payload = Decode(_device.Name, location.Offset, key, block, location.Checksum);
         Cache.Add(location.Offset, payload);
         return payload;
     }
 
-    /// <summary>Verifies and decodes one block image (header + payload + padding).</summary>
-    internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block)
+    /// <summary>
+    /// Verifies and decodes one block image (header + payload + padding); when <paramref name="expectedChecksum"/> is
+    /// given, the block must be the one with that checksum (see <see cref="PostingLocation.Checksum"/>).
+    /// </summary>
+    internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block, uint? expectedChecksum = null)
     {
         if (block.Length < HeaderSize) throw new CorruptIndexException(name, offset, "posting block is shorter than its header");
         if (BinaryPrimitives.ReadUInt32LittleEndian(block) != Magic)
@@ -213,6 +235,9 @@ public sealed class PostingStore : IDisposable
             throw new CorruptIndexException(name, offset, "posting block checksum mismatch");
         int gotKey = BinaryPrimitives.ReadInt32LittleEndian(block[8..]);
         if (gotKey != key) throw new CorruptIndexException(name, offset, $"posting block belongs to posting {gotKey}, expected {key}");
+        uint gotCrc = BinaryPrimitives.ReadUInt32LittleEndian(block[4..]);
+        if (expectedChecksum is { } want && gotCrc != want)
+            throw new CorruptIndexException(name, offset, $"posting block of posting {key} has checksum {gotCrc:x8} but the posting table expects {want:x8}: the table points at a stale or foreign block");
         var payload = GC.AllocateUninitializedArray<byte>(raw);
         var body = block.Slice(HeaderSize, stored);
         if ((flags & FlagRaw) != 0) body.CopyTo(payload);

@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+using Engine.Storage.Format;
+
+namespace Engine.Index.Ivf;
+
+public sealed partial class IvfIndex : IVerifiableIndex
+{
+    // Where the index was loaded from and where its id, code and refine sections start there (for problem reports).
+    private string? _source;
+    private long _idsAt = -1, _codesAt = -1, _refineAt = -1;
+
+    private string SourceName => _source ?? $"(in-memory {Description} index)";
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Checks the centroids, PQ codebooks, OPQ rotation and SQ8 range (finite), every list (codes and refine codes
+    /// cover its rows) and every vector: its id (non-negative, unique, and the id map points at its list and row), its
+    /// stored floats for <c>Flat</c> lists and its refine code (decoded, finite). Offsets are those of the section
+    /// layout <see cref="Save"/> writes, which is the loaded file's while the index is unchanged.
+    /// </remarks>
+    public VerifyReport Verify()
+    {
+        var report = new VerifyReport(SourceName);
+        _lock.EnterReadLock();
+        try
+        {
+            string? bad = FirstNonFinite();
+            if (bad is not null) report.Add(SourceName, -1, bad);
+            int d = Dimension, rs = _refine?.CodeSize ?? 0;
+            var x = new float[d];
+            var seen = new HashSet<long>();
+            long row = 0, codePos = 0, total = 0;
+            for (int li = 0; li < _lists.Length; li++)
+            {
+                var list = _lists[li];
+                int c = list.Count, cbytes = CodeBytes(c);
+                if (list.Codes.Length < cbytes || list.Refine.Length < (long)c * rs || list.Ids.Length != c)
+                    report.Add(SourceName, At(_codesAt, codePos), $"list {li} holds {c} rows but only {list.Codes.Length} code bytes (needs {cbytes}) or {list.Refine.Length} refine bytes");
+                else
+                {
+                    for (int off = 0; off < c; off++, report.VectorsChecked++)
+                        VerifyRow(report, li, off, row + off, x, seen);
+                }
+                report.PartsChecked++;
+                row += c;
+                codePos += cbytes;
+                total += c;
+            }
+            if (total != _count || _directMap.Count != _count)
+                report.Add(SourceName, -1, $"the lists hold {total} rows and the id map {_directMap.Count} ids, but the index counts {_count}");
+        }
+        finally { _lock.ExitReadLock(); }
+        return report;
+    }
+
+    private void VerifyRow(VerifyReport report, int li, int off, long row, float[] x, HashSet<long> seen)
+    {
+        var list = _lists[li];
+        long id = list.Ids[off];
+        if (id < 0 || !seen.Add(id) || !_directMap.TryGetValue(id, out long at) || at != Pack(li, off))
+            report.Add(SourceName, At(_idsAt, row * sizeof(long)), $"id {id} at row {off} of list {li} is negative, duplicated or not where the id map says");
+        if (Spec.Encoding == IvfListEncoding.Flat)
+        {
+            var v = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * CodeSize, CodeSize));
+            if (!AllFinite(v))
+                report.Add(SourceName, At(_codesAt, row * CodeSize), $"stored vector at row {off} of list {li} (id {id}) is not finite");
+        }
+        if (_refine is { } refine)
+        {
+            refine.Decode(list.Refine.Slice(off * refine.CodeSize, refine.CodeSize), x);
+            if (!AllFinite(x))
+                report.Add(SourceName, At(_refineAt, row * refine.CodeSize), $"refine vector at row {off} of list {li} (id {id}) is not finite");
+        }
+    }
+
+    private static long At(long sectionAt, long offset) => sectionAt < 0 ? -1 : sectionAt + offset;
+
+    private static bool AllFinite(ReadOnlySpan<float> v)
+    {
+        foreach (float f in v) if (!float.IsFinite(f)) return false;
+        return true;
+    }
+
+    // The trained parameters that every distance depends on: centroids (and their norms), PQ codebooks, OPQ rotation,
+    // SQ8 range. Returns what is wrong, or null.
+    private string? FirstNonFinite()
+    {
+        int d = Dimension;
+        for (int c = 0; c < _lists.Length; c++)
+            if (!AllFinite(_centroids.AsSpan(c * d, d)) || !float.IsFinite(_centroidNorms[c]))
+                return $"centroid {c} is not finite or its squared norm overflows";
+        if (_pq is not null && !AllFinite(_pq.Codebooks)) return "a PQ codebook entry is not finite";
+        if (_opq is not null && !AllFinite(_opq.Matrix)) return "an OPQ rotation entry is not finite";
+        if (_refine?.Range is var (min, step) && (!AllFinite(min) || !AllFinite(step))) return "the SQ8 refine range is not finite";
+        return null;
+    }
+
+    // Load's cheap structural checks, after the sections are read: finite trained parameters (naming the section),
+    // and (layout 2) each list's ids against the per-list checksum, which catches list sizes shifted between lists.
+    private unsafe void CheckLoaded(IndexFileReader r, int[] counts, long* ids, uint[]? listCrcs)
+    {
+        string? bad = FirstNonFinite();
+        if (bad is not null)
+        {
+            string tag = bad.StartsWith("centroid", StringComparison.Ordinal) ? "CENT" : bad.Contains("PQ", StringComparison.Ordinal) ? "PQCB"
+                : bad.Contains("SQ8", StringComparison.Ordinal) ? "SQRG" : "ROT ";
+            long at = r.PayloadOffset(tag);
+            if (tag == "CENT" && int.TryParse(bad.AsSpan(9, bad.IndexOf(' ', 9) - 9), out int c)) at += (long)c * Dimension * sizeof(float);
+            throw new CorruptIndexException(r.Path, at, bad);
+        }
+        (_source, _idsAt, _codesAt, _refineAt) = (r.Path, r.PayloadOffset("IDS "), r.PayloadOffset("CODE"), r.PayloadOffset("RFNE"));
+        if (listCrcs is null) return;
+        long row = 0;
+        for (int li = 0; li < counts.Length; li++)
+        {
+            uint crc = Crc32C.Compute(new ReadOnlySpan<byte>(ids + row, counts[li] * sizeof(long)));
+            if (crc != listCrcs[li])
+                throw new CorruptIndexException(r.Path, r.PayloadOffset("LCNT") + (long)li * sizeof(int),
+                    $"list {li}: its size {counts[li]} does not match its ids (per-list checksum mismatch); the list sizes are damaged");
+            row += counts[li];
+        }
+    }
+
+    // Per-list checksums of the ids that layout 2 saves in section LCRC.
+    private uint[] ListChecksums() => _lists.Select(l => Crc32C.Compute(MemoryMarshal.AsBytes(l.Ids))).ToArray();
+}
