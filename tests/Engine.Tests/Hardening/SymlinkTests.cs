@@ -87,22 +87,34 @@ public class SymlinkTests
     }
 
     [Fact]
-    public void FileWriteAheadLog_SymlinkToEmptyFile_StartsANewLog()
+    public void FileWriteAheadLog_ThroughASymlink_IsMeasuredAsItsTarget()
     {
         using var tmp = new TempDir();
-        File.WriteAllBytes(tmp.File("real.log"), []);
-        File.CreateSymbolicLink(tmp.File("wal.log"), tmp.File("real.log"));
-        using (var log = new FileWriteAheadLog(tmp.File("wal.log")))
+        using (var log = FileWriteAheadLog.Create(tmp.File("real.log")))
         {
             log.Append(new byte[] { 1, 2, 3 });
             log.Commit();
         }
-        using (var log = new FileWriteAheadLog(tmp.File("wal.log")))
+        File.CreateSymbolicLink(tmp.File("wal.log"), tmp.File("real.log"));
+        using (var log = FileWriteAheadLog.Open(tmp.File("wal.log")))
         {
             var records = new List<byte[]>();
             log.Replay(0, (_, r) => records.Add(r.ToArray()));
             Assert.Equal([new byte[] { 1, 2, 3 }], records);
+            log.Append(new byte[] { 4 });
+            log.Commit();
         }
         Assert.NotNull(new FileInfo(tmp.File("wal.log")).LinkTarget); // still a link: the log wrote through it
+        using (var log = FileWriteAheadLog.Open(tmp.File("real.log")))
+        {
+            int n = 0;
+            log.Replay(0, (_, _) => n++);
+            Assert.Equal(2, n);
+        }
+        // A link to an empty file is an empty log (its header is gone), not a log the length of the link's path.
+        File.WriteAllBytes(tmp.File("empty.log"), []);
+        File.CreateSymbolicLink(tmp.File("empty-link.log"), tmp.File("empty.log"));
+        var e = Assert.Throws<CorruptIndexException>(() => FileWriteAheadLog.Open(tmp.File("empty-link.log")));
+        Assert.Contains("empty", e.Message);
     }
 }

@@ -37,11 +37,11 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
             && System.Runtime.InteropServices.MemoryMarshal.AsBytes(Distances.AsSpan()).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(o.Distances.AsSpan()));
     }
 
-    private enum Outcome { Detected, Benign, Crash, Hang, Wrong, LostLogTail }
+    private enum Outcome { Detected, Benign, Crash, Hang, Wrong }
 
     private sealed class Tally
     {
-        private readonly int[] _counts = new int[6];
+        private readonly int[] _counts = new int[5];
         public readonly List<string> Failures = new();
         public TimeSpan Elapsed;
         public int this[Outcome o] => _counts[(int)o];
@@ -53,7 +53,6 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         public override string ToString() =>
             $"{Cases} cases: {this[Outcome.Detected]} detected, {this[Outcome.Benign]} benign, {this[Outcome.Crash]} crashes, {this[Outcome.Hang]} hangs, {this[Outcome.Wrong]} wrong"
-            + (this[Outcome.LostLogTail] > 0 ? $", {this[Outcome.LostLogTail]} log cuts lost acknowledged records (defect 2)" : "")
             + (Elapsed > TimeSpan.Zero ? $" ({Elapsed.TotalSeconds:F1} s)" : "");
     }
 
@@ -98,21 +97,15 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         AssertClean(tally);
     }
 
-    /// <summary>Logs the SPANN sweep runs with (the log helper of issue 11 adds FASTER's here).</summary>
-    public static TheoryData<string> Logs => new() { "file" };
+    /// <summary>Logs the SPANN sweep runs with: the file log and FASTER's.</summary>
+    public static TheoryData<string> Logs => new() { FileWriteAheadLogProvider.KindName, WriteAheadLogs.FasterKind };
 
-    private static Func<string, IWriteAheadLog> LogFactory(string log) => log switch
+    private static IWriteAheadLogProvider LogFactory(string log) => log switch
     {
-        "file" => SpannIndex.DefaultLog,
+        FileWriteAheadLogProvider.KindName => FileWriteAheadLogProvider.Instance,
+        WriteAheadLogs.FasterKind => Engine.Faster.FasterWriteAheadLogProvider.Instance,
         _ => throw new ArgumentOutOfRangeException(nameof(log), log, "unknown log"),
     };
-
-    /// <summary>
-    /// Cuts of the log that only drop whole records or a record's tail: the file log treats them as a torn tail, so they
-    /// lose acknowledged records without an error until issue 11's defect 2 (durable tail in commit metadata) is merged.
-    /// Counted apart and listed, not as wrong answers; set to false with that fix.
-    /// </summary>
-    private const bool LogCutsMayLoseTail = true;
 
     [Theory]
     [MemberData(nameof(Logs))]
@@ -134,7 +127,7 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         var queries = data.AsSpan(0, 24 * D).ToArray();
         Answer Trial()
         {
-            using var index = SpannIndex.Open(tmp.Path, LogFactory(log));
+            using var index = SpannIndex.Open(tmp.Path, new SpannOpenOptions { Log = LogFactory(log) });
             index.BackgroundMaintenance = false;
             index.Verify().ThrowIfCorrupt();
             return Search(index, queries, new SpannSearchParameters { Probes = index.PostingCount, Threads = 1 });
@@ -142,7 +135,7 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         var files = Directory.GetFiles(tmp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
         Assert.Contains(files, f => f.EndsWith(SpannIndex.MetaFileName, StringComparison.Ordinal));
         Assert.Contains(files, f => Path.GetFileName(f).StartsWith("postings-", StringComparison.Ordinal));
-        var tally = Sweep(tmp.Path, files, Trial, seed: 7, lossyLogCut: LogCutsMayLoseTail ? f => f.Contains("/wal/", StringComparison.Ordinal) : null);
+        var tally = Sweep(tmp.Path, files, Trial, seed: 7);
         output.WriteLine($"SPANN ({log} log): {tally}");
         AssertClean(tally);
     }
@@ -157,9 +150,8 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>
     /// Damages each of <paramref name="files"/> in turn (everything under <paramref name="root"/> restored before each
     /// case, so trials that write, e.g. an open that cuts garbage, start from the same bytes) and classifies each case.
-    /// A wrong answer after a cut of a file <paramref name="lossyLogCut"/> accepts is counted as a known log-tail loss.
     /// </summary>
-    private Tally Sweep(string root, string[] files, Func<Answer> trial, int seed, Func<string, bool>? lossyLogCut = null)
+    private Tally Sweep(string root, string[] files, Func<Answer> trial, int seed)
     {
         var pristine = Directory.GetFiles(root, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
         var baseline = trial();
@@ -178,8 +170,6 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
                 string label = $"{Path.GetRelativePath(root, file)} {what}";
                 var (outcome, detail) = Classify(trial, baseline);
                 if (detail is not null) label += ": " + detail;
-                if (outcome == Outcome.Wrong && lossyLogCut is not null && lossyLogCut(file) && what.StartsWith("cut", StringComparison.Ordinal))
-                    outcome = Outcome.LostLogTail; // see LogCutsMayLoseTail
                 tally.Count(outcome, label);
                 perFile.Count(outcome, label);
                 if (Progress is { } log && tally.Cases % 5000 == 0) File.AppendAllText(log, $"{DateTime.UtcNow:HH:mm:ss} {label}: {tally}\n");
