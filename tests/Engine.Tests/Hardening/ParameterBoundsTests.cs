@@ -154,4 +154,16 @@ public class ParameterBoundsTests
         var e = Assert.ThrowsAny<ArgumentException>(() => IndexFactory.Create(spec, d, Metric.L2));
         Assert.Contains(needle, e.Message);
     }
+
+    [Fact]
+    public void Mining_HugeNumNegatives_IsBoundedByTheCandidates_NotAllocated()
+    {
+        using var flat = new FlatIndex(D, Metric.L2);
+        flat.Add(Data.AsSpan(0, 50 * D), IvfTestData.Ids(50));
+        var input = MiningInput.FromVectors(Data.AsSpan(0, 2 * D).ToArray(), D, [[0L], [1L]]);
+        var options = new MiningOptions { NumNegatives = int.MaxValue, RangeMax = int.MaxValue, Shortfall = ShortfallPolicy.KeepShort, Threads = 1 };
+        var rows = new HardNegativeMiner(flat, options).MineAll(input, out _);
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Equal(49, r.Negatives.Length)); // every corpus item but the positive
+    }
 }
