@@ -166,4 +166,15 @@ public class ParameterBoundsTests
         Assert.Equal(2, rows.Count);
         Assert.All(rows, r => Assert.Equal(49, r.Negatives.Length)); // every corpus item but the positive
     }
+
+    [Fact]
+    public void Hubness_HugeK_IsBoundedByTheCorpus()
+    {
+        using var flat = new FlatIndex(D, Metric.L2);
+        flat.Add(Data.AsSpan(0, 40 * D), IvfTestData.Ids(40));
+        var external = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), Data.AsSpan(0, 5 * D), new HubnessOptions { K = int.MaxValue, Threads = 1 });
+        Assert.All(external.Occurrence.Values, n => Assert.Equal(5, n)); // every query lists every corpus item
+        var self = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), new HubnessOptions { K = int.MaxValue, Threads = 1 });
+        Assert.All(self.Occurrence.Values, n => Assert.Equal(39, n)); // every other item lists it
+    }
 }
