@@ -17,7 +17,8 @@ public sealed partial class HardNegativeMiner
 
         int n = _options.NumNegatives;
         int cap = _options.MaxHandOutsPerItem;
-        var chosen = new List<(Candidate C, int Rank)>(n);
+        // Sized by what can be chosen, not by NumNegatives (which may be up to int.MaxValue).
+        var chosen = new List<(Candidate C, int Rank)>(Math.Min(n, a.Window.Length + a.Deeper.Length));
         foreach (int w in SelectionOrder(a))
         {
             if (chosen.Count == n) break;

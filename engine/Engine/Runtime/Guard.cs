@@ -64,9 +64,11 @@ public static class Guard
                 if (!(norm <= MaxSquaredNorm))
                 {
                     long rowIndex = ((long)start + r) / dimension;
+                    var c = System.Globalization.CultureInfo.InvariantCulture;
+                    string normText = float.IsFinite(norm) ? norm.ToString("G4", c) : "beyond float32";
                     throw new ArgumentException(
-                        $"{paramName} row {rowIndex} is too large: its squared norm {(double.IsFinite(norm) ? norm.ToString("E3", System.Globalization.CultureInfo.InvariantCulture) : "overflows float32")} "
-                        + $"exceeds {MaxSquaredNorm:E3} (largest abs value {TensorPrimitives.MaxMagnitude(row):E3}), so its distances would overflow float32. Scale the vectors down.",
+                        $"{paramName} row {rowIndex} is too large: its squared norm ({normText}) exceeds {MaxSquaredNorm.ToString("G4", c)}, "
+                        + $"so its distances would overflow float32 (largest |value| {TensorPrimitives.MaxMagnitude(row).ToString("G4", c)}). Scale the vectors down.",
                         paramName);
                 }
             }

@@ -10,7 +10,8 @@ namespace Engine;
 public static class ParallelWork
 {
     /// <summary><see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/> on at most
-    /// <paramref name="threads"/> threads, rethrowing the first failure unwrapped.</summary>
+    /// <paramref name="threads"/> threads (0 = all processors), rethrowing the first failure unwrapped.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative.</exception>
     public static void For(int fromInclusive, int toExclusive, int threads, Action<int> body)
     {
         try
@@ -58,6 +59,11 @@ public static class ParallelWork
         ExceptionDispatchInfo.Capture(e).Throw();
     }
 
-    private static ParallelOptions Options(int threads) =>
-        new() { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+    // 0 = all processors; a negative count is a caller's mistake, never "all cores" (public APIs check it first with
+    // their own parameter name; this is the backstop for every parallel loop).
+    private static ParallelOptions Options(int threads)
+    {
+        SearchParameters.CheckThreads(threads, nameof(threads));
+        return new() { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+    }
 }

@@ -154,4 +154,27 @@ public class ParameterBoundsTests
         var e = Assert.ThrowsAny<ArgumentException>(() => IndexFactory.Create(spec, d, Metric.L2));
         Assert.Contains(needle, e.Message);
     }
+
+    [Fact]
+    public void Mining_HugeNumNegatives_IsBoundedByTheCandidates_NotAllocated()
+    {
+        using var flat = new FlatIndex(D, Metric.L2);
+        flat.Add(Data.AsSpan(0, 50 * D), IvfTestData.Ids(50));
+        var input = MiningInput.FromVectors(Data.AsSpan(0, 2 * D).ToArray(), D, [[0L], [1L]]);
+        var options = new MiningOptions { NumNegatives = int.MaxValue, RangeMax = int.MaxValue, Shortfall = ShortfallPolicy.KeepShort, Threads = 1 };
+        var rows = new HardNegativeMiner(flat, options).MineAll(input, out _);
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Equal(49, r.Negatives.Length)); // every corpus item but the positive
+    }
+
+    [Fact]
+    public void Hubness_HugeK_IsBoundedByTheCorpus()
+    {
+        using var flat = new FlatIndex(D, Metric.L2);
+        flat.Add(Data.AsSpan(0, 40 * D), IvfTestData.Ids(40));
+        var external = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), Data.AsSpan(0, 5 * D), new HubnessOptions { K = int.MaxValue, Threads = 1 });
+        Assert.All(external.Occurrence.Values, n => Assert.Equal(5, n)); // every query lists every corpus item
+        var self = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), new HubnessOptions { K = int.MaxValue, Threads = 1 });
+        Assert.All(self.Occurrence.Values, n => Assert.Equal(39, n)); // every other item lists it
+    }
 }

@@ -103,7 +103,7 @@ public class TrainerTests
         Assert.Contains("positiveOf has 5 entries", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => trainer.TrainEpoch(s.X, Enumerable.Repeat(-1L, 200).ToArray(), 0));
         Assert.Contains("No corpus row has a positive", ex.Message);
-        ex = Assert.Throws<ArgumentException>(() => new ContrastiveTrainer(new MlpEmbedder(4, 4, 4, 1), FlatIp, new ContrastiveTrainingOptions { Temperature = 0 }));
+        ex = Assert.Throws<ArgumentOutOfRangeException>(() => new ContrastiveTrainer(new MlpEmbedder(4, 4, 4, 1), FlatIp, new ContrastiveTrainingOptions { Temperature = 0 }));
         Assert.Contains("Temperature", ex.Message);
         var wrongDim = new ContrastiveTrainer(new MlpEmbedder(s.D, 8, 4, 1), _ => FlatIp(3), Options(1));
         Assert.Throws<InvalidOperationException>(() => wrongDim.TrainEpoch(s.X, s.Positives, 0));

@@ -12,6 +12,7 @@ internal static class BankScan
     {
         int d = index.Dimension;
         int depth = (int)Math.Min(k + 1L, Math.Max(1, index.Count));
+        chunkSize = ChunkFor(chunkSize, depth);
         var ids = new long[depth];
         var scores = new float[depth];
         for (int start = 0; start < bank.Length; start += chunkSize)
@@ -40,4 +41,8 @@ internal static class BankScan
             }
         }
     }
+
+    /// <summary>Queries per search so that chunk × depth results fit one array (the chunk size is a memory bound,
+    /// never a reason to overflow).</summary>
+    public static int ChunkFor(int chunkSize, int depth) => (int)Math.Max(1, Math.Min(chunkSize, Array.MaxLength / Math.Max(1, depth)));
 }

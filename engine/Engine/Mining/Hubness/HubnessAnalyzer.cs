@@ -82,16 +82,19 @@ public static class HubnessAnalyzer
         int nq = Guard.Rows(queries, d, nameof(queries));
         Guard.Finite(queries, d, nameof(queries));
         var counts = NewCounts(corpusIds);
-        var dist = new float[Math.Min(options.ChunkSize, Math.Max(1, nq)) * k];
+        // Deeper than the corpus only adds padding; the chunk shrinks so chunk × k results fit one array.
+        k = (int)Math.Min(k, Math.Max(1, index.Count));
+        int chunk = BankScan.ChunkFor(options.ChunkSize, k);
+        var dist = new float[Math.Min(chunk, Math.Max(1, nq)) * k];
         var labels = new long[dist.Length];
-        for (int start = 0; start < nq; start += options.ChunkSize)
+        for (int start = 0; start < nq; start += chunk)
         {
-            int c = Math.Min(options.ChunkSize, nq - start);
+            int c = Math.Min(chunk, nq - start);
             index.Search(queries.Slice(start * d, c * d), k, dist, labels, new SearchParameters { Threads = options.Threads });
             for (int j = 0; j < c * k; j++)
                 if (labels[j] >= 0 && counts.ContainsKey(labels[j])) counts[labels[j]]++;
         }
-        return new HubnessReport(counts, k, nq, options.HubFactor, options.TopHubs);
+        return new HubnessReport(counts, options.K, nq, options.HubFactor, options.TopHubs);
     }
 
     /// <summary>A seeded sample of <paramref name="size"/> ids (all ids when size is 0 or ≥ the count), in input order.</summary>

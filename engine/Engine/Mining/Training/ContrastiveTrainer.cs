@@ -29,14 +29,16 @@ public sealed record ContrastiveTrainingOptions
     /// <summary>Threads for embedding and mining (0 = all cores); results do not depend on it.</summary>
     public int Threads { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first option out of its range
+    /// (AnchorsPerEpoch, BatchSize &gt;= 1; LearningRate, Temperature finite &gt; 0; Threads &gt;= 0), then checks
+    /// <see cref="Mining"/>.</summary>
     public void Validate()
     {
-        if (AnchorsPerEpoch < 1) throw new ArgumentException($"AnchorsPerEpoch must be at least 1 (got {AnchorsPerEpoch}).", nameof(AnchorsPerEpoch));
-        if (BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1 (got {BatchSize}).", nameof(BatchSize));
-        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new ArgumentException($"LearningRate must be positive and finite (got {LearningRate}).", nameof(LearningRate));
-        if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentException($"Temperature must be positive and finite (got {Temperature}).", nameof(Temperature));
-        if (Threads < 0) throw new ArgumentException($"Threads must be 0 (all cores) or positive (got {Threads}).", nameof(Threads));
+        if (AnchorsPerEpoch < 1) throw new ArgumentOutOfRangeException(nameof(AnchorsPerEpoch), AnchorsPerEpoch, $"AnchorsPerEpoch must be at least 1 (got {AnchorsPerEpoch}).");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"BatchSize must be at least 1 (got {BatchSize}).");
+        if (!(LearningRate > 0) || !float.IsFinite(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, $"LearningRate must be positive and finite (got {LearningRate}).");
+        if (!(Temperature > 0) || !float.IsFinite(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, $"Temperature must be positive and finite (got {Temperature}).");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be 0 (all cores) or positive (got {Threads}).");
         ArgumentNullException.ThrowIfNull(Mining);
         Mining.Validate();
     }
