@@ -26,20 +26,16 @@ public class BuildKillTests(Xunit.Abstractions.ITestOutputHelper output)
         SyntheticData.ClusteredDataSet("set", N, 20, 16, 12, 31, Metric.L2, groundTruthK: 10).Save(data);
         string cli = Path.Combine(AppContext.BaseDirectory, "Engine.Cli.dll");
         var rng = new Random(spec.Length * 7919 + 9);
+        // One uninterrupted build measures how long a build takes here; kills then land anywhere from early in the
+        // build to just past its end, so some hit the publishing step.
+        var clock = Stopwatch.StartNew();
+        Assert.True(RunBuild(cli, data, spec, tmp.File("calibration"), int.MaxValue));
+        int buildMs = (int)clock.ElapsedMilliseconds;
         int absent = 0, complete = 0;
         for (int run = 0; run < kills; run++)
         {
             string dir = tmp.File($"idx{run}");
-            int delay = rng.Next(150, 1500);
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "exec", cli, "build", "--data", data, "--index", spec, "--dir", dir }) psi.ArgumentList.Add(a);
-            using (var child = Process.Start(psi)!)
-            {
-                child.BeginOutputReadLine();
-                child.BeginErrorReadLine();
-                if (!child.WaitForExit(delay)) child.Kill(); // SIGKILL on Unix
-                child.WaitForExit();
-            }
+            RunBuild(cli, data, spec, dir, rng.Next(buildMs / 4, buildMs * 11 / 10));
             if (HoldsIndex(dir))
             {
                 complete++;
@@ -57,7 +53,21 @@ public class BuildKillTests(Xunit.Abstractions.ITestOutputHelper output)
             }
             Assert.Empty(Directory.GetDirectories(tmp.Path, $"idx{run}.building-*")); // the stale build directory is gone
         }
-        output.WriteLine($"{spec}: {kills} kills, {absent} left no index, {complete} left the complete index");
+        output.WriteLine($"{spec}: a build takes {buildMs} ms; {kills} kills, {absent} left no index, {complete} left the complete index");
+    }
+
+    // Runs `engine build` as a child process and SIGKILLs it after killAfterMs unless it finished; true when it finished.
+    private static bool RunBuild(string cli, string data, string spec, string dir, int killAfterMs)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "exec", cli, "build", "--data", data, "--index", spec, "--dir", dir }) psi.ArgumentList.Add(a);
+        using var child = Process.Start(psi)!;
+        child.BeginOutputReadLine();
+        child.BeginErrorReadLine();
+        bool finished = child.WaitForExit(killAfterMs);
+        if (!finished) child.Kill(); // SIGKILL on Unix
+        child.WaitForExit();
+        return finished && child.ExitCode == 0;
     }
 
     private static (string Data, string Dir) SmallSet(TempDir tmp, int seed)
