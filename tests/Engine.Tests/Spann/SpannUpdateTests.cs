@@ -57,13 +57,14 @@ public class SpannUpdateTests(ITestOutputHelper output)
         Assert.True(rUpdated >= rFresh - 0.02, $"recall after updates {rUpdated:F4} is more than 0.02 below a fresh build's {rFresh:F4}");
     }
 
-    [Fact]
-    public async Task OneWriter_TwoReaders_SeeNoTornOrMissingResults()
+    [Theory]
+    [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
+    public async Task OneWriter_TwoReaders_SeeNoTornOrMissingResults(string kind)
     {
         using var dir = new TestDirectory();
         const int n = 2000, batches = 30, batch = 60;
         var all = SpannTestData.Clustered(n + batches * batch, D, seed: 51);
-        using var index = SpannIndex.Create(dir.Path, D, Metric.L2, Small);
+        using var index = SpannIndex.Create(dir.Path, D, Metric.L2, Small, TestLogs.Provider(kind));
         index.Train(all.AsSpan(0, n * D));
         index.Add(all.AsSpan(0, n * D), Range(0, n));
 

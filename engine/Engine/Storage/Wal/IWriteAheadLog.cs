@@ -50,8 +50,9 @@ public interface IWriteAheadLog : IDisposable
 /// <param name="CommittedAddress">The durable tail recorded by the last commit; -1 when the format records none
 /// (file logs of versions 1 and 2).</param>
 /// <param name="ValidEndAddress">Where the intact records end.</param>
-/// <param name="TornRecords">Records after the last commit that were cut short by a crash and dropped (an estimate read
-/// from their headers; at least 1 when <paramref name="TornBytes"/> is not 0).</param>
+/// <param name="TornRecords">Records after the last commit, never acknowledged, that were dropped (an estimate read from
+/// their headers; at least 1 when <paramref name="TornBytes"/> is not 0; for FASTER, entries found after the committed
+/// tail, which can include ones an earlier crash left there).</param>
 /// <param name="TornBytes">Bytes of that torn tail.</param>
 /// <param name="LostBytes">Bytes of committed records the log no longer holds (only when it was opened accepting the
 /// loss; otherwise such a log is refused).</param>
