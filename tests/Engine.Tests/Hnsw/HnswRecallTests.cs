@@ -6,18 +6,18 @@ namespace Engine.Tests.Hnsw;
 
 public class HnswRecallTests
 {
-    private const int N = 3000, D = 24, NQ = 100, K = 10;
+    private const int N = 2000, D = 24, NQ = 100, K = 10;
     private static readonly float[] Data = IvfTestData.Clustered(N, D, 30, seed: 21);
     private static readonly float[] Queries = IvfTestData.Clustered(NQ, D, 30, seed: 22);
     private static readonly long[] Ids = IvfTestData.Ids(N, 500);
 
     [Theory]
-    [InlineData("HNSW16,efC100", Metric.L2, 0.97)]
-    [InlineData("HNSW16,efC100", Metric.InnerProduct, 0.93)]
-    [InlineData("HNSW16,efC100", Metric.Cosine, 0.97)]
-    [InlineData("HNSW16,efC100,F16", Metric.L2, 0.95)]
-    [InlineData("HNSW16,efC100,SQ8", Metric.L2, 0.85)]
-    [InlineData("HNSW16,efC100,SQ8", Metric.Cosine, 0.85)]
+    [InlineData("HNSW16,efC64", Metric.L2, 0.97)]
+    [InlineData("HNSW16,efC64", Metric.InnerProduct, 0.93)]
+    [InlineData("HNSW16,efC64", Metric.Cosine, 0.97)]
+    [InlineData("HNSW16,efC64,F16", Metric.L2, 0.95)]
+    [InlineData("HNSW16,efC64,SQ8", Metric.L2, 0.85)]
+    [InlineData("HNSW16,efC64,SQ8", Metric.Cosine, 0.85)]
     public void RecallAgainstFlatIsAboveFloor(string spec, Metric metric, double floor)
     {
         Assert.Equal(spec, IndexFactory.Create(spec, D, metric).Description);
@@ -36,7 +36,7 @@ public class HnswRecallTests
     {
         foreach (var metric in new[] { Metric.L2, Metric.InnerProduct, Metric.Cosine })
         {
-            using var index = new HnswIndex("HNSW16,efC100", D, metric) { BuildThreads = 1 };
+            using var index = new HnswIndex("HNSW16,efC64", D, metric) { BuildThreads = 1 };
             index.Add(Data, Ids);
             using var flat = new Engine.Index.Flat.FlatIndex(D, metric);
             flat.Add(Data, Ids);

@@ -12,7 +12,7 @@ public sealed partial class HnswIndex
     /// nothing after warm-up.</remarks>
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
-    public unsafe void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
+    public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
@@ -46,23 +46,7 @@ public sealed partial class HnswIndex
                     }
                     finally { ReturnScratch(s); }
                 }
-                else
-                {
-                    fixed (float* pq = queries)
-                    fixed (float* pd = distances)
-                    fixed (long* pl = labels)
-                    {
-                        nint q = (nint)pq, dd = (nint)pd, ll = (nint)pl;
-                        Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
-                            (i, _, s) =>
-                            {
-                                SearchOne(new ReadOnlySpan<float>((float*)q + (long)i * d, d), new Span<float>((float*)dd + (long)i * k, k),
-                                    new Span<long>((long*)ll + (long)i * k, k), ctx, s);
-                                return s;
-                            },
-                            ReturnScratch);
-                    }
-                }
+                else SearchParallel(queries, k, distances, labels, ctx, threads);
             }
             finally
             {
@@ -70,6 +54,26 @@ public sealed partial class HnswIndex
             }
         }
         finally { _resize.ExitReadLock(); }
+    }
+
+    // Separate from Search so that the closure of the parallel loop is only allocated when it runs.
+    private unsafe void SearchParallel(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, QueryContext ctx, int threads)
+    {
+        int d = Dimension, nq = queries.Length / d;
+        fixed (float* pq = queries)
+        fixed (float* pd = distances)
+        fixed (long* pl = labels)
+        {
+            nint q = (nint)pq, dd = (nint)pd, ll = (nint)pl;
+            Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+                (i, _, s) =>
+                {
+                    SearchOne(new ReadOnlySpan<float>((float*)q + (long)i * d, d), new Span<float>((float*)dd + (long)i * k, k),
+                        new Span<long>((long*)ll + (long)i * k, k), ctx, s);
+                    return s;
+                },
+                ReturnScratch);
+        }
     }
 
     private readonly record struct QueryContext(int K, int Ef, IIdFilter? Filter, SearchStats? Stats)

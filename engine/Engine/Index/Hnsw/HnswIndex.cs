@@ -236,6 +236,17 @@ public sealed partial class HnswIndex : IVectorIndex
         return result.ToArray();
     }
 
+    /// <summary>Nodes (live or deleted) on level 1 or higher (diagnostics and tests).</summary>
+    internal int UpperNodeCount()
+    {
+        int c = 0;
+        for (int i = 0; i < _slots; i++) if (_state[i] != Free && _levels[i] > 0) c++;
+        return c;
+    }
+
+    /// <summary>Slots in use (live, deleted or free); free slots are reused before new ones are added.</summary>
+    internal int SlotCount => _slots;
+
     // The link list of `node` on `level`: element 0 is the count, then the slots. Empty when the node has no such level.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Span<int> Links(int node, int level)
