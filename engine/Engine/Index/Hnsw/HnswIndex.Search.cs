@@ -197,7 +197,15 @@ public sealed partial class HnswIndex
                     }
                 }
             }
+            // The next node to expand is known now: start loading its link list.
+            if (cand.Count > 0) PrefetchLinks(cand.TopNode, level);
         }
+    }
+
+    private void PrefetchLinks(int node, int level)
+    {
+        var list = Links(node, level);
+        if (!list.IsEmpty) Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list));
     }
 
     private bool Eligible(int node, IIdFilter? filter) =>
