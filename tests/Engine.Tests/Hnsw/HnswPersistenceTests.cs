@@ -17,7 +17,7 @@ public class HnswPersistenceTests
     {
         var index = new HnswIndex(spec, D, metric) { BuildThreads = 1, RepairThreshold = 1, DefaultEf = 40 };
         index.Train(Data);
-        index.Add(Data, Ids);
+        index.Add(Data, Ids, Ids.Select(i => (double)(i % 100)).ToArray());
         index.Remove(Ids.Where(i => i % 7 == 0).ToArray()); // tombstones are saved as they are
         return index;
     }
@@ -55,6 +55,9 @@ public class HnswPersistenceTests
         Assert.Equal(l0, l1);
         Assert.Equal(d0, d1);
         Assert.Equal(l0, l2);
+        var window = new HnswSearchParameters { AttributeMin = 10, AttributeMax = 12, Threads = 1 }; // attributes are saved
+        Assert.Equal(IvfTestData.SearchLabels(index, Queries, K, window), IvfTestData.SearchLabels(loaded, Queries, K, window));
+        Assert.All(IvfTestData.SearchLabels(loaded, Queries, K, window), l => Assert.InRange(l % 100, 10, 12));
         var a = new float[D];
         var b = new float[D];
         Assert.True(index.TryReconstruct(11, a));
@@ -127,6 +130,7 @@ public class HnswPersistenceTests
         var hver = r.ReadArray<int>("HVER");
         var sqrg = r.ReadArray<float>("SQRG");
         var ids = r.ReadArray<long>("IDS ");
+        var attr = r.ReadArray<double>("ATTR");
         var stat = r.ReadArray<byte>("STAT");
         var lvls = r.ReadArray<int>("LVLS");
         var lnk0 = r.ReadArray<int>("LNK0");
@@ -145,6 +149,7 @@ public class HnswPersistenceTests
         w.WriteArray<int>("HVER", hver);
         w.WriteArray<float>("SQRG", sqrg);
         w.WriteArray<long>("IDS ", ids);
+        w.WriteArray<double>("ATTR", attr);
         w.WriteArray<byte>("STAT", stat);
         w.WriteArray<int>("LVLS", lvls);
         w.WriteArray<int>("LNK0", lnk0);

@@ -21,6 +21,7 @@ public sealed partial class HnswIndex
                 }
                 Volatile.Write(ref _count, _nodeOf.Count);
             }
+            if (removed > 0) _attributeOrder = null;
             MaybeRepair();
             return removed;
         }
@@ -103,6 +104,7 @@ public sealed partial class HnswIndex
             }
             _free.Sort((a, b) => b.CompareTo(a));
             Interlocked.Add(ref _tombstones, -dead.Count);
+            _attributeOrder = null;
         }
         finally { _resize.ExitWriteLock(); }
     }

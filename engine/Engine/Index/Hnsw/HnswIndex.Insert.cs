@@ -9,19 +9,33 @@ public sealed partial class HnswIndex
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">SQ8 storage that is not trained.</exception>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values, negative ids, an id twice in the batch
-    /// or an id already present (use <see cref="Upsert"/> to replace).</exception>
-    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, upsert: false);
+    /// or an id already present (use <see cref="Upsert(ReadOnlySpan{float}, ReadOnlySpan{long})"/> to replace).</exception>
+    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, default, hasAttributes: false, upsert: false);
+
+    /// <summary>
+    /// Adds n vectors with ids and one numeric attribute each (e.g. a timestamp) that searches can restrict to a
+    /// window with <see cref="HnswSearchParameters.AttributeMin"/> / <see cref="HnswSearchParameters.AttributeMax"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">As <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/>, or attributes not one finite value per vector.</exception>
+    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes) =>
+        AddCore(vectors, ids, attributes, hasAttributes: true, upsert: false);
 
     /// <summary>Adds vectors, replacing the vector of every id that is already present.</summary>
     /// <remarks>A replaced node is marked deleted right after its replacement is linked (repaired like a removal).</remarks>
-    /// <exception cref="ArgumentException">As <see cref="Add"/>, except that present ids are allowed.</exception>
-    public void Upsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, upsert: true);
+    /// <exception cref="ArgumentException">As <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/>, except that present ids are allowed.</exception>
+    public void Upsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids) => AddCore(vectors, ids, default, hasAttributes: false, upsert: true);
 
-    private unsafe void AddCore(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, bool upsert)
+    /// <summary>Adds or replaces vectors by id, with attributes.</summary>
+    /// <exception cref="ArgumentException">As <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long}, ReadOnlySpan{double})"/>, except that present ids are allowed.</exception>
+    public void Upsert(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes) =>
+        AddCore(vectors, ids, attributes, hasAttributes: true, upsert: true);
+
+    private unsafe void AddCore(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes, bool hasAttributes, bool upsert)
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         Guard.Ids(ids, n);
         Guard.Finite(vectors, Dimension, nameof(vectors));
+        if (hasAttributes) Attributes.Validate(attributes, n);
         if (!IsTrained) throw new InvalidOperationException($"The '{Description}' index is not trained: call Train first (SQ8 storage learns its range).");
         if (n == 0) return;
         var seen = new HashSet<long>(n);
@@ -44,7 +58,7 @@ public sealed partial class HnswIndex
                             throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (use Upsert to replace).", nameof(ids));
             int liveBefore = _count;
             ReadOnlySpan<float> rows = normalized ?? vectors;
-            var nodes = PlaceBatch(rows, ids, n);
+            var nodes = PlaceBatch(rows, ids, hasAttributes ? attributes : default, n);
             var replaced = new int[n];
             lock (_mapLock)
             {
@@ -59,13 +73,14 @@ public sealed partial class HnswIndex
             {
                 LinkBatch((nint)p, nodes, replaced, Math.Min(n, Math.Max(0, SequentialPrefix - liveBefore)));
             }
+            _attributeOrder = null;
             MaybeRepair();
         }
     }
 
     // Writes the batch's vectors, ids and levels into free slots (smallest first) or new ones. Exclusive: running
     // searches finish first, because the arrays may move. The nodes stay unreachable until they are linked.
-    private int[] PlaceBatch(ReadOnlySpan<float> rows, ReadOnlySpan<long> ids, int n)
+    private int[] PlaceBatch(ReadOnlySpan<float> rows, ReadOnlySpan<long> ids, ReadOnlySpan<double> attributes, int n)
     {
         int d = Dimension;
         var rng = _levelRng ??= new Random(Seed);
@@ -88,11 +103,13 @@ public sealed partial class HnswIndex
                 nodes[i] = node;
                 _levels[node] = level;
                 _ids[node] = ids[i];
+                _attrs[node] = attributes.IsEmpty ? double.NaN : attributes[i];
                 _upper[node] = level > 0 ? new int[level * (1 + _m)] : null;
                 _links0[node * _stride0] = 0;
                 _vectors.Set(node, rows.Slice(i * d, d));
                 _state[node] = Live;
             }
+            _attributeOrder = null;
         }
         finally { _resize.ExitWriteLock(); }
         return nodes;
@@ -109,6 +126,7 @@ public sealed partial class HnswIndex
         Array.Resize(ref _upper, c);
         Array.Resize(ref _levels, c);
         Array.Resize(ref _ids, c);
+        Array.Resize(ref _attrs, c);
         Array.Resize(ref _state, c);
         _vectors.Resize(c);
     }
@@ -168,7 +186,7 @@ public sealed partial class HnswIndex
         int linked = Math.Min(level, top);
         for (int l = linked; l >= 0; l--)
         {
-            SearchLayer(q, cur, curKey, l, Spec.EfConstruction, s, null);
+            SearchLayer(q, cur, curKey, l, Spec.EfConstruction, s, default);
             int c = DrainResults(s);
             if (c == 0)
             {

@@ -12,7 +12,7 @@ public sealed partial class HnswIndex
 
     /// <inheritdoc />
     /// <remarks>Sections: HVER (layout version and build settings: M, efConstruction, storage, seed, selection
-    /// options, default ef, slot count, entry point, top level), SQRG (SQ8 range), IDS (per slot), STAT (live /
+    /// options, default ef, slot count, entry point, top level), SQRG (SQ8 range), IDS and ATTR (per slot), STAT (live /
     /// deleted / free per slot), LVLS (level per slot, -1 free), LNK0 (level-0 links, 1 + 2M ints per slot), LNKU
     /// (upper links of every node with level ≥ 1, slot order, level × (1 + M) ints each), VECS (rows). Deleted nodes
     /// are saved as they are (still walked through, never returned). The header's description is the composition
@@ -30,6 +30,7 @@ public sealed partial class HnswIndex
             var (min, step) = _vectors.Codec.Range;
             w.WriteArray<float>("SQRG", [.. min, .. step]);
             w.WriteArray<long>("IDS ", _ids.AsSpan(0, slots));
+            w.WriteArray<double>("ATTR", _attrs.AsSpan(0, slots));
             w.WriteArray<byte>("STAT", _state.AsSpan(0, slots));
             w.WriteArray<int>("LVLS", _levels.AsSpan(0, slots));
             w.WriteArray<int>("LNK0", _links0.AsSpan(0, slots * _stride0));
@@ -85,6 +86,7 @@ public sealed partial class HnswIndex
         if ((long)slots * Math.Max(_stride0, d) > Array.MaxLength) throw new CorruptIndexException(r.Path, 0, $"impossible slot count {slots}");
         long idsAt = Payload(r);
         _ids = r.ReadArray<long>("IDS ", slots);
+        _attrs = r.ReadArray<double>("ATTR", slots);
         long stateAt = Payload(r);
         _state = r.ReadArray<byte>("STAT", slots);
         long levelsAt = Payload(r);

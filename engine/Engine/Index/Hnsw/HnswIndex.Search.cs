@@ -23,13 +23,14 @@ public sealed partial class HnswIndex
         if (nq == 0) return;
         var hp = parameters as HnswSearchParameters;
         int ef = Math.Max(hp?.Ef ?? _defaultEf, k);
-        var ctx = new QueryContext(k, ef, parameters?.Filter, parameters?.Stats);
+        var admit = new Admission(parameters?.Filter, hp?.HasWindow == true, hp?.AttributeMin ?? double.NegativeInfinity, hp?.AttributeMax ?? double.PositiveInfinity);
+        var ctx = new QueryContext(k, ef, admit, parameters?.Stats);
         int threads = Math.Min(nq, parameters?.ResolveThreads() ?? Environment.ProcessorCount);
         int d = Dimension;
         _resize.EnterReadLock();
         try
         {
-            if (ctx.Filter is not null && TryCollectAllowed(ctx.Filter, ef, hp?.ExactFallbackSelectivity ?? 0.01, out var allowed, out int allowedCount))
+            if (!admit.IsOpen && TryCollectAllowed(in admit, ef, hp?.ExactFallbackSelectivity ?? 0.01, out var allowed, out int allowedCount))
             {
                 ctx.Stats?.AddExactFallback();
                 ctx = ctx with { Allowed = allowed, AllowedCount = allowedCount };
@@ -76,7 +77,20 @@ public sealed partial class HnswIndex
         }
     }
 
-    private readonly record struct QueryContext(int K, int Ef, IIdFilter? Filter, SearchStats? Stats)
+    /// <summary>Which nodes a search may return besides being live: the id filter and the attribute window.</summary>
+    private readonly struct Admission(IIdFilter? filter, bool hasWindow, double lo, double hi)
+    {
+        public readonly IIdFilter? Filter = filter;
+        public readonly bool HasWindow = hasWindow;
+        public readonly double Lo = lo, Hi = hi;
+
+        public bool IsOpen => Filter is null && !HasWindow;
+
+        public bool Allows(long id, double attribute) =>
+            (!HasWindow || (attribute >= Lo && attribute <= Hi)) && (Filter is null || Filter.IsAllowed(id));
+    }
+
+    private readonly record struct QueryContext(int K, int Ef, Admission Admit, SearchStats? Stats)
     {
         public int[]? Allowed { get; init; }
         public int AllowedCount { get; init; }
@@ -90,8 +104,8 @@ public sealed partial class HnswIndex
         if (Metric == Metric.Cosine) Normalize(q);
         s.Distances = 0;
         int found;
-        if (ctx.Allowed is not null) found = ExactOverAllowed(q, ctx.Allowed.AsSpan(0, ctx.AllowedCount), ctx.K, s);
-        else found = GraphSearch(q, ctx.K, ctx.Ef, ctx.Filter, s);
+        if (ctx.Allowed is not null) found = ExactOverAllowed(q, ctx.Allowed.AsSpan(0, ctx.AllowedCount), ctx.K, ctx.Admit, s);
+        else found = GraphSearch(q, ctx.K, ctx.Ef, ctx.Admit, s);
         bool negate = Metric != Metric.L2;
         for (int j = 0; j < found; j++)
         {
@@ -108,7 +122,7 @@ public sealed partial class HnswIndex
     }
 
     // Greedy descent then the level-0 best-first search; the best k in ascending key order into s.Keys / s.Nodes.
-    private int GraphSearch(ReadOnlySpan<float> q, int k, int ef, IIdFilter? filter, HnswScratch s)
+    private int GraphSearch(ReadOnlySpan<float> q, int k, int ef, in Admission admit, HnswScratch s)
     {
         long ep = Volatile.Read(ref _entry);
         int cur = EntryNode(ep);
@@ -116,7 +130,7 @@ public sealed partial class HnswIndex
         float curKey = _vectors.Key(q, cur, s.KeyScratch);
         s.Distances++;
         for (int l = EntryLevel(ep); l > 0; l--) Greedy(q, ref cur, ref curKey, l, s);
-        SearchLayer(q, cur, curKey, 0, ef, s, filter);
+        SearchLayer(q, cur, curKey, 0, ef, s, in admit);
         while (s.Results.Count > k) s.Results.Pop();
         return DrainResults(s);
     }
@@ -153,7 +167,7 @@ public sealed partial class HnswIndex
     /// (s.Results, a max-heap by key). Expanding a node first gathers its unvisited neighbours and prefetches their
     /// rows, then computes their distances.
     /// </summary>
-    private void SearchLayer(ReadOnlySpan<float> q, int entry, float entryKey, int level, int ef, HnswScratch s, IIdFilter? filter)
+    private void SearchLayer(ReadOnlySpan<float> q, int entry, float entryKey, int level, int ef, HnswScratch s, in Admission admit)
     {
         s.NewVisit(_levels.Length);
         var cand = s.Candidates;
@@ -162,9 +176,10 @@ public sealed partial class HnswIndex
         res.Clear();
         s.Visit(entry);
         cand.Push(-entryKey, entry);
-        if (Eligible(entry, filter)) res.Push(entryKey, entry);
+        if (Eligible(entry, in admit)) res.Push(entryKey, entry);
         var gather = s.Gather;
         var state = _state;
+        bool open = admit.IsOpen;
         while (cand.Count > 0)
         {
             float ck = -cand.TopKey;
@@ -190,7 +205,7 @@ public sealed partial class HnswIndex
                 if (res.Count < ef || key < res.TopKey)
                 {
                     cand.Push(-key, nb);
-                    if (state[nb] == Live && (filter is null || filter.IsAllowed(_ids[nb])))
+                    if (state[nb] == Live && (open || admit.Allows(_ids[nb], _attrs[nb])))
                     {
                         res.Push(key, nb);
                         if (res.Count > ef) res.Pop();
@@ -208,6 +223,6 @@ public sealed partial class HnswIndex
         if (!list.IsEmpty) Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list));
     }
 
-    private bool Eligible(int node, IIdFilter? filter) =>
-        Volatile.Read(ref _state[node]) == Live && (filter is null || filter.IsAllowed(_ids[node]));
+    private bool Eligible(int node, in Admission admit) =>
+        Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], _attrs[node]);
 }

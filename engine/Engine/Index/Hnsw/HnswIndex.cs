@@ -31,7 +31,7 @@ public enum NeighborSelection
 /// per node that has them (1 + M ints per level). A query expands a node by gathering its unvisited neighbours
 /// (visited set with epoch tags, no clearing), prefetching their rows, then computing their distances; buffers
 /// live in pooled per-thread scratch, so a query allocates nothing after warm-up.</para>
-/// <para>Mutations are serialised by a writer lock. <see cref="Add"/> first places the batch's vectors in free
+/// <para>Mutations are serialised by a writer lock. <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/> first places the batch's vectors in free
 /// slots (a short exclusive section that waits for running searches), then links them with no global lock —
 /// in parallel over <see cref="BuildThreads"/> with fine-grained per-node locks — while searches continue. A
 /// node is linked on all its levels before any other node links to it or it becomes the entry point, so a search
@@ -56,6 +56,7 @@ public sealed partial class HnswIndex : IVectorIndex
     private int[]?[] _upper = [];
     private int[] _levels = [];
     private long[] _ids = [];
+    private double[] _attrs = [];
     private byte[] _state = [];
     private int _slots;
     private readonly List<int> _free = new(); // descending, so the smallest free slot is taken first
@@ -174,7 +175,7 @@ public sealed partial class HnswIndex : IVectorIndex
             _resize.EnterReadLock();
             try
             {
-                long b = _vectors.MemoryBytes + (long)_links0.Length * 4 + (long)_levels.Length * 4 + (long)_ids.Length * 8
+                long b = _vectors.MemoryBytes + (long)_links0.Length * 4 + (long)_levels.Length * 4 + (long)_ids.Length * 8 + (long)_attrs.Length * 8
                     + _state.Length + (long)_upper.Length * 8;
                 for (int i = 0; i < _slots; i++) if (_upper[i] is { } u) b += 24 + u.Length * 4L;
                 lock (_mapLock) b += _nodeOf.Count * 24L;

@@ -25,6 +25,28 @@ public sealed class HnswSearchParameters : SearchParameters
         }
     }
 
+    private readonly double? _min, _max;
+
+    /// <summary>Lower bound (inclusive) of the numeric attribute window; null = unbounded below. Nodes added
+    /// without an attribute never match a window.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">NaN.</exception>
+    public double? AttributeMin
+    {
+        get => _min;
+        init => _min = value is double v && double.IsNaN(v) ? throw new ArgumentOutOfRangeException(nameof(AttributeMin), v, "AttributeMin must be a number (or null).") : value;
+    }
+
+    /// <summary>Upper bound (inclusive) of the numeric attribute window; null = unbounded above.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">NaN.</exception>
+    public double? AttributeMax
+    {
+        get => _max;
+        init => _max = value is double v && double.IsNaN(v) ? throw new ArgumentOutOfRangeException(nameof(AttributeMax), v, "AttributeMax must be a number (or null).") : value;
+    }
+
+    /// <summary>True when an attribute window is set.</summary>
+    public bool HasWindow => AttributeMin.HasValue || AttributeMax.HasValue;
+
     /// <summary>
     /// Allowed-set fraction at or below which a filtered search switches to exact search over the allowed set (the
     /// graph walk would visit too many rejected nodes). It also switches whenever the allowed set is smaller than
