@@ -73,6 +73,42 @@ public class HnswPersistenceTests
             Assert.Equal(100_000 + 3, IvfTestData.SearchLabels(loaded, Queries.AsSpan(3 * D, D).ToArray(), 1)[0]);
     }
 
+    [Theory]
+    [InlineData("HNSW8,efC40")]
+    [InlineData("HNSW8,efC40,F16")]
+    [InlineData("HNSW8,efC40,SQ8")]
+    public void MappedLoadSearchesLikeAHeapLoadUntilTheFirstInsert(string spec)
+    {
+        using var dir = new TempDir();
+        using var index = Build(spec);
+        string path = dir.File("m.hnsw");
+        index.Save(path);
+        using var heap = HnswIndex.Load(path);
+        using var mapped = HnswIndex.Load(path, mapped: true);
+        Assert.False(heap.IsMapped);
+        Assert.True(mapped.IsMapped);
+        Assert.Equal(0, heap.MappedBytes);
+        Assert.True(mapped.MappedBytes >= (long)N * D, $"mapped {mapped.MappedBytes}");
+        Assert.True(mapped.MemoryBytes < heap.MemoryBytes - mapped.MappedBytes / 2, $"heap {heap.MemoryBytes}, mapped {mapped.MemoryBytes}");
+        var (d0, l0) = Search(heap);
+        var (d1, l1) = Search(mapped);
+        Assert.Equal(l0, l1);
+        Assert.Equal(d0, d1);
+
+        // Saving over the mapped file is safe (rename); the first insert copies the rows to the heap and unmaps.
+        mapped.Save(path);
+        Assert.Equal(l0, Search(mapped).L);
+        mapped.Remove([11]);
+        Assert.True(mapped.IsMapped); // removal writes no vector
+        mapped.Add(Queries.AsSpan(0, D), [1_000_000]);
+        Assert.False(mapped.IsMapped);
+        Assert.Equal(0, mapped.MappedBytes);
+        Assert.Equal(1_000_000, IvfTestData.SearchLabels(mapped, Queries.AsSpan(0, D).ToArray(), 1)[0]);
+        using var again = IndexFactory.Load(path);
+        Assert.True(((HnswIndex)again).IsMapped);
+        Assert.Equal(l0, Search(again).L);
+    }
+
     [Fact]
     public void EmptyIndexRoundTrips()
     {

@@ -65,8 +65,8 @@ public static class IndexFactory
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
     /// <param name="path">The file (or SPANN directory).</param>
-    /// <param name="mapped">IVF indexes only: keep the lists in a read-only memory mapping of the file (no copy;
-    /// see <see cref="IvfIndex.Load"/>). On by default: searching a mapped index is as fast as a heap-loaded one
+    /// <param name="mapped">IVF and HNSW indexes: keep the lists (IVF) or the vectors (HNSW) in a read-only memory
+    /// mapping of the file (no copy; see <see cref="IvfIndex.Load"/>, <see cref="HnswIndex.Load"/>). On by default: searching a mapped index is as fast as a heap-loaded one
     /// (IvfMappedSearchBenchmarks). The index owns the mapping until it is disposed.</param>
     public static IVectorIndex Load(string path, bool mapped = true)
     {
@@ -79,7 +79,7 @@ public static class IndexFactory
         {
             FlatIndex.FileKind => FlatIndex.Load(path),
             IvfIndex.FileKind => IvfIndex.Load(path, mapped: mapped),
-            HnswIndex.FileKind => HnswIndex.Load(path),
+            HnswIndex.FileKind => HnswIndex.Load(path, mapped: mapped),
             _ => throw new IndexFormatException(path, $"unknown index kind '{kind}'."),
         };
     }

@@ -88,6 +88,7 @@ public sealed partial class HnswIndex
         _resize.EnterWriteLock();
         try
         {
+            ReleaseMapping(); // the rows move to the heap before the first write (no search runs now)
             int fromFree = Math.Min(n, _free.Count);
             EnsureCapacity(_slots + (n - fromFree));
             for (int i = 0; i < n; i++)

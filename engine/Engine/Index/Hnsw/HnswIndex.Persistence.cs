@@ -46,13 +46,19 @@ public sealed partial class HnswIndex
     }
 
     /// <summary>Loads an index written by <see cref="Save"/>, verifying every checksum and every link.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="mapped">Read the vectors in place from a read-only memory mapping of the file (no copy; the
+    /// index owns the mapping until <see cref="Dispose"/> or until the first insert copies them to the heap). The
+    /// graph (links, ids, levels) is always copied and validated. The file must not be modified in place while
+    /// mapped; replacing it by rename (as <see cref="Save"/> does) is safe. Files of container version 1 (unaligned
+    /// sections) are always copied.</param>
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="CorruptIndexException">Truncated, corrupted or inconsistent file (names the offset): bad
     /// checksums, a link outside the slots or to a free slot, impossible levels, counts or ids.</exception>
     /// <exception cref="IndexFormatException">Another index kind, composition or layout version.</exception>
-    public static HnswIndex Load(string path)
+    public static HnswIndex Load(string path, bool mapped = false)
     {
-        using var r = new IndexFileReader(path, FileKind);
+        using var r = new IndexFileReader(path, FileKind, mapped: true);
         var h = r.Header;
         HnswSpec spec;
         try { spec = HnswSpec.Parse(h.Description); }
@@ -72,11 +78,19 @@ public sealed partial class HnswIndex
             ExtendCandidates = v[7] == 1,
             DefaultEf = v[8],
         };
-        index.ReadBody(r, v[9], v[10], v[11]);
-        return index;
+        try
+        {
+            index.ReadBody(r, v[9], v[10], v[11], mapped);
+            return index;
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
     }
 
-    private void ReadBody(IndexFileReader r, int slots, int entryNode, int entryLevel)
+    private unsafe void ReadBody(IndexFileReader r, int slots, int entryNode, int entryLevel, bool mapped)
     {
         int d = Dimension;
         long at = r.Position;
@@ -104,10 +118,7 @@ public sealed partial class HnswIndex
             if (level > 0) upperInts += level * (1L + _m);
         }
         var upper = r.ReadArray<int>("LNKU", upperInts);
-        long vecsAt = Payload(r);
-        var vecs = r.ReadSection("VECS");
-        if (vecs.Length != (long)slots * _vectors.RowBytes)
-            throw new CorruptIndexException(r.Path, vecsAt, $"section 'VECS' holds {vecs.Length} bytes, expected {(long)slots * _vectors.RowBytes}");
+        var vecs = r.MapSection("VECS", (long)slots * _vectors.RowBytes);
         r.VerifyEnd();
 
         _upper = new int[]?[slots];
@@ -154,8 +165,13 @@ public sealed partial class HnswIndex
             throw new CorruptIndexException(r.Path, 0, $"entry point {entryNode} at level {entryLevel} is not a node of that level");
         for (int i = 0; i < slots; i++)
             if (_levels[i] > entryLevel) throw new CorruptIndexException(r.Path, levelsAt + i * 4L, $"slot {i} has level {_levels[i]} above the entry point's {entryLevel}");
-        _vectors.Resize(slots);
-        _vectors.SetBytes(vecs);
+        int element = Spec.Storage switch { VectorEncoding.Flat => sizeof(float), VectorEncoding.F16 => 2, _ => 1 };
+        if (mapped && slots > 0 && vecs.IsAligned(element))
+        {
+            _vectors.MapTo(vecs.Pointer, slots);
+            _mapping = r.DetachMapping();
+        }
+        else _vectors.CopyFrom(vecs.Pointer, slots);
         for (int i = slots - 1; i >= 0; i--) if (_state[i] == Free) _free.Add(i);
         _slots = slots;
         _count = live;

@@ -74,6 +74,7 @@ public sealed partial class HnswIndex : IVectorIndex
     private int _defaultEf = 64;
     private double _repairThreshold = 0.1;
     private int _disposed;
+    private Storage.Format.IndexFileMapping? _mapping;
 
     private const long EmptyEntry = -1L;
 
@@ -161,6 +162,12 @@ public sealed partial class HnswIndex : IVectorIndex
         }
     }
 
+    /// <summary>True while the vectors are read in place from the file mapping of a mapped load.</summary>
+    public bool IsMapped => Volatile.Read(ref _mapping) is not null;
+
+    /// <summary>Bytes of vectors read in place from the file mapping (OS page cache, not heap; not in <see cref="MemoryBytes"/>).</summary>
+    public long MappedBytes => _vectors.MappedBytes;
+
     /// <summary>Deleted nodes still in the graph (not yet repaired away).</summary>
     public int DeletedCount => Volatile.Read(ref _tombstones);
 
@@ -168,6 +175,7 @@ public sealed partial class HnswIndex : IVectorIndex
     public int TopLevel => EntryLevel(Volatile.Read(ref _entry));
 
     /// <inheritdoc />
+    /// <remarks>Heap memory: vectors (unless mapped), links, ids, attributes, levels, states and the id map.</remarks>
     public long MemoryBytes
     {
         get
@@ -265,6 +273,14 @@ public sealed partial class HnswIndex : IVectorIndex
     private static int EntryNode(long entry) => (int)(uint)entry;
     private static int EntryLevel(long entry) => (int)(entry >> 32);
 
+    // Copies mapped rows to the heap and unmaps the file; called in the exclusive section before a write.
+    private void ReleaseMapping()
+    {
+        _vectors.EnsureWritable();
+        _mapping?.Dispose();
+        _mapping = null;
+    }
+
     private HnswScratch RentScratch() => _pool.TryTake(out var s) ? s : new HnswScratch(Dimension, _m0);
 
     private void ReturnScratch(HnswScratch s) => _pool.Add(s);
@@ -283,6 +299,8 @@ public sealed partial class HnswIndex : IVectorIndex
         lock (_writer)
         {
             _resize.EnterWriteLock();
+            _mapping?.Dispose(); // no search runs and none can start: the mapping can go
+            _mapping = null;
             _resize.ExitWriteLock();
         }
         _resize.Dispose();
