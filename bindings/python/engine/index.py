@@ -139,12 +139,13 @@ class Index:
         check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
         return ids
 
-    def search(self, q, k, threads=0, probes=None, refine=None):
+    def search(self, q, k, threads=0, probes=None, refine=None, ef=None):
         """k nearest neighbours of the queries ``q`` (nq, d).
 
         Returns ``(D, I)``: float32 and int64 arrays of shape (nq, k), best first. Missing results have label -1
         and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
-        per-call knobs of approximate indexes (an index without the knob raises EngineError).
+        per-call knobs of approximate indexes and ``ef`` the candidate list of an HNSW search (an index without the
+        knob raises EngineError).
         """
         q = arr.rows(q, "queries")
         nq = q.shape[0]
@@ -157,8 +158,21 @@ class Index:
         width = max(k, 0)
         D = np.empty((nq, width), dtype=np.float32)
         I = np.empty((nq, width), dtype=np.int64)
-        check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
-                                      int(threads), int(probes or 0), float(refine or 0.0)))
+        if ef is None:
+            check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
+                                          int(threads), int(probes or 0), float(refine or 0.0)))
+            return D, I
+        try:
+            ef = int(ef)
+        except (TypeError, ValueError):
+            raise EngineError(f"ef must be an integer, got {ef!r}.") from None
+        params = [f"ef={ef}"]
+        if probes:
+            params.append(f"probes={int(probes)}")
+        if refine:
+            params.append(f"refine={float(refine)!r}")
+        check(lib.engine_index_search_with(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
+                                           int(threads), ",".join(params).encode("utf-8")))
         return D, I
 
     def remove(self, ids):
