@@ -159,7 +159,7 @@ public sealed partial class HnswIndex
                 }
             }
         }
-        if (live != Header(r).Count) throw new CorruptIndexException(r.Path, idsAt, $"{live} live nodes, header says {Header(r).Count}");
+        if (live != r.Header.Count) throw new CorruptIndexException(r.Path, idsAt, $"{live} live nodes, header says {r.Header.Count}");
         bool empty = live + dead == 0;
         if (empty ? entryNode != -1 : (uint)entryNode >= (uint)slots || _state[entryNode] == Free || _levels[entryNode] != entryLevel)
             throw new CorruptIndexException(r.Path, 0, $"entry point {entryNode} at level {entryLevel} is not a node of that level");
@@ -178,8 +178,6 @@ public sealed partial class HnswIndex
         _tombstones = dead;
         _entry = empty ? EmptyEntry : PackEntry(entryNode, entryLevel);
     }
-
-    private static IndexFileHeader Header(IndexFileReader r) => r.Header;
 
     // Where the payload of the next section starts (for offsets in error messages).
     private static long Payload(IndexFileReader r) => r.Position + 12 + IndexFile.Padding(r.Position + 12, r.Header.FormatVersion);

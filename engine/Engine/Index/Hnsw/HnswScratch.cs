@@ -97,8 +97,7 @@ internal sealed class HnswScratch
     public long Distances;               // distances computed by the current call (for SearchStats)
     public float[] Keys = new float[64];
     public int[] Nodes = new int[64];
-    public float[] Keys2 = new float[64];
-    public int[] Nodes2 = new int[64];
+    public int[] Nodes2 = new int[64];     // candidates the heuristic pruned (keepPrunedConnections)
 
     public HnswScratch(int dimension, int maxDegree)
     {
@@ -142,7 +141,6 @@ internal sealed class HnswScratch
         int size = Math.Max(n, Keys.Length * 2);
         Array.Resize(ref Keys, size);
         Array.Resize(ref Nodes, size);
-        Array.Resize(ref Keys2, size);
         Array.Resize(ref Nodes2, size);
     }
 }
