@@ -33,7 +33,10 @@ public class HnswMutationTests
         using var fresh = new HnswIndex("HNSW12,efC64", D) { BuildThreads = 1 };
         fresh.Add(data, keep);
         double mutated = Recall(index, data, keep, queries), rebuilt = Recall(fresh, data, keep, queries);
-        Assert.True(mutated >= rebuilt - 0.015, $"after delete + add {mutated:F3}, fresh build {rebuilt:F3}");
+        Assert.True(mutated >= rebuilt - 0.01, $"ef 48: after delete + add {mutated:F3}, fresh build {rebuilt:F3}");
+        // At ef = k = 10 recall is below 1 and the gap is visible (HNSW12: 0.976 vs 0.979 when this was written).
+        double mutated10 = Recall(index, data, keep, queries, ef: 10), rebuilt10 = Recall(fresh, data, keep, queries, ef: 10);
+        Assert.True(mutated10 >= rebuilt10 - 0.01 && rebuilt10 < 0.99, $"ef 10: after delete + add {mutated10:F3}, fresh build {rebuilt10:F3}");
         var got = IvfTestData.SearchLabels(index, queries, K, new HnswSearchParameters { Ef = 48 });
         Assert.DoesNotContain(got, removed.Contains);
     }

@@ -70,23 +70,12 @@ public sealed partial class HnswIndex
                 best = node;
             }
         }
-        int threads = BuildThreads > 0 ? BuildThreads : Environment.ProcessorCount;
-        if (threads == 1)
-        {
-            var s = RentScratch();
-            try { for (int node = 0; node < _slots; node++) RelinkNode(node, s); }
-            finally { ReturnScratch(s); }
-        }
-        else
-        {
-            Parallel.For(0, _slots, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
-                (node, _, s) =>
-                {
-                    RelinkNode(node, s);
-                    return s;
-                },
-                ReturnScratch);
-        }
+        // Pass 1 re-selects the out-links of every node that linked to a deleted one (each task writes only its own
+        // node's lists and reads deleted nodes' lists, which nobody writes); pass 2 links the new neighbours back, as
+        // an insert does, so nodes whose in-links were all deleted become reachable again.
+        var touched = new bool[_slots];
+        ForEachSlot((node, s) => touched[node] = RelinkNode(node, s));
+        ForEachSlot((node, s) => { if (touched[node]) LinkBack(node, s); });
         lock (_entryLock) Volatile.Write(ref _entry, best < 0 ? EmptyEntry : PackEntry(best, bestLevel));
 
         // Nothing links to the deleted nodes any more and they are not the entry point, so only searches already
@@ -109,9 +98,31 @@ public sealed partial class HnswIndex
         finally { _resize.ExitWriteLock(); }
     }
 
-    private void RelinkNode(int node, HnswScratch s)
+    // Runs `work` for every slot: in slot order on one thread, or over BuildThreads.
+    private void ForEachSlot(Action<int, HnswScratch> work)
     {
-        if (_state[node] != Live) return;
+        int threads = BuildThreads > 0 ? BuildThreads : Environment.ProcessorCount;
+        if (threads == 1)
+        {
+            var s = RentScratch();
+            try { for (int node = 0; node < _slots; node++) work(node, s); }
+            finally { ReturnScratch(s); }
+            return;
+        }
+        Parallel.For(0, _slots, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+            (node, _, s) =>
+            {
+                work(node, s);
+                return s;
+            },
+            ReturnScratch);
+    }
+
+    // Relinks every level of a live node that links to a deleted node; true when it did.
+    private bool RelinkNode(int node, HnswScratch s)
+    {
+        if (_state[node] != Live) return false;
+        bool any = false;
         for (int l = _levels[node]; l >= 0; l--)
         {
             var list = Links(node, l);
@@ -119,6 +130,24 @@ public sealed partial class HnswIndex
             bool touched = false;
             for (int j = 1; j <= cnt && !touched; j++) touched = _state[list[j]] != Live;
             if (touched) Relink(node, l, s);
+            any |= touched;
+        }
+        return any;
+    }
+
+    // Adds the back-link neighbour → node for every out-link of a relinked node (Connect skips present ones).
+    private void LinkBack(int node, HnswScratch s)
+    {
+        for (int l = _levels[node]; l >= 0; l--)
+        {
+            int cnt;
+            lock (NodeLock(node))
+            {
+                var own = Links(node, l);
+                cnt = own[0];
+                own.Slice(1, cnt).CopyTo(s.Own);
+            }
+            for (int j = 0; j < cnt; j++) Connect(s.Own[j], node, l, s);
         }
     }
 
@@ -139,7 +168,7 @@ public sealed partial class HnswIndex
         c = Math.Min(c, limit);
         lock (NodeLock(node))
         {
-            int sel = Select(s.Keys, s.Nodes, c, cap, list[1..], s);
+            int sel = Select(s.Keys, s.Nodes, c, cap, list[1..], s, keepPruned: true);
             Volatile.Write(ref list[0], sel);
         }
     }

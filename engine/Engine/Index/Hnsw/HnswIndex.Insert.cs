@@ -201,17 +201,7 @@ public sealed partial class HnswIndex
             var own = Links(node, l);
             own[0] = Select(s.Keys, s.Nodes, c, _m, own[1..], s);
         }
-        for (int l = linked; l >= 0; l--)
-        {
-            int cnt;
-            lock (NodeLock(node))
-            {
-                var own = Links(node, l);
-                cnt = own[0];
-                own.Slice(1, cnt).CopyTo(s.Own);
-            }
-            for (int j = 0; j < cnt; j++) Connect(s.Own[j], node, l, s);
-        }
+        LinkBack(node, s); // levels above the old top level have no links yet
         if (level > top)
         {
             lock (_entryLock)
@@ -255,8 +245,9 @@ public sealed partial class HnswIndex
     /// node) into <paramref name="output"/>; returns how many. Heuristic: keep a candidate only when it is closer to
     /// the node than to every neighbour kept so far (optionally topping up with the closest pruned ones).
     /// </summary>
-    private int Select(float[] keys, int[] nodes, int c, int limit, Span<int> output, HnswScratch s)
+    private int Select(float[] keys, int[] nodes, int c, int limit, Span<int> output, HnswScratch s, bool keepPruned = false)
     {
+        keepPruned |= KeepPrunedConnections;
         if (Selection == NeighborSelection.Simple)
         {
             int take = Math.Min(c, limit);
@@ -279,7 +270,7 @@ public sealed partial class HnswIndex
                 }
             }
             if (good) output[sel++] = e;
-            else if (KeepPrunedConnections) s.Nodes2[pruned++] = e;
+            else if (keepPruned) s.Nodes2[pruned++] = e;
         }
         for (int p = 0; p < pruned && sel < limit; p++) output[sel++] = s.Nodes2[p];
         return sel;
