@@ -135,14 +135,58 @@ public static unsafe partial class NativeExports
                 throw new ArgumentOutOfRangeException(nameof(refine), refine,
                     $"refine must be a whole number in 0..{Engine.Index.Ivf.IvfSearchParameters.MaxRefineFactor} (0 = the index default), got {refine}.");
             var parameters = IndexFactory.CreateParameters(h.Index, Settings(probes, refine), threads);
-            if (nq == 0) return (int)NativeStatus.Ok;
-            NativeArgs.Out(distances, "distances");
-            NativeArgs.Out(labels, "labels");
-            int len = NativeArgs.Length(nq, k, "distances");
-            h.Index.Search(queries, k, new Span<float>(distances, len), new Span<long>(labels, len), parameters);
+            RunSearch(h, queries, nq, k, distances, labels, parameters);
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int engine_index_search_with(engine_index* index, const float* q, int64_t nq, int32_t d, int32_t k,
+    /// float* distances, int64_t* labels, int32_t threads, const char* params)</c>: as <c>engine_index_search</c>
+    /// with the index's knobs named in <c>params</c>, <c>"NAME=V,NAME=V"</c> (the names of <c>engine bench --sweep</c>:
+    /// <c>ef</c> for HNSW, <c>probes</c>/<c>refine</c>/<c>maxcodes</c> for IVF, <c>probes</c>/<c>eps</c> for SPANN);
+    /// NULL or "" = the index defaults. A name the index does not know is rejected.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "engine_index_search_with")]
+    public static int IndexSearchWith(nint index, float* q, long nq, int d, int k, float* distances, long* labels,
+        int threads, byte* settings)
+    {
+        try
+        {
+            var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
+            var queries = NativeArgs.Rows(q, nq, d, h.Index, "queries");
+            if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must be at least 1 (got {k}).");
+            if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, $"threads must be >= 0 (0 = all cores), got {threads}.");
+            var named = settings == null ? s_noSettings : ParseSettings(NativeArgs.Utf8(settings, "params"));
+            RunSearch(h, queries, nq, k, distances, labels, IndexFactory.CreateParameters(h.Index, named, threads));
+            return (int)NativeStatus.Ok;
+        }
+        catch (Exception e) { return NativeErrors.Fail(e); }
+    }
+
+    private static void RunSearch(IndexHandle h, ReadOnlySpan<float> queries, long nq, int k, float* distances, long* labels, SearchParameters parameters)
+    {
+        if (nq == 0) return;
+        NativeArgs.Out(distances, "distances");
+        NativeArgs.Out(labels, "labels");
+        int len = NativeArgs.Length(nq, k, "distances");
+        h.Index.Search(queries, k, new Span<float>(distances, len), new Span<long>(labels, len), parameters);
+    }
+
+    // "ef=64,probes=8" → {ef: 64, probes: 8}; empty parts are ignored.
+    private static Dictionary<string, string> ParseSettings(string text)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0 || eq == part.Length - 1)
+                throw new ArgumentException($"params part '{part}' must look like NAME=VALUE (e.g. \"ef=64\" or \"probes=8,refine=2\").", "params");
+            if (!settings.TryAdd(part[..eq].Trim(), part[(eq + 1)..].Trim()))
+                throw new ArgumentException($"params names '{part[..eq].Trim()}' twice.", "params");
+        }
+        return settings;
     }
 
     private static IReadOnlyDictionary<string, string> Settings(int probes, float refine)

@@ -78,6 +78,12 @@ int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, 
 int engine_index_search(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
                         float* distances, int64_t* labels, int32_t threads, int32_t probes, float refine);
 
+/* As engine_index_search, with the index's search knobs named in params: "NAME=V,NAME=V" using the names of
+ * `engine bench --sweep` (ef for HNSW; probes, refine, maxcodes for IVF; probes, eps for SPANN). NULL or "" = the
+ * index defaults; a name the index does not know is rejected with ENGINE_INVALID_ARGUMENT. */
+int engine_index_search_with(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
+                             float* distances, int64_t* labels, int32_t threads, const char* params);
+
 /* Removes ids (absent ids are ignored); *removed (may be NULL) receives how many were removed. */
 int engine_index_remove(engine_index* index, const int64_t* ids, int64_t n, int64_t* removed);
 

@@ -37,6 +37,7 @@ internal static class MineCommand
         var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
+        var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
         var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: Flat searches on the device; IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
@@ -46,7 +47,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, indexDir, acceptLoss })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -108,6 +109,7 @@ internal static class MineCommand
             var searchSettings = new Dictionary<string, string>();
             if (p.GetValue(probes) > 0) searchSettings["probes"] = p.GetValue(probes).ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (p.GetValue(refine) > 0) searchSettings["refine"] = p.GetValue(refine).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (p.GetValue(ef) > 0) searchSettings["ef"] = p.GetValue(ef).ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (searchSettings.Count > 0)
                 options = options with { SearchParameters = IndexFactory.CreateParameters(idx, searchSettings, options.Threads > 0 ? options.Threads : Environment.ProcessorCount) };
             var miner = new HardNegativeMiner(idx, options);

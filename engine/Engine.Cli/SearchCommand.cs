@@ -26,14 +26,15 @@ internal static class SearchCommand
         var probes = new Option<int>("--probes") { Description = "Postings (SPANN) or lists (IVF) probed per query (0 = index default).", DefaultValueFactory = _ => 0 };
         var eps = new Option<float?>("--eps") { Description = "SPANN query-aware pruning ε (default: the index's)." };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
+        var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
         var acceptLoss = new Option<bool>(AcceptLogLossOption) { Description = AcceptLogLossDescription };
         var cmd = new Command("search", "Searches a built index with a data set's queries; prints recall, QPS, latency and I/O counters.")
         {
-            dir, data, k, threads, probes, eps, nq, json, acceptLoss,
+            dir, data, k, threads, probes, eps, nq, json, ef, acceptLoss,
         };
         cmd.SetAction(r => Run(new SearchOptions(r.GetValue(dir)!, r.GetValue(data)!, r.GetValue(k), r.GetValue(threads),
-            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss)), Console.Out));
+            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss), r.GetValue(ef)), Console.Out));
         return cmd;
     }
 
@@ -52,6 +53,7 @@ internal static class SearchCommand
         if (o.K <= 0) throw new ArgumentException($"--k must be at least 1 (got {o.K}).");
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
         if (o.Probes < 0) throw new ArgumentException($"--probes must be >= 0 (got {o.Probes}).");
+        if (o.Ef < 0) throw new ArgumentException($"--ef must be >= 0 (got {o.Ef}).");
         if (o.QueryLimit < 0) throw new ArgumentException($"--nq must be >= 0 (got {o.QueryLimit}).");
         using var index = IndexDirectory.Open(o.IndexDir, o.AcceptLogLoss);
         var set = DataSet.Load(o.DataDir, new DataSetLoadOptions { MaxQueries = o.QueryLimit });
@@ -64,6 +66,7 @@ internal static class SearchCommand
         var settings = new Dictionary<string, string>();
         if (o.Probes > 0) settings["probes"] = o.Probes.ToString(CultureInfo.InvariantCulture);
         if (o.Eps is float e) settings["eps"] = e.ToString("R", CultureInfo.InvariantCulture);
+        if (o.Ef > 0) settings["ef"] = o.Ef.ToString(CultureInfo.InvariantCulture);
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
 
         int nq = set.QueryCount, d = set.Dimension, k = o.K;
@@ -124,7 +127,7 @@ internal static class SearchCommand
 
 /// <summary>Options of one <c>engine search</c> run.</summary>
 internal sealed record SearchOptions(string IndexDir, string DataDir, int K = 10, int Threads = 0, int Probes = 0,
-    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false);
+    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false, int Ef = 0);
 
 /// <summary>What <c>engine search</c> measured.</summary>
 internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, int K, int Threads,

@@ -70,6 +70,8 @@ def _load():
         "engine_index_add": (c_int, [c_void_p, f32p, c_int64, c_int32, i64p, i64p]),
         "engine_index_search": (c_int, [c_void_p, f32p, c_int64, c_int32, c_int32, f32p, i64p,
                                         c_int32, c_int32, c_float]),
+        "engine_index_search_with": (c_int, [c_void_p, f32p, c_int64, c_int32, c_int32, f32p, i64p,
+                                             c_int32, c_char_p]),
         "engine_index_remove": (c_int, [c_void_p, i64p, c_int64, i64p]),
         "engine_index_count": (c_int, [c_void_p, i64p]),
         "engine_index_dimension": (c_int, [c_void_p, i32p]),

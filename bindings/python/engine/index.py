@@ -133,12 +133,12 @@ class Index:
         check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
         return ids
 
-    def search(self, q, k, threads=0, probes=None, refine=None):
+    def search(self, q, k, threads=0, probes=None, refine=None, ef=None):
         """k nearest neighbours of the queries ``q`` (nq, d).
 
         Returns ``(D, I)``: float32 and int64 arrays of shape (nq, k), best first. Missing results have label -1
         and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
-        per-call integer knobs of approximate indexes (None or 0 = the index default; an index without the knob
+        per-call integer knobs of approximate indexes and ``ef`` the candidate list of an HNSW search (None or 0 = the index default; an index without the knob
         raises EngineError). Integers must be ints (or numpy integers): a float, bool or str raises TypeError, a
         value out of range ValueError (both :class:`engine.EngineError` with code 1), never a silent truncation.
         """
@@ -151,8 +151,17 @@ class Index:
         width = max(k, 0)
         D = np.empty((nq, width), dtype=np.float32)
         I = np.empty((nq, width), dtype=np.int64)
-        check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
-                                      threads, probes, float(refine)))
+        if ef is None:
+            check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
+                                          threads, probes, float(refine)))
+            return D, I
+        params = [f"ef={v.integer(ef, 'ef', 1, 2**31 - 1)}"]
+        if probes:
+            params.append(f"probes={probes}")
+        if refine:
+            params.append(f"refine={refine}")
+        check(lib.engine_index_search_with(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
+                                           threads, ",".join(params).encode("utf-8")))
         return D, I
 
     def remove(self, ids):

@@ -224,3 +224,32 @@ def test_empty_batches_are_accepted():
     D, I = index.search(np.zeros((0, 4), np.float32), 3)
     assert D.shape == (0, 3)
     assert index.remove([]) == 0
+
+
+def test_hnsw_spec_through_the_c_abi(tmp_path):
+    """HNSW specs go through the same create/add/search/remove/save/load calls as every index (default ef)."""
+    x, q, k = data(2000, 16, 21), data(40, 16, 22), 10
+    with engine.Index("HNSW16,efC100", 16) as index:
+        with pytest.raises(engine.EngineError, match="ef"):
+            engine.Index("Flat", 16).search(q, k, ef=8)  # Flat has no ef
+        index.add(x)
+        _, I = index.search(q, k)
+        _, ref_i = brute_force(x, q, k, "l2")
+        recall = np.mean([len(set(I[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
+        assert recall > 0.9
+        with pytest.raises(engine.EngineError):
+            index.search(q, k, probes=4)  # an HNSW index has no probes: a clear error
+        with pytest.raises(engine.EngineError, match="1..1048576"):
+            index.search(q, k, ef=0)
+        _, I1 = index.search(q, k, ef=1)
+        assert (I1 >= 0).all()  # ef below k is raised to k
+        _, I2 = index.search(q, k, ef=200)
+        recall2 = np.mean([len(set(I2[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
+        assert recall2 >= recall and recall2 > 0.97
+        assert index.remove(np.arange(10)) == 10
+        path = str(tmp_path / "h.idx")
+        index.save(path)
+    with engine.load(path) as loaded:
+        assert len(loaded) == 1990
+        _, I2 = loaded.search(q, k)
+        assert not np.isin(I2, np.arange(10)).any()

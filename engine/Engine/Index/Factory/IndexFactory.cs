@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Clustering;
 using Engine.Index.Flat;
+using Engine.Index.Hnsw;
 using Engine.Index.Ivf;
 using Engine.Index.Spann;
 using Engine.Storage.Format;
@@ -51,6 +52,7 @@ public static class IndexFactory
         if (s.Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new FlatIndex(dimension, metric);
         if (s.StartsWith("IVF", StringComparison.Ordinal) || s.StartsWith("OPQ", StringComparison.Ordinal))
             return new IvfIndex(IvfSpec.Parse(s), dimension, metric) { ClusteringBackend = options.ClusteringBackend };
+        if (HnswSpec.TryParse(s, out var hnsw)) return new HnswIndex(hnsw, dimension, metric);
         if (SpannSpec.TryParse(s, out var spann))
         {
             spann = spann with { ClusteringBackend = options.ClusteringBackend };
@@ -58,13 +60,13 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
     /// <param name="path">The file (or SPANN directory).</param>
-    /// <param name="mapped">IVF indexes only: keep the lists in a read-only memory mapping of the file (no copy;
-    /// see <see cref="IvfIndex.Load"/>). On by default: searching a mapped index is as fast as a heap-loaded one
+    /// <param name="mapped">IVF and HNSW indexes: keep the lists (IVF) or the vectors (HNSW) in a read-only memory
+    /// mapping of the file (no copy; see <see cref="IvfIndex.Load"/>, <see cref="HnswIndex.Load"/>). On by default: searching a mapped index is as fast as a heap-loaded one
     /// (IvfMappedSearchBenchmarks). The index owns the mapping until it is disposed.</param>
     public static IVectorIndex Load(string path, bool mapped = true)
     {
@@ -77,6 +79,7 @@ public static class IndexFactory
         {
             FlatIndex.FileKind => FlatIndex.Load(path),
             IvfIndex.FileKind => IvfIndex.Load(path, mapped: mapped),
+            HnswIndex.FileKind => HnswIndex.Load(path, mapped: mapped),
             _ => throw new IndexFormatException(path, $"unknown index kind '{kind}'."),
         };
     }
@@ -98,6 +101,7 @@ public static class IndexFactory
         SearchParameters.CheckThreads(threads, nameof(threads));
         if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats);
         if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats);
+        if (index is HnswIndex) return CreateHnswParameters(index, settings, threads, stats);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
         return new SearchParameters { Threads = threads, Stats = stats };
@@ -125,6 +129,23 @@ public static class IndexFactory
             }
         }
         return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, Stats = stats };
+    }
+
+    private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    {
+        int? ef = null;
+        foreach (var (key, value) in settings)
+        {
+            switch (key.Trim().ToLowerInvariant())
+            {
+                case "ef" or "efsearch" or "ef_search":
+                    ef = ParseInt(key, value, 1, HnswSearchParameters.MaxEf);
+                    break;
+                default:
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: ef).", nameof(settings));
+            }
+        }
+        return new HnswSearchParameters { Threads = threads, Ef = ef, Stats = stats };
     }
 
     private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)

@@ -6,62 +6,19 @@ public sealed partial class IvfIndex
 {
     // Attributes sorted ascending with the (list, offset) of each vector; built lazily by searches with a window,
     // dropped by every mutation.
-    private AttributeOrder? _attributeOrder;
+    private AttributeOrder<long>? _attributeOrder;
     private readonly object _attributeOrderBuild = new();
 
-    private sealed class AttributeOrder(double[] values, long[] locations)
-    {
-        public readonly double[] Values = values;
-        public readonly long[] Locations = locations;
-
-        public (int Start, int End) Range(double lo, double hi)
-        {
-            int start = LowerBound(lo, strict: false), end = LowerBound(hi, strict: true);
-            return (start, Math.Max(start, end));
-        }
-
-        // First index with value >= x (strict: > x).
-        private int LowerBound(double x, bool strict)
-        {
-            int a = 0, b = Values.Length;
-            while (a < b)
-            {
-                int mid = (a + b) >>> 1;
-                if (strict ? Values[mid] <= x : Values[mid] < x) a = mid + 1; else b = mid;
-            }
-            return a;
-        }
-    }
-
     // Called under the read lock: the lists do not change while it runs.
-    private AttributeOrder GetAttributeOrder()
-    {
-        var order = Volatile.Read(ref _attributeOrder);
-        if (order is not null) return order;
-        lock (_attributeOrderBuild)
+    private AttributeOrder<long> GetAttributeOrder() =>
+        AttributeOrder<long>.GetOrBuild(ref _attributeOrder, _attributeOrderBuild, add =>
         {
-            order = _attributeOrder;
-            if (order is not null) return order;
-            var values = new List<double>();
-            var locs = new List<long>();
             for (int li = 0; li < _lists.Length; li++)
             {
                 var list = _lists[li];
-                for (int off = 0; off < list.Count; off++)
-                {
-                    if (double.IsNaN(list.Attributes[off])) continue; // vectors without an attribute never match a window
-                    values.Add(list.Attributes[off]);
-                    locs.Add(Pack(li, off));
-                }
+                for (int off = 0; off < list.Count; off++) add(list.Attributes[off], Pack(li, off));
             }
-            var v = values.ToArray();
-            var l = locs.ToArray();
-            Array.Sort(v, l);
-            order = new AttributeOrder(v, l);
-            Volatile.Write(ref _attributeOrder, order);
-            return order;
-        }
-    }
+        });
 
     /// <summary>
     /// Decides whether a filtered call is answered by exact search over the allowed set, and if so collects the
@@ -75,21 +32,8 @@ public sealed partial class IvfIndex
         count = 0;
         long total = _count;
         if (total == 0) return false;
-        long windowCount = long.MaxValue, filterCount = long.MaxValue;
-        AttributeOrder? order = null;
-        (int Start, int End) range = default;
-        if (ctx.HasWindow)
-        {
-            order = GetAttributeOrder();
-            range = order.Range(ctx.Lo, ctx.Hi);
-            windowCount = range.End - range.Start;
-        }
-        if (ctx.Filter is not null)
-        {
-            double sel = ctx.Filter.EstimatedSelectivity(total);
-            if (sel >= 0) filterCount = (long)Math.Ceiling(sel * total);
-        }
-        long estimate = Math.Min(windowCount, filterCount);
+        var order = ctx.HasWindow ? GetAttributeOrder() : null;
+        long estimate = AllowedSet.Estimate(order, ctx.Lo, ctx.Hi, ctx.Filter, total, out var range, out long windowCount, out long filterCount);
         if (estimate == long.MaxValue) return false; // unknown selectivity: filter inside the scan
         double expectedScanned = (double)total * probes / ListCount;
         if (estimate > ctx.FallbackSelectivity * total && estimate > expectedScanned) return false;

@@ -30,14 +30,7 @@ public sealed partial class IvfIndex
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         Guard.Ids(ids, n);
         Guard.Finite(vectors, Dimension, nameof(vectors));
-        if (hasAttributes)
-        {
-            if (attributes.Length != n)
-                throw new ArgumentException($"Got {n} vectors but {attributes.Length} attributes: there must be exactly one per vector.", nameof(attributes));
-            for (int i = 0; i < n; i++)
-                if (!double.IsFinite(attributes[i]))
-                    throw new ArgumentException($"attributes[{i}] = {attributes[i]} is not a finite number.", nameof(attributes));
-        }
+        if (hasAttributes) Attributes.Validate(attributes, n);
         EnsureTrained();
         if (n == 0) return;
         var seen = new HashSet<long>();

@@ -1,0 +1,114 @@
+using Engine.Index.Hnsw;
+using Engine.Tests.Ivf;
+
+namespace Engine.Tests.Hnsw;
+
+public class HnswMutationTests
+{
+    private const int D = 16, K = 10;
+
+    private static double Recall(HnswIndex index, float[] data, long[] ids, float[] queries, int ef = 48)
+    {
+        var truth = IvfTestData.GroundTruth(data, ids, queries, D, K, Metric.L2);
+        var got = IvfTestData.SearchLabels(index, queries, K, new HnswSearchParameters { Ef = ef, Threads = 1 });
+        return IvfTestData.Recall(truth, got, queries.Length / D, K);
+    }
+
+    [Fact]
+    public void DeletingThirtyPercentAndAddingNewPointsKeepsRecallOfAFreshBuild()
+    {
+        var (all, queries) = HnswTestData.Split(3500, 100, D, 30, seed: 41);
+        var ids = IvfTestData.Ids(3500);
+        using var index = new HnswIndex("HNSW12,efC64", D) { BuildThreads = 1 };
+        index.Add(all.AsSpan(0, 3000 * D), ids.AsSpan(0, 3000));
+        var removed = ids.Take(3000).Where(i => i % 10 < 3).ToArray();
+        Assert.Equal(900, index.Remove(removed));
+        Assert.Equal(0, index.DeletedCount); // 30 % > RepairThreshold: repaired and freed
+        index.Add(all.AsSpan(3000 * D, 500 * D), ids.AsSpan(3000, 500));
+        Assert.Equal(2600, index.Count);
+        Assert.Equal(3000, index.SlotCount); // the new points took freed slots
+
+        var keep = ids.Where(i => i >= 3000 || i % 10 >= 3).ToArray();
+        var data = keep.SelectMany(i => all.AsSpan((int)i * D, D).ToArray()).ToArray();
+        using var fresh = new HnswIndex("HNSW12,efC64", D) { BuildThreads = 1 };
+        fresh.Add(data, keep);
+        double mutated = Recall(index, data, keep, queries), rebuilt = Recall(fresh, data, keep, queries);
+        Assert.True(mutated >= rebuilt - 0.01, $"ef 48: after delete + add {mutated:F3}, fresh build {rebuilt:F3}");
+        // At ef = k = 10 recall is below 1 and the gap is visible (HNSW12: 0.976 vs 0.979 when this was written).
+        double mutated10 = Recall(index, data, keep, queries, ef: 10), rebuilt10 = Recall(fresh, data, keep, queries, ef: 10);
+        Assert.True(mutated10 >= rebuilt10 - 0.01 && rebuilt10 < 0.99, $"ef 10: after delete + add {mutated10:F3}, fresh build {rebuilt10:F3}");
+        var got = IvfTestData.SearchLabels(index, queries, K, new HnswSearchParameters { Ef = 48 });
+        Assert.DoesNotContain(got, removed.Contains);
+    }
+
+    [Fact]
+    public void RemovedIdsAreNeverReturnedBeforeRepair()
+    {
+        var built = HnswTestData.Built("HNSW8,efC40", 1500, D, 15, seed: 42, repairThreshold: 1);
+        using var index = built.Index;
+        var data = built.Data;
+        var ids = built.Ids;
+        var removed = ids.Where(i => i % 2 == 0).ToArray();
+        Assert.Equal(750, index.Remove(removed));
+        Assert.Equal(0, index.Remove(removed));
+        Assert.Equal(750, index.DeletedCount);
+        Assert.Equal(750, index.Count);
+        var got = IvfTestData.SearchLabels(index, data.AsSpan(0, 100 * D).ToArray(), K, new HnswSearchParameters { Ef = 64 });
+        Assert.DoesNotContain(got, l => l % 2 == 0);
+        Assert.DoesNotContain(-1L, got);
+        Assert.False(index.TryReconstruct(0, new float[D]));
+        Assert.False(index.Contains(0));
+
+        index.Maintain();
+        Assert.Equal(0, index.DeletedCount);
+        var keep = ids.Where(i => i % 2 == 1).ToArray();
+        var kept = keep.SelectMany(i => data.AsSpan((int)i * D, D).ToArray()).ToArray();
+        double recall = Recall(index, kept, keep, data.AsSpan(0, 100 * D).ToArray(), ef: 64);
+        Assert.True(recall >= 0.95, $"recall after repair {recall:F3}");
+    }
+
+    [Fact]
+    public void RemovingEverythingEmptiesTheGraphAndItCanBeRefilled()
+    {
+        var built = HnswTestData.Built("HNSW8,efC40", 300, D, 5, seed: 43);
+        using var index = built.Index;
+        var data = built.Data;
+        var ids = built.Ids;
+        Assert.Equal(300, index.Remove(ids));
+        Assert.Equal(0, index.Count);
+        Assert.Equal(-1, index.TopLevel);
+        var got = IvfTestData.SearchLabels(index, data.AsSpan(0, D).ToArray(), K);
+        Assert.All(got, l => Assert.Equal(-1, l));
+        index.Add(data, ids);
+        Assert.Equal(300, index.Count);
+        Assert.Equal(300, index.SlotCount);
+        Assert.Equal(5, IvfTestData.SearchLabels(index, data.AsSpan(5 * D, D).ToArray(), 1)[0]);
+    }
+
+    [Fact]
+    public void AddRejectsPresentIdsAndUpsertReplacesThem()
+    {
+        var built = HnswTestData.Built("HNSW8,efC40", 500, D, 5, seed: 44, repairThreshold: 1);
+        using var index = built.Index;
+        var data = built.Data;
+        var v = Enumerable.Repeat(5f, D).ToArray();
+        var ex = Assert.Throws<ArgumentException>(() => index.Add(v, [7]));
+        Assert.Contains("already present", ex.Message);
+        Assert.Throws<ArgumentException>(() => index.Add(new float[2 * D], [600, 600]));
+        Assert.Equal(500, index.Count);
+
+        index.Upsert(v, [7]);
+        Assert.Equal(500, index.Count);
+        Assert.Equal(1, index.DeletedCount);
+        var back = new float[D];
+        Assert.True(index.TryReconstruct(7, back));
+        Assert.Equal(v, back);
+        var dist = new float[1];
+        var lab = new long[1];
+        index.Search(v, 1, dist, lab);
+        Assert.Equal(7, lab[0]);
+        Assert.Equal(0f, dist[0]);
+        var got = IvfTestData.SearchLabels(index, data.AsSpan(7 * D, D).ToArray(), 3);
+        Assert.DoesNotContain(7L, got); // the old vector is gone
+    }
+}
