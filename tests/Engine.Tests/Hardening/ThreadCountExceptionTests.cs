@@ -72,6 +72,8 @@ public class ThreadCountExceptionTests
     [InlineData("IVF8,PQ4", 4)]
     [InlineData("SPANN", 1)]
     [InlineData("SPANN", 4)]
+    [InlineData("HNSW8", 1)]
+    [InlineData("HNSW8", 4)]
     public void FaultingFilter_SurfacesUnwrapped(string spec, int threads)
     {
         var data = IvfTestData.Clustered(4000, D, 20, seed: 4);

@@ -66,7 +66,7 @@ public class HnswParameterTests
         Assert.Throws<ArgumentOutOfRangeException>(() => index.RepairThreshold = 1.5);
 
         var settings = new Dictionary<string, string> { ["ef"] = "0" };
-        Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, settings, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => IndexFactory.CreateParameters(index, settings, 1));
         settings = new Dictionary<string, string> { ["probes"] = "4" };
         Assert.Contains("known: ef", Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, settings, 1)).Message);
         var p = Assert.IsType<HnswSearchParameters>(IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["ef"] = "128" }, 2));

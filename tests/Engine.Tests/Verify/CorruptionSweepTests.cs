@@ -80,6 +80,8 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("Flat")]
     [InlineData("IVF4,Flat")]
     [InlineData("IVF4,PQ2x4fs,RFlat")]
+    [InlineData("HNSW4")]
+    [InlineData("HNSW4,SQ8")]
     public void Every_damaged_file_index_is_detected_or_answers_exactly_as_before(string spec)
     {
         using var tmp = new TempDir();

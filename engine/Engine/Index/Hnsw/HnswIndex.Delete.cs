@@ -109,7 +109,7 @@ public sealed partial class HnswIndex
             finally { ReturnScratch(s); }
             return;
         }
-        Parallel.For(0, _slots, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+        ParallelWork.For(0, _slots, threads, RentScratch,
             (node, _, s) =>
             {
                 work(node, s);

@@ -145,7 +145,7 @@ public sealed partial class HnswIndex
         }
         finally { ReturnScratch(s); }
         if (sequential == n) return;
-        Parallel.For(sequential, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+        ParallelWork.For(sequential, n, threads, RentScratch,
             (i, _, scratch) =>
             {
                 LinkOne(new ReadOnlySpan<float>((float*)rows + (long)i * d, d), nodes[i], replaced[i], scratch);

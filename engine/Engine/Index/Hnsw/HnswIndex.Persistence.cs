@@ -81,6 +81,7 @@ public sealed partial class HnswIndex
         try
         {
             index.ReadBody(r, v[9], v[10], v[11], mapped);
+            index._source = r.Path;
             return index;
         }
         catch

@@ -66,7 +66,7 @@ public sealed partial class HnswIndex
         fixed (long* pl = labels)
         {
             nint q = (nint)pq, dd = (nint)pd, ll = (nint)pl;
-            Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads }, RentScratch,
+            ParallelWork.For(0, nq, threads, RentScratch,
                 (i, _, s) =>
                 {
                     SearchOne(new ReadOnlySpan<float>((float*)q + (long)i * d, d), new Span<float>((float*)dd + (long)i * k, k),
