@@ -155,7 +155,7 @@ class Index:
             check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
                                           threads, probes, float(refine)))
             return D, I
-        params = [f"ef={v.integer(ef, 'ef', 1, 2**31 - 1)}"]
+        params = [f"ef={v.integer(ef, 'ef', 1, 1 << 20)}"]  # HnswSearchParameters.MaxEf
         if probes:
             params.append(f"probes={probes}")
         if refine:
