@@ -101,9 +101,38 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             throw new CorruptIndexException(SegmentPrefix(dir) + ".0", 0,
                 System.IO.Directory.Exists(dir) ? "the FASTER log has no commit record (log-commits/ is missing or empty): the log is missing"
                     : "the FASTER log directory is missing");
-        foreach (var file in System.IO.Directory.GetFiles(commits)) ValidateCommitFile(file);
+        ValidateCommitFiles(commits);
         return new FasterWriteAheadLog(dir, acceptLoss);
     }
+
+    // The commit records, newest first. FASTER writes each commit to a new file and deletes the older ones after it, so
+    // the newest file may be torn by a crash during that write (its commit never returned, nothing it covers was
+    // acknowledged): FASTER then recovers from the one before. Every other file must be complete and valid, and at least
+    // one must remain.
+    private static void ValidateCommitFiles(string commits)
+    {
+        var files = System.IO.Directory.GetFiles(commits, "commit.*")
+            .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
+            .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
+        int valid = 0;
+        for (int i = 0; i < files.Length; i++)
+        {
+            if (i == 0 && files.Length > 1 && IsTornCommitFile(files[i].File)) continue;
+            ValidateCommitFile(files[i].File);
+            valid++;
+        }
+        if (valid == 0)
+            throw new CorruptIndexException(files.Length > 0 ? files[0].File : commits, 0, "the FASTER log has no complete commit record");
+    }
+
+    // A commit file cut short by a crash while it was written: shorter than a record, or nothing but zeros.
+    private static bool IsTornCommitFile(string file)
+    {
+        var b = File.ReadAllBytes(file);
+        return b.Length < 4 + CommitRecordFixedPart + CookieSize || !b.AsSpan().ContainsAnyExcept((byte)0);
+    }
+
+    private const int CommitRecordFixedPart = 4 + 8 + 8 + 8 + 8 + 4 + 4;
 
     /// <summary>
     /// Checks a commit record before FASTER parses it: FASTER 2.6 reads it with unchecked lengths (a flipped iterator
@@ -114,7 +143,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     /// cookie length i32 = 24 | cookie</c>, where size counts the bytes after itself.</remarks>
     private static void ValidateCommitFile(string file)
     {
-        const int fixedPart = 4 + 8 + 8 + 8 + 8 + 4 + 4;
+        const int fixedPart = CommitRecordFixedPart;
         byte[] b;
         try { b = File.ReadAllBytes(file); }
         catch (IOException e) { throw new CorruptIndexException(file, 0, $"the FASTER commit record cannot be read: {e.Message}", e); }

@@ -179,6 +179,34 @@ public partial class WriteAheadLogTests
         Assert.True(detected > 0);
     }
 
+    [Fact]
+    public void FasterLog_TornNewestCommitRecord_FallsBackToThePreviousOne_DamagedOneIsCorrupt()
+    {
+        // A crash while FASTER writes commit N+1 leaves it empty or short beside commit N (found by the SIGKILL test):
+        // that commit never returned, so the log opens from commit N. A complete record that fails its checks is damage.
+        using var dir = new TestDirectory();
+        string kind = Engine.Storage.Wal.WriteAheadLogs.FasterKind;
+        WriteCommitted(kind, dir, 5);
+        string commits = Path.Combine(dir.File("wal"), "log-commits");
+        string last = Directory.GetFiles(commits).Single();
+        long number = long.Parse(Path.GetFileName(last).Split('.')[1]);
+        string next = Path.Combine(commits, $"commit.{number + 1}.0");
+        foreach (var torn in new[] { Array.Empty<byte>(), new byte[512], File.ReadAllBytes(last)[..40] })
+        {
+            File.WriteAllBytes(next, torn);
+            using var log = Open(kind, dir);
+            Assert.Equal(5, ReadAll(log, 0).Count);
+        }
+        var damaged = File.ReadAllBytes(last);
+        damaged[44] ^= 0x01; // the cookie length of a complete record
+        File.WriteAllBytes(next, damaged);
+        var e = Assert.Throws<CorruptIndexException>(() => Open(kind, dir));
+        Assert.Equal(next, e.FilePath);
+        File.Delete(next);
+        File.WriteAllBytes(last, []); // the only commit record, torn: nothing to recover from
+        Assert.Throws<CorruptIndexException>(() => Open(kind, dir));
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
