@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using Engine.Storage;
 using Engine.Storage.Format;
 using Engine.Storage.Wal;
 using FASTER.core;
@@ -117,8 +118,9 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         int valid = 0;
         for (int i = 0; i < files.Length; i++)
         {
-            if (i == 0 && files.Length > 1 && IsTornCommitFile(files[i].File)) continue;
-            ValidateCommitFile(files[i].File);
+            var bytes = ReadCommitFile(files[i].File);
+            if (i == 0 && files.Length > 1 && IsTornCommitRecord(bytes)) continue;
+            ValidateCommitFile(files[i].File, bytes);
             valid++;
         }
         if (valid == 0)
@@ -126,10 +128,13 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     }
 
     // A commit file cut short by a crash while it was written: shorter than a record, or nothing but zeros.
-    private static bool IsTornCommitFile(string file)
+    private static bool IsTornCommitRecord(byte[] b) =>
+        b.Length < 4 + CommitRecordFixedPart + CookieSize || !b.AsSpan().ContainsAnyExcept((byte)0);
+
+    private static byte[] ReadCommitFile(string file)
     {
-        var b = File.ReadAllBytes(file);
-        return b.Length < 4 + CommitRecordFixedPart + CookieSize || !b.AsSpan().ContainsAnyExcept((byte)0);
+        try { return File.ReadAllBytes(file); }
+        catch (IOException e) { throw new CorruptIndexException(file, 0, $"the FASTER commit record cannot be read: {e.Message}", e); }
     }
 
     private const int CommitRecordFixedPart = 4 + 8 + 8 + 8 + 8 + 4 + 4;
@@ -141,12 +146,9 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     /// <remarks>Layout, as FASTER 2.6 writes it for this adapter (no persisted iterators), padded with zeros to a sector:
     /// <c>size i32 | version i32 = 1 | checksum i64 | begin i64 | committed i64 | commit number i64 | iterators i32 = 0 |
     /// cookie length i32 = 24 | cookie</c>, where size counts the bytes after itself.</remarks>
-    private static void ValidateCommitFile(string file)
+    private static void ValidateCommitFile(string file, byte[] b)
     {
         const int fixedPart = CommitRecordFixedPart;
-        byte[] b;
-        try { b = File.ReadAllBytes(file); }
-        catch (IOException e) { throw new CorruptIndexException(file, 0, $"the FASTER commit record cannot be read: {e.Message}", e); }
         ReadOnlySpan<byte> span = b;
         if (span.Length < 4 + fixedPart + CookieSize)
             throw new CorruptIndexException(file, span.Length, $"the FASTER commit record is truncated ({span.Length} bytes)");
@@ -196,7 +198,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
 
     private string SegmentFile(long segment) => $"{SegmentPrefix(_directory)}.{segment}";
 
-    private static long FileLength(string path) => File.Exists(path) ? new FileInfo(path).Length : 0;
+    private static long FileLength(string path) => File.Exists(path) ? FileLengths.Of(path) : 0; // the target's length when the segment is a link
 
     // Where the segment files stop holding the address space [BeginAddress, committed).
     private long HeldUntil(long committed)
