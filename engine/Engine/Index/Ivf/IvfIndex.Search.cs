@@ -20,7 +20,7 @@ public sealed partial class IvfIndex
     /// <inheritdoc />
     /// <remarks>Pass <see cref="IvfSearchParameters"/> for probes, refine factor, code budget and filters. A batch is
     /// split over queries in chunks of 16 to 64 (coarse search of a chunk is one small GEMM).</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers or an empty attribute window.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers, an empty attribute window, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range (<see cref="IvfSearchParameters.Validate"/>;
     /// probes above the list count, negative threads, NaN attribute bounds).</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
@@ -30,6 +30,7 @@ public sealed partial class IvfIndex
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
         parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, "IVF", Description);
         var ivf = parameters as IvfSearchParameters;
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)

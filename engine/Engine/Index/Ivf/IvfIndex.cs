@@ -45,7 +45,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private ICoarseQuantizer _quantizer;
     private readonly IVectorCodec _codec;
     private readonly ProductQuantizer? _pq;
-    private readonly ResidualTables? _tables;
+    private ResidualTables? _tables;
     private readonly OpqRotation? _opq;
     private readonly VectorCodec? _refine;
     private bool _trained;
@@ -210,12 +210,43 @@ public sealed partial class IvfIndex : IVectorIndex
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace centroids of an index that holds vectors.");
             _flatQuantizer.SetCentroids(centroids.ToArray());
-            _quantizer = _flatQuantizer;
+            SetQuantizer(_flatQuantizer);
             _centroidsSupplied = true;
             if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
         finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>
+    /// Serves the probes (and the assignment of new vectors) from <paramref name="quantizer"/> instead of the
+    /// exhaustive centroids, e.g. an HNSW graph over the same centroids when nlist is large. The index must be trained
+    /// and empty; the quantizer must hold ListCount centroids of dimension d in the working space. Lists, codecs and
+    /// scanners are unchanged. Saving writes its centroids; a load serves them exhaustively again.
+    /// </summary>
+    internal void UseCoarseQuantizer(ICoarseQuantizer quantizer)
+    {
+        ArgumentNullException.ThrowIfNull(quantizer);
+        if (quantizer.ListCount != ListCount)
+            throw new ArgumentException($"The quantizer holds {quantizer.ListCount} centroids; the index has {ListCount} lists.", nameof(quantizer));
+        _lock.EnterWriteLock();
+        try
+        {
+            EnsureTrained();
+            if (_count > 0) throw new InvalidOperationException("Cannot replace the coarse quantizer of an index that holds vectors.");
+            SetQuantizer(quantizer);
+            BuildTerm2();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    // Under the write lock: the quantizer, the residual tables over its centroids, and no pooled scanner holding the
+    // old tables.
+    private void SetQuantizer(ICoarseQuantizer quantizer)
+    {
+        _quantizer = quantizer;
+        if (_pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
+        _scratchPool.Clear();
     }
 
     /// <summary>Installs externally trained PQ codebooks (M × 2^bits × d/M floats). <see cref="Train"/> then keeps them.</summary>
@@ -264,6 +295,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 _flatQuantizer.SetCentroids(transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
                     : KMeans.Train(vectors, d, opts));
+                SetQuantizer(_flatQuantizer);
             }
             // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
             int cap = Math.Min(n, _pq is null ? 65536 : _pq.Ksub * 256);
