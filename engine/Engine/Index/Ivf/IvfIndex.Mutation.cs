@@ -1,4 +1,3 @@
-using Engine.Clustering;
 using Engine.Quantization;
 
 namespace Engine.Index.Ivf;

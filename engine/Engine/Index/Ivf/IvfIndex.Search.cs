@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;

@@ -34,9 +34,6 @@ namespace Engine.Index.Ivf;
 /// </remarks>
 public sealed partial class IvfIndex : IVectorIndex
 {
-    /// <summary>The largest precomputed term-2 table kept (floats); bigger ones are computed per probed list.</summary>
-    internal const long MaxTerm2Floats = ResidualTables.MaxFloats;
-
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly ConcurrentBag<IvfScratch> _scratchPool = new();
     private readonly InvertedLists _lists;
