@@ -71,9 +71,10 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
     {
         int d = _query.Length;
         ReadOnlySpan<float> q = _query;
-        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, list.Count * d * sizeof(float)));
+        int count = list.Count;
+        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
         bool ip = _innerProduct;
-        for (int off = 0; off < list.Count; off++)
+        for (int off = 0; off < count; off++)
         {
             var x = rows.Slice(off * d, d);
             float key = ip ? -Distances.Dot(q, x) : Distances.SquaredL2(q, x);

@@ -73,8 +73,9 @@ internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables tables, 
         int m = Pq.M, ksub = Pq.Ksub;
         ReadOnlySpan<float> lut = Table;
         float bias = CoarseKey;
-        var codes = list.Codes.Slice(0, list.Count * m);
-        for (int off = 0; off < list.Count; off++)
+        int count = list.Count;
+        var codes = list.Codes.Slice(0, count * m);
+        for (int off = 0; off < count; off++)
         {
             var code = codes.Slice(off * m, m);
             float key = bias;
@@ -119,9 +120,10 @@ internal sealed class FastScanListScanner : PQTableScanner
 
     public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
     {
-        int m = Pq.M, blockBytes = _blockBytes;
+        int m = Pq.M, blockBytes = _blockBytes, count = list.Count;
         float bias = _bias, scale = _scale, inv = _inv;
-        int blocks = (list.Count + 31) >> 5;
+        bool exactAdc = _exactAdc;
+        int blocks = (count + 31) >> 5;
         var listCodes = list.Codes;
         fixed (byte* codes = listCodes)
         fixed (byte* qlut = _qlut)
@@ -132,7 +134,7 @@ internal sealed class FastScanListScanner : PQTableScanner
             for (int b = 0; b < blocks; b++)
             {
                 uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
-                int valid = list.Count - b * 32;
+                int valid = count - b * 32;
                 if (valid < 32) mask &= (1u << valid) - 1;
                 while (mask != 0)
                 {
@@ -143,7 +145,7 @@ internal sealed class FastScanListScanner : PQTableScanner
                     int off = b * 32 + i;
                     if (filter.Active && !filter.Allows(list, off)) continue;
                     // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
-                    if (_exactAdc)
+                    if (exactAdc)
                     {
                         PQ4FastScan.GetCode(listCodes, m, off, _code);
                         key = Adc(_code);
