@@ -91,7 +91,7 @@ public sealed class GpuFlatIndex : IVectorIndex
         SearchParameters? parameters = null)
     {
         parameters?.Validate();
-        SearchParameters.CheckFamily(parameters, null, Description);
+        SearchParameters.CheckFamily(parameters, null, this);
         if (parameters?.Filter is not null)
         {
             _flat.Search(queries, k, distances, labels, parameters);

@@ -32,15 +32,16 @@ public class SearchParameters
     /// </summary>
     /// <param name="parameters">The call's parameters (null passes).</param>
     /// <param name="family">The family of the index being searched, or null.</param>
-    /// <param name="index">The index's description, for the message.</param>
+    /// <param name="index">The index being searched (its description names it in the message; read only on failure,
+    /// so the check allocates nothing).</param>
     /// <exception cref="ArgumentException">The parameters carry another family's knobs.</exception>
-    public static void CheckFamily(SearchParameters? parameters, string? family, string index)
+    public static void CheckFamily(SearchParameters? parameters, string? family, IVectorIndex index)
     {
         string? got = parameters?.IndexFamily;
         if (got is null || got == family) return;
         string takes = family is null ? "plain SearchParameters" : $"SearchParameters or the {family} family's parameters";
         throw new ArgumentException(
-            $"A '{index}' index cannot use {parameters!.GetType().Name} (knobs of the {got} family, which it would ignore); it takes {takes}.",
+            $"A '{index.Description}' index cannot use {parameters!.GetType().Name} (knobs of the {got} family, which it would ignore); it takes {takes}.",
             nameof(parameters));
     }
 

@@ -249,8 +249,8 @@ public class IvfPartsTests
         Assert.Throws<ArgumentException>(() => ivf.Search(q, 10, dist, lab, new HnswSearchParameters { Ef = 20 }));
         Assert.Throws<ArgumentException>(() => ivf.Search(q, 10, dist, lab, new SpannSearchParameters { Probes = 4 }));
         Assert.Throws<ArgumentException>(() => hnsw.Search(q, 10, dist, lab, new IvfSearchParameters { Probes = 4 }));
-        Assert.Throws<ArgumentException>(() => SearchParameters.CheckFamily(new IvfSearchParameters(), "SPANN", "SPANN(...)"));
-        SearchParameters.CheckFamily(new SpannSearchParameters(), "SPANN", "SPANN(...)");
+        Assert.Throws<ArgumentException>(() => SearchParameters.CheckFamily(new IvfSearchParameters(), "SPANN", flat));
+        SearchParameters.CheckFamily(new SpannSearchParameters(), "SPANN", flat);
         // Plain parameters and the index's own family are accepted.
         flat.Search(q, 10, dist, lab, new SearchParameters { Threads = 1 });
         ivf.Search(q, 10, dist, lab, new IvfSearchParameters { Probes = 4 });

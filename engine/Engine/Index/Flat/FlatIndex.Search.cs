@@ -13,7 +13,7 @@ public sealed partial class FlatIndex
         SearchParameters? parameters = null)
     {
         parameters?.Validate();
-        SearchParameters.CheckFamily(parameters, null, Description);
+        SearchParameters.CheckFamily(parameters, null, this);
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));

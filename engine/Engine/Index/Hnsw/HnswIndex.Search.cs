@@ -20,7 +20,7 @@ public sealed partial class HnswIndex
         Guard.Finite(queries, Dimension, nameof(queries));
         if (parameters is { Threads: < 0 })
             throw new ArgumentOutOfRangeException(nameof(SearchParameters.Threads), parameters.Threads, "Threads must be >= 0 (0 means all processors).");
-        SearchParameters.CheckFamily(parameters, "HNSW", Description);
+        SearchParameters.CheckFamily(parameters, "HNSW", this);
         if (nq == 0) return;
         var hp = parameters as HnswSearchParameters;
         int ef = Math.Max(hp?.Ef ?? _defaultEf, k);

@@ -28,7 +28,7 @@ public sealed partial class IvfIndex
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
         parameters?.Validate();
-        SearchParameters.CheckFamily(parameters, "IVF", Description);
+        SearchParameters.CheckFamily(parameters, "IVF", this);
         var ivf = parameters as IvfSearchParameters;
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)

@@ -35,7 +35,7 @@ public sealed partial class SpannIndex
     {
         ThrowIfDisposed();
         parameters?.Validate();
-        SearchParameters.CheckFamily(parameters, "SPANN", Description);
+        SearchParameters.CheckFamily(parameters, "SPANN", this);
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
