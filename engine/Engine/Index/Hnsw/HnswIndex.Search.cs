@@ -10,7 +10,7 @@ public sealed partial class HnswIndex
     /// over the allowed set when that set is small (<see cref="HnswSearchParameters.ExactFallbackSelectivity"/>).
     /// A batch runs its queries in parallel over <see cref="SearchParameters.Threads"/>; one query allocates
     /// nothing after warm-up.</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short output buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
@@ -20,6 +20,7 @@ public sealed partial class HnswIndex
         Guard.Finite(queries, Dimension, nameof(queries));
         if (parameters is { Threads: < 0 })
             throw new ArgumentOutOfRangeException(nameof(SearchParameters.Threads), parameters.Threads, "Threads must be >= 0 (0 means all processors).");
+        SearchParameters.CheckFamily(parameters, "HNSW", Description);
         if (nq == 0) return;
         var hp = parameters as HnswSearchParameters;
         int ef = Math.Max(hp?.Ef ?? _defaultEf, k);
