@@ -123,7 +123,9 @@ public sealed partial class HnswIndex : IVectorIndex
     public bool IsTrained => _vectors.Codec.IsTrained;
 
     /// <inheritdoc />
-    public string Description => Spec.ToString();
+    public string Description => _description ??= Spec.ToString(); // the spec never changes; searches name it without allocating
+
+    private string? _description;
 
     /// <summary>Seed of the level draws; with <see cref="BuildThreads"/> = 1 the graph is a function of it and the insert order. Default 100.</summary>
     public int Seed { get; init; } = 100;
