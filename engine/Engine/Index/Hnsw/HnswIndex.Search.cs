@@ -206,7 +206,7 @@ public sealed partial class HnswIndex
                 if (res.Count < ef || key < res.TopKey)
                 {
                     cand.Push(-key, nb);
-                    if (state[nb] == Live && (open || admit.Allows(_ids[nb], _attrs[nb])))
+                    if (state[nb] == Live && (open || admit.Allows(_ids[nb], Attribute(nb))))
                     {
                         res.Push(key, nb);
                         if (res.Count > ef) res.Pop();
@@ -225,5 +225,5 @@ public sealed partial class HnswIndex
     }
 
     private bool Eligible(int node, in Admission admit) =>
-        Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], _attrs[node]);
+        Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], Attribute(node));
 }

@@ -97,12 +97,25 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
 /// lets an <c>IndexHNSWFlat</c> be the quantizer of an <c>IndexIVF</c> for very large nlist). The index's own search
 /// answers the probes; the centroids are read back once (<see cref="IVectorIndex.TryReconstruct"/>) for residuals.
 /// </summary>
-internal sealed class IndexCoarseQuantizer : ICoarseQuantizer
+internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
 {
     private readonly IVectorIndex _index;
     private readonly float[] _centroids;
     private readonly int _dimension;
     private readonly SearchParameters? _parameters;
+    private readonly Func<int, SearchParameters>? _parametersFor;
+    private readonly bool _owned;
+
+    /// <param name="index">The index over the centroids; ids must be 0..Count-1.</param>
+    /// <param name="parametersFor">Parameters of its searches for a thread count (1 for the probes of one chunk of
+    /// queries, the caller's count for assignments).</param>
+    /// <param name="owned">Dispose the index with this quantizer.</param>
+    public IndexCoarseQuantizer(IVectorIndex index, Func<int, SearchParameters> parametersFor, bool owned)
+        : this(index)
+    {
+        _parametersFor = parametersFor;
+        _owned = owned;
+    }
 
     /// <param name="index">The index over the centroids; ids must be 0..Count-1.</param>
     /// <param name="parameters">Parameters of its searches (e.g. HNSW ef with Threads = 1, since the IVF search already
@@ -145,6 +158,14 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer
             for (int i = 0; i < nq * probes; i++) keys[i] = -keys[i];
     }
 
-    // The caller's parameters as given (their thread count included), or plain ones with this thread count.
-    private SearchParameters WithThreads(int threads) => _parameters ?? new SearchParameters { Threads = threads };
+    // The factory's parameters for this thread count, the caller's parameters as given (their thread count included),
+    // or plain ones with this thread count.
+    private SearchParameters WithThreads(int threads) =>
+        _parametersFor?.Invoke(threads) ?? _parameters ?? new SearchParameters { Threads = threads };
+
+    /// <summary>Disposes the index when this quantizer owns it.</summary>
+    public void Dispose()
+    {
+        if (_owned) _index.Dispose();
+    }
 }

@@ -158,6 +158,7 @@ public sealed partial class IvfIndex
         _trained = ver[1] == 1;
         _centroidsSupplied = true;
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
+        if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
     }
 }

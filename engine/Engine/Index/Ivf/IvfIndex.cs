@@ -102,7 +102,9 @@ public sealed partial class IvfIndex : IVectorIndex
     public bool IsTrained => Volatile.Read(ref _trained);
 
     /// <inheritdoc />
-    public string Description => Spec.ToString();
+    public string Description => _description ??= Spec.ToString(); // the spec never changes; searches name it without allocating
+
+    private string? _description;
 
     /// <summary>Number of inverted lists (nlist).</summary>
     public int ListCount => _lists.Count;
@@ -207,7 +209,7 @@ public sealed partial class IvfIndex : IVectorIndex
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace centroids of an index that holds vectors.");
             _flatQuantizer.SetCentroids(centroids.ToArray());
-            SetQuantizer(_flatQuantizer);
+            SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
             if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
@@ -237,10 +239,27 @@ public sealed partial class IvfIndex : IVectorIndex
         finally { _lock.ExitWriteLock(); }
     }
 
+    /// <summary>ef of the HNSW coarse quantizer's searches (the search uses max(ef, probes)).</summary>
+    internal const int CoarseHnswEf = 64;
+
+    // The quantizer that answers probes over the flat quantizer's centroids: the flat one itself, or (IVF{n}_HNSW{M})
+    // an HNSW graph over them, built on one thread (deterministic for the centroids) with ids 0..nlist-1 and the
+    // same keys as the flat quantizer (squared L2, or inner product in the working space).
+    private ICoarseQuantizer ServingQuantizer()
+    {
+        if (Spec.CoarseHnswM == 0) return _flatQuantizer;
+        var graph = new Hnsw.HnswIndex($"HNSW{Spec.CoarseHnswM}", Dimension, Metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct) { BuildThreads = 1 };
+        var ids = new long[ListCount];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i;
+        graph.Add(_flatQuantizer.Centroids, ids);
+        return new IndexCoarseQuantizer(graph, threads => new Hnsw.HnswSearchParameters { Ef = CoarseHnswEf, Threads = threads }, owned: true);
+    }
+
     // Under the write lock: the quantizer, the residual tables over its centroids, and no pooled scanner holding the
     // old tables.
     private void SetQuantizer(ICoarseQuantizer quantizer)
     {
+        if (!ReferenceEquals(_quantizer, quantizer)) (_quantizer as IDisposable)?.Dispose();
         _quantizer = quantizer;
         if (_pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
         _scratchPool.Clear();
@@ -292,7 +311,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 _flatQuantizer.SetCentroids(transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
                     : KMeans.Train(vectors, d, opts));
-                SetQuantizer(_flatQuantizer);
+                SetQuantizer(ServingQuantizer());
             }
             // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
             int cap = Math.Min(n, _pq is null ? 65536 : _pq.Ksub * 256);
@@ -369,6 +388,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _count = 0;
             _mapping?.Dispose();
             _mapping = null;
+            (_quantizer as IDisposable)?.Dispose();
         }
         finally { _lock.ExitWriteLock(); }
         _lock.Dispose();
