@@ -99,9 +99,6 @@ internal static class BenchRunner
         }
     }
 
-    /// <summary>Rows added per <c>Add</c> call while building, so the add step can report progress.</summary>
-    private static int AddChunk(int count) => Math.Max(4096, (count + 49) / 50);
-
     private static List<BenchRow> RunOn(IVectorIndex index, BenchRun run, Engine.Data.DataSet data, BenchOptions o, int threads,
         TextWriter output, Steps steps, string? spannDir)
     {
@@ -111,19 +108,10 @@ internal static class BenchRunner
         var log = o.Json ? TextWriter.Null : Console.Error;
         log.WriteLine($"building {index.Description} on {data.Name}: n={data.Count} d={data.Dimension} metric={data.Metric.ToShortName()}");
         var sw = Stopwatch.StartNew();
-        steps.Run($"train {index.Description}", _ => index.Train(data.Base));
-        steps.Run($"add {data.Count:N0} vectors", progress =>
-        {
-            int d = data.Dimension, chunk = AddChunk(data.Count);
-            var ids = new long[chunk];
-            for (int start = 0; start < data.Count; start += chunk)
-            {
-                int rows = Math.Min(chunk, data.Count - start);
-                for (int i = 0; i < rows; i++) ids[i] = start + i;
-                index.Add(data.Base.AsSpan(start * d, rows * d), ids.AsSpan(0, rows));
-                progress.Report((start + rows) / (double)data.Count);
-            }
-        });
+        var ids = new long[data.Count];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i;
+        steps.Run($"train {index.Description}", progress => index.Train(data.Base, progress));
+        steps.Run($"add {data.Count:N0} vectors", progress => index.Add(data.Base, ids, progress));
         double buildSeconds = sw.Elapsed.TotalSeconds;
         if (index is SpannIndex spann)
         {
@@ -146,7 +134,7 @@ internal static class BenchRunner
                 rows.Add(row);
                 if (o.Json) output.WriteLine(row.ToJson());
                 else log.WriteLine(row.ToText());
-                progress.Report((i + 1) / (double)settings.Count);
+                progress.Report(new BuildProgress("sweep", i + 1, settings.Count));
             }
             return rows;
         });

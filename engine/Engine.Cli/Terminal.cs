@@ -51,36 +51,43 @@ internal sealed class Steps
     /// <summary>True when steps draw progress bars.</summary>
     public bool Interactive => _console is not null;
 
-    /// <summary>Runs <paramref name="work"/>, which may report the fraction done (0..1) through its argument.</summary>
-    public T Run<T>(string label, Func<IProgress<double>, T> work)
+    /// <summary>Runs <paramref name="work"/>, which may report its stages and how far they are through its argument.</summary>
+    public T Run<T>(string label, Func<IProgress<BuildProgress>, T> work)
     {
         ArgumentNullException.ThrowIfNull(work);
         return _console is null ? RunPlain(label, work) : RunBar(_console, label, work);
     }
 
     /// <summary>Runs <paramref name="work"/> as a step (see <see cref="Run{T}"/>).</summary>
-    public void Run(string label, Action<IProgress<double>> work) => Run(label, p => { work(p); return true; });
+    public void Run(string label, Action<IProgress<BuildProgress>> work) => Run(label, p => { work(p); return true; });
 
-    private T RunPlain<T>(string label, Func<IProgress<double>, T> work)
+    /// <summary>A report's text: the stage unless it repeats the label, then done/total.</summary>
+    private static string Describe(string label, BuildProgress p)
+    {
+        string stage = string.IsNullOrEmpty(p.Stage) || label.StartsWith(p.Stage, StringComparison.Ordinal) ? "" : p.Stage + " ";
+        return p.Total > 0 ? string.Create(CultureInfo.InvariantCulture, $"{stage}{p.Done:N0}/{p.Total:N0}") : stage.TrimEnd();
+    }
+
+    private T RunPlain<T>(string label, Func<IProgress<BuildProgress>, T> work)
     {
         var sw = Stopwatch.StartNew();
         var last = TimeSpan.Zero;
         var gate = new Lock();
         _log.WriteLine($"{label} ...");
-        var result = work(new SyncProgress<double>(fraction =>
+        var result = work(new SyncProgress<BuildProgress>(p =>
         {
             lock (gate)
             {
                 if (sw.Elapsed - last < PlainInterval) return;
                 last = sw.Elapsed;
-                _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}: {Math.Clamp(fraction, 0, 1) * 100:F0}% ({sw.Elapsed.TotalSeconds:F1} s)"));
+                _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}: {Describe(label, p)} ({p.Fraction * 100:F0}%, {sw.Elapsed.TotalSeconds:F1} s)"));
             }
         }));
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}: done in {sw.Elapsed.TotalSeconds:F2} s"));
         return result;
     }
 
-    private static T RunBar<T>(IAnsiConsole console, string label, Func<IProgress<double>, T> work)
+    private static T RunBar<T>(IAnsiConsole console, string label, Func<IProgress<BuildProgress>, T> work)
     {
         T result = default!;
         console.Progress()
@@ -90,11 +97,14 @@ internal sealed class Steps
             {
                 var task = ctx.AddTask(Markup.Escape(label), maxValue: 1.0);
                 task.IsIndeterminate = true;
-                result = work(new SyncProgress<double>(fraction =>
+                result = work(new SyncProgress<BuildProgress>(p =>
                 {
-                    task.IsIndeterminate = false;
-                    task.Value = Math.Clamp(fraction, 0, 1);
+                    string text = Describe(label, p);
+                    task.Description = Markup.Escape(text.Length == 0 ? label : $"{label}: {text}");
+                    task.IsIndeterminate = p.Total <= 0;
+                    task.Value = p.Fraction;
                 }));
+                task.Description = Markup.Escape(label);
                 task.IsIndeterminate = false;
                 task.Value = 1.0;
                 task.StopTask();

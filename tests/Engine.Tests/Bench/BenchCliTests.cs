@@ -101,7 +101,7 @@ public class BenchCliTests
         var log = new StringWriter();
         var steps = Steps.ForConsole(log); // the test host's output is redirected: no bars
         Assert.False(steps.Interactive);
-        int value = steps.Run("work", p => { p.Report(0.5); return 42; });
+        int value = steps.Run("work", p => { p.Report(new BuildProgress("work", 1, 2)); return 42; });
         Assert.Equal(42, value);
         var lines = log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal("work ...", lines[0]);
