@@ -106,6 +106,8 @@ internal static class BenchRunner
         // Settings the index does not understand (or values out of range) fail before the build, not after it.
         var parameters = settings.Select(s => IndexFactory.CreateParameters(index, s, threads)).ToList();
         var log = o.Json ? TextWriter.Null : Console.Error;
+        // On a terminal the progress bars own the screen while a step runs; the rows come in the table at the end.
+        var rowLog = steps.Interactive ? TextWriter.Null : log;
         log.WriteLine($"building {index.Description} on {data.Name}: n={data.Count} d={data.Dimension} metric={data.Metric.ToShortName()}");
         var sw = Stopwatch.StartNew();
         var ids = new long[data.Count];
@@ -133,7 +135,7 @@ internal static class BenchRunner
                 var row = Measure(index, data, o, threads, settings[i], parameters[i], buildSeconds, diskBytes);
                 rows.Add(row);
                 if (o.Json) output.WriteLine(row.ToJson());
-                else log.WriteLine(row.ToText());
+                else rowLog.WriteLine(row.ToText());
                 progress.Report(new BuildProgress("sweep", i + 1, settings.Count));
             }
             return rows;
