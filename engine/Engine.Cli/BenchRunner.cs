@@ -41,6 +41,9 @@ internal static class BenchRunner
             var read = PeerRows.Read(o.PeersFile);
             foreach (var s in read.Skipped) Console.Error.WriteLine($"peers: skipped {s}");
             if (read.Rows.Count == 0) throw new ArgumentException($"Peers file '{o.PeersFile}' holds no result rows.");
+            // recall@100 next to recall@10 would compare different things on one axis.
+            if (read.Rows.FirstOrDefault(r => r.K > 0 && r.K != o.K) is { } other)
+                throw new ArgumentException($"Peers file '{o.PeersFile}' has rows measured at k={other.K} ({other.Series}); this bench runs k={o.K}.");
             peers = read.Rows;
         }
         var data = steps.Run($"load {o.DataDir}", _ => BenchData.Load(o.DataDir, o.QueryLimit));

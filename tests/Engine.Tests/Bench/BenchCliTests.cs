@@ -74,6 +74,9 @@ public class BenchCliTests
         File.WriteAllText(dir.File("peers.jsonl"), "{\"system\": \"faiss\"}\n");
         Assert.Throws<FormatException>(() => BenchRunner.Measure(baseOptions with { PeersFile = dir.File("peers.jsonl") }, TextWriter.Null, Steps.Plain(log)));
         Assert.Throws<FileNotFoundException>(() => BenchRunner.Measure(baseOptions with { SpecsFile = dir.File("none.json") }, TextWriter.Null, Steps.Plain(log)));
+        File.WriteAllText(dir.File("peers.jsonl"), "{\"system\": \"faiss\", \"spec\": \"Flat\", \"recall\": 1, \"qps\": 5, \"k\": 100}\n");
+        ex = Assert.Throws<ArgumentException>(() => BenchRunner.Measure(baseOptions with { PeersFile = dir.File("peers.jsonl") }, TextWriter.Null, Steps.Plain(log)));
+        Assert.Contains("k=100", ex.Message);
         Assert.DoesNotContain("train", log.ToString());
     }
 
