@@ -117,9 +117,24 @@ public static class RecallQpsPlot
         double minLog = Math.Floor(rows.Min(r => Math.Log10(r.Qps))), maxLog = Math.Ceiling(rows.Max(r => Math.Log10(r.Qps)));
         if (maxLog <= minLog) maxLog = minLog + 1;
         double pad = Math.Max(0.01, (maxRecall - minRecall) * 0.05);
-        // Room on the right for the labels of the best-recall points.
-        plot.Axes.SetLimits(Math.Max(0, minRecall - pad), Math.Min(1.0, maxRecall) + pad * 3, minLog, maxLog);
+        // Room on the right for the labels of the best-recall points, but recall ticks stop at 1.
+        double left = Math.Max(0, minRecall - pad), right = Math.Min(1.0, maxRecall) + pad * 3;
+        plot.Axes.SetLimits(left, right, minLog, maxLog);
+        plot.Axes.Bottom.TickGenerator = RecallTicks(left, Math.Min(1.0, right));
         plot.ShowLegend(Alignment.LowerLeft);
         return plot;
+    }
+
+    /// <summary>About ten ticks at a round step (0.005 … 0.1) from <paramref name="from"/> up to <paramref name="to"/> (at most 1).</summary>
+    private static ScottPlot.TickGenerators.NumericManual RecallTicks(double from, double to)
+    {
+        double step = new[] { 0.005, 0.01, 0.02, 0.05, 0.1 }.FirstOrDefault(st => (to - from) / st <= 12, 0.1);
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (long i = (long)Math.Ceiling(from / step - 1e-9); i * step <= to + 1e-9; i++)
+        {
+            double x = Math.Round(i * step, 3);
+            ticks.AddMajor(x, x.ToString("0.###", CultureInfo.InvariantCulture));
+        }
+        return ticks;
     }
 }
