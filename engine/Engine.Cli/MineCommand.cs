@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.Buffers.Binary;
 using System.CommandLine;
 using System.Globalization;
@@ -84,8 +85,9 @@ internal static class MineCommand
             string? prebuilt = p.GetValue(indexDir);
             if (prebuilt is not null && p.GetResult(index) is { Implicit: false })
                 throw new ArgumentException("--index and --index-dir exclude each other: give the spec to 'engine build', or let 'engine mine' build it.");
+            var steps = Steps.ForConsole(Console.Error);
             using var idx = prebuilt is null
-                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!)
+                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!, steps)
                 : OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss));
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
@@ -101,8 +103,8 @@ internal static class MineCommand
             }
             if (options.HubnessGamma > 0)
             {
-                var hub = HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
-                    new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads });
+                var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
+                    new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads }));
                 Console.WriteLine($"hubness: {hub}");
                 options = options with { KOccurrence = hub.Occurrence };
             }
@@ -113,13 +115,15 @@ internal static class MineCommand
             if (searchSettings.Count > 0)
                 options = options with { SearchParameters = IndexFactory.CreateParameters(idx, searchSettings, options.Threads > 0 ? options.Threads : Environment.ProcessorCount) };
             var miner = new HardNegativeMiner(idx, options);
-            var report = miner.MineToFile(input, outPath, fmt, new MiningManifest
+            var manifest = new MiningManifest
             {
                 IndexChecksum = inputs["corpus"], Inputs = inputs,
                 Notes = "engine mine " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-            });
+            };
+            var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
             File.WriteAllText(outPath + ".report.json", report.ToJson());
-            Console.WriteLine(report.ToString());
+            if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Mining(report));
+            else Console.WriteLine(report.ToString());
             Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
             return 0;
         });
@@ -139,13 +143,15 @@ internal static class MineCommand
         throw new ArgumentException($"--index-dir '{dir}' holds an index with {problem}; build it from this corpus with 'engine build'.");
     }
 
-    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu")
+    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu", Steps? steps = null)
     {
         var idx = DeviceIndexes.Create(spec, d, metric, device);
         try
         {
-            if (!idx.IsTrained) idx.Train(data);
-            idx.Add(data, Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
+            steps ??= Steps.Plain(TextWriter.Null);
+            if (!idx.IsTrained) steps.Run($"train {idx.Description}", progress => idx.Train(data, progress));
+            var ids = Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray();
+            steps.Run($"add {ids.Length:N0} vectors", progress => idx.Add(data, ids, progress));
             return idx;
         }
         catch

@@ -6,7 +6,7 @@ namespace Engine.Tests.Architecture;
 /// <summary>
 /// The layering rules of docs/architecture.md, checked on the assemblies and the source tree: kernels know nothing of
 /// indexes; indexes reach files only through the storage abstractions; mining depends only on the index contract;
-/// ILGPU, FASTER, Orleans and VectorData live in their own assemblies.
+/// ILGPU, FASTER, Orleans and VectorData live in their own assemblies; plotting (ScottPlot/SkiaSharp) and HDF5 (PureHDF) in Engine.Bench.
 /// </summary>
 public class LayeringTests
 {
@@ -26,6 +26,9 @@ public class LayeringTests
         { "ILGPU", "Engine.Gpu" },
         { "Microsoft.Orleans", "Engine.Orleans" },
         { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
+        { "ScottPlot", "Engine.Bench" },
+        { "SkiaSharp", "Engine.Bench" },
+        { "PureHDF", "Engine.Bench" },
     };
 
     [Theory]
@@ -50,7 +53,7 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 

@@ -197,7 +197,7 @@ public sealed partial class IvfIndex : IVectorIndex
 
     /// <summary>
     /// Installs externally trained coarse centroids (nlist × d, in the index's working space: normalised for
-    /// cosine, rotated when there is OPQ). <see cref="Train"/> then keeps them.
+    /// cosine, rotated when there is OPQ). <see cref="Train(ReadOnlySpan{float})"/> then keeps them.
     /// </summary>
     public void UseCentroids(ReadOnlySpan<float> centroids)
     {
@@ -265,7 +265,7 @@ public sealed partial class IvfIndex : IVectorIndex
         _scratchPool.Clear();
     }
 
-    /// <summary>Installs externally trained PQ codebooks (M × 2^bits × d/M floats). <see cref="Train"/> then keeps them.</summary>
+    /// <summary>Installs externally trained PQ codebooks (M × 2^bits × d/M floats). <see cref="Train(ReadOnlySpan{float})"/> then keeps them.</summary>
     public void UseCodebooks(ReadOnlySpan<float> codebooks)
     {
         var pq = _pq ?? throw new InvalidOperationException($"A '{Description}' index has no product quantizer.");
@@ -284,7 +284,14 @@ public sealed partial class IvfIndex : IVectorIndex
     /// PQ codebooks on residuals, the refine store's range; then precomputes the L2 term-2 table.
     /// </summary>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values, or fewer vectors than lists.</exception>
-    public void Train(ReadOnlySpan<float> vectors)
+    public void Train(ReadOnlySpan<float> vectors) => Train(vectors, null);
+
+    /// <summary>
+    /// <see cref="Train(ReadOnlySpan{float})"/> reporting each stage: <c>opq</c>, <c>k-means</c> (one report per
+    /// Lloyd iteration of the coarse quantizer), <c>pq codebooks</c>, <c>train</c> (done).
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dimension, non-finite values, or fewer vectors than lists.</exception>
+    public void Train(ReadOnlySpan<float> vectors, IProgress<BuildProgress>? progress)
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         Guard.Finite(vectors, Dimension, nameof(vectors));
@@ -299,6 +306,7 @@ public sealed partial class IvfIndex : IVectorIndex
             if (_count > 0) throw new InvalidOperationException("The index already holds vectors; create a new index to retrain.");
             if (_opq is not null)
             {
+                progress?.Report(new BuildProgress("opq", 0, 1));
                 var sample = Sample(vectors, n, Math.Min(n, 8192), rng, transform: false);
                 _opq.Train(sample, Spec.Bits, TrainingSeed, threads, iterations: d > 256 ? 2 : 6);
             }
@@ -307,7 +315,7 @@ public sealed partial class IvfIndex : IVectorIndex
             bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
-                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend };
+                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend, Progress = progress };
                 _flatQuantizer.SetCentroids(transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
                     : KMeans.Train(vectors, d, opts));
@@ -318,6 +326,7 @@ public sealed partial class IvfIndex : IVectorIndex
             float[] train = Sample(vectors, n, cap, rng, transform: true);
             if (_pq is { IsTrained: false })
             {
+                progress?.Report(new BuildProgress("pq codebooks", 0, 1));
                 var residuals = (float[])train.Clone();
                 var assign = _quantizer.Assign(residuals, threads);
                 for (int i = 0; i < cap; i++)
@@ -327,6 +336,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _refine?.Train(train);
             BuildTerm2();
             _trained = true;
+            progress?.Report(new BuildProgress("train", 1, 1));
         }
         finally { _lock.ExitWriteLock(); }
     }

@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Engine.Mining.Output;
 
-/// <summary>Output formats of <see cref="HardNegativeMiner.MineToFile"/>.</summary>
+/// <summary>Output formats of <see cref="HardNegativeMiner.MineToFile(MiningInput, string, MiningOutputFormat, MiningManifest?)"/>.</summary>
 public enum MiningOutputFormat
 {
     /// <summary>JSON lines (<see cref="JsonlMiningWriter"/>).</summary>
