@@ -16,6 +16,7 @@ internal static class NativeOptions
         "num_negatives", "range_min", "range_max", "candidate_depth", "duplicate_threshold", "absolute_margin",
         "relative_margin", "positive_anchor", "min_score", "max_score", "sampling", "simans_a", "simans_b",
         "temperature", "hubness_gamma", "max_hand_outs_per_item", "shortfall", "rescore_exact", "seed", "threads", "chunk_size",
+        "include_positives",
     ];
 
     /// <summary>Hubness option keys.</summary>
@@ -55,6 +56,7 @@ internal static class NativeOptions
                 "seed" => o with { Seed = Seed(p) },
                 "threads" => o with { Threads = Int(p) },
                 "chunk_size" => o with { ChunkSize = Int(p) },
+                "include_positives" => o with { IncludePositives = Bool(p) },
                 _ => throw new InvalidOperationException("unreachable: key list and switch disagree"),
             };
         }

@@ -73,7 +73,7 @@ public sealed partial class HardNegativeMiner
         {
             long id = ids[j];
             float s = raw[j];
-            if (Array.IndexOf(positives, id) >= 0) { result.Positive++; continue; }
+            if (!_options.IncludePositives && Array.IndexOf(positives, id) >= 0) { result.Positive++; continue; }
             if (excluded.Contains(id)) { result.Excluded++; continue; }
             if (_options.DuplicateThreshold is float dup && IsNearDuplicate(id, positives.Length, dup, scratch)) { result.NearDuplicate++; continue; }
             if (s > marginCeiling) { result.Margin++; continue; }

@@ -67,6 +67,13 @@ public sealed record MiningOptions
     /// </summary>
     public int CandidateDepth { get; init; }
 
+    /// <summary>
+    /// Keep the anchor's positives among the candidates instead of removing them (sentence-transformers'
+    /// <c>include_positives</c>: a full first-stage ranking, e.g. for re-ranker evaluation sets). They are still
+    /// scored as positives for the margins; the other filters and the window apply to them like to any candidate.
+    /// </summary>
+    public bool IncludePositives { get; init; }
+
     /// <summary>Drop candidates whose cosine similarity to any positive exceeds this (null = off).</summary>
     public float? DuplicateThreshold { get; init; }
 

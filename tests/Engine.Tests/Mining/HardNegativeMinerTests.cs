@@ -84,6 +84,28 @@ public class HardNegativeMinerTests
         else Assert.InRange(adaptiveReport.DeepenedAnchors, 1, data.Positives.Length);
     }
 
+    [Fact]
+    public void IncludePositives_KeepsThemRankedAmongTheCandidates()
+    {
+        var data = MiningTestData.Create(seed: 7, dupsPerPositive: 0);
+        using var index = data.BuildIndex(Metric.Cosine);
+        var options = new MiningOptions { NumNegatives = 5, RangeMax = 20, CandidateDepth = 21, Shortfall = ShortfallPolicy.KeepShort };
+        var input = Input(data);
+        var plain = new HardNegativeMiner(index, options).MineAll(input, out var plainReport);
+        var with = new HardNegativeMiner(index, options with { IncludePositives = true }).MineAll(input, out var withReport);
+        Assert.Equal(0, withReport.SkippedPositives);
+        Assert.Equal(data.Positives.Length, plainReport.SkippedPositives);
+        var dist = new float[5]; var ids = new long[5];
+        for (int a = 0; a < with.Count; a++)
+        {
+            // The same first five candidates as the index's own ranking: the positive stays in its place.
+            index.Search(data.Anchors.AsSpan(a * MiningTestData.D, MiningTestData.D), 5, dist, ids);
+            Assert.Equal(ids, with[a].Negatives);
+            Assert.DoesNotContain(plain[a].Negatives, n => data.Positives[a].Contains(n));
+        }
+        Assert.Contains(with, r => r.Negatives.Contains(data.Positives[(int)r.Anchor][0]));
+    }
+
     private static long CountAbove(IVectorIndex index, MiningTestData data, int anchor, long positive, int depth, float ceiling)
     {
         var dist = new float[depth]; var ids = new long[depth];
