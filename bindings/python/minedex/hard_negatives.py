@@ -454,7 +454,7 @@ def format_report(report, margins=None):
                       ("margins", "margin"), ("score bounds", "score_bounds"), ("hand-out cap", "hand_out_cap")):
         if skipped.get(key):
             lines.append(f"Skipped {skipped[key]:,} potential negatives ({skipped[key] / candidates:.2%}) due to the {name}"
-                         + (_margin_text(margins) if key in ("margin", "score_bounds") and margins else "") + ".")
+                         + (_margin_text(margins, key) if margins else "") + ".")
     missing, rows = report.get("missing_rows", 0), report.get("rows", 0)
     if missing:
         lines.append(f"Could not find enough negatives for {missing:,} samples ({missing / max(missing + rows, 1):.2%}); "
@@ -465,6 +465,7 @@ def format_report(report, margins=None):
     return "\n".join(lines)
 
 
-def _margin_text(margins):
-    set_ = [f"{k} of {x}" for k, x in margins.items() if x is not None]
+def _margin_text(margins, key):
+    names = {"margin": ("absolute_margin", "relative_margin"), "score_bounds": ("max_score", "min_score")}.get(key, ())
+    set_ = [f"{k} of {margins[k]}" for k in names if margins.get(k) is not None]
     return f" ({', '.join(set_)})" if set_ else ""
