@@ -14,9 +14,10 @@ Mining in sentence-transformers' terms: :func:`mine_hard_negatives`.
 from ._native import ArgumentTypeError, EngineError, InvalidArgumentError, lib as _lib
 from .index import Index, load
 from .hard_negatives import HardNegatives, mine_hard_negatives
+from .refresher import Refresher, Snapshot, StaleSnapshotError
 
-__all__ = ["ArgumentTypeError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError", "load",
-           "mine_hard_negatives", "version"]
+__all__ = ["ArgumentTypeError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError", "Refresher",
+           "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "version"]
 
 
 def version():

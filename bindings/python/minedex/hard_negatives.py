@@ -56,6 +56,8 @@ class HardNegatives:
         The score of each positive of each unique query.
     report : dict
         The engine's mining report (filters, shortfall, score statistics) plus ``rows`` and ``missing_rows``.
+    row_query : numpy int64 (rows,)
+        The unique query (index into ``negatives``) each row comes from.
     """
 
     def __init__(self, columns, query_rows, positives, negatives, scores, positive_scores, report, output_format):
@@ -67,6 +69,7 @@ class HardNegatives:
         self.positive_scores = positive_scores
         self.report = report
         self.output_format = output_format
+        self.row_query = np.zeros(0, dtype=np.int64)
 
     def __len__(self):
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -374,14 +377,22 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
 
     anchor_of = (lambda i: queries[query_rows[i]]) if queries is not None else (lambda i: int(query_rows[i]))
     doc_of = (lambda j: corpus[j]) if corpus is not None else (lambda j: int(j))
-    columns, missing = _layout(output_format, output_scores, anchor_column_name, positive_column_name, anchor_of,
+    row_query = []  # the unique query of each row, recorded as each row's anchor cell is written
+
+    def anchor_cell(i):
+        row_query.append(i)
+        return anchor_of(i)
+
+    columns, missing = _layout(output_format, output_scores, anchor_column_name, positive_column_name, anchor_cell,
                                doc_of, pos_lists, positive_scores, negatives, scores, num_negatives)
     report = dict(report, rows=len(next(iter(columns.values()))), missing_rows=missing, output_format=output_format,
                   range_max=range_max, unique_queries=n_unique, queries=nq)
     if verbose:
         print(format_report(report, margins))
-    return HardNegatives(columns, query_rows, pos_lists, v.output(negatives, kind), v.output(scores, kind),
-                         positive_scores, report, output_format)
+    result = HardNegatives(columns, query_rows, pos_lists, v.output(negatives, kind), v.output(scores, kind),
+                           positive_scores, report, output_format)
+    result.row_query = np.array(row_query, dtype=np.int64)
+    return result
 
 
 def _layout(fmt, with_scores, a_col, p_col, anchor_of, doc_of, pos_lists, positive_scores, negatives, scores, n_neg):
