@@ -81,7 +81,7 @@ public static unsafe partial class NativeExports
         foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
         {
             // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
-            while (cursor < rows && input.AnchorId(cursor) != row.Anchor) cursor++;
+            while (cursor < rows && input.AnchorId(cursor, options.AnchorIdOffset) != row.Anchor) cursor++;
             if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
             int m = Math.Min(width, row.Negatives.Length);
             row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));

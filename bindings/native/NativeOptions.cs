@@ -16,7 +16,7 @@ internal static class NativeOptions
         "num_negatives", "range_min", "range_max", "candidate_depth", "duplicate_threshold", "absolute_margin",
         "relative_margin", "positive_anchor", "min_score", "max_score", "sampling", "simans_a", "simans_b",
         "temperature", "hubness_gamma", "max_hand_outs_per_item", "shortfall", "rescore_exact", "seed", "threads", "chunk_size",
-        "include_positives",
+        "include_positives", "anchor_id_offset",
     ];
 
     /// <summary>Hubness option keys.</summary>
@@ -57,6 +57,7 @@ internal static class NativeOptions
                 "threads" => o with { Threads = Int(p) },
                 "chunk_size" => o with { ChunkSize = Int(p) },
                 "include_positives" => o with { IncludePositives = Bool(p) },
+                "anchor_id_offset" => o with { AnchorIdOffset = Long(p) },
                 _ => throw new InvalidOperationException("unreachable: key list and switch disagree"),
             };
         }
@@ -118,6 +119,10 @@ internal static class NativeOptions
 
     private static int Int(JsonProperty p) =>
         p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) ? v
+            : throw new ArgumentException($"Option '{p.Name}' must be an integer, got {p.Value.GetRawText()}.", "options");
+
+    private static long Long(JsonProperty p) =>
+        p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out long v) ? v
             : throw new ArgumentException($"Option '{p.Name}' must be an integer, got {p.Value.GetRawText()}.", "options");
 
     private static double Double(JsonProperty p) =>

@@ -22,6 +22,7 @@ first ("top") or uniformly at random ("random"). What differs, on purpose:
 
 import json
 import os
+import time
 import warnings
 
 import numpy as np
@@ -180,7 +181,7 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
                         include_positives=False, output_format="triplet", output_scores=False, batch_size=1024,
                         anchor_column_name="anchor", positive_column_name="positive", exclusions=None,
                         rescore_exact=None, seed=42, threads=0, verbose=True, k_occurrence=None,
-                        return_type="numpy", **guards):
+                        query_block_size=100_000, return_type="numpy", **guards):
     """Adds hard negatives to (query, positive) pairs, with sentence-transformers' parameters and output formats.
 
     Parameters
@@ -216,6 +217,9 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         labeled-pair, and a list aligned with the documents (``scores``) for labeled-list.
     batch_size : int
         Queries per batched index search (memory: batch_size x candidate depth candidates).
+    query_block_size : int
+        Queries handed to the engine per call; with ``verbose``, progress is printed after each block. The rows do
+        not depend on it (a hand-out cap, ``max_hand_outs_per_item``, makes it one block: the cap counts per call).
     exclusions : list of id lists, optional
         Extra corpus ids never to return per query (engine option).
     rescore_exact : bool, optional
@@ -254,6 +258,7 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     num_negatives = v.integer(num_negatives, "num_negatives")
     range_min = v.integer(range_min, "range_min")
     batch_size = v.integer(batch_size, "batch_size")
+    query_block_size = v.integer(query_block_size, "query_block_size", 1, v.INT32[1])
     if num_negatives < 1:
         raise v.InvalidArgumentError(f"num_negatives must be at least 1, got {num_negatives}.")
     if range_min < 0:
@@ -331,9 +336,11 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
 
     if own_index:
         keep = np.flatnonzero(canonical == np.arange(nc))
+        unique_rows = c if keep.size == nc else c[keep]  # no copy of the corpus unless texts repeat
         built = Index(index, c.shape[1], metric)
-        built.train(c[keep])
-        built.add(c[keep], ids=keep)
+        built.train(unique_rows)
+        built.add(unique_rows, ids=keep)
+        del unique_rows
         search_index = built
     else:
         if index.metric != metric:
@@ -356,10 +363,24 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
                    rescore_exact=bool(rescore_exact), seed=seed, threads=threads,
                    include_positives=bool(include_positives), **guards)
     options.update({k: x for k, x in margins.items() if x is not None})
+    # Queries go to the engine in blocks (progress, bounded memory); anchor_id_offset keeps the random streams and
+    # so the rows identical to one call. The hand-out cap counts over one call, so it needs a single block.
+    block = n_unique if guards.get("max_hand_outs_per_item") else query_block_size
+    negatives = np.full((n_unique, num_negatives), -1, dtype=np.int64)
+    scores = np.full((n_unique, num_negatives), np.nan, dtype=np.float32)
+    report, started = None, time.perf_counter()
     try:
-        negatives, scores, report = search_index.mine(unique_pos, anchors=q, exclusions=excl,
-                                                      num_negatives=num_negatives, k_occurrence=k_occurrence,
-                                                      **options)
+        for first in range(0, n_unique, block):
+            last = min(n_unique, first + block)
+            neg, sc, part = search_index.mine(unique_pos[first:last], anchors=q[first:last],
+                                              exclusions=excl[first:last] if excl is not None else None,
+                                              num_negatives=num_negatives, k_occurrence=k_occurrence,
+                                              anchor_id_offset=first, **options)
+            negatives[first:last], scores[first:last] = neg, sc
+            report = part if report is None else _merge_reports(report, part)
+            if verbose and block < n_unique:
+                print(f"Mined {last:,}/{n_unique:,} queries ({last / n_unique:.1%}) in {time.perf_counter() - started:.1f} s",
+                      flush=True)
     finally:
         if own_index:
             built.close()
@@ -367,11 +388,11 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     # ---- positive scores (exact, per pair) and the rows in the chosen layout
     flat_q = np.repeat(np.arange(n_unique), [len(p) for p in pos_lists])
     flat_p = np.array([pid for p in pos_lists for pid in p], dtype=np.int64)
-    if c is not None:
-        pvec = c[flat_p]
-    else:
-        pvec = np.stack([index.reconstruct(int(pid)) for pid in flat_p]) if flat_p.size else np.zeros((0, q.shape[1]), np.float32)
-    flat_scores = pair_scores(metric, q[flat_q], pvec)
+    flat_scores = np.empty(flat_p.size, dtype=np.float32)
+    for first in range(0, flat_p.size, 65536):  # in slices: no (pairs x d) float64 copy of the whole set
+        sl = slice(first, first + 65536)
+        pvec = c[flat_p[sl]] if c is not None else np.stack([index.reconstruct(int(pid)) for pid in flat_p[sl]])
+        flat_scores[sl] = pair_scores(metric, q[flat_q[sl]], pvec)
     bounds = np.concatenate([[0], np.cumsum([len(p) for p in pos_lists])])
     positive_scores = [flat_scores[bounds[i]:bounds[i + 1]] for i in range(n_unique)]
 
@@ -386,13 +407,56 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     columns, missing = _layout(output_format, output_scores, anchor_column_name, positive_column_name, anchor_cell,
                                doc_of, pos_lists, positive_scores, negatives, scores, num_negatives)
     report = dict(report, rows=len(next(iter(columns.values()))), missing_rows=missing, output_format=output_format,
-                  range_max=range_max, unique_queries=n_unique, queries=nq)
+                  range_max=range_max, unique_queries=n_unique, queries=nq, query_blocks=-(-n_unique // block),
+                  **_score_statistics(positive_scores, flat_scores, negatives, scores))
     if verbose:
         print(format_report(report, margins))
     result = HardNegatives(columns, query_rows, pos_lists, v.output(negatives, kind), v.output(scores, kind),
                            positive_scores, report, output_format)
     result.row_query = np.array(row_query, dtype=np.int64)
     return result
+
+
+SUMMED = ("anchors", "rows_written", "negatives_written", "candidates", "deepened_anchors", "wall_seconds")
+
+
+def _merge_reports(a, b):
+    """The report of two consecutive blocks: counters add up, the peak memory is the larger; score statistics are
+    recomputed over the whole output afterwards (:func:`_score_statistics`)."""
+    out = dict(a)
+    for key in SUMMED:
+        out[key] = a.get(key, 0) + b.get(key, 0)
+    for group in ("skipped", "shortfall"):
+        out[group] = {k: a.get(group, {}).get(k, 0) + b.get(group, {}).get(k, 0)
+                      for k in set(a.get(group, {})) | set(b.get(group, {}))}
+    out["peak_memory_bytes"] = max(a.get("peak_memory_bytes", 0), b.get("peak_memory_bytes", 0))
+    return out
+
+
+def _summary(values):
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return {"count": 0}
+    p25, p50, p75 = np.quantile(values, [0.25, 0.5, 0.75])
+    return {"count": int(values.size), "mean": float(values.mean()), "std": float(values.std()),
+            "min": float(values.min()), "p25": float(p25), "p50": float(p50), "p75": float(p75),
+            "max": float(values.max())}
+
+
+def _score_statistics(positive_scores, flat_positive, negatives, scores):
+    """Statistics over the whole output: positive scores per (query, positive) pair, negative scores per mined
+    negative, differences per (pair, negative) as sentence-transformers reports them; hand-out counts."""
+    found = negatives >= 0
+    diffs = [ps[:, None] - scores[i][found[i]][None, :] for i, ps in enumerate(positive_scores)]
+    diffs = np.concatenate([d.ravel() for d in diffs]) if diffs else np.zeros(0)
+    ids, counts = np.unique(negatives[found], return_counts=True)
+    if counts.size > 1 and counts.std() > 0:
+        skew = float(np.mean((counts - counts.mean()) ** 3) / counts.std() ** 3)
+    else:
+        skew = 0.0 if counts.size > 1 else float("nan")
+    return {"positive_scores": _summary(flat_positive), "negative_scores": _summary(scores[found]),
+            "differences": _summary(diffs), "distinct_negative_ratio": ids.size / max(int(found.sum()), 1),
+            "max_hand_outs": int(counts.max()) if counts.size else 0, "hand_out_skewness": skew}
 
 
 def _layout(fmt, with_scores, a_col, p_col, anchor_of, doc_of, pos_lists, positive_scores, negatives, scores, n_neg):

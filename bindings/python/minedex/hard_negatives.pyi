@@ -56,6 +56,7 @@ def mine_hard_negatives(
     threads: int = ...,
     verbose: bool = ...,
     k_occurrence: Union[Tuple[ArrayLike, ArrayLike], Mapping[int, int], None] = ...,
+    query_block_size: int = ...,
     return_type: ReturnType = ...,
     duplicate_threshold: Optional[float] = ...,
     positive_anchor: Literal["min", "mean", "max"] = ...,

@@ -22,7 +22,7 @@ public sealed partial class HardNegativeMiner
     {
         int d = _index.Dimension;
         Metric metric = _index.Metric;
-        var result = new AnchorCandidates { AnchorId = input.AnchorId(anchor) };
+        var result = new AnchorCandidates { AnchorId = input.AnchorId(anchor, _options.AnchorIdOffset) };
         long[] positives = input.Positives[anchor];
         result.Positives = positives;
         result.PositiveScores = new float[positives.Length];
