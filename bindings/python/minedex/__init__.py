@@ -14,10 +14,11 @@ Mining in sentence-transformers' terms: :func:`mine_hard_negatives`.
 from ._native import ArgumentTypeError, EngineError, InvalidArgumentError, lib as _lib
 from .index import Index, load
 from .hard_negatives import HardNegatives, mine_hard_negatives
+from .mined_file import CorruptFileError, read_mined
 from .refresher import Refresher, Snapshot, StaleSnapshotError
 
-__all__ = ["ArgumentTypeError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError", "Refresher",
-           "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "version"]
+__all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
+           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
 
 
 def version():

@@ -235,6 +235,31 @@ def test_hubness_weighting_matches_the_csharp_cli(tmp_path):
     for i, row in enumerate(rows):
         assert row["anchor"] == i and row["negatives"] == list(neg[i])
         np.testing.assert_allclose(row["scores"], scores[i], rtol=1e-6)
+    # minedex.read_mined reads both of the CLI's formats; the binary container's checksums are verified.
+    from_jsonl = minedex.read_mined(out)
+    assert list(from_jsonl["anchor"]) == list(range(200))
+    assert [list(n) for n in from_jsonl["negatives"]] == [r["negatives"] for r in rows]
+    binary = tmp_path / "neg.bin"
+    run = subprocess.run(["dotnet", dll, "mine", "--corpus", str(tmp_path / "base.fvecs"),
+                          "--anchors", str(tmp_path / "query.fvecs"), "--positives", str(tmp_path / "pos.ivecs"),
+                          "--metric", "ip", "--negatives", "4", "--range", "0:40", "--sampling", "softmax",
+                          "--temperature", "0.5", "--hubness-gamma", "0.8", "--hub-k", "7", "--seed", "5",
+                          "--format", "binary", "--out", str(binary)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    from_binary = minedex.read_mined(binary)
+    assert from_binary["header"]["metric"] == "ip" and from_binary["header"]["dimension"] == 48
+    assert from_binary["report"]["rows_written"] == 200
+    for key in ("anchor", "positives", "negatives", "scores", "positive_scores"):
+        assert all(np.array_equal(a, b) for a, b in zip(from_binary[key], from_jsonl[key])), key
+    blob = bytearray(binary.read_bytes())
+    blob[len(blob) // 2] ^= 0x10
+    (tmp_path / "flipped.bin").write_bytes(bytes(blob))
+    with pytest.raises(minedex.CorruptFileError, match="checksum mismatch") as e:
+        minedex.read_mined(tmp_path / "flipped.bin")
+    assert e.value.code == 4
+    (tmp_path / "cut.bin").write_bytes(bytes(blob[:len(blob) - 9]))
+    with pytest.raises(minedex.CorruptFileError):
+        minedex.read_mined(tmp_path / "cut.bin", verify=False)
     # The JSONL path of the bindings gives the same rows.
     report2 = index.mine(positives, anchors=q, num_negatives=4, range_max=40, sampling="softmax", temperature=0.5,
                          k_occurrence=(ids, occ), hubness_gamma=0.8, seed=5, output=tmp_path / "py.jsonl")
