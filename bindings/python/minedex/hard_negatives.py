@@ -214,7 +214,8 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         ``num_negatives``), "labeled-pair" (anchor, positive, label 1/0), "labeled-list" (anchor, [docs], labels).
     output_scores : bool
         Add a ``score`` column: [positive, negative(s)] scores for triplet / n-tuple, the pair's score for
-        labeled-pair, and a list aligned with the documents (``scores``) for labeled-list.
+        labeled-pair, and a list aligned with the documents (``scores``) for labeled-list. sentence-transformers'
+        ``output_format="n-tuple-scores"`` is accepted as ``"n-tuple"`` with ``output_scores=True``.
     batch_size : int
         Queries per batched index search (memory: batch_size x candidate depth candidates).
     query_block_size : int
@@ -245,6 +246,8 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     if unknown:
         raise v.ArgumentTypeError(f"mine_hard_negatives() got unexpected keyword argument(s) {unknown}; "
                                   f"engine guards are {list(GUARDS)}.")
+    if output_format == "n-tuple-scores":  # sentence-transformers' name for n-tuple with a score list
+        output_format, output_scores = "n-tuple", True
     if output_format not in OUTPUT_FORMATS:
         raise v.InvalidArgumentError(f"output_format must be one of {list(OUTPUT_FORMATS)}, got {output_format!r}.")
     if sampling_strategy not in SAMPLING:

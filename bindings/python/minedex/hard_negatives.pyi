@@ -45,7 +45,7 @@ def mine_hard_negatives(
     num_negatives: int = ...,
     sampling_strategy: Literal["top", "random", "uniform", "simans", "softmax"] = ...,
     include_positives: bool = ...,
-    output_format: OutputFormat = ...,
+    output_format: Union[OutputFormat, Literal["n-tuple-scores"]] = ...,
     output_scores: bool = ...,
     batch_size: int = ...,
     anchor_column_name: str = ...,

@@ -251,6 +251,10 @@ def test_output_scores_and_ids_without_texts():
     exact_neg = np.sum(qn[got.columns["anchor"]] * unit[got.columns["negative"]], axis=1)
     np.testing.assert_allclose(pos, exact_pos, atol=1e-5)
     np.testing.assert_allclose(neg, exact_neg, atol=1e-5)
+    nts = minedex.mine_hard_negatives(q, c, np.arange(20), output_format="n-tuple-scores", verbose=False)
+    explicit = minedex.mine_hard_negatives(q, c, np.arange(20), output_format="n-tuple", output_scores=True,
+                                           verbose=False)
+    assert nts.columns == explicit.columns and nts.output_format == "n-tuple" and "score" in nts.columns
     lp = minedex.mine_hard_negatives(q, c, np.arange(20), output_format="labeled-pair", output_scores=True, verbose=False)
     assert len(lp.columns["score"]) == len(lp) and lp.columns["label"][:4] == [1, 0, 0, 0]
     ll = minedex.mine_hard_negatives(q, c, np.arange(20), output_format="labeled-list", output_scores=True, verbose=False)
