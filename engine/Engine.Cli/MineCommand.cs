@@ -20,7 +20,7 @@ internal static class MineCommand
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
         var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
-        var negatives = new Option<int>("--negatives") { Description = "Negatives per anchor.", DefaultValueFactory = _ => 3 };
+        var negatives = new Option<int>("--negatives", "--num-negatives") { Description = "Negatives per anchor (sentence-transformers: num_negatives).", DefaultValueFactory = _ => 3 };
         var range = new Option<string>("--range") { Description = "Rank window MIN:MAX over surviving candidates.", DefaultValueFactory = _ => "0:100" };
         var depth = new Option<int>("--depth") { Description = "Candidates fetched per anchor (0 = automatic).", DefaultValueFactory = _ => 0 };
         var relMargin = new Option<float?>("--relative-margin") { Description = "Drop neg > pos − |pos|·M." };
@@ -28,7 +28,7 @@ internal static class MineCommand
         var maxScore = new Option<float?>("--max-score") { Description = "Drop candidates scoring above S." };
         var minScore = new Option<float?>("--min-score") { Description = "Drop candidates scoring below S." };
         var dup = new Option<float?>("--dup-threshold") { Description = "Drop candidates whose cosine to a positive exceeds T." };
-        var sampling = new Option<string>("--sampling") { Description = "top, random (= uniform), simans or softmax.", DefaultValueFactory = _ => "top" };
+        var sampling = new Option<string>("--sampling", "--sampling-strategy") { Description = "top, random (= uniform), simans or softmax (sentence-transformers: sampling_strategy).", DefaultValueFactory = _ => "top" };
         var temperature = new Option<double>("--temperature") { Description = "Softmax temperature.", DefaultValueFactory = _ => 0.05 };
         var gamma = new Option<double>("--hubness-gamma") { Description = "Weight candidates by N_k^−γ (needs a non-top sampling).", DefaultValueFactory = _ => 0 };
         var hubK = new Option<int>("--hub-k") { Description = "k of the k-occurrence used by --hubness-gamma.", DefaultValueFactory = _ => 10 };

@@ -35,14 +35,16 @@ public class MineCliTests
         {
             string outPath = tmp.File(name);
             string[] args = ["mine", "--corpus", tmp.File("base.fvecs"), "--anchors", tmp.File("query.fvecs"), "--positives", tmp.File("pos.ivecs"),
-                "--metric", "cosine", "--negatives", "3", "--range", "0:10", "--out", outPath, .. extra];
+                "--metric", "cosine", "--range", "0:10", "--out", outPath, .. extra];
             Assert.Equal(0, Program.BuildRoot().Parse(args).Invoke());
             return outPath;
         }
-        var included = JsonlMiningWriter.Read(Run("inc.jsonl", "--include-positives", "--batch-size", "5")).ToList();
+        var included = JsonlMiningWriter.Read(Run("inc.jsonl", "--negatives", "3", "--include-positives", "--batch-size", "5")).ToList();
         Assert.Equal(12, included.Count);
         Assert.Contains(included, r => r.Negatives.Contains(data.Positives[(int)r.Anchor][0]));
-        var excluded = JsonlMiningWriter.Read(Run("exc.jsonl", "--sampling", "random", "--seed", "3")).ToList();
+        var excluded = JsonlMiningWriter.Read(Run("exc.jsonl", "--negatives", "3", "--sampling-strategy", "random", "--seed", "3")).ToList();
+        var aliased = JsonlMiningWriter.Read(Run("alias.jsonl", "--sampling", "uniform", "--seed", "3", "--num-negatives", "3")).ToList();
+        Assert.Equal(excluded.Select(r => r.Negatives), aliased.Select(r => r.Negatives));
         Assert.All(excluded, r => Assert.DoesNotContain(r.Negatives, n => data.Positives[(int)r.Anchor].Contains(n)));
         using var manifest = MiningManifest.Read(tmp.File("inc.jsonl"));
         Assert.Equal(5, manifest.RootElement.GetProperty("options").GetProperty("chunk_size").GetInt32());
