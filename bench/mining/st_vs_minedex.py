@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--range-max", type=int, default=None, help="default: range_min + 10 * negatives + 1")
     ap.add_argument("--relative-margin", type=float, default=0.05)
     ap.add_argument("--ann", default="HNSW32,efC100", help="minedex index spec of the ANN run ('' skips it)")
+    ap.add_argument("--search", default="", help="knobs of the ANN search, e.g. probes=16 or ef=128")
     ap.add_argument("--skip-exact", action="store_true", help="skip the exact minedex run")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -94,7 +95,9 @@ def main():
     runs = ([] if args.skip_exact else [("minedex_flat", "Flat")]) + ([("minedex_ann", args.ann)] if args.ann else [])
     for name, spec in runs:
         t = time.perf_counter()
-        mined = minedex.mine_hard_negatives(queries, corpus, np.arange(args.queries), index=spec, **options)
+        knobs = {k: int(x) for k, x in (p.split("=") for p in args.search.split(",") if p)} if spec != "Flat" else {}
+        mined = minedex.mine_hard_negatives(queries, corpus, np.arange(args.queries), index=spec,
+                                            search_params=knobs or None, **options)
         seconds = time.perf_counter() - t
         got = pairs(mined.negatives)
         result[f"{name}_s"] = round(seconds, 2)

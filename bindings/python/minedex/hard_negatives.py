@@ -181,7 +181,7 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
                         include_positives=False, output_format="triplet", output_scores=False, batch_size=1024,
                         anchor_column_name="anchor", positive_column_name="positive", exclusions=None,
                         rescore_exact=None, seed=42, threads=0, verbose=True, k_occurrence=None,
-                        query_block_size=100_000, return_type="numpy", **guards):
+                        query_block_size=100_000, search_params=None, return_type="numpy", **guards):
     """Adds hard negatives to (query, positive) pairs, with sentence-transformers' parameters and output formats.
 
     Parameters
@@ -218,6 +218,9 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         ``output_format="n-tuple-scores"`` is accepted as ``"n-tuple"`` with ``output_scores=True``.
     batch_size : int
         Queries per batched index search (memory: batch_size x candidate depth candidates).
+    search_params : dict, optional
+        Knobs of the candidate search of an approximate index, e.g. ``{"probes": 16, "refine": 4}`` (IVF) or
+        ``{"ef": 128}`` (HNSW): the names of :meth:`Index.search`; a knob the index lacks is an error.
     query_block_size : int
         Queries handed to the engine per call; with ``verbose``, progress is printed after each block. The rows do
         not depend on it (a hand-out cap, ``max_hand_outs_per_item``, makes it one block: the cap counts per call).
@@ -366,6 +369,8 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
                    rescore_exact=bool(rescore_exact), seed=seed, threads=threads,
                    include_positives=bool(include_positives), **guards)
     options.update({k: x for k, x in margins.items() if x is not None})
+    if search_params is not None:
+        options["search"] = _search_text(search_params)
     # Queries go to the engine in blocks (progress, bounded memory); anchor_id_offset keeps the random streams and
     # so the rows identical to one call. The hand-out cap counts over one call, so it needs a single block.
     block = n_unique if guards.get("max_hand_outs_per_item") else query_block_size
@@ -418,6 +423,18 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
                            positive_scores, report, output_format)
     result.row_query = np.array(row_query, dtype=np.int64)
     return result
+
+
+def _search_text(params):
+    """{"probes": 16, "refine": 4} -> "probes=16,refine=4" (integers only, names without '=' or ',')."""
+    if not isinstance(params, dict):
+        raise v.ArgumentTypeError(f"search_params must be a dict such as {{'probes': 16}}, got {type(params).__name__}.")
+    parts = []
+    for name, value in params.items():
+        if not isinstance(name, str) or not name or any(ch in name for ch in "=,\0"):
+            raise v.InvalidArgumentError(f"search_params has an invalid knob name {name!r}.")
+        parts.append(f"{name}={v.integer(value, f'search_params[{name!r}]')}")
+    return ",".join(parts)
 
 
 SUMMED = ("anchors", "rows_written", "negatives_written", "candidates", "deepened_anchors", "wall_seconds")

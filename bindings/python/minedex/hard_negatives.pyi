@@ -57,6 +57,7 @@ def mine_hard_negatives(
     verbose: bool = ...,
     k_occurrence: Union[Tuple[ArrayLike, ArrayLike], Mapping[int, int], None] = ...,
     query_block_size: int = ...,
+    search_params: Optional[Mapping[str, int]] = ...,
     return_type: ReturnType = ...,
     duplicate_threshold: Optional[float] = ...,
     positive_anchor: Literal["min", "mean", "max"] = ...,

@@ -286,6 +286,23 @@ def test_ann_index_with_exact_rescoring_agrees_with_exact():
     assert len(a & b) / len(a | b) >= 0.9
 
 
+def test_search_params_reach_the_candidate_search():
+    pairs, extra, table = make_problem(seed=14, n_queries=60, n_extra=3000)
+    exact = run_engine(pairs, extra, table, num_negatives=5, output_format="n-tuple")
+    few = run_engine(pairs, extra, table, num_negatives=5, output_format="n-tuple", index="IVF64,Flat",
+                     search_params={"probes": 1})
+    all_lists = run_engine(pairs, extra, table, num_negatives=5, output_format="n-tuple", index="IVF64,Flat",
+                           search_params={"probes": 64})
+    assert all_lists.columns == exact.columns  # every list probed and exact re-scoring: the exact rows
+    assert few.columns != exact.columns
+    with pytest.raises(minedex.EngineError, match="ef"):
+        run_engine(pairs, extra, table, index="IVF64,Flat", search_params={"ef": 10})
+    with pytest.raises(minedex.ArgumentTypeError, match="search_params"):
+        run_engine(pairs, extra, table, index="IVF64,Flat", search_params="probes=4")
+    with pytest.raises(minedex.ArgumentTypeError, match="integer"):
+        run_engine(pairs, extra, table, index="IVF64,Flat", search_params={"probes": 2.5})
+
+
 def test_prebuilt_index_and_its_duplicate_texts():
     pairs, extra, table = make_problem(seed=6, n_queries=12, n_extra=80, duplicate_texts=12)
     corpus = list(extra) + [pt for _, pt in pairs]
