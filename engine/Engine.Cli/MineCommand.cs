@@ -21,7 +21,7 @@ internal static class MineCommand
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
         var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
-        var negatives = new Option<int>("--negatives") { Description = "Negatives per anchor.", DefaultValueFactory = _ => 3 };
+        var negatives = new Option<int>("--negatives", "--num-negatives") { Description = "Negatives per anchor (sentence-transformers: num_negatives).", DefaultValueFactory = _ => 3 };
         var range = new Option<string>("--range") { Description = "Rank window MIN:MAX over surviving candidates.", DefaultValueFactory = _ => "0:100" };
         var depth = new Option<int>("--depth") { Description = "Candidates fetched per anchor (0 = automatic).", DefaultValueFactory = _ => 0 };
         var relMargin = new Option<float?>("--relative-margin") { Description = "Drop neg > pos − |pos|·M." };
@@ -29,13 +29,15 @@ internal static class MineCommand
         var maxScore = new Option<float?>("--max-score") { Description = "Drop candidates scoring above S." };
         var minScore = new Option<float?>("--min-score") { Description = "Drop candidates scoring below S." };
         var dup = new Option<float?>("--dup-threshold") { Description = "Drop candidates whose cosine to a positive exceeds T." };
-        var sampling = new Option<string>("--sampling") { Description = "top, uniform, simans or softmax.", DefaultValueFactory = _ => "top" };
+        var sampling = new Option<string>("--sampling", "--sampling-strategy") { Description = "top, random (= uniform), simans or softmax (sentence-transformers: sampling_strategy).", DefaultValueFactory = _ => "top" };
         var temperature = new Option<double>("--temperature") { Description = "Softmax temperature.", DefaultValueFactory = _ => 0.05 };
         var gamma = new Option<double>("--hubness-gamma") { Description = "Weight candidates by N_k^−γ (needs a non-top sampling).", DefaultValueFactory = _ => 0 };
         var hubK = new Option<int>("--hub-k") { Description = "k of the k-occurrence used by --hubness-gamma.", DefaultValueFactory = _ => 10 };
         var maxHandOuts = new Option<int>("--max-handouts") { Description = "Cap hand-outs of one corpus item per pass (0 = none).", DefaultValueFactory = _ => 0 };
         var shortfall = new Option<string>("--shortfall") { Description = "drop, pad or keep.", DefaultValueFactory = _ => "drop" };
         var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
+        var includePositives = new Option<bool>("--include-positives") { Description = "Keep each anchor's positives among the candidates (sentence-transformers include_positives)." };
+        var batchSize = new Option<int>("--batch-size") { Description = "Anchors per batched index search (bounds memory: batch × depth candidates).", DefaultValueFactory = _ => 1024 };
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
@@ -48,7 +50,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -63,6 +65,7 @@ internal static class MineCommand
                 HubnessGamma = p.GetValue(gamma), MaxHandOutsPerItem = p.GetValue(maxHandOuts),
                 Shortfall = ParseShortfall(p.GetValue(shortfall)!), RescoreExact = p.GetValue(rescore),
                 Seed = p.GetValue(seed), Threads = p.GetValue(threads),
+                IncludePositives = p.GetValue(includePositives), ChunkSize = p.GetValue(batchSize),
                 // Placeholder so option validation runs before any file is read; replaced below.
                 KOccurrence = p.GetValue(gamma) > 0 ? new Dictionary<long, int>() : null,
             };
@@ -176,7 +179,7 @@ internal static class MineCommand
         "uniform" or "random" => SamplingStrategy.Uniform,
         "simans" => SamplingStrategy.SimAns,
         "softmax" => SamplingStrategy.Softmax,
-        _ => throw new ArgumentException($"Unknown --sampling '{s}': expected top, uniform, simans or softmax."),
+        _ => throw new ArgumentException($"Unknown --sampling '{s}': expected top, random (uniform), simans or softmax."),
     };
 
     private static ShortfallPolicy ParseShortfall(string s) => s.ToLowerInvariant() switch
