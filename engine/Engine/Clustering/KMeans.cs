@@ -189,6 +189,38 @@ public static class KMeans
     }
 
     /// <summary>
+    /// Index of the centroid with the largest inner product for every row (ties go to the lower centroid number): the
+    /// assignment of an inner-product or cosine IVF, whose probes rank centroids by inner product too. Runs the L2
+    /// kernel with a per-centroid offset of −‖c‖², since argmax x·c = argmin ‖x − c‖² − ‖c‖².
+    /// </summary>
+    /// <param name="vectors">n × d row-major.</param>
+    /// <param name="centroids">k × d row-major.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="threads">Worker threads; 0 means all processors.</param>
+    /// <returns>n cluster numbers in [0, k).</returns>
+    public static int[] AssignMaxInnerProduct(ReadOnlySpan<float> vectors, ReadOnlySpan<float> centroids, int dimension, int threads = 0)
+    {
+        int n = Guard.Rows(vectors, dimension, nameof(vectors));
+        int k = Guard.Rows(centroids, dimension, nameof(centroids));
+        if (k == 0) throw new ArgumentException("No centroids given.", nameof(centroids));
+        if (threads <= 0) threads = Environment.ProcessorCount;
+        var cent = centroids.ToArray();
+        var offset = new float[k];
+        Distances.SquaredNorms(cent, dimension, offset);
+        for (int j = 0; j < k; j++) offset[j] = -offset[j];
+        var a = new int[n];
+        var dd = new float[n];
+        unsafe
+        {
+            fixed (float* p = vectors)
+            {
+                AssignRows(new RowSource((nint)p, n, dimension), null, cent, k, a, dd, threads, offset, n);
+            }
+        }
+        return a;
+    }
+
+    /// <summary>
     /// Nearest centroid and its squared distance for every row, into caller buffers of length n
     /// (ties go to the lower centroid number).
     /// </summary>

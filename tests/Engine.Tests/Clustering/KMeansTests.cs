@@ -51,6 +51,37 @@ public class KMeansTests
         }
     }
 
+    // The IP / cosine IVF assignment: the largest inner product (double reference), not the nearest centroid by L2;
+    // centroids of different norms make the two disagree on most rows here.
+    [Fact]
+    public void AssignMaxInnerProductMatchesBruteForce()
+    {
+        var x = IvfTestData.Clustered(700, D, 5, seed: 5);
+        var cent = IvfTestData.Clustered(40, D, 5, seed: 6);
+        for (int j = 0; j < 40; j++)
+            for (int t = 0; t < D; t++) cent[j * D + t] *= 0.25f + j / 20f;
+        var a = KMeans.AssignMaxInnerProduct(x, cent, D, threads: 2);
+        var l2 = KMeans.Assign(x, cent, D, threads: 2);
+        static double Dot(ReadOnlySpan<float> u, ReadOnlySpan<float> v)
+        {
+            double s = 0;
+            for (int t = 0; t < u.Length; t++) s += (double)u[t] * v[t];
+            return s;
+        }
+        int differ = 0;
+        for (int i = 0; i < 700; i++)
+        {
+            var row = x.AsSpan(i * D, D);
+            int best = 0;
+            for (int j = 1; j < 40; j++)
+                if (Dot(row, cent.AsSpan(j * D, D)) > Dot(row, cent.AsSpan(best * D, D))) best = j;
+            Assert.Equal(Dot(row, cent.AsSpan(best * D, D)), Dot(row, cent.AsSpan(a[i] * D, D)), 3);
+            if (l2[i] != a[i]) differ++;
+        }
+        Assert.True(differ > 100, $"only {differ} rows differ between the L2 and the inner-product assignment");
+        Assert.Throws<ArgumentException>(() => KMeans.AssignMaxInnerProduct(x, [], D));
+    }
+
     [Fact]
     public void SampleIsBoundedAndCentroidsAreFinite()
     {

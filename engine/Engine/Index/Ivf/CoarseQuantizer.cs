@@ -69,7 +69,11 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
         Distances.SquaredNorms(_centroids, _dimension, _norms);
     }
 
-    public int[] Assign(ReadOnlySpan<float> vectors, int threads) => KMeans.Assign(vectors, _centroids, _dimension, threads);
+    // The same ranking as Search: squared L2, or the largest inner product (an IP / cosine index assigned by L2 but
+    // probed by inner product files vectors under lists its queries do not probe first).
+    public int[] Assign(ReadOnlySpan<float> vectors, int threads) => _l2
+        ? KMeans.Assign(vectors, _centroids, _dimension, threads)
+        : KMeans.AssignMaxInnerProduct(vectors, _centroids, _dimension, threads);
 
     public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch s)
     {
