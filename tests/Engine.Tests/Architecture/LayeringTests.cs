@@ -50,7 +50,7 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "Engine.Collections" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 
