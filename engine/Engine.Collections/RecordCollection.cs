@@ -47,7 +47,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     public CollectionRecovery Recovery { get; }
 
     private RecordCollection(string directory, CollectionSchema schema, CollectionOptions options, FasterKeyValueStore store,
-        IWriteAheadLog log, Guid? token, long checkpointAddress)
+        IWriteAheadLog log, Guid? token, long checkpointAddress, bool fellBack)
     {
         _directory = directory;
         Schema = schema;
@@ -59,7 +59,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         _log = log;
         _checkpointToken = token;
         _checkpointAddress = checkpointAddress;
-        Recovery = Load();
+        Recovery = Load() with { UsedPreviousCheckpoint = fellBack };
     }
 
     /// <summary>
@@ -103,8 +103,9 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 throw new ArgumentException($"The collection in '{dir}' was created with a '{info.WriteAheadLog}' log; open it with that kind (got '{options.WriteAheadLog.Kind}').", nameof(options));
             log = options.WriteAheadLog.Open(Path.Combine(dir, WalDir));
         }
-        Guid? token = null;
-        long address = log.BeginAddress;
+        Guid? token = null, previousToken = null;
+        long address = log.BeginAddress, previousAddress = log.BeginAddress;
+        bool fellBack = false;
         FasterKeyValueStore store;
         try
         {
@@ -114,18 +115,28 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 var m = ReadManifest(manifestPath);
                 token = m.Token;
                 address = m.LogAddress;
-                if (address < log.BeginAddress)
-                    throw new CorruptIndexException(manifestPath, 0, $"the checkpoint needs the log from address {address} but the log begins at {log.BeginAddress}.");
+                previousToken = m.PreviousToken;
+                previousAddress = m.PreviousLogAddress;
+                long needed = previousToken is null ? address : Math.Min(address, previousAddress);
+                if (needed < log.BeginAddress)
+                    throw new CorruptIndexException(manifestPath, 0, $"the checkpoint needs the log from address {needed} but the log begins at {log.BeginAddress}.");
             }
-            store = FasterKeyValueStore.Open(Path.Combine(dir, StoreDir), token, options.StoreMemoryBytes);
-            if (token is Guid t) store.PurgeCheckpointsExcept(t);
+            string storeDir = Path.Combine(dir, StoreDir);
+            try { store = FasterKeyValueStore.Open(storeDir, token, options.StoreMemoryBytes); }
+            catch (CorruptIndexException) when (previousToken is not null)
+            {
+                // The newest KV checkpoint cannot be recovered: the previous one, with the longer log kept for it.
+                store = FasterKeyValueStore.Open(storeDir, previousToken, options.StoreMemoryBytes);
+                (token, address, previousToken, fellBack) = (previousToken, previousAddress, null, true);
+            }
+            if (token is Guid t) store.PurgeCheckpointsExcept(previousToken is Guid pt ? [t, pt] : [t]);
         }
         catch
         {
             log.Dispose();
             throw;
         }
-        try { return new RecordCollection<TKey>(dir, stored, options, store, log, token, address); }
+        try { return new RecordCollection<TKey>(dir, stored, options, store, log, token, address, fellBack); }
         catch
         {
             store.Dispose();
@@ -422,13 +433,17 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     private async Task CheckpointLockedAsync(CancellationToken cancellationToken)
     {
+        // Two generations are kept: if FASTER cannot recover the newest checkpoint, the previous one and the log from its
+        // address still hold every acknowledged write. The log is truncated only up to the previous generation.
         long address = _log.TailAddress;
         var token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
-        WriteAtomically(Path.Combine(_directory, ManifestFile), JsonSerializer.Serialize(new Manifest(token, address)));
+        var previous = _checkpointToken;
+        long previousAddress = previous is null ? _log.BeginAddress : _checkpointAddress;
+        WriteAtomically(Path.Combine(_directory, ManifestFile), JsonSerializer.Serialize(new Manifest(token, address, previous, previousAddress)));
         _checkpointToken = token;
         _checkpointAddress = address;
-        _store.PurgeCheckpointsExcept(token);
-        _log.Truncate(address);
+        _store.PurgeCheckpointsExcept(previous is Guid p ? [token, p] : [token]);
+        if (previousAddress > _log.BeginAddress) _log.Truncate(previousAddress);
     }
 
     // ---------------------------------------------------------------- reads
@@ -631,7 +646,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     private sealed record CollectionInfo(CollectionSchema Schema, string WriteAheadLog);
 
-    private sealed record Manifest(Guid Token, long LogAddress);
+    private sealed record Manifest(Guid Token, long LogAddress, Guid? PreviousToken, long PreviousLogAddress);
 
     private static readonly JsonSerializerOptions InfoJson = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
@@ -651,7 +666,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         try
         {
             var m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(path)) ?? throw new JsonException("null");
-            if (m.Token == Guid.Empty || m.LogAddress < 0) throw new JsonException("bad token or address");
+            if (m.Token == Guid.Empty || m.LogAddress < 0 || m.PreviousToken == Guid.Empty || m.PreviousLogAddress < 0 || m.PreviousLogAddress > m.LogAddress)
+                throw new JsonException("bad token or address");
             return m;
         }
         catch (JsonException e) { throw new CorruptIndexException(path, 0, $"the checkpoint manifest cannot be read: {e.Message}", e); }
@@ -703,7 +719,11 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 /// <param name="LogRecordsReplayed">Writes after the last checkpoint, redone from the log.</param>
 /// <param name="Records">Records loaded.</param>
 /// <param name="Log">The log's own recovery report (torn tail dropped).</param>
-public sealed record CollectionRecovery(int LogRecordsReplayed, long Records, WalRecoveryInfo Log);
+public sealed record CollectionRecovery(int LogRecordsReplayed, long Records, WalRecoveryInfo Log)
+{
+    /// <summary>FASTER could not recover the newest KV checkpoint, so the previous one was used (and a longer log replayed).</summary>
+    public bool UsedPreviousCheckpoint { get; init; }
+}
 
 /// <summary>An id filter over a bitset of allowed ids, with an exact selectivity.</summary>
 internal sealed class BitsetIdFilter(ulong[] bits, long count) : IIdFilter

@@ -73,11 +73,12 @@ public sealed class FasterKeyValueStore : IDisposable
     /// <summary>The checkpoint tokens present on disk.</summary>
     public IReadOnlyList<Guid> CheckpointTokens() => _checkpoints.GetLogCheckpointTokens().Distinct().ToList();
 
-    /// <summary>Deletes every checkpoint except <paramref name="keep"/>.</summary>
-    public void PurgeCheckpointsExcept(Guid keep)
+    /// <summary>Deletes every checkpoint except those in <paramref name="keep"/>.</summary>
+    public void PurgeCheckpointsExcept(IReadOnlyCollection<Guid> keep)
     {
+        ArgumentNullException.ThrowIfNull(keep);
         foreach (var t in _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct().ToList())
-            if (t != keep) _checkpoints.Purge(t);
+            if (!keep.Contains(t)) _checkpoints.Purge(t);
     }
 
     /// <summary>Reads the value of <paramref name="key"/>; null when absent.</summary>
