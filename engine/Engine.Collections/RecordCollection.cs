@@ -381,27 +381,43 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             cancellationToken.ThrowIfCancellationRequested();
             // 1. Log: ids assigned here, in order; the batch is durable after one commit.
             var ops = new LogOp[count];
+            var encoded = new byte[count][];
             long next = _nextId;
             for (int i = 0; i < count; i++)
             {
                 var op = opAt(i);
                 ops[i] = op.Kind == OpUpsert ? op with { Id = next++ } : op;
-                var bytes = EncodeLogRecord(ops[i]);
-                if (bytes.Length > _log.MaxRecordSize)
-                    throw new ArgumentException($"A record of {bytes.Length} bytes exceeds the log's limit of {_log.MaxRecordSize} bytes.", "records");
+                encoded[i] = EncodeLogRecord(ops[i]);
+                if (encoded[i].Length > _log.MaxRecordSize)
+                    throw new ArgumentException($"A record of {encoded[i].Length} bytes exceeds the log's limit of {_log.MaxRecordSize} bytes.", "records");
             }
-            foreach (var op in ops) _log.Append(EncodeLogRecord(op));
-            _log.Commit();
-            _nextId = next;
+            // From the first append on, a failure leaves the log ahead of memory: the collection refuses further
+            // calls until it is reopened (which redoes the log).
+            try
+            {
+                foreach (var bytes in encoded) _log.Append(bytes);
+                _log.Commit();
+                _nextId = next;
+            }
+            catch (Exception e)
+            {
+                _fault = e;
+                throw;
+            }
             // 2. Apply (readers wait only for this part).
             _state.EnterWriteLock();
             try
             {
+                // Vectors go to the indexes in runs (one Add per run: batch insertion); a run is flushed before a
+                // later record of the same batch replaces one of its ids.
+                var run = new List<(long Id, StoredRecord Rec)>();
+                var inRun = new HashSet<long>();
                 for (int i = 0; i < count; i++)
                 {
                     long old = ApplyToStore(ops[i]);
                     if (old >= 0)
                     {
+                        if (inRun.Contains(old)) { AddRun(run); inRun.Clear(); }
                         _columns.Clear(old);
                         foreach (var s in _slots) s.Remove(old);
                     }
@@ -409,14 +425,35 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                     {
                         var rec = recordAt(i)!;
                         _columns.Set(ops[i].Id, rec.Values);
-                        for (int v = 0; v < _slots.Length; v++) _slots[v].Add(rec.Vectors[v], [ops[i].Id]);
+                        run.Add((ops[i].Id, rec));
+                        inRun.Add(ops[i].Id);
                     }
                 }
+                AddRun(run);
+            }
+            catch (Exception e)
+            {
+                _fault = e;
+                throw;
             }
             finally { _state.ExitWriteLock(); }
             if (_log.TailAddress - _checkpointAddress >= _options.CheckpointLogBytes) await CheckpointLockedAsync(CancellationToken.None).ConfigureAwait(false);
         }
         finally { _writer.Release(); }
+    }
+
+    private void AddRun(List<(long Id, StoredRecord Rec)> run)
+    {
+        if (run.Count == 0) return;
+        var ids = run.Select(r => r.Id).ToArray();
+        for (int v = 0; v < _slots.Length; v++)
+        {
+            int d = _slots[v].Field.Dimension;
+            var data = new float[run.Count * d];
+            for (int j = 0; j < run.Count; j++) run[j].Rec.Vectors[v].CopyTo(data, j * d);
+            _slots[v].Add(data, ids);
+        }
+        run.Clear();
     }
 
     /// <summary>
@@ -685,7 +722,14 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         File.Move(tmp, path, overwrite: true);
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    private volatile Exception? _fault;
+
+    private void ThrowIfDisposed()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_fault is { } f)
+            throw new InvalidOperationException($"A write failed after it reached the log ({f.GetType().Name}: {f.Message}); reopen the collection, which redoes the log.", f);
+    }
 
     /// <summary>Takes a final checkpoint (when anything was written since the last) and closes the files.</summary>
     public void Dispose()
@@ -697,7 +741,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
             try
             {
-                if (_log.TailAddress != _checkpointAddress) CheckpointLockedAsync(CancellationToken.None).GetAwaiter().GetResult();
+                // After a fault memory is behind the log: no checkpoint (it would cover writes memory lacks); reopening redoes them.
+                if (_fault is null && _log.TailAddress != _checkpointAddress) CheckpointLockedAsync(CancellationToken.None).GetAwaiter().GetResult();
             }
             finally
             {

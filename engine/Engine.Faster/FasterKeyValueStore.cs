@@ -31,7 +31,11 @@ public sealed class FasterKeyValueStore : IDisposable
         _directory = Path.GetFullPath(directory);
         Directory.CreateDirectory(_directory);
         _device = Devices.CreateLogDevice(Path.Combine(_directory, "kv.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
-        _checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(Path.Combine(_directory, "checkpoints")));
+        // removeOutdated: false — the manager's default deletes the previous checkpoint as soon as a new one commits,
+        // before the caller can record the new token; a crash in between would leave no recoverable checkpoint named.
+        // Checkpoints are deleted only through PurgeCheckpointsExcept.
+        _checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
+            new DefaultCheckpointNamingScheme(Path.Combine(_directory, "checkpoints")), removeOutdated: false);
         var settings = new FasterKVSettings<SpanByte, SpanByte>(null)
         {
             IndexSize = 1L << 22,

@@ -280,6 +280,51 @@ public class RecordCollectionTests
         Assert.Throws<CorruptIndexException>(() => Open<string>(dir.Path));
     }
 
+    [Fact]
+    public async Task SeveralNamedVectors_EachSearchedByItsOwnIndexAndMetric()
+    {
+        using var dir = new TempDir();
+        var schema = new CollectionSchema(typeof(string), [new DataField("n", FieldType.Int64, Indexed: true)],
+            [new VectorField("text", 8, Metric.Cosine, "HNSW8"), new VectorField("image", 4, Metric.InnerProduct, "Flat")]);
+        using (var c = RecordCollection<string>.Open(dir.Path, schema))
+        {
+            await c.UpsertBatchAsync(Enumerable.Range(0, 100).Select(n => new Record<string>("k" + n)
+            {
+                Data = { ["n"] = (long)n },
+                Vectors = { ["text"] = CollectionTestData.VectorOf(n), ["image"] = CollectionTestData.VectorOf(n + 500, 4) },
+            }));
+            await Assert.ThrowsAsync<ArgumentException>(() => c.SearchAsync(new float[8], 1)); // which vector?
+            var text = await c.SearchAsync(CollectionTestData.VectorOf(17), 1, new CollectionSearchOptions { VectorName = "text" });
+            Assert.Equal("k17", text[0].Record.Key);
+            Assert.Equal(1f, text[0].Score, 3); // cosine similarity with itself
+            var q = CollectionTestData.VectorOf(517, 4);
+            var image = await c.SearchAsync(q, 3, new CollectionSearchOptions { VectorName = "image", IncludeVectors = true });
+            var best = Enumerable.Range(0, 100).OrderByDescending(n => Engine.Distance.Distances.Dot(q, CollectionTestData.VectorOf(n + 500, 4))).First();
+            Assert.Equal("k" + best, image[0].Record.Key);
+            Assert.Equal(Engine.Distance.Distances.Dot(q, image[0].Record.Vectors["image"]), image[0].Score, 4);
+            Assert.Equal(2, image[0].Record.Vectors.Count);
+            c.VerifyConsistency();
+        }
+        using (var c = RecordCollection<string>.Open(dir.Path))
+        {
+            Assert.Equal(100, c.Count);
+            Assert.Equal("k17", (await c.SearchAsync(CollectionTestData.VectorOf(17), 1, new CollectionSearchOptions { VectorName = "text" }))[0].Record.Key);
+        }
+    }
+
+    [Fact]
+    public async Task CancelledWrites_WriteNothing()
+    {
+        using var dir = new TempDir();
+        using var c = Open<string>(dir.Path);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.UpsertAsync(CollectionTestData.Make("a", 1), cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.SearchAsync(new float[8], 1, null, cts.Token));
+        Assert.Equal(0, c.Count);
+        Assert.Null(await c.GetAsync("a"));
+    }
+
     private static bool FileContains(string path, string text) => IndexOf(File.ReadAllBytes(path), Encoding.UTF8.GetBytes(text)) >= 0;
 
     private static int IndexOf(byte[] hay, byte[] needle) => hay.AsSpan().IndexOf(needle);
