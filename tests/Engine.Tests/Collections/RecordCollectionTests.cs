@@ -325,6 +325,37 @@ public class RecordCollectionTests
         Assert.Null(await c.GetAsync("a"));
     }
 
+    [Fact]
+    public async Task AnUnrecoverableNewestCheckpoint_FallsBackToThePreviousOne_WithEveryRecord()
+    {
+        using var dir = new TempDir();
+        using (var c = Open<string>(dir.Path))
+        {
+            await c.UpsertBatchAsync(Enumerable.Range(0, 20).Select(n => CollectionTestData.Make("k" + n, n)));
+            await c.CheckpointAsync();
+            await c.UpsertBatchAsync(Enumerable.Range(20, 20).Select(n => CollectionTestData.Make("k" + n, n)));
+            await c.DeleteAsync("k3");
+        } // Dispose: the newest checkpoint
+        var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "manifest.json"))).RootElement;
+        string newest = manifest.GetProperty("Token").GetString()!;
+        Assert.NotEqual(System.Text.Json.JsonValueKind.Null, manifest.GetProperty("PreviousToken").ValueKind);
+        foreach (var f in Directory.GetFiles(Path.Combine(dir.Path, "kv", "checkpoints"), "info.dat*", SearchOption.AllDirectories).Where(f => f.Contains(newest)))
+            File.WriteAllBytes(f, []);
+        using (var c = Open<string>(dir.Path))
+        {
+            Assert.True(c.Recovery.UsedPreviousCheckpoint);
+            Assert.Equal(39, c.Count);
+            Assert.Null(await c.GetAsync("k3"));
+            Assert.Equal(35L, (await c.GetAsync("k35"))!.Data["n"]);
+            c.VerifyConsistency();
+        }
+        using (var c = Open<string>(dir.Path)) // and the collection checkpointed cleanly again
+        {
+            Assert.False(c.Recovery.UsedPreviousCheckpoint);
+            Assert.Equal(39, c.Count);
+        }
+    }
+
     private static bool FileContains(string path, string text) => IndexOf(File.ReadAllBytes(path), Encoding.UTF8.GetBytes(text)) >= 0;
 
     private static int IndexOf(byte[] hay, byte[] needle) => hay.AsSpan().IndexOf(needle);
