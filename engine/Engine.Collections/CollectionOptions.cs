@@ -17,7 +17,7 @@ public sealed record CollectionOptions
     /// bytes since the last one (default 64 MiB; at least 1 MiB). Smaller = faster reopen, more checkpoint work.</summary>
     public long CheckpointLogBytes { get; init; } = 64L << 20;
 
-    /// <summary>Memory of FASTER KV's in-memory log (default 256 MiB; at least 4 MiB); older records page to disk.</summary>
+    /// <summary>Memory of FASTER KV's in-memory log (default 256 MiB; at least 16 MiB); older records page to disk.</summary>
     public long StoreMemoryBytes { get; init; } = 256L << 20;
 
     /// <summary>Checks the ranges.</summary>
@@ -27,7 +27,7 @@ public sealed record CollectionOptions
         ArgumentNullException.ThrowIfNull(WriteAheadLog, nameof(WriteAheadLog));
         if (CheckpointLogBytes < 1L << 20)
             throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 1 MiB.");
-        if (StoreMemoryBytes < 4L << 20)
-            throw new ArgumentOutOfRangeException(nameof(StoreMemoryBytes), StoreMemoryBytes, "StoreMemoryBytes must be at least 4 MiB.");
+        if (StoreMemoryBytes < 16L << 20)
+            throw new ArgumentOutOfRangeException(nameof(StoreMemoryBytes), StoreMemoryBytes, "StoreMemoryBytes must be at least 16 MiB.");
     }
 }

@@ -388,6 +388,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 var op = opAt(i);
                 ops[i] = op.Kind == OpUpsert ? op with { Id = next++ } : op;
                 encoded[i] = EncodeLogRecord(ops[i]);
+                if (ops[i].Blob is { } blob && blob.Length + 9 > FasterKeyValueStore.MaxEntryBytes)
+                    throw new ArgumentException($"A record of {blob.Length} bytes exceeds the store's limit of {FasterKeyValueStore.MaxEntryBytes} bytes.", "records");
                 if (encoded[i].Length > _log.MaxRecordSize)
                     throw new ArgumentException($"A record of {encoded[i].Length} bytes exceeds the log's limit of {_log.MaxRecordSize} bytes.", "records");
             }

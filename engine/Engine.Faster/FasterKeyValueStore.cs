@@ -18,6 +18,9 @@ namespace Engine.Faster;
 /// </remarks>
 public sealed class FasterKeyValueStore : IDisposable
 {
+    /// <summary>The largest key + value, in bytes, an entry may have (a FASTER record must fit in one 4 MiB log page).</summary>
+    public const int MaxEntryBytes = (1 << 22) - 4096;
+
     private readonly FasterKV<SpanByte, SpanByte> _store;
     private readonly IDevice _device;
     private readonly DeviceLogCommitCheckpointManager _checkpoints;
@@ -40,8 +43,8 @@ public sealed class FasterKeyValueStore : IDisposable
         {
             IndexSize = 1L << 22,
             LogDevice = _device,
-            PageSize = 1L << 20,
-            MemorySize = Math.Max(1L << 22, memoryBytes),
+            PageSize = 1L << 22, // a record must fit in a page: 4 MiB, the size the FASTER write-ahead log allows too
+            MemorySize = Math.Max(1L << 24, memoryBytes),
             CheckpointManager = _checkpoints,
             RemoveOutdatedCheckpoints = false,
         };
@@ -65,7 +68,7 @@ public sealed class FasterKeyValueStore : IDisposable
     /// </summary>
     /// <param name="directory">The store's directory.</param>
     /// <param name="checkpoint">The token <see cref="CheckpointAsync"/> returned, or null for a new store.</param>
-    /// <param name="memoryBytes">Memory for FASTER's in-memory log (at least 4 MiB; older records page to disk).</param>
+    /// <param name="memoryBytes">Memory for FASTER's in-memory log (at least 16 MiB = 4 pages; older records page to disk).</param>
     /// <exception cref="CorruptIndexException">The checkpoint is missing or FASTER cannot recover it.</exception>
     public static FasterKeyValueStore Open(string directory, Guid? checkpoint, long memoryBytes = 1L << 28)
     {
@@ -115,8 +118,11 @@ public sealed class FasterKeyValueStore : IDisposable
     }
 
     /// <summary>Inserts or replaces the value of <paramref name="key"/>.</summary>
+    /// <exception cref="ArgumentException">Key and value together exceed <see cref="MaxEntryBytes"/>.</exception>
     public unsafe void Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
+        if ((long)key.Length + value.Length > MaxEntryBytes)
+            throw new ArgumentException($"An entry of {key.Length + (long)value.Length} bytes exceeds FASTER KV's limit of {MaxEntryBytes} bytes.", nameof(value));
         var s = Rent();
         try
         {

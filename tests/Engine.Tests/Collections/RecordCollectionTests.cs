@@ -356,6 +356,19 @@ public class RecordCollectionTests
         }
     }
 
+    [Fact]
+    public async Task ARecordLargerThanAStorePage_IsRejectedByName()
+    {
+        using var dir = new TempDir();
+        var vectors = Enumerable.Range(0, 17).Select(i => new VectorField("v" + i, 65536)).ToArray(); // 17 × 256 KiB > 4 MiB
+        using var c = RecordCollection<int>.Open(dir.Path, new CollectionSchema(typeof(int), [], vectors));
+        var r = new Record<int>(1);
+        foreach (var v in vectors) r.Vectors[v.Name] = new float[65536];
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertAsync(r));
+        Assert.Contains("limit", e.Message);
+        Assert.Equal(0, c.Count);
+    }
+
     private static bool FileContains(string path, string text) => IndexOf(File.ReadAllBytes(path), Encoding.UTF8.GetBytes(text)) >= 0;
 
     private static int IndexOf(byte[] hay, byte[] needle) => hay.AsSpan().IndexOf(needle);
