@@ -175,7 +175,7 @@ public static unsafe partial class NativeExports
     }
 
     // "ef=64,probes=8" → {ef: 64, probes: 8}; empty parts are ignored.
-    private static Dictionary<string, string> ParseSettings(string text)
+    internal static Dictionary<string, string> ParseSettings(string text)
     {
         var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))

@@ -64,7 +64,7 @@ public static unsafe partial class NativeExports
         long* negatives, float* scores, int width, byte* reportJson, long reportCapacity, long* reportNeeded)
     {
         var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence);
+        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
         if (width < options.NumNegatives)
             throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
         if (n > 0) NativeArgs.Out(negatives, "negatives"); // no anchors: no rows, NULL outputs are fine
@@ -81,7 +81,7 @@ public static unsafe partial class NativeExports
         foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
         {
             // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
-            while (cursor < rows && input.AnchorId(cursor) != row.Anchor) cursor++;
+            while (cursor < rows && input.AnchorId(cursor, options.AnchorIdOffset) != row.Anchor) cursor++;
             if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
             int m = Math.Min(width, row.Negatives.Length);
             row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));
@@ -141,7 +141,7 @@ public static unsafe partial class NativeExports
         byte* jsonlPath, byte* reportJson, long reportCapacity, long* reportNeeded)
     {
         var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence);
+        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
         string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
         var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
         var miner = new HardNegativeMiner(h.Index, options);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Engine.Index;
 using Engine.Mining;
 using Engine.Mining.Hubness;
 
@@ -16,6 +17,7 @@ internal static class NativeOptions
         "num_negatives", "range_min", "range_max", "candidate_depth", "duplicate_threshold", "absolute_margin",
         "relative_margin", "positive_anchor", "min_score", "max_score", "sampling", "simans_a", "simans_b",
         "temperature", "hubness_gamma", "max_hand_outs_per_item", "shortfall", "rescore_exact", "seed", "threads", "chunk_size",
+        "include_positives", "anchor_id_offset", "search",
     ];
 
     /// <summary>Hubness option keys.</summary>
@@ -26,9 +28,13 @@ internal static class NativeOptions
     /// is the k-occurrence table of the <c>*_with_occurrence</c> exports (null for the plain ones); it is used when
     /// <c>hubness_gamma</c> &gt; 0 and must be absent otherwise.
     /// </summary>
-    public static MiningOptions Mining(string? json, IReadOnlyDictionary<long, int>? occurrence = null)
+    /// <remarks>The <c>search</c> key holds the candidate search's knobs as <c>"NAME=V,NAME=V"</c> (the names of
+    /// <c>engine_index_search_with</c>); they become <see cref="MiningOptions.SearchParameters"/> for
+    /// <paramref name="index"/>, which must then be given.</remarks>
+    public static MiningOptions Mining(string? json, IReadOnlyDictionary<long, int>? occurrence = null, IVectorIndex? index = null)
     {
         var o = new MiningOptions();
+        string? search = null;
         using var doc = Parse(json);
         foreach (var p in Properties(doc, MiningKeys))
         {
@@ -55,6 +61,9 @@ internal static class NativeOptions
                 "seed" => o with { Seed = Seed(p) },
                 "threads" => o with { Threads = Int(p) },
                 "chunk_size" => o with { ChunkSize = Int(p) },
+                "include_positives" => o with { IncludePositives = Bool(p) },
+                "anchor_id_offset" => o with { AnchorIdOffset = Long(p) },
+                "search" => SetSearch(o, ref search, p),
                 _ => throw new InvalidOperationException("unreachable: key list and switch disagree"),
             };
         }
@@ -68,6 +77,11 @@ internal static class NativeOptions
         if (o.HubnessGamma > 0 && o.Sampling == SamplingStrategy.Top)
             throw new ArgumentException("Option 'hubness_gamma' > 0 needs sampling 'uniform', 'simans' or 'softmax' (got 'top').", "options");
         o = o with { KOccurrence = o.HubnessGamma > 0 ? occurrence : null };
+        if (search is not null)
+        {
+            if (index is null) throw new ArgumentException("Option 'search' needs the index it is for.", "options");
+            o = o with { SearchParameters = IndexFactory.CreateParameters(index, NativeExports.ParseSettings(search), o.Threads) };
+        }
         o.Validate();
         return o;
     }
@@ -116,6 +130,17 @@ internal static class NativeOptions
 
     private static int Int(JsonProperty p) =>
         p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) ? v
+            : throw new ArgumentException($"Option '{p.Name}' must be an integer, got {p.Value.GetRawText()}.", "options");
+
+    private static MiningOptions SetSearch(MiningOptions o, ref string? search, JsonProperty p)
+    {
+        search = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()
+            : throw new ArgumentException($"Option 'search' must be a string like \"probes=16,refine=4\", got {p.Value.GetRawText()}.", "options");
+        return o;
+    }
+
+    private static long Long(JsonProperty p) =>
+        p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out long v) ? v
             : throw new ArgumentException($"Option '{p.Name}' must be an integer, got {p.Value.GetRawText()}.", "options");
 
     private static double Double(JsonProperty p) =>

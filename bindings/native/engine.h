@@ -113,7 +113,11 @@ int engine_index_save(engine_index* index, const char* path);
  * candidate_depth (0 = auto), duplicate_threshold, absolute_margin, relative_margin, min_score, max_score (null =
  * off), positive_anchor ("min" | "mean" | "max"), sampling ("top" | "uniform" | "simans" | "softmax"), simans_a,
  * simans_b, temperature, hubness_gamma (0 = off; > 0 only with engine_mine_with_occurrence), max_hand_outs_per_item,
- * shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed, threads, chunk_size. Unknown keys are errors.
+ * shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed, threads, chunk_size, include_positives (keep the
+ * anchor's positives among the candidates), anchor_id_offset (id of the first vector anchor: mining a query set in
+ * slices, each with the offset of its first row, gives the rows of one call), search (the candidate search's knobs
+ * as "NAME=V,NAME=V", the names of engine_index_search_with: "probes=16,refine=4", "ef=128"). Unknown keys are
+ * errors.
  * Output: negatives and scores (scores may be NULL; both may be NULL when n == 0) are n x width (width >= num_negatives), row i = anchor i,
  * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
  * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Engine.Bench;
 
 namespace Engine.Cli;
 
@@ -6,25 +7,44 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Data-set directory (base.fvecs, query.fvecs, gt.ivecs, meta.json).", Required = true };
-        var index = new Option<string>("--index") { Description = "Index composition string, e.g. Flat or IVF1024,PQ32x4fs,RFlat.", DefaultValueFactory = _ => "Flat" };
+        var data = new Option<string>("--data") { Description = "Data set: a directory (base/query as .fvecs|.bvecs|.npy|.fbin|.u8bin, gt as .ivecs|.npy|.ibin, meta.json) or an ann-benchmarks .hdf5 file.", Required = true };
+        var index = new Option<string?>("--index") { Description = "Index composition string, e.g. Flat or IVF1024,PQ32x4fs,RFlat (default Flat; not with --specs)." };
+        var specs = new Option<string?>("--specs") { Description = "JSON file of runs, {\"runs\": [{\"index\": SPEC, \"sweep\": {NAME: [V1, V2]}}]}: several specs with their sweeps, one combined plot." };
         var k = new Option<int>("--k") { Description = "Neighbours per query.", DefaultValueFactory = _ => 10 };
         var threads = new Option<int>("--threads") { Description = "Search and build threads (0 = all cores).", DefaultValueFactory = _ => 0 };
-        var sweep = new Option<string[]>("--sweep") { Description = "NAME=V1,V2,... search parameter values to sweep (repeatable; cartesian product).", AllowMultipleArgumentsPerToken = false };
+        var sweep = new Option<string[]>("--sweep") { Description = "NAME=V1,V2,... search parameter values to sweep (repeatable; cartesian product; not with --specs).", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per setting (same schema as peers.py)." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: CUDA when present, else its CPU accelerator; Flat searches on it, IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
-        var cmd = new Command("bench", "Measures recall@k and QPS of an index spec on a data-set directory.")
+        var plot = new Option<string?>("--plot") { Description = "Write the recall-QPS plot (log QPS, Pareto fronts, labelled points) to FILE.png or FILE.svg." };
+        var csv = new Option<string?>("--csv") { Description = "Write one CSV row per setting (and per peer row) to FILE." };
+        var peers = new Option<string?>("--peers") { Description = "JSON-lines rows of other systems (bench/peers/run_peers.py or peers.py output) to overlay on the plot and add to the CSV." };
+        var latency = new Option<int>("--latency-queries") { Description = "Queries searched one at a time, single-threaded, for p50/p99 latency (0 = skip).", DefaultValueFactory = _ => 1000 };
+        var title = new Option<string?>("--title") { Description = "Plot title (default: data set, n, k, threads)." };
+        var cmd = new Command("bench", "Measures recall@k, QPS and latency of index specs on a data set; plots recall against QPS with peers.")
         {
-            data, index, k, threads, sweep, json, repeats, nq, device,
+            data, index, specs, k, threads, sweep, json, repeats, nq, device, plot, csv, peers, latency, title,
         };
         cmd.SetAction(r =>
         {
+            string? specsFile = r.GetValue(specs);
+            string? spec = r.GetValue(index);
+            var sweeps = r.GetValue(sweep) ?? [];
+            if (specsFile is not null && (spec is not null || sweeps.Length > 0))
+                throw new ArgumentException("--specs lists the index specs and their sweeps; do not combine it with --index or --sweep.");
             var options = new BenchOptions(
-                r.GetValue(data)!, r.GetValue(index)!, r.GetValue(k), r.GetValue(threads),
-                BenchOptions.ParseSweeps(r.GetValue(sweep) ?? []), r.GetValue(json), r.GetValue(repeats), r.GetValue(nq), r.GetValue(device)!);
-            return BenchRunner.Run(options, Console.Out);
+                r.GetValue(data)!, spec ?? "Flat", r.GetValue(k), r.GetValue(threads),
+                BenchOptions.ParseSweeps(sweeps), r.GetValue(json), r.GetValue(repeats), r.GetValue(nq), r.GetValue(device)!)
+            {
+                SpecsFile = specsFile,
+                PlotFile = r.GetValue(plot),
+                CsvFile = r.GetValue(csv),
+                PeersFile = r.GetValue(peers),
+                LatencyQueries = r.GetValue(latency),
+                Title = r.GetValue(title),
+            };
+            return BenchRunner.Run(options, Console.Out, Steps.ForConsole(options.Json ? TextWriter.Null : Console.Error));
         });
         return cmd;
     }
@@ -35,26 +55,29 @@ internal sealed record BenchOptions(
     string DataDir, string Spec, int K, int Threads, IReadOnlyList<KeyValuePair<string, string[]>> Sweeps,
     bool Json, int Repeats, int QueryLimit, string Device = "cpu")
 {
-    public static IReadOnlyList<KeyValuePair<string, string[]>> ParseSweeps(IEnumerable<string> sweeps)
-    {
-        var list = new List<KeyValuePair<string, string[]>>();
-        foreach (var s in sweeps)
-        {
-            int eq = s.IndexOf('=');
-            if (eq <= 0 || eq == s.Length - 1)
-                throw new ArgumentException($"--sweep '{s}' must look like NAME=V1,V2,...");
-            var values = s[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            list.Add(new(s[..eq].Trim().ToLowerInvariant(), values));
-        }
-        return list;
-    }
+    /// <summary>JSON file of runs; replaces <see cref="Spec"/> and <see cref="Sweeps"/>.</summary>
+    public string? SpecsFile { get; init; }
+
+    /// <summary>PNG or SVG file for the recall–QPS plot.</summary>
+    public string? PlotFile { get; init; }
+
+    /// <summary>CSV file, one row per setting.</summary>
+    public string? CsvFile { get; init; }
+
+    /// <summary>JSON-lines file of peer rows to overlay.</summary>
+    public string? PeersFile { get; init; }
+
+    /// <summary>Queries timed one by one for p50/p99 (0 = none).</summary>
+    public int LatencyQueries { get; init; } = 1000;
+
+    /// <summary>Plot title; null for the default.</summary>
+    public string? Title { get; init; }
+
+    public static IReadOnlyList<KeyValuePair<string, string[]>> ParseSweeps(IEnumerable<string> sweeps) => BenchRun.ParseSweeps(sweeps);
+
+    /// <summary>The runs to do: those of <see cref="SpecsFile"/>, else <see cref="Spec"/> with <see cref="Sweeps"/>.</summary>
+    public IReadOnlyList<BenchRun> Runs() => SpecsFile is null ? [new BenchRun(Spec, Sweeps)] : BenchRun.ReadSpecsFile(SpecsFile);
 
     /// <summary>Every combination of sweep values (one empty combination when there is no sweep).</summary>
-    public IEnumerable<Dictionary<string, string>> Settings()
-    {
-        IEnumerable<Dictionary<string, string>> acc = [new Dictionary<string, string>()];
-        foreach (var (name, values) in Sweeps)
-            acc = acc.SelectMany(d => values.Select(v => new Dictionary<string, string>(d) { [name] = v })).ToList();
-        return acc;
-    }
+    public IEnumerable<Dictionary<string, string>> Settings() => new BenchRun(Spec, Sweeps).Settings();
 }

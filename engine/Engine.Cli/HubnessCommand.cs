@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using Engine.Mining.Hubness;
 
@@ -24,9 +25,12 @@ internal static class HubnessCommand
             var m = MetricExtensions.ParseMetric(p.GetValue(metric)!);
             var (vectors, d) = VecsFile.ReadFvecs(Path.Combine(p.GetValue(data)!, "base.fvecs"), "--data base.fvecs");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var idx = MineCommand.BuildIndex(p.GetValue(index)!, vectors, d, m, options.Threads);
-            var report = HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, vectors.Length / d).Select(i => (long)i).ToArray(), options);
-            Console.WriteLine(report.ToString());
+            var steps = Steps.ForConsole(Console.Error);
+            using var idx = MineCommand.BuildIndex(p.GetValue(index)!, vectors, d, m, options.Threads, steps: steps);
+            var report = steps.Run($"k-nearest-neighbour graph (k={options.K})",
+                _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, vectors.Length / d).Select(i => (long)i).ToArray(), options));
+            if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Hubness(report));
+            else Console.WriteLine(report.ToString());
             Console.WriteLine($"wall {clock.Elapsed.TotalSeconds:F2} s");
             if (p.GetValue(json) is string path) File.WriteAllText(path, report.ToJson());
             return 0;

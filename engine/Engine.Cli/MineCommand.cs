@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.Buffers.Binary;
 using System.CommandLine;
 using System.Globalization;
@@ -20,7 +21,7 @@ internal static class MineCommand
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
         var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
-        var negatives = new Option<int>("--negatives") { Description = "Negatives per anchor.", DefaultValueFactory = _ => 3 };
+        var negatives = new Option<int>("--negatives", "--num-negatives") { Description = "Negatives per anchor (sentence-transformers: num_negatives).", DefaultValueFactory = _ => 3 };
         var range = new Option<string>("--range") { Description = "Rank window MIN:MAX over surviving candidates.", DefaultValueFactory = _ => "0:100" };
         var depth = new Option<int>("--depth") { Description = "Candidates fetched per anchor (0 = automatic).", DefaultValueFactory = _ => 0 };
         var relMargin = new Option<float?>("--relative-margin") { Description = "Drop neg > pos − |pos|·M." };
@@ -28,13 +29,15 @@ internal static class MineCommand
         var maxScore = new Option<float?>("--max-score") { Description = "Drop candidates scoring above S." };
         var minScore = new Option<float?>("--min-score") { Description = "Drop candidates scoring below S." };
         var dup = new Option<float?>("--dup-threshold") { Description = "Drop candidates whose cosine to a positive exceeds T." };
-        var sampling = new Option<string>("--sampling") { Description = "top, uniform, simans or softmax.", DefaultValueFactory = _ => "top" };
+        var sampling = new Option<string>("--sampling", "--sampling-strategy") { Description = "top, random (= uniform), simans or softmax (sentence-transformers: sampling_strategy).", DefaultValueFactory = _ => "top" };
         var temperature = new Option<double>("--temperature") { Description = "Softmax temperature.", DefaultValueFactory = _ => 0.05 };
         var gamma = new Option<double>("--hubness-gamma") { Description = "Weight candidates by N_k^−γ (needs a non-top sampling).", DefaultValueFactory = _ => 0 };
         var hubK = new Option<int>("--hub-k") { Description = "k of the k-occurrence used by --hubness-gamma.", DefaultValueFactory = _ => 10 };
         var maxHandOuts = new Option<int>("--max-handouts") { Description = "Cap hand-outs of one corpus item per pass (0 = none).", DefaultValueFactory = _ => 0 };
         var shortfall = new Option<string>("--shortfall") { Description = "drop, pad or keep.", DefaultValueFactory = _ => "drop" };
         var rescore = new Option<bool>("--rescore") { Description = "Re-score candidates exactly from reconstructed vectors." };
+        var includePositives = new Option<bool>("--include-positives") { Description = "Keep each anchor's positives among the candidates (sentence-transformers include_positives)." };
+        var batchSize = new Option<int>("--batch-size") { Description = "Anchors per batched index search (bounds memory: batch × depth candidates).", DefaultValueFactory = _ => 1024 };
         var seed = new Option<ulong>("--seed") { Description = "Seed.", DefaultValueFactory = _ => 42UL };
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
@@ -47,7 +50,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -62,6 +65,7 @@ internal static class MineCommand
                 HubnessGamma = p.GetValue(gamma), MaxHandOutsPerItem = p.GetValue(maxHandOuts),
                 Shortfall = ParseShortfall(p.GetValue(shortfall)!), RescoreExact = p.GetValue(rescore),
                 Seed = p.GetValue(seed), Threads = p.GetValue(threads),
+                IncludePositives = p.GetValue(includePositives), ChunkSize = p.GetValue(batchSize),
                 // Placeholder so option validation runs before any file is read; replaced below.
                 KOccurrence = p.GetValue(gamma) > 0 ? new Dictionary<long, int>() : null,
             };
@@ -84,8 +88,9 @@ internal static class MineCommand
             string? prebuilt = p.GetValue(indexDir);
             if (prebuilt is not null && p.GetResult(index) is { Implicit: false })
                 throw new ArgumentException("--index and --index-dir exclude each other: give the spec to 'engine build', or let 'engine mine' build it.");
+            var steps = Steps.ForConsole(Console.Error);
             using var idx = prebuilt is null
-                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!)
+                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!, steps)
                 : OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss));
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
@@ -101,8 +106,8 @@ internal static class MineCommand
             }
             if (options.HubnessGamma > 0)
             {
-                var hub = HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
-                    new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads });
+                var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
+                    new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads }));
                 Console.WriteLine($"hubness: {hub}");
                 options = options with { KOccurrence = hub.Occurrence };
             }
@@ -113,13 +118,15 @@ internal static class MineCommand
             if (searchSettings.Count > 0)
                 options = options with { SearchParameters = IndexFactory.CreateParameters(idx, searchSettings, options.Threads > 0 ? options.Threads : Environment.ProcessorCount) };
             var miner = new HardNegativeMiner(idx, options);
-            var report = miner.MineToFile(input, outPath, fmt, new MiningManifest
+            var manifest = new MiningManifest
             {
                 IndexChecksum = inputs["corpus"], Inputs = inputs,
                 Notes = "engine mine " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
-            });
+            };
+            var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
             File.WriteAllText(outPath + ".report.json", report.ToJson());
-            Console.WriteLine(report.ToString());
+            if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Mining(report));
+            else Console.WriteLine(report.ToString());
             Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
             return 0;
         });
@@ -139,13 +146,15 @@ internal static class MineCommand
         throw new ArgumentException($"--index-dir '{dir}' holds an index with {problem}; build it from this corpus with 'engine build'.");
     }
 
-    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu")
+    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu", Steps? steps = null)
     {
         var idx = DeviceIndexes.Create(spec, d, metric, device);
         try
         {
-            if (!idx.IsTrained) idx.Train(data);
-            idx.Add(data, Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
+            steps ??= Steps.Plain(TextWriter.Null);
+            if (!idx.IsTrained) steps.Run($"train {idx.Description}", progress => idx.Train(data, progress));
+            var ids = Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray();
+            steps.Run($"add {ids.Length:N0} vectors", progress => idx.Add(data, ids, progress));
             return idx;
         }
         catch
@@ -170,7 +179,7 @@ internal static class MineCommand
         "uniform" or "random" => SamplingStrategy.Uniform,
         "simans" => SamplingStrategy.SimAns,
         "softmax" => SamplingStrategy.Softmax,
-        _ => throw new ArgumentException($"Unknown --sampling '{s}': expected top, uniform, simans or softmax."),
+        _ => throw new ArgumentException($"Unknown --sampling '{s}': expected top, random (uniform), simans or softmax."),
     };
 
     private static ShortfallPolicy ParseShortfall(string s) => s.ToLowerInvariant() switch

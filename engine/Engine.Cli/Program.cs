@@ -8,7 +8,8 @@ public static class Program
     /// <summary>Builds the command tree. Each sub-command lives in its own file.</summary>
     public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("engine: embedded vector index engine with hard-negative mining built in");
+        // The assembly is Engine.Cli (scripts and tests run Engine.Cli.dll); help and usage call the command `engine`.
+        var root = new RootCommand("engine: embedded vector index engine with hard-negative mining built in") { HelpName = "engine" };
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(BuildCommand.Create());
         root.Subcommands.Add(SearchCommand.Create());

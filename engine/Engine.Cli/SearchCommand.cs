@@ -114,7 +114,9 @@ internal static class SearchCommand
             set.RecallAtK(labels, k, k), nq / seconds, Millis(Percentile(latency, 0.50)), Millis(Percentile(latency, 0.99)),
             stats.PostingsRead / (double)nq, stats.CacheHits / (double)nq, stats.BytesRead, stats.CacheHits,
             stats.ListsProbed / (double)nq, index.MemoryBytes, IndexDirectory.Bytes(Path.GetFullPath(o.IndexDir)), index is SpannIndex);
-        output.WriteLine(o.Json ? result.ToJson() : result.ToText());
+        if (o.Json) output.WriteLine(result.ToJson());
+        else if (output == Console.Out && Terminal.IsInteractive) Spectre.Console.AnsiConsole.Write(Tables.Search(result));
+        else output.WriteLine(result.ToText());
         return 0;
     }
 

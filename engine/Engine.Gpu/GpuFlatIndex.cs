@@ -85,12 +85,13 @@ public sealed class GpuFlatIndex : IVectorIndex
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short output buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, null, this);
         if (parameters?.Filter is not null)
         {
             _flat.Search(queries, k, distances, labels, parameters);

@@ -48,7 +48,7 @@ def clear_log(index_dir, mode):
 
 def main():
     import numpy as np
-    import engine as eng
+    import minedex as eng
 
     tmp = tempfile.mkdtemp(prefix="engine-independent-")
     try:

@@ -13,7 +13,7 @@ setting is cheap to compare.
 import argparse, os, sys, time
 import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..")); sys.path.insert(0, HERE)
+sys.path.insert(0, HERE)  # train_contrastive imports minedex (installed, or this source tree)
 import torch, train_contrastive as tc
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ap.add_argument("--data", required=True)

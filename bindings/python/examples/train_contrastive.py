@@ -16,7 +16,7 @@ every epoch). Five ways of choosing the negatives of each (anchor, positive) pai
   guarded           the same one-positive setting with the engine's false-negative guards: relative margin to the
                     positive (--guard-margin), rank window (--guard-range-min, --window), near-duplicate threshold
                     (--guard-dup, off by default), hubness-aware sampling (--hubness-gamma: weight N_k^-gamma with
-                    N_k from engine hubness over the epoch's index, --hub-k, --hub-sample), a deeper candidate list
+                    N_k from minedex hubness over the epoch's index, --hub-k, --hub-sample), a deeper candidate list
                     so rows the guards empty are padded from survivors (--guard-extra-depth), and rows still short
                     re-mined with a milder margin (--guard-fallback-margin) before random items fill the rest
 
@@ -49,8 +49,11 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import engine  # noqa: E402
+try:
+    import minedex
+except ImportError:  # not installed: use the source tree (after bindings/python/build.sh)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import minedex
 
 STRATEGIES = ["random", "in_batch", "mined", "mined_unlabelled", "guarded"]
 # Defaults of the guarded strategy (see docs/bindings-python.md for the measurements behind them).
@@ -144,7 +147,7 @@ def nearest_same_class(x, labels, threads):
         if len(members) < 2:
             continue
         xc = np.ascontiguousarray(x[members])
-        with engine.Index("Flat", x.shape[1], "l2") as index:
+        with minedex.Index("Flat", x.shape[1], "l2") as index:
             index.add(xc)
             _, ids = index.search(xc, 2, threads=threads)
         own = ids[:, 0] == np.arange(len(members))
@@ -153,7 +156,7 @@ def nearest_same_class(x, labels, threads):
 
 
 def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch, log=None):
-    """Negatives (len(anchors), M) for a mining strategy, from engine indexes over the current embeddings.
+    """Negatives (len(anchors), M) for a mining strategy, from minedex indexes over the current embeddings.
 
     Rows the engine leaves short (the guards dropped every candidate down to the candidate depth) are filled with
     uniform random items; for `guarded`, short rows are first re-mined with the milder --guard-fallback-margin.
@@ -164,7 +167,7 @@ def mine_epoch(args, strategy, emb, labels, anchors, positives, rng, epoch, log=
         return mine_labelled(args, emb, labels, anchors, positives, common)
     t0 = time.time()
     hub_s, fallback_rows = 0.0, 0
-    with engine.Index("Flat", emb.shape[1], "ip") as index:
+    with minedex.Index("Flat", emb.shape[1], "ip") as index:
         index.add(emb)  # ids = row numbers of the training corpus
         options = dict(common)
         if strategy == "guarded":
@@ -230,7 +233,7 @@ def mine_labelled(args, emb, labels, anchors, positives, common):
         rows = np.flatnonzero(labels[anchors] == c)
         known = np.unique(positives[rows])
         pool = np.concatenate([np.flatnonzero(labels != c), known])
-        with engine.Index("Flat", emb.shape[1], "ip") as index:
+        with minedex.Index("Flat", emb.shape[1], "ip") as index:
             index.add(np.ascontiguousarray(emb[pool]), ids=pool)
             got, _, _ = index.mine([known] * len(rows), anchors=np.ascontiguousarray(emb[anchors[rows]]),
                                    num_negatives=args.negatives, shortfall="pad", **common)
@@ -292,7 +295,7 @@ def train(args, torch, strategy, xtr, ytr, designated, log=None):
 
 def precision_at_10(torch, model, xb, yb, xq, yq, threads):
     eb, eq = embed(torch, model, xb), embed(torch, model, xq)
-    with engine.Index("Flat", eb.shape[1], "ip") as index:
+    with minedex.Index("Flat", eb.shape[1], "ip") as index:
         index.add(eb)
         _, ids = index.search(eq, 10, threads=threads)
     return float((yb[ids] == yq[:, None]).mean())

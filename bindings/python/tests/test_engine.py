@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-import engine
+import minedex
 
 PKG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -35,7 +35,7 @@ def brute_force(x, q, k, metric):
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
 def test_flat_matches_numpy_exact_search(metric):
     x, q, k = data(2000, 24, 1), data(50, 24, 2), 10
-    with engine.Index("Flat", 24, metric) as index:
+    with minedex.Index("Flat", 24, metric) as index:
         ids = index.add(x)
         assert np.array_equal(ids, np.arange(2000))
         D, I = index.search(q, k)
@@ -52,7 +52,7 @@ def test_flat_matches_numpy_exact_search(metric):
 
 def test_thread_counts_and_python_threads_give_identical_results():
     x, q = data(3000, 16, 3), data(64, 16, 4)
-    index = engine.Index("Flat", 16)
+    index = minedex.Index("Flat", 16)
     index.add(x)
     D1, I1 = index.search(q, 5, threads=1)
     D0, I0 = index.search(q, 5, threads=0)
@@ -72,20 +72,20 @@ def test_thread_counts_and_python_threads_give_identical_results():
 
 
 def test_padding_when_k_exceeds_count():
-    index = engine.Index("Flat", 3, "ip")
+    index = minedex.Index("Flat", 3, "ip")
     index.add(np.eye(3, dtype=np.float32), ids=[7, 8, 9])
     D, I = index.search(np.array([[1, 0, 0]], dtype=np.float32), 5)
     assert I[0, 0] == 7 and set(I[0, 1:3]) == {8, 9}
     assert list(I[0, 3:]) == [-1, -1]
     assert np.all(np.isneginf(D[0, 3:]))
-    empty = engine.Index("Flat", 3)
+    empty = minedex.Index("Flat", 3)
     D, I = empty.search(np.zeros((2, 3), dtype=np.float32), 2)
     assert np.all(I == -1) and np.all(np.isposinf(D))
 
 
 def test_ids_remove_reconstruct_and_auto_ids():
     x = data(10, 4, 5)
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     assert list(index.add(x[:3], ids=[100, 5, 6])) == [100, 5, 6]
     auto = index.add(x[3:5])
     assert list(auto) == [101, 102]
@@ -102,29 +102,31 @@ def test_ids_remove_reconstruct_and_auto_ids():
 
 def test_save_load_roundtrip_same_and_fresh_process(tmp_path):
     x, q = data(500, 12, 6), data(20, 12, 7)
-    index = engine.Index("Flat", 12, "cosine")
+    index = minedex.Index("Flat", 12, "cosine")
     index.add(x, ids=np.arange(500) * 3)
     D, I = index.search(q, 7)
     path = tmp_path / "flat.idx"
     index.save(str(path))
     with open(path, "rb") as f:
         assert f.read(8) == b"ENGNIDX\0"  # the C# IndexFileWriter container
-    loaded = engine.load(path)
+    loaded = minedex.load(path)
     assert len(loaded) == 500 and loaded.metric == "cosine" and loaded.d == 12
     D2, I2 = loaded.search(q, 7)
     assert np.array_equal(I, I2) and np.array_equal(D, D2)
     np.save(tmp_path / "q.npy", q)
     script = (
-        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import engine;"
-        "ix = engine.load(sys.argv[2]); D, I = ix.search(np.load(sys.argv[3]), 7); np.save(sys.argv[4], I)"
+        "import sys, numpy as np; sys.path[:0] = [p for p in sys.argv[1:2] if p]; import minedex;"
+        "ix = minedex.load(sys.argv[2]); D, I = ix.search(np.load(sys.argv[3]), 7); np.save(sys.argv[4], I)"
     )
-    subprocess.run([sys.executable, "-c", script, PKG_DIR, str(path), str(tmp_path / "q.npy"),
+    # The child imports the same minedex as this process (the installed one in CI, the source tree otherwise).
+    source = PKG_DIR if os.path.dirname(os.path.dirname(os.path.abspath(minedex.__file__))) == os.path.abspath(PKG_DIR) else ""
+    subprocess.run([sys.executable, "-c", script, source, str(path), str(tmp_path / "q.npy"),
                     str(tmp_path / "i.npy")], check=True)
     assert np.array_equal(np.load(tmp_path / "i.npy"), I)
 
 
 def test_corrupt_and_missing_files_raise(tmp_path):
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(50, 4, 8))
     path = tmp_path / "a.idx"
     index.save(path)
@@ -132,16 +134,16 @@ def test_corrupt_and_missing_files_raise(tmp_path):
     blob[len(blob) // 2] ^= 0xFF
     bad = tmp_path / "bad.idx"
     bad.write_bytes(bytes(blob))
-    with pytest.raises(engine.EngineError) as e:
-        engine.load(bad)
+    with pytest.raises(minedex.EngineError) as e:
+        minedex.load(bad)
     assert e.value.status == "corrupt"
     truncated = tmp_path / "short.idx"
     truncated.write_bytes(bytes(blob[:20]))
-    with pytest.raises(engine.EngineError) as e:
-        engine.load(truncated)
+    with pytest.raises(minedex.EngineError) as e:
+        minedex.load(truncated)
     assert e.value.status == "corrupt"
-    with pytest.raises(engine.EngineError) as e:
-        engine.load(tmp_path / "missing.idx")
+    with pytest.raises(minedex.EngineError) as e:
+        minedex.load(tmp_path / "missing.idx")
     assert e.value.status == "io" and "missing.idx" in str(e.value)
 
 
@@ -164,9 +166,9 @@ def test_corrupt_and_missing_files_raise(tmp_path):
     (lambda ix: ix.add([["a", "b", "c", "d"]]), "float32"),
 ])
 def test_bad_input_raises_engine_error(call, needle):
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(np.ones((3, 4), np.float32), ids=[0, 1, 2])
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         call(index)
     assert needle.lower() in str(e.value).lower()
     # A rejected call changes nothing and the index stays usable.
@@ -182,23 +184,23 @@ def test_bad_input_raises_engine_error(call, needle):
     ("Flat", 4, "manhattan", "metric"),
 ])
 def test_bad_construction_raises(spec, d, metric, needle):
-    with pytest.raises(engine.EngineError) as e:
-        engine.Index(spec, d, metric)
+    with pytest.raises(minedex.EngineError) as e:
+        minedex.Index(spec, d, metric)
     assert needle in str(e.value).lower()
     assert e.value.code == 1
 
 
 def test_closed_index_raises_and_close_is_idempotent():
-    index = engine.Index("Flat", 2)
+    index = minedex.Index("Flat", 2)
     index.close()
     index.close()
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         len(index)
     assert e.value.status == "invalid handle"
 
 
 def test_native_handle_checks_and_thread_local_errors():
-    from engine._native import lib
+    from minedex._native import lib
     assert lib.engine_index_free(None) == 0
     assert lib.engine_index_free(12345) == 2
     assert b"handle" in lib.engine_last_error()
@@ -206,8 +208,8 @@ def test_native_handle_checks_and_thread_local_errors():
 
     def fail(name, d):
         try:
-            engine.Index("Flat", d)
-        except engine.EngineError:
+            minedex.Index("Flat", d)
+        except minedex.EngineError:
             pass
         messages[name] = lib.engine_last_error()
 
@@ -219,7 +221,7 @@ def test_native_handle_checks_and_thread_local_errors():
 
 
 def test_empty_batches_are_accepted():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     assert len(index.add(np.zeros((0, 4), np.float32))) == 0
     D, I = index.search(np.zeros((0, 4), np.float32), 3)
     assert D.shape == (0, 3)
@@ -229,17 +231,17 @@ def test_empty_batches_are_accepted():
 def test_hnsw_spec_through_the_c_abi(tmp_path):
     """HNSW specs go through the same create/add/search/remove/save/load calls as every index (default ef)."""
     x, q, k = data(2000, 16, 21), data(40, 16, 22), 10
-    with engine.Index("HNSW16,efC100", 16) as index:
-        with pytest.raises(engine.EngineError, match="ef"):
-            engine.Index("Flat", 16).search(q, k, ef=8)  # Flat has no ef
+    with minedex.Index("HNSW16,efC100", 16) as index:
+        with pytest.raises(minedex.EngineError, match="ef"):
+            minedex.Index("Flat", 16).search(q, k, ef=8)  # Flat has no ef
         index.add(x)
         _, I = index.search(q, k)
         _, ref_i = brute_force(x, q, k, "l2")
         recall = np.mean([len(set(I[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
         assert recall > 0.9
-        with pytest.raises(engine.EngineError):
+        with pytest.raises(minedex.EngineError):
             index.search(q, k, probes=4)  # an HNSW index has no probes: a clear error
-        with pytest.raises(engine.EngineError, match="1..1048576"):
+        with pytest.raises(minedex.EngineError, match="1..1048576"):
             index.search(q, k, ef=0)
         _, I1 = index.search(q, k, ef=1)
         assert (I1 >= 0).all()  # ef below k is raised to k
@@ -249,7 +251,7 @@ def test_hnsw_spec_through_the_c_abi(tmp_path):
         assert index.remove(np.arange(10)) == 10
         path = str(tmp_path / "h.idx")
         index.save(path)
-    with engine.load(path) as loaded:
+    with minedex.load(path) as loaded:
         assert len(loaded) == 1990
         _, I2 = loaded.search(q, k)
         assert not np.isin(I2, np.arange(10)).any()

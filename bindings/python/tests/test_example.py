@@ -88,7 +88,7 @@ def test_guard_options_map_to_engine_keys():
 
 def test_guarded_short_rows_use_the_fallback_margin_before_random_fills():
     """A margin no candidate survives leaves every row short; the fallback margin (off = random items) fills them
-    from engine-mined candidates instead, keeping rows free of duplicates and of the anchor's positive."""
+    from minedex-mined candidates instead, keeping rows free of duplicates and of the anchor's positive."""
     emb, labels = clustered(60, 4, 8, 3)
     rng = np.random.default_rng(4)
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-import engine
+import minedex
 
 
 def normalized(n, d, seed):
@@ -15,7 +15,7 @@ def normalized(n, d, seed):
 
 def test_top_mining_matches_numpy_ranking():
     x, q = normalized(800, 16, 11), normalized(40, 16, 12)
-    index = engine.Index("Flat", 16, "ip")
+    index = minedex.Index("Flat", 16, "ip")
     index.add(x)
     positives = [[i, i + 100] for i in range(40)]
     neg, scores, report = index.mine(positives, anchors=q, num_negatives=5, range_max=30, threads=1)
@@ -34,7 +34,7 @@ def test_top_mining_matches_numpy_ranking():
 
 def test_corpus_anchors_exclusions_and_seeded_sampling():
     x = normalized(300, 8, 13)
-    index = engine.Index("Flat", 8, "cosine")
+    index = minedex.Index("Flat", 8, "cosine")
     index.add(x)
     anchors = np.arange(20)
     positives = np.arange(20) + 20
@@ -53,7 +53,7 @@ def test_corpus_anchors_exclusions_and_seeded_sampling():
 
 
 def test_shortfall_drop_leaves_padded_rows():
-    index = engine.Index("Flat", 2, "ip")
+    index = minedex.Index("Flat", 2, "ip")
     index.add(np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32))
     neg, scores, report = index.mine([[0], [1]], anchors=np.array([[1, 0], [0, 1]], np.float32),
                                      num_negatives=2, range_max=2, min_score=0.5)
@@ -76,9 +76,9 @@ def test_shortfall_drop_leaves_padded_rows():
     (dict(positives=[[0]]), "exactly one"),
 ])
 def test_bad_mining_input_raises(kwargs, needle):
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32))
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         index.mine(**kwargs)
     assert needle.lower() in str(e.value).lower()
     assert len(index) == 20
@@ -86,7 +86,7 @@ def test_bad_mining_input_raises(kwargs, needle):
 
 def test_hubness_occurrence_matches_numpy_knn():
     x = normalized(400, 8, 14)
-    index = engine.Index("Flat", 8, "ip")
+    index = minedex.Index("Flat", 8, "ip")
     index.add(x, ids=np.arange(400) + 1000)
     occ, report = index.hubness(np.arange(400) + 1000, k=5)
     sims = x.astype(np.float64) @ x.astype(np.float64).T
@@ -98,16 +98,16 @@ def test_hubness_occurrence_matches_numpy_knn():
     q = normalized(50, 8, 15)
     occ_q, rep_q = index.hubness(np.arange(400) + 1000, queries=q, k=3)
     assert occ_q.sum() == 150 and rep_q["queries"] == 50
-    with pytest.raises(engine.EngineError):
+    with pytest.raises(minedex.EngineError):
         index.hubness(np.arange(400) + 1000, k=0)
-    with pytest.raises(engine.EngineError):
+    with pytest.raises(minedex.EngineError):
         index.hubness([1, 1], k=2)
 
 
 def test_mine_to_jsonl_file_matches_buffers(tmp_path):
     import json
     x, q = normalized(300, 8, 16), normalized(25, 8, 17)
-    index = engine.Index("Flat", 8, "ip")
+    index = minedex.Index("Flat", 8, "ip")
     index.add(x)
     positives = [[i] for i in range(25)]
     neg, scores, _ = index.mine(positives, anchors=q, num_negatives=4, range_max=20, seed=3)
@@ -119,7 +119,7 @@ def test_mine_to_jsonl_file_matches_buffers(tmp_path):
         assert row["anchor"] == i and row["positives"] == [i]
         assert row["negatives"] == list(neg[i])
         np.testing.assert_allclose(row["scores"], scores[i], rtol=1e-6)
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         index.mine(positives, anchors=q, output=tmp_path / "no-such-dir" / "x.jsonl")
     assert e.value.status == "io"
 
@@ -135,7 +135,7 @@ def hubby(n, d, seed):
 
 def hub_setup():
     x = hubby(2000, 48, 21)
-    index = engine.Index("Flat", 48, "ip")
+    index = minedex.Index("Flat", 48, "ip")
     index.add(x)
     ids = np.arange(len(x))
     occ, hub = index.hubness(ids, k=10)
@@ -180,7 +180,7 @@ def test_hubness_gamma_hands_out_hubs_less_often():
 def test_hubness_gamma_weight_is_max_nk_1_to_the_minus_gamma():
     """Corpus anchor 0 with positive 3 has the window [1, 2]; id 1 is a hub with N_k = 99, id 2 is not in the
     table (N_k <= 1). Over 4000 seeds, P(id 1 drawn) = 99^-0.5 / (99^-0.5 + 1)."""
-    index = engine.Index("Flat", 2, "ip")
+    index = minedex.Index("Flat", 2, "ip")
     index.add(np.array([[1, 0], [0.99, 0.1], [0.98, -0.1], [-1, 0]], np.float32))
     table = (np.array([1, 2]), np.array([99, 0]))  # id 2 is absent -> N_k <= 1
     picks = []
@@ -200,7 +200,7 @@ def test_hubness_weighting_matches_the_csharp_cli(tmp_path):
     import subprocess
     x = hubby(1500, 48, 22)
     q = hubby(200, 48, 23)
-    index = engine.Index("Flat", 48, "ip")
+    index = minedex.Index("Flat", 48, "ip")
     index.add(x)
     ids = np.arange(len(x))
     _, nn = index.search(q, 1)
@@ -235,6 +235,31 @@ def test_hubness_weighting_matches_the_csharp_cli(tmp_path):
     for i, row in enumerate(rows):
         assert row["anchor"] == i and row["negatives"] == list(neg[i])
         np.testing.assert_allclose(row["scores"], scores[i], rtol=1e-6)
+    # minedex.read_mined reads both of the CLI's formats; the binary container's checksums are verified.
+    from_jsonl = minedex.read_mined(out)
+    assert list(from_jsonl["anchor"]) == list(range(200))
+    assert [list(n) for n in from_jsonl["negatives"]] == [r["negatives"] for r in rows]
+    binary = tmp_path / "neg.bin"
+    run = subprocess.run(["dotnet", dll, "mine", "--corpus", str(tmp_path / "base.fvecs"),
+                          "--anchors", str(tmp_path / "query.fvecs"), "--positives", str(tmp_path / "pos.ivecs"),
+                          "--metric", "ip", "--negatives", "4", "--range", "0:40", "--sampling", "softmax",
+                          "--temperature", "0.5", "--hubness-gamma", "0.8", "--hub-k", "7", "--seed", "5",
+                          "--format", "binary", "--out", str(binary)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    from_binary = minedex.read_mined(binary)
+    assert from_binary["header"]["metric"] == "ip" and from_binary["header"]["dimension"] == 48
+    assert from_binary["report"]["rows_written"] == 200
+    for key in ("anchor", "positives", "negatives", "scores", "positive_scores"):
+        assert all(np.array_equal(a, b) for a, b in zip(from_binary[key], from_jsonl[key])), key
+    blob = bytearray(binary.read_bytes())
+    blob[len(blob) // 2] ^= 0x10
+    (tmp_path / "flipped.bin").write_bytes(bytes(blob))
+    with pytest.raises(minedex.CorruptFileError, match="checksum mismatch") as e:
+        minedex.read_mined(tmp_path / "flipped.bin")
+    assert e.value.code == 4
+    (tmp_path / "cut.bin").write_bytes(bytes(blob[:len(blob) - 9]))
+    with pytest.raises(minedex.CorruptFileError):
+        minedex.read_mined(tmp_path / "cut.bin", verify=False)
     # The JSONL path of the bindings gives the same rows.
     report2 = index.mine(positives, anchors=q, num_negatives=4, range_max=40, sampling="softmax", temperature=0.5,
                          k_occurrence=(ids, occ), hubness_gamma=0.8, seed=5, output=tmp_path / "py.jsonl")
@@ -260,9 +285,9 @@ TABLE = (np.arange(20), np.ones(20, np.int64))
     (dict(hubness_gamma=0.5, sampling="uniform", k_occurrence=np.arange(20)), "pair of arrays"),
 ])
 def test_bad_hubness_options_raise(kwargs, needle):
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32))
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         index.mine([[0]], anchors=np.ones((1, 4), np.float32), num_negatives=2, range_max=10, **kwargs)
     assert needle.lower() in str(e.value).lower()
     assert e.value.status == "invalid argument"
@@ -270,8 +295,8 @@ def test_bad_hubness_options_raise(kwargs, needle):
 
 def test_occurrence_table_null_pointers_are_errors_not_crashes():
     import ctypes
-    from engine._native import lib
-    index = engine.Index("Flat", 4)
+    from minedex._native import lib
+    index = minedex.Index("Flat", 4)
     index.add(np.random.default_rng(1).standard_normal((20, 4)).astype(np.float32))
     off = np.array([0, 1], np.int64)
     pos = np.array([0], np.int64)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import engine
+import minedex
 
 
 def data(n, d, seed):
@@ -16,7 +16,7 @@ def data(n, d, seed):
 
 @pytest.fixture
 def flat():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(10, 4, 1))
     return index
 
@@ -24,14 +24,14 @@ def flat():
 def assert_value_error(call, needle):
     with pytest.raises(ValueError) as e:
         call()
-    assert isinstance(e.value, engine.EngineError) and e.value.code == 1
+    assert isinstance(e.value, minedex.EngineError) and e.value.code == 1
     assert needle.lower() in str(e.value).lower(), str(e.value)
 
 
 def assert_type_error(call, needle):
     with pytest.raises(TypeError) as e:
         call()
-    assert isinstance(e.value, engine.EngineError) and e.value.code == 1
+    assert isinstance(e.value, minedex.EngineError) and e.value.code == 1
     assert needle.lower() in str(e.value).lower(), str(e.value)
 
 
@@ -59,7 +59,7 @@ def test_k_must_be_an_integer_in_range(flat, k, kind, needle):
     with pytest.raises(kind) as e:
         flat.search(data(1, 4, 2), k)
     assert needle.lower() in str(e.value).lower()
-    assert isinstance(e.value, engine.EngineError)
+    assert isinstance(e.value, minedex.EngineError)
 
 
 def test_numpy_integer_scalars_are_accepted(flat):
@@ -71,7 +71,7 @@ def test_numpy_integer_scalars_are_accepted(flat):
 
 @pytest.mark.parametrize("name", ["threads", "probes", "refine"])
 def test_search_knobs_beyond_int32_are_rejected_not_wrapped(name):
-    index = engine.Index("IVF4,Flat", 4)
+    index = minedex.Index("IVF4,Flat", 4)
     index.train(data(200, 4, 3))
     index.add(data(200, 4, 3))
     q = data(1, 4, 4)
@@ -81,7 +81,7 @@ def test_search_knobs_beyond_int32_are_rejected_not_wrapped(name):
 
 
 def test_probes_2_pow_32_plus_1_does_not_act_as_1():
-    index = engine.Index("IVF8,Flat", 4)
+    index = minedex.Index("IVF8,Flat", 4)
     index.train(data(400, 4, 5))
     index.add(data(400, 4, 5))
     with pytest.raises(ValueError):
@@ -89,9 +89,9 @@ def test_probes_2_pow_32_plus_1_does_not_act_as_1():
 
 
 def test_dimension_must_be_an_integer():
-    assert_type_error(lambda: engine.Index("Flat", 4.0), "integer")
-    assert_type_error(lambda: engine.Index("Flat", "4"), "integer")
-    assert_value_error(lambda: engine.Index("Flat", 2**32 + 4), "out of range")
+    assert_type_error(lambda: minedex.Index("Flat", 4.0), "integer")
+    assert_type_error(lambda: minedex.Index("Flat", "4"), "integer")
+    assert_value_error(lambda: minedex.Index("Flat", 2**32 + 4), "out of range")
 
 
 # ----------------------------------------------------------------------------------------------- defect 6: ids
@@ -105,7 +105,7 @@ def test_dimension_must_be_an_integer():
     ([2**64, 1], TypeError),
 ])
 def test_float_bool_string_and_too_large_ids_are_rejected(ids, kind):
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     with pytest.raises(kind):
         index.add(data(2, 4, 7), ids=ids)
     with pytest.raises(kind):
@@ -114,7 +114,7 @@ def test_float_bool_string_and_too_large_ids_are_rejected(ids, kind):
 
 
 def test_integer_id_dtypes_are_accepted():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     for dt in (np.int8, np.int32, np.uint32, np.uint64):
         before = len(index)
         index.add(data(2, 4, 8), ids=np.array([before * 10, before * 10 + 1], dtype=dt))
@@ -123,7 +123,7 @@ def test_integer_id_dtypes_are_accepted():
 
 
 def test_mining_id_lists_must_be_integers():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(50, 4, 9))
     anchors = data(3, 4, 10)
     with pytest.raises(TypeError):
@@ -147,19 +147,19 @@ def test_mining_id_lists_must_be_integers():
 
 # --------------------------------------------------------------------------------------------- defect 6: strings
 def test_spec_metric_and_paths_with_nul_are_rejected(tmp_path):
-    assert_value_error(lambda: engine.Index("Flat\0garbage", 4), "NUL")
-    assert_value_error(lambda: engine.Index("Flat", 4, "l2\0x"), "NUL")
-    assert_type_error(lambda: engine.Index(b"Flat", 4), "string")
-    index = engine.Index("Flat", 4)
+    assert_value_error(lambda: minedex.Index("Flat\0garbage", 4), "NUL")
+    assert_value_error(lambda: minedex.Index("Flat", 4, "l2\0x"), "NUL")
+    assert_type_error(lambda: minedex.Index(b"Flat", 4), "string")
+    index = minedex.Index("Flat", 4)
     index.add(data(3, 4, 11))
     target = tmp_path / "a.idx"
     assert_value_error(lambda: index.save(str(target) + "\0.bak"), "NUL")
     assert not target.exists()
     index.save(target)
-    assert_value_error(lambda: engine.load(str(target) + "\0junk"), "NUL")
-    assert_value_error(lambda: engine.load(bytes(target) + b"\0junk"), "NUL")
-    assert_type_error(lambda: engine.load(42), "path")
-    assert len(engine.load(target)) == 3
+    assert_value_error(lambda: minedex.load(str(target) + "\0junk"), "NUL")
+    assert_value_error(lambda: minedex.load(bytes(target) + b"\0junk"), "NUL")
+    assert_type_error(lambda: minedex.load(42), "path")
+    assert len(minedex.load(target)) == 3
     with pytest.raises(ValueError):
         index.mine([[0]], anchors=data(1, 4, 12), output=str(tmp_path / "o.jsonl") + "\0x")
     with pytest.raises(ValueError):
@@ -190,7 +190,7 @@ def test_integer_vectors_are_still_accepted(flat):
 
 
 def test_nan_option_is_rejected():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(20, 4, 13))
     assert_value_error(lambda: index.mine([[1]], anchors=data(1, 4, 14), relative_margin=float("nan")), "relative_margin")
     assert_type_error(lambda: index.mine([[1]], anchors=data(1, 4, 14), seed=[1]), "seed")
@@ -198,7 +198,7 @@ def test_nan_option_is_rejected():
 
 # ------------------------------------------------------------------------------------------ defect 5: knob bounds
 def spann(n=1500, d=8, seed=15):
-    index = engine.Index("SPANN(size=16,max=64)", d)
+    index = minedex.Index("SPANN(size=16,max=64)", d)
     x = data(n, d, seed)
     index.train(x)
     index.add(x)
@@ -215,7 +215,7 @@ def test_spann_probes_bounds():
 
 
 def test_ivf_probes_and_refine_bounds():
-    index = engine.Index("IVF8,PQ4,RFlat", 8)
+    index = minedex.Index("IVF8,PQ4,RFlat", 8)
     x = data(1000, 8, 16)
     index.train(x)
     index.add(x)
@@ -227,7 +227,7 @@ def test_ivf_probes_and_refine_bounds():
 
 
 def test_mining_threads_and_hubness_k_bounds():
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(30, 4, 17))
     assert_value_error(lambda: index.mine([[1]], anchors=data(1, 4, 18), threads=-1), "threads")
     assert_value_error(lambda: index.mine([[1]], anchors=data(1, 4, 18), num_negatives=0), "numnegatives")
@@ -241,27 +241,27 @@ def test_corrupt_spann_postings_give_corrupt_for_any_thread_count(tmp_path, thre
     index, x = spann(n=2000, d=8, seed=19)
     index.save(tmp_path / "spann")
     index.close()
-    loaded = engine.load(tmp_path / "spann")
+    loaded = minedex.load(tmp_path / "spann")
     postings = glob.glob(str(tmp_path / "spann" / "postings-*.dat"))
     assert len(postings) == 1
     size = os.path.getsize(postings[0])
     with open(postings[0], "r+b") as f:  # damage every block in place while the index is open
         f.write(np.random.default_rng(7).integers(0, 256, size, dtype=np.uint8).tobytes())
-    with pytest.raises(engine.EngineError) as e:
+    with pytest.raises(minedex.EngineError) as e:
         loaded.search(x[:64], 5, threads=threads)
     assert e.value.code == 4 and e.value.status == "corrupt", (e.value.code, str(e.value))
     assert "postings-0.dat" in str(e.value)
     try:
         loaded.close()  # background maintenance may have met the damage too; that is reported, not hidden
-    except engine.EngineError as closing:
+    except minedex.EngineError as closing:
         assert closing.code == 4
 
 
 # ------------------------------------------------------------------------------------------ defect 4: empty inputs
 def test_mining_an_empty_index_or_no_anchors():
-    empty = engine.Index("Flat", 4)
+    empty = minedex.Index("Flat", 4)
     assert_value_error(lambda: empty.mine([[0]], anchors=data(1, 4, 20)), "empty")
-    index = engine.Index("Flat", 4)
+    index = minedex.Index("Flat", 4)
     index.add(data(10, 4, 21))
     negatives, scores, report = index.mine([], anchors=np.zeros((0, 4), np.float32), num_negatives=2, range_max=5)
     assert negatives.shape == (0, 2) and scores.shape == (0, 2)
@@ -275,5 +275,5 @@ def test_vectors_whose_norm_overflows_float32_are_rejected(flat):
     assert_value_error(lambda: flat.search(huge, 2), "row 1")
     assert len(flat) == 10
     assert_value_error(lambda: flat.add(np.full((1, 4), 1e300)), "non-finite")  # float64 beyond float32: +inf
-    ivf = engine.Index("IVF2,PQ2", 4)
+    ivf = minedex.Index("IVF2,PQ2", 4)
     assert_value_error(lambda: ivf.train(np.vstack([data(100, 4, 23), huge])), "row 101")

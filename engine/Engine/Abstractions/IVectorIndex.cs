@@ -8,7 +8,7 @@ namespace Engine;
 /// <c>x[i * d + j]</c>. Search results are row-major <c>nq × k</c> spans owned by the caller; rows with fewer
 /// than k results are padded with label -1 and <see cref="MetricExtensions.MissingDistance"/>.</para>
 /// <para>Thread safety: <see cref="Search"/> may run concurrently from any number of threads. Mutations
-/// (<see cref="Train"/>, <see cref="Add"/>, <see cref="Remove"/>) are serialised by the index; whether a
+/// (<see cref="Train(ReadOnlySpan{float})"/>, <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/>, <see cref="Remove"/>) are serialised by the index; whether a
 /// search may run while a writer mutates is stated by each implementation.</para>
 /// </remarks>
 public interface IVectorIndex : IDisposable
@@ -22,7 +22,7 @@ public interface IVectorIndex : IDisposable
     /// <summary>Number of live (not removed) vectors.</summary>
     long Count { get; }
 
-    /// <summary>True when the index can accept <see cref="Add"/> (always true for exact indexes).</summary>
+    /// <summary>True when the index can accept <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/> (always true for exact indexes).</summary>
     bool IsTrained { get; }
 
     /// <summary>The composition string that describes this index, e.g. <c>Flat</c> or <c>IVF1024,PQ32x4fs</c>.</summary>
@@ -36,6 +36,50 @@ public interface IVectorIndex : IDisposable
 
     /// <summary>Adds n vectors (n × d row-major) with caller-chosen non-negative ids (length n).</summary>
     void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids);
+
+    /// <summary>
+    /// <see cref="Train(ReadOnlySpan{float})"/> that reports progress. Indexes whose training has stages (IVF:
+    /// OPQ, coarse k-means iterations, PQ codebooks) report each; the default reports the start and the end.
+    /// </summary>
+    /// <param name="vectors">Training vectors, n × d row-major.</param>
+    /// <param name="progress">Receives <see cref="BuildProgress"/> reports on the training thread; null for none.</param>
+    void Train(ReadOnlySpan<float> vectors, IProgress<BuildProgress>? progress)
+    {
+        progress?.Report(new BuildProgress("train", 0, 1));
+        Train(vectors);
+        progress?.Report(new BuildProgress("train", 1, 1));
+    }
+
+    /// <summary>
+    /// <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/> that reports progress: the rows go in batches of
+    /// <see cref="BuildProgress.AddBatch"/>, each followed by a report (<c>add</c>, rows added, n). Shapes, values and
+    /// ids are checked for all rows before the first batch; an index-level failure in a later batch (a duplicate
+    /// id, say) leaves the earlier batches added, as separate <c>Add</c> calls would. With a null
+    /// <paramref name="progress"/> this is one plain <c>Add</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong shapes, non-finite values or a negative id.</exception>
+    void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, IProgress<BuildProgress>? progress)
+    {
+        if (progress is null)
+        {
+            Add(vectors, ids);
+            return;
+        }
+        int d = Dimension;
+        int n = Guard.Rows(vectors, d, nameof(vectors));
+        if (ids.Length != n) throw new ArgumentException($"ids holds {ids.Length} entries for {n} vectors.", nameof(ids));
+        Guard.Finite(vectors, d, nameof(vectors));
+        for (int i = 0; i < n; i++)
+            if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
+        int batch = BuildProgress.AddBatch(n);
+        progress.Report(new BuildProgress("add", 0, n));
+        for (int start = 0; start < n; start += batch)
+        {
+            int rows = Math.Min(batch, n - start);
+            Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
+            progress.Report(new BuildProgress("add", start + rows, n));
+        }
+    }
 
     /// <summary>
     /// Searches nq queries (nq × d row-major). Writes nq × k distances and labels, padding missing results

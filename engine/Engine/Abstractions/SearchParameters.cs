@@ -19,6 +19,32 @@ public class SearchParameters
     /// <summary>When set, the search adds its counters here (thread-safe accumulation).</summary>
     public SearchStats? Stats { get; init; }
 
+    /// <summary>
+    /// The index family whose knobs these parameters carry (<c>"IVF"</c>, <c>"HNSW"</c>, <c>"SPANN"</c>), or null for
+    /// the plain parameters every index takes. An index rejects parameters of another family rather than silently
+    /// ignoring their knobs (<see cref="CheckFamily"/>).
+    /// </summary>
+    public virtual string? IndexFamily => null;
+
+    /// <summary>
+    /// Rejects <paramref name="parameters"/> that belong to another index family than <paramref name="family"/>
+    /// (null: an index without a family of its own, which takes only plain <see cref="SearchParameters"/>).
+    /// </summary>
+    /// <param name="parameters">The call's parameters (null passes).</param>
+    /// <param name="family">The family of the index being searched, or null.</param>
+    /// <param name="index">The index being searched (its description names it in the message; read only on failure,
+    /// so the check allocates nothing).</param>
+    /// <exception cref="ArgumentException">The parameters carry another family's knobs.</exception>
+    public static void CheckFamily(SearchParameters? parameters, string? family, IVectorIndex index)
+    {
+        string? got = parameters?.IndexFamily;
+        if (got is null || got == family) return;
+        string takes = family is null ? "plain SearchParameters" : $"SearchParameters or the {family} family's parameters";
+        throw new ArgumentException(
+            $"A '{index.Description}' index cannot use {parameters!.GetType().Name} (knobs of the {got} family, which it would ignore); it takes {takes}.",
+            nameof(parameters));
+    }
+
     /// <summary>Resolved thread count (at least 1).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="Threads"/> is negative.</exception>
     public int ResolveThreads()

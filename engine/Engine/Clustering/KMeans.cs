@@ -37,6 +37,9 @@ public sealed record KMeansOptions(int Clusters)
     /// up to float rounding.
     /// </summary>
     public IKMeansBackend? Backend { get; init; }
+
+    /// <summary>Receives (<c>k-means</c>, iterations done, <see cref="Iterations"/>) after every Lloyd step; null for none.</summary>
+    public IProgress<BuildProgress>? Progress { get; init; }
 }
 
 /// <summary>
@@ -114,6 +117,7 @@ public static class KMeans
                     session.Step(centroids, penalty, next, assign, dist, counts);
                     (centroids, next) = (next, centroids);
                     RepairEmpty(centroids, counts, k, d, rng);
+                    options.Progress?.Report(new BuildProgress("k-means", it + 1, options.Iterations));
                 }
                 if (options.Balanced)
                 {

@@ -22,7 +22,7 @@ public sealed partial class HardNegativeMiner
     {
         int d = _index.Dimension;
         Metric metric = _index.Metric;
-        var result = new AnchorCandidates { AnchorId = input.AnchorId(anchor) };
+        var result = new AnchorCandidates { AnchorId = input.AnchorId(anchor, _options.AnchorIdOffset) };
         long[] positives = input.Positives[anchor];
         result.Positives = positives;
         result.PositiveScores = new float[positives.Length];
@@ -73,7 +73,7 @@ public sealed partial class HardNegativeMiner
         {
             long id = ids[j];
             float s = raw[j];
-            if (Array.IndexOf(positives, id) >= 0) { result.Positive++; continue; }
+            if (!_options.IncludePositives && Array.IndexOf(positives, id) >= 0) { result.Positive++; continue; }
             if (excluded.Contains(id)) { result.Excluded++; continue; }
             if (_options.DuplicateThreshold is float dup && IsNearDuplicate(id, positives.Length, dup, scratch)) { result.NearDuplicate++; continue; }
             if (s > marginCeiling) { result.Margin++; continue; }

@@ -43,22 +43,32 @@ public sealed partial class HardNegativeMiner
     /// input is validated before the first row is produced (this method throws, not the enumeration).
     /// </summary>
     /// <exception cref="ArgumentException">Bad input: wrong dimension, NaN, positives not in the index, empty positive lists.</exception>
-    public IEnumerable<MinedRow> Mine(MiningInput input, MiningReport report)
+    public IEnumerable<MinedRow> Mine(MiningInput input, MiningReport report) => Mine(input, report, null);
+
+    /// <summary>
+    /// <see cref="Mine(MiningInput, MiningReport)"/> reporting (<c>mine</c>, anchors done, anchors) after each chunk
+    /// of <see cref="MiningOptions.ChunkSize"/> anchors, on the enumerating thread.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad input: wrong dimension, NaN, positives not in the index, empty positive lists.</exception>
+    public IEnumerable<MinedRow> Mine(MiningInput input, MiningReport report, IProgress<BuildProgress>? progress)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(report);
         // An empty corpus first: every positive would otherwise be reported as missing.
         if (_index.Count == 0) throw new ArgumentException("The index is empty: there is nothing to mine from.", nameof(input));
         input.Validate(_index);
-        return MineValidated(input, report);
+        return MineValidated(input, report, progress);
     }
 
     /// <summary>Mines every anchor into <paramref name="sink"/>, completes it and returns the report.</summary>
-    public MiningReport MineTo(MiningInput input, IMiningSink sink)
+    public MiningReport MineTo(MiningInput input, IMiningSink sink) => MineTo(input, sink, null);
+
+    /// <summary><see cref="MineTo(MiningInput, IMiningSink)"/> reporting progress (see <see cref="Mine(MiningInput, MiningReport, IProgress{BuildProgress})"/>).</summary>
+    public MiningReport MineTo(MiningInput input, IMiningSink sink, IProgress<BuildProgress>? progress)
     {
         ArgumentNullException.ThrowIfNull(sink);
         var report = new MiningReport(_options.Seed);
-        foreach (var row in Mine(input, report)) sink.Write(row);
+        foreach (var row in Mine(input, report, progress)) sink.Write(row);
         sink.Complete(report);
         return report;
     }
@@ -68,7 +78,11 @@ public sealed partial class HardNegativeMiner
     /// beside it (<see cref="Output.MiningManifest.PathFor"/>). Returns the report.
     /// </summary>
     public MiningReport MineToFile(MiningInput input, string path, Output.MiningOutputFormat format,
-        Output.MiningManifest? provenance = null)
+        Output.MiningManifest? provenance = null) => MineToFile(input, path, format, provenance, null);
+
+    /// <summary><see cref="MineToFile(MiningInput, string, Output.MiningOutputFormat, Output.MiningManifest?)"/> reporting progress.</summary>
+    public MiningReport MineToFile(MiningInput input, string path, Output.MiningOutputFormat format,
+        Output.MiningManifest? provenance, IProgress<BuildProgress>? progress)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         MiningReport report;
@@ -76,7 +90,7 @@ public sealed partial class HardNegativeMiner
             ? new Output.BinaryMiningWriter(path, _index)
             : new Output.JsonlMiningWriter(path))
         {
-            report = MineTo(input, sink);
+            report = MineTo(input, sink, progress);
         }
         (provenance ?? new Output.MiningManifest()).Write(path, format, _index, _options, report);
         return report;
@@ -89,7 +103,7 @@ public sealed partial class HardNegativeMiner
         return Mine(input, report).ToList();
     }
 
-    private IEnumerable<MinedRow> MineValidated(MiningInput input, MiningReport report)
+    private IEnumerable<MinedRow> MineValidated(MiningInput input, MiningReport report, IProgress<BuildProgress>? progress)
     {
         report.Start();
         try
@@ -129,6 +143,7 @@ public sealed partial class HardNegativeMiner
                     prepared[i] = null!;
                     if (row is not null) yield return row;
                 }
+                progress?.Report(new BuildProgress("mine", start + c, input.Count));
             }
         }
         finally

@@ -62,8 +62,9 @@ public sealed class MiningInput
         return new MiningInput(null, 0, anchorIds, positives, exclusions);
     }
 
-    /// <summary>The id an anchor carries in the output.</summary>
-    public long AnchorId(int i) => CorpusAnchorIds is not null ? CorpusAnchorIds[i] : i;
+    /// <summary>The id anchor <paramref name="i"/> carries in the output: its corpus id, or
+    /// <paramref name="vectorOffset"/> + i for vector anchors (<see cref="MiningOptions.AnchorIdOffset"/>).</summary>
+    public long AnchorId(int i, long vectorOffset = 0) => CorpusAnchorIds is not null ? CorpusAnchorIds[i] : vectorOffset + i;
 
     /// <summary>Number of ids excluded for anchor i (itself, positives, extra).</summary>
     internal int ExcludedCount(int i) =>

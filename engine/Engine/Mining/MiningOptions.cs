@@ -67,6 +67,20 @@ public sealed record MiningOptions
     /// </summary>
     public int CandidateDepth { get; init; }
 
+    /// <summary>
+    /// Keep the anchor's positives among the candidates instead of removing them (sentence-transformers'
+    /// <c>include_positives</c>: a full first-stage ranking, e.g. for re-ranker evaluation sets). They are still
+    /// scored as positives for the margins; the other filters and the window apply to them like to any candidate.
+    /// </summary>
+    public bool IncludePositives { get; init; }
+
+    /// <summary>
+    /// Id of the first external (vector) anchor: anchor <c>i</c> of a <see cref="MiningInput.FromVectors"/> input is
+    /// <c>AnchorIdOffset + i</c> in the output and in the random streams, so mining a query set in slices (each with
+    /// the offset of its first row) gives the same rows as one call. Corpus anchors keep their corpus ids. Default 0.
+    /// </summary>
+    public long AnchorIdOffset { get; init; }
+
     /// <summary>Drop candidates whose cosine similarity to any positive exceeds this (null = off).</summary>
     public float? DuplicateThreshold { get; init; }
 
@@ -138,7 +152,7 @@ public sealed record MiningOptions
         || MaxScore.HasValue || DuplicateThreshold.HasValue;
 
     /// <summary>Checks every option; throws naming the first bad one. Called before any work starts.</summary>
-    /// <remarks>Ranges: NumNegatives &gt;= 1; RangeMin &gt;= 0 and &lt; RangeMax; NumNegatives &lt;= RangeMax − RangeMin;
+    /// <remarks>Ranges: NumNegatives &gt;= 1; AnchorIdOffset &gt;= 0; RangeMin &gt;= 0 and &lt; RangeMax; NumNegatives &lt;= RangeMax − RangeMin;
     /// CandidateDepth 0 (automatic) or &gt;= RangeMax; DuplicateThreshold, margins and score bounds finite or null,
     /// MinScore &lt;= MaxScore; SimAnsA finite &gt;= 0; SimAnsB finite; Temperature finite &gt; 0; HubnessGamma finite
     /// &gt;= 0; MaxHandOutsPerItem &gt;= 0; Threads &gt;= 0 (0 = all processors); ChunkSize &gt;= 1;
@@ -175,6 +189,7 @@ public sealed record MiningOptions
             throw new ArgumentException("HubnessGamma > 0 needs KOccurrence (N_k per corpus id, from HubnessAnalyzer).", nameof(KOccurrence));
         if (HubnessGamma > 0 && Sampling == SamplingStrategy.Top)
             throw new ArgumentException("HubnessGamma > 0 needs a sampling strategy other than top (uniform, simans or softmax).", nameof(HubnessGamma));
+        if (AnchorIdOffset < 0) throw new ArgumentOutOfRangeException(nameof(AnchorIdOffset), AnchorIdOffset, $"AnchorIdOffset must be >= 0 (got {AnchorIdOffset}).");
         if (MaxHandOutsPerItem < 0) throw new ArgumentOutOfRangeException(nameof(MaxHandOutsPerItem), MaxHandOutsPerItem, $"MaxHandOutsPerItem must be >= 0 (0 = unlimited; got {MaxHandOutsPerItem}).");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"Threads must be >= 0 (0 = all processors; got {Threads}).");
         if (ChunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(ChunkSize), ChunkSize, $"ChunkSize must be at least 1 (got {ChunkSize}).");

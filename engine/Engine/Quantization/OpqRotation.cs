@@ -13,7 +13,7 @@ namespace Engine.Quantization;
 /// solution R = U Vᵀ from the SVD of Xᵀ Ŷ (one-sided Jacobi, <see cref="JacobiSvd"/>), starting from a seeded
 /// random rotation. Thread safety: <see cref="Apply"/> and <see cref="Revert"/> are safe once trained.
 /// </remarks>
-public sealed class OpqRotation
+public sealed class OpqRotation : IVectorTransform
 {
     private float[] _r;   // R row-major: y_j = Σ_i x_i R[i, j]
     private float[] _rt;  // Rᵀ row-major, so Apply is a DotManyToMany against its rows

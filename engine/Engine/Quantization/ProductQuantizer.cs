@@ -13,7 +13,7 @@ namespace Engine.Quantization;
 /// Thread safety: encoding, decoding and tables are read-only and safe from any number of threads once
 /// trained; training and <see cref="SetCodebooks"/> are not.
 /// </remarks>
-public sealed class ProductQuantizer
+public sealed class ProductQuantizer : IVectorCodec
 {
     /// <summary>Creates an untrained quantizer.</summary>
     /// <exception cref="ArgumentException">M does not divide d, or bits is not 4 or 8.</exception>
@@ -93,6 +93,16 @@ public sealed class ProductQuantizer
         Transpose();
         IsTrained = true;
     }
+
+    /// <summary>Bytes per code: one per sub-quantizer (M), also for 4-bit sub-codes.</summary>
+    public int CodeSize => M;
+
+    /// <inheritdoc />
+    void IVectorCodec.Train(ReadOnlySpan<float> vectors, int seed, int threads) => Train(vectors, seed, threads);
+
+    /// <inheritdoc />
+    /// <remarks>Asymmetric distance: one M × Ksub table per query (L2 table, or negated inner products).</remarks>
+    public IDistanceEstimator CreateEstimator(Metric metric) => new PQEstimator(this, metric);
 
     /// <summary>Sub-centroid <paramref name="j"/> of sub-quantizer <paramref name="m"/> (Dsub floats).</summary>
     public ReadOnlySpan<float> Centroid(int m, int j) => Codebooks.AsSpan((m * Ksub + j) * Dsub, Dsub);

@@ -21,7 +21,7 @@ public enum VectorEncoding
 /// Encodes whole vectors as f32, SQ8 or f16 and computes distances from a float query to an encoded vector.
 /// Thread safety: encode/decode/distance are read-only once trained.
 /// </summary>
-public sealed class VectorCodec
+public sealed class VectorCodec : IVectorCodec
 {
     private float[] _min = [];
     private float[] _step = [];
@@ -85,8 +85,21 @@ public sealed class VectorCodec
         _step = step;
     }
 
-    /// <summary>Encodes one vector (d floats) into <see cref="CodeSize"/> bytes.</summary>
+    /// <inheritdoc />
+    void IVectorCodec.Train(ReadOnlySpan<float> vectors, int seed, int threads) => Train(vectors);
+
+    /// <inheritdoc />
+    public IDistanceEstimator CreateEstimator(Metric metric) => new VectorCodecEstimator(this, metric);
+
+    /// <summary>Encodes n × d floats (one vector or more) into n × <see cref="CodeSize"/> bytes.</summary>
     public void Encode(ReadOnlySpan<float> x, Span<byte> code)
+    {
+        int n = Math.Max(1, x.Length / Dimension);
+        if (code.Length < n * CodeSize) throw new ArgumentException($"code must hold {n * CodeSize} bytes.", nameof(code));
+        for (int i = 0; i < n; i++) EncodeOne(x.Slice(i * Dimension), code.Slice(i * CodeSize, CodeSize));
+    }
+
+    private void EncodeOne(ReadOnlySpan<float> x, Span<byte> code)
     {
         switch (Encoding)
         {
@@ -102,8 +115,15 @@ public sealed class VectorCodec
         }
     }
 
-    /// <summary>Decodes one code into d floats.</summary>
+    /// <summary>Decodes n codes (n × <see cref="CodeSize"/> bytes, one or more) into n × d floats.</summary>
     public void Decode(ReadOnlySpan<byte> code, Span<float> x)
+    {
+        int n = Math.Max(1, code.Length / CodeSize);
+        if (x.Length < n * Dimension) throw new ArgumentException($"x must hold {n * Dimension} floats.", nameof(x));
+        for (int i = 0; i < n; i++) DecodeOne(code.Slice(i * CodeSize), x.Slice(i * Dimension, Dimension));
+    }
+
+    private void DecodeOne(ReadOnlySpan<byte> code, Span<float> x)
     {
         switch (Encoding)
         {
@@ -123,7 +143,7 @@ public sealed class VectorCodec
     {
         ReadOnlySpan<float> x;
         if (Encoding == VectorEncoding.Flat) x = MemoryMarshal.Cast<byte, float>(code[..CodeSize]);
-        else { Decode(code, scratch); x = scratch[..Dimension]; }
+        else { DecodeOne(code, scratch); x = scratch[..Dimension]; }
         if (innerProduct) return -Distances.Dot(query, x);
         return Distances.SquaredL2(query, x);
     }

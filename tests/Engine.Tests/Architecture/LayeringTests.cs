@@ -6,7 +6,7 @@ namespace Engine.Tests.Architecture;
 /// <summary>
 /// The layering rules of docs/architecture.md, checked on the assemblies and the source tree: kernels know nothing of
 /// indexes; indexes reach files only through the storage abstractions; mining depends only on the index contract;
-/// ILGPU, FASTER, Orleans and VectorData live in their own assemblies.
+/// ILGPU, FASTER, Orleans and VectorData live in their own assemblies; plotting (ScottPlot/SkiaSharp) and HDF5 (PureHDF) in Engine.Bench.
 /// </summary>
 public class LayeringTests
 {
@@ -26,6 +26,9 @@ public class LayeringTests
         { "ILGPU", "Engine.Gpu" },
         { "Microsoft.Orleans", "Engine.Orleans" },
         { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
+        { "ScottPlot", "Engine.Bench" },
+        { "SkiaSharp", "Engine.Bench" },
+        { "PureHDF", "Engine.Bench" },
     };
 
     [Theory]
@@ -50,7 +53,7 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "Engine.Collections" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench", "Engine.Collections" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 
@@ -94,6 +97,55 @@ public class LayeringTests
         Assert.Matches(rules["engine/Engine/Index"], "using var s = new FileStream(p, FileMode.Open);");
         Assert.Matches(rules["engine/Engine/Index"], "var b = File.ReadAllBytes(p);");
         Assert.DoesNotMatch(rules["engine/Engine/Index"], "if (File.Exists(p)) return;");
+    }
+
+    private static readonly Regex Intrinsics = new(@"\bSystem\.Runtime\.Intrinsics\b|\bVector(64|128|256|512)\b|\b(Avx\w*|Sse\d\w*|Ssse3|Fma|AdvSimd|Bmi\d|Popcnt)\.");
+
+    /// <summary>
+    /// SIMD lives in the kernels (Distance, Quantization) and in list scanners (any <c>Scanners</c> folder under
+    /// Index); index code composes them and holds no vector intrinsics of its own.
+    /// </summary>
+    [Fact]
+    public void IndexCode_HoldsNoIntrinsicsOutsideScanners()
+    {
+        var offenders = new List<string>();
+        string sep = Path.DirectorySeparatorChar.ToString();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "engine", "Engine", "Index"), "*.cs", SearchOption.AllDirectories))
+        {
+            if (file.Contains($"{sep}obj{sep}") || file.Contains($"{sep}Scanners{sep}")) continue;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+                if (Intrinsics.IsMatch(StripComment(lines[i]))) offenders.Add($"{Path.GetRelativePath(Root, file)}:{i + 1}: {lines[i].Trim()}");
+        }
+        Assert.True(offenders.Count == 0, "vector intrinsics in index code (move the loop into a scanner or a kernel):\n" + string.Join("\n", offenders));
+        Assert.Matches(Intrinsics, "var v = Vector512.Load(p);");
+        Assert.Matches(Intrinsics, "using System.Runtime.Intrinsics.X86;");
+        Assert.Matches(Intrinsics, "acc = Avx2.Add(acc, x);");
+        Assert.DoesNotMatch(Intrinsics, "int i = BitOperations.TrailingZeroCount(mask);");
+    }
+
+    /// <summary>
+    /// The IVF index maps its list encoding to a codec in one place (the constructor, from the spec argument); the
+    /// rest of the index asks the codec, its layout or its scanner, never <c>Spec.Encoding</c>.
+    /// </summary>
+    [Fact]
+    public void IvfIndex_ChoosesByEncodingOnlyWhenItPicksTheCodec()
+    {
+        var offenders = new List<string>();
+        int switches = 0;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "engine", "Engine", "Index", "Ivf"), "*.cs", SearchOption.AllDirectories))
+        {
+            if (Path.GetFileName(file) == "IvfSpec.cs") continue;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+            {
+                string code = StripComment(lines[i]);
+                if (Regex.IsMatch(code, @"\bSpec\.Encoding\b")) offenders.Add($"{Path.GetRelativePath(Root, file)}:{i + 1}: {code.Trim()}");
+                if (Regex.IsMatch(code, @"switch\s*\(\s*spec\.Encoding\s*\)")) switches++;
+            }
+        }
+        Assert.True(offenders.Count == 0, "IVF code branching on the list encoding outside the codec choice:\n" + string.Join("\n", offenders));
+        Assert.Equal(1, switches);
     }
 
     private static string StripComment(string line)

@@ -96,6 +96,34 @@ public class HnswFilterTests
         Assert.Equal(1_000_000L, IvfTestData.SearchLabels(index, Queries.AsSpan(0, D).ToArray(), 1)[0]);
     }
 
+    // The attribute array exists only once some node has an attribute: nodes added before it never match a window,
+    // nodes added with one do, and both survive save / load (mapped or not).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AttributesArriveAfterNodesWithoutThemAndSurviveSaveLoad(bool mapped)
+    {
+        using var dir = new Engine.Tests.Support.TempDir();
+        string path = Path.Combine(dir.Path, "attrs.hnsw");
+        using (var index = new HnswIndex("HNSW8", D))
+        {
+            index.Add(Data.AsSpan(0, 100 * D), Ids.AsSpan(0, 100));
+            long before = index.MemoryBytes;
+            var window = new HnswSearchParameters { AttributeMin = 0, AttributeMax = 1000 };
+            Assert.All(IvfTestData.SearchLabels(index, Queries.AsSpan(0, D).ToArray(), K, window), l => Assert.Equal(-1, l));
+            index.Save(path);
+            using (var plain = HnswIndex.Load(path, mapped))
+                Assert.All(IvfTestData.SearchLabels(plain, Queries.AsSpan(0, D).ToArray(), K, window), l => Assert.Equal(-1, l));
+            index.Add(Data.AsSpan(100 * D, 100 * D), Ids.AsSpan(100, 100), Enumerable.Range(0, 100).Select(i => (double)i).ToArray());
+            Assert.True(index.MemoryBytes >= before + 200 * 8, "the attribute array is allocated (and counted) with the first attribute");
+            index.Save(path);
+        }
+        using var loaded = HnswIndex.Load(path, mapped);
+        var some = new HnswSearchParameters { AttributeMin = 10, AttributeMax = 19.5, Ef = 64 };
+        var got = IvfTestData.SearchLabels(loaded, Queries.AsSpan(0, D).ToArray(), K, some);
+        Assert.Equal(Ids.Skip(110).Take(10).Order(), got.Order());
+    }
+
     [Fact]
     public void BadAttributesAndWindowsAreRejected()
     {

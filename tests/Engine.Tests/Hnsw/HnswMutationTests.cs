@@ -14,31 +14,44 @@ public class HnswMutationTests
         return IvfTestData.Recall(truth, got, queries.Length / D, K);
     }
 
-    [Fact]
-    public void DeletingThirtyPercentAndAddingNewPointsKeepsRecallOfAFreshBuild()
+    // Small M is where repair is hardest (a list of 2M = 12 links loses ≈ 4 of them to a 30 % delete). The gap is
+    // averaged over three seeds of 300 queries each: one seed of 100 queries moves by ±0.01 between two fresh builds.
+    [Theory]
+    [InlineData("HNSW6,efC64")]
+    [InlineData("HNSW8,efC64")]
+    [InlineData("HNSW12,efC64")]
+    public void DeletingThirtyPercentAndAddingNewPointsKeepsRecallOfAFreshBuild(string spec)
     {
-        var (all, queries) = HnswTestData.Split(3500, 100, D, 30, seed: 41);
-        var ids = IvfTestData.Ids(3500);
-        using var index = new HnswIndex("HNSW12,efC64", D) { BuildThreads = 1 };
-        index.Add(all.AsSpan(0, 3000 * D), ids.AsSpan(0, 3000));
-        var removed = ids.Take(3000).Where(i => i % 10 < 3).ToArray();
-        Assert.Equal(900, index.Remove(removed));
-        Assert.Equal(0, index.DeletedCount); // 30 % > RepairThreshold: repaired and freed
-        index.Add(all.AsSpan(3000 * D, 500 * D), ids.AsSpan(3000, 500));
-        Assert.Equal(2600, index.Count);
-        Assert.Equal(3000, index.SlotCount); // the new points took freed slots
+        double mutated10 = 0, rebuilt10 = 0, mutated48 = 0, rebuilt48 = 0;
+        int[] seeds = [41, 42, 43];
+        foreach (int seed in seeds)
+        {
+            var (all, queries) = HnswTestData.Split(3500, 300, D, 30, seed: seed);
+            var ids = IvfTestData.Ids(3500);
+            using var index = new HnswIndex(spec, D) { BuildThreads = 1 };
+            index.Add(all.AsSpan(0, 3000 * D), ids.AsSpan(0, 3000));
+            var removed = ids.Take(3000).Where(i => i % 10 < 3).ToArray();
+            Assert.Equal(900, index.Remove(removed));
+            Assert.Equal(0, index.DeletedCount); // 30 % > RepairThreshold: repaired and freed
+            index.Add(all.AsSpan(3000 * D, 500 * D), ids.AsSpan(3000, 500));
+            Assert.Equal(2600, index.Count);
+            Assert.Equal(3000, index.SlotCount); // the new points took freed slots
 
-        var keep = ids.Where(i => i >= 3000 || i % 10 >= 3).ToArray();
-        var data = keep.SelectMany(i => all.AsSpan((int)i * D, D).ToArray()).ToArray();
-        using var fresh = new HnswIndex("HNSW12,efC64", D) { BuildThreads = 1 };
-        fresh.Add(data, keep);
-        double mutated = Recall(index, data, keep, queries), rebuilt = Recall(fresh, data, keep, queries);
-        Assert.True(mutated >= rebuilt - 0.01, $"ef 48: after delete + add {mutated:F3}, fresh build {rebuilt:F3}");
-        // At ef = k = 10 recall is below 1 and the gap is visible (HNSW12: 0.976 vs 0.979 when this was written).
-        double mutated10 = Recall(index, data, keep, queries, ef: 10), rebuilt10 = Recall(fresh, data, keep, queries, ef: 10);
-        Assert.True(mutated10 >= rebuilt10 - 0.01 && rebuilt10 < 0.99, $"ef 10: after delete + add {mutated10:F3}, fresh build {rebuilt10:F3}");
-        var got = IvfTestData.SearchLabels(index, queries, K, new HnswSearchParameters { Ef = 48 });
-        Assert.DoesNotContain(got, removed.Contains);
+            var keep = ids.Where(i => i >= 3000 || i % 10 >= 3).ToArray();
+            var data = keep.SelectMany(i => all.AsSpan((int)i * D, D).ToArray()).ToArray();
+            using var fresh = new HnswIndex(spec, D) { BuildThreads = 1 };
+            fresh.Add(data, keep);
+            mutated48 += Recall(index, data, keep, queries) / seeds.Length;
+            rebuilt48 += Recall(fresh, data, keep, queries) / seeds.Length;
+            mutated10 += Recall(index, data, keep, queries, ef: 10) / seeds.Length;
+            rebuilt10 += Recall(fresh, data, keep, queries, ef: 10) / seeds.Length;
+            var got = IvfTestData.SearchLabels(index, queries, K, new HnswSearchParameters { Ef = 48 });
+            Assert.DoesNotContain(got, removed.Contains);
+        }
+        Assert.True(mutated48 >= rebuilt48 - 0.01, $"{spec} ef 48: after delete + add {mutated48:F4}, fresh build {rebuilt48:F4}");
+        // At ef = k = 10 recall is below 1 and a weak repair shows: dropping the deleted links and re-selecting among the
+        // live ones only gave HNSW6 0.863 / HNSW8 0.905 / HNSW12 0.913 against 0.945 / 0.965 / 0.976 fresh.
+        Assert.True(mutated10 >= rebuilt10 - 0.01 && rebuilt10 < 0.99, $"{spec} ef 10: after delete + add {mutated10:F4}, fresh build {rebuilt10:F4}");
     }
 
     [Fact]

@@ -84,6 +84,51 @@ public class HardNegativeMinerTests
         else Assert.InRange(adaptiveReport.DeepenedAnchors, 1, data.Positives.Length);
     }
 
+    [Fact]
+    public void IncludePositives_KeepsThemRankedAmongTheCandidates()
+    {
+        var data = MiningTestData.Create(seed: 7, dupsPerPositive: 0);
+        using var index = data.BuildIndex(Metric.Cosine);
+        var options = new MiningOptions { NumNegatives = 5, RangeMax = 20, CandidateDepth = 21, Shortfall = ShortfallPolicy.KeepShort };
+        var input = Input(data);
+        var plain = new HardNegativeMiner(index, options).MineAll(input, out var plainReport);
+        var with = new HardNegativeMiner(index, options with { IncludePositives = true }).MineAll(input, out var withReport);
+        Assert.Equal(0, withReport.SkippedPositives);
+        Assert.Equal(data.Positives.Length, plainReport.SkippedPositives);
+        var dist = new float[5]; var ids = new long[5];
+        for (int a = 0; a < with.Count; a++)
+        {
+            // The same first five candidates as the index's own ranking: the positive stays in its place.
+            index.Search(data.Anchors.AsSpan(a * MiningTestData.D, MiningTestData.D), 5, dist, ids);
+            Assert.Equal(ids, with[a].Negatives);
+            Assert.DoesNotContain(plain[a].Negatives, n => data.Positives[a].Contains(n));
+        }
+        Assert.Contains(with, r => r.Negatives.Contains(data.Positives[(int)r.Anchor][0]));
+    }
+
+    [Fact]
+    public void AnchorIdOffset_SlicesGiveTheRowsOfOneCall()
+    {
+        var data = MiningTestData.Create(seed: 8, dupsPerPositive: 0);
+        using var index = data.BuildIndex(Metric.Cosine);
+        var options = new MiningOptions { NumNegatives = 4, RangeMax = 30, Sampling = SamplingStrategy.Uniform, Seed = 3, Shortfall = ShortfallPolicy.KeepShort };
+        var whole = new HardNegativeMiner(index, options).MineAll(Input(data), out _);
+        int n = data.Positives.Length, cut = n / 3, d = MiningTestData.D;
+        var sliced = new List<MinedRow>();
+        foreach (var (first, count) in new[] { (0, cut), (cut, n - cut) })
+        {
+            var part = MiningInput.FromVectors(data.Anchors.AsSpan(first * d, count * d).ToArray(), d, data.Positives.Skip(first).Take(count).ToArray());
+            sliced.AddRange(new HardNegativeMiner(index, options with { AnchorIdOffset = first }).MineAll(part, out _));
+        }
+        Assert.Equal(whole.Select(r => r.Anchor), sliced.Select(r => r.Anchor));
+        for (int i = 0; i < whole.Count; i++) Assert.Equal(whole[i].Negatives, sliced[i].Negatives);
+        // without the offset the second slice draws other random negatives
+        var unshifted = new HardNegativeMiner(index, options).MineAll(
+            MiningInput.FromVectors(data.Anchors.AsSpan(cut * d).ToArray(), d, data.Positives.Skip(cut).ToArray()), out _);
+        Assert.Contains(unshifted, r => !r.Negatives.SequenceEqual(whole[cut + (int)r.Anchor].Negatives));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new HardNegativeMiner(index, options with { AnchorIdOffset = -1 }));
+    }
+
     private static long CountAbove(IVectorIndex index, MiningTestData data, int anchor, long positive, int depth, float ceiling)
     {
         var dist = new float[depth]; var ids = new long[depth];

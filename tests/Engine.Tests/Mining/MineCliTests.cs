@@ -17,14 +17,46 @@ public class MineCliTests
         foreach (var r in rows) { w.Write(r.Length); foreach (long v in r) w.Write((int)v); }
     }
 
+    /// <summary>base.fvecs, query.fvecs and pos.ivecs of <paramref name="data"/> in <paramref name="tmp"/>.</summary>
+    internal static void WriteInputs(TempDir tmp, MiningTestData data)
+    {
+        WriteVecs(tmp.File("base.fvecs"), data.Corpus, MiningTestData.D);
+        WriteVecs(tmp.File("query.fvecs"), data.Anchors, MiningTestData.D);
+        WriteIvecs(tmp.File("pos.ivecs"), data.Positives);
+    }
+
+    [Fact]
+    public void MineCommand_TakesSentenceTransformersOptions()
+    {
+        var data = MiningTestData.Create(seed: 32, anchors: 12, background: 80, dupsPerPositive: 0);
+        using var tmp = new TempDir();
+        WriteInputs(tmp, data);
+        string Run(string name, params string[] extra)
+        {
+            string outPath = tmp.File(name);
+            string[] args = ["mine", "--corpus", tmp.File("base.fvecs"), "--anchors", tmp.File("query.fvecs"), "--positives", tmp.File("pos.ivecs"),
+                "--metric", "cosine", "--range", "0:10", "--out", outPath, .. extra];
+            Assert.Equal(0, Program.BuildRoot().Parse(args).Invoke());
+            return outPath;
+        }
+        var included = JsonlMiningWriter.Read(Run("inc.jsonl", "--negatives", "3", "--include-positives", "--batch-size", "5")).ToList();
+        Assert.Equal(12, included.Count);
+        Assert.Contains(included, r => r.Negatives.Contains(data.Positives[(int)r.Anchor][0]));
+        var excluded = JsonlMiningWriter.Read(Run("exc.jsonl", "--negatives", "3", "--sampling-strategy", "random", "--seed", "3")).ToList();
+        var aliased = JsonlMiningWriter.Read(Run("alias.jsonl", "--sampling", "uniform", "--seed", "3", "--num-negatives", "3")).ToList();
+        Assert.Equal(excluded.Select(r => r.Negatives), aliased.Select(r => r.Negatives));
+        Assert.All(excluded, r => Assert.DoesNotContain(r.Negatives, n => data.Positives[(int)r.Anchor].Contains(n)));
+        using var manifest = MiningManifest.Read(tmp.File("inc.jsonl"));
+        Assert.Equal(5, manifest.RootElement.GetProperty("options").GetProperty("chunk_size").GetInt32());
+        Assert.True(manifest.RootElement.GetProperty("options").GetProperty("include_positives").GetBoolean());
+    }
+
     [Fact]
     public void MineAndHubnessCommands_WriteRowsReportAndManifest()
     {
         var data = MiningTestData.Create(seed: 31, anchors: 20, background: 100, hubs: 1);
         using var tmp = new TempDir();
-        WriteVecs(tmp.File("base.fvecs"), data.Corpus, MiningTestData.D);
-        WriteVecs(tmp.File("query.fvecs"), data.Anchors, MiningTestData.D);
-        WriteIvecs(tmp.File("pos.ivecs"), data.Positives);
+        WriteInputs(tmp, data);
         string outPath = tmp.File("neg.jsonl");
         int rc = Program.BuildRoot().Parse([
             "mine", "--corpus", tmp.File("base.fvecs"), "--anchors", tmp.File("query.fvecs"), "--positives", tmp.File("pos.ivecs"),

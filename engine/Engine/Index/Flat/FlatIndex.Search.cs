@@ -6,13 +6,14 @@ namespace Engine.Index.Flat;
 public sealed partial class FlatIndex
 {
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short output buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
     /// (<see cref="SearchParameters.Validate"/>, e.g. negative threads).</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, null, this);
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));

@@ -19,7 +19,7 @@ public sealed partial class HnswIndex
         {
             int slots = Volatile.Read(ref _slots);
             for (int node = 0; node < slots; node++)
-                if (Volatile.Read(ref _state[node]) == Live) add(_attrs[node], node);
+                if (Volatile.Read(ref _state[node]) == Live) add(Attribute(node), node);
         });
 
     /// <summary>
@@ -53,14 +53,14 @@ public sealed partial class HnswIndex
             lock (_mapLock)
             {
                 foreach (long id in list.Ids)
-                    if (_nodeOf.TryGetValue(id, out int node) && admit.Allows(id, _attrs[node])) Append(ref buffer, ref count, node);
+                    if (_nodeOf.TryGetValue(id, out int node) && admit.Allows(id, Attribute(node))) Append(ref buffer, ref count, node);
             }
         }
         else
         {
             // A filter that knows its selectivity but cannot list its ids: one pass over the stored ids.
             for (int node = 0; node < _slots; node++)
-                if (Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], _attrs[node])) Append(ref buffer, ref count, node);
+                if (Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], Attribute(node))) Append(ref buffer, ref count, node);
         }
         Array.Sort(buffer, 0, count);
         allowed = buffer;

@@ -62,6 +62,7 @@ public sealed partial class HnswIndex
             var replaced = new int[n];
             lock (_mapLock)
             {
+                _nodeOf.EnsureCapacity(_nodeOf.Count + n); // one allocation per batch, not a chain of rehashes
                 for (int i = 0; i < n; i++)
                 {
                     replaced[i] = _nodeOf.TryGetValue(ids[i], out int old) ? old : -1;
@@ -104,7 +105,12 @@ public sealed partial class HnswIndex
                 nodes[i] = node;
                 _levels[node] = level;
                 _ids[node] = ids[i];
-                _attrs[node] = attributes.IsEmpty ? double.NaN : attributes[i];
+                if (!attributes.IsEmpty && _attrs is null)
+                {
+                    _attrs = new double[_levels.Length];
+                    Array.Fill(_attrs, double.NaN);
+                }
+                if (_attrs is not null) _attrs[node] = attributes.IsEmpty ? double.NaN : attributes[i];
                 _upper[node] = level > 0 ? new int[level * (1 + _m)] : null;
                 _links0[node * _stride0] = 0;
                 _vectors.Set(node, rows.Slice(i * d, d));
@@ -127,7 +133,7 @@ public sealed partial class HnswIndex
         Array.Resize(ref _upper, c);
         Array.Resize(ref _levels, c);
         Array.Resize(ref _ids, c);
-        Array.Resize(ref _attrs, c);
+        if (_attrs is not null) Array.Resize(ref _attrs, c);
         Array.Resize(ref _state, c);
         _vectors.Resize(c);
     }
@@ -145,10 +151,15 @@ public sealed partial class HnswIndex
         }
         finally { ReturnScratch(s); }
         if (sequential == n) return;
-        ParallelWork.For(sequential, n, threads, RentScratch,
-            (i, _, scratch) =>
+        // The workers take the next node from one shared counter, so they insert side by side in batch order (as
+        // hnswlib does) instead of each walking its own range: data that arrives sorted (by frequency, by time)
+        // then grows one graph front instead of two distant ones.
+        int next = sequential - 1;
+        ParallelWork.For(0, threads, threads, RentScratch,
+            (_, _, scratch) =>
             {
-                LinkOne(new ReadOnlySpan<float>((float*)rows + (long)i * d, d), nodes[i], replaced[i], scratch);
+                for (int i; (i = Interlocked.Increment(ref next)) < n;)
+                    LinkOne(new ReadOnlySpan<float>((float*)rows + (long)i * d, d), nodes[i], replaced[i], scratch);
                 return scratch;
             },
             ReturnScratch);

@@ -30,7 +30,13 @@ public sealed partial class HnswIndex
             var (min, step) = _vectors.Codec.Range;
             w.WriteArray<float>("SQRG", [.. min, .. step]);
             w.WriteArray<long>("IDS ", _ids.AsSpan(0, slots));
-            w.WriteArray<double>("ATTR", _attrs.AsSpan(0, slots));
+            if (_attrs is not null) w.WriteArray<double>("ATTR", _attrs.AsSpan(0, slots));
+            else
+            {
+                var none = new double[slots];
+                Array.Fill(none, double.NaN);
+                w.WriteArray<double>("ATTR", none);
+            }
             w.WriteArray<byte>("STAT", _state.AsSpan(0, slots));
             w.WriteArray<int>("LVLS", _levels.AsSpan(0, slots));
             w.WriteArray<int>("LNK0", _links0.AsSpan(0, slots * _stride0));
@@ -101,7 +107,8 @@ public sealed partial class HnswIndex
         if ((long)slots * Math.Max(_stride0, d) > Array.MaxLength) throw new CorruptIndexException(r.Path, 0, $"impossible slot count {slots}");
         long idsAt = Payload(r);
         _ids = r.ReadArray<long>("IDS ", slots);
-        _attrs = r.ReadArray<double>("ATTR", slots);
+        var attrs = r.ReadArray<double>("ATTR", slots);
+        _attrs = Array.TrueForAll(attrs, double.IsNaN) ? null : attrs;
         long stateAt = Payload(r);
         _state = r.ReadArray<byte>("STAT", slots);
         long levelsAt = Payload(r);

@@ -10,7 +10,7 @@ public sealed partial class HnswIndex
     /// over the allowed set when that set is small (<see cref="HnswSearchParameters.ExactFallbackSelectivity"/>).
     /// A batch runs its queries in parallel over <see cref="SearchParameters.Threads"/>; one query allocates
     /// nothing after warm-up.</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0 or short output buffers.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short output buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
     public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
@@ -20,6 +20,7 @@ public sealed partial class HnswIndex
         Guard.Finite(queries, Dimension, nameof(queries));
         if (parameters is { Threads: < 0 })
             throw new ArgumentOutOfRangeException(nameof(SearchParameters.Threads), parameters.Threads, "Threads must be >= 0 (0 means all processors).");
+        SearchParameters.CheckFamily(parameters, "HNSW", this);
         if (nq == 0) return;
         var hp = parameters as HnswSearchParameters;
         int ef = Math.Max(hp?.Ef ?? _defaultEf, k);
@@ -205,7 +206,7 @@ public sealed partial class HnswIndex
                 if (res.Count < ef || key < res.TopKey)
                 {
                     cand.Push(-key, nb);
-                    if (state[nb] == Live && (open || admit.Allows(_ids[nb], _attrs[nb])))
+                    if (state[nb] == Live && (open || admit.Allows(_ids[nb], Attribute(nb))))
                     {
                         res.Push(key, nb);
                         if (res.Count > ef) res.Pop();
@@ -224,5 +225,5 @@ public sealed partial class HnswIndex
     }
 
     private bool Eligible(int node, in Admission admit) =>
-        Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], _attrs[node]);
+        Volatile.Read(ref _state[node]) == Live && admit.Allows(_ids[node], Attribute(node));
 }

@@ -56,7 +56,11 @@ public sealed partial class HnswIndex : IVectorIndex
     private int[]?[] _upper = [];
     private int[] _levels = [];
     private long[] _ids = [];
-    private double[] _attrs = [];
+    // Attribute per slot; null while no node has one (NaN = no attribute), so an index without attributes pays nothing.
+    private double[]? _attrs;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private double Attribute(int node) => _attrs is { } a ? a[node] : double.NaN;
     private byte[] _state = [];
     private int _slots;
     private readonly List<int> _free = new(); // descending, so the smallest free slot is taken first
@@ -119,7 +123,9 @@ public sealed partial class HnswIndex : IVectorIndex
     public bool IsTrained => _vectors.Codec.IsTrained;
 
     /// <inheritdoc />
-    public string Description => Spec.ToString();
+    public string Description => _description ??= Spec.ToString(); // the spec never changes; searches name it without allocating
+
+    private string? _description;
 
     /// <summary>Seed of the level draws; with <see cref="BuildThreads"/> = 1 the graph is a function of it and the insert order. Default 100.</summary>
     public int Seed { get; init; } = 100;
@@ -183,7 +189,7 @@ public sealed partial class HnswIndex : IVectorIndex
             _resize.EnterReadLock();
             try
             {
-                long b = _vectors.MemoryBytes + (long)_links0.Length * 4 + (long)_levels.Length * 4 + (long)_ids.Length * 8 + (long)_attrs.Length * 8
+                long b = _vectors.MemoryBytes + (long)_links0.Length * 4 + (long)_levels.Length * 4 + (long)_ids.Length * 8 + (_attrs?.LongLength ?? 0) * 8
                     + _state.Length + (long)_upper.Length * 8;
                 for (int i = 0; i < _slots; i++) if (_upper[i] is { } u) b += 24 + u.Length * 4L;
                 lock (_mapLock) b += _nodeOf.Count * 24L;

@@ -3,6 +3,9 @@ namespace Engine.Index.Hnsw;
 /// <summary>Per-call knobs of an <see cref="HnswIndex"/> search (hnswlib's <c>ef</c>, faiss <c>SearchParametersHNSW</c>).</summary>
 public sealed class HnswSearchParameters : SearchParameters
 {
+    /// <inheritdoc />
+    public override string? IndexFamily => "HNSW";
+
     /// <summary>The largest ef accepted.</summary>
     public const int MaxEf = 1 << 20;
 

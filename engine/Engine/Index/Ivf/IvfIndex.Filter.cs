@@ -13,7 +13,7 @@ public sealed partial class IvfIndex
     private AttributeOrder<long> GetAttributeOrder() =>
         AttributeOrder<long>.GetOrBuild(ref _attributeOrder, _attributeOrderBuild, add =>
         {
-            for (int li = 0; li < _lists.Length; li++)
+            for (int li = 0; li < _lists.Count; li++)
             {
                 var list = _lists[li];
                 for (int off = 0; off < list.Count; off++) add(list.Attributes[off], Pack(li, off));
@@ -63,7 +63,7 @@ public sealed partial class IvfIndex
         else
         {
             // A filter that knows its selectivity but cannot list its ids: one pass over the stored ids.
-            for (int li = 0; li < _lists.Length; li++)
+            for (int li = 0; li < _lists.Count; li++)
                 for (int off = 0; off < _lists[li].Count; off++)
                 {
                     if (!ctx.Allows(_lists[li], off)) continue;

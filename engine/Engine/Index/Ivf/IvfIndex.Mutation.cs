@@ -1,4 +1,3 @@
-using Engine.Clustering;
 using Engine.Quantization;
 
 namespace Engine.Index.Ivf;
@@ -42,11 +41,11 @@ public sealed partial class IvfIndex
         // are the assignments and the PQ codes; refine rows are written straight into the lists under the lock.
         int d = Dimension;
         ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
-        var assign = KMeans.Assign(x, _centroids, d, TrainingThreads);
+        var assign = _quantizer.Assign(x, TrainingThreads);
         byte[]? codes = null;
         if (_pq is not null)
         {
-            codes = new byte[(long)n * _pq.M];
+            codes = new byte[(long)n * _codec.CodeSize];
             EncodeResiduals(x, assign, n, codes);
         }
         _lock.EnterWriteLock();
@@ -62,14 +61,18 @@ public sealed partial class IvfIndex
             var added = new int[ListCount];
             foreach (int a in assign) added[a]++;
             for (int li = 0; li < ListCount; li++)
-                if (added[li] > 0) EnsureWritable(_lists[li], _lists[li].Count + added[li]);
+                if (added[li] > 0) _lists.Writable(li, _lists[li].Count + added[li]);
+            var layout = _lists.Layout;
             for (int i = 0; i < n; i++)
             {
-                var list = _lists[assign[i]];
+                var list = _lists.Owned(assign[i]);
                 int off = list.Count;
                 list.OwnedIds[off] = ids[i];
                 list.OwnedAttributes[off] = hasAttributes ? attributes[i] : double.NaN;
-                WriteCode(list, off, x.Slice(i * d, d), codes is null ? default : codes.AsSpan(i * _pq!.M, _pq.M));
+                // Flat lists store the row itself; coded lists the code computed above.
+                layout.Write(list.OwnedCodes, off, codes is null
+                    ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.Slice(i * d, d))
+                    : codes.AsSpan(i * _codec.CodeSize, _codec.CodeSize));
                 if (_refine is not null)
                     _refine.Encode(x.Slice(i * d, d), list.OwnedRefine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
                 list.Count = off + 1;
@@ -81,11 +84,11 @@ public sealed partial class IvfIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    // PQ codes of the residuals x − centroid[assign], formed and encoded in blocks of 256 rows per worker.
+    // Codes of the residuals x − centroid[assign], formed and encoded in blocks of 256 rows per worker.
     private unsafe void EncodeResiduals(ReadOnlySpan<float> x, int[] assign, int n, byte[] codes)
     {
-        var pq = _pq!;
-        int d = Dimension;
+        var codec = _codec;
+        int d = Dimension, cs = codec.CodeSize;
         const int Chunk = 256;
         int chunks = (n + Chunk - 1) / Chunk;
         fixed (float* px = x)
@@ -98,27 +101,11 @@ public sealed partial class IvfIndex
                     var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
                     int s = c * Chunk, e = Math.Min(n, s + Chunk);
                     for (int i = s; i < e; i++)
-                        System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan((i - s) * d, d));
-                    pq.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * pq.M, (e - s) * pq.M));
+                        System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan((i - s) * d, d));
+                    codec.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * cs, (e - s) * cs));
                     return residuals;
                 },
                 _ => { });
-        }
-    }
-
-    private void WriteCode(IvfList list, int off, ReadOnlySpan<float> x, ReadOnlySpan<byte> code)
-    {
-        switch (Spec.Encoding)
-        {
-            case IvfListEncoding.Flat:
-                System.Runtime.InteropServices.MemoryMarshal.AsBytes(x).CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
-                break;
-            case IvfListEncoding.PQ:
-                code.CopyTo(list.OwnedCodes.AsSpan(off * CodeSize, CodeSize));
-                break;
-            default:
-                PQ4FastScan.SetCode(list.OwnedCodes, _pq!.M, off, code);
-                break;
         }
     }
 
@@ -139,13 +126,13 @@ public sealed partial class IvfIndex
     private int RemoveLocked(ReadOnlySpan<long> ids)
     {
         int removed = 0;
-        Span<byte> code = stackalloc byte[_pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M)];
+        var layout = _lists.Layout;
+        Span<byte> code = stackalloc byte[layout.ScratchBytes];
         foreach (long id in ids)
         {
             if (!_directMap.Remove(id, out long loc)) continue;
             (int li, int off) = Unpack(loc);
-            var list = _lists[li];
-            EnsureWritable(list, list.Count); // copy-on-write of a mapped list: never write into the file mapping
+            var list = _lists.Writable(li, _lists[li].Count); // copy-on-write of a mapped list: never write into the file mapping
             int last = list.Count - 1;
             var listIds = list.OwnedIds;
             var codes = list.OwnedCodes;
@@ -153,17 +140,12 @@ public sealed partial class IvfIndex
             {
                 listIds[off] = listIds[last];
                 list.OwnedAttributes[off] = list.OwnedAttributes[last];
-                if (Spec.Encoding == IvfListEncoding.PQFastScan)
-                {
-                    PQ4FastScan.GetCode(codes, _pq!.M, last, code);
-                    PQ4FastScan.SetCode(codes, _pq.M, off, code);
-                }
-                else codes.AsSpan(last * CodeSize, CodeSize).CopyTo(codes.AsSpan(off * CodeSize));
+                layout.Move(codes, last, off, code);
                 if (_refine is not null)
                     list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
                 _directMap[listIds[off]] = Pack(li, off);
             }
-            if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.ClearCode(codes, _pq!.M, last);
+            layout.Clear(codes, last);
             list.Count = last;
             removed++;
         }
@@ -207,22 +189,16 @@ public sealed partial class IvfIndex
         var list = _lists[li];
         int d = Dimension;
         if (_refine is not null) { _refine.Decode(list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), x); return; }
-        if (Spec.Encoding == IvfListEncoding.Flat)
+        if (_pq is null) // Flat lists hold the row itself
         {
-            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * CodeSize, CodeSize)).CopyTo(x);
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * _codec.CodeSize, _codec.CodeSize)).CopyTo(x);
             return;
         }
-        var pq = _pq!;
-        var code = codeScratch[..pq.M];
-        if (Spec.Encoding == IvfListEncoding.PQFastScan) PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
-        else list.Codes.Slice(off * CodeSize, CodeSize).CopyTo(code);
-        pq.Decode(code, x);
-        System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _centroids.AsSpan(li * d, d), x[..d]);
+        var code = codeScratch[.._codec.CodeSize];
+        _lists.Layout.Read(list.Codes, off, code);
+        _codec.Decode(code, x);
+        System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _quantizer.Centroid(li), x[..d]); // residual + centroid
     }
-
-    // Room for `rows` vectors in owned arrays (copies a mapped list first).
-    private void EnsureWritable(IvfList list, int rows) =>
-        list.EnsureCapacity(rows, CodeSize, Spec.Encoding == IvfListEncoding.PQFastScan ? PQ4FastScan.BlockBytes(_pq!.M) : 0, _refine?.CodeSize ?? 0);
 
     private static long Pack(int list, int offset) => ((long)list << 32) | (uint)offset;
 

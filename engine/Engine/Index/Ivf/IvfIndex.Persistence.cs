@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Engine.Distance;
+using Engine.Index.Lists;
 using Engine.Quantization;
 using Engine.Storage.Format;
 
@@ -27,7 +27,7 @@ public sealed partial class IvfIndex
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
             w.WriteArray<int>("IVER", [LayoutVersion, _trained ? 1 : 0, _defaultProbes]);
             w.WriteArray<float>("ROT ", _opq is null ? [] : _opq.Matrix);
-            w.WriteArray<float>("CENT", _centroids);
+            w.WriteArray<float>("CENT", CentroidArray());
             w.WriteArray<float>("PQCB", _pq is null ? [] : _pq.Codebooks);
             var (min, step) = _refine?.Range ?? ([], []);
             w.WriteArray<float>("SQRG", [.. min, .. step]);
@@ -44,7 +44,7 @@ public sealed partial class IvfIndex
         finally { _lock.ExitReadLock(); }
     }
 
-    private delegate ReadOnlySpan<byte> ListBytes(IvfList list);
+    private delegate ReadOnlySpan<byte> ListBytes(InvertedList list);
 
     // One section holding a piece of every list, in list order, written straight from the lists.
     private void WriteLists(IndexFileWriter w, string tag, long bytes, ListBytes piece)
@@ -54,9 +54,16 @@ public sealed partial class IvfIndex
         w.EndSection();
     }
 
-    private int CodeBytes(int rows) => Spec.Encoding == IvfListEncoding.PQFastScan
-        ? checked((rows + 31) / 32 * PQ4FastScan.BlockBytes(_pq!.M))
-        : checked(rows * CodeSize);
+    private int CodeBytes(int rows) => _lists.CodeBytes(rows);
+
+    // The coarse centroids as one nlist × d array (the flat quantizer's own; any other quantizer's read back).
+    private float[] CentroidArray()
+    {
+        if (ReferenceEquals(_quantizer, _flatQuantizer)) return _flatQuantizer.Centroids;
+        var all = new float[(long)ListCount * Dimension];
+        for (int c = 0; c < ListCount; c++) _quantizer.Centroid(c).CopyTo(all.AsSpan(c * Dimension, Dimension));
+        return all;
+    }
 
     /// <summary>Loads an index written by <see cref="Save"/>.</summary>
     /// <param name="path">The file.</param>
@@ -103,8 +110,7 @@ public sealed partial class IvfIndex
         int d = h.Dimension;
         var rot = r.ReadArray<float>("ROT ", _opq is null ? 0 : (long)d * d);
         _opq?.SetMatrix(rot);
-        _centroids = r.ReadArray<float>("CENT", (long)Spec.Lists * d);
-        Distances.SquaredNorms(_centroids, d, _centroidNorms);
+        _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
         var cb = r.ReadArray<float>("PQCB", _pq?.Codebooks.Length ?? 0);
         if (_pq is not null && ver[1] == 1) _pq.SetCodebooks(cb);
         long sqAt = r.Position;
@@ -135,7 +141,6 @@ public sealed partial class IvfIndex
         var idView = (long*)ids.Pointer;
         for (int li = 0; li < Spec.Lists; li++)
         {
-            var list = _lists[li];
             int c = counts[li], cbytes = CodeBytes(c);
             for (int off = 0; off < c; off++)
             {
@@ -143,8 +148,8 @@ public sealed partial class IvfIndex
                 if (id < 0 || !_directMap.TryAdd(id, Pack(li, off)))
                     throw new CorruptIndexException(r.Path, ids.Offset + (idPos + off) * sizeof(long), $"id {id} in list {li} is negative or duplicated");
             }
-            list.MapTo(c, idView + idPos, (double*)attrs.Pointer + idPos, codes.Pointer + codePos, cbytes, refine.Pointer + idPos * rs, c * rs);
-            if (!keep) EnsureWritable(list, c); // heap mode: one copy, straight from the mapping into the list
+            _lists.Map(li, c, idView + idPos, (double*)attrs.Pointer + idPos, codes.Pointer + codePos, cbytes, refine.Pointer + idPos * rs, c * rs);
+            if (!keep) _lists.Writable(li, c); // heap mode: one copy, straight from the mapping into the list
             idPos += c;
             codePos += cbytes;
         }
@@ -153,6 +158,7 @@ public sealed partial class IvfIndex
         _trained = ver[1] == 1;
         _centroidsSupplied = true;
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
+        if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
     }
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using Engine.Distance;
+using Engine.Index.Lists;
 using Engine.Quantization;
 
 namespace Engine.Index.Ivf;
@@ -19,7 +18,7 @@ public sealed partial class IvfIndex
     /// <inheritdoc />
     /// <remarks>Pass <see cref="IvfSearchParameters"/> for probes, refine factor, code budget and filters. A batch is
     /// split over queries in chunks of 16 to 64 (coarse search of a chunk is one small GEMM).</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers or an empty attribute window.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short buffers, an empty attribute window, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range (<see cref="IvfSearchParameters.Validate"/>;
     /// probes above the list count, negative threads, NaN attribute bounds).</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
@@ -29,6 +28,7 @@ public sealed partial class IvfIndex
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
         parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, "IVF", this);
         var ivf = parameters as IvfSearchParameters;
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
@@ -79,17 +79,18 @@ public sealed partial class IvfIndex
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
         public readonly long MaxCodes = maxCodes;
-        public readonly IIdFilter? Filter = filter;
-        public readonly bool HasWindow = ivf?.HasWindow == true;
-        public readonly double Lo = ivf?.AttributeMin ?? double.NegativeInfinity, Hi = ivf?.AttributeMax ?? double.PositiveInfinity;
+        public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
         public readonly double FallbackSelectivity = ivf?.ExactFallbackSelectivity ?? 0.01;
         public readonly SearchStats? Stats = stats;
         public readonly int Candidates = (int)Math.Min(int.MaxValue / 2, (long)k * Math.Max(1, refineFactor));
-        public bool Filtered => Filter is not null || HasWindow;
+        public IIdFilter? Filter => Rows.Filter;
+        public bool HasWindow => Rows.HasWindow;
+        public double Lo => Rows.Lo;
+        public double Hi => Rows.Hi;
+        public bool Filtered => Rows.Active;
         public readonly IvfIndex Index = index;
 
-        public bool Allows(IvfList list, int off) =>
-            (!HasWindow || (list.Attributes[off] >= Lo && list.Attributes[off] <= Hi)) && (Filter is null || Filter.IsAllowed(list.Ids[off]));
+        public bool Allows(InvertedList list, int off) => Rows.Allows(list, off);
     }
 
     private void RunChunks(float[] qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
@@ -128,8 +129,7 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        int m = _pq?.M ?? 0, ksub = _pq?.Ksub ?? 0;
-        return new IvfScratch(Dimension, m, ksub, m == 0 ? 0 : PQ4FastScan.LutBytes(m));
+        return new IvfScratch(Dimension, _pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
     }
 
     private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
@@ -142,7 +142,7 @@ public sealed partial class IvfIndex
                 ExactOverAllowed(qw.AsSpan((q0 + i) * d, d), allowed.AsSpan(0, allowedCount), outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s, ctx);
             return;
         }
-        CoarseSearch(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s);
+        _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s.ProbeKeys, s.ProbeLists, s);
         long scanned = 0, refined = 0;
         for (int i = 0; i < qb; i++)
         {
@@ -150,30 +150,9 @@ public sealed partial class IvfIndex
                 outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s, ctx);
             scanned += sc; refined += rf;
         }
-        ctx.Stats?.Add(listsProbed: (long)qb * ctx.Probes, codesScanned: Spec.Encoding == IvfListEncoding.Flat ? 0 : scanned,
-            distances: Spec.Encoding == IvfListEncoding.Flat ? scanned + refined : refined, refined: refined);
-    }
-
-    // Nearest `probes` centroids of each query of the chunk, sorted, into s.ProbeKeys / s.ProbeLists.
-    private void CoarseSearch(ReadOnlySpan<float> qs, int qb, int probes, IvfScratch s)
-    {
-        int nl = ListCount;
-        var dots = s.Coarse.AsSpan(0, qb * nl);
-        Distances.DotManyToMany(qs, _centroids, Dimension, dots);
-        bool l2 = Metric == Metric.L2;
-        if (l2) Distances.SquaredNorms(qs, Dimension, s.QueryNorms);
-        for (int i = 0; i < qb; i++)
-        {
-            var heap = new TopKHeap(s.ProbeKeys.AsSpan(i * probes, probes), s.ProbeLists.AsSpan(i * probes, probes));
-            var row = dots.Slice(i * nl, nl);
-            float qn = l2 ? s.QueryNorms[i] : 0;
-            for (int j = 0; j < nl; j++)
-            {
-                float key = l2 ? MathF.Max(0, qn + _centroidNorms[j] - 2 * row[j]) : -row[j];
-                if (key <= heap.Threshold) heap.Push(key, j);
-            }
-            heap.SortAndPad(float.PositiveInfinity);
-        }
+        bool exact = s.Scanner.ExactDistances;
+        ctx.Stats?.Add(listsProbed: (long)qb * ctx.Probes, codesScanned: exact ? 0 : scanned,
+            distances: exact ? scanned + refined : refined, refined: refined);
     }
 
     /// <summary>Scans the probed lists of one query and writes its sorted top-k (keys, ids). Returns (codes scanned, refined).</summary>
@@ -181,26 +160,22 @@ public sealed partial class IvfIndex
         Span<float> outKeys, Span<long> outIds, IvfScratch s, in SearchContext ctx)
     {
         int k = ctx.K;
-        bool exactLists = Spec.Encoding == IvfListEncoding.Flat;
+        var scanner = s.Scanner;
         // Candidates are gathered by (probe, offset) so re-ranking reads the list directly, without the id map.
-        int nc = exactLists || (_refine is null && Spec.Encoding == IvfListEncoding.PQ) ? k : ctx.Candidates;
+        int nc = scanner.CandidatesFor(k, ctx.Candidates, _refine is not null);
         var cand = new TopKHeap(s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc));
-        if (!exactLists) QueryTable(q, s);
+        scanner.SetQuery(q);
         long scanned = 0;
         for (int p = 0; p < probeLists.Length; p++)
         {
             long li = probeLists[p];
             if (li < 0) break;
-            var list = _lists[li];
+            var list = _lists[(int)li];
             if (list.Count == 0) continue;
             if (ctx.MaxCodes > 0 && scanned >= ctx.MaxCodes) break;
             scanned += list.Count;
-            switch (Spec.Encoding)
-            {
-                case IvfListEncoding.Flat: ScanFlat(q, list, p, ref cand, s, ctx); break;
-                case IvfListEncoding.PQ: ScanPQ(list, (int)li, p, probeKeys[p], ref cand, s, ctx); break;
-                default: ScanFastScan(list, (int)li, p, probeKeys[p], ref cand, s, ctx); break;
-            }
+            scanner.SetList((int)li, probeKeys[p]);
+            scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
         int found = cand.SortAndPad(float.PositiveInfinity);
         long refined = 0;
@@ -234,112 +209,11 @@ public sealed partial class IvfIndex
         Runtime.Prefetch.Range(list.Refine.Slice((int)(uint)label * size, size));
     }
 
-    // Term 3 (query-only) table: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for inner product.
-    private void QueryTable(ReadOnlySpan<float> q, IvfScratch s)
+    // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread).
+    private IvfListScanner CreateScanner() => _codec switch
     {
-        var pq = _pq!;
-        var t = s.Term3.AsSpan(0, pq.M * pq.Ksub);
-        pq.InnerProductTable(q, t);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(t, Metric == Metric.L2 ? -2f : -1f, t);
-    }
-
-    // Float table of one probed list: term 3 plus (L2) term 2.
-    private ReadOnlySpan<float> ListTable(int li, IvfScratch s)
-    {
-        var pq = _pq!;
-        int per = pq.M * pq.Ksub;
-        if (Metric != Metric.L2) return s.Term3.AsSpan(0, per);
-        ReadOnlySpan<float> t2;
-        if (_term2 is not null) t2 = _term2.AsSpan(li * per, per);
-        else { ComputeTerm2(li, s.Term2.AsSpan(0, per)); t2 = s.Term2.AsSpan(0, per); }
-        System.Numerics.Tensors.TensorPrimitives.Add(s.Term3.AsSpan(0, per), t2, s.Lut.AsSpan(0, per));
-        return s.Lut.AsSpan(0, per);
-    }
-
-    private void ScanFlat(ReadOnlySpan<float> q, IvfList list, int probe, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
-    {
-        int d = Dimension;
-        var rows = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, list.Count * CodeSize));
-        bool ip = Metric != Metric.L2;
-        for (int off = 0; off < list.Count; off++)
-        {
-            var x = rows.Slice(off * d, d);
-            float key = ip ? -Distances.Dot(q, x) : Distances.SquaredL2(q, x);
-            if (key > heap.Threshold || (ctx.Filtered && !ctx.Allows(list, off))) continue;
-            heap.Push(key, ((long)probe << 32) | (uint)off);
-        }
-    }
-
-    private void ScanPQ(IvfList list, int li, int probe, float bias, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
-    {
-        var pq = _pq!;
-        int m = pq.M, ksub = pq.Ksub;
-        var lut = ListTable(li, s);
-        var codes = list.Codes.Slice(0, list.Count * m);
-        for (int off = 0; off < list.Count; off++)
-        {
-            var code = codes.Slice(off * m, m);
-            float key = bias;
-            for (int j = 0; j < m; j++) key += lut[j * ksub + code[j]];
-            if (key > heap.Threshold || (ctx.Filtered && !ctx.Allows(list, off))) continue;
-            heap.Push(key, ((long)probe << 32) | (uint)off);
-        }
-    }
-
-    private unsafe void ScanFastScan(IvfList list, int li, int probe, float coarseKey, ref TopKHeap heap, IvfScratch s, in SearchContext ctx)
-    {
-        var pq = _pq!;
-        int m = pq.M, blockBytes = PQ4FastScan.BlockBytes(m);
-        var lut = ListTable(li, s);
-        float scale = PQ4FastScan.QuantizeLut(lut, m, s.QLut, out float lutBias);
-        float bias = coarseKey + lutBias, inv = 1f / scale;
-        bool exactAdc = _refine is null;
-        int blocks = (list.Count + 31) >> 5;
-        fixed (byte* codes = list.Codes)
-        fixed (byte* qlut = s.QLut)
-        fixed (ushort* out32 = s.Out32)
-        {
-            ushort thr = Threshold16(heap.Threshold, bias, scale);
-            if (thr == 0 && heap.Threshold < bias) return;
-            for (int b = 0; b < blocks; b++)
-            {
-                uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
-                int valid = list.Count - b * 32;
-                if (valid < 32) mask &= (1u << valid) - 1;
-                while (mask != 0)
-                {
-                    int i = BitOperations.TrailingZeroCount(mask);
-                    mask &= mask - 1;
-                    float key = bias + out32[i] * inv;
-                    if (key > heap.Threshold) continue;
-                    int off = b * 32 + i;
-                    if (ctx.Filtered && !ctx.Allows(list, off)) continue;
-                    // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
-                    if (exactAdc) key = FloatAdc(list, off, coarseKey, lut, s);
-                    heap.Push(key, ((long)probe << 32) | (uint)off);
-                    thr = Threshold16(heap.Threshold, bias, scale);
-                }
-            }
-        }
-    }
-
-    // The largest quantised value whose dequantised distance can still enter the heap.
-    private static ushort Threshold16(float threshold, float bias, float scale)
-    {
-        if (float.IsPositiveInfinity(threshold)) return ushort.MaxValue;
-        float t = (threshold - bias) * scale;
-        if (t < 0) return 0;
-        return t >= ushort.MaxValue ? ushort.MaxValue : (ushort)t;
-    }
-
-    // Float ADC distance of one fast-scan code from the list's float table.
-    private float FloatAdc(IvfList list, int off, float coarseKey, ReadOnlySpan<float> lut, IvfScratch s)
-    {
-        var pq = _pq!;
-        var code = s.Code.AsSpan(0, pq.M);
-        PQ4FastScan.GetCode(list.Codes, pq.M, off, code);
-        float key = coarseKey;
-        for (int j = 0; j < pq.M; j++) key += lut[j * pq.Ksub + code[j]];
-        return key;
-    }
+        PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables!, Metric, hasRefine: _refine is not null),
+        ProductQuantizer pq => new PQListScanner(pq, _tables!, Metric),
+        _ => new FlatListScanner(Dimension, Metric),
+    };
 }

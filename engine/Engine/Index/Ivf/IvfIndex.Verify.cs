@@ -30,7 +30,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
             var x = new float[d];
             var seen = new HashSet<long>();
             long row = 0, codePos = 0, total = 0;
-            for (int li = 0; li < _lists.Length; li++)
+            for (int li = 0; li < _lists.Count; li++)
             {
                 var list = _lists[li];
                 int c = list.Count, cbytes = CodeBytes(c);
@@ -59,11 +59,12 @@ public sealed partial class IvfIndex : IVerifiableIndex
         long id = list.Ids[off];
         if (id < 0 || !seen.Add(id) || !_directMap.TryGetValue(id, out long at) || at != Pack(li, off))
             report.Add(SourceName, At(_idsAt, row * sizeof(long)), $"id {id} at row {off} of list {li} is negative, duplicated or not where the id map says");
-        if (Spec.Encoding == IvfListEncoding.Flat)
+        if (_pq is null) // Flat lists: the stored row itself
         {
-            var v = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * CodeSize, CodeSize));
+            int size = _codec.CodeSize;
+            var v = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * size, size));
             if (!AllFinite(v))
-                report.Add(SourceName, At(_codesAt, row * CodeSize), $"stored vector at row {off} of list {li} (id {id}) is not finite");
+                report.Add(SourceName, At(_codesAt, row * size), $"stored vector at row {off} of list {li} (id {id}) is not finite");
         }
         if (_refine is { } refine)
         {
@@ -86,8 +87,8 @@ public sealed partial class IvfIndex : IVerifiableIndex
     private string? FirstNonFinite()
     {
         int d = Dimension;
-        for (int c = 0; c < _lists.Length; c++)
-            if (!AllFinite(_centroids.AsSpan(c * d, d)) || !float.IsFinite(_centroidNorms[c]))
+        for (int c = 0; c < _lists.Count; c++)
+            if (!AllFinite(_quantizer.Centroid(c)) || (ReferenceEquals(_quantizer, _flatQuantizer) && !float.IsFinite(_flatQuantizer.Norms[c])))
                 return $"centroid {c} is not finite or its squared norm overflows";
         if (_pq is not null && !AllFinite(_pq.Codebooks)) return "a PQ codebook entry is not finite";
         if (_opq is not null && !AllFinite(_opq.Matrix)) return "an OPQ rotation entry is not finite";

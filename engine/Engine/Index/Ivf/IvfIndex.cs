@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Engine.Clustering;
 using Engine.Distance;
+using Engine.Index.Lists;
 using Engine.Quantization;
 
 namespace Engine.Index.Ivf;
@@ -12,10 +13,15 @@ namespace Engine.Index.Ivf;
 /// (<c>PQ{m}x4fs</c>); an optional refine store re-ranks the best k × RefineFactor candidates exactly.
 /// </summary>
 /// <remarks>
-/// <para>Design: the coarse quantizer, the code (<see cref="ProductQuantizer"/>, <see cref="PQ4FastScan"/>),
-/// the list storage (<see cref="IvfList"/>) and the exact store (<see cref="VectorCodec"/>) are separate
-/// pieces. With OPQ every vector and query is rotated once on entry and the index works in the rotated space
-/// (distances are preserved). Cosine vectors are normalised on entry, so cosine is inner product inside.</para>
+/// <para>Design (faiss <c>IndexIVF</c>): four parts meet here and nowhere else. The coarse quantizer
+/// (<see cref="ICoarseQuantizer"/>: exhaustive centroids today, any <see cref="IVectorIndex"/> through
+/// <see cref="IndexCoarseQuantizer"/>), the list codec (<see cref="IVectorCodec"/>: f32 rows, <see cref="ProductQuantizer"/>
+/// or <see cref="PQ4FastScanCodec"/>; the constructor is the one place that maps the spec to a codec), the inverted
+/// lists (<see cref="Lists.InvertedLists"/>: heap or memory-mapped backing, codes in the codec's layout) and the list
+/// scanner (<see cref="IvfListScanner"/>, chosen once per search thread for the codec; all scan loops live there). The
+/// exact re-ranking store is a <see cref="VectorCodec"/>. With OPQ every vector and query is rotated once on entry
+/// (<see cref="IVectorTransform"/>) and the index works in the rotated space (distances are preserved). Cosine vectors
+/// are normalised on entry, so cosine is inner product inside. docs/extending.md shows how to add a codec.</para>
 /// <para>L2 residual distances use faiss' decomposition d = ‖q − c‖² + (‖r‖² + 2⟨c, r⟩) − 2⟨q, r⟩: the first
 /// term comes from the coarse search, the second is a per-(list, sub-quantizer, code) table precomputed at
 /// training time (<c>term2</c>, capped in size; otherwise computed per probed list) and the third is one
@@ -28,19 +34,17 @@ namespace Engine.Index.Ivf;
 /// </remarks>
 public sealed partial class IvfIndex : IVectorIndex
 {
-    /// <summary>The largest precomputed term-2 table kept (floats); bigger ones are computed per probed list.</summary>
-    internal const long MaxTerm2Floats = 64L << 20;
-
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly ConcurrentBag<IvfScratch> _scratchPool = new();
-    private readonly IvfList[] _lists;
+    private readonly InvertedLists _lists;
     private readonly Dictionary<long, long> _directMap = new();
-    private float[] _centroids;
-    private float[] _centroidNorms;
+    private readonly FlatCoarseQuantizer _flatQuantizer;
+    private ICoarseQuantizer _quantizer;
+    private readonly IVectorCodec _codec;
     private readonly ProductQuantizer? _pq;
+    private ResidualTables? _tables;
     private readonly OpqRotation? _opq;
     private readonly VectorCodec? _refine;
-    private float[]? _term2;
     private bool _trained;
     private bool _centroidsSupplied;
     private long _count;
@@ -60,19 +64,23 @@ public sealed partial class IvfIndex : IVectorIndex
         Spec = spec;
         Dimension = dimension;
         Metric = metric;
-        _lists = new IvfList[spec.Lists];
-        for (int i = 0; i < _lists.Length; i++) _lists[i] = new IvfList();
-        _centroids = new float[spec.Lists * dimension];
-        _centroidNorms = new float[spec.Lists];
-        if (spec.Encoding != IvfListEncoding.Flat) _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits);
+        _flatQuantizer = new FlatCoarseQuantizer(spec.Lists, dimension, metric);
+        _quantizer = _flatQuantizer;
+        // The list codec: the one place that maps the spec's encoding to a codec; everything else asks the codec,
+        // its code layout or the scanner it selects.
+        switch (spec.Encoding)
+        {
+            case IvfListEncoding.Flat: _codec = new VectorCodec(dimension, VectorEncoding.Flat); break;
+            case IvfListEncoding.PQ: _codec = _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits); break;
+            default:
+                var fs = new PQ4FastScanCodec(dimension, spec.SubQuantizers);
+                (_codec, _pq) = (fs, fs.Quantizer);
+                break;
+        }
+        if (_pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
-        CodeSize = spec.Encoding switch
-        {
-            IvfListEncoding.Flat => dimension * sizeof(float),
-            IvfListEncoding.PQ => spec.SubQuantizers,
-            _ => 0,
-        };
+        _lists = new InvertedLists(spec.Lists, _codec is PQ4FastScanCodec f ? f.Layout : CodeLayout.Rows(_codec.CodeSize), _refine?.CodeSize ?? 0);
     }
 
     /// <summary>Parses <paramref name="spec"/> and creates the index.</summary>
@@ -94,10 +102,12 @@ public sealed partial class IvfIndex : IVectorIndex
     public bool IsTrained => Volatile.Read(ref _trained);
 
     /// <inheritdoc />
-    public string Description => Spec.ToString();
+    public string Description => _description ??= Spec.ToString(); // the spec never changes; searches name it without allocating
+
+    private string? _description;
 
     /// <summary>Number of inverted lists (nlist).</summary>
-    public int ListCount => _lists.Length;
+    public int ListCount => _lists.Count;
 
     /// <summary>Probes used when a call does not set <see cref="IvfSearchParameters.Probes"/> (1..nlist).</summary>
     public int DefaultProbes
@@ -137,8 +147,8 @@ public sealed partial class IvfIndex : IVectorIndex
     /// </summary>
     public IKMeansBackend? ClusteringBackend { get; init; }
 
-    /// <summary>Bytes per stored code for unpacked encodings (0 for fast-scan, whose codes live in blocks).</summary>
-    internal int CodeSize { get; }
+    /// <summary>The list codec (f32 rows for <c>Flat</c>, residual PQ codes otherwise).</summary>
+    internal IVectorCodec Codec => _codec;
 
     /// <summary>Number of vectors in each list (for diagnostics and tests).</summary>
     public int[] ListSizes()
@@ -159,7 +169,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _lock.EnterReadLock();
             try
             {
-                long b = (long)_centroids.Length * 4 + (_pq?.Codebooks.Length ?? 0) * 4L + (_term2?.Length ?? 0) * 4L
+                long b = _quantizer.MemoryBytes + (_pq?.Codebooks.Length ?? 0) * 4L + (_tables?.MemoryBytes ?? 0)
                     + (_opq is null ? 0 : (long)Dimension * Dimension * 8) + (long)_directMap.Count * 24;
                 foreach (var l in _lists) b += l.MemoryBytes;
                 return b;
@@ -187,19 +197,19 @@ public sealed partial class IvfIndex : IVectorIndex
 
     /// <summary>
     /// Installs externally trained coarse centroids (nlist × d, in the index's working space: normalised for
-    /// cosine, rotated when there is OPQ). <see cref="Train"/> then keeps them.
+    /// cosine, rotated when there is OPQ). <see cref="Train(ReadOnlySpan{float})"/> then keeps them.
     /// </summary>
     public void UseCentroids(ReadOnlySpan<float> centroids)
     {
-        if (centroids.Length != _centroids.Length)
-            throw new ArgumentException($"Centroids must hold nlist×d = {_centroids.Length} floats, got {centroids.Length}.", nameof(centroids));
+        if (centroids.Length != (long)ListCount * Dimension)
+            throw new ArgumentException($"Centroids must hold nlist×d = {(long)ListCount * Dimension} floats, got {centroids.Length}.", nameof(centroids));
         Guard.Finite(centroids, Dimension, nameof(centroids));
         _lock.EnterWriteLock();
         try
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace centroids of an index that holds vectors.");
-            _centroids = centroids.ToArray();
-            Distances.SquaredNorms(_centroids, Dimension, _centroidNorms);
+            _flatQuantizer.SetCentroids(centroids.ToArray());
+            SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
             if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
@@ -207,7 +217,55 @@ public sealed partial class IvfIndex : IVectorIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    /// <summary>Installs externally trained PQ codebooks (M × 2^bits × d/M floats). <see cref="Train"/> then keeps them.</summary>
+    /// <summary>
+    /// Serves the probes (and the assignment of new vectors) from <paramref name="quantizer"/> instead of the
+    /// exhaustive centroids, e.g. an HNSW graph over the same centroids when nlist is large. The index must be trained
+    /// and empty; the quantizer must hold ListCount centroids of dimension d in the working space. Lists, codecs and
+    /// scanners are unchanged. Saving writes its centroids; a load serves them exhaustively again.
+    /// </summary>
+    internal void UseCoarseQuantizer(ICoarseQuantizer quantizer)
+    {
+        ArgumentNullException.ThrowIfNull(quantizer);
+        if (quantizer.ListCount != ListCount)
+            throw new ArgumentException($"The quantizer holds {quantizer.ListCount} centroids; the index has {ListCount} lists.", nameof(quantizer));
+        _lock.EnterWriteLock();
+        try
+        {
+            EnsureTrained();
+            if (_count > 0) throw new InvalidOperationException("Cannot replace the coarse quantizer of an index that holds vectors.");
+            SetQuantizer(quantizer);
+            BuildTerm2();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>ef of the HNSW coarse quantizer's searches (the search uses max(ef, probes)).</summary>
+    internal const int CoarseHnswEf = 64;
+
+    // The quantizer that answers probes over the flat quantizer's centroids: the flat one itself, or (IVF{n}_HNSW{M})
+    // an HNSW graph over them, built on one thread (deterministic for the centroids) with ids 0..nlist-1 and the
+    // same keys as the flat quantizer (squared L2, or inner product in the working space).
+    private ICoarseQuantizer ServingQuantizer()
+    {
+        if (Spec.CoarseHnswM == 0) return _flatQuantizer;
+        var graph = new Hnsw.HnswIndex($"HNSW{Spec.CoarseHnswM}", Dimension, Metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct) { BuildThreads = 1 };
+        var ids = new long[ListCount];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i;
+        graph.Add(_flatQuantizer.Centroids, ids);
+        return new IndexCoarseQuantizer(graph, threads => new Hnsw.HnswSearchParameters { Ef = CoarseHnswEf, Threads = threads }, owned: true);
+    }
+
+    // Under the write lock: the quantizer, the residual tables over its centroids, and no pooled scanner holding the
+    // old tables.
+    private void SetQuantizer(ICoarseQuantizer quantizer)
+    {
+        if (!ReferenceEquals(_quantizer, quantizer)) (_quantizer as IDisposable)?.Dispose();
+        _quantizer = quantizer;
+        if (_pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
+        _scratchPool.Clear();
+    }
+
+    /// <summary>Installs externally trained PQ codebooks (M × 2^bits × d/M floats). <see cref="Train(ReadOnlySpan{float})"/> then keeps them.</summary>
     public void UseCodebooks(ReadOnlySpan<float> codebooks)
     {
         var pq = _pq ?? throw new InvalidOperationException($"A '{Description}' index has no product quantizer.");
@@ -226,7 +284,14 @@ public sealed partial class IvfIndex : IVectorIndex
     /// PQ codebooks on residuals, the refine store's range; then precomputes the L2 term-2 table.
     /// </summary>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values, or fewer vectors than lists.</exception>
-    public void Train(ReadOnlySpan<float> vectors)
+    public void Train(ReadOnlySpan<float> vectors) => Train(vectors, null);
+
+    /// <summary>
+    /// <see cref="Train(ReadOnlySpan{float})"/> reporting each stage: <c>opq</c>, <c>k-means</c> (one report per
+    /// Lloyd iteration of the coarse quantizer), <c>pq codebooks</c>, <c>train</c> (done).
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dimension, non-finite values, or fewer vectors than lists.</exception>
+    public void Train(ReadOnlySpan<float> vectors, IProgress<BuildProgress>? progress)
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         Guard.Finite(vectors, Dimension, nameof(vectors));
@@ -241,6 +306,7 @@ public sealed partial class IvfIndex : IVectorIndex
             if (_count > 0) throw new InvalidOperationException("The index already holds vectors; create a new index to retrain.");
             if (_opq is not null)
             {
+                progress?.Report(new BuildProgress("opq", 0, 1));
                 var sample = Sample(vectors, n, Math.Min(n, 8192), rng, transform: false);
                 _opq.Train(sample, Spec.Bits, TrainingSeed, threads, iterations: d > 256 ? 2 : 6);
             }
@@ -249,26 +315,28 @@ public sealed partial class IvfIndex : IVectorIndex
             bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
-                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend };
-                _centroids = transformed
+                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend, Progress = progress };
+                _flatQuantizer.SetCentroids(transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
-                    : KMeans.Train(vectors, d, opts);
-                Distances.SquaredNorms(_centroids, d, _centroidNorms);
+                    : KMeans.Train(vectors, d, opts));
+                SetQuantizer(ServingQuantizer());
             }
             // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
             int cap = Math.Min(n, _pq is null ? 65536 : _pq.Ksub * 256);
             float[] train = Sample(vectors, n, cap, rng, transform: true);
-            if (_pq is { IsTrained: false } pq)
+            if (_pq is { IsTrained: false })
             {
+                progress?.Report(new BuildProgress("pq codebooks", 0, 1));
                 var residuals = (float[])train.Clone();
-                var assign = KMeans.Assign(residuals, _centroids, d, threads);
+                var assign = _quantizer.Assign(residuals, threads);
                 for (int i = 0; i < cap; i++)
-                    System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _centroids.AsSpan(assign[i] * d, d), residuals.AsSpan(i * d, d));
-                pq.Train(residuals, TrainingSeed + 17, threads);
+                    System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan(i * d, d));
+                _codec.Train(residuals, TrainingSeed + 17, threads);
             }
             _refine?.Train(train);
             BuildTerm2();
             _trained = true;
+            progress?.Report(new BuildProgress("train", 1, 1));
         }
         finally { _lock.ExitWriteLock(); }
     }
@@ -308,28 +376,8 @@ public sealed partial class IvfIndex : IVectorIndex
         if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(norm), v);
     }
 
-    // term2[l, m, j] = ‖c_mj‖² + 2⟨centroid_l (sub-vector m), c_mj⟩ for L2 residual PQ.
-    private void BuildTerm2()
-    {
-        _term2 = null;
-        if (_pq is null || Metric != Metric.L2) return;
-        long size = (long)ListCount * _pq.M * _pq.Ksub;
-        if (size > MaxTerm2Floats) return;
-        var t = new float[size];
-        int per = _pq.M * _pq.Ksub;
-        ParallelWork.For(0, ListCount, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
-            l => ComputeTerm2(l, t.AsSpan(l * per, per)));
-        _term2 = t;
-    }
-
-    internal void ComputeTerm2(int list, Span<float> row)
-    {
-        var pq = _pq!;
-        pq.InnerProductTable(_centroids.AsSpan(list * Dimension, Dimension), row);
-        for (int m = 0; m < pq.M; m++)
-            for (int j = 0; j < pq.Ksub; j++)
-                row[m * pq.Ksub + j] = 2 * row[m * pq.Ksub + j] + Distances.SquaredNorm(pq.Centroid(m, j));
-    }
+    // Term-2 tables of L2 residual PQ (see ResidualTables).
+    private void BuildTerm2() => _tables?.Build(TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount);
 
     private void EnsureTrained()
     {
@@ -345,11 +393,12 @@ public sealed partial class IvfIndex : IVectorIndex
         _lock.EnterWriteLock();
         try
         {
-            foreach (var list in _lists) list.Release();
+            _lists.Release();
             _directMap.Clear();
             _count = 0;
             _mapping?.Dispose();
             _mapping = null;
+            (_quantizer as IDisposable)?.Dispose();
         }
         finally { _lock.ExitWriteLock(); }
         _lock.Dispose();

@@ -6,6 +6,9 @@ namespace Engine.Index.Ivf;
 /// </summary>
 public sealed class IvfSearchParameters : SearchParameters
 {
+    /// <inheritdoc />
+    public override string? IndexFamily => "IVF";
+
     /// <summary>Largest accepted <see cref="RefineFactor"/> (the CLI's <c>refine=</c> bound too).</summary>
     public const int MaxRefineFactor = 1 << 16;
 

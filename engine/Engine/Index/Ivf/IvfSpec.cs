@@ -18,7 +18,8 @@ public enum IvfListEncoding
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n},(Flat|PQ{m}[x4|x8]|PQ{m}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat]</c>.
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8]|PQ{m}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>).
 /// <c>Parse(s).ToString() == s</c> for every canonical string (<c>PQ{m}x8</c> prints as <c>PQ{m}</c>).
 /// </summary>
 /// <param name="Lists">Number of inverted lists (nlist).</param>
@@ -47,6 +48,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         if (i >= parts.Length || !(mt = IvfRegex().Match(parts[i])).Success)
             throw new ArgumentException($"Index spec '{spec}': expected 'IVF{{nlist}}' at part {i + 1}.", nameof(spec));
         int lists = ParsePositive(mt.Groups[1].Value, "IVF list count", spec);
+        int coarseM = mt.Groups[2].Success ? ParsePositive(mt.Groups[2].Value, "HNSW coarse quantizer M", spec) : 0;
         i++;
         if (i >= parts.Length) throw new ArgumentException($"Index spec '{spec}': missing list encoding after IVF{lists} (Flat, PQ{{m}} or PQ{{m}}x4fs).", nameof(spec));
         IvfListEncoding enc;
@@ -78,8 +80,14 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
         if (enc == IvfListEncoding.Flat && opq > 0)
             throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding.", nameof(spec));
-        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand);
+        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM };
     }
+
+    /// <summary>
+    /// M of the HNSW graph that serves as the coarse quantizer (<c>IVF{n}_HNSW{M}</c>), 0 for the exhaustive (flat)
+    /// quantizer. The graph is built over the trained centroids (and rebuilt from them on load).
+    /// </summary>
+    public int CoarseHnswM { get; init; }
 
     /// <summary>Most inverted lists an index may have (4 Mi, faiss' largest common IVF size IVF4194304).</summary>
     public const int MaxLists = 1 << 22;
@@ -96,6 +104,8 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (Lists < 1 || Lists > MaxLists)
             throw new ArgumentException($"Index spec '{this}': IVF list count {Lists} is out of range 1..{MaxLists}.");
+        if (CoarseHnswM != 0 && (CoarseHnswM < 2 || CoarseHnswM > Hnsw.HnswSpec.MaxM))
+            throw new ArgumentException($"Index spec '{this}': HNSW coarse quantizer M={CoarseHnswM} is out of range 2..{Hnsw.HnswSpec.MaxM}.");
         if ((long)Lists * dimension > Array.MaxLength)
             throw new ArgumentException($"Index spec '{this}': {Lists} lists × d={dimension} centroid values exceed one array ({Array.MaxLength}); use fewer lists.");
         if (Encoding != IvfListEncoding.Flat && (SubQuantizers < 1 || SubQuantizers > dimension))
@@ -115,7 +125,9 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     {
         var s = new System.Text.StringBuilder();
         if (OpqSubQuantizers > 0) s.Append("OPQ").Append(OpqSubQuantizers).Append(',');
-        s.Append("IVF").Append(Lists.ToString(CultureInfo.InvariantCulture)).Append(',');
+        s.Append("IVF").Append(Lists.ToString(CultureInfo.InvariantCulture));
+        if (CoarseHnswM > 0) s.Append("_HNSW").Append(CoarseHnswM.ToString(CultureInfo.InvariantCulture));
+        s.Append(',');
         s.Append(Encoding switch
         {
             IvfListEncoding.Flat => "Flat",
@@ -134,7 +146,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     }
 
     [GeneratedRegex(@"^OPQ(\d+)$")] private static partial Regex OpqRegex();
-    [GeneratedRegex(@"^IVF(\d+)$")] private static partial Regex IvfRegex();
+    [GeneratedRegex(@"^IVF(\d+)(?:_HNSW(\d+))?$")] private static partial Regex IvfRegex();
     [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?$")] private static partial Regex PqRegex();
     [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();
 }

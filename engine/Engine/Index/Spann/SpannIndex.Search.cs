@@ -26,7 +26,7 @@ public sealed partial class SpannIndex
     /// <inheritdoc />
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
     /// other searches and interleaves with background maintenance.</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0 or short buffers.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0, short buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
     /// (<see cref="SpannSearchParameters.Validate"/>: probes below 1, a negative, NaN or infinite prune factor,
     /// negative threads). Probes above the head count are clamped to it.</exception>
@@ -35,6 +35,7 @@ public sealed partial class SpannIndex
     {
         ThrowIfDisposed();
         parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, "SPANN", this);
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));

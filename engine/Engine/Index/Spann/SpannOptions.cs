@@ -151,6 +151,9 @@ public static class SpannSpec
 /// <see cref="ArgumentOutOfRangeException"/> naming the knob and its range.</summary>
 public sealed class SpannSearchParameters : SearchParameters
 {
+    /// <inheritdoc />
+    public override string? IndexFamily => "SPANN";
+
     /// <summary>Most postings to probe, at least 1; null uses <see cref="SpannOptions.Probes"/>. A value above the
     /// number of postings (heads) is clamped to it, so <c>int.MaxValue</c> means "every posting".</summary>
     public int? Probes { get; init; }

@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Engine.Mining.Output;
 
-/// <summary>Output formats of <see cref="HardNegativeMiner.MineToFile"/>.</summary>
+/// <summary>Output formats of <see cref="HardNegativeMiner.MineToFile(MiningInput, string, MiningOutputFormat, MiningManifest?)"/>.</summary>
 public enum MiningOutputFormat
 {
     /// <summary>JSON lines (<see cref="JsonlMiningWriter"/>).</summary>
@@ -107,6 +107,8 @@ public sealed class MiningManifest
         w.WriteNumber("max_hand_outs_per_item", o.MaxHandOutsPerItem);
         w.WriteString("shortfall", o.Shortfall.ToString().ToLowerInvariant());
         w.WriteBoolean("rescore_exact", o.RescoreExact);
+        w.WriteBoolean("include_positives", o.IncludePositives);
+        w.WriteNumber("anchor_id_offset", o.AnchorIdOffset);
         if (o.Normalizer is null) w.WriteNull("normalizer"); else w.WriteString("normalizer", o.Normalizer.Name);
         w.WriteNumber("chunk_size", o.ChunkSize);
         w.WriteEndObject();

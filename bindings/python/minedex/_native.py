@@ -22,7 +22,7 @@ class EngineError(Exception):
     """An error reported by the native engine.
 
     ``str(err)`` is the engine's own message (it names the argument and the problem); ``err.code`` is the
-    ``engine_status`` value from engine.h and ``err.status`` its name (``"invalid argument"``, ``"corrupt"``...).
+    ``engine_status`` value from minedex.h and ``err.status`` its name (``"invalid argument"``, ``"corrupt"``...).
     """
 
     def __init__(self, message, code=1):
@@ -47,7 +47,7 @@ class ArgumentTypeError(EngineError, TypeError):
 
 
 def _library_path():
-    override = os.environ.get("ENGINE_LIBRARY")
+    override = os.environ.get("MINEDEX_LIBRARY")
     if override:
         return override
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIB_NAME)
@@ -57,7 +57,8 @@ def _load():
     path = _library_path()
     if not os.path.exists(path):
         raise ImportError(
-            f"{path} not found: build it with bindings/python/build.sh (or set ENGINE_LIBRARY to a libengine.so)")
+            f"{path} not found: install the wheel (pip install ./bindings/python), build the library into the source tree "
+            "with bindings/python/build.sh, or set MINEDEX_LIBRARY to a libengine.so")
     lib = ctypes.CDLL(path)
     f32p, i64p, i32p = POINTER(c_float), POINTER(c_int64), POINTER(c_int32)
     sigs = {

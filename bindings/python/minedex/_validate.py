@@ -70,13 +70,65 @@ def path(value, name="path"):
     return raw
 
 
+def is_torch_tensor(x):
+    """True for a torch.Tensor (or subclass such as nn.Parameter), without importing torch."""
+    module = type(x).__module__
+    return (module == "torch" or module.startswith("torch.")) and hasattr(x, "detach") and hasattr(x, "__dlpack__")
+
+
+def _from_torch(t, name):
+    """A numpy view of a CPU tensor: zero-copy through DLPack; detached first, so a tensor that requires grad is
+    read, never an error; bfloat16 (which numpy lacks) is widened to float32."""
+    if t.device.type != "cpu":
+        raise InvalidArgumentError(f"{name} is a torch tensor on {t.device}; move it to the CPU first (tensor.cpu()).")
+    t = t.detach()
+    if t.is_complex():
+        raise ArgumentTypeError(f"{name} must hold real numbers convertible to float32; got torch dtype {t.dtype} "
+                                "(complex values would lose their imaginary part).")
+    if str(t.dtype) == "torch.bfloat16":
+        t = t.float()
+    t = t.resolve_neg() if hasattr(t, "resolve_neg") else t  # lazy negation bit: DLPack cannot carry it
+    try:
+        return np.from_dlpack(t)
+    except (BufferError, RuntimeError, TypeError, ValueError):  # dtypes DLPack/numpy disagree on
+        return t.numpy()
+
+
 def _array(values, name):
     if isinstance(values, (str, bytes)):
         raise ArgumentTypeError(f"{name} must be an array, got {type(values).__name__} {values!r}.")
+    if is_torch_tensor(values):
+        return _from_torch(values, name)
     try:
         return np.asarray(values)
     except (TypeError, ValueError) as e:  # ragged lists, unconvertible objects
         raise ArgumentTypeError(f"{name} cannot be converted to an array: {e}") from None
+
+
+def ids_array(values, name):
+    """A torch tensor or array-like as a numpy array keeping its shape (for id lists given as one tensor)."""
+    return _array(values, name)
+
+
+RETURN_TYPES = ("numpy", "torch")
+
+
+def return_type(value):
+    """Checks a ``return_type`` argument: "numpy" (default) or "torch"."""
+    if value not in RETURN_TYPES:
+        raise InvalidArgumentError(f"return_type must be 'numpy' or 'torch', got {value!r}.")
+    return value
+
+
+def output(a, kind):
+    """``a`` as the caller asked: the numpy array itself, or a torch tensor sharing its memory."""
+    if kind == "numpy":
+        return a
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("return_type='torch' needs PyTorch (pip install torch); the default 'numpy' does not.") from None
+    return torch.from_numpy(a)
 
 
 def rows(x, name):

@@ -1,4 +1,4 @@
-"""mine() and hubness() of engine.Index (internal; see Index.mine / Index.hubness)."""
+"""mine() and hubness() of minedex.Index (internal; see Index.mine / Index.hubness)."""
 
 import ctypes
 import json
@@ -13,6 +13,8 @@ from ._native import EngineError, check, lib
 def csr(lists, n, name):
     """(offsets, values) int64 arrays from a list of id lists, a 2-D id array (one row per anchor) or a 1-D array
     (one id per anchor)."""
+    if v.is_torch_tensor(lists):
+        lists = v.ids_array(lists, name)
     if isinstance(lists, np.ndarray) and lists.ndim in (1, 2):
         a = v.ids(lists, name)  # flattened
         width = 1 if lists.ndim == 1 else lists.shape[1]

@@ -25,7 +25,7 @@ class Index:
         (similarities, larger is closer).
 
     Searches may run from several Python threads at once (the GIL is released during native calls).
-    Use ``with engine.Index(...) as index:`` or ``index.close()`` to free native memory early; otherwise it is
+    Use ``with minedex.Index(...) as index:`` or ``index.close()`` to free native memory early; otherwise it is
     freed when the object is garbage collected.
     """
 
@@ -111,8 +111,8 @@ class Index:
 
     def __repr__(self):
         if not self._h:
-            return "<engine.Index closed>"
-        return f"<engine.Index {self.description!r} d={self.d} metric={self.metric} ntotal={self.ntotal}>"
+            return "<minedex.Index closed>"
+        return f"<minedex.Index {self.description!r} d={self.d} metric={self.metric} ntotal={self.ntotal}>"
 
     # ----------------------------------------------------------------------------------------------- operations
     def train(self, x):
@@ -120,28 +120,32 @@ class Index:
         x = v.rows(x, "x")
         check(lib.engine_index_train(self._handle(), arr.fptr(x), x.shape[0], x.shape[1]))
 
-    def add(self, x, ids=None):
+    def add(self, x, ids=None, return_type="numpy"):
         """Adds ``x`` (n, d). ``ids`` (n,) int64, non-negative and unique; default: consecutive ids after the
-        largest id added through this object (starting at ``len(index)``). Returns the ids used."""
+        largest id added through this object (starting at ``len(index)``). Returns the ids used (a numpy array,
+        or a torch tensor with ``return_type="torch"``)."""
+        kind = v.return_type(return_type)
         x = v.rows(x, "x")
         n = x.shape[0]
         if ids is None:
             first = ctypes.c_int64(0)
             check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], None, ctypes.byref(first)))
-            return np.arange(first.value, first.value + n, dtype=np.int64)
+            return v.output(np.arange(first.value, first.value + n, dtype=np.int64), kind)
         ids = v.ids(ids, "ids", n)
         check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
-        return ids
+        return v.output(ids, kind)
 
-    def search(self, q, k, threads=0, probes=None, refine=None, ef=None):
+    def search(self, q, k, threads=0, probes=None, refine=None, ef=None, return_type="numpy"):
         """k nearest neighbours of the queries ``q`` (nq, d).
 
         Returns ``(D, I)``: float32 and int64 arrays of shape (nq, k), best first. Missing results have label -1
         and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
         per-call integer knobs of approximate indexes and ``ef`` the candidate list of an HNSW search (None or 0 = the index default; an index without the knob
         raises EngineError). Integers must be ints (or numpy integers): a float, bool or str raises TypeError, a
-        value out of range ValueError (both :class:`engine.EngineError` with code 1), never a silent truncation.
+        value out of range ValueError (both :class:`minedex.EngineError` with code 1), never a silent truncation.
+        ``return_type="torch"`` returns torch tensors sharing the result memory.
         """
+        kind = v.return_type(return_type)
         q = v.rows(q, "queries")
         nq = q.shape[0]
         k = v.integer(k, "k")
@@ -154,7 +158,7 @@ class Index:
         if ef is None:
             check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
                                           threads, probes, float(refine)))
-            return D, I
+            return v.output(D, kind), v.output(I, kind)
         params = [f"ef={v.integer(ef, 'ef', 1, 1 << 20)}"]  # HnswSearchParameters.MaxEf
         if probes:
             params.append(f"probes={probes}")
@@ -162,7 +166,7 @@ class Index:
             params.append(f"refine={refine}")
         check(lib.engine_index_search_with(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
                                            threads, ",".join(params).encode("utf-8")))
-        return D, I
+        return v.output(D, kind), v.output(I, kind)
 
     def remove(self, ids):
         """Removes ``ids`` (absent ids are ignored); returns how many were removed."""
@@ -171,18 +175,19 @@ class Index:
         check(lib.engine_index_remove(self._handle(), arr.iptr(ids), ids.shape[0], ctypes.byref(out)))
         return out.value
 
-    def reconstruct(self, id):
+    def reconstruct(self, id, return_type="numpy"):
         """The stored vector of ``id`` as float32 (d,); raises KeyError when absent."""
+        kind = v.return_type(return_type)
         key = v.integer(id, "id", *v.INT64)
         out = np.empty(self._d, dtype=np.float32)
         found = ctypes.c_int32()
         check(lib.engine_index_reconstruct(self._handle(), key, arr.fptr(out), self._d, ctypes.byref(found)))
         if not found.value:
             raise KeyError(id)
-        return out
+        return v.output(out, kind)
 
     def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
-             k_occurrence=None, **options):
+             k_occurrence=None, return_type="numpy", **options):
         """Mines hard negatives from this index (the engine's HardNegativeMiner).
 
         Parameters
@@ -218,11 +223,16 @@ class Index:
         (negatives, scores, report)
             ``negatives`` (n, num_negatives) int64 best first, padded with -1 (a dropped row is all -1);
             ``scores`` float32 larger-is-closer, padded with NaN; ``report`` the mining report as a dict.
-            With ``output``, only the report dict is returned.
+            With ``output``, only the report dict is returned. ``return_type="torch"`` gives torch tensors.
         """
         from ._mining import mine
-        return mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, k_occurrence,
-                    **options)
+        kind = v.return_type(return_type)
+        result = mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, k_occurrence,
+                      **options)
+        if output is not None:
+            return result
+        negatives, scores, report = result
+        return v.output(negatives, kind), v.output(scores, kind), report
 
     def hubness(self, ids, queries=None, k=10, **options):
         """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).
@@ -235,7 +245,7 @@ class Index:
         return hubness(self, ids, queries, k, **options)
 
     def save(self, path):
-        """Writes the index to ``path`` atomically (loadable by :func:`engine.load`, the C API and C#)."""
+        """Writes the index to ``path`` atomically (loadable by :func:`minedex.load`, the C API and C#)."""
         check(lib.engine_index_save(self._handle(), v.path(path)))
 
 

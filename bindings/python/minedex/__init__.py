@@ -1,0 +1,29 @@
+"""minedex: an embedded vector index with hard-negative mining built in (ctypes over the NativeAOT libengine.so).
+
+numpy arrays, torch CPU tensors (zero-copy when contiguous float32) and lists go in; numpy arrays come out, or
+torch tensors with ``return_type="torch"``.
+
+>>> import numpy as np, minedex
+>>> index = minedex.Index("Flat", 4, metric="l2")
+>>> ids = index.add(np.eye(4, dtype=np.float32))
+>>> D, I = index.search(np.eye(4, dtype=np.float32)[:1], k=2)
+
+Mining in sentence-transformers' terms: :func:`mine_hard_negatives`.
+"""
+
+from ._native import ArgumentTypeError, EngineError, InvalidArgumentError, lib as _lib
+from .index import Index, load
+from .hard_negatives import HardNegatives, mine_hard_negatives
+from .mined_file import CorruptFileError, read_mined
+from .refresher import Refresher, Snapshot, StaleSnapshotError
+
+__all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
+           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
+
+
+def version():
+    """Version string of the native library (Directory.Build.props' Version, the same as the package's)."""
+    return _lib.engine_version().decode("utf-8")
+
+
+__version__ = version()

@@ -1,0 +1,11 @@
+from ._native import ArgumentTypeError as ArgumentTypeError, EngineError as EngineError, InvalidArgumentError as InvalidArgumentError
+from .hard_negatives import HardNegatives as HardNegatives, mine_hard_negatives as mine_hard_negatives
+from .index import Index as Index, load as load
+from .mined_file import CorruptFileError as CorruptFileError, read_mined as read_mined
+from .refresher import Refresher as Refresher, Snapshot as Snapshot, StaleSnapshotError as StaleSnapshotError
+
+__all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
+           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
+__version__: str
+
+def version() -> str: ...

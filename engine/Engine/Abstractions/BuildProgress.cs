@@ -1,0 +1,18 @@
+namespace Engine;
+
+/// <summary>
+/// Progress of a long library operation (train, add, build, mine), reported through <see cref="IProgress{T}"/>
+/// parameters: the stage running now and how far it is.
+/// </summary>
+/// <param name="Stage">What runs now, e.g. <c>train</c>, <c>k-means</c>, <c>pq codebooks</c>, <c>add</c>, <c>maintain</c>, <c>mine</c>.</param>
+/// <param name="Done">Units of the stage done (iterations, vectors, anchors).</param>
+/// <param name="Total">Units of the stage in all (at least <paramref name="Done"/>; 0 when unknown).</param>
+/// <remarks>Reports arrive on the thread doing the work, in order; an <see cref="IProgress{T}"/> must be cheap and must not throw.</remarks>
+public readonly record struct BuildProgress(string Stage, long Done, long Total)
+{
+    /// <summary>Done / Total in [0, 1] (0 when the total is unknown).</summary>
+    public double Fraction => Total <= 0 ? 0 : Math.Clamp((double)Done / Total, 0, 1);
+
+    /// <summary>Rows per <c>Add</c> call when an add reports progress: about 1/50 of the rows, at least 4096.</summary>
+    public static int AddBatch(int rows) => Math.Max(4096, (rows + 49) / 50);
+}

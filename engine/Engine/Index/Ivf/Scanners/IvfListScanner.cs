@@ -1,0 +1,85 @@
+using Engine.Distance;
+using Engine.Index.Lists;
+
+namespace Engine.Index.Ivf;
+
+/// <summary>
+/// Scans the codes of inverted lists for one query at a time (faiss <c>InvertedListScanner</c>): <see cref="SetQuery"/>
+/// once per query (query tables), <see cref="SetList"/> once per probed list (list tables), then
+/// <see cref="ScanCodes"/> pushes (key, probe &lt;&lt; 32 | row) candidates into a top-k heap. The index picks the
+/// scanner for its codec once (one per search thread, pooled with the thread's scratch); the SIMD loops live here
+/// and in the kernels, never in the index.
+/// </summary>
+/// <remarks>Keys are "smaller is better" (squared L2 or negated inner product) and include the coarse term of the
+/// list. Not thread-safe: each search thread owns its scanner.</remarks>
+internal abstract class IvfListScanner
+{
+    /// <summary>True when the keys are exact distances (Flat lists): nothing counts as a compressed code.</summary>
+    public virtual bool ExactDistances => false;
+
+    /// <summary>Candidates to gather per query before the refine stage (<paramref name="k"/> when the keys are final).</summary>
+    public abstract int CandidatesFor(int k, int candidates, bool hasRefine);
+
+    /// <summary>Sets the query (d floats, working space).</summary>
+    public abstract void SetQuery(ReadOnlySpan<float> query);
+
+    /// <summary>Sets the list the next <see cref="ScanCodes"/> reads, with its coarse key (query to centroid).</summary>
+    public abstract void SetList(int list, float coarseKey);
+
+    /// <summary>Scores every row of <paramref name="list"/> the filter allows and offers it to <paramref name="heap"/>.</summary>
+    public abstract void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter);
+
+    /// <summary>The label of row <paramref name="row"/> of the <paramref name="probe"/>-th probed list.</summary>
+    protected static long Label(int probe, int row) => ((long)probe << 32) | (uint)row;
+}
+
+/// <summary>Which rows of a list a search may return: an id filter and/or an attribute window.</summary>
+internal readonly struct ListFilter(IIdFilter? filter, bool hasWindow, double lo, double hi)
+{
+    /// <summary>The id filter, if any.</summary>
+    public readonly IIdFilter? Filter = filter;
+
+    /// <summary>True when an attribute window applies.</summary>
+    public readonly bool HasWindow = hasWindow;
+
+    /// <summary>Inclusive window bounds.</summary>
+    public readonly double Lo = lo, Hi = hi;
+
+    /// <summary>True when some rows may be excluded.</summary>
+    public readonly bool Active = filter is not null || hasWindow;
+
+    /// <summary>True when row <paramref name="row"/> of <paramref name="list"/> passes.</summary>
+    public bool Allows(InvertedList list, int row) =>
+        (!HasWindow || (list.Attributes[row] >= Lo && list.Attributes[row] <= Hi)) && (Filter is null || Filter.IsAllowed(list.Ids[row]));
+}
+
+/// <summary>Flat lists: exact distances to the stored f32 rows.</summary>
+internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListScanner
+{
+    private readonly float[] _query = new float[dimension];
+    private readonly bool _innerProduct = metric != Metric.L2;
+
+    public override bool ExactDistances => true;
+
+    public override int CandidatesFor(int k, int candidates, bool hasRefine) => k;
+
+    public override void SetQuery(ReadOnlySpan<float> query) => query.CopyTo(_query);
+
+    public override void SetList(int list, float coarseKey) { }
+
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    {
+        int d = _query.Length;
+        ReadOnlySpan<float> q = _query;
+        int count = list.Count;
+        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
+        bool ip = _innerProduct;
+        for (int off = 0; off < count; off++)
+        {
+            var x = rows.Slice(off * d, d);
+            float key = ip ? -Distances.Dot(q, x) : Distances.SquaredL2(q, x);
+            if (key > heap.Threshold || (filter.Active && !filter.Allows(list, off))) continue;
+            heap.Push(key, Label(probe, off));
+        }
+    }
+}

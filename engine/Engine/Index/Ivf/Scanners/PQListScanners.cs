@@ -1,0 +1,168 @@
+using System.Numerics;
+using Engine.Distance;
+using Engine.Index.Lists;
+using Engine.Quantization;
+
+namespace Engine.Index.Ivf;
+
+/// <summary>
+/// Residual PQ lists scanned with float ADC tables: the query table (term 3: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for
+/// inner product) is built once per query; for L2 each list adds its term-2 row (<see cref="ResidualTables"/>).
+/// </summary>
+internal abstract class PQTableScanner : IvfListScanner
+{
+    private readonly float[] _term3, _lut, _term2;
+    private readonly bool _l2;
+
+    protected PQTableScanner(ProductQuantizer pq, ResidualTables tables, Metric metric)
+    {
+        Pq = pq;
+        Tables = tables;
+        _l2 = metric == Metric.L2;
+        int per = pq.M * pq.Ksub;
+        _term3 = new float[per];
+        _lut = new float[per];
+        _term2 = new float[per];
+        Table = _term3;
+    }
+
+    protected ProductQuantizer Pq { get; }
+
+    protected ResidualTables Tables { get; }
+
+    /// <summary>The float table of the current list (M × Ksub).</summary>
+    protected float[] Table { get; private set; }
+
+    /// <summary>The coarse key of the current list.</summary>
+    protected float CoarseKey { get; private set; }
+
+    public override void SetQuery(ReadOnlySpan<float> query)
+    {
+        var t = _term3.AsSpan();
+        Pq.InnerProductTable(query, t);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(t, _l2 ? -2f : -1f, t);
+    }
+
+    public override void SetList(int list, float coarseKey)
+    {
+        CoarseKey = coarseKey;
+        if (!_l2) { Table = _term3; return; }
+        ReadOnlySpan<float> t2 = Tables.Term2Row(list, _term2);
+        System.Numerics.Tensors.TensorPrimitives.Add(_term3, t2, _lut);
+        Table = _lut;
+    }
+
+    /// <summary>Float ADC key of one unpacked code.</summary>
+    protected float Adc(ReadOnlySpan<byte> code)
+    {
+        var lut = Table;
+        int ksub = Pq.Ksub;
+        float key = CoarseKey;
+        for (int j = 0; j < Pq.M; j++) key += lut[j * ksub + code[j]];
+        return key;
+    }
+}
+
+/// <summary>PQ lists with one byte per sub-code (<c>PQ{m}</c>, <c>PQ{m}x4</c>).</summary>
+internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables tables, Metric metric) : PQTableScanner(pq, tables, metric)
+{
+    public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
+
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    {
+        int m = Pq.M, ksub = Pq.Ksub;
+        ReadOnlySpan<float> lut = Table;
+        float bias = CoarseKey;
+        int count = list.Count;
+        var codes = list.Codes.Slice(0, count * m);
+        for (int off = 0; off < count; off++)
+        {
+            var code = codes.Slice(off * m, m);
+            float key = bias;
+            for (int j = 0; j < m; j++) key += lut[j * ksub + code[j]];
+            if (key > heap.Threshold || (filter.Active && !filter.Allows(list, off))) continue;
+            heap.Push(key, Label(probe, off));
+        }
+    }
+}
+
+/// <summary>
+/// 4-bit PQ in fast-scan blocks (<c>PQ{m}x4fs</c>): the list table is quantised to uint8 and 32 codes at a time are
+/// scored by <see cref="PQ4FastScan.ScanBlock"/> against a 16-bit threshold; survivors get their float key (from the
+/// quantised sum, or the exact float ADC when there is no refine store).
+/// </summary>
+internal sealed class FastScanListScanner : PQTableScanner
+{
+    private readonly byte[] _qlut;
+    private readonly ushort[] _out32 = new ushort[32];
+    private readonly byte[] _code;
+    private readonly bool _exactAdc;
+    private readonly int _blockBytes;
+    private float _bias, _scale, _inv;
+
+    public FastScanListScanner(ProductQuantizer pq, ResidualTables tables, Metric metric, bool hasRefine) : base(pq, tables, metric)
+    {
+        _qlut = GC.AllocateArray<byte>(PQ4FastScan.LutBytes(pq.M) + 64, pinned: true);
+        _code = new byte[PQ4FastScan.PaddedM(pq.M)];
+        _exactAdc = !hasRefine;
+        _blockBytes = PQ4FastScan.BlockBytes(pq.M);
+    }
+
+    public override int CandidatesFor(int k, int candidates, bool hasRefine) => candidates;
+
+    public override void SetList(int list, float coarseKey)
+    {
+        base.SetList(list, coarseKey);
+        _scale = PQ4FastScan.QuantizeLut(Table, Pq.M, _qlut, out float lutBias);
+        _bias = coarseKey + lutBias;
+        _inv = 1f / _scale;
+    }
+
+    public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    {
+        int m = Pq.M, blockBytes = _blockBytes, count = list.Count;
+        float bias = _bias, scale = _scale, inv = _inv;
+        bool exactAdc = _exactAdc;
+        int blocks = (count + 31) >> 5;
+        var listCodes = list.Codes;
+        fixed (byte* codes = listCodes)
+        fixed (byte* qlut = _qlut)
+        fixed (ushort* out32 = _out32)
+        {
+            ushort thr = Threshold16(heap.Threshold, bias, scale);
+            if (thr == 0 && heap.Threshold < bias) return;
+            for (int b = 0; b < blocks; b++)
+            {
+                uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
+                int valid = count - b * 32;
+                if (valid < 32) mask &= (1u << valid) - 1;
+                while (mask != 0)
+                {
+                    int i = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float key = bias + out32[i] * inv;
+                    if (key > heap.Threshold) continue;
+                    int off = b * 32 + i;
+                    if (filter.Active && !filter.Allows(list, off)) continue;
+                    // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
+                    if (exactAdc)
+                    {
+                        PQ4FastScan.GetCode(listCodes, m, off, _code);
+                        key = Adc(_code);
+                    }
+                    heap.Push(key, Label(probe, off));
+                    thr = Threshold16(heap.Threshold, bias, scale);
+                }
+            }
+        }
+    }
+
+    // The largest quantised value whose dequantised distance can still enter the heap.
+    private static ushort Threshold16(float threshold, float bias, float scale)
+    {
+        if (float.IsPositiveInfinity(threshold)) return ushort.MaxValue;
+        float t = (threshold - bias) * scale;
+        if (t < 0) return 0;
+        return t >= ushort.MaxValue ? ushort.MaxValue : (ushort)t;
+    }
+}

@@ -1,0 +1,126 @@
+using Engine.Data;
+using Engine.Index;
+using Engine.Mining;
+
+namespace Engine.Tests.Bench;
+
+/// <summary>The library's IProgress&lt;BuildProgress&gt; overloads: what they report, and that they change nothing else.</summary>
+public class ProgressTests
+{
+    private sealed class Recorder : IProgress<BuildProgress>
+    {
+        public List<BuildProgress> Reports { get; } = [];
+        public void Report(BuildProgress value) => Reports.Add(value);
+    }
+
+    private static float[] Data(int n, int d, int seed) => SyntheticData.Clustered(n, d, 16, seed, threads: 1);
+
+    [Fact]
+    public void Ivf_train_reports_every_kmeans_iteration_and_trains_the_same_index()
+    {
+        const int n = 6000, d = 16;
+        var data = Data(n, d, 21);
+        var recorder = new Recorder();
+        using var withProgress = IndexFactory.Create("IVF32,PQ8x4fs,RFlat", d, Metric.L2);
+        using var plain = IndexFactory.Create("IVF32,PQ8x4fs,RFlat", d, Metric.L2);
+        withProgress.Train(data, recorder);
+        plain.Train(data);
+
+        var kmeans = recorder.Reports.Where(r => r.Stage == "k-means").ToList();
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), kmeans.Select(r => r.Done));
+        Assert.All(kmeans, r => Assert.Equal(10, r.Total));
+        Assert.Contains(recorder.Reports, r => r.Stage == "pq codebooks");
+        Assert.Equal(new BuildProgress("train", 1, 1), recorder.Reports[^1]);
+
+        // Same seed, same index: searches agree exactly.
+        var ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        withProgress.Add(data, ids);
+        plain.Add(data, ids);
+        var (l1, l2) = (new long[10 * 20], new long[10 * 20]);
+        withProgress.Search(data.AsSpan(0, 20 * d), 10, new float[200], l1);
+        plain.Search(data.AsSpan(0, 20 * d), 10, new float[200], l2);
+        Assert.Equal(l2, l1);
+    }
+
+    [Fact]
+    public void Add_with_progress_goes_in_batches_up_to_every_row()
+    {
+        const int n = 10_000, d = 8;
+        var data = Data(n, d, 22);
+        var ids = Enumerable.Range(0, n).Select(i => (long)i * 3).ToArray();
+        var recorder = new Recorder();
+        using IVectorIndex index = IndexFactory.Create("Flat", d, Metric.L2);
+        index.Add(data, ids, recorder);
+        Assert.Equal(n, index.Count);
+        Assert.All(recorder.Reports, r => Assert.Equal(("add", (long)n), (r.Stage, r.Total)));
+        var done = recorder.Reports.Select(r => r.Done).ToList();
+        Assert.Equal(0, done[0]);
+        Assert.Equal(n, done[^1]);
+        Assert.Equal(done.OrderBy(x => x), done);
+        Assert.Equal(1 + (n + BuildProgress.AddBatch(n) - 1) / BuildProgress.AddBatch(n), done.Count);
+        var row = new float[d];
+        Assert.True(index.TryReconstruct(3L * (n - 1), row));
+        Assert.Equal(data.AsSpan((n - 1) * d, d).ToArray(), row);
+    }
+
+    [Fact]
+    public void Add_with_progress_checks_every_row_before_adding_any()
+    {
+        const int n = 9000, d = 4;
+        var data = Data(n, d, 23);
+        data[(n - 1) * d] = float.NaN; // in the last batch
+        var ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        using IVectorIndex index = IndexFactory.Create("Flat", d, Metric.L2);
+        Assert.Throws<ArgumentException>(() => index.Add(data, ids, new Recorder()));
+        Assert.Equal(0, index.Count);
+        data[(n - 1) * d] = 0;
+        ids[n - 1] = -5;
+        Assert.Contains("negative", Assert.Throws<ArgumentException>(() => index.Add(data, ids, new Recorder())).Message);
+        Assert.Throws<ArgumentException>(() => index.Add(data, ids.AsSpan(1), new Recorder()));
+        Assert.Equal(0, index.Count);
+    }
+
+    [Fact]
+    public void Build_trains_adds_and_reports_each_stage()
+    {
+        const int n = 5000, d = 8;
+        var data = Data(n, d, 24);
+        var recorder = new Recorder();
+        using var index = IndexFactory.Create("IVF16,Flat", d, Metric.L2);
+        IndexBuild.Build(index, data, recorder);
+        Assert.Equal(n, index.Count);
+        var stages = recorder.Reports.Select(r => r.Stage).Distinct().ToList();
+        Assert.Equal(["k-means", "train", "add"], stages);
+        Assert.Throws<InvalidOperationException>(() => IndexBuild.Build(index, data));
+    }
+
+    [Fact]
+    public void Mining_reports_anchors_done_per_chunk()
+    {
+        const int n = 3000, d = 8, anchors = 250;
+        var data = Data(n, d, 25);
+        using var index = IndexFactory.Create("Flat", d, Metric.L2);
+        IndexBuild.Build(index, data);
+        var anchorIds = Enumerable.Range(0, anchors).Select(i => (long)i).ToArray();
+        var positives = anchorIds.Select(a => new[] { (a + 1) % n }).ToArray();
+        var miner = new HardNegativeMiner(index, new MiningOptions { NumNegatives = 3, RangeMax = 30, ChunkSize = 100, Threads = 1 });
+        var recorder = new Recorder();
+        var report = new MiningReport(1);
+        var rows = miner.Mine(MiningInput.FromCorpusIds(anchorIds, positives), report, recorder).ToList();
+        Assert.Equal([100L, 200L, 250L], recorder.Reports.Select(r => r.Done));
+        Assert.All(recorder.Reports, r => Assert.Equal(("mine", (long)anchors), (r.Stage, r.Total)));
+        Assert.Equal(new HardNegativeMiner(index, miner.Options).MineAll(MiningInput.FromCorpusIds(anchorIds, positives), out _).Count, rows.Count);
+    }
+
+    [Fact]
+    public void Usage_line_names_the_command_engine()
+    {
+        var saved = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        try { Assert.Equal(0, Engine.Cli.Program.Main(["--help"])); }
+        finally { Console.SetOut(saved); }
+        Assert.Contains("engine [command] [options]", sw.ToString());
+        Assert.DoesNotContain("Engine.Cli [command]", sw.ToString());
+    }
+}

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Text;
+using Engine.Index.Ivf;
+
+namespace Engine.Tests.Ivf;
+
+/// <summary>
+/// Results of seeded IVF configurations (every list encoding, OPQ, refine stores, filters, windows, code budgets,
+/// mutations) recorded before the index was split into quantizer / codec / lists / scanner parts
+/// (Ivf/Golden/ivf-golden.txt), and two index files saved by that code (Ivf/Golden/*.ivf). The restructured index
+/// must return the same ids and bit-identical distances, and load the old files unchanged.
+/// </summary>
+/// <remarks>
+/// Float results depend on the vector width the kernels run at, so bit identity is asserted when this machine's SIMD
+/// key equals the recorded one; on another machine the ids must agree on ≥ 95 % and the distances to 1e-3 (relative).
+/// Set ENGINE_GOLDEN_RECORD=1 to rewrite the fixture (only ever with the code the fixture is meant to pin).
+/// </remarks>
+public class IvfGoldenTests
+{
+    private const int N = 3000, D = 32, NQ = 40, K = 10;
+    private static readonly float[] Data = IvfTestData.Clustered(N, D, 30, seed: 71);
+    private static readonly float[] Queries = IvfTestData.Clustered(NQ, D, 30, seed: 72);
+    private static readonly long[] Ids = IvfTestData.Ids(N, offset: 100);
+
+    private static string GoldenDir => Path.Combine(FindRoot(), "tests", "Engine.Tests", "Ivf", "Golden");
+
+    private static string FindRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Engine.sln"))) return d.FullName;
+        throw new InvalidOperationException("Engine.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    private static string SimdKey =>
+        $"{(Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128)}/{Engine.Distance.Simd.Best}/{Engine.Distance.Simd.BestInt8}";
+
+    /// <summary>(name, spec, metric, parameters) of every recorded configuration.</summary>
+    private static IEnumerable<(string Name, string Spec, Metric Metric, Func<IvfSearchParameters> Params)> Configs()
+    {
+        var even = new IdAllowListFilter(Ids.Where(i => i % 2 == 0));
+        var few = new IdAllowListFilter(Ids.Where(i => i % 97 == 0));
+        foreach (var metric in new[] { Metric.L2, Metric.InnerProduct, Metric.Cosine })
+        {
+            string m = metric.ToString();
+            yield return ($"flat-{m}", "IVF16,Flat", metric, () => new IvfSearchParameters { Probes = 3, Threads = 1 });
+            yield return ($"pq8-{m}", "IVF16,PQ8", metric, () => new IvfSearchParameters { Probes = 4, Threads = 1 });
+            yield return ($"pq8x4-{m}", "IVF16,PQ8x4", metric, () => new IvfSearchParameters { Probes = 4, Threads = 1 });
+            yield return ($"fs-{m}", "IVF16,PQ16x4fs", metric, () => new IvfSearchParameters { Probes = 4, Threads = 1 });
+            yield return ($"fs-rflat-{m}", "IVF16,PQ16x4fs,RFlat", metric, () => new IvfSearchParameters { Probes = 4, RefineFactor = 4, Threads = 1 });
+            yield return ($"opq-fs-sq8-{m}", "OPQ8,IVF16,PQ8x4fs,Refine(SQ8)", metric, () => new IvfSearchParameters { Probes = 5, RefineFactor = 3, Threads = 1 });
+            yield return ($"pq8-f16-{m}", "IVF16,PQ8,Refine(F16)", metric, () => new IvfSearchParameters { Probes = 4, RefineFactor = 2, Threads = 1 });
+        }
+        yield return ("opq-pq8-flat", "OPQ4,IVF16,PQ8,Refine(Flat)", Metric.L2, () => new IvfSearchParameters { Probes = 4, RefineFactor = 2, Threads = 1 });
+        yield return ("fs-rflat-filter", "IVF16,PQ16x4fs,RFlat", Metric.L2, () => new IvfSearchParameters { Probes = 4, RefineFactor = 4, Filter = even, Threads = 1 });
+        yield return ("fs-rflat-exactfallback", "IVF16,PQ16x4fs,RFlat", Metric.L2, () => new IvfSearchParameters { Probes = 4, RefineFactor = 4, Filter = few, Threads = 1 });
+        yield return ("pq8-exactfallback", "IVF16,PQ8", Metric.L2, () => new IvfSearchParameters { Probes = 4, Filter = few, Threads = 1 });
+        yield return ("fs-window", "IVF16,PQ16x4fs", Metric.L2, () => new IvfSearchParameters { Probes = 4, AttributeMin = 600, AttributeMax = 2500, Threads = 1 });
+        yield return ("fs-window-narrow", "IVF16,PQ16x4fs,Refine(SQ8)", Metric.L2, () => new IvfSearchParameters { Probes = 4, AttributeMin = 600, AttributeMax = 640, Threads = 1 });
+        yield return ("flat-filter", "IVF16,Flat", Metric.InnerProduct, () => new IvfSearchParameters { Probes = 4, Filter = even, Threads = 1 });
+        yield return ("fs-maxcodes", "IVF16,PQ16x4fs,RFlat", Metric.L2, () => new IvfSearchParameters { Probes = 8, MaxCodes = 400, RefineFactor = 2, Threads = 1 });
+        yield return ("fs-threads", "IVF16,PQ16x4fs,RFlat", Metric.L2, () => new IvfSearchParameters { Probes = 6, RefineFactor = 2, Threads = 2 });
+    }
+
+    private static IvfIndex Build(string spec, Metric metric, bool mutate)
+    {
+        var index = new IvfIndex(spec, D, metric) { TrainingSeed = 5, TrainingThreads = 1 };
+        index.Train(Data);
+        index.Add(Data, Ids, Ids.Select(i => (double)i).ToArray());
+        if (mutate)
+        {
+            index.Remove(Ids.Where(i => i % 7 == 0).ToArray());
+            var up = Ids.Where(i => i % 11 == 0).ToArray();
+            var vecs = up.SelectMany(i => Data.AsSpan((int)((i - 100 + 13) % N) * D, D).ToArray()).ToArray();
+            index.Upsert(vecs, up, up.Select(i => (double)i).ToArray());
+        }
+        return index;
+    }
+
+    private static string Record(IvfIndex index, IvfSearchParameters p)
+    {
+        var dist = new float[NQ * K];
+        var lab = new long[NQ * K];
+        index.Search(Queries, K, dist, lab, p);
+        var rec = new float[D];
+        var sb = new StringBuilder();
+        sb.AppendJoin(',', lab).Append('|');
+        sb.AppendJoin(',', dist.Select(f => BitConverter.SingleToInt32Bits(f).ToString("x8", CultureInfo.InvariantCulture))).Append('|');
+        // Decoding: a few reconstructions (refine store, Flat rows or PQ centroid + residual).
+        foreach (long id in new long[] { 101, 555, 2999 })
+        {
+            bool ok = index.TryReconstruct(id, rec);
+            sb.Append(ok ? string.Join(',', rec.Select(f => BitConverter.SingleToInt32Bits(f).ToString("x8", CultureInfo.InvariantCulture))) : "absent").Append(';');
+        }
+        return sb.ToString();
+    }
+
+    private static IEnumerable<(string Name, string Value)> Compute()
+    {
+        foreach (var (name, spec, metric, p) in Configs())
+        {
+            using (var index = Build(spec, metric, mutate: false)) yield return (name, Record(index, p()));
+            if (name.StartsWith("fs-rflat", StringComparison.Ordinal) || name == "pq8-L2" || name == "flat-L2")
+                using (var index = Build(spec, metric, mutate: true)) yield return (name + "-mutated", Record(index, p()));
+        }
+    }
+
+    [Fact]
+    public void SearchResultsMatchTheRecordedOnes()
+    {
+        string file = Path.Combine(GoldenDir, "ivf-golden.txt");
+        if (Environment.GetEnvironmentVariable("ENGINE_GOLDEN_RECORD") == "1")
+        {
+            Directory.CreateDirectory(GoldenDir);
+            File.WriteAllLines(file, new[] { "simd " + SimdKey }.Concat(Compute().Select(c => c.Name + " " + c.Value)));
+            SaveOldFormatFiles();
+        }
+        var lines = File.ReadAllLines(file);
+        string recordedKey = lines[0]["simd ".Length..];
+        var golden = lines.Skip(1).Select(l => l.Split(' ', 2)).ToDictionary(a => a[0], a => a[1]);
+        var got = Compute().ToList();
+        Assert.Equal(golden.Count, got.Count);
+        foreach (var (name, value) in got)
+        {
+            Assert.True(golden.TryGetValue(name, out var want), $"configuration {name} is not in the fixture");
+            if (recordedKey == SimdKey) Assert.True(want == value, $"configuration {name}: results differ from the recorded ones");
+            else AssertClose(name, want!, value);
+        }
+    }
+
+    // On a machine with another vector width: ids mostly equal and distances close.
+    private static void AssertClose(string name, string want, string got)
+    {
+        var w = want.Split('|');
+        var g = got.Split('|');
+        var wl = w[0].Split(',');
+        var gl = g[0].Split(',');
+        int same = wl.Zip(gl).Count(p => p.First == p.Second);
+        Assert.True(same >= 0.95 * wl.Length, $"configuration {name}: only {same}/{wl.Length} ids agree with the recorded results");
+        var wd = w[1].Split(',').Select(Bits).ToArray();
+        var gd = g[1].Split(',').Select(Bits).ToArray();
+        Array.Sort(wd);
+        Array.Sort(gd);
+        for (int i = 0; i < wd.Length; i++)
+            if (float.IsFinite(wd[i]))
+                Assert.True(Math.Abs(wd[i] - gd[i]) <= 1e-3 * Math.Max(1, Math.Abs(wd[i])), $"configuration {name}: distance {gd[i]} vs recorded {wd[i]}");
+    }
+
+    private static float Bits(string hex) => BitConverter.Int32BitsToSingle(int.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+
+    /// <summary>Two small files written by the pre-split code: (file, spec, metric).</summary>
+    private static readonly (string File, string Spec, Metric Metric)[] OldFiles =
+    [
+        ("opq-fs-sq8.ivf", "OPQ4,IVF8,PQ8x4fs,Refine(SQ8)", Metric.L2),
+        ("pq8-rflat-ip.ivf", "IVF8,PQ8,RFlat", Metric.InnerProduct),
+    ];
+
+    private const int FileN = 600;
+
+    private static void SaveOldFormatFiles()
+    {
+        foreach (var (file, spec, metric) in OldFiles)
+        {
+            using var index = new IvfIndex(spec, D, metric) { TrainingSeed = 9, TrainingThreads = 1 };
+            index.Train(Data.AsSpan(0, FileN * D));
+            index.Add(Data.AsSpan(0, FileN * D), Ids.AsSpan(0, FileN), Ids.Take(FileN).Select(i => (double)i).ToArray());
+            index.DefaultProbes = 3;
+            index.Save(Path.Combine(GoldenDir, file));
+            File.WriteAllText(Path.Combine(GoldenDir, file + ".txt"), Record(index, new IvfSearchParameters { RefineFactor = 2, Threads = 1 }));
+        }
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(0, true)]
+    [InlineData(1, false)]
+    [InlineData(1, true)]
+    public void FilesSavedBeforeTheSplitLoadAndSearchTheSame(int which, bool mapped)
+    {
+        var (file, spec, metric) = OldFiles[which];
+        string path = Path.Combine(GoldenDir, file);
+        using var index = IvfIndex.Load(path, spec, mapped);
+        Assert.Equal(metric, index.Metric);
+        Assert.Equal(FileN, index.Count);
+        Assert.Equal(3, index.DefaultProbes);
+        Assert.Equal(mapped, index.IsMapped);
+        Assert.True(index.Verify().IsClean);
+        string want = File.ReadAllText(path + ".txt");
+        string got = Record(index, new IvfSearchParameters { RefineFactor = 2, Threads = 1 });
+        var lines = File.ReadAllLines(Path.Combine(GoldenDir, "ivf-golden.txt"));
+        if (lines[0] == "simd " + SimdKey) Assert.Equal(want, got);
+        else AssertClose(file, want, got);
+    }
+}
