@@ -1,0 +1,33 @@
+using Engine.Faster;
+using Engine.Storage.Wal;
+
+namespace Engine.Collections;
+
+/// <summary>Settings of an opened collection that are not part of its schema.</summary>
+public sealed record CollectionOptions
+{
+    /// <summary>All defaults.</summary>
+    public static CollectionOptions Default { get; } = new();
+
+    /// <summary>The write-ahead log kind (default FASTER's log, <see cref="FasterWriteAheadLogProvider"/>). A collection
+    /// must be reopened with the kind it was created with.</summary>
+    public IWriteAheadLogProvider WriteAheadLog { get; init; } = FasterWriteAheadLogProvider.Instance;
+
+    /// <summary>A checkpoint (FASTER KV checkpoint, log truncation) is taken after a write once the log holds this many
+    /// bytes since the last one (default 64 MiB; at least 1 MiB). Smaller = faster reopen, more checkpoint work.</summary>
+    public long CheckpointLogBytes { get; init; } = 64L << 20;
+
+    /// <summary>Memory of FASTER KV's in-memory log (default 256 MiB; at least 16 MiB); older records page to disk.</summary>
+    public long StoreMemoryBytes { get; init; } = 256L << 20;
+
+    /// <summary>Checks the ranges.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value out of range (named).</exception>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(WriteAheadLog, nameof(WriteAheadLog));
+        if (CheckpointLogBytes < 1L << 20)
+            throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 1 MiB.");
+        if (StoreMemoryBytes < 16L << 20)
+            throw new ArgumentOutOfRangeException(nameof(StoreMemoryBytes), StoreMemoryBytes, "StoreMemoryBytes must be at least 16 MiB.");
+    }
+}

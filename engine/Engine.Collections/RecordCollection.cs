@@ -1,0 +1,815 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using Engine.Faster;
+using Engine.Storage.Wal;
+
+namespace Engine.Collections;
+
+/// <summary>
+/// A durable collection of records (key, data fields, named vectors) in one directory: payloads, keys and the
+/// key → internal id map in FASTER KV, every mutation in a write-ahead log before it is acknowledged, one vector index
+/// per vector field derived from the stored records.
+/// </summary>
+/// <remarks>
+/// <para>Durability: a write is appended to the log and the log is committed (fsync) before it is applied to the store
+/// and the indexes and before the call returns. A checkpoint makes FASTER KV durable at a log address and then
+/// truncates the log there; opening recovers the KV checkpoint named by <c>manifest.json</c>, replays the log from its
+/// address, and builds the indexes from the recovered records, so an index can never hold a vector without its record
+/// or miss one. See docs/collections.md.</para>
+/// <para>Thread safety: any number of concurrent readers (search, get); writers are serialised and exclude readers
+/// only while they apply a committed write in memory (not during the log's fsync).</para>
+/// </remarks>
+/// <typeparam name="TKey">string, Guid, int or long (as in the schema).</typeparam>
+public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
+{
+    private const byte OpUpsert = 1, OpDelete = 2;
+    private const byte KeyPrefix = 1, RecordPrefix = 2;
+    private const string SchemaFile = "collection.json", ManifestFile = "manifest.json", WalDir = "wal", StoreDir = "kv";
+
+    private readonly string _directory;
+    private readonly CollectionOptions _options;
+    private readonly RecordCodec _codec;
+    private readonly Columns _columns;
+    private readonly VectorSlot[] _slots;
+    private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private FasterKeyValueStore _store;
+    private readonly IWriteAheadLog _log;
+    private long _nextId;
+    private long _checkpointAddress;
+    private Guid? _checkpointToken;
+    private int _disposed;
+
+    /// <summary>The collection's schema.</summary>
+    public CollectionSchema Schema { get; }
+
+    /// <summary>What opening found: log records replayed after the last checkpoint and records loaded.</summary>
+    public CollectionRecovery Recovery { get; }
+
+    private RecordCollection(string directory, CollectionSchema schema, CollectionOptions options, FasterKeyValueStore store,
+        IWriteAheadLog log, Guid? token, long checkpointAddress, bool fellBack)
+    {
+        _directory = directory;
+        Schema = schema;
+        _options = options;
+        _codec = new RecordCodec(schema);
+        _columns = new Columns(schema);
+        _slots = schema.Vectors.Select(v => new VectorSlot(v)).ToArray();
+        _store = store;
+        _log = log;
+        _checkpointToken = token;
+        _checkpointAddress = checkpointAddress;
+        Recovery = Load() with { UsedPreviousCheckpoint = fellBack };
+    }
+
+    /// <summary>
+    /// Opens the collection in <paramref name="directory"/>, or creates it there with <paramref name="schema"/>.
+    /// Recovery (KV checkpoint, log replay, index build) runs here; its cost grows with the records stored.
+    /// </summary>
+    /// <param name="directory">The collection's directory.</param>
+    /// <param name="schema">Required to create; when given for an existing collection it must equal the stored one.</param>
+    /// <param name="options">Log kind, checkpoint interval, store memory.</param>
+    /// <exception cref="ArgumentException">No schema for a new collection, a schema or key type that differs from the stored one.</exception>
+    /// <exception cref="CorruptIndexException">Damaged or missing files (named).</exception>
+    public static RecordCollection<TKey> Open(string directory, CollectionSchema? schema = null, CollectionOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= CollectionOptions.Default;
+        options.Validate();
+        string dir = Path.GetFullPath(directory);
+        string schemaPath = Path.Combine(dir, SchemaFile);
+        CollectionSchema stored;
+        IWriteAheadLog log;
+        if (!File.Exists(schemaPath))
+        {
+            if (schema is null) throw new ArgumentException($"'{dir}' holds no collection; pass a schema to create one.", nameof(schema));
+            CheckKeyType(schema);
+            Directory.CreateDirectory(dir);
+            if (File.Exists(Path.Combine(dir, ManifestFile))) File.Delete(Path.Combine(dir, ManifestFile));
+            log = options.WriteAheadLog.Create(Path.Combine(dir, WalDir));
+            var info = new CollectionInfo(schema, options.WriteAheadLog.Kind);
+            try { WriteAtomically(schemaPath, JsonSerializer.Serialize(info, InfoJson)); }
+            catch { log.Dispose(); throw; }
+            stored = schema;
+        }
+        else
+        {
+            var info = ReadInfo(schemaPath);
+            stored = info.Schema;
+            if (schema is not null && !schema.SameAs(stored))
+                throw new ArgumentException($"The collection in '{dir}' has a different schema than the one given.", nameof(schema));
+            CheckKeyType(stored);
+            if (info.WriteAheadLog != options.WriteAheadLog.Kind)
+                throw new ArgumentException($"The collection in '{dir}' was created with a '{info.WriteAheadLog}' log; open it with that kind (got '{options.WriteAheadLog.Kind}').", nameof(options));
+            log = options.WriteAheadLog.Open(Path.Combine(dir, WalDir));
+        }
+        Guid? token = null, previousToken = null;
+        long address = log.BeginAddress, previousAddress = log.BeginAddress;
+        bool fellBack = false;
+        FasterKeyValueStore store;
+        try
+        {
+            var manifestPath = Path.Combine(dir, ManifestFile);
+            if (File.Exists(manifestPath))
+            {
+                var m = ReadManifest(manifestPath);
+                token = m.Token;
+                address = m.LogAddress;
+                previousToken = m.PreviousToken;
+                previousAddress = m.PreviousLogAddress;
+                long needed = previousToken is null ? address : Math.Min(address, previousAddress);
+                if (needed < log.BeginAddress)
+                    throw new CorruptIndexException(manifestPath, 0, $"the checkpoint needs the log from address {needed} but the log begins at {log.BeginAddress}.");
+            }
+            string storeDir = Path.Combine(dir, StoreDir);
+            try { store = FasterKeyValueStore.Open(storeDir, token, options.StoreMemoryBytes); }
+            catch (CorruptIndexException) when (previousToken is not null)
+            {
+                // The newest KV checkpoint cannot be recovered: the previous one, with the longer log kept for it.
+                store = FasterKeyValueStore.Open(storeDir, previousToken, options.StoreMemoryBytes);
+                (token, address, previousToken, fellBack) = (previousToken, previousAddress, null, true);
+            }
+            if (token is Guid t) store.PurgeCheckpointsExcept(previousToken is Guid pt ? [t, pt] : [t]);
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+        try { return new RecordCollection<TKey>(dir, stored, options, store, log, token, address, fellBack); }
+        catch
+        {
+            store.Dispose();
+            log.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens or creates the collection on a worker thread (see <see cref="Open"/>).</summary>
+    public static Task<RecordCollection<TKey>> OpenAsync(string directory, CollectionSchema? schema = null, CollectionOptions? options = null,
+        CancellationToken cancellationToken = default) =>
+        Task.Run(() => Open(directory, schema, options), cancellationToken);
+
+    private static void CheckKeyType(CollectionSchema schema)
+    {
+        if (KeyCodec.TypeOf(schema.KeyType) != typeof(TKey))
+            throw new ArgumentException($"The collection's keys are {schema.KeyType}, not {typeof(TKey).Name}.", nameof(schema));
+    }
+
+    /// <summary>Live records.</summary>
+    public long Count
+    {
+        get
+        {
+            _state.EnterReadLock();
+            try { return _columns.Count; }
+            finally { _state.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>Resident bytes of the vector indexes and the filter columns (FASTER KV's memory is <see cref="CollectionOptions.StoreMemoryBytes"/>).</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            _state.EnterReadLock();
+            try { return _columns.MemoryBytes + _slots.Sum(s => s.MemoryBytes); }
+            finally { _state.ExitReadLock(); }
+        }
+    }
+
+    /// <summary>The index currently serving <paramref name="vectorName"/> (a Flat staging index until a spec that needs
+    /// training is trained). For inspection; do not mutate it.</summary>
+    public string IndexDescription(string? vectorName = null)
+    {
+        _state.EnterReadLock();
+        try { return Slot(vectorName).Active.Description; }
+        finally { _state.ExitReadLock(); }
+    }
+
+    // ---------------------------------------------------------------- recovery
+
+    private CollectionRecovery Load()
+    {
+        // 1. Redo: apply the log's records after the checkpoint to the store (the indexes are built afterwards).
+        int replayed = 0;
+        long maxId = -1;
+        _log.Replay(_checkpointAddress, (address, record) =>
+        {
+            var op = ParseLogRecord(record, address);
+            if (op.Id > maxId) maxId = op.Id;
+            ApplyToStore(op);
+            replayed++;
+        });
+        // 2. Scan the store: the records, the key map, and their agreement.
+        var keyMap = new Dictionary<long, byte[]>();
+        var recordKeys = new Dictionary<long, byte[]>();
+        var pending = _slots.Select(_ => new List<(long Id, float[] V)>()).ToArray();
+        string source = Path.Combine(_directory, StoreDir);
+        _store.Scan((k, v) =>
+        {
+            if (k.Length == 0) throw new CorruptIndexException(source, 0, "an empty key in the store.");
+            // FASTER's scan can yield superseded versions of a key; the point read is authoritative.
+            var current = _store.Read(k);
+            if (current is null || !current.AsSpan().SequenceEqual(v)) return;
+            if (k[0] == KeyPrefix)
+            {
+                if (v.Length != 8) throw new CorruptIndexException(source, 0, "a key-map entry is not 8 bytes.");
+                long id = BinaryPrimitives.ReadInt64LittleEndian(v);
+                if (keyMap.TryGetValue(id, out var seen))
+                {
+                    if (!seen.AsSpan().SequenceEqual(k[1..])) throw new CorruptIndexException(source, 0, $"two keys map to internal id {id}.");
+                    return;
+                }
+                keyMap[id] = k[1..].ToArray();
+            }
+            else if (k[0] == RecordPrefix && k.Length == 9)
+            {
+                long id = BinaryPrimitives.ReadInt64LittleEndian(k[1..]);
+                if (recordKeys.ContainsKey(id)) return;
+                if (id is < 0 or >= int.MaxValue) throw new CorruptIndexException(source, 0, $"a record has internal id {id} (key {Convert.ToHexString(k)}, value {v.Length} bytes).");
+                var rec = _codec.Decode(v, source);
+                recordKeys[id] = rec.Key;
+                _columns.Set(id, rec.Values);
+                for (int i = 0; i < _slots.Length; i++) pending[i].Add((id, rec.Vectors[i]));
+                if (id > maxId) maxId = id;
+            }
+            else throw new CorruptIndexException(source, 0, $"an entry with unknown prefix {k[0]}.");
+        });
+        if (keyMap.Count != recordKeys.Count)
+            throw new CorruptIndexException(source, 0, $"the key map holds {keyMap.Count} keys but the store holds {recordKeys.Count} records.");
+        foreach (var (id, key) in keyMap)
+            if (!recordKeys.TryGetValue(id, out var rk) || !rk.AsSpan().SequenceEqual(key))
+                throw new CorruptIndexException(source, 0, $"the key map and the records disagree at internal id {id}.");
+        // 3. Derive the indexes from the records, in id order (the order they were written).
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            var list = pending[i];
+            list.Sort((a, b) => a.Id.CompareTo(b.Id));
+            int d = _slots[i].Field.Dimension;
+            const int Chunk = 4096;
+            for (int start = 0; start < list.Count; start += Chunk)
+            {
+                int n = Math.Min(Chunk, list.Count - start);
+                var data = new float[n * d];
+                var ids = new long[n];
+                for (int j = 0; j < n; j++)
+                {
+                    list[start + j].V.CopyTo(data, j * d);
+                    ids[j] = list[start + j].Id;
+                }
+                _slots[i].Add(data, ids);
+            }
+        }
+        _nextId = maxId + 1;
+        return new CollectionRecovery(replayed, recordKeys.Count, _log.Recovery);
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    private readonly record struct LogOp(byte Kind, long Id, byte[] Key, byte[]? Blob);
+
+    private LogOp ParseLogRecord(ReadOnlySpan<byte> r, long address)
+    {
+        string src = _options.WriteAheadLog.LogFile(Path.Combine(_directory, WalDir));
+        if (r.Length < 13) throw new CorruptIndexException(src, address, "a collection log record is too short.");
+        byte kind = r[0];
+        long id = BinaryPrimitives.ReadInt64LittleEndian(r[1..]);
+        int keyLen = BinaryPrimitives.ReadInt32LittleEndian(r[9..]);
+        if (kind is not (OpUpsert or OpDelete) || keyLen < 0 || 13 + keyLen > r.Length)
+            throw new CorruptIndexException(src, address, "a collection log record has a bad header.");
+        var key = r.Slice(13, keyLen).ToArray();
+        byte[]? blob = kind == OpUpsert ? r[(13 + keyLen)..].ToArray() : null;
+        if (blob is not null) _codec.Decode(blob, src, withVectors: false); // checks the payload before it reaches the store
+        return new LogOp(kind, id, key, blob);
+    }
+
+    private static byte[] EncodeLogRecord(in LogOp op)
+    {
+        var r = new byte[13 + op.Key.Length + (op.Blob?.Length ?? 0)];
+        r[0] = op.Kind;
+        BinaryPrimitives.WriteInt64LittleEndian(r.AsSpan(1), op.Id);
+        BinaryPrimitives.WriteInt32LittleEndian(r.AsSpan(9), op.Key.Length);
+        op.Key.CopyTo(r, 13);
+        op.Blob?.CopyTo(r, 13 + op.Key.Length);
+        return r;
+    }
+
+    private static byte[] MapKey(byte[] key)
+    {
+        var k = new byte[key.Length + 1];
+        k[0] = KeyPrefix;
+        key.CopyTo(k, 1);
+        return k;
+    }
+
+    private static byte[] RecordKey(long id)
+    {
+        var k = new byte[9];
+        k[0] = RecordPrefix;
+        BinaryPrimitives.WriteInt64LittleEndian(k.AsSpan(1), id);
+        return k;
+    }
+
+    private long ReadId(byte[] key)
+    {
+        var v = _store.Read(MapKey(key));
+        return v is null ? -1 : BinaryPrimitives.ReadInt64LittleEndian(v);
+    }
+
+    // Returns the internal id the key had before (-1: none). Idempotent for a record already applied.
+    private long ApplyToStore(in LogOp op)
+    {
+        long old = ReadId(op.Key);
+        if (op.Kind == OpUpsert)
+        {
+            var idBytes = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(idBytes, op.Id);
+            _store.Upsert(RecordKey(op.Id), op.Blob);
+            _store.Upsert(MapKey(op.Key), idBytes);
+            if (old >= 0 && old != op.Id) _store.Delete(RecordKey(old));
+        }
+        else if (old >= 0)
+        {
+            _store.Delete(MapKey(op.Key));
+            _store.Delete(RecordKey(old));
+        }
+        return old == op.Id ? -1 : old;
+    }
+
+    /// <summary>Inserts or replaces one record; durable when the task completes.</summary>
+    /// <exception cref="ArgumentException">A record that does not fit the schema (the message names the field).</exception>
+    public Task UpsertAsync(Record<TKey> record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return UpsertBatchAsync([record], cancellationToken);
+    }
+
+    /// <summary>
+    /// Inserts or replaces records (a later record with the same key wins); durable when the task completes: the whole
+    /// batch is committed to the log with one fsync. Every record is checked before anything is written.
+    /// Cancellation is honoured until the log commit starts.
+    /// </summary>
+    /// <exception cref="ArgumentException">A record that does not fit the schema (named); nothing is written.</exception>
+    public async Task UpsertBatchAsync(IEnumerable<Record<TKey>> records, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var normalized = records.Select(r => r is null ? throw new ArgumentException("A record in the batch is null.", nameof(records)) : _codec.Normalize(r)).ToArray();
+        var ops = normalized.Select(r => (Op: new LogOp(OpUpsert, 0, r.Key, _codec.Encode(r)), Rec: r)).ToArray();
+        await WriteAsync(ops.Length, i => ops[i].Op, i => ops[i].Rec, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the record with <paramref name="key"/> (absent keys are ignored); durable when the task completes.</summary>
+    public Task DeleteAsync(TKey key, CancellationToken cancellationToken = default) => DeleteBatchAsync([key], cancellationToken);
+
+    /// <summary>Deletes records by key (absent keys are ignored); durable when the task completes (one fsync).</summary>
+    public async Task DeleteBatchAsync(IEnumerable<TKey> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var ops = keys.Select(k => new LogOp(OpDelete, -1, KeyCodec.Encode(k ?? throw new ArgumentException("A key in the batch is null.", nameof(keys))), null)).ToArray();
+        await WriteAsync(ops.Length, i => ops[i], _ => null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WriteAsync(int count, Func<int, LogOp> opAt, Func<int, StoredRecord?> recordAt, CancellationToken cancellationToken)
+    {
+        if (count == 0) return;
+        ThrowIfDisposed();
+        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfDisposed();
+            cancellationToken.ThrowIfCancellationRequested();
+            // 1. Log: ids assigned here, in order; the batch is durable after one commit.
+            var ops = new LogOp[count];
+            var encoded = new byte[count][];
+            long next = _nextId;
+            for (int i = 0; i < count; i++)
+            {
+                var op = opAt(i);
+                ops[i] = op.Kind == OpUpsert ? op with { Id = next++ } : op;
+                encoded[i] = EncodeLogRecord(ops[i]);
+                if (ops[i].Blob is { } blob && blob.Length + 9 > FasterKeyValueStore.MaxEntryBytes)
+                    throw new ArgumentException($"A record of {blob.Length} bytes exceeds the store's limit of {FasterKeyValueStore.MaxEntryBytes} bytes.", "records");
+                if (encoded[i].Length > _log.MaxRecordSize)
+                    throw new ArgumentException($"A record of {encoded[i].Length} bytes exceeds the log's limit of {_log.MaxRecordSize} bytes.", "records");
+            }
+            // From the first append on, a failure leaves the log ahead of memory: the collection refuses further
+            // calls until it is reopened (which redoes the log).
+            try
+            {
+                foreach (var bytes in encoded) _log.Append(bytes);
+                _log.Commit();
+                _nextId = next;
+            }
+            catch (Exception e)
+            {
+                _fault = e;
+                throw;
+            }
+            // 2. Apply (readers wait only for this part).
+            _state.EnterWriteLock();
+            try
+            {
+                // Vectors go to the indexes in runs (one Add per run: batch insertion); a run is flushed before a
+                // later record of the same batch replaces one of its ids.
+                var run = new List<(long Id, StoredRecord Rec)>();
+                var inRun = new HashSet<long>();
+                for (int i = 0; i < count; i++)
+                {
+                    long old = ApplyToStore(ops[i]);
+                    if (old >= 0)
+                    {
+                        if (inRun.Contains(old)) { AddRun(run); inRun.Clear(); }
+                        _columns.Clear(old);
+                        foreach (var s in _slots) s.Remove(old);
+                    }
+                    if (ops[i].Kind == OpUpsert)
+                    {
+                        var rec = recordAt(i)!;
+                        _columns.Set(ops[i].Id, rec.Values);
+                        run.Add((ops[i].Id, rec));
+                        inRun.Add(ops[i].Id);
+                    }
+                }
+                AddRun(run);
+            }
+            catch (Exception e)
+            {
+                _fault = e;
+                throw;
+            }
+            finally { _state.ExitWriteLock(); }
+            if (_log.TailAddress - _checkpointAddress >= _options.CheckpointLogBytes) await CheckpointLockedAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally { _writer.Release(); }
+    }
+
+    private void AddRun(List<(long Id, StoredRecord Rec)> run)
+    {
+        if (run.Count == 0) return;
+        var ids = run.Select(r => r.Id).ToArray();
+        for (int v = 0; v < _slots.Length; v++)
+        {
+            int d = _slots[v].Field.Dimension;
+            var data = new float[run.Count * d];
+            for (int j = 0; j < run.Count; j++) run[j].Rec.Vectors[v].CopyTo(data, j * d);
+            _slots[v].Add(data, ids);
+        }
+        run.Clear();
+    }
+
+    /// <summary>
+    /// Takes a checkpoint: FASTER KV durable at the log's tail, the manifest naming it written atomically, then the log
+    /// truncated and older KV checkpoints deleted. Writes wait; reads continue.
+    /// </summary>
+    public async Task CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try { await CheckpointLockedAsync(cancellationToken).ConfigureAwait(false); }
+        finally { _writer.Release(); }
+    }
+
+    private async Task CheckpointLockedAsync(CancellationToken cancellationToken)
+    {
+        // Two generations are kept: if FASTER cannot recover the newest checkpoint, the previous one and the log from its
+        // address still hold every acknowledged write. The log is truncated only up to the previous generation.
+        long address = _log.TailAddress;
+        var token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+        var previous = _checkpointToken;
+        long previousAddress = previous is null ? _log.BeginAddress : _checkpointAddress;
+        WriteAtomically(Path.Combine(_directory, ManifestFile), JsonSerializer.Serialize(new Manifest(token, address, previous, previousAddress)));
+        _checkpointToken = token;
+        _checkpointAddress = address;
+        _store.PurgeCheckpointsExcept(previous is Guid p ? [token, p] : [token]);
+        if (previousAddress > _log.BeginAddress) _log.Truncate(previousAddress);
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// <summary>The record with <paramref name="key"/>, or null.</summary>
+    public Task<Record<TKey>?> GetAsync(TKey key, bool includeVectors = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Task.Run(() => Get(KeyCodec.Encode(key), includeVectors), cancellationToken);
+    }
+
+    /// <summary>The records with these keys, in the same order (null for an absent key).</summary>
+    public Task<IReadOnlyList<Record<TKey>?>> GetBatchAsync(IEnumerable<TKey> keys, bool includeVectors = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var encoded = keys.Select(k => KeyCodec.Encode(k ?? throw new ArgumentException("A key in the batch is null.", nameof(keys)))).ToArray();
+        return Task.Run<IReadOnlyList<Record<TKey>?>>(() =>
+        {
+            var result = new Record<TKey>?[encoded.Length];
+            for (int i = 0; i < encoded.Length; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                result[i] = Get(encoded[i], includeVectors);
+            }
+            return result;
+        }, cancellationToken);
+    }
+
+    private Record<TKey>? Get(byte[] key, bool includeVectors)
+    {
+        ThrowIfDisposed();
+        _state.EnterReadLock();
+        try
+        {
+            long id = ReadId(key);
+            return id < 0 ? null : ReadRecord(id, includeVectors);
+        }
+        finally { _state.ExitReadLock(); }
+    }
+
+    private Record<TKey> ReadRecord(long id, bool includeVectors)
+    {
+        var blob = _store.Read(RecordKey(id)) ?? throw new CorruptIndexException(Path.Combine(_directory, StoreDir), 0, $"internal id {id} has no record.");
+        return _codec.ToRecord<TKey>(_codec.Decode(blob, Path.Combine(_directory, StoreDir), includeVectors), includeVectors);
+    }
+
+    /// <summary>Records that match <paramref name="filter"/>, in insertion order, at most <paramref name="top"/> (after skipping <paramref name="skip"/>).</summary>
+    /// <exception cref="ArgumentException">A filter on an unknown or non-indexed field, or a constant of the wrong type.</exception>
+    public Task<IReadOnlyList<Record<TKey>>> GetWhereAsync(Filter filter, int top, int skip = 0, bool includeVectors = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentOutOfRangeException.ThrowIfLessThan(top, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(skip);
+        return Task.Run<IReadOnlyList<Record<TKey>>>(() =>
+        {
+            ThrowIfDisposed();
+            _state.EnterReadLock();
+            try
+            {
+                var bits = _columns.Evaluate(filter);
+                var result = new List<Record<TKey>>();
+                foreach (var id in Columns.Enumerate(bits).Skip(skip).Take(top))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    result.Add(ReadRecord(id, includeVectors));
+                }
+                return result;
+            }
+            finally { _state.ExitReadLock(); }
+        }, cancellationToken);
+    }
+
+    /// <summary>The <paramref name="k"/> records nearest to <paramref name="query"/> that pass the options' filter, closest first.</summary>
+    /// <exception cref="ArgumentException">Wrong query length, non-finite values, an unknown vector name, a bad filter.</exception>
+    public Task<IReadOnlyList<SearchResult<TKey>>> SearchAsync(ReadOnlyMemory<float> query, int k, CollectionSearchOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        options ??= new CollectionSearchOptions();
+        var slot = Slot(options.VectorName);
+        if (query.Length != slot.Field.Dimension)
+            throw new ArgumentException($"The query has {query.Length} values but vector '{slot.Field.Name}' has dimension {slot.Field.Dimension}.", nameof(query));
+        Guard.Finite(query.Span, slot.Field.Dimension, nameof(query));
+        if (options.Parameters?.Filter is not null)
+            throw new ArgumentException("Set the filter through CollectionSearchOptions.Filter, not Parameters.Filter.", nameof(options));
+        if (!(options.ExactFallbackSelectivity is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.ExactFallbackSelectivity, "ExactFallbackSelectivity must be in 0..1.");
+        options.Parameters?.Validate();
+        return Task.Run(() => Search(slot, query, k, options, cancellationToken), cancellationToken);
+    }
+
+    private IReadOnlyList<SearchResult<TKey>> Search(VectorSlot slot, ReadOnlyMemory<float> query, int k, CollectionSearchOptions options, CancellationToken ct)
+    {
+        ThrowIfDisposed();
+        _state.EnterReadLock();
+        try
+        {
+            var index = slot.Active;
+            long live = _columns.Count;
+            if (live == 0) return [];
+            IIdFilter? filter = null;
+            if (options.Filter is not null)
+            {
+                var bits = _columns.Evaluate(options.Filter);
+                long allowed = Columns.PopCount(bits);
+                if (allowed == 0) return [];
+                bool selective = allowed <= options.ExactFallbackSelectivity * live;
+                if (selective && index is Engine.Index.Spann.SpannIndex)
+                    return ExactOverAllowed(slot, query.Span, k, Columns.Enumerate(bits), options.IncludeVectors, ct);
+                filter = selective ? new IdAllowListFilter(Columns.Enumerate(bits)) : new BitsetIdFilter(bits, allowed);
+            }
+            ct.ThrowIfCancellationRequested();
+            var p = SearchParameterCopy.WithFilter(index, options.Parameters, filter, options.ExactFallbackSelectivity);
+            var dist = new float[k];
+            var labels = new long[k];
+            index.Search(query.Span, k, dist, labels, p);
+            var results = new List<SearchResult<TKey>>(k);
+            for (int i = 0; i < k && labels[i] >= 0; i++)
+                results.Add(new SearchResult<TKey>(ReadRecord(labels[i], options.IncludeVectors), dist[i], slot.Field.Metric.ToScore(dist[i])));
+            return results;
+        }
+        finally { _state.ExitReadLock(); }
+    }
+
+    // Exact top-k over the allowed records' stored vectors (for indexes without their own exact fallback).
+    private List<SearchResult<TKey>> ExactOverAllowed(VectorSlot slot, ReadOnlySpan<float> query, int k, IEnumerable<long> ids, bool includeVectors, CancellationToken ct)
+    {
+        int vi = Array.IndexOf(_slots, slot);
+        var metric = slot.Field.Metric;
+        var q = query.ToArray();
+        if (metric == Metric.Cosine) Normalize(q);
+        var scored = new List<(float Score, float Distance, long Id)>();
+        string source = Path.Combine(_directory, StoreDir);
+        foreach (var id in ids)
+        {
+            ct.ThrowIfCancellationRequested();
+            var rec = _codec.Decode(_store.Read(RecordKey(id)) ?? throw new CorruptIndexException(source, 0, $"internal id {id} has no record."), source);
+            var v = rec.Vectors[vi];
+            float d = metric switch
+            {
+                Metric.L2 => Engine.Distance.Distances.SquaredL2(q, v),
+                Metric.InnerProduct => Engine.Distance.Distances.Dot(q, v),
+                _ => CosineOf(q, v),
+            };
+            scored.Add((metric.ToScore(d), d, id));
+        }
+        return scored.OrderByDescending(s => s.Score).ThenBy(s => s.Id).Take(k)
+            .Select(s => new SearchResult<TKey>(ReadRecord(s.Id, includeVectors), s.Distance, s.Score)).ToList();
+    }
+
+    private static float CosineOf(float[] unitQuery, float[] v)
+    {
+        float n = MathF.Sqrt(Engine.Distance.Distances.Dot(v, v));
+        return n == 0 ? 0 : Engine.Distance.Distances.Dot(unitQuery, v) / n;
+    }
+
+    private static void Normalize(float[] v)
+    {
+        float n = MathF.Sqrt(Engine.Distance.Distances.Dot(v, v));
+        if (n > 0) for (int i = 0; i < v.Length; i++) v[i] /= n;
+    }
+
+    private VectorSlot Slot(string? name)
+    {
+        if (name is null)
+        {
+            if (_slots.Length == 1) return _slots[0];
+            throw new ArgumentException($"The collection has {_slots.Length} vector fields; name one ({string.Join(", ", _slots.Select(s => s.Field.Name))}).", "vectorName");
+        }
+        return _slots.FirstOrDefault(s => s.Field.Name == name)
+            ?? throw new ArgumentException($"'{name}' is not a vector field of the collection ({string.Join(", ", _slots.Select(s => s.Field.Name))}).", "vectorName");
+    }
+
+    /// <summary>
+    /// Checks that the store's records, the key map and every vector index agree (each live record in each index, nothing
+    /// else in them). For tests and the paranoid; costs a pass over the records.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">They disagree (named).</exception>
+    public void VerifyConsistency()
+    {
+        ThrowIfDisposed();
+        _state.EnterReadLock();
+        try
+        {
+            string source = Path.Combine(_directory, StoreDir);
+            foreach (var id in _columns.LiveIds())
+            {
+                var blob = _store.Read(RecordKey(id)) ?? throw new CorruptIndexException(source, 0, $"live internal id {id} has no record.");
+                var rec = _codec.Decode(blob, source, withVectors: false);
+                if (ReadId(rec.Key) != id) throw new CorruptIndexException(source, 0, $"the key of internal id {id} does not map back to it.");
+            }
+            foreach (var s in _slots)
+                if (s.Active.Count != _columns.Count)
+                    throw new CorruptIndexException(source, 0, $"vector '{s.Field.Name}' indexes {s.Active.Count} vectors but the collection holds {_columns.Count} records.");
+        }
+        finally { _state.ExitReadLock(); }
+    }
+
+    // ---------------------------------------------------------------- files
+
+    private sealed record CollectionInfo(CollectionSchema Schema, string WriteAheadLog);
+
+    private sealed record Manifest(Guid Token, long LogAddress, Guid? PreviousToken, long PreviousLogAddress);
+
+    private static readonly JsonSerializerOptions InfoJson = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
+
+    private static CollectionInfo ReadInfo(string path)
+    {
+        try
+        {
+            var info = JsonSerializer.Deserialize<CollectionInfo>(File.ReadAllText(path), InfoJson) ?? throw new JsonException("null");
+            if (info.Schema is null || string.IsNullOrEmpty(info.WriteAheadLog)) throw new JsonException("missing schema or log kind");
+            return info with { Schema = CollectionSchema.FromJson(info.Schema.ToJson(), path) };
+        }
+        catch (JsonException e) { throw new CorruptIndexException(path, 0, $"the collection file cannot be read: {e.Message}", e); }
+    }
+
+    private static Manifest ReadManifest(string path)
+    {
+        try
+        {
+            var m = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(path)) ?? throw new JsonException("null");
+            if (m.Token == Guid.Empty || m.LogAddress < 0 || m.PreviousToken == Guid.Empty || m.PreviousLogAddress < 0 || m.PreviousLogAddress > m.LogAddress)
+                throw new JsonException("bad token or address");
+            return m;
+        }
+        catch (JsonException e) { throw new CorruptIndexException(path, 0, $"the checkpoint manifest cannot be read: {e.Message}", e); }
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        string tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+            fs.Write(bytes);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private volatile Exception? _fault;
+
+    private void ThrowIfDisposed()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_fault is { } f)
+            throw new InvalidOperationException($"A write failed after it reached the log ({f.GetType().Name}: {f.Message}); reopen the collection, which redoes the log.", f);
+    }
+
+    /// <summary>Takes a final checkpoint (when anything was written since the last) and closes the files.</summary>
+    public void Dispose()
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        _writer.Wait();
+        try
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            try
+            {
+                // After a fault memory is behind the log: no checkpoint (it would cover writes memory lacks); reopening redoes them.
+                if (_fault is null && _log.TailAddress != _checkpointAddress) CheckpointLockedAsync(CancellationToken.None).GetAwaiter().GetResult();
+            }
+            finally
+            {
+                _state.EnterWriteLock();
+                try
+                {
+                    foreach (var s in _slots) s.Dispose();
+                    _store.Dispose();
+                    _log.Dispose();
+                }
+                finally { _state.ExitWriteLock(); }
+            }
+        }
+        finally { _writer.Release(); }
+    }
+}
+
+/// <summary>What opening a collection found.</summary>
+/// <param name="LogRecordsReplayed">Writes after the last checkpoint, redone from the log.</param>
+/// <param name="Records">Records loaded.</param>
+/// <param name="Log">The log's own recovery report (torn tail dropped).</param>
+public sealed record CollectionRecovery(int LogRecordsReplayed, long Records, WalRecoveryInfo Log)
+{
+    /// <summary>FASTER could not recover the newest KV checkpoint, so the previous one was used (and a longer log replayed).</summary>
+    public bool UsedPreviousCheckpoint { get; init; }
+}
+
+/// <summary>An id filter over a bitset of allowed ids, with an exact selectivity.</summary>
+internal sealed class BitsetIdFilter(ulong[] bits, long count) : IIdFilter
+{
+    public bool IsAllowed(long id) => id >= 0 && (id >> 6) < bits.Length && (bits[id >> 6] & (1UL << (int)id)) != 0;
+
+    public double EstimatedSelectivity(long corpusCount) => corpusCount <= 0 ? 0 : Math.Min(1.0, count / (double)corpusCount);
+}
+
+/// <summary>Copies per-call index parameters with a filter and the exact-fallback threshold set.</summary>
+internal static class SearchParameterCopy
+{
+    public static SearchParameters? WithFilter(IVectorIndex index, SearchParameters? p, IIdFilter? filter, double fallback)
+    {
+        if (filter is null) return p;
+        p ??= index switch
+        {
+            Engine.Index.Ivf.IvfIndex => new Engine.Index.Ivf.IvfSearchParameters(),
+            Engine.Index.Hnsw.HnswIndex => new Engine.Index.Hnsw.HnswSearchParameters(),
+            _ => new SearchParameters(),
+        };
+        return p switch
+        {
+            Engine.Index.Ivf.IvfSearchParameters i => new Engine.Index.Ivf.IvfSearchParameters
+            {
+                Threads = i.Threads, Stats = i.Stats, Filter = filter, Probes = i.Probes, RefineFactor = i.RefineFactor, MaxCodes = i.MaxCodes,
+                AttributeMin = i.AttributeMin, AttributeMax = i.AttributeMax, ExactFallbackSelectivity = fallback,
+            },
+            Engine.Index.Hnsw.HnswSearchParameters h => new Engine.Index.Hnsw.HnswSearchParameters
+            {
+                Threads = h.Threads, Stats = h.Stats, Filter = filter, Ef = h.Ef, AttributeMin = h.AttributeMin, AttributeMax = h.AttributeMax,
+                ExactFallbackSelectivity = fallback,
+            },
+            Engine.Index.Spann.SpannSearchParameters s => new Engine.Index.Spann.SpannSearchParameters
+            {
+                Threads = s.Threads, Stats = s.Stats, Filter = filter, Probes = s.Probes, PruneFactor = s.PruneFactor,
+            },
+            _ when p.GetType() == typeof(SearchParameters) => new SearchParameters { Threads = p.Threads, Stats = p.Stats, Filter = filter },
+            _ => throw new ArgumentException($"Search parameters of type {p.GetType().Name} cannot carry a collection filter.", "options"),
+        };
+    }
+}
