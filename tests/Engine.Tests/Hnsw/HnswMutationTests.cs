@@ -54,6 +54,39 @@ public class HnswMutationTests
         Assert.True(mutated10 >= rebuilt10 - 0.01 && rebuilt10 < 0.99, $"{spec} ef 10: after delete + add {mutated10:F4}, fresh build {rebuilt10:F4}");
     }
 
+    // Adding in progress batches reserves all slots first: no doubling slack, the same memory as one Add.
+    [Fact]
+    public void BatchedAddWithProgressReservesExactlyAndMatchesOneAdd()
+    {
+        var data = IvfTestData.Clustered(9000, D, 20, seed: 44);
+        var ids = IvfTestData.Ids(9000);
+        using var one = new HnswIndex("HNSW8,efC40", D) { BuildThreads = 1 };
+        one.Add(data, ids);
+        using var batched = new HnswIndex("HNSW8,efC40", D) { BuildThreads = 1 };
+        var reports = new List<BuildProgress>();
+        ((IVectorIndex)batched).Add(data, ids, new SyncProgress(reports.Add));
+        Assert.Equal(9000, batched.Count);
+        Assert.Equal(one.MemoryBytes, batched.MemoryBytes);
+        Assert.Equal(new BuildProgress("add", 9000, 9000), reports[^1]);
+        Assert.True(reports.Count >= 4, $"one report per batch of {BuildProgress.AddBatch(9000)}, got {reports.Count}");
+        var queries = data.AsSpan(0, 50 * D).ToArray();
+        double r = Recall(batched, data, ids, queries);
+        Assert.True(r >= 0.95, $"recall after batched add {r:F3}");
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => batched.Reserve(-1));
+        long before = batched.MemoryBytes;
+        batched.Reserve(10); // never shrinks
+        Assert.Equal(before, batched.MemoryBytes);
+        batched.Reserve(12000);
+        Assert.True(batched.MemoryBytes > before);
+        Assert.Equal(9000, batched.SlotCount);
+    }
+
+    private sealed class SyncProgress(Action<BuildProgress> report) : IProgress<BuildProgress>
+    {
+        public void Report(BuildProgress value) => report(value);
+    }
+
     [Fact]
     public void RemovedIdsAreNeverReturnedBeforeRepair()
     {

@@ -122,10 +122,64 @@ public sealed partial class HnswIndex
         return nodes;
     }
 
-    private void EnsureCapacity(int slots)
+    /// <summary>
+    /// Grows the node arrays to hold <paramref name="capacity"/> nodes now, exactly (hnswlib's <c>max_elements</c>):
+    /// inserts up to that many slots then allocate nothing, and batches leave no doubling slack. Never shrinks.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is negative.</exception>
+    /// <exception cref="InvalidOperationException">The capacity does not fit one array.</exception>
+    public void Reserve(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        lock (_writer)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            if (capacity <= _levels.Length) return;
+            _resize.EnterWriteLock();
+            try
+            {
+                ReleaseMapping(); // the rows move to the heap (no search runs now)
+                EnsureCapacity(capacity, exact: true);
+            }
+            finally { _resize.ExitWriteLock(); }
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Checks every row, reserves the slots the rows need beyond the free ones (<see cref="Reserve"/>), then
+    /// adds in batches of <see cref="BuildProgress.AddBatch"/> with a report after each.</remarks>
+    public void Add(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, IProgress<BuildProgress>? progress)
+    {
+        int d = Dimension;
+        int n = Guard.Rows(vectors, d, nameof(vectors));
+        Guard.Ids(ids, n);
+        Guard.Finite(vectors, d, nameof(vectors));
+        if (n == 0) return;
+        lock (_writer)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            long need = (long)_slots + Math.Max(0, n - _free.Count);
+            if (need > _levels.Length) Reserve((int)Math.Min(need, int.MaxValue));
+        }
+        if (progress is null)
+        {
+            Add(vectors, ids);
+            return;
+        }
+        int batch = BuildProgress.AddBatch(n);
+        progress.Report(new BuildProgress("add", 0, n));
+        for (int start = 0; start < n; start += batch)
+        {
+            int rows = Math.Min(batch, n - start);
+            Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
+            progress.Report(new BuildProgress("add", start + rows, n));
+        }
+    }
+
+    private void EnsureCapacity(int slots, bool exact = false)
     {
         if (_levels.Length >= slots) return;
-        long cap = Math.Max(slots, Math.Max(16, _levels.Length * 2L));
+        long cap = exact ? slots : Math.Max(slots, Math.Max(16, _levels.Length * 2L));
         cap = Math.Min(cap, Array.MaxLength / Math.Max(_stride0, Dimension));
         if (cap < slots) throw new InvalidOperationException($"HNSW capacity exceeded: {slots} nodes do not fit one array.");
         int c = (int)cap;
