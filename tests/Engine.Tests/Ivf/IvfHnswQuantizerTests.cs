@@ -59,6 +59,30 @@ public sealed class IvfHnswQuantizerTests
         Assert.True(graph.MemoryBytes > flat.MemoryBytes, "the graph over the centroids is counted");
     }
 
+    // A per-call ef for the graph over the centroids: ef 1 finds worse lists than a wide search (measured against the
+    // exhaustive quantizer's recall), and an index without the graph rejects the knob instead of ignoring it.
+    [Fact]
+    public void QuantizerEfIsPerCallAndRejectedWithoutAGraph()
+    {
+        var (data, queries) = Set;
+        var ids = IvfTestData.Ids(N);
+        using var graph = (IvfIndex)IndexFactory.Create("IVF512_HNSW4,Flat", D, Metric.L2);
+        graph.Train(data);
+        graph.Add(data, ids);
+        var truth = IvfTestData.GroundTruth(data, ids, queries, D, K, Metric.L2);
+        double Recall(int? ef) => IvfTestData.Recall(truth,
+            IvfTestData.SearchLabels(graph, queries, K, new IvfSearchParameters { Probes = 4, QuantizerEf = ef }), NQ, K);
+        double narrow = Recall(1), wide = Recall(256), byDefault = Recall(null);
+        Assert.True(wide > narrow, $"ef 256 recall {wide:F3} < ef 1 recall {narrow:F3}");
+        Assert.True(byDefault >= narrow, $"default ef recall {byDefault:F3} < ef 1 recall {narrow:F3}");
+        using var flat = IndexFactory.Create("IVF64,Flat", D, Metric.L2);
+        flat.Train(data);
+        flat.Add(data, ids);
+        var ex = Assert.Throws<ArgumentException>(() => IvfTestData.SearchLabels(flat, queries, K, new IvfSearchParameters { QuantizerEf = 32 }));
+        Assert.Contains("QuantizerEf", ex.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => IvfTestData.SearchLabels(graph, queries, K, new IvfSearchParameters { QuantizerEf = 0 }));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -29,7 +29,8 @@ internal interface ICoarseQuantizer
     /// The <paramref name="probes"/> nearest lists of each of <paramref name="nq"/> queries, sorted by key, into
     /// <paramref name="keys"/> / <paramref name="lists"/> (nq × probes; -1 pads a short row).
     /// </summary>
-    void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch);
+    /// <remarks><c>ef</c>: search breadth for approximate quantizers (0 = their default); the exhaustive one ignores it.</remarks>
+    void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0);
 }
 
 /// <summary>Exhaustive coarse quantizer over nlist × d centroids (one small GEMM per chunk of queries).</summary>
@@ -75,7 +76,7 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
         ? KMeans.Assign(vectors, _centroids, _dimension, threads)
         : KMeans.AssignMaxInnerProduct(vectors, _centroids, _dimension, threads);
 
-    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch s)
+    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch s, int ef = 0)
     {
         int nl = ListCount;
         var dots = s.Coarse.AsSpan(0, nq * nl);
@@ -107,14 +108,14 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
     private readonly float[] _centroids;
     private readonly int _dimension;
     private readonly SearchParameters? _parameters;
-    private readonly Func<int, SearchParameters>? _parametersFor;
+    private readonly Func<int, int, SearchParameters>? _parametersFor;
     private readonly bool _owned;
 
     /// <param name="index">The index over the centroids; ids must be 0..Count-1.</param>
     /// <param name="parametersFor">Parameters of its searches for a thread count (1 for the probes of one chunk of
-    /// queries, the caller's count for assignments).</param>
+    /// queries, the caller's count for assignments) and a search breadth (0 = the default).</param>
     /// <param name="owned">Dispose the index with this quantizer.</param>
-    public IndexCoarseQuantizer(IVectorIndex index, Func<int, SearchParameters> parametersFor, bool owned)
+    public IndexCoarseQuantizer(IVectorIndex index, Func<int, int, SearchParameters> parametersFor, bool owned)
         : this(index)
     {
         _parametersFor = parametersFor;
@@ -155,9 +156,10 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
         return assign;
     }
 
-    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch)
+    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0)
     {
-        _index.Search(queries[..(nq * _dimension)], probes, keys[..(nq * probes)], lists[..(nq * probes)], WithThreads(1));
+        var parameters = ef > 0 && _parametersFor is not null ? _parametersFor(1, ef) : WithThreads(1);
+        _index.Search(queries[..(nq * _dimension)], probes, keys[..(nq * probes)], lists[..(nq * probes)], parameters);
         if (_index.Metric != Metric.L2) // the index returns similarities; the lists want smaller-is-better keys
             for (int i = 0; i < nq * probes; i++) keys[i] = -keys[i];
     }
@@ -165,7 +167,7 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
     // The factory's parameters for this thread count, the caller's parameters as given (their thread count included),
     // or plain ones with this thread count.
     private SearchParameters WithThreads(int threads) =>
-        _parametersFor?.Invoke(threads) ?? _parameters ?? new SearchParameters { Threads = threads };
+        _parametersFor?.Invoke(threads, 0) ?? _parameters ?? new SearchParameters { Threads = threads };
 
     /// <summary>Disposes the index when this quantizer owns it.</summary>
     public void Dispose()

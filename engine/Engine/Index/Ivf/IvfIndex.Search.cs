@@ -33,6 +33,8 @@ public sealed partial class IvfIndex
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
             throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
+        if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
+            throw new ArgumentException($"QuantizerEf applies to an HNSW coarse quantizer (IVF{{n}}_HNSW{{M}}); '{Description}' probes its centroids exhaustively.", nameof(parameters));
         int rf = ivf?.RefineFactor ?? 1;
         long maxCodes = ivf?.MaxCodes ?? 0;
         EnsureTrained();
@@ -78,6 +80,7 @@ public sealed partial class IvfIndex
         IIdFilter? filter, IvfSearchParameters? ivf, SearchStats? stats)
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
+        public readonly int QuantizerEf = ivf?.QuantizerEf ?? 0;
         public readonly long MaxCodes = maxCodes;
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
         public readonly double FallbackSelectivity = ivf?.ExactFallbackSelectivity ?? 0.01;
@@ -142,7 +145,7 @@ public sealed partial class IvfIndex
                 ExactOverAllowed(qw.AsSpan((q0 + i) * d, d), allowed.AsSpan(0, allowedCount), outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s, ctx);
             return;
         }
-        _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s.ProbeKeys, s.ProbeLists, s);
+        _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s.ProbeKeys, s.ProbeLists, s, ctx.QuantizerEf);
         long scanned = 0, refined = 0;
         for (int i = 0; i < qb; i++)
         {

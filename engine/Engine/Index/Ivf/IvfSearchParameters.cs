@@ -22,6 +22,13 @@ public sealed class IvfSearchParameters : SearchParameters
     /// </summary>
     public int? RefineFactor { get; init; }
 
+    /// <summary>
+    /// ef of the HNSW coarse quantizer's search for this call (<c>IVF{n}_HNSW{M}</c> indexes only; the search uses
+    /// max(ef, probes)); 1..<see cref="Hnsw.HnswSearchParameters.MaxEf"/>; null uses <see cref="IvfIndex.CoarseHnswEf"/>.
+    /// An index with the exhaustive quantizer rejects it.
+    /// </summary>
+    public int? QuantizerEf { get; init; }
+
     /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); &gt;= 0, null or 0 = no cap.</summary>
     public long? MaxCodes { get; init; }
 
@@ -48,6 +55,8 @@ public sealed class IvfSearchParameters : SearchParameters
     public override void Validate()
     {
         base.Validate();
+        if (QuantizerEf is < 1 or > Hnsw.HnswSearchParameters.MaxEf)
+            throw new ArgumentOutOfRangeException(nameof(QuantizerEf), QuantizerEf, $"QuantizerEf must be in 1..{Hnsw.HnswSearchParameters.MaxEf} (null = the index default), got {QuantizerEf}.");
         if (Probes is < 1)
             throw new ArgumentOutOfRangeException(nameof(Probes), Probes, $"Probes must be in 1..nlist (null = the index default), got {Probes}.");
         if (RefineFactor is < 1 or > MaxRefineFactor)
