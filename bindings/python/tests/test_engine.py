@@ -255,3 +255,22 @@ def test_hnsw_spec_through_the_c_abi(tmp_path):
         assert len(loaded) == 1990
         _, I2 = loaded.search(q, k)
         assert not np.isin(I2, np.arange(10)).any()
+
+
+def test_ivf_hnsw_quantizer_ef_through_the_c_abi():
+    """IVF{n}_HNSW{M}: quantizer_ef reaches the graph over the centroids; an IVF without the graph rejects it, as C# does."""
+    x, q, k = data(3000, 16, 31), data(40, 16, 32), 10
+    _, ref_i = brute_force(x, q, k, "l2")
+    with minedex.Index("IVF256_HNSW4,Flat", 16) as graph, minedex.Index("IVF64,Flat", 16) as flat:
+        graph.train(x)
+        graph.add(x)
+        flat.train(x)
+        flat.add(x)
+        recall = lambda I: np.mean([len(set(I[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
+        _, narrow = graph.search(q, k, probes=4, quantizer_ef=1)
+        _, wide = graph.search(q, k, probes=4, quantizer_ef=256)
+        assert recall(wide) > recall(narrow)
+        with pytest.raises(minedex.EngineError, match="quantizer_ef"):
+            flat.search(q, k, quantizer_ef=32)
+        with pytest.raises(minedex.EngineError, match="1..1048576"):
+            graph.search(q, k, quantizer_ef=0)

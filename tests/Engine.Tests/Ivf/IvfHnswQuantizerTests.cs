@@ -81,6 +81,13 @@ public sealed class IvfHnswQuantizerTests
         var ex = Assert.Throws<ArgumentException>(() => IvfTestData.SearchLabels(flat, queries, K, new IvfSearchParameters { QuantizerEf = 32 }));
         Assert.Contains("QuantizerEf", ex.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => IvfTestData.SearchLabels(graph, queries, K, new IvfSearchParameters { QuantizerEf = 0 }));
+        // The settings path shared by engine bench --sweep, the C ABI's search_with and Python: the same knob and errors.
+        var fromSettings = (IvfSearchParameters)IndexFactory.CreateParameters(graph, new Dictionary<string, string> { ["quantizer_ef"] = "48" }, 1);
+        Assert.Equal(48, fromSettings.QuantizerEf);
+        var flatError = Assert.Throws<ArgumentException>(() =>
+            IndexFactory.CreateParameters(flat, new Dictionary<string, string> { ["quantizer_ef"] = "48" }, 1));
+        Assert.Contains("'quantizer_ef' is not understood", flatError.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => IndexFactory.CreateParameters(graph, new Dictionary<string, string> { ["quantizer_ef"] = "0" }, 1));
     }
 
     [Theory]

@@ -109,14 +109,18 @@ public static class IndexFactory
 
     private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
     {
-        int? probes = null, refine = null;
+        int? probes = null, refine = null, quantizerEf = null;
         long? maxCodes = null;
+        bool graph = index.Spec.CoarseHnswM > 0;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
             {
                 case "probes" or "nprobe":
                     probes = ParseInt(key, value, 1, index.ListCount);
+                    break;
+                case "quantizer_ef" or "quantizer_efsearch" when graph:
+                    quantizerEf = ParseInt(key, value, 1, Hnsw.HnswSearchParameters.MaxEf);
                     break;
                 case "refine" or "k_factor" or "refine_factor":
                     refine = ParseInt(key, value, 1, IvfSearchParameters.MaxRefineFactor);
@@ -125,10 +129,10 @@ public static class IndexFactory
                     maxCodes = ParseInt(key, value, 0, int.MaxValue);
                     break;
                 default:
-                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes).", nameof(settings));
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}).", nameof(settings));
             }
         }
-        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, Stats = stats };
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, Stats = stats };
     }
 
     private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
