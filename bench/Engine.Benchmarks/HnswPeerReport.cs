@@ -78,16 +78,7 @@ public static class HnswPeerReport
         return 0;
     }
 
-    private static double Recall(DataSet data, long[] labels, int nq, int k)
-    {
-        int hits = 0;
-        var gt = data.GroundTruth!;
-        for (int i = 0; i < nq; i++)
-        {
-            var truth = gt.AsSpan(i * data.GroundTruthK, k);
-            for (int j = 0; j < k; j++)
-                if (truth.Contains((int)labels[i * k + j])) hits++;
-        }
-        return hits / (double)(nq * k);
-    }
+    // Recall@k of the first nq queries (the ground truth cut to the same rows).
+    private static double Recall(DataSet data, long[] labels, int nq, int k) =>
+        GroundTruth.RecallAtK(labels.AsSpan(0, nq * k), k, data.GroundTruth.AsSpan(0, nq * data.GroundTruthK), data.GroundTruthK, k);
 }

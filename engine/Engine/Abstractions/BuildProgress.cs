@@ -15,4 +15,19 @@ public readonly record struct BuildProgress(string Stage, long Done, long Total)
 
     /// <summary>Rows per <c>Add</c> call when an add reports progress: about 1/50 of the rows, at least 4096.</summary>
     public static int AddBatch(int rows) => Math.Max(4096, (rows + 49) / 50);
+
+    // The batches of a progress-reporting add (rows already checked by the caller): one plain Add per batch of
+    // AddBatch(n) rows, a report before the first and after each.
+    internal static void AddInBatches(IVectorIndex index, ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids, IProgress<BuildProgress> progress)
+    {
+        int d = index.Dimension, n = ids.Length;
+        int batch = AddBatch(n);
+        progress.Report(new BuildProgress("add", 0, n));
+        for (int start = 0; start < n; start += batch)
+        {
+            int rows = Math.Min(batch, n - start);
+            index.Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
+            progress.Report(new BuildProgress("add", start + rows, n));
+        }
+    }
 }

@@ -71,14 +71,7 @@ public interface IVectorIndex : IDisposable
         Guard.Finite(vectors, d, nameof(vectors));
         for (int i = 0; i < n; i++)
             if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
-        int batch = BuildProgress.AddBatch(n);
-        progress.Report(new BuildProgress("add", 0, n));
-        for (int start = 0; start < n; start += batch)
-        {
-            int rows = Math.Min(batch, n - start);
-            Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
-            progress.Report(new BuildProgress("add", start + rows, n));
-        }
+        BuildProgress.AddInBatches(this, vectors, ids, progress);
     }
 
     /// <summary>

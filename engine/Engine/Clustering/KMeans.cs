@@ -200,24 +200,13 @@ public static class KMeans
     /// <returns>n cluster numbers in [0, k).</returns>
     public static int[] AssignMaxInnerProduct(ReadOnlySpan<float> vectors, ReadOnlySpan<float> centroids, int dimension, int threads = 0)
     {
-        int n = Guard.Rows(vectors, dimension, nameof(vectors));
+        Guard.Rows(vectors, dimension, nameof(vectors));
         int k = Guard.Rows(centroids, dimension, nameof(centroids));
-        if (k == 0) throw new ArgumentException("No centroids given.", nameof(centroids));
-        if (threads <= 0) threads = Environment.ProcessorCount;
         var cent = centroids.ToArray();
         var offset = new float[k];
         Distances.SquaredNorms(cent, dimension, offset);
-        for (int j = 0; j < k; j++) offset[j] = -offset[j];
-        var a = new int[n];
-        var dd = new float[n];
-        unsafe
-        {
-            fixed (float* p = vectors)
-            {
-                AssignRows(new RowSource((nint)p, n, dimension), null, cent, k, a, dd, threads, offset, n);
-            }
-        }
-        return a;
+        for (int j = 0; j < offset.Length; j++) offset[j] = -offset[j];
+        return AssignCore(vectors, cent, dimension, threads, offset).Assignments;
     }
 
     /// <summary>
@@ -228,23 +217,31 @@ public static class KMeans
         Span<int> assignments, Span<float> distances, int threads = 0)
     {
         int n = Guard.Rows(vectors, dimension, nameof(vectors));
-        int k = Guard.Rows(centroids, dimension, nameof(centroids));
-        if (k == 0) throw new ArgumentException("No centroids given.", nameof(centroids));
         if (assignments.Length < n || distances.Length < n)
             throw new ArgumentException($"Output buffers must hold {n} entries.", nameof(assignments));
+        var (a, dd) = AssignCore(vectors, centroids.ToArray(), dimension, threads, null);
+        a.CopyTo(assignments);
+        dd.CopyTo(distances);
+    }
+
+    // Nearest centroid by squared L2 plus an optional per-centroid offset (−‖c‖² turns it into the largest inner
+    // product), with the squared L2 distance of each row to its centroid.
+    private static (int[] Assignments, float[] Distances) AssignCore(ReadOnlySpan<float> vectors, float[] centroids, int dimension, int threads, float[]? offset)
+    {
+        int n = Guard.Rows(vectors, dimension, nameof(vectors));
+        int k = Guard.Rows(centroids, dimension, nameof(centroids));
+        if (k == 0) throw new ArgumentException("No centroids given.", nameof(centroids));
         if (threads <= 0) threads = Environment.ProcessorCount;
-        var cent = centroids.ToArray();
         var a = new int[n];
         var dd = new float[n];
         unsafe
         {
             fixed (float* p = vectors)
             {
-                AssignRows(new RowSource((nint)p, n, dimension), null, cent, k, a, dd, threads, null, n);
+                AssignRows(new RowSource((nint)p, n, dimension), null, centroids, k, a, dd, threads, offset, n);
             }
         }
-        a.CopyTo(assignments);
-        dd.CopyTo(distances);
+        return (a, dd);
     }
 
     private static int[] SampleRows(int n, int count, Random rng)

@@ -161,19 +161,8 @@ public sealed partial class HnswIndex
             long need = (long)_slots + Math.Max(0, n - _free.Count);
             if (need > _levels.Length) Reserve((int)Math.Min(need, int.MaxValue));
         }
-        if (progress is null)
-        {
-            Add(vectors, ids);
-            return;
-        }
-        int batch = BuildProgress.AddBatch(n);
-        progress.Report(new BuildProgress("add", 0, n));
-        for (int start = 0; start < n; start += batch)
-        {
-            int rows = Math.Min(batch, n - start);
-            Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
-            progress.Report(new BuildProgress("add", start + rows, n));
-        }
+        if (progress is null) Add(vectors, ids);
+        else BuildProgress.AddInBatches(this, vectors, ids, progress);
     }
 
     private void EnsureCapacity(int slots, bool exact = false)

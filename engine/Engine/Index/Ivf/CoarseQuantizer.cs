@@ -107,8 +107,7 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
     private readonly IVectorIndex _index;
     private readonly float[] _centroids;
     private readonly int _dimension;
-    private readonly SearchParameters? _parameters;
-    private readonly Func<int, int, SearchParameters>? _parametersFor;
+    private readonly Func<int, int, SearchParameters> _parametersFor;
     private readonly bool _owned;
 
     /// <param name="index">The index over the centroids; ids must be 0..Count-1.</param>
@@ -118,6 +117,7 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
     public IndexCoarseQuantizer(IVectorIndex index, Func<int, int, SearchParameters> parametersFor, bool owned)
         : this(index)
     {
+        ArgumentNullException.ThrowIfNull(parametersFor);
         _parametersFor = parametersFor;
         _owned = owned;
     }
@@ -132,7 +132,8 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
             throw new ArgumentException($"A coarse quantizer index must hold 1..{IvfSpec.MaxLists} centroids, it holds {index.Count}.", nameof(index));
         _index = index;
         _dimension = index.Dimension;
-        _parameters = parameters;
+        // The caller's parameters as given (their thread count included), or plain ones with the asked thread count.
+        _parametersFor = (threads, _) => parameters ?? new SearchParameters { Threads = threads };
         _centroids = new float[index.Count * _dimension];
         for (int c = 0; c < index.Count; c++)
             if (!index.TryReconstruct(c, _centroids.AsSpan(c * _dimension, _dimension)))
@@ -150,7 +151,7 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
         int n = vectors.Length / _dimension;
         var keys = new float[n];
         var lists = new long[n];
-        _index.Search(vectors, 1, keys, lists, WithThreads(threads));
+        _index.Search(vectors, 1, keys, lists, _parametersFor(threads, 0));
         var assign = new int[n];
         for (int i = 0; i < n; i++) assign[i] = checked((int)lists[i]);
         return assign;
@@ -158,16 +159,10 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
 
     public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0)
     {
-        var parameters = ef > 0 && _parametersFor is not null ? _parametersFor(1, ef) : WithThreads(1);
-        _index.Search(queries[..(nq * _dimension)], probes, keys[..(nq * probes)], lists[..(nq * probes)], parameters);
+        _index.Search(queries[..(nq * _dimension)], probes, keys[..(nq * probes)], lists[..(nq * probes)], _parametersFor(1, ef));
         if (_index.Metric != Metric.L2) // the index returns similarities; the lists want smaller-is-better keys
             for (int i = 0; i < nq * probes; i++) keys[i] = -keys[i];
     }
-
-    // The factory's parameters for this thread count, the caller's parameters as given (their thread count included),
-    // or plain ones with this thread count.
-    private SearchParameters WithThreads(int threads) =>
-        _parametersFor?.Invoke(threads, 0) ?? _parameters ?? new SearchParameters { Threads = threads };
 
     /// <summary>Disposes the index when this quantizer owns it.</summary>
     public void Dispose()
