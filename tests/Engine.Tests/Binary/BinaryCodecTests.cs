@@ -18,6 +18,19 @@ public class BinaryCodecTests
         return x;
     }
 
+    /// <summary>A codec trained on clustered rows, the rows' codes and their reconstructions.</summary>
+    private static (BinaryCodec Codec, float[] X, byte[] Codes, float[] Decoded) Encoded(int bits, int d, int n, int seed)
+    {
+        var x = Clustered(n, d, seed);
+        var codec = new BinaryCodec(d, bits);
+        codec.Train(x, 2, 1);
+        var codes = new byte[n * codec.CodeSize];
+        codec.Encode(x, codes);
+        var dec = new float[n * d];
+        codec.Decode(codes, dec);
+        return (codec, x, codes, dec);
+    }
+
     private static double Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b) { double s = 0; for (int i = 0; i < a.Length; i++) s += (double)a[i] * b[i]; return s; }
 
     private static double L2(ReadOnlySpan<float> a, ReadOnlySpan<float> b) { double s = 0; for (int i = 0; i < a.Length; i++) { double t = (double)a[i] - b[i]; s += t * t; } return s; }
@@ -62,13 +75,7 @@ public class BinaryCodecTests
     public void Binary_symmetric_estimator_is_exact_on_decoded_vectors(int bits, Metric metric)
     {
         const int d = 130, n = 60;
-        var x = Clustered(n, d, 7);
-        var codec = new BinaryCodec(d, bits);
-        codec.Train(x, 2, 1);
-        var codes = new byte[n * codec.CodeSize];
-        codec.Encode(x, codes);
-        var dec = new float[n * d];
-        codec.Decode(codes, dec);
+        var (codec, x, codes, dec) = Encoded(bits, d, n, 7);
         var est = codec.CreateSymmetricEstimator(metric);
         est.SetQuery(x.AsSpan(0, d)); // the query is encoded: its reconstruction is row 0's
         for (int i = 0; i < n; i++)
@@ -86,13 +93,7 @@ public class BinaryCodecTests
     public void Binary_asymmetric_estimator_is_within_the_query_quantisation_bound(int bits, Metric metric)
     {
         const int d = 100, n = 80;
-        var x = Clustered(n, d, 9);
-        var codec = new BinaryCodec(d, bits);
-        codec.Train(x, 2, 1);
-        var codes = new byte[n * codec.CodeSize];
-        codec.Encode(x, codes);
-        var dec = new float[n * d];
-        codec.Decode(codes, dec);
+        var (codec, _, codes, dec) = Encoded(bits, d, n, 9);
         var est = codec.CreateEstimator(metric);
         var q = Clustered(1, d, 123);
         est.SetQuery(q);
