@@ -112,13 +112,14 @@ public sealed class ProductQuantizer : IVectorCodec
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         if (codes.Length < n * M) throw new ArgumentException($"codes must hold {n * M} bytes.", nameof(codes));
-        Span<float> dist = stackalloc float[Ksub];
+        // The nearest sub-centroid per sub-space, read off the row's own L2 table (one transposed-codebook pass).
+        var table = M * Ksub <= 16384 ? stackalloc float[M * Ksub] : new float[M * Ksub];
         for (int i = 0; i < n; i++)
         {
+            L2Table(vectors.Slice(i * Dimension, Dimension), table);
             for (int m = 0; m < M; m++)
             {
-                var x = vectors.Slice(i * Dimension + m * Dsub, Dsub);
-                Distances.SquaredL2OneToMany(x, Codebooks.AsSpan(m * Ksub * Dsub, Ksub * Dsub), dist);
+                var dist = table.Slice(m * Ksub, Ksub);
                 int best = 0;
                 for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
                 codes[i * M + m] = (byte)best;
