@@ -19,7 +19,7 @@ internal sealed class EngineModelBuilder() : CollectionModelBuilder(BuildingOpti
     };
 
     internal const string SupportedKeyTypes = "string, Guid, int, long";
-    internal const string SupportedDataTypes = "string, bool, int, long, float, double, DateTime, DateTimeOffset (each also nullable), string[] / List<string> / IList<string> / IReadOnlyList<string> / ICollection<string> / IEnumerable<string> (tags)";
+    internal const string SupportedDataTypes = "string, bool, int, long, float, double, DateTime, DateTimeOffset (each also nullable), string[] / List<string> / IList<string> / IReadOnlyList<string> / ICollection<string> / IReadOnlyCollection<string> / IEnumerable<string> (tags)";
     internal const string SupportedVectorTypes = "ReadOnlyMemory<float>, ReadOnlyMemory<float>?, float[], Embedding<float>";
 
     private static readonly Type[] TagTypes =
@@ -37,9 +37,15 @@ internal sealed class EngineModelBuilder() : CollectionModelBuilder(BuildingOpti
             CheckKeyType(model.KeyProperty, collection);
             return model;
         }
+        // The abstraction's builder reports a bad model with NotSupportedException (no key or vector, an unsupported
+        // type) or InvalidOperationException (TKey differs from the key property, a vector type with no generator);
+        // the same kind is rethrown with the collection and record type named.
+        catch (NotSupportedException e) when (!e.Message.StartsWith("Collection '", StringComparison.Ordinal))
+        {
+            throw new NotSupportedException($"Collection '{collection}', record type {recordType.Name}: {e.Message}", e);
+        }
         catch (InvalidOperationException e)
         {
-            // The abstraction's builder reports bad models with InvalidOperationException; the record type is named here.
             throw new InvalidOperationException($"Collection '{collection}', record type {recordType.Name}: {e.Message}", e);
         }
     }

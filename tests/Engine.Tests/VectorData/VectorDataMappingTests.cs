@@ -52,19 +52,22 @@ public class VectorDataMappingTests
     {
         using var dir = new TempDir();
         using var store = new EngineVectorStore(dir.Path);
-        var noKey = Assert.ThrowsAny<Exception>(() => store.GetCollection<string, VdNoKey>("a"));
-        Assert.True(noKey is InvalidOperationException or NotSupportedException or ArgumentException, noKey.GetType().Name);
-        Assert.Contains("key", noKey.Message, StringComparison.OrdinalIgnoreCase);
-        var noVector = Assert.ThrowsAny<Exception>(() => store.GetCollection<string, VdNoVector>("b"));
-        Assert.Contains("vector", noVector.Message, StringComparison.OrdinalIgnoreCase);
-        var dec = Assert.ThrowsAny<Exception>(() => store.GetCollection<string, VdDecimal>("c"));
-        Assert.Contains("Price", dec.Message);
-        var shortKey = Assert.ThrowsAny<Exception>(() => store.GetCollection<short, VdShortKey>("d"));
-        Assert.Contains("Id", shortKey.Message);
-        var doubles = Assert.ThrowsAny<Exception>(() => store.GetCollection<string, VdDoubleVector>("e"));
-        Assert.Contains("V", doubles.Message);
+        var noKey = Assert.Throws<NotSupportedException>(() => store.GetCollection<string, VdNoKey>("a"));
+        Assert.Contains("No key property", noKey.Message);
+        Assert.Contains("VdNoKey", noKey.Message);
+        var noVector = Assert.Throws<NotSupportedException>(() => store.GetCollection<string, VdNoVector>("b"));
+        Assert.Contains("No vector property", noVector.Message);
+        var dec = Assert.Throws<NotSupportedException>(() => store.GetCollection<string, VdDecimal>("c"));
+        Assert.Contains("'Price'", dec.Message);
+        Assert.Contains("Decimal", dec.Message);
+        Assert.StartsWith("Collection 'c', record type VdDecimal", dec.Message);
+        var shortKey = Assert.Throws<NotSupportedException>(() => store.GetCollection<short, VdShortKey>("d"));
+        Assert.Contains("key property 'Id' is Int16", shortKey.Message);
+        var doubles = Assert.Throws<InvalidOperationException>(() => store.GetCollection<string, VdDoubleVector>("e"));
+        Assert.Contains("'V'", doubles.Message);
         // TKey that does not match the key property.
-        Assert.ThrowsAny<Exception>(() => store.GetCollection<Guid, VdDoc>("f"));
+        var mismatch = Assert.Throws<InvalidOperationException>(() => store.GetCollection<Guid, VdDoc>("f"));
+        Assert.Contains("'Id'", mismatch.Message);
         // A definition with a dimension the engine does not take.
         var hugeDims = new VectorStoreCollectionDefinition
         {
@@ -73,8 +76,9 @@ public class VectorDataMappingTests
         var dims = Assert.ThrowsAny<ArgumentException>(() => store.GetCollection<string, VdPlain>("g", hugeDims));
         Assert.Contains("70000", dims.Message);
         // A string vector property without an embedding generator.
-        var text = Assert.ThrowsAny<Exception>(() => store.GetCollection<string, VdText>("h"));
-        Assert.Contains("Embedding", text.Message);
+        var text = Assert.Throws<InvalidOperationException>(() => store.GetCollection<string, VdText>("h"));
+        Assert.Contains("'Embedding'", text.Message);
+        Assert.Contains("no embedding generator", text.Message);
         // Nothing was created by any of these.
         Assert.Empty(Directory.GetDirectories(dir.Path));
     }
