@@ -209,6 +209,48 @@ public class VectorDataCrudTests
     }
 
     [Fact]
+    public async Task ConcurrentReaders_WithAWriter_SeeOnlyWholeValidRecords()
+    {
+        using var dir = new TempDir();
+        using var store = new EngineVectorStore(dir.Path);
+        var docs = store.GetCollection<string, VdDoc>("docs");
+        await docs.EnsureCollectionExistsAsync();
+        await docs.UpsertAsync(Enumerable.Range(0, 50).Select(Doc));
+        using var done = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            try
+            {
+                for (int b = 0; b < 20; b++)
+                {
+                    await docs.UpsertAsync(Enumerable.Range(50 + b * 10, 10).Select(Doc));
+                    await docs.DeleteAsync("doc-" + b);
+                }
+            }
+            finally { done.Cancel(); }
+        });
+        async Task<int> Reader(int seed)
+        {
+            var rng = new Random(seed);
+            int reads = 0;
+            do
+            {
+                var hits = await docs.SearchAsync(VectorOf(rng.Next(250)), 5, new VectorSearchOptions<VdDoc> { Filter = d => d.Active }).ToListAsync();
+                Assert.All(hits, h => Assert.True(h.Record.Active && h.Record.Body == "body " + h.Record.Id[4..]));
+                var got = await docs.GetAsync("doc-" + rng.Next(250));
+                if (got is not null) AssertSameDoc(Doc(int.Parse(got.Id[4..])), got, vectors: false);
+                reads++;
+            }
+            while (!done.IsCancellationRequested);
+            return reads;
+        }
+        var readers = new[] { Reader(1), Reader(2) };
+        await writer;
+        Assert.All(await Task.WhenAll(readers), r => Assert.True(r > 0));
+        Assert.Equal(230, (await docs.GetAsync(d => true, 1000).ToListAsync()).Count);
+    }
+
+    [Fact]
     public async Task TwoCollectionObjects_ShareOneCollection_AndAnotherSchemaIsRejected()
     {
         using var dir = new TempDir();
