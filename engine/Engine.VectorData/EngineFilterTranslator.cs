@@ -72,6 +72,9 @@ internal sealed class EngineFilterTranslator : FilterTranslatorBase
             // r.Tags.Contains("x")
             if (Bind(source) is { } tags && Constant(item, out var tag))
             {
+                // Only on tags: string.Contains (substring) must not turn into tag membership.
+                if (tags.Type == typeof(string) || EngineModelBuilder.FieldTypeOf(tags.Type) != Engine.Collections.FieldType.Tags)
+                    throw new NotSupportedException($"Filter '{call}' is not supported: Contains applies to tags (string lists), not to '{tags.ModelName}' of type {tags.Type.Name}.");
                 if (tag is not string s) throw new NotSupportedException($"Filter '{call}': Contains on tags needs a non-null string constant.");
                 return Filter.ContainsTag(tags.StorageName, s);
             }

@@ -118,6 +118,7 @@ public class VectorDataFilterTests
         Assert.Contains("d.Year", twoProperties);
         Assert.Contains("d.Views", twoProperties);
         Assert.Contains("ToUpper", await Fails(d => d.Category!.ToUpper() == "NEWS"));
+        Assert.Contains("Contains", await Fails(d => d.Category!.Contains("ew")));
     }
 
     [Fact]
