@@ -283,6 +283,22 @@ public class VectorDataCrudTests
             await docs.EnsureCollectionExistsAsync();
             await docs.UpsertAsync(Enumerable.Range(0, 5).Select(Doc));
         }
+        // A flipped byte inside a stored payload (found by its text) fails the payload's checksum when the store opens.
+        string kvLog = Directory.GetFiles(Path.Combine(dir.Path, "docs", "kv"), "kv.log*")
+            .Single(f => File.ReadAllBytes(f).AsSpan().IndexOf("body 3"u8) >= 0);
+        var bytes = File.ReadAllBytes(kvLog);
+        int at = bytes.AsSpan().IndexOf("body 3"u8);
+        bytes[at + 1] ^= 0x20;
+        File.WriteAllBytes(kvLog, bytes);
+        using (var damaged = new EngineVectorStore(dir.Path))
+        {
+            var payload = await Assert.ThrowsAsync<VectorStoreException>(() => damaged.GetCollection<string, VdDoc>("docs").GetAsync("doc-1"));
+            Assert.Contains("checksum", payload.Message);
+            Assert.IsType<CorruptIndexException>(payload.InnerException, exactMatch: false);
+        }
+        bytes[at + 1] ^= 0x20;
+        File.WriteAllBytes(kvLog, bytes);
+        // A damaged collection file.
         string file = Path.Combine(dir.Path, "docs", "collection.json");
         File.WriteAllText(file, "{ not json");
         using var again = new EngineVectorStore(dir.Path);
