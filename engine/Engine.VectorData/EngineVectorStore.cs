@@ -181,7 +181,9 @@ public sealed partial class EngineVectorStore : VectorStore
     }
 
     private VectorStoreException SchemaMismatch(string name, string operation, Exception? inner = null) =>
-        Failure(name, operation, $"Collection '{name}' exists with a different schema (key type, data properties, vectors, distance functions or index kinds) than this record type or definition describes.", inner);
+        Failure(name, operation, inner is null || inner.Message.Contains("different schema", StringComparison.Ordinal)
+            ? $"Collection '{name}' exists with a different schema (key type, data properties, vectors, distance functions or index kinds) than this record type or definition describes."
+            : $"Collection '{name}' cannot be opened with these settings: {inner.Message}", inner);
 
     internal VectorStoreException Failure(string collection, string operation, string message, Exception? inner) =>
         new(message, inner!)

@@ -269,8 +269,14 @@ public class VectorDataCrudTests
         using var store2 = new EngineVectorStore(Path.Combine(dir.Path, "second"));
         await store2.GetCollection<string, VdDoc>("x").EnsureCollectionExistsAsync();
         store2.Dispose();
-        using var store3 = new EngineVectorStore(Path.Combine(dir.Path, "second"));
-        await Assert.ThrowsAsync<VectorStoreException>(() => store3.GetCollection<Guid, VdGuidDoc>("x").EnsureCollectionExistsAsync());
+        using (var store3 = new EngineVectorStore(Path.Combine(dir.Path, "second")))
+            await Assert.ThrowsAsync<VectorStoreException>(() => store3.GetCollection<Guid, VdGuidDoc>("x").EnsureCollectionExistsAsync());
+        // The same schema with another log kind than it was created with: the collection's own complaint is passed on.
+        using var fileLog = new EngineVectorStore(Path.Combine(dir.Path, "second"),
+            new EngineVectorStoreOptions { Collection = new CollectionOptions { WriteAheadLog = Engine.Storage.Wal.FileWriteAheadLogProvider.Instance } });
+        var kind = await Assert.ThrowsAsync<VectorStoreException>(() => fileLog.GetCollection<string, VdDoc>("x").GetAsync("a"));
+        Assert.Contains("log", kind.Message);
+        Assert.IsType<ArgumentException>(kind.InnerException);
     }
 
     [Fact]
