@@ -26,6 +26,7 @@ public class LayeringTests
         { "ILGPU", "Engine.Gpu" },
         { "Microsoft.Orleans", "Engine.Orleans" },
         { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
+        { "Microsoft.Extensions.AI", "Engine.VectorData" },
         { "ScottPlot", "Engine.Bench" },
         { "SkiaSharp", "Engine.Bench" },
         { "PureHDF", "Engine.Bench" },
@@ -55,6 +56,18 @@ public class LayeringTests
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
         foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench", "Engine.Collections" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void CollectionsAssembly_KnowsNothingOfTheVectorDataConnector()
+    {
+        // The record store is the engine's own API; the Microsoft.Extensions.VectorData connector sits on top of it.
+        var refs = typeof(Engine.Collections.RecordCollection<>).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        Assert.DoesNotContain(refs, r => r.Contains("VectorData", StringComparison.OrdinalIgnoreCase) || r.StartsWith("Microsoft.Extensions.AI", StringComparison.OrdinalIgnoreCase));
+        var connector = typeof(Engine.VectorData.EngineVectorStore).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        Assert.Contains("Engine.Collections", connector);
+        Assert.Contains("Microsoft.Extensions.VectorData.Abstractions", connector);
+        Assert.DoesNotContain(connector, r => r.Contains("FASTER", StringComparison.OrdinalIgnoreCase) || r.Contains("ILGPU", StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>Source folders of the core assembly and the namespaces (regex on the text) they must not use.</summary>
