@@ -77,6 +77,7 @@ public class LayeringTests
         { "engine/Engine/Quantization", @"\bEngine\.(Index|Mining|Storage)\b", "codecs know nothing of indexes, mining or storage" },
         { "engine/Engine/Clustering", @"\bEngine\.(Index|Mining|Storage)\b", "clustering knows nothing of indexes, mining or storage" },
         { "engine/Engine/Storage", @"\bEngine\.(Index|Mining)\b", "storage knows nothing of indexes or mining" },
+        { "engine/Engine/MultiVector", @"\bEngine\.(Index|Mining|Storage)\b", "multi-vector encoding knows nothing of indexes, mining or storage" },
         { "engine/Engine/Mining", @"\bEngine\.Index\.(Flat|Ivf|Spann)\b|\b(FlatIndex|IvfIndex|SpannIndex)\b", "mining depends only on the index contract" },
         { "engine/Engine/Index", @"\bnew\s+FileStream\b|\bFile\.(Open|OpenRead|OpenWrite|ReadAll\w*|WriteAll\w*|AppendAll\w*)\b|\bMemoryMappedFile\b|\bRandomAccess\.", "indexes reach file contents only through the storage abstractions" },
     };
