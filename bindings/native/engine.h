@@ -102,6 +102,28 @@ int engine_index_reconstruct(engine_index* index, int64_t id, float* out, int32_
 /* Writes the index to path atomically (temporary file, then rename). */
 int engine_index_save(engine_index* index, const char* path);
 
+/* ---- range search ------------------------------------------------------------------------------------- */
+
+typedef struct engine_range_result engine_range_result;
+
+/* Every stored vector within radius of each query: squared L2 distance <= radius (l2), similarity >= radius (ip,
+ * cosine). Exact on Flat; approximate indexes return what their search reaches (IVF: probed lists, HNSW: ef >= k).
+ * params as in engine_index_search_with (NULL or "" = defaults). NaN / infinite radius, a negative l2 radius or a
+ * cosine threshold outside [-1, 1] are status 1. On success *out owns the result: read it with
+ * engine_range_result_size and engine_range_result_copy, then engine_range_result_free it. */
+int engine_index_range_search(engine_index* index, const float* queries, int64_t nq, int32_t d, float radius,
+                              int32_t threads, const char* params, engine_range_result** out);
+
+/* Query count and total number of results (either pointer may be NULL). */
+int engine_range_result_size(engine_range_result* result, int64_t* nq, int64_t* total);
+
+/* Copies lims (nq + 1 offsets: query i owns [lims[i], lims[i+1])), ids and distances (total entries each, best first
+ * per query). ids / distances may be NULL when total is 0. */
+int engine_range_result_copy(engine_range_result* result, int64_t* lims, int64_t* ids, float* distances);
+
+/* Frees a range result; NULL is a no-op, a freed handle is status 2. */
+int engine_range_result_free(engine_range_result* result);
+
 /* ---- hard-negative mining and hubness ------------------------------------------------------------------ */
 
 /* Mines hard negatives from the index for n anchors.
