@@ -19,6 +19,7 @@ public static class Program
         root.Subcommands.Add(MineCommand.Create());
         root.Subcommands.Add(HubnessCommand.Create());
         root.Subcommands.Add(KnnGraphCommand.Create());
+        root.Subcommands.Add(SelectCommand.Create());
         return root;
     }
 
