@@ -20,6 +20,7 @@ public static class Program
         root.Subcommands.Add(HubnessCommand.Create());
         root.Subcommands.Add(KnnGraphCommand.Create());
         root.Subcommands.Add(SelectCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 
