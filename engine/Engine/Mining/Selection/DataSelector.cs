@@ -20,6 +20,15 @@ public static class DataSelector
     public static SelectionResult Select(ReadOnlySpan<float> vectors, int dimension, Metric metric, ReadOnlySpan<long> ids,
         SelectionOptions options, IProgress<BuildProgress>? progress = null)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = SelectCore(vectors, dimension, metric, ids, options, progress);
+        ((Dictionary<string, object>)result.Report)["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+        return result;
+    }
+
+    private static SelectionResult SelectCore(ReadOnlySpan<float> vectors, int dimension, Metric metric, ReadOnlySpan<long> ids,
+        SelectionOptions options, IProgress<BuildProgress>? progress)
+    {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         int n = Guard.Rows(vectors, dimension, nameof(vectors));
