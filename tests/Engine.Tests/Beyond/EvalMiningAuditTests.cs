@@ -74,3 +74,29 @@ public class EvalMiningAuditTests
         Assert.Throws<ArgumentException>(() => MiningAudit.Run(a, b, input, new MiningOptions()));
     }
 }
+
+public class EvalMiningAuditCliTests
+{
+    [Fact]
+    public void Mine_audit_writes_the_audit_report()
+    {
+        using var tmp = new TempDir();
+        const int n = 3000, d = 8;
+        var x = SyntheticData.Clustered(n, d, clusters: 30, seed: 3);
+        VectorFiles.Write(tmp.File("corpus.fvecs"), x, d);
+        // Each corpus item's positive: its exact nearest other item.
+        using var flat = new FlatIndex(d);
+        flat.Add(x, TestData.Sequential(n));
+        var dist = new float[n * 2];
+        var lab = new long[n * 2];
+        flat.Search(x, 2, dist, lab);
+        var positives = Enumerable.Range(0, n).Select(i => (int)(lab[i * 2] == i ? lab[i * 2 + 1] : lab[i * 2])).ToArray();
+        VectorFiles.Write(tmp.File("pos.ivecs"), positives, 1);
+        int rc = Engine.Cli.Program.Main(["mine", "--corpus", tmp.File("corpus.fvecs"), "--anchors", "corpus", "--positives", tmp.File("pos.ivecs"),
+            "--index", "IVF32,Flat", "--probes", "1", "--negatives", "3", "--range", "0:20", "--out", tmp.File("mined.jsonl"), "--audit"]);
+        Assert.Equal(0, rc);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(tmp.File("mined.jsonl.audit.json")));
+        Assert.Equal(n, doc.RootElement.GetProperty("anchors").GetInt32());
+        Assert.True(doc.RootElement.GetProperty("flip_rate").GetDouble() > 0, "one probe of 32 lists misses neighbours");
+    }
+}

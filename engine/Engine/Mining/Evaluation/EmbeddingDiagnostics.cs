@@ -84,16 +84,17 @@ public sealed record EmbeddingDiagnostics(double? Alignment, double Uniformity, 
             Array.Sort(sample);
         }
         int s = sample.Length;
-        // Uniformity: log-mean-exp over all pairs of the sample, in double with the max subtracted.
-        var terms = new double[(long)s * (s - 1) / 2];
-        long t = 0;
+        // Uniformity: log-mean-exp over all pairs of the sample, in double; two passes (the max first) instead of
+        // holding s²/2 terms.
+        double max = double.NegativeInfinity;
         for (int a = 0; a < s; a++)
             for (int b = a + 1; b < s; b++)
-                terms[t++] = -options.T * SquaredDistance(unit, sample[a], sample[b], d);
-        double max = terms.Max();
+                max = Math.Max(max, -options.T * SquaredDistance(unit, sample[a], sample[b], d));
         double acc = 0;
-        foreach (double v in terms) acc += Math.Exp(v - max);
-        double uniformity = max + Math.Log(acc / terms.Length);
+        for (int a = 0; a < s; a++)
+            for (int b = a + 1; b < s; b++)
+                acc += Math.Exp(-options.T * SquaredDistance(unit, sample[a], sample[b], d) - max);
+        double uniformity = max + Math.Log(acc / ((double)s * (s - 1) / 2));
 
         // RankMe: singular values of the raw sample = √ eigenvalues of its Gram matrix ZᵀZ (d × d, double).
         var z = new double[(long)s * d];
