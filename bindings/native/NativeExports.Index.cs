@@ -175,19 +175,7 @@ public static unsafe partial class NativeExports
     }
 
     // "ef=64,probes=8" → {ef: 64, probes: 8}; empty parts are ignored.
-    internal static Dictionary<string, string> ParseSettings(string text)
-    {
-        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            int eq = part.IndexOf('=');
-            if (eq <= 0 || eq == part.Length - 1)
-                throw new ArgumentException($"params part '{part}' must look like NAME=VALUE (e.g. \"ef=64\" or \"probes=8,refine=2\").", "params");
-            if (!settings.TryAdd(part[..eq].Trim(), part[(eq + 1)..].Trim()))
-                throw new ArgumentException($"params names '{part[..eq].Trim()}' twice.", "params");
-        }
-        return settings;
-    }
+    internal static Dictionary<string, string> ParseSettings(string text) => SearchSettings.Parse(text, "params");
 
     private static IReadOnlyDictionary<string, string> Settings(int probes, float refine)
     {

@@ -102,6 +102,53 @@ int engine_index_reconstruct(engine_index* index, int64_t id, float* out, int32_
 /* Writes the index to path atomically (temporary file, then rename). */
 int engine_index_save(engine_index* index, const char* path);
 
+/* ---- range search ------------------------------------------------------------------------------------- */
+
+typedef struct engine_range_result engine_range_result;
+
+/* Every stored vector within radius of each query: squared L2 distance <= radius (l2), similarity >= radius (ip,
+ * cosine). Exact on Flat; approximate indexes return what their search reaches (IVF: probed lists, HNSW: ef >= k).
+ * params as in engine_index_search_with (NULL or "" = defaults). NaN / infinite radius, a negative l2 radius or a
+ * cosine threshold outside [-1, 1] are status 1. On success *out owns the result: read it with
+ * engine_range_result_size and engine_range_result_copy, then engine_range_result_free it. */
+int engine_index_range_search(engine_index* index, const float* queries, int64_t nq, int32_t d, float radius,
+                              int32_t threads, const char* params, engine_range_result** out);
+
+/* Query count and total number of results (either pointer may be NULL). */
+int engine_range_result_size(engine_range_result* result, int64_t* nq, int64_t* total);
+
+/* Copies lims (nq + 1 offsets: query i owns [lims[i], lims[i+1])), ids and distances (total entries each, best first
+ * per query). ids / distances may be NULL when total is 0. */
+int engine_range_result_copy(engine_range_result* result, int64_t* lims, int64_t* ids, float* distances);
+
+/* Frees a range result; NULL is a no-op, a freed handle is status 2. */
+int engine_range_result_free(engine_range_result* result);
+
+/* ---- k-NN graph, near-duplicates, label propagation ------------------------------------------------------ */
+
+/* The k nearest neighbours of each of the n points x (self excluded): neighbors / distances are n x k, best first,
+ * padded with -1. With an index the points must be in it (ids: NULL = 0..n-1; metric NULL or equal to the index's;
+ * params as in engine_index_search_with). With index == NULL an index over x is built and its setting chosen by a
+ * sampled recall check (recall@k >= 0.95; Flat below 20000 points); ids and params must then be NULL and metric
+ * names the metric. k >= n is status 1. The JSON report (index, search, auto, sampled_recall) is copied like
+ * engine_index_description (may be NULL / 0). */
+int engine_knn_graph(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids, const char* metric,
+                     int32_t k, int32_t threads, const char* params, int64_t* neighbors, float* distances,
+                     char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* Near-duplicate groups of a graph (n x k, as from engine_knn_graph): connected components of the edges inside the
+ * threshold (squared l2 <= threshold, similarity >= threshold). representative[i] = the smallest id of point i's group;
+ * *groups (may be NULL) = the number of groups. ids NULL = 0..n-1. */
+int engine_near_duplicates(const int64_t* ids, int64_t n, int32_t k, const int64_t* neighbors, const float* distances,
+                           const char* metric, float threshold, int64_t* representative, int64_t* groups);
+
+/* ZLaP-style label propagation over a graph: labels[i] in 0..classes-1 or -1 (unlabelled); F <- alpha S F +
+ * (1 - alpha) Y for iterations steps, S the symmetric normalised affinity (similarity^gamma, or exp(-d / sigma^2) for
+ * l2). scores (n x classes, may be NULL), predicted[i] = argmax class or -1 when unreached. */
+int engine_label_propagation(const int64_t* ids, int64_t n, int32_t k, const int64_t* neighbors, const float* distances,
+                             const char* metric, const int32_t* labels, int32_t classes, double alpha, int32_t iterations,
+                             double gamma, float* scores, int32_t* predicted);
+
 /* ---- hard-negative mining and hubness ------------------------------------------------------------------ */
 
 /* Mines hard negatives from the index for n anchors.

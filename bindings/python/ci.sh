@@ -33,6 +33,9 @@ ccbin=$(command -v gcc || command -v clang)
 if command -v g++ >/dev/null 2>&1; then g++ -x c++ -fsyntax-only -Wall -Werror bindings/native/engine.h; fi
 "${TMPDIR:-/tmp}/engine-example-$$" "${TMPDIR:-/tmp}/engine-example-$$.idx"
 rm -f "${TMPDIR:-/tmp}/engine-example-$$"
+"$ccbin" -std=c99 -Wall -Wextra -pedantic -Werror -I bindings/native bindings/native/examples/range.c \
+  -L "$lib" -lengine -lm -Wl,-rpath,"$lib" -o "${TMPDIR:-/tmp}/engine-range-$$"
+"${TMPDIR:-/tmp}/engine-range-$$" && rm -f "${TMPDIR:-/tmp}/engine-range-$$"
 
 # The wheel (reusing the library just built), installed offline into a fresh venv; pytest runs from a temporary
 # directory against the installed package (conftest.py refuses the source tree when MINEDEX_TEST_INSTALLED is set).

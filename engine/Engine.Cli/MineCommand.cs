@@ -47,10 +47,11 @@ internal static class MineCommand
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
         var acceptLoss = new Option<bool>(SearchCommand.AcceptLogLossOption) { Description = SearchCommand.AcceptLogLossDescription };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
+        var audit = new Option<bool>("--audit") { Description = "Also mine on an exact Flat index of the corpus and write OUT.audit.json: decision flips, flip rate, exact re-scoring of the ambiguous band (MiningAudit)." };
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -128,9 +129,21 @@ internal static class MineCommand
             if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Mining(report));
             else Console.WriteLine(report.ToString());
             Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
+            if (p.GetValue(audit)) WriteAudit(idx, data, d, input, options, outPath, steps);
             return 0;
         });
         return cmd;
+    }
+
+    // Exact-versus-approximate audit (issue 16 §5): the same mining on a Flat index of the corpus, compared.
+    private static void WriteAudit(IVectorIndex idx, float[] data, int d, MiningInput input, MiningOptions options, string outPath, Steps steps)
+    {
+        using var exact = IndexFactory.Create("Flat", d, idx.Metric);
+        exact.Add(data, Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
+        var audit = steps.Run("audit against exact scores", _ => MiningAudit.Run(idx, exact, input, options));
+        File.WriteAllText(outPath + ".audit.json", audit.ToJson());
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"audit: flip rate {audit.FlipRate:F4} ({audit.SetFlips} set flips, {audit.RowsChanged} rows changed), threshold flips {audit.ThresholdFlips}, band {audit.Band:G4} ({audit.InBand} in band) -> {outPath}.audit.json"));
     }
 
     // An index built by 'engine build' holds the corpus rows under their row numbers: it must match the corpus file.

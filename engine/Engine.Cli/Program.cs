@@ -19,6 +19,9 @@ public static class Program
         root.Subcommands.Add(MineCommand.Create());
         root.Subcommands.Add(HubnessCommand.Create());
         root.Subcommands.Add(MultiVectorCommands.Create());
+        root.Subcommands.Add(KnnGraphCommand.Create());
+        root.Subcommands.Add(SelectCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
         return root;
     }
 

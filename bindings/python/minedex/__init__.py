@@ -16,9 +16,11 @@ from .index import Index, load
 from .hard_negatives import HardNegatives, mine_hard_negatives
 from .mined_file import CorruptFileError, read_mined
 from .refresher import Refresher, Snapshot, StaleSnapshotError
+from .graph import knn_graph, label_propagation, near_duplicates
 
 __all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
            "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
+__all__ += ["knn_graph", "label_propagation", "near_duplicates"]
 
 
 def version():

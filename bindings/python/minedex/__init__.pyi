@@ -9,3 +9,4 @@ __all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegative
 __version__: str
 
 def version() -> str: ...
+from .graph import knn_graph as knn_graph, label_propagation as label_propagation, near_duplicates as near_duplicates

@@ -173,6 +173,25 @@ class Index:
                                            threads, ",".join(params).encode("utf-8")))
         return v.output(D, kind), v.output(I, kind)
 
+    def range_search(self, q, radius, threads=0, probes=None, ef=None, return_type="numpy"):
+        """Every stored vector within ``radius`` of each query ``q`` (nq, d), like faiss' ``range_search``.
+
+        ``radius`` bounds the squared L2 distance (l2: distance <= radius, radius >= 0) or is a similarity threshold
+        (ip: score >= radius; cosine: in [-1, 1]). Exact on ``"Flat"``; approximate indexes return what their search
+        reaches (``probes`` for IVF, ``ef`` for HNSW). Returns ``(lims, D, I)``: query i owns ``D[lims[i]:lims[i+1]]``
+        and ``I[lims[i]:lims[i+1]]``, best first. A NaN/infinite or negative l2 radius raises ValueError
+        (:class:`minedex.InvalidArgumentError`), a non-number TypeError.
+        """
+        from ._range import range_search
+        kind = v.return_type(return_type)
+        params = []
+        if ef is not None:
+            params.append(f"ef={v.integer(ef, 'ef', 1, 1 << 20)}")
+        if probes is not None:
+            params.append(f"probes={v.integer(probes, 'probes', 1)}")
+        lims, D, I = range_search(self, q, radius, threads, ",".join(params))
+        return v.output(lims, kind), v.output(D, kind), v.output(I, kind)
+
     def remove(self, ids):
         """Removes ``ids`` (absent ids are ignored); returns how many were removed."""
         ids = v.ids(ids, "ids")

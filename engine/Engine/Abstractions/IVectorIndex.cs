@@ -81,6 +81,22 @@ public interface IVectorIndex : IDisposable
     void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null);
 
+    /// <summary>
+    /// All stored vectors within <paramref name="radius"/> of each query: squared L2 distance ≤ r, or inner-product /
+    /// cosine similarity ≥ r. Results are variable-length per query (<see cref="RangeSearchResult"/>, best first).
+    /// </summary>
+    /// <remarks>Exact on <c>Flat</c> (one scan). The default, used by approximate indexes, runs k-NN searches whose k
+    /// doubles until the k-th result leaves the radius, so it returns what the index's approximate search reaches
+    /// inside the radius: the probed lists of IVF, the ef-bounded (ef ≥ k) walk of HNSW. Its recall against Flat is
+    /// measured in docs/beyond-negatives.md.</remarks>
+    /// <param name="queries">nq × d row-major queries.</param>
+    /// <param name="radius">Squared-distance bound (L2, ≥ 0) or similarity threshold (IP: any finite value; cosine: −1..1).</param>
+    /// <param name="parameters">Per-call knobs of the index (probes, ef, filter, threads).</param>
+    /// <exception cref="ArgumentOutOfRangeException">NaN/±∞ radius, negative L2 radius, cosine threshold outside [−1, 1].</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension or non-finite queries.</exception>
+    RangeSearchResult RangeSearch(ReadOnlySpan<float> queries, float radius, SearchParameters? parameters = null) =>
+        RangeSearchResult.ByGrowingK(this, queries, radius, parameters);
+
     /// <summary>Removes the given ids; ids that are not present are ignored. Returns how many were removed.</summary>
     int Remove(ReadOnlySpan<long> ids);
 

@@ -1,0 +1,86 @@
+using System.Buffers;
+using Engine.Distance;
+
+namespace Engine.Index.Flat;
+
+public sealed partial class FlatIndex
+{
+    /// <summary>
+    /// Exact range search: every stored vector with squared L2 distance ≤ <paramref name="radius"/> (or similarity ≥
+    /// <paramref name="radius"/> for inner product and cosine), from one blocked GEMM scan per query block. The
+    /// distances are the ones <see cref="Search"/> reports for the same pairs.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">NaN/±∞ radius, negative L2 radius, cosine threshold outside [−1, 1],
+    /// or a knob of <paramref name="parameters"/> out of range.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, or parameters of another index family.</exception>
+    public RangeSearchResult RangeSearch(ReadOnlySpan<float> queries, float radius, SearchParameters? parameters = null)
+    {
+        RangeSearchResult.CheckRadius(Metric, radius);
+        parameters?.Validate();
+        SearchParameters.CheckFamily(parameters, null, this);
+        int nq = Guard.Rows(queries, Dimension, nameof(queries));
+        Guard.Finite(queries, Dimension, nameof(queries));
+        int d = Dimension;
+        int threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
+        IIdFilter? filter = parameters?.Filter;
+        var lists = new List<(float Distance, long Id)>[nq];
+        for (int i = 0; i < nq; i++) lists[i] = new List<(float, long)>();
+        if (nq == 0) return RangeSearchResult.FromLists(Metric, radius, lists);
+
+        float[] q = queries.ToArray();
+        if (Metric == Metric.Cosine)
+            for (int i = 0; i < nq; i++) NormalizeInPlace(q.AsSpan(i * d, d));
+        _lock.EnterReadLock();
+        try
+        {
+            int n = _count;
+            parameters?.Stats?.Add(queries: nq, distances: (long)nq * n);
+            int chunks = (nq + QueryBlock - 1) / QueryBlock;
+            ParallelWork.For(0, chunks, Math.Min(threads, chunks), c =>
+            {
+                int q0 = c * QueryBlock, qb = Math.Min(QueryBlock, nq - q0);
+                RangeBlock(q.AsSpan(q0 * d, qb * d), qb, n, radius, lists.AsSpan(q0, qb), filter);
+            });
+        }
+        finally { _lock.ExitReadLock(); }
+        return RangeSearchResult.FromLists(Metric, radius, lists);
+    }
+
+    // One block of queries against the whole corpus: a GEMM tile per corpus block, every entry inside the radius kept.
+    private void RangeBlock(ReadOnlySpan<float> qBlock, int qb, int n, float radius,
+        Span<List<(float Distance, long Id)>> lists, IIdFilter? filter)
+    {
+        int d = Dimension;
+        float[] dots = ArrayPool<float>.Shared.Rent(qb * _corpusBlock);
+        float[] qNorms = ArrayPool<float>.Shared.Rent(qb);
+        try
+        {
+            if (Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
+            for (int c0 = 0; c0 < n; c0 += _corpusBlock)
+            {
+                int cb = Math.Min(_corpusBlock, n - c0);
+                Distances.DotManyToMany(qBlock, _data.AsSpan(c0 * d, cb * d), d, dots.AsSpan(0, qb * cb));
+                var norms = _norms.AsSpan(c0, cb);
+                for (int i = 0; i < qb; i++)
+                {
+                    var row = dots.AsSpan(i * cb, cb);
+                    var list = lists[i];
+                    for (int j = 0; j < cb; j++)
+                    {
+                        // Same arithmetic as the k-NN search (PushL2Block), so both report the same distance.
+                        float value = Metric == Metric.L2 ? MathF.Max(0f, qNorms[i] + norms[j] - 2f * row[j]) : row[j];
+                        if (!RangeSearchResult.Within(Metric, value, radius)) continue;
+                        long id = _ids[c0 + j];
+                        if (filter is not null && !filter.IsAllowed(id)) continue;
+                        list.Add((value, id));
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(dots);
+            ArrayPool<float>.Shared.Return(qNorms);
+        }
+    }
+}
