@@ -60,7 +60,7 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs)[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs|RaBitQ[{{b}}])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>

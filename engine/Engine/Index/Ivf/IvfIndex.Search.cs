@@ -132,7 +132,7 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
+        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
     }
 
     private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
@@ -186,8 +186,11 @@ public sealed partial class IvfIndex
         const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
         if (_refine is not null)
             for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(s.CandLabels[c], probeLists);
+        bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
         for (int c = 0; c < found; c++)
         {
+            // Error-bound re-ranking: candidates come in lower-bound order, so none after this one can beat the k-th.
+            if (lowerBounds && s.CandKeys[c] > final.Threshold) break;
             if (_refine is not null && c + Ahead < found) PrefetchRefine(s.CandLabels[c + Ahead], probeLists);
             long label = s.CandLabels[c];
             int p = (int)(label >> 32), off = (int)(uint)label;
@@ -217,6 +220,7 @@ public sealed partial class IvfIndex
     {
         PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables!, Metric, hasRefine: _refine is not null),
         ProductQuantizer pq => new PQListScanner(pq, _tables!, Metric),
+        RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
         _ => new FlatListScanner(Dimension, Metric),
     };
 }

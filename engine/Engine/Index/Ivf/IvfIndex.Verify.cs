@@ -59,7 +59,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
         long id = list.Ids[off];
         if (id < 0 || !seen.Add(id) || !_directMap.TryGetValue(id, out long at) || at != Pack(li, off))
             report.Add(SourceName, At(_idsAt, row * sizeof(long)), $"id {id} at row {off} of list {li} is negative, duplicated or not where the id map says");
-        if (_pq is null) // Flat lists: the stored row itself
+        if (FlatLists) // Flat lists: the stored row itself
         {
             int size = _codec.CodeSize;
             var v = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * size, size));

@@ -42,6 +42,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private ICoarseQuantizer _quantizer;
     private readonly IVectorCodec _codec;
     private readonly ProductQuantizer? _pq;
+    private readonly RaBitQCodec? _rabitq;
     private ResidualTables? _tables;
     private readonly OpqRotation? _opq;
     private readonly VectorCodec? _refine;
@@ -72,6 +73,7 @@ public sealed partial class IvfIndex : IVectorIndex
         {
             case IvfListEncoding.Flat: _codec = new VectorCodec(dimension, VectorEncoding.Flat); break;
             case IvfListEncoding.PQ: _codec = _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits); break;
+            case IvfListEncoding.RaBitQ: _codec = _rabitq = new RaBitQCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct); break;
             default:
                 var fs = new PQ4FastScanCodec(dimension, spec.SubQuantizers);
                 (_codec, _pq) = (fs, fs.Quantizer);
@@ -211,6 +213,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _flatQuantizer.SetCentroids(centroids.ToArray());
             SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
+            if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed); // the rotation needs no data
             if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
@@ -333,6 +336,7 @@ public sealed partial class IvfIndex : IVectorIndex
                     System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan(i * d, d));
                 _codec.Train(residuals, TrainingSeed + 17, threads);
             }
+            if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed);
             _refine?.Train(train);
             BuildTerm2();
             _trained = true;
@@ -340,6 +344,12 @@ public sealed partial class IvfIndex : IVectorIndex
         }
         finally { _lock.ExitWriteLock(); }
     }
+
+    /// <summary>Seed of the RaBitQ rotation (derived from <see cref="TrainingSeed"/>; saved in the file).</summary>
+    private int RaBitQSeed => unchecked(TrainingSeed + 17);
+
+    /// <summary>True when the lists hold the f32 rows themselves (<c>Flat</c>), not codes of residuals.</summary>
+    private bool FlatLists => _pq is null && _rabitq is null;
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.
