@@ -97,7 +97,7 @@ public sealed partial class IvfIndex
         var ver = r.ReadArray<int>("IVER", 3);
         if (ver[0] is < 1 or > RaBitQLayoutVersion)
             throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {RaBitQLayoutVersion}).");
-        if ((spec.Encoding == IvfListEncoding.RaBitQ) != (ver[0] == RaBitQLayoutVersion))
+        if ((spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) != (ver[0] == RaBitQLayoutVersion))
             throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} does not fit a '{h.Description}' index (RaBitQ lists are written with version {RaBitQLayoutVersion}, others with 1 or 2).");
         var index = new IvfIndex(spec, h.Dimension, h.Metric);
         try

@@ -220,6 +220,7 @@ public sealed partial class IvfIndex
     {
         PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables!, Metric, hasRefine: _refine is not null),
         ProductQuantizer pq => new PQListScanner(pq, _tables!, Metric),
+        RaBitQFastScanCodec rfs => new RaBitQFastScanListScanner(rfs, _quantizer, hasRefine: _refine is not null),
         RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
         _ => new FlatListScanner(Dimension, Metric),
     };

@@ -74,6 +74,10 @@ public sealed partial class IvfIndex : IVectorIndex
             case IvfListEncoding.Flat: _codec = new VectorCodec(dimension, VectorEncoding.Flat); break;
             case IvfListEncoding.PQ: _codec = _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits); break;
             case IvfListEncoding.RaBitQ: _codec = _rabitq = new RaBitQCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct); break;
+            case IvfListEncoding.RaBitQFastScan:
+                var rfs = new RaBitQFastScanCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct);
+                (_codec, _rabitq) = (rfs, rfs.Codec);
+                break;
             default:
                 var fs = new PQ4FastScanCodec(dimension, spec.SubQuantizers);
                 (_codec, _pq) = (fs, fs.Quantizer);
@@ -82,7 +86,12 @@ public sealed partial class IvfIndex : IVectorIndex
         if (_pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
-        _lists = new InvertedLists(spec.Lists, _codec is PQ4FastScanCodec f ? f.Layout : CodeLayout.Rows(_codec.CodeSize), _refine?.CodeSize ?? 0);
+        _lists = new InvertedLists(spec.Lists, _codec switch
+        {
+            PQ4FastScanCodec f => f.Layout,
+            RaBitQFastScanCodec rf => rf.Layout,
+            _ => CodeLayout.Rows(_codec.CodeSize),
+        }, _refine?.CodeSize ?? 0);
     }
 
     /// <summary>Parses <paramref name="spec"/> and creates the index.</summary>

@@ -18,10 +18,13 @@ public enum IvfListEncoding
 
     /// <summary>Residual RaBitQ codes, B = 1..8 bits per dimension (<c>RaBitQ</c>, <c>RaBitQ{b}</c>).</summary>
     RaBitQ = 3,
+
+    /// <summary>Residual RaBitQ codes at 1 or 4 bits per dimension in fast-scan blocks (<c>RaBitQfs1</c>, <c>RaBitQfs4</c>).</summary>
+    RaBitQFastScan = 4,
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8]|PQ{m}x4fs|RaBitQ[{b}])[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8]|PQ{m}x4fs|RaBitQ[{b}]|RaBitQfs{b})[,Refine(Flat|SQ8|F16)|,RFlat]</c>
 /// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>).
 /// <c>Parse(s).ToString() == s</c> for every canonical string (<c>PQ{m}x8</c> prints as <c>PQ{m}</c>).
 /// </summary>
@@ -75,7 +78,17 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             bits = ParseRaBitQBits(mt, spec);
             bitsWritten = mt.Groups[1].Success;
         }
-        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4, PQ{{m}}x4fs, RaBitQ or RaBitQ{{b}}).", nameof(spec));
+        else if ((mt = RaBitQFastScanRegex().Match(parts[i])).Success)
+        {
+            enc = IvfListEncoding.RaBitQFastScan;
+            bits = mt.Groups[1].Value switch
+            {
+                "1" => 1,
+                "4" => 4,
+                _ => throw new ArgumentException($"Index spec '{spec}': RaBitQ fast-scan bits '{mt.Groups[1].Value}' must be 1 or 4 (RaBitQfs1, RaBitQfs4).", nameof(spec)),
+            };
+        }
+        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4, PQ{{m}}x4fs, RaBitQ, RaBitQ{{b}} or RaBitQfs{{b}}).", nameof(spec));
         i++;
         VectorEncoding? refine = null;
         bool shorthand = false;
@@ -88,7 +101,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             i++;
         }
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
-        if ((enc == IvfListEncoding.Flat || enc == IvfListEncoding.RaBitQ) && opq > 0)
+        if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) && opq > 0)
             throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation).", nameof(spec));
         return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten };
     }
@@ -123,6 +136,8 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             throw new ArgumentException($"Index spec '{this}': {Lists} lists × d={dimension} centroid values exceed one array ({Array.MaxLength}); use fewer lists.");
         if (Encoding == IvfListEncoding.RaBitQ && (Bits < 1 || Bits > 8))
             throw new ArgumentException($"Index spec '{this}': RaBitQ bits per dimension {Bits} is out of range 1..8.");
+        if (Encoding == IvfListEncoding.RaBitQFastScan && Bits != 1 && Bits != 4)
+            throw new ArgumentException($"Index spec '{this}': RaBitQ fast-scan bits per dimension {Bits} must be 1 or 4.");
         if (IsPQ && (SubQuantizers < 1 || SubQuantizers > dimension))
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} must be in 1..d={dimension}.");
         if (IsPQ && ((long)dimension << Bits) > Array.MaxLength)
@@ -148,6 +163,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             IvfListEncoding.Flat => "Flat",
             IvfListEncoding.PQFastScan => $"PQ{SubQuantizers}x4fs",
             IvfListEncoding.RaBitQ => RaBitQBitsWritten ? $"RaBitQ{Bits}" : "RaBitQ",
+            IvfListEncoding.RaBitQFastScan => $"RaBitQfs{Bits}",
             _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
         });
         if (Refine is { } r) s.Append(RefineShorthand ? ",RFlat" : $",Refine({r})");
@@ -175,5 +191,6 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     [GeneratedRegex(@"^IVF(\d+)(?:_HNSW(\d+))?$")] private static partial Regex IvfRegex();
     [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?$")] private static partial Regex PqRegex();
     [GeneratedRegex(@"^RaBitQ(\d+)?$")] private static partial Regex RaBitQRegex();
+    [GeneratedRegex(@"^RaBitQfs(\d+)$")] private static partial Regex RaBitQFastScanRegex();
     [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();
 }
