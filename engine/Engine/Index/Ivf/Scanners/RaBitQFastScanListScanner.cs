@@ -12,43 +12,31 @@ namespace Engine.Index.Ivf;
 /// <see cref="RaBitQListScanner"/>. With a refine store the keys are lower bounds; the byte rounding of the table is
 /// added to the bound (ε₀ standard deviations of the rounding sum, √(M/12) / scale).
 /// </summary>
-internal sealed class RaBitQFastScanListScanner : IvfListScanner
+internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
 {
-    private readonly RaBitQCodec _codec;
     private readonly RaBitQFastScanLayout _layout;
-    private readonly ICoarseQuantizer _quantizer;
-    private readonly bool _l2, _lowerBounds;
     private readonly float[] _rotated, _table;
     private readonly byte[] _qlut;
     private readonly ushort[] _out32 = new ushort[32];
-    private readonly float _epsilon;
-    private float _tableBias, _inv, _roundingSd, _queryNorm2, _bias, _bound;
+    private float _tableBias, _inv, _roundingSd;
 
     public RaBitQFastScanListScanner(RaBitQFastScanCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon = RaBitQCodec.DefaultEpsilon)
+        : base(codec.Codec, quantizer, hasRefine, epsilon)
     {
-        _codec = codec.Codec;
         _layout = codec.Layout;
-        _quantizer = quantizer;
-        _l2 = _codec.Metric == Metric.L2;
-        _lowerBounds = hasRefine;
-        _epsilon = epsilon;
         _rotated = new float[_layout.M * 4];
         _table = new float[_layout.M * 16];
         _qlut = GC.AllocateArray<byte>(PQ4FastScan.LutBytes(_layout.M) + 64, pinned: true);
     }
 
-    public override bool KeysAreLowerBounds => _lowerBounds;
-
-    public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
-
     public override void SetQuery(ReadOnlySpan<float> query)
     {
-        int d = _codec.Dimension, m = _layout.M;
+        int d = Codec.Dimension, m = _layout.M;
         var r = _rotated.AsSpan(0, d);
         query.CopyTo(r);
-        _codec.Rotation!.Forward(r);
+        Codec.Rotation!.Forward(r);
         float sum = System.Numerics.Tensors.TensorPrimitives.Sum(r);
-        if (_codec.Bits == 1)
+        if (Codec.Bits == 1)
         {
             _rotated.AsSpan(d).Clear(); // padding dimensions of the last 4-dimension group count zero
             for (int s = 0; s < m; s++)
@@ -63,25 +51,17 @@ internal sealed class RaBitQFastScanListScanner : IvfListScanner
                 for (int v = 0; v < 16; v++) _table[s * 16 + v] = _rotated[s] * v;
         float scale = PQ4FastScan.QuantizeLut(_table, m, _qlut, out float lutBias);
         _inv = 1f / scale;
-        _tableBias = lutBias - _codec.Offset * sum;
+        _tableBias = lutBias - Codec.Offset * sum;
         _roundingSd = MathF.Sqrt(m / 12f) * _inv;
-        _queryNorm2 = Distances.SquaredNorm(query);
-    }
-
-    public override void SetList(int list, float coarseKey)
-    {
-        _bias = coarseKey;
-        float dist2 = _l2 ? coarseKey : _queryNorm2 + Distances.SquaredNorm(_quantizer.Centroid(list)) + 2 * coarseKey;
-        float bound = _epsilon * MathF.Sqrt(MathF.Max(0, dist2));
-        _bound = _lowerBounds ? (_l2 ? 2 * bound : bound) : 0;
+        SetQueryNorm(query);
     }
 
     public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
     {
         int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, count = list.Count;
-        float bias = _bias, tableBias = _tableBias, inv = _inv, bound = _bound;
-        float rounding = _lowerBounds ? _epsilon * _roundingSd * (_l2 ? 2 : 1) : 0;
-        bool l2 = _l2;
+        float bias = Bias, tableBias = _tableBias, inv = _inv, bound = BoundScale;
+        float rounding = KeysAreLowerBounds ? Epsilon * _roundingSd * (L2 ? 2 : 1) : 0;
+        bool l2 = L2;
         int blocks = (count + 31) >> 5;
         fixed (byte* codes = list.Codes)
         fixed (byte* qlut = _qlut)

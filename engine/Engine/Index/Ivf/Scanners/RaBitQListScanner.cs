@@ -5,60 +5,89 @@ using Engine.Quantization;
 namespace Engine.Index.Ivf;
 
 /// <summary>
-/// Residual RaBitQ lists (<c>RaBitQ</c>, <c>RaBitQ{b}</c>): the query is rotated and turned into a byte table once
-/// per query; every code made against its list's centroid c stores ⟨P c, y⟩ in its additive term, so a list only
-/// contributes its coarse key (‖q − c‖², or −⟨q, c⟩) and ‖q − c‖ for the error bound. Without a refine store the keys
-/// are the unbiased estimates; with one they are the estimates' lower bounds (estimate − ε₀ × bound), so the refine
-/// stage can stop at the first candidate whose lower bound cannot beat its k-th exact distance
-/// (<see cref="IvfListScanner.KeysAreLowerBounds"/>).
+/// What the RaBitQ scanners share: each list contributes only its coarse key (‖q − c‖², or −⟨q, c⟩; the codes
+/// carry ⟨P c, y⟩ in their additive term) and ‖q − c‖ for the error bound. Without a refine store the keys are the
+/// unbiased estimates; with one they are lower bounds (estimate − ε₀ × bound), so the refine stage can stop at the
+/// first candidate whose lower bound cannot beat its k-th exact distance (<see cref="IvfListScanner.KeysAreLowerBounds"/>).
 /// </summary>
-internal sealed class RaBitQListScanner : IvfListScanner
+internal abstract class RaBitQScannerBase : IvfListScanner
 {
-    private readonly RaBitQCodec _codec;
     private readonly ICoarseQuantizer _quantizer;
-    private readonly bool _l2, _lowerBounds;
+    private readonly bool _lowerBounds;
+
+    protected RaBitQScannerBase(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon)
+    {
+        Codec = codec;
+        _quantizer = quantizer;
+        L2 = codec.Metric == Metric.L2;
+        _lowerBounds = hasRefine;
+        Epsilon = epsilon;
+    }
+
+    protected RaBitQCodec Codec { get; }
+
+    /// <summary>True for L2 codes (keys ‖q − c‖² + add − 2 ip), false for inner product (−⟨q, c⟩ − add − ip).</summary>
+    protected bool L2 { get; }
+
+    /// <summary>The confidence parameter ε₀ of the bounds.</summary>
+    protected float Epsilon { get; }
+
+    /// <summary>‖q‖² of the current query (set by <see cref="SetQueryNorm"/>).</summary>
+    private float _queryNorm2;
+
+    /// <summary>The current list's coarse key.</summary>
+    protected float Bias { get; private set; }
+
+    /// <summary>What a code's error factor e is multiplied by to give its key's bound (0 without refine).</summary>
+    protected float BoundScale { get; private set; }
+
+    public sealed override bool KeysAreLowerBounds => _lowerBounds;
+
+    public sealed override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
+
+    /// <summary>Records ‖q‖² (inner product needs it for ‖q − c‖).</summary>
+    protected void SetQueryNorm(ReadOnlySpan<float> query) => _queryNorm2 = Distances.SquaredNorm(query);
+
+    public sealed override void SetList(int list, float coarseKey)
+    {
+        Bias = coarseKey;
+        // ‖q − c‖: the L2 coarse key is its square; for inner product ‖q‖² + ‖c‖² − 2⟨q, c⟩ with −⟨q, c⟩ the key.
+        float dist2 = L2 ? coarseKey : _queryNorm2 + Distances.SquaredNorm(_quantizer.Centroid(list)) + 2 * coarseKey;
+        float bound = Epsilon * MathF.Sqrt(MathF.Max(0, dist2));
+        BoundScale = _lowerBounds ? (L2 ? 2 * bound : bound) : 0;
+    }
+}
+
+/// <summary>
+/// Residual RaBitQ lists in rows (<c>RaBitQ</c>, <c>RaBitQ{b}</c>): the query is rotated and turned into a byte table
+/// once per query (<see cref="RaBitQKernels.BuildLut"/>); each code costs B × ⌈d/8⌉ look-ups.
+/// </summary>
+internal sealed class RaBitQListScanner : RaBitQScannerBase
+{
     private readonly float[] _rotated, _lut;
-    private readonly float _epsilon;
-    private float _sum, _queryNorm2, _bias, _boundScale;
+    private float _sum;
 
     public RaBitQListScanner(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon = RaBitQCodec.DefaultEpsilon)
+        : base(codec, quantizer, hasRefine, epsilon)
     {
-        _codec = codec;
-        _quantizer = quantizer;
-        _l2 = codec.Metric == Metric.L2;
-        _lowerBounds = hasRefine;
-        _epsilon = epsilon;
         _rotated = new float[codec.Dimension];
         _lut = GC.AllocateArray<float>(RaBitQKernels.LutFloats(codec.Dimension), pinned: true);
     }
 
-    public override bool KeysAreLowerBounds => _lowerBounds;
-
-    public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
-
     public override void SetQuery(ReadOnlySpan<float> query)
     {
         query.CopyTo(_rotated);
-        _codec.Rotation!.Forward(_rotated);
+        Codec.Rotation!.Forward(_rotated);
         RaBitQKernels.BuildLut(_rotated, _lut);
-        _sum = System.Numerics.Tensors.TensorPrimitives.Sum(_rotated) * _codec.Offset;
-        _queryNorm2 = Distances.SquaredNorm(query);
-    }
-
-    public override void SetList(int list, float coarseKey)
-    {
-        _bias = coarseKey;
-        // ‖q − c‖: the L2 coarse key is its square; for inner product ‖q‖² + ‖c‖² − 2⟨q, c⟩ with −⟨q, c⟩ the key.
-        float dist2 = _l2 ? coarseKey : _queryNorm2 + Distances.SquaredNorm(_quantizer.Centroid(list)) + 2 * coarseKey;
-        float bound = _epsilon * MathF.Sqrt(MathF.Max(0, dist2));
-        _boundScale = _lowerBounds ? (_l2 ? 2 * bound : bound) : 0;
+        _sum = System.Numerics.Tensors.TensorPrimitives.Sum(_rotated) * Codec.Offset;
+        SetQueryNorm(query);
     }
 
     public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
     {
-        int cs = _codec.CodeSize, pb = _codec.PlaneBytes, bits = _codec.Bits, count = list.Count;
-        float bias = _bias, sum = _sum, boundScale = _boundScale;
-        bool l2 = _l2;
+        int cs = Codec.CodeSize, pb = Codec.PlaneBytes, bits = Codec.Bits, count = list.Count;
+        float bias = Bias, sum = _sum, boundScale = BoundScale;
+        bool l2 = L2;
         fixed (byte* codes = list.Codes)
         fixed (float* lut = _lut)
         {
