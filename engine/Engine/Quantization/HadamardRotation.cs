@@ -114,7 +114,16 @@ public sealed class HadamardRotation : IVectorTransform
             {
                 var a = v.Slice(i, h);
                 var b = v.Slice(i + h, h);
-                for (int j = 0; j < h; j++)
+                int j = 0;
+                if (System.Numerics.Vector.IsHardwareAccelerated)
+                    for (; j <= h - System.Numerics.Vector<float>.Count; j += System.Numerics.Vector<float>.Count)
+                    {
+                        var x = new System.Numerics.Vector<float>(a.Slice(j));
+                        var y = new System.Numerics.Vector<float>(b.Slice(j));
+                        (x + y).CopyTo(a.Slice(j));
+                        (x - y).CopyTo(b.Slice(j));
+                    }
+                for (; j < h; j++)
                 {
                     float x = a[j], y = b[j];
                     a[j] = x + y;

@@ -248,6 +248,18 @@ public class RaBitQIvfTests
         double bad = IvfTestData.Recall(truth, IvfTestData.SearchLabels(wrong, Queries, K, p), NQ, K);
         Assert.True(bad < ok, $"recall with the wrong rotation {bad:F3} vs {ok:F3}");
 
+        // A code factor made non-finite (checksums re-sealed): the load stays cheap, Verify names it.
+        string factor = dir.File("factor.idx");
+        File.Copy(good, factor);
+        IndexFileEditor.Set(factor, "CODE", 1, float.NaN);
+        using (var damaged = IvfIndex.Load(factor))
+        {
+            var report = damaged.Verify();
+            Assert.False(report.IsClean);
+            Assert.Contains(report.Problems, p => p.What.Contains("RaBitQ factors", StringComparison.Ordinal));
+        }
+        Assert.True(index.Verify().IsClean);
+
         // The layout version must fit the encoding.
         string version = dir.File("version.idx");
         File.Copy(good, version);
