@@ -121,6 +121,34 @@ public class RaBitQIvfTests
         Assert.True(recall >= flatRecall - 0.01, $"{spec} with error-bound refine {recall:F3} vs IVF-Flat at the same probes {flatRecall:F3}");
     }
 
+    [Fact]
+    public void BoundEpsilonTradesReScoringForSafetyAndIsCheckedEverywhere()
+    {
+        using var index = Build("IVF64,RaBitQfs4,RFlat", Metric.L2);
+        var truth = IvfTestData.GroundTruth(Data, Ids, Queries, D, K, Metric.L2);
+        double previous = 0, previousRecall = 0;
+        foreach (float eps in new[] { 0.5f, 1.9f, 4f })
+        {
+            var stats = new SearchStats();
+            var lab = IvfTestData.SearchLabels(index, Queries, K, new IvfSearchParameters { Probes = 16, RefineFactor = 32, BoundEpsilon = eps, Stats = stats });
+            double recall = IvfTestData.Recall(truth, lab, NQ, K);
+            Assert.True(stats.Refined >= previous, $"ε₀ {eps}: re-scored {stats.Refined} < {previous}");
+            Assert.True(recall >= previousRecall - 0.005, $"ε₀ {eps}: recall {recall:F3} < {previousRecall:F3}");
+            (previous, previousRecall) = (stats.Refined, recall);
+        }
+        Assert.True(previousRecall >= 0.97, $"recall at ε₀ 4: {previousRecall:F3}");
+        foreach (float bad in new[] { 0f, -1f, 17f, float.NaN })
+            Assert.Throws<ArgumentOutOfRangeException>(() => IvfTestData.SearchLabels(index, Queries, K, new IvfSearchParameters { BoundEpsilon = bad }));
+        using var pq = Build("IVF16,PQ8x4fs,RFlat", Metric.L2);
+        var e = Assert.Throws<ArgumentException>(() => IvfTestData.SearchLabels(pq, Queries, K, new IvfSearchParameters { BoundEpsilon = 2 }));
+        Assert.Contains("BoundEpsilon", e.Message);
+        // The CLI spelling (engine bench --sweep eps=…): understood by RaBitQ indexes only.
+        var p = (IvfSearchParameters)IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["eps"] = "3.3" }, 1);
+        Assert.Equal(3.3f, p.BoundEpsilon);
+        Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["eps"] = "0" }, 1));
+        Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(pq, new Dictionary<string, string> { ["eps"] = "2" }, 1));
+    }
+
     [Theory]
     [InlineData("IVF32,RaBitQ3,RFlat", Metric.L2)]
     [InlineData("IVF32,RaBitQ", Metric.Cosine)]

@@ -111,7 +111,9 @@ public static class IndexFactory
     {
         int? probes = null, refine = null, quantizerEf = null;
         long? maxCodes = null;
+        float? epsilon = null;
         bool graph = index.Spec.CoarseHnswM > 0;
+        bool bounded = index.Spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
@@ -128,11 +130,16 @@ public static class IndexFactory
                 case "maxcodes" or "max_codes":
                     maxCodes = ParseInt(key, value, 0, int.MaxValue);
                     break;
+                case "eps" or "epsilon" when bounded:
+                    if (!float.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float e) || !(e > 0 && e <= 16))
+                        throw new ArgumentException($"Search parameter '{key}={value}': must be a number greater than 0 and at most 16.", nameof(settings));
+                    epsilon = e;
+                    break;
                 default:
-                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}).", nameof(settings));
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}{(bounded ? ", eps" : "")}).", nameof(settings));
             }
         }
-        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, Stats = stats };
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, BoundEpsilon = epsilon, Stats = stats };
     }
 
     private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)

@@ -33,6 +33,8 @@ public sealed partial class IvfIndex
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
             throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
+        if (ivf?.BoundEpsilon is not null && _rabitq is null)
+            throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", nameof(parameters));
         if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
             throw new ArgumentException($"QuantizerEf applies to an HNSW coarse quantizer (IVF{{n}}_HNSW{{M}}); '{Description}' probes its centroids exhaustively.", nameof(parameters));
         int rf = ivf?.RefineFactor ?? 1;
@@ -81,6 +83,7 @@ public sealed partial class IvfIndex
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
         public readonly int QuantizerEf = ivf?.QuantizerEf ?? 0;
+        public readonly float BoundEpsilon = ivf?.BoundEpsilon ?? RaBitQCodec.DefaultEpsilon;
         public readonly long MaxCodes = maxCodes;
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
         public readonly double FallbackSelectivity = ivf?.ExactFallbackSelectivity ?? 0.01;
@@ -139,6 +142,7 @@ public sealed partial class IvfIndex
     {
         int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), k = ctx.K;
         s.Ensure(chunk, ListCount, ctx.Probes, ctx.Candidates);
+        s.Scanner.BoundEpsilon = ctx.BoundEpsilon;
         if (allowed is not null)
         {
             for (int i = 0; i < qb; i++)

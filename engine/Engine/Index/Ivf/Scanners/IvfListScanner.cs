@@ -24,6 +24,9 @@ internal abstract class IvfListScanner
     /// </summary>
     public virtual bool KeysAreLowerBounds => false;
 
+    /// <summary>The confidence parameter ε₀ of lower-bound keys (set once per search call; unused by scanners without bounds).</summary>
+    public float BoundEpsilon { get; set; } = Quantization.RaBitQCodec.DefaultEpsilon;
+
     /// <summary>Candidates to gather per query before the refine stage (<paramref name="k"/> when the keys are final).</summary>
     public abstract int CandidatesFor(int k, int candidates, bool hasRefine);
 

@@ -20,8 +20,8 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
     private readonly ushort[] _out32 = new ushort[32];
     private float _tableBias, _inv, _roundingSd;
 
-    public RaBitQFastScanListScanner(RaBitQFastScanCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon = RaBitQCodec.DefaultEpsilon)
-        : base(codec.Codec, quantizer, hasRefine, epsilon)
+    public RaBitQFastScanListScanner(RaBitQFastScanCodec codec, ICoarseQuantizer quantizer, bool hasRefine)
+        : base(codec.Codec, quantizer, hasRefine)
     {
         _layout = codec.Layout;
         _rotated = new float[_layout.M * 4];

@@ -15,13 +15,12 @@ internal abstract class RaBitQScannerBase : IvfListScanner
     private readonly ICoarseQuantizer _quantizer;
     private readonly bool _lowerBounds;
 
-    protected RaBitQScannerBase(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon)
+    protected RaBitQScannerBase(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine)
     {
         Codec = codec;
         _quantizer = quantizer;
         L2 = codec.Metric == Metric.L2;
         _lowerBounds = hasRefine;
-        Epsilon = epsilon;
     }
 
     protected RaBitQCodec Codec { get; }
@@ -30,7 +29,7 @@ internal abstract class RaBitQScannerBase : IvfListScanner
     protected bool L2 { get; }
 
     /// <summary>The confidence parameter ε₀ of the bounds.</summary>
-    protected float Epsilon { get; }
+    protected float Epsilon => BoundEpsilon;
 
     /// <summary>‖q‖² of the current query (set by <see cref="SetQueryNorm"/>).</summary>
     private float _queryNorm2;
@@ -67,8 +66,8 @@ internal sealed class RaBitQListScanner : RaBitQScannerBase
     private readonly float[] _rotated, _lut;
     private float _sum;
 
-    public RaBitQListScanner(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine, float epsilon = RaBitQCodec.DefaultEpsilon)
-        : base(codec, quantizer, hasRefine, epsilon)
+    public RaBitQListScanner(RaBitQCodec codec, ICoarseQuantizer quantizer, bool hasRefine)
+        : base(codec, quantizer, hasRefine)
     {
         _rotated = new float[codec.Dimension];
         _lut = GC.AllocateArray<float>(RaBitQKernels.LutFloats(codec.Dimension), pinned: true);
