@@ -25,6 +25,7 @@ internal static class DataCommands
         cmd.Subcommands.Add(CreateFetch());
         cmd.Subcommands.Add(CreateSynth());
         cmd.Subcommands.Add(CreateGroundTruth());
+        cmd.Subcommands.Add(MultiVectorCommands.CreatePatches());
         return cmd;
     }
 
@@ -121,7 +122,7 @@ internal static class DataCommands
 
     // The parser's default handler would print a stack trace; bad input and I/O problems get one clear line
     // and exit code 2, like Program.Main.
-    private static Func<ParseResult, int> Guarded(Func<ParseResult, int> action) => r =>
+    internal static Func<ParseResult, int> Guarded(Func<ParseResult, int> action) => r =>
     {
         try
         {

@@ -72,6 +72,10 @@ public sealed record CollectionSchema
     /// <summary>The key type's short name: string, guid, int32 or int64.</summary>
     public string KeyType { get; }
 
+    /// <summary>The key type as a .NET type: string, Guid, int or long.</summary>
+    [JsonIgnore]
+    public Type KeyClrType => KeyCodec.TypeOf(KeyType);
+
     /// <summary>Data fields in storage order.</summary>
     public IReadOnlyList<DataField> DataFields { get; }
 

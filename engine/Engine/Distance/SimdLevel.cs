@@ -37,6 +37,18 @@ internal static class Simd
         Best >= SimdLevel.V256 && Avx2.IsSupported ? SimdLevel.V256 :
         Best >= SimdLevel.V128 ? SimdLevel.V128 : SimdLevel.Scalar;
 
+    /// <summary>
+    /// Widest level for the popcount kernels: their vector paths shuffle bytes with x86 instructions (AVX-512BW, AVX2,
+    /// SSSE3); elsewhere they count with scalar POPCNT.
+    /// </summary>
+    internal static readonly SimdLevel BestPopCount =
+        Best == SimdLevel.V512 && Avx512BW.IsSupported ? SimdLevel.V512 :
+        Best >= SimdLevel.V256 && Avx2.IsSupported ? SimdLevel.V256 :
+        Best >= SimdLevel.V128 && Ssse3.IsSupported ? SimdLevel.V128 : SimdLevel.Scalar;
+
+    /// <summary>True when the CPU reports AVX-512 VPOPCNTDQ (CPUID leaf 7, ECX bit 14), detected at run time.</summary>
+    internal static readonly bool HasVpopcntdq = X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 14)) != 0;
+
     /// <summary>Every level from scalar up to <paramref name="best"/>.</summary>
     internal static IEnumerable<SimdLevel> UpTo(SimdLevel best)
     {

@@ -112,13 +112,14 @@ public sealed class ProductQuantizer : IVectorCodec
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         if (codes.Length < n * M) throw new ArgumentException($"codes must hold {n * M} bytes.", nameof(codes));
-        Span<float> dist = stackalloc float[Ksub];
+        // The nearest sub-centroid per sub-space, read off the row's own L2 table (one transposed-codebook pass).
+        var table = M * Ksub <= 16384 ? stackalloc float[M * Ksub] : new float[M * Ksub];
         for (int i = 0; i < n; i++)
         {
+            L2Table(vectors.Slice(i * Dimension, Dimension), table);
             for (int m = 0; m < M; m++)
             {
-                var x = vectors.Slice(i * Dimension + m * Dsub, Dsub);
-                Distances.SquaredL2OneToMany(x, Codebooks.AsSpan(m * Ksub * Dsub, Ksub * Dsub), dist);
+                var dist = table.Slice(m * Ksub, Ksub);
                 int best = 0;
                 for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
                 codes[i * M + m] = (byte)best;
@@ -137,7 +138,14 @@ public sealed class ProductQuantizer : IVectorCodec
     }
 
     /// <summary>Per sub-quantizer inner products ⟨x_m, c_mj⟩ into <paramref name="table"/> (M × Ksub).</summary>
-    public void InnerProductTable(ReadOnlySpan<float> x, Span<float> table)
+    public void InnerProductTable(ReadOnlySpan<float> x, Span<float> table) => Table<DotOp>(x, table);
+
+    /// <summary>Per sub-quantizer squared distances ‖x_m − c_mj‖² into <paramref name="table"/> (M × Ksub).</summary>
+    /// <remarks>Computed directly as Σ (x − c)² (no norm expansion, so no cancellation).</remarks>
+    public void L2Table(ReadOnlySpan<float> x, Span<float> table) => Table<L2Op>(x, table);
+
+    // One ADC table: over the transposed codebooks, Dsub broadcast steps of TOp over Ksub centroids per vector of lanes.
+    private void Table<TOp>(ReadOnlySpan<float> x, Span<float> table) where TOp : struct, IPairOp
     {
         if (table.Length < M * Ksub) throw new ArgumentException($"table must hold M×Ksub = {M * Ksub} floats.", nameof(table));
         var t = _transposed;
@@ -148,7 +156,7 @@ public sealed class ProductQuantizer : IVectorCodec
                 {
                     var acc = Vector512<float>.Zero;
                     for (int e = 0; e < Dsub; e++)
-                        acc += Vector512.Create(x[m * Dsub + e]) * Vector512.Create(t, (m * Dsub + e) * Ksub + j0);
+                        acc = TOp.Acc(Vector512.Create(x[m * Dsub + e]), Vector512.Create(t, (m * Dsub + e) * Ksub + j0), acc);
                     acc.CopyTo(table.Slice(m * Ksub + j0, 16));
                 }
             return;
@@ -160,19 +168,21 @@ public sealed class ProductQuantizer : IVectorCodec
                 {
                     var acc = Vector256<float>.Zero;
                     for (int e = 0; e < Dsub; e++)
-                        acc += Vector256.Create(x[m * Dsub + e]) * Vector256.Create(t, (m * Dsub + e) * Ksub + j0);
+                        acc = TOp.Acc(Vector256.Create(x[m * Dsub + e]), Vector256.Create(t, (m * Dsub + e) * Ksub + j0), acc);
                     acc.CopyTo(table.Slice(m * Ksub + j0, 8));
                 }
             return;
         }
         for (int m = 0; m < M; m++)
-            Distances.DotOneToMany(x.Slice(m * Dsub, Dsub), Codebooks.AsSpan(m * Ksub * Dsub, Ksub * Dsub), table.Slice(m * Ksub, Ksub));
-    }
-
-    /// <summary>Per sub-quantizer squared distances ‖x_m − c_mj‖² into <paramref name="table"/> (M × Ksub).</summary>
-    public void L2Table(ReadOnlySpan<float> x, Span<float> table)
-    {
-        for (int m = 0; m < M; m++)
-            Distances.SquaredL2OneToMany(x.Slice(m * Dsub, Dsub), Codebooks.AsSpan(m * Ksub * Dsub, Ksub * Dsub), table.Slice(m * Ksub, Ksub));
+        {
+            var xm = x.Slice(m * Dsub, Dsub);
+            for (int j = 0; j < Ksub; j++)
+            {
+                float acc = 0;
+                var c = Codebooks.AsSpan((m * Ksub + j) * Dsub, Dsub);
+                for (int e = 0; e < Dsub; e++) acc = TOp.Acc(xm[e], c[e], acc);
+                table[m * Ksub + j] = acc;
+            }
+        }
     }
 }

@@ -137,11 +137,16 @@ public sealed class VectorCodec : IVectorCodec
 
     /// <summary>
     /// Distance key (smaller is better: squared L2, or negated inner product) from <paramref name="query"/> to a
-    /// code; <paramref name="scratch"/> (d floats) is used for non-float encodings.
+    /// code; <paramref name="scratch"/> (d floats) is used for F16 (SQ8 distances are fused, see <see cref="Distances.SquaredL2Sq8"/>).
     /// </summary>
     public float Key(ReadOnlySpan<float> query, ReadOnlySpan<byte> code, bool innerProduct, Span<float> scratch)
     {
         ReadOnlySpan<float> x;
+        if (Encoding == VectorEncoding.SQ8) // fused: the codes are widened in registers, never decoded to scratch
+        {
+            var c = code[..CodeSize];
+            return innerProduct ? -Distances.DotSq8(query[..Dimension], _min, _step, c) : Distances.SquaredL2Sq8(query[..Dimension], _min, _step, c);
+        }
         if (Encoding == VectorEncoding.Flat) x = MemoryMarshal.Cast<byte, float>(code[..CodeSize]);
         else { DecodeOne(code, scratch); x = scratch[..Dimension]; }
         if (innerProduct) return -Distances.Dot(query, x);

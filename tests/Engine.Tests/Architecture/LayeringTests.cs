@@ -26,6 +26,7 @@ public class LayeringTests
         { "ILGPU", "Engine.Gpu" },
         { "Microsoft.Orleans", "Engine.Orleans" },
         { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
+        { "Microsoft.Extensions.AI", "Engine.VectorData" },
         { "ScottPlot", "Engine.Bench" },
         { "SkiaSharp", "Engine.Bench" },
         { "PureHDF", "Engine.Bench" },
@@ -57,6 +58,18 @@ public class LayeringTests
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 
+    [Fact]
+    public void CollectionsAssembly_KnowsNothingOfTheVectorDataConnector()
+    {
+        // The record store is the engine's own API; the Microsoft.Extensions.VectorData connector sits on top of it.
+        var refs = typeof(Engine.Collections.RecordCollection<>).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        Assert.DoesNotContain(refs, r => r.Contains("VectorData", StringComparison.OrdinalIgnoreCase) || r.StartsWith("Microsoft.Extensions.AI", StringComparison.OrdinalIgnoreCase));
+        var connector = typeof(Engine.VectorData.EngineVectorStore).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        Assert.Contains("Engine.Collections", connector);
+        Assert.Contains("Microsoft.Extensions.VectorData.Abstractions", connector);
+        Assert.DoesNotContain(connector, r => r.Contains("FASTER", StringComparison.OrdinalIgnoreCase) || r.Contains("ILGPU", StringComparison.OrdinalIgnoreCase));
+    }
+
     /// <summary>Source folders of the core assembly and the namespaces (regex on the text) they must not use.</summary>
     public static TheoryData<string, string, string> SourceRules() => new()
     {
@@ -64,6 +77,7 @@ public class LayeringTests
         { "engine/Engine/Quantization", @"\bEngine\.(Index|Mining|Storage)\b", "codecs know nothing of indexes, mining or storage" },
         { "engine/Engine/Clustering", @"\bEngine\.(Index|Mining|Storage)\b", "clustering knows nothing of indexes, mining or storage" },
         { "engine/Engine/Storage", @"\bEngine\.(Index|Mining)\b", "storage knows nothing of indexes or mining" },
+        { "engine/Engine/MultiVector", @"\bEngine\.(Index|Mining|Storage)\b", "multi-vector encoding knows nothing of indexes, mining or storage" },
         { "engine/Engine/Mining", @"\bEngine\.Index\.(Flat|Ivf|Spann)\b|\b(FlatIndex|IvfIndex|SpannIndex)\b", "mining depends only on the index contract" },
         { "engine/Engine/Index", @"\bnew\s+FileStream\b|\bFile\.(Open|OpenRead|OpenWrite|ReadAll\w*|WriteAll\w*|AppendAll\w*)\b|\bMemoryMappedFile\b|\bRandomAccess\.", "indexes reach file contents only through the storage abstractions" },
     };

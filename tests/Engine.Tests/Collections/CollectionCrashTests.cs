@@ -26,19 +26,7 @@ public class CollectionCrashTests
             child.WaitReady(TimeSpan.FromSeconds(120));
             await Task.Delay(rng.Next(50, 600));
             string[] snapshot = child.Kill();
-            long[]? inFlightInsert = null, inFlightDelete = null;
-            foreach (var line in snapshot)
-            {
-                if (line.Length < 5 || !line.EndsWith(" E", StringComparison.Ordinal)) continue; // cut by the kill
-                var ns = line[2..^2].Split(',').Select(long.Parse).ToArray();
-                switch (line[0])
-                {
-                    case 'A': inFlightInsert = ns; break;
-                    case 'I': foreach (var n in ns) present.Add(n); inFlightInsert = null; break;
-                    case 'B': inFlightDelete = ns; break;
-                    case 'D': foreach (var n in ns) present.Remove(n); inFlightDelete = null; break;
-                }
-            }
+            var (inFlightInsert, inFlightDelete) = CrashLog.Apply(snapshot, present);
             RecordCollection<string> opened;
             try { opened = RecordCollection<string>.Open(path, CollectionTestData.Schema("HNSW8"), CollectionCrashChild.Options); }
             catch (CorruptIndexException e)

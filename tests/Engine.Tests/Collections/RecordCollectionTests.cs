@@ -73,7 +73,7 @@ public class RecordCollectionTests
             Assert.Equal(29, c.Count);
             await c.UpsertAsync(CollectionTestData.Make(100L, 100));
             await c.DeleteAsync(4L);
-            CopyDirectory(dir.Path, crash.Path);
+            TempDir.CopyTree(dir.Path, crash.Path);
         }
         using (var c = Open<long>(crash.Path))
         {
@@ -83,17 +83,6 @@ public class RecordCollectionTests
             Assert.Null(await c.GetAsync(4L));
             Assert.Null(await c.GetAsync(3L));
             c.VerifyConsistency();
-        }
-    }
-
-    private static void CopyDirectory(string from, string to)
-    {
-        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(d.Replace(from, to));
-        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            using var src = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var dst = File.Create(f.Replace(from, to));
-            src.CopyTo(dst);
         }
     }
 

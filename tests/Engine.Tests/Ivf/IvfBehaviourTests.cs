@@ -30,6 +30,9 @@ public class IvfBehaviourTests
     [InlineData("OPQ16,IVF256,PQ16x4fs,Refine(Flat)")]
     [InlineData("OPQ8,IVF8,PQ16x4fs,Refine(SQ8)")]
     [InlineData("IVF8,PQ4,Refine(F16)")]
+    [InlineData("IVF64,PQ16x4fsnr,RFlat")]
+    [InlineData("IVF64,PQ8nr")]
+    [InlineData("OPQ8,IVF64,PQ8x4nr,Refine(SQ8)")]
     public void SpecsRoundTrip(string spec)
     {
         int d = spec.Contains("PQ98") ? 784 : 32;
@@ -47,6 +50,10 @@ public class IvfBehaviourTests
     [InlineData("IVF8,PQ8,Refine(PQ)")]
     [InlineData("OPQ8,IVF8,Flat")]
     [InlineData("IVF8,Flat,RFlat,RFlat")]
+    [InlineData("IVF8,PQ8r")]           // 'r' is faiss' residual fast-scan spelling only
+    [InlineData("IVF8,PQ8x4r")]
+    [InlineData("IVF8,PQ8x4fsrnr")]
+    [InlineData("IVF8,Flatnr")]
     public void BadSpecsAreRejected(string spec) =>
         Assert.Throws<ArgumentException>(() => IndexFactory.Create(spec, D, Metric.L2));
 

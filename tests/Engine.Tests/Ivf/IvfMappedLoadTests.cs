@@ -22,6 +22,8 @@ public class IvfMappedLoadTests
         "IVF16,PQ8x4fs,RFlat",
         "OPQ4,IVF16,PQ4x4fs,Refine(SQ8)",
         "IVF16,PQ8x4,Refine(F16)",
+        "IVF16,PQ8x4fsnr,RFlat",
+        "IVF16,PQ8nr",
     };
 
     private static string SaveIndex(IvfTestData.TempDir dir, string spec, Metric metric = Metric.L2)

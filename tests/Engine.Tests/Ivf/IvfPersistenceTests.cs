@@ -17,6 +17,8 @@ public class IvfPersistenceTests
     [InlineData("IVF16,PQ8x4fs,RFlat")]
     [InlineData("OPQ4,IVF16,PQ4x4fs,Refine(SQ8)")]
     [InlineData("IVF16,PQ8x4,Refine(F16)")]
+    [InlineData("IVF16,PQ8x4fsnr")]
+    [InlineData("OPQ4,IVF16,PQ4x4nr,RFlat")]
     public void SaveLoadGivesIdenticalResults(string spec)
     {
         using var dir = new IvfTestData.TempDir();

@@ -22,6 +22,10 @@ public class IvfRecallTests
     [InlineData("IVF32,PQ16x4fs,Refine(SQ8)", 8, 8, 0.9)]
     [InlineData("IVF32,PQ16x4fs,Refine(F16)", 8, 8, 0.95)]
     [InlineData("OPQ8,IVF32,PQ8x4fs,Refine(Flat)", 8, 16, 0.93)]
+    [InlineData("IVF32,PQ8nr", 8, 1, 0.3)]
+    [InlineData("IVF32,PQ16x4fsnr", 8, 4, 0.3)]
+    [InlineData("IVF32,PQ16x4fsnr,RFlat", 8, 16, 0.9)]
+    [InlineData("OPQ8,IVF32,PQ8x4fsnr,Refine(Flat)", 8, 16, 0.8)]
     public void RecallAgainstFlatIsAboveFloor(string spec, int probes, int refine, double floor)
     {
         using var index = (IvfIndex)IndexFactory.Create(spec, D, Metric.L2);
@@ -49,6 +53,9 @@ public class IvfRecallTests
     [InlineData(Metric.InnerProduct, "IVF32,PQ16x4fs,RFlat")]
     [InlineData(Metric.Cosine, "IVF32,PQ16x4fs,RFlat")]
     [InlineData(Metric.InnerProduct, "IVF32,PQ8x4")]
+    [InlineData(Metric.InnerProduct, "IVF32,PQ16x4fsnr,RFlat")]
+    [InlineData(Metric.Cosine, "IVF32,PQ16x4fsnr,RFlat")]
+    [InlineData(Metric.InnerProduct, "IVF32,PQ16nr")]
     public void SimilarityMetricsReachTheFloor(Metric metric, string spec)
     {
         var truth = IvfTestData.GroundTruth(Data, Ids, Queries, D, K, metric);

@@ -15,6 +15,7 @@ public static class TestProgram
     {
         if (args.Length == 4 && args[0] == "spann-crash-child") return CrashChild.Run(args[1], int.Parse(args[2]), int.Parse(args[3]));
         if (args.Length == 4 && args[0] == "collection-crash-child") return Collections.CollectionCrashChild.Run(args[1], int.Parse(args[2]), int.Parse(args[3]));
+        if (args.Length == 4 && args[0] == "vectordata-crash-child") return VectorData.VectorDataCrashChild.Run(args[1], int.Parse(args[2]), int.Parse(args[3]));
         Console.Error.WriteLine("Engine.Tests is run by the test host; as a program it only serves crash tests.");
         return 2;
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Clustering;
+using Engine.Index.Binary;
 using Engine.Index.Flat;
 using Engine.Index.Hnsw;
 using Engine.Index.Ivf;
@@ -53,6 +54,7 @@ public static class IndexFactory
         if (s.StartsWith("IVF", StringComparison.Ordinal) || s.StartsWith("OPQ", StringComparison.Ordinal))
             return new IvfIndex(IvfSpec.Parse(s), dimension, metric) { ClusteringBackend = options.ClusteringBackend };
         if (HnswSpec.TryParse(s, out var hnsw)) return new HnswIndex(hnsw, dimension, metric);
+        if (BinarySpec.TryParse(s, out var bin)) return new BinaryIndex(bin, dimension, metric);
         if (SpannSpec.TryParse(s, out var spann))
         {
             spann = spann with { ClusteringBackend = options.ClusteringBackend };
@@ -60,7 +62,7 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}|PQ{{m}}x4fs|RaBitQ[{{b}}])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}})[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
@@ -80,6 +82,7 @@ public static class IndexFactory
             FlatIndex.FileKind => FlatIndex.Load(path),
             IvfIndex.FileKind => IvfIndex.Load(path, mapped: mapped),
             HnswIndex.FileKind => HnswIndex.Load(path, mapped: mapped),
+            BinaryIndex.FileKind => BinaryIndex.Load(path),
             _ => throw new IndexFormatException(path, $"unknown index kind '{kind}'."),
         };
     }
@@ -102,6 +105,7 @@ public static class IndexFactory
         if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats);
         if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats);
         if (index is HnswIndex) return CreateHnswParameters(index, settings, threads, stats);
+        if (index is BinaryIndex binary) return CreateBinaryParameters(binary, settings, threads, stats);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
         return new SearchParameters { Threads = threads, Stats = stats };
@@ -180,6 +184,27 @@ public static class IndexFactory
             }
         }
         return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Stats = stats };
+    }
+
+    private static BinarySearchParameters CreateBinaryParameters(BinaryIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    {
+        int? refine = null;
+        bool symmetric = false;
+        foreach (var (key, value) in settings)
+        {
+            switch (key.Trim().ToLowerInvariant())
+            {
+                case "refine" or "k_factor" or "refine_factor" when index.Spec.Refine is not null:
+                    refine = ParseInt(key, value, 1, BinarySearchParameters.MaxRefineFactor);
+                    break;
+                case "symmetric":
+                    symmetric = ParseInt(key, value, 0, 1) == 1;
+                    break;
+                default:
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: symmetric{(index.Spec.Refine is null ? "" : ", refine")}).", nameof(settings));
+            }
+        }
+        return new BinarySearchParameters { Threads = threads, RefineFactor = refine, Symmetric = symmetric, Stats = stats };
     }
 
     private static int ParseInt(string key, string value, int min, int max)

@@ -84,7 +84,8 @@ public sealed partial class IvfIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    // Codes of the residuals x − centroid[assign], formed and encoded in blocks of 256 rows per worker.
+    // Codes of the residuals x − centroid[assign] (or of x itself for raw "nr" codes), formed and encoded in blocks of 256
+    // rows per worker.
     private unsafe void EncodeResiduals(ReadOnlySpan<float> x, int[] assign, int n, byte[] codes)
     {
         var codec = _codec;
@@ -101,6 +102,11 @@ public sealed partial class IvfIndex
                 {
                     var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
                     int s = c * Chunk, e = Math.Min(n, s + Chunk);
+                    if (!_residual) // raw codes (PQ{m}x4fs): the rows themselves
+                    {
+                        codec.Encode(rows.Slice(s * d, (e - s) * d), codes.AsSpan(s * cs, (e - s) * cs));
+                        return residuals;
+                    }
                     for (int i = s; i < e; i++)
                         System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan((i - s) * d, d));
                     if (residualCodec is null) codec.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * cs, (e - s) * cs));
@@ -163,7 +169,7 @@ public sealed partial class IvfIndex
 
     /// <inheritdoc />
     /// <remarks>Returns the refine-store vector when there is one, the stored vector for Flat lists, otherwise
-    /// the PQ reconstruction (centroid + decoded residual). Cosine vectors come back normalised.</remarks>
+    /// the PQ reconstruction (centroid + decoded residual, or the decoded vector for raw codes). Cosine vectors come back normalised.</remarks>
     public bool TryReconstruct(long id, Span<float> destination)
     {
         if (destination.Length < Dimension)
@@ -205,7 +211,7 @@ public sealed partial class IvfIndex
         var code = codeScratch[.._codec.CodeSize];
         _lists.Layout.Read(list.Codes, off, code);
         _codec.Decode(code, x);
-        System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _quantizer.Centroid(li), x[..d]); // residual + centroid
+        if (_residual) System.Numerics.Tensors.TensorPrimitives.Add(x[..d], _quantizer.Centroid(li), x[..d]); // residual + centroid
     }
 
     private static long Pack(int list, int offset) => ((long)list << 32) | (uint)offset;

@@ -222,8 +222,8 @@ public sealed partial class IvfIndex
     // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread).
     private IvfListScanner CreateScanner() => _codec switch
     {
-        PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables!, Metric, hasRefine: _refine is not null),
-        ProductQuantizer pq => new PQListScanner(pq, _tables!, Metric),
+        PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables, Metric, hasRefine: _refine is not null),
+        ProductQuantizer pq => new PQListScanner(pq, _tables, Metric),
         RaBitQFastScanCodec rfs => new RaBitQFastScanListScanner(rfs, _quantizer, hasRefine: _refine is not null),
         RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
         _ => new FlatListScanner(Dimension, Metric),

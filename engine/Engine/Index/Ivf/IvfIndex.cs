@@ -44,6 +44,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private readonly ProductQuantizer? _pq;
     private readonly RaBitQCodec? _rabitq;
     private ResidualTables? _tables;
+    private readonly bool _residual; // codes of x − centroid (false: of x itself, the PQ "nr" specs)
     private readonly OpqRotation? _opq;
     private readonly VectorCodec? _refine;
     private bool _trained;
@@ -83,7 +84,8 @@ public sealed partial class IvfIndex : IVectorIndex
                 (_codec, _pq) = (fs, fs.Quantizer);
                 break;
         }
-        if (_pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
+        _residual = (_pq is not null && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
+        if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
         _lists = new InvertedLists(spec.Lists, _codec switch
@@ -158,7 +160,7 @@ public sealed partial class IvfIndex : IVectorIndex
     /// </summary>
     public IKMeansBackend? ClusteringBackend { get; init; }
 
-    /// <summary>The list codec (f32 rows for <c>Flat</c>, residual PQ codes otherwise).</summary>
+    /// <summary>The list codec (f32 rows for <c>Flat</c>, PQ codes of residuals or vectors otherwise).</summary>
     internal IVectorCodec Codec => _codec;
 
     /// <summary>Number of vectors in each list (for diagnostics and tests).</summary>
@@ -273,7 +275,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         if (!ReferenceEquals(_quantizer, quantizer)) (_quantizer as IDisposable)?.Dispose();
         _quantizer = quantizer;
-        if (_pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
+        if (_residual && _pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
         _scratchPool.Clear();
     }
 
@@ -293,7 +295,8 @@ public sealed partial class IvfIndex : IVectorIndex
 
     /// <summary>
     /// Trains what was not supplied: OPQ rotation, coarse centroids (seeded k-means on ≤ 256 points per list),
-    /// PQ codebooks on residuals, the refine store's range; then precomputes the L2 term-2 table.
+    /// PQ codebooks (on residuals, or on the vectors for raw "nr" codes), the refine store's range; then
+    /// precomputes the L2 term-2 table of residual codes.
     /// </summary>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values, or fewer vectors than lists.</exception>
     public void Train(ReadOnlySpan<float> vectors) => Train(vectors, null);
@@ -339,10 +342,14 @@ public sealed partial class IvfIndex : IVectorIndex
             if (_pq is { IsTrained: false })
             {
                 progress?.Report(new BuildProgress("pq codebooks", 0, 1));
-                var residuals = (float[])train.Clone();
-                var assign = _quantizer.Assign(residuals, threads);
-                for (int i = 0; i < cap; i++)
-                    System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan(i * d, d));
+                var residuals = train;
+                if (_residual)
+                {
+                    residuals = (float[])train.Clone();
+                    var assign = _quantizer.Assign(residuals, threads);
+                    for (int i = 0; i < cap; i++)
+                        System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan(i * d, d));
+                }
                 _codec.Train(residuals, TrainingSeed + 17, threads);
             }
             if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed);

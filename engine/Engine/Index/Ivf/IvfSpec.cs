@@ -10,10 +10,12 @@ public enum IvfListEncoding
     /// <summary>Full float vectors (<c>Flat</c>).</summary>
     Flat = 0,
 
-    /// <summary>Residual product quantisation, one code byte per sub-quantizer, scanned with float ADC tables.</summary>
+    /// <summary>Product quantisation, one code byte per sub-quantizer, scanned with float ADC tables (<c>PQ{m}</c>,
+    /// <c>PQ{m}x4</c>; of residuals unless the spec ends in <c>nr</c>, see <see cref="IvfSpec.ByResidual"/>).</summary>
     PQ = 1,
 
-    /// <summary>Residual 4-bit product quantisation packed for SIMD fast-scan (<c>PQ{m}x4fs</c>).</summary>
+    /// <summary>4-bit product quantisation packed for SIMD fast-scan (<c>PQ{m}x4fs</c>; of residuals unless the spec
+    /// ends in <c>nr</c>, see <see cref="IvfSpec.ByResidual"/>).</summary>
     PQFastScan = 2,
 
     /// <summary>Residual RaBitQ codes, B = 1..8 bits per dimension (<c>RaBitQ</c>, <c>RaBitQ{b}</c>).</summary>
@@ -24,8 +26,10 @@ public enum IvfListEncoding
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8]|PQ{m}x4fs|RaBitQ[{b}]|RaBitQfs{b})[,Refine(Flat|SQ8|F16)|,RFlat]</c>
-/// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>).
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr]|RaBitQ[{b}]|RaBitQfs{b})[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>;
+/// <c>nr</c>: PQ codes of the vectors, not of their residuals, see <see cref="ByResidual"/>). faiss' explicit
+/// residual spelling <c>PQ{m}x4fsr</c> is accepted and prints as <c>PQ{m}x4fs</c>.
 /// <c>Parse(s).ToString() == s</c> for every canonical string (<c>PQ{m}x8</c> prints as <c>PQ{m}</c>).
 /// </summary>
 /// <param name="Lists">Number of inverted lists (nlist).</param>
@@ -60,12 +64,16 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         IvfListEncoding enc;
         int m = 0, bits = 0;
         bool bitsWritten = false;
+        bool residual = true;
         if (parts[i].Equals("Flat", StringComparison.Ordinal)) enc = IvfListEncoding.Flat;
         else if ((mt = PqRegex().Match(parts[i])).Success)
         {
             m = ParsePositive(mt.Groups[1].Value, "PQ sub-quantizer count", spec);
             bits = mt.Groups[2].Success ? ParsePositive(mt.Groups[2].Value, "PQ bits", spec) : 8;
             bool fs = mt.Groups[3].Success;
+            if (mt.Groups[4].Value == "r" && !fs)
+                throw new ArgumentException($"Index spec '{spec}': the suffix 'r' is faiss' residual fast-scan spelling (PQ{m}x4fsr); PQ{m} codes are residual already ('nr' makes them raw).", nameof(spec));
+            residual = mt.Groups[4].Value != "nr";
             if (bits != 4 && bits != 8)
                 throw new ArgumentException($"Index spec '{spec}': PQ nbits={bits} is not supported (use 4 or 8).", nameof(spec));
             if (fs && bits != 4)
@@ -88,7 +96,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
                 _ => throw new ArgumentException($"Index spec '{spec}': RaBitQ fast-scan bits '{mt.Groups[1].Value}' must be 1 or 4 (RaBitQfs1, RaBitQfs4).", nameof(spec)),
             };
         }
-        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4, PQ{{m}}x4fs, RaBitQ, RaBitQ{{b}} or RaBitQfs{{b}}).", nameof(spec));
+        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs, optionally ending in 'nr' for raw codes, RaBitQ, RaBitQ{{b}} or RaBitQfs{{b}}).", nameof(spec));
         i++;
         VectorEncoding? refine = null;
         bool shorthand = false;
@@ -103,8 +111,19 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
         if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) && opq > 0)
             throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation).", nameof(spec));
-        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten };
+        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual };
     }
+
+    /// <summary>
+    /// True (default) when PQ codes encode the residual x − centroid of the vector's list; false (<c>nr</c> suffix,
+    /// e.g. <c>PQ{m}x4fsnr</c>) when they encode the vector itself. Residual codes spend their bits on the offset
+    /// inside a list but need a lookup table per probed list (L2 term 2, re-quantised for fast-scan); raw codes share
+    /// one table per query across every probed list and learn one codebook for the whole space. Which is more
+    /// accurate depends on the data (raw wins on MNIST, residual on GloVe and on clustered data), so benchmarks
+    /// should sweep both. Note: faiss' factory makes <c>PQ{m}x4fs</c> raw; here it stays residual and faiss'
+    /// <c>…fsr</c> is accepted as an alias. Ignored by <c>Flat</c> lists.
+    /// </summary>
+    public bool ByResidual { get; init; } = true;
 
     /// <summary>
     /// M of the HNSW graph that serves as the coarse quantizer (<c>IVF{n}_HNSW{M}</c>), 0 for the exhaustive (flat)
@@ -166,6 +185,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             IvfListEncoding.RaBitQFastScan => $"RaBitQfs{Bits}",
             _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
         });
+        if (Encoding != IvfListEncoding.Flat && !ByResidual) s.Append("nr");
         if (Refine is { } r) s.Append(RefineShorthand ? ",RFlat" : $",Refine({r})");
         return s.ToString();
     }
@@ -189,7 +209,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
 
     [GeneratedRegex(@"^OPQ(\d+)$")] private static partial Regex OpqRegex();
     [GeneratedRegex(@"^IVF(\d+)(?:_HNSW(\d+))?$")] private static partial Regex IvfRegex();
-    [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?$")] private static partial Regex PqRegex();
+    [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?(r|nr)?$")] private static partial Regex PqRegex();
     [GeneratedRegex(@"^RaBitQ(\d+)?$")] private static partial Regex RaBitQRegex();
     [GeneratedRegex(@"^RaBitQfs(\d+)$")] private static partial Regex RaBitQFastScanRegex();
     [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();

@@ -6,45 +6,54 @@ using Engine.Quantization;
 namespace Engine.Index.Ivf;
 
 /// <summary>
-/// Residual PQ lists scanned with float ADC tables: the query table (term 3: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for
-/// inner product) is built once per query; for L2 each list adds its term-2 row (<see cref="ResidualTables"/>).
+/// PQ lists scanned with float ADC tables. Residual codes (<see cref="ResidualTables"/> given): the query table
+/// (term 3: −2⟨q_m, c_mj⟩ for L2, −⟨q_m, c_mj⟩ for inner product) is built once per query and, for L2, each list adds
+/// its term-2 row; the list's coarse key is the bias. Raw codes (no tables): one table of the
+/// whole distance (‖q_m − c_mj‖² for L2, −⟨q_m, c_mj⟩ for inner product) serves every list, with no bias
+/// (<c>…nr</c> specs).
 /// </summary>
 internal abstract class PQTableScanner : IvfListScanner
 {
     private readonly float[] _term3, _lut, _term2;
     private readonly bool _l2;
 
-    protected PQTableScanner(ProductQuantizer pq, ResidualTables tables, Metric metric)
+    protected PQTableScanner(ProductQuantizer pq, ResidualTables? tables, Metric metric)
     {
         Pq = pq;
         Tables = tables;
         _l2 = metric == Metric.L2;
         int per = pq.M * pq.Ksub;
         _term3 = new float[per];
-        _lut = new float[per];
-        _term2 = new float[per];
+        _lut = tables is null ? [] : new float[per];
+        _term2 = tables is null ? [] : new float[per];
         Table = _term3;
     }
 
     protected ProductQuantizer Pq { get; }
 
-    protected ResidualTables Tables { get; }
+    /// <summary>Term-2 tables of residual codes; null for raw codes.</summary>
+    protected ResidualTables? Tables { get; }
+
+    /// <summary>True when the codes are residuals, so every list has its own bias (and, for L2, its own table).</summary>
+    protected bool PerListTables => Tables is not null;
 
     /// <summary>The float table of the current list (M × Ksub).</summary>
     protected float[] Table { get; private set; }
 
-    /// <summary>The coarse key of the current list.</summary>
+    /// <summary>The coarse key of the current list (0 for raw codes: their table holds the whole distance).</summary>
     protected float CoarseKey { get; private set; }
 
     public override void SetQuery(ReadOnlySpan<float> query)
     {
         var t = _term3.AsSpan();
+        if (Tables is null && _l2) { Pq.L2Table(query, t); return; }
         Pq.InnerProductTable(query, t);
         System.Numerics.Tensors.TensorPrimitives.Multiply(t, _l2 ? -2f : -1f, t);
     }
 
     public override void SetList(int list, float coarseKey)
     {
+        if (Tables is null) return; // raw codes: one table and no bias for every list
         CoarseKey = coarseKey;
         if (!_l2) { Table = _term3; return; }
         ReadOnlySpan<float> t2 = Tables.Term2Row(list, _term2);
@@ -64,7 +73,7 @@ internal abstract class PQTableScanner : IvfListScanner
 }
 
 /// <summary>PQ lists with one byte per sub-code (<c>PQ{m}</c>, <c>PQ{m}x4</c>).</summary>
-internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables tables, Metric metric) : PQTableScanner(pq, tables, metric)
+internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables? tables, Metric metric) : PQTableScanner(pq, tables, metric)
 {
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
 
@@ -87,7 +96,8 @@ internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables tables, 
 }
 
 /// <summary>
-/// 4-bit PQ in fast-scan blocks (<c>PQ{m}x4fs</c>): the list table is quantised to uint8 and 32 codes at a time are
+/// 4-bit PQ in fast-scan blocks (<c>PQ{m}x4fs[nr]</c>): the table is quantised to uint8 (per list for residual codes,
+/// once per query for raw codes) and 32 codes at a time are
 /// scored by <see cref="PQ4FastScan.ScanBlock"/> against a 16-bit threshold; survivors get their float key (from the
 /// quantised sum, or the exact float ADC when there is no refine store).
 /// </summary>
@@ -100,7 +110,7 @@ internal sealed class FastScanListScanner : PQTableScanner
     private readonly int _blockBytes;
     private float _bias, _scale, _inv;
 
-    public FastScanListScanner(ProductQuantizer pq, ResidualTables tables, Metric metric, bool hasRefine) : base(pq, tables, metric)
+    public FastScanListScanner(ProductQuantizer pq, ResidualTables? tables, Metric metric, bool hasRefine) : base(pq, tables, metric)
     {
         _qlut = GC.AllocateArray<byte>(PQ4FastScan.LutBytes(pq.M) + 64, pinned: true);
         _code = new byte[PQ4FastScan.PaddedM(pq.M)];
@@ -108,11 +118,24 @@ internal sealed class FastScanListScanner : PQTableScanner
         _blockBytes = PQ4FastScan.BlockBytes(pq.M);
     }
 
+    public static long Pushes, Blocks;
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => candidates;
+
+    public override void SetQuery(ReadOnlySpan<float> query)
+    {
+        base.SetQuery(query);
+        if (!PerListTables) Quantize(0); // raw codes: one quantised table for every list
+    }
 
     public override void SetList(int list, float coarseKey)
     {
+        if (!PerListTables) return;
         base.SetList(list, coarseKey);
+        Quantize(coarseKey);
+    }
+
+    private void Quantize(float coarseKey)
+    {
         _scale = PQ4FastScan.QuantizeLut(Table, Pq.M, _qlut, out float lutBias);
         _bias = coarseKey + lutBias;
         _inv = 1f / _scale;
@@ -131,6 +154,7 @@ internal sealed class FastScanListScanner : PQTableScanner
         {
             ushort thr = Threshold16(heap.Threshold, bias, scale);
             if (thr == 0 && heap.Threshold < bias) return;
+            System.Threading.Interlocked.Add(ref Blocks, blocks);
             for (int b = 0; b < blocks; b++)
             {
                 uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
@@ -150,6 +174,7 @@ internal sealed class FastScanListScanner : PQTableScanner
                         PQ4FastScan.GetCode(listCodes, m, off, _code);
                         key = Adc(_code);
                     }
+                    System.Threading.Interlocked.Increment(ref Pushes);
                     heap.Push(key, Label(probe, off));
                     thr = Threshold16(heap.Threshold, bias, scale);
                 }

@@ -1,0 +1,115 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Distance;
+
+// Float query against SQ8 codes, where element i of the stored vector is min_i + step_i × code_i. Fused: the codes
+// are widened to float in registers, so a distance reads d bytes of code (plus the query and the d-float range,
+// which stay in L1) and never writes a decoded copy. Used by refine stores and SQ8 graph storage.
+public static partial class Distances
+{
+    /// <summary>Squared Euclidean distance from <paramref name="query"/> to the SQ8 vector <c>min + step × code</c>.</summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static float SquaredL2Sq8(ReadOnlySpan<float> query, ReadOnlySpan<float> min, ReadOnlySpan<float> step, ReadOnlySpan<byte> code) =>
+        Sq8At(query, min, step, code, dot: false, Simd.Best);
+
+    /// <summary>Inner product of <paramref name="query"/> with the SQ8 vector <c>min + step × code</c>.</summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    public static float DotSq8(ReadOnlySpan<float> query, ReadOnlySpan<float> min, ReadOnlySpan<float> step, ReadOnlySpan<byte> code) =>
+        Sq8At(query, min, step, code, dot: true, Simd.Best);
+
+    internal static float Sq8At(ReadOnlySpan<float> query, ReadOnlySpan<float> min, ReadOnlySpan<float> step, ReadOnlySpan<byte> code, bool dot, SimdLevel level)
+    {
+        int n = query.Length;
+        if (min.Length != n) ThrowLength(nameof(min));
+        if (step.Length != n) ThrowLength(nameof(step));
+        if (code.Length != n) ThrowLength(nameof(code));
+        ref float q = ref MemoryMarshal.GetReference(query);
+        ref float lo = ref MemoryMarshal.GetReference(min);
+        ref float st = ref MemoryMarshal.GetReference(step);
+        ref byte c = ref MemoryMarshal.GetReference(code);
+        nuint i = 0, len = (nuint)n;
+        float s = 0;
+        if (level == SimdLevel.V512 && len >= 16)
+        {
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            for (; i + 32 <= len; i += 32)
+            {
+                acc0 = Sq8Step(Vector512.LoadUnsafe(ref q, i), Vector512.LoadUnsafe(ref lo, i), Vector512.LoadUnsafe(ref st, i), Widen16(ref Unsafe.Add(ref c, i)), acc0, dot);
+                acc1 = Sq8Step(Vector512.LoadUnsafe(ref q, i + 16), Vector512.LoadUnsafe(ref lo, i + 16), Vector512.LoadUnsafe(ref st, i + 16), Widen16(ref Unsafe.Add(ref c, i + 16)), acc1, dot);
+            }
+            for (; i + 16 <= len; i += 16)
+                acc0 = Sq8Step(Vector512.LoadUnsafe(ref q, i), Vector512.LoadUnsafe(ref lo, i), Vector512.LoadUnsafe(ref st, i), Widen16(ref Unsafe.Add(ref c, i)), acc0, dot);
+            s = Vector512.Sum(acc0 + acc1);
+        }
+        else if (level >= SimdLevel.V256 && len >= 8)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i + 8 <= len; i += 8)
+            {
+                var x = Vector256.LoadUnsafe(ref lo, i) + Vector256.LoadUnsafe(ref st, i) * Widen8(ref Unsafe.Add(ref c, i));
+                var qv = Vector256.LoadUnsafe(ref q, i);
+                if (dot) acc += qv * x;
+                else { var diff = qv - x; acc += diff * diff; }
+            }
+            s = Vector256.Sum(acc);
+        }
+        else if (level >= SimdLevel.V128 && len >= 4)
+        {
+            var acc = Vector128<float>.Zero;
+            for (; i + 4 <= len; i += 4)
+            {
+                var x = Vector128.LoadUnsafe(ref lo, i) + Vector128.LoadUnsafe(ref st, i) * Widen4(ref Unsafe.Add(ref c, i));
+                var qv = Vector128.LoadUnsafe(ref q, i);
+                if (dot) acc += qv * x;
+                else { var diff = qv - x; acc += diff * diff; }
+            }
+            s = Vector128.Sum(acc);
+        }
+        for (; i < len; i++)
+        {
+            float x = Unsafe.Add(ref lo, i) + Unsafe.Add(ref st, i) * Unsafe.Add(ref c, i);
+            float qv = Unsafe.Add(ref q, i);
+            s += dot ? qv * x : (qv - x) * (qv - x);
+        }
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sq8Step(Vector512<float> q, Vector512<float> lo, Vector512<float> st, Vector512<float> code, Vector512<float> acc, bool dot)
+    {
+        var x = Vector512.FusedMultiplyAdd(st, code, lo);
+        if (dot) return Vector512.FusedMultiplyAdd(q, x, acc);
+        var diff = q - x;
+        return Vector512.FusedMultiplyAdd(diff, diff, acc);
+    }
+
+    // 16 / 8 / 4 code bytes widened to floats (vpmovzxbd + vcvtdq2ps on x86).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen16(ref byte p)
+    {
+        var b = Vector128.LoadUnsafe(ref p);
+        if (Avx512F.IsSupported) return Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(b));
+        var w = Vector256.Create(Vector128.WidenLower(b), Vector128.WidenUpper(b));
+        return Vector512.ConvertToSingle(Vector512.Create(Vector256.WidenLower(w), Vector256.WidenUpper(w)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Widen8(ref byte p)
+    {
+        var b = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<ulong>(ref p)).AsByte();
+        if (Avx2.IsSupported) return Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(b));
+        var w = Vector128.WidenLower(b);
+        return Vector256.ConvertToSingle(Vector256.Create(Vector128.WidenLower(w), Vector128.WidenUpper(w)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Widen4(ref byte p)
+    {
+        var b = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<uint>(ref p)).AsByte();
+        return Vector128.ConvertToSingle(Vector128.WidenLower(Vector128.WidenLower(b)));
+    }
+}
