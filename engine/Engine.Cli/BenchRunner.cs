@@ -169,6 +169,15 @@ internal static class BenchRunner
             index.Search(data.Queries, o.K, distances, labels, IndexFactory.CreateParameters(index, setting, threads, stats));
             readsPerQuery = (stats.PostingsRead + stats.CacheHits) / (double)nq;
         }
+        double? rescoredPerQuery = null;
+        if (index is Engine.Index.Ivf.IvfIndex { Spec.Refine: not null })
+        {
+            // One more (untimed) pass with counters: candidates re-scored from the refine store per query (RaBitQ's
+            // error-bound re-ranking stops early, PQ re-scores all k × refine).
+            var stats = new SearchStats();
+            index.Search(data.Queries, o.K, distances, labels, IndexFactory.CreateParameters(index, setting, threads, stats));
+            rescoredPerQuery = stats.Refined / (double)nq;
+        }
         double? p50 = null, p99 = null;
         int latencyQueries = Math.Min(o.LatencyQueries, nq);
         if (latencyQueries > 0)
@@ -190,6 +199,7 @@ internal static class BenchRunner
         {
             DiskBytes = diskBytes,
             ReadsPerQuery = readsPerQuery,
+            RescoredPerQuery = rescoredPerQuery,
             P50Ms = p50,
             P99Ms = p99,
         };
@@ -235,6 +245,9 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
     /// <summary>Postings read per query, from disk or cache (disk indexes only).</summary>
     public double? ReadsPerQuery { get; init; }
 
+    /// <summary>Candidates re-scored from the refine store per query (IVF specs with a refine stage only).</summary>
+    public double? RescoredPerQuery { get; init; }
+
     /// <summary>Median single-query, single-thread latency in milliseconds (null when not measured).</summary>
     public double? P50Ms { get; init; }
 
@@ -251,6 +264,7 @@ internal sealed record BenchRow(string Spec, IReadOnlyDictionary<string, string>
             if (P99Ms is double p99) w.WriteNumber("p99_ms", Math.Round(p99, 4));
             if (DiskBytes is long disk) w.WriteNumber("disk_bytes", disk);
             if (ReadsPerQuery is double reads) w.WriteNumber("reads_per_query", Math.Round(reads, 2));
+            if (RescoredPerQuery is double rescored) w.WriteNumber("rescored_per_query", Math.Round(rescored, 2));
         });
 
     public string ToText() =>

@@ -62,7 +62,7 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}})[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
@@ -115,7 +115,9 @@ public static class IndexFactory
     {
         int? probes = null, refine = null, quantizerEf = null;
         long? maxCodes = null;
+        float? epsilon = null;
         bool graph = index.Spec.CoarseHnswM > 0;
+        bool bounded = index.Spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
@@ -132,11 +134,16 @@ public static class IndexFactory
                 case "maxcodes" or "max_codes":
                     maxCodes = ParseInt(key, value, 0, int.MaxValue);
                     break;
+                case "eps" or "epsilon" when bounded:
+                    if (!float.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float e) || !(e > 0 && e <= 16))
+                        throw new ArgumentException($"Search parameter '{key}={value}': must be a number greater than 0 and at most 16.", nameof(settings));
+                    epsilon = e;
+                    break;
                 default:
-                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}).", nameof(settings));
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}{(bounded ? ", eps" : "")}).", nameof(settings));
             }
         }
-        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, Stats = stats };
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, BoundEpsilon = epsilon, Stats = stats };
     }
 
     private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)

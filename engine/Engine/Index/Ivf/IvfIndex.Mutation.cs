@@ -43,7 +43,7 @@ public sealed partial class IvfIndex
         ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
         var assign = _quantizer.Assign(x, TrainingThreads);
         byte[]? codes = null;
-        if (_pq is not null)
+        if (!FlatLists)
         {
             codes = new byte[(long)n * _codec.CodeSize];
             EncodeResiduals(x, assign, n, codes);
@@ -89,6 +89,7 @@ public sealed partial class IvfIndex
     private unsafe void EncodeResiduals(ReadOnlySpan<float> x, int[] assign, int n, byte[] codes)
     {
         var codec = _codec;
+        var residualCodec = codec as IResidualCodec;
         int d = Dimension, cs = codec.CodeSize;
         const int Chunk = 256;
         int chunks = (n + Chunk - 1) / Chunk;
@@ -96,7 +97,7 @@ public sealed partial class IvfIndex
         {
             nint basePtr = (nint)px;
             ParallelWork.For(0, chunks, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
-                () => new float[Chunk * d],
+                () => new float[(residualCodec is null ? 1 : 2) * Chunk * d],
                 (c, _, residuals) =>
                 {
                     var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
@@ -108,7 +109,14 @@ public sealed partial class IvfIndex
                     }
                     for (int i = s; i < e; i++)
                         System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan((i - s) * d, d));
-                    codec.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * cs, (e - s) * cs));
+                    if (residualCodec is null) codec.Encode(residuals.AsSpan(0, (e - s) * d), codes.AsSpan(s * cs, (e - s) * cs));
+                    else
+                    {
+                        // Codecs that use the center (RaBitQ) get each row's centroid beside its residual.
+                        var centers = residuals.AsSpan(Chunk * d, (e - s) * d);
+                        for (int i = s; i < e; i++) _quantizer.Centroid(assign[i]).CopyTo(centers.Slice((i - s) * d, d));
+                        residualCodec.EncodeResiduals(residuals.AsSpan(0, (e - s) * d), centers, codes.AsSpan(s * cs, (e - s) * cs));
+                    }
                     return residuals;
                 },
                 _ => { });
@@ -172,7 +180,7 @@ public sealed partial class IvfIndex
             if (!_directMap.TryGetValue(id, out long loc)) return false;
             (int li, int off) = Unpack(loc);
             var work = new float[Dimension];
-            var code = new byte[_pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M)];
+            var code = new byte[Math.Max(_codec.CodeSize, _pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M))];
             ExactVector(li, off, work, code);
             if (_opq is not null) _opq.Revert(work, destination[..Dimension]);
             else work.CopyTo(destination);
@@ -195,7 +203,7 @@ public sealed partial class IvfIndex
         var list = _lists[li];
         int d = Dimension;
         if (_refine is not null) { _refine.Decode(list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), x); return; }
-        if (_pq is null) // Flat lists hold the row itself
+        if (FlatLists) // Flat lists hold the row itself
         {
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * _codec.CodeSize, _codec.CodeSize)).CopyTo(x);
             return;

@@ -13,6 +13,10 @@ public sealed partial class IvfIndex
     /// section LCRC (a CRC32C of each list's ids) after RFNE; version 1 files are still read.</summary>
     internal const int LayoutVersion = 2;
 
+    /// <summary>Layout version of files with RaBitQ lists: version 2 plus section <c>RBQ </c> (bits, rotation seed,
+    /// rotation rounds) right after IVER. Other encodings keep writing version 2.</summary>
+    internal const int RaBitQLayoutVersion = 3;
+
     /// <inheritdoc />
     /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, SQRG (SQ8 range), LCNT (list sizes),
     /// then ids, attributes, codes and refine codes of all lists concatenated, each streamed list by list (no copy of
@@ -25,7 +29,9 @@ public sealed partial class IvfIndex
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
-            w.WriteArray<int>("IVER", [LayoutVersion, _trained ? 1 : 0, _defaultProbes]);
+            w.WriteArray<int>("IVER", [_rabitq is null ? LayoutVersion : RaBitQLayoutVersion, _trained ? 1 : 0, _defaultProbes]);
+            if (_rabitq is not null)
+                w.WriteArray<int>("RBQ ", [_rabitq.Bits, _rabitq.Rotation?.Seed ?? 0, _rabitq.Rotation?.Rounds ?? HadamardRotation.DefaultRounds]);
             w.WriteArray<float>("ROT ", _opq is null ? [] : _opq.Matrix);
             w.WriteArray<float>("CENT", CentroidArray());
             w.WriteArray<float>("PQCB", _pq is null ? [] : _pq.Codebooks);
@@ -89,8 +95,10 @@ public sealed partial class IvfIndex
         try { spec = IvfSpec.Parse(h.Description); spec.Validate(h.Dimension); }
         catch (ArgumentException e) { throw new IndexFormatException(r.Path, $"unsupported composition '{h.Description}': {e.Message}"); }
         var ver = r.ReadArray<int>("IVER", 3);
-        if (ver[0] is < 1 or > LayoutVersion)
-            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {LayoutVersion}).");
+        if (ver[0] is < 1 or > RaBitQLayoutVersion)
+            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {RaBitQLayoutVersion}).");
+        if ((spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) != (ver[0] == RaBitQLayoutVersion))
+            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} does not fit a '{h.Description}' index (RaBitQ lists are written with version {RaBitQLayoutVersion}, others with 1 or 2).");
         var index = new IvfIndex(spec, h.Dimension, h.Metric);
         try
         {
@@ -108,6 +116,7 @@ public sealed partial class IvfIndex
     {
         var h = r.Header;
         int d = h.Dimension;
+        if (_rabitq is not null) ReadRaBitQ(r, trained: ver[1] == 1);
         var rot = r.ReadArray<float>("ROT ", _opq is null ? 0 : (long)d * d);
         _opq?.SetMatrix(rot);
         _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
@@ -160,5 +169,17 @@ public sealed partial class IvfIndex
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
         if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
+    }
+
+    // Section RBQ : bits (must match the spec), rotation seed and rounds (installed when the index is trained).
+    private void ReadRaBitQ(IndexFileReader r, bool trained)
+    {
+        long at = r.Position;
+        var p = r.ReadArray<int>("RBQ ", 3);
+        if (p[0] != _rabitq!.Bits)
+            throw new CorruptIndexException(r.Path, at, $"RaBitQ section says {p[0]} bits per dimension, the spec '{Description}' {_rabitq.Bits}");
+        if (p[2] < 1 || p[2] > 16)
+            throw new CorruptIndexException(r.Path, at, $"RaBitQ rotation rounds {p[2]} out of range 1..16");
+        if (trained) _rabitq.UseRotationSeed(p[1], p[2]);
     }
 }

@@ -33,6 +33,8 @@ public sealed partial class IvfIndex
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
             throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
+        if (ivf?.BoundEpsilon is not null && _rabitq is null)
+            throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", nameof(parameters));
         if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
             throw new ArgumentException($"QuantizerEf applies to an HNSW coarse quantizer (IVF{{n}}_HNSW{{M}}); '{Description}' probes its centroids exhaustively.", nameof(parameters));
         int rf = ivf?.RefineFactor ?? 1;
@@ -81,6 +83,7 @@ public sealed partial class IvfIndex
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
         public readonly int QuantizerEf = ivf?.QuantizerEf ?? 0;
+        public readonly float BoundEpsilon = ivf?.BoundEpsilon ?? RaBitQCodec.DefaultEpsilon;
         public readonly long MaxCodes = maxCodes;
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
         public readonly double FallbackSelectivity = ivf?.ExactFallbackSelectivity ?? 0.01;
@@ -132,13 +135,14 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
+        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
     }
 
     private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
     {
         int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), k = ctx.K;
         s.Ensure(chunk, ListCount, ctx.Probes, ctx.Candidates);
+        s.Scanner.BoundEpsilon = ctx.BoundEpsilon;
         if (allowed is not null)
         {
             for (int i = 0; i < qb; i++)
@@ -186,8 +190,11 @@ public sealed partial class IvfIndex
         const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
         if (_refine is not null)
             for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(s.CandLabels[c], probeLists);
+        bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
         for (int c = 0; c < found; c++)
         {
+            // Error-bound re-ranking: candidates come in lower-bound order, so none after this one can beat the k-th.
+            if (lowerBounds && s.CandKeys[c] > final.Threshold) break;
             if (_refine is not null && c + Ahead < found) PrefetchRefine(s.CandLabels[c + Ahead], probeLists);
             long label = s.CandLabels[c];
             int p = (int)(label >> 32), off = (int)(uint)label;
@@ -217,6 +224,8 @@ public sealed partial class IvfIndex
     {
         PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables, Metric, hasRefine: _refine is not null),
         ProductQuantizer pq => new PQListScanner(pq, _tables, Metric),
+        RaBitQFastScanCodec rfs => new RaBitQFastScanListScanner(rfs, _quantizer, hasRefine: _refine is not null),
+        RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
         _ => new FlatListScanner(Dimension, Metric),
     };
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Engine.Quantization;
 using Engine.Storage.Format;
 
 namespace Engine.Index.Ivf;
@@ -28,6 +29,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
             if (bad is not null) report.Add(SourceName, -1, bad);
             int d = Dimension, rs = _refine?.CodeSize ?? 0;
             var x = new float[d];
+            var code = new byte[_codec.CodeSize];
             var seen = new HashSet<long>();
             long row = 0, codePos = 0, total = 0;
             for (int li = 0; li < _lists.Count; li++)
@@ -39,7 +41,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
                 else
                 {
                     for (int off = 0; off < c; off++, report.VectorsChecked++)
-                        VerifyRow(report, li, off, row + off, x, seen);
+                        VerifyRow(report, li, off, row + off, x, code, codePos, seen);
                 }
                 report.PartsChecked++;
                 row += c;
@@ -53,18 +55,25 @@ public sealed partial class IvfIndex : IVerifiableIndex
         return report;
     }
 
-    private void VerifyRow(VerifyReport report, int li, int off, long row, float[] x, HashSet<long> seen)
+    private void VerifyRow(VerifyReport report, int li, int off, long row, float[] x, byte[] code, long listCodesAt, HashSet<long> seen)
     {
         var list = _lists[li];
         long id = list.Ids[off];
         if (id < 0 || !seen.Add(id) || !_directMap.TryGetValue(id, out long at) || at != Pack(li, off))
             report.Add(SourceName, At(_idsAt, row * sizeof(long)), $"id {id} at row {off} of list {li} is negative, duplicated or not where the id map says");
-        if (_pq is null) // Flat lists: the stored row itself
+        if (FlatLists) // Flat lists: the stored row itself
         {
             int size = _codec.CodeSize;
             var v = MemoryMarshal.Cast<byte, float>(list.Codes.Slice(off * size, size));
             if (!AllFinite(v))
                 report.Add(SourceName, At(_codesAt, row * size), $"stored vector at row {off} of list {li} (id {id}) is not finite");
+        }
+        if (_rabitq is not null) // RaBitQ codes: the three factors every estimate multiplies by
+        {
+            _lists.Layout.Read(list.Codes, off, code);
+            var (add, mul, err) = RaBitQCodec.Factors(code);
+            if (!float.IsFinite(add) || !float.IsFinite(mul) || !float.IsFinite(err) || err < 0)
+                report.Add(SourceName, At(_codesAt, listCodesAt), $"RaBitQ factors of row {off} of list {li} (id {id}) are not finite or the error factor is negative (the offset is where the list's codes start)");
         }
         if (_refine is { } refine)
         {

@@ -42,8 +42,9 @@ public sealed partial class IvfIndex : IVectorIndex
     private ICoarseQuantizer _quantizer;
     private readonly IVectorCodec _codec;
     private readonly ProductQuantizer? _pq;
+    private readonly RaBitQCodec? _rabitq;
     private ResidualTables? _tables;
-    private readonly bool _residual; // PQ codes of x − centroid (false: of x itself, the "nr" specs)
+    private readonly bool _residual; // codes of x − centroid (false: of x itself, the PQ "nr" specs)
     private readonly OpqRotation? _opq;
     private readonly VectorCodec? _refine;
     private bool _trained;
@@ -73,16 +74,26 @@ public sealed partial class IvfIndex : IVectorIndex
         {
             case IvfListEncoding.Flat: _codec = new VectorCodec(dimension, VectorEncoding.Flat); break;
             case IvfListEncoding.PQ: _codec = _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits); break;
+            case IvfListEncoding.RaBitQ: _codec = _rabitq = new RaBitQCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct); break;
+            case IvfListEncoding.RaBitQFastScan:
+                var rfs = new RaBitQFastScanCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct);
+                (_codec, _rabitq) = (rfs, rfs.Codec);
+                break;
             default:
                 var fs = new PQ4FastScanCodec(dimension, spec.SubQuantizers);
                 (_codec, _pq) = (fs, fs.Quantizer);
                 break;
         }
-        _residual = _pq is not null && spec.ByResidual;
-        if (_residual) _tables = new ResidualTables(_quantizer, _pq!, metric);
+        _residual = (_pq is not null && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
+        if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
-        _lists = new InvertedLists(spec.Lists, _codec is PQ4FastScanCodec f ? f.Layout : CodeLayout.Rows(_codec.CodeSize), _refine?.CodeSize ?? 0);
+        _lists = new InvertedLists(spec.Lists, _codec switch
+        {
+            PQ4FastScanCodec f => f.Layout,
+            RaBitQFastScanCodec rf => rf.Layout,
+            _ => CodeLayout.Rows(_codec.CodeSize),
+        }, _refine?.CodeSize ?? 0);
     }
 
     /// <summary>Parses <paramref name="spec"/> and creates the index.</summary>
@@ -213,6 +224,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _flatQuantizer.SetCentroids(centroids.ToArray());
             SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
+            if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed); // the rotation needs no data
             if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
@@ -263,7 +275,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         if (!ReferenceEquals(_quantizer, quantizer)) (_quantizer as IDisposable)?.Dispose();
         _quantizer = quantizer;
-        if (_residual) _tables = new ResidualTables(quantizer, _pq!, Metric);
+        if (_residual && _pq is not null) _tables = new ResidualTables(quantizer, _pq, Metric);
         _scratchPool.Clear();
     }
 
@@ -340,6 +352,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 }
                 _codec.Train(residuals, TrainingSeed + 17, threads);
             }
+            if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed);
             _refine?.Train(train);
             BuildTerm2();
             _trained = true;
@@ -347,6 +360,12 @@ public sealed partial class IvfIndex : IVectorIndex
         }
         finally { _lock.ExitWriteLock(); }
     }
+
+    /// <summary>Seed of the RaBitQ rotation (derived from <see cref="TrainingSeed"/>; saved in the file).</summary>
+    private int RaBitQSeed => unchecked(TrainingSeed + 17);
+
+    /// <summary>True when the lists hold the f32 rows themselves (<c>Flat</c>), not codes of residuals.</summary>
+    private bool FlatLists => _pq is null && _rabitq is null;
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.

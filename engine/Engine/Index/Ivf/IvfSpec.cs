@@ -17,10 +17,16 @@ public enum IvfListEncoding
     /// <summary>4-bit product quantisation packed for SIMD fast-scan (<c>PQ{m}x4fs</c>; of residuals unless the spec
     /// ends in <c>nr</c>, see <see cref="IvfSpec.ByResidual"/>).</summary>
     PQFastScan = 2,
+
+    /// <summary>Residual RaBitQ codes, B = 1..8 bits per dimension (<c>RaBitQ</c>, <c>RaBitQ{b}</c>).</summary>
+    RaBitQ = 3,
+
+    /// <summary>Residual RaBitQ codes at 1 or 4 bits per dimension in fast-scan blocks (<c>RaBitQfs1</c>, <c>RaBitQfs4</c>).</summary>
+    RaBitQFastScan = 4,
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr])[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr]|RaBitQ[{b}]|RaBitQfs{b})[,Refine(Flat|SQ8|F16)|,RFlat]</c>
 /// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>;
 /// <c>nr</c>: PQ codes of the vectors, not of their residuals, see <see cref="ByResidual"/>). faiss' explicit
 /// residual spelling <c>PQ{m}x4fsr</c> is accepted and prints as <c>PQ{m}x4fs</c>.
@@ -29,7 +35,7 @@ public enum IvfListEncoding
 /// <param name="Lists">Number of inverted lists (nlist).</param>
 /// <param name="Encoding">List encoding.</param>
 /// <param name="SubQuantizers">PQ sub-quantizers M (0 for Flat).</param>
-/// <param name="Bits">PQ bits per sub-code: 4 or 8 (0 for Flat).</param>
+/// <param name="Bits">PQ bits per sub-code: 4 or 8; RaBitQ bits per dimension: 1..8 (0 for Flat).</param>
 /// <param name="OpqSubQuantizers">OPQ rotation sub-quantizers, 0 when there is no rotation.</param>
 /// <param name="Refine">Encoding of the exact re-ranking store, null when there is none.</param>
 /// <param name="RefineShorthand">True when the refine stage was written <c>RFlat</c>.</param>
@@ -57,6 +63,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         if (i >= parts.Length) throw new ArgumentException($"Index spec '{spec}': missing list encoding after IVF{lists} (Flat, PQ{{m}} or PQ{{m}}x4fs).", nameof(spec));
         IvfListEncoding enc;
         int m = 0, bits = 0;
+        bool bitsWritten = false;
         bool residual = true;
         if (parts[i].Equals("Flat", StringComparison.Ordinal)) enc = IvfListEncoding.Flat;
         else if ((mt = PqRegex().Match(parts[i])).Success)
@@ -73,7 +80,23 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
                 throw new ArgumentException($"Index spec '{spec}': fast-scan ('fs') needs 4-bit codes (PQ{m}x4fs).", nameof(spec));
             enc = fs ? IvfListEncoding.PQFastScan : IvfListEncoding.PQ;
         }
-        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs, optionally ending in 'nr' for raw codes).", nameof(spec));
+        else if ((mt = RaBitQRegex().Match(parts[i])).Success)
+        {
+            enc = IvfListEncoding.RaBitQ;
+            bits = ParseRaBitQBits(mt, spec);
+            bitsWritten = mt.Groups[1].Success;
+        }
+        else if ((mt = RaBitQFastScanRegex().Match(parts[i])).Success)
+        {
+            enc = IvfListEncoding.RaBitQFastScan;
+            bits = mt.Groups[1].Value switch
+            {
+                "1" => 1,
+                "4" => 4,
+                _ => throw new ArgumentException($"Index spec '{spec}': RaBitQ fast-scan bits '{mt.Groups[1].Value}' must be 1 or 4 (RaBitQfs1, RaBitQfs4).", nameof(spec)),
+            };
+        }
+        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs, optionally ending in 'nr' for raw codes, RaBitQ, RaBitQ{{b}} or RaBitQfs{{b}}).", nameof(spec));
         i++;
         VectorEncoding? refine = null;
         bool shorthand = false;
@@ -86,9 +109,9 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             i++;
         }
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
-        if (enc == IvfListEncoding.Flat && opq > 0)
-            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding.", nameof(spec));
-        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, ByResidual = residual };
+        if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) && opq > 0)
+            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation).", nameof(spec));
+        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual };
     }
 
     /// <summary>
@@ -107,6 +130,9 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     /// quantizer. The graph is built over the trained centroids (and rebuilt from them on load).
     /// </summary>
     public int CoarseHnswM { get; init; }
+
+    /// <summary>True when a RaBitQ encoding was written with its bit count (<c>RaBitQ1</c>), false for plain <c>RaBitQ</c> (1 bit).</summary>
+    public bool RaBitQBitsWritten { get; init; }
 
     /// <summary>Most inverted lists an index may have (4 Mi, faiss' largest common IVF size IVF4194304).</summary>
     public const int MaxLists = 1 << 22;
@@ -127,13 +153,17 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             throw new ArgumentException($"Index spec '{this}': HNSW coarse quantizer M={CoarseHnswM} is out of range 2..{Hnsw.HnswSpec.MaxM}.");
         if ((long)Lists * dimension > Array.MaxLength)
             throw new ArgumentException($"Index spec '{this}': {Lists} lists × d={dimension} centroid values exceed one array ({Array.MaxLength}); use fewer lists.");
-        if (Encoding != IvfListEncoding.Flat && (SubQuantizers < 1 || SubQuantizers > dimension))
+        if (Encoding == IvfListEncoding.RaBitQ && (Bits < 1 || Bits > 8))
+            throw new ArgumentException($"Index spec '{this}': RaBitQ bits per dimension {Bits} is out of range 1..8.");
+        if (Encoding == IvfListEncoding.RaBitQFastScan && Bits != 1 && Bits != 4)
+            throw new ArgumentException($"Index spec '{this}': RaBitQ fast-scan bits per dimension {Bits} must be 1 or 4.");
+        if (IsPQ && (SubQuantizers < 1 || SubQuantizers > dimension))
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} must be in 1..d={dimension}.");
-        if (Encoding != IvfListEncoding.Flat && ((long)dimension << Bits) > Array.MaxLength)
+        if (IsPQ && ((long)dimension << Bits) > Array.MaxLength)
             throw new ArgumentException($"Index spec '{this}': PQ codebooks of 2^{Bits} × d={dimension} values exceed one array ({Array.MaxLength}).");
         if (OpqSubQuantizers > 0 && (OpqSubQuantizers > dimension || (long)dimension * dimension > Array.MaxLength))
             throw new ArgumentException($"Index spec '{this}': an OPQ rotation needs M <= d and a d × d matrix in one array (d <= {(int)Math.Sqrt(Array.MaxLength)}); got M={OpqSubQuantizers}, d={dimension}.");
-        if (Encoding != IvfListEncoding.Flat && dimension % SubQuantizers != 0)
+        if (IsPQ && dimension % SubQuantizers != 0)
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} does not divide the dimension d={dimension}.");
         if (OpqSubQuantizers > 0 && dimension % OpqSubQuantizers != 0)
             throw new ArgumentException($"Index spec '{this}': OPQ sub-quantizer count M={OpqSubQuantizers} does not divide the dimension d={dimension}.");
@@ -151,11 +181,23 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         {
             IvfListEncoding.Flat => "Flat",
             IvfListEncoding.PQFastScan => $"PQ{SubQuantizers}x4fs",
+            IvfListEncoding.RaBitQ => RaBitQBitsWritten ? $"RaBitQ{Bits}" : "RaBitQ",
+            IvfListEncoding.RaBitQFastScan => $"RaBitQfs{Bits}",
             _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
         });
         if (Encoding != IvfListEncoding.Flat && !ByResidual) s.Append("nr");
         if (Refine is { } r) s.Append(RefineShorthand ? ",RFlat" : $",Refine({r})");
         return s.ToString();
+    }
+
+    private bool IsPQ => Encoding is IvfListEncoding.PQ or IvfListEncoding.PQFastScan;
+
+    private static int ParseRaBitQBits(Match mt, string spec)
+    {
+        if (!mt.Groups[1].Success) return 1;
+        if (!int.TryParse(mt.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int b) || b < 1 || b > 8)
+            throw new ArgumentException($"Index spec '{spec}': RaBitQ bits per dimension '{mt.Groups[1].Value}' must be 1..8 (RaBitQ = 1 bit, RaBitQ{{b}} = b bits).", nameof(spec));
+        return b;
     }
 
     private static int ParsePositive(string digits, string what, string spec)
@@ -168,5 +210,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     [GeneratedRegex(@"^OPQ(\d+)$")] private static partial Regex OpqRegex();
     [GeneratedRegex(@"^IVF(\d+)(?:_HNSW(\d+))?$")] private static partial Regex IvfRegex();
     [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?(r|nr)?$")] private static partial Regex PqRegex();
+    [GeneratedRegex(@"^RaBitQ(\d+)?$")] private static partial Regex RaBitQRegex();
+    [GeneratedRegex(@"^RaBitQfs(\d+)$")] private static partial Regex RaBitQFastScanRegex();
     [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();
 }

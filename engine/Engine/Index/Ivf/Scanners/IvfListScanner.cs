@@ -17,6 +17,16 @@ internal abstract class IvfListScanner
     /// <summary>True when the keys are exact distances (Flat lists): nothing counts as a compressed code.</summary>
     public virtual bool ExactDistances => false;
 
+    /// <summary>
+    /// True when the keys are lower bounds of the distances (RaBitQ with a refine store: estimate minus its error
+    /// bound): the refine stage, reading candidates in key order, stops at the first one whose key exceeds the k-th
+    /// exact distance found so far, so candidates that cannot enter the top k are never re-scored.
+    /// </summary>
+    public virtual bool KeysAreLowerBounds => false;
+
+    /// <summary>The confidence parameter ε₀ of lower-bound keys (set once per search call; unused by scanners without bounds).</summary>
+    public float BoundEpsilon { get; set; } = Quantization.RaBitQCodec.DefaultEpsilon;
+
     /// <summary>Candidates to gather per query before the refine stage (<paramref name="k"/> when the keys are final).</summary>
     public abstract int CandidatesFor(int k, int candidates, bool hasRefine);
 
