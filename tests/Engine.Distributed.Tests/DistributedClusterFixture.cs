@@ -1,0 +1,70 @@
+using Engine.Distributed;
+using Engine.Index.Flat;
+using Orleans.TestingHost;
+
+namespace Engine.Distributed.Tests;
+
+/// <summary>
+/// A test cluster of in-process silos (Orleans TestingHost), each with its own data directory under one temp
+/// directory per test, plus the data sets the tests share (fixed seeds).
+/// </summary>
+internal sealed class DistributedTestCluster : IAsyncDisposable
+{
+    public required InProcessTestCluster Cluster { get; init; }
+    public required string Root { get; init; }
+
+    public static async Task<DistributedTestCluster> StartAsync(int silos, string test)
+    {
+        string root = Path.Combine(Path.GetTempPath(), "engine-dist-tests", test + "-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(root);
+        var builder = new InProcessTestClusterBuilder((short)silos);
+        builder.ConfigureSilo((options, silo) => silo.AddVectorEngine(o =>
+        {
+            o.DataDirectory = Path.Combine(root, options.SiloName);
+            o.PeerTimeout = TimeSpan.FromSeconds(10);
+            o.ReplicationTimeout = TimeSpan.FromSeconds(20);
+        }));
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new DistributedTestCluster { Cluster = cluster, Root = root };
+    }
+
+    public IGrainFactory Client => Cluster.Client;
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+}
+
+internal static class TestData
+{
+    /// <summary>n × d Gaussian vectors with a fixed seed.</summary>
+    public static float[] Gaussian(int n, int d, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new float[n * d];
+        for (int i = 0; i < v.Length; i++)
+            v[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        return v;
+    }
+
+    public static long[] Ids(int n, long offset = 0, long stride = 1) => Enumerable.Range(0, n).Select(i => offset + i * stride).ToArray();
+
+    public static FlatIndex Reference(float[] vectors, long[] ids, int d, Metric metric)
+    {
+        var index = new FlatIndex(d, metric);
+        index.Add(vectors, ids);
+        return index;
+    }
+
+    public static (float[] Distances, long[] Labels) Search(IVectorIndex index, float[] queries, int k, SearchParameters? p = null)
+    {
+        int nq = queries.Length / index.Dimension;
+        var dist = new float[nq * k];
+        var labels = new long[nq * k];
+        index.Search(queries, k, dist, labels, p);
+        return (dist, labels);
+    }
+}
