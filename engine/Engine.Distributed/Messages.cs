@@ -100,6 +100,10 @@ public sealed record ReplicaStatus
 
     /// <summary>True when the shard's index is trained (always for Flat/HNSW).</summary>
     [Id(4)] public bool Trained { get; init; }
+
+    /// <summary>How this activation last caught up from a peer: <c>""</c> (never needed to), <c>"ops N from replica r"</c>
+    /// (the writes it missed) or <c>"snapshot N from replica r"</c> (a full copy of N vectors, then the writes after it).</summary>
+    [Id(5)] public string LastCatchUp { get; init; } = "";
 }
 
 /// <summary>The kind of a logged write.</summary>

@@ -96,9 +96,13 @@ internal sealed class ShardReplicaGrain(
         return store;
     }
 
+    private string _lastCatchUp = "";
+
     private async Task CatchUp(ShardStore store, IShardReplicaGrain from)
     {
         var layout = store.Layout;
+        string how = "ops";
+        int peer = ShardPlacementDirector.ParseKey(from.GetPrimaryKeyString()).Replica;
         var answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
         if (answer.Ops is null)
         {
@@ -114,12 +118,19 @@ internal sealed class ShardReplicaGrain(
                 allVectors.AddRange(rows.Vectors);
             }
             store.Install([.. allIds], [.. allVectors], answer.SnapshotSequence, answer.SnapshotEpoch);
+            how = $"snapshot {allIds.Count}, then ops";
             answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
             if (answer.Ops is null)
                 throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
         }
+        int applied = 0;
         foreach (var op in answer.Ops)
-            if (op.Sequence == store.Sequence + 1) store.Append(op);
+            if (op.Sequence == store.Sequence + 1)
+            {
+                store.Append(op);
+                applied++;
+            }
+        _lastCatchUp = $"{how} {applied} from replica {peer}";
         logger.LogInformation("Replica {Key} caught up to write {Sequence} ({Count} vectors)", this.GetPrimaryKeyString(), store.Sequence, store.Count);
     }
 
@@ -195,6 +206,6 @@ internal sealed class ShardReplicaGrain(
     private ReplicaStatus StatusOf(ShardStore store) => new()
     {
         Sequence = store.Sequence, Epoch = store.Epoch, Count = store.Count, Trained = store.Trained,
-        Silo = silo.SiloAddress.Endpoint.ToString(),
+        Silo = silo.SiloAddress.Endpoint.ToString(), LastCatchUp = _lastCatchUp,
     };
 }

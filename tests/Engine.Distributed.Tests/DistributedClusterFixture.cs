@@ -17,16 +17,35 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
     {
         string root = Path.Combine(Path.GetTempPath(), "engine-dist-tests", test + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
+        var directories = new Dictionary<string, string>();
+        string? reuse = null;
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.ConfigureSilo((options, silo) => silo.AddVectorEngine(o =>
         {
-            o.DataDirectory = Path.Combine(root, options.SiloName);
+            // A silo started to replace a stopped one gets its directory: the machine came back with its disk.
+            lock (directories)
+                if (!directories.TryGetValue(options.SiloName, out var dir))
+                    directories[options.SiloName] = dir = reuse ?? Path.Combine(root, options.SiloName);
+            o.DataDirectory = directories[options.SiloName];
             o.PeerTimeout = TimeSpan.FromSeconds(10);
             o.ReplicationTimeout = TimeSpan.FromSeconds(20);
         }));
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new DistributedTestCluster { Cluster = cluster, Root = root };
+        return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d };
+    }
+
+    public required Dictionary<string, string> Directories { get; init; }
+    public required Action<string?> SetReuse { get; init; }
+
+    /// <summary>Starts a silo that takes over the data directory of the stopped silo <paramref name="stoppedName"/>.</summary>
+    public async Task<InProcessSiloHandle> RestartOnSameDiskAsync(string stoppedName)
+    {
+        string dir;
+        lock (Directories) dir = Directories[stoppedName];
+        SetReuse(dir);
+        try { return await Cluster.StartAdditionalSiloAsync(); }
+        finally { SetReuse(null); }
     }
 
     public IGrainFactory Client => Cluster.Client;
