@@ -181,7 +181,7 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<SearchResponse> Search(ShardLayout layout, SearchRequest request) => (await EnsureReady(layout)).Search(request);
 
-    public async Task<VectorRows> Get(ShardLayout layout, long[] ids) => (await EnsureReady(layout)).Get(ids);
+    public async Task<VectorRows> Get(ShardLayout layout, long[] ids) => (await EnsureReady(layout)).Get(ids, asIndexed: true);
 
     public async Task<ReplicaStatus> Ready(ShardLayout layout) => StatusOf(await EnsureReady(layout));
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Engine.Distance;
 using Engine.Index;
 using Engine.Index.Flat;
 using Engine.Storage.Format;
@@ -210,10 +211,27 @@ internal sealed class ShardStore : IDisposable
     }
 
     /// <summary>The stored vectors of the ids present.</summary>
-    public VectorRows Get(long[] ids)
+    /// <param name="ids">The ids to fetch.</param>
+    /// <param name="asIndexed">Return them as the index holds them (unit length for cosine, as
+    /// <see cref="IVectorIndex.TryReconstruct"/> of a local index would) rather than as written (what a peer copies).</param>
+    public VectorRows Get(long[] ids, bool asIndexed = false)
     {
         var found = ids.Where(_vectors.Contains).ToArray();
-        return new VectorRows { Ids = found, Vectors = _vectors.Gather(found) };
+        var rows = _vectors.Gather(found);
+        if (asIndexed) AsIndexed(rows);
+        return new VectorRows { Ids = found, Vectors = rows };
+    }
+
+    private void AsIndexed(float[] rows)
+    {
+        if (Layout.Metric != Metric.Cosine) return;
+        int d = Layout.Dimension;
+        for (int i = 0; i < rows.Length / d; i++)
+        {
+            var v = rows.AsSpan(i * d, d);
+            float n = Distances.SquaredNorm(v);
+            if (n > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(n), v);
+        }
     }
 
     /// <summary>Top-k over this replica, with the request's knobs and filter.</summary>
@@ -240,6 +258,7 @@ internal sealed class ShardStore : IDisposable
             vectors = new float[labels.LongLength * d];
             for (long i = 0; i < labels.LongLength; i++)
                 if (labels[i] >= 0) _vectors.Get(labels[i]).CopyTo(vectors.AsSpan((int)(i * d), d));
+            AsIndexed(vectors);
         }
         return new SearchResponse { Distances = distances, Labels = labels, Vectors = vectors, ShardsAnswered = 1 };
     }
