@@ -18,6 +18,7 @@ public static class Program
         root.Subcommands.Add(DataCommands.Create());
         root.Subcommands.Add(MineCommand.Create());
         root.Subcommands.Add(HubnessCommand.Create());
+        root.Subcommands.Add(ClusterCommand.Create());
         return root;
     }
 
