@@ -191,7 +191,7 @@ internal static class ClusterBench
         return (BenchRunner.Percentile(ticks, 0.50) * 1000.0 / Stopwatch.Frequency, BenchRunner.Percentile(ticks, 0.99) * 1000.0 / Stopwatch.Frequency);
     }
 
-    private static Process StartSilo(int siloPort, int gatewayPort, string dataDir, string? seed)
+    internal static Process StartSilo(int siloPort, int gatewayPort, string dataDir, string? seed)
     {
         // Run this same CLI again: its apphost directly, else `dotnet Engine.Cli.dll` (started through dotnet, or hosted
         // by another program such as a test runner).
@@ -213,7 +213,7 @@ internal static class ClusterBench
         return Process.Start(psi) ?? throw new InvalidOperationException($"Could not start a silo process ({program}).");
     }
 
-    private static async Task WaitReady(Process p)
+    internal static async Task WaitReady(Process p)
     {
         var stderr = p.StandardError.ReadToEndAsync();
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);

@@ -12,6 +12,44 @@ internal static class ClusterCommand
         var cmd = new Command("cluster", "Distributed engine on Orleans: run a silo, or benchmark clusters of silos on loopback (docs/scale-out.md).");
         cmd.Subcommands.Add(CreateSilo());
         cmd.Subcommands.Add(CreateBench());
+        cmd.Subcommands.Add(CreateLoad());
+        return cmd;
+    }
+
+    private static Command CreateLoad()
+    {
+        var cluster = new Option<string>("--cluster") { Description = "Gateways of the cluster, HOST:PORT,...", Required = true };
+        var collection = new Option<string>("--collection") { Description = "Collection name (created on first load).", Required = true };
+        var corpus = new Option<string>("--corpus") { Description = "Vectors to upsert (.fvecs); ids are row numbers.", Required = true };
+        var index = new Option<string>("--index") { Description = "Index spec every shard builds.", DefaultValueFactory = _ => "Flat" };
+        var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
+        var shards = new Option<int>("--shards") { Description = "Shards.", DefaultValueFactory = _ => 4 };
+        var replicas = new Option<int>("--replicas") { Description = "Replication factor R.", DefaultValueFactory = _ => 2 };
+        var trainingSize = new Option<int>("--training-size") { Description = "Vectors a shard holds before it trains an IVF/SPANN spec.", DefaultValueFactory = _ => 1000 };
+        var cmd = new Command("load", "Upserts a corpus into a cluster collection (created with the given layout if new; an existing one must match it).")
+        {
+            cluster, collection, corpus, index, metric, shards, replicas, trainingSize,
+        };
+        cmd.SetAction(r =>
+        {
+            var (vectors, d) = VecsFile.ReadFvecs(r.GetValue(corpus)!, "--corpus");
+            var layout = new ShardLayout
+            {
+                Name = r.GetValue(collection)!, Dimension = d, Metric = MetricExtensions.ParseMetric(r.GetValue(metric)!), Spec = r.GetValue(index)!,
+                Shards = r.GetValue(shards), Replicas = r.GetValue(replicas), TrainingSize = r.GetValue(trainingSize),
+            };
+            layout.Validate();
+            var endpoints = r.GetValue(cluster)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(g => SiloSettings.ParseEndpoint(g, "--cluster")).ToArray();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using var host = DistributedHosts.ConnectAsync(endpoints).GetAwaiter().GetResult();
+            var coll = DistributedCollection.OpenAsync(DistributedHosts.Client(host), layout).GetAwaiter().GetResult();
+            coll.UpsertAsync(vectors, Enumerable.Range(0, vectors.Length / d).Select(i => (long)i).ToArray()).GetAwaiter().GetResult();
+            long count = coll.CountAsync().GetAwaiter().GetResult();
+            host.StopAsync().GetAwaiter().GetResult();
+            Console.WriteLine($"loaded {vectors.Length / d} vectors into '{layout.Name}' ({layout.Shards} shards × {layout.Replicas} replicas, {layout.Spec}); it holds {count}; {clock.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        });
         return cmd;
     }
 

@@ -39,6 +39,25 @@ public sealed class DistributedCollection
         return collection;
     }
 
+    /// <summary>
+    /// Opens an existing collection by name: its layout is read from a replica of shard 0 (each replica records the
+    /// layout it was created with on its silo's disk).
+    /// </summary>
+    /// <exception cref="ArgumentException">No replica of shard 0 on the cluster knows the collection.</exception>
+    public static async Task<DistributedCollection> OpenExistingAsync(IGrainFactory grains, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var probe = new ShardLayout { Name = name, Dimension = 1, Spec = "Flat", Shards = 1 };
+        probe.Validate();   // the name
+        for (int r = 0; r < 16; r++)
+        {
+            var layout = await grains.GetGrain<IShardReplicaGrain>(probe.ReplicaKey(0, r)).StoredLayout().WaitAsync(cancellationToken);
+            if (layout is not null) return await OpenAsync(grains, layout, cancellationToken);
+        }
+        throw new ArgumentException($"The cluster holds no collection '{name}' (no replica of its shard 0 has a layout on its silo's disk).", nameof(name));
+    }
+
     /// <summary>Inserts or replaces n vectors (n × d) by id; returns once every replica of every shard made them durable.</summary>
     /// <exception cref="ArgumentException">Wrong shapes, non-finite values, negative or repeated ids.</exception>
     public async Task UpsertAsync(float[] vectors, long[] ids, CancellationToken cancellationToken = default)

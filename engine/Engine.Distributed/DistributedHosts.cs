@@ -87,15 +87,32 @@ public static class DistributedHosts
     }
 
     /// <summary>Starts a client host connected to the gateways on loopback; dispose the host to disconnect.</summary>
-    public static async Task<IHost> ConnectAsync(int[] gatewayPorts, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default)
+    public static Task<IHost> ConnectAsync(int[] gatewayPorts, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(gatewayPorts);
         if (gatewayPorts.Length == 0) throw new ArgumentException("At least one gateway port is needed.", nameof(gatewayPorts));
+        return ConnectAsync(client => client.UseLocalhostClustering(gatewayPorts, serviceId, clusterId), cancellationToken);
+    }
+
+    /// <summary>Starts a client host connected to the given gateways (any hosts: a static gateway list).</summary>
+    public static Task<IHost> ConnectAsync(IPEndPoint[] gateways, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(gateways);
+        if (gateways.Length == 0) throw new ArgumentException("At least one gateway is needed.", nameof(gateways));
+        return ConnectAsync(client =>
+        {
+            client.UseStaticClustering(gateways);
+            client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, serviceId));
+        }, cancellationToken);
+    }
+
+    private static async Task<IHost> ConnectAsync(Action<IClientBuilder> clustering, CancellationToken cancellationToken)
+    {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleansClient(client =>
         {
-            client.UseLocalhostClustering(gatewayPorts, serviceId, clusterId);
+            clustering(client);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(5));
         });
         var host = builder.Build();
@@ -103,6 +120,6 @@ public static class DistributedHosts
         return host;
     }
 
-    /// <summary>The grain factory of a client host from <see cref="ConnectAsync"/>.</summary>
+    /// <summary>The grain factory of a client host from one of the <c>ConnectAsync</c> overloads.</summary>
     public static IClusterClient Client(IHost clientHost) => clientHost.Services.GetRequiredService<IClusterClient>();
 }

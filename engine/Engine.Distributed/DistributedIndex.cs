@@ -16,11 +16,17 @@ public sealed class DistributedIndex : IVectorIndex
     private Dictionary<long, float[]> _recent = [];
     private long _count;
 
+    private readonly IDisposable? _owned;
+
     /// <summary>Wraps <paramref name="collection"/>; <paramref name="settings"/> are the default knobs (probes, ef, ...) of every search.</summary>
-    public DistributedIndex(DistributedCollection collection, IReadOnlyDictionary<string, string>? settings = null)
+    /// <param name="collection">The cluster collection.</param>
+    /// <param name="settings">Index knobs of every search (null: the shards' defaults).</param>
+    /// <param name="owned">Disposed with this index (the client connection the collection uses, say).</param>
+    public DistributedIndex(DistributedCollection collection, IReadOnlyDictionary<string, string>? settings = null, IDisposable? owned = null)
     {
         _collection = collection ?? throw new ArgumentNullException(nameof(collection));
         _settings = settings;
+        _owned = owned;
         _count = collection.CountAsync().GetAwaiter().GetResult();
     }
 
@@ -101,6 +107,6 @@ public sealed class DistributedIndex : IVectorIndex
     private static NotSupportedException ReadOnly() =>
         new("A DistributedIndex is a read view of a cluster collection: write through DistributedCollection; the shards persist themselves.");
 
-    /// <summary>Nothing to release: the cluster owns the data.</summary>
-    public void Dispose() { }
+    /// <summary>Releases what the index was given to own (the cluster keeps the data).</summary>
+    public void Dispose() => _owned?.Dispose();
 }

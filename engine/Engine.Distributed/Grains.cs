@@ -43,6 +43,10 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("GetLocal")]
     Task<VectorRows> GetLocal(ShardLayout layout, long[] ids);
 
+    /// <summary>The layout this replica's directory on the current silo was created with (null: none); opens nothing.</summary>
+    [AlwaysInterleave, Alias("StoredLayout")]
+    Task<ShardLayout?> StoredLayout();
+
     /// <summary>When the replica is not on the silo its placement picks in the current membership, moves there
     /// (migration; the new activation catches up from a peer). Returns true when a move was started.</summary>
     [Alias("Rebalance")]

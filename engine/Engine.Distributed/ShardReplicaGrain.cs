@@ -20,8 +20,12 @@ internal sealed class ShardReplicaGrain(
     private string _name = "";
     private int _shard, _replica;
 
-    private string Directory(ShardLayout layout) =>
-        Path.Combine(options.Value.DataDirectory, layout.Name, $"shard-{_shard}", $"replica-{_replica}");
+    private string Directory(ShardLayout layout) => Directory(layout.Name);
+
+    private string Directory(string name) => Path.Combine(options.Value.DataDirectory, name, $"shard-{_shard}", $"replica-{_replica}");
+
+    public Task<ShardLayout?> StoredLayout() =>
+        Task.FromResult(_store?.Layout ?? ShardStore.ReadStoredLayout(Directory(_name)));
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {

@@ -100,23 +100,51 @@ internal sealed class ShardStore : IDisposable
     private void CheckLayout()
     {
         string path = Path.Combine(_dir, LayoutFile);
+        var mine = StoredLayout.Of(Layout);
         if (File.Exists(path))
         {
-            var stored = JsonSerializer.Deserialize<StoredLayout>(File.ReadAllText(path))
-                ?? throw new CorruptIndexException(path, 0, "empty layout file");
-            var mine = StoredLayout.Of(Layout);
-            if (stored != mine)
-                throw new InvalidOperationException($"'{_dir}' holds collection {stored} but the call names {mine}; a collection's name, dimension, metric, spec and shard count cannot change.");
+            var stored = ReadLayout(path);
+            if (stored.Identity != mine.Identity)
+                throw new InvalidOperationException($"'{_dir}' holds collection {stored.Identity} but the call names {mine.Identity}; a collection's name, dimension, metric, spec and shard count cannot change.");
             return;
         }
         string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(StoredLayout.Of(Layout)));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(mine));
         File.Move(tmp, path, overwrite: true);
     }
 
-    private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards)
+    private static StoredLayout ReadLayout(string path)
     {
-        public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards);
+        try
+        {
+            return JsonSerializer.Deserialize<StoredLayout>(File.ReadAllText(path)) ?? throw new CorruptIndexException(path, 0, "empty layout file");
+        }
+        catch (JsonException e)
+        {
+            throw new CorruptIndexException(path, 0, "unreadable layout file: " + e.Message);
+        }
+    }
+
+    /// <summary>The layout a replica directory was created with, or null when it holds none.</summary>
+    /// <exception cref="CorruptIndexException">An unreadable layout file.</exception>
+    public static ShardLayout? ReadStoredLayout(string dir)
+    {
+        string path = Path.Combine(dir, LayoutFile);
+        if (!File.Exists(path)) return null;
+        var l = ReadLayout(path);
+        return new ShardLayout
+        {
+            Name = l.Name, Dimension = l.Dimension, MetricCode = l.Metric, Spec = l.Spec, Shards = l.Shards,
+            Replicas = l.Replicas, TrainingSize = l.TrainingSize,
+        };
+    }
+
+    private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards, int Replicas, int TrainingSize)
+    {
+        public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize);
+
+        /// <summary>What may never change (the replication factor and training size are recorded, not enforced).</summary>
+        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards)";
     }
 
     /// <summary>Makes <paramref name="op"/> durable (log commit) and applies it. It must be the next in sequence.</summary>

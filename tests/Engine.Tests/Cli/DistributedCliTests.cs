@@ -31,6 +31,40 @@ public class DistributedCliTests
     }
 
     [Fact]
+    public async Task MineAgainstACluster_WritesTheRowsOfALocalMine()
+    {
+        using var dir = new TempDir();
+        SyntheticData.ClusteredDataSet("tiny", 1500, 40, 16, 8, seed: 8, Metric.L2, groundTruthK: 10).Save(dir.Path);
+        string corpus = Path.Combine(dir.Path, "base.fvecs"), anchors = Path.Combine(dir.Path, "query.fvecs");
+        // Positives: each query's nearest base row (the ground truth's first column).
+        string positives = Path.Combine(dir.Path, "pos.ivecs");
+        var data = DataSet.Load(dir.Path);
+        using (var w = new BinaryWriter(File.Create(positives)))
+            for (int q = 0; q < data.QueryCount; q++) { w.Write(1); w.Write(data.GroundTruth![q * data.GroundTruthK]); }
+        int port = 40050 + Environment.ProcessId % 200 * 100;
+        using var silo = ClusterBench.StartSilo(port, port + 1, dir.File("silo"), seed: null);
+        try
+        {
+            await ClusterBench.WaitReady(silo);
+            string gateway = $"127.0.0.1:{port + 1}";
+            Assert.Equal(0, BenchAndDemoTests.RunMain("cluster", "load", "--cluster", gateway, "--collection", "c", "--corpus", corpus, "--shards", "3", "--replicas", "1").Code);
+            string[] common = ["mine", "--corpus", corpus, "--anchors", anchors, "--positives", positives, "--negatives", "4", "--range", "0:30", "--shortfall", "keep"];
+            Assert.Equal(0, BenchAndDemoTests.RunMain([.. common, "--out", dir.File("local.jsonl")]).Code);
+            var (code, err) = BenchAndDemoTests.RunMain([.. common, "--cluster", gateway, "--collection", "c", "--out", dir.File("cluster.jsonl")]);
+            Assert.True(code == 0, err);
+            Assert.Equal(File.ReadAllLines(dir.File("local.jsonl")), File.ReadAllLines(dir.File("cluster.jsonl")));
+            (code, err) = BenchAndDemoTests.RunMain([.. common, "--cluster", gateway, "--collection", "nope", "--out", dir.File("x.jsonl")]);
+            Assert.Equal(2, code);
+            Assert.Contains("no collection 'nope'", err);
+        }
+        finally
+        {
+            silo.Kill(entireProcessTree: true);
+            silo.WaitForExit(10000);
+        }
+    }
+
+    [Fact]
     public void Cluster_BadArguments_AreOneLineErrors()
     {
         var (code, err) = BenchAndDemoTests.RunMain("cluster", "bench", "--data", "/nonexistent-engine-dir", "--silos", "1,0");
