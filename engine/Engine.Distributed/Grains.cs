@@ -19,12 +19,14 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [Alias("Apply")]
     Task Apply(ShardLayout layout, WriteOp[] ops);
 
-    /// <summary>Top-k over this replica (after catching up if it was just activated).</summary>
-    [Alias("Search")]
+    /// <summary>Top-k over this replica (after catching up if it was just activated). Interleaves with a write that
+    /// waits on its followers, so reads never queue behind a slow or failed follower; such a write is already applied
+    /// here (durable on this replica, acknowledged once the followers have it).</summary>
+    [AlwaysInterleave, Alias("Search")]
     Task<SearchResponse> Search(ShardLayout layout, SearchRequest request);
 
-    /// <summary>Stored vectors by id (after catching up).</summary>
-    [Alias("Get")]
+    /// <summary>Stored vectors by id (after catching up); interleaves like <see cref="Search"/>.</summary>
+    [AlwaysInterleave, Alias("Get")]
     Task<VectorRows> Get(ShardLayout layout, long[] ids);
 
     /// <summary>Catches up if needed and reports where the replica stands.</summary>

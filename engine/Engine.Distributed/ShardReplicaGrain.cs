@@ -69,10 +69,25 @@ internal sealed class ShardReplicaGrain(
     private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>
         GrainFactory.GetGrain<IShardReplicaGrain>(layout.ReplicaKey(_shard, replica));
 
+    private Task? _readying;
+
     private async Task<ShardStore> EnsureReady(ShardLayout layout)
     {
         var store = Local(layout);
         if (_ready) return store;
+        // Reads interleave with other calls: every caller waits for the one catch-up.
+        _readying ??= CatchUpOnActivation(store, layout);
+        try { await _readying; }
+        catch
+        {
+            _readying = null;   // the next call tries again
+            throw;
+        }
+        return store;
+    }
+
+    private async Task CatchUpOnActivation(ShardStore store, ShardLayout layout)
+    {
         // Catch up from the most advanced peer that answers (a replica activated on a new silo starts empty).
         IShardReplicaGrain? best = null;
         long bestSequence = store.Sequence;
@@ -97,7 +112,6 @@ internal sealed class ShardReplicaGrain(
         if (best is not null) await CatchUp(store, best);
         if (_replica == 0) _epoch = Random.Shared.NextInt64(1, long.MaxValue);
         _ready = true;
-        return store;
     }
 
     private string _lastCatchUp = "";

@@ -1,5 +1,6 @@
 using Engine.Distributed;
 using Engine.Index.Flat;
+using Orleans.Configuration;
 using Orleans.TestingHost;
 
 namespace Engine.Distributed.Tests;
@@ -30,6 +31,15 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
             o.PeerTimeout = TimeSpan.FromSeconds(10);
             o.ReplicationTimeout = TimeSpan.FromSeconds(20);
         }));
+        // Declare a killed silo dead within a few seconds (the defaults suit production, not a test), and let the
+        // client wait for the router's own retries and timeouts.
+        builder.ConfigureSilo((_, silo) => silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(1);
+            o.NumMissedProbesLimit = 2;
+            o.NumVotesForDeathDeclaration = 1;
+        }));
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d };

@@ -12,7 +12,12 @@ namespace Engine.Distributed.Tests;
 /// </summary>
 public class DistributedFailoverTests(ITestOutputHelper output)
 {
-    private const int D = 16, N = 2000, K = 10;
+    private const int D = 16, K = 10;
+
+    /// <summary>ENGINE_LONG_TESTS=1: ten times the vectors and a ten times longer disruption (run once, reported in docs/scale-out.md).</summary>
+    private static readonly bool Long = Environment.GetEnvironmentVariable("ENGINE_LONG_TESTS") == "1";
+    private static readonly int N = Long ? 20000 : 2000;
+    private static readonly int DisruptionMs = Long ? 15000 : 1500;
 
     /// <summary>Loads N Gaussian vectors; returns the collection, the queries and their exact answer.</summary>
     private static async Task<(DistributedCollection Coll, float[] Queries, long[] Expected)> Load(DistributedTestCluster c, string name, int shards)
@@ -111,7 +116,7 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         var victim = c.Cluster.Silos.First(s => s.SiloAddress != c.Cluster.Silos[0].SiloAddress);
         if (kill) await c.Cluster.KillSiloAsync(victim);
         else await c.Cluster.StopSiloAsync(victim);
-        await Task.Delay(1500);
+        await Task.Delay(DisruptionMs);
         await load.StopAsync();
         output.WriteLine($"{load.Searches} searches, {load.Writes} write batches, {clock.Elapsed.TotalSeconds:F1} s");
         Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
@@ -174,7 +179,7 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         var added = await c.Cluster.StartAdditionalSiloAsync();
         await c.Cluster.WaitForLivenessToStabilizeAsync();
         int moved = await coll.RebalanceAsync();
-        await Task.Delay(300);
+        await Task.Delay(DisruptionMs / 5);
         await load.StopAsync();
         output.WriteLine($"moved {moved}; {load.Searches} searches, {load.Writes} write batches during the move");
         Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
