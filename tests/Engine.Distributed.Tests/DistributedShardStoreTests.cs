@@ -102,3 +102,42 @@ public class DistributedShardStoreTests : IDisposable
         Assert.Throws<ArgumentException>(() => b.Search(q with { Settings = new() { ["ef"] = "3" } }));
     }
 }
+
+/// <summary>Every index family works as a shard's local index, staged, trained, reopened.</summary>
+public class DistributedShardSpecTests : IDisposable
+{
+    private const int D = 8;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "engine-dist-spec-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    [Theory]
+    [InlineData("Flat", null)]
+    [InlineData("HNSW16", "ef=64")]
+    [InlineData("IVF8,Flat", "probes=8")]
+    [InlineData("SPANN(postings=16)", "probes=16")]
+    public void AnySpec_FindsEachVectorAsItsOwnNearestNeighbour_AfterReopen(string spec, string? knob)
+    {
+        var layout = new ShardLayout { Name = "s", Dimension = D, Metric = Metric.L2, Spec = spec, Shards = 1, Replicas = 1, TrainingSize = 400 };
+        var vectors = TestData.Gaussian(800, D, seed: 61);
+        var ids = TestData.Ids(800, offset: 1000);
+        var settings = knob is null ? null : new Dictionary<string, string> { [knob.Split('=')[0]] = knob.Split('=')[1] };
+        var queries = vectors[..(50 * D)];
+        long[] before;
+        using (var s = ShardStore.Open(_dir, layout))
+        {
+            s.Append(new WriteOp { Sequence = 1, Epoch = 1, Kind = WriteKind.Upsert, Ids = ids[..300], Vectors = vectors[..(300 * D)] });
+            Assert.False(s.Trained && spec != "Flat" && spec != "HNSW16");
+            s.Append(new WriteOp { Sequence = 2, Epoch = 1, PreviousEpoch = 1, Kind = WriteKind.Upsert, Ids = ids[300..], Vectors = vectors[(300 * D)..] });
+            Assert.True(s.Trained);
+            before = s.Search(new SearchRequest { Queries = queries, K = 1, Settings = settings }).Labels;
+        }
+        Assert.Equal(ids[..50], before);
+        using var reopened = ShardStore.Open(_dir, layout);
+        Assert.Equal(800, reopened.Count);
+        Assert.Equal(before, reopened.Search(new SearchRequest { Queries = queries, K = 1, Settings = settings }).Labels);
+    }
+}
