@@ -25,17 +25,53 @@ public sealed class DistributedCollection
     /// <summary>Rows per write call to the router (default 4 096, capped so one shard's log record stays under 32 MiB).</summary>
     public int WriteBatchRows { get; init; } = 4096;
 
+    /// <summary>
+    /// How long one router call may take before the handle gives up on it and retries (default 60 s). Every operation is
+    /// idempotent (upsert and delete by id, reads), so a call stranded on a silo that died — the client only learns of
+    /// its death from membership — is sent again, through a live gateway.
+    /// </summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Attempts per operation (1..100, default 3): the first call plus retries after a timeout or a lost silo.</summary>
+    public int Attempts { get; init; } = 3;
+
     private IRouterGrain Router => _grains.GetGrain<IRouterGrain>(Layout.Name);
+
+    private async Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken)
+    {
+        if (Attempts is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(Attempts), Attempts, "Attempts must be in 1..100.");
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(Router).WaitAsync(CallTimeout, cancellationToken);
+            }
+            catch (Exception e) when (attempt < Attempts && !cancellationToken.IsCancellationRequested
+                                      && e is not (ArgumentException or InvalidOperationException or NotSupportedException or OperationCanceledException))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
+            }
+        }
+    }
+
+    private Task Call(Func<IRouterGrain, Task> call, CancellationToken cancellationToken) =>
+        Call(async r => { await call(r); return true; }, cancellationToken);
 
     /// <summary>Opens (creating on first use) the collection: every replica is activated on its silo and caught up.</summary>
     /// <exception cref="ArgumentException">An invalid layout (the message names the field).</exception>
-    public static async Task<DistributedCollection> OpenAsync(IGrainFactory grains, ShardLayout layout, CancellationToken cancellationToken = default)
+    /// <param name="grains">The cluster client's grain factory.</param>
+    /// <param name="layout">The collection's layout.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="callTimeout">Overrides <see cref="CallTimeout"/> (null: 60 s).</param>
+    public static async Task<DistributedCollection> OpenAsync(IGrainFactory grains, ShardLayout layout, CancellationToken cancellationToken = default,
+        TimeSpan? callTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(layout);
         layout.Validate();
-        var collection = new DistributedCollection(grains, layout);
-        await collection.Router.Open(layout).WaitAsync(cancellationToken);
+        if (callTimeout is { } t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(callTimeout), t, "callTimeout must be positive.");
+        var collection = new DistributedCollection(grains, layout) { CallTimeout = callTimeout ?? TimeSpan.FromSeconds(60) };
+        await collection.Call(r => r.Open(layout), cancellationToken);
         return collection;
     }
 
@@ -73,7 +109,9 @@ public sealed class DistributedCollection
         for (int start = 0; start < n; start += batch)
         {
             int m = Math.Min(batch, n - start);
-            await Router.Upsert(Layout, ids[start..(start + m)], vectors[(start * d)..((start + m) * d)]).WaitAsync(cancellationToken);
+            long[] batchIds = ids[start..(start + m)];
+            float[] batchVectors = vectors[(start * d)..((start + m) * d)];
+            await Call(r => r.Upsert(Layout, batchIds, batchVectors), cancellationToken);
         }
     }
 
@@ -83,7 +121,10 @@ public sealed class DistributedCollection
         ArgumentNullException.ThrowIfNull(ids);
         CheckIds(ids);
         for (int start = 0; start < ids.Length; start += 1 << 20)
-            await Router.Delete(Layout, ids[start..Math.Min(ids.Length, start + (1 << 20))]).WaitAsync(cancellationToken);
+            {
+            long[] batch = ids[start..Math.Min(ids.Length, start + (1 << 20))];
+            await Call(r => r.Delete(Layout, batch), cancellationToken);
+        }
     }
 
     /// <summary>Searches nq queries (nq × d): the exact merge of every shard's top-k.</summary>
@@ -110,21 +151,21 @@ public sealed class DistributedCollection
             Queries = queries, K = k, Filter = filter, Threads = threads, IncludeVectors = includeVectors,
             Settings = settings is null ? null : new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase),
         };
-        return Router.Search(Layout, request).WaitAsync(cancellationToken);
+        return Call(r => r.Search(Layout, request), cancellationToken);
     }
 
     /// <summary>Stored vectors by id (ids not present are left out of the answer).</summary>
     public Task<VectorRows> GetAsync(long[] ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        return Router.Get(Layout, ids).WaitAsync(cancellationToken);
+        return Call(r => r.Get(Layout, ids), cancellationToken);
     }
 
     /// <summary>Every replica's status, shard-major (replica r of shard s at index s × R + r).</summary>
-    public Task<ReplicaStatus[]> StatusAsync(CancellationToken cancellationToken = default) => Router.Status(Layout).WaitAsync(cancellationToken);
+    public Task<ReplicaStatus[]> StatusAsync(CancellationToken cancellationToken = default) => Call(r => r.Status(Layout), cancellationToken);
 
     /// <summary>Moves replicas whose silo is not the one the placement rule picks now (after silos joined); returns how many moved.</summary>
-    public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => Router.Rebalance(Layout).WaitAsync(cancellationToken);
+    public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => Call(r => r.Rebalance(Layout), cancellationToken);
 
     /// <summary>Live vectors (sum over shards, from replica 0's count).</summary>
     public async Task<long> CountAsync(CancellationToken cancellationToken = default)

@@ -33,6 +33,11 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [Alias("Ready")]
     Task<ReplicaStatus> Ready(ShardLayout layout);
 
+    /// <summary><see cref="Ready"/> for a collection being opened: a replica that finds no durable peer may start empty
+    /// (a new collection) instead of refusing.</summary>
+    [Alias("Create")]
+    Task<ReplicaStatus> Create(ShardLayout layout);
+
     /// <summary>Where the replica stands on this silo's disk, without contacting peers (peers call it while catching up).</summary>
     [AlwaysInterleave, Alias("Peek")]
     Task<ReplicaStatus> Peek(ShardLayout layout);

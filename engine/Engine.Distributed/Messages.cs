@@ -104,6 +104,11 @@ public sealed record ReplicaStatus
     /// <summary>How this activation last caught up from a peer: <c>""</c> (never needed to), <c>"ops N from replica r"</c>
     /// (the writes it missed) or <c>"snapshot N from replica r"</c> (a full copy of N vectors, then the writes after it).</summary>
     [Id(5)] public string LastCatchUp { get; init; } = "";
+
+    /// <summary>True when this replica's state is trustworthy: its directory held it before this activation, it caught
+    /// up from such a replica, or the collection was created through it. A replica created on a new silo is not, until it
+    /// caught up: it may be a fresh activation that knows nothing (say, while the cluster recovers from a dead silo).</summary>
+    [Id(6)] public bool Durable { get; init; }
 }
 
 /// <summary>The kind of a logged write.</summary>

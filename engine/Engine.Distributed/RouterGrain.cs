@@ -25,7 +25,11 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, IL
     {
         Check(layout);
         layout.Validate();
-        return await Status(layout);
+        var all = new List<Task<ReplicaStatus>>();
+        for (int s = 0; s < layout.Shards; s++)
+            for (int r = 0; r < layout.Replicas; r++)
+                all.Add(Replica(layout, s, r).Create(layout));
+        return await Task.WhenAll(all);
     }
 
     public async Task<ReplicaStatus[]> Status(ShardLayout layout)

@@ -70,13 +70,14 @@ internal sealed class ShardReplicaGrain(
         GrainFactory.GetGrain<IShardReplicaGrain>(layout.ReplicaKey(_shard, replica));
 
     private Task? _readying;
+    private bool _durable;
 
-    private async Task<ShardStore> EnsureReady(ShardLayout layout)
+    private async Task<ShardStore> EnsureReady(ShardLayout layout, bool create = false)
     {
         var store = Local(layout);
         if (_ready) return store;
         // Reads interleave with other calls: every caller waits for the one catch-up.
-        _readying ??= CatchUpOnActivation(store, layout);
+        _readying ??= CatchUpOnActivation(store, layout, create);
         try { await _readying; }
         catch
         {
@@ -86,8 +87,9 @@ internal sealed class ShardReplicaGrain(
         return store;
     }
 
-    private async Task CatchUpOnActivation(ShardStore store, ShardLayout layout)
+    private async Task CatchUpOnActivation(ShardStore store, ShardLayout layout, bool create)
     {
+        bool anyDurablePeer = false;
         // Catch up from the most advanced peer that answers (a replica activated on a new silo starts empty).
         IShardReplicaGrain? best = null;
         long bestSequence = store.Sequence;
@@ -98,6 +100,9 @@ internal sealed class ShardReplicaGrain(
             {
                 var peer = Peer(layout, r);
                 var st = await peer.Peek(layout).WaitAsync(options.Value.PeerTimeout);
+                // Only a durable peer is a source: a fresh activation elsewhere may know nothing yet.
+                if (!st.Durable) continue;
+                anyDurablePeer = true;
                 if (st.Sequence > bestSequence || (st.Sequence == bestSequence && st.Epoch != store.Epoch && _replica != 0 && r == 0))
                 {
                     best = peer;
@@ -109,7 +114,11 @@ internal sealed class ShardReplicaGrain(
                 logger.LogWarning("Replica {Key}: peer {Peer} unavailable while catching up: {Error}", this.GetPrimaryKeyString(), r, e.Message);
             }
         }
+        bool durableHere = store.ExistedBefore || _durable;
+        if (!durableHere && !anyDurablePeer && !create && layout.Replicas > 1)
+            throw new IOException($"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry).");
         if (best is not null) await CatchUp(store, best);
+        _durable = true;
         if (_replica == 0) _epoch = Random.Shared.NextInt64(1, long.MaxValue);
         _ready = true;
     }
@@ -203,6 +212,8 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<ReplicaStatus> Ready(ShardLayout layout) => StatusOf(await EnsureReady(layout));
 
+    public async Task<ReplicaStatus> Create(ShardLayout layout) => StatusOf(await EnsureReady(layout, create: true));
+
     public Task<ReplicaStatus> Peek(ShardLayout layout) => Task.FromResult(StatusOf(Local(layout)));
 
     public Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch) => Task.FromResult(Local(layout).CatchUpFrom(sequence, epoch));
@@ -224,6 +235,6 @@ internal sealed class ShardReplicaGrain(
     private ReplicaStatus StatusOf(ShardStore store) => new()
     {
         Sequence = store.Sequence, Epoch = store.Epoch, Count = store.Count, Trained = store.Trained,
-        Silo = silo.SiloAddress.Endpoint.ToString(), LastCatchUp = _lastCatchUp,
+        Silo = silo.SiloAddress.Endpoint.ToString(), LastCatchUp = _lastCatchUp, Durable = _durable || store.ExistedBefore,
     };
 }

@@ -57,6 +57,9 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Live vectors.</summary>
     public int Count => _vectors.Count;
 
+    /// <summary>True when the directory already held this replica when it was opened (false: created just now).</summary>
+    public bool ExistedBefore { get; private set; }
+
     /// <summary>True when the index is the layout's spec (trained), false while a spec that needs training is staged on exact search.</summary>
     public bool Trained { get; private set; }
 
@@ -72,6 +75,7 @@ internal sealed class ShardStore : IDisposable
         var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes);
         try
         {
+            store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
             store.CheckLayout();
             long from = store.ReadSnapshot();
             var provider = FileWriteAheadLogProvider.Instance;

@@ -26,7 +26,8 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         var ids = TestData.Ids(N);
         var queries = TestData.Gaussian(20, D, seed: 42);
         var layout = new ShardLayout { Name = name, Dimension = D, Metric = Metric.L2, Spec = "Flat", Shards = shards, Replicas = 2 };
-        var coll = await DistributedCollection.OpenAsync(c.Client, layout);
+        // A call stranded on the killed silo is given up after 15 s and sent again through a live gateway.
+        var coll = await DistributedCollection.OpenAsync(c.Client, layout, callTimeout: TimeSpan.FromSeconds(15));
         await coll.UpsertAsync(vectors, ids);
         using var single = TestData.Reference(vectors, ids, D, Metric.L2);
         return (coll, queries, TestData.Search(single, queries, K).Labels);
