@@ -48,10 +48,12 @@ internal static class MineCommand
         var acceptLoss = new Option<bool>(SearchCommand.AcceptLogLossOption) { Description = SearchCommand.AcceptLogLossDescription };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
         var audit = new Option<bool>("--audit") { Description = "Also mine on an exact Flat index of the corpus and write OUT.audit.json: decision flips, flip rate, exact re-scoring of the ambiguous band (MiningAudit)." };
+        var cluster = new Option<string?>("--cluster") { Description = "Mine against a cluster collection instead of a local index: its gateways, HOST:PORT,... (with --collection; docs/scale-out.md)." };
+        var collection = new Option<string?>("--collection") { Description = "The cluster collection holding the corpus (ids = row numbers), with --cluster." };
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit, cluster, collection })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -90,7 +92,17 @@ internal static class MineCommand
             if (prebuilt is not null && p.GetResult(index) is { Implicit: false })
                 throw new ArgumentException("--index and --index-dir exclude each other: give the spec to 'engine build', or let 'engine mine' build it.");
             var steps = Steps.ForConsole(Console.Error);
-            using var idx = prebuilt is null
+            var searchSettings = new Dictionary<string, string>();
+            if (p.GetValue(probes) > 0) searchSettings["probes"] = p.GetValue(probes).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (p.GetValue(refine) > 0) searchSettings["refine"] = p.GetValue(refine).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (p.GetValue(ef) > 0) searchSettings["ef"] = p.GetValue(ef).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            string? gateways = p.GetValue(cluster);
+            if ((gateways is null) != (p.GetValue(collection) is null))
+                throw new ArgumentException("--cluster and --collection go together: the gateways and the collection that holds the corpus.");
+            if (gateways is not null && (prebuilt is not null || p.GetResult(index) is { Implicit: false }))
+                throw new ArgumentException("--cluster mines against the cluster's collection: do not combine it with --index or --index-dir.");
+            using var idx = gateways is not null ? ClusterMining.Open(gateways, p.GetValue(collection)!, d, m, n, searchSettings)
+                : prebuilt is null
                 ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!, steps)
                 : OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss));
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
@@ -112,11 +124,7 @@ internal static class MineCommand
                 Console.WriteLine($"hubness: {hub}");
                 options = options with { KOccurrence = hub.Occurrence };
             }
-            var searchSettings = new Dictionary<string, string>();
-            if (p.GetValue(probes) > 0) searchSettings["probes"] = p.GetValue(probes).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (p.GetValue(refine) > 0) searchSettings["refine"] = p.GetValue(refine).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (p.GetValue(ef) > 0) searchSettings["ef"] = p.GetValue(ef).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (searchSettings.Count > 0)
+            if (searchSettings.Count > 0 && gateways is null)
                 options = options with { SearchParameters = IndexFactory.CreateParameters(idx, searchSettings, options.Threads > 0 ? options.Threads : Environment.ProcessorCount) };
             var miner = new HardNegativeMiner(idx, options);
             var manifest = new MiningManifest

@@ -24,7 +24,7 @@ public class LayeringTests
     {
         { "Microsoft.FASTER", "Engine.Faster" },
         { "ILGPU", "Engine.Gpu" },
-        { "Microsoft.Orleans", "Engine.Orleans" },
+        { "Microsoft.Orleans", "Engine.Distributed" },
         { "Microsoft.Extensions.VectorData", "Engine.VectorData" },
         { "Microsoft.Extensions.AI", "Engine.VectorData" },
         { "ScottPlot", "Engine.Bench" },
@@ -54,7 +54,7 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench", "Engine.Collections" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench", "Engine.Collections", "Engine.Distributed" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 

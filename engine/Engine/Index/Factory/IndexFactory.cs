@@ -97,21 +97,34 @@ public static class IndexFactory
     /// <param name="stats">Counters the searches add to (null = none).</param>
     /// <exception cref="ArgumentException">A setting the index does not understand, or a bad value.</exception>
     public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads,
-        SearchStats? stats = null)
+        SearchStats? stats = null) => CreateParameters(index, settings, threads, stats, filter: null);
+
+    /// <summary>
+    /// <see cref="CreateParameters(IVectorIndex, IReadOnlyDictionary{string, string}, int, SearchStats?)"/> with an id
+    /// filter the search applies (the distributed shards pass the router's filter this way).
+    /// </summary>
+    /// <param name="index">The index the parameters are for.</param>
+    /// <param name="settings">Named settings (case-insensitive keys).</param>
+    /// <param name="threads">Worker threads per call (0 = all cores; negative is rejected).</param>
+    /// <param name="stats">Counters the searches add to (null = none).</param>
+    /// <param name="filter">Only ids it allows are returned (null = none).</param>
+    /// <exception cref="ArgumentException">A setting the index does not understand, or a bad value.</exception>
+    public static SearchParameters CreateParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads,
+        SearchStats? stats, IIdFilter? filter)
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(settings);
         SearchParameters.CheckThreads(threads, nameof(threads));
-        if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats);
-        if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats);
-        if (index is HnswIndex) return CreateHnswParameters(index, settings, threads, stats);
-        if (index is BinaryIndex binary) return CreateBinaryParameters(binary, settings, threads, stats);
+        if (index is IvfIndex ivf) return CreateIvfParameters(ivf, settings, threads, stats, filter);
+        if (index is SpannIndex) return CreateSpannParameters(index, settings, threads, stats, filter);
+        if (index is HnswIndex) return CreateHnswParameters(index, settings, threads, stats, filter);
+        if (index is BinaryIndex binary) return CreateBinaryParameters(binary, settings, threads, stats, filter);
         foreach (var key in settings.Keys)
             throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index.", nameof(settings));
-        return new SearchParameters { Threads = threads, Stats = stats };
+        return new SearchParameters { Threads = threads, Stats = stats, Filter = filter };
     }
 
-    private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    private static IvfSearchParameters CreateIvfParameters(IvfIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)
     {
         int? probes = null, refine = null, quantizerEf = null;
         long? maxCodes = null;
@@ -143,10 +156,10 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}{(bounded ? ", eps" : "")}).", nameof(settings));
             }
         }
-        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, BoundEpsilon = epsilon, Stats = stats };
+        return new IvfSearchParameters { Threads = threads, Probes = probes, RefineFactor = refine, MaxCodes = maxCodes, QuantizerEf = quantizerEf, BoundEpsilon = epsilon, Stats = stats, Filter = filter };
     }
 
-    private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    private static HnswSearchParameters CreateHnswParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)
     {
         int? ef = null;
         foreach (var (key, value) in settings)
@@ -160,10 +173,10 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: ef).", nameof(settings));
             }
         }
-        return new HnswSearchParameters { Threads = threads, Ef = ef, Stats = stats };
+        return new HnswSearchParameters { Threads = threads, Ef = ef, Stats = stats, Filter = filter };
     }
 
-    private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    private static SpannSearchParameters CreateSpannParameters(IVectorIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)
     {
         int? probes = null;
         float? prune = null;
@@ -183,10 +196,10 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps).", nameof(settings));
             }
         }
-        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Stats = stats };
+        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Stats = stats, Filter = filter };
     }
 
-    private static BinarySearchParameters CreateBinaryParameters(BinaryIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats)
+    private static BinarySearchParameters CreateBinaryParameters(BinaryIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)
     {
         int? refine = null;
         bool symmetric = false;
@@ -204,7 +217,7 @@ public static class IndexFactory
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: symmetric{(index.Spec.Refine is null ? "" : ", refine")}).", nameof(settings));
             }
         }
-        return new BinarySearchParameters { Threads = threads, RefineFactor = refine, Symmetric = symmetric, Stats = stats };
+        return new BinarySearchParameters { Threads = threads, RefineFactor = refine, Symmetric = symmetric, Stats = stats, Filter = filter };
     }
 
     private static int ParseInt(string key, string value, int min, int max)

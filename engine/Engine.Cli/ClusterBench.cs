@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Bench;
+using Engine.Data;
+using Engine.Distributed;
+using Engine.Index;
+
+namespace Engine.Cli;
+
+/// <summary>Options of <c>engine cluster bench</c>.</summary>
+internal sealed record ClusterBenchOptions(
+    string DataPath, string Spec, int[] SiloCounts, int Shards, int Replicas, int K, Dictionary<string, string> Settings,
+    int QueryLimit, int Batch, int LatencyQueries, int BasePort, bool Baseline, bool Json, int InFlight = 4)
+{
+    public void Validate()
+    {
+        if (K is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(K), K, "--k must be in 1..10000.");
+        if (Shards is < 0 or > 4096) throw new ArgumentOutOfRangeException(nameof(Shards), Shards, "--shards must be in 0..4096 (0 = 2 per silo).");
+        if (Replicas is < 1 or > 16) throw new ArgumentOutOfRangeException(nameof(Replicas), Replicas, "--replicas must be in 1..16.");
+        if (InFlight is < 1 or > 256) throw new ArgumentOutOfRangeException(nameof(InFlight), InFlight, "--in-flight must be in 1..256.");
+        if (Batch < 1) throw new ArgumentOutOfRangeException(nameof(Batch), Batch, "--batch must be >= 1.");
+        if (LatencyQueries < 0) throw new ArgumentOutOfRangeException(nameof(LatencyQueries), LatencyQueries, "--latency-queries must be >= 0.");
+        if (QueryLimit < 0) throw new ArgumentOutOfRangeException(nameof(QueryLimit), QueryLimit, "--nq must be >= 0.");
+        if (BasePort < 1024 || BasePort + 100 * SiloCounts.Length > 65000)
+            throw new ArgumentOutOfRangeException(nameof(BasePort), BasePort, "--base-port must leave 100 ports per silo count between 1024 and 65000.");
+    }
+}
+
+/// <summary>One row of <c>engine cluster bench</c>.</summary>
+internal sealed record ClusterBenchRow(int Silos, int Shards, int Replicas, string Index, string Mode, int N, int Nq, int K,
+    double Recall, double Qps, double P50Ms, double P99Ms, double LoadSeconds, IReadOnlyDictionary<string, string> Settings);
+
+/// <summary>Runs the cluster benchmark: silo processes on loopback, loading and searching through the router.</summary>
+internal static class ClusterBench
+{
+    public static int Run(ClusterBenchOptions o, TextWriter output, TextWriter log)
+    {
+        o.Validate();
+        var data = BenchData.Load(o.DataPath, o.QueryLimit);
+        if (data.GroundTruth is null) throw new ArgumentException($"Data set '{o.DataPath}' has no ground truth: run 'engine data gt' first.");
+        log.WriteLine($"cluster bench: {data.Name}, n = {data.Count}, d = {data.Dimension}, {data.QueryCount} queries, spec {o.Spec}");
+        if (o.Baseline) Print(InProcess(o, data), o.Json, output);
+        for (int run = 0; run < o.SiloCounts.Length; run++)
+            Print(Cluster(o, data, o.SiloCounts[run], o.BasePort + 100 * run, log).GetAwaiter().GetResult(), o.Json, output);
+        return 0;
+    }
+
+    private static void Print(ClusterBenchRow row, bool json, TextWriter output)
+    {
+        if (json)
+        {
+            output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["silos"] = row.Silos, ["shards"] = row.Shards, ["replicas"] = row.Replicas, ["index"] = row.Index, ["mode"] = row.Mode,
+                ["n"] = row.N, ["nq"] = row.Nq, ["k"] = row.K, ["recall"] = Math.Round(row.Recall, 4), ["qps"] = Math.Round(row.Qps, 1),
+                ["p50_ms"] = Math.Round(row.P50Ms, 3), ["p99_ms"] = Math.Round(row.P99Ms, 3), ["load_s"] = Math.Round(row.LoadSeconds, 2),
+                ["params"] = row.Settings,
+            }));
+        }
+        else
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{row.Mode,-10} silos {row.Silos} shards {row.Shards} R {row.Replicas}  recall@{row.K} {row.Recall:F4}  QPS {row.Qps:F0}  p50 {row.P50Ms:F3} ms  p99 {row.P99Ms:F3} ms  load {row.LoadSeconds:F1} s"));
+        }
+        output.Flush();
+    }
+
+    /// <summary>The same spec, batches and latency loop on one local index: what the router's overhead is measured against.</summary>
+    private static ClusterBenchRow InProcess(ClusterBenchOptions o, DataSet data)
+    {
+        var clock = Stopwatch.StartNew();
+        using var index = IndexFactory.Create(o.Spec, data.Dimension, data.Metric);
+        if (!index.IsTrained) index.Train(data.Base);
+        index.Add(data.Base, Enumerable.Range(0, data.Count).Select(i => (long)i).ToArray());
+        double load = clock.Elapsed.TotalSeconds;
+        var batchParams = IndexFactory.CreateParameters(index, o.Settings, 0);
+        var singleParams = IndexFactory.CreateParameters(index, o.Settings, 1);
+        int d = data.Dimension, k = o.K;
+        var (labels, qps) = Throughput(data, o, (q, n) =>
+        {
+            var dist = new float[n * k];
+            var lab = new long[n * k];
+            index.Search(q, k, dist, lab, batchParams);
+            return Task.FromResult(lab);
+        });
+        var (p50, p99) = Latency(data, o, q =>
+        {
+            index.Search(q, k, new float[k], new long[k], singleParams);
+            return Task.CompletedTask;
+        });
+        return new ClusterBenchRow(0, 1, 1, o.Spec, "in-process", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings);
+    }
+
+    private static async Task<ClusterBenchRow> Cluster(ClusterBenchOptions o, DataSet data, int silos, int port, TextWriter log)
+    {
+        int shards = o.Shards > 0 ? o.Shards : 2 * silos;
+        int replicas = Math.Min(o.Replicas, silos);
+        string work = Path.Combine(Path.GetTempPath(), $"engine-cluster-bench-{Environment.ProcessId}-{silos}-{Guid.NewGuid():N}"[..60]);
+        var processes = new List<Process>();
+        try
+        {
+            for (int i = 0; i < silos; i++)
+            {
+                // The first silo is the primary of the development clustering; the others join through it.
+                processes.Add(StartSilo(port + i, port + 50 + i, Path.Combine(work, $"silo-{i}"), i == 0 ? null : $"127.0.0.1:{port}"));
+                if (i == 0) await WaitReady(processes[0]);
+            }
+            await Task.WhenAll(processes.Skip(1).Select(WaitReady));
+            using var client = await DistributedHosts.ConnectAsync(Enumerable.Range(0, silos).Select(i => port + 50 + i).ToArray());
+            var grains = DistributedHosts.Client(client);
+            var layout = new ShardLayout
+            {
+                Name = "bench", Dimension = data.Dimension, Metric = data.Metric, Spec = o.Spec, Shards = shards, Replicas = replicas,
+                TrainingSize = Math.Max(1000, data.Count / shards / 2),
+            };
+            var clock = Stopwatch.StartNew();
+            var coll = await DistributedCollection.OpenAsync(grains, layout);
+            int d = data.Dimension;
+            const int chunk = 20000;
+            for (int start = 0; start < data.Count; start += chunk)
+            {
+                int m = Math.Min(chunk, data.Count - start);
+                await coll.UpsertAsync(data.Base[(start * d)..((start + m) * d)], Enumerable.Range(start, m).Select(i => (long)i).ToArray());
+            }
+            await coll.StatusAsync();
+            double load = clock.Elapsed.TotalSeconds;
+            log.WriteLine($"  {silos} silo(s): loaded {data.Count} vectors into {shards} shards × {replicas} replicas in {load:F1} s");
+            int k = o.K;
+            var (labels, qps) = Throughput(data, o, async (q, n) => (await coll.SearchAsync(q, k, o.Settings)).Labels, o.InFlight);
+            // One query alone, one thread per shard search (as the in-process row searches it).
+            var (p50, p99) = Latency(data, o, q => coll.SearchAsync(q, k, o.Settings, threads: 1));
+            await client.StopAsync();
+            return new ClusterBenchRow(silos, shards, replicas, o.Spec, "cluster", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings);
+        }
+        finally
+        {
+            foreach (var p in processes)
+            {
+                try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(10000); }
+                catch (InvalidOperationException) { }
+                p.Dispose();
+            }
+            try { Directory.Delete(work, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
+    /// All queries in batches of <see cref="ClusterBenchOptions.Batch"/>, up to <paramref name="inFlight"/> batches
+    /// outstanding (a client keeps the cluster's pipeline full; the in-process index uses its threads instead); one
+    /// warm-up pass, then one timed.
+    /// </summary>
+    private static (long[] Labels, double Qps) Throughput(DataSet data, ClusterBenchOptions o, Func<float[], int, Task<long[]>> search, int inFlight = 1)
+    {
+        int d = data.Dimension, nq = data.QueryCount, k = o.K;
+        var labels = new long[nq * k];
+        double seconds = 0;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            int next = -o.Batch;
+            async Task Worker()
+            {
+                for (int start; (start = Interlocked.Add(ref next, o.Batch)) < nq;)
+                {
+                    int n = Math.Min(o.Batch, nq - start);
+                    var got = await search(data.Queries[(start * d)..((start + n) * d)], n);
+                    got.CopyTo(labels, start * k);
+                }
+            }
+            Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(Worker))).GetAwaiter().GetResult();
+            seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        }
+        return (labels, nq / seconds);
+    }
+
+    /// <summary>The first <see cref="ClusterBenchOptions.LatencyQueries"/> queries one at a time; nearest-rank p50 and p99 in ms.</summary>
+    private static (double P50, double P99) Latency(DataSet data, ClusterBenchOptions o, Func<float[], Task> search)
+    {
+        int d = data.Dimension, n = Math.Min(o.LatencyQueries, data.QueryCount);
+        if (n == 0) return (double.NaN, double.NaN);
+        var ticks = new long[n];
+        for (int q = 0; q < n; q++)
+        {
+            var query = data.Queries[(q * d)..((q + 1) * d)];
+            long t0 = Stopwatch.GetTimestamp();
+            search(query).GetAwaiter().GetResult();
+            ticks[q] = Stopwatch.GetTimestamp() - t0;
+        }
+        Array.Sort(ticks);
+        return (BenchRunner.Percentile(ticks, 0.50) * 1000.0 / Stopwatch.Frequency, BenchRunner.Percentile(ticks, 0.99) * 1000.0 / Stopwatch.Frequency);
+    }
+
+    internal static Process StartSilo(int siloPort, int gatewayPort, string dataDir, string? seed)
+    {
+        // Run this same CLI again: its apphost directly, else `dotnet Engine.Cli.dll` (started through dotnet, or hosted
+        // by another program such as a test runner).
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find this process' executable to start silos.");
+        string cliDll = typeof(ClusterBench).Assembly.Location;
+        bool apphost = Path.GetFileNameWithoutExtension(self) == Path.GetFileNameWithoutExtension(cliDll);
+        string program = apphost ? self
+            : Path.GetFileNameWithoutExtension(self).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? self
+            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (!apphost) psi.ArgumentList.Add(cliDll);
+        foreach (var a in new[] { "cluster", "silo", "--port", siloPort.ToString(CultureInfo.InvariantCulture), "--gateway", gatewayPort.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir })
+            psi.ArgumentList.Add(a);
+        if (seed is not null)
+        {
+            psi.ArgumentList.Add("--seed");
+            psi.ArgumentList.Add(seed);
+        }
+        return Process.Start(psi) ?? throw new InvalidOperationException($"Could not start a silo process ({program}).");
+    }
+
+    internal static async Task WaitReady(Process p)
+    {
+        var stderr = p.StandardError.ReadToEndAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        while (DateTime.UtcNow < deadline)
+        {
+            var line = await p.StandardOutput.ReadLineAsync().WaitAsync(deadline - DateTime.UtcNow);
+            if (line is null) break;
+            if (line.StartsWith("silo ready", StringComparison.Ordinal))
+            {
+                _ = p.StandardOutput.ReadToEndAsync();   // keep draining so the silo never blocks on a full pipe
+                return;
+            }
+        }
+        string err = p.HasExited ? await stderr : "";
+        throw new InvalidOperationException($"A silo process did not become ready{(p.HasExited ? $" (exit code {p.ExitCode})" : " within 2 minutes")}: {err.Trim()}");
+    }
+}

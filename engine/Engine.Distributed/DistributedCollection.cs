@@ -1,0 +1,186 @@
+using Orleans;
+
+namespace Engine.Distributed;
+
+/// <summary>
+/// A client's handle on a distributed collection: validates input where it is cheapest (here, before anything
+/// travels), splits large batches, and calls the collection's router grain.
+/// </summary>
+/// <remarks>The layout is the collection's definition: the application keeps it (as it keeps a schema) and every
+/// handle on the collection must use the same one; a replica refuses a layout whose dimension, metric or spec differs
+/// from the one it was created with.</remarks>
+public sealed class DistributedCollection
+{
+    private readonly IGrainFactory _grains;
+
+    private DistributedCollection(IGrainFactory grains, ShardLayout layout)
+    {
+        _grains = grains;
+        Layout = layout;
+    }
+
+    /// <summary>The collection's layout.</summary>
+    public ShardLayout Layout { get; }
+
+    /// <summary>Rows per write call to the router (default 4 096, capped so one shard's log record stays under 32 MiB).</summary>
+    public int WriteBatchRows { get; init; } = 4096;
+
+    /// <summary>
+    /// How long one router call may take before the handle gives up on it and retries (default 60 s). Every operation is
+    /// idempotent (upsert and delete by id, reads), so a call stranded on a silo that died — the client only learns of
+    /// its death from membership — is sent again, through a live gateway.
+    /// </summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Attempts per operation (1..100, default 3): the first call plus retries after a timeout or a lost silo.</summary>
+    public int Attempts { get; init; } = 3;
+
+    private IRouterGrain Router => _grains.GetGrain<IRouterGrain>(Layout.Name);
+
+    private async Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken)
+    {
+        if (Attempts is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(Attempts), Attempts, "Attempts must be in 1..100.");
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(Router).WaitAsync(CallTimeout, cancellationToken);
+            }
+            catch (Exception e) when (attempt < Attempts && !cancellationToken.IsCancellationRequested
+                                      && e is not (ArgumentException or InvalidOperationException or NotSupportedException or OperationCanceledException))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
+            }
+        }
+    }
+
+    private Task Call(Func<IRouterGrain, Task> call, CancellationToken cancellationToken) =>
+        Call(async r => { await call(r); return true; }, cancellationToken);
+
+    /// <summary>Opens (creating on first use) the collection: every replica is activated on its silo and caught up.</summary>
+    /// <exception cref="ArgumentException">An invalid layout (the message names the field).</exception>
+    /// <param name="grains">The cluster client's grain factory.</param>
+    /// <param name="layout">The collection's layout.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="callTimeout">Overrides <see cref="CallTimeout"/> (null: 60 s).</param>
+    public static async Task<DistributedCollection> OpenAsync(IGrainFactory grains, ShardLayout layout, CancellationToken cancellationToken = default,
+        TimeSpan? callTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(layout);
+        layout.Validate();
+        if (callTimeout is { } t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(callTimeout), t, "callTimeout must be positive.");
+        var collection = new DistributedCollection(grains, layout) { CallTimeout = callTimeout ?? TimeSpan.FromSeconds(60) };
+        await collection.Call(r => r.Open(layout), cancellationToken);
+        return collection;
+    }
+
+    /// <summary>
+    /// Opens an existing collection by name: its layout is read from a replica of shard 0 (each replica records the
+    /// layout it was created with on its silo's disk).
+    /// </summary>
+    /// <exception cref="ArgumentException">No replica of shard 0 on the cluster knows the collection.</exception>
+    public static async Task<DistributedCollection> OpenExistingAsync(IGrainFactory grains, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var probe = new ShardLayout { Name = name, Dimension = 1, Spec = "Flat", Shards = 1 };
+        probe.Validate();   // the name
+        for (int r = 0; r < 16; r++)
+        {
+            var layout = await grains.GetGrain<IShardReplicaGrain>(probe.ReplicaKey(0, r)).StoredLayout().WaitAsync(cancellationToken);
+            if (layout is not null) return await OpenAsync(grains, layout, cancellationToken);
+        }
+        throw new ArgumentException($"The cluster holds no collection '{name}' (no replica of its shard 0 has a layout on its silo's disk).", nameof(name));
+    }
+
+    /// <summary>Inserts or replaces n vectors (n × d) by id; returns once every replica of every shard made them durable.</summary>
+    /// <exception cref="ArgumentException">Wrong shapes, non-finite values, negative or repeated ids.</exception>
+    public async Task UpsertAsync(float[] vectors, long[] ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        ArgumentNullException.ThrowIfNull(ids);
+        int d = Layout.Dimension;
+        int n = Guard.Rows(vectors, d, nameof(vectors));
+        if (ids.Length != n) throw new ArgumentException($"ids holds {ids.Length} entries for {n} vectors.", nameof(ids));
+        Guard.Finite(vectors, d, nameof(vectors));
+        CheckIds(ids);
+        int batch = Math.Max(1, Math.Min(WriteBatchRows, (32 << 20) / (d * 4 + 8)));
+        for (int start = 0; start < n; start += batch)
+        {
+            int m = Math.Min(batch, n - start);
+            long[] batchIds = ids[start..(start + m)];
+            float[] batchVectors = vectors[(start * d)..((start + m) * d)];
+            await Call(r => r.Upsert(Layout, batchIds, batchVectors), cancellationToken);
+        }
+    }
+
+    /// <summary>Deletes ids (absent ones are ignored); returns once every replica made the delete durable.</summary>
+    public async Task DeleteAsync(long[] ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        CheckIds(ids);
+        for (int start = 0; start < ids.Length; start += 1 << 20)
+            {
+            long[] batch = ids[start..Math.Min(ids.Length, start + (1 << 20))];
+            await Call(r => r.Delete(Layout, batch), cancellationToken);
+        }
+    }
+
+    /// <summary>Searches nq queries (nq × d): the exact merge of every shard's top-k.</summary>
+    /// <param name="queries">nq × d queries, row-major.</param>
+    /// <param name="k">Neighbours per query (1..10 000).</param>
+    /// <param name="settings">Index knobs by name (<c>probes</c>, <c>ef</c>, <c>refine</c>, ...; null for none).</param>
+    /// <param name="filter">Filter the shards apply (null for none).</param>
+    /// <param name="threads">Threads per shard search (0 = all of a silo's cores).</param>
+    /// <param name="includeVectors">Also return the hits' stored vectors.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="ArgumentException">Wrong shapes, non-finite queries, k out of range; an unknown knob (from the shards).</exception>
+    public Task<SearchResponse> SearchAsync(float[] queries, int k, IReadOnlyDictionary<string, string>? settings = null,
+        ShardFilter? filter = null, int threads = 0, bool includeVectors = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queries);
+        Guard.Rows(queries, Layout.Dimension, nameof(queries));
+        Guard.Finite(queries, Layout.Dimension, nameof(queries));
+        if (k is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be in 1..10000.");
+        SearchParameters.CheckThreads(threads, nameof(threads));
+        if (filter is not null && filter.MinId > filter.MaxId)
+            throw new ArgumentException($"Filter MinId {filter.MinId} is above MaxId {filter.MaxId}.", nameof(filter));
+        var request = new SearchRequest
+        {
+            Queries = queries, K = k, Filter = filter, Threads = threads, IncludeVectors = includeVectors,
+            Settings = settings is null ? null : new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase),
+        };
+        return Call(r => r.Search(Layout, request), cancellationToken);
+    }
+
+    /// <summary>Stored vectors by id (ids not present are left out of the answer).</summary>
+    public Task<VectorRows> GetAsync(long[] ids, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        return Call(r => r.Get(Layout, ids), cancellationToken);
+    }
+
+    /// <summary>Every replica's status, shard-major (replica r of shard s at index s × R + r).</summary>
+    public Task<ReplicaStatus[]> StatusAsync(CancellationToken cancellationToken = default) => Call(r => r.Status(Layout), cancellationToken);
+
+    /// <summary>Moves replicas whose silo is not the one the placement rule picks now (after silos joined); returns how many moved.</summary>
+    public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => Call(r => r.Rebalance(Layout), cancellationToken);
+
+    /// <summary>Live vectors (sum over shards, from replica 0's count).</summary>
+    public async Task<long> CountAsync(CancellationToken cancellationToken = default)
+    {
+        var status = await StatusAsync(cancellationToken);
+        return status.Where((_, i) => i % Layout.Replicas == 0).Sum(s => s.Count);
+    }
+
+    private static void CheckIds(long[] ids)
+    {
+        var seen = new HashSet<long>(ids.Length);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
+            if (!seen.Add(ids[i])) throw new ArgumentException($"ids[{i}] = {ids[i]} repeats an earlier id of the same batch.", nameof(ids));
+        }
+    }
+}

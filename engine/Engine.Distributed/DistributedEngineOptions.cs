@@ -1,0 +1,52 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+
+namespace Engine.Distributed;
+
+/// <summary>Silo-side settings of the distributed engine.</summary>
+public sealed class DistributedEngineOptions
+{
+    /// <summary>Where this silo keeps its shard replicas (<c>DIR/collection/shard-s/replica-r</c>). Required.</summary>
+    public string DataDirectory { get; set; } = "";
+
+    /// <summary>Log bytes after which a replica writes a snapshot and truncates its log (default 64 MiB).</summary>
+    public long CheckpointLogBytes { get; set; } = 64L << 20;
+
+    /// <summary>How long one call to a peer replica may take before it counts as failed (default 30 s).</summary>
+    public TimeSpan PeerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a primary keeps retrying a follower that fails before the write fails (default 60 s): long
+    /// enough for the cluster to declare a dead silo dead and activate the follower elsewhere.</summary>
+    public TimeSpan ReplicationTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("DataDirectory is required: the directory where this silo keeps its shard replicas.", nameof(DataDirectory));
+        if (CheckpointLogBytes < 1 << 16) throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 64 KiB.");
+        if (PeerTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "PeerTimeout must be positive.");
+        if (ReplicationTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReplicationTimeout), ReplicationTimeout, "ReplicationTimeout must be >= 0.");
+    }
+}
+
+/// <summary>Adds the distributed engine (shard replica and router grains, shard placement) to a silo.</summary>
+public static class DistributedEngineHosting
+{
+    /// <summary>
+    /// Registers the engine's grains' services on <paramref name="silo"/>: the shard placement director and the
+    /// options (the data directory is required). Clustering (localhost, ADO.NET, Azure, Redis, Kubernetes) is the
+    /// caller's choice, configured on the same builder.
+    /// </summary>
+    public static ISiloBuilder AddVectorEngine(this ISiloBuilder silo, Action<DistributedEngineOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configure);
+        var probe = new DistributedEngineOptions();
+        configure(probe);
+        probe.Validate();
+        Directory.CreateDirectory(probe.DataDirectory);
+        silo.Services.Configure(configure);
+        silo.AddPlacementDirector<ShardPlacementStrategy, ShardPlacementDirector>();
+        return silo;
+    }
+}

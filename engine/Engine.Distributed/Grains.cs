@@ -1,0 +1,97 @@
+using Orleans;
+using Orleans.Concurrency;
+
+namespace Engine.Distributed;
+
+/// <summary>
+/// One replica of one shard (key <c>collection/shard/replica</c>, see <see cref="ShardLayout.ReplicaKey"/>). Replica 0
+/// is the shard's primary: it sequences the shard's writes and replicates each to the other replicas; a write is
+/// acknowledged once every replica logged it durably. Any replica answers searches.
+/// </summary>
+[Alias("Engine.Distributed.IShardReplicaGrain")]
+public interface IShardReplicaGrain : IGrainWithStringKey
+{
+    /// <summary>Primary only: sequences a write batch, logs it, replicates it to every other replica, returns its sequence.</summary>
+    [Alias("Write")]
+    Task<long> Write(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors);
+
+    /// <summary>Follower: applies writes sequenced by the primary (catching up first when they do not follow its own).</summary>
+    [Alias("Apply")]
+    Task Apply(ShardLayout layout, WriteOp[] ops);
+
+    /// <summary>Top-k over this replica (after catching up if it was just activated). Interleaves with a write that
+    /// waits on its followers, so reads never queue behind a slow or failed follower; such a write is already applied
+    /// here (durable on this replica, acknowledged once the followers have it).</summary>
+    [AlwaysInterleave, Alias("Search")]
+    Task<SearchResponse> Search(ShardLayout layout, SearchRequest request);
+
+    /// <summary>Stored vectors by id (after catching up); interleaves like <see cref="Search"/>.</summary>
+    [AlwaysInterleave, Alias("Get")]
+    Task<VectorRows> Get(ShardLayout layout, long[] ids);
+
+    /// <summary>Catches up if needed and reports where the replica stands.</summary>
+    [Alias("Ready")]
+    Task<ReplicaStatus> Ready(ShardLayout layout);
+
+    /// <summary><see cref="Ready"/> for a collection being opened: a replica that finds no durable peer may start empty
+    /// (a new collection) instead of refusing.</summary>
+    [Alias("Create")]
+    Task<ReplicaStatus> Create(ShardLayout layout);
+
+    /// <summary>Where the replica stands on this silo's disk, without contacting peers (peers call it while catching up).</summary>
+    [AlwaysInterleave, Alias("Peek")]
+    Task<ReplicaStatus> Peek(ShardLayout layout);
+
+    /// <summary>What a peer at (<paramref name="sequence"/>, <paramref name="epoch"/>) needs to reach this replica.</summary>
+    [AlwaysInterleave, Alias("CatchUpFrom")]
+    Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch);
+
+    /// <summary>Stored vectors by id as this replica holds them now (the snapshot half of a peer's catch-up).</summary>
+    [AlwaysInterleave, Alias("GetLocal")]
+    Task<VectorRows> GetLocal(ShardLayout layout, long[] ids);
+
+    /// <summary>The layout this replica's directory on the current silo was created with (null: none); opens nothing.</summary>
+    [AlwaysInterleave, Alias("StoredLayout")]
+    Task<ShardLayout?> StoredLayout();
+
+    /// <summary>When the replica is not on the silo its placement picks in the current membership, moves there
+    /// (migration; the new activation catches up from a peer). Returns true when a move was started.</summary>
+    [Alias("Rebalance")]
+    Task<bool> Rebalance(ShardLayout layout);
+}
+
+/// <summary>
+/// The query router of one collection (key: the collection name): a stateless worker, so every silo runs local
+/// copies. Splits writes by shard, fans searches out to one replica per shard (another on failure), merges top-k.
+/// </summary>
+[Alias("Engine.Distributed.IRouterGrain")]
+public interface IRouterGrain : IGrainWithStringKey
+{
+    /// <summary>Activates every replica (creating its directory) and returns their status, shard-major.</summary>
+    [Alias("Open")]
+    Task<ReplicaStatus[]> Open(ShardLayout layout);
+
+    /// <summary>Inserts or replaces vectors by id; returns when every replica of every touched shard made them durable.</summary>
+    [Alias("Upsert")]
+    Task Upsert(ShardLayout layout, long[] ids, float[] vectors);
+
+    /// <summary>Deletes ids (absent ones are ignored); returns when every replica made the delete durable.</summary>
+    [Alias("Delete")]
+    Task Delete(ShardLayout layout, long[] ids);
+
+    /// <summary>Exact top-k merge of every shard's top-k.</summary>
+    [Alias("Search")]
+    Task<SearchResponse> Search(ShardLayout layout, SearchRequest request);
+
+    /// <summary>Stored vectors by id, from any replica of the owning shards.</summary>
+    [Alias("Get")]
+    Task<VectorRows> Get(ShardLayout layout, long[] ids);
+
+    /// <summary>Status of every replica, shard-major (after each caught up).</summary>
+    [Alias("Status")]
+    Task<ReplicaStatus[]> Status(ShardLayout layout);
+
+    /// <summary>Moves misplaced replicas one at a time (each caught up before the next moves); returns how many moved.</summary>
+    [Alias("Rebalance")]
+    Task<int> Rebalance(ShardLayout layout);
+}

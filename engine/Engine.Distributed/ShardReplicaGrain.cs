@@ -1,0 +1,240 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
+
+namespace Engine.Distributed;
+
+/// <summary>The shard replica grain; see <see cref="IShardReplicaGrain"/> and docs/scale-out.md.</summary>
+[ShardPlacement]
+internal sealed class ShardReplicaGrain(
+    IOptions<DistributedEngineOptions> options,
+    ILocalSiloDetails silo,
+    IClusterMembershipService membership,
+    ILogger<ShardReplicaGrain> logger) : Grain, IShardReplicaGrain
+{
+    private ShardStore? _store;
+    private bool _ready;
+    private long _epoch;
+    private string _name = "";
+    private int _shard, _replica;
+
+    private string Directory(ShardLayout layout) => Directory(layout.Name);
+
+    private string Directory(string name) => Path.Combine(options.Value.DataDirectory, name, $"shard-{_shard}", $"replica-{_replica}");
+
+    public Task<ShardLayout?> StoredLayout() =>
+        Task.FromResult(_store?.Layout ?? ShardStore.ReadStoredLayout(Directory(_name)));
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        (_name, _shard, _replica) = ShardPlacementDirector.ParseKey(this.GetPrimaryKeyString());
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        var store = _store;
+        _store = null;
+        if (store is null) return Task.CompletedTask;
+        string dir = Directory(store.Layout);
+        if (reason.ReasonCode == DeactivationReasonCode.Migrating)
+        {
+            // The replica moves to another silo and rebuilds there from a peer: this copy is superseded.
+            store.Dispose();
+            try { System.IO.Directory.Delete(dir, recursive: true); }
+            catch (IOException e) { logger.LogWarning(e, "Could not delete the moved replica {Dir}", dir); }
+            return Task.CompletedTask;
+        }
+        try { if (_ready) store.Checkpoint(); }
+        finally { store.Dispose(); }
+        return Task.CompletedTask;
+    }
+
+    private ShardStore Local(ShardLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        if (layout.Name != _name || _shard >= layout.Shards || _replica >= layout.Replicas)
+            throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}' with {layout.Shards} shards × {layout.Replicas} replicas.", nameof(layout));
+        if (_store is not null)
+        {
+            if (_store.Layout.Spec != layout.Spec || _store.Layout.Dimension != layout.Dimension || _store.Layout.MetricCode != layout.MetricCode)
+                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric or spec than this call's.", nameof(layout));
+            return _store;
+        }
+        return _store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes);
+    }
+
+    private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>
+        GrainFactory.GetGrain<IShardReplicaGrain>(layout.ReplicaKey(_shard, replica));
+
+    private Task? _readying;
+    private bool _durable;
+
+    private async Task<ShardStore> EnsureReady(ShardLayout layout, bool create = false)
+    {
+        var store = Local(layout);
+        if (_ready) return store;
+        // Reads interleave with other calls: every caller waits for the one catch-up.
+        _readying ??= CatchUpOnActivation(store, layout, create);
+        try { await _readying; }
+        catch
+        {
+            _readying = null;   // the next call tries again
+            throw;
+        }
+        return store;
+    }
+
+    private async Task CatchUpOnActivation(ShardStore store, ShardLayout layout, bool create)
+    {
+        bool anyDurablePeer = false;
+        // Catch up from the most advanced peer that answers (a replica activated on a new silo starts empty).
+        IShardReplicaGrain? best = null;
+        long bestSequence = store.Sequence;
+        for (int r = 0; r < layout.Replicas; r++)
+        {
+            if (r == _replica) continue;
+            try
+            {
+                var peer = Peer(layout, r);
+                var st = await peer.Peek(layout).WaitAsync(options.Value.PeerTimeout);
+                // Only a durable peer is a source: a fresh activation elsewhere may know nothing yet.
+                if (!st.Durable) continue;
+                anyDurablePeer = true;
+                if (st.Sequence > bestSequence || (st.Sequence == bestSequence && st.Epoch != store.Epoch && _replica != 0 && r == 0))
+                {
+                    best = peer;
+                    bestSequence = st.Sequence;
+                }
+            }
+            catch (Exception e) when (e is not ArgumentException)
+            {
+                logger.LogWarning("Replica {Key}: peer {Peer} unavailable while catching up: {Error}", this.GetPrimaryKeyString(), r, e.Message);
+            }
+        }
+        bool durableHere = store.ExistedBefore || _durable;
+        if (!durableHere && !anyDurablePeer && !create && layout.Replicas > 1)
+            throw new IOException($"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry).");
+        if (best is not null) await CatchUp(store, best);
+        _durable = true;
+        if (_replica == 0) _epoch = Random.Shared.NextInt64(1, long.MaxValue);
+        _ready = true;
+    }
+
+    private string _lastCatchUp = "";
+
+    private async Task CatchUp(ShardStore store, IShardReplicaGrain from)
+    {
+        var layout = store.Layout;
+        string how = "ops";
+        int peer = ShardPlacementDirector.ParseKey(from.GetPrimaryKeyString()).Replica;
+        var answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
+        if (answer.Ops is null)
+        {
+            // Snapshot copy: every live id at the peer's sequence, fetched in slices; then the writes after it.
+            var ids = answer.SnapshotIds!;
+            int slice = Math.Max(1, (16 << 20) / (layout.Dimension * 4 + 8));
+            var allIds = new List<long>(ids.Length);
+            var allVectors = new List<float>(ids.Length * layout.Dimension);
+            for (int start = 0; start < ids.Length; start += slice)
+            {
+                var rows = await from.GetLocal(layout, ids[start..Math.Min(ids.Length, start + slice)]);
+                allIds.AddRange(rows.Ids);
+                allVectors.AddRange(rows.Vectors);
+            }
+            store.Install([.. allIds], [.. allVectors], answer.SnapshotSequence, answer.SnapshotEpoch);
+            how = $"snapshot {allIds.Count}, then ops";
+            answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
+            if (answer.Ops is null)
+                throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
+        }
+        int applied = 0;
+        foreach (var op in answer.Ops)
+            if (op.Sequence == store.Sequence + 1)
+            {
+                store.Append(op);
+                applied++;
+            }
+        _lastCatchUp = $"{how} {applied} from replica {peer}";
+        logger.LogInformation("Replica {Key} caught up to write {Sequence} ({Count} vectors)", this.GetPrimaryKeyString(), store.Sequence, store.Count);
+    }
+
+    public async Task<long> Write(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors)
+    {
+        if (_replica != 0) throw new InvalidOperationException($"Writes go to replica 0 of a shard, not '{this.GetPrimaryKeyString()}'.");
+        var store = await EnsureReady(layout);
+        var op = new WriteOp
+        {
+            Sequence = store.Sequence + 1, Epoch = _epoch, PreviousEpoch = store.Epoch,
+            Kind = kind, Ids = ids, Vectors = kind == WriteKind.Upsert ? vectors : [],
+        };
+        store.Append(op);
+        await Task.WhenAll(Enumerable.Range(1, layout.Replicas - 1).Select(r => Replicate(layout, r, op)));
+        return op.Sequence;
+    }
+
+    private async Task Replicate(ShardLayout layout, int replica, WriteOp op)
+    {
+        var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout;
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await Peer(layout, replica).Apply(layout, [op]).WaitAsync(options.Value.PeerTimeout);
+                return;
+            }
+            catch (Exception e) when (e is not ArgumentException && DateTime.UtcNow < deadline)
+            {
+                // The follower's silo failed or is leaving: Orleans activates it elsewhere on a later call, where it
+                // catches up from this primary before applying.
+                logger.LogWarning("Replicating write {Sequence} to replica {Replica} failed (attempt {Attempt}): {Error}", op.Sequence, replica, attempt + 1, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
+        }
+    }
+
+    public async Task Apply(ShardLayout layout, WriteOp[] ops)
+    {
+        var store = await EnsureReady(layout);
+        foreach (var op in ops)
+        {
+            if (op.Sequence == store.Sequence + 1 && op.PreviousEpoch == store.Epoch) store.Append(op);
+            else if (op.Sequence == store.Sequence && op.Epoch == store.Epoch) continue;   // caught up past it already
+            else await CatchUp(store, Peer(layout, 0));   // a gap or a diverged tail: take the primary's state, which includes op
+        }
+    }
+
+    public async Task<SearchResponse> Search(ShardLayout layout, SearchRequest request) => (await EnsureReady(layout)).Search(request);
+
+    public async Task<VectorRows> Get(ShardLayout layout, long[] ids) => (await EnsureReady(layout)).Get(ids, asIndexed: true);
+
+    public async Task<ReplicaStatus> Ready(ShardLayout layout) => StatusOf(await EnsureReady(layout));
+
+    public async Task<ReplicaStatus> Create(ShardLayout layout) => StatusOf(await EnsureReady(layout, create: true));
+
+    public Task<ReplicaStatus> Peek(ShardLayout layout) => Task.FromResult(StatusOf(Local(layout)));
+
+    public Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch) => Task.FromResult(Local(layout).CatchUpFrom(sequence, epoch));
+
+    public Task<VectorRows> GetLocal(ShardLayout layout, long[] ids) => Task.FromResult(Local(layout).Get(ids));
+
+    public async Task<bool> Rebalance(ShardLayout layout)
+    {
+        await EnsureReady(layout);
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
+        var target = ShardPlacementDirector.Pick(active, _name, _shard, _replica);
+        if (target is null || target.Equals(silo.SiloAddress)) return false;
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+        this.MigrateOnIdle();
+        return true;
+    }
+
+    private ReplicaStatus StatusOf(ShardStore store) => new()
+    {
+        Sequence = store.Sequence, Epoch = store.Epoch, Count = store.Count, Trained = store.Trained,
+        Silo = silo.SiloAddress.Endpoint.ToString(), LastCatchUp = _lastCatchUp, Durable = _durable || store.ExistedBefore,
+    };
+}

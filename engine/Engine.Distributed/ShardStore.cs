@@ -1,0 +1,400 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Engine.Distance;
+using Engine.Index;
+using Engine.Index.Flat;
+using Engine.Storage.Format;
+using Engine.Storage.Wal;
+
+namespace Engine.Distributed;
+
+/// <summary>
+/// The durable state of one shard replica on its silo's disk, without any Orleans: the raw vectors by id, the local
+/// index built from them, a write-ahead log of sequenced write batches, and snapshots that let the log be truncated.
+/// </summary>
+/// <remarks>
+/// <para>Files in the replica directory: <c>layout.json</c> (the collection's layout, checked on open),
+/// <c>snapshot.bin</c> (every live id and vector at a sequence, in the engine's checksummed container, written to a
+/// temporary file and renamed), <c>wal.log</c> (the core <see cref="FileWriteAheadLog"/>: one record per write batch
+/// after the snapshot). A batch is durable when <see cref="Append"/> returns (log commit, fsync).</para>
+/// <para>Invariant, as in <c>Engine.Collections</c>: the index is derived from the vectors, never the other way
+/// round. Opening rebuilds it (ids ascending, so every replica holding the same vectors builds the same index).</para>
+/// <para>Not thread-safe: the owning grain runs one turn at a time.</para>
+/// </remarks>
+internal sealed class ShardStore : IDisposable
+{
+    internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", SnapshotKind = "shard-snapshot";
+    private const int WalHeaderBytes = 1 + 8 + 8 + 4;
+    private readonly string _dir;
+    private readonly VectorStore _vectors;
+    private readonly Queue<WriteOp> _tail = new();
+    private readonly long _tailLimitBytes, _checkpointLogBytes;
+    private long _tailBytes, _logBytesSinceSnapshot;
+    private IWriteAheadLog _wal;
+    private IVectorIndex _index;
+
+    private ShardStore(string dir, ShardLayout layout, long checkpointLogBytes, long tailLimitBytes)
+    {
+        _dir = dir;
+        Layout = layout;
+        _vectors = new VectorStore(layout.Dimension);
+        _checkpointLogBytes = checkpointLogBytes;
+        _tailLimitBytes = tailLimitBytes;
+        _wal = null!;
+        _index = null!;
+    }
+
+    /// <summary>The collection layout.</summary>
+    public ShardLayout Layout { get; }
+
+    /// <summary>Last applied write batch (0: none).</summary>
+    public long Sequence { get; private set; }
+
+    /// <summary>Epoch of that batch.</summary>
+    public long Epoch { get; private set; }
+
+    /// <summary>Live vectors.</summary>
+    public int Count => _vectors.Count;
+
+    /// <summary>True when the directory already held this replica when it was opened (false: created just now).</summary>
+    public bool ExistedBefore { get; private set; }
+
+    /// <summary>True when the index is the layout's spec (trained), false while a spec that needs training is staged on exact search.</summary>
+    public bool Trained { get; private set; }
+
+    /// <summary>Writes that can still be served to a peer from memory (the oldest is <see cref="OldestTailSequence"/>).</summary>
+    public long OldestTailSequence => _tail.Count == 0 ? Sequence + 1 : _tail.Peek().Sequence;
+
+    /// <summary>Opens (or creates) the replica in <paramref name="dir"/>: snapshot, then the log after it, then the index.</summary>
+    /// <exception cref="InvalidOperationException">The directory holds another collection's layout.</exception>
+    /// <exception cref="CorruptIndexException">A damaged snapshot or log.</exception>
+    public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20)
+    {
+        Directory.CreateDirectory(dir);
+        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes);
+        try
+        {
+            store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
+            store.CheckLayout();
+            long from = store.ReadSnapshot();
+            var provider = FileWriteAheadLogProvider.Instance;
+            bool existed = File.Exists(provider.LogFile(dir));
+            store._wal = existed ? provider.Open(dir) : provider.Create(dir);
+            if (existed) store._wal.Replay(Math.Max(from, store._wal.BeginAddress), (_, record) =>
+            {
+                var op = store.Decode(record);
+                if (op.Sequence <= store.Sequence) return;
+                if (op.Sequence != store.Sequence + 1)
+                    throw new CorruptIndexException(provider.LogFile(dir), 0, $"write {op.Sequence} follows {store.Sequence} (a gap in the log)");
+                store.ApplyToVectors(op);
+                store.Remember(op);
+                store._logBytesSinceSnapshot += record.Length;
+            });
+            store.BuildIndex();
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    private void CheckLayout()
+    {
+        string path = Path.Combine(_dir, LayoutFile);
+        var mine = StoredLayout.Of(Layout);
+        if (File.Exists(path))
+        {
+            var stored = ReadLayout(path);
+            if (stored.Identity != mine.Identity)
+                throw new InvalidOperationException($"'{_dir}' holds collection {stored.Identity} but the call names {mine.Identity}; a collection's name, dimension, metric, spec and shard count cannot change.");
+            return;
+        }
+        string tmp = path + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(mine));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static StoredLayout ReadLayout(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<StoredLayout>(File.ReadAllText(path)) ?? throw new CorruptIndexException(path, 0, "empty layout file");
+        }
+        catch (JsonException e)
+        {
+            throw new CorruptIndexException(path, 0, "unreadable layout file: " + e.Message);
+        }
+    }
+
+    /// <summary>The layout a replica directory was created with, or null when it holds none.</summary>
+    /// <exception cref="CorruptIndexException">An unreadable layout file.</exception>
+    public static ShardLayout? ReadStoredLayout(string dir)
+    {
+        string path = Path.Combine(dir, LayoutFile);
+        if (!File.Exists(path)) return null;
+        var l = ReadLayout(path);
+        return new ShardLayout
+        {
+            Name = l.Name, Dimension = l.Dimension, MetricCode = l.Metric, Spec = l.Spec, Shards = l.Shards,
+            Replicas = l.Replicas, TrainingSize = l.TrainingSize,
+        };
+    }
+
+    private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards, int Replicas, int TrainingSize)
+    {
+        public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize);
+
+        /// <summary>What may never change (the replication factor and training size are recorded, not enforced).</summary>
+        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards)";
+    }
+
+    /// <summary>Makes <paramref name="op"/> durable (log commit) and applies it. It must be the next in sequence.</summary>
+    public void Append(WriteOp op)
+    {
+        if (op.Sequence != Sequence + 1)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' is at write {Sequence}; write {op.Sequence} is out of order.");
+        var record = Encode(op);
+        _wal.Append(record);
+        _wal.Commit();
+        _logBytesSinceSnapshot += record.Length;
+        ApplyToVectors(op);
+        ApplyToIndex(op);
+        Remember(op);
+        if (_logBytesSinceSnapshot >= _checkpointLogBytes) Checkpoint();
+    }
+
+    /// <summary>Replaces everything with the given vectors at (<paramref name="sequence"/>, <paramref name="epoch"/>): the snapshot half of a catch-up.</summary>
+    public void Install(long[] ids, float[] vectors, long sequence, long epoch)
+    {
+        _vectors.Clear();
+        int d = Layout.Dimension;
+        for (int i = 0; i < ids.Length; i++) _vectors.Set(ids[i], vectors.AsSpan(i * d, d));
+        Sequence = sequence;
+        Epoch = epoch;
+        _tail.Clear();
+        _tailBytes = 0;
+        Checkpoint();
+        BuildIndex();
+    }
+
+    /// <summary>Writes a snapshot of every vector at the current sequence and truncates the log it covers.</summary>
+    public void Checkpoint()
+    {
+        long covered = _wal?.TailAddress ?? 0;
+        var ids = _vectors.SortedIds();
+        using (var w = new IndexFileWriter(Path.Combine(_dir, SnapshotFile),
+                   new IndexFileHeader(SnapshotKind, Layout.Spec, Layout.Metric, Layout.Dimension, ids.Length, IndexFile.FormatVersion)))
+        {
+            w.WriteArray<long>("META", [Sequence, Epoch, covered]);
+            w.WriteArray<long>("IDS\0", ids);
+            w.WriteArray<float>("VECS", _vectors.Gather(ids));
+            w.Commit();
+        }
+        _wal?.Truncate(covered);
+        _logBytesSinceSnapshot = 0;
+    }
+
+    private long ReadSnapshot()
+    {
+        string path = Path.Combine(_dir, SnapshotFile);
+        if (!File.Exists(path)) return 0;
+        using var r = new IndexFileReader(path, SnapshotKind);
+        if (r.Header.Dimension != Layout.Dimension)
+            throw new CorruptIndexException(path, 0, $"snapshot of dimension {r.Header.Dimension}, layout says {Layout.Dimension}");
+        var meta = r.ReadArray<long>("META", 3);
+        var ids = r.ReadArray<long>("IDS\0", r.Header.Count);
+        var vecs = r.ReadArray<float>("VECS", r.Header.Count * Layout.Dimension);
+        r.VerifyEnd();
+        int d = Layout.Dimension;
+        for (int i = 0; i < ids.Length; i++) _vectors.Set(ids[i], vecs.AsSpan(i * d, d));
+        Sequence = meta[0];
+        Epoch = meta[1];
+        return meta[2];
+    }
+
+    private void Remember(WriteOp op)
+    {
+        _tail.Enqueue(op);
+        _tailBytes += op.Ids.Length * 8L + op.Vectors.Length * 4L + 64;
+        while (_tailBytes > _tailLimitBytes && _tail.Count > 1)
+        {
+            var old = _tail.Dequeue();
+            _tailBytes -= old.Ids.Length * 8L + old.Vectors.Length * 4L + 64;
+        }
+    }
+
+    /// <summary>
+    /// What a peer at (<paramref name="sequence"/>, <paramref name="epoch"/>) needs to reach this replica: the writes
+    /// after it when they are still in memory and the peer's last write is the one this replica applied at that
+    /// sequence; otherwise the id list for a snapshot copy.
+    /// </summary>
+    public CatchUp CatchUpFrom(long sequence, long epoch)
+    {
+        if (sequence == Sequence && epoch == Epoch) return new CatchUp { Ops = [] };
+        if (sequence < Sequence)
+        {
+            bool linked = sequence == 0 ? OldestTailSequence == 1 : _tail.Any(o => o.Sequence == sequence && o.Epoch == epoch);
+            if (linked) return new CatchUp { Ops = _tail.Where(o => o.Sequence > sequence).ToArray() };
+        }
+        return new CatchUp { SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
+    }
+
+    /// <summary>The stored vectors of the ids present.</summary>
+    /// <param name="ids">The ids to fetch.</param>
+    /// <param name="asIndexed">Return them as the index holds them (unit length for cosine, as
+    /// <see cref="IVectorIndex.TryReconstruct"/> of a local index would) rather than as written (what a peer copies).</param>
+    public VectorRows Get(long[] ids, bool asIndexed = false)
+    {
+        var found = ids.Where(_vectors.Contains).ToArray();
+        var rows = _vectors.Gather(found);
+        if (asIndexed) AsIndexed(rows);
+        return new VectorRows { Ids = found, Vectors = rows };
+    }
+
+    private void AsIndexed(float[] rows)
+    {
+        if (Layout.Metric != Metric.Cosine) return;
+        int d = Layout.Dimension;
+        for (int i = 0; i < rows.Length / d; i++)
+        {
+            var v = rows.AsSpan(i * d, d);
+            float n = Distances.SquaredNorm(v);
+            if (n > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(n), v);
+        }
+    }
+
+    /// <summary>Top-k over this replica, with the request's knobs and filter.</summary>
+    public SearchResponse Search(SearchRequest request)
+    {
+        int d = Layout.Dimension, nq = request.Queries.Length / d, k = request.K;
+        var distances = new float[(long)nq * k];
+        var labels = new long[(long)nq * k];
+        var filter = request.Filter?.ToIdFilter();
+        // While a spec that needs training is staged on exact search there are no probes or ef to set: exact search
+        // is what every knob converges to, so the knobs are checked against the spec (Validate) but not applied.
+        var parameters = Trained
+            ? IndexFactory.CreateParameters(_index, request.Settings ?? [], request.Threads, stats: null, filter)
+            : new SearchParameters { Threads = request.Threads, Filter = filter };
+        if (_index.Count == 0)
+        {
+            Array.Fill(distances, Layout.Metric.MissingDistance());
+            Array.Fill(labels, -1L);
+        }
+        else _index.Search(request.Queries, k, distances, labels, parameters);
+        float[]? vectors = null;
+        if (request.IncludeVectors)
+        {
+            vectors = new float[labels.LongLength * d];
+            for (long i = 0; i < labels.LongLength; i++)
+                if (labels[i] >= 0) _vectors.Get(labels[i]).CopyTo(vectors.AsSpan((int)(i * d), d));
+            AsIndexed(vectors);
+        }
+        return new SearchResponse { Distances = distances, Labels = labels, Vectors = vectors, ShardsAnswered = 1 };
+    }
+
+    /// <summary>Resident bytes: raw vectors plus the index.</summary>
+    public long MemoryBytes => _vectors.MemoryBytes + (_index?.MemoryBytes ?? 0);
+
+    private void ApplyToVectors(WriteOp op)
+    {
+        int d = Layout.Dimension;
+        if (op.Kind == WriteKind.Upsert)
+            for (int i = 0; i < op.Ids.Length; i++) _vectors.Set(op.Ids[i], op.Vectors.AsSpan(i * d, d));
+        else
+            foreach (long id in op.Ids) _vectors.Remove(id);
+        Sequence = op.Sequence;
+        Epoch = op.Epoch;
+    }
+
+    private void ApplyToIndex(WriteOp op)
+    {
+        // Replaced and deleted ids leave the index first; upserted rows then go in as one batch.
+        _index.Remove(op.Ids);
+        if (op.Kind == WriteKind.Upsert)
+        {
+            if (!Trained && _vectors.Count >= Layout.TrainingSize) BuildIndex();
+            else _index.Add(op.Vectors, op.Ids);
+        }
+    }
+
+    private void BuildIndex()
+    {
+        _index?.Dispose();
+        _index = null!;
+        var index = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
+        var ids = _vectors.SortedIds();
+        if (!index.IsTrained && ids.Length < Layout.TrainingSize)
+        {
+            index.Dispose();
+            index = new FlatIndex(Layout.Dimension, Layout.Metric);
+            Trained = false;
+        }
+        else Trained = true;
+        try
+        {
+            if (!index.IsTrained)
+            {
+                // Train on an even stride over the ids (ascending), at most max(TrainingSize, 65 536) rows.
+                int sample = Math.Min(ids.Length, Math.Max(Layout.TrainingSize, 65536));
+                var picked = new long[sample];
+                for (int i = 0; i < sample; i++) picked[i] = ids[(int)((long)i * ids.Length / sample)];
+                index.Train(_vectors.Gather(picked));
+            }
+            const int batch = 16384;
+            for (int start = 0; start < ids.Length; start += batch)
+            {
+                var part = ids.AsSpan(start, Math.Min(batch, ids.Length - start));
+                index.Add(_vectors.Gather(part), part);
+            }
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+        _index = index;
+    }
+
+    private byte[] Encode(WriteOp op)
+    {
+        var bytes = new byte[WalHeaderBytes + op.Ids.Length * 8L + op.Vectors.Length * 4L];
+        if (bytes.Length > _wal.MaxRecordSize)
+            throw new ArgumentException($"A write batch of {op.Ids.Length} rows ({bytes.Length} bytes) exceeds the log's record limit of {_wal.MaxRecordSize} bytes; send smaller batches.");
+        bytes[0] = (byte)op.Kind;
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(1), op.Sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(9), op.Epoch);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(17), op.Ids.Length);
+        MemoryMarshal.AsBytes(op.Ids.AsSpan()).CopyTo(bytes.AsSpan(WalHeaderBytes));
+        MemoryMarshal.AsBytes(op.Vectors.AsSpan()).CopyTo(bytes.AsSpan(WalHeaderBytes + op.Ids.Length * 8));
+        return bytes;
+    }
+
+    private WriteOp Decode(ReadOnlySpan<byte> record)
+    {
+        string file = FileWriteAheadLogProvider.Instance.LogFile(_dir);
+        if (record.Length < WalHeaderBytes) throw new CorruptIndexException(file, 0, $"a {record.Length}-byte record is shorter than its header");
+        var kind = (WriteKind)record[0];
+        int n = BinaryPrimitives.ReadInt32LittleEndian(record[17..]);
+        long vecBytes = kind == WriteKind.Upsert ? (long)n * Layout.Dimension * 4 : 0;
+        if ((kind != WriteKind.Upsert && kind != WriteKind.Delete) || n < 0 || record.Length != WalHeaderBytes + n * 8L + vecBytes)
+            throw new CorruptIndexException(file, 0, $"a write record of kind {record[0]} with {n} rows has {record.Length} bytes");
+        return new WriteOp
+        {
+            Kind = kind,
+            Sequence = BinaryPrimitives.ReadInt64LittleEndian(record[1..]),
+            Epoch = BinaryPrimitives.ReadInt64LittleEndian(record[9..]),
+            Ids = MemoryMarshal.Cast<byte, long>(record.Slice(WalHeaderBytes, n * 8)).ToArray(),
+            Vectors = MemoryMarshal.Cast<byte, float>(record.Slice(WalHeaderBytes + n * 8, (int)vecBytes)).ToArray(),
+        };
+    }
+
+    /// <summary>Closes the log and the index (takes no snapshot; the grain does on a clean deactivation).</summary>
+    public void Dispose()
+    {
+        _wal?.Dispose();
+        _index?.Dispose();
+    }
+}

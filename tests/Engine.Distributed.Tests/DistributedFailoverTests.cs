@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Engine.Distributed;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+
+namespace Engine.Distributed.Tests;
+
+/// <summary>
+/// Losing a silo mid-search loses no query and no acknowledged write; a restarted silo catches up from a replica;
+/// adding a silo and rebalancing moves replicas while searches and writes keep going.
+/// </summary>
+public class DistributedFailoverTests(ITestOutputHelper output)
+{
+    private const int D = 16, K = 10;
+
+    /// <summary>ENGINE_LONG_TESTS=1: ten times the vectors and a ten times longer disruption (run once, reported in docs/scale-out.md).</summary>
+    private static readonly bool Long = Environment.GetEnvironmentVariable("ENGINE_LONG_TESTS") == "1";
+    private static readonly int N = Long ? 20000 : 2000;
+    private static readonly int DisruptionMs = Long ? 15000 : 1500;
+
+    /// <summary>Loads N Gaussian vectors; returns the collection, the queries and their exact answer.</summary>
+    private static async Task<(DistributedCollection Coll, float[] Queries, long[] Expected)> Load(DistributedTestCluster c, string name, int shards)
+    {
+        var vectors = TestData.Gaussian(N, D, seed: 41);
+        var ids = TestData.Ids(N);
+        var queries = TestData.Gaussian(20, D, seed: 42);
+        var layout = new ShardLayout { Name = name, Dimension = D, Metric = Metric.L2, Spec = "Flat", Shards = shards, Replicas = 2 };
+        // A call stranded on the killed silo is given up after 15 s and sent again through a live gateway.
+        var coll = await DistributedCollection.OpenAsync(c.Client, layout, callTimeout: TimeSpan.FromSeconds(15));
+        await coll.UpsertAsync(vectors, ids);
+        using var single = TestData.Reference(vectors, ids, D, Metric.L2);
+        return (coll, queries, TestData.Search(single, queries, K).Labels);
+    }
+
+    /// <summary>Far-away vectors (every coordinate + 1000): written during the disruption, never in the queries' top-k.</summary>
+    private static float[] Far(int n, int seed) => TestData.Gaussian(n, D, seed).Select(x => x + 1000f).ToArray();
+
+    /// <summary>Searches and writes in a loop until stopped; records every answer and every acknowledged id.</summary>
+    private sealed class Load_(DistributedCollection coll, float[] queries, long[] expected)
+    {
+        public readonly ConcurrentBag<string> Errors = [];
+        public readonly ConcurrentBag<long> Acknowledged = [];
+        public int Searches, Writes;
+        private readonly CancellationTokenSource _stop = new();
+        private Task? _search, _write;
+
+        public void Start()
+        {
+            _search = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        var got = await coll.SearchAsync(queries, K);
+                        if (!got.Labels.SequenceEqual(expected)) Errors.Add("a search returned other ids than the single index");
+                        Interlocked.Increment(ref Searches);
+                    }
+                    catch (Exception e) { Errors.Add("search failed: " + e.GetType().Name + ": " + e.Message); }
+                }
+            });
+            _write = Task.Run(async () =>
+            {
+                long next = 1_000_000;
+                while (!_stop.IsCancellationRequested)
+                {
+                    var ids = TestData.Ids(8, next);
+                    next += 8;
+                    try
+                    {
+                        await coll.UpsertAsync(Far(8, (int)next), ids);
+                        foreach (var id in ids) Acknowledged.Add(id);
+                        Interlocked.Increment(ref Writes);
+                    }
+                    catch (Exception e) { Errors.Add("write failed: " + e.GetType().Name + ": " + e.Message); }
+                }
+            });
+        }
+
+        public async Task StopAsync()
+        {
+            _stop.Cancel();
+            await Task.WhenAll(_search!, _write!);
+        }
+    }
+
+    private async Task CheckEverything(DistributedCollection coll, float[] queries, long[] expected, IReadOnlyCollection<long> acknowledged)
+    {
+        Assert.Equal(expected, (await coll.SearchAsync(queries, K)).Labels);
+        var want = TestData.Ids(N).Concat(acknowledged).ToArray();
+        var rows = await coll.GetAsync(want);
+        Assert.Equal(want.Length, rows.Ids.Length);
+        var status = await coll.StatusAsync();
+        int r = coll.Layout.Replicas;
+        for (int s = 0; s < coll.Layout.Shards; s++)
+            for (int i = 1; i < r; i++)
+            {
+                Assert.Equal(status[s * r].Sequence, status[s * r + i].Sequence);
+                Assert.Equal(status[s * r].Count, status[s * r + i].Count);
+            }
+        Assert.Equal(want.Length, await coll.CountAsync());
+        output.WriteLine("replicas: " + string.Join(", ", status.Select((st, i) => $"{i / r}/{i % r}@{st.Silo}:{st.Count} [{st.LastCatchUp}]")));
+    }
+
+    [Theory]
+    [InlineData(false)]   // graceful stop: the silo hands its activations back
+    [InlineData(true)]    // kill: the cluster has to detect the dead silo
+    public async Task SiloLostMidSearch_LosesNoQueryAndNoAcknowledgedWrite(bool kill)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var c = await DistributedTestCluster.StartAsync(3, nameof(SiloLostMidSearch_LosesNoQueryAndNoAcknowledgedWrite) + kill);
+        var (coll, queries, expected) = await Load(c, "lost", shards: 3);
+        var load = new Load_(coll, queries, expected);
+        load.Start();
+        await Task.Delay(500);
+        var victim = c.Cluster.Silos.First(s => s.SiloAddress != c.Cluster.Silos[0].SiloAddress);
+        if (kill) await c.Cluster.KillSiloAsync(victim);
+        else await c.Cluster.StopSiloAsync(victim);
+        await Task.Delay(DisruptionMs);
+        await load.StopAsync();
+        output.WriteLine($"{load.Searches} searches, {load.Writes} write batches, {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
+        Assert.True(load.Searches > 0 && load.Writes > 0);
+        await CheckEverything(coll, queries, expected, load.Acknowledged);
+        // Every replica now lives on a surviving silo; rebalancing puts the replicas of each shard on distinct silos
+        // again (the replacement activation was placed without regard to where its sibling lives).
+        Assert.DoesNotContain(await coll.StatusAsync(), st => st.Silo == victim.SiloAddress.Endpoint.ToString());
+        await coll.RebalanceAsync();
+        var status = await coll.StatusAsync();
+        for (int s = 0; s < 3; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
+        await CheckEverything(coll, queries, expected, load.Acknowledged);
+    }
+
+    [Fact]
+    public async Task RestartedSilo_CatchesUpFromAReplica()
+    {
+        await using var c = await DistributedTestCluster.StartAsync(3, nameof(RestartedSilo_CatchesUpFromAReplica));
+        var (coll, queries, expected) = await Load(c, "restart", shards: 3);
+        var victim = c.Cluster.Silos[1];
+        string name = victim.Name, endpoint = victim.SiloAddress.Endpoint.ToString();
+        int before = (await coll.StatusAsync()).Count(s => s.Silo == endpoint);
+        Assert.True(before > 0);
+        await c.Cluster.StopSiloAsync(victim);
+
+        // Writes while the silo is down: acknowledged by the replicas that moved to the survivors.
+        var acknowledged = new List<long>();
+        for (int b = 0; b < 5; b++)
+        {
+            var ids = TestData.Ids(20, 2_000_000 + b * 20);
+            await coll.UpsertAsync(Far(20, b), ids);
+            acknowledged.AddRange(ids);
+        }
+        await coll.DeleteAsync(acknowledged.Take(10).ToArray());
+        acknowledged.RemoveRange(0, 10);
+
+        // The silo comes back on the same data directory; rebalancing moves its replicas home, where each opens its
+        // stale local copy and catches up from a peer.
+        var back = await c.RestartOnSameDiskAsync(name);
+        await c.Cluster.WaitForLivenessToStabilizeAsync();
+        int moved = await coll.RebalanceAsync();
+        Assert.True(moved > 0, "rebalancing moved nothing to the restarted silo");
+        var status = await coll.StatusAsync();
+        string home = back.SiloAddress.Endpoint.ToString();
+        Assert.Equal(before, status.Count(s => s.Silo == home));
+        // Each replica back home opened its stale copy from the disk and needed only the writes it missed.
+        Assert.All(status.Where(s => s.Silo == home), s => Assert.StartsWith("ops ", s.LastCatchUp));
+        Assert.Contains(status, s => s.Silo == home && s.LastCatchUp != "ops 0 from replica 0" && s.LastCatchUp != "ops 0 from replica 1");
+        await CheckEverything(coll, queries, expected, acknowledged);
+        Assert.Empty((await coll.GetAsync(TestData.Ids(10, 2_000_000))).Ids);
+    }
+
+    [Fact]
+    public async Task AddingASilo_RebalancesUnderLoad()
+    {
+        await using var c = await DistributedTestCluster.StartAsync(2, nameof(AddingASilo_RebalancesUnderLoad));
+        var (coll, queries, expected) = await Load(c, "grow", shards: 4);
+        var load = new Load_(coll, queries, expected);
+        load.Start();
+        var added = await c.Cluster.StartAdditionalSiloAsync();
+        await c.Cluster.WaitForLivenessToStabilizeAsync();
+        int moved = await coll.RebalanceAsync();
+        await Task.Delay(DisruptionMs / 5);
+        await load.StopAsync();
+        output.WriteLine($"moved {moved}; {load.Searches} searches, {load.Writes} write batches during the move");
+        Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
+        Assert.True(moved > 0);
+        var status = await coll.StatusAsync();
+        Assert.Contains(status, s => s.Silo == added.SiloAddress.Endpoint.ToString());
+        // Replicas of one shard on distinct silos after the move.
+        for (int s = 0; s < 4; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
+        await CheckEverything(coll, queries, expected, load.Acknowledged);
+        Assert.Equal(0, await coll.RebalanceAsync());
+    }
+}
