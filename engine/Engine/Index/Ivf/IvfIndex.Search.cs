@@ -135,7 +135,7 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner());
+        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner(), CreateScanner);
     }
 
     private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
@@ -151,6 +151,12 @@ public sealed partial class IvfIndex
         }
         _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s.ProbeKeys, s.ProbeLists, s, ctx.QuantizerEf);
         long scanned = 0, refined = 0;
+        if (ListMajor(qb, ctx))
+        {
+            (scanned, refined) = ScanChunkByList(qw, q0, qb, outKeys, outIds, s, ctx);
+            ctx.Stats?.Add(listsProbed: (long)qb * ctx.Probes, codesScanned: scanned, distances: refined, refined: refined);
+            return;
+        }
         for (int i = 0; i < qb; i++)
         {
             var (sc, rf) = SearchOne(qw.AsSpan((q0 + i) * d, d), s.ProbeKeys.AsSpan(i * ctx.Probes, ctx.Probes), s.ProbeLists.AsSpan(i * ctx.Probes, ctx.Probes),
@@ -184,23 +190,33 @@ public sealed partial class IvfIndex
             scanner.SetList((int)li, probeKeys[p]);
             scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
+        return (scanned, Finish(q, probeLists, ref cand, s.CandKeys, s.CandLabels, outKeys, outIds, scanner, s));
+    }
+
+    // Sorts a query's candidates and writes its top-k: re-scored from the refine store when there is one (stopping
+    // early when the keys are lower bounds), otherwise as they are. Returns the candidates re-scored.
+    private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, ref TopKHeap cand, float[] candKeysArray, long[] candLabelsArray,
+        Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s, int candOffset = 0)
+    {
+        var candKeys = candKeysArray.AsSpan(candOffset);
+        var candLabels = candLabelsArray.AsSpan(candOffset);
         int found = cand.SortAndPad(float.PositiveInfinity);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
         if (_refine is not null)
-            for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(s.CandLabels[c], probeLists);
+            for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(candLabels[c], probeLists);
         bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
         for (int c = 0; c < found; c++)
         {
             // Error-bound re-ranking: candidates come in lower-bound order, so none after this one can beat the k-th.
-            if (lowerBounds && s.CandKeys[c] > final.Threshold) break;
-            if (_refine is not null && c + Ahead < found) PrefetchRefine(s.CandLabels[c + Ahead], probeLists);
-            long label = s.CandLabels[c];
+            if (lowerBounds && candKeys[c] > final.Threshold) break;
+            if (_refine is not null && c + Ahead < found) PrefetchRefine(candLabels[c + Ahead], probeLists);
+            long label = candLabels[c];
             int p = (int)(label >> 32), off = (int)(uint)label;
             int li = (int)probeLists[p];
             var list = _lists[li];
-            float key = s.CandKeys[c];
+            float key = candKeys[c];
             if (_refine is not null)
             {
                 key = _refine.Key(q, list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), Metric != Metric.L2, s.Vector);
@@ -209,6 +225,65 @@ public sealed partial class IvfIndex
             final.Push(key, list.Ids[off]);
         }
         final.SortAndPad(float.PositiveInfinity);
+        return refined;
+    }
+
+    // List-major scanning pays when a chunk's queries share lists and the codes do not stay in cache between
+    // queries (faiss' IVF fast-scan batches by list for the same reason); fast-scan tables are small enough to keep
+    // one scanner per query of the chunk. A code budget (MaxCodes) is defined in each query's probe order, so it
+    // keeps the query-major loop; so does fast-scan without a refine store, whose survivors get exact ADC keys that
+    // its 16-bit pruning does not see, which makes its (approximate) result depend on the order of the offers.
+    private bool ListMajor(int qb, in SearchContext ctx) => qb > 1 && ctx.MaxCodes == 0 && _codec is PQ4FastScanCodec && _refine is not null;
+
+    /// <summary>
+    /// Scans a chunk of queries list by list: the chunk's (list, query, probe) triples are sorted by list, and each
+    /// probed list's codes are read once, back to back for every query probing it, each query with its own scanner and
+    /// candidate heap; then each query is finished as in <see cref="SearchOne"/>. The candidates and results equal the
+    /// query-major loop's (a heap's final content does not depend on the order of its offers). Returns (codes
+    /// scanned, refined) summed over the chunk.
+    /// </summary>
+    private (long Scanned, long Refined) ScanChunkByList(float[] qw, int q0, int qb, float[] outKeys, long[] outIds, IvfScratch s, in SearchContext ctx)
+    {
+        int d = Dimension, k = ctx.K, probes = ctx.Probes;
+        int nc = s.Scanner.CandidatesFor(k, ctx.Candidates, _refine is not null);
+        s.EnsureBatch(qb, probes, nc);
+        int pairs = 0;
+        for (int i = 0; i < qb; i++)
+        {
+            var scanner = s.Scanners[i];
+            scanner.BoundEpsilon = ctx.BoundEpsilon;
+            scanner.SetQuery(qw.AsSpan((q0 + i) * d, d));
+            s.BatchCounts[i] = 0;
+            s.BatchScanned[i] = 0;
+            for (int p = 0; p < probes; p++)
+            {
+                long li = s.ProbeLists[i * probes + p];
+                if (li < 0) break;
+                if (_lists[(int)li].Count == 0) continue;
+                s.Pairs[pairs++] = (li << 32) | (uint)(i * probes + p);
+            }
+        }
+        Array.Sort(s.Pairs, 0, pairs);
+        for (int j = 0; j < pairs; j++)
+        {
+            int li = (int)(s.Pairs[j] >> 32), slot = (int)(uint)s.Pairs[j];
+            int i = slot / probes, p = slot - i * probes;
+            var list = _lists[li];
+            var scanner = s.Scanners[i];
+            var cand = new TopKHeap(s.BatchKeys.AsSpan(i * nc, nc), s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i]);
+            scanner.SetList(li, s.ProbeKeys[slot]);
+            scanner.ScanCodes(list, p, ref cand, ctx.Rows);
+            s.BatchCounts[i] = cand.Count;
+            s.BatchScanned[i] += list.Count;
+        }
+        long scanned = 0, refined = 0;
+        for (int i = 0; i < qb; i++)
+        {
+            var cand = new TopKHeap(s.BatchKeys.AsSpan(i * nc, nc), s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i]);
+            refined += Finish(qw.AsSpan((q0 + i) * d, d), s.ProbeLists.AsSpan(i * probes, probes), ref cand, s.BatchKeys, s.BatchLabels,
+                outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s.Scanners[i], s, i * nc);
+            scanned += s.BatchScanned[i];
+        }
         return (scanned, refined);
     }
 

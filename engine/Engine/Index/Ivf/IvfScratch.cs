@@ -16,10 +16,20 @@ internal sealed class IvfScratch
     public float[] CandKeys = [];        // k × refine candidates
     public long[] CandLabels = [];
     public float[] QueryNorms = [];
+    // List-major batch scan (IvfIndex.ScanChunkByList): one scanner and one candidate heap per query of a chunk, and
+    // the chunk's (list, query·probe) pairs sorted by list.
+    private readonly Func<IvfListScanner>? _newScanner;
+    public IvfListScanner[] Scanners = [];
+    public float[] BatchKeys = [];
+    public long[] BatchLabels = [];
+    public int[] BatchCounts = [];
+    public long[] BatchScanned = [];
+    public long[] Pairs = [];
 
-    public IvfScratch(int dimension, int codeBytes, IvfListScanner scanner)
+    public IvfScratch(int dimension, int codeBytes, IvfListScanner scanner, Func<IvfListScanner>? newScanner = null)
     {
         Scanner = scanner;
+        _newScanner = newScanner;
         Vector = new float[dimension];
         Code = new byte[Math.Max(codeBytes, 4)];
     }
@@ -30,5 +40,20 @@ internal sealed class IvfScratch
         if (ProbeKeys.Length < chunk * probes) { ProbeKeys = new float[chunk * probes]; ProbeLists = new long[chunk * probes]; }
         if (CandKeys.Length < candidates) { CandKeys = new float[candidates]; CandLabels = new long[candidates]; }
         if (QueryNorms.Length < chunk) QueryNorms = new float[chunk];
+    }
+
+    /// <summary>Grows the list-major buffers for <paramref name="chunk"/> queries of <paramref name="candidates"/> candidates each.</summary>
+    public void EnsureBatch(int chunk, int probes, int candidates)
+    {
+        if (Scanners.Length < chunk)
+        {
+            var grown = new IvfListScanner[chunk];
+            Scanners.CopyTo(grown, 0);
+            for (int i = Scanners.Length; i < chunk; i++) grown[i] = _newScanner!();
+            Scanners = grown;
+        }
+        if (BatchKeys.Length < chunk * candidates) { BatchKeys = new float[chunk * candidates]; BatchLabels = new long[chunk * candidates]; }
+        if (BatchCounts.Length < chunk) { BatchCounts = new int[chunk]; BatchScanned = new long[chunk]; }
+        if (Pairs.Length < chunk * probes) Pairs = new long[chunk * probes];
     }
 }

@@ -118,7 +118,6 @@ internal sealed class FastScanListScanner : PQTableScanner
         _blockBytes = PQ4FastScan.BlockBytes(pq.M);
     }
 
-    public static long Pushes, Blocks;
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => candidates;
 
     public override void SetQuery(ReadOnlySpan<float> query)
@@ -154,7 +153,6 @@ internal sealed class FastScanListScanner : PQTableScanner
         {
             ushort thr = Threshold16(heap.Threshold, bias, scale);
             if (thr == 0 && heap.Threshold < bias) return;
-            System.Threading.Interlocked.Add(ref Blocks, blocks);
             for (int b = 0; b < blocks; b++)
             {
                 uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
@@ -174,7 +172,6 @@ internal sealed class FastScanListScanner : PQTableScanner
                         PQ4FastScan.GetCode(listCodes, m, off, _code);
                         key = Adc(_code);
                     }
-                    System.Threading.Interlocked.Increment(ref Pushes);
                     heap.Push(key, Label(probe, off));
                     thr = Threshold16(heap.Threshold, bias, scale);
                 }
