@@ -190,17 +190,16 @@ public sealed partial class IvfIndex
             scanner.SetList((int)li, probeKeys[p]);
             scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
-        return (scanned, Finish(q, probeLists, ref cand, s.CandKeys, s.CandLabels, outKeys, outIds, scanner, s));
+        return (scanned, Finish(q, probeLists, s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc), cand.Count, outKeys, outIds, scanner, s));
     }
 
-    // Sorts a query's candidates and writes its top-k: re-scored from the refine store when there is one (stopping
-    // early when the keys are lower bounds), otherwise as they are. Returns the candidates re-scored.
-    private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, ref TopKHeap cand, float[] candKeysArray, long[] candLabelsArray,
-        Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s, int candOffset = 0)
+    // Sorts a query's candidate heap (count entries over candKeys / candLabels) and writes its top-k: re-scored from
+    // the refine store when there is one (stopping early when the keys are lower bounds), otherwise as they are.
+    // Returns the candidates re-scored.
+    private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
+        Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
-        var candKeys = candKeysArray.AsSpan(candOffset);
-        var candLabels = candLabelsArray.AsSpan(candOffset);
-        int found = cand.SortAndPad(float.PositiveInfinity);
+        int found = new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
@@ -279,9 +278,8 @@ public sealed partial class IvfIndex
         long scanned = 0, refined = 0;
         for (int i = 0; i < qb; i++)
         {
-            var cand = new TopKHeap(s.BatchKeys.AsSpan(i * nc, nc), s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i]);
-            refined += Finish(qw.AsSpan((q0 + i) * d, d), s.ProbeLists.AsSpan(i * probes, probes), ref cand, s.BatchKeys, s.BatchLabels,
-                outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s.Scanners[i], s, i * nc);
+            refined += Finish(qw.AsSpan((q0 + i) * d, d), s.ProbeLists.AsSpan(i * probes, probes), s.BatchKeys.AsSpan(i * nc, nc),
+                s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i], outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s.Scanners[i], s);
             scanned += s.BatchScanned[i];
         }
         return (scanned, refined);
