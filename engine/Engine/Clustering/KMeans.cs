@@ -23,6 +23,16 @@ public sealed record KMeansOptions(int Clusters)
     /// </summary>
     public bool Balanced { get; init; }
 
+    /// <summary>
+    /// Spherical k-means (faiss <c>ClusteringParameters.spherical</c>, which faiss turns on for every inner-product
+    /// IVF): centroids are scaled to unit length after the initialisation and after every update. With unit centroids
+    /// the nearest centroid by L2 is also the one with the largest inner product, so training, the assignment of an
+    /// inner-product IVF and its probes rank centroids the same way, and the lists stay about as balanced as L2
+    /// k-means lists (mean centroids of unit vectors are shorter for spread-out clusters, which then lose every
+    /// inner-product assignment to tight ones).
+    /// </summary>
+    public bool Spherical { get; init; }
+
     /// <summary>Largest allowed cluster size over the mean for <see cref="Balanced"/> (at least 1; default 1.5).</summary>
     public double BalanceFactor { get; init; } = 1.5;
 
@@ -106,6 +116,7 @@ public static class KMeans
             {
                 var data = new RowSource((nint)p, n, d);
                 float[] centroids = InitPlusPlus(data, rows, k, rng, threads);
+                if (options.Spherical) NormalizeRows(centroids, d);
                 using IKMeansSession session = options.Backend?.Open(vectors, d, rows) ?? new CpuKMeansSession(data, rows, threads);
                 var next = new float[k * d];
                 var assign = new int[s];
@@ -117,6 +128,7 @@ public static class KMeans
                     session.Step(centroids, penalty, next, assign, dist, counts);
                     (centroids, next) = (next, centroids);
                     RepairEmpty(centroids, counts, k, d, rng);
+                    if (options.Spherical) NormalizeRows(centroids, d);
                     options.Progress?.Report(new BuildProgress("k-means", it + 1, options.Iterations));
                 }
                 if (options.Balanced)
@@ -126,6 +138,7 @@ public static class KMeans
                     int maxSize = Math.Max(1, (int)Math.Floor(options.BalanceFactor * s / k));
                     EnforceCapacity(data, rows, centroids, k, assign, maxSize);
                     Update(data, rows, assign, centroids, k, counts, threads);
+                    if (options.Spherical) NormalizeRows(centroids, d);
                 }
                 if (assignments is not null)
                 {
@@ -428,6 +441,17 @@ public static class KMeans
             }
         }
         for (; e < x.Length; e++) acc[e] += x[e];
+    }
+
+    // Scales every non-zero row to unit length (spherical k-means).
+    private static void NormalizeRows(float[] rows, int d)
+    {
+        for (int off = 0; off < rows.Length; off += d)
+        {
+            var row = rows.AsSpan(off, d);
+            float norm = MathF.Sqrt(Distances.Dot(row, row));
+            if (norm > 0 && float.IsFinite(norm)) System.Numerics.Tensors.TensorPrimitives.Multiply(row, 1f / norm, row);
+        }
     }
 
     private static void RepairEmpty(float[] centroids, int[] counts, int k, int d, Random rng)

@@ -122,6 +122,9 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Number of inverted lists (nlist).</summary>
     public int ListCount => _lists.Count;
 
+    /// <summary>The flat quantizer's centroids (nlist × d, in the working space), for tests.</summary>
+    internal ReadOnlySpan<float> CoarseCentroids => _flatQuantizer.Centroids;
+
     /// <summary>Probes used when a call does not set <see cref="IvfSearchParameters.Probes"/> (1..nlist).</summary>
     public int DefaultProbes
     {
@@ -330,10 +333,14 @@ public sealed partial class IvfIndex : IVectorIndex
             bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
-                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Backend = ClusteringBackend, Progress = progress };
-                _flatQuantizer.SetCentroids(transformed
+                // Inner product / cosine: spherical k-means, as faiss does for every inner-product IVF (unit centroids keep
+                // the lists balanced under inner-product assignment).
+                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Spherical = Metric != Metric.L2, Backend = ClusteringBackend, Progress = progress };
+                float[] centroids = transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
-                    : KMeans.Train(vectors, d, opts));
+                    : KMeans.Train(vectors, d, opts);
+                if (opts.Spherical) ScaleToMeanProjection(centroids, Sample(vectors, n, Math.Min(n, 65536), new Random(TrainingSeed ^ 0x5BD1E995), transform: true), threads);
+                _flatQuantizer.SetCentroids(centroids);
                 SetQuantizer(ServingQuantizer());
             }
             // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
@@ -369,6 +376,22 @@ public sealed partial class IvfIndex : IVectorIndex
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.
+    /// <summary>
+    /// Gives the unit centroids of spherical k-means one common length r, the mean of ⟨x, c(x)⟩ over a sample (c(x)
+    /// the centroid x is filed under). A common length ranks lists by inner product exactly as unit length does, so
+    /// probes and list balance are unchanged, but residuals x − r·c are far shorter than x − c for data whose
+    /// clusters are not tight (unit centroids sit outside the cloud of their members), which residual codes need.
+    /// </summary>
+    private void ScaleToMeanProjection(float[] centroids, float[] sample, int threads)
+    {
+        int d = Dimension, rows = sample.Length / d;
+        int[] assign = KMeans.AssignMaxInnerProduct(sample, centroids, d, threads);
+        double sum = 0;
+        for (int i = 0; i < rows; i++) sum += Distances.Dot(sample.AsSpan(i * d, d), centroids.AsSpan(assign[i] * d, d));
+        float r = (float)(sum / Math.Max(1, rows));
+        if (r > 0 && float.IsFinite(r)) System.Numerics.Tensors.TensorPrimitives.Multiply(centroids, r, centroids);
+    }
+
     private float[] Sample(ReadOnlySpan<float> vectors, int n, int count, Random rng, bool transform)
     {
         int d = Dimension;

@@ -37,6 +37,12 @@ internal abstract class PQTableScanner : IvfListScanner
     /// <summary>True when the codes are residuals, so every list has its own bias (and, for L2, its own table).</summary>
     protected bool PerListTables => Tables is not null;
 
+    /// <summary>
+    /// True when the float table itself changes from list to list (residual L2: term 2 depends on the list). Residual
+    /// inner product keeps one table per query and only the bias (the coarse key) changes.
+    /// </summary>
+    protected bool TableVariesPerList => Tables is not null && _l2;
+
     /// <summary>The float table of the current list (M × Ksub).</summary>
     protected float[] Table { get; private set; }
 
@@ -108,7 +114,7 @@ internal sealed class FastScanListScanner : PQTableScanner
     private readonly byte[] _code;
     private readonly bool _exactAdc;
     private readonly int _blockBytes;
-    private float _bias, _scale, _inv;
+    private float _bias, _scale, _inv, _lutBias;
 
     public FastScanListScanner(ProductQuantizer pq, ResidualTables? tables, Metric metric, bool hasRefine) : base(pq, tables, metric)
     {
@@ -123,20 +129,22 @@ internal sealed class FastScanListScanner : PQTableScanner
     public override void SetQuery(ReadOnlySpan<float> query)
     {
         base.SetQuery(query);
-        if (!PerListTables) Quantize(0); // raw codes: one quantised table for every list
+        // Raw codes and residual inner product: one quantised table serves every list of the query.
+        if (!TableVariesPerList) Quantize(0);
     }
 
     public override void SetList(int list, float coarseKey)
     {
         if (!PerListTables) return;
         base.SetList(list, coarseKey);
-        Quantize(coarseKey);
+        if (TableVariesPerList) Quantize(coarseKey);
+        else _bias = coarseKey + _lutBias; // residual inner product: same quantised table, the list's own bias
     }
 
     private void Quantize(float coarseKey)
     {
-        _scale = PQ4FastScan.QuantizeLut(Table, Pq.M, _qlut, out float lutBias);
-        _bias = coarseKey + lutBias;
+        _scale = PQ4FastScan.QuantizeLut(Table, Pq.M, _qlut, out _lutBias);
+        _bias = coarseKey + _lutBias;
         _inv = 1f / _scale;
     }
 
