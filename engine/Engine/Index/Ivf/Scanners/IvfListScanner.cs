@@ -39,6 +39,13 @@ internal abstract class IvfListScanner
     /// <summary>Scores every row of <paramref name="list"/> the filter allows and offers it to <paramref name="heap"/>.</summary>
     public abstract void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter);
 
+    /// <summary>
+    /// Moves candidates the scanner buffered itself (instead of pushing them into the heap offered to
+    /// <see cref="ScanCodes"/>) into <paramref name="heap"/>; called once per query after its last list, before the
+    /// heap is read. Scanners that push directly do nothing.
+    /// </summary>
+    public virtual void Drain(ref TopKHeap heap) { }
+
     /// <summary>The label of row <paramref name="row"/> of the <paramref name="probe"/>-th probed list.</summary>
     protected static long Label(int probe, int row) => ((long)probe << 32) | (uint)row;
 }

@@ -102,10 +102,12 @@ internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables? tables,
 }
 
 /// <summary>
-/// 4-bit PQ in fast-scan blocks (<c>PQ{m}x4fs[nr]</c>): the table is quantised to uint8 (per list for residual codes,
-/// once per query for raw codes) and 32 codes at a time are
+/// 4-bit PQ in fast-scan blocks (<c>PQ{m}x4fs[nr]</c>): the table is quantised to uint8 (per list for residual L2
+/// codes, once per query for raw codes and residual inner product) and 32 codes at a time are
 /// scored by <see cref="PQ4FastScan.ScanBlock"/> against a 16-bit threshold; survivors get their float key (from the
-/// quantised sum, or the exact float ADC when there is no refine store).
+/// quantised sum, or the exact float ADC when there is no refine store). With a refine store the candidates
+/// (k × refine factor of them) gather in a <see cref="CandidateReservoir"/> across the query's lists, drained into the
+/// heap by <see cref="Drain"/>: an append per survivor instead of a heap sift, the same candidates.
 /// </summary>
 internal sealed class FastScanListScanner : PQTableScanner
 {
@@ -114,6 +116,8 @@ internal sealed class FastScanListScanner : PQTableScanner
     private readonly byte[] _code;
     private readonly bool _exactAdc;
     private readonly int _blockBytes;
+    private readonly CandidateReservoir? _reservoir;
+    private bool _fresh;
     private float _bias, _scale, _inv, _lutBias;
 
     public FastScanListScanner(ProductQuantizer pq, ResidualTables? tables, Metric metric, bool hasRefine) : base(pq, tables, metric)
@@ -122,12 +126,16 @@ internal sealed class FastScanListScanner : PQTableScanner
         _code = new byte[PQ4FastScan.PaddedM(pq.M)];
         _exactAdc = !hasRefine;
         _blockBytes = PQ4FastScan.BlockBytes(pq.M);
+        // Without a refine store survivors get exact ADC keys the 16-bit pruning does not see, so the result depends
+        // on when the threshold tightens: those keep the heap, whose threshold follows every push.
+        _reservoir = hasRefine ? new CandidateReservoir() : null;
     }
 
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => candidates;
 
     public override void SetQuery(ReadOnlySpan<float> query)
     {
+        _fresh = true;
         base.SetQuery(query);
         // Raw codes and residual inner product: one quantised table serves every list of the query.
         if (!TableVariesPerList) Quantize(0);
@@ -148,7 +156,22 @@ internal sealed class FastScanListScanner : PQTableScanner
         _inv = 1f / _scale;
     }
 
-    public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void Drain(ref TopKHeap heap)
+    {
+        if (_reservoir is null || _fresh) return;
+        _reservoir.Drain(ref heap);
+        _fresh = true;
+    }
+
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    {
+        var reservoir = _reservoir;
+        if (reservoir is not null && _fresh) { reservoir.Reset(heap.Capacity); _fresh = false; }
+        ScanBlocks(list, probe, ref heap, filter, reservoir);
+    }
+
+    // Survivors go to the reservoir when there is one (refine store), else to the heap (exact ADC keys without one).
+    private unsafe void ScanBlocks(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter, CandidateReservoir? reservoir)
     {
         int m = Pq.M, blockBytes = _blockBytes, count = list.Count;
         float bias = _bias, scale = _scale, inv = _inv;
@@ -159,8 +182,9 @@ internal sealed class FastScanListScanner : PQTableScanner
         fixed (byte* qlut = _qlut)
         fixed (ushort* out32 = _out32)
         {
-            ushort thr = Threshold16(heap.Threshold, bias, scale);
-            if (thr == 0 && heap.Threshold < bias) return;
+            float threshold = reservoir?.Threshold ?? heap.Threshold;
+            ushort thr = Threshold16(threshold, bias, scale);
+            if (thr == 0 && threshold < bias) return;
             for (int b = 0; b < blocks; b++)
             {
                 uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
@@ -171,17 +195,26 @@ internal sealed class FastScanListScanner : PQTableScanner
                     int i = BitOperations.TrailingZeroCount(mask);
                     mask &= mask - 1;
                     float key = bias + out32[i] * inv;
-                    if (key > heap.Threshold) continue;
+                    if (key > threshold) continue;
                     int off = b * 32 + i;
                     if (filter.Active && !filter.Allows(list, off)) continue;
-                    // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
-                    if (exactAdc)
+                    if (reservoir is not null)
                     {
-                        PQ4FastScan.GetCode(listCodes, m, off, _code);
-                        key = Adc(_code);
+                        if (!reservoir.Add(key, Label(probe, off))) continue;
+                        threshold = reservoir.Threshold; // the buffer was cut: the threshold tightened
                     }
-                    heap.Push(key, Label(probe, off));
-                    thr = Threshold16(heap.Threshold, bias, scale);
+                    else
+                    {
+                        // Without a refine store the float table gives the final distance (undoing the uint8 rounding).
+                        if (exactAdc)
+                        {
+                            PQ4FastScan.GetCode(listCodes, m, off, _code);
+                            key = Adc(_code);
+                        }
+                        heap.Push(key, Label(probe, off));
+                        threshold = heap.Threshold;
+                    }
+                    thr = Threshold16(threshold, bias, scale);
                 }
             }
         }
