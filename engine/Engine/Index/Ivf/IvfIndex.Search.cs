@@ -200,13 +200,15 @@ public sealed partial class IvfIndex
     private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
-        int found = new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
+        bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
+        // Only lower-bound keys are read in order (to stop early); otherwise every candidate goes to the final top-k,
+        // whose content does not depend on the order, so the candidates are not sorted first.
+        int found = lowerBounds ? new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity) : count;
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
         if (_refine is not null)
             for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(candLabels[c], probeLists);
-        bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
         for (int c = 0; c < found; c++)
         {
             // Error-bound re-ranking: candidates come in lower-bound order, so none after this one can beat the k-th.
