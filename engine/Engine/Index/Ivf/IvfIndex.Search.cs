@@ -206,7 +206,7 @@ public sealed partial class IvfIndex
         int found = lowerBounds ? new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity) : count;
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
-        const int Ahead = 2; // refine rows are scattered: fetch the rows of candidates c+1, c+2 while scoring c
+        const int Ahead = 8; // refine rows are scattered (and a miss costs far more than a distance): fetch 8 candidates ahead
         if (_refine is not null)
             for (int c = 0; c < Math.Min(Ahead, found); c++) PrefetchRefine(candLabels[c], probeLists);
         for (int c = 0; c < found; c++)
