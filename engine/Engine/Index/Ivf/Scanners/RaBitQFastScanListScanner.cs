@@ -1,4 +1,7 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;
@@ -18,6 +21,7 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
     private readonly float[] _rotated, _table;
     private readonly byte[] _qlut;
     private readonly ushort[] _out32 = new ushort[32];
+    private readonly float[] _keys32 = new float[32];
     private float _tableBias, _inv, _roundingSd;
 
     public RaBitQFastScanListScanner(RaBitQFastScanCodec codec, ICoarseQuantizer quantizer, bool hasRefine)
@@ -61,11 +65,12 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, count = list.Count;
         float bias = Bias, tableBias = _tableBias, inv = _inv, bound = BoundScale;
         float rounding = KeysAreLowerBounds ? Epsilon * _roundingSd * (L2 ? 2 : 1) : 0;
-        bool l2 = L2;
+        bool l2 = L2, simd = Avx512F.IsSupported;
         int blocks = (count + 31) >> 5;
         fixed (byte* codes = list.Codes)
         fixed (byte* qlut = _qlut)
         fixed (ushort* out32 = _out32)
+        fixed (float* keys = _keys32)
         {
             for (int b = 0; b < blocks; b++)
             {
@@ -73,6 +78,26 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
                 PQ4FastScan.ScanBlock(block, qlut, m, ushort.MaxValue, out32);
                 float* factors = (float*)(block + codeBytes);
                 int valid = Math.Min(32, count - b * 32);
+                if (simd)
+                {
+                    // 16 keys per step with the scalar loop's operations in its order (no fused multiply-add), so
+                    // the keys are bit-identical; only keys at or below the threshold reach the scalar loop below.
+                    uint mask = 0;
+                    for (int h = 0; h < 2; h++)
+                        mask |= Keys16(out32 + 16 * h, factors + 48 * h, keys + 16 * h, bias, tableBias, inv, bound, rounding, l2, heap.Threshold) << (16 * h);
+                    if (valid < 32) mask &= (1u << valid) - 1;
+                    while (mask != 0)
+                    {
+                        int i = BitOperations.TrailingZeroCount(mask);
+                        mask &= mask - 1;
+                        float key = keys[i];
+                        if (key > heap.Threshold) continue;
+                        int off = b * 32 + i;
+                        if (filter.Active && !filter.Allows(list, off)) continue;
+                        heap.Push(key, Label(probe, off));
+                    }
+                    continue;
+                }
                 for (int i = 0; i < valid; i++)
                 {
                     float add = factors[3 * i], f = factors[3 * i + 1], err = factors[3 * i + 2];
@@ -85,5 +110,39 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
                 }
             }
         }
+    }
+
+    // Keys of 16 vectors (sums at out16, factors (add, f, err) interleaved at factors) into keys16; returns the mask of
+    // keys ≤ threshold. Same operations and order as the scalar loop.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint Keys16(ushort* out16, float* factors, float* keys16, float bias, float tableBias, float inv,
+        float bound, float rounding, bool l2, float threshold)
+    {
+        var v0 = Vector512.Load(factors);
+        var v1 = Vector512.Load(factors + 16);
+        var v2 = Vector512.Load(factors + 32);
+        var add = Deinterleave(v0, v1, v2, 0);
+        var f = Deinterleave(v0, v1, v2, 1);
+        var err = Deinterleave(v0, v1, v2, 2);
+        var sums = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load(out16)));
+        var ip = f * (Vector512.Create(tableBias) + sums * Vector512.Create(inv));
+        var vb = Vector512.Create(bias);
+        var x = l2 ? vb + add - Vector512.Create(2f) * ip : vb - add - ip;
+        var key = x - Vector512.Create(bound) * err - Vector512.Create(rounding) * Vector512.Abs(f);
+        key.Store(keys16);
+        return (uint)Vector512.LessThanOrEqual(key, Vector512.Create(threshold)).ExtractMostSignificantBits();
+    }
+
+    // Lanes r, r + 3, …, r + 45 of the 48 floats v0 | v1 | v2: two two-source permutes (those below 32 from v0 | v1,
+    // then the rest from v2).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Deinterleave(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, int r)
+    {
+        var first = Vector512.Create(r, r + 3, r + 6, r + 9, r + 12, r + 15, r + 18, r + 21, r + 24, r + 27, r + 30, r + 33, r + 36, r + 39, r + 42, r + 45);
+        var t = Avx512F.PermuteVar16x32x2(v0, first & Vector512.Create(31), v1); // lanes with source < 32 are right
+        // Second pass: keep t's lane where the source was < 32, else take v2's lane (source − 32) (index 16 + that).
+        var fromV2 = Vector512.GreaterThanOrEqual(first, Vector512.Create(32));
+        var second = Vector512.ConditionalSelect(fromV2, first - Vector512.Create(16), Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        return Avx512F.PermuteVar16x32x2(t, second, v2);
     }
 }
