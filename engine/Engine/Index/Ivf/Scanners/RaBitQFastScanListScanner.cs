@@ -115,7 +115,7 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
     // Keys of 16 vectors (sums at out16, factors (add, f, err) interleaved at factors) into keys16; returns the mask of
     // keys ≤ threshold. Same operations and order as the scalar loop.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe uint Keys16(ushort* out16, float* factors, float* keys16, float bias, float tableBias, float inv,
+    internal static unsafe uint Keys16(ushort* out16, float* factors, float* keys16, float bias, float tableBias, float inv,
         float bound, float rounding, bool l2, float threshold)
     {
         var v0 = Vector512.Load(factors);
