@@ -145,13 +145,20 @@ internal static class BenchRunner
         });
     }
 
+    private const double WarmupSeconds = 1.0;
+
     private static BenchRow Measure(IVectorIndex index, Engine.Data.DataSet data, BenchOptions o, int threads,
         Dictionary<string, string> setting, SearchParameters parameters, double buildSeconds, long? diskBytes)
     {
         int nq = data.QueryCount, d = data.Dimension;
         var distances = new float[nq * o.K];
         var labels = new long[nq * o.K];
-        index.Search(data.Queries, o.K, distances, labels, parameters); // warm-up (JIT, caches)
+        // Warm-up (JIT tiers, caches): at least two passes and about a second, so the timed passes run tier-1 code
+        // (tiered compilation promotes hot methods after a delay; a single pass of a fast setting finished before that
+        // and made the first settings of every spec look slower than later ones).
+        var warm = Stopwatch.StartNew();
+        for (int pass = 0; pass < 2 || (warm.Elapsed.TotalSeconds < WarmupSeconds && pass < 50); pass++)
+            index.Search(data.Queries, o.K, distances, labels, parameters);
         double best = double.MaxValue;
         var sw = new Stopwatch();
         for (int r = 0; r < o.Repeats; r++)
