@@ -40,6 +40,19 @@ def integer(value, name, lo=INT32[0], hi=INT32[1]):
     return v
 
 
+def real(value, name, lo, hi):
+    """``value`` as a Python float in (lo, hi].
+
+    Accepts int, float and numpy real scalars; rejects bool, str and everything else with ArgumentTypeError, and NaN,
+    infinities and values outside (lo, hi] with InvalidArgumentError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
+    v = float(value)
+    if not (np.isfinite(v) and lo < v <= hi):
+        raise InvalidArgumentError(f"{name} = {v!r} is out of range: it must be greater than {lo} and at most {hi}.")
+    return v
+
+
 def optional_integer(value, name, lo=INT32[0], hi=INT32[1], default=0):
     """:func:`integer`, with None meaning ``default``."""
     return default if value is None else integer(value, name, lo, hi)
