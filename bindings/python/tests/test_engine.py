@@ -277,8 +277,9 @@ def test_ivf_hnsw_quantizer_ef_through_the_c_abi():
 
 
 def test_rabitq_eps_through_the_c_abi():
-    """eps reaches RaBitQ's error-bound re-ranking (a wider bound re-scores more and never loses recall); wrong types,
-    out-of-range values and indexes without a bound are rejected as C# rejects them."""
+    """eps reaches RaBitQ's error-bound re-ranking (a bound too tight re-scores too few candidates and loses recall
+    against the default 1.9); wrong types, out-of-range values and indexes without a bound are rejected as C# rejects
+    them."""
     x, q, k = data(3000, 32, 41), data(40, 32, 42), 10
     _, ref_i = brute_force(x, q, k, "l2")
     with minedex.Index("IVF32,RaBitQfs1,RFlat", 32) as rabitq, minedex.Index("IVF32,PQ8x4fs,RFlat", 32) as pq:
@@ -286,12 +287,15 @@ def test_rabitq_eps_through_the_c_abi():
             index.train(x)
             index.add(x)
         recall = lambda I: np.mean([len(set(I[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
-        _, tight = rabitq.search(q, k, probes=8, refine=16, eps=0.25)
-        _, wide = rabitq.search(q, k, probes=8, refine=16, eps=np.float32(6.0))
-        assert recall(wide) >= recall(tight)
-        assert recall(wide) > 0.9
+        _, tight = rabitq.search(q, k, probes=32, refine=16, eps=0.25)
+        _, default = rabitq.search(q, k, probes=32, refine=16, eps=np.float32(1.9))
+        _, implicit = rabitq.search(q, k, probes=32, refine=16)
+        np.testing.assert_array_equal(default, implicit)  # 1.9 is the default
+        assert recall(default) > recall(tight) + 0.03
         with pytest.raises(minedex.InvalidArgumentError, match="eps"):
             rabitq.search(q, k, eps=0.0)
+        with pytest.raises(minedex.InvalidArgumentError, match="eps"):
+            rabitq.search(q, k, eps=16.5)
         with pytest.raises(minedex.InvalidArgumentError, match="eps"):
             rabitq.search(q, k, eps=float("nan"))
         with pytest.raises(TypeError, match="eps"):

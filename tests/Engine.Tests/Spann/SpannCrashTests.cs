@@ -169,10 +169,14 @@ public class SpannCrashTests(Xunit.Abstractions.ITestOutputHelper output)
             rClean = SpannTestData.Recall(clean, exact, queries, 10, new SpannSearchParameters { Probes = p, Threads = 1 });
             if (rClean >= 0.9) break;
         }
-        rRecovered = SpannTestData.Recall(recovered, exact, queries, 10, new SpannSearchParameters { Probes = probes, Threads = 1 });
+        // The kills land at random points of maintenance, so the recovered index may have split a few postings more or
+        // less than the clean build: it is probed over the same fraction of its postings (probes scaled by the
+        // posting-count ratio), which compares health, not granularity. Lost or misplaced vectors still cap its recall.
+        int recoveredProbes = Math.Max(1, (int)Math.Ceiling(probes * (double)recovered.PostingCount / clean.PostingCount));
+        rRecovered = SpannTestData.Recall(recovered, exact, queries, 10, new SpannSearchParameters { Probes = recoveredProbes, Threads = 1 });
         double rFresh = SpannTestData.Recall(fresh, exact, queries, 10, new SpannSearchParameters { Probes = probes, Threads = 1 });
-        output.WriteLine($"{ids.Length} vectors after the kills: recall@10 at probes={probes}: recovered {rRecovered:F4} ({recovered.PostingCount} postings), " +
-                         $"clean build {rClean:F4} ({clean.PostingCount} postings), from-scratch build {rFresh:F4} ({fresh.PostingCount} postings)");
-        Assert.True(rRecovered >= rClean - 0.02, $"recall after crashes {rRecovered:F4} is more than 0.02 below a clean build's {rClean:F4} at probes={probes} ({ids.Length} vectors)");
+        output.WriteLine($"{ids.Length} vectors after the kills: recall@10 recovered {rRecovered:F4} at probes={recoveredProbes} ({recovered.PostingCount} postings), " +
+                         $"clean build {rClean:F4} at probes={probes} ({clean.PostingCount} postings), from-scratch build {rFresh:F4} ({fresh.PostingCount} postings)");
+        Assert.True(rRecovered >= rClean - 0.02, $"recall after crashes {rRecovered:F4} (probes={recoveredProbes}, {recovered.PostingCount} postings) is more than 0.02 below a clean build's {rClean:F4} (probes={probes}, {clean.PostingCount} postings; {ids.Length} vectors)");
     }
 }
