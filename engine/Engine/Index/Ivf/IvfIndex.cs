@@ -230,7 +230,7 @@ public sealed partial class IvfIndex : IVectorIndex
             SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
             if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed); // the rotation needs no data
-            if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
+            if (_pq is null && _binary is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
         finally { _lock.ExitWriteLock(); }
@@ -374,7 +374,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private int RaBitQSeed => unchecked(TrainingSeed + 17);
 
     /// <summary>True when the lists hold the f32 rows themselves (<c>Flat</c>), not codes of residuals.</summary>
-    private bool FlatLists => _pq is null && _rabitq is null;
+    private bool FlatLists => _pq is null && _rabitq is null && _binary is null;
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.
