@@ -17,6 +17,18 @@ public sealed partial class IvfIndex
     /// rotation rounds) right after IVER. Other encodings keep writing version 2.</summary>
     internal const int RaBitQLayoutVersion = 3;
 
+    /// <summary>Layout version of files with binary lists (<c>BIN{b}</c>): version 2 plus section <c>BINP</c> (the
+    /// codec's d means then b stage scales; empty while untrained) right after IVER.</summary>
+    internal const int BinaryLayoutVersion = 4;
+
+    // The layout version this index writes (and must be read with).
+    private static int LayoutVersionOf(IvfListEncoding encoding) => encoding switch
+    {
+        IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan => RaBitQLayoutVersion,
+        IvfListEncoding.Binary => BinaryLayoutVersion,
+        _ => LayoutVersion,
+    };
+
     /// <inheritdoc />
     /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, SQRG (SQ8 range), LCNT (list sizes),
     /// then ids, attributes, codes and refine codes of all lists concatenated, each streamed list by list (no copy of
@@ -29,9 +41,11 @@ public sealed partial class IvfIndex
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
-            w.WriteArray<int>("IVER", [_rabitq is null ? LayoutVersion : RaBitQLayoutVersion, _trained ? 1 : 0, _defaultProbes]);
+            w.WriteArray<int>("IVER", [LayoutVersionOf(Spec.Encoding), _trained ? 1 : 0, _defaultProbes]);
             if (_rabitq is not null)
                 w.WriteArray<int>("RBQ ", [_rabitq.Bits, _rabitq.Rotation?.Seed ?? 0, _rabitq.Rotation?.Rounds ?? HadamardRotation.DefaultRounds]);
+            if (_binary is not null)
+                w.WriteArray<float>("BINP", _binary.IsTrained ? [.. _binary.Parameters.Mean, .. _binary.Parameters.Scales] : []);
             w.WriteArray<float>("ROT ", _opq is null ? [] : _opq.Matrix);
             w.WriteArray<float>("CENT", CentroidArray());
             w.WriteArray<float>("PQCB", _pq is null ? [] : _pq.Codebooks);
@@ -95,10 +109,11 @@ public sealed partial class IvfIndex
         try { spec = IvfSpec.Parse(h.Description); spec.Validate(h.Dimension); }
         catch (ArgumentException e) { throw new IndexFormatException(r.Path, $"unsupported composition '{h.Description}': {e.Message}"); }
         var ver = r.ReadArray<int>("IVER", 3);
-        if (ver[0] is < 1 or > RaBitQLayoutVersion)
-            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {RaBitQLayoutVersion}).");
-        if ((spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) != (ver[0] == RaBitQLayoutVersion))
-            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} does not fit a '{h.Description}' index (RaBitQ lists are written with version {RaBitQLayoutVersion}, others with 1 or 2).");
+        if (ver[0] is < 1 or > BinaryLayoutVersion)
+            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} is not supported (this build reads versions 1 to {BinaryLayoutVersion}).");
+        int expected = LayoutVersionOf(spec.Encoding);
+        if (expected == LayoutVersion ? ver[0] > LayoutVersion : ver[0] != expected)
+            throw new IndexFormatException(r.Path, $"IVF layout version {ver[0]} does not fit a '{h.Description}' index (RaBitQ lists are written with version {RaBitQLayoutVersion}, binary lists with {BinaryLayoutVersion}, others with 1 or 2).");
         var index = new IvfIndex(spec, h.Dimension, h.Metric);
         try
         {
@@ -117,6 +132,7 @@ public sealed partial class IvfIndex
         var h = r.Header;
         int d = h.Dimension;
         if (_rabitq is not null) ReadRaBitQ(r, trained: ver[1] == 1);
+        if (_binary is not null) ReadBinary(r, trained: ver[1] == 1);
         var rot = r.ReadArray<float>("ROT ", _opq is null ? 0 : (long)d * d);
         _opq?.SetMatrix(rot);
         _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
@@ -169,6 +185,16 @@ public sealed partial class IvfIndex
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
         if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
+    }
+
+    // Section BINP: the binary codec's d means and b stage scales (present exactly when the index is trained).
+    private void ReadBinary(IndexFileReader r, bool trained)
+    {
+        long at = r.Position;
+        var p = r.ReadArray<float>("BINP", trained ? Dimension + _binary!.Bits : 0);
+        if (!trained) return;
+        try { _binary!.SetParameters(p[..Dimension], p[Dimension..]); }
+        catch (ArgumentException e) { throw new CorruptIndexException(r.Path, at, $"bad binary codec parameters: {e.Message}", e); }
     }
 
     // Section RBQ : bits (must match the spec), rotation seed and rounds (installed when the index is trained).

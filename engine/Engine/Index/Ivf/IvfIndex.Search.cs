@@ -135,7 +135,7 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner(), CreateScanner);
+        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner(), CreateScanner);
     }
 
     private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
@@ -312,6 +312,7 @@ public sealed partial class IvfIndex
         ProductQuantizer pq => new PQListScanner(pq, _tables, Metric),
         RaBitQFastScanCodec rfs => new RaBitQFastScanListScanner(rfs, _quantizer, hasRefine: _refine is not null),
         RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
+        BinaryCodec binary => new BinaryListScanner(binary, _quantizer, Metric, _residual),
         _ => new FlatListScanner(Dimension, Metric),
     };
 }

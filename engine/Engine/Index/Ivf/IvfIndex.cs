@@ -43,6 +43,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private readonly IVectorCodec _codec;
     private readonly ProductQuantizer? _pq;
     private readonly RaBitQCodec? _rabitq;
+    private readonly BinaryCodec? _binary;
     private ResidualTables? _tables;
     private readonly bool _residual; // codes of x − centroid (false: of x itself, the PQ "nr" specs)
     private readonly OpqRotation? _opq;
@@ -75,6 +76,7 @@ public sealed partial class IvfIndex : IVectorIndex
             case IvfListEncoding.Flat: _codec = new VectorCodec(dimension, VectorEncoding.Flat); break;
             case IvfListEncoding.PQ: _codec = _pq = new ProductQuantizer(dimension, spec.SubQuantizers, spec.Bits); break;
             case IvfListEncoding.RaBitQ: _codec = _rabitq = new RaBitQCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct); break;
+            case IvfListEncoding.Binary: _codec = _binary = new BinaryCodec(dimension, spec.Bits); break;
             case IvfListEncoding.RaBitQFastScan:
                 var rfs = new RaBitQFastScanCodec(dimension, spec.Bits, metric == Metric.L2 ? Metric.L2 : Metric.InnerProduct);
                 (_codec, _rabitq) = (rfs, rfs.Codec);
@@ -84,7 +86,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 (_codec, _pq) = (fs, fs.Quantizer);
                 break;
         }
-        _residual = (_pq is not null && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
+        _residual = ((_pq is not null || _binary is not null) && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
         if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
@@ -228,7 +230,7 @@ public sealed partial class IvfIndex : IVectorIndex
             SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
             if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed); // the rotation needs no data
-            if (_pq is null && _refine?.IsTrained != false && _opq is null) _trained = true;
+            if (_pq is null && _binary is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
         finally { _lock.ExitWriteLock(); }
@@ -346,9 +348,9 @@ public sealed partial class IvfIndex : IVectorIndex
             // PQ codebooks and the SQ8 range learn from a second bounded sample (≤ 256 rows per PQ centroid).
             int cap = Math.Min(n, _pq is null ? 65536 : _pq.Ksub * 256);
             float[] train = Sample(vectors, n, cap, rng, transform: true);
-            if (_pq is { IsTrained: false })
+            if (_pq is { IsTrained: false } || _binary is { IsTrained: false })
             {
-                progress?.Report(new BuildProgress("pq codebooks", 0, 1));
+                progress?.Report(new BuildProgress(_pq is null ? "binary scales" : "pq codebooks", 0, 1));
                 var residuals = train;
                 if (_residual)
                 {
@@ -372,7 +374,7 @@ public sealed partial class IvfIndex : IVectorIndex
     private int RaBitQSeed => unchecked(TrainingSeed + 17);
 
     /// <summary>True when the lists hold the f32 rows themselves (<c>Flat</c>), not codes of residuals.</summary>
-    private bool FlatLists => _pq is null && _rabitq is null;
+    private bool FlatLists => _pq is null && _rabitq is null && _binary is null;
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.

@@ -23,10 +23,15 @@ public enum IvfListEncoding
 
     /// <summary>Residual RaBitQ codes at 1 or 4 bits per dimension in fast-scan blocks (<c>RaBitQfs1</c>, <c>RaBitQfs4</c>).</summary>
     RaBitQFastScan = 4,
+
+    /// <summary>Multi-bit binary codes by residual binarisation, b = 1..4 bits per dimension (<c>BIN{b}</c>; of
+    /// residuals unless the spec ends in <c>nr</c>, see <see cref="IvfSpec.ByResidual"/>), scanned by popcounts
+    /// (<see cref="BinaryCodec"/>).</summary>
+    Binary = 5,
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr]|RaBitQ[{b}]|RaBitQfs{b})[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr]|RaBitQ[{b}]|RaBitQfs{b}|BIN{b}[nr])[,Refine(Flat|SQ8|F16)|,RFlat]</c>
 /// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>;
 /// <c>nr</c>: PQ codes of the vectors, not of their residuals, see <see cref="ByResidual"/>). faiss' explicit
 /// residual spelling <c>PQ{m}x4fsr</c> is accepted and prints as <c>PQ{m}x4fs</c>.
@@ -35,7 +40,7 @@ public enum IvfListEncoding
 /// <param name="Lists">Number of inverted lists (nlist).</param>
 /// <param name="Encoding">List encoding.</param>
 /// <param name="SubQuantizers">PQ sub-quantizers M (0 for Flat).</param>
-/// <param name="Bits">PQ bits per sub-code: 4 or 8; RaBitQ bits per dimension: 1..8 (0 for Flat).</param>
+/// <param name="Bits">PQ bits per sub-code: 4 or 8; RaBitQ bits per dimension: 1..8; binary bits per dimension: 1..4 (0 for Flat).</param>
 /// <param name="OpqSubQuantizers">OPQ rotation sub-quantizers, 0 when there is no rotation.</param>
 /// <param name="Refine">Encoding of the exact re-ranking store, null when there is none.</param>
 /// <param name="RefineShorthand">True when the refine stage was written <c>RFlat</c>.</param>
@@ -96,7 +101,14 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
                 _ => throw new ArgumentException($"Index spec '{spec}': RaBitQ fast-scan bits '{mt.Groups[1].Value}' must be 1 or 4 (RaBitQfs1, RaBitQfs4).", nameof(spec)),
             };
         }
-        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs, optionally ending in 'nr' for raw codes, RaBitQ, RaBitQ{{b}} or RaBitQfs{{b}}).", nameof(spec));
+        else if ((mt = BinaryRegex().Match(parts[i])).Success)
+        {
+            enc = IvfListEncoding.Binary;
+            if (!int.TryParse(mt.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out bits) || bits < 1 || bits > BinaryCodec.MaxBits)
+                throw new ArgumentException($"Index spec '{spec}': binary bits per dimension '{mt.Groups[1].Value}' must be 1..{BinaryCodec.MaxBits} (BIN{{b}}).", nameof(spec));
+            residual = !mt.Groups[2].Success;
+        }
+        else throw new ArgumentException($"Index spec '{spec}': unknown list encoding '{parts[i]}' (expected Flat, PQ{{m}}, PQ{{m}}x4 or PQ{{m}}x4fs, optionally ending in 'nr' for raw codes, RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}} or BIN{{b}}[nr]).", nameof(spec));
         i++;
         VectorEncoding? refine = null;
         bool shorthand = false;
@@ -109,8 +121,8 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             i++;
         }
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
-        if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) && opq > 0)
-            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation).", nameof(spec));
+        if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan or IvfListEncoding.Binary) && opq > 0)
+            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation; binary codes binarise each dimension).", nameof(spec));
         return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual };
     }
 
@@ -157,6 +169,8 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             throw new ArgumentException($"Index spec '{this}': RaBitQ bits per dimension {Bits} is out of range 1..8.");
         if (Encoding == IvfListEncoding.RaBitQFastScan && Bits != 1 && Bits != 4)
             throw new ArgumentException($"Index spec '{this}': RaBitQ fast-scan bits per dimension {Bits} must be 1 or 4.");
+        if (Encoding == IvfListEncoding.Binary && (Bits < 1 || Bits > BinaryCodec.MaxBits))
+            throw new ArgumentException($"Index spec '{this}': binary bits per dimension {Bits} is out of range 1..{BinaryCodec.MaxBits}.");
         if (IsPQ && (SubQuantizers < 1 || SubQuantizers > dimension))
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} must be in 1..d={dimension}.");
         if (IsPQ && ((long)dimension << Bits) > Array.MaxLength)
@@ -183,6 +197,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             IvfListEncoding.PQFastScan => $"PQ{SubQuantizers}x4fs",
             IvfListEncoding.RaBitQ => RaBitQBitsWritten ? $"RaBitQ{Bits}" : "RaBitQ",
             IvfListEncoding.RaBitQFastScan => $"RaBitQfs{Bits}",
+            IvfListEncoding.Binary => $"BIN{Bits}",
             _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
         });
         if (Encoding != IvfListEncoding.Flat && !ByResidual) s.Append("nr");
@@ -212,5 +227,6 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?(r|nr)?$")] private static partial Regex PqRegex();
     [GeneratedRegex(@"^RaBitQ(\d+)?$")] private static partial Regex RaBitQRegex();
     [GeneratedRegex(@"^RaBitQfs(\d+)$")] private static partial Regex RaBitQFastScanRegex();
+    [GeneratedRegex(@"^BIN(\d+)(nr)?$")] private static partial Regex BinaryRegex();
     [GeneratedRegex(@"^Refine\((Flat|SQ8|F16)\)$")] private static partial Regex RefineRegex();
 }
