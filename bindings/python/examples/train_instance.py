@@ -157,7 +157,8 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 refresher = minedex.Refresher(embed(model, train_x), index=args.ann, metric="ip",
                                               max_staleness=args.max_staleness, step=step)
             found = refresher.mine(q, positives, step=step, range_min=args.range_min, range_max=args.range_max,
-                                   search_params={"probes": args.ann_probes}, **mine_opts)
+                                   search_params={"probes": args.ann_probes},
+                                   **{k: v for k, v in mine_opts.items() if k != "metric"})
             negatives, short = mined_negatives(found.negatives, n, rng)
             log(f"  {strategy} seed {seed} epoch {epoch}: snapshot {refresher.snapshot.number}, max staleness "
                 f"{int(np.max(found.staleness)) if len(found.staleness) else 0} steps, {short} short rows")
