@@ -156,6 +156,8 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             if refresher is None:
                 refresher = minedex.Refresher(embed(model, train_x), index=args.ann, metric="ip",
                                               max_staleness=args.max_staleness, step=step)
+            else:
+                refresher.refresh(wait=True)  # swap in the snapshot holding every vector pushed so far
             found = refresher.mine(q, positives, step=step, range_min=args.range_min, range_max=args.range_max,
                                    search_params={"probes": args.ann_probes},
                                    **{k: v for k, v in mine_opts.items() if k != "metric"})
