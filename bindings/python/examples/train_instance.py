@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Instance-level retrieval on MNIST: does engine-mined hard negatives beat in-batch training? (issue 15, section 4)
+
+Task: a distorted copy of an image (shift <= 2 px, an erased 8x8 patch, intensity x 0.7-1.3, Gaussian noise
+sigma 0.1) must retrieve its clean source. Training pairs: (distorted train image, clean train image), fresh
+distortions every epoch. Evaluation: distorted copies of the 10 000 test images (a fixed distortion seed that no
+training run uses) search the 10 000 clean test images; recall@1.
+
+Encoder: MLP 784 -> 256 -> 64, L2-normalised, InfoNCE (MultipleNegativesRankingLoss) with temperature --tau.
+Every strategy uses the in-batch negatives (the other positives of the batch); extra negatives (one per anchor) are
+appended to the candidate set and shared across the batch, as sentence-transformers does with (anchor, positive,
+negative) triplets:
+
+  in_batch               no extra negatives
+  in_batch_random        + one uniformly random clean image per anchor
+  in_batch_mined         + one engine-mined negative per anchor, ranks --range-min..--range-max (top of window),
+                         re-mined every epoch with the current encoder on an exact ("Flat") index
+  in_batch_mined_far     the same from a farther window (--far-range, default ranks 10-100, random in the window)
+  in_batch_mined_margin  + relative margin --relative-margin (negatives at most (1 - m) x the positive's score)
+  in_batch_curriculum    random negatives for --warmup epochs, then mined (ranks --range-min..--range-max)
+  in_batch_refresher     mined through minedex.Refresher on an ANN index (--ann): after each epoch's mining the
+                         trainer re-embeds the --refresh-fraction oldest corpus vectors every --refresh-every steps
+                         and pushes them (staleness bound --max-staleness steps), mining runs on the last snapshot
+
+Output: progress on stderr, then ONE JSON line on stdout:
+  {"in_batch": r@1, "in_batch_random": ..., ..., "per_seed": {strategy: [r@1 per seed]}, "seeds": [...],
+   "timing": {strategy: {"total_s": s, "mining_s": s}}, ...}
+where r@1 is the mean over --seeds and the timings are summed over seeds.
+
+  /usr/bin/python3 bindings/python/examples/train_instance.py --data /tmp/mnist --epochs 3
+
+Data: --data DIR with base.fvecs (training images) and query.fvecs (test images), raw 0-255 pixels (as
+`engine data fetch mnist --out DIR` writes them). Needs numpy, torch and minedex (installed, or the source tree with
+MINEDEX_LIBRARY pointing at libengine.so).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+try:
+    import minedex
+except ImportError:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import minedex
+
+STRATEGIES = ("in_batch", "in_batch_random", "in_batch_mined", "in_batch_mined_far", "in_batch_mined_margin",
+              "in_batch_curriculum", "in_batch_refresher")
+
+
+def read_fvecs(path):
+    raw = np.fromfile(path, dtype=np.int32)
+    if raw.size == 0:
+        raise ValueError(f"{path} is empty.")
+    d = int(raw[0])
+    if d <= 0 or raw.size % (d + 1) != 0:
+        raise ValueError(f"{path} is not an fvecs file (dimension {d}, {raw.size} words).")
+    return raw.view(np.float32).reshape(-1, d + 1)[:, 1:].copy()
+
+
+def distort(images, rng):
+    """Distorted copies of (n, 784) images in [0, 1]: shift <= 2 px, erased 8x8 patch, intensity x U(0.7, 1.3),
+    Gaussian noise sigma 0.1."""
+    n = images.shape[0]
+    x = images.reshape(n, 28, 28)
+    out = np.zeros_like(x)
+    dy = rng.integers(-2, 3, n)
+    dx = rng.integers(-2, 3, n)
+    for sy in range(-2, 3):
+        for sx in range(-2, 3):
+            sel = np.nonzero((dy == sy) & (dx == sx))[0]
+            if sel.size == 0:
+                continue
+            ys, yd = (slice(0, 28 - sy), slice(sy, 28)) if sy >= 0 else (slice(-sy, 28), slice(0, 28 + sy))
+            xs, xd = (slice(0, 28 - sx), slice(sx, 28)) if sx >= 0 else (slice(-sx, 28), slice(0, 28 + sx))
+            out[sel[:, None, None], np.arange(28)[yd][None, :, None], np.arange(28)[xd][None, None, :]] = \
+                x[sel][:, ys, xs]
+    py = rng.integers(0, 21, n)
+    px = rng.integers(0, 21, n)
+    rows = np.arange(8)
+    out[np.arange(n)[:, None, None], (py[:, None] + rows)[:, :, None], (px[:, None] + rows)[:, None, :]] = 0.0
+    out *= rng.uniform(0.7, 1.3, n).astype(np.float32)[:, None, None]
+    out += rng.normal(0.0, 0.1, out.shape).astype(np.float32)
+    return out.reshape(n, 784).astype(np.float32)
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 64))
+
+    def forward(self, x):
+        return torch.nn.functional.normalize(self.net(x), dim=1)
+
+
+def embed(model, x, batch=4096):
+    model.eval()
+    with torch.no_grad():
+        parts = [model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]
+    model.train()
+    return torch.cat(parts).numpy()
+
+
+def recall_at_1(model, clean, distorted):
+    g = torch.from_numpy(embed(model, clean))
+    q = torch.from_numpy(embed(model, distorted))
+    hits = 0
+    for i in range(0, len(q), 2048):
+        best = (q[i:i + 2048] @ g.T).argmax(dim=1)
+        hits += int((best == torch.arange(i, min(i + 2048, len(q)))).sum())
+    return hits / len(q)
+
+
+def mined_negatives(negatives, n, rng):
+    """Column 0 of the mined ids; anchors whose window ran short get a random image (counted)."""
+    neg = np.asarray(negatives)[:, 0].copy()
+    short = neg < 0
+    neg[short] = rng.integers(0, n, int(short.sum()))
+    return neg, int(short.sum())
+
+
+def train(strategy, seed, train_x, test_x, test_q, args, log):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n = len(train_x)
+    model = Encoder()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    positives = np.arange(n, dtype=np.int64)
+    mining_s = 0.0
+    refresher = None
+    step = 0
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        anchors = distort(train_x, rng)
+        negatives = None
+        mine_opts = dict(metric="ip", num_negatives=1, verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
+        t0 = time.perf_counter()
+        if strategy == "in_batch_random" or (strategy == "in_batch_curriculum" and epoch < args.warmup):
+            negatives = rng.integers(0, n, n)
+        elif strategy in ("in_batch_mined", "in_batch_curriculum", "in_batch_mined_margin", "in_batch_mined_far"):
+            q = embed(model, anchors)
+            c = embed(model, train_x)
+            lo, hi = (args.far_range if strategy == "in_batch_mined_far" else (args.range_min, args.range_max))
+            extra = {"relative_margin": args.relative_margin} if strategy == "in_batch_mined_margin" else {}
+            found = minedex.mine_hard_negatives(
+                q, c, positives, index="Flat", range_min=lo, range_max=hi,
+                sampling_strategy="random" if strategy == "in_batch_mined_far" else "top", **mine_opts, **extra)
+            negatives, short = mined_negatives(found.negatives, n, rng)
+            log(f"  {strategy} seed {seed} epoch {epoch}: mined, {short} short rows filled at random")
+        elif strategy == "in_batch_refresher":
+            q = embed(model, anchors)
+            if refresher is None:
+                refresher = minedex.Refresher(embed(model, train_x), index=args.ann, metric="ip",
+                                              max_staleness=args.max_staleness, step=step)
+            else:
+                refresher.refresh(wait=True)  # swap in the snapshot holding every vector pushed so far
+            found = refresher.mine(q, positives, step=step, range_min=args.range_min, range_max=args.range_max,
+                                   search_params={"probes": args.ann_probes},
+                                   **{k: v for k, v in mine_opts.items() if k != "metric"})
+            negatives, short = mined_negatives(found.negatives, n, rng)
+            log(f"  {strategy} seed {seed} epoch {epoch}: snapshot {refresher.snapshot.number}, max staleness "
+                f"{int(np.max(found.staleness)) if len(found.staleness) else 0} steps, {short} short rows")
+        mining_s += time.perf_counter() - t0
+        order = rng.permutation(n)
+        for b in range(0, n - args.batch + 1, args.batch):
+            idx = order[b:b + args.batch]
+            a = model(torch.from_numpy(anchors[idx]))
+            cand = [train_x[idx]]
+            if negatives is not None:
+                cand.append(train_x[negatives[idx]])
+            p = model(torch.from_numpy(np.concatenate(cand)))
+            logits = a @ p.T / args.tau
+            if negatives is not None:  # a mined or random image equal to another anchor's positive is not a negative
+                dup = torch.from_numpy(negatives[idx][None, :] == idx[:, None])
+                logits[:, len(idx):] = logits[:, len(idx):].masked_fill(dup, float("-inf"))
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(idx)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if refresher is not None and step % args.refresh_every == 0:
+                t0 = time.perf_counter()
+                ids = refresher.due(max(1, int(args.refresh_fraction * n)))
+                refresher.push(ids, embed(model, train_x[ids]), step)
+                mining_s += time.perf_counter() - t0
+    if refresher is not None:
+        refresher.close()
+    total = time.perf_counter() - start
+    r1 = recall_at_1(model, test_x, test_q)
+    log(f"{strategy} seed {seed}: recall@1 {r1:.4f}, {total:.1f} s (mining/refresh {mining_s:.1f} s)")
+    return r1, total, mining_s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seeds", default="1,2", help="comma-separated training seeds (results are their mean)")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images (0 = all)")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--tau", type=float, default=0.1)
+    ap.add_argument("--range-min", type=int, default=0)
+    ap.add_argument("--range-max", type=int, default=32)
+    ap.add_argument("--far-range", default="10:100")
+    ap.add_argument("--relative-margin", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=1, help="random-negative epochs of the curriculum")
+    ap.add_argument("--ann", default="IVF256,Flat")
+    ap.add_argument("--ann-probes", type=int, default=16)
+    ap.add_argument("--refresh-every", type=int, default=20)
+    ap.add_argument("--refresh-fraction", type=float, default=0.05)
+    ap.add_argument("--max-staleness", type=int, default=0,
+                    help="staleness bound in steps for the refresher (0 = 2 epochs' worth of steps)")
+    ap.add_argument("--eval-seed", type=int, default=20260)
+    ap.add_argument("--threads", type=int, default=1, help="torch and engine threads")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    lo, hi = args.far_range.split(":")
+    args.far_range = (int(lo), int(hi))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    strategies = args.strategies.split(",")
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if args.eval_seed in seeds:
+        raise SystemExit("--eval-seed must differ from the training seeds")
+    train_x = read_fvecs(os.path.join(args.data, "base.fvecs")) / np.float32(255.0)
+    test_x = read_fvecs(os.path.join(args.data, "query.fvecs")) / np.float32(255.0)
+    if train_x.shape[1] != 784 or test_x.shape[1] != 784:
+        raise SystemExit("expected 784-dimensional MNIST images")
+    if args.train_limit:
+        train_x = train_x[:args.train_limit]
+    train_x = np.ascontiguousarray(train_x, dtype=np.float32)
+    if args.max_staleness == 0:
+        args.max_staleness = 2 * (len(train_x) // args.batch)
+    test_q = distort(test_x, np.random.default_rng(args.eval_seed))
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    result = {"per_seed": {}, "timing": {}}
+    for s in strategies:
+        rs, tot, mine = [], 0.0, 0.0
+        for seed in seeds:
+            r1, t, m = train(s, seed, train_x, test_x, test_q, args, log)
+            rs.append(round(r1, 4))
+            tot += t
+            mine += m
+        result[s] = round(float(np.mean(rs)), 4)
+        result["per_seed"][s] = rs
+        result["timing"][s] = {"total_s": round(tot, 1), "mining_s": round(mine, 1)}
+    result.update(seeds=seeds, epochs=args.epochs, train_images=len(train_x), eval_seed=args.eval_seed,
+                  threads=args.threads)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
