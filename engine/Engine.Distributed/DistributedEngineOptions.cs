@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
+using Orleans;
 using Orleans.Hosting;
+using Orleans.Runtime;
 
 namespace Engine.Distributed;
 
@@ -34,7 +36,8 @@ public static class DistributedEngineHosting
 {
     /// <summary>
     /// Registers the engine's grains' services on <paramref name="silo"/>: the shard placement director and the
-    /// options (the data directory is required). Clustering (localhost, ADO.NET, Azure, Redis, Kubernetes) is the
+    /// options (the data directory is required; the silo holds it locked while it runs, so two silos never share one).
+    /// Clustering (localhost, ADO.NET, Azure, Redis, Kubernetes) is the
     /// caller's choice, configured on the same builder.
     /// </summary>
     public static ISiloBuilder AddVectorEngine(this ISiloBuilder silo, Action<DistributedEngineOptions> configure)
@@ -46,6 +49,7 @@ public static class DistributedEngineHosting
         probe.Validate();
         Directory.CreateDirectory(probe.DataDirectory);
         silo.Services.Configure(configure);
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDataDirectoryLock>();
         silo.AddPlacementDirector<ShardPlacementStrategy, ShardPlacementDirector>();
         return silo;
     }

@@ -63,7 +63,8 @@ internal sealed class ShardReplicaGrain(
                 throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric or spec than this call's.", nameof(layout));
             return _store;
         }
-        return _store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes);
+        return _store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes,
+            holder: $"replica {this.GetPrimaryKeyString()} on silo {silo.SiloAddress}");
     }
 
     private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>

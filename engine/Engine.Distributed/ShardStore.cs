@@ -33,6 +33,7 @@ internal sealed class ShardStore : IDisposable
     private long _tailBytes, _logBytesSinceSnapshot;
     private IWriteAheadLog _wal;
     private IVectorIndex _index;
+    private DataDirectoryLock? _lock;
 
     private ShardStore(string dir, ShardLayout layout, long checkpointLogBytes, long tailLimitBytes)
     {
@@ -66,13 +67,15 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Writes that can still be served to a peer from memory (the oldest is <see cref="OldestTailSequence"/>).</summary>
     public long OldestTailSequence => _tail.Count == 0 ? Sequence + 1 : _tail.Peek().Sequence;
 
-    /// <summary>Opens (or creates) the replica in <paramref name="dir"/>: snapshot, then the log after it, then the index.</summary>
-    /// <exception cref="InvalidOperationException">The directory holds another collection's layout.</exception>
+    /// <summary>Opens (or creates) the replica in <paramref name="dir"/>: snapshot, then the log after it, then the index.
+    /// The directory stays locked (<see cref="DataDirectoryLock"/>) until <see cref="Dispose"/>.</summary>
+    /// <exception cref="InvalidOperationException">The directory holds another collection's layout, or another silo or
+    /// process has it open.</exception>
     /// <exception cref="CorruptIndexException">A damaged snapshot or log.</exception>
-    public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20)
+    public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20, string? holder = null)
     {
-        Directory.CreateDirectory(dir);
-        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes);
+        var dirLock = DataDirectoryLock.Acquire(dir, holder ?? $"a replica of collection '{layout.Name}'");
+        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes) { _lock = dirLock };
         try
         {
             store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
@@ -391,10 +394,12 @@ internal sealed class ShardStore : IDisposable
         };
     }
 
-    /// <summary>Closes the log and the index (takes no snapshot; the grain does on a clean deactivation).</summary>
+    /// <summary>Closes the log and the index and releases the directory (takes no snapshot; the grain does on a clean deactivation).</summary>
     public void Dispose()
     {
         _wal?.Dispose();
         _index?.Dispose();
+        _lock?.Dispose();
+        _lock = null;
     }
 }
