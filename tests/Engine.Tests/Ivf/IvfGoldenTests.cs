@@ -18,9 +18,10 @@ namespace Engine.Tests.Ivf;
 /// ENGINE_GOLDEN_RECORD=results to re-record only the expected results (ivf-golden.txt and the old files' *.txt, the
 /// latter from loading the old files, which stay as they are) after a deliberate change of float rounding. Results
 /// were re-recorded so once (2026-12-04): FMA in the PQ table kernels and the fused SQ8 distance moved distances by
-/// ≤ 3.4e-7 relative with every id unchanged. The 17 inner-product / cosine lines were re-recorded once more
-/// (2026-12-04, second change): those IVFs now train spherical k-means with one common centroid length, so their
-/// lists (and results) differ; every L2 line and the old files' results are unchanged.
+/// ≤ 3.4e-7 relative with every id unchanged. The 8 cosine lines were re-recorded once more (2026-12-04, second
+/// change): cosine IVFs (and inner product over unit vectors, which this fixture does not have) now train spherical
+/// k-means with one common centroid length, so their lists and results differ; every L2 and inner-product line and
+/// the old files' results are unchanged.
 /// </remarks>
 public class IvfGoldenTests
 {

@@ -73,6 +73,19 @@ public class IvfSphericalTests
     }
 
     [Fact]
+    public void InnerProductOverVaryingNormsKeepsPlainKMeans()
+    {
+        var x = SphereClusters(N, seed: 6);
+        for (int i = 0; i < N; i++)
+            for (int e = 0; e < D; e++) x[i * D + e] *= 0.5f + (i % 7) * 0.25f;
+        using var index = new IvfIndex($"IVF{Lists},Flat", D, Metric.InnerProduct);
+        index.Train(x);
+        var lengths = Enumerable.Range(0, Lists)
+            .Select(j => Math.Sqrt(Distances.Dot(index.CoarseCentroids.Slice(j * D, D), index.CoarseCentroids.Slice(j * D, D)))).ToArray();
+        Assert.True(lengths.Max() - lengths.Min() > 0.1, $"lengths {lengths.Min()}..{lengths.Max()}");
+    }
+
+    [Fact]
     public void L2IvfKeepsPlainKMeansCentroids()
     {
         var x = SphereClusters(N, seed: 5);

@@ -21,7 +21,7 @@ public sealed partial class IvfIndex
     /// codec's d means then b stage scales; empty while untrained) right after IVER.</summary>
     internal const int BinaryLayoutVersion = 4;
 
-    // The layout version this index writes (and must be read with).
+    // The layout version a file of this encoding must carry (Save writes it from the codec it holds).
     private static int LayoutVersionOf(IvfListEncoding encoding) => encoding switch
     {
         IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan => RaBitQLayoutVersion,
@@ -41,7 +41,7 @@ public sealed partial class IvfIndex
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
-            w.WriteArray<int>("IVER", [LayoutVersionOf(Spec.Encoding), _trained ? 1 : 0, _defaultProbes]);
+            w.WriteArray<int>("IVER", [_rabitq is not null ? RaBitQLayoutVersion : _binary is not null ? BinaryLayoutVersion : LayoutVersion, _trained ? 1 : 0, _defaultProbes]);
             if (_rabitq is not null)
                 w.WriteArray<int>("RBQ ", [_rabitq.Bits, _rabitq.Rotation?.Seed ?? 0, _rabitq.Rotation?.Rounds ?? HadamardRotation.DefaultRounds]);
             if (_binary is not null)

@@ -335,9 +335,12 @@ public sealed partial class IvfIndex : IVectorIndex
             bool transformed = Metric == Metric.Cosine || _opq is not null;
             if (!_centroidsSupplied)
             {
-                // Inner product / cosine: spherical k-means, as faiss does for every inner-product IVF (unit centroids keep
-                // the lists balanced under inner-product assignment).
-                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Spherical = Metric != Metric.L2, Backend = ClusteringBackend, Progress = progress };
+                // Data on the unit sphere (cosine, or inner product over normalised vectors): spherical k-means, as faiss
+                // does for inner-product IVFs (unit centroids keep the lists balanced under inner-product assignment).
+                // Inner product over vectors of varying norm keeps plain k-means, whose lists and recall floors were
+                // measured that way.
+                bool spherical = Metric == Metric.Cosine || (Metric == Metric.InnerProduct && UnitNorm(vectors, n));
+                var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Spherical = spherical, Backend = ClusteringBackend, Progress = progress };
                 float[] centroids = transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
                     : KMeans.Train(vectors, d, opts);
@@ -378,6 +381,18 @@ public sealed partial class IvfIndex : IVectorIndex
 
     // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
     // working space.
+    // True when a sample of ≤ 1 000 rows (fixed stride) all have norms within 1 ± 1e-3.
+    private bool UnitNorm(ReadOnlySpan<float> vectors, int n)
+    {
+        int d = Dimension, step = Math.Max(1, n / 1000);
+        for (int i = 0; i < n; i += step)
+        {
+            var row = vectors.Slice(i * d, d);
+            if (MathF.Abs(MathF.Sqrt(Distances.Dot(row, row)) - 1) > 1e-3f) return false;
+        }
+        return true;
+    }
+
     /// <summary>
     /// Gives the unit centroids of spherical k-means one common length r, the mean of ⟨x, c(x)⟩ over a sample (c(x)
     /// the centroid x is filed under). A common length ranks lists by inner product exactly as unit length does, so
