@@ -85,148 +85,49 @@ public static class DataSelector
     /// next one the eligible row farthest (squared Euclidean) from the chosen set, ties to the lowest row. Returns the
     /// rows and the squared covering radius (largest distance of an eligible row to its nearest centre).
     /// </summary>
-    /// <remarks>
-    /// Each row belongs to the cell of its nearest centre; a cell keeps its squared radius R (largest member distance).
-    /// A new centre q can only take over members of cell a when ‖a − q‖ &lt; 2√R (triangle inequality), so a cell with
-    /// ‖a − q‖² &gt; 4R (with a relative safety margin for rounding) is skipped whole, and the others are scanned in
-    /// parallel, members leaving for q moved to its cell in place. The selection is the plain greedy's: a skipped row
-    /// would not have changed its distance, and the farthest row is the largest cell radius, ties to the lowest row.
-    /// </remarks>
     private static (int[] Rows, double Radius) KCenter(float[] x, int d, bool[] eligible, SelectionOptions options, IProgress<BuildProgress>? progress)
     {
         int n = eligible.Length, m = options.N;
         int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
         var minDist = new float[n];
+        Array.Fill(minDist, float.PositiveInfinity);
+        for (int i = 0; i < n; i++) if (!eligible[i]) minDist[i] = float.NegativeInfinity;
         var chosen = new int[m];
         chosen[0] = SmallestHashes(eligible, 1, options.Seed, StreamFirstCenter)[0];
-        var cells = new KCell[m];
-        progress?.Report(new BuildProgress("k-center", 0, m));
-
-        // First centre: one blocked pass over every row.
-        int eligibleCount = 0;
-        for (int i = 0; i < n; i++) if (eligible[i]) eligibleCount++;
-        var all = new int[eligibleCount];
-        for (int i = 0, j = 0; i < n; i++) if (eligible[i]) all[j++] = i;
-        minDist[chosen[0]] = float.NegativeInfinity;
         const int Block = 4096;
-        var firstCenter = x.AsSpan(chosen[0] * d, d).ToArray();
-        ParallelWork.For(0, (n + Block - 1) / Block, threads, b =>
-        {
-            int r0 = b * Block, r1 = Math.Min(n, r0 + Block);
-            Distances.SquaredL2OneToMany(firstCenter, x.AsSpan(r0 * d, (r1 - r0) * d), minDist.AsSpan(r0, r1 - r0));
-            minDist[chosen[0]] = float.NegativeInfinity;
-        });
-        cells[0] = new KCell(all, all.Length);
-        cells[0].Measure(minDist);
-
-        var centerDist = new float[m];
-        var scan = new int[m];
+        int blocks = (n + Block - 1) / Block;
+        var bestRow = new int[blocks];
+        var bestValue = new float[blocks];
+        progress?.Report(new BuildProgress("k-center", 0, m));
         for (int c = 0; ; c++)
         {
-            // The farthest row is the largest cell radius (ties to the lowest row).
+            int center = chosen[c];
+            minDist[center] = float.NegativeInfinity;
+            var centerRow = x.AsSpan(center * d, d).ToArray();
+            ParallelWork.For(0, blocks, threads, b =>
+            {
+                int r0 = b * Block, r1 = Math.Min(n, r0 + Block);
+                float[] buffer = System.Buffers.ArrayPool<float>.Shared.Rent(r1 - r0);
+                Distances.SquaredL2OneToMany(centerRow, x.AsSpan(r0 * d, (r1 - r0) * d), buffer.AsSpan(0, r1 - r0));
+                int best = -1;
+                float top = float.NegativeInfinity;
+                for (int r = r0; r < r1; r++)
+                {
+                    float v = minDist[r];
+                    if (v != float.NegativeInfinity && buffer[r - r0] < v) minDist[r] = v = buffer[r - r0];
+                    if (v > top) { top = v; best = r; }
+                }
+                System.Buffers.ArrayPool<float>.Shared.Return(buffer);
+                bestRow[b] = best;
+                bestValue[b] = top;
+            });
             int next = -1;
             float far = float.NegativeInfinity;
-            for (int a = 0; a <= c; a++)
-            {
-                var cell = cells[a];
-                if (cell.Best >= 0 && (cell.Radius > far || (cell.Radius == far && cell.Best < next))) { far = cell.Radius; next = cell.Best; }
-            }
+            for (int b = 0; b < blocks; b++)
+                if (bestRow[b] >= 0 && bestValue[b] > far) { far = bestValue[b]; next = bestRow[b]; }
             progress?.Report(new BuildProgress("k-center", c + 1, m));
             if (c + 1 == m) return (chosen, next < 0 ? 0 : far);
             chosen[c + 1] = next;
-            AddCenter(x, d, minDist, chosen, cells, c + 1, centerDist, scan, threads);
-        }
-    }
-
-    private static void AddCenter(float[] x, int d, float[] minDist, int[] chosen, KCell[] cells, int c, float[] centerDist,
-        int[] scan, int threads)
-    {
-        int q = chosen[c];
-        minDist[q] = float.NegativeInfinity;
-        var center = x.AsSpan(q * d, d);
-        int scanned = 0, moved = 0;
-        for (int a = 0; a < c; a++)
-        {
-            var cell = cells[a];
-            if (cell.Count == 0 || cell.Best < 0) continue;
-            float dc = Distances.SquaredL2(x.AsSpan(chosen[a] * d, d), center);
-            // Skip when ‖a − q‖² > 4R: no member can get closer to q. The margin covers float rounding of both sides.
-            if (dc > 4f * cell.Radius * (1f + 1e-3f) + 1e-30f) continue;
-            scan[scanned++] = a;
-        }
-        var qRow = x.AsSpan(q * d, d).ToArray();
-        ParallelWork.For(0, scanned, threads, s => cells[scan[s]].Scan(x, d, qRow, minDist));
-        for (int s = 0; s < scanned; s++) moved += cells[scan[s]].Moved;
-        var members = new int[Math.Max(moved, 1)];
-        int at = 0;
-        for (int s = 0; s < scanned; s++)
-        {
-            var cell = cells[scan[s]];
-            Array.Copy(cell.Members, cell.Count, members, at, cell.Moved);
-            at += cell.Moved;
-            cell.Moved = 0;
-        }
-        cells[c] = new KCell(members, moved);
-        cells[c].Measure(minDist);
-    }
-
-    /// <summary>The rows whose nearest centre is one centre: members[0..Count), squared radius and its lowest row.</summary>
-    private sealed class KCell(int[] members, int count)
-    {
-        public int[] Members = members;
-        public int Count = count;
-        public int Moved;
-        public float Radius = float.NegativeInfinity;
-        public int Best = -1;
-
-        public void Measure(float[] minDist)
-        {
-            float top = float.NegativeInfinity;
-            int best = -1;
-            for (int i = 0; i < Count; i++)
-            {
-                int r = Members[i];
-                float v = minDist[r];
-                if (v > top || (v == top && v != float.NegativeInfinity && r < best)) { top = v; best = r; }
-            }
-            Radius = top;
-            Best = best;
-        }
-
-        /// <summary>Moves members closer to <paramref name="q"/> than to their centre behind the kept ones
-        /// (Members[Count..Count+Moved)), drops centres, and re-measures the kept ones.</summary>
-        public void Scan(float[] x, int d, float[] q, float[] minDist)
-        {
-            int keep = 0, end = Count;
-            // Kept members compact to the front; moved ones fill from the back, then slide up behind the kept.
-            int back = end;
-            float top = float.NegativeInfinity;
-            int best = -1;
-            for (int i = 0; i < back;)
-            {
-                int r = Members[i];
-                float v = minDist[r];
-                if (v == float.NegativeInfinity) { Members[i] = Members[--back]; Members[back] = -1; continue; }
-                float dist = Distances.SquaredL2(q, x.AsSpan(r * d, d));
-                if (dist < v)
-                {
-                    minDist[r] = dist;
-                    back--;
-                    Members[i] = Members[back];
-                    Members[back] = r;
-                    continue;
-                }
-                Members[keep++] = r;
-                if (v > top || (v == top && r < best)) { top = v; best = r; }
-                i++;
-            }
-            // Members[back..end) holds moved rows and dropped centres (−1): pack the moved ones right after the kept.
-            int moved = 0;
-            for (int i = back; i < end; i++) if (Members[i] >= 0) Members[keep + moved++] = Members[i];
-            Count = keep;
-            Moved = moved;
-            Radius = top;
-            Best = best;
         }
     }
 
