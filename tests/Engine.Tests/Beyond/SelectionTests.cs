@@ -52,12 +52,12 @@ public class SelectionTests
         Assert.Equal(m, got.Ids.Distinct().Count());
     }
 
-    // Clustered data, many centres and duplicated rows: the cell pruning (triangle inequality) skips most of the
-    // data per step and must still pick exactly the naive greedy's rows, ties included.
+    // Clustered data, many centres and duplicated rows (ties at distance 0): the greedy must still pick exactly the
+    // naive greedy's rows, ties included.
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
-    public void KcenterPruning_matches_the_naive_greedy_on_clustered_data_with_duplicates(int threads)
+    public void Kcenter_matches_the_naive_greedy_on_clustered_data_with_duplicates(int threads)
     {
         const int n = 2500, d = 12, m = 180;
         var x = SyntheticData.Clustered(n, d, 8, seed: 21);
