@@ -52,6 +52,22 @@ public class SelectionTests
         Assert.Equal(m, got.Ids.Distinct().Count());
     }
 
+    // Clustered data, many centres and duplicated rows (ties at distance 0): the greedy must still pick exactly the
+    // naive greedy's rows, ties included.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Kcenter_matches_the_naive_greedy_on_clustered_data_with_duplicates(int threads)
+    {
+        const int n = 2500, d = 12, m = 180;
+        var x = SyntheticData.Clustered(n, d, 8, seed: 21);
+        for (int i = 0; i < 200; i++) Array.Copy(x, (i * 7) * d, x, (n - 1 - i) * d, d); // exact duplicates
+        var got = Run(x, d, new SelectionOptions { Method = SelectionMethod.KCenter, N = m, Seed = 4, Threads = threads });
+        var (rows, radius) = NaiveKCenter(x, d, m, 4);
+        Assert.Equal(rows.Select(r => 1000L + r), got.Ids);
+        Assert.Equal(radius, (double)got.Report["covering_radius_squared"], 1e-3 * radius + 1e-9);
+    }
+
     [Fact]
     public void Stratified_quotas_follow_cluster_sizes_weights_and_exclusions()
     {
