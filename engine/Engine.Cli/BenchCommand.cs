@@ -9,7 +9,7 @@ internal static class BenchCommand
     {
         var data = new Option<string>("--data") { Description = "Data set: a directory (base/query as .fvecs|.bvecs|.npy|.fbin|.u8bin, gt as .ivecs|.npy|.ibin, meta.json) or an ann-benchmarks .hdf5 file.", Required = true };
         var index = new Option<string?>("--index") { Description = "Index composition string, e.g. Flat or IVF1024,PQ32x4fs,RFlat (default Flat; not with --specs)." };
-        var specs = new Option<string?>("--specs") { Description = "JSON file of runs, {\"runs\": [{\"index\": SPEC, \"sweep\": {NAME: [V1, V2]}}]}: several specs with their sweeps, one combined plot." };
+        var specs = new Option<string?>("--specs") { Description = "JSON or YAML (.yaml/.yml) file of runs, {\"runs\": [{\"index\": SPEC, \"sweep\": {NAME: [V1, V2]}}]}: several specs with their sweeps, one combined plot." };
         var k = new Option<int>("--k") { Description = "Neighbours per query.", DefaultValueFactory = _ => 10 };
         var threads = new Option<int>("--threads") { Description = "Search and build threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var sweep = new Option<string[]>("--sweep") { Description = "NAME=V1,V2,... search parameter values to sweep (repeatable; cartesian product; not with --specs).", AllowMultipleArgumentsPerToken = false };

@@ -30,6 +30,7 @@ public class LayeringTests
         { "ScottPlot", "Engine.Bench" },
         { "SkiaSharp", "Engine.Bench" },
         { "PureHDF", "Engine.Bench" },
+        { "YamlDotNet", "Engine.Bench" },
     };
 
     [Theory]
@@ -54,7 +55,7 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "Spectre", "Engine.Bench", "Engine.Collections", "Engine.Distributed" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "YamlDotNet", "Spectre", "Engine.Bench", "Engine.Collections", "Engine.Distributed" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
     }
 
