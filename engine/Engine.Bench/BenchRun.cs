@@ -43,27 +43,19 @@ public sealed record BenchRun(string Index, IReadOnlyList<KeyValuePair<string, s
     }
 
     /// <summary>
-    /// Reads a specs file, JSON or (for <c>.yaml</c> / <c>.yml</c>) YAML of the same shape: either an array of runs or
-    /// an object with a <c>runs</c> array; each run is
+    /// Reads a specs file, JSON or (named <c>.yaml</c>/<c>.yml</c>) YAML of the same shape: either an array of runs or an object with a <c>runs</c> array; each run is
     /// <c>{"index": "IVF256,PQ16x4fs,RFlat", "sweep": {"probes": [1, 2, 4], "refine": "1,4"}}</c> (values as an array
-    /// of numbers/strings or one comma-separated string; <c>sweep</c> may be left out). In YAML:
-    /// <code>
-    /// runs:
-    ///   - index: IVF256,PQ16x4fs,RFlat
-    ///     sweep: {probes: [1, 2, 4], refine: "1,4"}
-    /// </code>
+    /// of numbers/strings or one comma-separated string; <c>sweep</c> may be left out).
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="FormatException">Not JSON / YAML of that shape; the message names the file, and the run or the
-    /// line and column.</exception>
+    /// <exception cref="FormatException">Not JSON/YAML of that shape; the message names the file and the run (the line for YAML syntax errors).</exception>
     public static IReadOnlyList<BenchRun> ReadSpecsFile(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"Specs file '{path}' does not exist.", path);
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        byte[] bytes = ext is ".yaml" or ".yml" ? YamlSpecs.ToJson(path) : File.ReadAllBytes(path);
+        bool yaml = YamlSpecs.IsYaml(path);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
+        try { doc = JsonDocument.Parse(yaml ? YamlSpecs.ToJson(path) : File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
         catch (JsonException ex) { throw new FormatException($"Specs file '{path}' is not valid JSON: {ex.Message}", ex); }
         using (doc)
         {

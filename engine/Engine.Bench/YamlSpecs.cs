@@ -1,19 +1,24 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Engine.Bench;
 
 /// <summary>
-/// Turns a YAML specs file into the JSON document <see cref="BenchRun.ReadSpecsFile"/> reads, so both formats share one
-/// reader and one set of error messages. Plain scalars that read as numbers become JSON numbers, <c>true</c> /
-/// <c>false</c> booleans, <c>null</c> / <c>~</c> / empty null; quoted scalars stay strings.
+/// Turns a YAML specs file into the JSON the specs reader validates, so both formats share one schema and one set
+/// of messages. Plain scalars follow the YAML 1.2 core schema (numbers, <c>true</c>/<c>false</c>, <c>null</c>/<c>~</c>);
+/// quoted scalars stay strings. Syntax errors and duplicate keys (rejected by the parser) name the file, line and column.
 /// </summary>
-internal static class YamlSpecs
+internal static partial class YamlSpecs
 {
-    /// <summary>The file's single YAML document as UTF-8 JSON.</summary>
-    /// <exception cref="FormatException">Not YAML (a duplicate key included), or not exactly one document; the message names the file, line and column.</exception>
+    /// <summary>Whether <paramref name="path"/> names a YAML file (<c>.yaml</c> or <c>.yml</c>).</summary>
+    public static bool IsYaml(string path) =>
+        Path.GetExtension(path).Equals(".yaml", StringComparison.OrdinalIgnoreCase)
+        || Path.GetExtension(path).Equals(".yml", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The YAML file's single document as UTF-8 JSON.</summary>
+    /// <exception cref="FormatException">Not YAML, no document or several, a duplicate key, or a tag the schema does not know.</exception>
     public static byte[] ToJson(string path)
     {
         var stream = new YamlStream();
@@ -24,49 +29,70 @@ internal static class YamlSpecs
         }
         catch (YamlException ex)
         {
-            throw new FormatException($"Specs file '{path}' is not valid YAML (line {ex.Start.Line}, column {ex.Start.Column}): {Inner(ex)}", ex);
+            // YamlDotNet's own message repeats the position in its own form; keep its text after that.
+            throw new FormatException($"Specs file '{path}' is not valid YAML at line {ex.Start.Line}, column {ex.Start.Column}: {Inner(ex)}", ex);
         }
         if (stream.Documents.Count != 1)
-            throw new FormatException($"Specs file '{path}' must hold exactly one YAML document, found {stream.Documents.Count}.");
-        JsonNode? node = Convert(stream.Documents[0].RootNode, path);
-        return System.Text.Encoding.UTF8.GetBytes(node?.ToJsonString() ?? "null");
+            throw new FormatException($"Specs file '{path}' must hold exactly one YAML document (found {stream.Documents.Count}).");
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+            Write(w, stream.Documents[0].RootNode, path);
+        return buffer.ToArray();
     }
 
-    private static string Inner(Exception ex) => ex.InnerException is null ? ex.Message : ex.Message + " " + ex.InnerException.Message;
+    private static string Inner(YamlException ex)
+    {
+        var e = (Exception)ex;
+        while (e.InnerException is YamlException inner) e = inner;
+        return e.Message.Length > 0 && e.Message.StartsWith('(') && e.Message.IndexOf(": ", StringComparison.Ordinal) is int c and > 0
+            ? e.Message[(c + 2)..] : e.Message;
+    }
 
-    private static JsonNode? Convert(YamlNode node, string path)
+    private static void Write(Utf8JsonWriter w, YamlNode node, string path)
     {
         switch (node)
         {
             case YamlMappingNode map:
-                var obj = new JsonObject();
+                w.WriteStartObject();
                 foreach (var (key, value) in map.Children)
                 {
                     if (key is not YamlScalarNode { Value: { } name })
-                        throw new FormatException($"Specs file '{path}' (line {key.Start.Line}, column {key.Start.Column}): mapping keys must be plain names.");
-                    obj[name] = Convert(value, path);
+                        throw new FormatException($"Specs file '{path}', line {key.Start.Line}: keys must be plain names.");
+                    w.WritePropertyName(name);
+                    Write(w, value, path);
                 }
-                return obj;
+                w.WriteEndObject();
+                break;
             case YamlSequenceNode seq:
-                var arr = new JsonArray();
-                foreach (var item in seq.Children) arr.Add(Convert(item, path));
-                return arr;
+                w.WriteStartArray();
+                foreach (var item in seq.Children) Write(w, item, path);
+                w.WriteEndArray();
+                break;
             case YamlScalarNode scalar:
-                return Scalar(scalar);
+                WriteScalar(w, scalar, path);
+                break;
             default:
-                throw new FormatException($"Specs file '{path}' (line {node.Start.Line}, column {node.Start.Column}): unsupported YAML node ({node.NodeType}).");
+                throw new FormatException($"Specs file '{path}', line {node.Start.Line}: unsupported YAML node {node.NodeType}.");
         }
     }
 
-    private static JsonNode? Scalar(YamlScalarNode scalar)
+    private static void WriteScalar(Utf8JsonWriter w, YamlScalarNode s, string path)
     {
-        string value = scalar.Value ?? "";
-        if (scalar.Style != ScalarStyle.Plain) return JsonValue.Create(value);
-        if (value is "" or "~" or "null" or "Null" or "NULL") return null;
-        if (value is "true" or "True" or "TRUE") return JsonValue.Create(true);
-        if (value is "false" or "False" or "FALSE") return JsonValue.Create(false);
-        if (long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) return JsonValue.Create(l);
-        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d)) return JsonValue.Create(d);
-        return JsonValue.Create(value);
+        string text = s.Value ?? "";
+        string? tag = s.Tag.IsEmpty || s.Tag.IsNonSpecific ? null : s.Tag.Value;
+        if (tag is not null && tag != "tag:yaml.org,2002:str")
+            throw new FormatException($"Specs file '{path}', line {s.Start.Line}: tag '{tag}' is not supported in specs files.");
+        if (s.Style != ScalarStyle.Plain || tag is not null) { w.WriteStringValue(text); return; }
+        switch (text)
+        {
+            case "" or "~" or "null" or "Null" or "NULL": w.WriteNullValue(); return;
+            case "true" or "True" or "TRUE": w.WriteBooleanValue(true); return;
+            case "false" or "False" or "FALSE": w.WriteBooleanValue(false); return;
+        }
+        if (JsonNumber().IsMatch(text)) w.WriteRawValue(text);
+        else w.WriteStringValue(text);
     }
+
+    [GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")]
+    private static partial Regex JsonNumber();
 }
