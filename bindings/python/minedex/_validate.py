@@ -184,6 +184,18 @@ def counts(values, name, expected):
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
+def bound_epsilon(value, name="eps"):
+    """RaBitQ error-bound confidence ε₀ (IvfSearchParameters.BoundEpsilon): a real number in (0, 16]. A bool, str or
+    other type raises ArgumentTypeError; NaN, infinities and values outside (0, 16] raise InvalidArgumentError with
+    the wording of the engine's own check."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__}.")
+    v = float(value)
+    if not (v > 0 and v <= 16):
+        raise InvalidArgumentError(f"Search parameter '{name}={v!r}': must be a number greater than 0 and at most 16.")
+    return v
+
+
 def options(opts):
     """Keyword options for the JSON option object: numpy scalars become Python numbers; bool stays bool; values
     JSON cannot carry (NaN, infinities, other types) are rejected here with the option's name."""
