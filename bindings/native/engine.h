@@ -80,7 +80,9 @@ int engine_index_search(engine_index* index, const float* queries, int64_t nq, i
 
 /* As engine_index_search, with the index's search knobs named in params: "NAME=V,NAME=V" using the names of
  * `engine bench --sweep` (ef for HNSW; probes, refine, maxcodes for IVF; probes, eps for SPANN). NULL or "" = the
- * index defaults; a name the index does not know is rejected with ENGINE_INVALID_ARGUMENT. */
+ * index defaults; a name the index does not know is rejected with ENGINE_INVALID_ARGUMENT. IVF RaBitQ lists also take
+ * eps, the error-bound confidence: a number in (0, 16] (otherwise ENGINE_INVALID_ARGUMENT, "must be a number greater
+ * than 0 and at most 16"). */
 int engine_index_search_with(engine_index* index, const float* queries, int64_t nq, int32_t d, int32_t k,
                              float* distances, int64_t* labels, int32_t threads, const char* params);
 

@@ -16,7 +16,7 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object per setting (same schema as peers.py)." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: CUDA when present, else its CPU accelerator; Flat searches on it, IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on it, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var plot = new Option<string?>("--plot") { Description = "Write the recall-QPS plot (log QPS, Pareto fronts, labelled points) to FILE.png or FILE.svg." };
         var csv = new Option<string?>("--csv") { Description = "Write one CSV row per setting (and per peer row) to FILE." };
         var peers = new Option<string?>("--peers") { Description = "JSON-lines rows of other systems (bench/peers/run_peers.py or peers.py output) to overlay on the plot and add to the CSV." };

@@ -8,13 +8,17 @@ namespace Engine.Cli;
 /// <c>--device cpu|gpu</c>, the one place that chooses where an index runs. <c>cpu</c> builds the index with
 /// <see cref="IndexFactory"/>. <c>gpu</c> uses one ILGPU accelerator shared by the process (CUDA when present,
 /// else ILGPU's CPU accelerator): <c>Flat</c> becomes a <see cref="GpuFlatIndex"/> (exact search on the device);
-/// IVF and SPANN specs are the usual CPU indexes whose training k-means runs on <see cref="GpuKMeansBackend"/>.
+/// IVF and SPANN specs are the usual CPU indexes whose training k-means runs on <see cref="GpuKMeansBackend"/>, and
+/// IVF indexes with PQ lists (PQ8, 4-bit, fast-scan; residual or nr) scan their lists on the device
+/// (<see cref="GpuIvfScanProvider"/>, <see cref="Engine.Index.Ivf.IvfIndex.DeviceScan"/>). <c>cuda</c> is <c>gpu</c>
+/// that refuses to run anywhere but a CUDA device: no CUDA device is an error naming it, never the CPU accelerator.
 /// The CLI is a JIT application, so referencing ILGPU here keeps the NativeAOT bindings free of it.
 /// </summary>
 internal static class DeviceIndexes
 {
     private static readonly Lock Gate = new();
     private static GpuContext? _context;
+    private static GpuContext? _cudaContext;
 
     /// <summary>
     /// Creates an empty index for <paramref name="spec"/> on the named device; a SPANN spec is created on disk in
@@ -30,21 +34,57 @@ internal static class DeviceIndexes
             case "cpu":
                 return IndexFactory.Create(spec, dimension, metric, new IndexBuildOptions { Directory = directory });
             case "gpu":
-                var ctx = Context();
+            case "cuda":
+                var ctx = Context(device);
                 if (spec.Trim().Equals("Flat", StringComparison.OrdinalIgnoreCase)) return new GpuFlatIndex(ctx, dimension, metric);
-                return IndexFactory.Create(spec, dimension, metric,
-                    new IndexBuildOptions { Directory = directory, ClusteringBackend = new GpuKMeansBackend(ctx) });
+                return AttachScanner(IndexFactory.Create(spec, dimension, metric,
+                    new IndexBuildOptions { Directory = directory, ClusteringBackend = new GpuKMeansBackend(ctx) }), ctx);
             default:
-                throw new ArgumentException($"Unknown --device '{device}': expected cpu or gpu.");
+                throw new ArgumentException($"Unknown --device '{device}': expected cpu, gpu or cuda.");
+        }
+    }
+
+    /// <summary>
+    /// Moves the list scan of an opened index to <paramref name="device"/>: on <c>gpu</c>/<c>cuda</c> an IVF index with
+    /// PQ lists scans them on the device; other indexes (Flat, SQ, RaBitQ lists, SPANN, HNSW files) are refused, as
+    /// they have no device scanner. <c>cpu</c> leaves the index as it is.
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown device, or an index without a device scanner.</exception>
+    public static IVectorIndex Attach(IVectorIndex index, string device)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(device);
+        switch (device.Trim().ToLowerInvariant())
+        {
+            case "cpu": return index;
+            case "gpu":
+            case "cuda":
+                if (index is not Engine.Index.Ivf.IvfIndex { SupportsDeviceScan: true })
+                    throw new ArgumentException($"--device {device}: '{index.Description}' has no device list scanner (only IVF indexes with PQ lists scan on the device); use --device cpu.");
+                return AttachScanner(index, Context(device));
+            default:
+                throw new ArgumentException($"Unknown --device '{device}': expected cpu, gpu or cuda.");
         }
     }
 
     /// <summary>The accelerator that serves <paramref name="device"/>, as printed in the <c>device</c> field.</summary>
-    public static string Describe(string device) =>
-        device.Trim().Equals("gpu", StringComparison.OrdinalIgnoreCase) && _context is not null ? _context.ShortName : "cpu";
-
-    private static GpuContext Context()
+    public static string Describe(string device) => device.Trim().ToLowerInvariant() switch
     {
-        lock (Gate) return _context ??= GpuContext.Create();
+        "gpu" when _context is not null => _context.ShortName,
+        "cuda" when _cudaContext is not null => _cudaContext.ShortName,
+        _ => "cpu",
+    };
+
+    private static IVectorIndex AttachScanner(IVectorIndex index, GpuContext ctx)
+    {
+        if (index is Engine.Index.Ivf.IvfIndex { SupportsDeviceScan: true } ivf) ivf.DeviceScan = new GpuIvfScanProvider(ctx);
+        return index;
+    }
+
+    // gpu: CUDA when present, else ILGPU's CPU accelerator (printed as gpu:ilgpu-cpu); cuda: CUDA or an error.
+    private static GpuContext Context(string device)
+    {
+        bool strict = device.Trim().Equals("cuda", StringComparison.OrdinalIgnoreCase);
+        lock (Gate) return strict ? _cudaContext ??= GpuContext.Create(GpuDeviceKind.Cuda) : _context ??= GpuContext.Create();
     }
 }

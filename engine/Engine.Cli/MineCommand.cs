@@ -42,7 +42,7 @@ internal static class MineCommand
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
         var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, or gpu (ILGPU: Flat searches on the device; IVF/SPANN train their k-means on it).", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on the device, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
         var acceptLoss = new Option<bool>(SearchCommand.AcceptLogLossOption) { Description = SearchCommand.AcceptLogLossDescription };
@@ -104,7 +104,7 @@ internal static class MineCommand
             using var idx = gateways is not null ? ClusterMining.Open(gateways, p.GetValue(collection)!, d, m, n, searchSettings)
                 : prebuilt is null
                 ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!, steps)
-                : OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss));
+                : DeviceIndexes.Attach(OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss)), p.GetValue(device)!);
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
             MiningInput input;

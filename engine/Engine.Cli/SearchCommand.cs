@@ -29,13 +29,14 @@ internal static class SearchCommand
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
         var acceptLoss = new Option<bool>(AcceptLogLossOption) { Description = AcceptLogLossDescription };
+        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): IVF indexes with PQ lists scan them on the device.", DefaultValueFactory = _ => "cpu" };
         var radius = new Option<float?>("--radius") { Description = "Range search instead of k-NN: every result with squared distance <= R (l2) or similarity >= R (ip, cosine); reports results per query and, for an approximate index, recall against an exact scan." };
         var cmd = new Command("search", "Searches a built index with a data set's queries; prints recall, QPS, latency and I/O counters.")
         {
-            dir, data, k, threads, probes, eps, nq, json, ef, acceptLoss, radius,
+            dir, data, k, threads, probes, eps, nq, json, ef, acceptLoss, radius, device,
         };
         cmd.SetAction(r => Run(new SearchOptions(r.GetValue(dir)!, r.GetValue(data)!, r.GetValue(k), r.GetValue(threads),
-            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss), r.GetValue(ef), r.GetValue(radius)), Console.Out));
+            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss), r.GetValue(ef), r.GetValue(radius), r.GetValue(device)!), Console.Out));
         return cmd;
     }
 
@@ -57,6 +58,7 @@ internal static class SearchCommand
         if (o.Ef < 0) throw new ArgumentException($"--ef must be >= 0 (got {o.Ef}).");
         if (o.QueryLimit < 0) throw new ArgumentException($"--nq must be >= 0 (got {o.QueryLimit}).");
         using var index = IndexDirectory.Open(o.IndexDir, o.AcceptLogLoss);
+        DeviceIndexes.Attach(index, o.Device);
         var set = DataSet.Load(o.DataDir, new DataSetLoadOptions { MaxQueries = o.QueryLimit, RequireGroundTruth = o.Radius is null });
         if (o.Radius is null && set.GroundTruthK < o.K)
             throw new ArgumentException($"gt.ivecs in '{o.DataDir}' holds {set.GroundTruthK} neighbours per query, fewer than k={o.K}.");
@@ -131,7 +133,7 @@ internal static class SearchCommand
 
 /// <summary>Options of one <c>engine search</c> run.</summary>
 internal sealed record SearchOptions(string IndexDir, string DataDir, int K = 10, int Threads = 0, int Probes = 0,
-    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false, int Ef = 0, float? Radius = null);
+    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false, int Ef = 0, float? Radius = null, string Device = "cpu");
 
 /// <summary>What <c>engine search</c> measured.</summary>
 internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, int K, int Threads,

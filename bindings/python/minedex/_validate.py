@@ -40,19 +40,6 @@ def integer(value, name, lo=INT32[0], hi=INT32[1]):
     return v
 
 
-def real(value, name, lo, hi):
-    """``value`` as a Python float in (lo, hi].
-
-    Accepts int, float and numpy real scalars; rejects bool, str and everything else with ArgumentTypeError, and NaN,
-    infinities and values outside (lo, hi] with InvalidArgumentError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.")
-    v = float(value)
-    if not (np.isfinite(v) and lo < v <= hi):
-        raise InvalidArgumentError(f"{name} = {v!r} is out of range: it must be greater than {lo} and at most {hi}.")
-    return v
-
-
 def optional_integer(value, name, lo=INT32[0], hi=INT32[1], default=0):
     """:func:`integer`, with None meaning ``default``."""
     return default if value is None else integer(value, name, lo, hi)
@@ -195,6 +182,18 @@ def counts(values, name, expected):
     if a.shape[0] != expected:
         raise InvalidArgumentError(f"k_occurrence has {expected} ids but {a.shape[0]} counts: there must be one count per id.")
     return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def bound_epsilon(value, name="eps"):
+    """RaBitQ error-bound confidence ε₀ (IvfSearchParameters.BoundEpsilon): a real number in (0, 16]. A bool, str or
+    other type raises ArgumentTypeError; NaN, infinities and values outside (0, 16] raise InvalidArgumentError with
+    the wording of the engine's own check."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__}.")
+    v = float(value)
+    if not (v > 0 and v <= 16):
+        raise InvalidArgumentError(f"Search parameter '{name}={v!r}': must be a number greater than 0 and at most 16.")
+    return v
 
 
 def options(opts):

@@ -142,9 +142,8 @@ class Index:
         and distance +inf (l2) / -inf (ip, cosine). ``threads=0`` uses all cores; ``probes`` / ``refine`` are
         per-call integer knobs of approximate indexes, ``ef`` the candidate list of an HNSW search and ``quantizer_ef``
         that of the HNSW coarse quantizer of an ``IVF{n}_HNSW{M}`` index (None or 0 = the index default; an index
-        without the knob raises EngineError). ``eps`` is the confidence ε₀ of RaBitQ's error bound (``IVF…,RaBitQ…``
-        with a refine store: larger re-scores more candidates; a number in (0, 16], default 1.9); other indexes raise
-        :class:`minedex.InvalidArgumentError` for it. Integers must be ints (or numpy integers): a float, bool or str raises TypeError, a
+        without the knob raises EngineError). ``eps`` is the confidence ε₀ of the RaBitQ error bound (IVF RaBitQ lists
+        with a refine store; a number in (0, 16], None = 1.9; other indexes raise EngineError). Integers must be ints (or numpy integers): a float, bool or str raises TypeError, a
         value out of range ValueError (both :class:`minedex.EngineError` with code 1), never a silent truncation.
         ``return_type="torch"`` returns torch tensors sharing the result memory.
         """
@@ -158,6 +157,7 @@ class Index:
         width = max(k, 0)
         D = np.empty((nq, width), dtype=np.float32)
         I = np.empty((nq, width), dtype=np.int64)
+        eps = None if eps is None else v.bound_epsilon(eps)
         if ef is None and quantizer_ef is None and eps is None:
             check(lib.engine_index_search(self._handle(), arr.fptr(q), nq, q.shape[1], k, arr.fptr(D), arr.iptr(I),
                                           threads, probes, float(refine)))
@@ -168,7 +168,7 @@ class Index:
         if quantizer_ef is not None:
             params.append(f"quantizer_ef={v.integer(quantizer_ef, 'quantizer_ef', 1, 1 << 20)}")
         if eps is not None:
-            params.append(f"eps={v.real(eps, 'eps', 0.0, 16.0)!r}")  # IvfSearchParameters.BoundEpsilon
+            params.append(f"eps={eps!r}")
         if probes:
             params.append(f"probes={probes}")
         if refine:

@@ -49,6 +49,7 @@ public sealed partial class IvfIndex
             EncodeResiduals(x, assign, n, codes);
         }
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             if (!upsert)
@@ -127,6 +128,7 @@ public sealed partial class IvfIndex
     public int Remove(ReadOnlySpan<long> ids)
     {
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             int removed = RemoveLocked(ids);

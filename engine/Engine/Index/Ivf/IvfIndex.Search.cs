@@ -62,7 +62,8 @@ public sealed partial class IvfIndex
                 int allowedCount = 0;
                 if (ctx.Filtered && TryCollectAllowed(ctx, probes, out allowed, out allowedCount))
                     parameters?.Stats?.AddExactFallback();
-                RunChunks(qw, nq, distances, labels, ctx, allowed, allowedCount, threads);
+                if (allowed is null && UsesDevice(ctx)) SearchOnDevice(qw, nq, distances, labels, ctx);
+                else RunChunks(qw, nq, distances, labels, ctx, allowed, allowedCount, threads);
                 parameters?.Stats?.Add(queries: nq);
             }
             finally { _lock.ExitReadLock(); }

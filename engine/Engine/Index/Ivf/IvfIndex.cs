@@ -223,6 +223,7 @@ public sealed partial class IvfIndex : IVectorIndex
             throw new ArgumentException($"Centroids must hold nlist×d = {(long)ListCount * Dimension} floats, got {centroids.Length}.", nameof(centroids));
         Guard.Finite(centroids, Dimension, nameof(centroids));
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace centroids of an index that holds vectors.");
@@ -248,6 +249,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (quantizer.ListCount != ListCount)
             throw new ArgumentException($"The quantizer holds {quantizer.ListCount} centroids; the index has {ListCount} lists.", nameof(quantizer));
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             EnsureTrained();
@@ -289,6 +291,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         var pq = _pq ?? throw new InvalidOperationException($"A '{Description}' index has no product quantizer.");
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace codebooks of an index that holds vectors.");
@@ -321,6 +324,7 @@ public sealed partial class IvfIndex : IVectorIndex
         int d = Dimension, threads = TrainingThreads;
         var rng = new Random(TrainingSeed);
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             if (_count > 0) throw new InvalidOperationException("The index already holds vectors; create a new index to retrain.");
@@ -457,6 +461,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _lock.EnterWriteLock();
+        Interlocked.Increment(ref _deviceStamp);
         try
         {
             _lists.Release();
@@ -465,6 +470,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _mapping?.Dispose();
             _mapping = null;
             (_quantizer as IDisposable)?.Dispose();
+            DisposeDeviceLists();
         }
         finally { _lock.ExitWriteLock(); }
         _lock.Dispose();

@@ -1,0 +1,188 @@
+using Engine.Index;
+using Engine.Index.Ivf;
+
+namespace Engine.Gpu.Tests;
+
+/// <summary>
+/// IVF-PQ searches whose list scan runs on <see cref="GpuIvfScanProvider"/> (ILGPU's CPU accelerator) against the
+/// same index scanned on the CPU.
+/// </summary>
+[Collection("gpu")]
+public sealed class GpuIvfScannerTests(GpuFixture fixture)
+{
+    private const int K = 10, N = 3000, Nq = 40;
+
+    public static TheoryData<string, int, Metric, int> ExactAdcCases => new()
+    {
+        // spec, d, metric, refine factor: float-ADC lists (PQListScanner) give the same keys on both sides.
+        { "IVF16,PQ8", 24, Metric.L2, 1 },
+        { "IVF16,PQ8nr", 24, Metric.L2, 1 },
+        { "IVF16,PQ6", 18, Metric.InnerProduct, 1 },
+        { "IVF16,PQ6nr", 18, Metric.InnerProduct, 1 },
+        { "IVF12,PQ8", 16, Metric.Cosine, 1 },
+        { "IVF16,PQ8x4", 24, Metric.L2, 1 },
+        { "IVF16,PQ8x4nr", 24, Metric.Cosine, 1 },
+        { "IVF16,PQ8,RFlat", 24, Metric.L2, 4 },
+        { "OPQ4,IVF16,PQ4,RFlat", 16, Metric.InnerProduct, 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(ExactAdcCases))]
+    public void DeviceScanEqualsCpuScan(string spec, int d, Metric metric, int refine)
+    {
+        using var index = Build(spec, d, metric, seed: d + (int)metric);
+        var queries = Data.Clustered(Nq, d, 20, seed: 900 + d);
+        var p = new IvfSearchParameters { Probes = 5, RefineFactor = refine, Threads = 2 };
+        var (cd, cl) = Search(index, queries, p);
+        var counting = new Counting(new GpuIvfScanProvider(fixture.Context));
+        index.DeviceScan = counting;
+        var (gd, gl) = Search(index, queries, p);
+        Assert.Equal(1, counting.Uploads);
+        Assert.True(counting.Launches >= 1, "the search did not launch the device scan");
+        AssertSame(spec, cd, cl, gd, gl);
+        Search(index, queries, p);
+        Assert.Equal(1, counting.Uploads); // the lists stay on the device between searches
+    }
+
+    [Theory]
+    [InlineData("IVF16,PQ8x4fs,RFlat", Metric.L2)]
+    [InlineData("IVF16,PQ8x4fsnr,RFlat", Metric.InnerProduct)]
+    [InlineData("IVF16,PQ8x4fs,RFlat", Metric.Cosine)]
+    public void DeviceScanOfFastScanCodesMatchesCpuAfterRefine(string spec, Metric metric)
+    {
+        // The CPU fast-scan gathers candidates by 8-bit quantised tables, the device by float tables of the same
+        // codes: with a generous refine factor both candidate sets hold the exact top 10.
+        const int d = 24;
+        using var index = Build(spec, d, metric, seed: 31 + (int)metric);
+        var queries = Data.Clustered(Nq, d, 20, seed: 77);
+        var p = new IvfSearchParameters { Probes = 4, RefineFactor = 20, Threads = 2 };
+        var (_, cl) = Search(index, queries, p);
+        index.DeviceScan = new GpuIvfScanProvider(fixture.Context);
+        var (_, gl) = Search(index, queries, p);
+        int same = 0;
+        for (int q = 0; q < Nq; q++) same += gl.AsSpan(q * K, K).ToArray().Intersect(cl.AsSpan(q * K, K).ToArray()).Count();
+        Assert.True(same >= 0.97 * Nq * K, $"{spec} {metric}: device and CPU share {same} of {Nq * K} results");
+    }
+
+    [Fact]
+    public void DeviceCopyFollowsAddsAndRemoves()
+    {
+        const int d = 16;
+        using var index = Build("IVF8,PQ8", d, Metric.L2, seed: 5);
+        index.DeviceScan = new GpuIvfScanProvider(fixture.Context);
+        var queries = Data.Clustered(Nq, d, 20, seed: 6);
+        var p = new IvfSearchParameters { Probes = 8, Threads = 1 };
+        var (_, before) = Search(index, queries, p);
+        var gone = before.Where(id => id >= 0).Distinct().Take(25).ToArray();
+        Assert.Equal(gone.Length, index.Remove(gone));
+        var extra = Data.Clustered(200, d, 20, seed: 7);
+        index.Add(extra, Enumerable.Range(0, 200).Select(i => 100_000L + i).ToArray());
+        var (gd, gl) = Search(index, queries, p);
+        Assert.DoesNotContain(gl, id => gone.Contains(id));
+        Assert.Contains(gl, id => id >= 100_000);
+        var device = index.DeviceScan;
+        index.DeviceScan = null;
+        var (cd, cl) = Search(index, queries, p);
+        AssertSame("after mutation", cd, cl, gd, gl);
+        index.DeviceScan = device;
+    }
+
+    [Fact]
+    public void FilteredSearchesKeepTheCpuScannerAndAgree()
+    {
+        const int d = 16;
+        using var index = Build("IVF8,PQ8", d, Metric.L2, seed: 8);
+        var queries = Data.Clustered(Nq, d, 20, seed: 9);
+        var p = new IvfSearchParameters { Probes = 4, Threads = 1, Filter = new OddIds() };
+        var (cd, cl) = Search(index, queries, p);
+        index.DeviceScan = new GpuIvfScanProvider(fixture.Context);
+        var (gd, gl) = Search(index, queries, p);
+        Assert.All(gl, id => Assert.True(id < 0 || id % 2 == 1));
+        Assert.Equal(cl, gl);
+        Assert.Equal(cd, gd);
+    }
+
+    [Theory]
+    [InlineData("IVF8,Flat")]
+    [InlineData("IVF8,RaBitQ")]
+    public void ListsWithoutADeviceScannerAreRejected(string spec)
+    {
+        using var index = new IvfIndex(spec, 16, Metric.L2);
+        Assert.False(index.SupportsDeviceScan);
+        var e = Assert.Throws<NotSupportedException>(() => index.DeviceScan = new GpuIvfScanProvider(fixture.Context));
+        Assert.Contains("device list scanner", e.Message);
+    }
+
+    [Fact]
+    public void ProviderRejectsInconsistentLists()
+    {
+        var provider = new GpuIvfScanProvider(fixture.Context);
+        Assert.Equal(fixture.Context.ShortName, provider.Name);
+        Assert.Throws<ArgumentException>(() => provider.Upload(new byte[10], [0, 3], 4));
+        Assert.Throws<ArgumentException>(() => provider.Upload(new byte[8], [], 4));
+        using var lists = provider.Upload(new byte[8], [0, 2], 4);
+        Assert.Equal(16, lists.DeviceBytes);
+    }
+
+    private sealed class Counting(IIvfDeviceScanProvider inner) : IIvfDeviceScanProvider
+    {
+        public int Uploads, Launches;
+
+        public string Name => inner.Name;
+
+        public IIvfDeviceLists Upload(ReadOnlySpan<byte> codes, ReadOnlySpan<int> listOffsets, int codeBytes)
+        {
+            Uploads++;
+            return new Lists(this, inner.Upload(codes, listOffsets, codeBytes));
+        }
+
+        private sealed class Lists(Counting owner, IIvfDeviceLists lists) : IIvfDeviceLists
+        {
+            public long DeviceBytes => lists.DeviceBytes;
+
+            public void Scan(ReadOnlySpan<int> probes, int probeCount, ReadOnlySpan<float> luts, ReadOnlySpan<float> probeBias, int k, Span<float> keys, Span<long> rows)
+            {
+                owner.Launches++;
+                lists.Scan(probes, probeCount, luts, probeBias, k, keys, rows);
+            }
+
+            public void Dispose() => lists.Dispose();
+        }
+    }
+
+    private sealed class OddIds : IIdFilter
+    {
+        public bool IsAllowed(long id) => id % 2 == 1;
+    }
+
+    private static IvfIndex Build(string spec, int d, Metric metric, int seed)
+    {
+        var data = Data.Clustered(N, d, 20, seed);
+        var index = new IvfIndex(spec, d, metric) { TrainingSeed = 3 };
+        index.Train(data);
+        index.Add(data, Enumerable.Range(0, N).Select(i => (long)i).ToArray());
+        return index;
+    }
+
+    private static (float[] D, long[] L) Search(IvfIndex index, float[] queries, IvfSearchParameters p)
+    {
+        var dist = new float[Nq * K];
+        var lab = new long[Nq * K];
+        index.Search(queries, K, dist, lab, p);
+        return (dist, lab);
+    }
+
+    // Same ids position by position, except where two results' keys tie to float tolerance (summation order).
+    private static void AssertSame(string what, float[] cd, long[] cl, float[] gd, long[] gl)
+    {
+        int swapped = 0;
+        for (int i = 0; i < cd.Length; i++)
+        {
+            float tol = 1e-4f * Math.Max(1f, Math.Abs(cd[i]));
+            Assert.True(Math.Abs(cd[i] - gd[i]) <= tol, $"{what}: result {i} distance {gd[i]} vs CPU {cd[i]}");
+            if (cl[i] != gl[i]) swapped++;
+        }
+        Assert.True(swapped <= 2, $"{what}: {swapped} results differ in id beyond key ties");
+        Assert.Equal(cl.Where(x => x >= 0).Order(), gl.Where(x => x >= 0).Order());
+    }
+}
