@@ -169,10 +169,11 @@ public class SpannCrashTests(Xunit.Abstractions.ITestOutputHelper output)
             rClean = SpannTestData.Recall(clean, exact, queries, 10, new SpannSearchParameters { Probes = p, Threads = 1 });
             if (rClean >= 0.9) break;
         }
-        // The kills land at random points of maintenance, so the recovered index may have split a few postings more or
-        // less than the clean build: it is probed over the same fraction of its postings (probes scaled by the
-        // posting-count ratio), which compares health, not granularity. Lost or misplaced vectors still cap its recall.
-        int recoveredProbes = Math.Max(1, (int)Math.Ceiling(probes * (double)recovered.PostingCount / clean.PostingCount));
+        // The kills land at random points of maintenance, so the recovered index may have split postings more or less
+        // than the clean build. With more postings it is probed over the same fraction of them (probes scaled by the
+        // posting-count ratio); with fewer (larger) postings at the clean build's probe count. That compares health,
+        // not granularity; lost or misplaced vectors still cap its recall.
+        int recoveredProbes = Math.Max(probes, (int)Math.Ceiling(probes * (double)recovered.PostingCount / clean.PostingCount));
         rRecovered = SpannTestData.Recall(recovered, exact, queries, 10, new SpannSearchParameters { Probes = recoveredProbes, Threads = 1 });
         double rFresh = SpannTestData.Recall(fresh, exact, queries, 10, new SpannSearchParameters { Probes = probes, Threads = 1 });
         output.WriteLine($"{ids.Length} vectors after the kills: recall@10 recovered {rRecovered:F4} at probes={recoveredProbes} ({recovered.PostingCount} postings), " +
