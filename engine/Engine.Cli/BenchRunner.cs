@@ -120,9 +120,9 @@ internal static class BenchRunner
         double buildSeconds = sw.Elapsed.TotalSeconds;
         if (index is SpannIndex spann)
         {
-            steps.Run("maintain and checkpoint", _ =>
+            steps.Run("maintain and checkpoint", progress =>
             {
-                spann.Maintain();
+                spann.Maintain(progress);
                 spann.Checkpoint();
             });
             buildSeconds = sw.Elapsed.TotalSeconds;

@@ -61,9 +61,9 @@ internal static class BuildCommand
                 steps.Run($"add {set.Count:N0} vectors", progress => idx.Add(set.Base, ids, progress));
                 if (idx is SpannIndex spann)
                 {
-                    steps.Run("maintain and checkpoint", _ =>
+                    steps.Run("maintain and checkpoint", progress =>
                     {
-                        spann.Maintain();
+                        spann.Maintain(progress);
                         spann.Checkpoint();
                     });
                     postings = spann.PostingCount;

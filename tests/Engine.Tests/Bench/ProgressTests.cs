@@ -42,6 +42,50 @@ public class ProgressTests
         Assert.Equal(l2, l1);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Spann_train_and_maintain_report_monotone_progress_and_build_the_same_index(bool background)
+    {
+        const int n = 4000, d = 8;
+        var data = Data(n, d, 24);
+        var ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        // Train on a tenth of the rows with small postings, so adding the rest splits many postings.
+        var options = new Engine.Index.Spann.SpannOptions { PostingSize = 8, MaxPostingSize = 24 };
+        var recorder = new Recorder();
+        using var withProgress = new Engine.Index.Spann.SpannIndex(d, Metric.L2, options) { BackgroundMaintenance = background };
+        using var plain = new Engine.Index.Spann.SpannIndex(d, Metric.L2, options) { BackgroundMaintenance = background };
+        withProgress.Train(data.AsSpan(0, n / 10 * d), recorder);
+        plain.Train(data.AsSpan(0, n / 10 * d));
+        withProgress.Add(data, ids);
+        plain.Add(data, ids);
+        withProgress.Maintain(recorder);
+        plain.Maintain();
+
+        var clustering = recorder.Reports.Where(r => r.Stage == "balanced clustering").ToList();
+        Assert.Equal(0, clustering[0].Done);
+        Assert.Equal(new BuildProgress("balanced clustering", n / 10, n / 10), clustering[^1]);
+        Assert.Equal(clustering.Select(r => r.Done).Order(), clustering.Select(r => r.Done));
+        Assert.InRange(clustering.Count, 2, 102); // every 1 % at most, plus the start
+        Assert.Contains(new BuildProgress("train", 1, 1), recorder.Reports);
+
+        var maintain = recorder.Reports.Where(r => r.Stage == "maintain").ToList();
+        Assert.True(maintain.Count >= 2, $"{maintain.Count} maintain reports");
+        Assert.Equal(maintain.Select(r => r.Done).Order(), maintain.Select(r => r.Done));
+        Assert.All(maintain, r => Assert.True(r.Done <= r.Total, $"{r.Done} > {r.Total}"));
+        Assert.True(maintain[^1].Done > 0 && maintain[^1].Done == maintain[^1].Total, $"last report {maintain[^1]}");
+        Assert.Equal(0, withProgress.PendingMaintenance);
+
+        // Progress changes nothing: the same postings and the same answers (with foreground maintenance, whose order
+        // is deterministic; background maintenance interleaves with the adds differently from run to run).
+        if (background) return;
+        Assert.Equal(plain.PostingCount, withProgress.PostingCount);
+        var (l1, l2) = (new long[10 * 20], new long[10 * 20]);
+        withProgress.Search(data.AsSpan(0, 20 * d), 10, new float[200], l1);
+        plain.Search(data.AsSpan(0, 20 * d), 10, new float[200], l2);
+        Assert.Equal(l2, l1);
+    }
+
     [Fact]
     public void Add_with_progress_goes_in_batches_up_to_every_row()
     {

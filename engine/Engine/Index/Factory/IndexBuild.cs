@@ -7,7 +7,7 @@ public static class IndexBuild
 {
     /// <summary>
     /// Trains <paramref name="index"/> on <paramref name="vectors"/> when it is not trained yet, adds them with
-    /// <paramref name="ids"/>, and for a <see cref="SpannIndex"/> runs <see cref="SpannIndex.Maintain"/> and (when it is on disk)
+    /// <paramref name="ids"/>, and for a <see cref="SpannIndex"/> runs <see cref="SpannIndex.Maintain()"/> and (when it is on disk)
     /// <see cref="SpannIndex.Checkpoint"/>, so the result searches at its steady-state quality.
     /// </summary>
     /// <param name="index">An empty index.</param>
@@ -24,14 +24,13 @@ public static class IndexBuild
         index.Add(vectors, ids, progress);
         if (index is SpannIndex spann)
         {
-            progress?.Report(new BuildProgress("maintain", 0, 1));
-            spann.Maintain();
+            spann.Maintain(progress);
             if (spann.Directory is not null)
             {
                 progress?.Report(new BuildProgress("checkpoint", 0, 1));
                 spann.Checkpoint();
+                progress?.Report(new BuildProgress("checkpoint", 1, 1));
             }
-            progress?.Report(new BuildProgress("maintain", 1, 1));
         }
     }
 

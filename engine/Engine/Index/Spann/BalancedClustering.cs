@@ -15,10 +15,21 @@ internal static class BalancedClustering
     private static readonly CpuKMeansBackend DefaultBackend = new();
 
     /// <summary>Returns the leaf centroids (count × d, row-major); every split's Lloyd steps run on <paramref name="backend"/> (null: CPU).</summary>
-    public static float[] BuildHeads(ReadOnlySpan<float> data, int dimension, int leafSize, int seed, IKMeansBackend? backend = null)
+    public static float[] BuildHeads(ReadOnlySpan<float> data, int dimension, int leafSize, int seed, IKMeansBackend? backend = null,
+        IProgress<BuildProgress>? progress = null)
     {
         int n = data.Length / dimension;
         var rng = new Random(seed);
+        // Progress: rows placed in a leaf (a head) out of n, reported when another 1 % is placed and at the end.
+        long placed = 0, reported = 0, step = Math.Max(1, n / 100);
+        progress?.Report(new BuildProgress("balanced clustering", 0, n));
+        void Placed(int rows)
+        {
+            placed += rows;
+            if (progress is null || (placed - reported < step && placed < n)) return;
+            reported = placed;
+            progress.Report(new BuildProgress("balanced clustering", placed, n));
+        }
         var heads = new List<float>();
         var stack = new Stack<int[]>();
         stack.Push(Enumerable.Range(0, n).ToArray());
@@ -28,6 +39,7 @@ internal static class BalancedClustering
             if (members.Length <= leafSize)
             {
                 if (members.Length > 0) AddMean(data, dimension, members, heads);
+                Placed(members.Length);
                 continue;
             }
             int k = Math.Min(Branching, (members.Length + leafSize - 1) / leafSize);
@@ -37,6 +49,7 @@ internal static class BalancedClustering
                 // Identical points: k-means cannot separate them; cut into leaf-sized chunks.
                 for (int s = 0; s < members.Length; s += leafSize)
                     AddMean(data, dimension, members.AsSpan(s, Math.Min(leafSize, members.Length - s)).ToArray(), heads);
+                Placed(members.Length);
                 continue;
             }
             foreach (var c in clusters) if (c.Length > 0) stack.Push(c);

@@ -13,7 +13,15 @@ public sealed partial class SpannIndex
     /// </summary>
     /// <exception cref="ArgumentException">Wrong dimension, non-finite values or fewer vectors than one posting.</exception>
     /// <exception cref="InvalidOperationException">The index is already trained.</exception>
-    public void Train(ReadOnlySpan<float> vectors)
+    public void Train(ReadOnlySpan<float> vectors) => Train(vectors, null);
+
+    /// <summary>
+    /// <see cref="Train(ReadOnlySpan{float})"/> reporting <c>balanced clustering</c> (rows placed under a head, out of
+    /// n, every 1 %) and <c>train</c> (done).
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong dimension, non-finite values or fewer vectors than one posting.</exception>
+    /// <exception cref="InvalidOperationException">The index is already trained.</exception>
+    public void Train(ReadOnlySpan<float> vectors, IProgress<BuildProgress>? progress)
     {
         ThrowIfDisposed();
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
@@ -22,7 +30,7 @@ public sealed partial class SpannIndex
         float[] data = vectors.ToArray();
         if (IsCosine) for (int i = 0; i < n; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
         int leaf = Options.PostingCount > 0 ? Math.Max(1, (n + Options.PostingCount - 1) / Options.PostingCount) : Options.PostingSize;
-        float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed, Options.ClusteringBackend);
+        float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed, Options.ClusteringBackend, progress);
         lock (_writerGate)
         {
             if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");
@@ -42,6 +50,7 @@ public sealed partial class SpannIndex
             finally { _lock.ExitWriteLock(); }
             if (_directory is not null) CheckpointLocked();
         }
+        progress?.Report(new BuildProgress("train", 1, 1));
     }
 
     /// <summary>Replica choice for one vector: closure rule then RNG rule over the candidate heads.</summary>

@@ -11,8 +11,9 @@ public sealed partial class SpannIndex
     private readonly HashSet<int> _maintSet = new();
     private Task? _maintTask;
     private ExceptionDispatchInfo? _maintError;
+    private long _maintDone; // postings maintained since the index was opened (progress of Maintain)
 
-    /// <summary>When false, splits and merges run only in <see cref="WaitForMaintenance"/> (deterministic tests).</summary>
+    /// <summary>When false, splits and merges run only in <see cref="WaitForMaintenance()"/> (deterministic tests).</summary>
     public bool BackgroundMaintenance { get; set; } = true;
 
     /// <summary>Postings waiting for a split, merge or garbage collection.</summary>
@@ -29,25 +30,33 @@ public sealed partial class SpannIndex
         lock (_maintGate)
         {
             if (_maintQueue.Count == 0 || _maintTask is { IsCompleted: false }) return;
-            _maintTask = Task.Run(RunMaintenance);
+            _maintTask = Task.Run(() => RunMaintenance(null));
         }
     }
 
     /// <summary>Runs (or waits for) every pending split/merge until none is left.</summary>
     /// <exception cref="CorruptIndexException">A posting read during maintenance was corrupt.</exception>
-    public void WaitForMaintenance()
+    public void WaitForMaintenance() => WaitForMaintenance(null);
+
+    // tick runs on the calling thread: after each posting maintained here, and every 250 ms while a background task
+    // does the work.
+    private void WaitForMaintenance(Action? tick)
     {
         while (true)
         {
             Task? t;
             lock (_maintGate) t = _maintTask;
-            t?.Wait();
+            if (t is not null)
+            {
+                if (tick is null) t.Wait();
+                else while (!t.Wait(250)) tick();
+            }
             lock (_maintGate)
             {
                 if (_maintQueue.Count == 0) break;
                 if (_maintTask is { IsCompleted: false }) continue;
             }
-            RunMaintenance();
+            RunMaintenance(tick);
         }
         if (!_disposed) ThrowMaintenanceError();
     }
@@ -59,18 +68,38 @@ public sealed partial class SpannIndex
     /// does not rewrite.
     /// </summary>
     /// <exception cref="CorruptIndexException">A posting read during maintenance was corrupt.</exception>
-    public void Maintain()
+    public void Maintain() => Maintain(null);
+
+    /// <summary>
+    /// <see cref="Maintain()"/> reporting <c>maintain</c> (postings split, merged or rewritten so far, out of those plus
+    /// the ones still queued) from the calling thread at most every 250 ms, and once at the end.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">A posting read during maintenance was corrupt.</exception>
+    public void Maintain(IProgress<BuildProgress>? progress)
     {
         ThrowIfDisposed();
+        long start = Interlocked.Read(ref _maintDone);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long lastReport = long.MinValue / 2;
+        void Report(bool force)
+        {
+            if (progress is null || (!force && clock.ElapsedMilliseconds - lastReport < 250)) return;
+            lastReport = clock.ElapsedMilliseconds;
+            long done = Interlocked.Read(ref _maintDone) - start;
+            progress.Report(new BuildProgress("maintain", done, done + PendingMaintenance));
+        }
         // A split or merge can leave a neighbour out of shape; repeat until a round writes nothing (bounded, as
         // every round only shrinks the set of out-of-shape postings in practice).
         for (int round = 0; round < 16; round++)
         {
             long before = DiskBytes;
             QueueOutOfShape();
-            WaitForMaintenance();
+            Report(force: round == 0);
+            if (progress is null) WaitForMaintenance();
+            else WaitForMaintenance(() => Report(force: false));
             if (DiskBytes == before) break;
         }
+        Report(force: true);
     }
 
     private void QueueOutOfShape()
@@ -96,10 +125,11 @@ public sealed partial class SpannIndex
         e.Throw();
     }
 
-    private void RunMaintenance()
+    private void RunMaintenance(Action? tick)
     {
         while (true)
         {
+            tick?.Invoke();
             int p;
             lock (_maintGate)
             {
@@ -111,7 +141,7 @@ public sealed partial class SpannIndex
             {
                 if (_disposed) return;
                 _lock.EnterWriteLock();
-                try { MaintainPosting(p); }
+                try { MaintainPosting(p); Interlocked.Increment(ref _maintDone); }
                 catch (Exception e) when (e is IOException)
                 {
                     _maintError = ExceptionDispatchInfo.Capture(e);
