@@ -446,12 +446,7 @@ public static class KMeans
     // Scales every non-zero row to unit length (spherical k-means).
     private static void NormalizeRows(float[] rows, int d)
     {
-        for (int off = 0; off < rows.Length; off += d)
-        {
-            var row = rows.AsSpan(off, d);
-            float norm = MathF.Sqrt(Distances.Dot(row, row));
-            if (norm > 0 && float.IsFinite(norm)) System.Numerics.Tensors.TensorPrimitives.Multiply(row, 1f / norm, row);
-        }
+        for (int off = 0; off < rows.Length; off += d) Distances.NormalizeInPlace(rows.AsSpan(off, d));
     }
 
     private static void RepairEmpty(float[] centroids, int[] counts, int k, int d, Random rng)

@@ -26,6 +26,14 @@ public static partial class Distances
     /// <summary>Squared L2 norm of a vector.</summary>
     public static float SquaredNorm(ReadOnlySpan<float> x) => SquaredNormAt(x, Simd.Best);
 
+    /// <summary>Scales <paramref name="v"/> to unit length in place (a zero vector stays zero): the normalisation of cosine
+    /// rows and queries in Flat, IVF and HNSW, and of spherical k-means centroids.</summary>
+    internal static void NormalizeInPlace(Span<float> v)
+    {
+        float norm = SquaredNorm(v);
+        if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(norm), v);
+    }
+
     /// <summary>Cosine similarity; 0 when either vector is zero.</summary>
     /// <exception cref="ArgumentException">The lengths differ.</exception>
     public static float Cosine(ReadOnlySpan<float> x, ReadOnlySpan<float> y) => CosineAt(x, y, Simd.Best);

@@ -15,14 +15,7 @@ public class IvfBinaryTests
     private static readonly float[] Queries = IvfTestData.Clustered(NQ, D, 40, seed: 72);
     private static readonly long[] Ids = IvfTestData.Ids(N, 900);
 
-    private static IvfIndex Build(string spec, Metric metric)
-    {
-        var index = (IvfIndex)IndexFactory.Create(spec, D, metric);
-        Assert.Equal(spec, index.Description);
-        index.Train(Data);
-        index.Add(Data, Ids);
-        return index;
-    }
+    private static IvfIndex Build(string spec, Metric metric) => IvfTestData.Build(spec, D, metric, Data, Ids);
 
     private static double Recall(IvfIndex index, Metric metric, int probes, int refine)
     {

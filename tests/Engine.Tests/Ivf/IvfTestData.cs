@@ -5,6 +5,16 @@ namespace Engine.Tests.Ivf;
 /// <summary>Seeded clustered data and recall helpers shared by the IVF tests.</summary>
 internal static class IvfTestData
 {
+    /// <summary>An IVF index of <paramref name="spec"/> (which must print back unchanged) trained on and holding <paramref name="data"/>.</summary>
+    public static Engine.Index.Ivf.IvfIndex Build(string spec, int d, Metric metric, float[] data, long[] ids)
+    {
+        var index = (Engine.Index.Ivf.IvfIndex)Engine.Index.IndexFactory.Create(spec, d, metric);
+        Assert.Equal(spec, index.Description);
+        index.Train(data);
+        index.Add(data, ids);
+        return index;
+    }
+
     /// <summary>n × d points around `clusters` Gaussian centres (seeded).</summary>
     public static float[] Clustered(int n, int d, int clusters, int seed, float spread = 0.3f)
     {

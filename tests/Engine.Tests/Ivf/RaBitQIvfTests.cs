@@ -13,14 +13,7 @@ public class RaBitQIvfTests
     private static readonly float[] Queries = IvfTestData.Clustered(NQ, D, 40, seed: 42);
     private static readonly long[] Ids = IvfTestData.Ids(N, 500);
 
-    private static IvfIndex Build(string spec, Metric metric)
-    {
-        var index = (IvfIndex)IndexFactory.Create(spec, D, metric);
-        Assert.Equal(spec, index.Description);
-        index.Train(Data);
-        index.Add(Data, Ids);
-        return index;
-    }
+    private static IvfIndex Build(string spec, Metric metric) => IvfTestData.Build(spec, D, metric, Data, Ids);
 
     [Theory]
     [InlineData("IVF64,RaBitQ")]

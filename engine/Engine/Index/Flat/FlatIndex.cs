@@ -185,15 +185,7 @@ public sealed partial class FlatIndex : IVectorIndex
         Array.Resize(ref _ids, cap);
     }
 
-    internal static void NormalizeInPlace(Span<float> v)
-    {
-        float n = Distances.SquaredNorm(v);
-        if (n > 0)
-        {
-            float inv = 1f / MathF.Sqrt(n);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(v, inv, v);
-        }
-    }
+    internal static void NormalizeInPlace(Span<float> v) => Distances.NormalizeInPlace(v);
 
     /// <inheritdoc />
     public void Dispose() => _lock.Dispose();

@@ -291,11 +291,7 @@ public sealed partial class HnswIndex : IVectorIndex
 
     private void ReturnScratch(HnswScratch s) => _pool.Add(s);
 
-    internal static void Normalize(Span<float> v)
-    {
-        float norm = Distances.SquaredNorm(v);
-        if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(norm), v);
-    }
+    internal static void Normalize(Span<float> v) => Distances.NormalizeInPlace(v);
 
     /// <inheritdoc />
     /// <remarks>Waits for a running mutation and running searches.</remarks>

@@ -440,11 +440,7 @@ public sealed partial class IvfIndex : IVectorIndex
         return rotated;
     }
 
-    internal static void Normalize(Span<float> v)
-    {
-        float norm = Distances.SquaredNorm(v);
-        if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(norm), v);
-    }
+    internal static void Normalize(Span<float> v) => Distances.NormalizeInPlace(v);
 
     // Term-2 tables of L2 residual PQ (see ResidualTables).
     private void BuildTerm2() => _tables?.Build(TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount);
