@@ -195,14 +195,21 @@ public sealed partial class IvfIndex
         return (scanned, Finish(q, probeLists, s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc), cand.Count, outKeys, outIds, scanner, s));
     }
 
-    // Sorts a query's candidate heap (count entries over candKeys / candLabels) and writes its top-k: re-scored from
-    // the refine store when there is one (stopping early when the keys are lower bounds), otherwise as they are.
-    // Returns the candidates re-scored.
+    // Writes a query's top-k from its candidates (count entries over candKeys / candLabels, chosen by key): re-scored
+    // from the refine store when there is one (in lower-bound order, stopping early, when the candidates carry error
+    // bounds), otherwise as they are. Returns the candidates re-scored.
     private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
-        bool lowerBounds = _refine is not null && scanner.KeysAreLowerBounds;
-        // Only lower-bound keys are read in order (to stop early); otherwise every candidate goes to the final top-k,
+        bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
+        if (lowerBounds)
+            for (int c = 0; c < count; c++)
+            {
+                long label = candLabels[c];
+                int p = (int)(label >> 32);
+                candKeys[c] = scanner.LowerBound(candKeys[c], _lists[(int)probeLists[p]], p, (int)(uint)label);
+            }
+        // Only lower bounds are read in order (to stop early); otherwise every candidate goes to the final top-k,
         // whose content does not depend on the order, so the candidates are not sorted first.
         int found = lowerBounds ? new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity) : count;
         long refined = 0;

@@ -18,11 +18,20 @@ internal abstract class IvfListScanner
     public virtual bool ExactDistances => false;
 
     /// <summary>
-    /// True when the keys are lower bounds of the distances (RaBitQ with a refine store: estimate minus its error
-    /// bound): the refine stage, reading candidates in key order, stops at the first one whose key exceeds the k-th
-    /// exact distance found so far, so candidates that cannot enter the top k are never re-scored.
+    /// True when the candidates carry error bounds (RaBitQ with a refine store): they are chosen by their keys (the
+    /// unbiased estimates), then the refine stage reads them in <see cref="LowerBound"/> order (estimate minus its
+    /// error bound) and stops at the first one whose bound exceeds the k-th exact distance found so far, so candidates
+    /// that cannot enter the top k are never re-scored. Choosing by the bound instead would pick candidates by the
+    /// size of their error as much as by their estimate (recall fell as ε₀ grew).
     /// </summary>
-    public virtual bool KeysAreLowerBounds => false;
+    public virtual bool HasErrorBounds => false;
+
+    /// <summary>
+    /// The lower bound of the distance of row <paramref name="row"/> of the <paramref name="probe"/>-th probed list
+    /// whose key (the estimate the candidates were chosen by) is <paramref name="key"/>; only called when
+    /// <see cref="HasErrorBounds"/> is true, after the query's last list.
+    /// </summary>
+    public virtual float LowerBound(float key, InvertedList list, int probe, int row) => key;
 
     /// <summary>The confidence parameter ε₀ of lower-bound keys (set once per search call; unused by scanners without bounds).</summary>
     public float BoundEpsilon { get; set; } = Quantization.RaBitQCodec.DefaultEpsilon;

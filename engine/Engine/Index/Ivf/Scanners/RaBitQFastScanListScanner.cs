@@ -12,8 +12,8 @@ namespace Engine.Index.Ivf;
 /// RaBitQ codes in fast-scan blocks (<c>RaBitQfs1</c>, <c>RaBitQfs4</c>): the rotated query's 16-entry table per 4-bit
 /// sub-code is built and quantised to bytes once per query (it does not depend on the list), <see cref="PQ4FastScan.ScanBlock"/>
 /// sums 32 codes at a time, and each sum becomes ⟨P q, y⟩ ≈ bias + sum / scale, then the key as in
-/// <see cref="RaBitQListScanner"/>. With a refine store the keys are lower bounds; the byte rounding of the table is
-/// added to the bound (ε₀ standard deviations of the rounding sum, √(M/12) / scale).
+/// <see cref="RaBitQListScanner"/>. With a refine store the byte rounding of the table is added to the bound (ε₀
+/// standard deviations of the rounding sum, √(M/12) / scale).
 /// </summary>
 internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
 {
@@ -64,8 +64,9 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
     {
         int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, count = list.Count;
         float bias = Bias, tableBias = _tableBias, inv = _inv, bound = BoundScale;
-        float rounding = KeysAreLowerBounds ? Epsilon * _roundingSd * (L2 ? 2 : 1) : 0;
+        float rounding = RoundingBound;
         bool l2 = L2, simd = Avx512F.IsSupported;
+        RecordProbe(probe);
         int blocks = (count + 31) >> 5;
         fixed (byte* codes = list.Codes)
         fixed (byte* qlut = _qlut)
@@ -109,6 +110,17 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
                     heap.Push(key, Label(probe, off));
                 }
             }
+        }
+    }
+
+    protected override float RoundingBound => HasErrorBounds ? Epsilon * _roundingSd * (L2 ? 2 : 1) : 0;
+
+    protected override unsafe (float F, float Err) Factors(InvertedList list, int row)
+    {
+        fixed (byte* codes = list.Codes)
+        {
+            float* factors = (float*)(codes + (long)(row >> 5) * _layout.BlockBytes + _layout.CodeBlockBytes) + 3 * (row & 31);
+            return (factors[1], factors[2]);
         }
     }
 
