@@ -66,6 +66,23 @@ public class SelectionTests
         var (rows, radius) = NaiveKCenter(x, d, m, 4);
         Assert.Equal(rows.Select(r => 1000L + r), got.Ids);
         Assert.Equal(radius, (double)got.Report["covering_radius_squared"], 1e-3 * radius + 1e-9);
+        // The triangle-inequality pruning skips most of the plain greedy's n × m distances on clustered data.
+        long evaluated = (long)got.Report["distance_evaluations"];
+        Assert.InRange(evaluated, n - 1, (long)n * m / 3);
+    }
+
+    // Many centres on larger clustered data: the pruned greedy still takes exactly the plain greedy's rows (its
+    // margin covers float rounding), while computing a small share of its distances.
+    [Fact]
+    public void Kcenter_pruning_keeps_the_plain_greedy_selection_with_many_centres()
+    {
+        const int n = 6000, d = 24, m = 400;
+        var x = SyntheticData.Clustered(n, d, 30, seed: 33);
+        var got = Run(x, d, new SelectionOptions { Method = SelectionMethod.KCenter, N = m, Seed = 11, Threads = 2 });
+        var (rows, radius) = NaiveKCenter(x, d, m, 11);
+        Assert.Equal(rows.Select(r => 1000L + r), got.Ids);
+        Assert.Equal(radius, (double)got.Report["covering_radius_squared"], 1e-3 * radius + 1e-9);
+        Assert.True((long)got.Report["distance_evaluations"] < (long)n * m / 3, $"{got.Report["distance_evaluations"]} of {(long)n * m}");
     }
 
     [Fact]

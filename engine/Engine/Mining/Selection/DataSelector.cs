@@ -54,8 +54,10 @@ public static class DataSelector
         {
             case SelectionMethod.KCenter:
             {
-                var (rows, radius) = KCenter(x, dimension, eligible, options, progress);
+                var (rows, radius, evaluated) = KCenter(x, dimension, eligible, options, progress);
                 report["covering_radius"] = Math.Sqrt(radius);
+                // Distances computed (rows × centres for the plain greedy; fewer where the triangle inequality prunes).
+                report["distance_evaluations"] = evaluated;
                 report["covering_radius_squared"] = radius;
                 report["distance"] = metric == Metric.Cosine ? "euclidean on unit vectors" : "euclidean";
                 return new SelectionResult(options.Method, Map(rows, idArr), null, null, report);
@@ -83,51 +85,132 @@ public static class DataSelector
     /// <summary>
     /// Greedy farthest-point: the first centre is the eligible row with the smallest hash (seed, stream 2, row); each
     /// next one the eligible row farthest (squared Euclidean) from the chosen set, ties to the lowest row. Returns the
-    /// rows and the squared covering radius (largest distance of an eligible row to its nearest centre).
+    /// rows, the squared covering radius (largest distance of an eligible row to its nearest centre) and the number of
+    /// row-to-centre distances computed.
     /// </summary>
-    private static (int[] Rows, double Radius) KCenter(float[] x, int d, bool[] eligible, SelectionOptions options, IProgress<BuildProgress>? progress)
+    /// <remarks>
+    /// Each row belongs to the group of its nearest centre so far. When centre c is added, a row x of group j can only
+    /// move to c if ‖c − c_j‖ &lt; 2‖x − c_j‖ (triangle inequality), so a whole group is skipped when ‖c − c_j‖ ≥ 2 ×
+    /// its radius, and a row when ‖c − c_j‖ ≥ 2‖x − c_j‖; both tests carry a 0.1 % margin for float rounding, so the
+    /// distances actually computed, and hence the selection, equal those of the plain greedy (one pass over every row
+    /// per centre; tests compare the two). The next centre is the best of the groups' farthest rows.
+    /// </remarks>
+    private static (int[] Rows, double Radius, long Evaluated) KCenter(float[] x, int d, bool[] eligible, SelectionOptions options, IProgress<BuildProgress>? progress)
     {
         int n = eligible.Length, m = options.N;
         int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
         var minDist = new float[n];
-        Array.Fill(minDist, float.PositiveInfinity);
-        for (int i = 0; i < n; i++) if (!eligible[i]) minDist[i] = float.NegativeInfinity;
         var chosen = new int[m];
         chosen[0] = SmallestHashes(eligible, 1, options.Seed, StreamFirstCenter)[0];
-        const int Block = 4096;
-        int blocks = (n + Block - 1) / Block;
-        var bestRow = new int[blocks];
-        var bestValue = new float[blocks];
+        var groups = new KCenterGroup[m];
         progress?.Report(new BuildProgress("k-center", 0, m));
-        for (int c = 0; ; c++)
+
+        // The first centre: one pass over every row.
+        var first = x.AsSpan(chosen[0] * d, d).ToArray();
+        var all = new List<int>(n);
+        for (int i = 0; i < n; i++)
         {
-            int center = chosen[c];
-            minDist[center] = float.NegativeInfinity;
-            var centerRow = x.AsSpan(center * d, d).ToArray();
-            ParallelWork.For(0, blocks, threads, b =>
-            {
-                int r0 = b * Block, r1 = Math.Min(n, r0 + Block);
-                float[] buffer = System.Buffers.ArrayPool<float>.Shared.Rent(r1 - r0);
-                Distances.SquaredL2OneToMany(centerRow, x.AsSpan(r0 * d, (r1 - r0) * d), buffer.AsSpan(0, r1 - r0));
-                int best = -1;
-                float top = float.NegativeInfinity;
-                for (int r = r0; r < r1; r++)
-                {
-                    float v = minDist[r];
-                    if (v != float.NegativeInfinity && buffer[r - r0] < v) minDist[r] = v = buffer[r - r0];
-                    if (v > top) { top = v; best = r; }
-                }
-                System.Buffers.ArrayPool<float>.Shared.Return(buffer);
-                bestRow[b] = best;
-                bestValue[b] = top;
-            });
+            if (!eligible[i] || i == chosen[0]) { minDist[i] = float.NegativeInfinity; continue; }
+            all.Add(i);
+        }
+        var rowsOfFirst = all.ToArray();
+        const int Block = 1024;
+        ParallelWork.For(0, (rowsOfFirst.Length + Block - 1) / Block, threads, b =>
+        {
+            int r1 = Math.Min(rowsOfFirst.Length, (b + 1) * Block);
+            for (int t = b * Block; t < r1; t++) minDist[rowsOfFirst[t]] = Distances.SquaredL2(first, x.AsSpan(rowsOfFirst[t] * d, d));
+        });
+        groups[0] = new KCenterGroup(rowsOfFirst, rowsOfFirst.Length);
+        groups[0].Refresh(minDist);
+        var centreDist = new float[m];
+        long evaluated = rowsOfFirst.Length;
+        for (int c = 1; ; c++)
+        {
+            // The next centre: the farthest row of all groups, lowest row on ties.
             int next = -1;
             float far = float.NegativeInfinity;
-            for (int b = 0; b < blocks; b++)
-                if (bestRow[b] >= 0 && bestValue[b] > far) { far = bestValue[b]; next = bestRow[b]; }
-            progress?.Report(new BuildProgress("k-center", c + 1, m));
-            if (c + 1 == m) return (chosen, next < 0 ? 0 : far);
-            chosen[c + 1] = next;
+            for (int j = 0; j < c; j++)
+            {
+                var g = groups[j];
+                if (g.Best >= 0 && (g.BestValue > far || (g.BestValue == far && g.Best < next))) { far = g.BestValue; next = g.Best; }
+            }
+            progress?.Report(new BuildProgress("k-center", c, m));
+            if (c == m) return (chosen, next < 0 ? 0 : far, evaluated);
+            chosen[c] = next;
+            minDist[next] = float.NegativeInfinity; // a centre: leaves its group at that group's next scan
+            var centre = x.AsSpan(next * d, d).ToArray();
+            ParallelWork.For(0, c, threads, j => centreDist[j] = Distances.SquaredL2(centre, x.AsSpan(chosen[j] * d, d)));
+            var moved = new int[c][];
+            var movedCount = new int[c];
+            ParallelWork.For(0, c, threads, j =>
+            {
+                var g = groups[j];
+                float cc = centreDist[j];
+                // Skip the group unless a member may be strictly closer to the new centre or the centre is its farthest row.
+                if (g.Count == 0 || (cc >= Margin * 4 * g.RadiusSquared && g.Best != next)) return;
+                int keep = 0, out_ = 0, computed = 0;
+                int[]? mv = null;
+                for (int t = 0; t < g.Count; t++)
+                {
+                    int r = g.Rows[t];
+                    float cur = minDist[r];
+                    if (cur == float.NegativeInfinity) continue; // the new centre
+                    if (cc < Margin * 4 * cur)
+                    {
+                        float dd = Distances.SquaredL2(centre, x.AsSpan(r * d, d));
+                        computed++;
+                        if (dd < cur)
+                        {
+                            minDist[r] = dd;
+                            (mv ??= new int[g.Count - t])[out_++] = r;
+                            continue;
+                        }
+                    }
+                    g.Rows[keep++] = r;
+                }
+                g.Count = keep;
+                g.Refresh(minDist);
+                moved[j] = mv ?? [];
+                movedCount[j] = out_;
+                Interlocked.Add(ref evaluated, computed);
+            });
+            int total = 0;
+            for (int j = 0; j < c; j++) total += movedCount[j];
+            var rows = new int[total];
+            for (int j = 0, at = 0; j < c; j++)
+            {
+                Array.Copy(moved[j] ?? [], 0, rows, at, movedCount[j]);
+                at += movedCount[j];
+            }
+            groups[c] = new KCenterGroup(rows, total);
+            groups[c].Refresh(minDist);
+        }
+    }
+
+    // The pruning tests compare squared distances with this relative margin (0.1 % on the distances).
+    private const float Margin = 1.002f;
+
+    // The rows whose nearest centre so far is one centre, with their largest squared distance to it and the farthest
+    // row (lowest on ties).
+    private sealed class KCenterGroup(int[] rows, int count)
+    {
+        public readonly int[] Rows = rows;
+        public int Count = count;
+        public float RadiusSquared;
+        public int Best = -1;
+        public float BestValue = float.NegativeInfinity;
+
+        public void Refresh(float[] minDist)
+        {
+            Best = -1;
+            BestValue = float.NegativeInfinity;
+            for (int t = 0; t < Count; t++)
+            {
+                int r = Rows[t];
+                float v = minDist[r];
+                if (v > BestValue || (v == BestValue && r < Best)) { BestValue = v; Best = r; }
+            }
+            RadiusSquared = Math.Max(0, BestValue);
         }
     }
 
