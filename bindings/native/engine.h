@@ -215,6 +215,40 @@ int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids
                    const float* queries, int64_t nq, int32_t d, const char* options_json, int32_t* occurrence,
                    char* report_json, int64_t report_capacity, int64_t* report_needed);
 
+/* ---- exact-versus-approximate mining audit, calibrated relevance cutoff --------------------------------- */
+
+/* Audit of a mining run (MiningAudit): mines the input (the arguments of engine_mine: anchors or anchor_ids,
+ * positives, exclusions, options_json) on approximate and on exact (an exact index, e.g. "Flat", holding the same ids
+ * and vectors) with the same options and seed, compares the handed-out negatives anchor by anchor and re-scores the
+ * approximate run's negatives exactly. The report JSON is copied to report_json like engine_index_description:
+ * anchors, approximate_negatives, exact_negatives, set_flips, flip_rate, rows_changed, threshold_flips, band, in_band,
+ * mean_score_error. Indexes of different dimension, metric or count are status 1. */
+int engine_mine_audit(engine_index* approximate, engine_index* exact, const float* anchors, int64_t n, int32_t d,
+                      const int64_t* anchor_ids, const int64_t* positive_offsets, const int64_t* positives,
+                      const int64_t* exclusion_offsets, const int64_t* exclusions, const char* options_json,
+                      char* report_json, int64_t report_capacity, int64_t* report_needed);
+
+/* A per-query calibrated relevance cutoff (CalibratedCutoff): a logistic model on each candidate's score, the score
+ * standardised by its query's top_k statistics and its gap to the query's best score, and one global threshold on
+ * the model's probability. Labelled queries are CSR lists: query i owns scores[offsets[i] .. offsets[i+1]) (larger is
+ * closer, finite) and the aligned relevant flags (0 or 1); offsets has n_queries + 1 entries starting at 0. Fitting
+ * needs at least one relevant and one non-relevant candidate, top_k >= 1, iterations >= 1 (deterministic). */
+typedef struct engine_cutoff engine_cutoff;
+int engine_cutoff_fit(const float* scores, const uint8_t* relevant, const int64_t* offsets, int64_t n_queries,
+                      int32_t top_k, int32_t iterations, engine_cutoff** out);
+/* The fitted top_k, the threshold on the calibrated probability and the best plain threshold on raw scores (the
+ * baseline); any pointer may be NULL. */
+int engine_cutoff_info(engine_cutoff* cutoff, int32_t* top_k, double* threshold, double* plain_threshold);
+/* keep[j] = 1 for each candidate (offsets[n_queries] of them, CSR as above) the calibrated cutoff keeps, else 0. */
+int engine_cutoff_apply(engine_cutoff* cutoff, const float* scores, const int64_t* offsets, int64_t n_queries,
+                        uint8_t* keep);
+/* quality[0..5] = precision, recall, F1 of the calibrated cutoff, then of the plain threshold, micro-averaged over
+ * the labelled queries. */
+int engine_cutoff_evaluate(engine_cutoff* cutoff, const float* scores, const uint8_t* relevant, const int64_t* offsets,
+                           int64_t n_queries, double* quality);
+/* NULL is a no-op; a freed or foreign handle is status 2. */
+int engine_cutoff_free(engine_cutoff* cutoff);
+
 #ifdef __cplusplus
 }
 #endif

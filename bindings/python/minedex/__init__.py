@@ -21,6 +21,8 @@ from .graph import knn_graph, label_propagation, near_duplicates
 __all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
            "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
 __all__ += ["knn_graph", "label_propagation", "near_duplicates"]
+from .calibrated_cutoff import CalibratedCutoff
+__all__ += ["CalibratedCutoff"]
 
 
 def version():

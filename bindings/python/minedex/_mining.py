@@ -58,7 +58,14 @@ def occurrence_table(k_occurrence):
 
 
 def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
-         k_occurrence=None, **options):
+         k_occurrence=None, audit=None, **options):
+    if audit is not None:
+        from .index import Index
+        if not isinstance(audit, Index):
+            raise v.ArgumentTypeError(f"audit must be a minedex.Index (an exact index, e.g. 'Flat', holding the same ids "
+                                      f"and vectors), got {type(audit).__name__}.")
+        if k_occurrence is not None:
+            raise v.InvalidArgumentError("audit does not take k_occurrence: audit a mining run without hubness-aware sampling.")
     if (anchors is None) == (anchor_ids is None):
         raise v.InvalidArgumentError("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).")
     if anchors is not None:
@@ -83,14 +90,23 @@ def mine(index, positives, anchors=None, anchor_ids=None, exclusions=None, num_n
                    occ_ids.shape[0]]
     if output is not None:
         fn = lib.engine_mine_to_file if k_occurrence is None else lib.engine_mine_to_file_with_occurrence
-        return _report(lambda buf, cap, need: fn(*inputs, opts, v.path(output, "output"), buf, cap, need))
+        report = _report(lambda buf, cap, need: fn(*inputs, opts, v.path(output, "output"), buf, cap, need))
+        return _with_audit(report, audit, inputs, opts)
     negatives = np.empty((n, max(width, 0)), dtype=np.int64)
     scores = np.empty((n, max(width, 0)), dtype=np.float32)
     fn = lib.engine_mine if k_occurrence is None else lib.engine_mine_with_occurrence
     report = _report(lambda buf, cap, need: fn(
         *inputs, opts, arr.iptr(negatives) if negatives.size else None,
         arr.fptr(scores) if scores.size else None, width, buf, cap, need))
-    return negatives, scores, report
+    return negatives, scores, _with_audit(report, audit, inputs, opts)
+
+
+def _with_audit(report, audit, inputs, opts):
+    """The mining report with ``report["audit"]``: engine_mine_audit of the same input and options against ``audit``."""
+    if audit is not None:
+        report["audit"] = _report(lambda buf, cap, need: lib.engine_mine_audit(
+            inputs[0], audit._handle(), *inputs[1:], opts, buf, cap, need))
+    return report
 
 
 def hubness(index, ids, queries=None, k=10, **options):

@@ -215,7 +215,7 @@ class Index:
         return v.output(out, kind)
 
     def mine(self, positives, anchors=None, anchor_ids=None, exclusions=None, num_negatives=3, output=None,
-             k_occurrence=None, return_type="numpy", **options):
+             k_occurrence=None, return_type="numpy", audit=None, **options):
         """Mines hard negatives from this index (the engine's HardNegativeMiner).
 
         Parameters
@@ -238,6 +238,11 @@ class Index:
             with ``hubness_gamma=g > 0`` (and ``sampling`` "uniform", "simans" or "softmax") a candidate's sampling
             weight is multiplied by ``max(N_k, 1) ** -g``, so hubs are handed out less often. Ids not in the table
             count as N_k <= 1. Required when ``hubness_gamma > 0``; an error when ``hubness_gamma`` is 0.
+        audit : Index, optional
+            An exact index (e.g. ``"Flat"``) holding the same ids and vectors: the mining is repeated on this index and
+            on it with the same options and seed (the engine's MiningAudit), and ``report["audit"]`` says how many
+            decisions flip under exact scores (``set_flips``, ``flip_rate``, ``rows_changed``, ``threshold_flips``,
+            ``band``, ``in_band``, ``mean_score_error``). Not with ``k_occurrence``.
         **options
             Any key of engine.h's ``engine_mine`` options: ``range_min``, ``range_max``, ``candidate_depth``,
             ``duplicate_threshold``, ``absolute_margin``, ``relative_margin``, ``positive_anchor``, ``min_score``,
@@ -256,7 +261,7 @@ class Index:
         from ._mining import mine
         kind = v.return_type(return_type)
         result = mine(self, positives, anchors, anchor_ids, exclusions, num_negatives, output, k_occurrence,
-                      **options)
+                      audit, **options)
         if output is not None:
             return result
         negatives, scores, report = result

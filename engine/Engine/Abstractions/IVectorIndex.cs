@@ -85,10 +85,11 @@ public interface IVectorIndex : IDisposable
     /// All stored vectors within <paramref name="radius"/> of each query: squared L2 distance ≤ r, or inner-product /
     /// cosine similarity ≥ r. Results are variable-length per query (<see cref="RangeSearchResult"/>, best first).
     /// </summary>
-    /// <remarks>Exact on <c>Flat</c> (one scan). The default, used by approximate indexes, runs k-NN searches whose k
+    /// <remarks>Exact on <c>Flat</c> (one scan). IVF scans its probed lists once with the codec's list scanner
+    /// (<c>IvfIndex.RangeSearch</c>). The default, used by the other approximate indexes, runs k-NN searches whose k
     /// doubles until the k-th result leaves the radius, so it returns what the index's approximate search reaches
-    /// inside the radius: the probed lists of IVF, the ef-bounded (ef ≥ k) walk of HNSW. Its recall against Flat is
-    /// measured in docs/beyond-negatives.md.</remarks>
+    /// inside the radius (HNSW: the ef-bounded, ef ≥ k, walk). Recalls against Flat are measured in
+    /// docs/beyond-negatives.md.</remarks>
     /// <param name="queries">nq × d row-major queries.</param>
     /// <param name="radius">Squared-distance bound (L2, ≥ 0) or similarity threshold (IP: any finite value; cosine: −1..1).</param>
     /// <param name="parameters">Per-call knobs of the index (probes, ef, filter, threads).</param>

@@ -6,7 +6,7 @@ namespace Engine.Distance;
 /// Bounded max-heap of the k smallest keys seen so far, over caller-owned spans (no allocation).
 /// Keys are "smaller is better": callers searching by similarity push the negated score.
 /// </summary>
-public ref struct TopKHeap
+public ref struct TopKHeap : ICandidateSink
 {
     private readonly Span<float> _keys;
     private readonly Span<long> _ids;

@@ -30,31 +30,17 @@ public sealed partial class IvfIndex
         parameters?.Validate();
         SearchParameters.CheckFamily(parameters, "IVF", this);
         var ivf = parameters as IvfSearchParameters;
-        int probes = ivf?.Probes ?? _defaultProbes;
-        if (probes > ListCount)
-            throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
-        if (ivf?.BoundEpsilon is not null && _rabitq is null)
-            throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", nameof(parameters));
-        if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
-            throw new ArgumentException($"QuantizerEf applies to an HNSW coarse quantizer (IVF{{n}}_HNSW{{M}}); '{Description}' probes its centroids exhaustively.", nameof(parameters));
+        int probes = CheckKnobs(ivf);
         int rf = ivf?.RefineFactor ?? 1;
         long maxCodes = ivf?.MaxCodes ?? 0;
         EnsureTrained();
         if (nq == 0) return;
         int d = Dimension, threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
 
-        float[] q = ArrayPool<float>.Shared.Rent(nq * d);
-        float[] qw = q;
+        float[] qw = PrepareQueries(queries, nq, out float[] q);
         long[]? allowed = null;
         try
         {
-            queries.CopyTo(q);
-            if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) Normalize(q.AsSpan(i * d, d));
-            if (_opq is not null)
-            {
-                qw = ArrayPool<float>.Shared.Rent(nq * d);
-                _opq.Apply(q.AsSpan(0, nq * d), qw.AsSpan(0, nq * d));
-            }
             _lock.EnterReadLock();
             try
             {
@@ -70,12 +56,44 @@ public sealed partial class IvfIndex
         }
         finally
         {
-            if (!ReferenceEquals(qw, q)) ArrayPool<float>.Shared.Return(qw);
-            ArrayPool<float>.Shared.Return(q);
+            ReturnQueries(q, qw);
             if (allowed is not null) ArrayPool<long>.Shared.Return(allowed);
         }
         if (Metric != Metric.L2)
             for (int i = 0; i < nq * k; i++) distances[i] = -distances[i];
+    }
+
+    // The queries as the lists see them (rented): unit length for cosine, then OPQ-rotated when the index has OPQ
+    // (the returned array; q holds the unrotated copy, the same array without OPQ). Give both back with ReturnQueries.
+    private float[] PrepareQueries(ReadOnlySpan<float> queries, int nq, out float[] q)
+    {
+        int d = Dimension;
+        q = ArrayPool<float>.Shared.Rent(nq * d);
+        queries.CopyTo(q);
+        if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) Normalize(q.AsSpan(i * d, d));
+        if (_opq is null) return q;
+        var qw = ArrayPool<float>.Shared.Rent(nq * d);
+        _opq.Apply(q.AsSpan(0, nq * d), qw.AsSpan(0, nq * d));
+        return qw;
+    }
+
+    private static void ReturnQueries(float[] q, float[] qw)
+    {
+        if (!ReferenceEquals(qw, q)) ArrayPool<float>.Shared.Return(qw);
+        ArrayPool<float>.Shared.Return(q);
+    }
+
+    // The knobs whose range depends on this index (list count, codec, coarse quantizer); returns the probe count.
+    private int CheckKnobs(IvfSearchParameters? ivf)
+    {
+        int probes = ivf?.Probes ?? _defaultProbes;
+        if (probes > ListCount)
+            throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
+        if (ivf?.BoundEpsilon is not null && _rabitq is null)
+            throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", "parameters");
+        if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
+            throw new ArgumentException($"QuantizerEf applies to an HNSW coarse quantizer (IVF{{n}}_HNSW{{M}}); '{Description}' probes its centroids exhaustively.", "parameters");
+        return probes;
     }
 
     /// <summary>Everything a worker needs about one call (read-only; a struct so a call allocates nothing for it).</summary>
@@ -182,18 +200,32 @@ public sealed partial class IvfIndex
         long scanned = 0;
         for (int p = 0; p < probeLists.Length; p++)
         {
-            long li = probeLists[p];
-            if (li < 0) break;
-            var list = _lists[(int)li];
-            if (list.Count == 0) continue;
-            if (ctx.MaxCodes > 0 && scanned >= ctx.MaxCodes) break;
-            scanned += list.Count;
-            scanner.SetList((int)li, probeKeys[p]);
-            scanner.ScanCodes(list, p, ref cand, ctx.Rows);
+            var list = OpenProbe(p, probeKeys, probeLists, scanner, ctx, ref scanned, out bool stop);
+            if (stop) break;
+            if (list is not null) scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
         scanner.Drain(ref cand);
         return (scanned, Finish(q, probeLists, s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc), cand.Count, outKeys, outIds, scanner, s));
     }
+
+    /// <summary>
+    /// The <paramref name="p"/>-th probed list of a query, set on <paramref name="scanner"/> and counted in
+    /// <paramref name="scanned"/>; null when it is empty. <paramref name="stop"/> is true past the last probe or once
+    /// the code budget (<see cref="IvfSearchParameters.MaxCodes"/>) is spent.
+    /// </summary>
+    private InvertedList? OpenProbe(int p, ReadOnlySpan<float> probeKeys, ReadOnlySpan<long> probeLists, IvfListScanner scanner,
+        in SearchContext ctx, ref long scanned, out bool stop)
+    {
+        long li = probeLists[p];
+        stop = li < 0 || (ctx.MaxCodes > 0 && scanned >= ctx.MaxCodes && _lists[(int)li].Count > 0);
+        if (stop) return null;
+        var list = _lists[(int)li];
+        if (list.Count == 0) return null;
+        scanned += list.Count;
+        scanner.SetList((int)li, probeKeys[p]);
+        return list;
+    }
+
 
     // Writes a query's top-k from its candidates (count entries over candKeys / candLabels, chosen by key): re-scored
     // from the refine store when there is one (in lower-bound order, stopping early, when the candidates carry error

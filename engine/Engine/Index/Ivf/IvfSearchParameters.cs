@@ -40,6 +40,13 @@ public sealed class IvfSearchParameters : SearchParameters
     /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); &gt;= 0, null or 0 = no cap.</summary>
     public long? MaxCodes { get; init; }
 
+    /// <summary>
+    /// Range search with a refine store only: how far past the radius (in key units: squared distance for L2,
+    /// similarity for inner product and cosine) an estimated key may lie and still be re-scored exactly. Finite and
+    /// &gt;= 0; null lets the search estimate it per query (see <see cref="IvfIndex.RangeSearch"/>).
+    /// </summary>
+    public float? RangeSlack { get; init; }
+
     /// <summary>Lower bound (inclusive) of the numeric attribute window; null = unbounded below. Any number
     /// including -∞; NaN is rejected.</summary>
     public double? AttributeMin { get; init; }
@@ -73,6 +80,8 @@ public sealed class IvfSearchParameters : SearchParameters
             throw new ArgumentOutOfRangeException(nameof(BoundEpsilon), eps, $"BoundEpsilon must be greater than 0 and at most 16 (null = 1.9), got {eps}.");
         if (MaxCodes is < 0)
             throw new ArgumentOutOfRangeException(nameof(MaxCodes), MaxCodes, $"MaxCodes must be >= 0 (0 or null = no limit), got {MaxCodes}.");
+        if (RangeSlack is float slack && !(float.IsFinite(slack) && slack >= 0))
+            throw new ArgumentOutOfRangeException(nameof(RangeSlack), slack, $"RangeSlack must be a finite number >= 0 (null = estimated per query), got {slack}.");
         if (AttributeMin is double lo && double.IsNaN(lo))
             throw new ArgumentOutOfRangeException(nameof(AttributeMin), lo, "AttributeMin is NaN: a bound must be a number (-inf allowed; null = unbounded).");
         if (AttributeMax is double hi && double.IsNaN(hi))

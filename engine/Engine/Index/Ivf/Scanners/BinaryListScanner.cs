@@ -52,7 +52,10 @@ internal sealed class BinaryListScanner : IvfListScanner
         else _bias = coarseKey;
     }
 
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int cs = _codec.CodeSize, count = list.Count;
         var codes = list.Codes;

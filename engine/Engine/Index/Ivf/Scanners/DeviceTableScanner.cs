@@ -20,7 +20,10 @@ internal sealed class DeviceTableScanner(ProductQuantizer pq, ResidualTables? ta
 
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
 
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int m = Pq.M, count = list.Count;
         Span<byte> code = stackalloc byte[m];

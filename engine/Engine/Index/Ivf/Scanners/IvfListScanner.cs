@@ -49,6 +49,23 @@ internal abstract class IvfListScanner
     public abstract void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter);
 
     /// <summary>
+    /// Range scan: scores every row of <paramref name="list"/> the filter allows and appends (key, label) to
+    /// <paramref name="candidates"/> for each key ≤ <paramref name="maxKey"/>, in row order. The keys are the ones
+    /// <see cref="ScanCodes"/> offers for the same rows (nothing is buffered: <see cref="Drain"/> is not needed).
+    /// </summary>
+    public void ScanRange(InvertedList list, int probe, float maxKey, List<(float Key, long Label)> candidates, in ListFilter filter)
+    {
+        var sink = new RangeSink(candidates, maxKey);
+        Scan(list, probe, ref sink, filter);
+    }
+
+    /// <summary>
+    /// The scoring loop, generic over where candidates go (a k-NN heap or a range collector): every row the filter
+    /// allows whose key is at most <c>sink.Threshold</c> (read after each offer) is offered to <paramref name="sink"/>.
+    /// </summary>
+    protected abstract void Scan<TSink>(InvertedList list, int probe, ref TSink sink, in ListFilter filter) where TSink : ICandidateSink, allows ref struct;
+
+    /// <summary>
     /// Moves candidates the scanner buffered itself (instead of pushing them into the heap offered to
     /// <see cref="ScanCodes"/>) into <paramref name="heap"/>; called once per query after its last list, before the
     /// heap is read. Scanners that push directly do nothing.
@@ -57,6 +74,16 @@ internal abstract class IvfListScanner
 
     /// <summary>The label of row <paramref name="row"/> of the <paramref name="probe"/>-th probed list.</summary>
     protected static long Label(int probe, int row) => ((long)probe << 32) | (uint)row;
+}
+
+/// <summary>The sink of a range scan: a fixed threshold (the largest key kept), every offer appended.</summary>
+internal readonly struct RangeSink(List<(float Key, long Label)> candidates, float maxKey) : ICandidateSink
+{
+    /// <inheritdoc />
+    public float Threshold => maxKey;
+
+    /// <inheritdoc />
+    public void Push(float key, long id) => candidates.Add((key, id));
 }
 
 /// <summary>Which rows of a list a search may return: an id filter and/or an attribute window.</summary>
@@ -93,7 +120,10 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
 
     public override void SetList(int list, float coarseKey) { }
 
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int d = _query.Length;
         ReadOnlySpan<float> q = _query;

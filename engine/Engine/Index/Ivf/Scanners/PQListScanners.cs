@@ -83,7 +83,10 @@ internal sealed class PQListScanner(ProductQuantizer pq, ResidualTables? tables,
 {
     public override int CandidatesFor(int k, int candidates, bool hasRefine) => hasRefine ? candidates : k;
 
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int m = Pq.M, ksub = Pq.Ksub;
         ReadOnlySpan<float> lut = Table;
@@ -170,6 +173,50 @@ internal sealed class FastScanListScanner : PQTableScanner
         ScanBlocks(list, probe, ref heap, filter, reservoir);
     }
 
+    /// <summary>
+    /// The sink-generic loop (range scans; the k-NN scan keeps <see cref="ScanCodes"/>, whose pruning and reservoir
+    /// are tuned for a heap): the 16-bit sums prefilter the codes, then each survivor's key is compared with the sink's
+    /// threshold. With a refine store the key is the dequantised sum (as the k-NN scan's candidates); without one it
+    /// is the exact float ADC key, and the prefilter is widened by M quantisation steps (each table entry is rounded by
+    /// at most one step) so no code whose float key is inside the threshold is cut by the rounding.
+    /// </summary>
+    protected override unsafe void Scan<TSink>(InvertedList list, int probe, ref TSink sink, in ListFilter filter)
+    {
+        int m = Pq.M, blockBytes = _blockBytes, count = list.Count;
+        float bias = _bias, scale = _scale, inv = _inv, widen = _exactAdc ? m * inv : 0;
+        bool exactAdc = _exactAdc;
+        float threshold = sink.Threshold;
+        ushort thr = Threshold16(threshold + widen, bias, scale);
+        if (thr == 0 && threshold + widen < bias) return;
+        int blocks = (count + 31) >> 5;
+        var listCodes = list.Codes;
+        fixed (byte* codes = listCodes)
+        fixed (byte* qlut = _qlut)
+        fixed (ushort* out32 = _out32)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                uint mask = BlockMask(codes + (long)b * blockBytes, qlut, m, thr, out32, count - b * 32);
+                while (mask != 0)
+                {
+                    int i = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    int off = b * 32 + i;
+                    float key = bias + out32[i] * inv;
+                    if (exactAdc)
+                    {
+                        PQ4FastScan.GetCode(listCodes, m, off, _code);
+                        key = Adc(_code);
+                    }
+                    if (key > threshold || (filter.Active && !filter.Allows(list, off))) continue;
+                    sink.Push(key, Label(probe, off));
+                    threshold = sink.Threshold;
+                    thr = Threshold16(threshold + widen, bias, scale);
+                }
+            }
+        }
+    }
+
     // Survivors go to the reservoir when there is one (refine store), else to the heap (exact ADC keys without one).
     private unsafe void ScanBlocks(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter, CandidateReservoir? reservoir)
     {
@@ -187,9 +234,7 @@ internal sealed class FastScanListScanner : PQTableScanner
             if (thr == 0 && threshold < bias) return;
             for (int b = 0; b < blocks; b++)
             {
-                uint mask = PQ4FastScan.ScanBlock(codes + (long)b * blockBytes, qlut, m, thr, out32);
-                int valid = count - b * 32;
-                if (valid < 32) mask &= (1u << valid) - 1;
+                uint mask = BlockMask(codes + (long)b * blockBytes, qlut, m, thr, out32, count - b * 32);
                 while (mask != 0)
                 {
                     int i = BitOperations.TrailingZeroCount(mask);
@@ -218,6 +263,14 @@ internal sealed class FastScanListScanner : PQTableScanner
                 }
             }
         }
+    }
+
+    // Scores one block of 32 codes into out32; the mask of those at or below thr among the block's valid rows.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint BlockMask(byte* block, byte* qlut, int m, ushort thr, ushort* out32, int valid)
+    {
+        uint mask = PQ4FastScan.ScanBlock(block, qlut, m, thr, out32);
+        return valid < 32 ? mask & ((1u << valid) - 1) : mask;
     }
 
     // The largest quantised value whose dequantised distance can still enter the heap.

@@ -60,7 +60,10 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         SetQueryNorm(query);
     }
 
-    public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override unsafe void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, count = list.Count;
         float bias = Bias, tableBias = _tableBias, inv = _inv, bound = BoundScale;

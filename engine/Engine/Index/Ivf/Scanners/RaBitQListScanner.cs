@@ -120,7 +120,10 @@ internal sealed class RaBitQListScanner : RaBitQScannerBase
         SetQueryNorm(query);
     }
 
-    public override unsafe void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
+        Scan(list, probe, ref heap, filter);
+
+    protected override unsafe void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int cs = Codec.CodeSize, pb = Codec.PlaneBytes, bits = Codec.Bits, count = list.Count;
         float bias = Bias, sum = _sum, boundScale = BoundScale;
