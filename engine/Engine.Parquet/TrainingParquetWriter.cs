@@ -34,9 +34,8 @@ public sealed class TrainingParquetWriter : TrainingRowWriter
     /// <exception cref="ArgumentException">A bad layout (see <see cref="TrainingLayout.Validate"/>).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="rowGroupRows"/> is below 1.</exception>
     /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
-    public TrainingParquetWriter(string path, TrainingLayout layout, int rowGroupRows = DefaultRowGroupRows) : base(path, layout)
+    public TrainingParquetWriter(string path, TrainingLayout layout, int rowGroupRows = DefaultRowGroupRows) : base(path, CheckRowGroup(layout, rowGroupRows))
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupRows, 1);
         RowGroupRows = rowGroupRows;
         var fields = new List<Field>();
         _fields = new DataField[Columns.Count];
@@ -50,6 +49,13 @@ public sealed class TrainingParquetWriter : TrainingRowWriter
             _buffers[c] = ColumnBuffer.For(column.Kind);
         }
         _schema = new ParquetSchema(fields);
+    }
+
+    // Checked before the base class opens the temporary file.
+    private static TrainingLayout CheckRowGroup(TrainingLayout layout, int rowGroupRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupRows, 1);
+        return layout;
     }
 
     /// <summary>Rows per row group.</summary>
@@ -112,74 +118,66 @@ public sealed class TrainingParquetWriter : TrainingRowWriter
         base.Dispose(disposing);
     }
 
-    // One column's values of the current row group; list columns keep repetition levels (0 starts a row's list,
-    // 1 continues it). Lists are never empty in these layouts, so repetition levels alone describe them.
+    // One column's values of the current row group. List columns keep repetition levels (0 starts a row's list, 1
+    // continues it) and definition levels (every element present: the item's maximum level); the layouts never
+    // produce an empty list, so no other levels occur.
     private abstract class ColumnBuffer
     {
         public static ColumnBuffer For(TrainingColumnKind kind) => kind switch
         {
-            TrainingColumnKind.Text or TrainingColumnKind.TextList => new StringBuffer(),
-            TrainingColumnKind.Id or TrainingColumnKind.IdList or TrainingColumnKind.Label or TrainingColumnKind.LabelList => new ValueBuffer<long>(),
-            _ => new ValueBuffer<float>(),
+            TrainingColumnKind.Text or TrainingColumnKind.TextList => new ValueBuffer<ReadOnlyMemory<char>, string>(static s => s.AsMemory(), "text"),
+            TrainingColumnKind.Id or TrainingColumnKind.IdList or TrainingColumnKind.Label or TrainingColumnKind.LabelList => new ValueBuffer<long, long>(static v => v, "int64"),
+            _ => new ValueBuffer<float, float>(static v => v, "float"),
         };
-
-        protected List<int>? Levels;
 
         public abstract void Add(object cell, string column);
         public abstract void WriteTo(ParquetRowGroupWriter group, DataField field);
         public abstract void Clear();
-
-        protected void AddLevels(int count, string column)
-        {
-            if (count == 0) throw new ArgumentException($"Column '{column}': an empty list cannot be written (the layouts never produce one).");
-            Levels ??= new List<int>();
-            Levels.Add(0);
-            for (int i = 1; i < count; i++) Levels.Add(1);
-        }
-
-        protected ReadOnlyMemory<int>? LevelMemory => Levels is null ? null : Levels.ToArray();
-
-        protected static ArgumentException Mismatch(object cell, string column, string expected) =>
-            new($"Column '{column}' holds {expected}, got {cell?.GetType().Name ?? "null"}.");
     }
 
-    private sealed class ValueBuffer<T> : ColumnBuffer where T : struct
+    private sealed class ValueBuffer<T, TCell>(Func<TCell, T> convert, string expected) : ColumnBuffer where T : struct
     {
         private readonly List<T> _values = new();
+        private readonly List<int> _repetition = new();
 
         public override void Add(object cell, string column)
         {
             switch (cell)
             {
-                case T v: _values.Add(v); break;
-                case T[] list: AddLevels(list.Length, column); _values.AddRange(list); break;
-                default: throw Mismatch(cell, column, typeof(T).Name);
+                case TCell v:
+                    _values.Add(convert(v));
+                    break;
+                case TCell[] list:
+                    if (list.Length == 0) throw new ArgumentException($"Column '{column}': an empty list cannot be written (the layouts never produce one).");
+                    _repetition.Add(0);
+                    for (int i = 0; i < list.Length; i++)
+                    {
+                        if (i > 0) _repetition.Add(1);
+                        _values.Add(convert(list[i]));
+                    }
+                    break;
+                default:
+                    throw new ArgumentException($"Column '{column}' holds {expected} values, got {cell?.GetType().Name ?? "null"}.");
             }
         }
 
-        public override void WriteTo(ParquetRowGroupWriter group, DataField field) =>
-            group.WriteAsync<T>(field, _values.ToArray(), LevelMemory).GetAwaiter().GetResult();
-
-        public override void Clear() { _values.Clear(); Levels?.Clear(); }
-    }
-
-    private sealed class StringBuffer : ColumnBuffer
-    {
-        private readonly List<string> _values = new();
-
-        public override void Add(object cell, string column)
+        public override void WriteTo(ParquetRowGroupWriter group, DataField field)
         {
-            switch (cell)
+            var values = _values.ToArray();
+            if (_repetition.Count == 0)
             {
-                case string s: _values.Add(s); break;
-                case string[] list: AddLevels(list.Length, column); _values.AddRange(list); break;
-                default: throw Mismatch(cell, column, "text");
+                group.WriteAsync<T>(field, values, null).GetAwaiter().GetResult();
+                return;
             }
+            var definition = new int[values.Length];
+            Array.Fill(definition, field.MaxDefinitionLevel);
+            group.WriteAllPartsAsync<T>(field, values, definition, _repetition.ToArray(), CancellationToken.None).GetAwaiter().GetResult();
         }
 
-        public override void WriteTo(ParquetRowGroupWriter group, DataField field) =>
-            group.WriteAsync(field, _values, LevelMemory).GetAwaiter().GetResult();
-
-        public override void Clear() { _values.Clear(); Levels?.Clear(); }
+        public override void Clear()
+        {
+            _values.Clear();
+            _repetition.Clear();
+        }
     }
 }
