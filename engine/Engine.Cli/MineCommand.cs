@@ -123,6 +123,14 @@ internal static class MineCommand
                 input = MiningInput.FromVectors(a, ad, pos);
                 inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
             }
+            TrainingLayout? layout = training?.Layout(options.NumNegatives, input.Count, n, anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase));
+            if (layout?.CorpusTexts is { } texts)
+            {
+                // Copies of a positive's text are the positive (sentence-transformers de-duplicates the corpus by text).
+                var sameText = TrainingLayout.SameTextExclusions(texts, pos);
+                if (sameText.Any(e => e.Length > 0))
+                    input = input.CorpusAnchorIds is { } ids ? MiningInput.FromCorpusIds(ids, pos, sameText) : MiningInput.FromVectors(input.Vectors!, input.Dimension, pos, sameText);
+            }
             if (options.HubnessGamma > 0)
             {
                 var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
@@ -140,12 +148,11 @@ internal static class MineCommand
             };
             if (training is not null)
             {
-                var layout = training.Layout(options.NumNegatives, input.Count, n, anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase));
                 foreach (var (name, file) in new[] { ("query_texts", training.QueryTextsPath), ("corpus_texts", training.CorpusTextsPath) })
                     if (file is not null) inputs[name] = MiningManifest.Sha256(file);
                 long rowsOut, missing;
                 MiningReport mined;
-                using (var writer = training.Open(outPath, layout))
+                using (var writer = training.Open(outPath, layout!))
                 {
                     mined = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineTo(input, writer, progress));
                     (rowsOut, missing) = (writer.RowsWritten, writer.MissingRows);

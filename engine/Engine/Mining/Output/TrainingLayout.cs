@@ -262,6 +262,36 @@ public sealed record TrainingLayout
         }
     }
 
+    /// <summary>
+    /// Per anchor, the corpus ids whose text equals the text of one of its positives (other than the positive
+    /// itself): copies of a positive are the positive, so they must not come back as negatives. Pass the result as
+    /// <see cref="MiningInput"/> exclusions; this is what <c>mine_hard_negatives</c> does over a built index whose corpus
+    /// repeats texts. Anchors whose positives have unique texts get an empty list.
+    /// </summary>
+    /// <exception cref="ArgumentException">A positive id has no text.</exception>
+    public static long[][] SameTextExclusions(IReadOnlyList<string> corpusTexts, IReadOnlyList<long[]> positives)
+    {
+        ArgumentNullException.ThrowIfNull(corpusTexts);
+        ArgumentNullException.ThrowIfNull(positives);
+        var byText = new Dictionary<string, List<long>>(StringComparer.Ordinal);
+        for (int i = 0; i < corpusTexts.Count; i++)
+        {
+            if (!byText.TryGetValue(corpusTexts[i], out var rows)) byText[corpusTexts[i]] = rows = new List<long>(1);
+            rows.Add(i);
+        }
+        var result = new long[positives.Count][];
+        for (int a = 0; a < positives.Count; a++)
+        {
+            var own = new HashSet<long>(positives[a]);
+            var extra = new List<long>();
+            foreach (long p in own)
+                foreach (long r in byText[Text(corpusTexts, p, "corpus")])
+                    if (!own.Contains(r)) extra.Add(r);
+            result[a] = extra.Distinct().ToArray();
+        }
+        return result;
+    }
+
     private static TrainingRow Row(object anchor, object doc, object third, object? score) =>
         new(score is null ? [anchor, doc, third] : [anchor, doc, third, score]);
 
