@@ -44,7 +44,13 @@ internal static class MineCommand
         var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on the device, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
-        var format = new Option<string>("--format") { Description = "jsonl or binary.", DefaultValueFactory = _ => "jsonl" };
+        var format = new Option<string>("--format") { Description = "jsonl, parquet (with --output-format) or binary.", DefaultValueFactory = _ => "jsonl" };
+        var outputFormat = new Option<string?>("--output-format") { Description = "Write a sentence-transformers layout instead of the engine's rows: triplet, n-tuple, labeled-pair or labeled-list (as minedex.mine_hard_negatives; docs/mining.md)." };
+        var outputScores = new Option<bool>("--output-scores") { Description = "With --output-format: add the score column(s) (sentence-transformers output_scores)." };
+        var queryTexts = new Option<string?>("--query-texts") { Description = "With --output-format: anchor texts, one per line (line i = anchor i); the anchor column holds texts instead of ids." };
+        var corpusTexts = new Option<string?>("--corpus-texts") { Description = "With --output-format: corpus texts, one per line (line i = corpus id i); document columns hold texts instead of ids." };
+        var anchorColumn = new Option<string>("--anchor-column-name") { Description = "With --output-format: name of the anchor column.", DefaultValueFactory = _ => "anchor" };
+        var positiveColumn = new Option<string>("--positive-column-name") { Description = "With --output-format: name of the positive column.", DefaultValueFactory = _ => "positive" };
         var acceptLoss = new Option<bool>(SearchCommand.AcceptLogLossOption) { Description = SearchCommand.AcceptLogLossDescription };
         var output = new Option<string>("--out") { Description = "Output file; the manifest and report are written beside it.", Required = true };
         var audit = new Option<bool>("--audit") { Description = "Also mine on an exact Flat index of the corpus and write OUT.audit.json: decision flips, flip rate, exact re-scoring of the ambiguous band (MiningAudit)." };
@@ -53,7 +59,8 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit, cluster, collection })
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit, cluster, collection,
+                     outputFormat, outputScores, queryTexts, corpusTexts, anchorColumn, positiveColumn })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
         {
@@ -73,14 +80,13 @@ internal static class MineCommand
                 KOccurrence = p.GetValue(gamma) > 0 ? new Dictionary<long, int>() : null,
             };
             options.Validate();
+            var training = MineTrainingOutput.Parse(p.GetValue(format)!, p.GetValue(outputFormat), p.GetValue(outputScores), p.GetValue(queryTexts), p.GetValue(corpusTexts),
+                options.IncludePositives, p.GetValue(anchors)!.Equals("corpus", StringComparison.OrdinalIgnoreCase), p.GetValue(anchorColumn)!, p.GetValue(positiveColumn)!);
+            // A training layout counts short anchors itself (as the Python function, which keeps them): keep them unless told otherwise.
+            if (training is not null && p.GetResult(shortfall) is null or { Implicit: true }) options = options with { Shortfall = ShortfallPolicy.KeepShort };
             string corpusPath = p.GetValue(corpus)!, anchorsArg = p.GetValue(anchors)!, positivesPath = p.GetValue(positives)!;
             string outPath = p.GetValue(output)!;
-            var fmt = p.GetValue(format)!.ToLowerInvariant() switch
-            {
-                "jsonl" => MiningOutputFormat.Jsonl,
-                "binary" or "bin" => MiningOutputFormat.Binary,
-                var f => throw new ArgumentException($"Unknown --format '{f}': expected jsonl or binary."),
-            };
+            var fmt = p.GetValue(format)!.Trim().ToLowerInvariant() is "binary" or "bin" ? MiningOutputFormat.Binary : MiningOutputFormat.Jsonl;
 
             var (data, d) = VecsFile.ReadFvecs(corpusPath, "--corpus");
             int n = data.Length / d;
@@ -117,6 +123,14 @@ internal static class MineCommand
                 input = MiningInput.FromVectors(a, ad, pos);
                 inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
             }
+            TrainingLayout? layout = training?.Layout(options.NumNegatives, input.Count, n, anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase));
+            if (layout?.CorpusTexts is { } texts)
+            {
+                // Copies of a positive's text are the positive (sentence-transformers de-duplicates the corpus by text).
+                var sameText = TrainingLayout.SameTextExclusions(texts, pos);
+                if (sameText.Any(e => e.Length > 0))
+                    input = input.CorpusAnchorIds is { } ids ? MiningInput.FromCorpusIds(ids, pos, sameText) : MiningInput.FromVectors(input.Vectors!, input.Dimension, pos, sameText);
+            }
             if (options.HubnessGamma > 0)
             {
                 var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
@@ -132,15 +146,37 @@ internal static class MineCommand
                 IndexChecksum = inputs["corpus"], Inputs = inputs,
                 Notes = "engine mine " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
             };
+            if (training is not null)
+            {
+                foreach (var (name, file) in new[] { ("query_texts", training.QueryTextsPath), ("corpus_texts", training.CorpusTextsPath) })
+                    if (file is not null) inputs[name] = MiningManifest.Sha256(file);
+                long rowsOut, missing;
+                MiningReport mined;
+                using (var writer = training.Open(outPath, layout!))
+                {
+                    mined = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineTo(input, writer, progress));
+                    (rowsOut, missing) = (writer.RowsWritten, writer.MissingRows);
+                }
+                manifest.Write(outPath, training.Name, idx, options, mined);
+                Console.WriteLine($"{rowsOut:N0} rows ({training.Name}); {missing:N0} rows missing for lack of negatives");
+                FinishReport(mined, outPath);
+                if (p.GetValue(audit)) WriteAudit(idx, data, d, input, options, outPath, steps);
+                return 0;
+            }
             var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
-            File.WriteAllText(outPath + ".report.json", report.ToJson());
-            if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Mining(report));
-            else Console.WriteLine(report.ToString());
-            Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
+            FinishReport(report, outPath);
             if (p.GetValue(audit)) WriteAudit(idx, data, d, input, options, outPath, steps);
             return 0;
         });
         return cmd;
+    }
+
+    private static void FinishReport(MiningReport report, string outPath)
+    {
+        File.WriteAllText(outPath + ".report.json", report.ToJson());
+        if (Terminal.IsInteractive) AnsiConsole.Write(Tables.Mining(report));
+        else Console.WriteLine(report.ToString());
+        Console.WriteLine($"wrote {outPath}, {MiningManifest.PathFor(outPath)}, {outPath}.report.json");
     }
 
     // Exact-versus-approximate audit (issue 16 §5): the same mining on a Flat index of the corpus, compared.

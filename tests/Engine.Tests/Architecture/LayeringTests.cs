@@ -31,6 +31,7 @@ public class LayeringTests
         { "SkiaSharp", "Engine.Bench" },
         { "PureHDF", "Engine.Bench" },
         { "YamlDotNet", "Engine.Bench" },
+        { "Parquet.Net", "Engine.Parquet" },
     };
 
     [Theory]
@@ -55,8 +56,18 @@ public class LayeringTests
     public void CoreAssembly_ReferencesNoHeavyPackage()
     {
         var refs = typeof(Engine.Index.Flat.FlatIndex).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
-        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "YamlDotNet", "Spectre", "Engine.Bench", "Engine.Collections", "Engine.Distributed" })
+        foreach (var forbidden in new[] { "FASTER", "ILGPU", "Orleans", "VectorData", "Engine.Faster", "Engine.Gpu", "ScottPlot", "SkiaSharp", "PureHDF", "YamlDotNet", "Spectre", "Engine.Bench", "Engine.Collections", "Engine.Distributed", "Parquet", "Engine.Parquet" })
             Assert.DoesNotContain(refs, r => r.Contains(forbidden, StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void ParquetAssembly_SitsOnTheCoreOnly()
+    {
+        // Parquet output (Parquet.Net) is its own assembly over the core's training layouts; no other engine layer.
+        var refs = typeof(Engine.Parquet.TrainingParquetWriter).Assembly.GetReferencedAssemblies().Select(a => a.Name ?? "").ToArray();
+        Assert.Contains("Engine", refs);
+        Assert.Contains("Parquet", refs);
+        Assert.DoesNotContain(refs, r => r.StartsWith("Engine.", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -43,8 +43,16 @@ public sealed class MiningManifest
     }
 
     /// <summary>Writes the manifest beside <paramref name="outputPath"/> atomically; returns its path.</summary>
-    public string Write(string outputPath, MiningOutputFormat format, IVectorIndex index, MiningOptions options, MiningReport report)
+    public string Write(string outputPath, MiningOutputFormat format, IVectorIndex index, MiningOptions options, MiningReport report) =>
+        Write(outputPath, format == MiningOutputFormat.Jsonl ? "jsonl" : "binary", index, options, report);
+
+    /// <summary>
+    /// Writes the manifest beside <paramref name="outputPath"/> atomically, naming the output's format in words
+    /// (e.g. <c>triplet+scores/parquet</c> for a training layout); returns its path.
+    /// </summary>
+    public string Write(string outputPath, string formatName, IVectorIndex index, MiningOptions options, MiningReport report)
     {
+        ArgumentException.ThrowIfNullOrEmpty(formatName);
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(report);
@@ -57,7 +65,7 @@ public sealed class MiningManifest
             w.WriteString("engine_version", EngineVersion);
             w.WriteStartObject("output");
             w.WriteString("file", Path.GetFileName(outputPath));
-            w.WriteString("format", format == MiningOutputFormat.Jsonl ? "jsonl" : "binary");
+            w.WriteString("format", formatName);
             w.WriteString("checksum", Sha256(outputPath));
             w.WriteNumber("bytes", Engine.Storage.FileLengths.Of(outputPath));
             w.WriteEndObject();
