@@ -25,6 +25,12 @@ public sealed record CollectionOptions
     /// true). SPANN fields are not snapshotted: a collection with one rebuilds on open.</summary>
     public bool IndexSnapshots { get; init; } = true;
 
+    /// <summary>When the indexes come from a snapshot, still read every stored payload once on open and check its
+    /// CRC-32C, so that a damaged payload file is rejected at open as it is when the indexes are rebuilt (default true;
+    /// a sequential pass over the KV, far cheaper than an index rebuild). False skips the pass: a damaged payload is then
+    /// reported (<see cref="CorruptIndexException"/>) when it is read, and by <c>VerifyConsistency</c>.</summary>
+    public bool VerifyPayloadsOnOpen { get; init; } = true;
+
     /// <summary>Checks the ranges.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value out of range (named).</exception>
     public void Validate()

@@ -234,4 +234,23 @@ public class CollectionSnapshotTests
         Assert.Equal(Metric.InnerProduct, opened.Schema.Vectors[0].Metric);
         opened.VerifyConsistency();
     }
+
+    [Fact]
+    public async Task ADamagedPayload_IsRejectedAtOpen_EvenWithASnapshot_OrOnReadWhenTheCheckIsOff()
+    {
+        using var dir = new TempDir();
+        using (var c = Open(dir.Path, "HNSW8")) await Fill(c, 120);
+        string kvLog = Directory.GetFiles(Path.Combine(dir.Path, "kv"), "kv.log*").Single(f => File.ReadAllBytes(f).AsSpan().IndexOf("body of 18"u8) >= 0);
+        var bytes = File.ReadAllBytes(kvLog);
+        bytes[bytes.AsSpan().IndexOf("body of 18"u8) + 2] ^= 0x20;
+        File.WriteAllBytes(kvLog, bytes);
+        var e = Assert.Throws<CorruptIndexException>(() => Open(dir.Path, "HNSW8"));
+        Assert.Contains("checksum", e.Message);
+        using var c2 = Open(dir.Path, "HNSW8", options: new CollectionOptions { VerifyPayloadsOnOpen = false });
+        Assert.Equal(CollectionIndexSource.Snapshot, c2.Recovery.IndexSource);
+        Assert.NotNull(await c2.GetAsync("k19"));
+        var onRead = await Assert.ThrowsAsync<CorruptIndexException>(() => c2.GetAsync("k18"));
+        Assert.Contains("checksum", onRead.Message);
+        Assert.Throws<CorruptIndexException>(c2.VerifyConsistency);
+    }
 }
