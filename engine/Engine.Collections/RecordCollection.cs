@@ -13,9 +13,11 @@ namespace Engine.Collections;
 /// <remarks>
 /// <para>Durability: a write is appended to the log and the log is committed (fsync) before it is applied to the store
 /// and the indexes and before the call returns. A checkpoint makes FASTER KV durable at a log address and then
-/// truncates the log there; opening recovers the KV checkpoint named by <c>manifest.json</c>, replays the log from its
-/// address, and builds the indexes from the recovered records, so an index can never hold a vector without its record
-/// or miss one. See docs/collections.md.</para>
+/// truncates the log there, after writing an index snapshot (indexes, filter columns) stamped with that address; opening
+/// recovers the KV checkpoint named by <c>manifest.json</c>, loads the newest usable snapshot, and replays the log from
+/// the checkpoint's address into the store and from the snapshot's into the indexes, so an index can never hold a
+/// vector without its record or miss one. Without a usable snapshot it builds the indexes from the recovered records
+/// (<see cref="CollectionRecovery.IndexSource"/> says which). See docs/collections.md.</para>
 /// <para>Thread safety: any number of concurrent readers (search, get); writers are serialised and exclude readers
 /// only while they apply a committed write in memory (not during the log's fsync).</para>
 /// </remarks>
@@ -65,7 +67,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     /// <summary>
     /// Opens the collection in <paramref name="directory"/>, or creates it there with <paramref name="schema"/>.
-    /// Recovery (KV checkpoint, log replay, index build) runs here; its cost grows with the records stored.
+    /// Recovery (KV checkpoint, index snapshot or index build, log replay) runs here; see <see cref="Recovery"/>.
     /// </summary>
     /// <param name="directory">The collection's directory.</param>
     /// <param name="schema">Required to create; when given for an existing collection it must equal the stored one.</param>
