@@ -262,6 +262,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             if (_options.IndexSnapshots && rejected != "no index snapshot")
                 System.Diagnostics.Trace.TraceWarning($"Collection '{_directory}': rebuilding the vector indexes from the records: {rejected}.");
             (records, maxId) = RebuildFromStore(maxId);
+            if (_options.IndexSnapshots && IndexSnapshot.Unsupported(_slots) is { } unsupported) rejected = unsupported;
             _nextId = maxId + 1;
             tail = 0;
         }
@@ -597,7 +598,13 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     // lock is held; readers continue). I/O failures are recorded, not thrown: the snapshot only saves reopen work.
     private void WriteSnapshot(long address)
     {
-        if (!_options.IndexSnapshots || IndexSnapshot.Unsupported(_slots) is not null) return;
+        if (!_options.IndexSnapshots) return;
+        if (IndexSnapshot.Unsupported(_slots) is not null)
+        {
+            // A field became a SPANN index: an older snapshot (of its staging index) would only be rejected as stale.
+            IndexSnapshot.DeleteAll(_directory);
+            return;
+        }
         _state.EnterReadLock();
         try
         {

@@ -253,4 +253,28 @@ public class CollectionSnapshotTests
         Assert.Contains("checksum", onRead.Message);
         Assert.Throws<CorruptIndexException>(c2.VerifyConsistency);
     }
+
+    [Fact]
+    public async Task ASpannField_IsSnapshottedWhileStaged_AndRebuiltOnceTrained_SayingWhy()
+    {
+        using var dir = new TempDir();
+        const string Spec = "SPANN(postings=16)";
+        using (var c = Open(dir.Path, Spec, trainingSize: 300))
+            await c.UpsertBatchAsync(Enumerable.Range(0, 200).Select(n => CollectionTestData.Make("k" + n, n)));
+        using (var c = Open(dir.Path, Spec, trainingSize: 300))
+        {
+            Assert.Equal(CollectionIndexSource.Snapshot, c.Recovery.IndexSource); // the Flat staging index
+            Assert.Equal("Flat", c.IndexDescription());
+            await c.UpsertBatchAsync(Enumerable.Range(200, 200).Select(n => CollectionTestData.Make("k" + n, n)));
+            Assert.NotEqual("Flat", c.IndexDescription());
+        }
+        Assert.Empty(Directory.Exists(Path.Combine(dir.Path, "snapshots")) ? Directory.GetDirectories(Path.Combine(dir.Path, "snapshots")) : []);
+        using (var c = Open(dir.Path, Spec, trainingSize: 300))
+        {
+            Assert.Equal(CollectionIndexSource.Rebuild, c.Recovery.IndexSource);
+            Assert.Contains("SPANN", c.Recovery.SnapshotRejectedReason);
+            Assert.Equal(400, c.Count);
+            c.VerifyConsistency();
+        }
+    }
 }
