@@ -20,6 +20,17 @@ public sealed record CollectionOptions
     /// <summary>Memory of FASTER KV's in-memory log (default 256 MiB; at least 16 MiB); older records page to disk.</summary>
     public long StoreMemoryBytes { get; init; } = 256L << 20;
 
+    /// <summary>Write an index snapshot (every vector field's index, the filter columns) with each checkpoint and load the
+    /// newest on open, replaying only the log after it, instead of rebuilding the indexes from every record (default
+    /// true). SPANN fields are not snapshotted: a collection with one rebuilds on open.</summary>
+    public bool IndexSnapshots { get; init; } = true;
+
+    /// <summary>When the indexes come from a snapshot, still read every stored payload once on open and check its
+    /// CRC-32C, so that a damaged payload file is rejected at open as it is when the indexes are rebuilt (default true;
+    /// a sequential pass over the KV, far cheaper than an index rebuild). False skips the pass: a damaged payload is then
+    /// reported (<see cref="CorruptIndexException"/>) when it is read, and by <c>VerifyConsistency</c>.</summary>
+    public bool VerifyPayloadsOnOpen { get; init; } = true;
+
     /// <summary>Checks the ranges.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value out of range (named).</exception>
     public void Validate()

@@ -146,6 +146,45 @@ internal sealed class Columns
 
     /// <summary>Approximate bytes held by the columns and the live bitset.</summary>
     public long MemoryBytes => _live.Length * 8L + _columns.Sum(c => c?.MemoryBytes ?? 0);
+
+    /// <summary>Writes the live bitset and every indexed column (for an index snapshot; see <see cref="Read"/>).</summary>
+    public void Write(BinaryWriter w)
+    {
+        w.Write(_capacity);
+        WriteArray<ulong>(w, _live);
+        foreach (var c in _columns) c?.Write(w);
+    }
+
+    /// <summary>Columns written by <see cref="Write"/> for <paramref name="schema"/>.</summary>
+    /// <exception cref="CorruptIndexException">Lengths or codes that cannot be right (named with <paramref name="source"/>).</exception>
+    public static Columns Read(CollectionSchema schema, BinaryReader r, string source)
+    {
+        var columns = new Columns(schema);
+        int capacity = r.ReadInt32();
+        if (capacity < 64 || capacity % 64 != 0 || !System.Numerics.BitOperations.IsPow2(capacity))
+            throw new CorruptIndexException(source, 0, $"the snapshot's column capacity {capacity} is not a power of two ≥ 64.");
+        columns._live = ReadArray<ulong>(r, capacity / 64, source, "live bitset");
+        columns._capacity = capacity;
+        foreach (var c in columns._columns) c?.Read(r, capacity, source);
+        columns.Count = PopCount(columns._live);
+        return columns;
+    }
+
+    internal static void WriteArray<T>(BinaryWriter w, ReadOnlySpan<T> values) where T : unmanaged
+    {
+        w.Write(values.Length);
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+    }
+
+    internal static T[] ReadArray<T>(BinaryReader r, int expected, string source, string what) where T : unmanaged
+    {
+        int n = r.ReadInt32();
+        if (n != expected) throw new CorruptIndexException(source, 0, $"the snapshot's {what} holds {n} entries, expected {expected}.");
+        var a = new T[n];
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan());
+        if (r.Read(bytes) != bytes.Length) throw new CorruptIndexException(source, 0, $"the snapshot's {what} is truncated.");
+        return a;
+    }
 }
 
 internal abstract class Column
@@ -162,6 +201,34 @@ internal abstract class Column
     public abstract void Set(int id, object? value);
     public abstract long MemoryBytes { get; }
     public abstract void Compare(DataField f, CompareOp op, object? value, ulong[] live, ulong[] result);
+
+    /// <summary>Writes the column's state (snapshot).</summary>
+    public abstract void Write(BinaryWriter w);
+
+    /// <summary>Replaces the column's state with one written by <see cref="Write"/> for <paramref name="capacity"/> ids.</summary>
+    public abstract void Read(BinaryReader r, int capacity, string source);
+
+    protected static void WriteCodes(BinaryWriter w, Dictionary<string, int> codes)
+    {
+        var byCode = new string[codes.Count];
+        foreach (var (s, c) in codes) byCode[c] = s;
+        w.Write(byCode.Length);
+        foreach (var s in byCode) w.Write(s);
+    }
+
+    protected static void ReadCodes(BinaryReader r, Dictionary<string, int> codes, string source)
+    {
+        codes.Clear();
+        int n = r.ReadInt32();
+        if (n < 0) throw new CorruptIndexException(source, 0, $"the snapshot holds a dictionary of {n} strings.");
+        for (int i = 0; i < n; i++)
+            if (!codes.TryAdd(r.ReadString(), i)) throw new CorruptIndexException(source, 0, "the snapshot holds a string dictionary with a repeated entry.");
+    }
+
+    protected static void CheckCode(int code, int count, string source)
+    {
+        if (code < -1 || code >= count) throw new CorruptIndexException(source, 0, $"the snapshot holds string code {code} outside its dictionary of {count}.");
+    }
 
     public virtual void In(DataField f, IReadOnlyList<object> values, ulong[] live, ulong[] result)
     {
@@ -203,7 +270,7 @@ internal abstract class Column
 }
 
 /// <summary>Ordered values (with a null flag): integers and instants as <see cref="long"/>, reals as <see cref="double"/>.</summary>
-internal abstract class OrderedColumn<T>(int capacity) : Column where T : struct, IComparable<T>
+internal abstract class OrderedColumn<T>(int capacity) : Column where T : unmanaged, IComparable<T>
 {
     private T[] _values = new T[capacity];
     private bool[] _has = new bool[capacity];
@@ -221,6 +288,18 @@ internal abstract class OrderedColumn<T>(int capacity) : Column where T : struct
 
     /// <summary>The stored form of a filter constant, or null when it does not fit the field.</summary>
     protected abstract T? FromConstant(DataField f, object value);
+
+    public override void Write(BinaryWriter w)
+    {
+        Columns.WriteArray<T>(w, _values);
+        Columns.WriteArray<bool>(w, _has);
+    }
+
+    public override void Read(BinaryReader r, int capacity, string source)
+    {
+        _values = Columns.ReadArray<T>(r, capacity, source, "column values");
+        _has = Columns.ReadArray<bool>(r, capacity, source, "column null flags");
+    }
 
     public override void Set(int id, object? value)
     {
@@ -309,6 +388,19 @@ internal sealed class StringColumn(int capacity) : Column
 
     public override long MemoryBytes => _values.Length * 4L + _codes.Sum(kv => 40L + kv.Key.Length * 2);
 
+    public override void Write(BinaryWriter w)
+    {
+        WriteCodes(w, _codes);
+        Columns.WriteArray<int>(w, _values);
+    }
+
+    public override void Read(BinaryReader r, int capacity, string source)
+    {
+        ReadCodes(r, _codes, source);
+        _values = Columns.ReadArray<int>(r, capacity, source, "string codes");
+        foreach (int c in _values) CheckCode(c, _codes.Count, source);
+    }
+
     public override void Set(int id, object? value)
     {
         if (value is not string s) { _values[id] = -1; return; }
@@ -337,6 +429,35 @@ internal sealed class TagsColumn(int capacity) : Column
     public override void Resize(int capacity) => Array.Resize(ref _values, capacity);
 
     public override long MemoryBytes => _values.Length * 8L + _values.Sum(v => v is null ? 0 : 24L + v.Length * 4);
+
+    public override void Write(BinaryWriter w)
+    {
+        WriteCodes(w, _codes);
+        w.Write(_values.Length);
+        foreach (var v in _values)
+        {
+            if (v is null) { w.Write(-1); continue; }
+            Columns.WriteArray<int>(w, v);
+        }
+    }
+
+    public override void Read(BinaryReader r, int capacity, string source)
+    {
+        ReadCodes(r, _codes, source);
+        int n = r.ReadInt32();
+        if (n != capacity) throw new CorruptIndexException(source, 0, $"the snapshot's tags column holds {n} entries, expected {capacity}.");
+        var values = new int[]?[n];
+        for (int i = 0; i < n; i++)
+        {
+            int len = r.ReadInt32();
+            if (len == -1) continue;
+            if (len < 0 || len > 1 << 24) throw new CorruptIndexException(source, 0, $"the snapshot holds a tag list of {len} entries.");
+            var codes = new int[len];
+            for (int j = 0; j < len; j++) CheckCode(codes[j] = r.ReadInt32(), _codes.Count, source);
+            values[i] = codes;
+        }
+        _values = values;
+    }
 
     public override void Set(int id, object? value)
     {

@@ -119,14 +119,21 @@ internal sealed class RecordCodec(CollectionSchema schema)
         return blob;
     }
 
+    /// <summary>Checks a blob's length and CRC-32C without decoding it.</summary>
+    /// <exception cref="CorruptIndexException">Too short or a bad checksum (named by <paramref name="source"/>).</exception>
+    public static void CheckChecksum(ReadOnlySpan<byte> blob, string source)
+    {
+        if (blob.Length < 9) throw new CorruptIndexException(source, 0, $"a record payload of {blob.Length} bytes is too short.");
+        if (Crc32C.Compute(blob[..^4]) != BinaryPrimitives.ReadUInt32LittleEndian(blob[^4..]))
+            throw new CorruptIndexException(source, 0, "a record payload fails its checksum.");
+    }
+
     /// <summary>Decodes a blob; <paramref name="withVectors"/> false skips copying vectors (empty arrays).</summary>
     /// <exception cref="CorruptIndexException">Bad checksum, version or layout (named by <paramref name="source"/>).</exception>
     public StoredRecord Decode(ReadOnlySpan<byte> blob, string source, bool withVectors = true)
     {
-        if (blob.Length < 9) throw new CorruptIndexException(source, 0, $"a record payload of {blob.Length} bytes is too short.");
+        CheckChecksum(blob, source);
         var body = blob[..^4];
-        if (Crc32C.Compute(body) != BinaryPrimitives.ReadUInt32LittleEndian(blob[^4..]))
-            throw new CorruptIndexException(source, 0, "a record payload fails its checksum.");
         try
         {
             var bytes = body.ToArray();

@@ -13,9 +13,11 @@ namespace Engine.Collections;
 /// <remarks>
 /// <para>Durability: a write is appended to the log and the log is committed (fsync) before it is applied to the store
 /// and the indexes and before the call returns. A checkpoint makes FASTER KV durable at a log address and then
-/// truncates the log there; opening recovers the KV checkpoint named by <c>manifest.json</c>, replays the log from its
-/// address, and builds the indexes from the recovered records, so an index can never hold a vector without its record
-/// or miss one. See docs/collections.md.</para>
+/// truncates the log there, after writing an index snapshot (indexes, filter columns) stamped with that address; opening
+/// recovers the KV checkpoint named by <c>manifest.json</c>, loads the newest usable snapshot, and replays the log from
+/// the checkpoint's address into the store and from the snapshot's into the indexes, so an index can never hold a
+/// vector without its record or miss one. Without a usable snapshot it builds the indexes from the recovered records
+/// (<see cref="CollectionRecovery.IndexSource"/> says which). See docs/collections.md.</para>
 /// <para>Thread safety: any number of concurrent readers (search, get); writers are serialised and exclude readers
 /// only while they apply a committed write in memory (not during the log's fsync).</para>
 /// </remarks>
@@ -29,7 +31,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     private readonly string _directory;
     private readonly CollectionOptions _options;
     private readonly RecordCodec _codec;
-    private readonly Columns _columns;
+    private Columns _columns;
     private readonly VectorSlot[] _slots;
     private readonly ReaderWriterLockSlim _state = new(LockRecursionPolicy.NoRecursion);
     private readonly SemaphoreSlim _writer = new(1, 1);
@@ -38,6 +40,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     private long _nextId;
     private long _checkpointAddress;
     private Guid? _checkpointToken;
+    private long _snapshotAddress = -1;
     private int _disposed;
 
     /// <summary>The collection's schema.</summary>
@@ -64,7 +67,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     /// <summary>
     /// Opens the collection in <paramref name="directory"/>, or creates it there with <paramref name="schema"/>.
-    /// Recovery (KV checkpoint, log replay, index build) runs here; its cost grows with the records stored.
+    /// Recovery (KV checkpoint, index snapshot or index build, log replay) runs here; see <see cref="Recovery"/>.
     /// </summary>
     /// <param name="directory">The collection's directory.</param>
     /// <param name="schema">Required to create; when given for an existing collection it must equal the stored one.</param>
@@ -86,6 +89,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             CheckKeyType(schema);
             Directory.CreateDirectory(dir);
             if (File.Exists(Path.Combine(dir, ManifestFile))) File.Delete(Path.Combine(dir, ManifestFile));
+            IndexSnapshot.DeleteAll(dir);
             log = options.WriteAheadLog.Create(Path.Combine(dir, WalDir));
             var info = new CollectionInfo(schema, options.WriteAheadLog.Kind);
             try { WriteAtomically(schemaPath, JsonSerializer.Serialize(info, InfoJson)); }
@@ -191,17 +195,111 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     private CollectionRecovery Load()
     {
-        // 1. Redo: apply the log's records after the checkpoint to the store (the indexes are built afterwards).
-        int replayed = 0;
+        // 1. The newest usable index snapshot: it must lie between the recovered KV checkpoint's log address and the
+        //    log's tail, so that the log from its address onwards is replayed below (into the store, and into it).
+        string? rejected = null;
+        IndexSnapshot.Loaded? snapshot = null;
+        if (!_options.IndexSnapshots) rejected = "index snapshots are disabled (CollectionOptions.IndexSnapshots)";
+        else if (IndexSnapshot.Unsupported(_slots) is { } why) rejected = why;
+        else
+        {
+            snapshot = IndexSnapshot.TryLoad(_directory, Schema, _slots, _checkpointAddress, _log.TailAddress, out rejected);
+            if (snapshot is null) ResetMemory();
+            else _columns = snapshot.Columns;
+        }
+        // 2. Redo: apply the log's records after the checkpoint to the store, and those after the snapshot's address to
+        //    the columns and indexes (the tail).
+        int replayed = 0, tail = 0;
         long maxId = -1;
+        long tailFrom = snapshot?.LogAddress ?? long.MaxValue;
+        string logSource = _options.WriteAheadLog.LogFile(Path.Combine(_directory, WalDir));
+        var run = new List<(long Id, StoredRecord Rec)>();
+        var inRun = new HashSet<long>();
         _log.Replay(_checkpointAddress, (address, record) =>
         {
             var op = ParseLogRecord(record, address);
             if (op.Id > maxId) maxId = op.Id;
-            ApplyToStore(op);
+            long old = ApplyToStore(op);
             replayed++;
+            if (address < tailFrom) return;
+            var rec = op.Kind == OpUpsert ? _codec.Decode(op.Blob, logSource) : null;
+            try { ApplyToMemory(op, old, rec, run, inRun); tail++; }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                rejected = $"snapshot {tailFrom:x16} rejected: replaying the log tail into it failed ({e.GetType().Name}: {e.Message})";
+                (snapshot, tailFrom, tail) = (null, long.MaxValue, 0);
+                run.Clear();
+                inRun.Clear();
+                ResetMemory();
+            }
         });
-        // 2. Scan the store: the records, the key map, and their agreement.
+        if (snapshot is not null)
+        {
+            try
+            {
+                AddRun(run);
+                foreach (var slot in _slots)
+                    if (slot.Active.Count != _columns.Count)
+                        throw new InvalidDataException($"vector '{slot.Field.Name}' indexes {slot.Active.Count} vectors but the collection holds {_columns.Count} records");
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                rejected = $"snapshot {tailFrom:x16} rejected after its log tail: {e.Message}";
+                snapshot = null;
+                ResetMemory();
+            }
+        }
+        long records;
+        if (snapshot is not null && _options.VerifyPayloadsOnOpen) VerifyStoredPayloads();
+        if (snapshot is not null)
+        {
+            _nextId = Math.Max(snapshot.NextId, maxId + 1);
+            _snapshotAddress = snapshot.LogAddress;
+            records = _columns.Count;
+        }
+        else
+        {
+            if (_options.IndexSnapshots && rejected != "no index snapshot")
+                System.Diagnostics.Trace.TraceWarning($"Collection '{_directory}': rebuilding the vector indexes from the records: {rejected}.");
+            (records, maxId) = RebuildFromStore(maxId);
+            if (_options.IndexSnapshots && IndexSnapshot.Unsupported(_slots) is { } unsupported) rejected = unsupported;
+            _nextId = maxId + 1;
+            tail = 0;
+        }
+        return new CollectionRecovery(replayed, records, _log.Recovery)
+        {
+            IndexSource = snapshot is null ? CollectionIndexSource.Rebuild : CollectionIndexSource.Snapshot,
+            SnapshotLogAddress = snapshot?.LogAddress ?? -1,
+            TailRecordsReplayed = tail,
+            SnapshotRejectedReason = rejected,
+        };
+    }
+
+    // Checks the CRC-32C of every record payload in the store (a pass over the KV without decoding; tombstones are empty).
+    private void VerifyStoredPayloads()
+    {
+        string source = Path.Combine(_directory, StoreDir);
+        _store.Scan((k, v) =>
+        {
+            if (k.Length == 0) throw new CorruptIndexException(source, 0, "an empty key in the store.");
+            if (k[0] == RecordPrefix && v.Length > 0) RecordCodec.CheckChecksum(v, source);
+        });
+    }
+
+    // Fresh, empty columns and indexes (before a rebuild, or after a snapshot was rejected half-loaded).
+    private void ResetMemory()
+    {
+        _columns = new Columns(Schema);
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            _slots[i].Dispose();
+            _slots[i] = new VectorSlot(Schema.Vectors[i]);
+        }
+    }
+
+    // Scans the (recovered, redone) store: the records, the key map and their agreement; derives columns and indexes.
+    private (long Records, long MaxId) RebuildFromStore(long maxId)
+    {
         var keyMap = new Dictionary<long, byte[]>();
         var recordKeys = new Dictionary<long, byte[]>();
         var pending = _slots.Select(_ => new List<(long Id, float[] V)>()).ToArray();
@@ -241,7 +339,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         foreach (var (id, key) in keyMap)
             if (!recordKeys.TryGetValue(id, out var rk) || !rk.AsSpan().SequenceEqual(key))
                 throw new CorruptIndexException(source, 0, $"the key map and the records disagree at internal id {id}.");
-        // 3. Derive the indexes from the records, in id order (the order they were written).
+        // Derive the indexes from the records, in id order (the order they were written).
         for (int i = 0; i < _slots.Length; i++)
         {
             var list = pending[i];
@@ -261,8 +359,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 _slots[i].Add(data, ids);
             }
         }
-        _nextId = maxId + 1;
-        return new CollectionRecovery(replayed, recordKeys.Count, _log.Recovery);
+        return (recordKeys.Count, maxId);
     }
 
     // ---------------------------------------------------------------- writes
@@ -410,27 +507,10 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             _state.EnterWriteLock();
             try
             {
-                // Vectors go to the indexes in runs (one Add per run: batch insertion); a run is flushed before a
-                // later record of the same batch replaces one of its ids.
                 var run = new List<(long Id, StoredRecord Rec)>();
                 var inRun = new HashSet<long>();
                 for (int i = 0; i < count; i++)
-                {
-                    long old = ApplyToStore(ops[i]);
-                    if (old >= 0)
-                    {
-                        if (inRun.Contains(old)) { AddRun(run); inRun.Clear(); }
-                        _columns.Clear(old);
-                        foreach (var s in _slots) s.Remove(old);
-                    }
-                    if (ops[i].Kind == OpUpsert)
-                    {
-                        var rec = recordAt(i)!;
-                        _columns.Set(ops[i].Id, rec.Values);
-                        run.Add((ops[i].Id, rec));
-                        inRun.Add(ops[i].Id);
-                    }
-                }
+                    ApplyToMemory(ops[i], ApplyToStore(ops[i]), ops[i].Kind == OpUpsert ? recordAt(i)! : null, run, inRun);
                 AddRun(run);
             }
             catch (Exception e)
@@ -442,6 +522,25 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             if (_log.TailAddress - _checkpointAddress >= _options.CheckpointLogBytes) await CheckpointLockedAsync(CancellationToken.None).ConfigureAwait(false);
         }
         finally { _writer.Release(); }
+    }
+
+    // Applies one operation (already applied to the store, which replaced internal id `old`, -1: none) to the columns
+    // and the indexes. Vectors go to the indexes in runs (one Add per run: batch insertion); a run is flushed before a
+    // later operation replaces or deletes one of its ids.
+    private void ApplyToMemory(in LogOp op, long old, StoredRecord? rec, List<(long Id, StoredRecord Rec)> run, HashSet<long> inRun)
+    {
+        if (old >= 0)
+        {
+            if (inRun.Contains(old)) { AddRun(run); inRun.Clear(); }
+            _columns.Clear(old);
+            foreach (var s in _slots) s.Remove(old);
+        }
+        if (op.Kind == OpUpsert)
+        {
+            _columns.Set(op.Id, rec!.Values);
+            run.Add((op.Id, rec));
+            inRun.Add(op.Id);
+        }
     }
 
     private void AddRun(List<(long Id, StoredRecord Rec)> run)
@@ -459,8 +558,9 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     }
 
     /// <summary>
-    /// Takes a checkpoint: FASTER KV durable at the log's tail, the manifest naming it written atomically, then the log
-    /// truncated and older KV checkpoints deleted. Writes wait; reads continue.
+    /// Takes a checkpoint: FASTER KV durable at the log's tail, an index snapshot stamped with that address (unless
+    /// <see cref="CollectionOptions.IndexSnapshots"/> is off), the manifest naming the KV checkpoint written atomically,
+    /// then the log truncated and older KV checkpoints and snapshots deleted. Writes wait; reads continue.
     /// </summary>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
@@ -476,13 +576,48 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         // address still hold every acknowledged write. The log is truncated only up to the previous generation.
         long address = _log.TailAddress;
         var token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+        WriteSnapshot(address);
         var previous = _checkpointToken;
         long previousAddress = previous is null ? _log.BeginAddress : _checkpointAddress;
         WriteAtomically(Path.Combine(_directory, ManifestFile), JsonSerializer.Serialize(new Manifest(token, address, previous, previousAddress)));
         _checkpointToken = token;
         _checkpointAddress = address;
         _store.PurgeCheckpointsExcept(previous is Guid p ? [token, p] : [token]);
+        if (_snapshotAddress == address) IndexSnapshot.PurgeExcept(_directory, address);
         if (previousAddress > _log.BeginAddress) _log.Truncate(previousAddress);
+    }
+
+    /// <summary>Where the newest index snapshot written or loaded by this instance stands (-1: none), and why the last
+    /// attempt to write one failed (null: it did not). A failed snapshot does not fail the checkpoint: the next open
+    /// rebuilds the indexes instead (and says so in <see cref="Recovery"/>).</summary>
+    public (long LogAddress, string? LastError) SnapshotState => (Volatile.Read(ref _snapshotAddress), _snapshotError);
+
+    private volatile string? _snapshotError;
+
+    // Writes an index snapshot of the in-memory state, which is exactly the log's effect up to `address` (the writer
+    // lock is held; readers continue). I/O failures are recorded, not thrown: the snapshot only saves reopen work.
+    private void WriteSnapshot(long address)
+    {
+        if (!_options.IndexSnapshots) return;
+        if (IndexSnapshot.Unsupported(_slots) is not null)
+        {
+            // A field became a SPANN index: an older snapshot (of its staging index) would only be rejected as stale.
+            IndexSnapshot.DeleteAll(_directory);
+            return;
+        }
+        _state.EnterReadLock();
+        try
+        {
+            IndexSnapshot.Write(_directory, address, _nextId, Schema, _columns, _slots);
+            Volatile.Write(ref _snapshotAddress, address);
+            _snapshotError = null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _snapshotError = $"{e.GetType().Name}: {e.Message}";
+            System.Diagnostics.Trace.TraceWarning($"Collection '{_directory}': the index snapshot at log address {address} was not written ({_snapshotError}); the next open rebuilds the indexes.");
+        }
+        finally { _state.ExitReadLock(); }
     }
 
     // ---------------------------------------------------------------- reads
@@ -745,6 +880,13 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             {
                 // After a fault memory is behind the log: no checkpoint (it would cover writes memory lacks); reopening redoes them.
                 if (_fault is null && _log.TailAddress != _checkpointAddress) CheckpointLockedAsync(CancellationToken.None).GetAwaiter().GetResult();
+                // Nothing written since the checkpoint but no snapshot of it (opened by a rebuild): write one now, so
+                // that the next open does not rebuild again.
+                else if (_fault is null && _snapshotAddress != _checkpointAddress && _checkpointToken is not null && _log.TailAddress == _checkpointAddress)
+                {
+                    WriteSnapshot(_checkpointAddress);
+                    if (_snapshotAddress == _checkpointAddress) IndexSnapshot.PurgeExcept(_directory, _checkpointAddress);
+                }
             }
             finally
             {
@@ -762,6 +904,16 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     }
 }
 
+/// <summary>Where a collection's vector indexes and filter columns came from on open.</summary>
+public enum CollectionIndexSource
+{
+    /// <summary>Rebuilt from every stored record (no usable snapshot; see <see cref="CollectionRecovery.SnapshotRejectedReason"/>).</summary>
+    Rebuild,
+
+    /// <summary>Loaded from an index snapshot, then the log records after its address replayed into them.</summary>
+    Snapshot,
+}
+
 /// <summary>What opening a collection found.</summary>
 /// <param name="LogRecordsReplayed">Writes after the last checkpoint, redone from the log.</param>
 /// <param name="Records">Records loaded.</param>
@@ -770,6 +922,19 @@ public sealed record CollectionRecovery(int LogRecordsReplayed, long Records, Wa
 {
     /// <summary>FASTER could not recover the newest KV checkpoint, so the previous one was used (and a longer log replayed).</summary>
     public bool UsedPreviousCheckpoint { get; init; }
+
+    /// <summary>Whether the indexes and columns were loaded from a snapshot or rebuilt from the records.</summary>
+    public CollectionIndexSource IndexSource { get; init; }
+
+    /// <summary>The log address the loaded snapshot was stamped with (-1: rebuilt).</summary>
+    public long SnapshotLogAddress { get; init; } = -1;
+
+    /// <summary>Log records after the snapshot replayed into the loaded indexes and columns (0 when rebuilt).</summary>
+    public int TailRecordsReplayed { get; init; }
+
+    /// <summary>Why no snapshot was used (none, damaged, foreign schema, outside the recovered log range, disabled;
+    /// null when one was).</summary>
+    public string? SnapshotRejectedReason { get; init; }
 }
 
 /// <summary>An id filter over a bitset of allowed ids, with an exact selectivity.</summary>

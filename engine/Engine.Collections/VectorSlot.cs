@@ -19,6 +19,7 @@ internal sealed partial class VectorSlot : IDisposable
     {
         _field = field;
         var probe = IndexFactory.Create(field.IndexSpec, field.Dimension, field.Metric);
+        SpecDescription = probe.Description;
         if (probe.IsTrained) Index = probe;
         else
         {
@@ -35,6 +36,47 @@ internal sealed partial class VectorSlot : IDisposable
     public IVectorIndex Active => Index ?? _staging!;
 
     public int TrainingSize { get; }
+
+    /// <summary>The description an index built from the field's spec reports (a snapshot's index must match it).</summary>
+    public string SpecDescription { get; }
+
+    /// <summary>True while records are staged on the exact Flat index (the spec needs training).</summary>
+    public bool IsStaging => Index is null;
+
+    /// <summary>The staged ids (empty once trained).</summary>
+    public IReadOnlyCollection<long> StagedIds => _stagedIds;
+
+    /// <summary>Whether the field's index can be snapshotted to one file (every kind but SPANN, a directory with its own log).</summary>
+    public bool CanSnapshot => Index is not Engine.Index.Spann.SpannIndex;
+
+    /// <summary>Replaces the slot's state with an index loaded from a snapshot: the trained index, or the staging
+    /// index with its staged ids. Takes ownership of <paramref name="loaded"/>.</summary>
+    /// <exception cref="InvalidDataException">The loaded index does not fit the field (named).</exception>
+    public void Restore(IVectorIndex loaded, bool staging, IReadOnlyList<long> stagedIds)
+    {
+        if (loaded.Dimension != _field.Dimension || loaded.Metric != _field.Metric)
+            throw new InvalidDataException($"vector '{_field.Name}': the snapshot's index is {loaded.Metric} d = {loaded.Dimension}, the field {_field.Metric} d = {_field.Dimension}.");
+        if (staging)
+        {
+            if (loaded is not FlatIndex flat) throw new InvalidDataException($"vector '{_field.Name}': the snapshot's staging index is '{loaded.Description}', not Flat.");
+            if (flat.Count != stagedIds.Count) throw new InvalidDataException($"vector '{_field.Name}': the snapshot stages {stagedIds.Count} ids but its Flat index holds {flat.Count}.");
+            if (stagedIds.Count >= TrainingSize) throw new InvalidDataException($"vector '{_field.Name}': the snapshot stages {stagedIds.Count} ids, at or above the training size {TrainingSize}.");
+            Index?.Dispose();
+            _staging?.Dispose();
+            Index = null;
+            _staging = flat;
+            _stagedIds.Clear();
+            foreach (var id in stagedIds) _stagedIds.Add(id);
+            return;
+        }
+        if (loaded.Description != SpecDescription || !loaded.IsTrained)
+            throw new InvalidDataException($"vector '{_field.Name}': the snapshot's index is '{loaded.Description}' but the field's spec '{_field.IndexSpec}' builds '{SpecDescription}'.");
+        Index?.Dispose();
+        _staging?.Dispose();
+        _staging = null;
+        _stagedIds.Clear();
+        Index = loaded;
+    }
 
     public VectorField Field => _field;
 
