@@ -70,8 +70,8 @@ internal static class ClusterBench
         else
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{row.Mode,-10} silos {row.Silos} shards {row.Shards} R {row.Replicas}  recall@{row.K} {row.Recall:F4}  QPS {row.Qps:F0}  p50 {row.P50Ms:F3} ms  p99 {row.P99Ms:F3} ms  load {row.LoadSeconds:F1} s"
-                + (double.IsNaN(row.ShardsPerQuery) ? "" : $"  {row.Sharding} sharding, {row.ShardsPerQuery:F2} shards/query")));
+                $"{row.Mode,-10} silos {row.Silos} shards {row.Shards} R {row.Replicas}  recall@{row.K} {row.Recall:F4}  QPS {row.Qps:F0}  p50 {row.P50Ms:F3} ms  p99 {row.P99Ms:F3} ms  load {row.LoadSeconds:F1} s")
+                + (double.IsNaN(row.ShardsPerQuery) ? "" : string.Create(CultureInfo.InvariantCulture, $"  {row.Sharding} sharding, {row.ShardsPerQuery:F2} shards/query")));
         }
         output.Flush();
     }
