@@ -11,10 +11,16 @@ namespace Engine.Cli;
 /// <summary>Options of <c>engine cluster bench</c>.</summary>
 internal sealed record ClusterBenchOptions(
     string DataPath, string Spec, int[] SiloCounts, int Shards, int Replicas, int K, Dictionary<string, string> Settings,
-    int QueryLimit, int Batch, int LatencyQueries, int BasePort, bool Baseline, bool Json, int InFlight = 4)
+    int QueryLimit, int Batch, int LatencyQueries, int BasePort, bool Baseline, bool Json, int InFlight = 4,
+    string Sharding = "hash", int Centroids = 0, int CentroidProbes = 0)
 {
     public void Validate()
     {
+        if (Sharding is not ("hash" or "centroid")) throw new ArgumentException($"--sharding '{Sharding}' is not hash or centroid.", nameof(Sharding));
+        if (Sharding == "hash" && (Centroids != 0 || CentroidProbes != 0))
+            throw new ArgumentException("--centroids and --centroid-probes need --sharding centroid.", nameof(Centroids));
+        if (Centroids is < 0 or > 65536) throw new ArgumentOutOfRangeException(nameof(Centroids), Centroids, "--centroids must be in 0..65536 (0 = 8 per shard).");
+        if (CentroidProbes < 0) throw new ArgumentOutOfRangeException(nameof(CentroidProbes), CentroidProbes, "--centroid-probes must be >= 0 (0 = all).");
         if (K is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(K), K, "--k must be in 1..10000.");
         if (Shards is < 0 or > 4096) throw new ArgumentOutOfRangeException(nameof(Shards), Shards, "--shards must be in 0..4096 (0 = 2 per silo).");
         if (Replicas is < 1 or > 16) throw new ArgumentOutOfRangeException(nameof(Replicas), Replicas, "--replicas must be in 1..16.");
@@ -29,7 +35,8 @@ internal sealed record ClusterBenchOptions(
 
 /// <summary>One row of <c>engine cluster bench</c>.</summary>
 internal sealed record ClusterBenchRow(int Silos, int Shards, int Replicas, string Index, string Mode, int N, int Nq, int K,
-    double Recall, double Qps, double P50Ms, double P99Ms, double LoadSeconds, IReadOnlyDictionary<string, string> Settings);
+    double Recall, double Qps, double P50Ms, double P99Ms, double LoadSeconds, IReadOnlyDictionary<string, string> Settings,
+    string Sharding = "hash", double ShardsPerQuery = double.NaN, int Centroids = 0, int CentroidProbes = 0);
 
 /// <summary>Runs the cluster benchmark: silo processes on loopback, loading and searching through the router.</summary>
 internal static class ClusterBench
@@ -55,13 +62,16 @@ internal static class ClusterBench
                 ["silos"] = row.Silos, ["shards"] = row.Shards, ["replicas"] = row.Replicas, ["index"] = row.Index, ["mode"] = row.Mode,
                 ["n"] = row.N, ["nq"] = row.Nq, ["k"] = row.K, ["recall"] = Math.Round(row.Recall, 4), ["qps"] = Math.Round(row.Qps, 1),
                 ["p50_ms"] = Math.Round(row.P50Ms, 3), ["p99_ms"] = Math.Round(row.P99Ms, 3), ["load_s"] = Math.Round(row.LoadSeconds, 2),
-                ["params"] = row.Settings,
+                ["params"] = row.Settings, ["sharding"] = row.Sharding,
+                ["shards_per_query"] = double.IsNaN(row.ShardsPerQuery) ? row.Shards : Math.Round(row.ShardsPerQuery, 2),
+                ["centroids"] = row.Centroids, ["centroid_probes"] = row.CentroidProbes,
             }));
         }
         else
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{row.Mode,-10} silos {row.Silos} shards {row.Shards} R {row.Replicas}  recall@{row.K} {row.Recall:F4}  QPS {row.Qps:F0}  p50 {row.P50Ms:F3} ms  p99 {row.P99Ms:F3} ms  load {row.LoadSeconds:F1} s"));
+                $"{row.Mode,-10} silos {row.Silos} shards {row.Shards} R {row.Replicas}  recall@{row.K} {row.Recall:F4}  QPS {row.Qps:F0}  p50 {row.P50Ms:F3} ms  p99 {row.P99Ms:F3} ms  load {row.LoadSeconds:F1} s")
+                + (double.IsNaN(row.ShardsPerQuery) ? "" : string.Create(CultureInfo.InvariantCulture, $"  {row.Sharding} sharding, {row.ShardsPerQuery:F2} shards/query")));
         }
         output.Flush();
     }
@@ -114,9 +124,13 @@ internal static class ClusterBench
                 Name = "bench", Dimension = data.Dimension, Metric = data.Metric, Spec = o.Spec, Shards = shards, Replicas = replicas,
                 TrainingSize = Math.Max(1000, data.Count / shards / 2),
             };
-            var clock = Stopwatch.StartNew();
-            var coll = await DistributedCollection.OpenAsync(grains, layout);
+            bool byCentroid = o.Sharding == "centroid";
+            int centroids = byCentroid ? (o.Centroids > 0 ? o.Centroids : Math.Min(8 * shards, data.Count)) : 0;
+            if (byCentroid) layout = layout with { Sharding = ShardingMode.CentroidRanges, Centroids = centroids, CentroidProbes = Math.Min(o.CentroidProbes, centroids) };
             int d = data.Dimension;
+            var clock = Stopwatch.StartNew();
+            // Centroid ranges: the coarse quantizer trains on a seeded sample (64 rows per centroid, at least 10 000).
+            var coll = await DistributedCollection.CreateAsync(grains, layout, byCentroid ? Sample(data, Math.Max(10_000, 64 * centroids)) : null);
             const int chunk = 20000;
             for (int start = 0; start < data.Count; start += chunk)
             {
@@ -127,11 +141,18 @@ internal static class ClusterBench
             double load = clock.Elapsed.TotalSeconds;
             log.WriteLine($"  {silos} silo(s): loaded {data.Count} vectors into {shards} shards × {replicas} replicas in {load:F1} s");
             int k = o.K;
-            var (labels, qps) = Throughput(data, o, async (q, n) => (await coll.SearchAsync(q, k, o.Settings)).Labels, o.InFlight);
+            long visited = 0;
+            var (labels, qps) = Throughput(data, o, async (q, n) =>
+            {
+                var response = await coll.SearchAsync(q, k, o.Settings);
+                Interlocked.Add(ref visited, response.ShardsPerQuery!.Sum());
+                return response.Labels;
+            }, o.InFlight);
             // One query alone, one thread per shard search (as the in-process row searches it).
             var (p50, p99) = Latency(data, o, q => coll.SearchAsync(q, k, o.Settings, threads: 1));
             await client.StopAsync();
-            return new ClusterBenchRow(silos, shards, replicas, o.Spec, "cluster", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings);
+            return new ClusterBenchRow(silos, shards, replicas, o.Spec, "cluster", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings,
+                o.Sharding, visited / (2.0 * data.QueryCount), centroids, coll.Layout.CentroidProbes);
         }
         finally
         {
@@ -172,6 +193,23 @@ internal static class ClusterBench
             seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
         return (labels, nq / seconds);
+    }
+
+    /// <summary>A seeded sample of at most <paramref name="rows"/> base vectors (all when there are fewer).</summary>
+    private static float[] Sample(DataSet data, int rows)
+    {
+        int d = data.Dimension, n = data.Count;
+        if (rows >= n) return data.Base[..(n * d)];
+        var picked = Enumerable.Range(0, n).ToArray();
+        var rng = new Random(1234);
+        for (int i = 0; i < rows; i++)
+        {
+            int j = rng.Next(i, n);
+            (picked[i], picked[j]) = (picked[j], picked[i]);
+        }
+        var sample = new float[(long)rows * d];
+        for (int i = 0; i < rows; i++) data.Base.AsSpan(picked[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+        return sample;
     }
 
     /// <summary>The first <see cref="ClusterBenchOptions.LatencyQueries"/> queries one at a time; nearest-rank p50 and p99 in ms.</summary>

@@ -101,16 +101,21 @@ internal static class ClusterCommand
         var basePort = new Option<int>("--base-port") { Description = "First loopback port; each silo count uses a block of 100 above it.", DefaultValueFactory = _ => 31000 };
         var baseline = new Option<bool>("--baseline") { Description = "Also print the in-process row (silos 0): the same spec, batches and latency loop without Orleans.", DefaultValueFactory = _ => true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per row (recall, qps, p50_ms, p99_ms, silos, shards, ...)." };
+        var sharding = new Option<string>("--sharding") { Description = "hash (default: every query visits every shard) or centroid (IVF centroid ranges: a query visits the shards owning its probed centroids).", DefaultValueFactory = _ => "hash" };
+        var centroids = new Option<int>("--centroids") { Description = "--sharding centroid: coarse centroids C (0 = 8 per shard).", DefaultValueFactory = _ => 0 };
+        var centroidProbes = new Option<int>("--centroid-probes") { Description = "--sharding centroid: centroids each query probes (0 = all C: every shard, key-hash results).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("bench", "Starts N silo processes on loopback for each N in --silos, loads the data through the router, searches it, prints a row, stops them.")
         {
             data, index, silos, shards, replicas, k, sweep, nq, batch, inFlight, latency, basePort, baseline, json,
+            sharding, centroids, centroidProbes,
         };
         cmd.SetAction(r =>
         {
             var counts = ParseCounts(r.GetValue(silos)!);
             var options = new ClusterBenchOptions(r.GetValue(data)!, r.GetValue(index)!, counts, r.GetValue(shards), r.GetValue(replicas),
                 r.GetValue(k), ParseSettings(r.GetValue(sweep) ?? []), r.GetValue(nq), r.GetValue(batch), r.GetValue(latency),
-                r.GetValue(basePort), r.GetValue(baseline), r.GetValue(json), r.GetValue(inFlight));
+                r.GetValue(basePort), r.GetValue(baseline), r.GetValue(json), r.GetValue(inFlight),
+                r.GetValue(sharding)!, r.GetValue(centroids), r.GetValue(centroidProbes));
             return ClusterBench.Run(options, Console.Out, Console.Error);
         });
         return cmd;

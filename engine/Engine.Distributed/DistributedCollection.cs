@@ -70,14 +70,48 @@ public sealed class DistributedCollection
         ArgumentNullException.ThrowIfNull(layout);
         layout.Validate();
         if (callTimeout is { } t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(callTimeout), t, "callTimeout must be positive.");
+        if (layout.ByCentroid && layout.CentroidDigest == 0)
+            throw new ArgumentException($"Collection '{layout.Name}' is sharded by centroid ranges: create it with CreateAsync and a training sample (that trains its centroids), or open it with OpenExistingAsync.", nameof(layout));
         var collection = new DistributedCollection(grains, layout) { CallTimeout = callTimeout ?? TimeSpan.FromSeconds(60) };
-        await collection.Call(r => r.Open(layout), cancellationToken);
+        await collection.Call(r => r.Open(layout, null), cancellationToken);
+        return collection;
+    }
+
+    /// <summary>
+    /// Creates (or opens, when it exists with the same definition) a collection. With
+    /// <see cref="ShardingMode.CentroidRanges"/>, first trains its coarse quantizer of <see cref="ShardLayout.Centroids"/>
+    /// centroids on <paramref name="sample"/> (k-means, seeded: the same sample gives the same table, so creating
+    /// again opens), stamps its digest into the layout (<see cref="Layout"/> of the result; keep that one) and hands
+    /// the table to every replica, which keeps it next to the layout. With key-hash sharding the sample is not needed
+    /// and this is <see cref="OpenAsync"/>.
+    /// </summary>
+    /// <param name="grains">The cluster client's grain factory.</param>
+    /// <param name="layout">The collection's layout (its <see cref="ShardLayout.CentroidDigest"/> is filled in here).</param>
+    /// <param name="sample">n × d training vectors (n ≥ C) for centroid-range sharding; ignored (may be null) for key hash.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="callTimeout">Overrides <see cref="CallTimeout"/> (null: 60 s).</param>
+    /// <exception cref="ArgumentException">An invalid layout or sample; the collection exists with other centroids.</exception>
+    public static async Task<DistributedCollection> CreateAsync(IGrainFactory grains, ShardLayout layout, float[]? sample,
+        CancellationToken cancellationToken = default, TimeSpan? callTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(layout);
+        if (!layout.ByCentroid) return await OpenAsync(grains, layout, cancellationToken, callTimeout);
+        ArgumentNullException.ThrowIfNull(sample);
+        if (callTimeout is { } t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(callTimeout), t, "callTimeout must be positive.");
+        var table = CentroidTable.Train(layout with { CentroidDigest = 0 }, sample);
+        var stamped = layout with { CentroidDigest = table.Digest };
+        if (layout.CentroidDigest != 0 && layout.CentroidDigest != stamped.CentroidDigest)
+            throw new ArgumentException($"The layout names centroid table {layout.CentroidDigest:X16} but the sample trains {stamped.CentroidDigest:X16}: open an existing collection with OpenAsync or OpenExistingAsync.", nameof(layout));
+        var collection = new DistributedCollection(grains, stamped) { CallTimeout = callTimeout ?? TimeSpan.FromSeconds(60) };
+        await collection.Call(r => r.Open(stamped, table), cancellationToken);
         return collection;
     }
 
     /// <summary>
     /// Opens an existing collection by name: its layout is read from a replica of shard 0 (each replica records the
-    /// layout it was created with on its silo's disk).
+    /// layout it was created with on its silo's disk, with the sharding mode and, for centroid ranges, which centroid
+    /// table it routes by; the routers read the table itself from the replicas' disks).
     /// </summary>
     /// <exception cref="ArgumentException">No replica of shard 0 on the cluster knows the collection.</exception>
     public static async Task<DistributedCollection> OpenExistingAsync(IGrainFactory grains, string name, CancellationToken cancellationToken = default)
@@ -135,10 +169,17 @@ public sealed class DistributedCollection
     /// <param name="threads">Threads per shard search (0 = all of a silo's cores).</param>
     /// <param name="includeVectors">Also return the hits' stored vectors.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
-    /// <exception cref="ArgumentException">Wrong shapes, non-finite queries, k out of range; an unknown knob (from the shards).</exception>
+    /// <param name="centroidProbes">Centroid-range sharding: centroids each query probes, hence the shards it visits
+    /// (1..C; 0 = the layout's <see cref="ShardLayout.CentroidProbes"/>). Must be 0 with key-hash sharding.</param>
+    /// <exception cref="ArgumentException">Wrong shapes, non-finite queries, k or probes out of range; an unknown knob (from the shards).</exception>
     public Task<SearchResponse> SearchAsync(float[] queries, int k, IReadOnlyDictionary<string, string>? settings = null,
-        ShardFilter? filter = null, int threads = 0, bool includeVectors = false, CancellationToken cancellationToken = default)
+        ShardFilter? filter = null, int threads = 0, bool includeVectors = false, CancellationToken cancellationToken = default,
+        int centroidProbes = 0)
     {
+        if (!Layout.ByCentroid && centroidProbes != 0)
+            throw new ArgumentOutOfRangeException(nameof(centroidProbes), centroidProbes, $"Collection '{Layout.Name}' is sharded by key hash: centroidProbes must be 0.");
+        if (Layout.ByCentroid && (centroidProbes < 0 || centroidProbes > Layout.Centroids))
+            throw new ArgumentOutOfRangeException(nameof(centroidProbes), centroidProbes, $"centroidProbes must be in 0..{Layout.Centroids} (0: the layout's default).");
         ArgumentNullException.ThrowIfNull(queries);
         Guard.Rows(queries, Layout.Dimension, nameof(queries));
         Guard.Finite(queries, Layout.Dimension, nameof(queries));
@@ -148,7 +189,7 @@ public sealed class DistributedCollection
             throw new ArgumentException($"Filter MinId {filter.MinId} is above MaxId {filter.MaxId}.", nameof(filter));
         var request = new SearchRequest
         {
-            Queries = queries, K = k, Filter = filter, Threads = threads, IncludeVectors = includeVectors,
+            Queries = queries, K = k, Filter = filter, Threads = threads, IncludeVectors = includeVectors, CentroidProbes = centroidProbes,
             Settings = settings is null ? null : new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase),
         };
         return Call(r => r.Search(Layout, request), cancellationToken);

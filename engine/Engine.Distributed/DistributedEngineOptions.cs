@@ -51,6 +51,7 @@ public static class DistributedEngineHosting
         silo.Services.Configure(configure);
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDataDirectoryLock>();
         silo.AddPlacementDirector<ShardPlacementStrategy, ShardPlacementDirector>();
+        silo.Services.AddSingleton<CentroidTableCache>();
         return silo;
     }
 }

@@ -17,14 +17,27 @@ public sealed class DistributedIndex : IVectorIndex
     private long _count;
 
     private readonly IDisposable? _owned;
+    private readonly int _centroidProbes;
+
+    /// <summary>The setting that sets <see cref="SearchRequest.CentroidProbes"/> (centroid-range sharding) for every search.</summary>
+    public const string CentroidProbesSetting = "centroid_probes";
 
     /// <summary>Wraps <paramref name="collection"/>; <paramref name="settings"/> are the default knobs (probes, ef, ...) of every search.</summary>
     /// <param name="collection">The cluster collection.</param>
-    /// <param name="settings">Index knobs of every search (null: the shards' defaults).</param>
+    /// <param name="settings">Index knobs of every search (null: the shards' defaults); <see cref="CentroidProbesSetting"/>
+    /// sets the router's centroid probes instead.</param>
     /// <param name="owned">Disposed with this index (the client connection the collection uses, say).</param>
     public DistributedIndex(DistributedCollection collection, IReadOnlyDictionary<string, string>? settings = null, IDisposable? owned = null)
     {
         _collection = collection ?? throw new ArgumentNullException(nameof(collection));
+        // "centroid_probes" is the router's knob (centroid-range sharding), not a shard index's: take it out here.
+        if (settings is not null && settings.Keys.FirstOrDefault(k => string.Equals(k, CentroidProbesSetting, StringComparison.OrdinalIgnoreCase)) is { } key)
+        {
+            if (!int.TryParse(settings[key], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _centroidProbes)
+                || !collection.Layout.ByCentroid || _centroidProbes < 1 || _centroidProbes > collection.Layout.Centroids)
+                throw new ArgumentException($"Setting {key}={settings[key]} needs a collection sharded by centroid ranges and a whole number in 1..{collection.Layout.Centroids}.", nameof(settings));
+            settings = settings.Where(p => p.Key != key).ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
+        }
         _settings = settings;
         _owned = owned;
         _count = collection.CountAsync().GetAwaiter().GetResult();
@@ -66,7 +79,7 @@ public sealed class DistributedIndex : IVectorIndex
             IdAllowListFilter allow => new ShardFilter { AllowIds = [.. allow.Ids] },
             _ => throw new ArgumentException("A distributed index applies filters on the shards: pass an IdAllowListFilter or use DistributedCollection.SearchAsync with a ShardFilter.", nameof(parameters)),
         };
-        var response = _collection.SearchAsync(queries.ToArray(), k, _settings, filter, parameters?.Threads ?? 0, includeVectors: true).GetAwaiter().GetResult();
+        var response = _collection.SearchAsync(queries.ToArray(), k, _settings, filter, parameters?.Threads ?? 0, includeVectors: true, centroidProbes: _centroidProbes).GetAwaiter().GetResult();
         response.Distances.CopyTo(distances);
         response.Labels.CopyTo(labels);
         var recent = new Dictionary<long, float[]>();

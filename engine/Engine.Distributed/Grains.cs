@@ -35,8 +35,19 @@ public interface IShardReplicaGrain : IGrainWithStringKey
 
     /// <summary><see cref="Ready"/> for a collection being opened: a replica that finds no durable peer may start empty
     /// (a new collection) instead of refusing.</summary>
+    /// <param name="layout">The collection's layout.</param>
+    /// <param name="centroids">Centroid-range sharding: the collection's centroid table, kept in the replica's directory (null: key-hash sharding, or reopening).</param>
     [Alias("Create")]
-    Task<ReplicaStatus> Create(ShardLayout layout);
+    Task<ReplicaStatus> Create(ShardLayout layout, CentroidTable? centroids);
+
+    /// <summary>Centroid-range sharding: the centroid table this replica keeps on its silo's disk (null: none); opens nothing.</summary>
+    [AlwaysInterleave, Alias("Centroids")]
+    Task<CentroidTable?> Centroids(ShardLayout layout);
+
+    /// <summary>The ids of <paramref name="ids"/> this replica holds (after catching up); interleaves like <see cref="Search"/>.
+    /// Centroid-range sharding uses it to find where an id lives, since the id alone does not say.</summary>
+    [AlwaysInterleave, Alias("Holding")]
+    Task<long[]> Holding(ShardLayout layout, long[] ids);
 
     /// <summary>Where the replica stands on this silo's disk, without contacting peers (peers call it while catching up).</summary>
     [AlwaysInterleave, Alias("Peek")]
@@ -68,8 +79,11 @@ public interface IShardReplicaGrain : IGrainWithStringKey
 public interface IRouterGrain : IGrainWithStringKey
 {
     /// <summary>Activates every replica (creating its directory) and returns their status, shard-major.</summary>
+    /// <param name="layout">The collection's layout.</param>
+    /// <param name="centroids">Centroid-range sharding, at creation: the trained centroid table (checked against
+    /// <see cref="ShardLayout.CentroidDigest"/>), kept by every replica. Null to open an existing collection.</param>
     [Alias("Open")]
-    Task<ReplicaStatus[]> Open(ShardLayout layout);
+    Task<ReplicaStatus[]> Open(ShardLayout layout, CentroidTable? centroids);
 
     /// <summary>Inserts or replaces vectors by id; returns when every replica of every touched shard made them durable.</summary>
     [Alias("Upsert")]
@@ -79,7 +93,8 @@ public interface IRouterGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task Delete(ShardLayout layout, long[] ids);
 
-    /// <summary>Exact top-k merge of every shard's top-k.</summary>
+    /// <summary>Exact top-k merge of the top-k of every shard the query visits: all of them with key-hash sharding;
+    /// with centroid-range sharding the owners of its <see cref="SearchRequest.CentroidProbes"/> nearest centroids.</summary>
     [Alias("Search")]
     Task<SearchResponse> Search(ShardLayout layout, SearchRequest request);
 

@@ -60,6 +60,13 @@ public sealed record SearchRequest
 
     /// <summary>Also return each hit's stored vector (the miner reads candidates this way, without a second round trip).</summary>
     [Id(5)] public bool IncludeVectors { get; init; }
+
+    /// <summary>
+    /// Centroid-range sharding: centroids each query probes (1..C; 0 = the layout's
+    /// <see cref="ShardLayout.CentroidProbes"/>). The query visits only the shards owning them; C visits every shard.
+    /// Must be 0 with key-hash sharding.
+    /// </summary>
+    [Id(6)] public int CentroidProbes { get; init; }
 }
 
 /// <summary>Top-k of a batch: nq × k distances and labels (padded with −1 and the metric's missing distance).</summary>
@@ -80,6 +87,10 @@ public sealed record SearchResponse
 
     /// <summary>Replica calls that failed and were retried on another replica.</summary>
     [Id(4)] public int Failovers { get; init; }
+
+    /// <summary>Shards each query visited (nq entries, filled by the router): S for every query with key-hash sharding,
+    /// the owners of its probed centroids with centroid-range sharding.</summary>
+    [Id(5)] public int[]? ShardsPerQuery { get; init; }
 }
 
 /// <summary>What a replica holds: its position in the shard's write sequence.</summary>

@@ -7,7 +7,7 @@ namespace Engine.Distributed;
 
 /// <summary>The router grain; see <see cref="IRouterGrain"/>.</summary>
 [StatelessWorker]
-internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, ILogger<RouterGrain> logger) : Grain, IRouterGrain
+internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, CentroidTableCache tables, ILogger<RouterGrain> logger) : Grain, IRouterGrain
 {
     private int _turn;
 
@@ -21,15 +21,50 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, IL
             throw new ArgumentException($"This router serves collection '{this.GetPrimaryKeyString()}', not '{layout.Name}'.", nameof(layout));
     }
 
-    public async Task<ReplicaStatus[]> Open(ShardLayout layout)
+    public async Task<ReplicaStatus[]> Open(ShardLayout layout, CentroidTable? centroids)
     {
         Check(layout);
         layout.Validate();
+        if (layout.ByCentroid)
+        {
+            if (layout.CentroidDigest == 0)
+                throw new ArgumentException($"Collection '{layout.Name}' is sharded by centroid ranges but its layout names no centroid table: create it with DistributedCollection.CreateAsync and a training sample, or open it with OpenExistingAsync.", nameof(layout));
+            if (centroids is not null)
+            {
+                centroids.CheckAgainst(layout);
+                tables.Put(layout, centroids);
+            }
+            else await Table(layout);   // an existing collection: some replica must hold the table
+        }
+        else if (centroids is not null)
+            throw new ArgumentException($"Collection '{layout.Name}' is sharded by key hash; it takes no centroid table.", nameof(centroids));
         var all = new List<Task<ReplicaStatus>>();
         for (int s = 0; s < layout.Shards; s++)
             for (int r = 0; r < layout.Replicas; r++)
-                all.Add(Replica(layout, s, r).Create(layout));
+                all.Add(Replica(layout, s, r).Create(layout, centroids));
         return await Task.WhenAll(all);
+    }
+
+    // The collection's centroid table: this silo's cached copy, else the first replica that keeps one on its disk.
+    private async Task<CentroidTable> Table(ShardLayout layout)
+    {
+        if (tables.TryGet(layout) is { } cached) return cached;
+        for (int s = 0; s < layout.Shards; s++)
+            for (int r = 0; r < layout.Replicas; r++)
+            {
+                try
+                {
+                    if (await Replica(layout, s, r).Centroids(layout).WaitAsync(options.Value.PeerTimeout) is not { } table) continue;
+                    table.CheckAgainst(layout);
+                    tables.Put(layout, table);
+                    return table;
+                }
+                catch (Exception e) when (IsTransient(e))
+                {
+                    logger.LogWarning("Shard {Shard} replica {Replica} could not give the centroid table: {Error}", s, r, e.Message);
+                }
+            }
+        throw new ArgumentException($"No replica of collection '{layout.Name}' holds its centroid table ({layout.CentroidDigest:X16}): create the collection with DistributedCollection.CreateAsync and a training sample.", nameof(layout));
     }
 
     public async Task<ReplicaStatus[]> Status(ShardLayout layout)
@@ -49,45 +84,147 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, IL
     private async Task Write(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors)
     {
         Check(layout);
+        if (layout.ByCentroid)
+        {
+            await WriteByCentroid(layout, kind, ids, vectors);
+            return;
+        }
         int d = layout.Dimension;
         var perShard = SplitByShard(layout, ids);
-        await Task.WhenAll(perShard.Select(async pair =>
+        await Task.WhenAll(perShard.Select(pair =>
+            WriteShard(layout, pair.Key, kind, pair.Value.Select(i => ids[i]).ToArray(), kind == WriteKind.Upsert ? Gather(vectors, pair.Value, d) : [])));
+    }
+
+    // Centroid ranges: an id's shard follows from its vector, so a write first asks every shard which of the ids it
+    // holds. An upsert is made durable on the shard of its nearest centroid first, and only then deleted wherever else
+    // the id lives (its old shard, or a copy a failed earlier attempt left): a failure in between leaves the record on
+    // two shards, never on none, searches count it once, and the retry (every write is idempotent) removes the copy.
+    private async Task WriteByCentroid(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors)
+    {
+        var held = await Locate(layout, ids);
+        var keep = new Dictionary<long, int>();
+        if (kind == WriteKind.Upsert)
         {
-            var (shard, rows) = pair;
-            long[] shardIds = rows.Select(i => ids[i]).ToArray();
-            float[] shardVectors = kind == WriteKind.Upsert ? Gather(vectors, rows, d) : [];
-            // Writes are idempotent (upsert by id, delete by id), so a failed primary call is simply retried; Orleans
-            // activates the primary elsewhere once its silo is gone, and it catches up from a follower first.
-            var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout;
-            for (int attempt = 0; ; attempt++)
+            var table = await Table(layout);
+            int[] target = table.ShardsOf(vectors);
+            var perShard = new Dictionary<int, List<int>>();
+            for (int i = 0; i < ids.Length; i++)
             {
-                try
-                {
-                    await Replica(layout, shard, 0).Write(layout, kind, shardIds, shardVectors);
-                    return;
-                }
-                catch (Exception e) when (IsTransient(e) && DateTime.UtcNow < deadline)
-                {
-                    logger.LogWarning("Write to shard {Shard} failed (attempt {Attempt}), retrying: {Error}", shard, attempt + 1, e.Message);
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
-                }
+                keep[ids[i]] = target[i];
+                if (!perShard.TryGetValue(target[i], out var rows)) perShard[target[i]] = rows = [];
+                rows.Add(i);
             }
-        }));
+            await Task.WhenAll(perShard.Select(pair =>
+                WriteShard(layout, pair.Key, WriteKind.Upsert, pair.Value.Select(i => ids[i]).ToArray(), Gather(vectors, pair.Value, layout.Dimension))));
+        }
+        await Task.WhenAll(held.Select((holding, shard) => (holding, shard))
+            .Select(p => (p.shard, stale: p.holding.Where(id => !keep.TryGetValue(id, out int s) || s != p.shard).ToArray()))
+            .Where(p => p.stale.Length > 0)
+            .Select(p => WriteShard(layout, p.shard, WriteKind.Delete, p.stale, [])));
+    }
+
+    // For every shard, the ids of the batch it holds, asked of its primary (which sequences the shard's writes) first.
+    private async Task<long[][]> Locate(ShardLayout layout, long[] ids)
+    {
+        var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s =>
+            FromAnyReplica(layout, s, -1, r => r.Holding(layout, ids))));
+        return parts.Select(p => p.Value).ToArray();
+    }
+
+    private async Task WriteShard(ShardLayout layout, int shard, WriteKind kind, long[] shardIds, float[] shardVectors)
+    {
+        // Writes are idempotent (upsert by id, delete by id), so a failed primary call is simply retried; Orleans
+        // activates the primary elsewhere once its silo is gone, and it catches up from a follower first.
+        var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout;
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await Replica(layout, shard, 0).Write(layout, kind, shardIds, shardVectors);
+                return;
+            }
+            catch (Exception e) when (IsTransient(e) && DateTime.UtcNow < deadline)
+            {
+                logger.LogWarning("Write to shard {Shard} failed (attempt {Attempt}), retrying: {Error}", shard, attempt + 1, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
+        }
     }
 
     public async Task<SearchResponse> Search(ShardLayout layout, SearchRequest request)
     {
         Check(layout);
-        int nq = request.Queries.Length / layout.Dimension;
-        int first = Interlocked.Increment(ref _turn);
-        var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s => FromAnyReplica(layout, s, first, r => r.Search(layout, request))));
-        return TopKMerge.Merge(layout.Metric, nq, request.K, layout.Dimension, parts.Select(p => p.Value with { Failovers = p.Failovers }).ToArray(), request.IncludeVectors);
+        int d = layout.Dimension, nq = request.Queries.Length / d;
+        int first = Interlocked.Increment(ref _turn) & int.MaxValue;
+        if (!layout.ByCentroid)
+        {
+            if (request.CentroidProbes != 0)
+                throw new ArgumentException($"Collection '{layout.Name}' is sharded by key hash: CentroidProbes must be 0.", nameof(request));
+            var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s => FromAnyReplica(layout, s, first, r => r.Search(layout, request))));
+            var merged = TopKMerge.Merge(layout.Metric, nq, request.K, d, parts.Select(p => p.Value with { Failovers = p.Failovers }).ToArray(), request.IncludeVectors);
+            return merged with { ShardsPerQuery = Enumerable.Repeat(layout.Shards, nq).ToArray() };
+        }
+        int probes = layout.ProbesFor(request.CentroidProbes);
+        var route = (await Table(layout)).ProbeShards(request.Queries, probes);
+        // Each shard gets only the queries that visit it; its answers are put back at their rows for the merge.
+        var rowsOf = new Dictionary<int, List<int>>();
+        for (int q = 0; q < nq; q++)
+            foreach (int s in route[q])
+            {
+                if (!rowsOf.TryGetValue(s, out var rows)) rowsOf[s] = rows = [];
+                rows.Add(q);
+            }
+        var answers = await Task.WhenAll(rowsOf.Select(async pair =>
+        {
+            var sub = pair.Value.Count == nq ? request : request with { Queries = Gather(request.Queries, pair.Value, d) };
+            var (value, failovers) = await FromAnyReplica(layout, pair.Key, first, r => r.Search(layout, sub));
+            return Scatter(layout, value with { Failovers = failovers }, pair.Value, nq, request.K, request.IncludeVectors);
+        }));
+        var result = TopKMerge.Merge(layout.Metric, nq, request.K, d, answers, request.IncludeVectors);
+        return result with { ShardsPerQuery = route.Select(r => r.Length).ToArray() };
+    }
+
+    // A shard's answer for some of the batch's rows, spread over all nq rows (the others padded).
+    private static SearchResponse Scatter(ShardLayout layout, SearchResponse part, List<int> rows, int nq, int k, bool includeVectors)
+    {
+        if (rows.Count == nq) return part;
+        int d = layout.Dimension;
+        var distances = new float[(long)nq * k];
+        var labels = new long[(long)nq * k];
+        Array.Fill(distances, layout.Metric.MissingDistance());
+        Array.Fill(labels, -1L);
+        var vectors = includeVectors ? new float[(long)nq * k * d] : null;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            int q = rows[i];
+            part.Distances.AsSpan(i * k, k).CopyTo(distances.AsSpan(q * k, k));
+            part.Labels.AsSpan(i * k, k).CopyTo(labels.AsSpan(q * k, k));
+            if (vectors is not null) part.Vectors.AsSpan(i * k * d, k * d).CopyTo(vectors.AsSpan(q * k * d, k * d));
+        }
+        return part with { Distances = distances, Labels = labels, Vectors = vectors };
     }
 
     public async Task<VectorRows> Get(ShardLayout layout, long[] ids)
     {
         Check(layout);
-        int first = Interlocked.Increment(ref _turn);
+        int first = Interlocked.Increment(ref _turn) & int.MaxValue;
+        if (layout.ByCentroid)
+        {
+            // Any shard may hold any id: ask them all, and keep one row per id (two only while a re-upsert moves it).
+            var all = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s => FromAnyReplica(layout, s, first, r => r.Get(layout, ids))));
+            int d = layout.Dimension;
+            var seen = new HashSet<long>();
+            var found = new List<long>();
+            var vectors = new List<float>();
+            foreach (var (rows, _) in all)
+                for (int i = 0; i < rows.Ids.Length; i++)
+                    if (seen.Add(rows.Ids[i]))
+                    {
+                        found.Add(rows.Ids[i]);
+                        vectors.AddRange(rows.Vectors.AsSpan(i * d, d));
+                    }
+            return new VectorRows { Ids = [.. found], Vectors = [.. vectors] };
+        }
         var parts = await Task.WhenAll(SplitByShard(layout, ids).Select(pair =>
             FromAnyReplica(layout, pair.Key, first, r => r.Get(layout, pair.Value.Select(i => ids[i]).ToArray()))));
         return new VectorRows { Ids = parts.SelectMany(p => p.Value.Ids).ToArray(), Vectors = parts.SelectMany(p => p.Value.Vectors).ToArray() };
@@ -118,7 +255,8 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, IL
         int failovers = 0;
         for (int i = 0; ; i++)
         {
-            int r = (turn + shard + i) % layout.Replicas;
+            // turn −1: the primary first (it sequences the shard's writes), then the followers in order.
+            int r = turn < 0 ? i % layout.Replicas : (int)(((uint)turn + (uint)shard + (uint)i) % (uint)layout.Replicas);
             try
             {
                 return (await call(Replica(layout, shard, r)).WaitAsync(options.Value.PeerTimeout), failovers);

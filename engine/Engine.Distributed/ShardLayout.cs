@@ -38,6 +38,36 @@ public sealed record ShardLayout
     /// </summary>
     [Id(6)] public int TrainingSize { get; init; } = 1000;
 
+    /// <summary>
+    /// How vectors are spread over the shards (default <see cref="ShardingMode.KeyHash"/>: exact with any index, even
+    /// load whatever the data, no training sample, and a write's shard follows from its id alone). See
+    /// <see cref="ShardingMode.CentroidRanges"/> for the alternative and docs/scale-out.md for the trade-off.
+    /// </summary>
+    public ShardingMode Sharding { get => (ShardingMode)ShardingCode; init => ShardingCode = (int)value; }
+
+    /// <summary>The sharding mode as its integer value (what travels).</summary>
+    [Id(7)] public int ShardingCode { get; init; }
+
+    /// <summary>
+    /// <see cref="ShardingMode.CentroidRanges"/> only: number C of coarse centroids the router routes by (Shards..65536;
+    /// 0 with key-hash sharding). Each shard owns a contiguous range of them.
+    /// </summary>
+    [Id(8)] public int Centroids { get; init; }
+
+    /// <summary>
+    /// <see cref="ShardingMode.CentroidRanges"/> only: centroids a query probes when the call does not say
+    /// (<see cref="SearchRequest.CentroidProbes"/>); 0 (the default) probes all C, which visits every shard and gives
+    /// exactly the key-hash results. Fewer probes visit fewer shards at some cost in recall.
+    /// </summary>
+    [Id(9)] public int CentroidProbes { get; init; }
+
+    /// <summary>
+    /// <see cref="ShardingMode.CentroidRanges"/> only: the checksum of the collection's <see cref="CentroidTable"/>, set
+    /// when the collection is created (<see cref="DistributedCollection.CreateAsync"/>); names which trained centroids
+    /// the collection routes by, so a replica or router never pairs the layout with another table.
+    /// </summary>
+    [Id(10)] public long CentroidDigest { get; init; }
+
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
@@ -49,12 +79,39 @@ public sealed record ShardLayout
         if (Replicas is < 1 or > 16) throw new ArgumentOutOfRangeException(nameof(Replicas), Replicas, "Replicas must be in 1..16.");
         if (TrainingSize is < 1 or > 100_000_000) throw new ArgumentOutOfRangeException(nameof(TrainingSize), TrainingSize, "TrainingSize must be in 1..10^8.");
         ArgumentException.ThrowIfNullOrWhiteSpace(Spec, nameof(Spec));
+        switch (Sharding)
+        {
+            case ShardingMode.KeyHash:
+                if (Centroids != 0 || CentroidProbes != 0 || CentroidDigest != 0)
+                    throw new ArgumentException("Centroids, CentroidProbes and CentroidDigest apply to centroid-range sharding only; leave them 0 with key-hash sharding.", nameof(Centroids));
+                break;
+            case ShardingMode.CentroidRanges:
+                if (Centroids < Shards || Centroids > 65536)
+                    throw new ArgumentOutOfRangeException(nameof(Centroids), Centroids, $"Centroid-range sharding needs Centroids in Shards ({Shards})..65536: every shard owns at least one centroid.");
+                if (CentroidProbes < 0 || CentroidProbes > Centroids)
+                    throw new ArgumentOutOfRangeException(nameof(CentroidProbes), CentroidProbes, $"CentroidProbes must be in 0..Centroids ({Centroids}); 0 probes all.");
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(Sharding), Sharding, "Unknown sharding mode.");
+        }
         // Parse the spec once here so a typo fails at the client, not on every shard.
         using var probe = IndexFactory.Create(Spec, Dimension, Metric);
     }
 
+    /// <summary>True for <see cref="ShardingMode.CentroidRanges"/>.</summary>
+    internal bool ByCentroid => Sharding == ShardingMode.CentroidRanges;
+
+    /// <summary>Probes a call asks for (0: the layout's <see cref="CentroidProbes"/>, whose 0 means all C).</summary>
+    internal int ProbesFor(int requested)
+    {
+        if (requested < 0 || requested > Centroids)
+            throw new ArgumentOutOfRangeException(nameof(requested), requested, $"Centroid probes must be in 0..{Centroids} (0: the layout's default).");
+        int p = requested > 0 ? requested : CentroidProbes;
+        return p > 0 ? p : Centroids;
+    }
+
     /// <summary>
-    /// The shard that owns <paramref name="id"/>: a 64-bit mix (SplitMix64 finaliser) of the id, modulo
+    /// Key-hash sharding: the shard that owns <paramref name="id"/>: a 64-bit mix (SplitMix64 finaliser) of the id, modulo
     /// <see cref="Shards"/>. Hashing spreads any id pattern (dense, strided, clustered) evenly.
     /// </summary>
     public int ShardOf(long id)
@@ -68,4 +125,24 @@ public sealed record ShardLayout
 
     /// <summary>The grain key of replica <paramref name="replica"/> of shard <paramref name="shard"/>: <c>name/shard/replica</c>.</summary>
     public string ReplicaKey(int shard, int replica) => $"{Name}/{shard}/{replica}";
+}
+
+/// <summary>How a distributed collection spreads its vectors over shards.</summary>
+[GenerateSerializer, Alias("Engine.Distributed.ShardingMode")]
+public enum ShardingMode
+{
+    /// <summary>
+    /// The default: by a hash of the id (<see cref="ShardLayout.ShardOf"/>). Every search visits every shard; the
+    /// merged top-k equals a single index for exact indexes, load is even for any data, writes need no lookup.
+    /// </summary>
+    KeyHash = 0,
+
+    /// <summary>
+    /// By IVF centroid ranges: a coarse quantizer of <see cref="ShardLayout.Centroids"/> centroids, trained once on a
+    /// sample when the collection is created, assigns each vector to its nearest centroid, and each shard owns a
+    /// contiguous range of centroids. A query visits only the shards owning its nearest
+    /// <see cref="SearchRequest.CentroidProbes"/> centroids; probing all C visits every shard and gives the key-hash
+    /// results. A write first locates the id's current shard, since the id alone no longer says where it lives.
+    /// </summary>
+    CentroidRanges = 1,
 }

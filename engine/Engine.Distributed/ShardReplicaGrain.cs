@@ -59,8 +59,9 @@ internal sealed class ShardReplicaGrain(
             throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}' with {layout.Shards} shards × {layout.Replicas} replicas.", nameof(layout));
         if (_store is not null)
         {
-            if (_store.Layout.Spec != layout.Spec || _store.Layout.Dimension != layout.Dimension || _store.Layout.MetricCode != layout.MetricCode)
-                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric or spec than this call's.", nameof(layout));
+            if (_store.Layout.Spec != layout.Spec || _store.Layout.Dimension != layout.Dimension || _store.Layout.MetricCode != layout.MetricCode
+                || _store.Layout.ShardingCode != layout.ShardingCode || _store.Layout.CentroidDigest != layout.CentroidDigest)
+                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric, spec or sharding than this call's.", nameof(layout));
             return _store;
         }
         return _store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes,
@@ -119,12 +120,30 @@ internal sealed class ShardReplicaGrain(
         if (!durableHere && !anyDurablePeer && !create && layout.Replicas > 1)
             throw new IOException($"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry).");
         if (best is not null) await CatchUp(store, best);
+        if (layout.ByCentroid && store.Centroids is null) await FetchCentroids(store, layout);
         _durable = true;
         if (_replica == 0) _epoch = Random.Shared.NextInt64(1, long.MaxValue);
         _ready = true;
     }
 
     private string _lastCatchUp = "";
+
+    // A replica activated where its directory has no centroid table (a new silo) copies it from a peer that has it.
+    private async Task FetchCentroids(ShardStore store, ShardLayout layout)
+    {
+        for (int r = 0; r < layout.Replicas && store.Centroids is null; r++)
+        {
+            if (r == _replica) continue;
+            try
+            {
+                if (await Peer(layout, r).Centroids(layout).WaitAsync(options.Value.PeerTimeout) is { } table) store.SaveCentroids(table);
+            }
+            catch (Exception e) when (e is not ArgumentException)
+            {
+                logger.LogWarning("Replica {Key}: peer {Peer} could not give the centroid table: {Error}", this.GetPrimaryKeyString(), r, e.Message);
+            }
+        }
+    }
 
     private async Task CatchUp(ShardStore store, IShardReplicaGrain from)
     {
@@ -213,7 +232,21 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<ReplicaStatus> Ready(ShardLayout layout) => StatusOf(await EnsureReady(layout));
 
-    public async Task<ReplicaStatus> Create(ShardLayout layout) => StatusOf(await EnsureReady(layout, create: true));
+    public async Task<ReplicaStatus> Create(ShardLayout layout, CentroidTable? centroids)
+    {
+        if (centroids is not null) Local(layout).SaveCentroids(centroids);
+        return StatusOf(await EnsureReady(layout, create: true));
+    }
+
+    public Task<CentroidTable?> Centroids(ShardLayout layout)
+    {
+        if (layout.Name != _name || _shard >= layout.Shards || _replica >= layout.Replicas)
+            throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}' with {layout.Shards} shards × {layout.Replicas} replicas.", nameof(layout));
+        // Without opening the store: a router asks every replica until one answers, and must not create directories.
+        return Task.FromResult(_store is not null ? _store.Centroids : ShardStore.ReadCentroids(Directory(layout), layout));
+    }
+
+    public async Task<long[]> Holding(ShardLayout layout, long[] ids) => (await EnsureReady(layout)).Holding(ids);
 
     public Task<ReplicaStatus> Peek(ShardLayout layout) => Task.FromResult(StatusOf(Local(layout)));
 

@@ -15,6 +15,7 @@ namespace Engine.Distributed;
 /// </summary>
 /// <remarks>
 /// <para>Files in the replica directory: <c>layout.json</c> (the collection's layout, checked on open),
+/// <c>centroids.json</c> (centroid-range sharding only: the collection's <see cref="CentroidTable"/>, written once),
 /// <c>snapshot.bin</c> (every live id and vector at a sequence, in the engine's checksummed container, written to a
 /// temporary file and renamed), <c>wal.log</c> (the core <see cref="FileWriteAheadLog"/>: one record per write batch
 /// after the snapshot). A batch is durable when <see cref="Append"/> returns (log commit, fsync).</para>
@@ -24,7 +25,7 @@ namespace Engine.Distributed;
 /// </remarks>
 internal sealed class ShardStore : IDisposable
 {
-    internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", SnapshotKind = "shard-snapshot";
+    internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", CentroidsFile = "centroids.json", SnapshotKind = "shard-snapshot";
     private const int WalHeaderBytes = 1 + 8 + 8 + 4;
     private readonly string _dir;
     private readonly VectorStore _vectors;
@@ -80,6 +81,7 @@ internal sealed class ShardStore : IDisposable
         {
             store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
             store.CheckLayout();
+            store.Centroids = ReadCentroids(dir, layout);
             long from = store.ReadSnapshot();
             var provider = FileWriteAheadLogProvider.Instance;
             bool existed = File.Exists(provider.LogFile(dir));
@@ -143,15 +145,59 @@ internal sealed class ShardStore : IDisposable
         {
             Name = l.Name, Dimension = l.Dimension, MetricCode = l.Metric, Spec = l.Spec, Shards = l.Shards,
             Replicas = l.Replicas, TrainingSize = l.TrainingSize,
+            ShardingCode = l.Sharding, Centroids = l.Centroids, CentroidProbes = l.CentroidProbes, CentroidDigest = l.CentroidDigest,
         };
     }
 
-    private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards, int Replicas, int TrainingSize)
+    private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards, int Replicas, int TrainingSize,
+        int Sharding = 0, int Centroids = 0, int CentroidProbes = 0, long CentroidDigest = 0)
     {
-        public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize);
+        public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize,
+            l.ShardingCode, l.Centroids, l.CentroidProbes, l.CentroidDigest);
 
-        /// <summary>What may never change (the replication factor and training size are recorded, not enforced).</summary>
-        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards)";
+        /// <summary>What may never change (the replication factor, training size and default probes are recorded, not enforced).</summary>
+        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards"
+            + (Sharding == (int)ShardingMode.CentroidRanges ? $", centroid ranges over {Centroids} centroids {CentroidDigest:X16})" : ")");
+    }
+
+    /// <summary>Centroid-range sharding: the collection's centroid table as this replica holds it (null: not received yet).</summary>
+    public CentroidTable? Centroids { get; private set; }
+
+    /// <summary>Keeps <paramref name="table"/> (checked against the layout) in the replica directory, durably, unless it holds it already.</summary>
+    /// <exception cref="ArgumentException">The table does not belong to the layout.</exception>
+    public void SaveCentroids(CentroidTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        table.CheckAgainst(Layout);
+        if (Centroids is not null) return;
+        string path = Path.Combine(_dir, CentroidsFile), tmp = path + ".tmp";
+        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(file, table);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+        Centroids = table;
+    }
+
+    /// <summary>The centroid table kept in replica directory <paramref name="dir"/> for <paramref name="layout"/>, or null when it holds none.</summary>
+    /// <exception cref="CorruptIndexException">An unreadable table.</exception>
+    /// <exception cref="ArgumentException">The directory holds another table than the one the layout names.</exception>
+    public static CentroidTable? ReadCentroids(string dir, ShardLayout layout)
+    {
+        string path = Path.Combine(dir, CentroidsFile);
+        if (!layout.ByCentroid || !File.Exists(path)) return null;
+        CentroidTable table;
+        try
+        {
+            table = JsonSerializer.Deserialize<CentroidTable>(File.ReadAllText(path)) ?? throw new CorruptIndexException(path, 0, "empty centroid table");
+        }
+        catch (JsonException e)
+        {
+            throw new CorruptIndexException(path, 0, "unreadable centroid table: " + e.Message);
+        }
+        table.CheckAgainst(layout);
+        return table;
     }
 
     /// <summary>Makes <paramref name="op"/> durable (log commit) and applies it. It must be the next in sequence.</summary>
@@ -244,6 +290,9 @@ internal sealed class ShardStore : IDisposable
         }
         return new CatchUp { SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
     }
+
+    /// <summary>The ids of <paramref name="ids"/> this replica holds, in their order.</summary>
+    public long[] Holding(long[] ids) => Array.FindAll(ids, _vectors.Contains);
 
     /// <summary>The stored vectors of the ids present.</summary>
     /// <param name="ids">The ids to fetch.</param>

@@ -14,9 +14,14 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
     public required InProcessTestCluster Cluster { get; init; }
     public required string Root { get; init; }
 
-    public static async Task<DistributedTestCluster> StartAsync(int silos, string test)
+    /// <param name="silos">Silos to start.</param>
+    /// <param name="test">Names the temp directory.</param>
+    /// <param name="root">A data root to reuse (a whole cluster restarted on the same disks): silo i gets the same
+    /// directory as silo i of an earlier cluster on that root, and disposing leaves the root for the caller to delete.</param>
+    public static async Task<DistributedTestCluster> StartAsync(int silos, string test, string? root = null)
     {
-        string root = Path.Combine(Path.GetTempPath(), "engine-dist-tests", test + "-" + Guid.NewGuid().ToString("N")[..8]);
+        bool owned = root is null;
+        root ??= Path.Combine(Path.GetTempPath(), "engine-dist-tests", test + "-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
         var directories = new Dictionary<string, string>();
         string? reuse = null;
@@ -42,11 +47,14 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d };
+        return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d, OwnsRoot = owned };
     }
 
     public required Dictionary<string, string> Directories { get; init; }
     public required Action<string?> SetReuse { get; init; }
+
+    /// <summary>True when disposing deletes <see cref="Root"/>.</summary>
+    public bool OwnsRoot { get; init; } = true;
 
     /// <summary>Starts a silo that takes over the data directory of the stopped silo <paramref name="stoppedName"/>.</summary>
     public async Task<InProcessSiloHandle> RestartOnSameDiskAsync(string stoppedName)
@@ -63,7 +71,7 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
-        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+        if (OwnsRoot) try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }
 
