@@ -1,6 +1,6 @@
 using Engine.Index;
+using Engine.Tests.Support;
 using Engine.Mining;
-using Engine.Mining.Refresh;
 
 namespace Engine.Tests.Mining.Refresh;
 
@@ -11,9 +11,17 @@ internal static class MiningRefresherKit
     /// Gaussian, distinct for every (id, step), so a score tells which version of an item an index held.</summary>
     public static float[] Vector(long id, long step, int d)
     {
-        var rng = new Random(unchecked((int)(id * 1_000_003 + step * 7_919 + 17)));
+        // SplitMix64 on (id, step): seeded System.Random gives correlated streams for nearby seeds.
+        ulong state = unchecked((ulong)id * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xC2B2AE3D27D4EB4FUL ^ 0x165667B19E3779F9UL);
         var v = new float[d];
-        for (int j = 0; j < d; j++) v[j] = (float)(rng.NextDouble() * 2 - 1);
+        for (int j = 0; j < d; j++)
+        {
+            ulong z = unchecked(state += 0x9E3779B97F4A7C15UL);
+            z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+            z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+            z ^= z >> 31;
+            v[j] = (float)((z >> 11) * (1.0 / (1UL << 53)) * 2 - 1);
+        }
         return v;
     }
 
@@ -35,7 +43,7 @@ internal static class MiningRefresherKit
         return MiningInput.FromVectors(q, d, positives);
     }
 
-    public static MiningOptions Mining => new() { NumNegatives = 5, RangeMax = 30, Threads = 1 };
+    public static MiningOptions TestMining => new() { NumNegatives = 5, RangeMax = 30, Threads = 1 };
 
     public static Func<int, IVectorIndex> Factory(string spec) => dim => IndexFactory.Create(spec, dim, Metric.InnerProduct);
 
