@@ -93,14 +93,17 @@ public sealed partial class MiningRefresher
                 back = _back;
             }
             Copy ready;
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            int written = _n; // a rebuild writes every vector
             try
             {
-                ready = back.Broken ? Rebuild(back) : Apply(back);
+                ready = back.Broken ? Rebuild(back) : Apply(back, out written);
             }
             catch (Exception e)
             {
                 lock (_gate)
                 {
+                    _statistics = _statistics with { Failures = _statistics.Failures + 1 };
                     back.Broken = true;
                     _worker = null;
                     if (_waiters.Count > 0)
@@ -118,6 +121,12 @@ public sealed partial class MiningRefresher
             }
             lock (_gate)
             {
+                _statistics = _statistics with
+                {
+                    Refreshes = _statistics.Refreshes + 1,
+                    VectorsWritten = _statistics.VectorsWritten + written,
+                    RefreshTime = _statistics.RefreshTime + System.Diagnostics.Stopwatch.GetElapsedTime(started),
+                };
                 ready.Number = ++_numbers;
                 _back = _front;
                 _front = ready; // the atomic swap: chunks starting from now on use the new snapshot
@@ -134,7 +143,7 @@ public sealed partial class MiningRefresher
     }
 
     // Upserts in place the ids pushed since the copy was last current.
-    private Copy Apply(Copy copy)
+    private Copy Apply(Copy copy, out int written)
     {
         long[] ids;
         float[] rows;
@@ -159,6 +168,7 @@ public sealed partial class MiningRefresher
                 j++;
             }
         }
+        written = ids.Length;
         if (ids.Length > 0)
         {
             copy.Index.Remove(ids);

@@ -52,6 +52,7 @@ public sealed partial class MiningRefresher : IDisposable, IAsyncDisposable
     private Exception? _error;
     private readonly List<Waiter> _waiters = [];
     private bool _disposed;
+    private RefresherStatistics _statistics = new(0, 0, 0, TimeSpan.Zero);
 
     /// <summary>Builds the first snapshot (two index copies) from the corpus vectors.</summary>
     /// <param name="corpus">n × <paramref name="dimension"/> row-major corpus vectors at the initial step; ids are row numbers.</param>
@@ -115,6 +116,12 @@ public sealed partial class MiningRefresher : IDisposable, IAsyncDisposable
     public RefresherSnapshot Current
     {
         get { lock (_gate) return _front.Describe(); }
+    }
+
+    /// <summary>What the background refreshes did so far (the cost of keeping snapshots fresh).</summary>
+    public RefresherStatistics Statistics
+    {
+        get { lock (_gate) return _statistics; }
     }
 
     /// <summary>True while a background refresh is running or queued.</summary>

@@ -6,6 +6,13 @@ namespace Engine.Mining.Refresh;
 /// <param name="OldestStep">Embedding step of the oldest vector in the snapshot.</param>
 public sealed record RefresherSnapshot(long Number, long Step, long OldestStep);
 
+/// <summary>Work done by the background refreshes of a <see cref="MiningRefresher"/>.</summary>
+/// <param name="Refreshes">Snapshots swapped in by refreshes.</param>
+/// <param name="VectorsWritten">Vectors upserted into (or, after a failure, rebuilt in) the index copies.</param>
+/// <param name="Failures">Refreshes that failed (each surfaced as an exception).</param>
+/// <param name="RefreshTime">Wall time the background thread spent updating copies (excluding waits for chunks).</param>
+public sealed record RefresherStatistics(long Refreshes, long VectorsWritten, long Failures, TimeSpan RefreshTime);
+
 /// <summary>A mined row with its provenance.</summary>
 /// <param name="Row">The row, as <see cref="HardNegativeMiner"/> produces it (vector anchors are numbered from
 /// <see cref="MiningOptions.AnchorIdOffset"/> across the whole call).</param>

@@ -204,6 +204,10 @@ public class MiningRefresherSwapTests
             }
         }
         Assert.Equal(3, refresher.Current.Number);
+        var stats = refresher.Statistics;
+        Assert.Equal(2, stats.Refreshes);
+        Assert.Equal(2 * n, stats.VectorsWritten); // copy B got all n, then copy A all n (it had missed the first push)
+        Assert.Equal(0, stats.Failures);
     }
 }
 
@@ -339,6 +343,7 @@ public class MiningRefresherErrorTests
         Assert.True(hooks.Made[1].Disposed);
         var mined = await Within(refresher.MineAsync(Anchors(4, n, d, seed: 2), step: 1));
         Assert.All(mined.Rows, r => Assert.Equal(0, r.Staleness));
+        Assert.Equal(new RefresherStatistics(1, n, 1, refresher.Statistics.RefreshTime), refresher.Statistics);
     }
 
     [Fact]
@@ -467,5 +472,36 @@ public class MiningRefresherBadInputTests
         // Anchor 0 (step 4) with positive 5 (step 6): the row's oldest vector is the anchor's.
         var mined = await Within(r.MineAsync(MiningInput.FromCorpusIds([0L], [[5L]], [[1L, 2L, 3L, 4L]]), step: 10));
         Assert.Equal(6, Assert.Single(mined.Rows).Staleness);
+    }
+}
+
+/// <summary><c>engine demo refresh</c>: the protocol as a runnable training loop.</summary>
+public class MiningRefresherDemoTests
+{
+    [Fact]
+    public void DemoTrainsThroughTheRefresherAndReportsStalenessAndOverhead()
+    {
+        var sw = new StringWriter();
+        var settings = new Engine.Cli.RefreshDemoSettings(N: 1200, HeldOut: 200, D: 24, Classes: 6, Distractors: 6, Hidden: 24, Dim: 12,
+            Steps: 60, Batch: 32, Negatives: 4, RefreshEvery: 10, Fraction: 0.3, MaxStaleness: 25, ChunkSize: 8, Seed: 3, Threads: 2);
+        Assert.Equal(0, Engine.Cli.RefreshDemoCommand.Run(settings, sw, out var result));
+        var text = sw.ToString();
+        Assert.Contains("before   held-out precision@10", text);
+        Assert.Contains("refresher overhead", text);
+        Assert.True(result.SnapshotsUsed > 1, text);
+        Assert.InRange(result.MaxStaleness, 1, 25); // the bound held on every row
+        Assert.True(result.After > result.Before, text);
+    }
+
+    [Fact]
+    public void DemoRejectsBadSettings()
+    {
+        var sw = new StringWriter();
+        Assert.Contains("--fraction", Assert.Throws<ArgumentException>(() =>
+            Engine.Cli.RefreshDemoCommand.Run(new Engine.Cli.RefreshDemoSettings(Fraction: 0), sw, out _)).Message);
+        Assert.Contains("--steps", Assert.Throws<ArgumentException>(() =>
+            Engine.Cli.RefreshDemoCommand.Run(new Engine.Cli.RefreshDemoSettings(Steps: 0), sw, out _)).Message);
+        Assert.Contains("--refresh-every", Assert.Throws<ArgumentException>(() =>
+            Engine.Cli.RefreshDemoCommand.Run(new Engine.Cli.RefreshDemoSettings(RefreshEvery: -1), sw, out _)).Message);
     }
 }
