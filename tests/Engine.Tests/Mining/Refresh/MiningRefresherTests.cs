@@ -490,6 +490,7 @@ public class MiningRefresherDemoTests
         Assert.Contains("refresher overhead", text);
         Assert.True(result.SnapshotsUsed > 1, text);
         Assert.InRange(result.MaxStaleness, 1, 25); // the bound held on every row
+        Assert.True(result.BackgroundRefreshMsPerStep > 0, text);
         Assert.True(result.After > result.Before, text);
     }
 
