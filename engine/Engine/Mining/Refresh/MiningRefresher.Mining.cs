@@ -25,12 +25,8 @@ public sealed partial class MiningRefresher
         long now;
         lock (_live)
         {
-            if (step is long s)
-            {
-                if (s < _step) throw new ArgumentException($"step {s} is before the latest step {_step}: steps only go forward.", nameof(step));
-                _step = s;
-            }
-            now = _step;
+            if (step < _step) throw new ArgumentException($"step {step} is before the latest step {_step}: steps only go forward.", nameof(step));
+            now = step ?? _step;
         }
         var front = Acquire(now);
         try
@@ -41,6 +37,8 @@ public sealed partial class MiningRefresher
         {
             Release(front);
         }
+        // Only a call that starts records its step (a rejected one changes nothing).
+        lock (_live) _step = Math.Max(_step, now);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<RefreshedMining>(cancellationToken);
         return Task.Run(() => Mine(input, now, cancellationToken), cancellationToken);
     }

@@ -57,7 +57,7 @@ public sealed partial class MiningRefresher : IDisposable, IAsyncDisposable
     /// <summary>Builds the first snapshot (two index copies) from the corpus vectors.</summary>
     /// <param name="corpus">n × <paramref name="dimension"/> row-major corpus vectors at the initial step; ids are row numbers.</param>
     /// <param name="dimension">Vector dimension.</param>
-    /// <param name="createIndex">Creates an empty index of a dimension (called twice now, and again only to rebuild a
+    /// <param name="createIndex">Creates an empty index of a dimension (called twice now, and again, on the background thread, only to rebuild a
     /// copy after a failed refresh). Untrained indexes are trained on the current corpus vectors. The index must
     /// support <see cref="IVectorIndex.Remove"/> and <see cref="IVectorIndex.Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/> of an id
     /// it held (an upsert).</param>

@@ -457,8 +457,11 @@ public class MiningRefresherBadInputTests
         Assert.Contains("non-finite", Assert.Throws<ArgumentException>(() => { _ = r.MineAsync(MiningInput.FromVectors(q, D, [[0L], [1L]])); }).Message);
         Assert.Contains("not in the index", Assert.Throws<ArgumentException>(() => { _ = r.MineAsync(MiningInput.FromVectors(TestData.Gaussian(1, D, 1), D, [[N + 5L]])); }).Message);
         Assert.Contains("not in the index", Assert.Throws<ArgumentException>(() => { _ = r.MineAsync(MiningInput.FromCorpusIds([N + 1L], [[0L]])); }).Message);
+        Assert.Throws<ArgumentException>(() => { _ = r.MineAsync(MiningInput.FromCorpusIds([N + 1L], [[0L]]), step: 7); });
+        Assert.Equal(0, r.Step); // a rejected call records no step
         r.Push([1L], Vectors([1L], 9, D), 9);
         Assert.Contains("steps only go forward", Assert.Throws<ArgumentException>(() => { _ = r.MineAsync(Anchors(2, N, D, 1), step: 8); }).Message);
+        Assert.Equal(9, r.Step);
     }
 
     [Fact]
