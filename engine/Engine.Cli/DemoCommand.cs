@@ -26,6 +26,7 @@ internal static class DemoCommand
             n, nq, d, seed, threads,
         };
         cmd.Subcommands.Add(TrainDemoCommand.Create());
+        cmd.Subcommands.Add(RefreshDemoCommand.Create());
         cmd.SetAction(r => Run(r.GetValue(n), r.GetValue(nq), r.GetValue(d), r.GetValue(seed), r.GetValue(threads), Console.Out));
         return cmd;
     }

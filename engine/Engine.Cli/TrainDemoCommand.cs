@@ -116,7 +116,7 @@ internal static class TrainDemoCommand
         };
     }
 
-    private static double Quality(MlpEmbedder? model, float[] x, int[] y, float[] xq, int[] yq, int dim, int threads, Metric metric)
+    internal static double Quality(MlpEmbedder? model, float[] x, int[] y, float[] xq, int[] yq, int dim, int threads, Metric metric)
     {
         float[] corpus = model?.Embed(x, threads) ?? x;
         float[] queries = model?.Embed(xq, threads) ?? xq;

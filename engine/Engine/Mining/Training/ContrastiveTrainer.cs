@@ -85,6 +85,7 @@ public sealed class ContrastiveTrainer
     private readonly ContrastiveTrainingOptions _options;
     private readonly AdamOptimizer _adam;
     private readonly float[] _gradient;
+    private readonly List<MlpEmbedder.Activations> _acts = [];
 
     /// <summary>Creates a trainer; validates the options now.</summary>
     /// <param name="model">The model trained in place.</param>
@@ -174,49 +175,80 @@ public sealed class ContrastiveTrainer
         return order[..take];
     }
 
+    /// <summary>
+    /// One optimiser step on <paramref name="rows"/> (a batch): InfoNCE on (anchor, first positive, negatives) of every
+    /// row with at least one negative, computed from the raw <paramref name="corpus"/> inputs, then one Adam step.
+    /// This is the step a loop that mines through a <see cref="Refresh.MiningRefresher"/> calls.
+    /// </summary>
+    /// <param name="rows">Mined rows whose anchors, positives and negatives are corpus row numbers.</param>
+    /// <param name="corpus">n × D training inputs (row-major).</param>
+    /// <returns>Mean loss over the rows used and how many rows were used (NaN and 0 when none had negatives).</returns>
+    /// <exception cref="ArgumentException">An id is not a corpus row, or the corpus is not whole rows.</exception>
+    public (double Loss, int Tuples) TrainStep(IReadOnlyList<MinedRow> rows, float[] corpus)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(corpus);
+        int n = Guard.Rows(corpus, _model.InputDimension, nameof(corpus));
+        var usable = rows.Where(r => r.Negatives.Length > 0).ToArray();
+        foreach (var r in usable)
+            foreach (long id in (long[])[r.Anchor, r.Positives[0], .. r.Negatives])
+                if (id < 0 || id >= n) throw new ArgumentException($"Row of anchor {r.Anchor} refers to id {id}, which is not a corpus row (0..{n - 1}).", nameof(rows));
+        if (usable.Length == 0) return (double.NaN, 0);
+        long negatives = 0, falseNegatives = 0;
+        double loss = Step(usable, corpus, null, ref negatives, ref falseNegatives);
+        return (loss / usable.Length, usable.Length);
+    }
+
     private (double Loss, int Tuples, long Negatives, long FalseNegatives) TrainOnRows(List<MinedRow> rows, float[] corpus, int epoch, int[]? labels)
     {
-        int d = _model.InputDimension, o = _model.OutputDimension;
         var usable = rows.Where(r => r.Negatives.Length > 0).ToArray();
         var keys = new ulong[usable.Length];
         for (int i = 0; i < keys.Length; i++) keys[i] = CounterRng.Hash(_options.Seed, 0x5E0F_0000UL + (ulong)epoch, (ulong)usable[i].Anchor);
         Array.Sort(keys, usable);
-        int maxNeg = usable.Length == 0 ? 0 : usable.Max(r => r.Negatives.Length);
-        var acts = new MlpEmbedder.Activations[maxNeg + 2];
-        for (int i = 0; i < acts.Length; i++) acts[i] = new MlpEmbedder.Activations(_model);
-        var negEmb = new float[maxNeg * o];
-        var negGrad = new float[maxNeg * o];
-        var aGrad = new float[o];
-        var pGrad = new float[o];
         double lossSum = 0;
         long negatives = 0, falseNegatives = 0;
         for (int b0 = 0; b0 < usable.Length; b0 += _options.BatchSize)
         {
             int b1 = Math.Min(usable.Length, b0 + _options.BatchSize);
-            float scale = 1f / (b1 - b0);
-            Array.Clear(_gradient);
-            for (int t = b0; t < b1; t++)
-            {
-                var row = usable[t];
-                int m = row.Negatives.Length;
-                _model.Forward(corpus.AsSpan(checked((int)row.Anchor * d), d), acts[0]);
-                _model.Forward(corpus.AsSpan(checked((int)row.Positives[0] * d), d), acts[1]);
-                for (int j = 0; j < m; j++)
-                {
-                    _model.Forward(corpus.AsSpan(checked((int)row.Negatives[j] * d), d), acts[j + 2]);
-                    acts[j + 2].Embedding.CopyTo(negEmb.AsSpan(j * o, o));
-                    if (labels is not null && labels[row.Negatives[j]] == labels[row.Anchor]) falseNegatives++;
-                }
-                negatives += m;
-                lossSum += InfoNce.LossAndGradients(acts[0].Embedding, acts[1].Embedding, negEmb.AsSpan(0, m * o),
-                    _options.Temperature, scale, aGrad, pGrad, negGrad.AsSpan(0, m * o));
-                _model.Backward(acts[0], aGrad, _gradient);
-                _model.Backward(acts[1], pGrad, _gradient);
-                for (int j = 0; j < m; j++) _model.Backward(acts[j + 2], negGrad.AsSpan(j * o, o), _gradient);
-            }
-            _adam.Step(_model.Parameters, _gradient);
+            lossSum += Step(usable.AsSpan(b0, b1 - b0), corpus, labels, ref negatives, ref falseNegatives);
         }
         return (usable.Length == 0 ? double.NaN : lossSum / usable.Length, usable.Length, negatives, falseNegatives);
+    }
+
+    // One Adam step on a batch of rows with negatives; returns the summed loss.
+    private double Step(ReadOnlySpan<MinedRow> batch, float[] corpus, int[]? labels, ref long negatives, ref long falseNegatives)
+    {
+        int d = _model.InputDimension, o = _model.OutputDimension;
+        int maxNeg = 0;
+        foreach (var r in batch) maxNeg = Math.Max(maxNeg, r.Negatives.Length);
+        while (_acts.Count < maxNeg + 2) _acts.Add(new MlpEmbedder.Activations(_model));
+        var negEmb = new float[maxNeg * o];
+        var negGrad = new float[maxNeg * o];
+        var aGrad = new float[o];
+        var pGrad = new float[o];
+        float scale = 1f / batch.Length;
+        double lossSum = 0;
+        Array.Clear(_gradient);
+        foreach (var row in batch)
+        {
+            int m = row.Negatives.Length;
+            _model.Forward(corpus.AsSpan(checked((int)row.Anchor * d), d), _acts[0]);
+            _model.Forward(corpus.AsSpan(checked((int)row.Positives[0] * d), d), _acts[1]);
+            for (int j = 0; j < m; j++)
+            {
+                _model.Forward(corpus.AsSpan(checked((int)row.Negatives[j] * d), d), _acts[j + 2]);
+                _acts[j + 2].Embedding.CopyTo(negEmb.AsSpan(j * o, o));
+                if (labels is not null && labels[row.Negatives[j]] == labels[row.Anchor]) falseNegatives++;
+            }
+            negatives += m;
+            lossSum += InfoNce.LossAndGradients(_acts[0].Embedding, _acts[1].Embedding, negEmb.AsSpan(0, m * o),
+                _options.Temperature, scale, aGrad, pGrad, negGrad.AsSpan(0, m * o));
+            _model.Backward(_acts[0], aGrad, _gradient);
+            _model.Backward(_acts[1], pGrad, _gradient);
+            for (int j = 0; j < m; j++) _model.Backward(_acts[j + 2], negGrad.AsSpan(j * o, o), _gradient);
+        }
+        _adam.Step(_model.Parameters, _gradient);
+        return lossSum;
     }
 }
 
