@@ -86,8 +86,14 @@ public sealed record MuveraOptions
         if (string.IsNullOrWhiteSpace(text)) return options;
         string body = text.Trim();
         if (body.StartsWith("MUVERA(", StringComparison.OrdinalIgnoreCase) && body.EndsWith(')')) body = body[7..^1];
-        foreach (var (key, value) in Engine.Index.SearchSettings.Parse(body, "options"))
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var part in body.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
+            int eq = part.IndexOf('=');
+            if (eq <= 0 || eq == part.Length - 1)
+                throw new ArgumentException($"MUVERA option '{part}' must look like NAME=VALUE (e.g. \"ksim=4,reps=20\").", nameof(text));
+            string key = part[..eq].Trim(), value = part[(eq + 1)..].Trim();
+            if (!seen.Add(key)) throw new ArgumentException($"MUVERA option '{key}' is given twice.", nameof(text));
             if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
                 throw new ArgumentException($"MUVERA option '{key}={value}' must be an integer.", nameof(text));
             options = key.ToLowerInvariant() switch
