@@ -249,6 +249,60 @@ int engine_cutoff_evaluate(engine_cutoff* cutoff, const float* scores, const uin
 /* NULL is a no-op; a freed or foreign handle is status 2. */
 int engine_cutoff_free(engine_cutoff* cutoff);
 
+/* ---- Multi-vector (MUVERA) indexes: each item is a set of token vectors, scored by Chamfer (MaxSim) similarity.
+ * Token sets travel as tokens (row-major float32, offsets[n] rows of d floats) and offsets (n + 1 int64 entries,
+ * offsets[0] == 0): set i is rows offsets[i] .. offsets[i+1]. A set without tokens, a d other than the index's
+ * token dimension ("Mixed dimensions") and non-finite tokens are ENGINE_INVALID_ARGUMENT naming the item. */
+typedef struct engine_mv_index engine_mv_index;
+
+/* An empty multi-vector index of token dimension d. options: "ksim=4,dproj=16,reps=20,final=0,fill=1,seed=42"
+ * (NULL or "" = these defaults; a missing name keeps its default); fde_spec: the single-vector index over the
+ * fixed-dimensional encodings, any composition string (NULL = "Flat"); tokens: "f16" or "f32" (NULL = "f16"). */
+int engine_mv_create(int32_t d, const char* options, const char* fde_spec, const char* tokens, engine_mv_index** out);
+
+/* Loads a directory written by engine_mv_save (or by the C# MultiVectorIndex.Save). */
+int engine_mv_load(const char* path, engine_mv_index** out);
+
+/* Frees the index. NULL is a no-op; a second free is ENGINE_INVALID_HANDLE. */
+int engine_mv_free(engine_mv_index* index);
+
+/* Trains the FDE index (IVF centroids, codebooks) on n token sets; nothing to do for Flat / HNSW.
+ * threads: 0 = all cores. */
+int engine_mv_train(engine_mv_index* index, const float* tokens, const int64_t* offsets, int64_t n, int32_t d,
+                    int32_t threads);
+
+/* Adds n token sets with ids[0..n) (non-negative, unique); ids == NULL assigns consecutive ids as engine_index_add
+ * does and writes the first to *first_id (may be NULL). Rejected calls change nothing. */
+int engine_mv_add(engine_mv_index* index, const float* tokens, const int64_t* offsets, int64_t n, int32_t d,
+                  const int64_t* ids, int64_t* first_id, int32_t threads);
+
+/* MUVERA search of nq query token sets: the FDE index's candidates re-ranked by exact Chamfer. scores / labels
+ * hold nq * k values (Chamfer similarities, larger is closer; padding -inf / -1). params: "candidates=N,reps=R"
+ * and the FDE index's own knobs ("probes=8", "ef=64"); NULL or "" = defaults (N = max(10 k, 100)). */
+int engine_mv_search(engine_mv_index* index, const float* tokens, const int64_t* offsets, int64_t nq, int32_t d,
+                     int32_t k, float* scores, int64_t* labels, int32_t threads, const char* params);
+
+/* Brute-force Chamfer search over every item (the ground truth of engine_mv_search). */
+int engine_mv_search_exact(engine_mv_index* index, const float* tokens, const int64_t* offsets, int64_t nq,
+                           int32_t d, int32_t k, float* scores, int64_t* labels, int32_t threads);
+
+/* Removes ids (absent ids are ignored): their FDEs leave the FDE index and their tokens are dropped.
+ * *removed (may be NULL) receives how many were removed. */
+int engine_mv_remove(engine_mv_index* index, const int64_t* ids, int64_t n, int64_t* removed);
+
+/* Items and stored tokens (either pointer may be NULL). */
+int engine_mv_count(engine_mv_index* index, int64_t* items, int64_t* tokens);
+
+/* Token dimension d. */
+int engine_mv_dimension(engine_mv_index* index, int32_t* out);
+
+/* The description, e.g. "MUVERA(ksim=4,dproj=16,reps=20,final=0,fill=1,seed=42),F16|Flat"; buffer rules of
+ * engine_index_description. */
+int engine_mv_description(engine_mv_index* index, char* buffer, int64_t capacity, int64_t* needed);
+
+/* Saves into the directory path (created when missing): the FDE index and the token file, each atomically. */
+int engine_mv_save(engine_mv_index* index, const char* path);
+
 #ifdef __cplusplus
 }
 #endif

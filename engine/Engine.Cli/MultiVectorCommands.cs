@@ -126,7 +126,7 @@ internal static class MultiVectorCommands
         var labels = new long[q * k];
         foreach (var setting in new BenchRun(spec, sweeps).Settings())
         {
-            var parameters = CreateParameters(index, setting, threads);
+            var parameters = MuveraSearchParameters.FromSettings(index, setting, threads);
             var (qps, stats) = Time(repeats, p => index.Search(set.Queries, k, scores, labels, p), parameters);
             output.WriteLine(JsonRow.Write(index.Description, setting, w =>
             {
@@ -171,35 +171,4 @@ internal static class MultiVectorCommands
         },
         _ => (TParams)new SearchParameters { Threads = p.Threads, Stats = stats },
     };
-
-    /// <summary>Sweep settings → MUVERA parameters: <c>candidates</c>/<c>n</c>, <c>reps</c>; every other name goes to the FDE index.</summary>
-    internal static MuveraSearchParameters CreateParameters(MultiVectorIndex index, IReadOnlyDictionary<string, string> setting, int threads)
-    {
-        int? candidates = null, reps = null;
-        var inner = new Dictionary<string, string>();
-        foreach (var (key, value) in setting)
-        {
-            switch (key.Trim().ToLowerInvariant())
-            {
-                case "candidates" or "n":
-                    candidates = ParseInt(key, value, 1, MuveraSearchParameters.MaxCandidates);
-                    break;
-                case "reps" or "repetitions":
-                    reps = ParseInt(key, value, 1, index.Encoder.Options.Repetitions);
-                    break;
-                default:
-                    inner[key] = value;
-                    break;
-            }
-        }
-        var fde = inner.Count > 0 ? IndexFactory.CreateParameters(index.FdeIndex, inner, threads) : null;
-        return new MuveraSearchParameters { Candidates = candidates, Repetitions = reps, FdeParameters = fde, Threads = threads };
-    }
-
-    private static int ParseInt(string key, string value, int min, int max)
-    {
-        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
-            throw new ArgumentOutOfRangeException(key, value, $"Setting '{key}={value}' must be an integer in {min}..{max}.");
-        return v;
-    }
 }

@@ -31,3 +31,6 @@ def version():
 
 
 __version__ = version()
+
+from .multivector import MultiVectorIndex, load_multivector  # noqa: E402
+__all__ += ["MultiVectorIndex", "load_multivector"]

@@ -11,3 +11,4 @@ __version__: str
 def version() -> str: ...
 from .graph import knn_graph as knn_graph, label_propagation as label_propagation, near_duplicates as near_duplicates
 from .calibrated_cutoff import CalibratedCutoff as CalibratedCutoff
+from .multivector import MultiVectorIndex as MultiVectorIndex, load_multivector as load_multivector

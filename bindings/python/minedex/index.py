@@ -6,12 +6,13 @@ import numpy as np
 
 from . import _arrays as arr
 from . import _validate as v
-from ._native import EngineError, check, lib
+from ._handle import NativeObject
+from ._native import check, lib
 
 METRICS = {0: "l2", 1: "ip", 2: "cosine"}
 
 
-class Index:
+class Index(NativeObject):
     """A vector index living in the native engine (same code as the C# ``IndexFactory`` / ``IVectorIndex``).
 
     Parameters
@@ -29,6 +30,9 @@ class Index:
     freed when the object is garbage collected.
     """
 
+    _free = staticmethod(lib.engine_index_free)
+    _what = "index"
+
     def __init__(self, spec, d, metric="l2"):
         handle = ctypes.c_void_p()
         spec_b, metric_b = v.text(spec, "spec"), v.text(metric, "metric")
@@ -45,30 +49,6 @@ class Index:
         check(lib.engine_index_dimension(self._h, ctypes.byref(out)))
         self._d = out.value
         return self
-
-    # ----------------------------------------------------------------------------------------------- lifetime
-    def close(self):
-        """Frees the native index now. Further calls raise EngineError."""
-        h, self._h = getattr(self, "_h", None), None
-        if h:
-            check(lib.engine_index_free(h))
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: nothing useful to do
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise EngineError("The index is closed.", 2)
-        return self._h
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -103,11 +83,7 @@ class Index:
     @property
     def description(self):
         """The composition string, e.g. ``"Flat"``."""
-        needed = ctypes.c_int64()
-        check(lib.engine_index_description(self._handle(), None, 0, ctypes.byref(needed)))
-        buf = ctypes.create_string_buffer(needed.value)
-        check(lib.engine_index_description(self._handle(), buf, needed.value, None))
-        return buf.value.decode("utf-8")
+        return self._text(lib.engine_index_description)
 
     def __repr__(self):
         if not self._h:

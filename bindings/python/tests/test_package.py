@@ -19,7 +19,7 @@ def test_version_comes_from_directory_build_props():
 
 def test_typing_files_and_library_ship_inside_the_package():
     here = os.path.dirname(os.path.abspath(minedex.__file__))
-    for name in ("py.typed", "__init__.pyi", "index.pyi", "hard_negatives.pyi", "refresher.pyi", "mined_file.pyi", "libengine.so"):
+    for name in ("py.typed", "__init__.pyi", "index.pyi", "hard_negatives.pyi", "refresher.pyi", "mined_file.pyi", "multivector.pyi", "libengine.so"):
         assert os.path.isfile(os.path.join(here, name)), name
     if os.environ.get("MINEDEX_TEST_INSTALLED"):
         assert "site-packages" in here or "dist-packages" in here

@@ -39,90 +39,119 @@ public static partial class Distances
         if (a.Length != b.Length) ThrowLength(nameof(b));
         ref byte x = ref Unsafe.As<ulong, byte>(ref MemoryMarshal.GetReference(a));
         ref byte y = ref Unsafe.As<ulong, byte>(ref MemoryMarshal.GetReference(b));
-        nuint bytes = (nuint)a.Length * 8;
-        return level switch
-        {
-            SimdLevel.V512 => (long)PopCount512<TOp>(ref x, ref y, bytes),
-            SimdLevel.V256 => (long)PopCount256<TOp>(ref x, ref y, bytes),
-            SimdLevel.V128 => (long)PopCount128<TOp>(ref x, ref y, bytes),
-            _ => (long)PopCountScalar<TOp>(ref x, ref y, bytes),
-        };
-    }
-
-    private static readonly Vector128<byte> NibbleCounts = Vector128.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static ulong PopCount512<TOp>(ref byte x, ref byte y, nuint n) where TOp : struct, IBitOp
-    {
-        nuint i = 0;
+        nuint bytes = (nuint)a.Length * 8, i = 0;
+        // The widest level counts whole blocks, each narrower one the blocks left, the scalar loop the last words.
         ulong s = 0;
-        if (n >= 64)
-        {
-            var lut = Vector512.Create(Vector256.Create(NibbleCounts, NibbleCounts), Vector256.Create(NibbleCounts, NibbleCounts));
-            var mask = Vector512.Create((byte)0x0F);
-            Vector512<ulong> acc = default;
-            for (; i + 64 <= n; i += 64)
-            {
-                var v = TOp.Apply(Vector512.LoadUnsafe(ref x, i), Vector512.LoadUnsafe(ref y, i));
-                var lo = Avx512BW.Shuffle(lut, v & mask);
-                var hi = Avx512BW.Shuffle(lut, Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
-                acc += Avx512BW.SumAbsoluteDifferences(lo + hi, Vector512<byte>.Zero).AsUInt64();
-            }
-            s = Vector512.Sum(acc);
-        }
-        return i == n ? s : s + PopCount256<TOp>(ref Unsafe.Add(ref x, i), ref Unsafe.Add(ref y, i), n - i);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static ulong PopCount256<TOp>(ref byte x, ref byte y, nuint n) where TOp : struct, IBitOp
-    {
-        nuint i = 0;
-        ulong s = 0;
-        if (n >= 32)
-        {
-            var lut = Vector256.Create(NibbleCounts, NibbleCounts);
-            var mask = Vector256.Create((byte)0x0F);
-            Vector256<ulong> acc = default;
-            for (; i + 32 <= n; i += 32)
-            {
-                var v = TOp.Apply(Vector256.LoadUnsafe(ref x, i), Vector256.LoadUnsafe(ref y, i));
-                var lo = Avx2.Shuffle(lut, v & mask);
-                var hi = Avx2.Shuffle(lut, Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
-                acc += Avx2.SumAbsoluteDifferences(lo + hi, Vector256<byte>.Zero).AsUInt64();
-            }
-            s = Vector256.Sum(acc);
-        }
-        return i == n ? s : s + PopCount128<TOp>(ref Unsafe.Add(ref x, i), ref Unsafe.Add(ref y, i), n - i);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static ulong PopCount128<TOp>(ref byte x, ref byte y, nuint n) where TOp : struct, IBitOp
-    {
-        nuint i = 0;
-        ulong s = 0;
-        if (n >= 16)
-        {
-            var mask = Vector128.Create((byte)0x0F);
-            Vector128<ulong> acc = default;
-            for (; i + 16 <= n; i += 16)
-            {
-                var v = TOp.Apply(Vector128.LoadUnsafe(ref x, i), Vector128.LoadUnsafe(ref y, i));
-                var lo = Ssse3.Shuffle(NibbleCounts, v & mask);
-                var hi = Ssse3.Shuffle(NibbleCounts, Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
-                acc += Sse2.SumAbsoluteDifferences(lo + hi, Vector128<byte>.Zero).AsUInt64();
-            }
-            s = Vector128.Sum(acc);
-        }
-        return i == n ? s : s + PopCountScalar<TOp>(ref Unsafe.Add(ref x, i), ref Unsafe.Add(ref y, i), n - i);
-    }
-
-    private static ulong PopCountScalar<TOp>(ref byte x, ref byte y, nuint n) where TOp : struct, IBitOp
-    {
-        ulong s = 0;
-        for (nuint i = 0; i + 8 <= n; i += 8)
+        if (level >= SimdLevel.V512) s += PopCountLut<Lut512, Vector512<byte>, TOp>(ref x, ref y, bytes, ref i);
+        if (level >= SimdLevel.V256) s += PopCountLut<Lut256, Vector256<byte>, TOp>(ref x, ref y, bytes, ref i);
+        if (level >= SimdLevel.V128) s += PopCountLut<Lut128, Vector128<byte>, TOp>(ref x, ref y, bytes, ref i);
+        for (; i + 8 <= bytes; i += 8)
             s += (ulong)BitOperations.PopCount(TOp.Apply(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref x, i)), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref y, i))));
-        return s;
+        return (long)s;
     }
+
+    /// <summary>The 16 nibble bit counts, the lookup table of every vector level.</summary>
+    internal static readonly Vector128<byte> NibbleTable = Vector128.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+
+    /// <summary>
+    /// Set bits of TOp(x, y) over the whole <typeparamref name="TLanes"/> blocks from byte <paramref name="i"/> to
+    /// <paramref name="n"/>; advances <paramref name="i"/> past them. One loop for every width: the lanes type supplies
+    /// the width's loads, table shuffle and sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static ulong PopCountLut<TLanes, TVector, TOp>(ref byte x, ref byte y, nuint n, ref nuint i)
+        where TLanes : struct, ILutLanes<TVector> where TVector : struct where TOp : struct, IBitOp
+    {
+        if (i + TLanes.Bytes > n) return 0;
+        var acc = TLanes.Zero;
+        var table = TLanes.Table; // a local: static fields are not constants in AggressiveOptimization code
+        for (; i + TLanes.Bytes <= n; i += TLanes.Bytes)
+            acc = TLanes.AddCounts<TOp>(acc, table, TLanes.Load(ref x, i), TLanes.Load(ref y, i));
+        return TLanes.Sum(acc);
+    }
+}
+
+/// <summary>
+/// One vector width of the nibble-table popcount (Mula et al.): load a block, count the bits of each byte of
+/// TOp(x, y) with two byte shuffles of the 16-entry table, and add them into 64-bit lanes with a sum of absolute
+/// differences against zero.
+/// </summary>
+internal interface ILutLanes<TVector> where TVector : struct
+{
+    /// <summary>Bytes per block.</summary>
+    static abstract nuint Bytes { get; }
+
+    /// <summary>The empty accumulator.</summary>
+    static abstract TVector Zero { get; }
+
+    /// <summary>The nibble table repeated across the width.</summary>
+    static abstract TVector Table { get; }
+
+    /// <summary>The block at byte offset <paramref name="i"/>.</summary>
+    static abstract TVector Load(ref byte p, nuint i);
+
+    /// <summary><paramref name="acc"/> (64-bit lanes) plus the bit counts of TOp(x, y), looked up in <paramref name="table"/>.</summary>
+    static abstract TVector AddCounts<TOp>(TVector acc, TVector table, TVector x, TVector y) where TOp : struct, IBitOp;
+
+    /// <summary>The sum of the accumulator's 64-bit lanes.</summary>
+    static abstract ulong Sum(TVector acc);
+}
+
+/// <summary>AVX-512BW lanes.</summary>
+internal readonly struct Lut512 : ILutLanes<Vector512<byte>>
+{
+    public static nuint Bytes => 64;
+    public static Vector512<byte> Table => Vector512.Create(Lut256.Table, Lut256.Table);
+    public static Vector512<byte> Zero => default;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> Load(ref byte p, nuint i) => Vector512.LoadUnsafe(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> AddCounts<TOp>(Vector512<byte> acc, Vector512<byte> table, Vector512<byte> x, Vector512<byte> y) where TOp : struct, IBitOp
+    {
+        var v = TOp.Apply(x, y);
+        var mask = Vector512.Create((byte)0x0F);
+        var counts = Avx512BW.Shuffle(table, v & mask) + Avx512BW.Shuffle(table, Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
+        return (acc.AsUInt64() + Avx512BW.SumAbsoluteDifferences(counts, Vector512<byte>.Zero).AsUInt64()).AsByte();
+    }
+    public static ulong Sum(Vector512<byte> acc) => Vector512.Sum(acc.AsUInt64());
+}
+
+/// <summary>AVX2 lanes.</summary>
+internal readonly struct Lut256 : ILutLanes<Vector256<byte>>
+{
+    public static nuint Bytes => 32;
+    public static Vector256<byte> Table => Vector256.Create(Lut128.Table, Lut128.Table);
+    public static Vector256<byte> Zero => default;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Load(ref byte p, nuint i) => Vector256.LoadUnsafe(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> AddCounts<TOp>(Vector256<byte> acc, Vector256<byte> table, Vector256<byte> x, Vector256<byte> y) where TOp : struct, IBitOp
+    {
+        var v = TOp.Apply(x, y);
+        var mask = Vector256.Create((byte)0x0F);
+        var counts = Avx2.Shuffle(table, v & mask) + Avx2.Shuffle(table, Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
+        return (acc.AsUInt64() + Avx2.SumAbsoluteDifferences(counts, Vector256<byte>.Zero).AsUInt64()).AsByte();
+    }
+    public static ulong Sum(Vector256<byte> acc) => Vector256.Sum(acc.AsUInt64());
+}
+
+/// <summary>SSSE3 lanes.</summary>
+internal readonly struct Lut128 : ILutLanes<Vector128<byte>>
+{
+    public static nuint Bytes => 16;
+    public static Vector128<byte> Table => Distances.NibbleTable;
+    public static Vector128<byte> Zero => default;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> Load(ref byte p, nuint i) => Vector128.LoadUnsafe(ref p, i);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<byte> AddCounts<TOp>(Vector128<byte> acc, Vector128<byte> table, Vector128<byte> x, Vector128<byte> y) where TOp : struct, IBitOp
+    {
+        var v = TOp.Apply(x, y);
+        var mask = Vector128.Create((byte)0x0F);
+        var counts = Ssse3.Shuffle(table, v & mask) + Ssse3.Shuffle(table, Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask);
+        return (acc.AsUInt64() + Sse2.SumAbsoluteDifferences(counts, Vector128<byte>.Zero).AsUInt64()).AsByte();
+    }
+    public static ulong Sum(Vector128<byte> acc) => Vector128.Sum(acc.AsUInt64());
 }
 
 /// <summary>The bitwise combination a popcount kernel counts (first operand, XOR, AND) at every width.</summary>

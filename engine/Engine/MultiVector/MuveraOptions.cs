@@ -72,4 +72,42 @@ public sealed record MuveraOptions
     /// <summary>The canonical text form, e.g. <c>MUVERA(ksim=4,dproj=16,reps=20,final=0,fill=1,seed=42)</c>.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"MUVERA(ksim={SimHashBits},dproj={ProjectionDimension},reps={Repetitions},final={FinalDimension},fill={(FillEmptyBuckets ? 1 : 0)},seed={Seed})");
+
+    /// <summary>
+    /// Options from <c>NAME=V,NAME=V</c> text (the names of <see cref="ToString"/>: <c>ksim</c>, <c>dproj</c>,
+    /// <c>reps</c>, <c>final</c>, <c>fill</c> (0/1), <c>seed</c>); a missing name keeps its default, null or "" gives
+    /// the defaults. Also accepts the whole canonical form <c>MUVERA(...)</c>. Ranges are checked by
+    /// <see cref="Validate"/> when the options are used.
+    /// </summary>
+    /// <exception cref="ArgumentException">A part that is not NAME=V, an unknown or repeated name, or a value that is not an integer.</exception>
+    public static MuveraOptions Parse(string? text)
+    {
+        var options = new MuveraOptions();
+        if (string.IsNullOrWhiteSpace(text)) return options;
+        string body = text.Trim();
+        if (body.StartsWith("MUVERA(", StringComparison.OrdinalIgnoreCase) && body.EndsWith(')')) body = body[7..^1];
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var part in body.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0 || eq == part.Length - 1)
+                throw new ArgumentException($"MUVERA option '{part}' must look like NAME=VALUE (e.g. \"ksim=4,reps=20\").", nameof(text));
+            string key = part[..eq].Trim(), value = part[(eq + 1)..].Trim();
+            if (!seen.Add(key)) throw new ArgumentException($"MUVERA option '{key}' is given twice.", nameof(text));
+            if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
+                throw new ArgumentException($"MUVERA option '{key}={value}' must be an integer.", nameof(text));
+            options = key.ToLowerInvariant() switch
+            {
+                "ksim" => options with { SimHashBits = v },
+                "dproj" => options with { ProjectionDimension = v },
+                "reps" => options with { Repetitions = v },
+                "final" => options with { FinalDimension = v },
+                "fill" when v is 0 or 1 => options with { FillEmptyBuckets = v == 1 },
+                "fill" => throw new ArgumentException($"MUVERA option 'fill={value}' must be 0 or 1.", nameof(text)),
+                "seed" => options with { Seed = v },
+                _ => throw new ArgumentException($"Unknown MUVERA option '{key}' (known: ksim, dproj, reps, final, fill, seed).", nameof(text)),
+            };
+        }
+        return options;
+    }
 }

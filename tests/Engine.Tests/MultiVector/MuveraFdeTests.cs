@@ -86,6 +86,34 @@ public class MuveraFdeTests
     }
 
     [Fact]
+    public void Fde_is_within_eps_0_1_of_chamfer_for_1_minus_delta_of_random_sets_with_parameters_from_eps_and_delta()
+    {
+        // Theorem 2.1 at eps = 0.1, delta = 0.1 with the parameters derived from eps, delta and m = |Q| + |P| <= 16
+        // (the sets PaperBound draws: |Q| <= 8, |P| <= 8, d = 64):
+        const double eps = 0.1, delta = 0.1;
+        const int m = 16, d = 64;
+        // d_proj = ln(m / (eps delta)) / eps^2 = 738 >= d: the Johnson-Lindenstrauss dimension the theorem asks for is
+        // above d, so the inner projection may as well be the identity (d_proj = 0), which adds no error at all.
+        int dProj = (int)Math.Ceiling(Math.Log(m / (eps * delta)) / (eps * eps));
+        Assert.Equal(738, dProj);
+        Assert.True(dProj >= d);
+        // k_sim = O(log(m / delta) / eps): the paper leaves the constant open; 1/5 gives ceil(ln(160) / 0.5) = 11 bits
+        // (a constant of 1/4 would already need 13, above MuveraOptions.MaxSimHashBits = 12).
+        int kSim = (int)Math.Ceiling(Math.Log(m / delta) / (5 * eps));
+        Assert.Equal(11, kSim);
+        // The theorem bounds one repetition with probability >= 1 - delta; the index averages R of them, and
+        // R = ceil(log2(1 / delta)) = 4 independent repetitions tighten the concentration.
+        int reps = (int)Math.Ceiling(Math.Log2(1 / delta));
+        var o = new MuveraOptions { SimHashBits = kSim, ProjectionDimension = 0, Repetitions = reps, Seed = 17 };
+        var (within, mean) = PaperBound(o, d, maxDocTokens: 8, noise: 0.1f, eps: eps, pairs: 300, seed: 4242);
+        Assert.True(within >= 1 - delta, $"only {within:P1} of pairs within eps={eps} (mean error {mean:F3}); the theorem promises {1 - delta:P0}");
+        Assert.True(mean <= eps, $"mean error {mean:F3} above eps={eps}");
+        // The parameters matter: a quarter of the bits (k_sim = 3, 8 buckets) breaks the bound on the same pairs.
+        var (coarse, coarseMean) = PaperBound(o with { SimHashBits = 3 }, d, 8, 0.1f, eps, 300, 4242);
+        Assert.True(coarse < 1 - delta, $"k_sim=3 kept {coarse:P1} of pairs within eps={eps} (mean error {coarseMean:F3}); the check cannot fail");
+    }
+
+    [Fact]
     public void Encodings_are_seeded_and_partial_repetitions_leave_zeros()
     {
         var (docs, queries) = MuveraTestData.Make(3, 3, 16, seed: 1);
