@@ -21,11 +21,13 @@ public class SpannCrashTests(Xunit.Abstractions.ITestOutputHelper output)
         RunKills(kind, longRun ? 200 : 20, seed: 2024);
     }
 
-    private void RunKills(string kind, int kills, int seed)
+    /// <summary>The kill loop (also run for coded postings by <see cref="SpannCodedCrashTests"/>): codec null = raw postings.</summary>
+    internal void RunKills(string kind, int kills, int seed, string? codec = null)
     {
         using var dir = new TestDirectory();
         var train = SpannTestData.Clustered(600, D, seed: 3);
-        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, new SpannOptions { PostingSize = 8, MaxPostingSize = 32, MinPostingSize = 2 }, TestLogs.Provider(kind)))
+        var options = new SpannOptions { PostingSize = 8, MaxPostingSize = 32, MinPostingSize = 2, Codec = codec };
+        using (var idx = SpannIndex.Create(dir.Path, D, Metric.L2, options, TestLogs.Provider(kind)))
             idx.Train(train);
         int duringOpen = 0, torn = 0;
         var present = new HashSet<long>();

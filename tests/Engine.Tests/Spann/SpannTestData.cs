@@ -30,6 +30,22 @@ internal static class SpannTestData
         return v;
     }
 
+    /// <summary>The ids and vectors left after inserting <paramref name="data"/> (ids 0..n−1) and <paramref name="extra"/>
+    /// (ids n..) and removing <paramref name="deleted"/>, in id order.</summary>
+    public static (long[] Ids, float[] Vectors) Live(float[] data, float[] extra, int d, IEnumerable<long> deleted)
+    {
+        int n = data.Length / d, total = n + extra.Length / d;
+        var gone = new HashSet<long>(deleted);
+        var ids = Enumerable.Range(0, total).Select(i => (long)i).Where(i => !gone.Contains(i)).ToArray();
+        var vectors = new float[ids.Length * d];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            long id = ids[i];
+            (id < n ? data.AsSpan((int)id * d, d) : extra.AsSpan((int)(id - n) * d, d)).CopyTo(vectors.AsSpan(i * d, d));
+        }
+        return (ids, vectors);
+    }
+
     public static double Recall(IVectorIndex index, FlatIndex exact, float[] queries, int k, SearchParameters? p = null)
     {
         int nq = queries.Length / exact.Dimension;

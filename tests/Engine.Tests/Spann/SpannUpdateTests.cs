@@ -34,14 +34,7 @@ public class SpannUpdateTests(ITestOutputHelper output)
         updated.WaitForMaintenance();
 
         // The same final set, built from scratch.
-        var gone = new HashSet<long>(deleted);
-        var liveIds = Range(0, n + n / 5).Where(i => !gone.Contains(i)).ToArray();
-        var liveVectors = new float[liveIds.Length * D];
-        for (int i = 0; i < liveIds.Length; i++)
-        {
-            long id = liveIds[i];
-            (id < n ? data.AsSpan((int)id * D, D) : extra.AsSpan((int)(id - n) * D, D)).CopyTo(liveVectors.AsSpan(i * D, D));
-        }
+        var (liveIds, liveVectors) = SpannTestData.Live(data, extra, D, deleted);
         using var fresh = new SpannIndex(D, Metric.L2, Small) { BackgroundMaintenance = false };
         fresh.Train(liveVectors);
         fresh.Add(liveVectors, liveIds);

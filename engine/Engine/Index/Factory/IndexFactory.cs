@@ -180,6 +180,7 @@ public static class IndexFactory
     {
         int? probes = null;
         float? prune = null;
+        int? rerank = null;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
@@ -187,16 +188,19 @@ public static class IndexFactory
                 case "probes" or "nprobe":
                     probes = ParseInt(key, value, 1, int.MaxValue); // clamped to the posting count by the search
                     break;
+                case "rerank" or "refine" or "k_factor" when index is SpannIndex { IsCoded: true }:
+                    rerank = ParseInt(key, value, 1, SpannOptions.MaxRerank);
+                    break;
                 case "eps" or "prune":
                     if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float e) || !float.IsFinite(e) || e < 0)
                         throw new ArgumentOutOfRangeException(nameof(settings), value, $"Search parameter '{key}={value}' must be a finite number >= 0.");
                     prune = e;
                     break;
                 default:
-                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps).", nameof(settings));
+                    throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps; rerank for coded postings).", nameof(settings));
             }
         }
-        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Stats = stats, Filter = filter };
+        return new SpannSearchParameters { Threads = threads, Probes = probes, PruneFactor = prune, Rerank = rerank, Stats = stats, Filter = filter };
     }
 
     private static BinarySearchParameters CreateBinaryParameters(BinaryIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)

@@ -1,9 +1,13 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
 
-/// <summary>A decoded posting: parallel spans of ids, versions and full-precision vectors (count × d).</summary>
+/// <summary>
+/// A decoded posting: parallel spans of ids and versions, and either full-precision vectors (count × d, raw postings)
+/// or refine-file offsets and codes (count × code size, coded postings).
+/// </summary>
 internal readonly ref struct PostingView
 {
     public PostingView(ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<float> vectors)
@@ -13,25 +17,43 @@ internal readonly ref struct PostingView
         Vectors = vectors;
     }
 
+    public PostingView(ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes, int codeSize)
+    {
+        Ids = ids;
+        Versions = versions;
+        Offsets = offsets;
+        Codes = codes;
+        CodeSize = codeSize;
+    }
+
     public int Count => Ids.Length;
     public ReadOnlySpan<long> Ids { get; }
     public ReadOnlySpan<byte> Versions { get; }
     public ReadOnlySpan<float> Vectors { get; }
+    public ReadOnlySpan<long> Offsets { get; }
+    public ReadOnlySpan<byte> Codes { get; }
+    public int CodeSize { get; }
+    public ReadOnlySpan<byte> Code(int i) => Codes.Slice(i * CodeSize, CodeSize);
 }
 
 /// <summary>
-/// Payload layout of one posting (before the store compresses it):
+/// Payload layouts of one posting (before the store compresses it). Raw postings:
 /// <c>count i32 | dimension i32 | ids i64[count] | versions u8[count] padded to 8 | vectors f32[count × d]</c>.
+/// Coded postings (<see cref="SpannOptions.Codec"/>): <c>count i32 | dimension i32 | codeSize i32 | reserved i32 |
+/// ids i64[count] | refine offsets i64[count] | versions u8[count] padded to 8 | codes u8[count × codeSize]</c>.
 /// A version byte lets a search tell a live copy from a stale one after a delete and re-insert of the id.
 /// </summary>
 internal static class PostingCodec
 {
     private const int Header = 8;
+    private const int CodedHeader = 16;
 
     private static int VersionBytes(int n) => (n + 7) & ~7;
 
-    public static int Size(int count, int dimension) =>
-        checked(Header + count * 8 + VersionBytes(count) + count * dimension * 4);
+    /// <summary>Payload bytes of <paramref name="count"/> entries; <paramref name="codeSize"/> 0 = raw vectors.</summary>
+    public static int Size(int count, int dimension, int codeSize = 0) => codeSize == 0
+        ? checked(Header + count * 8 + VersionBytes(count) + count * dimension * 4)
+        : checked(CodedHeader + count * 16 + VersionBytes(count) + count * codeSize);
 
     public static byte[] Encode(int dimension, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<float> vectors)
     {
@@ -45,10 +67,27 @@ internal static class PostingCodec
         return buf;
     }
 
-    /// <summary>Decodes a payload; a payload whose counts do not match its length is corruption.</summary>
-    public static PostingView Decode(byte[] payload, int dimension, string source, long offset)
+    public static byte[] EncodeCoded(int dimension, int codeSize, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
+        ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes)
+    {
+        int n = ids.Length;
+        var buf = new byte[Size(n, dimension, codeSize)];
+        BinaryPrimitives.WriteInt32LittleEndian(buf, n);
+        BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(4), dimension);
+        BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(8), codeSize);
+        MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(CodedHeader));
+        MemoryMarshal.AsBytes(offsets[..n]).CopyTo(buf.AsSpan(CodedHeader + n * 8));
+        versions.CopyTo(buf.AsSpan(CodedHeader + n * 16));
+        codes[..(n * codeSize)].CopyTo(buf.AsSpan(CodedHeader + n * 16 + VersionBytes(n)));
+        return buf;
+    }
+
+    /// <summary>Decodes a payload (<paramref name="codeSize"/> 0 = raw vectors); a payload whose counts, dimension or
+    /// code size do not match its length or the index is corruption.</summary>
+    public static PostingView Decode(byte[] payload, int dimension, int codeSize, string source, long offset)
     {
         if (payload.Length == 0) return default;
+        if (codeSize != 0) return DecodeCoded(payload, dimension, codeSize, source, offset);
         if (payload.Length < Header) throw new CorruptIndexException(source, offset, "posting payload is shorter than its header");
         int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
         int d = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(4));
@@ -60,46 +99,127 @@ internal static class PostingCodec
         var vectors = MemoryMarshal.Cast<byte, float>(span.Slice(Header + n * 8 + VersionBytes(n), n * d * 4));
         return new PostingView(ids, versions, vectors);
     }
+
+    private static PostingView DecodeCoded(byte[] payload, int dimension, int codeSize, string source, long offset)
+    {
+        if (payload.Length < CodedHeader) throw new CorruptIndexException(source, offset, "coded posting payload is shorter than its header");
+        int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
+        int d = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(4));
+        int cs = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(8));
+        if (d != dimension || cs != codeSize)
+            throw new CorruptIndexException(source, offset, $"coded posting has dimension {d} and code size {cs}, but the index has dimension {dimension} and code size {codeSize}");
+        if (n < 0 || (long)CodedHeader + n * 16L + VersionBytes(n) + (long)n * cs != payload.Length)
+            throw new CorruptIndexException(source, offset, $"coded posting payload holds {payload.Length} bytes, which does not match {n} entries of {cs}-byte codes");
+        var span = payload.AsSpan();
+        var ids = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader, n * 8));
+        var offsets = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader + n * 8, n * 8));
+        var versions = span.Slice(CodedHeader + n * 16, n);
+        var codes = span.Slice(CodedHeader + n * 16 + VersionBytes(n), n * cs);
+        return new PostingView(ids, versions, offsets, codes, cs);
+    }
 }
 
-/// <summary>A growable posting being assembled in memory (ids, versions, vectors).</summary>
+/// <summary>
+/// A growable posting being assembled in memory: ids and versions, plus full vectors (raw postings, or a coded posting
+/// whose vectors were read from the refine file for a split or merge) and, for coded postings, refine offsets and
+/// codes. Coded entries are copied byte for byte between postings (codes do not depend on the posting).
+/// </summary>
 internal sealed class PostingBuffer
 {
     private readonly int _d;
+    private readonly int _codeSize;
     private long[] _ids;
     private byte[] _versions;
+    private long[] _offsets;
+    private byte[] _codes;
     private float[] _vectors;
 
-    public PostingBuffer(int dimension, int capacity = 16)
+    /// <param name="dimension">d.</param>
+    /// <param name="codeSize">Bytes per code; 0 for raw postings (which always hold vectors).</param>
+    /// <param name="withVectors">Coded postings: also hold full vectors.</param>
+    /// <param name="capacity">Initial entries.</param>
+    public PostingBuffer(int dimension, int codeSize = 0, bool withVectors = true, int capacity = 16)
     {
         _d = dimension;
-        _ids = new long[Math.Max(1, capacity)];
-        _versions = new byte[_ids.Length];
-        _vectors = new float[_ids.Length * dimension];
+        _codeSize = codeSize;
+        HasVectors = codeSize == 0 || withVectors;
+        int cap = Math.Max(1, capacity);
+        _ids = new long[cap];
+        _versions = new byte[cap];
+        _offsets = codeSize == 0 ? [] : new long[cap];
+        _codes = codeSize == 0 ? [] : new byte[cap * codeSize];
+        _vectors = HasVectors ? new float[cap * dimension] : [];
     }
 
     public int Count { get; private set; }
+    public bool HasVectors { get; private set; }
+    public bool IsCoded => _codeSize != 0;
     public ReadOnlySpan<long> Ids => _ids.AsSpan(0, Count);
     public ReadOnlySpan<byte> Versions => _versions.AsSpan(0, Count);
-    public ReadOnlySpan<float> Vectors => _vectors.AsSpan(0, Count * _d);
+    public ReadOnlySpan<float> Vectors => VectorArray.AsSpan(0, Count * _d);
 
     /// <summary>The backing array (rows past <see cref="Count"/> are unused capacity).</summary>
-    public float[] VectorArray => _vectors;
-    public ReadOnlySpan<float> Vector(int i) => _vectors.AsSpan(i * _d, _d);
+    public float[] VectorArray => HasVectors ? _vectors : throw new InvalidOperationException("This posting buffer holds no vectors (internal error).");
+    public ReadOnlySpan<float> Vector(int i) => VectorArray.AsSpan(i * _d, _d);
+    public long Offset(int i) => _offsets[i];
+    public ReadOnlySpan<byte> Code(int i) => _codes.AsSpan(i * _codeSize, _codeSize);
 
-    public void Add(long id, byte version, ReadOnlySpan<float> vector)
+    private int Grow()
     {
         if (Count == _ids.Length)
         {
             int cap = _ids.Length * 2;
             Array.Resize(ref _ids, cap);
             Array.Resize(ref _versions, cap);
-            Array.Resize(ref _vectors, cap * _d);
+            if (IsCoded) { Array.Resize(ref _offsets, cap); Array.Resize(ref _codes, cap * _codeSize); }
+            if (HasVectors) Array.Resize(ref _vectors, cap * _d);
         }
-        _ids[Count] = id;
-        _versions[Count] = version;
-        vector.CopyTo(_vectors.AsSpan(Count * _d, _d));
-        Count++;
+        return Count++;
+    }
+
+    /// <summary>Adds a raw entry.</summary>
+    public void Add(long id, byte version, ReadOnlySpan<float> vector)
+    {
+        if (IsCoded) throw new InvalidOperationException("A coded posting needs the entry's code and refine offset (internal error).");
+        int i = Grow();
+        _ids[i] = id;
+        _versions[i] = version;
+        vector.CopyTo(_vectors.AsSpan(i * _d, _d));
+    }
+
+    /// <summary>Adds a coded entry; <paramref name="vector"/> is kept when the buffer holds vectors.</summary>
+    public void Add(long id, byte version, long offset, ReadOnlySpan<byte> code, ReadOnlySpan<float> vector)
+    {
+        int i = Grow();
+        _ids[i] = id;
+        _versions[i] = version;
+        _offsets[i] = offset;
+        code.CopyTo(_codes.AsSpan(i * _codeSize, _codeSize));
+        if (HasVectors) vector.CopyTo(_vectors.AsSpan(i * _d, _d));
+    }
+
+    /// <summary>Copies entry <paramref name="i"/> of <paramref name="source"/> (same layout).</summary>
+    public void AddFrom(PostingBuffer source, int i)
+    {
+        if (!IsCoded) Add(source._ids[i], source._versions[i], source.Vector(i));
+        else Add(source._ids[i], source._versions[i], source._offsets[i], source.Code(i), source.HasVectors ? source.Vector(i) : default);
+    }
+
+    /// <summary>Copies entry <paramref name="i"/> of a decoded posting (same layout; no vectors for coded ones).</summary>
+    public void AddFrom(PostingView view, int i)
+    {
+        if (!IsCoded) Add(view.Ids[i], view.Versions[i], view.Vectors.Slice(i * _d, _d));
+        else Add(view.Ids[i], view.Versions[i], view.Offsets[i], view.Code(i), default);
+    }
+
+    /// <summary>Coded postings: reads every entry's full vector from the refine file (for a split or merge).</summary>
+    public void LoadVectors(VectorRecordStore refine)
+    {
+        if (HasVectors) return;
+        var vectors = new float[_ids.Length * _d];
+        for (int i = 0; i < Count; i++) refine.Read(_offsets[i], _ids[i], _versions[i], vectors.AsSpan(i * _d, _d));
+        _vectors = vectors;
+        HasVectors = true;
     }
 
     public bool Contains(long id) => Array.IndexOf(_ids, id, 0, Count) >= 0;
@@ -111,10 +231,17 @@ internal sealed class PostingBuffer
         {
             _ids[i] = _ids[last];
             _versions[i] = _versions[last];
-            _vectors.AsSpan(last * _d, _d).CopyTo(_vectors.AsSpan(i * _d, _d));
+            if (IsCoded)
+            {
+                _offsets[i] = _offsets[last];
+                _codes.AsSpan(last * _codeSize, _codeSize).CopyTo(_codes.AsSpan(i * _codeSize, _codeSize));
+            }
+            if (HasVectors) _vectors.AsSpan(last * _d, _d).CopyTo(_vectors.AsSpan(i * _d, _d));
         }
         Count--;
     }
 
-    public byte[] Encode() => PostingCodec.Encode(_d, Ids, Versions, Vectors);
+    public byte[] Encode() => IsCoded
+        ? PostingCodec.EncodeCoded(_d, _codeSize, Ids, Versions, _offsets.AsSpan(0, Count), _codes.AsSpan(0, Count * _codeSize))
+        : PostingCodec.Encode(_d, Ids, Versions, Vectors);
 }

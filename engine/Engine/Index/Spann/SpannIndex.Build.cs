@@ -1,5 +1,6 @@
 using System.Buffers;
 using Engine.Distance;
+using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
 
@@ -34,6 +35,7 @@ public sealed partial class SpannIndex
         lock (_writerGate)
         {
             if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");
+            if (_codec is not null) TrainCodec(data, n);
             _lock.EnterWriteLock();
             try
             {
@@ -51,6 +53,28 @@ public sealed partial class SpannIndex
             if (_directory is not null) CheckpointLocked();
         }
         progress?.Report(new BuildProgress("train", 1, 1));
+    }
+
+    private const int CodecTrainingRows = 65_536;
+
+    /// <summary>Trains the posting codec on (a seeded sample of at most 65 536 of) the prepared training rows.</summary>
+    private void TrainCodec(float[] data, int n)
+    {
+        int d = Dimension;
+        float[] sample = data;
+        if (n > CodecTrainingRows)
+        {
+            var rows = Enumerable.Range(0, n).ToArray();
+            new Random(Options.Seed).Shuffle(rows);
+            sample = new float[CodecTrainingRows * d];
+            for (int i = 0; i < CodecTrainingRows; i++) data.AsSpan(rows[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+        }
+        try { _codec!.Train(sample, Options.Seed, 0); }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"SPANN codec {Options.CodecSpec()} cannot be trained on {n} vectors: {e.Message}", "vectors", e);
+        }
+        Volatile.Write(ref _codecBytes, SpannCodecSpec.MemoryBytes(_codec));
     }
 
     /// <summary>Replica choice for one vector: closure rule then RNG rule over the candidate heads.</summary>
@@ -132,6 +156,17 @@ public sealed partial class SpannIndex
         var versions = new byte[n];
         for (int i = 0; i < n; i++)
             versions[i] = _idMap.TryGetValue(ids[i], out var e) ? unchecked((byte)(e.Version + 1)) : (byte)0;
+        // Coded postings: one refine record per vector (one device write for the batch) and one code, shared by its replicas.
+        long[] offsets = [];
+        byte[] codes = [];
+        int cs = CodeSize;
+        if (_codec is not null)
+        {
+            offsets = new long[n];
+            codes = new byte[n * cs];
+            _refine!.Append(ids, versions, vectors[..(n * d)], offsets);
+            _codec.Encode(vectors[..(n * d)], codes);
+        }
         var groups = new SortedDictionary<int, List<(int Row, float Dist, bool Primary)>>();
         for (int i = 0; i < n; i++)
         {
@@ -153,7 +188,8 @@ public sealed partial class SpannIndex
             foreach (var (row, _, primary) in list)
             {
                 if (!primary && buffer.Count >= Options.MaxPostingSize) break;
-                buffer.Add(ids[row], versions[row], vectors.Slice(row * d, d));
+                if (cs == 0) buffer.Add(ids[row], versions[row], vectors.Slice(row * d, d));
+                else buffer.Add(ids[row], versions[row], offsets[row], codes.AsSpan(row * cs, cs), default);
                 if (primary) live++;
             }
             StorePosting(p, buffer, _postings[p].Live + live);
@@ -167,18 +203,26 @@ public sealed partial class SpannIndex
         Interlocked.Add(ref _live, n);
     }
 
-    /// <summary>Reads posting <paramref name="p"/> and keeps only its current copies.</summary>
-    private PostingBuffer LoadLive(int p)
+    /// <summary>Reads posting <paramref name="p"/> and keeps only its current copies; <paramref name="withVectors"/>
+    /// also reads a coded posting's full vectors from the refine file (raw postings always hold them).</summary>
+    private PostingBuffer LoadLive(int p, bool withVectors = false)
     {
         var info = _postings[p];
         var payload = _store.Read(info.Location, p, out _);
-        var view = PostingCodec.Decode(payload, Dimension, _store.Device.Name, info.Location.Offset);
-        var buffer = new PostingBuffer(Dimension, view.Count + 8);
+        var view = DecodePosting(payload, info.Location);
+        var buffer = NewBuffer(view.Count + 8);
         for (int i = 0; i < view.Count; i++)
             if (IsLive(view.Ids[i], view.Versions[i]))
-                buffer.Add(view.Ids[i], view.Versions[i], view.Vectors.Slice(i * Dimension, Dimension));
+                buffer.AddFrom(view, i);
+        if (withVectors) buffer.LoadVectors(_refine!);
         return buffer;
     }
+
+    /// <summary>An empty posting buffer of this index's layout (raw, or coded without vectors).</summary>
+    private PostingBuffer NewBuffer(int capacity = 16) => new(Dimension, CodeSize, withVectors: false, capacity);
+
+    private PostingView DecodePosting(byte[] payload, PostingLocation location) =>
+        PostingCodec.Decode(payload, Dimension, CodeSize, _store.Device.Name, location.Offset);
 
     /// <summary>Writes a new block for posting p and retires the old one.</summary>
     private void StorePosting(int p, PostingBuffer buffer, int live)

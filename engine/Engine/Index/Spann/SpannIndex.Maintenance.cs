@@ -156,8 +156,11 @@ public sealed partial class SpannIndex
     {
         if (p >= _postings.Count || !_postings[p].Exists) return;
         var buffer = LoadLive(p);
-        if (buffer.Count > Options.MaxPostingSize) Split(p, buffer);
-        else if (buffer.Count < Options.MinPostingSize && _heads.Count > 1) Merge(p, buffer);
+        bool split = buffer.Count > Options.MaxPostingSize, merge = !split && buffer.Count < Options.MinPostingSize && _heads.Count > 1;
+        // Coded postings: a split or merge needs the full vectors, read from the refine file (at most a posting's worth).
+        if (split || merge) buffer.LoadVectors(_refine!);
+        if (split) Split(p, buffer);
+        else if (merge) Merge(p, buffer);
         else if (buffer.Count < _postings[p].Entries) StorePosting(p, buffer, _postings[p].Live);
     }
 
@@ -210,8 +213,8 @@ public sealed partial class SpannIndex
         _heads.Add(cb, [(long)q]);
         _postings[q] = new PostingInfo { Exists = true };
 
-        var bufA = new PostingBuffer(d, ga.Count + 8);
-        var bufB = new PostingBuffer(d, gb.Count + 8);
+        var bufA = NewBuffer(ga.Count + 8);
+        var bufB = NewBuffer(gb.Count + 8);
         var moves = new Dictionary<int, PostingBuffer>();
         // LIRE (a): a vector that was closer to the old head than to both new heads may now belong to a
         // neighbouring posting; send it to its nearest head when that is neither new head.
@@ -222,7 +225,7 @@ public sealed partial class SpannIndex
                 var v = buffer.Vector(r);
                 float dOld = Distances.SquaredL2(v, oldHead);
                 if (dOld < Distances.SquaredL2(v, ca) && dOld < Distances.SquaredL2(v, cb)) suspects.Add((r, isA));
-                else (isA ? bufA : bufB).Add(buffer.Ids[r], buffer.Versions[r], v);
+                else (isA ? bufA : bufB).AddFrom(buffer, r);
             }
         var sv = new float[suspects.Count * d];
         for (int i = 0; i < suspects.Count; i++) buffer.Vector(suspects[i].Row).CopyTo(sv.AsSpan(i * d, d));
@@ -232,7 +235,7 @@ public sealed partial class SpannIndex
             int r = suspects[i].Row;
             int t = (int)nearest[i];
             var target = t == p || t < 0 ? bufA : t == q ? bufB : Moved(moves, t);
-            if (!target.Contains(buffer.Ids[r])) target.Add(buffer.Ids[r], buffer.Versions[r], buffer.Vector(r));
+            if (!target.Contains(buffer.Ids[r])) target.AddFrom(buffer, r);
         }
         // LIRE (b): vectors of nearby postings that are now closer to a new head move into it.
         var near = NearestHeads(oldHead, 1, Math.Min(ReassignNeighbours + 2, (int)_heads.Count), out _);
@@ -241,7 +244,7 @@ public sealed partial class SpannIndex
         {
             int r = (int)nl;
             if (r < 0 || r == p || r == q || moves.ContainsKey(r)) continue;
-            var nb = LoadLive(r);
+            var nb = LoadLive(r, withVectors: true);
             HeadVector(r, hr);
             bool changed = nb.Count < _postings[r].Entries;
             for (int i = nb.Count - 1; i >= 0; i--)
@@ -251,7 +254,7 @@ public sealed partial class SpannIndex
                 if (Math.Min(da, db) >= dr) continue;
                 var target = da <= db ? bufA : bufB;
                 long id = nb.Ids[i];
-                if (!target.Contains(id)) target.Add(id, nb.Versions[i], v);
+                if (!target.Contains(id)) target.AddFrom(nb, i);
                 if (_idMap.TryGetValue(id, out var e) && e.Posting == r)
                     _idMap[id] = new IdEntry { Posting = target == bufA ? p : q, Version = e.Version };
                 nb.RemoveAt(i);
@@ -273,7 +276,7 @@ public sealed partial class SpannIndex
 
     private PostingBuffer Moved(Dictionary<int, PostingBuffer> moves, int t)
     {
-        if (!moves.TryGetValue(t, out var b)) moves[t] = b = new PostingBuffer(Dimension);
+        if (!moves.TryGetValue(t, out var b)) moves[t] = b = NewBuffer();
         return b;
     }
 
@@ -282,7 +285,7 @@ public sealed partial class SpannIndex
     {
         var target = LoadLive(t);
         for (int i = 0; i < extra.Count; i++)
-            if (!target.Contains(extra.Ids[i])) target.Add(extra.Ids[i], extra.Versions[i], extra.Vector(i));
+            if (!target.Contains(extra.Ids[i])) target.AddFrom(extra, i);
         StorePosting(t, target, _postings[t].Live + extra.Count);
         RetargetIds(extra, from, t);
         if (target.Count > Options.MaxPostingSize) EnqueueMaintenance(t);
@@ -307,7 +310,7 @@ public sealed partial class SpannIndex
         var nearest = NearestHeads(vectors, buffer.Count, 1, out _);
         var moves = new Dictionary<int, PostingBuffer>();
         for (int i = 0; i < buffer.Count; i++)
-            Moved(moves, (int)nearest[i]).Add(buffer.Ids[i], buffer.Versions[i], buffer.Vector(i));
+            Moved(moves, (int)nearest[i]).AddFrom(buffer, i);
         foreach (var (t, extra) in moves) AppendTo(t, extra, p);
     }
 }

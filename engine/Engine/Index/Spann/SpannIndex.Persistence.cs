@@ -9,6 +9,11 @@ public sealed partial class SpannIndex
 {
     private static string PostingFile(string dir, int generation) => Path.Combine(dir, $"postings-{generation}.dat");
 
+    /// <summary>The refine file of coded postings (full vectors, <see cref="VectorRecordStore"/>).</summary>
+    private static string RefineFile(string dir, int generation) => Path.Combine(dir, $"vectors-{generation}.dat");
+
+    private int _refineGeneration;
+
     /// <summary>
     /// Creates an empty durable index in <paramref name="directory"/> (created if missing; must not hold an index).
     /// </summary>
@@ -30,10 +35,23 @@ public sealed partial class SpannIndex
         System.IO.Directory.CreateDirectory(dir);
         options ??= new SpannOptions();
         options.Validate();
-        var store = new PostingStore(new FileDevice(PostingFile(dir, 0)), new PostingCache(options.CacheBytes));
         log ??= WriteAheadLogs.Default;
         LogKindCode(log.Kind);
-        var index = new SpannIndex(dimension, metric, options, store, dir);
+        if (options.IsCoded) options.CodecSpec()!.Create(dimension, metric); // a codec that does not fit d fails before any file is made
+        var store = new PostingStore(new FileDevice(PostingFile(dir, 0)), new PostingCache(options.CacheBytes));
+        VectorRecordStore? refine = null;
+        SpannIndex index;
+        try
+        {
+            if (options.IsCoded) refine = new VectorRecordStore(new FileDevice(RefineFile(dir, 0)), dimension, 0);
+            index = new SpannIndex(dimension, metric, options, store, dir, refine);
+        }
+        catch
+        {
+            refine?.Dispose();
+            store.Dispose();
+            throw;
+        }
         try
         {
             index._logProvider = log;
@@ -70,6 +88,8 @@ public sealed partial class SpannIndex
         {
             foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat"))
                 if (Path.GetFileName(f) != Path.GetFileName(PostingFile(dir, index._generation))) File.Delete(f);
+            foreach (var f in System.IO.Directory.GetFiles(dir, "vectors-*.dat"))
+                if (index._refine is null || Path.GetFileName(f) != Path.GetFileName(RefineFile(dir, index._refineGeneration))) File.Delete(f);
             index.OpenLog(meta, logKind, options ?? new SpannOpenOptions());
             index.QueueOutOfShape();
             index.StartMaintenance();
@@ -109,10 +129,14 @@ public sealed partial class SpannIndex
             try
             {
                 foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat")) File.Delete(f);
+                foreach (var f in System.IO.Directory.GetFiles(dir, "vectors-*.dat")) File.Delete(f);
                 using var target = new PostingStore(new FileDevice(PostingFile(dir, 0)));
-                var locations = CopyPostings(target, out var counts);
+                // Coded postings: the copy gets its own refine file holding only the live records (offsets remapped).
+                using var refine = _refine is null ? null : new VectorRecordStore(new FileDevice(RefineFile(dir, 0)), Dimension, 0);
+                var locations = CopyPostings(target, out var counts, refine);
+                refine?.Flush();
                 target.Flush();
-                WriteMeta(dir, 0, locations, counts, 0, NoLogCode, dropTombstones: true);
+                WriteMeta(dir, 0, locations, counts, 0, NoLogCode, dropTombstones: true, refineGeneration: 0, refineLength: refine?.Length ?? 0);
                 string wal = Path.Combine(dir, WalDirectoryName);
                 if (System.IO.Directory.Exists(wal)) System.IO.Directory.Delete(wal, recursive: true);
             }
@@ -128,14 +152,34 @@ public sealed partial class SpannIndex
         lock (_writerGate) CheckpointLocked();
     }
 
-    private PostingLocation[] CopyPostings(PostingStore target, out int[] counts)
+    /// <summary>Writes every posting's live entries to <paramref name="target"/>; with <paramref name="refine"/> (coded
+    /// postings saved elsewhere) their refine records are copied there too, once per id, and the offsets remapped.</summary>
+    private PostingLocation[] CopyPostings(PostingStore target, out int[] counts, VectorRecordStore? refine = null)
     {
         var locations = new PostingLocation[_postings.Count];
         counts = new int[_postings.Count];
+        var moved = new Dictionary<long, long>();
+        var vector = new float[Dimension];
+        var one = new long[1];
         for (int p = 0; p < _postings.Count; p++)
         {
             if (!_postings[p].Exists) continue;
             var b = LoadLive(p);
+            if (refine is not null)
+            {
+                var copy = NewBuffer(b.Count);
+                for (int i = 0; i < b.Count; i++)
+                {
+                    if (!moved.TryGetValue(b.Offset(i), out long at))
+                    {
+                        _refine!.Read(b.Offset(i), b.Ids[i], b.Versions[i], vector);
+                        refine.Append(b.Ids.Slice(i, 1), b.Versions.Slice(i, 1), vector, one);
+                        moved[b.Offset(i)] = at = one[0];
+                    }
+                    copy.Add(b.Ids[i], b.Versions[i], at, b.Code(i), default);
+                }
+                b = copy;
+            }
             counts[p] = b.Count;
             locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode());
         }
@@ -149,6 +193,8 @@ public sealed partial class SpannIndex
         try
         {
             bool compact = _garbageBytes > _store.Length / 2 && _garbageBytes > 0;
+            // The refine records the postings reference must be durable before the metadata that commits their length.
+            _refine?.Flush();
             long walAddress = _wal?.TailAddress ?? 0;
             long logCode = _logProvider is null ? NoLogCode : LogKindCode(_logProvider.Kind);
             if (compact)
@@ -163,7 +209,7 @@ public sealed partial class SpannIndex
                 {
                     locations = CopyPostings(next, out counts);
                     next.Flush();
-                    WriteMeta(dir, gen, locations, counts, walAddress, logCode, dropTombstones: true);
+                    WriteMeta(dir, gen, locations, counts, walAddress, logCode, dropTombstones: true, _refineGeneration, RefineBytes);
                 }
                 catch
                 {
@@ -189,14 +235,15 @@ public sealed partial class SpannIndex
             else
             {
                 _store.Flush();
-                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false);
+                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false, _refineGeneration, RefineBytes);
             }
             _wal?.Truncate(walAddress);
         }
         finally { _lock.ExitWriteLock(); }
     }
 
-    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones)
+    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones,
+        int refineGeneration, long refineLength)
     {
         var header = new IndexFileHeader(FileKind, Description, Metric, Dimension, Count, IndexFile.FormatVersion);
         using var w = new IndexFileWriter(Path.Combine(dir, MetaFileName), header);
@@ -224,6 +271,7 @@ public sealed partial class SpannIndex
         w.WriteArray<int>("IDSP", ids.Select(e => e.Value.Posting).ToArray());
         w.WriteArray<byte>("IDSV", ids.Select(e => e.Value.Version).ToArray());
         w.WriteArray<long>("PCRC", BlockChecksums(locations));
+        WriteCodecSections(w, refineGeneration, refineLength);
         w.Commit();
     }
 
@@ -238,18 +286,6 @@ public sealed partial class SpannIndex
         // Metadata written before the log kind was recorded: the file log, or none in a saved copy (address 0, no log).
         logKind = st.Length == 5 ? LogKindOf(st[4], meta)
             : st[1] == 0 && !System.IO.Directory.Exists(Path.Combine(dir, WalDirectoryName)) ? null : FileWriteAheadLogProvider.KindName;
-        SpannOptions options;
-        try
-        {
-            options = new SpannOptions
-            {
-                PostingSize = oi[0], PostingCount = oi[1], MaxPostingSize = oi[2], MinPostingSize = oi[3], Replicas = oi[4],
-                AssignCandidates = oi[5], Probes = oi[6], Seed = oi[7], ClosureFactor = of[0], RngFactor = of[1], PruneFactor = of[2],
-                CacheBytes = st[3],
-            };
-            options.Validate();
-        }
-        catch (ArgumentException e) { throw new CorruptIndexException(meta, 0, "stored options are invalid: " + e.Message, e); }
         int generation = checked((int)st[0]);
         var offsets = r.ReadArray<long>("POFF");
         int np = offsets.Length;
@@ -262,17 +298,51 @@ public sealed partial class SpannIndex
         var idp = r.ReadArray<int>("IDSP", keys.Length);
         var idv = r.ReadArray<byte>("IDSV", keys.Length);
         var blockCrcs = r.PeekTag() == "PCRC" ? r.ReadArray<long>("PCRC", np) : null; // absent before block checksums were recorded
+        var coded = ReadCodecSections(r); // absent in indexes with raw postings and the default rerank
         r.VerifyEnd();
+        SpannOptions options;
+        try
+        {
+            options = new SpannOptions
+            {
+                PostingSize = oi[0], PostingCount = oi[1], MaxPostingSize = oi[2], MinPostingSize = oi[3], Replicas = oi[4],
+                AssignCandidates = oi[5], Probes = oi[6], Seed = oi[7], ClosureFactor = of[0], RngFactor = of[1], PruneFactor = of[2],
+                CacheBytes = st[3],
+                Codec = coded?.Codec,
+                Rerank = coded is null ? SpannOptions.DefaultRerank : checked((int)coded.Value.Info[0]),
+            };
+            options.Validate();
+        }
+        catch (Exception e) when (e is ArgumentException or OverflowException) { throw new CorruptIndexException(meta, 0, "stored options are invalid: " + e.Message, e); }
         string postingPath = PostingFile(dir, generation);
         if (generation < 0 || !File.Exists(postingPath)) throw new CorruptIndexException(meta, 0, $"posting file '{postingPath}' of generation {generation} is missing");
         var store = new PostingStore(new FileDevice(postingPath, create: false), new PostingCache(options.CacheBytes));
-        var index = new SpannIndex(h.Dimension, h.Metric, options, store, dir);
+        SpannIndex index;
+        VectorRecordStore? refine = null;
         try
         {
+            if (options.IsCoded) refine = OpenRefine(meta, dir, h.Dimension, coded!.Value.Info);
+            index = new SpannIndex(h.Dimension, h.Metric, options, store, dir, refine);
+        }
+        catch (ArgumentException e)
+        {
+            refine?.Dispose();
+            store.Dispose();
+            throw new CorruptIndexException(meta, 0, "stored options are invalid: " + e.Message, e);
+        }
+        catch
+        {
+            refine?.Dispose();
+            store.Dispose();
+            throw;
+        }
+        try
+        {
+            if (options.IsCoded) index.InstallCodec(meta, coded!.Value.Info, coded.Value.Parameters);
             index._generation = generation;
             index._replayFrom = st[1];
             index._trained = st[2] != 0;
-            CheckPostingTable(r, store, offsets, pages, live, exists, entryCounts, blockCrcs, heads, h.Dimension);
+            CheckPostingTable(r, store, offsets, pages, live, exists, entryCounts, blockCrcs, heads, h.Dimension, index.CodeSize);
             var headIds = new List<long>();
             var headVecs = new List<float>();
             for (int p = 0; p < np; p++)

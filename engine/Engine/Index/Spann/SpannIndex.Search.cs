@@ -1,5 +1,6 @@
 using System.Buffers;
 using Engine.Distance;
+using Engine.Quantization;
 using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
@@ -19,6 +20,15 @@ public sealed partial class SpannIndex
         public readonly List<PostingLocation> Locations = new();
         public readonly List<int> Keys32 = new();
         public byte[][] Payloads = [];
+        // Coded postings: the estimator (per index codec), candidate heap by estimate and candidate slots.
+        public IDistanceEstimator? Estimator;
+        public IVectorCodec? EstimatorOwner;
+        public float[] CandKeys = [];
+        public long[] CandSlots = [];
+        public long[] SlotIds = new long[64];
+        public long[] SlotOffsets = new long[64];
+        public byte[] SlotVersions = new byte[64];
+        public float[] Vector = [];
     }
 
     [ThreadStatic] private static Scratch? t_scratch;
@@ -43,13 +53,14 @@ public sealed partial class SpannIndex
         var sp = parameters as SpannSearchParameters;
         int probes = sp?.Probes ?? Options.Probes;
         float eps = sp?.PruneFactor ?? Options.PruneFactor;
+        int rerank = sp?.Rerank ?? Options.Rerank;
         var filter = parameters?.Filter;
         var stats = parameters?.Stats;
         int threads = Math.Min(parameters?.ResolveThreads() ?? Environment.ProcessorCount, nq);
         if (threads <= 1)
         {
             for (int i = 0; i < nq; i++)
-                SearchOne(queries.Slice(i * Dimension, Dimension), k, distances.Slice(i * k, k), labels.Slice(i * k, k), probes, eps, filter, stats);
+                SearchOne(queries.Slice(i * Dimension, Dimension), k, distances.Slice(i * k, k), labels.Slice(i * k, k), probes, eps, rerank, filter, stats);
             return;
         }
         float[] q = ArrayPool<float>.Shared.Rent(nq * Dimension);
@@ -60,7 +71,7 @@ public sealed partial class SpannIndex
             queries.CopyTo(q);
             int d = Dimension;
             ParallelWork.For(0, nq, threads, i =>
-                SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, filter, stats));
+                SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, rerank, filter, stats));
             dOut.AsSpan(0, nq * k).CopyTo(distances);
             lOut.AsSpan(0, nq * k).CopyTo(labels);
         }
@@ -73,7 +84,7 @@ public sealed partial class SpannIndex
     }
 
     private void SearchOne(ReadOnlySpan<float> query, int k, Span<float> distances, Span<long> labels,
-        int probes, float eps, IIdFilter? filter, SearchStats? stats)
+        int probes, float eps, int rerank, IIdFilter? filter, SearchStats? stats)
     {
         var s = t_scratch ??= new Scratch();
         int d = Dimension;
@@ -83,7 +94,7 @@ public sealed partial class SpannIndex
         if (s.Keys.Length < k) { s.Keys = new float[k]; s.Labels = new long[k]; }
         var heap = new TopKHeap(s.Keys.AsSpan(0, k), s.Labels.AsSpan(0, k));
         s.Seen.Clear();
-        long bytesRead = 0, postingsRead = 0, hits = 0, computed = 0;
+        long bytesRead = 0, postingsRead = 0, hits = 0, computed = 0, scanned = 0;
         bool ip = Metric == Metric.InnerProduct;
         _lock.EnterReadLock();
         try
@@ -114,9 +125,14 @@ public sealed partial class SpannIndex
                     if (cached) hits++;
                     else { postingsRead++; bytesRead += (long)s.Locations[i].Pages * _store.PageSize; }
                 }
+                if (_codec is not null)
+                {
+                    (scanned, computed) = ScanCoded(s, count, k, rerank, filter, ref heap);
+                    count = 0;
+                }
                 for (int i = 0; i < count; i++)
                 {
-                    var view = PostingCodec.Decode(s.Payloads[i], d, _store.Device.Name, s.Locations[i].Offset);
+                    var view = DecodePosting(s.Payloads[i], s.Locations[i]);
                     int m = view.Count;
                     if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
                     var dist = s.Dist.AsSpan(0, m);
@@ -144,7 +160,7 @@ public sealed partial class SpannIndex
             distances[i] = s.Labels[i] < 0 ? Metric.MissingDistance()
                 : Metric switch { Metric.InnerProduct => -key, Metric.Cosine => 1 - key / 2, _ => key };
         }
-        stats?.Add(queries: 1, distances: computed, listsProbed: s.Locations.Count, bytesRead: bytesRead,
+        stats?.Add(queries: 1, distances: computed, listsProbed: s.Locations.Count, codesScanned: scanned, refined: _codec is null ? 0 : computed, bytesRead: bytesRead,
             postingsRead: postingsRead, cacheHits: hits);
     }
 
@@ -159,17 +175,76 @@ public sealed partial class SpannIndex
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
             var info = _postings[e.Posting];
-            var view = PostingCodec.Decode(_store.Read(info.Location, e.Posting, out _), Dimension, _store.Device.Name, info.Location.Offset);
+            var view = DecodePosting(_store.Read(info.Location, e.Posting, out _), info.Location);
             for (int i = 0; i < view.Count; i++)
             {
                 if (view.Ids[i] == id && view.Versions[i] == e.Version)
                 {
-                    view.Vectors.Slice(i * Dimension, Dimension).CopyTo(destination);
+                    // Coded postings: the exact vector from the refine file (the record's id and version are checked).
+                    if (_codec is not null) _refine!.Read(view.Offsets[i], id, e.Version, destination);
+                    else view.Vectors.Slice(i * Dimension, Dimension).CopyTo(destination);
                     return true;
                 }
             }
             throw new CorruptIndexException(_store.Device.Name, info.Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// Coded postings: estimates every live, allowed, unseen entry of the payloads read into <paramref name="s"/> from
+    /// its code, keeps the best k × <paramref name="rerank"/> by estimate, then re-ranks those with exact distances from
+    /// their refine records into <paramref name="heap"/>. Returns (codes estimated, refine records read).
+    /// </summary>
+    private (long Scanned, long Refined) ScanCoded(Scratch s, int count, int k, int rerank, IIdFilter? filter, ref TopKHeap heap)
+    {
+        int d = Dimension;
+        bool ip = Metric == Metric.InnerProduct;
+        int width = (int)Math.Min((long)k * rerank, 1 << 24);
+        if (s.CandKeys.Length < width) { s.CandKeys = new float[width]; s.CandSlots = new long[width]; }
+        if (s.Vector.Length != d) s.Vector = new float[d];
+        if (!ReferenceEquals(s.EstimatorOwner, _codec))
+        {
+            s.Estimator = _codec!.CreateEstimator(ip ? Metric.InnerProduct : Metric.L2);
+            s.EstimatorOwner = _codec;
+        }
+        var estimator = s.Estimator!;
+        estimator.SetQuery(s.Query);
+        var candidates = new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
+        long scanned = 0;
+        int slots = 0;
+        for (int i = 0; i < count; i++)
+        {
+            var view = DecodePosting(s.Payloads[i], s.Locations[i]);
+            for (int j = 0; j < view.Count; j++)
+            {
+                float key = estimator.Distance(view.Code(j));
+                scanned++;
+                if (key > candidates.Threshold) continue;
+                long id = view.Ids[j];
+                if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
+                if (slots == s.SlotIds.Length)
+                {
+                    Array.Resize(ref s.SlotIds, slots * 2);
+                    Array.Resize(ref s.SlotOffsets, slots * 2);
+                    Array.Resize(ref s.SlotVersions, slots * 2);
+                }
+                s.SlotIds[slots] = id;
+                s.SlotOffsets[slots] = view.Offsets[j];
+                s.SlotVersions[slots] = view.Versions[j];
+                candidates.Push(key, slots++);
+            }
+            s.Payloads[i] = null!;
+        }
+        int n = candidates.Count;
+        for (int c = 0; c < n; c++)
+        {
+            int slot = (int)s.CandSlots[c];
+            long id = s.SlotIds[slot];
+            _refine!.Read(s.SlotOffsets[slot], id, s.SlotVersions[slot], s.Vector);
+            float exact = ip ? -Distances.Dot(s.Query, s.Vector) : Distances.SquaredL2(s.Query, s.Vector);
+            heap.Push(exact, id);
+        }
+        return (scanned, n);
     }
 }

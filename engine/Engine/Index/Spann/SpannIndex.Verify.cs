@@ -14,7 +14,8 @@ public sealed partial class SpannIndex : IVerifiableIndex
     /// (not the cache) and checks its magic, lengths, checksum, owner (the posting key) and, when the table records it,
     /// that it is the very block the table references (a stale block of the same posting is reported); decodes it and
     /// checks its entry count against the table, every id (non-negative, known to the id table) and vector (finite);
-    /// checks every head (finite) and that every live id's posting holds its current copy (id and version).
+    /// checks every head (finite) and that every live id's posting holds its current copy (id and version). Coded
+    /// postings: a block's code size must be the codec's, and every live id's refine record is read and checked.
     /// Problems in blocks name the posting file and the block's offset; problems in the tables name the metadata file.
     /// </remarks>
     public VerifyReport Verify()
@@ -56,7 +57,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
             try
             {
                 var payload = _store.ReadFromDevice(info.Location, p);
-                VerifyPosting(report, p, info, PostingCodec.Decode(payload, Dimension, blocks, info.Location.Offset), current);
+                VerifyPosting(report, p, info, DecodePosting(payload, info.Location), current);
             }
             catch (CorruptIndexException e) { report.Add(e); }
         }
@@ -78,6 +79,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
     {
         string blocks = _store.Device.Name;
         long at = info.Location.Offset;
+        var refineScratch = _codec is null ? [] : new float[Dimension];
         if (view.Count != info.Entries)
             report.Add(blocks, at, $"posting {p} holds {view.Count} entries but the posting table records {info.Entries}");
         for (int i = 0; i < view.Count; i++, report.VectorsChecked++)
@@ -88,9 +90,18 @@ public sealed partial class SpannIndex : IVerifiableIndex
                 report.Add(blocks, at, $"posting {p} entry {i} holds id {id}, which the id table does not know");
                 continue;
             }
-            if (!AllFinite(view.Vectors.Slice(i * Dimension, Dimension)))
+            if (_codec is null && !AllFinite(view.Vectors.Slice(i * Dimension, Dimension)))
                 report.Add(blocks, at, $"posting {p} entry {i} (id {id}) holds a vector that is not finite");
-            if (e.Posting == p && e.Version == view.Versions[i]) current.Add((id, p));
+            if (e.Posting == p && e.Version == view.Versions[i])
+            {
+                current.Add((id, p));
+                // Coded postings: the current copy's refine record (offset, checksum, id, version, finite values).
+                if (_codec is not null)
+                {
+                    try { _refine!.Read(view.Offsets[i], id, e.Version, refineScratch); }
+                    catch (CorruptIndexException x) { report.Add(x); }
+                }
+            }
         }
     }
 
@@ -113,7 +124,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
     /// the metadata's checksums vouch for is blamed on the posting file (e.g. a truncated one).
     /// </summary>
     private static void CheckPostingTable(IndexFileReader r, PostingStore store, long[] offsets, int[] pages, int[] live,
-        byte[] exists, int[] entries, long[]? checksums, float[] heads, int dimension)
+        byte[] exists, int[] entries, long[]? checksums, float[] heads, int dimension, int codeSize)
     {
         string meta = r.Path, postings = store.Device.Name;
         long fileLength = store.Device.Length;
@@ -129,7 +140,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
             if ((entries[p] > 0) != (pages[p] > 0))
                 throw new CorruptIndexException(meta, r.PayloadOffset("PPAG") + p * 4L, $"posting {p} records {entries[p]} entries in {pages[p]} pages");
             if (pages[p] == 0) continue;
-            long raw = PostingCodec.Size(entries[p], dimension);
+            long raw = PostingCodec.Size(entries[p], dimension, codeSize);
             long maxBlock = (PostingStore.HeaderSize + Math.Max(LZ4Codec.MaximumOutputSize((int)Math.Min(raw, int.MaxValue / 2)), raw) + page - 1) / page * page;
             long bytes = (long)pages[p] * page;
             if (bytes > maxBlock)

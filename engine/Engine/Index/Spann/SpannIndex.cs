@@ -1,4 +1,5 @@
 using Engine.Index.Flat;
+using Engine.Quantization;
 using Engine.Storage.Devices;
 using Engine.Storage.Postings;
 using Engine.Storage.Wal;
@@ -45,6 +46,9 @@ public sealed partial class SpannIndex : IVectorIndex
     private readonly Stack<int> _freePostings = new();
     private readonly Dictionary<long, IdEntry> _idMap = new();
     private PostingStore _store;
+    private readonly IVectorCodec? _codec;      // null: postings hold raw f32 vectors
+    private VectorRecordStore? _refine;          // coded postings: the full vectors (refine file)
+    private long _codecBytes;
     private IWriteAheadLog? _wal;
     private string? _directory;
     private int _generation;
@@ -70,11 +74,12 @@ public sealed partial class SpannIndex : IVectorIndex
     /// <summary>Creates an in-memory SPANN index (postings on a <see cref="MemoryDevice"/>, no log).</summary>
     /// <exception cref="ArgumentException">Bad dimension, metric or options.</exception>
     public SpannIndex(int dimension, Metric metric = Metric.L2, SpannOptions? options = null)
-        : this(dimension, metric, options, new PostingStore(new MemoryDevice("spann-postings"), new PostingCache((options ?? new()).CacheBytes)), null)
+        : this(dimension, metric, options, new PostingStore(new MemoryDevice("spann-postings"), new PostingCache((options ?? new()).CacheBytes)), null, null)
     {
     }
 
-    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory)
+    // refine: the coded postings' vector file; null for raw postings, or for an in-memory index (one on a MemoryDevice is made).
+    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory, VectorRecordStore? refine)
     {
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
@@ -85,7 +90,19 @@ public sealed partial class SpannIndex : IVectorIndex
         _heads = new FlatIndex(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
         _store = store;
         _directory = directory;
+        _codec = Options.CodecSpec()?.Create(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
+        if (_codec is not null) _refine = refine ?? new VectorRecordStore(new MemoryDevice("spann-vectors"), dimension, 0);
+        else if (refine is not null) throw new ArgumentException("A refine file was given to an index with raw postings (internal error).", nameof(refine));
     }
+
+    /// <summary>Bytes per posting code; 0 for raw postings.</summary>
+    private int CodeSize => _codec?.CodeSize ?? 0;
+
+    /// <summary>True when postings hold codes (<see cref="SpannOptions.Codec"/>) and full vectors live in the refine file.</summary>
+    public bool IsCoded => _codec is not null;
+
+    /// <summary>Bytes of the refine file (coded postings: one record of 24 + 4·d bytes per insert); 0 for raw postings.</summary>
+    public long RefineBytes => _refine?.Length ?? 0;
 
     /// <summary>Settings this index was built with.</summary>
     public SpannOptions Options { get; }
@@ -115,8 +132,9 @@ public sealed partial class SpannIndex : IVectorIndex
     public long DiskBytes => _store.Length;
 
     /// <inheritdoc />
-    /// <remarks>Heads, the posting table, the id table (28 bytes per allocated slot: at least one per id) and the
-    /// read cache's current contents. Posting data on the device is not resident and not counted.</remarks>
+    /// <remarks>Heads, the posting table, the id table (28 bytes per allocated slot: at least one per id), the trained
+    /// posting codec's parameters and the read cache's current contents. Posting data and the refine file on the
+    /// device are not resident and not counted.</remarks>
     public long MemoryBytes
     {
         get
@@ -127,7 +145,7 @@ public sealed partial class SpannIndex : IVectorIndex
                 // Allocated capacity, not the count: a dictionary entry is hash + next + key + value, plus a bucket.
                 long idTable = (long)_idMap.Capacity * (8 + 8 + System.Runtime.CompilerServices.Unsafe.SizeOf<IdEntry>() + 4);
                 long postings = (long)_postings.Capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<PostingInfo>();
-                return _heads.MemoryBytes + postings + idTable + _store.Cache.Bytes;
+                return _heads.MemoryBytes + postings + idTable + Volatile.Read(ref _codecBytes) + _store.Cache.Bytes;
             }
             finally { _lock.ExitReadLock(); }
         }
@@ -160,6 +178,7 @@ public sealed partial class SpannIndex : IVectorIndex
             _disposed = true;
             _wal?.Dispose();
             _store.Dispose();
+            _refine?.Dispose();
             _heads.Dispose();
         }
         _lock.Dispose();

@@ -44,6 +44,34 @@ public sealed record SpannOptions
     public int Seed { get; init; } = 1234;
 
     /// <summary>
+    /// What postings hold: null (or <c>none</c>) keeps raw f32 vectors; <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>,
+    /// <c>RaBitQ</c> or <c>RaBitQ{b}</c> (b = 1..8) store codes trained at <see cref="SpannIndex.Train(ReadOnlySpan{float})"/>,
+    /// with the full vectors in a separate refine file read only for the candidates that are re-ranked
+    /// (spec key <c>codec</c>). Case-insensitive; <see cref="SpannSpec.Format"/> writes the canonical spelling.
+    /// </summary>
+    public string? Codec { get; init; }
+
+    /// <summary>Coded postings: a query re-ranks the best k × this many candidates by exact distance from the refine
+    /// file (spec key <c>rerank</c>; per call <see cref="SpannSearchParameters.Rerank"/>). Ignored for raw postings.</summary>
+    public int Rerank { get; init; } = DefaultRerank;
+
+    /// <summary>Default of <see cref="Rerank"/>.</summary>
+    public const int DefaultRerank = 8;
+
+    /// <summary>Largest <see cref="Rerank"/> (and per-call re-rank factor).</summary>
+    public const int MaxRerank = 1024;
+
+    /// <summary>True when postings hold codes (<see cref="Codec"/> is set and not <c>none</c>).</summary>
+    public bool IsCoded => Codec is not null && !Codec.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
+
+    internal SpannCodecSpec? CodecSpec()
+    {
+        if (!IsCoded) return null;
+        return SpannCodecSpec.TryParse(Codec!, out string? problem)
+            ?? throw new ArgumentException($"SPANN option Codec={Codec} is invalid: {problem}.", nameof(Codec));
+    }
+
+    /// <summary>
     /// Where the Lloyd steps of the build's hierarchical balanced clustering run (e.g. Engine.Gpu's
     /// <c>GpuKMeansBackend</c>); null runs them in-process. Not part of the spec string and not saved: posting
     /// splits during updates always cluster on the CPU.
@@ -53,8 +81,10 @@ public sealed record SpannOptions
     /// <summary>Checks every value, naming the first bad one. Ranges: PostingSize &gt;= 2, PostingCount &gt;= 0,
     /// MaxPostingSize &gt;= 2·PostingSize, MinPostingSize in [0, PostingSize), Replicas 1..64, AssignCandidates &gt;=
     /// Replicas (clamped to the head count when used), Probes &gt;= 1 (clamped to the head count at search),
-    /// ClosureFactor and PruneFactor finite and &gt;= 0, RngFactor finite and &gt; 0, CacheBytes &gt;= 0.</summary>
+    /// ClosureFactor and PruneFactor finite and &gt;= 0, RngFactor finite and &gt; 0, CacheBytes &gt;= 0,
+    /// Rerank 1..1024; Codec null, <c>none</c> or a known codec spelling.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range (the parameter name is the option's).</exception>
+    /// <exception cref="ArgumentException"><see cref="Codec"/> is not a known codec spelling (the parameter name is <c>Codec</c>).</exception>
     public void Validate()
     {
         static void Check(bool ok, string name, object value, string rule)
@@ -72,13 +102,17 @@ public sealed record SpannOptions
         Check(Probes >= 1, nameof(Probes), Probes, "must be at least 1");
         Check(float.IsFinite(PruneFactor) && PruneFactor >= 0, nameof(PruneFactor), PruneFactor, "must be finite and >= 0");
         Check(CacheBytes >= 0, nameof(CacheBytes), CacheBytes, "must be >= 0");
+        Check(Rerank is >= 1 and <= MaxRerank, nameof(Rerank), Rerank, $"must be in 1..{MaxRerank}");
+        CodecSpec();
     }
 }
 
 /// <summary>
 /// Parses the SPANN composition string: <c>SPANN</c> or <c>SPANN(key=value,...)</c> with keys
 /// <c>postings</c> (target posting count), <c>size</c> (target vectors per posting), <c>max</c> (posting cap),
-/// <c>replicas</c>, <c>probes</c>, <c>eps</c> (query pruning ε₂), <c>closure</c> (ε₁). <see cref="Format"/> writes
+/// <c>replicas</c>, <c>probes</c>, <c>eps</c> (query pruning ε₂), <c>closure</c> (ε₁), <c>codec</c> (what postings hold:
+/// <c>none</c>, <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>, <c>RaBitQ</c>, <c>RaBitQ{b}</c>; see <see cref="SpannOptions.Codec"/>)
+/// and <c>rerank</c> (candidates re-ranked per result for coded postings). <see cref="Format"/> writes
 /// the canonical form (non-default keys only), and <c>TryParse(Format(o))</c> gives back <c>o</c>.
 /// </summary>
 public static class SpannSpec
@@ -111,7 +145,9 @@ public static class SpannSpec
                 "probes" => options with { Probes = Int(spec, key, value) },
                 "eps" => options with { PruneFactor = Float(spec, key, value) },
                 "closure" => options with { ClosureFactor = Float(spec, key, value) },
-                _ => throw new ArgumentException($"SPANN spec '{spec}': unknown key '{key}' (known: postings, size, max, replicas, probes, eps, closure).", nameof(spec)),
+                "codec" => options with { Codec = CodecName(spec, value) },
+                "rerank" => options with { Rerank = Int(spec, key, value) },
+                _ => throw new ArgumentException($"SPANN spec '{spec}': unknown key '{key}' (known: postings, size, max, replicas, probes, eps, closure, codec, rerank).", nameof(spec)),
             };
         }
         try { options.Validate(); }
@@ -133,6 +169,8 @@ public static class SpannSpec
         if (options.Probes != d.Probes) parts.Add("probes=" + options.Probes.ToString(c));
         if (options.PruneFactor != d.PruneFactor) parts.Add("eps=" + options.PruneFactor.ToString("R", c));
         if (options.ClosureFactor != d.ClosureFactor) parts.Add("closure=" + options.ClosureFactor.ToString("R", c));
+        if (options.CodecSpec() is { } codec) parts.Add("codec=" + codec);
+        if (options.Rerank != d.Rerank) parts.Add("rerank=" + options.Rerank.ToString(c));
         var sb = new StringBuilder("SPANN");
         if (parts.Count > 0) sb.Append('(').AppendJoin(',', parts).Append(')');
         return sb.ToString();
@@ -141,6 +179,14 @@ public static class SpannSpec
     private static int Int(string spec, string key, string value) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
             : throw new ArgumentException($"SPANN spec '{spec}': {key}='{value}' is not an integer.", nameof(spec));
+
+    // The canonical spelling, or null for "none" (so that SPANN(codec=none) is the plain SPANN spec).
+    private static string? CodecName(string spec, string value)
+    {
+        if (value.Equals("none", StringComparison.OrdinalIgnoreCase)) return null;
+        return SpannCodecSpec.TryParse(value, out string? problem)?.ToString()
+            ?? throw new ArgumentException($"SPANN spec '{spec}': codec='{value}' is not a codec ({problem}).", nameof(spec));
+    }
 
     private static float Float(string spec, string key, string value) =>
         float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v) ? v
@@ -161,6 +207,11 @@ public sealed class SpannSearchParameters : SearchParameters
     /// <summary>Query-aware pruning ε₂, finite and &gt;= 0; null uses <see cref="SpannOptions.PruneFactor"/>.</summary>
     public float? PruneFactor { get; init; }
 
+    /// <summary>Coded postings: re-rank the best k × this many candidates (by their code estimate) with exact distances
+    /// from the refine file, 1..<see cref="SpannOptions.MaxRerank"/>; null uses <see cref="SpannOptions.Rerank"/>.
+    /// Ignored by an index whose postings hold raw vectors (its distances are exact already).</summary>
+    public int? Rerank { get; init; }
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -171,5 +222,8 @@ public sealed class SpannSearchParameters : SearchParameters
         if (PruneFactor is float e && !(float.IsFinite(e) && e >= 0))
             throw new ArgumentOutOfRangeException(nameof(PruneFactor), e,
                 $"PruneFactor must be a finite number >= 0 (null = the index default), got {e}.");
+        if (Rerank is < 1 or > SpannOptions.MaxRerank)
+            throw new ArgumentOutOfRangeException(nameof(Rerank), Rerank,
+                $"Rerank must be in 1..{SpannOptions.MaxRerank} (null = the index default), got {Rerank}.");
     }
 }

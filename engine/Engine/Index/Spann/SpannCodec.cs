@@ -1,0 +1,119 @@
+using System.Globalization;
+using Engine.Quantization;
+
+namespace Engine.Index.Spann;
+
+/// <summary>The kinds of code a SPANN posting can hold instead of raw f32 vectors.</summary>
+internal enum SpannCodecKind
+{
+    SQ8,
+    PQ,
+    RaBitQ,
+}
+
+/// <summary>
+/// A parsed posting codec spelling (<see cref="SpannOptions.Codec"/>): <c>SQ8</c>, <c>PQ{m}</c> (8-bit sub-codes),
+/// <c>PQ{m}x4</c>, <c>RaBitQ</c> (= <c>RaBitQ1</c>) or <c>RaBitQ{b}</c> with b = 1..8 bits per dimension. Codes encode
+/// the whole (normalised, for cosine) vector with the center at the origin, so an entry's code does not depend on the
+/// posting it sits in and moves between postings byte for byte.
+/// </summary>
+internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
+{
+    /// <summary>Parses a codec spelling (case-insensitive); null with a reason when it is not one.</summary>
+    public static SpannCodecSpec? TryParse(string text, out string? problem)
+    {
+        problem = null;
+        string s = text.Trim();
+        if (s.Equals("SQ8", StringComparison.OrdinalIgnoreCase)) return new SpannCodecSpec(SpannCodecKind.SQ8, 0, 8);
+        if (s.StartsWith("RaBitQ", StringComparison.OrdinalIgnoreCase))
+        {
+            string b = s[6..];
+            if (b.Length == 0) return new SpannCodecSpec(SpannCodecKind.RaBitQ, 0, 1);
+            if (int.TryParse(b, NumberStyles.None, CultureInfo.InvariantCulture, out int bits) && bits is >= 1 and <= 8)
+                return new SpannCodecSpec(SpannCodecKind.RaBitQ, 0, bits);
+            problem = $"RaBitQ bits '{b}' must be an integer in 1..8";
+            return null;
+        }
+        if (s.StartsWith("PQ", StringComparison.OrdinalIgnoreCase))
+        {
+            string body = s[2..];
+            int bits = 8;
+            int x = body.IndexOf('x', StringComparison.OrdinalIgnoreCase);
+            if (x >= 0)
+            {
+                if (body[(x + 1)..] != "4" && body[(x + 1)..] != "8")
+                {
+                    problem = $"PQ bits '{body[(x + 1)..]}' must be 4 or 8";
+                    return null;
+                }
+                bits = body[(x + 1)..] == "4" ? 4 : 8;
+                body = body[..x];
+            }
+            if (int.TryParse(body, NumberStyles.None, CultureInfo.InvariantCulture, out int m) && m >= 1)
+                return new SpannCodecSpec(SpannCodecKind.PQ, m, bits);
+            problem = $"PQ sub-quantizer count '{body}' must be a positive integer";
+            return null;
+        }
+        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8)";
+        return null;
+    }
+
+    /// <summary>The canonical spelling (what <see cref="SpannSpec.Format"/> writes).</summary>
+    public override string ToString() => Kind switch
+    {
+        SpannCodecKind.SQ8 => "SQ8",
+        SpannCodecKind.PQ => Bits == 4 ? $"PQ{M}x4" : $"PQ{M}",
+        _ => Bits == 1 ? "RaBitQ" : $"RaBitQ{Bits}",
+    };
+
+    /// <summary>An untrained codec for d-dimensional vectors compared with <paramref name="metric"/> (L2 or inner product).</summary>
+    /// <exception cref="ArgumentException">The codec does not fit the dimension (PQ: m does not divide d).</exception>
+    public IVectorCodec Create(int dimension, Metric metric) => Kind switch
+    {
+        SpannCodecKind.SQ8 => new VectorCodec(dimension, VectorEncoding.SQ8),
+        SpannCodecKind.PQ => dimension % M == 0 ? new ProductQuantizer(dimension, M, Bits)
+            : throw new ArgumentException($"SPANN option Codec={this} is invalid for dimension {dimension}: PQ m={M} must divide d.", nameof(SpannOptions.Codec)),
+        _ => new RaBitQCodec(dimension, Bits, metric),
+    };
+
+    /// <summary>The codec's trained parameters as floats (SQ8: min then step; PQ: codebooks; RaBitQ: none).</summary>
+    public static float[] Parameters(IVectorCodec codec) => codec switch
+    {
+        VectorCodec v => [.. v.Range.Min, .. v.Range.Step],
+        ProductQuantizer pq => pq.Codebooks.ToArray(),
+        _ => [],
+    };
+
+    /// <summary>The rotation seed and rounds of a RaBitQ codec (0, 0 for others).</summary>
+    public static (long Seed, long Rounds) Rotation(IVectorCodec codec) =>
+        codec is RaBitQCodec { Rotation: { } r } ? (r.Seed, r.Rounds) : (0, 0);
+
+    /// <summary>Installs parameters read back from the metadata; false when their shape does not fit the codec.</summary>
+    public static bool TryInstall(IVectorCodec codec, float[] parameters, long seed, long rounds)
+    {
+        switch (codec)
+        {
+            case VectorCodec v:
+                if (parameters.Length != 2 * v.Dimension) return false;
+                v.SetRange(parameters[..v.Dimension], parameters[v.Dimension..]);
+                return true;
+            case ProductQuantizer pq:
+                if (parameters.Length != pq.Codebooks.Length) return false;
+                pq.SetCodebooks(parameters);
+                return true;
+            case RaBitQCodec rq:
+                if (parameters.Length != 0 || rounds is < 1 or > 64 || seed is < int.MinValue or > int.MaxValue) return false;
+                rq.UseRotationSeed((int)seed, (int)rounds);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Resident bytes of the trained codec (parameters; RaBitQ's rotation is a seed plus sign vectors).</summary>
+    public static long MemoryBytes(IVectorCodec codec) => codec switch
+    {
+        RaBitQCodec rq => (long)rq.Dimension * Math.Max(1, rq.Rotation?.Rounds ?? 0) * sizeof(float),
+        _ => Parameters(codec).Length * (long)sizeof(float),
+    };
+}
