@@ -372,6 +372,35 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     {
         _log.Dispose();
         _device.Dispose();
+        RemoveOutdatedCommitFiles(Path.Combine(_directory, "log-commits"));
+    }
+
+    // After a clean close the newest commit record is complete (its commit returned), so the older ones FASTER keeps
+    // until it gets round to deleting them are dropped here: a closed log holds exactly one commit record. Otherwise a
+    // copy of the directory taken while an older record still lay beside the newest would, if the newest were later
+    // damaged, silently recover the older commit (the torn-newest rule of ValidateCommitFiles) instead of failing.
+    private static void RemoveOutdatedCommitFiles(string commits)
+    {
+        if (!System.IO.Directory.Exists(commits)) return;
+        var files = System.IO.Directory.GetFiles(commits, "commit.*")
+            .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
+            .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
+        if (files.Length < 2) return;
+        try
+        {
+            var newest = ReadCommitFile(files[0].File);
+            if (IsTornCommitRecord(newest)) return;
+            ValidateCommitFile(files[0].File, newest);
+        }
+        catch (CorruptIndexException)
+        {
+            return; // keep everything: the next open decides
+        }
+        foreach (var (file, _) in files.Skip(1))
+        {
+            try { File.Delete(file); }
+            catch (IOException) { } // FASTER's own clean-up may be deleting it at the same moment
+        }
     }
 }
 
