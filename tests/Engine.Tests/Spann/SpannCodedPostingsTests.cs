@@ -16,6 +16,7 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=PQ16x4)")]
     [InlineData("SPANN(codec=RaBitQ)")]
     [InlineData("SPANN(codec=RaBitQ4)")]
+    [InlineData("SPANN(codec=BIN2)")]
     [InlineData("SPANN(probes=12,codec=PQ8,rerank=4)")]
     [InlineData("SPANN(postings=100,closure=0.25,codec=SQ8,rerank=2)")]
     public void Format_OfParse_GivesTheSpecBack(string spec)
@@ -44,6 +45,8 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=PQ0)", "codec='PQ0'")]
     [InlineData("SPANN(codec=PQ8x3)", "codec='PQ8x3'")]
     [InlineData("SPANN(codec=RaBitQ9)", "codec='RaBitQ9'")]
+    [InlineData("SPANN(codec=BIN5)", "codec='BIN5'")]
+    [InlineData("SPANN(codec=BIN0)", "codec='BIN0'")]
     [InlineData("SPANN(codec=)", "codec=''")]
     [InlineData("SPANN(codec=SQ8,rerank=0)", "Rerank=0")]
     [InlineData("SPANN(codec=SQ8,rerank=x)", "rerank='x'")]
@@ -102,6 +105,8 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
     [InlineData("PQ16x4", Metric.L2, 0.90)]
     [InlineData("RaBitQ4", Metric.L2, 0.90)]
     [InlineData("RaBitQ", Metric.L2, 0.80)]
+    [InlineData("BIN2", Metric.L2, 0.80)]
+    [InlineData("BIN4", Metric.Cosine, 0.85)]
     [InlineData("SQ8", Metric.Cosine, 0.90)]
     [InlineData("PQ8", Metric.InnerProduct, 0.85)]
     public void Recall_IsCloseToRawPostings_AndAboveAFloor(string codec, Metric metric, double floor)
@@ -146,6 +151,7 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
     [InlineData("PQ8")]
     [InlineData("SQ8")]
     [InlineData("RaBitQ2")]
+    [InlineData("BIN3")]
     public void SaveAndReopen_GiveBitIdenticalResults_AndExactVectors(string codec)
     {
         var (data, queries, exact) = Set(3000);

@@ -9,11 +9,13 @@ internal enum SpannCodecKind
     SQ8,
     PQ,
     RaBitQ,
+    Binary,
 }
 
 /// <summary>
 /// A parsed posting codec spelling (<see cref="SpannOptions.Codec"/>): <c>SQ8</c>, <c>PQ{m}</c> (8-bit sub-codes),
-/// <c>PQ{m}x4</c>, <c>RaBitQ</c> (= <c>RaBitQ1</c>) or <c>RaBitQ{b}</c> with b = 1..8 bits per dimension. Codes encode
+/// <c>PQ{m}x4</c>, <c>RaBitQ</c> (= <c>RaBitQ1</c>), <c>RaBitQ{b}</c> with b = 1..8 bits per dimension, or
+/// <c>BIN{b}</c> (residual binarisation, b = 1..4 bits per dimension, <see cref="BinaryCodec"/>). Codes encode
 /// the whole (normalised, for cosine) vector with the center at the origin, so an entry's code does not depend on the
 /// posting it sits in and moves between postings byte for byte.
 /// </summary>
@@ -32,6 +34,14 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
             if (int.TryParse(b, NumberStyles.None, CultureInfo.InvariantCulture, out int bits) && bits is >= 1 and <= 8)
                 return new SpannCodecSpec(SpannCodecKind.RaBitQ, 0, bits);
             problem = $"RaBitQ bits '{b}' must be an integer in 1..8";
+            return null;
+        }
+        if (s.StartsWith("BIN", StringComparison.OrdinalIgnoreCase))
+        {
+            string b = s[3..];
+            if (int.TryParse(b, NumberStyles.None, CultureInfo.InvariantCulture, out int bits) && bits is >= 1 and <= BinaryCodec.MaxBits)
+                return new SpannCodecSpec(SpannCodecKind.Binary, 0, bits);
+            problem = $"BIN bits '{b}' must be an integer in 1..{BinaryCodec.MaxBits}";
             return null;
         }
         if (s.StartsWith("PQ", StringComparison.OrdinalIgnoreCase))
@@ -54,7 +64,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
             problem = $"PQ sub-quantizer count '{body}' must be a positive integer";
             return null;
         }
-        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8)";
+        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8), BIN{b} (b = 1..4)";
         return null;
     }
 
@@ -63,6 +73,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
     {
         SpannCodecKind.SQ8 => "SQ8",
         SpannCodecKind.PQ => Bits == 4 ? $"PQ{M}x4" : $"PQ{M}",
+        SpannCodecKind.Binary => $"BIN{Bits}",
         _ => Bits == 1 ? "RaBitQ" : $"RaBitQ{Bits}",
     };
 
@@ -73,14 +84,17 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
         SpannCodecKind.SQ8 => new VectorCodec(dimension, VectorEncoding.SQ8),
         SpannCodecKind.PQ => dimension % M == 0 ? new ProductQuantizer(dimension, M, Bits)
             : throw new ArgumentException($"SPANN option Codec={this} is invalid for dimension {dimension}: PQ m={M} must divide d.", nameof(SpannOptions.Codec)),
+        SpannCodecKind.Binary => new BinaryCodec(dimension, Bits),
         _ => new RaBitQCodec(dimension, Bits, metric),
     };
 
-    /// <summary>The codec's trained parameters as floats (SQ8: min then step; PQ: codebooks; RaBitQ: none).</summary>
+    /// <summary>The codec's trained parameters as floats (SQ8: min then step; PQ: codebooks; BIN: d means then b
+    /// stage scales; RaBitQ: none).</summary>
     public static float[] Parameters(IVectorCodec codec) => codec switch
     {
         VectorCodec v => [.. v.Range.Min, .. v.Range.Step],
         ProductQuantizer pq => pq.Codebooks.ToArray(),
+        BinaryCodec b => [.. b.Parameters.Mean, .. b.Parameters.Scales],
         _ => [],
     };
 
@@ -100,6 +114,11 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
             case ProductQuantizer pq:
                 if (parameters.Length != pq.Codebooks.Length) return false;
                 pq.SetCodebooks(parameters);
+                return true;
+            case BinaryCodec b:
+                if (parameters.Length != b.Dimension + b.Bits) return false;
+                try { b.SetParameters(parameters[..b.Dimension], parameters[b.Dimension..]); }
+                catch (ArgumentException) { return false; }
                 return true;
             case RaBitQCodec rq:
                 if (parameters.Length != 0 || rounds is < 1 or > 64 || seed is < int.MinValue or > int.MaxValue) return false;
