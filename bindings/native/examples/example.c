@@ -5,15 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "engine.h"
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int rc_ = (call);                                                            \
-        if (rc_ != ENGINE_OK) {                                                      \
-            fprintf(stderr, "%s failed (%d): %s\n", #call, rc_, engine_last_error()); \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
+#include "check.h"
 
 int main(int argc, char** argv) {
     const char* path = argc > 1 ? argv[1] : "/tmp/engine-example.idx";

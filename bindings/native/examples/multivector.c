@@ -10,23 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
-
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        int rc_ = (call);                                                            \
-        if (rc_ != ENGINE_OK) {                                                      \
-            fprintf(stderr, "%s failed (%d): %s\n", #call, rc_, engine_last_error()); \
-            return 1;                                                                \
-        }                                                                            \
-    } while (0)
-
-#define EXPECT(cond)                                              \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            fprintf(stderr, "check failed: %s\n", #cond);         \
-            return 1;                                             \
-        }                                                         \
-    } while (0)
+#include "check.h"
 
 enum { N = 60, D = 8, MAXT = 6, NQ = 3, K = 5 };
 
