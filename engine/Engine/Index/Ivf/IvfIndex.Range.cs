@@ -107,7 +107,7 @@ public sealed partial class IvfIndex
         float bound = _refine is null ? range.MaxKey : range.MaxKey + (range.Slack ?? 0);
         // RaBitQ keys are lower bounds at the default ε₀; at another ε₀ each candidate's own lower bound decides (a
         // wider ε₀ reads every row of the probed lists, since a key above the radius may still have a bound below it).
-        bool ownBounds = _refine is not null && scanner.HasErrorBounds && ctx.BoundEpsilon != Quantization.RaBitQCodec.DefaultEpsilon;
+        bool ownBounds = _refine is not null && scanner.HasErrorBounds && scanner.BoundsShiftKeys;
         bool readAll = ownBounds && ctx.BoundEpsilon > Quantization.RaBitQCodec.DefaultEpsilon;
         long scanned = 0;
         for (int p = 0; p < probeLists.Length; p++)

@@ -234,7 +234,7 @@ public sealed partial class IvfIndex
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
-        if (lowerBounds)
+        if (lowerBounds && scanner.BoundsShiftKeys)
             for (int c = 0; c < count; c++)
             {
                 long label = candLabels[c];

@@ -33,6 +33,10 @@ internal abstract class IvfListScanner
     /// </summary>
     public virtual float LowerBound(float key, InvertedList list, int probe, int row) => key;
 
+    /// <summary>True when <see cref="LowerBound"/> differs from the key (false: the keys are the lower bounds, e.g.
+    /// RaBitQ at its default ε₀), so callers skip the per-candidate pass.</summary>
+    public virtual bool BoundsShiftKeys => false;
+
     /// <summary>The confidence parameter ε₀ of lower-bound keys (set once per search call; unused by scanners without bounds).</summary>
     public float BoundEpsilon { get; set; } = Quantization.RaBitQCodec.DefaultEpsilon;
 

@@ -70,6 +70,8 @@ internal abstract class RaBitQScannerBase : IvfListScanner
     /// The key's bound was taken at <see cref="SelectionEpsilon"/>; the lower bound at the caller's ε₀ moves it by
     /// (ε₀ / 1.9 − 1) bounds. At the default ε₀ the key is the lower bound.
     /// </summary>
+    public sealed override bool BoundsShiftKeys => _lowerBounds && BoundEpsilon != SelectionEpsilon;
+
     public sealed override float LowerBound(float key, InvertedList list, int probe, int row)
     {
         float extra = BoundEpsilon / SelectionEpsilon - 1;
