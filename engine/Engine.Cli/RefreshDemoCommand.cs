@@ -31,13 +31,7 @@ internal static class RefreshDemoCommand
     public static Command Create()
     {
         var s = new RefreshDemoSettings();
-        var n = new Option<int>("--n") { Description = "Training corpus size.", DefaultValueFactory = _ => s.N };
-        var heldOut = new Option<int>("--held-out") { Description = "Held-out query items (evaluation).", DefaultValueFactory = _ => s.HeldOut };
-        var d = new Option<int>("--d") { Description = "Input dimension.", DefaultValueFactory = _ => s.D };
-        var classes = new Option<int>("--classes") { Description = "Labelled classes.", DefaultValueFactory = _ => s.Classes };
-        var distractors = new Option<int>("--distractors") { Description = "Unlabelled distractor clusters.", DefaultValueFactory = _ => s.Distractors };
-        var hidden = new Option<int>("--hidden") { Description = "Hidden width of the MLP.", DefaultValueFactory = _ => s.Hidden };
-        var dim = new Option<int>("--dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => s.Dim };
+        var (n, heldOut, d, classes, distractors, hidden, dim) = DemoDataOptions.Create(s.N, s.HeldOut, s.D, s.Classes, s.Distractors, s.Hidden, s.Dim);
         var steps = new Option<int>("--steps") { Description = "Training steps (one batch each).", DefaultValueFactory = _ => s.Steps };
         var batch = new Option<int>("--batch") { Description = "Anchors per step.", DefaultValueFactory = _ => s.Batch };
         var negatives = new Option<int>("--negatives") { Description = "Mined negatives per anchor.", DefaultValueFactory = _ => s.Negatives };
@@ -61,18 +55,12 @@ internal static class RefreshDemoCommand
     /// <summary>Runs the demo; returns the exit code.</summary>
     internal static int Run(RefreshDemoSettings s, TextWriter o, out RefreshDemoResult result)
     {
-        Check(s.N, 100, "--n");
-        Check(s.HeldOut, 1, "--held-out");
-        Check(s.D, 2, "--d");
-        Check(s.Classes, 2, "--classes");
-        Check(s.Distractors, 1, "--distractors");
-        Check(s.Hidden, 1, "--hidden");
-        Check(s.Dim, 2, "--dim");
-        Check(s.Steps, 1, "--steps");
-        Check(s.Batch, 1, "--batch");
-        Check(s.Negatives, 1, "--negatives");
-        Check(s.RefreshEvery, 0, "--refresh-every");
-        Check(s.ChunkSize, 1, "--chunk");
+        DemoDataOptions.Check(s.N, s.HeldOut, s.D, s.Classes, s.Distractors, s.Hidden, s.Dim);
+        DemoDataOptions.Check(s.Steps, 1, "--steps");
+        DemoDataOptions.Check(s.Batch, 1, "--batch");
+        DemoDataOptions.Check(s.Negatives, 1, "--negatives");
+        DemoDataOptions.Check(s.RefreshEvery, 0, "--refresh-every");
+        DemoDataOptions.Check(s.ChunkSize, 1, "--chunk");
         if (!(s.Fraction > 0 && s.Fraction <= 1)) throw new ArgumentException($"--fraction must be in (0, 1] (got {s.Fraction}).");
         if (s.Threads < 0) throw new ArgumentException($"--threads must be 0 (all cores) or positive (got {s.Threads}).");
         result = RunAsync(s, o).GetAwaiter().GetResult();
@@ -215,10 +203,5 @@ internal static class RefreshDemoCommand
         var rows = new float[ids.Length * d];
         for (int i = 0; i < ids.Length; i++) x.AsSpan(checked((int)ids[i] * d), d).CopyTo(rows.AsSpan(i * d, d));
         return rows;
-    }
-
-    private static void Check(int value, int min, string name)
-    {
-        if (value < min) throw new ArgumentException($"{name} must be at least {min} (got {value}).");
     }
 }

@@ -22,13 +22,7 @@ internal static class TrainDemoCommand
     public static Command Create()
     {
         var s = new TrainDemoSettings();
-        var n = new Option<int>("--n") { Description = "Training corpus size.", DefaultValueFactory = _ => s.N };
-        var heldOut = new Option<int>("--held-out") { Description = "Held-out query items (evaluation).", DefaultValueFactory = _ => s.HeldOut };
-        var d = new Option<int>("--d") { Description = "Input dimension.", DefaultValueFactory = _ => s.D };
-        var classes = new Option<int>("--classes") { Description = "Labelled classes.", DefaultValueFactory = _ => s.Classes };
-        var distractors = new Option<int>("--distractors") { Description = "Unlabelled distractor clusters.", DefaultValueFactory = _ => s.Distractors };
-        var hidden = new Option<int>("--hidden") { Description = "Hidden width of the MLP.", DefaultValueFactory = _ => s.Hidden };
-        var dim = new Option<int>("--dim") { Description = "Embedding dimension.", DefaultValueFactory = _ => s.Dim };
+        var (n, heldOut, d, classes, distractors, hidden, dim) = DemoDataOptions.Create(s.N, s.HeldOut, s.D, s.Classes, s.Distractors, s.Hidden, s.Dim);
         var epochs = new Option<int>("--epochs") { Description = "Epochs (each re-embeds, re-indexes and re-mines).", DefaultValueFactory = _ => s.Epochs };
         var anchors = new Option<int>("--anchors") { Description = "Anchors per epoch.", DefaultValueFactory = _ => s.Anchors };
         var negatives = new Option<int>("--negatives") { Description = "Mined negatives per anchor.", DefaultValueFactory = _ => s.Negatives };
@@ -53,16 +47,10 @@ internal static class TrainDemoCommand
 
     internal static int Run(TrainDemoSettings s, TextWriter o, out (double Before, double After) result)
     {
-        Check(s.N, 100, "--n");
-        Check(s.HeldOut, 1, "--held-out");
-        Check(s.D, 2, "--d");
-        Check(s.Classes, 2, "--classes");
-        Check(s.Distractors, 1, "--distractors");
-        Check(s.Hidden, 1, "--hidden");
-        Check(s.Dim, 2, "--dim");
-        Check(s.Epochs, 1, "--epochs");
-        Check(s.Anchors, 1, "--anchors");
-        Check(s.Negatives, 1, "--negatives");
+        DemoDataOptions.Check(s.N, s.HeldOut, s.D, s.Classes, s.Distractors, s.Hidden, s.Dim);
+        DemoDataOptions.Check(s.Epochs, 1, "--epochs");
+        DemoDataOptions.Check(s.Anchors, 1, "--anchors");
+        DemoDataOptions.Check(s.Negatives, 1, "--negatives");
         if (s.Threads < 0) throw new ArgumentException($"--threads must be 0 (all cores) or positive (got {s.Threads}).");
         int threads = s.Threads > 0 ? s.Threads : Environment.ProcessorCount;
         var total = Stopwatch.StartNew();
@@ -125,11 +113,6 @@ internal static class TrainDemoCommand
         for (int i = 0; i < ids.Length; i++) ids[i] = i;
         index.Add(corpus, ids);
         return RetrievalQuality.PrecisionAtK(index, queries, yq, y, 10, threads);
-    }
-
-    private static void Check(int value, int min, string name)
-    {
-        if (value < min) throw new ArgumentException($"{name} must be at least {min} (got {value}).");
     }
 
     private static string Fmt(float? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "off";
