@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Engine.Index;
 using Engine.Index.Ivf;
 using Engine.Quantization;
@@ -177,7 +178,26 @@ public class IvfBinaryTests
         using var index = Build("IVF16,BIN3,RFlat", Metric.L2);
         string good = dir.File("good.idx");
         index.Save(good);
-        Assert.Equal((D + 3) * sizeof(float), IndexFileEditor.Read(good, "BINP").Length);
+        Assert.Equal((D + 3 * D) * sizeof(float), IndexFileEditor.Read(good, "BINP").Length); // d means, b × d scales
+
+        // A file written before per-dimension scales (d means, b stage scales) still loads, each stage scale for
+        // every dimension; a section of any other length is refused by name.
+        var binp = MemoryMarshal.Cast<byte, float>(IndexFileEditor.Read(good, "BINP")).ToArray();
+        string legacy = dir.File("legacy.idx");
+        File.Copy(good, legacy);
+        IndexFileEditor.Replace(legacy, "BINP", MemoryMarshal.AsBytes<float>([.. binp.AsSpan(0, D), 2f, 1f, 0.5f]).ToArray());
+        using (var old = IvfIndex.Load(legacy))
+        {
+            var q = IvfTestData.Clustered(3, D, 4, 77);
+            var (dist, lab) = (new float[30], new long[30]);
+            old.Search(q, 10, dist, lab); // searches with the uniform scales
+            Assert.All(lab, id => Assert.True(id >= 0));
+        }
+        string shortFile = dir.File("short.idx");
+        File.Copy(good, shortFile);
+        IndexFileEditor.Replace(shortFile, "BINP", MemoryMarshal.AsBytes<float>([.. binp.AsSpan(0, D + 2)]).ToArray());
+        var bad = Assert.Throws<CorruptIndexException>(() => IvfIndex.Load(shortFile));
+        Assert.Contains("BINP", bad.Message);
 
         // A flipped byte: the section's checksum.
         string flipped = dir.File("flip.idx");

@@ -74,6 +74,40 @@ internal static class IndexFileEditor
         File.WriteAllBytes(path, [.. b.AsSpan(0, (int)end), .. trailer]);
     }
 
+    /// <summary>
+    /// Rewrites the file with section <paramref name="tag"/>'s payload replaced by <paramref name="payload"/> (any
+    /// length, as a file written by another layout would hold), every later payload re-aligned and every checksum re-sealed.
+    /// </summary>
+    public static void Replace(string path, string tag, byte[] payload)
+    {
+        var b = File.ReadAllBytes(path);
+        var sections = Sections(b);
+        var o = new MemoryStream();
+        o.Write(b, 0, (int)sections[0].Start);
+        uint all = Crc32C.Seed;
+        foreach (var x in sections)
+        {
+            var body = x.Tag == tag ? payload : b.AsSpan((int)x.Payload, (int)x.Length).ToArray();
+            var head = new byte[12];
+            System.Text.Encoding.ASCII.GetBytes(x.Tag, head);
+            BinaryPrimitives.WriteUInt64LittleEndian(head.AsSpan(4), (ulong)body.Length);
+            o.Write(head);
+            int pad = IndexFile.Padding(o.Position, IndexFile.FormatVersion);
+            var padded = new byte[pad + body.Length];
+            body.CopyTo(padded, pad);
+            o.Write(padded);
+            var crc = new byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(crc, Crc32C.Compute(padded));
+            o.Write(crc);
+            all = Crc32C.Append(all, crc);
+        }
+        var trailer = new byte[16];
+        System.Text.Encoding.ASCII.GetBytes("END\0", trailer);
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(12), Crc32C.Finish(all));
+        o.Write(trailer);
+        File.WriteAllBytes(path, o.ToArray());
+    }
+
     /// <summary>Edits one element of an array section.</summary>
     public static void Set<T>(string path, string tag, int index, T value) where T : unmanaged =>
         Edit(path, tag, span => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(span)[index] = value);

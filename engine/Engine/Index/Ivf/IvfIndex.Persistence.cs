@@ -18,7 +18,7 @@ public sealed partial class IvfIndex
     internal const int RaBitQLayoutVersion = 3;
 
     /// <summary>Layout version of files with binary lists (<c>BIN{b}</c>): version 2 plus section <c>BINP</c> (the
-    /// codec's d means then b stage scales; empty while untrained) right after IVER.</summary>
+    /// codec's d means then b × d stage scales, stage-major (b scales in files written before per-dimension scales); empty while untrained) right after IVER.</summary>
     internal const int BinaryLayoutVersion = 4;
 
     // The layout version a file of this encoding must carry (Save writes it from the codec it holds).
@@ -187,11 +187,15 @@ public sealed partial class IvfIndex
         if (_trained) BuildTerm2();
     }
 
-    // Section BINP: the binary codec's d means and b stage scales (present exactly when the index is trained).
+    // Section BINP: the binary codec's d means and b × d stage scales (present exactly when the index is trained;
+    // files written before per-dimension scales hold b scales, one per stage, and still load).
     private void ReadBinary(IndexFileReader r, bool trained)
     {
         long at = r.Position;
-        var p = r.ReadArray<float>("BINP", trained ? Dimension + _binary!.Bits : 0);
+        var p = r.ReadArray<float>("BINP");
+        int d = Dimension, b = _binary!.Bits;
+        if (trained ? p.Length != d + b * d && p.Length != d + b : p.Length != 0)
+            throw new CorruptIndexException(r.Path, at, $"section BINP holds {p.Length} floats; a {(trained ? "trained" : "untrained")} '{Description}' index has {(trained ? $"d + b×d = {d + b * d} (or d + b = {d + b})" : "0")}.");
         if (!trained) return;
         try { _binary!.SetParameters(p[..Dimension], p[Dimension..]); }
         catch (ArgumentException e) { throw new CorruptIndexException(r.Path, at, $"bad binary codec parameters: {e.Message}", e); }

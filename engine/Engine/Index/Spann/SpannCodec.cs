@@ -116,7 +116,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
                 pq.SetCodebooks(parameters);
                 return true;
             case BinaryCodec b:
-                if (parameters.Length != b.Dimension + b.Bits) return false;
+                if (parameters.Length != b.Dimension + b.Bits * b.Dimension && parameters.Length != b.Dimension + b.Bits) return false;
                 try { b.SetParameters(parameters[..b.Dimension], parameters[b.Dimension..]); }
                 catch (ArgumentException) { return false; }
                 return true;
