@@ -46,7 +46,10 @@ public sealed partial class HnswIndex
             for (int i = 0; i < slots; i++)
                 if (_upper[i] is { } u) w.WritePayload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(u.AsSpan()));
             w.EndSection();
-            w.WriteSection("VECS", _vectors.Bytes(slots));
+            long vecBytes = (long)slots * _vectors.RowBytes;
+            w.BeginSection("VECS", vecBytes);
+            for (long at = 0; at < vecBytes; at += 1 << 30) w.WritePayload(_vectors.Bytes(at, (int)Math.Min(1 << 30, vecBytes - at)));
+            w.EndSection();
             w.Commit();
         }
     }

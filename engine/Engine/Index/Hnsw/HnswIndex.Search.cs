@@ -28,7 +28,7 @@ public sealed partial class HnswIndex
         var ctx = new QueryContext(k, ef, admit, parameters?.Stats);
         int threads = Math.Min(nq, parameters?.ResolveThreads() ?? Environment.ProcessorCount);
         int d = Dimension;
-        _resize.EnterReadLock();
+        EnterRead();
         try
         {
             if (!admit.IsOpen && TryCollectAllowed(in admit, ef, hp?.ExactFallbackSelectivity ?? 0.01, out var allowed, out int allowedCount))

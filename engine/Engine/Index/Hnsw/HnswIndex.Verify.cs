@@ -17,7 +17,7 @@ public sealed partial class HnswIndex : IVerifiableIndex
         var report = new VerifyReport(SourceName);
         lock (_writer)
         {
-            _resize.EnterReadLock();
+            EnterRead();
             try { VerifyLocked(report); }
             finally { _resize.ExitReadLock(); }
         }

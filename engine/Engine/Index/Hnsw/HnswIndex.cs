@@ -226,7 +226,7 @@ public sealed partial class HnswIndex : IVectorIndex
     {
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
-        _resize.EnterReadLock();
+        EnterRead();
         try
         {
             int node;
@@ -287,6 +287,17 @@ public sealed partial class HnswIndex : IVectorIndex
         _mapping = null;
     }
 
+    // Takes the read side of the resize lock for a reader of rows or links, refusing a disposed index: Dispose sets
+    // _disposed before it takes the write side, so a reader that gets in after it sees the flag and never reads the
+    // freed rows.
+    private void EnterRead()
+    {
+        _resize.EnterReadLock();
+        if (Volatile.Read(ref _disposed) == 0) return;
+        _resize.ExitReadLock();
+        throw new ObjectDisposedException(GetType().FullName);
+    }
+
     private HnswScratch RentScratch() => _pool.TryTake(out var s) ? s : new HnswScratch(Dimension, _m0);
 
     private void ReturnScratch(HnswScratch s) => _pool.Add(s);
@@ -301,8 +312,9 @@ public sealed partial class HnswIndex : IVectorIndex
         lock (_writer)
         {
             _resize.EnterWriteLock();
-            _mapping?.Dispose(); // no search runs and none can start: the mapping can go
+            _mapping?.Dispose(); // no search runs and none can start: the mapping and the rows can go
             _mapping = null;
+            _vectors.Free();
             _resize.ExitWriteLock();
         }
         _resize.Dispose();
