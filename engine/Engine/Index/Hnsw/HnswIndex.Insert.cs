@@ -169,7 +169,7 @@ public sealed partial class HnswIndex
     {
         if (_levels.Length >= slots) return;
         long cap = exact ? slots : Math.Max(slots, Math.Max(16, _levels.Length * 2L));
-        cap = Math.Min(cap, Array.MaxLength / Math.Max(_stride0, Dimension));
+        cap = Math.Min(cap, Array.MaxLength / _stride0); // the level-0 links are one int array; rows are native memory
         if (cap < slots) throw new InvalidOperationException($"HNSW capacity exceeded: {slots} nodes do not fit one array.");
         int c = (int)cap;
         Array.Resize(ref _links0, c * _stride0);

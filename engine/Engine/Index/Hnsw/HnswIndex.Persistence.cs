@@ -107,7 +107,7 @@ public sealed partial class HnswIndex
         var sq = r.ReadArray<float>("SQRG");
         if (Spec.Storage == VectorEncoding.SQ8 && sq.Length == 2 * d) _vectors.Codec.SetRange(sq[..d], sq[d..]);
         else if (sq.Length != 0) throw new CorruptIndexException(r.Path, at, $"SQ8 range holds {sq.Length} floats, expected {(Spec.Storage == VectorEncoding.SQ8 ? 2 * d : 0)}");
-        if ((long)slots * Math.Max(_stride0, d) > Array.MaxLength) throw new CorruptIndexException(r.Path, 0, $"impossible slot count {slots}");
+        if ((long)slots * _stride0 > Array.MaxLength) throw new CorruptIndexException(r.Path, 0, $"impossible slot count {slots}");
         long idsAt = Payload(r);
         _ids = r.ReadArray<long>("IDS ", slots);
         var attrs = r.ReadArray<double>("ATTR", slots);
