@@ -104,7 +104,8 @@ public sealed class BinaryCodec : IVectorCodec
         (_mean, _scales) = (mean, full);
     }
 
-    // The symmetric estimator's pair weights ω_{st,j} = α_{s,j}·α_{t,j} (≥ 0) in WeightBits level planes from 0.
+    // The symmetric estimator's pair weights ω_{st,j} = α_{s,j}·α_{t,j} (≥ 0) in WeightBits level planes from 0
+    // (word-interleaved, as the asymmetric estimator's query planes).
     private (ulong[] Planes, float[] Steps, float[] Totals) WeightPlanes(float[] scales)
     {
         int d = Dimension, b = Bits, w = Words, levels = (1 << WeightBits) - 1;
@@ -119,21 +120,68 @@ public sealed class BinaryCodec : IVectorCodec
                 TensorPrimitives.Multiply(scales.AsSpan(s * d, d), scales.AsSpan(t * d, d), omega);
                 float max = TensorPrimitives.Max(omega), step = max > 0 ? max / levels : 0;
                 steps[pair] = step;
-                long total = 0;
-                var pp = planes.AsSpan(pair * WeightBits * w, WeightBits * w);
-                for (int j = 0; j < d; j++)
-                {
-                    int u = step > 0 ? Math.Clamp((int)MathF.Round(omega[j] / step), 0, levels) : 0;
-                    total += u;
-                    for (int p = 0; p < WeightBits; p++)
-                        if ((u >> p & 1) != 0) pp[p * w + (j >> 6)] |= 1UL << (j & 63);
-                }
-                totals[pair] = step * total;
+                if (step > 0)
+                    totals[pair] = step * QuantizeToPlanes(omega, 0, step, levels, planes.AsSpan(pair * WeightBits * w, WeightBits * w), WeightBits, w);
             }
         return (planes, steps, totals);
     }
 
-    /// <summary>Level planes (WeightBits × Words), step and total of the pair weights ω_{st} (non-uniform scales).</summary>
+    /// <summary>
+    /// Rounds each w_j to its level u_j = ⌊(w_j − lo)/step + ½⌋ in 0..<paramref name="levels"/> and writes bit p of
+    /// every u_j into plane p, word-interleaved: word k of plane p at [k·planeCount + p] (<paramref name="words"/> ×
+    /// <paramref name="planeCount"/> words, every one written; bits past w's length are 0). Returns Σ_j u_j. One 64-coordinate word at a time: the levels by
+    /// Vector256 arithmetic, each plane's word by sign-bit extraction of the levels shifted left.
+    /// </summary>
+    internal static long QuantizeToPlanes(ReadOnlySpan<float> w, float lo, float step, int levels, Span<ulong> planes, int planeCount, int words)
+    {
+        float inv = 1 / step;
+        int d = w.Length;
+        long sum = 0;
+        Span<int> u = stackalloc int[64];
+        ref float w0 = ref MemoryMarshal.GetReference(w);
+        ref int u0 = ref MemoryMarshal.GetReference(u);
+        bool vector = Vector256.IsHardwareAccelerated;
+        for (int k = 0; k < words; k++)
+        {
+            int j0 = k * 64, len = Math.Min(64, d - j0), t = 0;
+            if (vector)
+            {
+                var vlo = Vector256.Create(lo);
+                var vinv = Vector256.Create(inv);
+                var half = Vector256.Create(0.5f);
+                var top = Vector256.Create(levels);
+                var acc = Vector256<int>.Zero;
+                for (; t + 8 <= len; t += 8)
+                {
+                    var f = Vector256.Floor((Vector256.LoadUnsafe(ref w0, (nuint)(j0 + t)) - vlo) * vinv + half);
+                    var level = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(f), Vector256<int>.Zero), top);
+                    level.StoreUnsafe(ref u0, (nuint)t);
+                    acc += level;
+                }
+                sum += Vector256.Sum(acc);
+            }
+            for (; t < len; t++)
+            {
+                int level = Math.Clamp((int)MathF.Floor((w[j0 + t] - lo) * inv + 0.5f), 0, levels);
+                u[t] = level;
+                sum += level;
+            }
+            u[len..].Clear();
+            for (int p = 0; p < planeCount; p++)
+            {
+                ulong bits = 0;
+                if (vector)
+                    for (int c = 0; c < 8; c++)
+                        bits |= (ulong)Vector256.ExtractMostSignificantBits(Vector256.ShiftLeft(Vector256.LoadUnsafe(ref u0, (nuint)(c * 8)), 31 - p)) << (c * 8);
+                else
+                    for (int c = 0; c < 64; c++) bits |= (ulong)((u[c] >> p) & 1) << c;
+                planes[k * planeCount + p] = bits;
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>Level planes (Words × WeightBits, word-interleaved), step and total of the pair weights ω_{st} (non-uniform scales).</summary>
     internal (ReadOnlyMemory<ulong> Planes, float Step, float Total) PairWeights(int s, int t)
     {
         int pair = s * Bits + t;
@@ -260,7 +308,6 @@ internal sealed class BinarySymmetricEstimator(BinaryCodec codec, Metric metric)
 {
     private readonly byte[] _query = new byte[codec.CodeSize];
     private readonly float[] _a = new float[codec.Dimension], _b = new float[codec.Dimension];
-    private readonly ulong[] _xor = new ulong[codec.Words];
     private readonly bool _innerProduct = metric != Metric.L2;
     private readonly float _meanNorm = codec.MeanNorm;
 
@@ -286,12 +333,16 @@ internal sealed class BinarySymmetricEstimator(BinaryCodec codec, Metric metric)
                 {
                     var a = qw.Slice(s * w, w);
                     var b = xw.Slice(t * w, w);
-                    for (int i = 0; i < w; i++) _xor[i] = a[i] ^ b[i];
                     var (planes, step, total) = codec.PairWeights(s, t);
                     var ps = planes.Span;
                     long levels = 0;
-                    for (int p = 0; p < BinaryCodec.WeightBits; p++)
-                        levels += Distances.PopCountAnd(_xor, ps.Slice(p * w, w)) << p;
+                    for (int k = 0; k < w; k++)
+                    {
+                        ulong x = a[k] ^ b[k];
+                        var pk = ps.Slice(k * BinaryCodec.WeightBits, BinaryCodec.WeightBits);
+                        for (int p = 0; p < BinaryCodec.WeightBits; p++)
+                            levels += (long)BitOperations.PopCount(x & pk[p]) << p;
+                    }
                     dot += total - 2 * step * levels;
                 }
         }
@@ -341,61 +392,6 @@ internal sealed class BinaryAsymmetricEstimator : IDistanceEstimator
         return (lo, (hi - lo) / levels);
     }
 
-    /// <summary>
-    /// Rounds each w_j to its level u_j = ⌊(w_j − lo)/step + ½⌋ in 0..<paramref name="levels"/> and writes bit p of
-    /// every u_j into plane p, word-interleaved: word k of plane p at [k·planeCount + p] (<paramref name="words"/> ×
-    /// <paramref name="planeCount"/> words, every one written; bits past w's length are 0). Returns Σ_j u_j. One 64-coordinate word at a time: the levels by
-    /// Vector256 arithmetic, each plane's word by sign-bit extraction of the levels shifted left.
-    /// </summary>
-    internal static long QuantizeToPlanes(ReadOnlySpan<float> w, float lo, float step, int levels, Span<ulong> planes, int planeCount, int words)
-    {
-        float inv = 1 / step;
-        int d = w.Length;
-        long sum = 0;
-        Span<int> u = stackalloc int[64];
-        ref float w0 = ref MemoryMarshal.GetReference(w);
-        ref int u0 = ref MemoryMarshal.GetReference(u);
-        bool vector = Vector256.IsHardwareAccelerated;
-        for (int k = 0; k < words; k++)
-        {
-            int j0 = k * 64, len = Math.Min(64, d - j0), t = 0;
-            if (vector)
-            {
-                var vlo = Vector256.Create(lo);
-                var vinv = Vector256.Create(inv);
-                var half = Vector256.Create(0.5f);
-                var top = Vector256.Create(levels);
-                var acc = Vector256<int>.Zero;
-                for (; t + 8 <= len; t += 8)
-                {
-                    var f = Vector256.Floor((Vector256.LoadUnsafe(ref w0, (nuint)(j0 + t)) - vlo) * vinv + half);
-                    var level = Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(f), Vector256<int>.Zero), top);
-                    level.StoreUnsafe(ref u0, (nuint)t);
-                    acc += level;
-                }
-                sum += Vector256.Sum(acc);
-            }
-            for (; t < len; t++)
-            {
-                int level = Math.Clamp((int)MathF.Floor((w[j0 + t] - lo) * inv + 0.5f), 0, levels);
-                u[t] = level;
-                sum += level;
-            }
-            u[len..].Clear();
-            for (int p = 0; p < planeCount; p++)
-            {
-                ulong bits = 0;
-                if (vector)
-                    for (int c = 0; c < 8; c++)
-                        bits |= (ulong)Vector256.ExtractMostSignificantBits(Vector256.ShiftLeft(Vector256.LoadUnsafe(ref u0, (nuint)(c * 8)), 31 - p)) << (c * 8);
-                else
-                    for (int c = 0; c < 64; c++) bits |= (ulong)((u[c] >> p) & 1) << c;
-                planes[k * planeCount + p] = bits;
-            }
-        }
-        return sum;
-    }
-
     public void SetQuery(ReadOnlySpan<float> query)
     {
         int d = _codec.Dimension, w = _codec.Words, bits = _codec.Bits;
@@ -409,7 +405,7 @@ internal sealed class BinaryAsymmetricEstimator : IDistanceEstimator
             var (lo, step) = ZeroGrid(TensorPrimitives.Min(wq), TensorPrimitives.Max(wq), levels);
             var planes = _planes.AsSpan(s * BinaryCodec.QueryBits * w, BinaryCodec.QueryBits * w);
             long sum = 0;
-            if (step > 0) sum = QuantizeToPlanes(wq, lo, step, levels, planes, BinaryCodec.QueryBits, w);
+            if (step > 0) sum = BinaryCodec.QuantizeToPlanes(wq, lo, step, levels, planes, BinaryCodec.QueryBits, w);
             else planes.Clear(); // every weighted coordinate is lo
             _lo[s] = lo;
             _step[s] = step;
