@@ -35,6 +35,49 @@ public static partial class Distances
         return ReduceInt8<S8L2Op>(ref Bytes(x), ref Bytes(y), (nuint)x.Length, level);
     }
 
+    /// <summary>
+    /// Squared Euclidean distance of two signed 8-bit vectors that may stop early: the exact sum when it is below
+    /// <paramref name="threshold"/>, otherwise some partial sum that already reaches it (a value between the threshold
+    /// and the exact sum). Partial-distance search for filters that only need to know "at least this far".
+    /// </summary>
+    internal static int SquaredL2AtLeast(ReadOnlySpan<sbyte> x, ReadOnlySpan<sbyte> y, int threshold) =>
+        SquaredL2AtLeastAt(x, y, threshold, Simd.BestInt8);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called millions of times from short runs: skip tier-0
+    internal static int SquaredL2AtLeastAt(ReadOnlySpan<sbyte> x, ReadOnlySpan<sbyte> y, int threshold, SimdLevel level)
+    {
+        if (x.Length != y.Length) ThrowLength(nameof(y));
+        ref byte px = ref Bytes(x), py = ref Bytes(y);
+        nuint n = (nuint)x.Length, i = 0;
+        int s = 0;
+        if (level == SimdLevel.V512 && Avx512BW.IsSupported)
+        {
+            // Blocks of 128 bytes, the running sum checked after each.
+            for (; i + 128 <= n; i += 128)
+            {
+                var a = S8L2Op.Acc(Vector256.LoadUnsafe(ref px, i), Vector256.LoadUnsafe(ref py, i), Vector512<int>.Zero);
+                a = S8L2Op.Acc(Vector256.LoadUnsafe(ref px, i + 32), Vector256.LoadUnsafe(ref py, i + 32), a);
+                a = S8L2Op.Acc(Vector256.LoadUnsafe(ref px, i + 64), Vector256.LoadUnsafe(ref py, i + 64), a);
+                a = S8L2Op.Acc(Vector256.LoadUnsafe(ref px, i + 96), Vector256.LoadUnsafe(ref py, i + 96), a);
+                s += Vector512.Sum(a);
+                if (s >= threshold) return s;
+            }
+        }
+        else if (level >= SimdLevel.V256 && Avx2.IsSupported)
+        {
+            for (; i + 64 <= n; i += 64)
+            {
+                var a = S8L2Op.Acc(Vector128.LoadUnsafe(ref px, i), Vector128.LoadUnsafe(ref py, i), Vector256<int>.Zero);
+                a = S8L2Op.Acc(Vector128.LoadUnsafe(ref px, i + 16), Vector128.LoadUnsafe(ref py, i + 16), a);
+                a = S8L2Op.Acc(Vector128.LoadUnsafe(ref px, i + 32), Vector128.LoadUnsafe(ref py, i + 32), a);
+                a = S8L2Op.Acc(Vector128.LoadUnsafe(ref px, i + 48), Vector128.LoadUnsafe(ref py, i + 48), a);
+                s += Vector256.Sum(a);
+                if (s >= threshold) return s;
+            }
+        }
+        return s + ReduceInt8<S8L2Op>(ref Unsafe.Add(ref px, i), ref Unsafe.Add(ref py, i), n - i, level);
+    }
+
     internal static int DotAt(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> y, SimdLevel level)
     {
         if (x.Length != y.Length) ThrowLength(nameof(y));

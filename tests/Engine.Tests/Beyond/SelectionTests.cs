@@ -85,6 +85,32 @@ public class SelectionTests
         Assert.True((long)got.Report["distance_evaluations"] < (long)n * m / 3, $"{got.Report["distance_evaluations"]} of {(long)n * m}");
     }
 
+    // High-dimensional data where the triangle test prunes nothing: the byte-code bound must rule out most f32
+    // distances and still give the naive greedy's exact selection, also when one wide dimension makes the global
+    // byte scale coarse for all others (large quantisation errors: the bound must stay a bound).
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 2)]
+    public void Kcenter_byte_bound_keeps_the_naive_greedy_selection(bool wideDimension, int threads)
+    {
+        const int n = 1500, d = 96, m = 60;
+        var x = TestData.Gaussian(n, d, seed: 41);
+        if (wideDimension)
+            for (int i = 0; i < n; i++) x[i * d + 5] *= 40; // the scale follows this dimension's range
+        for (int i = 0; i < 30; i++) Array.Copy(x, i * d, x, (n - 1 - i) * d, d); // exact duplicates (ties at 0)
+        var got = Run(x, d, new SelectionOptions { Method = SelectionMethod.KCenter, N = m, Seed = 5, Threads = threads });
+        var (rows, radius) = NaiveKCenter(x, d, m, 5);
+        Assert.Equal(rows.Select(r => 1000L + r), got.Ids);
+        Assert.Equal(radius, (double)got.Report["covering_radius_squared"], 1e-3 * radius);
+        long exact = (long)got.Report["distance_evaluations"], bounds = (long)got.Report["bound_evaluations"];
+        Assert.True(bounds > 0 && exact <= bounds, $"{exact} f32 distances for {bounds} bounds");
+        if (!wideDimension)
+        {
+            Assert.True(bounds > (long)n * (m - 1) / 2, $"bounds {bounds}"); // the triangle test passes most rows here
+            Assert.True(exact < bounds / 4, $"{exact} f32 distances for {bounds} bounds");
+        }
+    }
+
     [Fact]
     public void Stratified_quotas_follow_cluster_sizes_weights_and_exclusions()
     {

@@ -82,6 +82,35 @@ public class QuantizedKernelTests
         }
     }
 
+    // The early-exit kernel: below the threshold it returns the exact sum; at or above it, a value between the
+    // threshold and the exact sum (a partial sum that already reached it, or the exact sum).
+    [Theory]
+    [MemberData(nameof(Int8Levels))]
+    internal void Int8_at_least_kernel_is_exact_below_the_threshold_and_a_certified_partial_above(SimdLevel level)
+    {
+        var rng = new Random(2025);
+        for (int n = 0; n <= 300; n++)
+        {
+            var a = new sbyte[n];
+            var b = new sbyte[n];
+            for (int i = 0; i < n; i++)
+            {
+                a[i] = (sbyte)(i % 3 == 0 ? -128 : rng.Next(-128, 128));
+                b[i] = (sbyte)(i % 5 == 0 ? 127 : rng.Next(-128, 128));
+            }
+            long l2 = 0;
+            for (int i = 0; i < n; i++) l2 += (a[i] - b[i]) * (a[i] - b[i]);
+            foreach (long t in new[] { 0L, 1, l2 / 7, l2 / 2, l2 - 1, l2, l2 + 1, int.MaxValue })
+            {
+                int threshold = (int)Math.Clamp(t, 0, int.MaxValue);
+                int got = Distances.SquaredL2AtLeastAt(a, b, threshold, level);
+                if (l2 < threshold) Assert.Equal(l2, got);
+                else Assert.InRange(got, threshold, l2);
+            }
+        }
+        Assert.Throws<ArgumentException>(() => Distances.SquaredL2AtLeastAt(new sbyte[2], new sbyte[3], 5, level));
+    }
+
     [Fact]
     public void Int8_worst_case_values_are_exact_at_the_best_level()
     {

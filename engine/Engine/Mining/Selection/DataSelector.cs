@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Clustering;
 using Engine.Distance;
 
@@ -54,10 +55,12 @@ public static class DataSelector
         {
             case SelectionMethod.KCenter:
             {
-                var (rows, radius, evaluated) = KCenter(x, dimension, eligible, options, progress);
+                var (rows, radius, evaluated, bounded) = KCenter(x, dimension, eligible, options, progress);
                 report["covering_radius"] = Math.Sqrt(radius);
-                // Distances computed (rows × centres for the plain greedy; fewer where the triangle inequality prunes).
+                // f32 distances computed (rows × centres for the plain greedy; fewer where the triangle inequality or
+                // the byte-code bound prunes) and byte-code bounds computed.
                 report["distance_evaluations"] = evaluated;
+                report["bound_evaluations"] = bounded;
                 report["covering_radius_squared"] = radius;
                 report["distance"] = metric == Metric.Cosine ? "euclidean on unit vectors" : "euclidean";
                 return new SelectionResult(options.Method, Map(rows, idArr), null, null, report);
@@ -94,12 +97,18 @@ public static class DataSelector
     /// its radius, and a row when ‖c − c_j‖ ≥ 2‖x − c_j‖; both tests carry a 0.1 % margin for float rounding, so the
     /// distances actually computed, and hence the selection, equal those of the plain greedy (one pass over every row
     /// per centre; tests compare the two). The next centre is the best of the groups' farthest rows.
+    /// A row that passes the triangle test is next checked against a certified lower bound from a byte copy of the
+    /// rows (<see cref="KCenterBound"/>, a quarter of the memory traffic); only rows whose bound is below their current
+    /// distance (with the same margin) get an f32 distance. In high dimensions, where distances concentrate and the
+    /// triangle test prunes little, this bound is what saves the passes over the f32 rows.
     /// </remarks>
-    private static (int[] Rows, double Radius, long Evaluated) KCenter(float[] x, int d, bool[] eligible, SelectionOptions options, IProgress<BuildProgress>? progress)
+    private static (int[] Rows, double Radius, long Evaluated, long Bounded) KCenter(float[] x, int d, bool[] eligible, SelectionOptions options, IProgress<BuildProgress>? progress)
     {
         int n = eligible.Length, m = options.N;
         int threads = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
-        var minDist = new float[n];
+        // Worth a pass when there is more than one later centre to check rows against.
+        var bound = m > 2 && d <= KCenterBound.MaxDimension ? KCenterBound.Build(x, d, threads) : null;
+        var state = new KCenterState(x, d, n, bound);
         var chosen = new int[m];
         chosen[0] = SmallestHashes(eligible, 1, options.Seed, StreamFirstCenter)[0];
         var groups = new KCenterGroup[m];
@@ -110,20 +119,20 @@ public static class DataSelector
         var all = new List<int>(n);
         for (int i = 0; i < n; i++)
         {
-            if (!eligible[i] || i == chosen[0]) { minDist[i] = float.NegativeInfinity; continue; }
+            if (!eligible[i] || i == chosen[0]) { state.MinDist[i] = float.NegativeInfinity; state.GroupOf[i] = -1; continue; }
             all.Add(i);
         }
         var rowsOfFirst = all.ToArray();
-        const int Block = 1024;
-        ParallelWork.For(0, (rowsOfFirst.Length + Block - 1) / Block, threads, b =>
+        ParallelWork.For(0, (rowsOfFirst.Length + Chunk - 1) / Chunk, threads, b =>
         {
-            int r1 = Math.Min(rowsOfFirst.Length, (b + 1) * Block);
-            for (int t = b * Block; t < r1; t++) minDist[rowsOfFirst[t]] = Distances.SquaredL2(first, x.AsSpan(rowsOfFirst[t] * d, d));
+            int r1 = Math.Min(rowsOfFirst.Length, (b + 1) * Chunk);
+            for (int t = b * Chunk; t < r1; t++) state.MinDist[rowsOfFirst[t]] = Distances.SquaredL2(first, x.AsSpan(rowsOfFirst[t] * d, d));
         });
         groups[0] = new KCenterGroup(rowsOfFirst, rowsOfFirst.Length);
-        groups[0].Refresh(minDist);
+        groups[0].Refresh(state.MinDist);
         var centreDist = new float[m];
-        long evaluated = rowsOfFirst.Length;
+        var active = new bool[m];
+        long evaluated = rowsOfFirst.Length, bounded = 0;
         for (int c = 1; ; c++)
         {
             // The next centre: the farthest row of all groups, lowest row on ties.
@@ -135,60 +144,126 @@ public static class DataSelector
                 if (g.Best >= 0 && (g.BestValue > far || (g.BestValue == far && g.Best < next))) { far = g.BestValue; next = g.Best; }
             }
             progress?.Report(new BuildProgress("k-center", c, m));
-            if (c == m) return (chosen, next < 0 ? 0 : far, evaluated);
+            if (c == m) return (chosen, next < 0 ? 0 : far, evaluated, bounded);
             chosen[c] = next;
-            minDist[next] = float.NegativeInfinity; // a centre: leaves its group at that group's next scan
+            int home = state.GroupOf[next];
+            state.MinDist[next] = float.NegativeInfinity; // a centre: leaves its group at that group's next scan
+            state.GroupOf[next] = -1;
             var centre = x.AsSpan(next * d, d).ToArray();
             ParallelWork.For(0, c, threads, j => centreDist[j] = Distances.SquaredL2(centre, x.AsSpan(chosen[j] * d, d)));
-            var moved = new int[c][];
-            var movedCount = new int[c];
-            ParallelWork.For(0, c, threads, j =>
+            // A group is visited unless no member can get strictly closer to the new centre; the centre's own group
+            // always is (it loses its farthest row).
+            long activeRows = 0;
+            for (int j = 0; j < c; j++)
             {
                 var g = groups[j];
-                float cc = centreDist[j];
-                // Skip the group unless a member may be strictly closer to the new centre or the centre is its farthest row.
-                if (g.Count == 0 || (cc >= Margin * 4 * g.RadiusSquared && g.Best != next)) return;
-                int keep = 0, out_ = 0, computed = 0;
-                int[]? mv = null;
-                for (int t = 0; t < g.Count; t++)
-                {
-                    int r = g.Rows[t];
-                    float cur = minDist[r];
-                    if (cur == float.NegativeInfinity) continue; // the new centre
-                    if (cc < Margin * 4 * cur)
-                    {
-                        float dd = Distances.SquaredL2(centre, x.AsSpan(r * d, d));
-                        computed++;
-                        if (dd < cur)
-                        {
-                            minDist[r] = dd;
-                            (mv ??= new int[g.Count - t])[out_++] = r;
-                            continue;
-                        }
-                    }
-                    g.Rows[keep++] = r;
-                }
-                g.Count = keep;
-                g.Refresh(minDist);
-                moved[j] = mv ?? [];
-                movedCount[j] = out_;
-                Interlocked.Add(ref evaluated, computed);
-            });
-            int total = 0;
-            for (int j = 0; j < c; j++) total += movedCount[j];
-            var rows = new int[total];
-            for (int j = 0, at = 0; j < c; j++)
-            {
-                Array.Copy(moved[j] ?? [], 0, rows, at, movedCount[j]);
-                at += movedCount[j];
+                active[j] = g.Count > 0 && (centreDist[j] < Margin * 4 * g.RadiusSquared || j == home);
+                if (active[j]) activeRows += g.Count;
             }
-            groups[c] = new KCenterGroup(rows, total);
-            groups[c].Refresh(minDist);
+            int[] movedRows;
+            if (activeRows * 4 >= n)
+            {
+                // Most rows are candidates: one pass in memory order (streams the codes and rows), then the visited
+                // groups drop the rows that moved.
+                int chunks = (n + Chunk - 1) / Chunk;
+                var movedByChunk = new int[chunks][];
+                ParallelWork.For(0, chunks, threads, b =>
+                {
+                    var r = state.VisitRange(b * Chunk, Math.Min(n, (b + 1) * Chunk), c, centre, next, centreDist, active);
+                    movedByChunk[b] = r.Moved;
+                    Interlocked.Add(ref evaluated, r.Computed);
+                    Interlocked.Add(ref bounded, r.Bounds);
+                });
+                movedRows = Concat(movedByChunk);
+                ParallelWork.For(0, c, threads, j => { if (active[j]) groups[j].Drop(j, state); });
+            }
+            else
+            {
+                // Few candidates (clustered data, many centres): visit the active groups' rows only.
+                var movedByGroup = new int[c][];
+                ParallelWork.For(0, c, threads, j =>
+                {
+                    if (!active[j]) { movedByGroup[j] = []; return; }
+                    var r = groups[j].Scan(state, c, centre, next, centreDist[j]);
+                    movedByGroup[j] = r.Moved;
+                    Interlocked.Add(ref evaluated, r.Computed);
+                    Interlocked.Add(ref bounded, r.Bounds);
+                });
+                movedRows = Concat(movedByGroup);
+            }
+            groups[c] = new KCenterGroup(movedRows, movedRows.Length);
+            groups[c].Refresh(state.MinDist);
         }
+    }
+
+    private const int Chunk = 2048;
+
+    private static int[] Concat(int[][] parts)
+    {
+        int total = 0;
+        foreach (var p in parts) total += p.Length;
+        var all = new int[total];
+        int at = 0;
+        foreach (var p in parts)
+        {
+            p.CopyTo(all, at);
+            at += p.Length;
+        }
+        return all;
     }
 
     // The pruning tests compare squared distances with this relative margin (0.1 % on the distances).
     private const float Margin = 1.002f;
+
+    // Per-row state of the greedy: the squared distance to the nearest centre so far (−∞ for centres and rows that
+    // cannot be selected) and that centre's index (−1 for those rows).
+    private sealed class KCenterState(float[] x, int d, int n, KCenterBound? bound)
+    {
+        public readonly float[] MinDist = new float[n];
+        public readonly int[] GroupOf = new int[n];
+
+        /// <summary>
+        /// Decides whether row <paramref name="r"/> (current squared distance <paramref name="cur"/>, its centre at
+        /// squared distance <paramref name="cc"/> from the new one) moves to the new centre <paramref name="c"/>:
+        /// the triangle test, then the byte-code bound, then the f32 distance. Counts what it computed.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Moves(int r, float cur, float cc, int c, float[] centre, int next, ref int computed, ref int bounds)
+        {
+            if (!(cc < Margin * 4 * cur)) return false;
+            if (bound is not null)
+            {
+                bounds++;
+                if (bound.AtLeast(next, r, Margin * (double)cur)) return false;
+            }
+            float dd = Distances.SquaredL2(centre, x.AsSpan(r * d, d));
+            computed++;
+            if (!(dd < cur)) return false;
+            MinDist[r] = dd;
+            GroupOf[r] = c;
+            return true;
+        }
+
+        /// <summary>Visits rows <paramref name="start"/>..<paramref name="end"/> in memory order, skipping rows of
+        /// inactive groups. Returns the rows that moved to the new centre <paramref name="c"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop of short CLI runs: skip tier-0
+        public (int[] Moved, int Computed, int Bounds) VisitRange(int start, int end, int c, float[] centre, int next,
+            float[] centreDist, bool[] active)
+        {
+            int computed = 0, bounds = 0, count = 0;
+            int[]? moved = null;
+            const int Ahead = 4;
+            for (int r = start; r < end; r++)
+            {
+                int g = GroupOf[r];
+                if (g < 0 || !active[g]) continue;
+                if (bound is not null && r + Ahead < end) bound.Prefetch(r + Ahead);
+                if (Moves(r, MinDist[r], centreDist[g], c, centre, next, ref computed, ref bounds))
+                    (moved ??= new int[end - r])[count++] = r;
+            }
+            return (moved is null ? [] : moved[..count], computed, bounds);
+        }
+    }
 
     // The rows whose nearest centre so far is one centre, with their largest squared distance to it and the farthest
     // row (lowest on ties).
@@ -200,6 +275,47 @@ public static class DataSelector
         public int Best = -1;
         public float BestValue = float.NegativeInfinity;
 
+        /// <summary>
+        /// Checks this group's rows against the new centre <paramref name="c"/> (‖centre − this group's centre‖² =
+        /// <paramref name="cc"/>): rows that get strictly closer take their new distance and leave the group.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop of short CLI runs: skip tier-0
+        public (int[] Moved, int Computed, int Bounds) Scan(KCenterState state, int c, float[] centre, int next, float cc)
+        {
+            int keep = 0, out_ = 0, computed = 0, bounds = 0;
+            int[]? mv = null;
+            for (int t = 0; t < Count; t++)
+            {
+                int r = Rows[t];
+                float cur = state.MinDist[r];
+                if (cur == float.NegativeInfinity) continue; // the new centre
+                if (state.Moves(r, cur, cc, c, centre, next, ref computed, ref bounds))
+                {
+                    (mv ??= new int[Count - t])[out_++] = r;
+                    continue;
+                }
+                Rows[keep++] = r;
+            }
+            Count = keep;
+            Refresh(state.MinDist);
+            return (mv is null ? [] : mv[..out_], computed, bounds);
+        }
+
+        /// <summary>Removes the rows that left group <paramref name="self"/> (moved or became a centre) after a pass
+        /// in memory order, and refreshes the farthest row.</summary>
+        public void Drop(int self, KCenterState state)
+        {
+            int keep = 0;
+            for (int t = 0; t < Count; t++)
+            {
+                int r = Rows[t];
+                if (state.GroupOf[r] == self) Rows[keep++] = r;
+            }
+            Count = keep;
+            Refresh(state.MinDist);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Refresh(float[] minDist)
         {
             Best = -1;
