@@ -12,8 +12,9 @@ public static unsafe partial class NativeExports
     /// const char* metric, int32_t k, int32_t threads, const char* params, int64_t* neighbors, float* distances,
     /// char* report_json, int64_t report_capacity, int64_t* report_needed)</c>: the k nearest neighbours of each of the
     /// n points (self excluded), n × k best first, padded with −1. With <c>index</c> the points (ids: NULL = 0..n−1)
-    /// must be in it; with <c>index == NULL</c> an index over x (ids 0..n−1; <c>ids</c> must be NULL) is chosen by a
-    /// sampled recall check (recall@k ≥ 0.95) and <c>metric</c> names the metric. The report (index, search knobs,
+    /// must be in it; with <c>index == NULL</c> the automatic list-major self-join runs over x (ids 0..n−1; <c>ids</c>
+    /// must be NULL; exact below 20 000 points, else k-means lists with probes chosen by a sampled recall check,
+    /// recall@k ≥ 0.95) and <c>metric</c> names the metric. The report (index, search knobs,
     /// sampled recall) is copied like <c>engine_index_description</c>.
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "engine_knn_graph")]
@@ -34,51 +35,43 @@ public static unsafe partial class NativeExports
             int len = NativeArgs.Length(n, k, "neighbors");
             var named = settings == null ? null : ParseSettings(NativeArgs.Utf8(settings, "params"));
             var options = new KnnGraphOptions { K = k, Threads = threads, Search = named };
-            KnnGraphChoice? choice = null;
-            IVectorIndex target;
-            bool owned = index == 0;
-            long[] pointIds;
-            if (owned)
+            var outIds = new Span<long>(neighbors, len);
+            var outDist = new Span<float>(distances, len);
+            if (index == 0)
             {
-                if (ids != null) throw new ArgumentException("ids must be NULL when index is NULL (the automatic index numbers the points 0..n-1).", "ids");
+                if (ids != null) throw new ArgumentException("ids must be NULL when index is NULL (the automatic graph numbers the points 0..n-1).", "ids");
                 if (named is not null) throw new ArgumentException("params must be NULL when index is NULL (the automatic choice sets the search knobs).", "params");
                 Metric m = MetricExtensions.ParseMetric(NativeArgs.Utf8(metric, "metric"));
-                (target, options, choice) = KnnGraphBuilder.Auto(rows, d, m, options);
-                pointIds = Enumerable.Range(0, (int)n).Select(i => (long)i).ToArray();
+                // The automatic list-major self-join, streamed straight into the caller's buffers.
+                long* nbOut = neighbors;
+                float* dsOut = distances;
+                var choice = KnnGraphBuilder.BuildAuto(rows, d, m, options, (first, nb, ds) =>
+                {
+                    nb.CopyTo(new Span<long>(nbOut + (long)first * k, nb.Length));
+                    ds.CopyTo(new Span<float>(dsOut + (long)first * k, ds.Length));
+                });
+                return NativeText.CopyOut(GraphReport(choice.Spec, options with { Search = choice.Search }, choice), reportJson, reportCapacity, reportNeeded);
             }
-            else
-            {
-                target = NativeHandles.Get<IndexHandle>(index, IndexWhat).Index;
-                if (d != target.Dimension) throw new ArgumentException($"Dimension mismatch: x has {d} columns but the index dimension is {target.Dimension}.", "x");
-                if (metric != null && MetricExtensions.ParseMetric(NativeArgs.Utf8(metric, "metric")) != target.Metric)
-                    throw new ArgumentException($"metric contradicts the index, whose metric is {target.Metric.ToShortName()} (pass NULL).", "metric");
-                pointIds = ids == null ? Enumerable.Range(0, (int)n).Select(i => (long)i).ToArray() : NativeArgs.Ids(ids, n, "ids").ToArray();
-            }
-            try
-            {
-                var outIds = new Span<long>(neighbors, len);
-                var outDist = new Span<float>(distances, len);
-                var graph = KnnGraphBuilder.Build(target, rows, pointIds, options);
-                graph.Neighbors.CopyTo(outIds);
-                graph.Distances.CopyTo(outDist);
-                string report = GraphReport(target, options, choice);
-                return NativeText.CopyOut(report, reportJson, reportCapacity, reportNeeded);
-            }
-            finally
-            {
-                if (owned) target.Dispose();
-            }
+            var target = NativeHandles.Get<IndexHandle>(index, IndexWhat).Index;
+            if (d != target.Dimension) throw new ArgumentException($"Dimension mismatch: x has {d} columns but the index dimension is {target.Dimension}.", "x");
+            if (metric != null && MetricExtensions.ParseMetric(NativeArgs.Utf8(metric, "metric")) != target.Metric)
+                throw new ArgumentException($"metric contradicts the index, whose metric is {target.Metric.ToShortName()} (pass NULL).", "metric");
+            var pointIds = ids == null ? Enumerable.Range(0, (int)n).Select(i => (long)i).ToArray() : NativeArgs.Ids(ids, n, "ids").ToArray();
+            var graph = KnnGraphBuilder.Build(target, rows, pointIds, options);
+            graph.Neighbors.CopyTo(outIds);
+            graph.Distances.CopyTo(outDist);
+            return NativeText.CopyOut(GraphReport(target.Description, options, null), reportJson, reportCapacity, reportNeeded);
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
     }
 
-    private static string GraphReport(IVectorIndex index, KnnGraphOptions options, KnnGraphChoice? choice)
+    private static string GraphReport(string description, KnnGraphOptions options, KnnGraphChoice? choice)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))
         {
             w.WriteStartObject();
-            w.WriteString("index", index.Description);
+            w.WriteString("index", description);
             w.WriteStartObject("search");
             foreach (var (key, value) in options.Search ?? new Dictionary<string, string>()) w.WriteString(key, value);
             w.WriteEndObject();

@@ -10,7 +10,8 @@ namespace Engine.Cli;
 /// <summary>
 /// <c>engine knn-graph</c>: the k nearest neighbours of every vector (self excluded) through any index, streamed to
 /// <c>FILE.ivecs</c> or <c>FILE.npy</c> with the distances beside it (<c>FILE.distances.fvecs</c> / <c>.npy</c>);
-/// without <c>--index</c> an index is chosen by a sampled recall check (<see cref="KnnGraphBuilder.Auto"/>).
+/// without <c>--index</c> the automatic list-major self-join runs, its probes chosen by a sampled recall check
+/// (<see cref="KnnGraphBuilder.BuildAuto(ReadOnlySpan{float}, int, Metric, KnnGraphOptions, KnnGraphRows, double, int, IProgress{BuildProgress}, int)"/>).
 /// Optionally near-duplicate groups at a threshold and a deduplicated id list.
 /// </summary>
 internal static class KnnGraphCommand
@@ -50,13 +51,8 @@ internal static class KnnGraphCommand
         var (idsPath, distPath) = OutputPaths(q.Out);
         var clock = Stopwatch.StartNew();
         KnnGraphChoice? choice = null;
-        IVectorIndex idx;
-        if (q.Index is null)
-        {
-            (idx, options, choice) = steps.Run("choose index (sampled recall check)",
-                p => KnnGraphBuilder.Auto(input.Vectors, input.Dimension, input.Metric, options, q.TargetRecall, q.Seed, p));
-        }
-        else idx = MineCommand.BuildIndex(q.Index, input.Vectors, input.Dimension, input.Metric, q.Threads, steps: steps);
+        IVectorIndex? idx = null;
+        if (q.Index is not null) idx = MineCommand.BuildIndex(q.Index, input.Vectors, input.Dimension, input.Metric, q.Threads, steps: steps);
         using (idx)
         {
             double buildSeconds = clock.Elapsed.TotalSeconds;
@@ -68,7 +64,7 @@ internal static class KnnGraphCommand
             long[]? keep = q.Dedup is null ? null : new long[(long)n * k];
             float[]? keepDist = q.Dedup is null ? null : new float[keep!.Length];
             var rowIds = new int[Math.Min(q.Chunk, n) * k];
-            steps.Run($"k-NN graph (n={n:N0}, k={k})", p => KnnGraphBuilder.Build(idx, input.Vectors, ids, options, (first, nb, ds) =>
+            void Write(int first, ReadOnlySpan<long> nb, ReadOnlySpan<float> ds)
             {
                 var row = rowIds.AsSpan(0, nb.Length);
                 for (int i = 0; i < nb.Length; i++) row[i] = (int)nb[i];
@@ -79,7 +75,15 @@ internal static class KnnGraphCommand
                     nb.CopyTo(keep.AsSpan(first * k));
                     ds.CopyTo(keepDist.AsSpan(first * k));
                 }
-            }, p));
+            }
+            if (idx is null)
+            {
+                // No index given: the automatic list-major self-join (its lists and probes chosen by a sampled recall check).
+                choice = steps.Run($"k-NN graph (n={n:N0}, k={k}, automatic)",
+                    p => KnnGraphBuilder.BuildAuto(input.Vectors, input.Dimension, input.Metric, options, Write, q.TargetRecall, q.Seed, p));
+                options = options with { Search = choice.Search };
+            }
+            else steps.Run($"k-NN graph (n={n:N0}, k={k})", p => KnnGraphBuilder.Build(idx, input.Vectors, ids, options, Write, p));
             idWriter.Complete();
             distWriter.Complete();
             double seconds = clock.Elapsed.TotalSeconds;
@@ -98,7 +102,7 @@ internal static class KnnGraphCommand
                 }
             }
             long peak = Process.GetCurrentProcess().PeakWorkingSet64;
-            Report(output, q, input, idx, choice, options, buildSeconds, seconds, peak, idsPath, distPath, dup);
+            Report(output, q, input, idx?.Description ?? choice!.Spec, choice, options, buildSeconds, seconds, peak, idsPath, distPath, dup);
         }
         return 0;
     }
@@ -113,7 +117,7 @@ internal static class KnnGraphCommand
         return (output, stem + ".distances" + (ext == ".npy" ? ".npy" : ".fvecs"));
     }
 
-    private static void Report(TextWriter output, KnnGraphRequest q, VectorInput input, IVectorIndex idx, KnnGraphChoice? choice,
+    private static void Report(TextWriter output, KnnGraphRequest q, VectorInput input, string description, KnnGraphChoice? choice,
         KnnGraphOptions options, double buildSeconds, double seconds, long peak, string idsPath, string distPath, NearDuplicates? dup)
     {
         string settings = options.Search is { Count: > 0 } s ? string.Join(',', s.Select(kv => $"{kv.Key}={kv.Value}")) : "defaults";
@@ -128,7 +132,7 @@ internal static class KnnGraphCommand
                 w.WriteNumber("d", input.Dimension);
                 w.WriteString("metric", input.Metric.ToShortName());
                 w.WriteNumber("k", q.K);
-                w.WriteString("index", idx.Description);
+                w.WriteString("index", description);
                 w.WriteString("search", settings);
                 w.WriteBoolean("auto", choice is not null);
                 if (choice is not null)
@@ -164,7 +168,7 @@ internal static class KnnGraphCommand
         }
         var inv = CultureInfo.InvariantCulture;
         output.WriteLine(string.Create(inv, $"knn-graph: {input.Name} n={input.Count} d={input.Dimension} metric={input.Metric.ToShortName()} k={q.K}"));
-        output.WriteLine(string.Create(inv, $"  index {idx.Description} ({settings}){(choice is null ? "" : $", chosen automatically: sampled recall@{q.K}={choice.SampledRecall:F4} on {choice.SampleSize} points")}"));
+        output.WriteLine(string.Create(inv, $"  index {description} ({settings}){(choice is null ? "" : $", chosen automatically: sampled recall@{q.K}={choice.SampledRecall:F4} on {choice.SampleSize} points")}"));
         output.WriteLine(string.Create(inv, $"  {seconds:F2} s (index {buildSeconds:F2} s), peak working set {peak / 1048576.0:F0} MiB -> {idsPath}, {distPath}"));
         if (dup is not null)
             output.WriteLine(string.Create(inv, $"  near-duplicates at {q.Dedup}: {dup.Groups().Count} groups of 2+, {input.Count - dup.GroupCount} points removed, {dup.GroupCount} kept"));

@@ -77,6 +77,59 @@ public class KnnGraphTests
         using (small) Assert.Equal("Flat", exactChoice.Spec);
     }
 
+    // Below the exact threshold the automatic join has one list: it is the brute-force graph, for every metric,
+    // streamed in row order chunk by chunk.
+    [Theory]
+    [InlineData(Metric.L2, 1)]
+    [InlineData(Metric.InnerProduct, 3)]
+    [InlineData(Metric.Cosine, 2)]
+    public void BuildAuto_below_the_threshold_is_the_brute_force_graph(Metric metric, int threads)
+    {
+        const int n = 700, d = 12, k = 7;
+        var x = TestData.Gaussian(n, d, seed: 3);
+        var ids = TestData.Sequential(n);
+        var reports = new List<BuildProgress>();
+        var (graph, choice) = KnnGraphBuilder.BuildAuto(x, d, metric, new KnnGraphOptions { K = k, ChunkSize = 37, Threads = threads },
+            progress: new SyncReports(reports));
+        Assert.Equal("Flat", choice.Spec);
+        var exact = Exact(x, ids, d, metric, k);
+        int agree = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var row = graph.NeighborsOf(i).ToArray();
+            Assert.DoesNotContain((long)i, row);
+            agree += exact.NeighborsOf(i).ToArray().Intersect(row).Count();
+            for (int j = 0; j < k; j++)
+                Assert.Equal(exact.DistancesOf(i)[j], graph.DistancesOf(i)[j], 1e-4f * Math.Max(1f, Math.Abs(exact.DistancesOf(i)[j])));
+        }
+        Assert.True(agree >= n * k * 0.998, $"{agree}/{n * k}");
+        Assert.Equal(new BuildProgress("knn-graph", n, n), reports[^1]);
+    }
+
+    // Above it: the list-major join picks its probes from the sample's exact neighbours; the whole graph meets the
+    // target on every metric, the same seed gives the same graph at any thread count.
+    [Theory]
+    [InlineData(Metric.L2)]
+    [InlineData(Metric.InnerProduct)]
+    [InlineData(Metric.Cosine)]
+    public void BuildAuto_join_meets_the_recall_target_on_the_whole_graph(Metric metric)
+    {
+        const int n = 6000, d = 16, k = 10;
+        var x = SyntheticData.Clustered(n, d, clusters: 30, seed: 9);
+        var (graph, choice) = KnnGraphBuilder.BuildAuto(x, d, metric, new KnnGraphOptions { K = k, ChunkSize = 1000, Threads = 2 }, 0.95, seed: 3, exactBelow: 1000);
+        Assert.StartsWith("IVF", choice.Spec);
+        Assert.True(choice.SampledRecall >= 0.955, $"sampled {choice.SampledRecall}");
+        Assert.True(choice.Tried.Count >= 2, "one probe should not be enough: the check must have chosen");
+        double recall = graph.RecallAgainst(Exact(x, TestData.Sequential(n), d, metric, k), k);
+        Assert.True(recall >= 0.95, $"whole-graph recall {recall:F4}");
+        // The sampled recall is exact for the sample, so it predicts the whole graph closely.
+        Assert.True(Math.Abs(recall - choice.SampledRecall) < 0.03, $"whole {recall:F4} vs sampled {choice.SampledRecall:F4}");
+        for (int i = 0; i < n; i++) Assert.DoesNotContain((long)i, graph.NeighborsOf(i).ToArray());
+        var (again, _) = KnnGraphBuilder.BuildAuto(x, d, metric, new KnnGraphOptions { K = k, ChunkSize = 333, Threads = 1 }, 0.95, seed: 3, exactBelow: 1000);
+        Assert.Equal(graph.Neighbors, again.Neighbors);
+        Assert.Equal(graph.Distances, again.Distances);
+    }
+
     [Fact]
     public void Bad_inputs_are_clear_errors()
     {
@@ -89,6 +142,11 @@ public class KnnGraphTests
         Assert.Contains("below the number", e.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => KnnGraphBuilder.Build(flat, x, ids, new KnnGraphOptions { K = 0 }));
         Assert.Throws<ArgumentException>(() => KnnGraphBuilder.Auto(x, d, Metric.L2, new KnnGraphOptions { K = 5 }));
+        Assert.Throws<ArgumentException>(() => KnnGraphBuilder.BuildAuto(x, d, Metric.L2, new KnnGraphOptions { K = 5 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => KnnGraphBuilder.BuildAuto(x, d, Metric.L2, new KnnGraphOptions { K = 2 }, targetRecall: 1.5));
+        var nan = (float[])x.Clone();
+        nan[3] = float.NaN;
+        Assert.Throws<ArgumentException>(() => KnnGraphBuilder.BuildAuto(nan, d, Metric.L2, new KnnGraphOptions { K = 2 }));
         Assert.Throws<ArgumentException>(() => KnnGraphBuilder.Build(flat, x, ids.AsSpan(0, 4), new KnnGraphOptions { K = 2 }));
         var graph = Exact(x, ids, d, Metric.L2, 2);
         Assert.Throws<ArgumentOutOfRangeException>(() => NearDuplicates.Find(graph, -1f));

@@ -197,6 +197,51 @@ public static class KnnGraphBuilder
         }
     }
 
+    /// <summary>
+    /// The graph of <paramref name="vectors"/> (ids = row numbers 0..n−1) without a caller index: exact below
+    /// <paramref name="exactBelow"/> points, otherwise an IVF-style list-major self-join (k-means lists, each point
+    /// probing its p nearest lists, every list joined with all the points that probe it as one GEMM) with the smallest
+    /// p whose recall@k on <see cref="RecallSample"/> seeded sample points reaches <paramref name="targetRecall"/> +
+    /// 0.005. Rows are streamed to <paramref name="sink"/> in row order, chunk by chunk (at most
+    /// <see cref="KnnGraphOptions.ChunkSize"/> points). Much faster than <see cref="Auto"/> + <see cref="Build(IVectorIndex, ReadOnlySpan{float}, ReadOnlySpan{long}, KnnGraphOptions, KnnGraphRows, IProgress{BuildProgress})"/>
+    /// (which searches an index point by point); memory: the vectors twice (a copy stored list by list) plus a chunk.
+    /// </summary>
+    /// <returns>What was chosen: <c>Flat</c> or <c>IVF{n},Flat</c>, the probes, the sampled recall of each setting tried.</returns>
+    /// <exception cref="ArgumentException">k ≥ n, non-finite vectors, or a dimension that does not divide the input.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option or the target is out of range.</exception>
+    public static KnnGraphChoice BuildAuto(ReadOnlySpan<float> vectors, int dimension, Metric metric, KnnGraphOptions options,
+        KnnGraphRows sink, double targetRecall = 0.95, int seed = 1, IProgress<BuildProgress>? progress = null, int exactBelow = ExactBelow)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(sink);
+        options.Validate();
+        if (!(targetRecall > 0 && targetRecall <= 1))
+            throw new ArgumentOutOfRangeException(nameof(targetRecall), targetRecall, "targetRecall must be in (0, 1].");
+        int n = Guard.Rows(vectors, dimension, nameof(vectors));
+        if (options.K >= n)
+            throw new ArgumentException($"k = {options.K} must be below the number of points ({n}): every point needs k neighbours other than itself.", nameof(options));
+        Guard.Finite(vectors, dimension, nameof(vectors));
+        return KnnSelfJoin.Run(vectors, dimension, metric, options, targetRecall, seed, exactBelow, sink, progress);
+    }
+
+    /// <summary><see cref="BuildAuto(ReadOnlySpan{float}, int, Metric, KnnGraphOptions, KnnGraphRows, double, int, IProgress{BuildProgress}, int)"/> into memory.</summary>
+    public static (KnnGraph Graph, KnnGraphChoice Choice) BuildAuto(ReadOnlySpan<float> vectors, int dimension, Metric metric,
+        KnnGraphOptions options, double targetRecall = 0.95, int seed = 1, IProgress<BuildProgress>? progress = null, int exactBelow = ExactBelow)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        int n = dimension > 0 ? vectors.Length / dimension : 0, k = options.K;
+        var neighbors = new long[(long)n * Math.Max(k, 1)];
+        var distances = new float[neighbors.Length];
+        var choice = BuildAuto(vectors, dimension, metric, options, (first, nb, ds) =>
+        {
+            nb.CopyTo(neighbors.AsSpan(first * k));
+            ds.CopyTo(distances.AsSpan(first * k));
+        }, targetRecall, seed, progress, exactBelow);
+        var ids = new long[n];
+        for (int i = 0; i < n; i++) ids[i] = i;
+        return (new KnnGraph(metric, k, ids, neighbors, distances), choice);
+    }
+
     private static Dictionary<string, string> Probes(int probes) =>
         new() { ["probes"] = probes.ToString(CultureInfo.InvariantCulture) };
 
