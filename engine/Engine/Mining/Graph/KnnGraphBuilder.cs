@@ -139,13 +139,7 @@ public static class KnnGraphBuilder
         int exactBelow = ExactBelow)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        if (!(targetRecall > 0 && targetRecall <= 1))
-            throw new ArgumentOutOfRangeException(nameof(targetRecall), targetRecall, "targetRecall must be in (0, 1].");
-        int n = Guard.Rows(vectors, dimension, nameof(vectors));
-        if (options.K >= n)
-            throw new ArgumentException($"k = {options.K} must be below the number of points ({n}): every point needs k neighbours other than itself.", nameof(options));
-        Guard.Finite(vectors, dimension, nameof(vectors));
+        int n = CheckAuto(vectors, dimension, options, targetRecall);
         var ids = new long[n];
         for (int i = 0; i < n; i++) ids[i] = i;
         var none = new Dictionary<string, string>();
@@ -214,13 +208,7 @@ public static class KnnGraphBuilder
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sink);
-        options.Validate();
-        if (!(targetRecall > 0 && targetRecall <= 1))
-            throw new ArgumentOutOfRangeException(nameof(targetRecall), targetRecall, "targetRecall must be in (0, 1].");
-        int n = Guard.Rows(vectors, dimension, nameof(vectors));
-        if (options.K >= n)
-            throw new ArgumentException($"k = {options.K} must be below the number of points ({n}): every point needs k neighbours other than itself.", nameof(options));
-        Guard.Finite(vectors, dimension, nameof(vectors));
+        CheckAuto(vectors, dimension, options, targetRecall);
         return KnnSelfJoin.Run(vectors, dimension, metric, options, targetRecall, seed, exactBelow, sink, progress);
     }
 
@@ -240,6 +228,19 @@ public static class KnnGraphBuilder
         var ids = new long[n];
         for (int i = 0; i < n; i++) ids[i] = i;
         return (new KnnGraph(metric, k, ids, neighbors, distances), choice);
+    }
+
+    // The checks shared by the automatic paths; returns n.
+    private static int CheckAuto(ReadOnlySpan<float> vectors, int dimension, KnnGraphOptions options, double targetRecall)
+    {
+        options.Validate();
+        if (!(targetRecall > 0 && targetRecall <= 1))
+            throw new ArgumentOutOfRangeException(nameof(targetRecall), targetRecall, "targetRecall must be in (0, 1].");
+        int n = Guard.Rows(vectors, dimension, nameof(vectors));
+        if (options.K >= n)
+            throw new ArgumentException($"k = {options.K} must be below the number of points ({n}): every point needs k neighbours other than itself.", nameof(options));
+        Guard.Finite(vectors, dimension, nameof(vectors));
+        return n;
     }
 
     private static Dictionary<string, string> Probes(int probes) =>
