@@ -22,6 +22,7 @@ public static class Program
         root.Subcommands.Add(KnnGraphCommand.Create());
         root.Subcommands.Add(SelectCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(CutoffCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         return root;
     }

@@ -97,6 +97,67 @@ public sealed class RetrievalRun
     /// <summary>query → documents best first.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Ranking { get; }
 
+    /// <summary>
+    /// Reads a run with its scores (larger is better): TREC run text (<c>qid Q0 docid rank score [tag]</c>) or JSON lines
+    /// <c>{"query", "ids": [...], "scores": [...]}</c>. Per query, documents best first (ties in file order), duplicates
+    /// keep their first (best) entry.
+    /// </summary>
+    /// <exception cref="FormatException">A malformed line, a JSON line without scores, or ids and scores of different
+    /// lengths (the message names file and line).</exception>
+    public static IReadOnlyDictionary<string, IReadOnlyList<(string Doc, double Score)>> LoadScored(string path)
+    {
+        var scored = new Dictionary<string, List<(double Score, int Order, string Doc)>>(StringComparer.Ordinal);
+        int lineNo = 0;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            string query;
+            var entries = new List<(double, string)>();
+            if (line.StartsWith('{'))
+            {
+                try
+                {
+                    using var doc = JsonDocument.Parse(line);
+                    query = Qrels.Text(doc.RootElement.GetProperty("query"));
+                    var ids = doc.RootElement.GetProperty("ids").EnumerateArray().Select(Qrels.Text).ToList();
+                    if (!doc.RootElement.TryGetProperty("scores", out var sc))
+                        throw new FormatException($"{path}:{lineNo}: a scored JSON run line needs \"scores\" beside \"ids\".");
+                    var scores = sc.EnumerateArray().Select(v => v.GetDouble()).ToList();
+                    if (scores.Count != ids.Count)
+                        throw new FormatException($"{path}:{lineNo}: {ids.Count} ids but {scores.Count} scores.");
+                    for (int i = 0; i < ids.Count; i++) entries.Add((scores[i], ids[i]));
+                }
+                catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+                {
+                    throw new FormatException($"{path}:{lineNo}: a scored JSON run line is {{\"query\": ..., \"ids\": [...], \"scores\": [...]}}: {e.Message}", e);
+                }
+            }
+            else
+            {
+                var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length < 5 || !double.TryParse(parts[4], NumberStyles.Float, CultureInfo.InvariantCulture, out double score))
+                    throw new FormatException($"{path}:{lineNo}: a TREC run line is 'qid Q0 docid rank score [tag]' (numeric score), got '{line}'.");
+                query = parts[0];
+                entries.Add((score, parts[2]));
+            }
+            foreach (var (score, docId) in entries)
+            {
+                if (!double.IsFinite(score)) throw new FormatException($"{path}:{lineNo}: the score of '{docId}' is not finite.");
+                if (!scored.TryGetValue(query, out var list)) scored[query] = list = [];
+                list.Add((score, list.Count, docId));
+            }
+        }
+        var result = new Dictionary<string, IReadOnlyList<(string, double)>>(StringComparer.Ordinal);
+        foreach (var (q, list) in scored)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            result[q] = list.OrderByDescending(e => e.Score).ThenBy(e => e.Order).Where(e => seen.Add(e.Doc)).Select(e => (e.Doc, e.Score)).ToList();
+        }
+        return result;
+    }
+
     /// <summary>Reads a run file (JSON lines when the first non-blank character is '{', TREC otherwise).</summary>
     /// <exception cref="FormatException">A malformed line (the message names file and line).</exception>
     public static RetrievalRun Load(string path)
