@@ -107,33 +107,86 @@ internal static class MineCommand
                 throw new ArgumentException("--cluster and --collection go together: the gateways and the collection that holds the corpus.");
             if (gateways is not null && (prebuilt is not null || p.GetResult(index) is { Implicit: false }))
                 throw new ArgumentException("--cluster mines against the cluster's collection: do not combine it with --index or --index-dir.");
-            using var idx = gateways is not null ? ClusterMining.Open(gateways, p.GetValue(collection)!, d, m, n, searchSettings)
-                : prebuilt is null
-                ? BuildIndex(p.GetValue(index)!, data, d, m, p.GetValue(threads), p.GetValue(device)!, steps)
-                : DeviceIndexes.Attach(OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss)), p.GetValue(device)!);
-            Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={n}) "
-                + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
-            MiningInput input;
+            bool corpusAnchors = anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase);
             var inputs = new Dictionary<string, string> { ["corpus"] = MiningManifest.Sha256(corpusPath), ["positives"] = MiningManifest.Sha256(positivesPath) };
-            if (anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase))
-                input = MiningInput.FromCorpusIds(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), pos);
-            else
+            float[]? anchorVectors = null;
+            int anchorDim = 0;
+            if (!corpusAnchors)
             {
-                var (a, ad) = VecsFile.ReadFvecs(anchorsArg, "--anchors");
-                input = MiningInput.FromVectors(a, ad, pos);
+                (anchorVectors, anchorDim) = VecsFile.ReadFvecs(anchorsArg, "--anchors");
                 inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
             }
-            TrainingLayout? layout = training?.Layout(options.NumNegatives, input.Count, n, anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase));
-            if (layout?.CorpusTexts is { } texts)
+            TrainingLayout? layout = training?.Layout(options.NumNegatives, corpusAnchors ? n : anchorVectors!.Length / anchorDim, n, corpusAnchors);
+
+            // sentence-transformers' text semantics: an index the command builds holds each corpus text once (copies
+            // are the same document; positives map to the first row with their text), and anchors with the same text
+            // are one anchor with their positives pooled.
+            var indexData = data;
+            long[]? indexedIds = null;
+            int anchorRows = corpusAnchors ? n : anchorVectors!.Length / anchorDim;
+            if (layout is not null && (layout.QueryTexts is not null || layout.CorpusTexts is not null) && pos.Length != anchorRows)
+                throw new ArgumentException($"--positives '{positivesPath}' holds {pos.Length} rows but there are {anchorRows} anchors: give one row of positive ids per anchor.");
+            if (layout?.CorpusTexts is { } cTexts && gateways is null && prebuilt is null)
             {
-                // Copies of a positive's text are the positive (sentence-transformers de-duplicates the corpus by text).
-                var sameText = TrainingLayout.SameTextExclusions(texts, pos);
+                var canonical = TextDeduplication.CanonicalRows(cTexts);
+                if (canonical.Where((c, i) => c != i).Any())
+                {
+                    indexedIds = Enumerable.Range(0, n).Where(i => canonical[i] == i).Select(i => (long)i).ToArray();
+                    indexData = new float[(long)indexedIds.Length * d];
+                    for (int i = 0; i < indexedIds.Length; i++) data.AsSpan((int)indexedIds[i] * d, d).CopyTo(indexData.AsSpan(i * d, d));
+                    pos = pos.Select(row => row.Select(id => id >= 0 && id < n ? canonical[id] : id).Distinct().ToArray()).ToArray();
+                    Console.WriteLine($"corpus texts: {n - indexedIds.Length:N0} rows repeat an earlier text and are not indexed (their first row stands for them)");
+                }
+            }
+            long[]? anchorIds = corpusAnchors ? (indexedIds ?? Enumerable.Range(0, n).Select(i => (long)i).ToArray()) : null;
+            var anchorPositives = pos;
+            if (layout?.QueryTexts is { } qTexts)
+            {
+                // Corpus anchors are the indexed rows (merged with their copies above); external anchors merge by text.
+                IReadOnlyList<string> mergeTexts = corpusAnchors ? anchorIds!.Select(id => qTexts[(int)id]).ToArray() : qTexts;
+                var perAnchor = corpusAnchors ? anchorIds!.Select(id => pos[(int)id]).ToArray() : pos;
+                if (corpusAnchors && indexedIds is not null)
+                {
+                    // Pool the positives of every copy into its first row.
+                    var canonical = TextDeduplication.CanonicalRows(qTexts);
+                    var pooled = anchorIds!.ToDictionary(id => id, _ => new List<long>());
+                    for (int i = 0; i < n; i++) pooled[canonical[i]].AddRange(pos[i]);
+                    perAnchor = anchorIds!.Select(id => pooled[id].Distinct().ToArray()).ToArray();
+                }
+                var (rows, lists) = TextDeduplication.MergeByText(mergeTexts, perAnchor);
+                if (rows.Length < mergeTexts.Count || !ReferenceEquals(perAnchor, pos))
+                {
+                    if (rows.Length < mergeTexts.Count) Console.WriteLine($"anchor texts: {mergeTexts.Count - rows.Length:N0} anchors repeat an earlier anchor's text and are merged into it (positives pooled)");
+                    anchorPositives = lists[0];
+                    if (corpusAnchors) anchorIds = rows.Select(r => anchorIds![r]).ToArray();
+                    else
+                    {
+                        var merged = new float[(long)rows.Length * anchorDim];
+                        for (int i = 0; i < rows.Length; i++) anchorVectors.AsSpan(rows[i] * anchorDim, anchorDim).CopyTo(merged.AsSpan(i * anchorDim, anchorDim));
+                        anchorVectors = merged;
+                        layout = layout with { QueryTexts = rows.Select(r => qTexts[r]).ToArray() };
+                    }
+                }
+            }
+
+            using var idx = gateways is not null ? ClusterMining.Open(gateways, p.GetValue(collection)!, d, m, n, searchSettings)
+                : prebuilt is null
+                ? BuildIndex(p.GetValue(index)!, indexData, d, m, p.GetValue(threads), p.GetValue(device)!, steps, indexedIds)
+                : DeviceIndexes.Attach(OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss)), p.GetValue(device)!);
+            Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={idx.Count}) "
+                + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
+            MiningInput input = corpusAnchors ? MiningInput.FromCorpusIds(anchorIds!, anchorPositives) : MiningInput.FromVectors(anchorVectors!, anchorDim, anchorPositives);
+            if (layout?.CorpusTexts is { } texts && indexedIds is null)
+            {
+                // An index that keeps repeated texts (opened, or a cluster's): copies of a positive's text are the
+                // positive, so they are excluded.
+                var sameText = TrainingLayout.SameTextExclusions(texts, anchorPositives);
                 if (sameText.Any(e => e.Length > 0))
-                    input = input.CorpusAnchorIds is { } ids ? MiningInput.FromCorpusIds(ids, pos, sameText) : MiningInput.FromVectors(input.Vectors!, input.Dimension, pos, sameText);
+                    input = input.CorpusAnchorIds is { } ids ? MiningInput.FromCorpusIds(ids, anchorPositives, sameText) : MiningInput.FromVectors(input.Vectors!, input.Dimension, anchorPositives, sameText);
             }
             if (options.HubnessGamma > 0)
             {
-                var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
+                var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, indexedIds ?? Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
                     new HubnessOptions { K = p.GetValue(hubK), Threads = options.Threads }));
                 Console.WriteLine($"hubness: {hub}");
                 options = options with { KOccurrence = hub.Occurrence };
@@ -160,12 +213,12 @@ internal static class MineCommand
                 manifest.Write(outPath, training.Name, idx, options, mined);
                 Console.WriteLine($"{rowsOut:N0} rows ({training.Name}); {missing:N0} rows missing for lack of negatives");
                 FinishReport(mined, outPath);
-                if (p.GetValue(audit)) WriteAudit(idx, data, d, input, options, outPath, steps);
+                if (p.GetValue(audit)) WriteAudit(idx, indexData, d, indexedIds, input, options, outPath, steps);
                 return 0;
             }
             var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
             FinishReport(report, outPath);
-            if (p.GetValue(audit)) WriteAudit(idx, data, d, input, options, outPath, steps);
+            if (p.GetValue(audit)) WriteAudit(idx, indexData, d, indexedIds, input, options, outPath, steps);
             return 0;
         });
         return cmd;
@@ -180,10 +233,10 @@ internal static class MineCommand
     }
 
     // Exact-versus-approximate audit (issue 16 §5): the same mining on a Flat index of the corpus, compared.
-    private static void WriteAudit(IVectorIndex idx, float[] data, int d, MiningInput input, MiningOptions options, string outPath, Steps steps)
+    private static void WriteAudit(IVectorIndex idx, float[] data, int d, long[]? ids, MiningInput input, MiningOptions options, string outPath, Steps steps)
     {
         using var exact = IndexFactory.Create("Flat", d, idx.Metric);
-        exact.Add(data, Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
+        exact.Add(data, ids ?? Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray());
         var audit = steps.Run("audit against exact scores", _ => MiningAudit.Run(idx, exact, input, options));
         File.WriteAllText(outPath + ".audit.json", audit.ToJson());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -203,14 +256,14 @@ internal static class MineCommand
         throw new ArgumentException($"--index-dir '{dir}' holds an index with {problem}; build it from this corpus with 'engine build'.");
     }
 
-    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu", Steps? steps = null)
+    internal static IVectorIndex BuildIndex(string spec, float[] data, int d, Metric metric, int threads, string device = "cpu", Steps? steps = null, long[]? ids = null)
     {
         var idx = DeviceIndexes.Create(spec, d, metric, device);
         try
         {
             steps ??= Steps.Plain(TextWriter.Null);
             if (!idx.IsTrained) steps.Run($"train {idx.Description}", progress => idx.Train(data, progress));
-            var ids = Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray();
+            ids ??= Enumerable.Range(0, data.Length / d).Select(i => (long)i).ToArray();
             steps.Run($"add {ids.Length:N0} vectors", progress => idx.Add(data, ids, progress));
             return idx;
         }
