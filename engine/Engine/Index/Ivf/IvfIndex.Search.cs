@@ -49,6 +49,7 @@ public sealed partial class IvfIndex
                 if (ctx.Filtered && TryCollectAllowed(ctx, probes, out allowed, out allowedCount))
                     parameters?.Stats?.AddExactFallback();
                 if (allowed is null && UsesDevice(ctx)) SearchOnDevice(qw, nq, distances, labels, ctx);
+                else if (allowed is null && UsesListJoin(nq, ctx)) SearchByListJoin(qw, nq, distances, labels, ctx, threads);
                 else RunChunks(qw, nq, distances, labels, ctx, allowed, allowedCount, threads);
                 parameters?.Stats?.Add(queries: nq);
             }

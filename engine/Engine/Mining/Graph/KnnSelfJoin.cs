@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using Engine.Clustering;
 using Engine.Distance;
 
@@ -233,6 +231,8 @@ internal static class KnnSelfJoin
     // The points stored list by list: rows offsets[l] .. offsets[l+1] − 1 of `sorted` are list l, row t is point rowAt[t].
     private sealed class Join(float[] sorted, float[] norms, int[] rowAt, int[] posOf, int[] offsets, int d, int k, bool similarity)
     {
+        private readonly long[] rowIds = Array.ConvertAll(rowAt, r => (long)r); // the heaps' ids: row numbers
+
         /// <summary>Rows start .. start + count − 1 (in the caller's order) into <paramref name="into"/>.</summary>
         public void Gather(int start, int count, float[] into)
         {
@@ -328,40 +328,7 @@ internal static class KnnSelfJoin
             });
         }
 
-        // Pushes one block of dots as keys; a vector of keys all above the heap's threshold (the common case once the
-        // heap is full) is skipped without touching the heap.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Push(ref TopKHeap heap, ReadOnlySpan<float> dots, float qNorm, int t0, int self)
-        {
-            float threshold = heap.Threshold;
-            int w = Vector<float>.Count, t = 0;
-            var qn = new Vector<float>(qNorm);
-            var norm = norms.AsSpan(t0, dots.Length);
-            Span<float> keys = stackalloc float[Vector<float>.Count];
-            for (; t + w <= dots.Length; t += w)
-            {
-                var dv = new Vector<float>(dots.Slice(t, w));
-                var kv = similarity ? -dv : Vector.Max(Vector<float>.Zero, qn + new Vector<float>(norm.Slice(t, w)) - (dv + dv));
-                if (!Vector.LessThanOrEqualAny(kv, new Vector<float>(threshold))) continue;
-                kv.CopyTo(keys);
-                for (int u = 0; u < w; u++)
-                {
-                    if (keys[u] > threshold) continue;
-                    int r = rowAt[t0 + t + u];
-                    if (r == self) continue;
-                    heap.Push(keys[u], r);
-                    threshold = heap.Threshold;
-                }
-            }
-            for (; t < dots.Length; t++)
-            {
-                float key = similarity ? -dots[t] : MathF.Max(0f, qNorm + norm[t] - 2f * dots[t]);
-                if (key > threshold) continue;
-                int r = rowAt[t0 + t];
-                if (r == self) continue;
-                heap.Push(key, r);
-                threshold = heap.Threshold;
-            }
-        }
+        private void Push(ref TopKHeap heap, ReadOnlySpan<float> dots, float qNorm, int t0, int self) =>
+            Distances.PushKeys(ref heap, dots, qNorm, norms.AsSpan(t0, dots.Length), rowIds.AsSpan(t0, dots.Length), similarity, self);
     }
 }

@@ -1,0 +1,137 @@
+using Engine.Distance;
+using Engine.Index.Lists;
+using Engine.Quantization;
+
+namespace Engine.Index.Ivf;
+
+public sealed partial class IvfIndex
+{
+    // Large batches on full-vector lists: list-major GEMM join instead of one scan per query.
+    private const int JoinMinQueries = 1024;     // below this the query-major scan is as fast
+    private const int JoinMinQueriesPerList = 8; // average queries per probed list for a GEMM to pay
+    private const int JoinQueryBlock = 128;      // queries joined with one list per GEMM call
+    private const int JoinMemberBlock = 2048;    // list rows per GEMM call
+    private const long JoinMaxSlotEntries = 1 << 22; // (query, probe, neighbour) results held at once
+
+    [ThreadStatic] private static float[]? t_joinQueries, t_joinDots, t_joinNorms;
+
+    /// <summary>
+    /// Whether a batch goes to <see cref="SearchByListJoin"/>: full-vector (<c>Flat</c>) lists without a refine store
+    /// or OPQ, no filter, window or code budget, and enough queries per probed list for a GEMM to beat the scan.
+    /// </summary>
+    private bool UsesListJoin(int nq, in SearchContext ctx) =>
+        _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _opq is null && !ctx.Filtered && ctx.MaxCodes == 0
+        && nq >= JoinMinQueries && (long)nq * ctx.Probes >= (long)JoinMinQueriesPerList * ListCount;
+
+    /// <summary>
+    /// Answers a large batch list by list: the queries' probes are found as usual, then, chunk by chunk of queries,
+    /// the (query, probe) pairs are grouped by list and every list is joined with all the queries that probe it as
+    /// one small GEMM (<see cref="Distances.DotManyToMany"/>), each list's rows read once per block of queries instead
+    /// of once per query. Every row of every probed list is scored exactly, as in the query-major scan, so the results
+    /// are the same up to float rounding (‖q‖² + ‖x‖² − 2 q·x instead of Σ (q − x)²). Writes keys (smaller is better)
+    /// and ids like <see cref="RunChunks"/>.
+    /// </summary>
+    private void SearchByListJoin(float[] qw, int nq, Span<float> distances, Span<long> labels, in SearchContext ctx, int threads)
+    {
+        int d = Dimension, k = ctx.K, probes = ctx.Probes, lists = ListCount;
+        bool similarity = Metric != Metric.L2;
+        var probeLists = new long[(long)nq * probes];
+        int chunk = ChunkFor(nq, threads), chunks = (nq + chunk - 1) / chunk;
+        int quantizerEf = ctx.QuantizerEf;
+        var stats = ctx.Stats;
+        ParallelWork.For(0, chunks, threads, RentScratch, (c, _, s) =>
+        {
+            int q0 = c * chunk, qb = Math.Min(chunk, nq - q0);
+            s.Ensure(chunk, lists, probes, k);
+            _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, probes, s.ProbeKeys, s.ProbeLists, s, quantizerEf);
+            s.ProbeLists.AsSpan(0, qb * probes).CopyTo(probeLists.AsSpan(q0 * probes, qb * probes));
+            return s;
+        }, s => _scratchPool.Add(s));
+
+        int queryChunk = (int)Math.Max(1, Math.Min(nq, JoinMaxSlotEntries / ((long)probes * k)));
+        var slotKeys = new float[(long)queryChunk * probes * k];
+        var slotIds = new long[slotKeys.Length];
+        var slotCounts = new int[queryChunk * probes];
+        var outKeys = new float[(long)nq * k];
+        var outIds = new long[outKeys.Length];
+        long scored = 0;
+        for (int start = 0; start < nq; start += queryChunk)
+        {
+            int count = Math.Min(queryChunk, nq - start);
+            Array.Clear(slotCounts, 0, count * probes);
+            // Group the chunk's (query, probe) slots by list.
+            var byList = new int[lists + 1];
+            var chunkProbes = probeLists.AsSpan(start * probes, count * probes);
+            foreach (long l in chunkProbes) if (l >= 0) byList[l + 1]++;
+            for (int l = 0; l < lists; l++) byList[l + 1] += byList[l];
+            var slots = new int[byList[lists]];
+            var at = byList[..lists];
+            for (int sl = 0; sl < chunkProbes.Length; sl++) if (chunkProbes[sl] >= 0) slots[at[chunkProbes[sl]]++] = sl;
+            var items = new List<(int List, int From, int To)>();
+            for (int l = 0; l < lists; l++)
+                if (_lists[l].Count > 0)
+                    for (int f = byList[l]; f < byList[l + 1]; f += JoinQueryBlock) items.Add((l, f, Math.Min(byList[l + 1], f + JoinQueryBlock)));
+            int first = start;
+            ParallelWork.For(0, items.Count, threads, w =>
+            {
+                var (l, from, to) = items[w];
+                long here = JoinList(qw, first, probes, k, similarity, _lists[l], slots.AsSpan(from, to - from), slotKeys, slotIds, slotCounts);
+                Interlocked.Add(ref scored, here);
+            });
+            // Merge each query's probes (a row lives in one list: no duplicates), best k first.
+            ParallelWork.For(0, count, threads, i =>
+            {
+                var heap = new TopKHeap(outKeys.AsSpan((first + i) * k, k), outIds.AsSpan((first + i) * k, k));
+                for (int j = 0; j < probes; j++)
+                {
+                    int slot = i * probes + j;
+                    for (int t = 0; t < slotCounts[slot]; t++)
+                    {
+                        float key = slotKeys[(long)slot * k + t];
+                        if (key <= heap.Threshold) heap.Push(key, slotIds[(long)slot * k + t]);
+                    }
+                }
+                heap.SortAndPad(float.PositiveInfinity);
+            });
+        }
+        outKeys.AsSpan(0, nq * k).CopyTo(distances);
+        outIds.AsSpan(0, nq * k).CopyTo(labels);
+        stats?.Add(listsProbed: (long)nq * probes, codesScanned: 0, distances: scored, refined: 0);
+    }
+
+    // Joins one list with a block of (query, probe) slots: GEMM over blocks of the list's rows, keys into each slot's heap.
+    private long JoinList(float[] qw, int start, int probes, int k, bool similarity, InvertedList list, ReadOnlySpan<int> slots,
+        float[] slotKeys, long[] slotIds, int[] slotCounts)
+    {
+        int d = Dimension, qb = slots.Length, rows = list.Count;
+        var q = Scratch(ref t_joinQueries, qb * d);
+        var qNorms = Scratch(ref t_joinNorms, qb + Math.Min(JoinMemberBlock, rows));
+        for (int i = 0; i < qb; i++) qw.AsSpan((start + slots[i] / probes) * d, d).CopyTo(q.Slice(i * d, d));
+        if (!similarity) Distances.SquaredNorms(q, d, qNorms[..qb]);
+        var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes)[..(rows * d)];
+        var ids = list.Ids[..rows];
+        var dots = Scratch(ref t_joinDots, qb * Math.Min(JoinMemberBlock, rows));
+        for (int t0 = 0; t0 < rows; t0 += JoinMemberBlock)
+        {
+            int mb = Math.Min(JoinMemberBlock, rows - t0);
+            var block = vectors.Slice(t0 * d, mb * d);
+            var norms = qNorms.Slice(qb, mb);
+            if (!similarity) Distances.SquaredNorms(block, d, norms);
+            Distances.DotManyToMany(q, block, d, dots[..(qb * mb)]);
+            for (int i = 0; i < qb; i++)
+            {
+                int slot = slots[i];
+                var heap = new TopKHeap(slotKeys.AsSpan(slot * k, k), slotIds.AsSpan(slot * k, k), slotCounts[slot]);
+                Distances.PushKeys(ref heap, dots.Slice(i * mb, mb), similarity ? 0f : qNorms[i], norms, ids.Slice(t0, mb), similarity);
+                slotCounts[slot] = heap.Count;
+            }
+        }
+        return (long)qb * rows;
+    }
+
+    private static Span<float> Scratch(ref float[]? slot, int length)
+    {
+        if (slot is null || slot.Length < length) slot = new float[length];
+        return slot.AsSpan(0, length);
+    }
+}
