@@ -79,11 +79,14 @@ def main():
     ap.add_argument("--ann", default="HNSW32,efC100", help="minedex index spec of the ANN run ('' skips it)")
     ap.add_argument("--search", default="", help="knobs of the ANN search, e.g. probes=16 or ef=128")
     ap.add_argument("--skip-exact", action="store_true", help="skip the exact minedex run")
+    ap.add_argument("--batch-size", type=int, default=1024,
+                    help="queries per engine search (large batches let IVF-Flat lists answer by the list-major GEMM join)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     range_max = args.range_max or args.range_min + 10 * args.negatives + 1
     queries, corpus = data(args.seed, args.queries, args.corpus, args.dim, args.topics)
-    result = {"queries": args.queries, "corpus": args.corpus, "dim": args.dim, "range_max": range_max}
+    result = {"queries": args.queries, "corpus": args.corpus, "dim": args.dim, "range_max": range_max,
+              "ann": args.ann, "search": args.search, "batch_size": args.batch_size}
 
     t = time.perf_counter()
     reference = faiss_pipeline(queries, corpus, args.negatives, args.range_min, range_max, args.relative_margin,
@@ -97,7 +100,7 @@ def main():
         t = time.perf_counter()
         knobs = {k: int(x) for k, x in (p.split("=") for p in args.search.split(",") if p)} if spec != "Flat" else {}
         mined = minedex.mine_hard_negatives(queries, corpus, np.arange(args.queries), index=spec,
-                                            search_params=knobs or None, **options)
+                                            search_params=knobs or None, batch_size=args.batch_size, **options)
         seconds = time.perf_counter() - t
         got = pairs(mined.negatives)
         result[f"{name}_s"] = round(seconds, 2)
