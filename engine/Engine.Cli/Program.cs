@@ -37,7 +37,7 @@ public static class Program
             // Errors surface here as one line (exit code 2) instead of System.CommandLine's stack-trace handler.
             return BuildRoot().Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException or UnauthorizedAccessException or NotSupportedException or TimeoutException)
         {
             Console.Error.WriteLine($"error: {ex.Message}");
             return 2;

@@ -86,16 +86,27 @@ public static class DistributedHosts
         return builder.Build();
     }
 
+    /// <summary>How long <c>ConnectAsync</c> keeps retrying a cluster that does not answer (silos may still be starting)
+    /// before it gives up, unless the call says otherwise.</summary>
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>Starts a client host connected to the gateways on loopback; dispose the host to disconnect.</summary>
-    public static Task<IHost> ConnectAsync(int[] gatewayPorts, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">No gateway answered within <paramref name="connectTimeout"/>
+    /// (default <see cref="DefaultConnectTimeout"/>); the message names the gateways.</exception>
+    public static Task<IHost> ConnectAsync(int[] gatewayPorts, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default,
+        TimeSpan? connectTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(gatewayPorts);
         if (gatewayPorts.Length == 0) throw new ArgumentException("At least one gateway port is needed.", nameof(gatewayPorts));
-        return ConnectAsync(client => client.UseLocalhostClustering(gatewayPorts, serviceId, clusterId), cancellationToken);
+        return ConnectAsync(client => client.UseLocalhostClustering(gatewayPorts, serviceId, clusterId),
+            "localhost gateway port(s) " + string.Join(", ", gatewayPorts), connectTimeout, cancellationToken);
     }
 
     /// <summary>Starts a client host connected to the given gateways (any hosts: a static gateway list).</summary>
-    public static Task<IHost> ConnectAsync(IPEndPoint[] gateways, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">No gateway answered within <paramref name="connectTimeout"/>
+    /// (default <see cref="DefaultConnectTimeout"/>); the message names the gateways.</exception>
+    public static Task<IHost> ConnectAsync(IPEndPoint[] gateways, string clusterId = "engine", string serviceId = "engine", CancellationToken cancellationToken = default,
+        TimeSpan? connectTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(gateways);
         if (gateways.Length == 0) throw new ArgumentException("At least one gateway is needed.", nameof(gateways));
@@ -103,20 +114,38 @@ public static class DistributedHosts
         {
             client.UseStaticClustering(gateways);
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, serviceId));
-        }, cancellationToken);
+        }, "gateway(s) " + string.Join(", ", gateways.Select(g => g.ToString())), connectTimeout, cancellationToken);
     }
 
-    private static async Task<IHost> ConnectAsync(Action<IClientBuilder> clustering, CancellationToken cancellationToken)
+    private static async Task<IHost> ConnectAsync(Action<IClientBuilder> clustering, string what, TimeSpan? connectTimeout, CancellationToken cancellationToken)
     {
+        var budget = connectTimeout ?? DefaultConnectTimeout;
+        if (budget <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(connectTimeout), budget, "The connect timeout must be positive.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleansClient(client =>
         {
             clustering(client);
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(5));
+            // Retry while silos may still be starting, then give up instead of retrying forever.
+            client.UseConnectionRetryFilter(async (_, ct) =>
+            {
+                if (clock.Elapsed >= budget) return false;
+                await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+                return clock.Elapsed < budget;
+            });
         });
         var host = builder.Build();
-        await host.StartAsync(cancellationToken);
+        try
+        {
+            await host.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            host.Dispose();
+            throw new InvalidOperationException($"No Orleans gateway answered at {what} within {budget.TotalSeconds:0.#} s: is a silo running there (engine cluster silo)? {e.Message}", e);
+        }
         return host;
     }
 
