@@ -10,15 +10,16 @@ public static partial class Distances
     /// (clamped at 0) for squared L2 when <paramref name="similarity"/> is false, −q·y otherwise; entry j carries
     /// <paramref name="ids"/>[j]. A vector of keys all above the heap's threshold (the common case once the heap is full)
     /// is skipped without touching the heap. An entry whose id is <paramref name="skip"/> is never pushed (a self-join's
-    /// own point).
+    /// own point), nor one whose key is above <paramref name="bound"/> (a caller's upper bound on the final k-th key,
+    /// e.g. from another heap of the same query).
     /// </summary>
     /// <exception cref="ArgumentException">The spans differ in length (norms are only read for L2).</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PushKeys(ref TopKHeap heap, ReadOnlySpan<float> dots, float qNorm, ReadOnlySpan<float> norms,
-        ReadOnlySpan<long> ids, bool similarity, long skip = long.MinValue)
+        ReadOnlySpan<long> ids, bool similarity, long skip = long.MinValue, float bound = float.PositiveInfinity)
     {
         if (ids.Length != dots.Length || (!similarity && norms.Length != dots.Length)) ThrowLength(nameof(ids));
-        float threshold = heap.Threshold;
+        float threshold = MathF.Min(heap.Threshold, bound);
         int w = Vector<float>.Count, t = 0;
         var qn = new Vector<float>(qNorm);
         Span<float> keys = stackalloc float[Vector<float>.Count];
@@ -32,7 +33,7 @@ public static partial class Distances
             {
                 if (keys[u] > threshold || ids[t + u] == skip) continue;
                 heap.Push(keys[u], ids[t + u]);
-                threshold = heap.Threshold;
+                threshold = MathF.Min(heap.Threshold, bound);
             }
         }
         for (; t < dots.Length; t++)
@@ -40,7 +41,7 @@ public static partial class Distances
             float key = similarity ? -dots[t] : MathF.Max(0f, qNorm + norms[t] - 2f * dots[t]);
             if (key > threshold || ids[t] == skip) continue;
             heap.Push(key, ids[t]);
-            threshold = heap.Threshold;
+            threshold = MathF.Min(heap.Threshold, bound);
         }
     }
 }

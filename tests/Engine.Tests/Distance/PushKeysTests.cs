@@ -3,7 +3,8 @@ using Engine.Distance;
 namespace Engine.Tests.Distance;
 
 /// <summary><see cref="Distances.PushKeys"/> (vectorised threshold test before a top-k heap) against a plain scalar
-/// loop in double, at every length 0..256, both key forms, with and without a skipped id, into empty and full heaps.</summary>
+/// loop in double, at every length 0..256, both key forms, with and without a skipped id and a bound, into empty and
+/// full heaps.</summary>
 public class PushKeysTests
 {
     [Theory]
@@ -15,6 +16,7 @@ public class PushKeysTests
         for (int n = 0; n <= 256; n++)
         {
             foreach (int prefill in new[] { 0, 7 })
+            foreach (float bound in new[] { float.PositiveInfinity, 0.5f })
             {
                 const int k = 7;
                 var dots = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
@@ -28,7 +30,7 @@ public class PushKeysTests
                 var got = new long[k];
                 var heap = new TopKHeap(keys, got);
                 foreach (var (key, id) in seed) heap.Push(key, id);
-                Distances.PushKeys(ref heap, dots, qNorm, norms, ids, similarity, skip);
+                Distances.PushKeys(ref heap, dots, qNorm, norms, ids, similarity, skip, bound);
                 int count = heap.SortAndPad(float.PositiveInfinity);
 
                 var all = seed.Select(s => ((double)s.Item1, s.Item2)).ToList();
@@ -36,6 +38,7 @@ public class PushKeysTests
                 {
                     if (ids[t] == skip) continue;
                     double key = similarity ? -dots[t] : Math.Max(0, qNorm + norms[t] - 2.0 * dots[t]);
+                    if (key > bound) continue; // above the caller's bound: never offered
                     all.Add((key, ids[t]));
                 }
                 var expect = all.OrderBy(e => e.Item1).ThenBy(e => e.Item2).Take(k).ToList();

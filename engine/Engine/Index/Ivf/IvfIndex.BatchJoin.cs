@@ -52,6 +52,10 @@ public sealed partial class IvfIndex
         var slotKeys = new float[(long)queryChunk * probes * k];
         var slotIds = new long[slotKeys.Length];
         var slotCounts = new int[queryChunk * probes];
+        // Per query, an upper bound on its final k-th key: the threshold of any of its full (query, probe) heaps (the
+        // k best of the union are at least as good as the k best of one list). Written without locks: any value
+        // written was a valid bound when written and stays one, so a lost update only prunes less.
+        var queryBound = new float[queryChunk];
         var outKeys = new float[(long)nq * k];
         var outIds = new long[outKeys.Length];
         long scored = 0;
@@ -59,6 +63,7 @@ public sealed partial class IvfIndex
         {
             int count = Math.Min(queryChunk, nq - start);
             Array.Clear(slotCounts, 0, count * probes);
+            Array.Fill(queryBound, float.PositiveInfinity, 0, count);
             // Group the chunk's (query, probe) slots by list.
             var byList = new int[lists + 1];
             var chunkProbes = probeLists.AsSpan(start * probes, count * probes);
@@ -75,7 +80,7 @@ public sealed partial class IvfIndex
             ParallelWork.For(0, items.Count, threads, w =>
             {
                 var (l, from, to) = items[w];
-                long here = JoinList(qw, first, probes, k, similarity, _lists[l], slots.AsSpan(from, to - from), slotKeys, slotIds, slotCounts);
+                long here = JoinList(qw, first, probes, k, similarity, _lists[l], slots.AsSpan(from, to - from), slotKeys, slotIds, slotCounts, queryBound);
                 Interlocked.Add(ref scored, here);
             });
             // Merge each query's probes (a row lives in one list: no duplicates), best k first.
@@ -101,7 +106,7 @@ public sealed partial class IvfIndex
 
     // Joins one list with a block of (query, probe) slots: GEMM over blocks of the list's rows, keys into each slot's heap.
     private long JoinList(float[] qw, int start, int probes, int k, bool similarity, InvertedList list, ReadOnlySpan<int> slots,
-        float[] slotKeys, long[] slotIds, int[] slotCounts)
+        float[] slotKeys, long[] slotIds, int[] slotCounts, float[] queryBound)
     {
         int d = Dimension, qb = slots.Length, rows = list.Count;
         var q = Scratch(ref t_joinQueries, qb * d);
@@ -121,9 +126,12 @@ public sealed partial class IvfIndex
             for (int i = 0; i < qb; i++)
             {
                 int slot = slots[i];
+                int query = slot / probes;
                 var heap = new TopKHeap(slotKeys.AsSpan(slot * k, k), slotIds.AsSpan(slot * k, k), slotCounts[slot]);
-                Distances.PushKeys(ref heap, dots.Slice(i * mb, mb), similarity ? 0f : qNorms[i], norms, ids.Slice(t0, mb), similarity);
+                Distances.PushKeys(ref heap, dots.Slice(i * mb, mb), similarity ? 0f : qNorms[i], norms, ids.Slice(t0, mb), similarity,
+                    bound: queryBound[query]);
                 slotCounts[slot] = heap.Count;
+                if (heap.Count == k && heap.Threshold < queryBound[query]) queryBound[query] = heap.Threshold;
             }
         }
         return (long)qb * rows;
