@@ -138,34 +138,22 @@ internal static class MineCommand
                     Console.WriteLine($"corpus texts: {n - indexedIds.Length:N0} rows repeat an earlier text and are not indexed (their first row stands for them)");
                 }
             }
-            long[]? anchorIds = corpusAnchors ? (indexedIds ?? Enumerable.Range(0, n).Select(i => (long)i).ToArray()) : null;
+            long[]? anchorIds = corpusAnchors ? Enumerable.Range(0, n).Select(i => (long)i).ToArray() : null;
             var anchorPositives = pos;
             if (layout?.QueryTexts is { } qTexts)
             {
-                // Corpus anchors are the indexed rows (merged with their copies above); external anchors merge by text.
-                IReadOnlyList<string> mergeTexts = corpusAnchors ? anchorIds!.Select(id => qTexts[(int)id]).ToArray() : qTexts;
-                var perAnchor = corpusAnchors ? anchorIds!.Select(id => pos[(int)id]).ToArray() : pos;
-                if (corpusAnchors && indexedIds is not null)
+                // One anchor per text: the first row (for corpus anchors the row the index kept), positives pooled.
+                var (rows, lists) = TextDeduplication.MergeByText(qTexts, pos);
+                if (corpusAnchors || rows.Length < qTexts.Count) anchorPositives = lists[0];
+                if (rows.Length < qTexts.Count && !(corpusAnchors && indexedIds is not null))
+                    Console.WriteLine($"anchor texts: {qTexts.Count - rows.Length:N0} anchors repeat an earlier anchor's text and are merged into it (positives pooled)");
+                if (corpusAnchors) anchorIds = Array.ConvertAll(rows, r => (long)r);
+                else if (rows.Length < qTexts.Count)
                 {
-                    // Pool the positives of every copy into its first row.
-                    var canonical = TextDeduplication.CanonicalRows(qTexts);
-                    var pooled = anchorIds!.ToDictionary(id => id, _ => new List<long>());
-                    for (int i = 0; i < n; i++) pooled[canonical[i]].AddRange(pos[i]);
-                    perAnchor = anchorIds!.Select(id => pooled[id].Distinct().ToArray()).ToArray();
-                }
-                var (rows, lists) = TextDeduplication.MergeByText(mergeTexts, perAnchor);
-                if (rows.Length < mergeTexts.Count || !ReferenceEquals(perAnchor, pos))
-                {
-                    if (rows.Length < mergeTexts.Count) Console.WriteLine($"anchor texts: {mergeTexts.Count - rows.Length:N0} anchors repeat an earlier anchor's text and are merged into it (positives pooled)");
-                    anchorPositives = lists[0];
-                    if (corpusAnchors) anchorIds = rows.Select(r => anchorIds![r]).ToArray();
-                    else
-                    {
-                        var merged = new float[(long)rows.Length * anchorDim];
-                        for (int i = 0; i < rows.Length; i++) anchorVectors.AsSpan(rows[i] * anchorDim, anchorDim).CopyTo(merged.AsSpan(i * anchorDim, anchorDim));
-                        anchorVectors = merged;
-                        layout = layout with { QueryTexts = rows.Select(r => qTexts[r]).ToArray() };
-                    }
+                    var merged = new float[(long)rows.Length * anchorDim];
+                    for (int i = 0; i < rows.Length; i++) anchorVectors.AsSpan(rows[i] * anchorDim, anchorDim).CopyTo(merged.AsSpan(i * anchorDim, anchorDim));
+                    anchorVectors = merged;
+                    layout = layout with { QueryTexts = rows.Select(r => qTexts[r]).ToArray() };
                 }
             }
 

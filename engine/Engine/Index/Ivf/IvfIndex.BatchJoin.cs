@@ -64,18 +64,7 @@ public sealed partial class IvfIndex
             int count = Math.Min(queryChunk, nq - start);
             Array.Clear(slotCounts, 0, count * probes);
             Array.Fill(queryBound, float.PositiveInfinity, 0, count);
-            // Group the chunk's (query, probe) slots by list.
-            var byList = new int[lists + 1];
-            var chunkProbes = probeLists.AsSpan(start * probes, count * probes);
-            foreach (long l in chunkProbes) if (l >= 0) byList[l + 1]++;
-            for (int l = 0; l < lists; l++) byList[l + 1] += byList[l];
-            var slots = new int[byList[lists]];
-            var at = byList[..lists];
-            for (int sl = 0; sl < chunkProbes.Length; sl++) if (chunkProbes[sl] >= 0) slots[at[chunkProbes[sl]]++] = sl;
-            var items = new List<(int List, int From, int To)>();
-            for (int l = 0; l < lists; l++)
-                if (_lists[l].Count > 0)
-                    for (int f = byList[l]; f < byList[l + 1]; f += JoinQueryBlock) items.Add((l, f, Math.Min(byList[l + 1], f + JoinQueryBlock)));
+            var (slots, items) = ListMajorPlan.Build(probeLists.AsSpan(start * probes, count * probes), lists, JoinQueryBlock, l => _lists[l].Count == 0);
             int first = start;
             ParallelWork.For(0, items.Count, threads, w =>
             {
@@ -84,20 +73,8 @@ public sealed partial class IvfIndex
                 Interlocked.Add(ref scored, here);
             });
             // Merge each query's probes (a row lives in one list: no duplicates), best k first.
-            ParallelWork.For(0, count, threads, i =>
-            {
-                var heap = new TopKHeap(outKeys.AsSpan((first + i) * k, k), outIds.AsSpan((first + i) * k, k));
-                for (int j = 0; j < probes; j++)
-                {
-                    int slot = i * probes + j;
-                    for (int t = 0; t < slotCounts[slot]; t++)
-                    {
-                        float key = slotKeys[(long)slot * k + t];
-                        if (key <= heap.Threshold) heap.Push(key, slotIds[(long)slot * k + t]);
-                    }
-                }
-                heap.SortAndPad(float.PositiveInfinity);
-            });
+            ParallelWork.For(0, count, threads, i => ListMajorPlan.Merge(slotKeys.AsSpan(i * probes * k, probes * k), slotIds.AsSpan(i * probes * k, probes * k),
+                slotCounts.AsSpan(i * probes, probes), k, outKeys.AsSpan((first + i) * k, k), outIds.AsSpan((first + i) * k, k)));
         }
         outKeys.AsSpan(0, nq * k).CopyTo(distances);
         outIds.AsSpan(0, nq * k).CopyTo(labels);

@@ -97,6 +97,15 @@ public sealed class RetrievalRun
     /// <summary>query → documents best first.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Ranking { get; }
 
+    // One TREC run line 'qid Q0 docid rank score [tag]'.
+    private static (string Query, string Doc, double Score) TrecRunLine(string path, int lineNo, string line)
+    {
+        var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length < 5 || !double.TryParse(parts[4], NumberStyles.Float, CultureInfo.InvariantCulture, out double score))
+            throw new FormatException($"{path}:{lineNo}: a TREC run line is 'qid Q0 docid rank score [tag]' (numeric score), got '{line}'.");
+        return (parts[0], parts[2], score);
+    }
+
     /// <summary>
     /// Reads a run with its scores (larger is better): TREC run text (<c>qid Q0 docid rank score [tag]</c>) or JSON lines
     /// <c>{"query", "ids": [...], "scores": [...]}</c>. Per query, documents best first (ties in file order), duplicates
@@ -136,11 +145,9 @@ public sealed class RetrievalRun
             }
             else
             {
-                var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length < 5 || !double.TryParse(parts[4], NumberStyles.Float, CultureInfo.InvariantCulture, out double score))
-                    throw new FormatException($"{path}:{lineNo}: a TREC run line is 'qid Q0 docid rank score [tag]' (numeric score), got '{line}'.");
-                query = parts[0];
-                entries.Add((score, parts[2]));
+                var (q, docId, score) = TrecRunLine(path, lineNo, line);
+                query = q;
+                entries.Add((score, docId));
             }
             foreach (var (score, docId) in entries)
             {
@@ -185,11 +192,11 @@ public sealed class RetrievalRun
                 }
                 continue;
             }
-            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length < 5 || !double.TryParse(parts[4], NumberStyles.Float, CultureInfo.InvariantCulture, out double score) || double.IsNaN(score))
+            var (query, docId, score) = TrecRunLine(path, lineNo, line);
+            if (double.IsNaN(score))
                 throw new FormatException($"{path}:{lineNo}: a TREC run line is 'qid Q0 docid rank score [tag]' (numeric score), got '{line}'.");
-            if (!scored.TryGetValue(parts[0], out var entries)) scored[parts[0]] = entries = [];
-            entries.Add((score, entries.Count, parts[2]));
+            if (!scored.TryGetValue(query, out var entries)) scored[query] = entries = [];
+            entries.Add((score, entries.Count, docId));
         }
         foreach (var (q, entries) in scored)
         {

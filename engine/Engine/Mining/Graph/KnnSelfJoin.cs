@@ -56,13 +56,13 @@ internal static class KnnSelfJoin
             // In blocks: the caller's span cannot enter the parallel loops, and a block bounds the copy.
             const int AssignBlock = 1 << 15;
             var buffer = new float[(long)Math.Min(n, AssignBlock) * d];
-            var nearest = new int[Math.Min(n, AssignBlock)];
+            var nearest = new long[Math.Min(n, AssignBlock)];
             for (int r0 = 0; r0 < n; r0 += AssignBlock)
             {
                 int rb = Math.Min(AssignBlock, n - r0);
                 for (int i = 0; i < rb; i++) CopyRow(vectors, r0 + i, d, cosine, buffer.AsSpan(i * d, d));
                 coarse.Nearest(buffer, 0, rb, 1, nearest, threads);
-                nearest.AsSpan(0, rb).CopyTo(primary.AsSpan(r0));
+                for (int i = 0; i < rb; i++) primary[r0 + i] = (int)nearest[i];
             }
         }
 
@@ -113,7 +113,7 @@ internal static class KnnSelfJoin
         var slotKeys = new float[(long)Math.Min(chunk, n) * probes * k];
         var slotIds = new long[slotKeys.Length];
         var slotCounts = new int[Math.Min(chunk, n) * probes];
-        var probeLists = new int[slotCounts.Length];
+        var probeLists = new long[slotCounts.Length];
         var chunkRows = new float[(long)Math.Min(chunk, n) * d];
         var outIds = new long[Math.Min(chunk, n) * k];
         var outDist = new float[outIds.Length];
@@ -128,20 +128,9 @@ internal static class KnnSelfJoin
             join.Chunk(chunkRows, start, c, probes, probeLists, slotKeys, slotIds, slotCounts, threads);
             ParallelWork.For(0, c, threads, i =>
             {
-                // Merge the point's probes (a row belongs to one list, so no duplicates), best k first.
                 var keys = outDist.AsSpan(i * k, k);
-                var ids = outIds.AsSpan(i * k, k);
-                var heap = new TopKHeap(keys, ids);
-                for (int j = 0; j < probes; j++)
-                {
-                    int slot = i * probes + j;
-                    for (int t = 0; t < slotCounts[slot]; t++)
-                    {
-                        float key = slotKeys[(long)slot * k + t];
-                        if (key <= heap.Threshold) heap.Push(key, slotIds[(long)slot * k + t]);
-                    }
-                }
-                int got = heap.SortAndPad(float.PositiveInfinity);
+                int got = ListMajorPlan.Merge(slotKeys.AsSpan(i * probes * k, probes * k), slotIds.AsSpan(i * probes * k, probes * k),
+                    slotCounts.AsSpan(i * probes, probes), k, keys, outIds.AsSpan(i * k, k));
                 for (int t = 0; t < k; t++)
                     keys[t] = t >= got ? missing : similarity ? -keys[t] : keys[t];
             });
@@ -179,7 +168,7 @@ internal static class KnnSelfJoin
 
         /// <summary>The <paramref name="p"/> best lists of rows <paramref name="start"/> .. + <paramref name="count"/> − 1
         /// of <paramref name="x"/>, best first (ties to the lower list), into <paramref name="result"/>[i·p ..].</summary>
-        public void Nearest(float[] x, int start, int count, int p, int[] result, int threads)
+        public void Nearest(float[] x, int start, int count, int p, long[] result, int threads)
         {
             if (lists == 1)
             {
@@ -204,7 +193,7 @@ internal static class KnnSelfJoin
                         if (key <= heap.Threshold) heap.Push(key, l);
                     }
                     heap.SortAndPad(float.PositiveInfinity);
-                    for (int j = 0; j < p; j++) result[(r0 + i) * p + j] = (int)ids[j];
+                    for (int j = 0; j < p; j++) result[(r0 + i) * p + j] = ids[j];
                 }
             });
         }
@@ -282,22 +271,10 @@ internal static class KnnSelfJoin
 
         /// <summary>Joins points start .. start + count − 1 (their probed lists in <paramref name="probeLists"/>) into the
         /// per-(point, probe) result slots.</summary>
-        public void Chunk(float[] chunkRows, int start, int count, int p, int[] probeLists, float[] slotKeys, long[] slotIds,
+        public void Chunk(float[] chunkRows, int start, int count, int p, long[] probeLists, float[] slotKeys, long[] slotIds,
             int[] slotCounts, int threads)
         {
-            int lists = offsets.Length - 1;
-            // Group the (point, probe) slots by list.
-            var byList = new int[lists + 1];
-            for (int s = 0; s < count * p; s++) byList[probeLists[s] + 1]++;
-            for (int l = 0; l < lists; l++) byList[l + 1] += byList[l];
-            var slots = new int[count * p];
-            var at = byList[..lists];
-            for (int s = 0; s < count * p; s++) slots[at[probeLists[s]]++] = s;
-            // Work items: (list, up to QueryBlock of its slots).
-            var items = new List<(int List, int From, int To)>();
-            for (int l = 0; l < lists; l++)
-                for (int f = byList[l]; f < byList[l + 1]; f += QueryBlock)
-                    if (offsets[l + 1] > offsets[l]) items.Add((l, f, Math.Min(byList[l + 1], f + QueryBlock)));
+            var (slots, items) = ListMajorPlan.Build(probeLists.AsSpan(0, count * p), offsets.Length - 1, QueryBlock, l => offsets[l + 1] == offsets[l]);
             ParallelWork.For(0, items.Count, threads, w =>
             {
                 var (l, from, to) = items[w];
