@@ -18,9 +18,19 @@ negative) triplets:
   in_batch_mined_far     the same from a farther window (--far-range, default ranks 10-100, random in the window)
   in_batch_mined_margin  + relative margin --relative-margin (negatives at most (1 - m) x the positive's score)
   in_batch_curriculum    random negatives for --warmup epochs, then mined (ranks --range-min..--range-max)
-  in_batch_refresher     mined through minedex.Refresher on an ANN index (--ann): after each epoch's mining the
-                         trainer re-embeds the --refresh-fraction oldest corpus vectors every --refresh-every steps
-                         and pushes them (staleness bound --max-staleness steps), mining runs on the last snapshot
+  in_batch_refresher     mined through minedex.Refresher on an ANN index (--ann, --ann-probes) with no extra forward
+                         pass: every step pushes its positives' embeddings (computed for the loss anyway) into the
+                         refresher, each epoch swaps in the snapshot of everything pushed and re-embeds only what the
+                         staleness bound (--max-staleness) needs; queries are the anchors' embeddings of the last
+                         epoch (the same images, last epoch's distortion). --warmup epochs of random negatives first
+                         (they fill the bank; 0 = one embedding pass to start). --fresh-queries embeds this epoch's
+                         anchors for mining instead (one forward pass); --online mines every step with that step's
+                         anchor embeddings (no forward pass, one small search per step)
+  in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
+                         epoch: every in-batch negative is a near neighbour (no extra negatives)
+  in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
+                         with their bank embeddings (no gradient through them, no forward pass)
+  in_batch_random_bank_random  the same with random bank entries (the control)
 
 Output: progress on stderr, then ONE JSON line on stdout:
   {"in_batch": r@1, "in_batch_random": ..., ..., "per_seed": {strategy: [r@1 per seed]}, "seeds": [...],
@@ -49,7 +59,8 @@ except ImportError:
     import minedex
 
 STRATEGIES = ("in_batch", "in_batch_random", "in_batch_mined", "in_batch_mined_far", "in_batch_mined_margin",
-              "in_batch_curriculum", "in_batch_refresher")
+              "in_batch_curriculum", "in_batch_refresher", "in_batch_clustered", "in_batch_random_bank_mined",
+              "in_batch_random_bank_random")
 
 
 def read_fvecs(path):
@@ -123,6 +134,24 @@ def mined_negatives(negatives, n, rng):
     return neg, int(short.sum())
 
 
+def clustered_order(neighbors, group, rng):
+    """A permutation of 0..n-1 made of neighbourhoods: seeds in random order, each followed by up to group - 1 of
+    its not yet placed k-NN neighbours; the groups are shuffled, so consecutive batches hold several of them."""
+    n = neighbors.shape[0]
+    placed = np.zeros(n, dtype=bool)
+    groups = []
+    for s in rng.permutation(n):
+        if placed[s]:
+            continue
+        nb = neighbors[s]
+        nb = nb[(nb >= 0)]
+        nb = nb[~placed[nb]][:group - 1]
+        g = np.concatenate(([s], nb))
+        placed[g] = True
+        groups.append(g)
+    return np.concatenate([groups[i] for i in rng.permutation(len(groups))])
+
+
 def train(strategy, seed, train_x, test_x, test_q, args, log):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -133,13 +162,21 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     mining_s = 0.0
     refresher = None
     step = 0
+    # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
+    # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
+    # distortion). At most one epoch stale, and free: no extra forward pass.
+    keeps_bank = strategy in ("in_batch_refresher", "in_batch_clustered") or "bank" in strategy
+    bank = np.zeros((n, 64), dtype=np.float32) if keeps_bank else None
+    anchor_bank = np.zeros((n, 64), dtype=np.float32) if strategy == "in_batch_refresher" else None
     start = time.perf_counter()
     for epoch in range(args.epochs):
         anchors = distort(train_x, rng)
-        negatives = None
+        negatives, bank_neg, order = None, None, None
         mine_opts = dict(metric="ip", num_negatives=1, verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
         t0 = time.perf_counter()
-        if strategy == "in_batch_random" or (strategy == "in_batch_curriculum" and epoch < args.warmup):
+        warm = epoch < args.warmup
+        if strategy in ("in_batch_random", "in_batch_random_bank_mined", "in_batch_random_bank_random") or \
+                (strategy in ("in_batch_curriculum", "in_batch_refresher") and warm):
             negatives = rng.integers(0, n, n)
         elif strategy in ("in_batch_mined", "in_batch_curriculum", "in_batch_mined_margin", "in_batch_mined_far"):
             q = embed(model, anchors)
@@ -152,23 +189,59 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             negatives, short = mined_negatives(found.negatives, n, rng)
             log(f"  {strategy} seed {seed} epoch {epoch}: mined, {short} short rows filled at random")
         elif strategy == "in_batch_refresher":
-            q = embed(model, anchors)
-            if refresher is None:
-                refresher = minedex.Refresher(embed(model, train_x), index=args.ann, metric="ip",
-                                              max_staleness=args.max_staleness, step=step)
+            if refresher is None:  # the first snapshot: the bank the warm-up epochs filled (or, without warm-up, one
+                if epoch == 0:     # embedding pass over the corpus and the anchors)
+                    bank[:], anchor_bank[:] = embed(model, train_x), embed(model, anchors)
+                # step 0: the bank was filled over the warm-up steps, so its vectors count as old as the first one
+                refresher = minedex.Refresher(bank, index=args.ann, metric="ip", max_staleness=args.max_staleness, step=0)
             else:
+                # vectors the steps did not refresh (the batches leave n % batch images out each epoch) would break
+                # the staleness bound during the coming epoch: re-embed them now, oldest first, as the protocol says
+                late = refresher.overdue(step + n // args.batch)
+                if late:
+                    ids = refresher.due(late)
+                    refresher.push(ids, embed(model, train_x[ids]), step)
                 refresher.refresh(wait=True)  # swap in the snapshot holding every vector pushed so far
-            found = refresher.mine(q, positives, step=step, range_min=args.range_min, range_max=args.range_max,
+            if args.online:  # mined per step below, from the anchors' embeddings of that step
+                mining_s += time.perf_counter() - t0
+                t0 = None
+            queries = anchor_bank if args.online else embed(model, anchors) if args.fresh_queries else anchor_bank
+            found = None if args.online else refresher.mine(queries, positives, step=step, range_min=args.range_min, range_max=args.range_max,
                                    search_params={"probes": args.ann_probes},
                                    **{k: v for k, v in mine_opts.items() if k != "metric"})
-            negatives, short = mined_negatives(found.negatives, n, rng)
-            log(f"  {strategy} seed {seed} epoch {epoch}: snapshot {refresher.snapshot.number}, max staleness "
-                f"{int(np.max(found.staleness)) if len(found.staleness) else 0} steps, {short} short rows")
-        mining_s += time.perf_counter() - t0
-        order = rng.permutation(n)
+            if found is not None:
+                negatives, short = mined_negatives(found.negatives, n, rng)
+                log(f"  {strategy} seed {seed} epoch {epoch}: snapshot {refresher.snapshot.number}, max staleness "
+                    f"{int(np.max(found.staleness)) if len(found.staleness) else 0} steps, {short} short rows")
+            else:
+                negatives = np.full(n, -1, dtype=np.int64)
+        if strategy == "in_batch_clustered" and epoch > 0:
+            nb, _, _ = minedex.knn_graph(bank, args.group - 1, metric="ip", threads=args.threads)
+            order = clustered_order(nb, args.group, rng)
+        if strategy == "in_batch_random_bank_mined" and epoch > 0:
+            found = minedex.mine_hard_negatives(
+                bank, bank, positives, index=args.ann, search_params={"probes": args.ann_probes},
+                range_min=args.range_min, range_max=args.range_max, sampling_strategy="top",
+                **dict(mine_opts, num_negatives=args.bank_negatives))
+            bank_neg = np.asarray(found.negatives)
+            short = bank_neg < 0
+            bank_neg[short] = rng.integers(0, n, int(short.sum()))
+        elif strategy == "in_batch_random_bank_random" and epoch > 0:
+            bank_neg = rng.integers(0, n, (n, args.bank_negatives))
+        if t0 is not None:
+            mining_s += time.perf_counter() - t0
+        if order is None:
+            order = rng.permutation(n)
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
             a = model(torch.from_numpy(anchors[idx]))
+            if refresher is not None and args.online:  # online: this step's anchors query the current snapshot
+                t0 = time.perf_counter()
+                found = refresher.mine(a.detach(), positives[idx], step=step, range_min=args.range_min,
+                                       range_max=args.range_max, search_params={"probes": args.ann_probes},
+                                       **{k: v for k, v in mine_opts.items() if k != "metric"})
+                negatives[idx], _ = mined_negatives(found.negatives, n, rng)
+                mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]
             if negatives is not None:
                 cand.append(train_x[negatives[idx]])
@@ -177,15 +250,23 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             if negatives is not None:  # a mined or random image equal to another anchor's positive is not a negative
                 dup = torch.from_numpy(negatives[idx][None, :] == idx[:, None])
                 logits[:, len(idx):] = logits[:, len(idx):].masked_fill(dup, float("-inf"))
+            if bank_neg is not None:  # per-anchor negatives from the bank: stale embeddings, no gradient through them
+                bn = torch.from_numpy(bank[bank_neg[idx]])
+                extra = torch.einsum("bd,bmd->bm", a, bn) / args.tau
+                extra = extra.masked_fill(torch.from_numpy(bank_neg[idx] == idx[:, None]), float("-inf"))
+                logits = torch.cat([logits, extra], dim=1)
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(idx)))
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
-            if refresher is not None and step % args.refresh_every == 0:
+            if bank is not None:
+                bank[idx] = p[:len(idx)].detach().numpy()
+            if anchor_bank is not None:
+                anchor_bank[idx] = a.detach().numpy()
+            if refresher is not None:  # the positives' fresh embeddings go to the live table (no forward pass)
                 t0 = time.perf_counter()
-                ids = refresher.due(max(1, int(args.refresh_fraction * n)))
-                refresher.push(ids, embed(model, train_x[ids]), step)
+                refresher.push(idx, bank[idx], step)
                 mining_s += time.perf_counter() - t0
     if refresher is not None:
         refresher.close()
@@ -210,10 +291,14 @@ def main():
     ap.add_argument("--far-range", default="10:100")
     ap.add_argument("--relative-margin", type=float, default=0.05)
     ap.add_argument("--warmup", type=int, default=1, help="random-negative epochs of the curriculum")
+    ap.add_argument("--group", type=int, default=32, help="neighbourhood size of the clustered batches")
+    ap.add_argument("--bank-negatives", type=int, default=16, help="per-anchor negatives taken from the embedding bank")
+    ap.add_argument("--online", action="store_true",
+                    help="in_batch_refresher: mine every step with that step's anchor embeddings (no extra forward pass)")
+    ap.add_argument("--fresh-queries", action="store_true",
+                    help="in_batch_refresher: embed this epoch's anchors for mining (default: last epoch's, from the steps)")
     ap.add_argument("--ann", default="IVF256,Flat")
     ap.add_argument("--ann-probes", type=int, default=16)
-    ap.add_argument("--refresh-every", type=int, default=20)
-    ap.add_argument("--refresh-fraction", type=float, default=0.05)
     ap.add_argument("--max-staleness", type=int, default=0,
                     help="staleness bound in steps for the refresher (0 = 2 epochs' worth of steps)")
     ap.add_argument("--eval-seed", type=int, default=20260)

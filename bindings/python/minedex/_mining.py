@@ -10,9 +10,36 @@ from . import _validate as v
 from ._native import EngineError, check, lib
 
 
+class IdLists:
+    """Id lists in CSR form: ``offsets`` (n + 1,) and ``values`` int64 arrays, list i = values[offsets[i]:offsets[i+1]]
+    (internal: how mine_hard_negatives hands large positive and exclusion lists to :func:`csr` without Python loops)."""
+
+    __slots__ = ("offsets", "values")
+
+    def __init__(self, offsets, values):
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.values = np.ascontiguousarray(values, dtype=np.int64)
+
+    def __len__(self):
+        return self.offsets.shape[0] - 1
+
+    def block(self, first, last):
+        """Lists first..last-1 (offsets rebased to 0)."""
+        off = self.offsets[first:last + 1]
+        return IdLists(off - off[0], self.values[off[0]:off[-1]])
+
+    def lists(self):
+        """As a list of Python int lists."""
+        return [a.tolist() for a in np.split(self.values, self.offsets[1:-1])] if len(self) else []
+
+
 def csr(lists, n, name):
-    """(offsets, values) int64 arrays from a list of id lists, a 2-D id array (one row per anchor) or a 1-D array
-    (one id per anchor)."""
+    """(offsets, values) int64 arrays from a list of id lists, a 2-D id array (one row per anchor), a 1-D array
+    (one id per anchor) or :class:`IdLists`."""
+    if isinstance(lists, IdLists):
+        if len(lists) != n:
+            raise v.InvalidArgumentError(f"Got {n} anchors but {len(lists)} {name} lists: there must be one list per anchor.")
+        return lists.offsets, lists.values
     if v.is_torch_tensor(lists):
         lists = v.ids_array(lists, name)
     if isinstance(lists, np.ndarray) and lists.ndim in (1, 2):

@@ -22,13 +22,14 @@ first ("top") or uniformly at random ("random"). What differs, on purpose:
 
 import json
 import os
+import re
 import time
 import warnings
 
 import numpy as np
 
 from . import _validate as v
-from ._mining import csr
+from ._mining import IdLists, csr
 from .index import Index
 
 OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "labeled-list")
@@ -61,19 +62,56 @@ class HardNegatives:
         The unique query (index into ``negatives``) each row comes from.
     """
 
-    def __init__(self, columns, query_rows, positives, negatives, scores, positive_scores, report, output_format):
-        self.columns = columns
+    def __init__(self, layout, query_rows, positives, negatives, scores, flat_positive_scores, report, output_format):
+        self._layout = layout  # () -> (columns, row_query): the rows are built when first read
+        self._columns = None
+        self._row_query = None
+        self._extra = []  # (name, row_query -> list) columns added by the refresher
         self.query_rows = query_rows
-        self.positives = positives
+        self._positives = positives  # IdLists
         self.negatives = negatives
         self.scores = scores
-        self.positive_scores = positive_scores
+        self._flat_positive_scores = flat_positive_scores
         self.report = report
         self.output_format = output_format
-        self.row_query = np.zeros(0, dtype=np.int64)
+
+    def _rows(self):
+        if self._columns is None:
+            columns, row_query = self._layout()
+            for name, make in self._extra:
+                columns[name] = make(row_query)
+            self._columns, self._row_query = columns, row_query
+        return self._columns
+
+    @property
+    def columns(self):
+        """Column name -> list, in ``output_format``'s layout (built on first access)."""
+        return self._rows()
+
+    @property
+    def row_query(self):
+        """The unique query (index into ``negatives``) each row comes from."""
+        self._rows()
+        return self._row_query
+
+    @property
+    def positives(self):
+        """Corpus ids of each unique query's positives (list of lists)."""
+        return self._positives.lists()
+
+    @property
+    def positive_scores(self):
+        """The score of each positive of each unique query (list of float32 arrays)."""
+        return _split(self._flat_positive_scores, self._positives.offsets)
+
+    def _add_column(self, name, make):
+        """Adds column ``name`` = make(row_query) (now if the rows exist, else when they are built)."""
+        self._extra.append((name, make))
+        if self._columns is not None:
+            self._columns[name] = make(self._row_query)
 
     def __len__(self):
-        return len(next(iter(self.columns.values()))) if self.columns else 0
+        return int(self.report["rows"])
 
     def __getitem__(self, i):
         """Row ``i`` as a dict (column -> value)."""
@@ -146,12 +184,12 @@ def _optional_float(value, name):
 
 def pair_scores(metric, q, p):
     """Scores (larger is closer) of row pairs: cosine, inner product, or negative squared L2."""
-    q64, p64 = q.astype(np.float64), p.astype(np.float64)
     if metric == "l2":
-        return (-np.sum((q64 - p64) ** 2, axis=1)).astype(np.float32)
-    dots = np.sum(q64 * p64, axis=1)
+        diff = q.astype(np.float64) - p
+        return (-np.einsum("ij,ij->i", diff, diff)).astype(np.float32)
+    dots = np.einsum("ij,ij->i", q, p, dtype=np.float64)  # float64 sums without (n, d) float64 copies
     if metric == "cosine":
-        norms = np.linalg.norm(q64, axis=1) * np.linalg.norm(p64, axis=1)
+        norms = np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64) * np.einsum("ij,ij->i", p, p, dtype=np.float64))
         dots = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
     return dots.astype(np.float32)
 
@@ -227,7 +265,9 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     exclusions : list of id lists, optional
         Extra corpus ids never to return per query (engine option).
     rescore_exact : bool, optional
-        Re-score candidates exactly from the stored vectors; default: on for any index but a Flat one.
+        Re-score candidates exactly from the stored vectors; default: on for indexes whose scores come from codes
+        (PQ, RaBitQ, binary, SQ8/F16 refine), off where the index already scores from the float vectors (Flat,
+        ``IVF{n},Flat``, HNSW, specs ending in ``,RFlat`` / ``,Refine(Flat)``; :func:`scores_are_exact`).
     seed, threads : int
         Seed of the random strategies; threads of the search (0 = all cores; the output does not depend on it).
     verbose : bool
@@ -285,10 +325,9 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         raise v.InvalidArgumentError("query_embeddings is empty: there is nothing to mine for.")
     queries = _texts(queries, nq, "queries")
     p_off, p_val = csr(positives, nq, "positives")
-    pos_lists = [p_val[p_off[i]:p_off[i + 1]].tolist() for i in range(nq)]
-    for i, p in enumerate(pos_lists):
-        if not p:
-            raise v.InvalidArgumentError(f"Query {i} has no positive: every query needs at least one.")
+    empty = np.flatnonzero(np.diff(p_off) == 0)
+    if empty.size:
+        raise v.InvalidArgumentError(f"Query {int(empty[0])} has no positive: every query needs at least one.")
 
     # ---- the corpus and the index
     own_index = not isinstance(index, Index)
@@ -311,20 +350,21 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         first = {}
         for row, t in enumerate(corpus):
             canonical[row] = first.setdefault(t, row)
-    for i, p in enumerate(pos_lists):
-        for pid in p:
-            if not 0 <= pid < nc:
-                raise v.InvalidArgumentError(f"positives[{i}] holds {pid}, which is not a corpus row (0..{nc - 1}).")
-        pos_lists[i] = [int(canonical[pid]) for pid in p]
-
-    if exclusions is not None:
-        e_off, e_val = csr(exclusions, nq, "exclusions")
-        excl_lists = [e_val[e_off[i]:e_off[i + 1]].tolist() for i in range(nq)]
+    bad = np.flatnonzero((p_val < 0) | (p_val >= nc))
+    if bad.size:
+        i = int(np.searchsorted(p_off, bad[0], side="right")) - 1
+        raise v.InvalidArgumentError(f"positives[{i}] holds {int(p_val[bad[0]])}, which is not a corpus row (0..{nc - 1}).")
+    pos = IdLists(p_off, canonical[p_val])
+    excl = IdLists(*csr(exclusions, nq, "exclusions")) if exclusions is not None else None
+    if queries is not None:  # merge queries by text (Python lists: texts are Python objects anyway)
+        excl_lists = excl.lists() if excl is not None else [[] for _ in range(nq)]
+        q, (pos_lists, excl_lists), query_rows = _dedupe_queries(q, [pos.lists(), excl_lists], queries)
+        pos, excl = _id_lists(pos_lists), _id_lists(excl_lists)
     else:
-        excl_lists = [[] for _ in range(nq)]
-    q, (pos_lists, excl_lists), query_rows = _dedupe_queries(q, [pos_lists, excl_lists], queries)
+        query_rows = np.arange(nq, dtype=np.int64)
     n_unique = q.shape[0]
-    max_positives = max(len(p) for p in pos_lists)
+    pos_counts = np.diff(pos.offsets)
+    max_positives = int(pos_counts.max())
     if range_max is None:
         if any(margins[k] is not None for k in ("absolute_margin", "relative_margin", "max_score")):
             range_max = range_min + num_negatives * 10 + max_positives
@@ -353,17 +393,20 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
             raise v.InvalidArgumentError(f"The index measures {index.metric!r} but metric={metric!r}.")
         search_index = built = index
     if rescore_exact is None:
-        rescore_exact = search_index.description != "Flat"
+        rescore_exact = not scores_are_exact(search_index.description)
 
     if not own_index and corpus is not None:  # a built index keeps duplicate texts: exclude the positives' copies
         by_text = {}
         for row in range(nc):
             by_text.setdefault(int(canonical[row]), []).append(row)
-        for i, p in enumerate(pos_lists):
+        excl_lists = excl.lists()
+        for i, p in enumerate(pos.lists()):
             excl_lists[i].extend(r for pid in set(p) for r in by_text[pid] if r != pid)
-    excl = excl_lists if any(excl_lists) else None
+        excl = _id_lists(excl_lists)
+    if excl is not None and excl.values.size == 0:
+        excl = None
 
-    unique_pos = [list(dict.fromkeys(p)) for p in pos_lists]
+    unique_pos = _first_occurrences(pos)
     options = dict(range_min=range_min, range_max=range_max, candidate_depth=range_max + max_positives,
                    sampling=SAMPLING[sampling_strategy], shortfall="keep_short", chunk_size=batch_size,
                    rescore_exact=bool(rescore_exact), seed=seed, threads=threads,
@@ -380,8 +423,8 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     try:
         for first in range(0, n_unique, block):
             last = min(n_unique, first + block)
-            neg, sc, part = search_index.mine(unique_pos[first:last], anchors=q[first:last],
-                                              exclusions=excl[first:last] if excl is not None else None,
+            neg, sc, part = search_index.mine(unique_pos.block(first, last), anchors=q[first:last],
+                                              exclusions=excl.block(first, last) if excl is not None else None,
                                               num_negatives=num_negatives, k_occurrence=k_occurrence,
                                               anchor_id_offset=first, **options)
             negatives[first:last], scores[first:last] = neg, sc
@@ -394,35 +437,88 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
             built.close()
 
     # ---- positive scores (exact, per pair) and the rows in the chosen layout
-    flat_q = np.repeat(np.arange(n_unique), [len(p) for p in pos_lists])
-    flat_p = np.array([pid for p in pos_lists for pid in p], dtype=np.int64)
+    flat_q = np.repeat(np.arange(n_unique), pos_counts)
+    flat_p = pos.values
     flat_scores = np.empty(flat_p.size, dtype=np.float32)
     for first in range(0, flat_p.size, 65536):  # in slices: no (pairs x d) float64 copy of the whole set
         sl = slice(first, first + 65536)
         pvec = c[flat_p[sl]] if c is not None else np.stack([index.reconstruct(int(pid)) for pid in flat_p[sl]])
         flat_scores[sl] = pair_scores(metric, q[flat_q[sl]], pvec)
-    bounds = np.concatenate([[0], np.cumsum([len(p) for p in pos_lists])])
-    positive_scores = [flat_scores[bounds[i]:bounds[i + 1]] for i in range(n_unique)]
 
     anchor_of = (lambda i: queries[query_rows[i]]) if queries is not None else (lambda i: int(query_rows[i]))
     doc_of = (lambda j: corpus[j]) if corpus is not None else (lambda j: int(j))
-    row_query = []  # the unique query of each row, recorded as each row's anchor cell is written
 
-    def anchor_cell(i):
-        row_query.append(i)
-        return anchor_of(i)
+    def layout():  # the rows, built when first read (a training loop that only reads .negatives never pays for them)
+        row_query = []  # the unique query of each row, recorded as each row's anchor cell is written
 
-    columns, missing = _layout(output_format, output_scores, anchor_column_name, positive_column_name, anchor_cell,
-                               doc_of, pos_lists, positive_scores, negatives, scores, num_negatives)
-    report = dict(report, rows=len(next(iter(columns.values()))), missing_rows=missing, output_format=output_format,
+        def anchor_cell(i):
+            row_query.append(i)
+            return anchor_of(i)
+
+        columns, _ = _layout(output_format, output_scores, anchor_column_name, positive_column_name, anchor_cell,
+                             doc_of, pos.lists(), _split(flat_scores, pos.offsets), negatives, scores, num_negatives)
+        return columns, np.array(row_query, dtype=np.int64)
+
+    rows, missing = _row_counts(output_format, pos_counts, (negatives >= 0).sum(axis=1), num_negatives)
+    report = dict(report, rows=rows, missing_rows=missing, output_format=output_format,
                   range_max=range_max, unique_queries=n_unique, queries=nq, query_blocks=-(-n_unique // block),
-                  **_score_statistics(positive_scores, flat_scores, negatives, scores))
+                  **_score_statistics(flat_q, flat_scores, negatives, scores))
     if verbose:
         print(format_report(report, margins))
-    result = HardNegatives(columns, query_rows, pos_lists, v.output(negatives, kind), v.output(scores, kind),
-                           positive_scores, report, output_format)
-    result.row_query = np.array(row_query, dtype=np.int64)
-    return result
+    return HardNegatives(layout, query_rows, pos, v.output(negatives, kind), v.output(scores, kind),
+                         flat_scores, report, output_format)
+
+
+_EXACT_SCORES = re.compile(r"^(Flat|HNSW\d+(,efC\d+)?|IVF\d+(_HNSW\d+)?,Flat)$")
+
+
+def scores_are_exact(description):
+    """True when an index of this description returns scores computed from the float vectors (up to rounding), so
+    mining needs no exact re-scoring: Flat, ``IVF{n},Flat``, HNSW, and any spec ending in ``,RFlat`` or
+    ``,Refine(Flat)`` (the refine stage re-scores what it returns from the float vectors)."""
+    return bool(_EXACT_SCORES.match(description)) or description.endswith((",RFlat", ",Refine(Flat)"))
+
+
+def _id_lists(lists):
+    """IdLists from a list of id lists."""
+    offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(x) for x in lists])
+    values = np.fromiter((x for row in lists for x in row), dtype=np.int64, count=int(offsets[-1]))
+    return IdLists(offsets, values)
+
+
+def _first_occurrences(lists):
+    """Each list without repeated ids (first occurrence kept, order kept)."""
+    n, m = len(lists), lists.values.shape[0]
+    if m == n:  # one id per list: nothing repeats
+        return lists
+    owner = np.repeat(np.arange(n), np.diff(lists.offsets))
+    order = np.lexsort((np.arange(m), lists.values, owner))
+    so, sv = owner[order], lists.values[order]
+    first = np.ones(m, dtype=bool)
+    first[1:] = (so[1:] != so[:-1]) | (sv[1:] != sv[:-1])
+    keep = np.zeros(m, dtype=bool)
+    keep[order[first]] = True
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.bincount(owner[keep], minlength=n))
+    return IdLists(offsets, lists.values[keep])
+
+
+def _split(flat, offsets):
+    """[flat[offsets[i]:offsets[i+1]] for each i] (views)."""
+    return np.split(flat, offsets[1:-1]) if offsets.shape[0] > 1 else []
+
+
+def _row_counts(fmt, pos_counts, found, n_neg):
+    """(rows, missing rows) of a layout, from the positives and found negatives per query (as _layout counts them)."""
+    if fmt == "triplet":
+        return int(np.sum(pos_counts * found)), int(np.sum(pos_counts * (n_neg - found)))
+    if fmt == "n-tuple":
+        full = found == n_neg
+        return int(pos_counts[full].sum()), int(pos_counts[~full].sum())
+    if fmt == "labeled-pair":
+        return int(np.sum(pos_counts + found)), int(np.sum(n_neg - found))
+    return int(pos_counts[found > 0].sum()), int(pos_counts[found == 0].sum())
 
 
 def _search_text(params):
@@ -463,12 +559,11 @@ def _summary(values):
             "max": float(values.max())}
 
 
-def _score_statistics(positive_scores, flat_positive, negatives, scores):
+def _score_statistics(flat_q, flat_positive, negatives, scores):
     """Statistics over the whole output: positive scores per (query, positive) pair, negative scores per mined
     negative, differences per (pair, negative) as sentence-transformers reports them; hand-out counts."""
     found = negatives >= 0
-    diffs = [ps[:, None] - scores[i][found[i]][None, :] for i, ps in enumerate(positive_scores)]
-    diffs = np.concatenate([d.ravel() for d in diffs]) if diffs else np.zeros(0)
+    diffs = (flat_positive[:, None] - scores[flat_q])[found[flat_q]] if flat_q.size else np.zeros(0)
     ids, counts = np.unique(negatives[found], return_counts=True)
     if counts.size > 1 and counts.std() > 0:
         skew = float(np.mean((counts - counts.mean()) ** 3) / counts.std() ** 3)

@@ -240,14 +240,16 @@ class Refresher:
                 if snap._retired and snap._users == 0:
                     snap.index.close()
         negatives = np.asarray(result.negatives.numpy() if hasattr(result.negatives, "numpy") else result.negatives)
-        oldest = np.empty(len(result.positives), dtype=np.int64)
-        for i, pos in enumerate(result.positives):
-            used = np.concatenate([np.asarray(pos, dtype=np.int64), negatives[i][negatives[i] >= 0]])
-            oldest[i] = snap.embedded_at[used].min()
+        pos = result._positives  # IdLists: the oldest vector of each row, without a Python loop over queries
+        at = snap.embedded_at
+        oldest = np.minimum.reduceat(at[pos.values], pos.offsets[:-1]) if pos.values.size else np.zeros(0, np.int64)
+        if negatives.size:
+            oldest = np.minimum(oldest, np.where(negatives >= 0, at[np.maximum(negatives, 0)], np.iinfo(np.int64).max).min(axis=1))
         result.snapshot = snap.number
         result.staleness = now - oldest
-        result.columns["snapshot"] = [snap.number] * len(result)
-        result.columns["staleness"] = [int(x) for x in result.staleness[result.row_query]]
+        number, staleness = snap.number, result.staleness
+        result._add_column("snapshot", lambda row_query: [number] * len(row_query))
+        result._add_column("staleness", lambda row_query: [int(x) for x in staleness[row_query]])
         return result
 
     # ------------------------------------------------------------------------------------------- lifetime

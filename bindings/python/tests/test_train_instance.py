@@ -48,12 +48,13 @@ def test_tiny_run_prints_every_strategy(tmp_path):
     rng = np.random.default_rng(3)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (600, 784)).astype(np.float32))
     write_fvecs(tmp_path / "query.fvecs", rng.integers(0, 256, (300, 784)).astype(np.float32))
-    strategies = ["in_batch", "in_batch_random", "in_batch_mined", "in_batch_curriculum", "in_batch_refresher"]
+    strategies = ["in_batch", "in_batch_random", "in_batch_mined", "in_batch_curriculum", "in_batch_refresher",
+                  "in_batch_clustered", "in_batch_random_bank_mined", "in_batch_random_bank_random"]
     env = dict(os.environ)
     if not os.environ.get("MINEDEX_TEST_INSTALLED"):  # CI: the script imports the installed wheel
         env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, ".."), env.get("PYTHONPATH", "")])
     run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--epochs", "2", "--seeds", "1",
-                          "--batch", "64", "--ann", "IVF8,Flat", "--ann-probes", "4", "--refresh-every", "3",
+                          "--batch", "64", "--ann", "IVF8,Flat", "--ann-probes", "4", "--group", "8", "--bank-negatives", "4",
                           "--strategies", ",".join(strategies)], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -67,3 +68,23 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
     run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--seeds", "5", "--eval-seed", "5"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0 and "eval-seed" in run.stderr
+
+
+@pytest.mark.parametrize("mode", [["--online"], ["--fresh-queries"], ["--warmup", "0"]])
+def test_tiny_refresher_variants(tmp_path, mode):
+    rng = np.random.default_rng(4)
+    write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
+    write_fvecs(tmp_path / "query.fvecs", rng.integers(0, 256, (200, 784)).astype(np.float32))
+    env = dict(os.environ)
+    if not os.environ.get("MINEDEX_TEST_INSTALLED"):
+        env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, ".."), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--epochs", "3", "--seeds", "1",
+                          "--batch", "64", "--ann", "IVF8,Flat", "--ann-probes", "4", "--strategies",
+                          "in_batch_refresher", *mode], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert 0.0 <= result["in_batch_refresher"] <= 1.0
+    timing = result["timing"]["in_batch_refresher"]
+    assert timing["total_s"] >= timing["mining_s"] >= 0.0
+    if "--online" not in mode:  # an epoch-level mining pass per epoch after the warm-up, on a fresh snapshot
+        assert "snapshot 2" in run.stderr, run.stderr

@@ -14,28 +14,43 @@ public class BatchKernelTests
     {
         var rng = new Random(42);
         foreach (int d in Dims)
-        {
             for (int n = 0; n <= 9; n++)
-            {
-                var q = KernelReference.RandomFloats(rng, d);
-                var rows = KernelReference.RandomFloats(rng, n * d);
-                var l2 = new float[n + 1];
-                var dot = new float[n + 1];
-                l2[n] = dot[n] = 12345f; // the slot past n must stay untouched
-                Distances.SquaredL2OneToManyAt(q, rows, l2, level);
-                Distances.DotOneToManyAt(q, rows, dot, level);
-                for (int i = 0; i < n; i++)
-                {
-                    var row = rows.AsSpan(i * d, d);
-                    var (e, m) = KernelReference.SquaredL2(q, row);
-                    KernelReference.Close(e, m, l2[i], d, $"L2 d={d} n={n} row={i} {level}");
-                    (e, m) = KernelReference.Dot(q, row);
-                    KernelReference.Close(e, m, dot[i], d, $"Dot d={d} n={n} row={i} {level}");
-                }
-                Assert.Equal(12345f, l2[n]);
-                Assert.Equal(12345f, dot[n]);
-            }
+                CheckOneToMany(rng, d, n, level);
+    }
+
+    // Every dimension 0..256 (the four-row blocked kernels cover d ≤ 256, with tails of every width) and row counts
+    // with every remainder modulo four, at every SIMD level.
+    [Theory]
+    [MemberData(nameof(Levels))]
+    internal void OneToMany_matches_reference_at_every_length_up_to_256(SimdLevel level)
+    {
+        var rng = new Random(7);
+        for (int d = 0; d <= 256; d++)
+            foreach (int n in (int[])[0, 1, 3, 4, 5, 8, 11])
+                CheckOneToMany(rng, d, n, level);
+    }
+
+    // n random rows of d floats against a random query: both kernels against the double reference, and the result
+    // slot past n untouched.
+    private static void CheckOneToMany(Random rng, int d, int n, SimdLevel level)
+    {
+        var q = KernelReference.RandomFloats(rng, d);
+        var rows = KernelReference.RandomFloats(rng, n * d);
+        var l2 = new float[n + 1];
+        var dot = new float[n + 1];
+        l2[n] = dot[n] = 12345f;
+        Distances.SquaredL2OneToManyAt(q, rows, l2, level);
+        Distances.DotOneToManyAt(q, rows, dot, level);
+        for (int i = 0; i < n; i++)
+        {
+            var row = rows.AsSpan(i * d, d);
+            var (e, m) = KernelReference.SquaredL2(q, row);
+            KernelReference.Close(e, m, l2[i], d, $"L2 d={d} n={n} row={i} {level}");
+            (e, m) = KernelReference.Dot(q, row);
+            KernelReference.Close(e, m, dot[i], d, $"Dot d={d} n={n} row={i} {level}");
         }
+        Assert.Equal(12345f, l2[n]);
+        Assert.Equal(12345f, dot[n]);
     }
 
     public static IEnumerable<object[]> Shapes()

@@ -7,7 +7,13 @@ namespace Engine.Index.Ivf;
 public sealed partial class IvfIndex
 {
     // Large batches on full-vector lists: list-major GEMM join instead of one scan per query.
-    private const int JoinMinQueries = 1024;     // below this the query-major scan is as fast
+    // Below this batch size the query-major scan is as fast. Rows of fewer than JoinShortRowDimension floats do too
+    // little arithmetic per row for the GEMM to pay back its packing and per-(query, probe) heaps below
+    // JoinMinQueriesShortRows queries (docs/ivf.md, Search item 6: 256-query batches on one thread, join vs scan:
+    // MNIST 784-d 1.6×, GloVe 100-d 2.1×, 64-d embeddings 0.8×).
+    private const int JoinMinQueries = 256;
+    private const int JoinShortRowDimension = 96;
+    private const int JoinMinQueriesShortRows = 1024;
     private const int JoinMinQueriesPerList = 8; // average queries per probed list for a GEMM to pay
     private const int JoinQueryBlock = 128;      // queries joined with one list per GEMM call
     private const int JoinMemberBlock = 2048;    // list rows per GEMM call
@@ -21,7 +27,8 @@ public sealed partial class IvfIndex
     /// </summary>
     private bool UsesListJoin(int nq, in SearchContext ctx) =>
         _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _opq is null && !ctx.Filtered && ctx.MaxCodes == 0
-        && nq >= JoinMinQueries && (long)nq * ctx.Probes >= (long)JoinMinQueriesPerList * ListCount;
+        && nq >= (Dimension >= JoinShortRowDimension ? JoinMinQueries : JoinMinQueriesShortRows)
+        && (long)nq * ctx.Probes >= (long)JoinMinQueriesPerList * ListCount;
 
     /// <summary>
     /// Answers a large batch list by list: the queries' probes are found as usual, then, chunk by chunk of queries,

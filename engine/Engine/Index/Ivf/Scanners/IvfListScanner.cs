@@ -127,6 +127,10 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
     public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
         Scan(list, probe, ref heap, filter);
 
+    // Rows are scored a block at a time by the one-to-many kernels (four short rows per step), then offered.
+    private const int Block = 128;
+    private readonly float[] _keys = new float[Block];
+
     protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
         int d = _query.Length;
@@ -134,12 +138,19 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
         int count = list.Count;
         var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
         bool ip = _innerProduct;
-        for (int off = 0; off < count; off++)
+        var keys = _keys.AsSpan();
+        for (int b = 0; b < count; b += Block)
         {
-            var x = rows.Slice(off * d, d);
-            float key = ip ? -Distances.Dot(q, x) : Distances.SquaredL2(q, x);
-            if (key > heap.Threshold || (filter.Active && !filter.Allows(list, off))) continue;
-            heap.Push(key, Label(probe, off));
+            int m = Math.Min(Block, count - b);
+            var block = rows.Slice(b * d, m * d);
+            if (ip) Distances.DotOneToMany(q, block, keys);
+            else Distances.SquaredL2OneToMany(q, block, keys);
+            for (int j = 0; j < m; j++)
+            {
+                float key = ip ? -keys[j] : keys[j];
+                if (key > heap.Threshold || (filter.Active && !filter.Allows(list, b + j))) continue;
+                heap.Push(key, Label(probe, b + j));
+            }
         }
     }
 }
