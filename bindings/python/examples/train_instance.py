@@ -239,7 +239,8 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 t0 = time.perf_counter()
                 found = refresher.mine(a.detach(), positives[idx], step=step, range_min=args.range_min,
                                        range_max=args.range_max, search_params={"probes": args.ann_probes},
-                                       **{k: v for k, v in mine_opts.items() if k != "metric"})
+                                       **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
+                                       threads=1)  # one small search: a second thread only contends with torch's
                 negatives[idx], _ = mined_negatives(found.negatives, n, rng)
                 mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]

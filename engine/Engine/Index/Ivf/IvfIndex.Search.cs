@@ -203,6 +203,7 @@ public sealed partial class IvfIndex
         {
             var list = OpenProbe(p, probeKeys, probeLists, scanner, ctx, ref scanned, out bool stop);
             if (stop) break;
+            if (p + 1 < probeLists.Length) PrefetchListHead(probeLists[p + 1]);
             if (list is not null) scanner.ScanCodes(list, p, ref cand, ctx.Rows);
         }
         scanner.Drain(ref cand);
@@ -337,6 +338,17 @@ public sealed partial class IvfIndex
             scanned += s.BatchScanned[i];
         }
         return (scanned, refined);
+    }
+
+    // The next probed list starts at an unrelated address: fetch its first codes while this list is scanned, so the
+    // hardware prefetcher takes over from a warm start instead of a miss.
+    private const int ListHeadBytes = 16384;
+
+    private void PrefetchListHead(long li)
+    {
+        if (li < 0) return;
+        var codes = _lists[(int)li].Codes;
+        Runtime.Prefetch.Range(codes[..Math.Min(codes.Length, ListHeadBytes)]);
     }
 
     private void PrefetchRefine(long label, ReadOnlySpan<long> probeLists)
