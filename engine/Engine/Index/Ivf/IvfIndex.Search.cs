@@ -318,6 +318,7 @@ public sealed partial class IvfIndex
         for (int j = 0; j < pairs; j++)
         {
             int li = (int)((s.Pairs[j] >> 32) & ListMask), slot = (int)(uint)s.Pairs[j];
+            if (j + 1 < pairs && (int)((s.Pairs[j + 1] >> 32) & ListMask) is int next && next != li) PrefetchListHead(next);
             int i = slot / probes, p = slot - i * probes;
             var list = _lists[li];
             var scanner = s.Scanners[i];
@@ -354,8 +355,10 @@ public sealed partial class IvfIndex
     private void PrefetchRefine(long label, ReadOnlySpan<long> probeLists)
     {
         var list = _lists[(int)probeLists[(int)(label >> 32)]];
-        int size = _refine!.CodeSize;
-        Runtime.Prefetch.Range(list.Refine.Slice((int)(uint)label * size, size));
+        int size = _refine!.CodeSize, off = (int)(uint)label;
+        Runtime.Prefetch.Range(list.Refine.Slice(off * size, size));
+        // the id is read for every refined candidate too (final heap ties go by id): its line is a miss of its own
+        Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list.Ids.Slice(off, 1)));
     }
 
     // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread).
