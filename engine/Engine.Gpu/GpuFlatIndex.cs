@@ -104,7 +104,7 @@ public sealed class GpuFlatIndex : IVectorIndex
         {
             if (_dirty)
             {
-                _searcher.SetCorpus(_flat.Vectors);
+                _searcher.SetCorpus(_flat.ContiguousVectors());
                 _rowIds = _flat.RowIds.ToArray();
                 _dirty = false;
             }

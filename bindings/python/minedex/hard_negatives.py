@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _validate as v
 from ._mining import IdLists, csr
+from . import index as _index_module
 from .index import Index
 
 OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "labeled-list")
@@ -384,7 +385,10 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         keep = np.flatnonzero(canonical == np.arange(nc))
         unique_rows = c if keep.size == nc else c[keep]  # no copy of the corpus unless texts repeat
         built = Index(index, c.shape[1], metric)
-        built.train(unique_rows)
+        # One native call takes at most MAX_CALL_VALUES floats: a larger corpus trains on an even sample of rows
+        # (Flat only validates; k-means and codebooks need far fewer rows than that) and is added in parts.
+        stride = -(-unique_rows.shape[0] * unique_rows.shape[1] // _index_module.MAX_CALL_VALUES)
+        built.train(unique_rows if stride <= 1 else np.ascontiguousarray(unique_rows[::stride]))
         built.add(unique_rows, ids=keep)
         del unique_rows
         search_index = built

@@ -11,6 +11,9 @@ from ._native import check, lib
 
 METRICS = {0: "l2", 1: "ip", 2: "cosine"}
 
+# Floats handed to the engine per add call (the C ABI takes at most 2^31 - 1 per call); larger batches go in parts.
+MAX_CALL_VALUES = 1 << 30
+
 
 class Index(NativeObject):
     """A vector index living in the native engine (same code as the C# ``IndexFactory`` / ``IVectorIndex``).
@@ -102,14 +105,38 @@ class Index(NativeObject):
         or a torch tensor with ``return_type="torch"``)."""
         kind = v.return_type(return_type)
         x = v.rows(x, "x")
-        n = x.shape[0]
+        n, d = x.shape
+        step = max(1, MAX_CALL_VALUES // max(d, 1))
+        if n > step:  # one native call takes at most MAX_CALL_VALUES floats: add in parts, all or nothing
+            return v.output(self._add_in_parts(x, ids, step), kind)
         if ids is None:
             first = ctypes.c_int64(0)
-            check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], None, ctypes.byref(first)))
+            check(lib.engine_index_add(self._handle(), arr.fptr(x), n, d, None, ctypes.byref(first)))
             return v.output(np.arange(first.value, first.value + n, dtype=np.int64), kind)
         ids = v.ids(ids, "ids", n)
-        check(lib.engine_index_add(self._handle(), arr.fptr(x), n, x.shape[1], arr.iptr(ids), None))
+        check(lib.engine_index_add(self._handle(), arr.fptr(x), n, d, arr.iptr(ids), None))
         return v.output(ids, kind)
+
+    def _add_in_parts(self, x, ids, step):
+        """Adds ``x`` in row parts of ``step`` rows; if a part is refused, the parts already added are removed again
+        before the error is raised, so the call changes nothing (as a single call)."""
+        n = x.shape[0]
+        if ids is not None:
+            ids = v.ids(ids, "ids", n)
+        if not np.all(np.isfinite(x)):
+            row = int(np.flatnonzero(~np.all(np.isfinite(x), axis=1))[0])
+            raise v.InvalidArgumentError(f"x contains a non-finite value at row {row}.")
+        added = []
+        try:
+            for start in range(0, n, step):
+                part = np.ascontiguousarray(x[start:start + step])
+                got = self.add(part, None if ids is None else ids[start:start + step])
+                added.append(got)
+        except BaseException:
+            if added:
+                self.remove(np.concatenate(added))
+            raise
+        return np.concatenate(added)
 
     def search(self, q, k, threads=0, probes=None, refine=None, ef=None, return_type="numpy", quantizer_ef=None, eps=None):
         """k nearest neighbours of the queries ``q`` (nq, d).

@@ -304,3 +304,44 @@ def test_rabitq_eps_through_the_c_abi():
             rabitq.search(q, k, eps=True)
         with pytest.raises(minedex.EngineError, match="eps"):
             pq.search(q, k, eps=2.0)
+
+
+def test_add_in_parts_equals_one_call_and_is_all_or_nothing(monkeypatch):
+    import minedex.index as index_module
+    rng = np.random.default_rng(31)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    whole = minedex.Index("Flat", 8, metric="l2")
+    whole.add(x)
+    whole.add(x, ids=np.arange(100, 150))
+    monkeypatch.setattr(index_module, "MAX_CALL_VALUES", 8 * 7)  # 7 rows per native call
+    parts = minedex.Index("Flat", 8, metric="l2")
+    np.testing.assert_array_equal(parts.add(x), np.arange(50))
+    np.testing.assert_array_equal(parts.add(x, ids=np.arange(100, 150)), np.arange(100, 150))
+    assert len(parts) == 100
+    D1, I1 = whole.search(x[:5], 5)
+    D2, I2 = parts.search(x[:5], 5)
+    np.testing.assert_array_equal(I1, I2)
+    # a duplicate id in a later part: the parts already added are taken back
+    bad_ids = np.arange(200, 250)
+    bad_ids[40] = 3
+    with pytest.raises(minedex.InvalidArgumentError):
+        parts.add(x, ids=bad_ids)
+    assert len(parts) == 100
+    y = x.copy()
+    y[45, 2] = np.nan
+    with pytest.raises(minedex.InvalidArgumentError, match="row 45"):
+        parts.add(y)
+    assert len(parts) == 100
+
+
+def test_mine_hard_negatives_trains_on_a_sample_above_one_call(monkeypatch):
+    import minedex.index as index_module
+    rng = np.random.default_rng(32)
+    c = rng.standard_normal((400, 8)).astype(np.float32)
+    q = c[:20] + 0.01 * rng.standard_normal((20, 8)).astype(np.float32)
+    ref = minedex.mine_hard_negatives(q, c, np.arange(20), index="Flat", metric="l2", range_max=10,
+                                      num_negatives=2, verbose=False)
+    monkeypatch.setattr(index_module, "MAX_CALL_VALUES", 8 * 64)
+    got = minedex.mine_hard_negatives(q, c, np.arange(20), index="Flat", metric="l2", range_max=10,
+                                      num_negatives=2, verbose=False)
+    np.testing.assert_array_equal(ref.negatives, got.negatives)

@@ -14,7 +14,14 @@ public sealed partial class FlatIndex
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
             w.WriteArray<long>("IDS ", _ids.AsSpan(0, _count));
-            w.WriteArray<float>("VECS", _data.AsSpan(0, _count * Dimension));
+            // One section whatever the block count: the file format does not depend on how the rows are held.
+            w.BeginSection("VECS", (long)_count * Dimension * sizeof(float));
+            for (int r0 = 0, m; r0 < _count; r0 += m)
+            {
+                m = Math.Min(_count - r0, RowsInBlockFrom(r0));
+                w.WritePayload(System.Runtime.InteropServices.MemoryMarshal.AsBytes(RowRange(r0, m)));
+            }
+            w.EndSection();
             w.Commit();
         }
         finally { _lock.ExitReadLock(); }
@@ -28,16 +35,19 @@ public sealed partial class FlatIndex
     {
         using var r = new IndexFileReader(path, FileKind);
         var h = r.Header;
-        if (h.Count * h.Dimension > Array.MaxLength)
+        if (h.Count > Array.MaxLength || h.Count > r.FileLength / sizeof(float) / h.Dimension)
             throw new CorruptIndexException(r.Path, 0, $"impossible size {h.Count} × {h.Dimension}");
         var ids = r.ReadArray<long>("IDS ", h.Count);
-        var vecs = r.ReadArray<float>("VECS", h.Count * h.Dimension);
-        r.VerifyEnd();
         var index = new FlatIndex(h.Dimension, h.Metric);
-        index._data = vecs;
-        index._ids = ids;
-        index._norms = new float[ids.Length];
-        Distance.Distances.SquaredNorms(vecs, h.Dimension, index._norms);
+        index.AllocateExactly(ids.Length);
+        r.ReadArrayInto("VECS", h.Count * h.Dimension, index._blocks);
+        r.VerifyEnd();
+        ids.CopyTo(index._ids, 0);
+        for (int r0 = 0, m; r0 < ids.Length; r0 += m)
+        {
+            m = Math.Min(ids.Length - r0, index.RowsInBlockFrom(r0));
+            Distance.Distances.SquaredNorms(index.RowRange(r0, m), h.Dimension, index._norms.AsSpan(r0, m));
+        }
         CheckFinite(r.Path, r.PayloadOffset("VECS"), index._norms, ids, h.Dimension);
         (index._source, index._idsAt, index._vectorsAt) = (r.Path, r.PayloadOffset("IDS "), r.PayloadOffset("VECS"));
         for (int i = 0; i < ids.Length; i++)

@@ -56,10 +56,10 @@ public sealed partial class FlatIndex
         try
         {
             if (Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
-            for (int c0 = 0; c0 < n; c0 += _corpusBlock)
+            for (int c0 = 0, cb; c0 < n; c0 += cb)
             {
-                int cb = Math.Min(_corpusBlock, n - c0);
-                Distances.DotManyToMany(qBlock, _data.AsSpan(c0 * d, cb * d), d, dots.AsSpan(0, qb * cb));
+                cb = Math.Min(Math.Min(_corpusBlock, n - c0), RowsInBlockFrom(c0));
+                Distances.DotManyToMany(qBlock, RowRange(c0, cb), d, dots.AsSpan(0, qb * cb));
                 var norms = _norms.AsSpan(c0, cb);
                 for (int i = 0; i < qb; i++)
                 {

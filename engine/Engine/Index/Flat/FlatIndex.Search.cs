@@ -75,10 +75,10 @@ public sealed partial class FlatIndex
                 var qBlock = q.Slice(q0 * d, qb * d);
                 bool oneToMany = qb <= OneToManyMaxQueries;
                 if (!oneToMany && Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
-                for (int c0 = rowStart; c0 < rowEnd; c0 += _corpusBlock)
+                for (int c0 = rowStart, cb; c0 < rowEnd; c0 += cb)
                 {
-                    int cb = Math.Min(_corpusBlock, rowEnd - c0);
-                    var rows = _data.AsSpan(c0 * d, cb * d);
+                    cb = Math.Min(Math.Min(_corpusBlock, rowEnd - c0), RowsInBlockFrom(c0));
+                    var rows = RowRange(c0, cb);
                     if (oneToMany)
                     {
                         for (int i = 0; i < qb; i++)

@@ -24,7 +24,7 @@ public sealed partial class FlatIndex : IVerifiableIndex
                 long id = _ids[row];
                 if (id < 0 || !seen.Add(id) || !_rowOf.TryGetValue(id, out int mapped) || mapped != row)
                     report.Add(SourceName, Offset(_idsAt, row, sizeof(long)), $"id {id} of row {row} is negative, duplicated or missing from the id map");
-                var v = _data.AsSpan(row * d, d);
+                var v = Row(row);
                 float norm = Distance.Distances.SquaredNorm(v);
                 if (!float.IsFinite(norm))
                     report.Add(SourceName, Offset(_vectorsAt, row, d * sizeof(float)), $"stored vector of row {row} (id {id}) is not finite or its squared norm overflows");

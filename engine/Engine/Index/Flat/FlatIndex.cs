@@ -26,9 +26,15 @@ public sealed partial class FlatIndex : IVectorIndex
     internal const int MaxCorpusBlock = 1024;
     private const int OneToManyMaxQueries = 4;
 
+    // Rows live in blocks of 2^_blockShift rows (at most 1 GiB each), so an index may hold more than the 2^31 − 1
+    // floats of one .NET array (10 M × 384 is 3.84 × 10⁹) and grows without copying full blocks; only the last
+    // block grows by doubling. Scans never cross a block boundary.
+    internal const long BlockFloats = 1L << 28;
+
     private readonly int _corpusBlock;
+    private readonly int _blockShift;
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
-    private float[] _data = [];
+    private float[][] _blocks = [];
     private float[] _norms = [];
     private long[] _ids = [];
     private readonly Dictionary<long, int> _rowOf = new();
@@ -36,14 +42,31 @@ public sealed partial class FlatIndex : IVectorIndex
 
     /// <summary>Creates an empty exact index.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Dimension is not positive.</exception>
-    public FlatIndex(int dimension, Metric metric = Metric.L2)
+    public FlatIndex(int dimension, Metric metric = Metric.L2) : this(dimension, metric, BlockFloats) { }
+
+    /// <summary>An index whose row blocks hold about <paramref name="blockFloats"/> floats (tests use tiny blocks).</summary>
+    internal FlatIndex(int dimension, Metric metric, long blockFloats)
     {
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
         Dimension = dimension;
         Metric = metric;
         _corpusBlock = Math.Clamp(CorpusBlockBytes / (dimension * sizeof(float)), 64, MaxCorpusBlock);
+        long rows = Math.Max(1, blockFloats / dimension);
+        _blockShift = 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)rows); // largest power of two ≤ rows
     }
+
+    private int BlockRows => 1 << _blockShift;
+
+    /// <summary>Row <paramref name="row"/>'s d floats.</summary>
+    private Span<float> Row(int row) => _blocks[row >> _blockShift].AsSpan((row & (BlockRows - 1)) * Dimension, Dimension);
+
+    /// <summary><paramref name="count"/> consecutive rows from <paramref name="start"/>, which must not cross a block boundary.</summary>
+    private Span<float> RowRange(int start, int count) =>
+        _blocks[start >> _blockShift].AsSpan((start & (BlockRows - 1)) * Dimension, count * Dimension);
+
+    /// <summary>How many rows from <paramref name="start"/> lie in its block.</summary>
+    private int RowsInBlockFrom(int start) => BlockRows - (start & (BlockRows - 1));
 
     /// <inheritdoc />
     public int Dimension { get; }
@@ -69,15 +92,38 @@ public sealed partial class FlatIndex : IVectorIndex
             try
             {
                 // Capacity is what is resident; the id map costs about 24 bytes per entry.
-                return (long)_data.Length * sizeof(float) + (long)_norms.Length * sizeof(float)
+                long floats = 0;
+                foreach (var b in _blocks) floats += b.Length;
+                return floats * sizeof(float) + (long)_norms.Length * sizeof(float)
                     + (long)_ids.Length * sizeof(long) + (long)_rowOf.Count * 24;
             }
             finally { _lock.ExitReadLock(); }
         }
     }
 
-    /// <summary>Read-only view of the stored rows (count × d). Valid until the next mutation; for kernels and tests.</summary>
-    internal ReadOnlySpan<float> Vectors => _data.AsSpan(0, _count * Dimension);
+    /// <summary>Read-only view of the stored rows (count × d) when they fit one block. Valid until the next mutation; for
+    /// kernels, device copies and tests.</summary>
+    /// <exception cref="NotSupportedException">The rows span several blocks (more than <see cref="BlockFloats"/> floats).</exception>
+    internal ReadOnlySpan<float> Vectors => _count == 0 ? ReadOnlySpan<float>.Empty : _count <= BlockRows
+        ? _blocks[0].AsSpan(0, _count * Dimension)
+        : throw new NotSupportedException($"This Flat index holds {_count} × {Dimension} floats in {(_count + BlockRows - 1) / BlockRows} blocks; a single contiguous view holds at most {BlockRows} rows.");
+
+    /// <summary>All stored rows (count × d) as one span: the block itself when there is one, else a copy.</summary>
+    /// <exception cref="NotSupportedException">More than one .NET array can hold (2³¹ − 1 floats).</exception>
+    internal ReadOnlySpan<float> ContiguousVectors()
+    {
+        if (_count <= BlockRows) return Vectors;
+        long floats = (long)_count * Dimension;
+        if (floats > Array.MaxLength)
+            throw new NotSupportedException($"This Flat index holds {_count} × {Dimension} = {floats} floats; one contiguous copy holds at most {Array.MaxLength}.");
+        var all = GC.AllocateUninitializedArray<float>((int)floats);
+        for (int r0 = 0, m; r0 < _count; r0 += m)
+        {
+            m = Math.Min(_count - r0, RowsInBlockFrom(r0));
+            RowRange(r0, m).CopyTo(all.AsSpan(r0 * Dimension));
+        }
+        return all;
+    }
 
     /// <summary>The id stored in each row (count).</summary>
     internal ReadOnlySpan<long> RowIds => _ids.AsSpan(0, _count);
@@ -108,19 +154,24 @@ public sealed partial class FlatIndex : IVectorIndex
                     throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (remove it first to replace the vector).", nameof(ids));
             }
             long newCount = (long)_count + n;
-            if (newCount * Dimension > Array.MaxLength)
-                throw new InvalidOperationException($"FlatIndex capacity exceeded: {newCount} vectors of dimension {Dimension} do not fit one array.");
+            if (newCount > Array.MaxLength)
+                throw new InvalidOperationException($"FlatIndex capacity exceeded: {newCount} vectors (at most {Array.MaxLength}).");
             EnsureCapacity((int)newCount);
             int d = Dimension;
-            var dst = _data.AsSpan(_count * d, n * d);
-            vectors.CopyTo(dst);
-            for (int i = 0; i < n; i++)
+            for (int done = 0; done < n;)
             {
-                var row = dst.Slice(i * d, d);
-                if (Metric == Metric.Cosine) NormalizeInPlace(row);
-                _norms[_count + i] = Distances.SquaredNorm(row);
-                _ids[_count + i] = ids[i];
-                _rowOf[ids[i]] = _count + i;
+                int row0 = _count + done, m = Math.Min(n - done, RowsInBlockFrom(row0));
+                var dst = RowRange(row0, m);
+                vectors.Slice(done * d, m * d).CopyTo(dst);
+                for (int i = 0; i < m; i++)
+                {
+                    var row = dst.Slice(i * d, d);
+                    if (Metric == Metric.Cosine) NormalizeInPlace(row);
+                    _norms[row0 + i] = Distances.SquaredNorm(row);
+                    _ids[row0 + i] = ids[done + i];
+                    _rowOf[ids[done + i]] = row0 + i;
+                }
+                done += m;
             }
             Volatile.Write(ref _count, (int)newCount);
         }
@@ -140,7 +191,7 @@ public sealed partial class FlatIndex : IVectorIndex
                 int last = _count - 1;
                 if (row != last)
                 {
-                    _data.AsSpan(last * d, d).CopyTo(_data.AsSpan(row * d, d));
+                    Row(last).CopyTo(Row(row));
                     _norms[row] = _norms[last];
                     _ids[row] = _ids[last];
                     _rowOf[_ids[row]] = row;
@@ -162,7 +213,7 @@ public sealed partial class FlatIndex : IVectorIndex
         try
         {
             if (!_rowOf.TryGetValue(id, out int row)) return false;
-            _data.AsSpan(row * Dimension, Dimension).CopyTo(destination);
+            Row(row).CopyTo(destination);
             return true;
         }
         finally { _lock.ExitReadLock(); }
@@ -179,10 +230,32 @@ public sealed partial class FlatIndex : IVectorIndex
     private void EnsureCapacity(int rows)
     {
         if (_ids.Length >= rows) return;
-        int cap = Math.Max(rows, Math.Max(16, (int)Math.Min(Array.MaxLength / Dimension, _ids.Length * 2L)));
-        Array.Resize(ref _data, cap * Dimension);
+        int cap = (int)Math.Min(Array.MaxLength, Math.Max(rows, Math.Max(16, _ids.Length * 2L)));
         Array.Resize(ref _norms, cap);
         Array.Resize(ref _ids, cap);
+        // Full blocks stay where they are; the last one grows by doubling until it is full, then new ones follow.
+        int need = (cap + BlockRows - 1) >> _blockShift;
+        int old = _blocks.Length;
+        if (need > old) Array.Resize(ref _blocks, need);
+        for (int b = Math.Max(0, old - 1); b < need; b++)
+        {
+            int rowsHere = (int)Math.Min(BlockRows, cap - ((long)b << _blockShift));
+            if (_blocks[b] is { } have && have.Length >= rowsHere * Dimension) continue;
+            var grown = new float[(long)rowsHere * Dimension];
+            _blocks[b]?.CopyTo(grown, 0);
+            _blocks[b] = grown;
+        }
+    }
+
+    /// <summary>Allocates blocks for exactly <paramref name="rows"/> rows (a load: no spare capacity).</summary>
+    private void AllocateExactly(int rows)
+    {
+        _norms = new float[rows];
+        _ids = new long[rows];
+        int need = (rows + BlockRows - 1) >> _blockShift;
+        _blocks = new float[need][];
+        for (int b = 0; b < need; b++)
+            _blocks[b] = new float[(long)Math.Min(BlockRows, rows - ((long)b << _blockShift)) * Dimension];
     }
 
     internal static void NormalizeInPlace(Span<float> v) => Distances.NormalizeInPlace(v);

@@ -210,6 +210,9 @@ public sealed unsafe class IndexFileReader : IDisposable
     private readonly FileStream? _stream;
     private IndexFileMapping? _mapping;
     private readonly long _length;
+
+    /// <summary>Length of the file in bytes (of the target, when the path is a link).</summary>
+    internal long FileLength => _length;
     private long _pos;
     private uint _sectionCrcs = Crc32C.Seed;
     private readonly Dictionary<string, long> _payloadOffsets = new();
@@ -381,6 +384,34 @@ public sealed unsafe class IndexFileReader : IDisposable
         var result = GC.AllocateUninitializedArray<T>(bytes.Length / size);
         bytes.AsSpan().CopyTo(MemoryMarshal.AsBytes(result.AsSpan()));
         return result;
+    }
+
+    /// <summary>
+    /// Reads a section of <paramref name="expectedCount"/> values into <paramref name="parts"/>, filled whole and in
+    /// order (their lengths must add up to the count): arrays beyond one .NET array's 2³¹ − 1 elements, without a
+    /// copy of the whole payload. Verifies the checksum like <see cref="ReadSection"/>.
+    /// </summary>
+    internal void ReadArrayInto<T>(string tag, long expectedCount, IReadOnlyList<T[]> parts) where T : unmanaged
+    {
+        long size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        var (start, padded, pad, len) = ReadHead(tag, long.MaxValue);
+        if (len != expectedCount * size)
+            throw new CorruptIndexException(Path, start, $"section '{tag}' holds {len} bytes, expected {expectedCount * size}");
+        long total = 0;
+        foreach (var part in parts) total += part.Length;
+        if (total != expectedCount) throw new ArgumentException($"The parts hold {total} values; the section needs {expectedCount}.", nameof(parts));
+        Span<byte> padding = stackalloc byte[pad];
+        ReadExact(padding, padded, $"section '{tag}' padding");
+        uint crc = Crc32C.Append(Crc32C.Seed, padding);
+        long at = padded + pad;
+        foreach (var part in parts)
+        {
+            var bytes = MemoryMarshal.AsBytes(part.AsSpan());
+            ReadExact(bytes, at, $"section '{tag}'");
+            crc = Crc32C.Append(crc, bytes);
+            at += bytes.Length;
+        }
+        CheckCrc(tag, start, at, crc);
     }
 
     /// <summary>Reads a UTF-8 string section.</summary>
