@@ -19,6 +19,7 @@ internal static class MineCommand
         var positives = new Option<string>("--positives") { Description = "Positive corpus ids per anchor (.ivecs, one row per anchor).", Required = true };
         var positivesTake = new Option<int>("--positives-take") { Description = "Use only the first N ids of each positives row (0 = all).", DefaultValueFactory = _ => 0 };
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
+        var streamAbove = new Option<long>("--stream-above") { Description = "Read the corpus in blocks into the index (train on an even sample) instead of whole into memory when it holds more than N floats; default: what one array holds (2^31 - 1). Streaming halves the peak memory (no second copy of the corpus) and is refused with --audit and repeated --corpus-texts.", DefaultValueFactory = _ => Array.MaxLength };
         var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
         var negatives = new Option<int>("--negatives", "--num-negatives") { Description = "Negatives per anchor (sentence-transformers: num_negatives).", DefaultValueFactory = _ => 3 };
@@ -59,7 +60,7 @@ internal static class MineCommand
 
         var cmd = new Command("mine", "Mines hard negatives for (anchor, positive) pairs; writes rows, a report and a provenance manifest.");
         foreach (Option o in new Option[] { corpus, anchors, positives, positivesTake, index, metric, negatives, range, depth, relMargin, absMargin,
-                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit, cluster, collection,
+                     maxScore, minScore, dup, sampling, temperature, gamma, hubK, maxHandOuts, shortfall, rescore, includePositives, batchSize, seed, threads, format, output, device, probes, refine, ef, indexDir, acceptLoss, audit, cluster, collection, streamAbove,
                      outputFormat, outputScores, queryTexts, corpusTexts, anchorColumn, positiveColumn })
             cmd.Options.Add(o);
         cmd.SetAction(p =>
@@ -88,8 +89,13 @@ internal static class MineCommand
             string outPath = p.GetValue(output)!;
             var fmt = p.GetValue(format)!.Trim().ToLowerInvariant() is "binary" or "bin" ? MiningOutputFormat.Binary : MiningOutputFormat.Jsonl;
 
-            var (data, d) = VecsFile.ReadFvecs(corpusPath, "--corpus");
-            int n = data.Length / d;
+            var (n, d) = VecsFile.Shape(corpusPath, "--corpus");
+            long limit = p.GetValue(streamAbove);
+            if (limit < 1) throw new ArgumentException($"--stream-above must be at least 1, got {limit}.");
+            bool streamed = (long)n * d > limit;
+            if (streamed && p.GetValue(audit))
+                throw new ArgumentException($"--audit builds an exact copy of the corpus in memory; the corpus holds {(long)n * d:N0} floats, more than --stream-above {limit:N0}: audit a sample of it instead.");
+            float[]? data = streamed ? null : VecsFile.ReadFvecs(corpusPath, "--corpus").Data;
             var pos = VecsFile.ReadIvecsRows(positivesPath, p.GetValue(positivesTake));
             if (pos.Length == 0)
                 throw new ArgumentException($"--positives file '{positivesPath}' holds no rows; it needs one row of positive ids per anchor.");
@@ -121,7 +127,7 @@ internal static class MineCommand
             // sentence-transformers' text semantics: an index the command builds holds each corpus text once (copies
             // are the same document; positives map to the first row with their text), and anchors with the same text
             // are one anchor with their positives pooled.
-            var indexData = data;
+            float[]? indexData = data;
             long[]? indexedIds = null;
             int anchorRows = corpusAnchors ? n : anchorVectors!.Length / anchorDim;
             if (layout is not null && (layout.QueryTexts is not null || layout.CorpusTexts is not null) && pos.Length != anchorRows)
@@ -131,6 +137,8 @@ internal static class MineCommand
                 var canonical = TextDeduplication.CanonicalRows(cTexts);
                 if (canonical.Where((c, i) => c != i).Any())
                 {
+                    if (data is null)
+                        throw new ArgumentException($"--corpus-texts repeats texts, and indexing each text once needs the corpus in memory; it holds {(long)n * d:N0} floats, more than --stream-above {limit:N0}. De-duplicate the corpus file first.");
                     indexedIds = Enumerable.Range(0, n).Where(i => canonical[i] == i).Select(i => (long)i).ToArray();
                     indexData = new float[(long)indexedIds.Length * d];
                     for (int i = 0; i < indexedIds.Length; i++) data.AsSpan((int)indexedIds[i] * d, d).CopyTo(indexData.AsSpan(i * d, d));
@@ -159,7 +167,9 @@ internal static class MineCommand
 
             using var idx = gateways is not null ? ClusterMining.Open(gateways, p.GetValue(collection)!, d, m, n, searchSettings)
                 : prebuilt is null
-                ? BuildIndex(p.GetValue(index)!, indexData, d, m, p.GetValue(threads), p.GetValue(device)!, steps, indexedIds)
+                ? (indexData is null
+                    ? BuildIndexStreaming(p.GetValue(index)!, corpusPath, n, d, m, p.GetValue(device)!, steps, limit)
+                    : BuildIndex(p.GetValue(index)!, indexData, d, m, p.GetValue(threads), p.GetValue(device)!, steps, indexedIds))
                 : DeviceIndexes.Attach(OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss)), p.GetValue(device)!);
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={idx.Count}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
@@ -201,12 +211,12 @@ internal static class MineCommand
                 manifest.Write(outPath, training.Name, idx, options, mined);
                 Console.WriteLine($"{rowsOut:N0} rows ({training.Name}); {missing:N0} rows missing for lack of negatives");
                 FinishReport(mined, outPath);
-                if (p.GetValue(audit)) WriteAudit(idx, indexData, d, indexedIds, input, options, outPath, steps);
+                if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input, options, outPath, steps);
                 return 0;
             }
             var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
             FinishReport(report, outPath);
-            if (p.GetValue(audit)) WriteAudit(idx, indexData, d, indexedIds, input, options, outPath, steps);
+            if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input, options, outPath, steps);
             return 0;
         });
         return cmd;
@@ -262,6 +272,64 @@ internal static class MineCommand
         }
     }
 
+    // Rows per block read while streaming (about 64 MiB of floats), and the floats a streamed build trains on at most.
+    private const int StreamBlockFloats = 1 << 24;
+    private const long StreamTrainFloats = 1L << 28;
+
+    /// <summary>
+    /// Builds the index from the corpus file block by block: trains (when the spec needs training) on an even sample of
+    /// at most min(2^28, <paramref name="maxFloats"/>) floats (every s-th row), then adds the rows in blocks of at most
+    /// min(2^24, maxFloats) floats with ids = row numbers. The corpus is never held whole in memory, so it may hold
+    /// more floats than one .NET array (2^31 − 1).
+    /// </summary>
+    internal static IVectorIndex BuildIndexStreaming(string spec, string path, int n, int d, Metric metric, string device, Steps steps, long maxFloats)
+    {
+        var idx = DeviceIndexes.Create(spec, d, metric, device);
+        try
+        {
+            using var reader = Engine.Data.VectorFileReader.Open(path);
+            int block = (int)Math.Max(1, Math.Min(StreamBlockFloats, maxFloats) / d);
+            long trainFloats = Math.Min(StreamTrainFloats, maxFloats);
+            var buffer = new float[(long)block * d];
+            if (!idx.IsTrained)
+            {
+                long stride = Math.Max(1, ((long)n * d + trainFloats - 1) / trainFloats);
+                int rows = (int)((n + stride - 1) / stride);
+                var sample = new float[(long)rows * d];
+                int taken = 0;
+                steps.Run($"read a training sample ({rows:N0} rows, every {stride})", _ =>
+                {
+                    for (long r0 = 0; r0 < n; r0 += block)
+                    {
+                        int m = (int)Math.Min(block, n - r0);
+                        reader.ReadRows(r0, m, buffer.AsSpan(0, m * d));
+                        for (long r = (r0 + stride - 1) / stride * stride; r < r0 + m; r += stride)
+                            buffer.AsSpan((int)(r - r0) * d, d).CopyTo(sample.AsSpan(taken++ * d, d));
+                    }
+                });
+                steps.Run($"train {idx.Description}", progress => idx.Train(sample.AsSpan(0, taken * d), progress));
+            }
+            steps.Run($"add {n:N0} vectors in blocks of {block:N0}", progress =>
+            {
+                var ids = new long[block];
+                for (long r0 = 0; r0 < n; r0 += block)
+                {
+                    int m = (int)Math.Min(block, n - r0);
+                    reader.ReadRows(r0, m, buffer.AsSpan(0, m * d));
+                    for (int i = 0; i < m; i++) ids[i] = r0 + i;
+                    idx.Add(buffer.AsSpan(0, m * d), ids.AsSpan(0, m));
+                    progress.Report(new BuildProgress("add", r0 + m, n));
+                }
+            });
+            return idx;
+        }
+        catch
+        {
+            idx.Dispose();
+            throw;
+        }
+    }
+
     internal static (int, int) ParseRange(string s)
     {
         var parts = s.Split(':');
@@ -305,6 +373,18 @@ internal static class VecsFile
         if (m.Rows == 0 || m.Columns <= 0)
             throw new ArgumentException($"{what} file '{path}' holds no vectors ({m.Rows} rows of dimension {m.Columns}); it needs at least one row of dimension >= 1.");
         return (m.Data, m.Columns);
+    }
+
+    /// <summary>Rows and dimension of any vector file the data layer reads, without reading its rows.</summary>
+    /// <exception cref="ArgumentException">No rows or rows of dimension 0, or more rows than an int counts.</exception>
+    public static (int Rows, int Dimension) Shape(string path, string what)
+    {
+        using var reader = Engine.Data.VectorFileReader.Open(path);
+        if (reader.Count == 0 || reader.Dimension <= 0)
+            throw new ArgumentException($"{what} file '{path}' holds no vectors ({reader.Count} rows of dimension {reader.Dimension}); it needs at least one row of dimension >= 1.");
+        if (reader.Count > int.MaxValue)
+            throw new ArgumentException($"{what} file '{path}' holds {reader.Count} rows; at most {int.MaxValue} are supported.");
+        return ((int)reader.Count, reader.Dimension);
     }
 
     /// <summary>Rows of an .ivecs file as id arrays (rows may differ in length); keeps the first <paramref name="take"/> when positive.</summary>
