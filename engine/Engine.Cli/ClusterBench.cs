@@ -106,7 +106,8 @@ internal static class ClusterBench
     {
         int shards = o.Shards > 0 ? o.Shards : 2 * silos;
         int replicas = Math.Min(o.Replicas, silos);
-        string work = Path.Combine(Path.GetTempPath(), $"engine-cluster-bench-{Environment.ProcessId}-{silos}-{Guid.NewGuid():N}"[..60]);
+        string name = $"engine-cluster-bench-{Environment.ProcessId}-{silos}-{Guid.NewGuid():N}";
+        string work = Path.Combine(Path.GetTempPath(), name[..Math.Min(60, name.Length)]); // short: a low process id made [..60] throw
         var processes = new List<Process>();
         try
         {
