@@ -25,7 +25,9 @@ negative) triplets:
                          epoch (the same images, last epoch's distortion). --warmup epochs of random negatives first
                          (they fill the bank; 0 = one embedding pass to start). --fresh-queries embeds this epoch's
                          anchors for mining instead (one forward pass); --online mines every step with that step's
-                         anchor embeddings (no forward pass, one small search per step)
+                         anchor embeddings (no forward pass, one small search per step); --online-async searches for
+                         the next batch in a background thread during the current step (a no-grad forward of its
+                         anchors)
   in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
                          epoch: every in-batch negative is a near neighbour (no extra negatives)
   in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
@@ -44,6 +46,7 @@ Data: --data DIR with base.fvecs (training images) and query.fvecs (test images)
 MINEDEX_LIBRARY pointing at libengine.so).
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import sys
@@ -161,6 +164,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     positives = np.arange(n, dtype=np.int64)
     mining_s = 0.0
     refresher = None
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # --online-async: one search ahead
     step = 0
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
@@ -232,15 +236,33 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             mining_s += time.perf_counter() - t0
         if order is None:
             order = rng.permutation(n)
+        pending, pending_ids = None, None
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
+            if pending_ids is not None and np.array_equal(pending_ids, idx):
+                pending_ids = idx  # identity marks the batch the background search was started for
             a = model(torch.from_numpy(anchors[idx]))
             if refresher is not None and args.online:  # online: this step's anchors query the current snapshot
                 t0 = time.perf_counter()
-                found = refresher.mine(a.detach(), positives[idx], step=step, range_min=args.range_min,
-                                       range_max=args.range_max, search_params={"probes": args.ann_probes},
-                                       **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
-                                       threads=1)  # one small search: a second thread only contends with torch's
+
+                def mine_batch(queries, ids, at):
+                    return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min,
+                                          range_max=args.range_max, search_params={"probes": args.ann_probes},
+                                          **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
+                                          threads=1)  # one small search: a second thread only contends with torch's
+
+                if args.online_async:
+                    # the search for this batch ran in the background during the previous step (no-grad embeddings of
+                    # these anchors with the model of then); start the next batch's search now, to run under this step
+                    found = pending.result() if pending is not None and pending_ids is idx else mine_batch(a.detach(), idx, step)
+                    nxt = order[b + args.batch:b + 2 * args.batch]
+                    pending, pending_ids = None, None
+                    if len(nxt) == args.batch:
+                        with torch.no_grad():
+                            q_next = model(torch.from_numpy(anchors[nxt]))
+                        pending, pending_ids = executor.submit(mine_batch, q_next, nxt, step), nxt
+                else:
+                    found = mine_batch(a.detach(), idx, step)
                 negatives[idx], _ = mined_negatives(found.negatives, n, rng)
                 mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]
@@ -271,6 +293,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 mining_s += time.perf_counter() - t0
     if refresher is not None:
         refresher.close()
+    executor.shutdown()
     total = time.perf_counter() - start
     r1 = recall_at_1(model, test_x, test_q)
     log(f"{strategy} seed {seed}: recall@1 {r1:.4f}, {total:.1f} s (mining/refresh {mining_s:.1f} s)")
@@ -296,6 +319,9 @@ def main():
     ap.add_argument("--bank-negatives", type=int, default=16, help="per-anchor negatives taken from the embedding bank")
     ap.add_argument("--online", action="store_true",
                     help="in_batch_refresher: mine every step with that step's anchor embeddings (no extra forward pass)")
+    ap.add_argument("--online-async", action="store_true",
+                    help="with --online: search for the next batch in a background thread while this one trains "
+                         "(its anchors embedded without gradient by the model of the step before)")
     ap.add_argument("--fresh-queries", action="store_true",
                     help="in_batch_refresher: embed this epoch's anchors for mining (default: last epoch's, from the steps)")
     ap.add_argument("--ann", default="IVF256,Flat")

@@ -70,7 +70,7 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
     assert run.returncode != 0 and "eval-seed" in run.stderr
 
 
-@pytest.mark.parametrize("mode", [["--online"], ["--fresh-queries"], ["--warmup", "0"]])
+@pytest.mark.parametrize("mode", [["--online"], ["--online", "--online-async"], ["--fresh-queries"], ["--warmup", "0"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
