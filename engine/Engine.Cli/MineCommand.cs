@@ -291,36 +291,36 @@ internal static class MineCommand
             int block = (int)Math.Max(1, Math.Min(StreamBlockFloats, maxFloats) / d);
             long trainFloats = Math.Min(StreamTrainFloats, maxFloats);
             var buffer = new float[(long)block * d];
+            // Reads the file block by block into buffer and hands each block (first row, rows) to visit.
+            void ForEachBlock(Action<long, int> visit)
+            {
+                for (long r0 = 0; r0 < n; r0 += block)
+                {
+                    int m = (int)Math.Min(block, n - r0);
+                    reader.ReadRows(r0, m, buffer.AsSpan(0, m * d));
+                    visit(r0, m);
+                }
+            }
             if (!idx.IsTrained)
             {
                 long stride = Math.Max(1, ((long)n * d + trainFloats - 1) / trainFloats);
                 int rows = (int)((n + stride - 1) / stride);
                 var sample = new float[(long)rows * d];
                 int taken = 0;
-                steps.Run($"read a training sample ({rows:N0} rows, every {stride})", _ =>
+                steps.Run($"read a training sample ({rows:N0} rows, every {stride})", _ => ForEachBlock((r0, m) =>
                 {
-                    for (long r0 = 0; r0 < n; r0 += block)
-                    {
-                        int m = (int)Math.Min(block, n - r0);
-                        reader.ReadRows(r0, m, buffer.AsSpan(0, m * d));
-                        for (long r = (r0 + stride - 1) / stride * stride; r < r0 + m; r += stride)
-                            buffer.AsSpan((int)(r - r0) * d, d).CopyTo(sample.AsSpan(taken++ * d, d));
-                    }
-                });
+                    for (long r = (r0 + stride - 1) / stride * stride; r < r0 + m; r += stride)
+                        buffer.AsSpan((int)(r - r0) * d, d).CopyTo(sample.AsSpan(taken++ * d, d));
+                }));
                 steps.Run($"train {idx.Description}", progress => idx.Train(sample.AsSpan(0, taken * d), progress));
             }
-            steps.Run($"add {n:N0} vectors in blocks of {block:N0}", progress =>
+            var ids = new long[block];
+            steps.Run($"add {n:N0} vectors in blocks of {block:N0}", progress => ForEachBlock((r0, m) =>
             {
-                var ids = new long[block];
-                for (long r0 = 0; r0 < n; r0 += block)
-                {
-                    int m = (int)Math.Min(block, n - r0);
-                    reader.ReadRows(r0, m, buffer.AsSpan(0, m * d));
-                    for (int i = 0; i < m; i++) ids[i] = r0 + i;
-                    idx.Add(buffer.AsSpan(0, m * d), ids.AsSpan(0, m));
-                    progress.Report(new BuildProgress("add", r0 + m, n));
-                }
-            });
+                for (int i = 0; i < m; i++) ids[i] = r0 + i;
+                idx.Add(buffer.AsSpan(0, m * d), ids.AsSpan(0, m));
+                progress.Report(new BuildProgress("add", r0 + m, n));
+            }));
             return idx;
         }
         catch

@@ -165,6 +165,12 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     mining_s = 0.0
     refresher = None
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # --online-async: one search ahead
+
+    def mine_batch(queries, ids, at):  # --online: one batch's anchors against the refresher's current snapshot
+        return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min, range_max=args.range_max,
+                              search_params={"probes": args.ann_probes},  # mine_opts: the current epoch's
+                              **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
+                              threads=1)  # one small search: a second thread only contends with torch's
     step = 0
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
@@ -236,31 +242,22 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             mining_s += time.perf_counter() - t0
         if order is None:
             order = rng.permutation(n)
-        pending, pending_ids = None, None
+        pending = None  # --online-async: the search started for the batch at offset b (this step's)
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
-            if pending_ids is not None and np.array_equal(pending_ids, idx):
-                pending_ids = idx  # identity marks the batch the background search was started for
             a = model(torch.from_numpy(anchors[idx]))
             if refresher is not None and args.online:  # online: this step's anchors query the current snapshot
                 t0 = time.perf_counter()
-
-                def mine_batch(queries, ids, at):
-                    return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min,
-                                          range_max=args.range_max, search_params={"probes": args.ann_probes},
-                                          **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
-                                          threads=1)  # one small search: a second thread only contends with torch's
-
                 if args.online_async:
                     # the search for this batch ran in the background during the previous step (no-grad embeddings of
                     # these anchors with the model of then); start the next batch's search now, to run under this step
-                    found = pending.result() if pending is not None and pending_ids is idx else mine_batch(a.detach(), idx, step)
+                    found = pending.result() if pending is not None else mine_batch(a.detach(), idx, step)
                     nxt = order[b + args.batch:b + 2 * args.batch]
-                    pending, pending_ids = None, None
+                    pending = None
                     if len(nxt) == args.batch:
                         with torch.no_grad():
                             q_next = model(torch.from_numpy(anchors[nxt]))
-                        pending, pending_ids = executor.submit(mine_batch, q_next, nxt, step), nxt
+                        pending = executor.submit(mine_batch, q_next, nxt, step)
                 else:
                     found = mine_batch(a.detach(), idx, step)
                 negatives[idx], _ = mined_negatives(found.negatives, n, rng)

@@ -123,15 +123,18 @@ class Index(NativeObject):
         n = x.shape[0]
         if ids is not None:
             ids = v.ids(ids, "ids", n)
-        if not np.all(np.isfinite(x)):
-            row = int(np.flatnonzero(~np.all(np.isfinite(x), axis=1))[0])
-            raise v.InvalidArgumentError(f"x contains a non-finite value at row {row}.")
         added = []
         try:
             for start in range(0, n, step):
                 part = np.ascontiguousarray(x[start:start + step])
-                got = self.add(part, None if ids is None else ids[start:start + step])
-                added.append(got)
+                bad = np.flatnonzero(~np.isfinite(part))  # checked here so the error names the row of x, not of the part
+                if bad.size:
+                    row, col = divmod(int(bad[0]), part.shape[1])
+                    value = float(part[row, col])  # spelled as the engine's own check spells it (Guard.Finite)
+                    text = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+                    raise v.InvalidArgumentError(f"vectors contains a non-finite value ({text}) at row {start + row}, "
+                                                 f"column {col}.")
+                added.append(self.add(part, None if ids is None else ids[start:start + step]))
         except BaseException:
             if added:
                 self.remove(np.concatenate(added))
