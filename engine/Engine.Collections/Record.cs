@@ -43,6 +43,13 @@ public sealed record CollectionSearchOptions
     public SearchParameters? Parameters { get; init; }
 
     /// <summary>
+    /// Index knobs by name instead of <see cref="Parameters"/> (not both), as <c>engine bench --sweep</c> takes them
+    /// (<c>probes</c>, <c>ef</c>, <c>refine</c>, ...; null for none). A knob the field's spec does not understand is
+    /// rejected; while a spec that needs training is staged on exact search the knobs are checked but have nothing to set.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Settings { get; init; }
+
+    /// <summary>
     /// Filters that allow at most this fraction of the records are answered by exact search over the allowed records
     /// (0..1, default 0.01). IVF and HNSW indexes do it themselves from the allowed id list; for SPANN the collection
     /// reads the allowed records' vectors from the store.

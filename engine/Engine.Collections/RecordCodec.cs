@@ -17,13 +17,17 @@ internal sealed class StoredRecord(byte[] key, object?[] values, float[][] vecto
 /// Validates records against the schema and encodes them as the payload blob stored in FASTER KV and the log:
 /// <c>version u8 = 1 | key (len i32, bytes) | per field: present u8, value | per vector: d × f32 | crc32c u32</c>.
 /// </summary>
+/// <remarks>Version 2 is the same without the vector section: a record sent between processes without its vectors
+/// (search hits, reads that did not ask for them); the store and the log only hold version 1.</remarks>
 internal sealed class RecordCodec(CollectionSchema schema)
 {
-    private const byte Version = 1;
+    private const byte Version = 1, VersionWithoutVectors = 2;
 
     /// <summary>Checks a record and turns it into the stored form.</summary>
     /// <exception cref="ArgumentException">Unknown field, wrong value type, missing or bad vector (named).</exception>
-    public StoredRecord Normalize<TKey>(Record<TKey> record) where TKey : notnull
+    /// <param name="record">The record.</param>
+    /// <param name="withVectors">False: vectors are neither required nor kept (a record read without them).</param>
+    public StoredRecord Normalize<TKey>(Record<TKey> record, bool withVectors = true) where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(record);
         var values = new object?[schema.DataFields.Count];
@@ -40,6 +44,11 @@ internal sealed class RecordCodec(CollectionSchema schema)
         for (int i = 0; i < vectors.Length; i++)
         {
             var f = schema.Vectors[i];
+            if (!withVectors)
+            {
+                vectors[i] = [];
+                continue;
+            }
             if (!record.Vectors.TryGetValue(f.Name, out var v) || v is null)
                 throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}' is missing.", nameof(record));
             if (v.Length != f.Dimension)
@@ -81,12 +90,13 @@ internal sealed class RecordCodec(CollectionSchema schema)
         return v;
     }
 
-    public byte[] Encode(StoredRecord r)
+    /// <summary>Encodes a record; <paramref name="withVectors"/> false writes version 2 (no vector section).</summary>
+    public byte[] Encode(StoredRecord r, bool withVectors = true)
     {
         using var ms = new MemoryStream();
         using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
         {
-            w.Write(Version);
+            w.Write(withVectors ? Version : VersionWithoutVectors);
             w.Write(r.Key.Length);
             w.Write(r.Key);
             for (int i = 0; i < r.Values.Length; i++)
@@ -110,7 +120,7 @@ internal sealed class RecordCodec(CollectionSchema schema)
                         break;
                 }
             }
-            foreach (var v in r.Vectors) w.Write(MemoryMarshal.AsBytes(v.AsSpan()));
+            if (withVectors) foreach (var v in r.Vectors) w.Write(MemoryMarshal.AsBytes(v.AsSpan()));
         }
         var body = ms.GetBuffer().AsSpan(0, (int)ms.Length);
         var blob = new byte[body.Length + 4];
@@ -128,9 +138,11 @@ internal sealed class RecordCodec(CollectionSchema schema)
             throw new CorruptIndexException(source, 0, "a record payload fails its checksum.");
     }
 
-    /// <summary>Decodes a blob; <paramref name="withVectors"/> false skips copying vectors (empty arrays).</summary>
+    /// <summary>Decodes a blob; <paramref name="withVectors"/> false skips copying vectors (empty arrays, as for a
+    /// version-2 blob, which has none). Version 2 is accepted only with <paramref name="wire"/> (the store and the log
+    /// never hold it).</summary>
     /// <exception cref="CorruptIndexException">Bad checksum, version or layout (named by <paramref name="source"/>).</exception>
-    public StoredRecord Decode(ReadOnlySpan<byte> blob, string source, bool withVectors = true)
+    public StoredRecord Decode(ReadOnlySpan<byte> blob, string source, bool withVectors = true, bool wire = false)
     {
         CheckChecksum(blob, source);
         var body = blob[..^4];
@@ -138,7 +150,9 @@ internal sealed class RecordCodec(CollectionSchema schema)
         {
             var bytes = body.ToArray();
             using var r = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-            if (r.ReadByte() != Version) throw new CorruptIndexException(source, 0, "a record payload has an unknown version.");
+            byte version = r.ReadByte();
+            if (version != Version && !(wire && version == VersionWithoutVectors)) throw new CorruptIndexException(source, 0, "a record payload has an unknown version.");
+            if (version == VersionWithoutVectors) withVectors = false;
             var key = r.ReadBytes(r.ReadInt32());
             var values = new object?[schema.DataFields.Count];
             for (int i = 0; i < values.Length; i++)
@@ -161,6 +175,11 @@ internal sealed class RecordCodec(CollectionSchema schema)
             int pos = (int)r.BaseStream.Position;
             for (int i = 0; i < vectors.Length; i++)
             {
+                if (version == VersionWithoutVectors)
+                {
+                    vectors[i] = [];
+                    continue;
+                }
                 int n = schema.Vectors[i].Dimension * 4;
                 if (pos + n > bytes.Length) throw new EndOfStreamException();
                 vectors[i] = withVectors ? MemoryMarshal.Cast<byte, float>(bytes.AsSpan(pos, n)).ToArray() : [];
@@ -197,7 +216,8 @@ internal sealed class RecordCodec(CollectionSchema schema)
         for (int i = 0; i < s.Values.Length; i++)
             if (s.Values[i] is not null) rec.Data[schema.DataFields[i].Name] = s.Values[i] is string[] t ? (string[])t.Clone() : s.Values[i];
         if (includeVectors)
-            for (int i = 0; i < s.Vectors.Length; i++) rec.Vectors[schema.Vectors[i].Name] = s.Vectors[i];
+            for (int i = 0; i < s.Vectors.Length; i++)
+                if (s.Vectors[i].Length > 0) rec.Vectors[schema.Vectors[i].Name] = s.Vectors[i];
         return rec;
     }
 }

@@ -664,6 +664,27 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         return _codec.ToRecord<TKey>(_codec.Decode(blob, Path.Combine(_directory, StoreDir), includeVectors), includeVectors);
     }
 
+    /// <summary>The keys of every live record, in internal-id order (a replica copies a collection this way).</summary>
+    public Task<IReadOnlyList<TKey>> KeysAsync(CancellationToken cancellationToken = default) =>
+        Task.Run<IReadOnlyList<TKey>>(() =>
+        {
+            ThrowIfDisposed();
+            _state.EnterReadLock();
+            try
+            {
+                string source = Path.Combine(_directory, StoreDir);
+                var keys = new List<TKey>((int)Math.Min(_columns.Count, int.MaxValue));
+                foreach (var id in _columns.LiveIds())
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var blob = _store.Read(RecordKey(id)) ?? throw new CorruptIndexException(source, 0, $"live internal id {id} has no record.");
+                    keys.Add(KeyCodec.Decode<TKey>(_codec.Decode(blob, source, withVectors: false).Key));
+                }
+                return keys;
+            }
+            finally { _state.ExitReadLock(); }
+        }, cancellationToken);
+
     /// <summary>Records that match <paramref name="filter"/>, in insertion order, at most <paramref name="top"/> (after skipping <paramref name="skip"/>).</summary>
     /// <exception cref="ArgumentException">A filter on an unknown or non-indexed field, or a constant of the wrong type.</exception>
     public Task<IReadOnlyList<Record<TKey>>> GetWhereAsync(Filter filter, int top, int skip = 0, bool includeVectors = false, CancellationToken cancellationToken = default)
@@ -706,6 +727,14 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         if (!(options.ExactFallbackSelectivity is >= 0 and <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), options.ExactFallbackSelectivity, "ExactFallbackSelectivity must be in 0..1.");
         options.Parameters?.Validate();
+        if (options.Settings is not null)
+        {
+            if (options.Parameters is not null)
+                throw new ArgumentException("Set either CollectionSearchOptions.Parameters or Settings, not both.", nameof(options));
+            // Checked against the spec up front, so a bad knob fails the same way before and after training.
+            using var probe = Engine.Index.IndexFactory.Create(slot.Field.IndexSpec, slot.Field.Dimension, slot.Field.Metric);
+            Engine.Index.IndexFactory.CreateParameters(probe, options.Settings, 0);
+        }
         return Task.Run(() => Search(slot, query, k, options, cancellationToken), cancellationToken);
     }
 
@@ -730,7 +759,9 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 filter = selective ? new IdAllowListFilter(Columns.Enumerate(bits)) : new BitsetIdFilter(bits, allowed);
             }
             ct.ThrowIfCancellationRequested();
-            var p = SearchParameterCopy.WithFilter(index, options.Parameters, filter, options.ExactFallbackSelectivity);
+            var given = options.Settings is null || slot.IsStaging ? options.Parameters
+                : Engine.Index.IndexFactory.CreateParameters(index, options.Settings, 0);
+            var p = SearchParameterCopy.WithFilter(index, given, filter, options.ExactFallbackSelectivity);
             var dist = new float[k];
             var labels = new long[k];
             index.Search(query.Span, k, dist, labels, p);

@@ -114,7 +114,25 @@ public sealed record CollectionSchema
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
 
-    internal string ToJson() => JsonSerializer.Serialize(this, Json);
+    /// <summary>The schema as JSON (the form <c>collection.json</c> stores and <see cref="Parse"/> reads).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads a schema written by <see cref="ToJson"/> and checks it.</summary>
+    /// <exception cref="ArgumentException">Not a schema, or an invalid one (the message says why).</exception>
+    public static CollectionSchema Parse(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            var s = JsonSerializer.Deserialize<CollectionSchema>(json, Json) ?? throw new JsonException("null schema");
+            s.Validate();
+            return s;
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new ArgumentException($"Not a collection schema: {e.Message}", nameof(json), e);
+        }
+    }
 
     internal static CollectionSchema FromJson(string json, string path)
     {

@@ -37,22 +37,8 @@ public sealed class DistributedCollection
 
     private IRouterGrain Router => _grains.GetGrain<IRouterGrain>(Layout.Name);
 
-    private async Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken)
-    {
-        if (Attempts is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(Attempts), Attempts, "Attempts must be in 1..100.");
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await call(Router).WaitAsync(CallTimeout, cancellationToken);
-            }
-            catch (Exception e) when (attempt < Attempts && !cancellationToken.IsCancellationRequested
-                                      && e is not (ArgumentException or InvalidOperationException or NotSupportedException or OperationCanceledException))
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
-            }
-        }
-    }
+    private Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken) =>
+        RouterCalls.Call(Router, call, CallTimeout, Attempts, cancellationToken);
 
     private Task Call(Func<IRouterGrain, Task> call, CancellationToken cancellationToken) =>
         Call(async r => { await call(r); return true; }, cancellationToken);
@@ -69,6 +55,8 @@ public sealed class DistributedCollection
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentNullException.ThrowIfNull(layout);
         layout.Validate();
+        if (layout.IsRecords)
+            throw new ArgumentException($"Collection '{layout.Name}' holds records: open it with DistributedRecordCollection.", nameof(layout));
         if (callTimeout is { } t && t <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(callTimeout), t, "callTimeout must be positive.");
         if (layout.ByCentroid && layout.CentroidDigest == 0)
             throw new ArgumentException($"Collection '{layout.Name}' is sharded by centroid ranges: create it with CreateAsync and a training sample (that trains its centroids), or open it with OpenExistingAsync.", nameof(layout));
@@ -222,6 +210,31 @@ public sealed class DistributedCollection
         {
             if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
             if (!seen.Add(ids[i])) throw new ArgumentException($"ids[{i}] = {ids[i]} repeats an earlier id of the same batch.", nameof(ids));
+        }
+    }
+}
+
+/// <summary>Router calls from a client handle, with the handle's timeout and retries.</summary>
+internal static class RouterCalls
+{
+    /// <summary>
+    /// Calls the router, retrying after a timeout or a lost silo (every operation is idempotent: upserts and deletes by
+    /// id or key, reads); argument, state and cancellation errors are not retried.
+    /// </summary>
+    public static async Task<T> Call<T>(IRouterGrain router, Func<IRouterGrain, Task<T>> call, TimeSpan timeout, int attempts, CancellationToken cancellationToken)
+    {
+        if (attempts is < 1 or > 100) throw new ArgumentOutOfRangeException("Attempts", attempts, "Attempts must be in 1..100.");
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(router).WaitAsync(timeout, cancellationToken);
+            }
+            catch (Exception e) when (attempt < attempts && !cancellationToken.IsCancellationRequested
+                                      && e is not (ArgumentException or InvalidOperationException or NotSupportedException or OperationCanceledException))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
+            }
         }
     }
 }

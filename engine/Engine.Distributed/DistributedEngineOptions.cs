@@ -14,6 +14,15 @@ public sealed class DistributedEngineOptions
     /// <summary>Log bytes after which a replica writes a snapshot and truncates its log (default 64 MiB).</summary>
     public long CheckpointLogBytes { get; set; } = 64L << 20;
 
+    /// <summary>Record collections: memory of each replica's FASTER KV in-memory log (default 64 MiB, at least 16 MiB;
+    /// older records page to the replica's disk).</summary>
+    public long RecordStoreMemoryBytes { get; set; } = 64L << 20;
+
+    /// <summary>Bytes of recent writes each replica keeps in memory so that a peer that fell behind catches up with the
+    /// writes it missed (default 64 MiB; at least the newest write is always kept). A peer further behind copies a
+    /// snapshot of the whole shard instead.</summary>
+    public long CatchUpTailBytes { get; set; } = 64L << 20;
+
     /// <summary>How long one call to a peer replica may take before it counts as failed (default 30 s).</summary>
     public TimeSpan PeerTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -26,6 +35,8 @@ public sealed class DistributedEngineOptions
     {
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("DataDirectory is required: the directory where this silo keeps its shard replicas.", nameof(DataDirectory));
         if (CheckpointLogBytes < 1 << 16) throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 64 KiB.");
+        if (RecordStoreMemoryBytes < 16L << 20) throw new ArgumentOutOfRangeException(nameof(RecordStoreMemoryBytes), RecordStoreMemoryBytes, "RecordStoreMemoryBytes must be at least 16 MiB.");
+        if (CatchUpTailBytes < 0) throw new ArgumentOutOfRangeException(nameof(CatchUpTailBytes), CatchUpTailBytes, "CatchUpTailBytes must be >= 0.");
         if (PeerTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "PeerTimeout must be positive.");
         if (ReplicationTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReplicationTimeout), ReplicationTimeout, "ReplicationTimeout must be >= 0.");
     }

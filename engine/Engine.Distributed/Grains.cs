@@ -15,6 +15,24 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [Alias("Write")]
     Task<long> Write(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors);
 
+    /// <summary>Primary only, record collections: sequences a write of serialized records (upsert) or of keys (delete),
+    /// checked against the schema before it is logged, and replicates it like <see cref="Write"/>.</summary>
+    [Alias("WriteRecords")]
+    Task<long> WriteRecords(ShardLayout layout, WriteKind kind, byte[][] items);
+
+    /// <summary>Record collections: the top-k records of this replica per query (filter and knobs applied here).</summary>
+    [AlwaysInterleave, Alias("SearchRecords")]
+    Task<RecordHits> SearchRecords(ShardLayout layout, RecordSearchRequest request);
+
+    /// <summary>Record collections: serialized records by key (null where absent), after catching up.</summary>
+    [AlwaysInterleave, Alias("GetRecords")]
+    Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
+
+    /// <summary>Record collections: the records of the keys present, with vectors, as this replica holds them now (the
+    /// snapshot half of a peer's catch-up).</summary>
+    [AlwaysInterleave, Alias("GetLocalRecords")]
+    Task<byte[][]> GetLocalRecords(ShardLayout layout, byte[][] keys);
+
     /// <summary>Follower: applies writes sequenced by the primary (catching up first when they do not follow its own).</summary>
     [Alias("Apply")]
     Task Apply(ShardLayout layout, WriteOp[] ops);
@@ -105,6 +123,23 @@ public interface IRouterGrain : IGrainWithStringKey
     /// <summary>Status of every replica, shard-major (after each caught up).</summary>
     [Alias("Status")]
     Task<ReplicaStatus[]> Status(ShardLayout layout);
+
+    /// <summary>Record collections: inserts or replaces serialized records (each shard gets those of its keys); returns
+    /// when every replica of every touched shard made them durable.</summary>
+    [Alias("UpsertRecords")]
+    Task UpsertRecords(ShardLayout layout, byte[][] records);
+
+    /// <summary>Record collections: deletes records by key bytes (absent keys are ignored).</summary>
+    [Alias("DeleteRecords")]
+    Task DeleteRecords(ShardLayout layout, byte[][] keys);
+
+    /// <summary>Record collections: the exact merge of every shard's top-k records per query.</summary>
+    [Alias("SearchRecords")]
+    Task<RecordHits> SearchRecords(ShardLayout layout, RecordSearchRequest request);
+
+    /// <summary>Record collections: serialized records by key bytes, in the keys' order (null where absent).</summary>
+    [Alias("GetRecords")]
+    Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
 
     /// <summary>Moves misplaced replicas one at a time (each caught up before the next moves); returns how many moved.</summary>
     [Alias("Rebalance")]

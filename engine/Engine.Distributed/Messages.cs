@@ -155,6 +155,13 @@ public sealed record WriteOp
     /// <summary>Epoch of the write before it on the primary: a follower applies the write only when its own last
     /// write has this epoch, otherwise its tail diverged and it catches up first.</summary>
     [Id(5)] public long PreviousEpoch { get; init; }
+
+    /// <summary>Record collections: the serialized records (upserts, <see cref="Engine.Collections.RecordSerializer"/>)
+    /// or keys (deletes); <see cref="Ids"/> and <see cref="Vectors"/> are then empty. Null for plain vectors.</summary>
+    [Id(6)] public byte[][]? Records { get; init; }
+
+    /// <summary>Bytes the write holds (what the in-memory tail of writes is bounded by).</summary>
+    internal long Bytes => Ids.Length * 8L + Vectors.Length * 4L + (Records?.Sum(r => r.Length + 16L) ?? 0) + 64;
 }
 
 /// <summary>
@@ -176,6 +183,61 @@ public sealed record CatchUp
 
     /// <summary>Epoch of the write at <see cref="SnapshotSequence"/>.</summary>
     [Id(3)] public long SnapshotEpoch { get; init; }
+
+    /// <summary>Record collections: every live key at <see cref="SnapshotSequence"/> (instead of <see cref="SnapshotIds"/>).</summary>
+    [Id(4)] public byte[][]? SnapshotKeys { get; init; }
+}
+
+/// <summary>One record search as the router and the shards see it (record collections).</summary>
+[GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordSearchRequest")]
+public sealed record RecordSearchRequest
+{
+    /// <summary>nq × d queries of the searched vector field, row-major.</summary>
+    [Id(0)] public required float[] Queries { get; init; }
+
+    /// <summary>Hits per query (1..10 000).</summary>
+    [Id(1)] public required int K { get; init; }
+
+    /// <summary>The vector field to search (null: the schema's only one).</summary>
+    [Id(2)] public string? VectorName { get; init; }
+
+    /// <summary>The filter as <see cref="Engine.Collections.FilterSerializer.ToJson"/> writes it (null: none); every shard evaluates it on its records.</summary>
+    [Id(3)] public string? FilterJson { get; init; }
+
+    /// <summary>Index knobs by name (<c>probes</c>, <c>ef</c>, ...; null for none).</summary>
+    [Id(4)] public Dictionary<string, string>? Settings { get; init; }
+
+    /// <summary>Return the hits' vectors too.</summary>
+    [Id(5)] public bool IncludeVectors { get; init; }
+
+    /// <summary>Filters that allow at most this fraction of a shard's records are answered by exact search (0..1).</summary>
+    [Id(6)] public double ExactFallbackSelectivity { get; init; } = 0.01;
+}
+
+/// <summary>Top-k records of a batch of queries: per query up to k hits, best first.</summary>
+[GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordHits")]
+public sealed record RecordHits
+{
+    /// <summary>nq + 1 offsets into the hit arrays: query q's hits are [Offsets[q], Offsets[q + 1]).</summary>
+    [Id(0)] public required int[] Offsets { get; init; }
+
+    /// <summary>Each hit's distance (the index's value).</summary>
+    [Id(1)] public required float[] Distances { get; init; }
+
+    /// <summary>Each hit's score (larger closer).</summary>
+    [Id(2)] public required float[] Scores { get; init; }
+
+    /// <summary>Each hit's key bytes.</summary>
+    [Id(3)] public required byte[][] Keys { get; init; }
+
+    /// <summary>Each hit's serialized record (with vectors when asked for).</summary>
+    [Id(4)] public required byte[][] Records { get; init; }
+
+    /// <summary>Shards that answered.</summary>
+    [Id(5)] public int ShardsAnswered { get; init; }
+
+    /// <summary>Replica calls that failed and were retried on another replica.</summary>
+    [Id(6)] public int Failovers { get; init; }
 }
 
 /// <summary>Vectors fetched by id (ids not present are left out).</summary>

@@ -1,3 +1,4 @@
+using Engine.Collections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans;
@@ -131,16 +132,19 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         return parts.Select(p => p.Value).ToArray();
     }
 
-    private async Task WriteShard(ShardLayout layout, int shard, WriteKind kind, long[] shardIds, float[] shardVectors)
+    private Task WriteShard(ShardLayout layout, int shard, WriteKind kind, long[] shardIds, float[] shardVectors) =>
+        WriteShard(layout, shard, primary => primary.Write(layout, kind, shardIds, shardVectors));
+
+    private async Task WriteShard(ShardLayout layout, int shard, Func<IShardReplicaGrain, Task> write)
     {
-        // Writes are idempotent (upsert by id, delete by id), so a failed primary call is simply retried; Orleans
-        // activates the primary elsewhere once its silo is gone, and it catches up from a follower first.
+        // Writes are idempotent (upsert by id or key, delete by id or key), so a failed primary call is simply retried;
+        // Orleans activates the primary elsewhere once its silo is gone, and it catches up from a follower first.
         var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout;
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                await Replica(layout, shard, 0).Write(layout, kind, shardIds, shardVectors);
+                await write(Replica(layout, shard, 0));
                 return;
             }
             catch (Exception e) when (IsTransient(e) && DateTime.UtcNow < deadline)
@@ -230,6 +234,104 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         return new VectorRows { Ids = parts.SelectMany(p => p.Value.Ids).ToArray(), Vectors = parts.SelectMany(p => p.Value.Vectors).ToArray() };
     }
 
+    // ---------------------------------------------------------------- record collections
+
+    private static CollectionSchema RecordsOf(ShardLayout layout) =>
+        layout.Schema ?? throw new InvalidOperationException($"Collection '{layout.Name}' holds plain vectors: use DistributedCollection, not the record calls.");
+
+    public Task UpsertRecords(ShardLayout layout, byte[][] records)
+    {
+        Check(layout);
+        ArgumentNullException.ThrowIfNull(records);
+        var serializer = new RecordSerializer(RecordsOf(layout));
+        var keys = new byte[records.Length][];
+        for (int i = 0; i < records.Length; i++)
+        {
+            try { keys[i] = serializer.KeyOf(records[i] ?? throw new ArgumentException("is null")); }
+            catch (Exception e) when (e is CorruptIndexException or ArgumentException)
+            {
+                // No inner exception: it travels back to the client, and only the message says anything there.
+                throw new ArgumentException($"Record {i} of the batch is not a serialized record of collection '{layout.Name}': {e.Message}", nameof(records));
+            }
+        }
+        return WriteRecords(layout, WriteKind.Upsert, keys, records);
+    }
+
+    public Task DeleteRecords(ShardLayout layout, byte[][] keys)
+    {
+        Check(layout);
+        ArgumentNullException.ThrowIfNull(keys);
+        RecordsOf(layout);
+        if (Array.IndexOf(keys, null) is int i and >= 0) throw new ArgumentException($"Key {i} of the batch is null.", nameof(keys));
+        return WriteRecords(layout, WriteKind.Delete, keys, keys);
+    }
+
+    // Each shard gets the items of its keys, in the batch's order (so a later record with the same key still wins).
+    private Task WriteRecords(ShardLayout layout, WriteKind kind, byte[][] keys, byte[][] items) =>
+        Task.WhenAll(SplitByKey(layout, keys).Select(pair =>
+        {
+            var part = pair.Value.Select(i => items[i]).ToArray();
+            return WriteShard(layout, pair.Key, primary => primary.WriteRecords(layout, kind, part));
+        }));
+
+    private static Dictionary<int, List<int>> SplitByKey(ShardLayout layout, byte[][] keys) => Split(keys.Length, i => layout.ShardOfKey(keys[i]));
+
+    public async Task<RecordHits> SearchRecords(ShardLayout layout, RecordSearchRequest request)
+    {
+        Check(layout);
+        ArgumentNullException.ThrowIfNull(request);
+        RecordsOf(layout);
+        int first = Interlocked.Increment(ref _turn) & int.MaxValue;
+        var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s => FromAnyReplica(layout, s, first, r => r.SearchRecords(layout, request))));
+        return MergeRecords(parts.Select(p => p.Value).ToArray(), request.K) with { Failovers = parts.Sum(p => p.Value.Failovers + p.Failovers) };
+    }
+
+    /// <summary>Per query, the k best hits over every shard's answer: score descending, then key bytes (a fixed order for ties).</summary>
+    internal static RecordHits MergeRecords(RecordHits[] parts, int k)
+    {
+        int nq = parts[0].Offsets.Length - 1;
+        var offsets = new int[nq + 1];
+        var picked = new List<(RecordHits Part, int Hit)>();
+        for (int q = 0; q < nq; q++)
+        {
+            var candidates = new List<(RecordHits Part, int Hit)>();
+            foreach (var p in parts)
+                for (int h = p.Offsets[q]; h < p.Offsets[q + 1]; h++) candidates.Add((p, h));
+            candidates.Sort((a, b) =>
+            {
+                int c = b.Part.Scores[b.Hit].CompareTo(a.Part.Scores[a.Hit]);
+                return c != 0 ? c : a.Part.Keys[a.Hit].AsSpan().SequenceCompareTo(b.Part.Keys[b.Hit]);
+            });
+            picked.AddRange(candidates.Take(k));
+            offsets[q + 1] = picked.Count;
+        }
+        return new RecordHits
+        {
+            Offsets = offsets,
+            Distances = picked.Select(x => x.Part.Distances[x.Hit]).ToArray(),
+            Scores = picked.Select(x => x.Part.Scores[x.Hit]).ToArray(),
+            Keys = picked.Select(x => x.Part.Keys[x.Hit]).ToArray(),
+            Records = picked.Select(x => x.Part.Records[x.Hit]).ToArray(),
+            ShardsAnswered = parts.Sum(p => p.ShardsAnswered),
+        };
+    }
+
+    public async Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors)
+    {
+        Check(layout);
+        ArgumentNullException.ThrowIfNull(keys);
+        RecordsOf(layout);
+        if (Array.IndexOf(keys, null) is int bad and >= 0) throw new ArgumentException($"Key {bad} of the batch is null.", nameof(keys));
+        int first = Interlocked.Increment(ref _turn) & int.MaxValue;
+        var result = new byte[]?[keys.Length];
+        await Task.WhenAll(SplitByKey(layout, keys).Select(async pair =>
+        {
+            var (found, _) = await FromAnyReplica(layout, pair.Key, first, r => r.GetRecords(layout, pair.Value.Select(i => keys[i]).ToArray(), includeVectors));
+            for (int i = 0; i < found.Length; i++) result[pair.Value[i]] = found[i];
+        }));
+        return result;
+    }
+
     public async Task<int> Rebalance(ShardLayout layout)
     {
         Check(layout);
@@ -272,12 +374,15 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
 
     private static bool IsTransient(Exception e) => e is not (ArgumentException or InvalidOperationException or NotSupportedException);
 
-    private static Dictionary<int, List<int>> SplitByShard(ShardLayout layout, long[] ids)
+    private static Dictionary<int, List<int>> SplitByShard(ShardLayout layout, long[] ids) => Split(ids.Length, i => layout.ShardOf(ids[i]));
+
+    // Row positions by shard, each shard's in row order.
+    private static Dictionary<int, List<int>> Split(int n, Func<int, int> shardOf)
     {
         var perShard = new Dictionary<int, List<int>>();
-        for (int i = 0; i < ids.Length; i++)
+        for (int i = 0; i < n; i++)
         {
-            int s = layout.ShardOf(ids[i]);
+            int s = shardOf(i);
             if (!perShard.TryGetValue(s, out var rows)) perShard[s] = rows = [];
             rows.Add(i);
         }

@@ -1,3 +1,4 @@
+using Engine.Collections;
 using Engine.Index;
 using Orleans;
 
@@ -68,9 +69,33 @@ public sealed record ShardLayout
     /// </summary>
     [Id(10)] public long CentroidDigest { get; init; }
 
+    /// <summary>
+    /// Record collections only (<see cref="DistributedRecordCollection{TKey}"/>): the records' schema as
+    /// <see cref="CollectionSchema.ToJson"/> writes it; null for a collection of plain vectors with <c>long</c> ids.
+    /// Records are spread by a hash of their key (<see cref="ShardOfKey"/>); each shard replica keeps them in a
+    /// <see cref="RecordCollection{TKey}"/> (FASTER payload store, filter columns, one index per vector field), and
+    /// <see cref="Dimension"/>, <see cref="Metric"/> and <see cref="Spec"/> repeat the schema's first vector field.
+    /// </summary>
+    [Id(11)] public string? RecordSchema { get; init; }
+
+    /// <summary>True for a record collection.</summary>
+    internal bool IsRecords => RecordSchema is not null;
+
+    /// <summary>The parsed <see cref="RecordSchema"/> (null for plain vectors).</summary>
+    internal CollectionSchema? Schema => RecordSchema is null ? null : SchemaCache.Get(RecordSchema);
+
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
+        if (RecordSchema is not null)
+        {
+            var schema = CollectionSchema.Parse(RecordSchema);
+            var first = schema.Vectors[0];
+            if (Sharding != ShardingMode.KeyHash)
+                throw new ArgumentException("Record collections are sharded by key hash only.", nameof(Sharding));
+            if (Dimension != first.Dimension || Metric != first.Metric || Spec != first.IndexSpec)
+                throw new ArgumentException($"A record collection's Dimension, Metric and Spec repeat its first vector field '{first.Name}' ({first.Dimension}, {first.Metric}, {first.IndexSpec}).", nameof(RecordSchema));
+        }
         if (string.IsNullOrEmpty(Name) || Name.Length > 128 || !Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || Name is "." or "..")
             throw new ArgumentException($"Collection name '{Name}' is invalid: use 1..128 letters, digits, '-', '_' or '.'.", nameof(Name));
         if (Dimension is < 1 or > 65536) throw new ArgumentOutOfRangeException(nameof(Dimension), Dimension, "Dimension must be in 1..65536.");
@@ -123,6 +148,17 @@ public sealed record ShardLayout
         return (int)(z % (ulong)Shards);
     }
 
+    /// <summary>
+    /// Record collections: the shard that owns the key with these bytes (<see cref="RecordSerializer.SerializeKey{TKey}"/>):
+    /// FNV-1a over the bytes, then the mix and modulo of <see cref="ShardOf"/>.
+    /// </summary>
+    public int ShardOfKey(ReadOnlySpan<byte> key)
+    {
+        ulong h = 0xCBF29CE484222325UL;
+        foreach (byte b in key) h = unchecked((h ^ b) * 0x100000001B3UL);
+        return ShardOf(unchecked((long)h));
+    }
+
     /// <summary>The grain key of replica <paramref name="replica"/> of shard <paramref name="shard"/>: <c>name/shard/replica</c>.</summary>
     public string ReplicaKey(int shard, int replica) => $"{Name}/{shard}/{replica}";
 }
@@ -145,4 +181,18 @@ public enum ShardingMode
     /// results. A write first locates the id's current shard, since the id alone no longer says where it lives.
     /// </summary>
     CentroidRanges = 1,
+}
+
+/// <summary>Parsed record schemas by their JSON (a layout travels with every call; parsing it each time would cost).</summary>
+internal static class SchemaCache
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, CollectionSchema> Parsed = new(StringComparer.Ordinal);
+
+    public static CollectionSchema Get(string json)
+    {
+        if (Parsed.TryGetValue(json, out var s)) return s;
+        s = CollectionSchema.Parse(json);
+        if (Parsed.Count < 1024) Parsed[json] = s;
+        return s;
+    }
 }

@@ -33,11 +33,12 @@ internal sealed class ShardReplicaGrain(
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         var store = _store;
         _store = null;
-        if (store is null) return Task.CompletedTask;
+        _opening = null;
+        if (store is null) return;
         string dir = Directory(store.Layout);
         if (reason.ReasonCode == DeactivationReasonCode.Migrating)
         {
@@ -45,11 +46,15 @@ internal sealed class ShardReplicaGrain(
             store.Dispose();
             try { System.IO.Directory.Delete(dir, recursive: true); }
             catch (IOException e) { logger.LogWarning(e, "Could not delete the moved replica {Dir}", dir); }
-            return Task.CompletedTask;
+            return;
         }
-        try { if (_ready) store.Checkpoint(); }
-        finally { store.Dispose(); }
-        return Task.CompletedTask;
+        try { if (_ready) await store.CheckpointAsync(); }
+        finally
+        {
+            // A record replica's close checkpoints FASTER (blocking): off the turn.
+            if (store.Layout.IsRecords) await BlockingWork.Run(() => { store.Dispose(); return true; });
+            else store.Dispose();
+        }
     }
 
     private ShardStore Local(ShardLayout layout)
@@ -60,12 +65,41 @@ internal sealed class ShardReplicaGrain(
         if (_store is not null)
         {
             if (_store.Layout.Spec != layout.Spec || _store.Layout.Dimension != layout.Dimension || _store.Layout.MetricCode != layout.MetricCode
-                || _store.Layout.ShardingCode != layout.ShardingCode || _store.Layout.CentroidDigest != layout.CentroidDigest)
-                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric, spec or sharding than this call's.", nameof(layout));
+                || _store.Layout.ShardingCode != layout.ShardingCode || _store.Layout.CentroidDigest != layout.CentroidDigest
+                || _store.Layout.RecordSchema != layout.RecordSchema)
+                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric, spec, sharding or record schema than this call's.", nameof(layout));
             return _store;
         }
-        return _store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes,
-            holder: $"replica {this.GetPrimaryKeyString()} on silo {silo.SiloAddress}");
+        return _store = OpenStore(layout);
+    }
+
+    private Task<ShardStore>? _opening;
+
+    /// <summary><see cref="Local"/>, opening a record replica (FASTER recovery blocks) on a <see cref="BlockingWork"/> thread.</summary>
+    private async Task<ShardStore> LocalAsync(ShardLayout layout)
+    {
+        if (_store is not null || !layout.IsRecords) return Local(layout);
+        if (layout.Name != _name || _shard >= layout.Shards || _replica >= layout.Replicas) return Local(layout);   // throws
+        var opening = _opening ??= BlockingWork.Run(() => OpenStore(layout));
+        try
+        {
+            var opened = await opening;
+            if (_store is null) _store = opened;
+            else if (!ReferenceEquals(_store, opened)) opened.Dispose();
+        }
+        catch
+        {
+            if (ReferenceEquals(_opening, opening)) _opening = null;
+            throw;
+        }
+        return Local(layout);
+    }
+
+    private ShardStore OpenStore(ShardLayout layout)
+    {
+        return ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes, options.Value.CatchUpTailBytes,
+            holder: $"replica {this.GetPrimaryKeyString()} on silo {silo.SiloAddress}",
+            recordOptions: layout.IsRecords ? new Engine.Collections.CollectionOptions { StoreMemoryBytes = options.Value.RecordStoreMemoryBytes } : null);
     }
 
     private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>
@@ -76,7 +110,7 @@ internal sealed class ShardReplicaGrain(
 
     private async Task<ShardStore> EnsureReady(ShardLayout layout, bool create = false)
     {
-        var store = Local(layout);
+        var store = await LocalAsync(layout);
         if (_ready) return store;
         // Reads interleave with other calls: every caller waits for the one catch-up.
         _readying ??= CatchUpOnActivation(store, layout, create);
@@ -151,7 +185,19 @@ internal sealed class ShardReplicaGrain(
         string how = "ops";
         int peer = ShardPlacementDirector.ParseKey(from.GetPrimaryKeyString()).Replica;
         var answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
-        if (answer.Ops is null)
+        if (answer.SnapshotKeys is { } keys)
+        {
+            // Record snapshot copy: every live record at the peer's sequence, fetched in slices; then the writes after it.
+            var records = new List<byte[]>(keys.Length);
+            for (int start = 0; start < keys.Length; start += 1024)
+                records.AddRange(await from.GetLocalRecords(layout, keys[start..Math.Min(keys.Length, start + 1024)]));
+            await store.InstallRecordsAsync(records, answer.SnapshotSequence, answer.SnapshotEpoch);
+            how = $"snapshot {records.Count}, then ops";
+            answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
+            if (answer.Ops is null)
+                throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
+        }
+        else if (answer.Ops is null)
         {
             // Snapshot copy: every live id at the peer's sequence, fetched in slices; then the writes after it.
             var ids = answer.SnapshotIds!;
@@ -174,7 +220,7 @@ internal sealed class ShardReplicaGrain(
         foreach (var op in answer.Ops)
             if (op.Sequence == store.Sequence + 1)
             {
-                store.Append(op);
+                await store.AppendAsync(op);
                 applied++;
             }
         _lastCatchUp = $"{how} {applied} from replica {peer}";
@@ -183,14 +229,37 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<long> Write(ShardLayout layout, WriteKind kind, long[] ids, float[] vectors)
     {
-        if (_replica != 0) throw new InvalidOperationException($"Writes go to replica 0 of a shard, not '{this.GetPrimaryKeyString()}'.");
-        var store = await EnsureReady(layout);
-        var op = new WriteOp
+        if (layout.IsRecords) throw new InvalidOperationException($"Collection '{layout.Name}' holds records: write through DistributedRecordCollection.");
+        return await Sequence(layout, store => Task.FromResult(new WriteOp
         {
             Sequence = store.Sequence + 1, Epoch = _epoch, PreviousEpoch = store.Epoch,
             Kind = kind, Ids = ids, Vectors = kind == WriteKind.Upsert ? vectors : [],
-        };
-        store.Append(op);
+        }));
+    }
+
+    public async Task<long> WriteRecords(ShardLayout layout, WriteKind kind, byte[][] items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (!layout.IsRecords) throw new InvalidOperationException($"Collection '{layout.Name}' holds plain vectors: write through DistributedCollection.");
+        if (kind is not (WriteKind.Upsert or WriteKind.Delete)) throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown write kind.");
+        return await Sequence(layout, async store =>
+        {
+            await store.ReadRecords(s => { s.Validate(kind, items); return Task.FromResult(true); });
+            return new WriteOp
+            {
+                Sequence = store.Sequence + 1, Epoch = _epoch, PreviousEpoch = store.Epoch,
+                Kind = kind, Ids = [], Vectors = [], Records = items,
+            };
+        });
+    }
+
+    // Primary: logs the write made from the caught-up store, applies it, replicates it to every follower.
+    private async Task<long> Sequence(ShardLayout layout, Func<ShardStore, Task<WriteOp>> make)
+    {
+        if (_replica != 0) throw new InvalidOperationException($"Writes go to replica 0 of a shard, not '{this.GetPrimaryKeyString()}'.");
+        var store = await EnsureReady(layout);
+        var op = await make(store);
+        await store.AppendAsync(op);
         await Task.WhenAll(Enumerable.Range(1, layout.Replicas - 1).Select(r => Replicate(layout, r, op)));
         return op.Sequence;
     }
@@ -220,7 +289,7 @@ internal sealed class ShardReplicaGrain(
         var store = await EnsureReady(layout);
         foreach (var op in ops)
         {
-            if (op.Sequence == store.Sequence + 1 && op.PreviousEpoch == store.Epoch) store.Append(op);
+            if (op.Sequence == store.Sequence + 1 && op.PreviousEpoch == store.Epoch) await store.AppendAsync(op);
             else if (op.Sequence == store.Sequence && op.Epoch == store.Epoch) continue;   // caught up past it already
             else await CatchUp(store, Peer(layout, 0));   // a gap or a diverged tail: take the primary's state, which includes op
         }
@@ -234,7 +303,7 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<ReplicaStatus> Create(ShardLayout layout, CentroidTable? centroids)
     {
-        if (centroids is not null) Local(layout).SaveCentroids(centroids);
+        if (centroids is not null) (await LocalAsync(layout)).SaveCentroids(centroids);
         return StatusOf(await EnsureReady(layout, create: true));
     }
 
@@ -248,11 +317,30 @@ internal sealed class ShardReplicaGrain(
 
     public async Task<long[]> Holding(ShardLayout layout, long[] ids) => (await EnsureReady(layout)).Holding(ids);
 
-    public Task<ReplicaStatus> Peek(ShardLayout layout) => Task.FromResult(StatusOf(Local(layout)));
+    public async Task<ReplicaStatus> Peek(ShardLayout layout) => StatusOf(await LocalAsync(layout));
 
-    public Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch) => Task.FromResult(Local(layout).CatchUpFrom(sequence, epoch));
+    public async Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch) => await (await LocalAsync(layout)).CatchUpFromAsync(sequence, epoch);
 
     public Task<VectorRows> GetLocal(ShardLayout layout, long[] ids) => Task.FromResult(Local(layout).Get(ids));
+
+    public async Task<RecordHits> SearchRecords(ShardLayout layout, RecordSearchRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return await (await EnsureReady(layout)).ReadRecords(s => s.SearchAsync(request));
+    }
+
+    public async Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        return await (await EnsureReady(layout)).ReadRecords(s => s.GetAsync(keys, includeVectors));
+    }
+
+    public async Task<byte[][]> GetLocalRecords(ShardLayout layout, byte[][] keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var found = await (await LocalAsync(layout)).ReadRecords(s => s.GetAsync(keys, includeVectors: true));
+        return found.Where(r => r is not null).ToArray()!;
+    }
 
     public async Task<bool> Rebalance(ShardLayout layout)
     {

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Engine.Collections;
 using Engine.Distance;
 using Engine.Index;
 using Engine.Index.Flat;
@@ -21,7 +22,11 @@ namespace Engine.Distributed;
 /// after the snapshot). A batch is durable when <see cref="Append"/> returns (log commit, fsync).</para>
 /// <para>Invariant, as in <c>Engine.Collections</c>: the index is derived from the vectors, never the other way
 /// round. Opening rebuilds it (ids ascending, so every replica holding the same vectors builds the same index).</para>
-/// <para>Not thread-safe: the owning grain runs one turn at a time.</para>
+/// <para>Record collections (<see cref="ShardLayout.RecordSchema"/>): the state is a <see cref="RecordShardState"/>
+/// (a <c>RecordCollection</c>) in <c>records-{generation}</c> instead of the vectors and index; the snapshot file then
+/// holds only where the log stands and which generation is current (the collection checkpoints itself first), and a
+/// snapshot copy from a peer builds the next generation beside the current one and switches to it with that file.</para>
+/// <para>Not thread-safe for writes: the owning grain runs one write at a time (reads may interleave).</para>
 /// </remarks>
 internal sealed class ShardStore : IDisposable
 {
@@ -35,6 +40,9 @@ internal sealed class ShardStore : IDisposable
     private IWriteAheadLog _wal;
     private IVectorIndex _index;
     private DataDirectoryLock? _lock;
+    private RecordShardState? _records;
+    private long _generation;
+    private CollectionOptions _recordOptions = CollectionOptions.Default;
 
     private ShardStore(string dir, ShardLayout layout, long checkpointLogBytes, long tailLimitBytes)
     {
@@ -56,14 +64,16 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Epoch of that batch.</summary>
     public long Epoch { get; private set; }
 
-    /// <summary>Live vectors.</summary>
-    public int Count => _vectors.Count;
+    /// <summary>Live vectors (records, for a record collection).</summary>
+    public long Count => _records?.Count ?? _vectors.Count;
 
     /// <summary>True when the directory already held this replica when it was opened (false: created just now).</summary>
     public bool ExistedBefore { get; private set; }
 
     /// <summary>True when the index is the layout's spec (trained), false while a spec that needs training is staged on exact search.</summary>
-    public bool Trained { get; private set; }
+    public bool Trained { get => _records?.Trained ?? _trained; private set => _trained = value; }
+
+    private bool _trained;
 
     /// <summary>Writes that can still be served to a peer from memory (the oldest is <see cref="OldestTailSequence"/>).</summary>
     public long OldestTailSequence => _tail.Count == 0 ? Sequence + 1 : _tail.Peek().Sequence;
@@ -73,16 +83,25 @@ internal sealed class ShardStore : IDisposable
     /// <exception cref="InvalidOperationException">The directory holds another collection's layout, or another silo or
     /// process has it open.</exception>
     /// <exception cref="CorruptIndexException">A damaged snapshot or log.</exception>
-    public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20, string? holder = null)
+    /// <param name="dir">The replica directory.</param>
+    /// <param name="layout">The collection's layout.</param>
+    /// <param name="checkpointLogBytes">Log bytes after which a snapshot is written and the log truncated.</param>
+    /// <param name="tailLimitBytes">Bytes of recent writes kept in memory for peers that catch up.</param>
+    /// <param name="holder">Names the opener in the directory lock.</param>
+    /// <param name="recordOptions">Record collections: the options of the replica's <c>RecordCollection</c> (null: defaults).
+    /// Opening a record replica blocks on FASTER's recovery: call it on a <see cref="BlockingWork"/> thread.</param>
+    public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20, string? holder = null,
+        CollectionOptions? recordOptions = null)
     {
         var dirLock = DataDirectoryLock.Acquire(dir, holder ?? $"a replica of collection '{layout.Name}'");
-        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes) { _lock = dirLock };
+        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes) { _lock = dirLock, _recordOptions = recordOptions ?? CollectionOptions.Default };
         try
         {
             store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
             store.CheckLayout();
             store.Centroids = ReadCentroids(dir, layout);
             long from = store.ReadSnapshot();
+            if (layout.IsRecords) store.OpenRecords();
             var provider = FileWriteAheadLogProvider.Instance;
             bool existed = File.Exists(provider.LogFile(dir));
             store._wal = existed ? provider.Open(dir) : provider.Create(dir);
@@ -92,11 +111,13 @@ internal sealed class ShardStore : IDisposable
                 if (op.Sequence <= store.Sequence) return;
                 if (op.Sequence != store.Sequence + 1)
                     throw new CorruptIndexException(provider.LogFile(dir), 0, $"write {op.Sequence} follows {store.Sequence} (a gap in the log)");
-                store.ApplyToVectors(op);
+                // Record writes are upserts and deletes by key: replaying one the collection already holds changes nothing.
+                if (store._records is not null) store.ReplayRecords(op);
+                else store.ApplyToVectors(op);
                 store.Remember(op);
                 store._logBytesSinceSnapshot += record.Length;
             });
-            store.BuildIndex();
+            if (store._records is null) store.BuildIndex();
             return store;
         }
         catch
@@ -146,18 +167,27 @@ internal sealed class ShardStore : IDisposable
             Name = l.Name, Dimension = l.Dimension, MetricCode = l.Metric, Spec = l.Spec, Shards = l.Shards,
             Replicas = l.Replicas, TrainingSize = l.TrainingSize,
             ShardingCode = l.Sharding, Centroids = l.Centroids, CentroidProbes = l.CentroidProbes, CentroidDigest = l.CentroidDigest,
+            RecordSchema = l.RecordSchema,
         };
     }
 
     private sealed record StoredLayout(string Name, int Dimension, int Metric, string Spec, int Shards, int Replicas, int TrainingSize,
-        int Sharding = 0, int Centroids = 0, int CentroidProbes = 0, long CentroidDigest = 0)
+        int Sharding = 0, int Centroids = 0, int CentroidProbes = 0, long CentroidDigest = 0, string? RecordSchema = null)
     {
         public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize,
-            l.ShardingCode, l.Centroids, l.CentroidProbes, l.CentroidDigest);
+            l.ShardingCode, l.Centroids, l.CentroidProbes, l.CentroidDigest, l.RecordSchema);
 
         /// <summary>What may never change (the replication factor, training size and default probes are recorded, not enforced).</summary>
         public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards"
-            + (Sharding == (int)ShardingMode.CentroidRanges ? $", centroid ranges over {Centroids} centroids {CentroidDigest:X16})" : ")");
+            + (Sharding == (int)ShardingMode.CentroidRanges ? $", centroid ranges over {Centroids} centroids {CentroidDigest:X16})" : ")")
+            + (RecordSchema is null ? "" : $" of records (schema {SchemaDigest(RecordSchema):X16})");
+
+        private static ulong SchemaDigest(string json)
+        {
+            ulong h = 0xCBF29CE484222325UL;
+            foreach (char c in json) h = unchecked((h ^ c) * 0x100000001B3UL);
+            return h;
+        }
     }
 
     /// <summary>Centroid-range sharding: the collection's centroid table as this replica holds it (null: not received yet).</summary>
@@ -203,21 +233,43 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Makes <paramref name="op"/> durable (log commit) and applies it. It must be the next in sequence.</summary>
     public void Append(WriteOp op)
     {
-        if (op.Sequence != Sequence + 1)
-            throw new InvalidOperationException($"Replica of '{Layout.Name}' is at write {Sequence}; write {op.Sequence} is out of order.");
-        var record = Encode(op);
-        _wal.Append(record);
-        _wal.Commit();
-        _logBytesSinceSnapshot += record.Length;
+        VectorsOnly();
+        Log(op);
         ApplyToVectors(op);
         ApplyToIndex(op);
         Remember(op);
         if (_logBytesSinceSnapshot >= _checkpointLogBytes) Checkpoint();
     }
 
+    // Makes the next write durable in the replica's log (before it is applied anywhere).
+    private void Log(WriteOp op)
+    {
+        if (op.Sequence != Sequence + 1)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' is at write {Sequence}; write {op.Sequence} is out of order.");
+        var record = Encode(op);
+        _wal.Append(record);
+        _wal.Commit();
+        _logBytesSinceSnapshot += record.Length;
+    }
+
+    /// <summary><see cref="Append"/> for either kind of collection (record writes are applied asynchronously).</summary>
+    public async Task AppendAsync(WriteOp op)
+    {
+        if (_records is null)
+        {
+            Append(op);
+            return;
+        }
+        Log(op);
+        await ApplyToRecords(op);
+        Remember(op);
+        if (_logBytesSinceSnapshot >= _checkpointLogBytes) await CheckpointAsync();
+    }
+
     /// <summary>Replaces everything with the given vectors at (<paramref name="sequence"/>, <paramref name="epoch"/>): the snapshot half of a catch-up.</summary>
     public void Install(long[] ids, float[] vectors, long sequence, long epoch)
     {
+        VectorsOnly();
         _vectors.Clear();
         int d = Layout.Dimension;
         for (int i = 0; i < ids.Length; i++) _vectors.Set(ids[i], vectors.AsSpan(i * d, d));
@@ -232,6 +284,7 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Writes a snapshot of every vector at the current sequence and truncates the log it covers.</summary>
     public void Checkpoint()
     {
+        VectorsOnly();
         long covered = _wal?.TailAddress ?? 0;
         var ids = _vectors.SortedIds();
         using (var w = new IndexFileWriter(Path.Combine(_dir, SnapshotFile),
@@ -246,11 +299,129 @@ internal sealed class ShardStore : IDisposable
         _logBytesSinceSnapshot = 0;
     }
 
+    /// <summary><see cref="Checkpoint"/> for either kind of collection: a record collection checkpoints itself (FASTER KV
+    /// and its own log), then the snapshot file records the sequence it holds and the log is truncated.</summary>
+    public async Task CheckpointAsync()
+    {
+        if (_records is null)
+        {
+            Checkpoint();
+            return;
+        }
+        long covered = _wal?.TailAddress ?? 0;
+        await _records.CheckpointAsync();
+        WriteRecordSnapshot(covered);
+        _wal?.Truncate(covered);
+        _logBytesSinceSnapshot = 0;
+    }
+
+    private void WriteRecordSnapshot(long covered)
+    {
+        using var w = new IndexFileWriter(Path.Combine(_dir, SnapshotFile),
+            new IndexFileHeader(SnapshotKind, Layout.Spec, Layout.Metric, Layout.Dimension, Count, IndexFile.FormatVersion));
+        w.WriteArray<long>("META", [Sequence, Epoch, covered, _generation]);
+        w.Commit();
+    }
+
+    private string RecordsDirectory(long generation) => Path.Combine(_dir, $"records-{generation}");
+
+    // Opens the current generation of the records and removes any other (a snapshot copy interrupted before its switch,
+    // or a replaced generation whose deletion did not finish).
+    private void OpenRecords()
+    {
+        foreach (var stale in System.IO.Directory.GetDirectories(_dir, "records-*"))
+            if (!string.Equals(Path.GetFileName(stale), $"records-{_generation}", StringComparison.Ordinal))
+                System.IO.Directory.Delete(stale, recursive: true);
+        _records = RecordShardState.Open(RecordsDirectory(_generation), Layout.Schema!, _recordOptions);
+    }
+
+    private void ReplayRecords(WriteOp op)
+    {
+        _records!.ApplyHere(op.Kind, op.Records ?? throw new InvalidOperationException($"Collection '{Layout.Name}' holds records; logged write {op.Sequence} carries plain vectors."));
+        Sequence = op.Sequence;
+        Epoch = op.Epoch;
+    }
+
+    private async Task ApplyToRecords(WriteOp op)
+    {
+        if (op.Records is null) throw new InvalidOperationException($"Collection '{Layout.Name}' holds records; write {op.Sequence} carries plain vectors.");
+        if (op.Kind == WriteKind.Upsert) await _records!.UpsertAsync(op.Records);
+        else await _records!.DeleteAsync(op.Records);
+        Sequence = op.Sequence;
+        Epoch = op.Epoch;
+    }
+
+    /// <summary>
+    /// Record collections: replaces everything with <paramref name="records"/> (serialized, with vectors) at
+    /// (<paramref name="sequence"/>, <paramref name="epoch"/>). The copy is built as the next generation beside the
+    /// current one and checkpointed; writing the snapshot file switches to it (a crash before leaves the old one).
+    /// </summary>
+    public async Task InstallRecordsAsync(IReadOnlyList<byte[]> records, long sequence, long epoch)
+    {
+        if (_records is null) throw new InvalidOperationException($"Collection '{Layout.Name}' holds plain vectors, not records.");
+        long generation = _generation + 1;
+        string dir = RecordsDirectory(generation);
+        if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, recursive: true);
+        var fresh = await BlockingWork.Run(() => RecordShardState.Open(dir, Layout.Schema!, _recordOptions));
+        try
+        {
+            int start = 0;
+            while (start < records.Count)
+            {
+                int end = start;
+                long bytes = 0;
+                while (end < records.Count && end - start < 4096 && bytes < 16 << 20) bytes += records[end++].Length;
+                await fresh.UpsertAsync(records.Skip(start).Take(end - start).ToArray());
+                start = end;
+            }
+            await fresh.CheckpointAsync();
+        }
+        catch
+        {
+            fresh.Retire(deleteDirectory: true);
+            throw;
+        }
+        long covered = _wal?.TailAddress ?? 0;
+        var old = _records;
+        (_records, _generation, Sequence, Epoch) = (fresh, generation, sequence, epoch);
+        _tail.Clear();
+        _tailBytes = 0;
+        WriteRecordSnapshot(covered);
+        _wal?.Truncate(covered);
+        _logBytesSinceSnapshot = 0;
+        old.Retire(deleteDirectory: true);
+    }
+
+    /// <summary>Runs a read on the current records under a lease (a generation replaced meanwhile is disposed only after it).</summary>
+    public async Task<T> ReadRecords<T>(Func<RecordShardState, Task<T>> read)
+    {
+        while (true)
+        {
+            var state = _records ?? throw new InvalidOperationException($"Collection '{Layout.Name}' holds plain vectors, not records: use DistributedCollection.");
+            if (!state.Acquire()) continue;
+            try { return await read(state); }
+            finally { state.Release(); }
+        }
+    }
+
+    private void VectorsOnly()
+    {
+        if (Layout.IsRecords)
+            throw new InvalidOperationException($"Collection '{Layout.Name}' holds records: use DistributedRecordCollection, not the plain-vector calls.");
+    }
+
     private long ReadSnapshot()
     {
         string path = Path.Combine(_dir, SnapshotFile);
         if (!File.Exists(path)) return 0;
         using var r = new IndexFileReader(path, SnapshotKind);
+        if (Layout.IsRecords)
+        {
+            var m = r.ReadArray<long>("META", 4);
+            r.VerifyEnd();
+            (Sequence, Epoch, _generation) = (m[0], m[1], m[3]);
+            return m[2];
+        }
         if (r.Header.Dimension != Layout.Dimension)
             throw new CorruptIndexException(path, 0, $"snapshot of dimension {r.Header.Dimension}, layout says {Layout.Dimension}");
         var meta = r.ReadArray<long>("META", 3);
@@ -267,11 +438,11 @@ internal sealed class ShardStore : IDisposable
     private void Remember(WriteOp op)
     {
         _tail.Enqueue(op);
-        _tailBytes += op.Ids.Length * 8L + op.Vectors.Length * 4L + 64;
+        _tailBytes += op.Bytes;
         while (_tailBytes > _tailLimitBytes && _tail.Count > 1)
         {
             var old = _tail.Dequeue();
-            _tailBytes -= old.Ids.Length * 8L + old.Vectors.Length * 4L + 64;
+            _tailBytes -= old.Bytes;
         }
     }
 
@@ -282,17 +453,39 @@ internal sealed class ShardStore : IDisposable
     /// </summary>
     public CatchUp CatchUpFrom(long sequence, long epoch)
     {
+        if (OpsSince(sequence, epoch) is { } ops) return ops;
+        VectorsOnly();
+        return new CatchUp { SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
+    }
+
+    // The writes after (sequence, epoch) when this replica still holds them and applied that write; else null.
+    private CatchUp? OpsSince(long sequence, long epoch)
+    {
         if (sequence == Sequence && epoch == Epoch) return new CatchUp { Ops = [] };
         if (sequence < Sequence)
         {
             bool linked = sequence == 0 ? OldestTailSequence == 1 : _tail.Any(o => o.Sequence == sequence && o.Epoch == epoch);
             if (linked) return new CatchUp { Ops = _tail.Where(o => o.Sequence > sequence).ToArray() };
         }
-        return new CatchUp { SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
+        return null;
+    }
+
+    /// <summary><see cref="CatchUpFrom"/> for either kind of collection (a record snapshot lists every live key).</summary>
+    public async Task<CatchUp> CatchUpFromAsync(long sequence, long epoch)
+    {
+        if (_records is null) return CatchUpFrom(sequence, epoch);
+        if (OpsSince(sequence, epoch) is { } ops) return ops;
+        long at = Sequence, atEpoch = Epoch;
+        var keys = await ReadRecords(s => s.KeysAsync());
+        return new CatchUp { SnapshotKeys = keys, SnapshotSequence = at, SnapshotEpoch = atEpoch };
     }
 
     /// <summary>The ids of <paramref name="ids"/> this replica holds, in their order.</summary>
-    public long[] Holding(long[] ids) => Array.FindAll(ids, _vectors.Contains);
+    public long[] Holding(long[] ids)
+    {
+        VectorsOnly();
+        return Array.FindAll(ids, _vectors.Contains);
+    }
 
     /// <summary>The stored vectors of the ids present.</summary>
     /// <param name="ids">The ids to fetch.</param>
@@ -300,6 +493,7 @@ internal sealed class ShardStore : IDisposable
     /// <see cref="IVectorIndex.TryReconstruct"/> of a local index would) rather than as written (what a peer copies).</param>
     public VectorRows Get(long[] ids, bool asIndexed = false)
     {
+        VectorsOnly();
         var found = ids.Where(_vectors.Contains).ToArray();
         var rows = _vectors.Gather(found);
         if (asIndexed) AsIndexed(rows);
@@ -321,6 +515,7 @@ internal sealed class ShardStore : IDisposable
     /// <summary>Top-k over this replica, with the request's knobs and filter.</summary>
     public SearchResponse Search(SearchRequest request)
     {
+        VectorsOnly();
         int d = Layout.Dimension, nq = request.Queries.Length / d, k = request.K;
         var distances = new float[(long)nq * k];
         var labels = new long[(long)nq * k];
@@ -348,7 +543,7 @@ internal sealed class ShardStore : IDisposable
     }
 
     /// <summary>Resident bytes: raw vectors plus the index.</summary>
-    public long MemoryBytes => _vectors.MemoryBytes + (_index?.MemoryBytes ?? 0);
+    public long MemoryBytes => _records?.MemoryBytes ?? _vectors.MemoryBytes + (_index?.MemoryBytes ?? 0);
 
     private void ApplyToVectors(WriteOp op)
     {
@@ -412,6 +607,7 @@ internal sealed class ShardStore : IDisposable
 
     private byte[] Encode(WriteOp op)
     {
+        if (op.Records is not null) return EncodeRecords(op);
         var bytes = new byte[WalHeaderBytes + op.Ids.Length * 8L + op.Vectors.Length * 4L];
         if (bytes.Length > _wal.MaxRecordSize)
             throw new ArgumentException($"A write batch of {op.Ids.Length} rows ({bytes.Length} bytes) exceeds the log's record limit of {_wal.MaxRecordSize} bytes; send smaller batches.");
@@ -424,10 +620,33 @@ internal sealed class ShardStore : IDisposable
         return bytes;
     }
 
+    // Record writes: the header, then per record (or key) its length (i32) and bytes.
+    private byte[] EncodeRecords(WriteOp op)
+    {
+        var items = op.Records!;
+        long size = WalHeaderBytes + items.Sum(r => 4L + r.Length);
+        if (size > _wal.MaxRecordSize)
+            throw new ArgumentException($"A write batch of {items.Length} records ({size} bytes) exceeds the log's record limit of {_wal.MaxRecordSize} bytes; send smaller batches.");
+        var bytes = new byte[size];
+        bytes[0] = (byte)op.Kind;
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(1), op.Sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(9), op.Epoch);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(17), items.Length);
+        int at = WalHeaderBytes;
+        foreach (var r in items)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), r.Length);
+            r.CopyTo(bytes.AsSpan(at + 4));
+            at += 4 + r.Length;
+        }
+        return bytes;
+    }
+
     private WriteOp Decode(ReadOnlySpan<byte> record)
     {
         string file = FileWriteAheadLogProvider.Instance.LogFile(_dir);
         if (record.Length < WalHeaderBytes) throw new CorruptIndexException(file, 0, $"a {record.Length}-byte record is shorter than its header");
+        if (Layout.IsRecords) return DecodeRecords(record, file);
         var kind = (WriteKind)record[0];
         int n = BinaryPrimitives.ReadInt32LittleEndian(record[17..]);
         long vecBytes = kind == WriteKind.Upsert ? (long)n * Layout.Dimension * 4 : 0;
@@ -443,11 +662,36 @@ internal sealed class ShardStore : IDisposable
         };
     }
 
+    private static WriteOp DecodeRecords(ReadOnlySpan<byte> record, string file)
+    {
+        var kind = (WriteKind)record[0];
+        int n = BinaryPrimitives.ReadInt32LittleEndian(record[17..]);
+        if ((kind != WriteKind.Upsert && kind != WriteKind.Delete) || n < 0)
+            throw new CorruptIndexException(file, 0, $"a record write of kind {record[0]} with {n} rows");
+        var items = new byte[n][];
+        int at = WalHeaderBytes;
+        for (int i = 0; i < n; i++)
+        {
+            int len = at + 4 <= record.Length ? BinaryPrimitives.ReadInt32LittleEndian(record[at..]) : -1;
+            if (len < 0 || (long)at + 4 + len > record.Length) throw new CorruptIndexException(file, 0, $"record {i} of a {n}-row write runs past its {record.Length} bytes");
+            items[i] = record.Slice(at + 4, len).ToArray();
+            at += 4 + len;
+        }
+        if (at != record.Length) throw new CorruptIndexException(file, 0, $"a {n}-row record write has {record.Length - at} trailing bytes");
+        return new WriteOp
+        {
+            Kind = kind, Records = items, Ids = [], Vectors = [],
+            Sequence = BinaryPrimitives.ReadInt64LittleEndian(record[1..]),
+            Epoch = BinaryPrimitives.ReadInt64LittleEndian(record[9..]),
+        };
+    }
+
     /// <summary>Closes the log and the index and releases the directory (takes no snapshot; the grain does on a clean deactivation).</summary>
     public void Dispose()
     {
         _wal?.Dispose();
         _index?.Dispose();
+        _records?.Dispose();
         _lock?.Dispose();
         _lock = null;
     }

@@ -18,7 +18,8 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
     /// <param name="test">Names the temp directory.</param>
     /// <param name="root">A data root to reuse (a whole cluster restarted on the same disks): silo i gets the same
     /// directory as silo i of an earlier cluster on that root, and disposing leaves the root for the caller to delete.</param>
-    public static async Task<DistributedTestCluster> StartAsync(int silos, string test, string? root = null)
+    /// <param name="configure">Changes the silos' engine options after the defaults below (null: none).</param>
+    public static async Task<DistributedTestCluster> StartAsync(int silos, string test, string? root = null, Action<DistributedEngineOptions>? configure = null)
     {
         bool owned = root is null;
         root ??= Path.Combine(Path.GetTempPath(), "engine-dist-tests", test + "-" + Guid.NewGuid().ToString("N")[..8]);
@@ -35,6 +36,7 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
             o.DataDirectory = directories[options.SiloName];
             o.PeerTimeout = TimeSpan.FromSeconds(10);
             o.ReplicationTimeout = TimeSpan.FromSeconds(20);
+            configure?.Invoke(o);
         }));
         // Declare a killed silo dead within a few seconds (the defaults suit production, not a test), and let the
         // client wait for the router's own retries and timeouts.

@@ -28,14 +28,14 @@ public class DistributedShardStoreTests : IDisposable
         }   // no checkpoint: reopening must redo the log
         using (var s = ShardStore.Open(_dir, Layout))
         {
-            Assert.Equal((2L, 7L, 48), (s.Sequence, s.Epoch, s.Count));
+            Assert.Equal((2L, 7L, 48L), (s.Sequence, s.Epoch, s.Count));
             Assert.Empty(s.Get([3, 4]).Ids);
             s.Checkpoint();
             s.Append(Upsert(3, 9, 7, secondIds, 2));
         }
         using (var s = ShardStore.Open(_dir, Layout, checkpointLogBytes: 1 << 16))
         {
-            Assert.Equal((3L, 9L, 78), (s.Sequence, s.Epoch, s.Count));
+            Assert.Equal((3L, 9L, 78L), (s.Sequence, s.Epoch, s.Count));
             var got = s.Get([100]);
             Assert.Equal(TestData.Gaussian(30, D, 2)[..D], got.Vectors);
             // A search over the reopened replica equals a fresh Flat index over the same vectors.
