@@ -196,6 +196,10 @@ public sealed class DistributedCollection
     /// <summary>Moves replicas whose silo is not the one the placement rule picks now (after silos joined); returns how many moved.</summary>
     public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => Call(r => r.Rebalance(Layout), cancellationToken);
 
+    /// <summary>Replicas whose silo is not the one the placement rule picks now: what <see cref="RebalanceAsync"/> would
+    /// move (0 once an automatic or requested rebalance finished).</summary>
+    public Task<int> MisplacedAsync(CancellationToken cancellationToken = default) => Call(r => r.Misplaced(Layout), cancellationToken);
+
     /// <summary>Live vectors (sum over shards, from replica 0's count).</summary>
     public async Task<long> CountAsync(CancellationToken cancellationToken = default)
     {

@@ -30,6 +30,16 @@ public sealed class DistributedEngineOptions
     /// enough for the cluster to declare a dead silo dead and activate the follower elsewhere.</summary>
     public TimeSpan ReplicationTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Move replicas automatically when the set of active silos changes (default true): once it has held still for
+    /// <see cref="RebalanceDelay"/>, the replicas the placement rule now puts on other silos move there one at a time,
+    /// each caught up before the next (as <see cref="DistributedCollection.RebalanceAsync"/> does on request).
+    /// </summary>
+    public bool AutoRebalance { get; set; } = true;
+
+    /// <summary>How long the set of active silos must hold still before an automatic rebalance (default 10 s).</summary>
+    public TimeSpan RebalanceDelay { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the bad one.</summary>
     public void Validate()
     {
@@ -37,6 +47,7 @@ public sealed class DistributedEngineOptions
         if (CheckpointLogBytes < 1 << 16) throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 64 KiB.");
         if (RecordStoreMemoryBytes < 16L << 20) throw new ArgumentOutOfRangeException(nameof(RecordStoreMemoryBytes), RecordStoreMemoryBytes, "RecordStoreMemoryBytes must be at least 16 MiB.");
         if (CatchUpTailBytes < 0) throw new ArgumentOutOfRangeException(nameof(CatchUpTailBytes), CatchUpTailBytes, "CatchUpTailBytes must be >= 0.");
+        if (RebalanceDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RebalanceDelay), RebalanceDelay, "RebalanceDelay must be >= 0.");
         if (PeerTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "PeerTimeout must be positive.");
         if (ReplicationTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReplicationTimeout), ReplicationTimeout, "ReplicationTimeout must be >= 0.");
     }
@@ -61,6 +72,7 @@ public static class DistributedEngineHosting
         Directory.CreateDirectory(probe.DataDirectory);
         silo.Services.Configure(configure);
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloDataDirectoryLock>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, AutoRebalancer>();
         silo.AddPlacementDirector<ShardPlacementStrategy, ShardPlacementDirector>();
         silo.Services.AddSingleton<CentroidTableCache>();
         return silo;

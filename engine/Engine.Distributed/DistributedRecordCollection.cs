@@ -240,4 +240,8 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
 
     /// <summary>Moves replicas whose silo is not the one the placement rule picks now (after silos joined); returns how many moved.</summary>
     public Task<int> RebalanceAsync(CancellationToken cancellationToken = default) => Call(r => r.Rebalance(Layout), cancellationToken);
+
+    /// <summary>Replicas whose silo is not the one the placement rule picks now: what <see cref="RebalanceAsync"/> would
+    /// move (0 once an automatic or requested rebalance finished).</summary>
+    public Task<int> MisplacedAsync(CancellationToken cancellationToken = default) => Call(r => r.Misplaced(Layout), cancellationToken);
 }

@@ -83,6 +83,10 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("StoredLayout")]
     Task<ShardLayout?> StoredLayout();
 
+    /// <summary>True when the replica is not on the silo its placement picks in the current membership (opens nothing).</summary>
+    [AlwaysInterleave, Alias("Misplaced")]
+    Task<bool> Misplaced(ShardLayout layout);
+
     /// <summary>When the replica is not on the silo its placement picks in the current membership, moves there
     /// (migration; the new activation catches up from a peer). Returns true when a move was started.</summary>
     [Alias("Rebalance")]
@@ -140,6 +144,10 @@ public interface IRouterGrain : IGrainWithStringKey
     /// <summary>Record collections: serialized records by key bytes, in the keys' order (null where absent).</summary>
     [Alias("GetRecords")]
     Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
+
+    /// <summary>Replicas not on the silo the placement rule picks in the current membership (what <see cref="Rebalance"/> would move).</summary>
+    [Alias("Misplaced")]
+    Task<int> Misplaced(ShardLayout layout);
 
     /// <summary>Moves misplaced replicas one at a time (each caught up before the next moves); returns how many moved.</summary>
     [Alias("Rebalance")]

@@ -332,6 +332,16 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         return result;
     }
 
+    public async Task<int> Misplaced(ShardLayout layout)
+    {
+        Check(layout);
+        var all = new List<Task<bool>>();
+        for (int s = 0; s < layout.Shards; s++)
+            for (int r = 0; r < layout.Replicas; r++)
+                all.Add(Replica(layout, s, r).Misplaced(layout));
+        return (await Task.WhenAll(all)).Count(m => m);
+    }
+
     public async Task<int> Rebalance(ShardLayout layout)
     {
         Check(layout);

@@ -6,9 +6,13 @@ using Orleans.Runtime.Placement;
 namespace Engine.Distributed;
 
 /// <summary>
-/// Places shard replicas so that the replicas of one shard sit on distinct silos (when there are at least R) and the
-/// shards spread evenly: replica r of shard s of collection c goes to silo <c>(h(c) + s + r) mod N</c> of the active
-/// silos ordered by address. The same rule drives rebalancing (<see cref="IShardReplicaGrain.Rebalance"/>).
+/// Places shard replicas by rendezvous (highest-random-weight) hashing: for shard s of collection c every active silo
+/// gets a score h(c, s, silo endpoint), and replica r goes to the silo ranked r-th (mod N). The replicas of one shard
+/// sit on distinct silos when there are at least R, shards spread evenly in expectation, and a change of membership
+/// touches only the shards whose top R silos it changes (a joining silo enters a shard's top R with probability
+/// R / N; then the replicas from its rank down shift by one, at most R moves), where the former rule,
+/// <c>(h(c) + s + r) mod N</c>, moved almost every replica when N changed. A silo restarted at the same endpoint gets its
+/// replicas back. The same rule drives rebalancing (<see cref="IShardReplicaGrain.Rebalance"/>).
 /// </summary>
 [Serializable, GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("Engine.Distributed.ShardPlacementStrategy")]
 public sealed class ShardPlacementStrategy : PlacementStrategy
@@ -41,10 +45,23 @@ internal sealed class ShardPlacementDirector : IPlacementDirector
     internal static SiloAddress? Pick(IReadOnlyList<SiloAddress> silos, string name, int shard, int replica)
     {
         if (silos.Count == 0) return null;
-        var ordered = silos.OrderBy(s => s.Endpoint.ToString(), StringComparer.Ordinal).ThenBy(s => s.Generation).ToArray();
-        uint h = 2166136261;
-        foreach (char c in name) h = (h ^ c) * 16777619;
-        return ordered[(int)((h + (uint)shard + (uint)replica) % (uint)ordered.Length)];
+        // By endpoint, not generation: a silo restarted at the same address gets its replicas back.
+        var ranked = silos.Select(s => (Silo: s, Endpoint: s.Endpoint.ToString()))
+            .OrderByDescending(s => Score(name, shard, s.Endpoint)).ThenBy(s => s.Endpoint, StringComparer.Ordinal).ThenBy(s => s.Silo.Generation)
+            .ToArray();
+        return ranked[replica % ranked.Length].Silo;
+    }
+
+    // FNV-1a over the collection name, the shard and the endpoint, then the SplitMix64 finaliser (stable across processes).
+    private static ulong Score(string name, int shard, string endpoint)
+    {
+        ulong h = 0xCBF29CE484222325UL;
+        foreach (char c in name) h = unchecked((h ^ c) * 0x100000001B3UL);
+        h = unchecked((h ^ (ulong)(uint)shard) * 0x100000001B3UL);
+        foreach (char c in endpoint) h = unchecked((h ^ c) * 0x100000001B3UL);
+        h = unchecked((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL);
+        h = unchecked((h ^ (h >> 27)) * 0x94D049BB133111EBUL);
+        return h ^ (h >> 31);
     }
 
     /// <summary>Splits a replica key <c>name/shard/replica</c>.</summary>

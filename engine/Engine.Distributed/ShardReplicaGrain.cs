@@ -342,12 +342,23 @@ internal sealed class ShardReplicaGrain(
         return found.Where(r => r is not null).ToArray()!;
     }
 
+    public Task<bool> Misplaced(ShardLayout layout)
+    {
+        if (layout.Name != _name) throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}'.", nameof(layout));
+        return Task.FromResult(Target() is { } target && !target.Equals(silo.SiloAddress));
+    }
+
+    private SiloAddress? Target()
+    {
+        var active = membership.CurrentSnapshot.Members.Values
+            .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
+        return ShardPlacementDirector.Pick(active, _name, _shard, _replica);
+    }
+
     public async Task<bool> Rebalance(ShardLayout layout)
     {
         await EnsureReady(layout);
-        var active = membership.CurrentSnapshot.Members.Values
-            .Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
-        var target = ShardPlacementDirector.Pick(active, _name, _shard, _replica);
+        var target = Target();
         if (target is null || target.Equals(silo.SiloAddress)) return false;
         RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
         this.MigrateOnIdle();

@@ -36,6 +36,7 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
             o.DataDirectory = directories[options.SiloName];
             o.PeerTimeout = TimeSpan.FromSeconds(10);
             o.ReplicationTimeout = TimeSpan.FromSeconds(20);
+            o.AutoRebalance = false;   // tests that move replicas say when (AutoRebalanceTests turns it on)
             configure?.Invoke(o);
         }));
         // Declare a killed silo dead within a few seconds (the defaults suit production, not a test), and let the

@@ -174,7 +174,8 @@ public class DistributedFailoverTests(ITestOutputHelper output)
     public async Task AddingASilo_RebalancesUnderLoad()
     {
         await using var c = await DistributedTestCluster.StartAsync(2, nameof(AddingASilo_RebalancesUnderLoad));
-        var (coll, queries, expected) = await Load(c, "grow", shards: 4);
+        // 8 shards: the new silo ranks among the top two of a shard with probability 2/3, so it gets none with (1/3)^8.
+        var (coll, queries, expected) = await Load(c, "grow", shards: 8);
         var load = new Load_(coll, queries, expected);
         load.Start();
         var added = await c.Cluster.StartAdditionalSiloAsync();
@@ -188,8 +189,37 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         var status = await coll.StatusAsync();
         Assert.Contains(status, s => s.Silo == added.SiloAddress.Endpoint.ToString());
         // Replicas of one shard on distinct silos after the move.
-        for (int s = 0; s < 4; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
+        for (int s = 0; s < 8; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
         await CheckEverything(coll, queries, expected, load.Acknowledged);
+        Assert.Equal(0, await coll.MisplacedAsync());
         Assert.Equal(0, await coll.RebalanceAsync());
+    }
+
+    [Fact]
+    public async Task AddingASilo_MovesReplicasToIt_WithoutBeingAsked()
+    {
+        await using var c = await DistributedTestCluster.StartAsync(2, nameof(AddingASilo_MovesReplicasToIt_WithoutBeingAsked),
+            configure: o => { o.AutoRebalance = true; o.RebalanceDelay = TimeSpan.FromSeconds(1); });
+        var (coll, queries, expected) = await Load(c, "auto", shards: 8);
+        var load = new Load_(coll, queries, expected);
+        load.Start();
+        var added = await c.Cluster.StartAdditionalSiloAsync();
+        string home = added.SiloAddress.Endpoint.ToString();
+        // No RebalanceAsync: the silos see the new member and move its share of the replicas to it.
+        var clock = Stopwatch.StartNew();
+        ReplicaStatus[] status;
+        do
+        {
+            await Task.Delay(250);
+            status = await coll.StatusAsync();
+        }
+        while (clock.Elapsed < TimeSpan.FromSeconds(60) && (await coll.MisplacedAsync() > 0 || !status.Any(st => st.Silo == home)));
+        await load.StopAsync();
+        output.WriteLine($"settled after {clock.Elapsed.TotalSeconds:F1} s; {load.Searches} searches, {load.Writes} write batches; "
+            + string.Join(", ", status.Select((st, i) => $"{i / 2}/{i % 2}@{st.Silo}")));
+        Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
+        Assert.Contains(status, s => s.Silo == home);
+        for (int s = 0; s < 8; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
+        await CheckEverything(coll, queries, expected, load.Acknowledged);
     }
 }

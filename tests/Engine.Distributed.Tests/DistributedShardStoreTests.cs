@@ -141,3 +141,34 @@ public class DistributedShardSpecTests : IDisposable
         Assert.Equal(before, reopened.Search(new SearchRequest { Queries = queries, K = 1, Settings = settings }).Labels);
     }
 }
+
+/// <summary>The placement rule without a cluster: distinct silos per shard, even spread, few moves when a silo joins.</summary>
+public class ShardPlacementTests
+{
+    private static Orleans.Runtime.SiloAddress Silo(int port) =>
+        Orleans.Runtime.SiloAddress.New(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), 1);
+
+    [Fact]
+    public void Replicas_OnDistinctSilos_SpreadEvenly_AndAJoinMovesFew()
+    {
+        const int S = 400, R = 2;
+        var four = Enumerable.Range(0, 4).Select(i => Silo(11111 + i)).ToArray();
+        var five = four.Append(Silo(11200)).ToArray();
+        var load = new Dictionary<string, int>();
+        int moved = 0;
+        for (int s = 0; s < S; s++)
+        {
+            var here = Enumerable.Range(0, R).Select(r => ShardPlacementDirector.Pick(four, "c", s, r)!).ToArray();
+            Assert.Equal(R, here.Distinct().Count());
+            foreach (var silo in here) load[silo.ToString()] = load.GetValueOrDefault(silo.ToString()) + 1;
+            // The order of the silo list does not matter; a restarted silo (new generation, same endpoint) ranks the same.
+            Assert.Equal(here, Enumerable.Range(0, R).Select(r => ShardPlacementDirector.Pick(four.Reverse().ToArray(), "c", s, r)!));
+            var restarted = four.Select(x => x.Endpoint.Port == 11112 ? Orleans.Runtime.SiloAddress.New(x.Endpoint, 7) : x).ToArray();
+            Assert.Equal(here.Select(x => x.Endpoint), Enumerable.Range(0, R).Select(r => ShardPlacementDirector.Pick(restarted, "c", s, r)!.Endpoint));
+            moved += Enumerable.Range(0, R).Count(r => !ShardPlacementDirector.Pick(five, "c", s, r)!.Equals(here[r]));
+        }
+        // Expected per silo: S·R/4 = 200; a join touches about R/5 of the shards with ≤ R moves each (the mod rule: ~all).
+        Assert.All(load.Values, n => Assert.InRange(n, 150, 250));
+        Assert.InRange(moved, S * R / 10, S * R / 2);
+    }
+}
