@@ -242,7 +242,7 @@ internal static class ClusterBench
             : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (!apphost) psi.ArgumentList.Add(cliDll);
-        foreach (var a in new[] { "cluster", "silo", "--port", siloPort.ToString(CultureInfo.InvariantCulture), "--gateway", gatewayPort.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir })
+        foreach (var a in new[] { "cluster", "silo", "--port", siloPort.ToString(CultureInfo.InvariantCulture), "--gateway", gatewayPort.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir, "--rebalance-delay", "-1" })
             psi.ArgumentList.Add(a);
         if (seed is not null)
         {

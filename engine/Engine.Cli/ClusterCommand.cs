@@ -61,9 +61,14 @@ internal static class ClusterCommand
         var seed = new Option<string?>("--seed") { Description = "HOST:PORT of the primary silo (development clustering on one machine); omit on the primary itself." };
         var clusterId = new Option<string>("--cluster-id") { Description = "Cluster id shared by the silos and clients.", DefaultValueFactory = _ => "engine" };
         var verbose = new Option<bool>("--verbose") { Description = "Log Orleans' information messages (default: warnings and errors)." };
+        var rebalanceDelay = new Option<double>("--rebalance-delay")
+        {
+            Description = "Seconds the set of active silos must hold still before replicas move automatically to where the placement rule puts them (negative: never, only on request).",
+            DefaultValueFactory = _ => 10,
+        };
         var cmd = new Command("silo", "Runs one silo until it is stopped (Ctrl+C / SIGTERM); prints 'silo ready' once it has joined the cluster.")
         {
-            port, gateway, dataDir, seed, clusterId, verbose,
+            port, gateway, dataDir, seed, clusterId, verbose, rebalanceDelay,
         };
         cmd.SetAction(r =>
         {
@@ -73,6 +78,8 @@ internal static class ClusterCommand
                 SiloPort = r.GetValue(port), GatewayPort = r.GetValue(gateway), DataDirectory = r.GetValue(dataDir)!,
                 Seed = seedText is null ? null : SiloSettings.ParseEndpoint(seedText, "--seed"),
                 ClusterId = r.GetValue(clusterId)!,
+                AutoRebalanceDelay = r.GetValue(rebalanceDelay) is var delay && double.IsFinite(delay) && delay >= 0 ? TimeSpan.FromSeconds(delay)
+                    : double.IsNaN(delay) || double.IsPositiveInfinity(delay) ? throw new ArgumentException($"--rebalance-delay must be a number of seconds, not {delay}.") : null,
                 LogLevel = r.GetValue(verbose) ? Microsoft.Extensions.Logging.LogLevel.Information : Microsoft.Extensions.Logging.LogLevel.Warning,
             };
             using var host = DistributedHosts.BuildSilo(settings);

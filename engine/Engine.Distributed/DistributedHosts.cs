@@ -36,6 +36,10 @@ public sealed record SiloSettings
     /// </summary>
     public Action<ISiloBuilder>? Clustering { get; init; }
 
+    /// <summary>Move replicas automatically once the set of active silos changed and held still for this long (default
+    /// 10 s; null: never, only on <c>RebalanceAsync</c>). See <see cref="DistributedEngineOptions.AutoRebalance"/>.</summary>
+    public TimeSpan? AutoRebalanceDelay { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Minimum log level of the silo's console log (default Warning).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 
@@ -46,6 +50,7 @@ public sealed record SiloSettings
         if (GatewayPort is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(GatewayPort), GatewayPort, "--gateway must be in 1..65535.");
         if (SiloPort == GatewayPort) throw new ArgumentException($"--port and --gateway must differ (both {SiloPort}).", nameof(GatewayPort));
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("--data-dir is required.", nameof(DataDirectory));
+        if (AutoRebalanceDelay is { } delay && delay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(AutoRebalanceDelay), delay, "--rebalance-delay must be >= 0.");
         ArgumentException.ThrowIfNullOrWhiteSpace(ClusterId);
         ArgumentException.ThrowIfNullOrWhiteSpace(ServiceId);
     }
@@ -81,7 +86,12 @@ public static class DistributedHosts
             else
                 silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort,
                     settings.Seed ?? new IPEndPoint(IPAddress.Loopback, settings.SiloPort), settings.ServiceId, settings.ClusterId);
-            silo.AddVectorEngine(o => o.DataDirectory = Path.GetFullPath(settings.DataDirectory));
+            silo.AddVectorEngine(o =>
+            {
+                o.DataDirectory = Path.GetFullPath(settings.DataDirectory);
+                o.AutoRebalance = settings.AutoRebalanceDelay is not null;
+                if (settings.AutoRebalanceDelay is { } delay) o.RebalanceDelay = delay;
+            });
         });
         return builder.Build();
     }
