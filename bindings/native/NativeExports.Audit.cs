@@ -27,7 +27,7 @@ public static unsafe partial class NativeExports
         {
             var a = NativeHandles.Get<IndexHandle>(approximate, IndexWhat);
             var e = NativeHandles.Get<IndexHandle>(exact, IndexWhat);
-            var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), null, a.Index);
+            var options = MiningOptionsJson.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), null, a.Index);
             var input = MiningInputFrom(a, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
             var report = MiningAudit.Run(a.Index, e.Index, input, options);
             return NativeText.CopyOut(report.ToJson(), reportJson, reportCapacity, reportNeeded);

@@ -64,7 +64,7 @@ public static unsafe partial class NativeExports
         long* negatives, float* scores, int width, byte* reportJson, long reportCapacity, long* reportNeeded)
     {
         var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
+        var options = MiningOptionsJson.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
         if (width < options.NumNegatives)
             throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
         if (n > 0) NativeArgs.Out(negatives, "negatives"); // no anchors: no rows, NULL outputs are fine
@@ -141,7 +141,7 @@ public static unsafe partial class NativeExports
         byte* jsonlPath, byte* reportJson, long reportCapacity, long* reportNeeded)
     {
         var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-        var options = NativeOptions.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
+        var options = MiningOptionsJson.Mining(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"), occurrence, h.Index);
         string path = NativeArgs.Utf8(jsonlPath, "jsonl_path");
         var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
         var miner = new HardNegativeMiner(h.Index, options);
@@ -200,7 +200,7 @@ public static unsafe partial class NativeExports
         try
         {
             var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
-            var options = NativeOptions.Hubness(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
+            var options = MiningOptionsJson.Hubness(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
             long[] ids = NativeArgs.Ids(corpusIds, nIds, "corpus_ids").ToArray();
             HubnessReport report = queries == null && nq == 0
                 ? HubnessAnalyzer.Analyze(h.Index, ids, options)

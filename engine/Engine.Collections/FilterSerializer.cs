@@ -67,7 +67,7 @@ public static class FilterSerializer
         if (o.Count != (o.ContainsKey("cmp") ? 3 : o.ContainsKey("in") ? 2 : 1))
             throw new FormatException($"unexpected members in {o.ToJsonString()}");
         if (o["cmp"] is { } cmp)
-            return new CompareFilter(Field(o["field"]), Enum.Parse<CompareOp>(cmp.GetValue<string>()), ParseValue(o["value"]));
+            return new CompareFilter(Field(o["field"]), Op(cmp.GetValue<string>()), ParseValue(o["value"]));
         if (o["in"] is { } field)
             return new InFilter(Field(field), Array(o["values"]).Select(v => ParseValue(v) ?? throw new FormatException("an 'in' value is null")).ToArray());
         if (o["and"] is { } and) return new AndFilter(Array(and).Select(n => Parse(n ?? throw new FormatException("a null operand"))).ToArray());
@@ -75,6 +75,10 @@ public static class FilterSerializer
         if (o["not"] is { } not) return new NotFilter(Parse(not));
         throw new FormatException($"no filter kind in {o.ToJsonString()}");
     }
+
+    private static CompareOp Op(string name) =>
+        Enum.GetNames<CompareOp>().Contains(name, StringComparer.Ordinal) ? Enum.Parse<CompareOp>(name)
+            : throw new FormatException($"unknown comparison '{name}' ({string.Join(", ", Enum.GetNames<CompareOp>())})");
 
     private static string Field(JsonNode? n) => n?.GetValue<string>() ?? throw new FormatException("a filter names no field");
 

@@ -664,6 +664,11 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         return _codec.ToRecord<TKey>(_codec.Decode(blob, Path.Combine(_directory, StoreDir), includeVectors), includeVectors);
     }
 
+    /// <summary>The largest record this collection takes, as <see cref="RecordSerializer"/> bytes (key included), for a key
+    /// of <paramref name="keyBytes"/> bytes: the store's entry limit and the log's record limit. Larger records are
+    /// refused by the upserts with an <see cref="ArgumentException"/>.</summary>
+    public int MaxRecordBytes(int keyBytes) => Math.Min(FasterKeyValueStore.MaxEntryBytes - 9, _log.MaxRecordSize - 13 - Math.Max(0, keyBytes));
+
     /// <summary>The keys of every live record, in internal-id order (a replica copies a collection this way).</summary>
     public Task<IReadOnlyList<TKey>> KeysAsync(CancellationToken cancellationToken = default) =>
         Task.Run<IReadOnlyList<TKey>>(() =>

@@ -6,7 +6,9 @@ namespace Engine.Distributed;
 /// Dedicated threads for work that blocks on I/O: FASTER's log commits spin until the device's completions (which run
 /// on the thread pool) arrive, and opening a store recovers synchronously. Run on Orleans' turns (thread-pool threads),
 /// a few such calls at once starve the pool of the very threads their completions need, and every call stalls for
-/// seconds; here they block only these threads.
+/// seconds; here they block only these threads. Work started here does not see this scheduler as current
+/// (<see cref="TaskCreationOptions.HideScheduler"/>): the parallel loops inside an index add or a training run use the
+/// thread pool, not these few threads.
 /// </summary>
 internal static class BlockingWork
 {
@@ -14,15 +16,15 @@ internal static class BlockingWork
 
     /// <summary>Runs <paramref name="work"/> (and the synchronous part of the task it returns) on a dedicated thread.</summary>
     public static Task<T> Run<T>(Func<Task<T>> work) =>
-        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler).Unwrap();
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach | TaskCreationOptions.HideScheduler, Scheduler).Unwrap();
 
     /// <summary>Runs <paramref name="work"/> (and the synchronous part of the task it returns) on a dedicated thread.</summary>
     public static Task Run(Func<Task> work) =>
-        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler).Unwrap();
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach | TaskCreationOptions.HideScheduler, Scheduler).Unwrap();
 
     /// <summary>Runs the synchronous <paramref name="work"/> on a dedicated thread.</summary>
     public static Task<T> Run<T>(Func<T> work) =>
-        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach, Scheduler);
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.DenyChildAttach | TaskCreationOptions.HideScheduler, Scheduler);
 
     private sealed class DedicatedScheduler : TaskScheduler
     {

@@ -23,17 +23,17 @@ public sealed class DistributedCollection
     public ShardLayout Layout { get; }
 
     /// <summary>Rows per write call to the router (default 4 096, capped so one shard's log record stays under 32 MiB).</summary>
-    public int WriteBatchRows { get; init; } = 4096;
+    public int WriteBatchRows { get; set; } = 4096;
 
     /// <summary>
     /// How long one router call may take before the handle gives up on it and retries (default 60 s). Every operation is
     /// idempotent (upsert and delete by id, reads), so a call stranded on a silo that died — the client only learns of
     /// its death from membership — is sent again, through a live gateway.
     /// </summary>
-    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan CallTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Attempts per operation (1..100, default 3): the first call plus retries after a timeout or a lost silo.</summary>
-    public int Attempts { get; init; } = 3;
+    public int Attempts { get; set; } = 3;
 
     private IRouterGrain Router => _grains.GetGrain<IRouterGrain>(Layout.Name);
 

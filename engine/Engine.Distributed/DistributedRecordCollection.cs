@@ -11,7 +11,10 @@ namespace Engine.Distributed;
 /// out to every shard, each applies the filter and knobs to its records, and the router merges the top-k exactly.
 /// </summary>
 /// <remarks>Records are checked against the schema here, before anything travels, and again on the shard's primary
-/// before its log takes them. See docs/scale-out.md ("Records").</remarks>
+/// before its log takes them. Writes are idempotent and retried after a timeout (<see cref="Attempts"/>), but not
+/// ordered across calls: two concurrent writes of one key from different calls may land in either order, and a retried
+/// write may land after a later one; write one key from one caller at a time when its final value matters. See
+/// docs/scale-out.md ("Records").</remarks>
 /// <typeparam name="TKey">string, Guid, int or long (as in the schema).</typeparam>
 public sealed class DistributedRecordCollection<TKey> where TKey : notnull
 {
@@ -34,16 +37,16 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
     public CollectionSchema Schema { get; }
 
     /// <summary>Most records per write call to the router (default 4 096).</summary>
-    public int WriteBatchRows { get; init; } = 4096;
+    public int WriteBatchRows { get; set; } = 4096;
 
     /// <summary>Most serialized bytes per write call to the router (default 16 MiB; a single larger record goes alone).</summary>
-    public long WriteBatchBytes { get; init; } = 16L << 20;
+    public long WriteBatchBytes { get; set; } = 16L << 20;
 
     /// <summary>How long one router call may take before it is retried (default 60 s; every operation is idempotent).</summary>
-    public TimeSpan CallTimeout { get; init; }
+    public TimeSpan CallTimeout { get; set; }
 
     /// <summary>Attempts per operation (1..100, default 3).</summary>
-    public int Attempts { get; init; } = 3;
+    public int Attempts { get; set; } = 3;
 
     private Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken) =>
         RouterCalls.Call(_grains.GetGrain<IRouterGrain>(Layout.Name), call, CallTimeout, Attempts, cancellationToken);
@@ -174,8 +177,13 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(keys);
         var encoded = keys.Select(k => RecordSerializer.SerializeKey(k ?? throw new ArgumentException("A key in the batch is null.", nameof(keys)))).ToArray();
-        var found = await Call(r => r.GetRecords(Layout, encoded, includeVectors), cancellationToken);
-        return found.Select(b => b is null ? null : _serializer.Deserialize<TKey>(b, includeVectors)).ToArray();
+        var result = new List<Record<TKey>?>(encoded.Length);
+        foreach (var part in Batches(encoded))   // the answers (records) are what grows: a call per WriteBatchRows keys
+        {
+            var found = await Call(r => r.GetRecords(Layout, part, includeVectors), cancellationToken);
+            result.AddRange(found.Select(b => b is null ? null : _serializer.Deserialize<TKey>(b, includeVectors)));
+        }
+        return result;
     }
 
     /// <summary>The <paramref name="k"/> records nearest to <paramref name="query"/> over every shard that pass the

@@ -29,9 +29,10 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
 
     /// <summary>Record collections: the records of the keys present, with vectors, as this replica holds them now (the
-    /// snapshot half of a peer's catch-up).</summary>
+    /// snapshot half of a peer's catch-up): the keys from the first on until about <paramref name="maxBytes"/> of
+    /// records (at least one key).</summary>
     [AlwaysInterleave, Alias("GetLocalRecords")]
-    Task<byte[][]> GetLocalRecords(ShardLayout layout, byte[][] keys);
+    Task<RecordSlice> GetLocalRecords(ShardLayout layout, byte[][] keys, int maxBytes);
 
     /// <summary>Follower: applies writes sequenced by the primary (catching up first when they do not follow its own).</summary>
     [Alias("Apply")]

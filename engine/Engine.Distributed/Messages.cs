@@ -214,6 +214,17 @@ public sealed record RecordSearchRequest
     [Id(6)] public double ExactFallbackSelectivity { get; init; } = 0.01;
 }
 
+/// <summary>A slice of a record snapshot copy: the records found for the first <see cref="KeysRead"/> keys asked for.</summary>
+[GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordSlice")]
+public sealed record RecordSlice
+{
+    /// <summary>Serialized records, with vectors (keys no longer present are left out).</summary>
+    [Id(0)] public required byte[][] Records { get; init; }
+
+    /// <summary>How many of the keys asked for this slice covers.</summary>
+    [Id(1)] public required int KeysRead { get; init; }
+}
+
 /// <summary>Top-k records of a batch of queries: per query up to k hits, best first.</summary>
 [GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordHits")]
 public sealed record RecordHits

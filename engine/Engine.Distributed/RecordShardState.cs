@@ -44,6 +44,10 @@ internal abstract class RecordShardState : IDisposable
     /// <exception cref="ArgumentException">The first bad item, named by its position.</exception>
     public abstract void Validate(WriteKind kind, byte[][] items);
 
+    /// <summary>Checks keys of a read: each a key of the schema's type in its canonical bytes.</summary>
+    /// <exception cref="ArgumentException">The first bad key, named by its position.</exception>
+    public abstract void CheckKeys(byte[][] keys);
+
     public abstract Task DeleteAsync(byte[][] keys);
 
     /// <summary>Applies a logged write on the calling thread (replaying the log while the replica opens, itself on a
@@ -146,13 +150,30 @@ internal abstract class RecordShardState : IDisposable
                 var item = items[i] ?? throw new ArgumentException($"Item {i} of the write is null.", nameof(items));
                 try
                 {
-                    if (kind == WriteKind.Upsert) _serializer.Serialize(_serializer.Deserialize<TKey>(item));
+                    if (kind == WriteKind.Upsert)
+                    {
+                        var record = _serializer.Deserialize<TKey>(item);
+                        _serializer.Serialize(record);   // the schema's checks (field types, finite vectors)
+                        var key = _serializer.KeyOf(item);
+                        CheckKey(key);
+                        int max = _records.MaxRecordBytes(key.Length);
+                        if (item.Length > max) throw new ArgumentException($"it is {item.Length} bytes; a record holds at most {max} bytes.");
+                    }
                     else CheckKey(item);
                 }
                 catch (Exception e) when (e is CorruptIndexException or ArgumentException)
                 {
                     throw new ArgumentException($"{(kind == WriteKind.Upsert ? "Record" : "Key")} {i} of the write is not valid for the collection: {e.Message}", nameof(items));
                 }
+            }
+        }
+
+        public override void CheckKeys(byte[][] keys)
+        {
+            for (int i = 0; i < keys.Length; i++)
+            {
+                try { CheckKey(keys[i] ?? throw new ArgumentException("it is null.")); }
+                catch (ArgumentException e) { throw new ArgumentException($"Key {i} is not a key of the collection: {e.Message}", nameof(keys)); }
             }
         }
 
@@ -184,6 +205,7 @@ internal abstract class RecordShardState : IDisposable
 
         public override async Task<byte[]?[]> GetAsync(byte[][] keys, bool includeVectors)
         {
+            CheckKeys(keys);
             var found = await _records.GetBatchAsync(keys.Select(k => RecordSerializer.DeserializeKey<TKey>(k)).ToArray(), includeVectors).ConfigureAwait(false);
             return found.Select(r => r is null ? null : _serializer.Serialize(r, includeVectors)).ToArray();
         }

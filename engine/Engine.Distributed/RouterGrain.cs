@@ -281,6 +281,8 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         Check(layout);
         ArgumentNullException.ThrowIfNull(request);
         RecordsOf(layout);
+        if (request.Queries is null || request.Queries.Length == 0) throw new ArgumentException("The request holds no queries.", nameof(request));
+        if (request.K is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(request), request.K, "K must be in 1..10000.");
         int first = Interlocked.Increment(ref _turn) & int.MaxValue;
         var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s => FromAnyReplica(layout, s, first, r => r.SearchRecords(layout, request))));
         return MergeRecords(parts.Select(p => p.Value).ToArray(), request.K) with { Failovers = parts.Sum(p => p.Value.Failovers + p.Failovers) };

@@ -43,7 +43,8 @@ internal sealed class ShardReplicaGrain(
         if (reason.ReasonCode == DeactivationReasonCode.Migrating)
         {
             // The replica moves to another silo and rebuilds there from a peer: this copy is superseded.
-            store.Dispose();
+            if (store.Layout.IsRecords) await BlockingWork.Run(() => { store.Dispose(); return true; });
+            else store.Dispose();
             try { System.IO.Directory.Delete(dir, recursive: true); }
             catch (IOException e) { logger.LogWarning(e, "Could not delete the moved replica {Dir}", dir); }
             return;
@@ -187,12 +188,18 @@ internal sealed class ShardReplicaGrain(
         var answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
         if (answer.SnapshotKeys is { } keys)
         {
-            // Record snapshot copy: every live record at the peer's sequence, fetched in slices; then the writes after it.
-            var records = new List<byte[]>(keys.Length);
-            for (int start = 0; start < keys.Length; start += 1024)
-                records.AddRange(await from.GetLocalRecords(layout, keys[start..Math.Min(keys.Length, start + 1024)]));
-            await store.InstallRecordsAsync(records, answer.SnapshotSequence, answer.SnapshotEpoch);
-            how = $"snapshot {records.Count}, then ops";
+            // Record snapshot copy: every live record at the peer's sequence, fetched in slices of at most 16 MiB and
+            // streamed into the new generation; then the writes after it.
+            int next = 0;
+            long copied = await store.InstallRecordsAsync(async () =>
+            {
+                if (next >= keys.Length) return null;
+                var slice = await from.GetLocalRecords(layout, keys[next..Math.Min(keys.Length, next + 4096)], 16 << 20);
+                if (slice.KeysRead < 1) throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}': its peer returned no records for the snapshot's keys from {next} on.");
+                next += slice.KeysRead;
+                return slice.Records;
+            }, answer.SnapshotSequence, answer.SnapshotEpoch);
+            how = $"snapshot {copied}, then ops";
             answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
             if (answer.Ops is null)
                 throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
@@ -220,7 +227,7 @@ internal sealed class ShardReplicaGrain(
         foreach (var op in answer.Ops)
             if (op.Sequence == store.Sequence + 1)
             {
-                await store.AppendAsync(op);
+                await Append(store, op);
                 applied++;
             }
         _lastCatchUp = $"{how} {applied} from replica {peer}";
@@ -253,13 +260,27 @@ internal sealed class ShardReplicaGrain(
         });
     }
 
+    // Logs and applies a write; a write logged but not applied leaves the replica faulted: it deactivates, and the next
+    // activation reopens it from disk, replaying the log.
+    private async Task Append(ShardStore store, WriteOp op)
+    {
+        try { await store.AppendAsync(op); }
+        catch when (store.Fault is not null)
+        {
+            logger.LogError(store.Fault, "Replica {Key} could not apply logged write {Sequence}; reopening it", this.GetPrimaryKeyString(), op.Sequence);
+            _ready = false;
+            this.DeactivateOnIdle();
+            throw new IOException($"Replica '{this.GetPrimaryKeyString()}' could not apply write {op.Sequence} after logging it ({store.Fault.Message}); it reopens from its log.");
+        }
+    }
+
     // Primary: logs the write made from the caught-up store, applies it, replicates it to every follower.
     private async Task<long> Sequence(ShardLayout layout, Func<ShardStore, Task<WriteOp>> make)
     {
         if (_replica != 0) throw new InvalidOperationException($"Writes go to replica 0 of a shard, not '{this.GetPrimaryKeyString()}'.");
         var store = await EnsureReady(layout);
         var op = await make(store);
-        await store.AppendAsync(op);
+        await Append(store, op);
         await Task.WhenAll(Enumerable.Range(1, layout.Replicas - 1).Select(r => Replicate(layout, r, op)));
         return op.Sequence;
     }
@@ -289,7 +310,7 @@ internal sealed class ShardReplicaGrain(
         var store = await EnsureReady(layout);
         foreach (var op in ops)
         {
-            if (op.Sequence == store.Sequence + 1 && op.PreviousEpoch == store.Epoch) await store.AppendAsync(op);
+            if (op.Sequence == store.Sequence + 1 && op.PreviousEpoch == store.Epoch) await Append(store, op);
             else if (op.Sequence == store.Sequence && op.Epoch == store.Epoch) continue;   // caught up past it already
             else await CatchUp(store, Peer(layout, 0));   // a gap or a diverged tail: take the primary's state, which includes op
         }
@@ -335,11 +356,27 @@ internal sealed class ShardReplicaGrain(
         return await (await EnsureReady(layout)).ReadRecords(s => s.GetAsync(keys, includeVectors));
     }
 
-    public async Task<byte[][]> GetLocalRecords(ShardLayout layout, byte[][] keys)
+    public async Task<RecordSlice> GetLocalRecords(ShardLayout layout, byte[][] keys, int maxBytes)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        var found = await (await LocalAsync(layout)).ReadRecords(s => s.GetAsync(keys, includeVectors: true));
-        return found.Where(r => r is not null).ToArray()!;
+        var store = await LocalAsync(layout);
+        var records = new List<byte[]>();
+        long bytes = 0;
+        int read = 0;
+        // In small steps so the answer stops near maxBytes (always at least one key, so a slice makes progress).
+        while (read < keys.Length && (read == 0 || bytes < maxBytes))
+        {
+            var step = keys[read..Math.Min(keys.Length, read + 64)];
+            var found = await store.ReadRecords(s => s.GetAsync(step, includeVectors: true));
+            foreach (var r in found)
+                if (r is not null)
+                {
+                    records.Add(r);
+                    bytes += r.Length;
+                }
+            read += step.Length;
+        }
+        return new RecordSlice { Records = [.. records], KeysRead = read };
     }
 
     public Task<bool> Misplaced(ShardLayout layout)

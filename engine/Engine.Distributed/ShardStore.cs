@@ -241,9 +241,15 @@ internal sealed class ShardStore : IDisposable
         if (_logBytesSinceSnapshot >= _checkpointLogBytes) Checkpoint();
     }
 
+    /// <summary>Set when a logged write could not be applied: the in-memory state is behind the log, so the replica takes
+    /// no more writes until it is reopened (which replays the log).</summary>
+    public Exception? Fault { get; private set; }
+
     // Makes the next write durable in the replica's log (before it is applied anywhere).
     private void Log(WriteOp op)
     {
+        if (Fault is not null)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' failed to apply write {Sequence + 1} after logging it ({Fault.Message}); it must be reopened, which replays its log.");
         if (op.Sequence != Sequence + 1)
             throw new InvalidOperationException($"Replica of '{Layout.Name}' is at write {Sequence}; write {op.Sequence} is out of order.");
         var record = Encode(op);
@@ -261,7 +267,12 @@ internal sealed class ShardStore : IDisposable
             return;
         }
         Log(op);
-        await ApplyToRecords(op);
+        try { await ApplyToRecords(op); }
+        catch (Exception e)
+        {
+            Fault = e;
+            throw;
+        }
         Remember(op);
         if (_logBytesSinceSnapshot >= _checkpointLogBytes) await CheckpointAsync();
     }
@@ -310,16 +321,16 @@ internal sealed class ShardStore : IDisposable
         }
         long covered = _wal?.TailAddress ?? 0;
         await _records.CheckpointAsync();
-        WriteRecordSnapshot(covered);
+        WriteRecordSnapshot(Sequence, Epoch, covered, _generation, Count);
         _wal?.Truncate(covered);
         _logBytesSinceSnapshot = 0;
     }
 
-    private void WriteRecordSnapshot(long covered)
+    private void WriteRecordSnapshot(long sequence, long epoch, long covered, long generation, long count)
     {
         using var w = new IndexFileWriter(Path.Combine(_dir, SnapshotFile),
-            new IndexFileHeader(SnapshotKind, Layout.Spec, Layout.Metric, Layout.Dimension, Count, IndexFile.FormatVersion));
-        w.WriteArray<long>("META", [Sequence, Epoch, covered, _generation]);
+            new IndexFileHeader(SnapshotKind, Layout.Spec, Layout.Metric, Layout.Dimension, count, IndexFile.FormatVersion));
+        w.WriteArray<long>("META", [sequence, epoch, covered, generation]);
         w.Commit();
     }
 
@@ -332,6 +343,9 @@ internal sealed class ShardStore : IDisposable
         foreach (var stale in System.IO.Directory.GetDirectories(_dir, "records-*"))
             if (!string.Equals(Path.GetFileName(stale), $"records-{_generation}", StringComparison.Ordinal))
                 System.IO.Directory.Delete(stale, recursive: true);
+        // A snapshot that names a generation vouches for its records: their absence is damage, not an empty shard.
+        if (Sequence > 0 && File.Exists(Path.Combine(_dir, SnapshotFile)) && !File.Exists(Path.Combine(RecordsDirectory(_generation), "collection.json")))
+            throw new CorruptIndexException(RecordsDirectory(_generation), 0, $"the snapshot names records generation {_generation} at write {Sequence}, but its directory holds no collection");
         _records = RecordShardState.Open(RecordsDirectory(_generation), Layout.Schema!, _recordOptions);
     }
 
@@ -352,45 +366,50 @@ internal sealed class ShardStore : IDisposable
     }
 
     /// <summary>
-    /// Record collections: replaces everything with <paramref name="records"/> (serialized, with vectors) at
-    /// (<paramref name="sequence"/>, <paramref name="epoch"/>). The copy is built as the next generation beside the
-    /// current one and checkpointed; writing the snapshot file switches to it (a crash before leaves the old one).
+    /// Record collections: replaces everything with the records <paramref name="nextSlice"/> yields (serialized, with
+    /// vectors; null ends) at (<paramref name="sequence"/>, <paramref name="epoch"/>). The copy is built as a new
+    /// generation beside the current one (a number never used in this directory) and checkpointed; writing the snapshot
+    /// file that names it is the switch (a crash or failure before leaves the old generation in force). Returns the
+    /// records installed.
     /// </summary>
-    public async Task InstallRecordsAsync(IReadOnlyList<byte[]> records, long sequence, long epoch)
+    public async Task<long> InstallRecordsAsync(Func<Task<byte[][]?>> nextSlice, long sequence, long epoch)
     {
         if (_records is null) throw new InvalidOperationException($"Collection '{Layout.Name}' holds plain vectors, not records.");
-        long generation = _generation + 1;
+        long generation = Math.Max(_generation, GenerationsOnDisk().DefaultIfEmpty(0).Max()) + 1;
         string dir = RecordsDirectory(generation);
-        if (System.IO.Directory.Exists(dir)) System.IO.Directory.Delete(dir, recursive: true);
         var fresh = await BlockingWork.Run(() => RecordShardState.Open(dir, Layout.Schema!, _recordOptions));
+        long installed = 0;
+        long covered = _wal?.TailAddress ?? 0;
         try
         {
-            int start = 0;
-            while (start < records.Count)
+            while (await nextSlice() is { } slice)
             {
-                int end = start;
-                long bytes = 0;
-                while (end < records.Count && end - start < 4096 && bytes < 16 << 20) bytes += records[end++].Length;
-                await fresh.UpsertAsync(records.Skip(start).Take(end - start).ToArray());
-                start = end;
+                if (slice.Length == 0) continue;
+                await fresh.UpsertAsync(slice);
+                installed += slice.Length;
             }
             await fresh.CheckpointAsync();
+            covered = _wal?.TailAddress ?? 0;
+            WriteRecordSnapshot(sequence, epoch, covered, generation, fresh.Count);
         }
         catch
         {
             fresh.Retire(deleteDirectory: true);
             throw;
         }
-        long covered = _wal?.TailAddress ?? 0;
         var old = _records;
         (_records, _generation, Sequence, Epoch) = (fresh, generation, sequence, epoch);
         _tail.Clear();
         _tailBytes = 0;
-        WriteRecordSnapshot(covered);
         _wal?.Truncate(covered);
         _logBytesSinceSnapshot = 0;
         old.Retire(deleteDirectory: true);
+        return installed;
     }
+
+    private IEnumerable<long> GenerationsOnDisk() =>
+        System.IO.Directory.GetDirectories(_dir, "records-*")
+            .Select(d => long.TryParse(Path.GetFileName(d).AsSpan("records-".Length), out long g) ? g : -1).Where(g => g >= 0);
 
     /// <summary>Runs a read on the current records under a lease (a generation replaced meanwhile is disposed only after it).</summary>
     public async Task<T> ReadRecords<T>(Func<RecordShardState, Task<T>> read)

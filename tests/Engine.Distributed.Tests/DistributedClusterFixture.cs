@@ -27,12 +27,16 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
         var directories = new Dictionary<string, string>();
         string? reuse = null;
         var builder = new InProcessTestClusterBuilder((short)silos);
+        // A silo restarted on its disk gets its old ports back (RestartOnSameDiskAsync), as a machine that comes back
+        // has its old address: placement ranks silos by endpoint.
+        var ports = new ReplayingPortAllocator();
         builder.ConfigureSilo((options, silo) => silo.AddVectorEngine(o =>
         {
             // A silo started to replace a stopped one gets its directory: the machine came back with its disk.
             lock (directories)
                 if (!directories.TryGetValue(options.SiloName, out var dir))
                     directories[options.SiloName] = dir = reuse ?? Path.Combine(root, options.SiloName);
+            lock (ports) ports.BySilo[options.SiloName] = (options.SiloPort, options.GatewayPort);
             o.DataDirectory = directories[options.SiloName];
             o.PeerTimeout = TimeSpan.FromSeconds(10);
             o.ReplicationTimeout = TimeSpan.FromSeconds(20);
@@ -48,25 +52,52 @@ internal sealed class DistributedTestCluster : IAsyncDisposable
             o.NumVotesForDeathDeclaration = 1;
         }));
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromMinutes(2)));
-        var cluster = builder.Build();
+        var cluster = new InProcessTestCluster(builder.Options, ports);
         await cluster.DeployAsync();
-        return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d, OwnsRoot = owned };
+        return new DistributedTestCluster { Cluster = cluster, Root = root, Directories = directories, SetReuse = d => reuse = d, OwnsRoot = owned, Ports = ports };
     }
 
     public required Dictionary<string, string> Directories { get; init; }
     public required Action<string?> SetReuse { get; init; }
 
+    private ReplayingPortAllocator Ports { get; init; } = null!;
+
+    /// <summary>Hands out free ports, except that the next allocation can be told to return a stopped silo's own.</summary>
+    private sealed class ReplayingPortAllocator : ITestClusterPortAllocator, IDisposable
+    {
+        private readonly TestClusterPortAllocator _free = new();
+        public readonly Dictionary<string, (int Silo, int Gateway)> BySilo = [];
+        public (int, int)? Next;
+
+        public (int, int) AllocateConsecutivePortPairs(int numPorts = 5)
+        {
+            lock (this)
+            {
+                if (Next is { } next)
+                {
+                    Next = null;
+                    return next;
+                }
+            }
+            return _free.AllocateConsecutivePortPairs(numPorts);
+        }
+
+        public void Dispose() => _free.Dispose();
+    }
+
     /// <summary>True when disposing deletes <see cref="Root"/>.</summary>
     public bool OwnsRoot { get; init; } = true;
 
-    /// <summary>Starts a silo that takes over the data directory of the stopped silo <paramref name="stoppedName"/>.</summary>
-    public async Task<InProcessSiloHandle> RestartOnSameDiskAsync(string stoppedName)
+    /// <summary>Restarts the stopped (secondary) silo <paramref name="stoppedName"/>: the same name, endpoint and data
+    /// directory, as a machine that comes back (a new silo generation).</summary>
+    public Task<InProcessSiloHandle> RestartOnSameDiskAsync(string stoppedName)
     {
-        string dir;
-        lock (Directories) dir = Directories[stoppedName];
-        SetReuse(dir);
-        try { return await Cluster.StartAdditionalSiloAsync(); }
-        finally { SetReuse(null); }
+        lock (Directories)
+            if (!Directories.ContainsKey(stoppedName)) throw new ArgumentException($"No silo '{stoppedName}' ran in this cluster.", nameof(stoppedName));
+        if (!stoppedName.StartsWith("Silo_", StringComparison.Ordinal) || !int.TryParse(stoppedName.AsSpan(5), out int instance))
+            throw new ArgumentException($"'{stoppedName}' is not a test silo name (Silo_N).", nameof(stoppedName));
+        lock (Ports) Ports.Next = Ports.BySilo[stoppedName];
+        return Cluster.StartSiloAsync(instance, Cluster.Options);
     }
 
     public IGrainFactory Client => Cluster.Client;

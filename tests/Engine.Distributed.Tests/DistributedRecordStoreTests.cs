@@ -74,7 +74,8 @@ public class DistributedRecordStoreTests : IDisposable
         {
             await s.AppendAsync(Op(1, 5, 0, WriteKind.Upsert, Records(0, 20, 1)));
             // A peer's snapshot at write 8 of another epoch replaces everything.
-            await s.InstallRecordsAsync(Records(100, 30, 4), sequence: 8, epoch: 6);
+            var slices = new Queue<byte[][]>([Records(100, 20, 4), [], Records(120, 10, 4)]);
+            Assert.Equal(30, await s.InstallRecordsAsync(() => Task.FromResult(slices.TryDequeue(out var x) ? x : null), sequence: 8, epoch: 6));
             Assert.Equal((8L, 6L, 30L), (s.Sequence, s.Epoch, s.Count));
             Assert.Null(await VersionOf(s, 0));
             await s.AppendAsync(Op(9, 6, 6, WriteKind.Delete, Keys(100)));
@@ -85,6 +86,15 @@ public class DistributedRecordStoreTests : IDisposable
             Assert.Equal((9L, 6L, 29L), (s.Sequence, s.Epoch, s.Count));
             Assert.Equal(4, await VersionOf(s, 101));
             Assert.Equal(["records-1"], Directory.GetDirectories(_dir, "records-*").Select(Path.GetFileName));
+            // A copy that fails part-way leaves the current generation in force; the next one takes a new number.
+            await Assert.ThrowsAsync<IOException>(() => s.InstallRecordsAsync(() => throw new IOException("peer lost"), sequence: 20, epoch: 8));
+            Assert.Equal((9L, 6L, 29L), (s.Sequence, s.Epoch, s.Count));
+            Assert.Equal(4, await VersionOf(s, 101));
+            await s.CheckpointAsync();
+        }
+        using (var s = ShardStore.Open(_dir, Layout))
+        {
+            Assert.Equal((9L, 6L, 29L), (s.Sequence, s.Epoch, s.Count));
             // Catch-up answers: the writes when linked, every live key when the asker diverged.
             Assert.Empty((await s.CatchUpFromAsync(9, 6)).Ops!);
             var snap = await s.CatchUpFromAsync(3, 99);
@@ -92,6 +102,18 @@ public class DistributedRecordStoreTests : IDisposable
             Assert.Equal(29, snap.SnapshotKeys!.Length);
             Assert.Equal(9, snap.SnapshotSequence);
         }
+    }
+
+    [Fact]
+    public async Task AMissingGeneration_IsDamage_NotAnEmptyShard()
+    {
+        using (var s = ShardStore.Open(_dir, Layout))
+        {
+            await s.AppendAsync(Op(1, 5, 0, WriteKind.Upsert, Records(0, 5, 1)));
+            await s.CheckpointAsync();
+        }
+        Directory.Delete(Path.Combine(_dir, "records-0"), recursive: true);
+        Assert.Throws<CorruptIndexException>(() => ShardStore.Open(_dir, Layout));
     }
 
     [Fact]
@@ -107,6 +129,13 @@ public class DistributedRecordStoreTests : IDisposable
         await Assert.ThrowsAsync<ArgumentException>(() => s.ReadRecords(r => { r.Validate(WriteKind.Upsert, [[1, 2]]); return Task.FromResult(0); }));
         await Assert.ThrowsAsync<ArgumentException>(() => s.ReadRecords(r => { r.Validate(WriteKind.Delete, [[1, 2, 3]]); return Task.FromResult(0); }));
         await s.ReadRecords(r => { r.Validate(WriteKind.Delete, Keys(5)); return Task.FromResult(0); });
+        // A record past the store's entry limit (a 5 MiB field) is refused before the log, not after it.
+        var schema = new CollectionSchema(typeof(long), [new DataField("body", FieldType.String)], [new VectorField("v", D)]);
+        var big = new RecordSerializer(schema).Serialize(new Record<long>(1) { Data = { ["body"] = new string('x', 5 << 20) }, Vectors = { ["v"] = new float[D] } });
+        using var s2 = ShardStore.Open(Path.Combine(_dir, "big"), DistributedRecordCollection<long>.LayoutFor("big", schema, 1, 1));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => s2.ReadRecords(r => { r.Validate(WriteKind.Upsert, [big]); return Task.FromResult(0); }));
+        Assert.Contains("at most", e.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => s.ReadRecords(r => r.GetAsync([[1, 2, 3]], includeVectors: false)));
         Assert.Equal(0L, s.Sequence);
     }
 }

@@ -78,7 +78,7 @@ public class RecordWireTests : IDisposable
     [Fact]
     public void Filters_BadJsonAndUnsupportedConstants_AreRefusedByName()
     {
-        foreach (var bad in new[] { "{", "[]", "null", "{\"cmp\":\"Less\",\"field\":\"x\"}", "{\"cmp\":\"Sideways\",\"field\":\"x\",\"value\":null}",
+        foreach (var bad in new[] { "{", "[]", "null", "{\"cmp\":\"Less\",\"field\":\"x\"}", "{\"cmp\":\"Sideways\",\"field\":\"x\",\"value\":null}", "{\"cmp\":\"99\",\"field\":\"x\",\"value\":null}",
                      "{\"in\":\"x\",\"values\":[null]}", "{\"cmp\":\"Less\",\"field\":\"x\",\"value\":{\"decimal\":\"1\"}}", "{\"and\":[1]}", "{\"xor\":[]}",
                      "{\"cmp\":\"Less\",\"field\":\"x\",\"value\":{\"int64\":\"1e3\"}}", "{\"not\":{\"and\":[]},\"or\":[]}" })
             Assert.Throws<ArgumentException>(() => FilterSerializer.FromJson(bad));

@@ -3,13 +3,14 @@ using Engine.Index;
 using Engine.Mining;
 using Engine.Mining.Hubness;
 
-namespace Engine.Native;
+namespace Engine.Mining;
 
 /// <summary>
-/// Parses the JSON option objects of <c>engine_mine</c> and <c>engine_hubness</c> (snake_case keys, every key
-/// optional). Unknown keys and values of the wrong type are errors that name the key.
+/// Parses the JSON option objects of mining and hubness (snake_case keys, every key optional), as the C ABI
+/// (<c>engine_mine</c>, <c>engine_hubness</c>), the Python package and the cluster gateway take them. Unknown keys and
+/// values of the wrong type are <see cref="ArgumentException"/>s that name the key.
 /// </summary>
-internal static class NativeOptions
+public static class MiningOptionsJson
 {
     /// <summary>Mining option keys, in the order the docs list them.</summary>
     public static readonly string[] MiningKeys =
@@ -80,7 +81,7 @@ internal static class NativeOptions
         if (search is not null)
         {
             if (index is null) throw new ArgumentException("Option 'search' needs the index it is for.", "options");
-            o = o with { SearchParameters = IndexFactory.CreateParameters(index, NativeExports.ParseSettings(search), o.Threads) };
+            o = o with { SearchParameters = IndexFactory.CreateParameters(index, SearchSettings.Parse(search, "params"), o.Threads) };
         }
         o.Validate();
         return o;
