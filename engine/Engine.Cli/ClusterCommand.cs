@@ -13,6 +13,37 @@ internal static class ClusterCommand
         cmd.Subcommands.Add(CreateSilo());
         cmd.Subcommands.Add(CreateBench());
         cmd.Subcommands.Add(CreateLoad());
+        cmd.Subcommands.Add(CreateGateway());
+        return cmd;
+    }
+
+    private static Command CreateGateway()
+    {
+        var cluster = new Option<string>("--cluster") { Description = "Gateways of the cluster, HOST:PORT,...", Required = true };
+        var http = new Option<int>("--http") { Description = "HTTP port the gateway listens on.", Required = true };
+        var bind = new Option<string>("--bind") { Description = "Address to listen on (127.0.0.1; '+' for every interface).", DefaultValueFactory = _ => "127.0.0.1" };
+        var cmd = new Command("gateway", "Serves a cluster over HTTP for clients without an Orleans client (the Python package's minedex.ClusterIndex): "
+            + "search, get, upsert, delete and hard-negative mining of plain-vector collections; prints 'gateway ready' once it listens.")
+        {
+            cluster, http, bind,
+        };
+        cmd.SetAction(r =>
+        {
+            int port = r.GetValue(http);
+            if (port is < 1 or > 65535) throw new ArgumentException($"--http must be in 1..65535, not {port}.");
+            var endpoints = r.GetValue(cluster)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(g => SiloSettings.ParseEndpoint(g, "--cluster")).ToArray();
+            using var host = DistributedHosts.ConnectAsync(endpoints).GetAwaiter().GetResult();
+            using var gateway = new ClusterGateway(DistributedHosts.Client(host), $"http://{r.GetValue(bind)}:{port}/");
+            gateway.Start();
+            Console.WriteLine($"gateway ready: {gateway.Prefix} -> cluster {r.GetValue(cluster)}");
+            Console.Out.Flush();
+            using var stop = new ManualResetEventSlim();
+            Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Set(); };
+            using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Set(); });
+            stop.Wait();
+            return 0;
+        });
         return cmd;
     }
 

@@ -34,3 +34,5 @@ __version__ = version()
 
 from .multivector import MultiVectorIndex, load_multivector  # noqa: E402
 __all__ += ["MultiVectorIndex", "load_multivector"]
+from .cluster import ClusterError, ClusterIndex  # noqa: E402
+__all__ += ["ClusterError", "ClusterIndex"]

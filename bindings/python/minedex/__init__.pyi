@@ -12,3 +12,4 @@ def version() -> str: ...
 from .graph import knn_graph as knn_graph, label_propagation as label_propagation, near_duplicates as near_duplicates
 from .calibrated_cutoff import CalibratedCutoff as CalibratedCutoff
 from .multivector import MultiVectorIndex as MultiVectorIndex, load_multivector as load_multivector
+from .cluster import ClusterError as ClusterError, ClusterIndex as ClusterIndex

@@ -32,6 +32,7 @@ from . import _validate as v
 from ._mining import IdLists, csr
 from . import index as _index_module
 from .index import Index
+from .cluster import ClusterIndex
 
 OUTPUT_FORMATS = ("triplet", "n-tuple", "labeled-pair", "labeled-list")
 SAMPLING = {"top": "top", "random": "uniform", "uniform": "uniform", "simans": "simans", "softmax": "softmax"}
@@ -235,9 +236,11 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     queries, corpus : list of str, optional
         Texts of the rows; when given, output columns hold texts (as trainers expect), the corpus is de-duplicated by
         text (a duplicate of a positive is the positive) and queries with the same text are merged.
-    index : str or Index
+    index : str, Index or ClusterIndex
         Index spec built over the corpus ("Flat" = exact, as sentence-transformers; "IVF1024,PQ32x4fs,RFlat",
-        "HNSW32", ...) or a built Index. Approximate indexes re-score candidates exactly (``rescore_exact``).
+        "HNSW32", ...), a built Index, or a :class:`~minedex.ClusterIndex` (a corpus on an engine cluster, through
+        ``engine cluster gateway``: the miner runs there, over every shard). Approximate indexes re-score candidates
+        exactly (``rescore_exact``).
     metric : str
         "cosine" (sentence-transformers' default similarity), "ip" or "l2" (scores are negative squared distances).
     range_min, range_max, max_score, min_score, absolute_margin, relative_margin, num_negatives
@@ -331,7 +334,7 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         raise v.InvalidArgumentError(f"Query {int(empty[0])} has no positive: every query needs at least one.")
 
     # ---- the corpus and the index
-    own_index = not isinstance(index, Index)
+    own_index = not isinstance(index, (Index, ClusterIndex))
     if own_index:
         if corpus_embeddings is None:
             raise v.InvalidArgumentError("corpus_embeddings is None: give the corpus vectors or a built Index.")
@@ -446,7 +449,12 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     flat_scores = np.empty(flat_p.size, dtype=np.float32)
     for first in range(0, flat_p.size, 65536):  # in slices: no (pairs x d) float64 copy of the whole set
         sl = slice(first, first + 65536)
-        pvec = c[flat_p[sl]] if c is not None else np.stack([index.reconstruct(int(pid)) for pid in flat_p[sl]])
+        if c is not None:
+            pvec = c[flat_p[sl]]
+        elif isinstance(index, ClusterIndex):  # one round trip per slice, not per positive
+            pvec = index.reconstruct_batch(flat_p[sl])
+        else:
+            pvec = np.stack([index.reconstruct(int(pid)) for pid in flat_p[sl]])
         flat_scores[sl] = pair_scores(metric, q[flat_q[sl]], pvec)
 
     anchor_of = (lambda i: queries[query_rows[i]]) if queries is not None else (lambda i: int(query_rows[i]))

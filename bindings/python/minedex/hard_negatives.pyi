@@ -3,6 +3,7 @@ from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Sequen
 import numpy as np
 import numpy.typing as npt
 
+from .cluster import ClusterIndex
 from .index import ArrayLike, IdLists, Index, PathLike, ReturnType
 
 OutputFormat = Literal["triplet", "n-tuple", "labeled-pair", "labeled-list"]
@@ -34,7 +35,7 @@ def mine_hard_negatives(
     *,
     queries: Optional[Sequence[str]] = ...,
     corpus: Optional[Sequence[str]] = ...,
-    index: Union[str, Index] = ...,
+    index: Union[str, Index, ClusterIndex] = ...,
     metric: Literal["cosine", "ip", "l2"] = ...,
     range_min: int = ...,
     range_max: Optional[int] = ...,
