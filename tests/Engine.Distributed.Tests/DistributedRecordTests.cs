@@ -190,7 +190,10 @@ public class DistributedRecordTests(ITestOutputHelper output) : IDisposable
             await using (var c = await DistributedTestCluster.StartAsync(2, "records-restart", root, o => o.CatchUpTailBytes = 0))
             {
                 var coll = await DistributedRecordCollection<string>.OpenAsync(c.Client, "docs", schema, shards: 2, replicas: 2);
-                await coll.UpsertBatchAsync(records.Take(300));
+                // Two writes per shard: each replica's tail then holds only the second, so a fresh replica (at write 0)
+                // cannot catch up by ops, whichever replica (primary or follower) the lost silo held.
+                await coll.UpsertBatchAsync(records.Take(150));
+                await coll.UpsertBatchAsync(records.Skip(150).Take(150));
                 // Lose a silo: its replicas are activated on the survivor, where they start empty and copy every record
                 // from their peer (a record snapshot), then take the writes that follow.
                 var victim = c.Cluster.Silos[1];
