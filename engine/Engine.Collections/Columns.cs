@@ -54,14 +54,16 @@ internal sealed class Columns
         _capacity = cap;
     }
 
-    /// <summary>The live ids in ascending order.</summary>
-    public IEnumerable<long> LiveIds() => Enumerate(_live);
+    /// <summary>The live ids in ascending order (those above <paramref name="after"/> when given).</summary>
+    public IEnumerable<long> LiveIds(long after = -1) => Enumerate(_live, after);
 
-    public static IEnumerable<long> Enumerate(ulong[] bits)
+    public static IEnumerable<long> Enumerate(ulong[] bits, long after = -1)
     {
-        for (int w = 0; w < bits.Length; w++)
+        long first = after + 1;
+        for (int w = (int)Math.Min(bits.Length, first >> 6); w < bits.Length; w++)
         {
             ulong word = bits[w];
+            if (w == first >> 6 && (first & 63) != 0) word &= ~0UL << (int)(first & 63);
             while (word != 0)
             {
                 int b = BitOperations.TrailingZeroCount(word);

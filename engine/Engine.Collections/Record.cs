@@ -56,3 +56,8 @@ public sealed record CollectionSearchOptions
     /// </summary>
     public double ExactFallbackSelectivity { get; init; } = 0.01;
 }
+
+/// <summary>A page of <see cref="RecordCollection{TKey}.ScanAsync"/>: records in internal-id order and where to continue.</summary>
+/// <param name="Records">The records of the page.</param>
+/// <param name="Next">The cursor of the next page (−1: the scan is complete).</param>
+public sealed record RecordPage<TKey>(IReadOnlyList<Record<TKey>> Records, long Next) where TKey : notnull;

@@ -690,6 +690,42 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             finally { _state.ExitReadLock(); }
         }, cancellationToken);
 
+    /// <summary>
+    /// A page of the live records in internal-id order, for copying the collection while it changes: the records after
+    /// cursor <paramref name="after"/> (−1: from the start), at most <paramref name="maxRecords"/> and about
+    /// <paramref name="maxBytes"/> of payload (at least one record), and the cursor to continue from (−1: done). A
+    /// record written during a scan gets a new internal id, so it may be seen twice or, when the scan already passed
+    /// it, once in its older form or not at all: a copy replays the writes made since the scan began.
+    /// </summary>
+    public Task<RecordPage<TKey>> ScanAsync(long after, int maxRecords, long maxBytes, bool includeVectors = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(after, -1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
+        return Task.Run(() =>
+        {
+            ThrowIfDisposed();
+            _state.EnterReadLock();
+            try
+            {
+                string source = Path.Combine(_directory, StoreDir);
+                var records = new List<Record<TKey>>();
+                long bytes = 0, last = after;
+                foreach (var id in _columns.LiveIds(after))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (records.Count >= maxRecords || (records.Count > 0 && bytes >= maxBytes)) return new RecordPage<TKey>(records, last);
+                    var blob = _store.Read(RecordKey(id)) ?? throw new CorruptIndexException(source, 0, $"live internal id {id} has no record.");
+                    records.Add(_codec.ToRecord<TKey>(_codec.Decode(blob, source, includeVectors), includeVectors));
+                    bytes += blob.Length;
+                    last = id;
+                }
+                return new RecordPage<TKey>(records, -1);
+            }
+            finally { _state.ExitReadLock(); }
+        }, cancellationToken);
+    }
+
     /// <summary>Records that match <paramref name="filter"/>, in insertion order, at most <paramref name="top"/> (after skipping <paramref name="skip"/>).</summary>
     /// <exception cref="ArgumentException">A filter on an unknown or non-indexed field, or a constant of the wrong type.</exception>
     public Task<IReadOnlyList<Record<TKey>>> GetWhereAsync(Filter filter, int top, int skip = 0, bool includeVectors = false, CancellationToken cancellationToken = default)

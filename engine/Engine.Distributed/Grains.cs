@@ -28,11 +28,12 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("GetRecords")]
     Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
 
-    /// <summary>Record collections: the records of the keys present, with vectors, as this replica holds them now (the
-    /// snapshot half of a peer's catch-up): the keys from the first on until about <paramref name="maxBytes"/> of
-    /// records (at least one key).</summary>
-    [AlwaysInterleave, Alias("GetLocalRecords")]
-    Task<RecordSlice> GetLocalRecords(ShardLayout layout, byte[][] keys, int maxBytes);
+    /// <summary>Record collections: a page of this replica's records as it holds them now, with vectors, after cursor
+    /// <paramref name="after"/> (−1: from the start), about <paramref name="maxBytes"/> of them (the snapshot half of a
+    /// peer's catch-up). <paramref name="generation"/> is the generation the scan began in (−1 on the first page): a
+    /// replica whose records were replaced since refuses the page.</summary>
+    [AlwaysInterleave, Alias("ScanLocalRecords")]
+    Task<RecordScanPage> ScanLocalRecords(ShardLayout layout, long after, int maxBytes, long generation);
 
     /// <summary>Follower: applies writes sequenced by the primary (catching up first when they do not follow its own).</summary>
     [Alias("Apply")]

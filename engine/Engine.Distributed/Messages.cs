@@ -184,8 +184,10 @@ public sealed record CatchUp
     /// <summary>Epoch of the write at <see cref="SnapshotSequence"/>.</summary>
     [Id(3)] public long SnapshotEpoch { get; init; }
 
-    /// <summary>Record collections: every live key at <see cref="SnapshotSequence"/> (instead of <see cref="SnapshotIds"/>).</summary>
-    [Id(4)] public byte[][]? SnapshotKeys { get; init; }
+    /// <summary>Record collections: a snapshot copy is needed (instead of <see cref="SnapshotIds"/>); the asker scans
+    /// the records in pages (<see cref="IShardReplicaGrain.ScanLocalRecords"/>) and then replays the writes after
+    /// <see cref="SnapshotSequence"/>.</summary>
+    [Id(4)] public bool RecordSnapshot { get; init; }
 }
 
 /// <summary>One record search as the router and the shards see it (record collections).</summary>
@@ -214,15 +216,18 @@ public sealed record RecordSearchRequest
     [Id(6)] public double ExactFallbackSelectivity { get; init; } = 0.01;
 }
 
-/// <summary>A slice of a record snapshot copy: the records found for the first <see cref="KeysRead"/> keys asked for.</summary>
-[GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordSlice")]
-public sealed record RecordSlice
+/// <summary>A page of a record snapshot copy: records in the peer's internal-id order and where to continue.</summary>
+[GenerateSerializer, Immutable, Alias("Engine.Distributed.RecordScanPage")]
+public sealed record RecordScanPage
 {
-    /// <summary>Serialized records, with vectors (keys no longer present are left out).</summary>
+    /// <summary>Serialized records, with vectors.</summary>
     [Id(0)] public required byte[][] Records { get; init; }
 
-    /// <summary>How many of the keys asked for this slice covers.</summary>
-    [Id(1)] public required int KeysRead { get; init; }
+    /// <summary>The cursor of the next page (−1: the scan is complete).</summary>
+    [Id(1)] public required long Next { get; init; }
+
+    /// <summary>The generation of the peer's records the page comes from (a cursor is only valid within one).</summary>
+    [Id(2)] public required long Generation { get; init; }
 }
 
 /// <summary>Top-k records of a batch of queries: per query up to k hits, best first.</summary>

@@ -56,7 +56,9 @@ internal abstract class RecordShardState : IDisposable
 
     public abstract Task CheckpointAsync();
 
-    public abstract Task<byte[][]> KeysAsync();
+    /// <summary>A page of the records (serialized, with vectors) in internal-id order after cursor <paramref name="after"/>
+    /// and the next cursor (−1: done); see <see cref="RecordCollection{TKey}.ScanAsync"/>.</summary>
+    public abstract Task<(byte[][] Records, long Next)> ScanAsync(long after, long maxBytes);
 
     /// <summary>The serialized records of <paramref name="keys"/>, null where absent.</summary>
     public abstract Task<byte[]?[]> GetAsync(byte[][] keys, bool includeVectors);
@@ -200,8 +202,11 @@ internal abstract class RecordShardState : IDisposable
 
         public override Task CheckpointAsync() => BlockingWork.Run(() => _records.CheckpointAsync());
 
-        public override async Task<byte[][]> KeysAsync() =>
-            (await _records.KeysAsync().ConfigureAwait(false)).Select(RecordSerializer.SerializeKey).ToArray();
+        public override async Task<(byte[][] Records, long Next)> ScanAsync(long after, long maxBytes)
+        {
+            var page = await _records.ScanAsync(after, 4096, maxBytes).ConfigureAwait(false);
+            return (page.Records.Select(r => _serializer.Serialize(r)).ToArray(), page.Next);
+        }
 
         public override async Task<byte[]?[]> GetAsync(byte[][] keys, bool includeVectors)
         {

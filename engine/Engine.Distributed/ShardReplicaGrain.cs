@@ -186,18 +186,19 @@ internal sealed class ShardReplicaGrain(
         string how = "ops";
         int peer = ShardPlacementDirector.ParseKey(from.GetPrimaryKeyString()).Replica;
         var answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
-        if (answer.SnapshotKeys is { } keys)
+        if (answer.RecordSnapshot)
         {
-            // Record snapshot copy: every live record at the peer's sequence, fetched in slices of at most 16 MiB and
-            // streamed into the new generation; then the writes after it.
-            int next = 0;
+            // Record snapshot copy: the peer's records scanned in pages of about 16 MiB, streamed into the new
+            // generation; then the writes after the sequence the scan began at (which repair what the scan saw of
+            // records written meanwhile).
+            long cursor = -1, generation = -1;
+            bool done = false;
             long copied = await store.InstallRecordsAsync(async () =>
             {
-                if (next >= keys.Length) return null;
-                var slice = await from.GetLocalRecords(layout, keys[next..Math.Min(keys.Length, next + 4096)], 16 << 20);
-                if (slice.KeysRead < 1) throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}': its peer returned no records for the snapshot's keys from {next} on.");
-                next += slice.KeysRead;
-                return slice.Records;
+                if (done) return null;
+                var page = await from.ScanLocalRecords(layout, cursor, 16 << 20, generation);
+                (cursor, generation, done) = (page.Next, page.Generation, page.Next < 0);
+                return page.Records;
             }, answer.SnapshotSequence, answer.SnapshotEpoch);
             how = $"snapshot {copied}, then ops";
             answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
@@ -356,27 +357,11 @@ internal sealed class ShardReplicaGrain(
         return await (await EnsureReady(layout)).ReadRecords(s => s.GetAsync(keys, includeVectors));
     }
 
-    public async Task<RecordSlice> GetLocalRecords(ShardLayout layout, byte[][] keys, int maxBytes)
+    public async Task<RecordScanPage> ScanLocalRecords(ShardLayout layout, long after, int maxBytes, long generation)
     {
-        ArgumentNullException.ThrowIfNull(keys);
-        var store = await LocalAsync(layout);
-        var records = new List<byte[]>();
-        long bytes = 0;
-        int read = 0;
-        // In small steps so the answer stops near maxBytes (always at least one key, so a slice makes progress).
-        while (read < keys.Length && (read == 0 || bytes < maxBytes))
-        {
-            var step = keys[read..Math.Min(keys.Length, read + 64)];
-            var found = await store.ReadRecords(s => s.GetAsync(step, includeVectors: true));
-            foreach (var r in found)
-                if (r is not null)
-                {
-                    records.Add(r);
-                    bytes += r.Length;
-                }
-            read += step.Length;
-        }
-        return new RecordSlice { Records = [.. records], KeysRead = read };
+        if (after < -1) throw new ArgumentOutOfRangeException(nameof(after), after, "The cursor must be >= -1.");
+        if (maxBytes < 1) throw new ArgumentOutOfRangeException(nameof(maxBytes), maxBytes, "maxBytes must be positive.");
+        return await (await LocalAsync(layout)).ScanRecordsAsync(after, maxBytes, generation);
     }
 
     public Task<bool> Misplaced(ShardLayout layout)

@@ -411,6 +411,19 @@ internal sealed class ShardStore : IDisposable
         System.IO.Directory.GetDirectories(_dir, "records-*")
             .Select(d => long.TryParse(Path.GetFileName(d).AsSpan("records-".Length), out long g) ? g : -1).Where(g => g >= 0);
 
+    /// <summary>Record collections: a page of a snapshot copy (see <see cref="IShardReplicaGrain.ScanLocalRecords"/>).</summary>
+    /// <exception cref="InvalidOperationException">The records were replaced since the scan began (another generation).</exception>
+    public async Task<RecordScanPage> ScanRecordsAsync(long after, long maxBytes, long generation)
+    {
+        long current = _generation;
+        if (generation >= 0 && generation != current)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' replaced its records (generation {generation} → {current}) during a snapshot copy; the copy starts again.");
+        var (records, next) = await ReadRecords(s => s.ScanAsync(after, maxBytes));
+        if (_generation != current)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' replaced its records during a snapshot copy; the copy starts again.");
+        return new RecordScanPage { Records = records, Next = next, Generation = current };
+    }
+
     /// <summary>Runs a read on the current records under a lease (a generation replaced meanwhile is disposed only after it).</summary>
     public async Task<T> ReadRecords<T>(Func<RecordShardState, Task<T>> read)
     {
@@ -494,9 +507,7 @@ internal sealed class ShardStore : IDisposable
     {
         if (_records is null) return CatchUpFrom(sequence, epoch);
         if (OpsSince(sequence, epoch) is { } ops) return ops;
-        long at = Sequence, atEpoch = Epoch;
-        var keys = await ReadRecords(s => s.KeysAsync());
-        return new CatchUp { SnapshotKeys = keys, SnapshotSequence = at, SnapshotEpoch = atEpoch };
+        return new CatchUp { RecordSnapshot = true, SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
     }
 
     /// <summary>The ids of <paramref name="ids"/> this replica holds, in their order.</summary>

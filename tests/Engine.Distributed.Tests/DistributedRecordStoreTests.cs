@@ -99,8 +99,22 @@ public class DistributedRecordStoreTests : IDisposable
             Assert.Empty((await s.CatchUpFromAsync(9, 6)).Ops!);
             var snap = await s.CatchUpFromAsync(3, 99);
             Assert.Null(snap.Ops);
-            Assert.Equal(29, snap.SnapshotKeys!.Length);
+            Assert.True(snap.RecordSnapshot);
             Assert.Equal(9, snap.SnapshotSequence);
+            // The copy's pages: every record once, in small pages, all from one generation.
+            var seen = new List<long>();
+            long cursor = -1, generation = -1;
+            do
+            {
+                var page = await s.ScanRecordsAsync(cursor, maxBytes: 200, generation);
+                Assert.NotEmpty(page.Records);
+                seen.AddRange(page.Records.Select(r => Serializer.Deserialize<long>(r).Key));
+                (cursor, generation) = (page.Next, page.Generation);
+            }
+            while (cursor >= 0);
+            Assert.Equal(Enumerable.Range(101, 29).Select(i => (long)i).Order(), seen.Order());
+            Assert.Equal(1, generation);
+            await Assert.ThrowsAsync<InvalidOperationException>(() => s.ScanRecordsAsync(-1, 200, generation: 0));
         }
     }
 

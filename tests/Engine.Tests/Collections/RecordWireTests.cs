@@ -150,5 +150,27 @@ public class RecordWireTests : IDisposable
         var keys = await c.KeysAsync();
         Assert.Equal(298, keys.Count);
         Assert.Equal(Enumerable.Range(0, 300).Select(i => $"k{i}").Except(["k3", "k77"]).Order(), keys.Order());
+        // Scanning in pages (by count, then by bytes) gives every live record once, with its data and vectors.
+        foreach (var (maxRecords, maxBytes) in new[] { (7, long.MaxValue), (1000, 500L) })
+        {
+            var scanned = new List<Record<string>>();
+            long cursor = -1;
+            int pages = 0;
+            do
+            {
+                var page = await c.ScanAsync(cursor, maxRecords, maxBytes);
+                Assert.InRange(page.Records.Count, 1, maxRecords);
+                scanned.AddRange(page.Records);
+                cursor = page.Next;
+                pages++;
+            }
+            while (cursor >= 0);
+            Assert.Equal(keys.Order(), scanned.Select(r => r.Key).Order());
+            Assert.True(pages > 2, $"{pages} pages");
+            var k9 = scanned.Single(r => r.Key == "k9");
+            Assert.Equal(9L, k9.Data["n"]);
+            Assert.Equal(CollectionTestData.VectorOf(9), k9.Vectors["embedding"]);
+        }
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => c.ScanAsync(-2, 10, 10));
     }
 }
