@@ -19,7 +19,7 @@ internal static class MineCommand
         var positives = new Option<string>("--positives") { Description = "Positive corpus ids per anchor (.ivecs, one row per anchor).", Required = true };
         var positivesTake = new Option<int>("--positives-take") { Description = "Use only the first N ids of each positives row (0 = all).", DefaultValueFactory = _ => 0 };
         var index = new Option<string>("--index") { Description = "Index spec for IndexFactory.Create.", DefaultValueFactory = _ => "Flat" };
-        var streamAbove = new Option<long>("--stream-above") { Description = "Read the corpus in blocks into the index (train on an even sample) instead of whole into memory when it holds more than N floats; default: what one array holds (2^31 - 1). Streaming halves the peak memory (no second copy of the corpus) and is refused with --audit and repeated --corpus-texts.", DefaultValueFactory = _ => Array.MaxLength };
+        var streamAbove = new Option<long>("--stream-above") { Description = "Read the corpus in blocks into the index (train on an even sample) instead of whole into memory when it holds more than N floats, and likewise mine anchor vectors block by block when they hold more than N floats; default: what one array holds (2^31 - 1). Streaming halves the peak memory (no second copy of the corpus) and is refused with --audit, repeated --corpus-texts and (for anchors) --query-texts.", DefaultValueFactory = _ => Array.MaxLength };
         var indexDir = new Option<string?>("--index-dir") { Description = "Mine over the index 'engine build --data ... --dir DIR' built from this corpus (instead of building one from --index)." };
         var metric = new Option<string>("--metric") { Description = "l2, ip or cosine.", DefaultValueFactory = _ => "l2" };
         var negatives = new Option<int>("--negatives", "--num-negatives") { Description = "Negatives per anchor (sentence-transformers: num_negatives).", DefaultValueFactory = _ => 3 };
@@ -116,20 +116,26 @@ internal static class MineCommand
             bool corpusAnchors = anchorsArg.Equals("corpus", StringComparison.OrdinalIgnoreCase);
             var inputs = new Dictionary<string, string> { ["corpus"] = MiningManifest.Sha256(corpusPath), ["positives"] = MiningManifest.Sha256(positivesPath) };
             float[]? anchorVectors = null;
-            int anchorDim = 0;
+            int anchorDim = 0, anchorFileRows = 0;
+            bool streamAnchors = false;
             if (!corpusAnchors)
             {
-                (anchorVectors, anchorDim) = VecsFile.ReadFvecs(anchorsArg, "--anchors");
+                // Anchors beyond --stream-above floats are read and mined block by block, never whole.
+                (anchorFileRows, anchorDim) = VecsFile.Shape(anchorsArg, "--anchors");
+                streamAnchors = (long)anchorFileRows * anchorDim > limit;
+                if (streamAnchors && p.GetValue(audit))
+                    throw new ArgumentException($"--audit re-mines every anchor against an exact index; --anchors holds {(long)anchorFileRows * anchorDim:N0} floats, more than --stream-above {limit:N0}: audit a sample of the anchors instead.");
+                if (!streamAnchors) anchorVectors = VecsFile.ReadFvecs(anchorsArg, "--anchors").Data;
                 inputs["anchors"] = MiningManifest.Sha256(anchorsArg);
             }
-            TrainingLayout? layout = training?.Layout(options.NumNegatives, corpusAnchors ? n : anchorVectors!.Length / anchorDim, n, corpusAnchors);
+            TrainingLayout? layout = training?.Layout(options.NumNegatives, corpusAnchors ? n : anchorFileRows, n, corpusAnchors);
 
             // sentence-transformers' text semantics: an index the command builds holds each corpus text once (copies
             // are the same document; positives map to the first row with their text), and anchors with the same text
             // are one anchor with their positives pooled.
             float[]? indexData = data;
             long[]? indexedIds = null;
-            int anchorRows = corpusAnchors ? n : anchorVectors!.Length / anchorDim;
+            int anchorRows = corpusAnchors ? n : anchorFileRows;
             if (layout is not null && (layout.QueryTexts is not null || layout.CorpusTexts is not null) && pos.Length != anchorRows)
                 throw new ArgumentException($"--positives '{positivesPath}' holds {pos.Length} rows but there are {anchorRows} anchors: give one row of positive ids per anchor.");
             if (layout?.CorpusTexts is { } cTexts && gateways is null && prebuilt is null)
@@ -148,6 +154,10 @@ internal static class MineCommand
             }
             long[]? anchorIds = corpusAnchors ? Enumerable.Range(0, n).Select(i => (long)i).ToArray() : null;
             var anchorPositives = pos;
+            if (streamAnchors && pos.Length != anchorRows)
+                throw new ArgumentException($"--positives '{positivesPath}' holds {pos.Length} rows but there are {anchorRows} anchors: give one row of positive ids per anchor.");
+            if (layout?.QueryTexts is not null && streamAnchors)
+                throw new ArgumentException($"--query-texts merges anchors with the same text, which needs the anchors in memory; --anchors holds {(long)anchorFileRows * anchorDim:N0} floats, more than --stream-above {limit:N0}. De-duplicate the anchors first, or raise --stream-above.");
             if (layout?.QueryTexts is { } qTexts)
             {
                 // One anchor per text: the first row (for corpus anchors the row the index kept), positives pooled.
@@ -173,15 +183,17 @@ internal static class MineCommand
                 : DeviceIndexes.Attach(OpenPrebuilt(prebuilt, d, m, n, p.GetValue(acceptLoss)), p.GetValue(device)!);
             Console.WriteLine($"index {idx.Description} on {DeviceIndexes.Describe(p.GetValue(device)!)} ({m.ToShortName()}, d={d}, n={idx.Count}) "
                 + (prebuilt is null ? "built" : $"opened from '{prebuilt}'") + $" in {clock.Elapsed.TotalSeconds:F2} s");
-            MiningInput input = corpusAnchors ? MiningInput.FromCorpusIds(anchorIds!, anchorPositives) : MiningInput.FromVectors(anchorVectors!, anchorDim, anchorPositives);
+            long[][]? exclusions = null;
             if (layout?.CorpusTexts is { } texts && indexedIds is null)
             {
                 // An index that keeps repeated texts (opened, or a cluster's): copies of a positive's text are the
                 // positive, so they are excluded.
                 var sameText = TrainingLayout.SameTextExclusions(texts, anchorPositives);
-                if (sameText.Any(e => e.Length > 0))
-                    input = input.CorpusAnchorIds is { } ids ? MiningInput.FromCorpusIds(ids, anchorPositives, sameText) : MiningInput.FromVectors(input.Vectors!, input.Dimension, anchorPositives, sameText);
+                if (sameText.Any(e => e.Length > 0)) exclusions = sameText;
             }
+            MiningInput? input = streamAnchors ? null
+                : corpusAnchors ? MiningInput.FromCorpusIds(anchorIds!, anchorPositives, exclusions)
+                : MiningInput.FromVectors(anchorVectors!, anchorDim, anchorPositives, exclusions);
             if (options.HubnessGamma > 0)
             {
                 var hub = steps.Run($"hubness k-occurrence (k={p.GetValue(hubK)})", _ => HubnessAnalyzer.Analyze(idx, indexedIds ?? Enumerable.Range(0, n).Select(i => (long)i).ToArray(),
@@ -205,21 +217,57 @@ internal static class MineCommand
                 MiningReport mined;
                 using (var writer = training.Open(outPath, layout!))
                 {
-                    mined = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineTo(input, writer, progress));
+                    mined = input is null
+                        ? MineAnchorBlocks(idx, options, anchorsArg, anchorFileRows, anchorDim, anchorPositives, exclusions, writer, steps, limit)
+                        : steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineTo(input, writer, progress));
                     (rowsOut, missing) = (writer.RowsWritten, writer.MissingRows);
                 }
                 manifest.Write(outPath, training.Name, idx, options, mined);
                 Console.WriteLine($"{rowsOut:N0} rows ({training.Name}); {missing:N0} rows missing for lack of negatives");
                 FinishReport(mined, outPath);
-                if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input, options, outPath, steps);
+                if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input!, options, outPath, steps);
                 return 0;
             }
-            var report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
+            MiningReport report;
+            if (input is null)
+            {
+                using (IMiningSink sink = fmt == MiningOutputFormat.Binary ? new BinaryMiningWriter(outPath, idx) : new JsonlMiningWriter(outPath))
+                    report = MineAnchorBlocks(idx, options, anchorsArg, anchorFileRows, anchorDim, anchorPositives, exclusions, sink, steps, limit);
+                manifest.Write(outPath, fmt, idx, options, report);
+            }
+            else report = steps.Run($"mine {input.Count:N0} anchors", progress => miner.MineToFile(input, outPath, fmt, manifest, progress));
             FinishReport(report, outPath);
-            if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input, options, outPath, steps);
+            if (p.GetValue(audit)) WriteAudit(idx, indexData!, d, indexedIds, input!, options, outPath, steps);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Mines vector anchors read from <paramref name="path"/> block by block (at most min(2^24, maxFloats) floats of
+    /// anchors in memory), each block with <see cref="MiningOptions.AnchorIdOffset"/> = its first row, so the rows and
+    /// their random streams are those of one call over every anchor; one report (and hand-out count) spans the blocks.
+    /// </summary>
+    internal static MiningReport MineAnchorBlocks(IVectorIndex idx, MiningOptions options, string path, int rows, int dim,
+        long[][] positives, long[][]? exclusions, IMiningSink sink, Steps steps, long maxFloats)
+    {
+        var report = new MiningReport(options.Seed);
+        using var reader = Engine.Data.VectorFileReader.Open(path);
+        int block = (int)Math.Max(1, Math.Min(StreamBlockFloats, maxFloats) / dim);
+        steps.Run($"mine {rows:N0} anchors in blocks of {block:N0}", progress =>
+        {
+            var buffer = new float[(long)Math.Min(block, rows) * dim];
+            for (int r0 = 0; r0 < rows; r0 += block)
+            {
+                int m = Math.Min(block, rows - r0);
+                reader.ReadRows(r0, m, buffer.AsSpan(0, m * dim));
+                var input = MiningInput.FromVectors(buffer[..(m * dim)], dim, positives[r0..(r0 + m)], exclusions?[r0..(r0 + m)]);
+                foreach (var row in new HardNegativeMiner(idx, options with { AnchorIdOffset = r0 }).Mine(input, report)) sink.Write(row);
+                progress.Report(new BuildProgress("mine", r0 + m, rows));
+            }
+        });
+        sink.Complete(report);
+        return report;
     }
 
     private static void FinishReport(MiningReport report, string outPath)

@@ -32,6 +32,33 @@ public class MineStreamingTests
     }
 
     [Fact]
+    public void Streamed_anchors_mine_the_same_rows_and_report_as_one_call()
+    {
+        using var tmp = new TempDir();
+        string data = tmp.File("set");
+        Engine.Data.SyntheticData.ClusteredDataSet("set", 2000, 50, 16, 10, 33, Metric.L2, groundTruthK: 20).Save(data);
+        string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
+            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "2", "--negatives", "3", "--range", "0:40",
+            "--sampling", "uniform", "--max-handouts", "4", "--threads", "2"];
+        string whole = tmp.File("whole.jsonl"), streamed = tmp.File("streamed.jsonl");
+        Assert.Equal(0, Program.Main([.. common, "--out", whole]));
+        // 50 × 16 anchor floats above 200: blocks of 12 anchors (and the corpus streamed too); the random sampling and
+        // the hand-out cap must not see the blocks.
+        Assert.Equal(0, Program.Main([.. common, "--stream-above", "200", "--out", streamed]));
+        var a = Engine.Mining.Output.JsonlMiningWriter.Read(whole).ToList();
+        var b = Engine.Mining.Output.JsonlMiningWriter.Read(streamed).ToList();
+        Assert.Equal(a.Select(r => r.Anchor), b.Select(r => r.Anchor));
+        Assert.Equal(a.Select(r => r.Negatives), b.Select(r => r.Negatives));
+        // Scores agree to float rounding (a block of 2 anchors takes another kernel path than one of 50).
+        Assert.Equal(a.SelectMany(r => r.Scores), b.SelectMany(r => r.Scores), (x, y) => MathF.Abs(x - y) <= 1e-5f * MathF.Max(1, MathF.Abs(x)));
+        var ra = System.Text.Json.JsonDocument.Parse(File.ReadAllText(whole + ".report.json")).RootElement;
+        var rb = System.Text.Json.JsonDocument.Parse(File.ReadAllText(streamed + ".report.json")).RootElement;
+        foreach (var key in (string[])["anchors", "rows_written", "negatives_written", "max_hand_outs"])
+            Assert.Equal(ra.GetProperty(key).GetRawText(), rb.GetProperty(key).GetRawText());
+        Assert.True(File.Exists(Engine.Mining.Output.MiningManifest.PathFor(streamed)));
+    }
+
+    [Fact]
     public void Streaming_refuses_what_needs_the_corpus_in_memory()
     {
         using var tmp = new TempDir();
@@ -49,6 +76,13 @@ public class MineStreamingTests
         }
         finally { Console.SetError(old); }
         Assert.Contains("--audit", err.ToString());
+        // Anchors that stream cannot be merged by text (the corpus stays in memory here: only the anchors exceed N).
+        string texts = tmp.File("q.txt");
+        File.WriteAllLines(texts, Enumerable.Range(0, 10).Select(i => $"q{i % 5}"));
+        var err2 = new StringWriter();
+        Console.SetError(err2);
+        try { Assert.Equal(2, Program.Main([.. common, "--stream-above", "50", "--output-format", "triplet", "--query-texts", texts, "--out", tmp.File("t.jsonl")])); }
+        finally { Console.SetError(old); }
         Assert.Contains("--stream-above must be at least 1", err.ToString());
         Assert.False(File.Exists(tmp.File("audit.jsonl")));
     }
