@@ -152,8 +152,10 @@ internal sealed class ShardReplicaGrain(
             }
         }
         bool durableHere = store.ExistedBefore || _durable;
-        if (!durableHere && !anyDurablePeer && !create && layout.Replicas > 1)
-            throw new IOException($"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry).");
+        if (!durableHere && !anyDurablePeer && !create)
+            throw new IOException(layout.Replicas > 1
+                ? $"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry)."
+                : $"Replica '{this.GetPrimaryKeyString()}' is the only copy of its shard (R = 1) and its directory is not on {silo.SiloAddress.Endpoint}: it is on the silo that held it, which must return (an empty replica here would lose the shard's data).");
         if (best is not null) await CatchUp(store, best);
         if (layout.ByCentroid && store.Centroids is null) await FetchCentroids(store, layout);
         _durable = true;
@@ -364,10 +366,12 @@ internal sealed class ShardReplicaGrain(
         return await (await LocalAsync(layout)).ScanRecordsAsync(after, maxBytes, generation);
     }
 
+    // With R = 1 a replica never moves: the move hands off by catch-up from a peer, and it has none (shipping the
+    // files is future work), so it stays on the silo that holds its data.
     public Task<bool> Misplaced(ShardLayout layout)
     {
         if (layout.Name != _name) throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}'.", nameof(layout));
-        return Task.FromResult(Target() is { } target && !target.Equals(silo.SiloAddress));
+        return Task.FromResult(layout.Replicas > 1 && Target() is { } target && !target.Equals(silo.SiloAddress));
     }
 
     private SiloAddress? Target()
@@ -380,6 +384,7 @@ internal sealed class ShardReplicaGrain(
     public async Task<bool> Rebalance(ShardLayout layout)
     {
         await EnsureReady(layout);
+        if (layout.Replicas < 2) return false;   // the only copy: see Misplaced
         var target = Target();
         if (target is null || target.Equals(silo.SiloAddress)) return false;
         RequestContext.Set(IPlacementDirector.PlacementHintKey, target);

@@ -225,6 +225,26 @@ public class DistributedFailoverTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ASingleCopy_NeverMoves_WhenASiloJoins()
+    {
+        // R = 1: a move would hand off by catch-up from a peer, and there is none: the replica stays with its data.
+        await using var c = await DistributedTestCluster.StartAsync(1, nameof(ASingleCopy_NeverMoves_WhenASiloJoins),
+            configure: o => { o.AutoRebalance = true; o.RebalanceDelay = TimeSpan.FromMilliseconds(200); });
+        var layout = new ShardLayout { Name = "single", Dimension = D, Metric = Metric.L2, Spec = "Flat", Shards = 6, Replicas = 1 };
+        var coll = await DistributedCollection.OpenAsync(c.Client, layout);
+        await coll.UpsertAsync(TestData.Gaussian(600, D, 3), TestData.Ids(600));
+        string home = c.Cluster.Silos[0].SiloAddress.Endpoint.ToString();
+        await c.Cluster.StartAdditionalSiloAsync();
+        await c.Cluster.WaitForLivenessToStabilizeAsync();
+        await Task.Delay(2000);   // ten rebalance delays
+        Assert.Equal(0, await coll.MisplacedAsync());
+        Assert.Equal(0, await coll.RebalanceAsync());
+        var status = await coll.StatusAsync();
+        Assert.All(status, st => Assert.Equal(home, st.Silo));
+        Assert.Equal(600, await coll.CountAsync());
+    }
+
+    [Fact]
     public async Task LosingASilo_PutsEveryShardOnDistinctSilosAgain_WithoutBeingAsked()
     {
         await using var c = await DistributedTestCluster.StartAsync(3, nameof(LosingASilo_PutsEveryShardOnDistinctSilosAgain_WithoutBeingAsked),
