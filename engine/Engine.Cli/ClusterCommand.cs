@@ -109,8 +109,8 @@ internal static class ClusterCommand
                 SiloPort = r.GetValue(port), GatewayPort = r.GetValue(gateway), DataDirectory = r.GetValue(dataDir)!,
                 Seed = seedText is null ? null : SiloSettings.ParseEndpoint(seedText, "--seed"),
                 ClusterId = r.GetValue(clusterId)!,
-                AutoRebalanceDelay = r.GetValue(rebalanceDelay) is var delay && double.IsFinite(delay) && delay >= 0 ? TimeSpan.FromSeconds(delay)
-                    : double.IsNaN(delay) || double.IsPositiveInfinity(delay) ? throw new ArgumentException($"--rebalance-delay must be a number of seconds, not {delay}.") : null,
+                AutoRebalanceDelay = r.GetValue(rebalanceDelay) is var delay && double.IsFinite(delay) && delay >= 0 && delay <= 86400 ? TimeSpan.FromSeconds(delay)
+                    : double.IsNaN(delay) || delay > 86400 ? throw new ArgumentException($"--rebalance-delay must be at most 86400 seconds (a day), or negative for never; got {delay}.") : null,
                 LogLevel = r.GetValue(verbose) ? Microsoft.Extensions.Logging.LogLevel.Information : Microsoft.Extensions.Logging.LogLevel.Warning,
             };
             using var host = DistributedHosts.BuildSilo(settings);

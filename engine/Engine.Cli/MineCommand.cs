@@ -244,9 +244,10 @@ internal static class MineCommand
     }
 
     /// <summary>
-    /// Mines vector anchors read from <paramref name="path"/> block by block (at most min(2^24, maxFloats) floats of
-    /// anchors in memory), each block with <see cref="MiningOptions.AnchorIdOffset"/> = its first row, so the rows and
-    /// their random streams are those of one call over every anchor; one report (and hand-out count) spans the blocks.
+    /// Mines vector anchors read from <paramref name="path"/> block by block (about min(2^24, maxFloats) floats of
+    /// anchors in memory, rounded to a whole number of the miner's chunks and at least one), each block with <see cref="MiningOptions.AnchorIdOffset"/>
+    /// = its first row, so the chunks, the rows and their random streams are those of one call over every anchor; one
+    /// report (and hand-out count) spans the blocks.
     /// </summary>
     internal static MiningReport MineAnchorBlocks(IVectorIndex idx, MiningOptions options, string path, int rows, int dim,
         long[][] positives, long[][]? exclusions, IMiningSink sink, Steps steps, long maxFloats)
@@ -254,6 +255,9 @@ internal static class MineCommand
         var report = new MiningReport(options.Seed);
         using var reader = Engine.Data.VectorFileReader.Open(path);
         int block = (int)Math.Max(1, Math.Min(StreamBlockFloats, maxFloats) / dim);
+        // Whole chunks per block: a chunk's search depth follows its anchors' positives, so chunks must be the same
+        // anchors as in one call (results of an approximate index depend on the depth).
+        block = Math.Max(options.ChunkSize, block - block % options.ChunkSize);
         steps.Run($"mine {rows:N0} anchors in blocks of {block:N0}", progress =>
         {
             var buffer = new float[(long)Math.Min(block, rows) * dim];
@@ -261,7 +265,7 @@ internal static class MineCommand
             {
                 int m = Math.Min(block, rows - r0);
                 reader.ReadRows(r0, m, buffer.AsSpan(0, m * dim));
-                var input = MiningInput.FromVectors(buffer[..(m * dim)], dim, positives[r0..(r0 + m)], exclusions?[r0..(r0 + m)]);
+                var input = MiningInput.FromVectors(m * dim == buffer.Length ? buffer : buffer[..(m * dim)], dim, positives[r0..(r0 + m)], exclusions?[r0..(r0 + m)]);
                 foreach (var row in new HardNegativeMiner(idx, options with { AnchorIdOffset = r0 }).Mine(input, report)) sink.Write(row);
                 progress.Report(new BuildProgress("mine", r0 + m, rows));
             }

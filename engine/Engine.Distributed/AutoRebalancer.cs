@@ -60,10 +60,21 @@ internal sealed class AutoRebalancer(
                 }
                 await Task.Delay(options.Value.RebalanceDelay, stop);
                 if (!ActiveSet(membership.CurrentSnapshot).SetEquals(current)) continue;
-                int moved = 0;
                 foreach (var layout in LocalCollections())
-                    moved += await grains.GetGrain<IRebalanceCoordinatorGrain>(layout.Name).Rebalance(layout).WaitAsync(stop);
-                if (moved > 0) logger.LogInformation("Membership changed: moved {Moved} replicas to the silos the placement rule picks", moved);
+                {
+                    // The coordinator moves replicas in the background (a move copies a shard: longer than a call may
+                    // take); this silo waits for it, then checks that nothing is left misplaced, and starts it again
+                    // if something is (a move that timed out, a replica that failed to catch up).
+                    var coordinator = grains.GetGrain<IRebalanceCoordinatorGrain>(layout.Name);
+                    for (int attempt = 0; attempt < 3; attempt++)
+                    {
+                        await coordinator.Start(layout).WaitAsync(stop);
+                        while (await coordinator.Running().WaitAsync(stop)) await Task.Delay(TimeSpan.FromSeconds(1), stop);
+                        int left = await grains.GetGrain<IRouterGrain>(layout.Name).Misplaced(layout).WaitAsync(stop);
+                        if (left == 0) break;
+                        logger.LogWarning("Collection {Name}: {Left} replicas still misplaced after a rebalance; starting again", layout.Name, left);
+                    }
+                }
                 done = current;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
@@ -104,23 +115,81 @@ internal sealed class AutoRebalancer(
     }
 }
 
-/// <summary>Runs one rebalance of a collection at a time (key: the collection name), whoever asks.</summary>
+/// <summary>Runs one rebalance of a collection at a time (key: the collection name), whoever asks, in the background.</summary>
 [Alias("Engine.Distributed.IRebalanceCoordinatorGrain")]
 public interface IRebalanceCoordinatorGrain : IGrainWithStringKey
 {
-    /// <summary>Moves the collection's misplaced replicas (<see cref="IRouterGrain.Rebalance"/>); returns how many moved.</summary>
-    [Alias("Rebalance")]
-    Task<int> Rebalance(ShardLayout layout);
+    /// <summary>Starts moving the collection's misplaced replicas one at a time, each caught up at its new silo before
+    /// the next moves, unless a run is already going; returns true when this call started one.</summary>
+    [Alias("Start")]
+    Task<bool> Start(ShardLayout layout);
+
+    /// <summary>True while a run is going.</summary>
+    [Alias("Running")]
+    Task<bool> Running();
+
+    /// <summary>Replicas the last finished run moved (0 before any).</summary>
+    [Alias("LastMoved")]
+    Task<int> LastMoved();
 }
 
 /// <summary>The rebalance coordinator grain; see <see cref="IRebalanceCoordinatorGrain"/>.</summary>
-internal sealed class RebalanceCoordinatorGrain : Grain, IRebalanceCoordinatorGrain
+internal sealed class RebalanceCoordinatorGrain(IOptions<DistributedEngineOptions> options, ILogger<RebalanceCoordinatorGrain> logger)
+    : Grain, IRebalanceCoordinatorGrain
 {
-    public Task<int> Rebalance(ShardLayout layout)
+    private Task? _run;
+    private int _lastMoved;
+
+    public Task<bool> Start(ShardLayout layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
         if (layout.Name != this.GetPrimaryKeyString())
             throw new ArgumentException($"This coordinator serves collection '{this.GetPrimaryKeyString()}', not '{layout.Name}'.", nameof(layout));
-        return GrainFactory.GetGrain<IRouterGrain>(layout.Name).Rebalance(layout);
+        if (_run is { IsCompleted: false }) return Task.FromResult(false);
+        _run = Run(layout);
+        return Task.FromResult(true);
+    }
+
+    public Task<bool> Running() => Task.FromResult(_run is { IsCompleted: false });
+
+    public Task<int> LastMoved() => Task.FromResult(_lastMoved);
+
+    // Each replica's move is a short call (it starts the migration); waiting for the new activation to catch up is a
+    // series of short status calls, so no single call has to outlast a shard copy.
+    private async Task Run(ShardLayout layout)
+    {
+        int moved = 0;
+        try
+        {
+            for (int s = 0; s < layout.Shards; s++)
+                for (int r = 0; r < layout.Replicas; r++)
+                {
+                    this.DelayDeactivation(TimeSpan.FromMinutes(10));
+                    var replica = GrainFactory.GetGrain<IShardReplicaGrain>(layout.ReplicaKey(s, r));
+                    if (!await replica.Misplaced(layout)) continue;
+                    string before = (await replica.Ready(layout)).Silo;
+                    if (!await replica.Rebalance(layout)) continue;
+                    moved++;
+                    var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout + TimeSpan.FromMinutes(30);
+                    while (DateTime.UtcNow < deadline)
+                    {
+                        await Task.Delay(100);
+                        try
+                        {
+                            if ((await replica.Ready(layout).WaitAsync(options.Value.PeerTimeout)).Silo != before) break;
+                        }
+                        catch (Exception e) when (e is TimeoutException or OrleansException or IOException)
+                        {
+                            this.DelayDeactivation(TimeSpan.FromMinutes(10));   // still copying: keep waiting
+                        }
+                    }
+                }
+            if (moved > 0) logger.LogInformation("Collection {Name}: moved {Moved} replicas to the silos the placement rule picks", layout.Name, moved);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Collection {Name}: rebalancing stopped after {Moved} moves: {Error}", layout.Name, moved, e.Message);
+        }
+        finally { _lastMoved = moved; }
     }
 }

@@ -39,9 +39,11 @@ public sealed class ClusterGateway : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    /// <summary>A gateway for the cluster behind <paramref name="grains"/>, listening on <paramref name="prefix"/>.</summary>
+    /// <summary>A gateway for the cluster behind <paramref name="grains"/>, listening on <paramref name="prefix"/>
+    /// (and on <c>localhost</c> too when the prefix names 127.0.0.1, so either host name reaches it).</summary>
     /// <param name="grains">The cluster client's grain factory.</param>
-    /// <param name="prefix">An <see cref="HttpListener"/> prefix, e.g. <c>http://127.0.0.1:8080/</c>.</param>
+    /// <param name="prefix">An <see cref="HttpListener"/> prefix, e.g. <c>http://127.0.0.1:8080/</c>, or
+    /// <c>http://+:8080/</c> for every interface (no authentication or TLS: keep it on a trusted network).</param>
     /// <param name="logger">Logs failed requests (null: none).</param>
     public ClusterGateway(IGrainFactory grains, string prefix, ILogger? logger = null)
     {
@@ -49,17 +51,27 @@ public sealed class ClusterGateway : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(prefix);
         if (!prefix.EndsWith('/')) throw new ArgumentException($"The prefix '{prefix}' must end with '/'.", nameof(prefix));
         _listener.Prefixes.Add(prefix);
+        if (prefix.Contains("://127.0.0.1:", StringComparison.Ordinal)) _listener.Prefixes.Add(prefix.Replace("://127.0.0.1:", "://localhost:", StringComparison.Ordinal));
         _logger = logger;
         Prefix = prefix;
     }
+
+    /// <summary>Mining requests served at once (more wait): each runs the miner with all of its threads.</summary>
+    private readonly SemaphoreSlim _mining = new(Math.Max(1, Environment.ProcessorCount / 2));
 
     /// <summary>The prefix the gateway listens on.</summary>
     public string Prefix { get; }
 
     /// <summary>Starts listening and serving requests (each on the thread pool).</summary>
+    /// <exception cref="InvalidOperationException">The prefix cannot be listened on (port in use, an address this host
+    /// does not have, or no permission); the message says which.</exception>
     public void Start()
     {
-        _listener.Start();
+        try { _listener.Start(); }
+        catch (HttpListenerException e)
+        {
+            throw new InvalidOperationException($"Cannot listen on {Prefix}: {e.Message} (is the port in use? use 127.0.0.1, localhost or '+' as the address).", e);
+        }
         _loop = Task.Run(async () =>
         {
             while (!_stop.IsCancellationRequested)
@@ -96,7 +108,7 @@ public sealed class ClusterGateway : IDisposable
             (int status, string kind) = e switch
             {
                 KeyNotFoundException => (404, "not_found"),
-                ArgumentException or FormatException or JsonException or InvalidDataException => (400, "invalid_argument"),
+                ArgumentException or FormatException or JsonException or InvalidDataException or OverflowException => (400, "invalid_argument"),
                 InvalidCastException => (400, "argument_type"),
                 InvalidOperationException or NotSupportedException => (400, "state"),
                 _ => (500, "internal"),
@@ -125,6 +137,20 @@ public sealed class ClusterGateway : IDisposable
             throw new KeyNotFoundException($"No endpoint {request.HttpMethod} {request.Url?.AbsolutePath}: use /v1/collections/NAME[/search|/get|/mine].");
         string name = Uri.UnescapeDataString(path[2]);
         if (path.Length == 3 && request.HttpMethod == "PUT") return await Create(name, await ReadBody(request));
+        if (path.Length == 4 && path[3] == "mine" && request.HttpMethod == "POST")
+        {
+            // Mining blocks on cluster calls and uses all of its threads: on a thread of its own, a few at a time.
+            var mineCollection = await Open(name);
+            var mineInput = Envelope.Read(await ReadBody(request));
+            await _mining.WaitAsync();
+            try
+            {
+                var mined = await Task.Factory.StartNew(() => Mine(mineCollection, mineInput), CancellationToken.None,
+                    TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                return (200, "application/octet-stream", mined.ToBytes());
+            }
+            finally { _mining.Release(); }
+        }
         var collection = await Open(name);
         if (path.Length == 3 && request.HttpMethod == "GET")
         {
@@ -144,7 +170,6 @@ public sealed class ClusterGateway : IDisposable
         {
             "search" => await Search(collection, input),
             "get" => await Get(collection, input),
-            "mine" => Mine(collection, input),
             "upsert" => await Upsert(collection, input),
             "delete" => await Delete(collection, input),
             _ => throw new KeyNotFoundException($"No endpoint POST {request.Url?.AbsolutePath}: use …/search, …/get or …/mine."),
@@ -165,15 +190,37 @@ public sealed class ClusterGateway : IDisposable
         }
     }
 
-    private async Task<(int, string, byte[])> Create(string name, byte[] body)
+    private Task<(int, string, byte[])> Create(string name, byte[] body)
     {
-        var spec = JsonNode.Parse(body) as JsonObject ?? throw new ArgumentException("The body must be a JSON object: dimension, metric, spec, shards, replicas, training_size.");
+        JsonObject spec;
+        ShardLayout layout;
+        try
+        {
+            spec = JsonNode.Parse(body) as JsonObject ?? throw new ArgumentException("The body must be a JSON object: dimension, metric, spec, shards, replicas, training_size.");
+            layout = LayoutFrom(name, spec);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException)
+        {
+            throw new ArgumentException($"The layout is not valid JSON of the right types (dimension, shards, replicas, training_size: integers; metric, spec: strings): {e.Message}");
+        }
+        return Create(name, layout);
+    }
+
+    private async Task<(int, string, byte[])> Create(string name, ShardLayout layout)
+    {
+        var collection = await DistributedCollection.OpenAsync(_grains, layout);
+        _open.TryAdd(name, collection);
+        return (200, "application/json", Encoding.UTF8.GetBytes(new JsonObject { ["name"] = name, ["count"] = await collection.CountAsync() }.ToJsonString()));
+    }
+
+    private static ShardLayout LayoutFrom(string name, JsonObject spec)
+    {
         foreach (var key in spec.Select(p => p.Key))
             if (key is not ("dimension" or "metric" or "spec" or "shards" or "replicas" or "training_size"))
                 throw new ArgumentException($"Unknown field '{key}'; a layout has dimension, metric, spec, shards, replicas, training_size.");
         int Int(string key, int fallback) => spec[key] is null ? fallback
             : spec[key] is JsonValue v && v.TryGetValue(out int x) ? x : throw new ArgumentException($"'{key}' must be an integer.");
-        var layout = new ShardLayout
+        return new ShardLayout
         {
             Name = name,
             Dimension = Int("dimension", 0),
@@ -187,9 +234,6 @@ public sealed class ClusterGateway : IDisposable
             Replicas = Int("replicas", 2),
             TrainingSize = Int("training_size", 1000),
         };
-        var collection = await DistributedCollection.OpenAsync(_grains, layout);
-        _open.TryAdd(name, collection);
-        return (200, "application/json", Encoding.UTF8.GetBytes(new JsonObject { ["name"] = name, ["count"] = await collection.CountAsync() }.ToJsonString()));
     }
 
     private static async Task<Envelope> Upsert(DistributedCollection collection, Envelope input)
@@ -214,8 +258,13 @@ public sealed class ClusterGateway : IDisposable
     {
         if (request.ContentLength64 > MaxBodyBytes) throw new ArgumentException($"A request body of {request.ContentLength64} bytes exceeds the gateway's limit of {MaxBodyBytes}; send smaller batches.");
         using var ms = new MemoryStream();
-        await request.InputStream.CopyToAsync(ms);
-        if (ms.Length > MaxBodyBytes) throw new ArgumentException($"A request body over {MaxBodyBytes} bytes exceeds the gateway's limit; send smaller batches.");
+        var chunk = new byte[1 << 16];
+        int read;
+        while ((read = await request.InputStream.ReadAsync(chunk)) > 0)
+        {
+            if (ms.Length + read > MaxBodyBytes) throw new ArgumentException($"A request body over {MaxBodyBytes} bytes exceeds the gateway's limit; send smaller batches.");
+            ms.Write(chunk, 0, read);
+        }
         return ms.ToArray();
     }
 
@@ -248,7 +297,9 @@ public sealed class ClusterGateway : IDisposable
         IReadOnlyDictionary<string, string>? settings = null;
         if (options["search"] is { } search)
         {
-            settings = SearchSettings.Parse(search.GetValue<string>(), "search");
+            if (search is not JsonValue sv || !sv.TryGetValue(out string? text))
+                throw new ArgumentException($"Option 'search' must be a string like \"probes=16,refine=4\", got {search.ToJsonString()}.", "search");
+            settings = SearchSettings.Parse(text, "search");
             options = (JsonObject)options.DeepClone();
             options.Remove("search");
         }
@@ -256,7 +307,7 @@ public sealed class ClusterGateway : IDisposable
         var occurrence = input.Has("occurrence_ids") ? Occurrence(input) : null;
         var mining = MiningOptionsJson.Mining(options.ToJsonString(), occurrence, index);
         int width = input.Int("width");
-        if (width < mining.NumNegatives) throw new ArgumentException($"width ({width}) is smaller than num_negatives ({mining.NumNegatives}).", "width");
+        if (width != mining.NumNegatives) throw new ArgumentException($"width ({width}) must equal num_negatives ({mining.NumNegatives}).", "width");
         bool byVectors = input.Has("anchors");
         if (byVectors == input.Has("anchor_ids")) throw new ArgumentException("Give exactly one of anchors (vectors) and anchor_ids (corpus ids).", "anchors");
         int n;
@@ -314,6 +365,15 @@ public sealed class ClusterGateway : IDisposable
                 throw new InvalidDataException("The body is not an MDX1 envelope ('MDX1', u32 header length, header JSON, arrays).");
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(body.AsSpan(4));
             if (len > body.Length - 8) throw new InvalidDataException($"The envelope's header length {len} runs past its {body.Length} bytes.");
+            try { return Parse(body, len); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or OverflowException or NullReferenceException or KeyNotFoundException)
+            {
+                throw new InvalidDataException($"The envelope's header is malformed: {e.Message}");
+            }
+        }
+
+        private static Envelope Parse(byte[] body, uint len)
+        {
             var header = JsonNode.Parse(body.AsSpan(8, (int)len)) as JsonObject ?? throw new InvalidDataException("The envelope's header is not a JSON object.");
             var env = new Envelope(header);
             long at = 8 + len;
@@ -323,7 +383,8 @@ public sealed class ClusterGateway : IDisposable
                 string name = a["name"]?.GetValue<string>() ?? throw new InvalidDataException("An array has no name.");
                 string dtype = a["dtype"]?.GetValue<string>() ?? throw new InvalidDataException($"Array '{name}' has no dtype.");
                 if (dtype is not ("f4" or "i8")) throw new InvalidCastException($"Array '{name}' has dtype '{dtype}'; the gateway takes f4 (float32) and i8 (int64).");
-                var shape = (a["shape"] as JsonArray ?? throw new InvalidDataException($"Array '{name}' has no shape.")).Select(x => x!.GetValue<long>()).ToArray();
+                var shape = (a["shape"] as JsonArray ?? throw new InvalidDataException($"Array '{name}' has no shape."))
+                    .Select(x => x is JsonValue v && v.TryGetValue(out long e) ? e : throw new InvalidDataException($"Array '{name}' has a shape entry that is not an integer.")).ToArray();
                 long count = shape.Aggregate(1L, (p, x) => x < 0 ? throw new InvalidDataException($"Array '{name}' has a negative extent.") : checked(p * x));
                 long bytes = checked(count * (dtype == "f4" ? 4 : 8));
                 if (at + bytes > body.Length) throw new InvalidDataException($"Array '{name}' ({bytes} bytes) runs past the body.");
@@ -368,7 +429,8 @@ public sealed class ClusterGateway : IDisposable
             var lists = new long[n][];
             for (int i = 0; i < n; i++)
             {
-                if (offsets[i + 1] < offsets[i]) throw new ArgumentException($"{offsetsName} decreases at {i}.", offsetsName);
+                if (offsets[i + 1] < offsets[i] || offsets[i + 1] > values.Length)
+                    throw new ArgumentException($"{offsetsName} must rise from 0 to {values.Length}; it goes from {offsets[i]} to {offsets[i + 1]} at {i}.", offsetsName);
                 lists[i] = values[(int)offsets[i]..(int)offsets[i + 1]];
             }
             return lists;

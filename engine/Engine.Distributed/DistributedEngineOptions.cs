@@ -47,7 +47,8 @@ public sealed class DistributedEngineOptions
         if (CheckpointLogBytes < 1 << 16) throw new ArgumentOutOfRangeException(nameof(CheckpointLogBytes), CheckpointLogBytes, "CheckpointLogBytes must be at least 64 KiB.");
         if (RecordStoreMemoryBytes < 16L << 20) throw new ArgumentOutOfRangeException(nameof(RecordStoreMemoryBytes), RecordStoreMemoryBytes, "RecordStoreMemoryBytes must be at least 16 MiB.");
         if (CatchUpTailBytes < 0) throw new ArgumentOutOfRangeException(nameof(CatchUpTailBytes), CatchUpTailBytes, "CatchUpTailBytes must be >= 0.");
-        if (RebalanceDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RebalanceDelay), RebalanceDelay, "RebalanceDelay must be >= 0.");
+        if (RebalanceDelay < TimeSpan.Zero || RebalanceDelay > TimeSpan.FromDays(1))
+            throw new ArgumentOutOfRangeException(nameof(RebalanceDelay), RebalanceDelay, "RebalanceDelay must be in 0..1 day.");
         if (PeerTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "PeerTimeout must be positive.");
         if (ReplicationTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReplicationTimeout), ReplicationTimeout, "ReplicationTimeout must be >= 0.");
     }

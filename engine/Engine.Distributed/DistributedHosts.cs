@@ -50,7 +50,8 @@ public sealed record SiloSettings
         if (GatewayPort is < 1 or > 65535) throw new ArgumentOutOfRangeException(nameof(GatewayPort), GatewayPort, "--gateway must be in 1..65535.");
         if (SiloPort == GatewayPort) throw new ArgumentException($"--port and --gateway must differ (both {SiloPort}).", nameof(GatewayPort));
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("--data-dir is required.", nameof(DataDirectory));
-        if (AutoRebalanceDelay is { } delay && delay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(AutoRebalanceDelay), delay, "--rebalance-delay must be >= 0.");
+        if (AutoRebalanceDelay is { } delay && (delay < TimeSpan.Zero || delay > TimeSpan.FromDays(1)))
+            throw new ArgumentOutOfRangeException(nameof(AutoRebalanceDelay), delay, "--rebalance-delay must be in 0..86400 seconds.");
         ArgumentException.ThrowIfNullOrWhiteSpace(ClusterId);
         ArgumentException.ThrowIfNullOrWhiteSpace(ServiceId);
     }

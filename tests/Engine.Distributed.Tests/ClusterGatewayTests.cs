@@ -130,5 +130,36 @@ public class ClusterGatewayTests
         Assert.Equal(HttpStatusCode.NotFound, s7);
         var (_, k8, _) = await Fail(http.PutAsync("v1/collections/g2", new StringContent("""{"dimension": 12, "metric": "hamming"}""")));
         Assert.Equal("invalid_argument", k8);
+        // Malformed input of every kind is a 400 that names it, never a 500.
+        var (s9, k9, _) = await Fail(http.PutAsync("v1/collections/g3", new StringContent("""{"dimension": 12, "metric": 3}""")));
+        Assert.Equal((HttpStatusCode.BadRequest, "invalid_argument"), (s9, k9));
+        byte[] Raw(string header)
+        {
+            var h = Encoding.UTF8.GetBytes(header);
+            var b = new byte[8 + h.Length];
+            "MDX1"u8.CopyTo(b);
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), (uint)h.Length);
+            h.CopyTo(b, 8);
+            return b;
+        }
+        foreach (var header in new[] { """{"k":10,"arrays":[{"name":"queries","dtype":"f4","shape":[4611686018427387904,4]}]}""",
+                     """{"k":10,"arrays":[{"name":"queries","dtype":"f4","shape":[null,4]}]}""", """{"k":10,"arrays":[{"name":7,"dtype":"f4","shape":[1]}]}""" })
+        {
+            var (sh, kh, _) = await Fail(http.PostAsync("v1/collections/g/search", new ByteArrayContent(Raw(header))));
+            Assert.Equal((HttpStatusCode.BadRequest, "invalid_argument"), (sh, kh));
+        }
+        var (_, k10, m10) = await Fail(http.PostAsync("v1/collections/g/mine", new ByteArrayContent(Envelope(new JsonObject { ["options"] = options.DeepClone(), ["width"] = 1 << 30 },
+            ("anchors", queries, [20, D]), ("positive_offsets", offsets, [21]), ("positives", positives.SelectMany(p => p).ToArray(), [20])))));
+        Assert.Equal("invalid_argument", k10);
+        Assert.Contains("width", m10);
+        long[] badOffsets = [.. offsets];
+        badOffsets[5] = 99;
+        var (_, k11, m11) = await Fail(http.PostAsync("v1/collections/g/mine", new ByteArrayContent(Envelope(new JsonObject { ["options"] = options.DeepClone(), ["width"] = 4 },
+            ("anchors", queries, [20, D]), ("positive_offsets", badOffsets, [21]), ("positives", positives.SelectMany(p => p).ToArray(), [20])))));
+        Assert.Equal("invalid_argument", k11);
+        Assert.Contains("positive_offsets", m11);
+        // localhost reaches a gateway on 127.0.0.1.
+        using var byName = new HttpClient { BaseAddress = new Uri(prefix.Replace("127.0.0.1", "localhost")) };
+        Assert.Equal(1500, JsonNode.Parse(await byName.GetStringAsync("v1/collections/g"))!["count"]!.GetValue<long>());
     }
 }

@@ -12,6 +12,7 @@ options of :meth:`minedex.Index.mine`, and :func:`minedex.mine_hard_negatives` a
 >>> rows = minedex.mine_hard_negatives(queries, None, positives, index=corpus, metric="cosine")
 """
 
+import http.client
 import json
 import struct
 import urllib.error
@@ -68,14 +69,19 @@ class ClusterIndex:
 
     def __init__(self, url, collection, timeout=600.0):
         """Opens the existing collection ``collection`` of the cluster behind the gateway at ``url``."""
+        self._target(url, collection, timeout)
+        self._info = self._json("GET")
+
+    def _target(self, url, collection, timeout):
         self._url = v.text(url, "url").decode("utf-8").rstrip("/")
         if not self._url.startswith(("http://", "https://")):
             raise InvalidArgumentError(f"url must start with http:// or https://, got {self._url!r}.")
         self._name = v.text(collection, "collection").decode("utf-8")
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            raise ArgumentTypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}.")
         self._timeout = float(timeout)
         if not self._timeout > 0:
             raise InvalidArgumentError(f"timeout must be positive, got {timeout!r}.")
-        self._info = self._json("GET")
 
     @classmethod
     def create(cls, url, collection, d, spec="Flat", metric="l2", shards=2, replicas=2, training_size=1000, timeout=600.0):
@@ -85,9 +91,7 @@ class ClusterIndex:
         the vectors a shard holds before a spec that needs training is trained (exact search until then).
         """
         self = cls.__new__(cls)
-        self._url = v.text(url, "url").decode("utf-8").rstrip("/")
-        self._name = v.text(collection, "collection").decode("utf-8")
-        self._timeout = float(timeout)
+        self._target(url, collection, timeout)
         body = {"dimension": v.integer(d, "d", 1, 65536), "spec": v.text(spec, "spec").decode("utf-8"),
                 "metric": v.text(metric, "metric").decode("utf-8"), "shards": v.integer(shards, "shards", 1, 4096),
                 "replicas": v.integer(replicas, "replicas", 1, 16),
@@ -109,8 +113,8 @@ class ClusterIndex:
             try:
                 err = json.loads(raw.decode("utf-8"))
                 message, kind = err.get("error", ""), err.get("kind", "internal")
-            except ValueError:
-                message, kind = raw.decode("utf-8", "replace") or str(e), "internal"
+            except ValueError:  # not the gateway's JSON (an HTTP server error page, a proxy): say what it was
+                message, kind = f"HTTP {e.code} {e.reason} from {url} (not an engine gateway answer)", "internal"
             if kind in ("invalid_argument", "not_found"):
                 raise InvalidArgumentError(message) from None
             if kind == "argument_type":
@@ -119,6 +123,8 @@ class ClusterIndex:
         except (urllib.error.URLError, OSError) as e:
             raise ClusterError(f"The cluster gateway at {self._url} did not answer ({e}); is "
                                f"'engine cluster gateway' running?", 5) from None
+        except http.client.HTTPException as e:  # a reply cut short (the gateway stopped mid-answer)
+            raise ClusterError(f"The cluster gateway at {self._url} broke off its answer ({type(e).__name__}: {e}).", 5) from None
 
     def _json(self, method, body=None):
         return json.loads(self._request(method, "", body, "application/json").decode("utf-8"))
@@ -236,7 +242,7 @@ class ClusterIndex:
             arrays += [("occurrence_ids", occ_ids), ("occurrence", np.asarray(occ, np.int64))]
         width = v.integer(num_negatives, "num_negatives")
         opts = v.options(dict(options, num_negatives=width))
-        header, out = self._call("mine", {"options": opts, "width": max(width, 0)}, arrays)
+        header, out = self._call("mine", {"options": opts, "width": width}, arrays)
         return v.output(out["negatives"], kind), v.output(out["scores"], kind), header["report"]
 
     def close(self):

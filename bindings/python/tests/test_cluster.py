@@ -136,3 +136,9 @@ def test_bad_input_raises_the_package_exceptions(gateway):
         minedex.mine_hard_negatives(np.eye(4, dtype=np.float32), None, [[1]] * 4, index=cluster, metric="cosine", verbose=False)
     with pytest.raises(minedex.ClusterError, match="did not answer"):
         minedex.ClusterIndex("http://127.0.0.1:%d" % _free_port(), "x", timeout=5)
+    with pytest.raises(minedex.InvalidArgumentError, match="http://"):
+        minedex.ClusterIndex.create("localhost:8080", "x", d=4)
+    with pytest.raises(minedex.InvalidArgumentError, match="positive"):
+        minedex.ClusterIndex(gateway, "bad", timeout=0)
+    # localhost reaches a gateway bound to 127.0.0.1
+    assert len(minedex.ClusterIndex(gateway.replace("127.0.0.1", "localhost"), "bad")) == 4

@@ -39,11 +39,11 @@ public class MineStreamingTests
         Engine.Data.SyntheticData.ClusteredDataSet("set", 2000, 50, 16, 10, 33, Metric.L2, groundTruthK: 20).Save(data);
         string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
             "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "2", "--negatives", "3", "--range", "0:40",
-            "--sampling", "uniform", "--max-handouts", "4", "--threads", "2"];
+            "--sampling", "uniform", "--max-handouts", "4", "--threads", "2", "--batch-size", "4"];
         string whole = tmp.File("whole.jsonl"), streamed = tmp.File("streamed.jsonl");
         Assert.Equal(0, Program.Main([.. common, "--out", whole]));
-        // 50 × 16 anchor floats above 200: blocks of 12 anchors (and the corpus streamed too); the random sampling and
-        // the hand-out cap must not see the blocks.
+        // 50 × 16 anchor floats above 200: blocks of 12 anchors = 3 chunks of 4 (and the corpus streamed too); the
+        // random sampling and the hand-out cap must not see the blocks.
         Assert.Equal(0, Program.Main([.. common, "--stream-above", "200", "--out", streamed]));
         var a = Engine.Mining.Output.JsonlMiningWriter.Read(whole).ToList();
         var b = Engine.Mining.Output.JsonlMiningWriter.Read(streamed).ToList();
