@@ -31,6 +31,13 @@ public sealed record CollectionOptions
     /// reported (<see cref="CorruptIndexException"/>) when it is read, and by <c>VerifyConsistency</c>.</summary>
     public bool VerifyPayloadsOnOpen { get; init; } = true;
 
+    /// <summary>
+    /// Where reads (get, scan, search) run (null, the default: the thread pool). A read of a payload that FASTER paged
+    /// to disk waits for an I/O completion that itself runs on the thread pool; a host that issues many concurrent
+    /// reads from pool threads (Orleans does) can give them dedicated threads here so they cannot starve the pool.
+    /// </summary>
+    public TaskScheduler? ReadScheduler { get; init; }
+
     /// <summary>Checks the ranges.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value out of range (named).</exception>
     public void Validate()

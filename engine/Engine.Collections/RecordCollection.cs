@@ -622,11 +622,17 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     // ---------------------------------------------------------------- reads
 
+    // Reads run on CollectionOptions.ReadScheduler (default: the thread pool, as Task.Run), never seen as the current
+    // scheduler by the work itself, so parallel loops inside a search still use the thread pool.
+    private Task<T> Read<T>(Func<T> read, CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(read, cancellationToken, TaskCreationOptions.DenyChildAttach | TaskCreationOptions.HideScheduler,
+            _options.ReadScheduler ?? TaskScheduler.Default);
+
     /// <summary>The record with <paramref name="key"/>, or null.</summary>
     public Task<Record<TKey>?> GetAsync(TKey key, bool includeVectors = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(key);
-        return Task.Run(() => Get(KeyCodec.Encode(key), includeVectors), cancellationToken);
+        return Read(() => Get(KeyCodec.Encode(key), includeVectors), cancellationToken);
     }
 
     /// <summary>The records with these keys, in the same order (null for an absent key).</summary>
@@ -634,7 +640,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(keys);
         var encoded = keys.Select(k => KeyCodec.Encode(k ?? throw new ArgumentException("A key in the batch is null.", nameof(keys)))).ToArray();
-        return Task.Run<IReadOnlyList<Record<TKey>?>>(() =>
+        return Read<IReadOnlyList<Record<TKey>?>>(() =>
         {
             var result = new Record<TKey>?[encoded.Length];
             for (int i = 0; i < encoded.Length; i++)
@@ -671,7 +677,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     /// <summary>The keys of every live record, in internal-id order (a replica copies a collection this way).</summary>
     public Task<IReadOnlyList<TKey>> KeysAsync(CancellationToken cancellationToken = default) =>
-        Task.Run<IReadOnlyList<TKey>>(() =>
+        Read<IReadOnlyList<TKey>>(() =>
         {
             ThrowIfDisposed();
             _state.EnterReadLock();
@@ -702,7 +708,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         ArgumentOutOfRangeException.ThrowIfLessThan(after, -1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRecords, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
-        return Task.Run(() =>
+        return Read(() =>
         {
             ThrowIfDisposed();
             _state.EnterReadLock();
@@ -733,7 +739,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         ArgumentNullException.ThrowIfNull(filter);
         ArgumentOutOfRangeException.ThrowIfLessThan(top, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(skip);
-        return Task.Run<IReadOnlyList<Record<TKey>>>(() =>
+        return Read<IReadOnlyList<Record<TKey>>>(() =>
         {
             ThrowIfDisposed();
             _state.EnterReadLock();
@@ -776,7 +782,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             using var probe = Engine.Index.IndexFactory.Create(slot.Field.IndexSpec, slot.Field.Dimension, slot.Field.Metric);
             Engine.Index.IndexFactory.CreateParameters(probe, options.Settings, 0);
         }
-        return Task.Run(() => Search(slot, query, k, options, cancellationToken), cancellationToken);
+        return Read(() => Search(slot, query, k, options, cancellationToken), cancellationToken);
     }
 
     private IReadOnlyList<SearchResult<TKey>> Search(VectorSlot slot, ReadOnlyMemory<float> query, int k, CollectionSearchOptions options, CancellationToken ct)

@@ -12,7 +12,11 @@ namespace Engine.Distributed;
 /// </summary>
 internal static class BlockingWork
 {
-    private static readonly DedicatedScheduler Scheduler = new(Math.Clamp(Environment.ProcessorCount, 2, 8));
+    private static readonly DedicatedScheduler Scheduler = new(Math.Clamp(Environment.ProcessorCount, 2, 8), "engine-blocking-");
+
+    /// <summary>Dedicated threads (one per core, at least 2) for record reads (<c>CollectionOptions.ReadScheduler</c>):
+    /// a read of a payload FASTER paged to disk waits on a completion that runs on the thread pool.</summary>
+    public static TaskScheduler Reads { get; } = new DedicatedScheduler(Math.Max(2, Environment.ProcessorCount), "engine-reads-");
 
     /// <summary>Runs <paramref name="work"/> (and the synchronous part of the task it returns) on a dedicated thread.</summary>
     public static Task<T> Run<T>(Func<Task<T>> work) =>
@@ -30,13 +34,16 @@ internal static class BlockingWork
     {
         private readonly BlockingCollection<Task> _queue = [];
 
-        public DedicatedScheduler(int threads)
+        private readonly string _prefix;
+
+        public DedicatedScheduler(int threads, string prefix)
         {
+            _prefix = prefix;
             for (int i = 0; i < threads; i++)
                 new Thread(() =>
                 {
                     foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
-                }) { IsBackground = true, Name = $"engine-blocking-{i}" }.Start();
+                }) { IsBackground = true, Name = prefix + i }.Start();
         }
 
         public override int MaximumConcurrencyLevel => int.MaxValue;
@@ -45,7 +52,7 @@ internal static class BlockingWork
 
         // Inline only on our own threads (never on an Orleans turn).
         protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
-            Thread.CurrentThread.Name?.StartsWith("engine-blocking-", StringComparison.Ordinal) == true && TryExecuteTask(task);
+            Thread.CurrentThread.Name?.StartsWith(_prefix, StringComparison.Ordinal) == true && TryExecuteTask(task);
 
         protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
     }

@@ -100,7 +100,9 @@ internal sealed class ShardReplicaGrain(
     {
         return ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes, options.Value.CatchUpTailBytes,
             holder: $"replica {this.GetPrimaryKeyString()} on silo {silo.SiloAddress}",
-            recordOptions: layout.IsRecords ? new Engine.Collections.CollectionOptions { StoreMemoryBytes = options.Value.RecordStoreMemoryBytes } : null);
+            recordOptions: layout.IsRecords
+                ? new Engine.Collections.CollectionOptions { StoreMemoryBytes = options.Value.RecordStoreMemoryBytes, ReadScheduler = BlockingWork.Reads }
+                : null);
     }
 
     private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>

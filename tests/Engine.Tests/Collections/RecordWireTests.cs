@@ -127,6 +127,38 @@ public class RecordWireTests : IDisposable
         Assert.Throws<ArgumentException>(() => CollectionSchema.Parse(schema.ToJson().Replace("\"Flat\"", "\"IVF0,Nope\"")));
     }
 
+    /// <summary>Runs tasks on the thread pool and counts them.</summary>
+    private sealed class CountingScheduler : TaskScheduler
+    {
+        public int Executed;
+
+        protected override void QueueTask(Task task) => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            Interlocked.Increment(ref Executed);
+            TryExecuteTask(task);
+        }, null);
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+
+    [Fact]
+    public async Task Reads_RunOnTheGivenScheduler_WhichTheReadsDoNotSeeAsCurrent()
+    {
+        var scheduler = new CountingScheduler();
+        using var c = RecordCollection<string>.Open(_dir, CollectionTestData.Schema(), new CollectionOptions { ReadScheduler = scheduler });
+        await c.UpsertBatchAsync(Enumerable.Range(0, 40).Select(i => CollectionTestData.Make($"k{i}", i)));
+        int before = scheduler.Executed;
+        Assert.Equal(5, (await c.SearchAsync(CollectionTestData.VectorOf(3), 5)).Count);
+        Assert.NotNull(await c.GetAsync("k7"));
+        Assert.Equal(2, (await c.GetBatchAsync(["k1", "k2"])).Count);
+        Assert.Equal(40, (await c.ScanAsync(-1, 100, long.MaxValue)).Records.Count);
+        Assert.Equal(40, (await c.KeysAsync()).Count);
+        Assert.Single(await c.GetWhereAsync(Filter.Equal("n", 5L), 10));
+        Assert.Equal(before + 6, scheduler.Executed);
+    }
+
     [Fact]
     public async Task Collection_KnobsByName_AndEveryLiveKey()
     {
