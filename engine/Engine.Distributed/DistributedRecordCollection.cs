@@ -186,6 +186,23 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
         return result;
     }
 
+    /// <summary>
+    /// Records that match <paramref name="filter"/>, at most <paramref name="top"/> after skipping <paramref name="skip"/>
+    /// (<paramref name="skip"/> + <paramref name="top"/> at most 100 000): shard by shard (shard 0 first), each shard's
+    /// in its insertion order — a stable order for paging while nothing is written, not the collection's insertion order.
+    /// </summary>
+    /// <exception cref="ArgumentException">A filter on an unknown or non-indexed field, or a constant of the wrong type (from the shards).</exception>
+    public async Task<IReadOnlyList<Record<TKey>>> GetWhereAsync(Filter filter, int top, int skip = 0, bool includeVectors = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        ArgumentOutOfRangeException.ThrowIfLessThan(top, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(skip);
+        if ((long)skip + top > 100_000) throw new ArgumentOutOfRangeException(nameof(top), top, $"skip ({skip}) + top ({top}) must be at most 100000.");
+        string json = FilterSerializer.ToJson(filter);
+        var found = await Call(r => r.GetWhereRecords(Layout, json, skip, top, includeVectors), cancellationToken);
+        return found.Select(b => _serializer.Deserialize<TKey>(b, includeVectors)).ToArray();
+    }
+
     /// <summary>The <paramref name="k"/> records nearest to <paramref name="query"/> over every shard that pass the
     /// options' filter, closest first (for exact indexes, the same records a single collection holding them all returns).</summary>
     /// <param name="query">The query (the searched vector field's dimension).</param>

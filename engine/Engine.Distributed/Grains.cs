@@ -28,6 +28,11 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("GetRecords")]
     Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
 
+    /// <summary>Record collections: the first <paramref name="top"/> records that match the filter (JSON of
+    /// <see cref="Engine.Collections.FilterSerializer"/>), in this replica's insertion order.</summary>
+    [AlwaysInterleave, Alias("GetWhereRecords")]
+    Task<byte[][]> GetWhereRecords(ShardLayout layout, string filterJson, int top, bool includeVectors);
+
     /// <summary>Record collections: a page of this replica's records as it holds them now, with vectors, after cursor
     /// <paramref name="after"/> (−1: from the start), about <paramref name="maxBytes"/> of them (the snapshot half of a
     /// peer's catch-up). <paramref name="generation"/> is the generation the scan began in (−1 on the first page): a
@@ -146,6 +151,11 @@ public interface IRouterGrain : IGrainWithStringKey
     /// <summary>Record collections: serialized records by key bytes, in the keys' order (null where absent).</summary>
     [Alias("GetRecords")]
     Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors);
+
+    /// <summary>Record collections: records that match a filter, shard by shard (shard 0 first), each shard's in its
+    /// insertion order; <paramref name="skip"/> + <paramref name="top"/> at most 100 000.</summary>
+    [Alias("GetWhereRecords")]
+    Task<byte[][]> GetWhereRecords(ShardLayout layout, string filterJson, int skip, int top, bool includeVectors);
 
     /// <summary>Replicas not on the silo the placement rule picks in the current membership (what <see cref="Rebalance"/> would move).</summary>
     [Alias("Misplaced")]

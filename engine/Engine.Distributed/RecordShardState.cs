@@ -65,6 +65,9 @@ internal abstract class RecordShardState : IDisposable
 
     public abstract Task<RecordHits> SearchAsync(RecordSearchRequest request);
 
+    /// <summary>The first <paramref name="top"/> records matching the filter (JSON), in insertion order.</summary>
+    public abstract Task<byte[][]> GetWhereAsync(string filterJson, int top, bool includeVectors);
+
     /// <summary>Takes a reader's lease; false when the state was retired (the caller reads the replacement).</summary>
     public bool Acquire()
     {
@@ -246,6 +249,12 @@ internal abstract class RecordShardState : IDisposable
                 Records = hits.Select(h => _serializer.Serialize(h.Record, request.IncludeVectors)).ToArray(),
                 ShardsAnswered = 1,
             };
+        }
+
+        public override async Task<byte[][]> GetWhereAsync(string filterJson, int top, bool includeVectors)
+        {
+            var found = await _records.GetWhereAsync(FilterSerializer.FromJson(filterJson), top, 0, includeVectors).ConfigureAwait(false);
+            return found.Select(r => _serializer.Serialize(r, includeVectors)).ToArray();
         }
 
         protected override void Close() => _records.Dispose();

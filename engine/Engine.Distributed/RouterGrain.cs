@@ -318,6 +318,19 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         };
     }
 
+    public async Task<byte[][]> GetWhereRecords(ShardLayout layout, string filterJson, int skip, int top, bool includeVectors)
+    {
+        Check(layout);
+        ArgumentNullException.ThrowIfNull(filterJson);
+        RecordsOf(layout);
+        if (skip < 0 || top < 1 || (long)skip + top > 100_000)
+            throw new ArgumentOutOfRangeException(nameof(top), $"skip ({skip}) + top ({top}) must be in 1..100000, skip >= 0.");
+        int first = Interlocked.Increment(ref _turn) & int.MaxValue;
+        var parts = await Task.WhenAll(Enumerable.Range(0, layout.Shards).Select(s =>
+            FromAnyReplica(layout, s, first, r => r.GetWhereRecords(layout, filterJson, skip + top, includeVectors))));
+        return parts.SelectMany(p => p.Value).Skip(skip).Take(top).ToArray();
+    }
+
     public async Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors)
     {
         Check(layout);

@@ -355,6 +355,13 @@ internal sealed class ShardReplicaGrain(
         return await (await EnsureReady(layout)).ReadRecords(s => s.SearchAsync(request));
     }
 
+    public async Task<byte[][]> GetWhereRecords(ShardLayout layout, string filterJson, int top, bool includeVectors)
+    {
+        ArgumentNullException.ThrowIfNull(filterJson);
+        if (top is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(top), top, "top must be in 1..100000.");
+        return await (await EnsureReady(layout)).ReadRecords(s => s.GetWhereAsync(filterJson, top, includeVectors));
+    }
+
     public async Task<byte[]?[]> GetRecords(ShardLayout layout, byte[][] keys, bool includeVectors)
     {
         ArgumentNullException.ThrowIfNull(keys);

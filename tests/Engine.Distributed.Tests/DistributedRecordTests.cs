@@ -115,6 +115,22 @@ public class DistributedRecordTests(ITestOutputHelper output) : IDisposable
         Assert.Null(got[2]);
         Assert.Null(got[3]);
         Assert.Empty((await coll.GetAsync("doc-7"))!.Vectors);
+
+        // Filtered reads: the same records as one collection (as sets), pages that cover them once.
+        foreach (var filter in filters.Where(f => f is not null))
+        {
+            var want = (await single.GetWhereAsync(filter!, 1000)).Select(r => r.Key).Order().ToArray();
+            var matched = await coll.GetWhereAsync(filter!, 1000);
+            Assert.Equal(want, matched.Select(r => r.Key).Order());
+            Assert.All(matched, r => Assert.Empty(r.Vectors));
+            var paged = new List<string>();
+            for (int skip = 0; skip < want.Length; skip += 37) paged.AddRange((await coll.GetWhereAsync(filter!, 37, skip)).Select(r => r.Key));
+            Assert.Equal(want, paged.Order());
+        }
+        var first = await coll.GetWhereAsync(Filter.Equal("category", "a"), 1, includeVectors: true);
+        Assert.Equal(D, first.Single().Vectors["emb"].Length);
+        await Assert.ThrowsAsync<ArgumentException>(() => coll.GetWhereAsync(Filter.Equal("title", "x"), 5));   // not an indexed field
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => coll.GetWhereAsync(Filter.Equal("category", "a"), 100_000, skip: 1));
     }
 
     [Fact]
