@@ -69,25 +69,11 @@ public static unsafe partial class NativeExports
             throw new ArgumentException($"width ({width}) is smaller than num_negatives ({options.NumNegatives}).", nameof(width));
         if (n > 0) NativeArgs.Out(negatives, "negatives"); // no anchors: no rows, NULL outputs are fine
         var input = MiningInputFrom(h, anchors, n, d, anchorIds, positiveOffsets, positives, exclusionOffsets, exclusions);
-        int rows = input.Count;
-
         int len = NativeArgs.Length(n, width, "negatives");
         var outIds = new Span<long>(negatives, len);
         var outScores = scores == null ? Span<float>.Empty : new Span<float>(scores, len);
-        outIds.Fill(-1);
-        outScores.Fill(float.NaN);
         var report = new MiningReport(options.Seed);
-        int cursor = 0;
-        foreach (var row in new HardNegativeMiner(h.Index, options).Mine(input, report))
-        {
-            // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
-            while (cursor < rows && input.AnchorId(cursor, options.AnchorIdOffset) != row.Anchor) cursor++;
-            if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
-            int m = Math.Min(width, row.Negatives.Length);
-            row.Negatives.AsSpan(0, m).CopyTo(outIds.Slice(cursor * width, m));
-            if (!outScores.IsEmpty) row.Scores.AsSpan(0, m).CopyTo(outScores.Slice(cursor * width, m));
-            cursor++;
-        }
+        new HardNegativeMiner(h.Index, options).MineToRows(input, report, width, outIds, outScores);
         if (reportJson == null && reportCapacity == 0 && reportNeeded == null) return (int)NativeStatus.Ok;
         return NativeText.CopyOut(report.ToJson(indented: false), reportJson, reportCapacity, reportNeeded);
     }

@@ -860,13 +860,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
 
     private VectorSlot Slot(string? name)
     {
-        if (name is null)
-        {
-            if (_slots.Length == 1) return _slots[0];
-            throw new ArgumentException($"The collection has {_slots.Length} vector fields; name one ({string.Join(", ", _slots.Select(s => s.Field.Name))}).", "vectorName");
-        }
-        return _slots.FirstOrDefault(s => s.Field.Name == name)
-            ?? throw new ArgumentException($"'{name}' is not a vector field of the collection ({string.Join(", ", _slots.Select(s => s.Field.Name))}).", "vectorName");
+        var field = Schema.VectorFieldFor(name);
+        return _slots.First(s => s.Field.Name == field.Name);
     }
 
     /// <summary>

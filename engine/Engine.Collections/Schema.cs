@@ -109,6 +109,19 @@ public sealed record CollectionSchema
         }
     }
 
+    /// <summary>The vector field a search names (null: the schema's only one).</summary>
+    /// <exception cref="ArgumentException">No name with several vector fields, or a name that is not a vector field (both list the fields).</exception>
+    public VectorField VectorFieldFor(string? name)
+    {
+        if (name is null)
+        {
+            if (Vectors.Count == 1) return Vectors[0];
+            throw new ArgumentException($"The collection has {Vectors.Count} vector fields; name one ({string.Join(", ", Vectors.Select(v => v.Name))}).", "vectorName");
+        }
+        return Vectors.FirstOrDefault(v => v.Name == name)
+            ?? throw new ArgumentException($"'{name}' is not a vector field of the collection ({string.Join(", ", Vectors.Select(v => v.Name))}).", "vectorName");
+    }
+
     /// <summary>The data field named <paramref name="name"/>, or null.</summary>
     public DataField? FindField(string name) => DataFields.FirstOrDefault(f => f.Name == name);
 

@@ -320,19 +320,8 @@ public sealed class ClusterGateway : IDisposable
         var mineInput = byVectors ? MiningInput.FromVectors(anchors!, d, positives, exclusions) : MiningInput.FromCorpusIds(anchorIds!, positives, exclusions);
         var negatives = new long[(long)n * width];
         var scores = new float[(long)n * width];
-        Array.Fill(negatives, -1);
-        Array.Fill(scores, float.NaN);
         var report = new MiningReport(mining.Seed);
-        int cursor = 0;
-        foreach (var row in new HardNegativeMiner(index, mining).Mine(mineInput, report))
-        {
-            while (cursor < n && mineInput.AnchorId(cursor, mining.AnchorIdOffset) != row.Anchor) cursor++;
-            if (cursor == n) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
-            int m = Math.Min(width, row.Negatives.Length);
-            row.Negatives.AsSpan(0, m).CopyTo(negatives.AsSpan(cursor * width, m));
-            row.Scores.AsSpan(0, m).CopyTo(scores.AsSpan(cursor * width, m));
-            cursor++;
-        }
+        new HardNegativeMiner(index, mining).MineToRows(mineInput, report, width, negatives, scores);
         return new Envelope(new JsonObject { ["report"] = JsonNode.Parse(report.ToJson(indented: false)) })
             .Add("negatives", negatives, [n, width])
             .Add("scores", scores, [n, width]);

@@ -226,10 +226,7 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
         if (k is < 1 or > 10_000) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be in 1..10000.");
         if (!(options.ExactFallbackSelectivity is >= 0 and <= 1))
             throw new ArgumentOutOfRangeException(nameof(options), options.ExactFallbackSelectivity, "ExactFallbackSelectivity must be in 0..1.");
-        var field = options.VectorName is null
-            ? (Schema.Vectors.Count == 1 ? Schema.Vectors[0] : throw new ArgumentException($"The collection has {Schema.Vectors.Count} vector fields; name one ({string.Join(", ", Schema.Vectors.Select(v => v.Name))}).", nameof(options)))
-            : Schema.Vectors.FirstOrDefault(v => v.Name == options.VectorName)
-              ?? throw new ArgumentException($"'{options.VectorName}' is not a vector field of the collection ({string.Join(", ", Schema.Vectors.Select(v => v.Name))}).", nameof(options));
+        var field = Schema.VectorFieldFor(options.VectorName);
         if (queries.Length == 0 || queries.Length % field.Dimension != 0)
             throw new ArgumentException($"The queries hold {queries.Length} values; vector '{field.Name}' has dimension {field.Dimension}.", nameof(queries));
         Guard.Finite(queries, field.Dimension, nameof(queries));

@@ -220,11 +220,7 @@ internal abstract class RecordShardState : IDisposable
 
         public override async Task<RecordHits> SearchAsync(RecordSearchRequest request)
         {
-            var schema = _records.Schema;
-            var field = request.VectorName is null
-                ? (schema.Vectors.Count == 1 ? schema.Vectors[0] : throw new ArgumentException($"The collection has {schema.Vectors.Count} vector fields; name one ({string.Join(", ", schema.Vectors.Select(v => v.Name))}).", nameof(request)))
-                : schema.Vectors.FirstOrDefault(v => v.Name == request.VectorName)
-                  ?? throw new ArgumentException($"'{request.VectorName}' is not a vector field of the collection ({string.Join(", ", schema.Vectors.Select(v => v.Name))}).", nameof(request));
+            var field = _records.Schema.VectorFieldFor(request.VectorName);
             int d = field.Dimension;
             if (request.Queries.Length % d != 0)
                 throw new ArgumentException($"The queries hold {request.Queries.Length} values, not a multiple of vector '{field.Name}''s dimension {d}.", nameof(request));

@@ -141,10 +141,7 @@ public sealed record ShardLayout
     /// </summary>
     public int ShardOf(long id)
     {
-        ulong z = unchecked((ulong)id + 0x9E3779B97F4A7C15UL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
+        ulong z = StableHash.Mix(unchecked((ulong)id + 0x9E3779B97F4A7C15UL));
         return (int)(z % (ulong)Shards);
     }
 
@@ -154,9 +151,7 @@ public sealed record ShardLayout
     /// </summary>
     public int ShardOfKey(ReadOnlySpan<byte> key)
     {
-        ulong h = 0xCBF29CE484222325UL;
-        foreach (byte b in key) h = unchecked((h ^ b) * 0x100000001B3UL);
-        return ShardOf(unchecked((long)h));
+        return ShardOf(unchecked((long)StableHash.Add(StableHash.Empty, key)));
     }
 
     /// <summary>The grain key of replica <paramref name="replica"/> of shard <paramref name="shard"/>: <c>name/shard/replica</c>.</summary>

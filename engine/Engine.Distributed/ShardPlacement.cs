@@ -55,13 +55,8 @@ internal sealed class ShardPlacementDirector : IPlacementDirector
     // FNV-1a over the collection name, the shard and the endpoint, then the SplitMix64 finaliser (stable across processes).
     private static ulong Score(string name, int shard, string endpoint)
     {
-        ulong h = 0xCBF29CE484222325UL;
-        foreach (char c in name) h = unchecked((h ^ c) * 0x100000001B3UL);
-        h = unchecked((h ^ (ulong)(uint)shard) * 0x100000001B3UL);
-        foreach (char c in endpoint) h = unchecked((h ^ c) * 0x100000001B3UL);
-        h = unchecked((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL);
-        h = unchecked((h ^ (h >> 27)) * 0x94D049BB133111EBUL);
-        return h ^ (h >> 31);
+        ulong h = StableHash.Add(StableHash.Add(StableHash.Add(StableHash.Empty, name), (uint)shard), endpoint);
+        return StableHash.Mix(h);
     }
 
     /// <summary>Splits a replica key <c>name/shard/replica</c>.</summary>

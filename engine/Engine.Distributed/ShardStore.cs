@@ -180,14 +180,7 @@ internal sealed class ShardStore : IDisposable
         /// <summary>What may never change (the replication factor, training size and default probes are recorded, not enforced).</summary>
         public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards"
             + (Sharding == (int)ShardingMode.CentroidRanges ? $", centroid ranges over {Centroids} centroids {CentroidDigest:X16})" : ")")
-            + (RecordSchema is null ? "" : $" of records (schema {SchemaDigest(RecordSchema):X16})");
-
-        private static ulong SchemaDigest(string json)
-        {
-            ulong h = 0xCBF29CE484222325UL;
-            foreach (char c in json) h = unchecked((h ^ c) * 0x100000001B3UL);
-            return h;
-        }
+            + (RecordSchema is null ? "" : $" of records (schema {StableHash.Add(StableHash.Empty, RecordSchema):X16})");
     }
 
     /// <summary>Centroid-range sharding: the collection's centroid table as this replica holds it (null: not received yet).</summary>

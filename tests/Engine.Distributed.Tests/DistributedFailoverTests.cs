@@ -196,6 +196,26 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         Assert.Equal(0, await coll.RebalanceAsync());
     }
 
+    // Polls until nothing is misplaced and `done` holds (or the limit passes), then stops the load and logs where it stands.
+    private async Task<(ReplicaStatus[] Status, bool Settled)> Settle(DistributedCollection coll, Load_ load, TimeSpan limit, int pollMs,
+        Func<ReplicaStatus[], bool> done)
+    {
+        var clock = Stopwatch.StartNew();
+        ReplicaStatus[] status;
+        bool settled;
+        do
+        {
+            await Task.Delay(pollMs);
+            status = await coll.StatusAsync();
+            settled = await coll.MisplacedAsync() == 0 && done(status);
+        }
+        while (!settled && clock.Elapsed < limit);
+        await load.StopAsync();
+        output.WriteLine($"settled {settled} after {clock.Elapsed.TotalSeconds:F1} s; {load.Searches} searches, {load.Writes} write batches; "
+            + string.Join(", ", status.Select((st, i) => $"{i / 2}/{i % 2}@{st.Silo}")));
+        return (status, settled);
+    }
+
     [Fact]
     public async Task AddingASilo_MovesReplicasToIt_WithoutBeingAsked()
     {
@@ -207,17 +227,7 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         var added = await c.Cluster.StartAdditionalSiloAsync();
         string home = added.SiloAddress.Endpoint.ToString();
         // No RebalanceAsync: the silos see the new member and move its share of the replicas to it.
-        var clock = Stopwatch.StartNew();
-        ReplicaStatus[] status;
-        do
-        {
-            await Task.Delay(250);
-            status = await coll.StatusAsync();
-        }
-        while (clock.Elapsed < TimeSpan.FromSeconds(60) && (await coll.MisplacedAsync() > 0 || !status.Any(st => st.Silo == home)));
-        await load.StopAsync();
-        output.WriteLine($"settled after {clock.Elapsed.TotalSeconds:F1} s; {load.Searches} searches, {load.Writes} write batches; "
-            + string.Join(", ", status.Select((st, i) => $"{i / 2}/{i % 2}@{st.Silo}")));
+        var (status, _) = await Settle(coll, load, TimeSpan.FromSeconds(60), 250, st => st.Any(x => x.Silo == home));
         Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
         Assert.Contains(status, s => s.Silo == home);
         for (int s = 0; s < 8; s++) Assert.NotEqual(status[2 * s].Silo, status[2 * s + 1].Silo);
@@ -257,20 +267,8 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         await c.Cluster.KillSiloAsync(victim);
         // The lost replicas are re-activated where Orleans places them (possibly beside a sibling); the survivors then
         // see the smaller membership and move replicas until each shard's two sit on the two survivors.
-        var clock = Stopwatch.StartNew();
-        ReplicaStatus[] status;
-        bool settled;
-        do
-        {
-            await Task.Delay(500);
-            status = await coll.StatusAsync();
-            settled = await coll.MisplacedAsync() == 0 && status.All(st => st.Silo != gone)
-                      && Enumerable.Range(0, 8).All(s => status[2 * s].Silo != status[2 * s + 1].Silo);
-        }
-        while (!settled && clock.Elapsed < TimeSpan.FromSeconds(90));
-        await load.StopAsync();
-        output.WriteLine($"settled {settled} after {clock.Elapsed.TotalSeconds:F1} s; {load.Searches} searches, {load.Writes} write batches; "
-            + string.Join(", ", status.Select((st, i) => $"{i / 2}/{i % 2}@{st.Silo}")));
+        var (status, settled) = await Settle(coll, load, TimeSpan.FromSeconds(90), 500,
+            st => st.All(x => x.Silo != gone) && Enumerable.Range(0, 8).All(s => st[2 * s].Silo != st[2 * s + 1].Silo));
         Assert.True(load.Errors.IsEmpty, string.Join("\n", load.Errors.Distinct()));
         Assert.True(settled, "the replicas did not settle on distinct surviving silos");
         await CheckEverything(coll, queries, expected, load.Acknowledged);

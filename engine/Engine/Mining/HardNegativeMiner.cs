@@ -96,6 +96,37 @@ public sealed partial class HardNegativeMiner
         return report;
     }
 
+    /// <summary>
+    /// Mines into fixed-width rows: row i of <paramref name="negatives"/> / <paramref name="scores"/> (n × width, n =
+    /// <see cref="MiningInput.Count"/>) holds anchor i's negatives best first, padded with −1 / NaN; a row the shortfall
+    /// policy drops is all padding. <paramref name="scores"/> may be empty (not wanted). The layout of <c>engine_mine</c>
+    /// and of the cluster gateway.
+    /// </summary>
+    /// <exception cref="ArgumentException">Buffers shorter than n × width, or a width below <see cref="MiningOptions.NumNegatives"/>.</exception>
+    public void MineToRows(MiningInput input, MiningReport report, int width, Span<long> negatives, Span<float> scores)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (width < _options.NumNegatives)
+            throw new ArgumentException($"width ({width}) is smaller than num_negatives ({_options.NumNegatives}).", nameof(width));
+        int rows = input.Count;
+        long len = (long)rows * width;
+        if (negatives.Length < len || (!scores.IsEmpty && scores.Length < len))
+            throw new ArgumentException($"The output holds fewer than {rows} × {width} entries.", nameof(negatives));
+        negatives[..(int)len].Fill(-1);
+        if (!scores.IsEmpty) scores[..(int)len].Fill(float.NaN);
+        int cursor = 0;
+        foreach (var row in Mine(input, report))
+        {
+            // Rows come in anchor order; dropped anchors are skipped, so walk forward to this row's anchor.
+            while (cursor < rows && input.AnchorId(cursor, _options.AnchorIdOffset) != row.Anchor) cursor++;
+            if (cursor == rows) throw new InvalidOperationException($"Mined row for anchor {row.Anchor} does not match any input anchor.");
+            int m = Math.Min(width, row.Negatives.Length);
+            row.Negatives.AsSpan(0, m).CopyTo(negatives.Slice(cursor * width, m));
+            if (!scores.IsEmpty) row.Scores.AsSpan(0, m).CopyTo(scores.Slice(cursor * width, m));
+            cursor++;
+        }
+    }
+
     /// <summary>Mines every anchor into a list (convenient for small inputs and tests).</summary>
     public List<MinedRow> MineAll(MiningInput input, out MiningReport report)
     {

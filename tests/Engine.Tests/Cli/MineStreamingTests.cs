@@ -9,14 +9,20 @@ namespace Engine.Tests.Cli;
 /// </summary>
 public class MineStreamingTests
 {
+    // A clustered data set in tmp and the start of an `engine mine` command line over it (corpus, anchors, positives).
+    private static string[] MineOver(TempDir tmp, int n, int nq, int d, int clusters, int seed, int groundTruthK, int positivesTake)
+    {
+        string data = tmp.File("set");
+        Engine.Data.SyntheticData.ClusteredDataSet("set", n, nq, d, clusters, seed, Metric.L2, groundTruthK: groundTruthK).Save(data);
+        return ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
+            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", positivesTake.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+    }
+
     [Fact]
     public void Streamed_corpus_mines_the_same_rows_as_the_in_memory_one()
     {
         using var tmp = new TempDir();
-        string data = tmp.File("set");
-        Engine.Data.SyntheticData.ClusteredDataSet("set", 3000, 40, 16, 12, 31, Metric.L2, groundTruthK: 20).Save(data);
-        string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
-            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "1", "--negatives", "4", "--range", "1:30", "--threads", "2"];
+        string[] common = [.. MineOver(tmp, 3000, 40, 16, 12, 31, 20, 1), "--negatives", "4", "--range", "1:30", "--threads", "2"];
         foreach (string spec in (string[])["Flat", "IVF16,Flat"])
         {
             string whole = tmp.File($"whole-{spec}.jsonl"), streamed = tmp.File($"streamed-{spec}.jsonl");
@@ -35,10 +41,7 @@ public class MineStreamingTests
     public void Streamed_anchors_mine_the_same_rows_and_report_as_one_call()
     {
         using var tmp = new TempDir();
-        string data = tmp.File("set");
-        Engine.Data.SyntheticData.ClusteredDataSet("set", 2000, 50, 16, 10, 33, Metric.L2, groundTruthK: 20).Save(data);
-        string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
-            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "2", "--negatives", "3", "--range", "0:40",
+        string[] common = [.. MineOver(tmp, 2000, 50, 16, 10, 33, 20, 2), "--negatives", "3", "--range", "0:40",
             "--sampling", "uniform", "--max-handouts", "4", "--threads", "2", "--batch-size", "4"];
         string whole = tmp.File("whole.jsonl"), streamed = tmp.File("streamed.jsonl");
         Assert.Equal(0, Program.Main([.. common, "--out", whole]));
@@ -62,10 +65,7 @@ public class MineStreamingTests
     public void Streaming_refuses_what_needs_the_corpus_in_memory()
     {
         using var tmp = new TempDir();
-        string data = tmp.File("set");
-        Engine.Data.SyntheticData.ClusteredDataSet("set", 500, 10, 8, 4, 32, Metric.L2, groundTruthK: 5).Save(data);
-        string[] common = ["mine", "--corpus", Path.Combine(data, "base.fvecs"), "--anchors", Path.Combine(data, "query.fvecs"),
-            "--positives", Path.Combine(data, "gt.ivecs"), "--positives-take", "1"];
+        string[] common = MineOver(tmp, 500, 10, 8, 4, 32, 5, 1);
         var err = new StringWriter();
         var old = Console.Error;
         Console.SetError(err);
