@@ -98,11 +98,15 @@ internal sealed class ShardReplicaGrain(
 
     private ShardStore OpenStore(ShardLayout layout)
     {
-        return ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes, options.Value.CatchUpTailBytes,
+        var store = ShardStore.Open(Directory(layout), layout, options.Value.CheckpointLogBytes, options.Value.CatchUpTailBytes,
             holder: $"replica {this.GetPrimaryKeyString()} on silo {silo.SiloAddress}",
             recordOptions: layout.IsRecords
                 ? new Engine.Collections.CollectionOptions { StoreMemoryBytes = options.Value.RecordStoreMemoryBytes, ReadScheduler = BlockingWork.Reads }
                 : null);
+        if (!layout.IsRecords)
+            logger.LogInformation("Replica {Key} opened at write {Sequence} with {Count} vectors; index {Recovery}",
+                this.GetPrimaryKeyString(), store.Sequence, store.Count, store.IndexRecovery);
+        return store;
     }
 
     private IShardReplicaGrain Peer(ShardLayout layout, int replica) =>

@@ -5,6 +5,7 @@ using Engine.Collections;
 using Engine.Distance;
 using Engine.Index;
 using Engine.Index.Flat;
+using Engine.Index.Spann;
 using Engine.Storage.Format;
 using Engine.Storage.Wal;
 
@@ -17,11 +18,18 @@ namespace Engine.Distributed;
 /// <remarks>
 /// <para>Files in the replica directory: <c>layout.json</c> (the collection's layout, checked on open),
 /// <c>centroids.json</c> (centroid-range sharding only: the collection's <see cref="CentroidTable"/>, written once),
-/// <c>snapshot.bin</c> (every live id and vector at a sequence, in the engine's checksummed container, written to a
-/// temporary file and renamed), <c>wal.log</c> (the core <see cref="FileWriteAheadLog"/>: one record per write batch
-/// after the snapshot). A batch is durable when <see cref="Append"/> returns (log commit, fsync).</para>
+/// <c>vectors-{g}.dat</c> (the raw vectors in checksummed slots, <see cref="VectorStore"/>; only the id → slot map is
+/// in memory), <c>index-{g}.idx</c> (the trained index as <see cref="IVectorIndex.Save"/> wrote it at the last
+/// snapshot) or, for SPANN, <c>index-{g}/</c> (a disk-resident <c>SpannIndex</c> with its own log, checkpointed at each
+/// snapshot), <c>snapshot.bin</c> (where the log stands, the generations of both files and the id → slot map, in the
+/// engine's checksummed container, written to a temporary file and renamed: writing it is what switches generations),
+/// <c>wal.log</c> (the core <see cref="FileWriteAheadLog"/>: one record per write batch after the snapshot). A batch is
+/// durable when <see cref="Append"/> returns (log commit, fsync).</para>
 /// <para>Invariant, as in <c>Engine.Collections</c>: the index is derived from the vectors, never the other way
-/// round. Opening rebuilds it (ids ascending, so every replica holding the same vectors builds the same index).</para>
+/// round. Opening loads the index the snapshot names and replays the log over vectors and index (every write is an
+/// upsert or delete by id, so replaying one the index already holds, as a SPANN index checkpointed on its own may,
+/// changes nothing); without a saved index (staging, a snapshot of an older format, or an index file that fails to
+/// load) it is rebuilt from the vectors, ids ascending, so every replica holding the same vectors builds the same index.</para>
 /// <para>Record collections (<see cref="ShardLayout.RecordSchema"/>): the state is a <see cref="RecordShardState"/>
 /// (a <c>RecordCollection</c>) in <c>records-{generation}</c> instead of the vectors and index; the snapshot file then
 /// holds only where the log stands and which generation is current (the collection checkpoints itself first), and a
@@ -33,7 +41,9 @@ internal sealed class ShardStore : IDisposable
     internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", CentroidsFile = "centroids.json", SnapshotKind = "shard-snapshot";
     private const int WalHeaderBytes = 1 + 8 + 8 + 4;
     private readonly string _dir;
-    private readonly VectorStore _vectors;
+    private VectorStore _vectors = null!;
+    private long _vectorsGeneration, _indexGeneration, _savedIndexGeneration;
+    private bool _indexDirty, _upgradeSnapshot;
     private readonly Queue<WriteOp> _tail = new();
     private readonly long _tailLimitBytes, _checkpointLogBytes;
     private long _tailBytes, _logBytesSinceSnapshot;
@@ -48,7 +58,6 @@ internal sealed class ShardStore : IDisposable
     {
         _dir = dir;
         Layout = layout;
-        _vectors = new VectorStore(layout.Dimension);
         _checkpointLogBytes = checkpointLogBytes;
         _tailLimitBytes = tailLimitBytes;
         _wal = null!;
@@ -63,6 +72,12 @@ internal sealed class ShardStore : IDisposable
 
     /// <summary>Epoch of that batch.</summary>
     public long Epoch { get; private set; }
+
+    /// <summary>How the open found the index: loaded from its saved file, or rebuilt from the vectors (and why).</summary>
+    public string IndexRecovery { get; private set; } = "";
+
+    /// <summary>Vectors the index holds (tests).</summary>
+    internal long IndexCount => _index?.Count ?? 0;
 
     /// <summary>Live vectors (records, for a record collection).</summary>
     public long Count => _records?.Count ?? _vectors.Count;
@@ -102,6 +117,7 @@ internal sealed class ShardStore : IDisposable
             store.Centroids = ReadCentroids(dir, layout);
             long from = store.ReadSnapshot();
             if (layout.IsRecords) store.OpenRecords();
+            else store.OpenVectors();
             var provider = FileWriteAheadLogProvider.Instance;
             bool existed = File.Exists(provider.LogFile(dir));
             store._wal = existed ? provider.Open(dir) : provider.Create(dir);
@@ -113,11 +129,19 @@ internal sealed class ShardStore : IDisposable
                     throw new CorruptIndexException(provider.LogFile(dir), 0, $"write {op.Sequence} follows {store.Sequence} (a gap in the log)");
                 // Record writes are upserts and deletes by key: replaying one the collection already holds changes nothing.
                 if (store._records is not null) store.ReplayRecords(op);
-                else store.ApplyToVectors(op);
+                else
+                {
+                    store.ApplyToVectors(op);
+                    if (store._index is not null) store.ApplyToIndex(op);
+                }
                 store.Remember(op);
                 store._logBytesSinceSnapshot += record.Length;
             });
-            if (store._records is null) store.BuildIndex();
+            if (store._records is null)
+            {
+                if (store._index is null) store.BuildIndex();
+                if (store._upgradeSnapshot) store.Checkpoint();
+            }
             return store;
         }
         catch
@@ -270,37 +294,161 @@ internal sealed class ShardStore : IDisposable
         if (_logBytesSinceSnapshot >= _checkpointLogBytes) await CheckpointAsync();
     }
 
-    /// <summary>Replaces everything with the given vectors at (<paramref name="sequence"/>, <paramref name="epoch"/>): the snapshot half of a catch-up.</summary>
+    /// <summary>Replaces everything with the given vectors at (<paramref name="sequence"/>, <paramref name="epoch"/>): the
+    /// snapshot half of a catch-up. The copy goes into new generations of the vector file and the index beside the
+    /// current ones; the snapshot written at the end switches to them (a crash before leaves the old state in force).</summary>
     public void Install(long[] ids, float[] vectors, long sequence, long epoch)
     {
         VectorsOnly();
-        _vectors.Clear();
-        int d = Layout.Dimension;
-        for (int i = 0; i < ids.Length; i++) _vectors.Set(ids[i], vectors.AsSpan(i * d, d));
-        Sequence = sequence;
-        Epoch = epoch;
-        _tail.Clear();
-        _tailBytes = 0;
-        Checkpoint();
-        BuildIndex();
+        long generation = NextGeneration("vectors-", _vectorsGeneration);
+        var fresh = new VectorStore(VectorsFile(generation), Layout.Dimension);
+        var old = _vectors;
+        try
+        {
+            fresh.SetMany(ids, vectors);
+            (_vectors, _vectorsGeneration) = (fresh, generation);
+            Sequence = sequence;
+            Epoch = epoch;
+            _tail.Clear();
+            _tailBytes = 0;
+            BuildIndex();
+            Checkpoint();
+        }
+        catch
+        {
+            // The state in memory is no longer the log's: take no more writes until reopened (which restores the old state).
+            Fault ??= new InvalidOperationException($"a snapshot copy into '{fresh.Path}' failed");
+            throw;
+        }
+        old.Dispose();
+        TryDelete(old.Path);
     }
 
-    /// <summary>Writes a snapshot of every vector at the current sequence and truncates the log it covers.</summary>
+    /// <summary>Makes the vectors and the index durable at the current sequence (the vector file fsynced; the index saved
+    /// to a new generation when it changed, or checkpointed in place for SPANN), writes the snapshot that names them with
+    /// the id → slot map, and truncates the log it covers.</summary>
     public void Checkpoint()
     {
         VectorsOnly();
         long covered = _wal?.TailAddress ?? 0;
-        var ids = _vectors.SortedIds();
+        _vectors.Flush();
+        long indexGeneration = 0;
+        if (Trained)
+        {
+            if (_index is SpannIndex spann) spann.Checkpoint();
+            else if (_indexDirty || _savedIndexGeneration != _indexGeneration)
+            {
+                long next = NextGeneration("index-", _indexGeneration);
+                _index.Save(IndexPath(next, spann: false));
+                _indexGeneration = next;
+            }
+            indexGeneration = _indexGeneration;
+            _indexDirty = false;
+        }
+        var (ids, slots) = _vectors.Map();
         using (var w = new IndexFileWriter(Path.Combine(_dir, SnapshotFile),
                    new IndexFileHeader(SnapshotKind, Layout.Spec, Layout.Metric, Layout.Dimension, ids.Length, IndexFile.FormatVersion)))
         {
-            w.WriteArray<long>("META", [Sequence, Epoch, covered]);
+            w.WriteArray<long>("META", [Sequence, Epoch, covered, _vectors.UsedSlots, _vectorsGeneration, indexGeneration, SnapshotFormat]);
             w.WriteArray<long>("IDS\0", ids);
-            w.WriteArray<float>("VECS", _vectors.Gather(ids));
+            w.WriteArray<int>("SLOT", slots);
             w.Commit();
         }
+        _savedIndexGeneration = indexGeneration;
+        _upgradeSnapshot = false;
+        RemoveStaleFiles();
         _wal?.Truncate(covered);
         _logBytesSinceSnapshot = 0;
+    }
+
+    // Snapshot META of plain-vector replicas: [sequence, epoch, covered, used slots, vectors generation, index generation, format].
+    private const long SnapshotFormat = 2;
+
+    private string VectorsFile(long generation) => Path.Combine(_dir, $"vectors-{generation}.dat");
+
+    private string IndexPath(long generation, bool spann) => Path.Combine(_dir, spann ? $"index-{generation}" : $"index-{generation}.idx");
+
+    private static long GenerationOf(string path, string prefix)
+    {
+        string name = Path.GetFileName(path);
+        int end = name.IndexOf('.', StringComparison.Ordinal);
+        var digits = name.AsSpan(prefix.Length, (end < 0 ? name.Length : end) - prefix.Length);
+        return long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long g) ? g : -1;
+    }
+
+    private IEnumerable<string> Entries(string prefix) =>
+        System.IO.Directory.EnumerateFileSystemEntries(_dir, prefix + "*").Where(e => GenerationOf(e, prefix) >= 0);
+
+    // A generation number above every one on disk and the current one (never reused in this directory).
+    private long NextGeneration(string prefix, long current) =>
+        Math.Max(current, Entries(prefix).Select(e => GenerationOf(e, prefix)).DefaultIfEmpty(0).Max()) + 1;
+
+    // Deletes vector files and indexes of other generations than the current ones (left by a snapshot copy, an index
+    // rebuild or a crash before a switch).
+    private void RemoveStaleFiles()
+    {
+        foreach (var e in Entries("vectors-"))
+            if (GenerationOf(e, "vectors-") != _vectorsGeneration) TryDelete(e);
+        foreach (var e in Entries("index-"))
+            if (GenerationOf(e, "index-") != _indexGeneration || _index is null || !Trained) TryDelete(e);
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            if (System.IO.Directory.Exists(path)) System.IO.Directory.Delete(path, recursive: true);
+            else File.Delete(path);
+        }
+        catch (IOException) { /* still mapped or open elsewhere (Windows): the next open removes it */ }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    // Opens the vector file the snapshot named (or a first one) and loads the index the snapshot named, if any.
+    private void OpenVectors()
+    {
+        if (_vectors is null)
+        {
+            _vectorsGeneration = Math.Max(1, _vectorsGeneration);
+            if (!File.Exists(Path.Combine(_dir, SnapshotFile)) || _upgradeSnapshot)
+            {
+                // Nothing on disk vouches for any vector file: the log (replayed next) is the whole state.
+                _vectorsGeneration = NextGeneration("vectors-", 0);
+            }
+            _vectors = new VectorStore(VectorsFile(_vectorsGeneration), Layout.Dimension);
+        }
+        _index = null!;
+        if (_savedIndexGeneration > 0) LoadIndex(_savedIndexGeneration);
+        else IndexRecovery = Sequence == 0 && _vectors.Count == 0 ? "new" : "rebuilt from the vectors (no saved index)";
+        if (_index is null) _indexGeneration = 0;
+        RemoveStaleFiles();
+    }
+
+    private void LoadIndex(long generation)
+    {
+        bool spann = SpannSpec.TryParse(Layout.Spec, out _);
+        string path = IndexPath(generation, spann);
+        IVectorIndex? loaded = null;
+        try
+        {
+            loaded = IndexFactory.Load(path);
+            using var probe = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
+            string? problem = loaded.Description != probe.Description ? $"it is '{loaded.Description}', the layout builds '{probe.Description}'"
+                : loaded.Dimension != Layout.Dimension || loaded.Metric != Layout.Metric ? $"it is {loaded.Metric} d = {loaded.Dimension}"
+                : !loaded.IsTrained ? "it is not trained"
+                // A SPANN index checkpoints on its own and may hold writes after the snapshot; any other was saved with it.
+                : !spann && loaded.Count != _vectors.Count ? $"it holds {loaded.Count} vectors, the snapshot {_vectors.Count}"
+                : null;
+            if (problem is not null) throw new InvalidDataException(problem);
+            (_index, _indexGeneration, Trained) = (loaded, generation, true);
+            IndexRecovery = $"loaded {Path.GetFileName(path)} at write {Sequence}";
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or CorruptIndexException or IndexFormatException or UnauthorizedAccessException)
+        {
+            // The index is derived state: a damaged or stale one is rebuilt from the vectors, which are checksummed.
+            loaded?.Dispose();
+            IndexRecovery = $"rebuilt from the vectors ({Path.GetFileName(path)}: {e.Message})";
+        }
     }
 
     /// <summary><see cref="Checkpoint"/> for either kind of collection: a record collection checkpoints itself (FASTER KV
@@ -449,12 +597,31 @@ internal sealed class ShardStore : IDisposable
         }
         if (r.Header.Dimension != Layout.Dimension)
             throw new CorruptIndexException(path, 0, $"snapshot of dimension {r.Header.Dimension}, layout says {Layout.Dimension}");
-        var meta = r.ReadArray<long>("META", 3);
+        var meta = r.ReadArray<long>("META");
         var ids = r.ReadArray<long>("IDS\0", r.Header.Count);
-        var vecs = r.ReadArray<float>("VECS", r.Header.Count * Layout.Dimension);
-        r.VerifyEnd();
-        int d = Layout.Dimension;
-        for (int i = 0; i < ids.Length; i++) _vectors.Set(ids[i], vecs.AsSpan(i * d, d));
+        if (meta.Length == 3)
+        {
+            // Format 1 (every vector inside the snapshot): copied into a fresh vector file, and rewritten as format 2
+            // once the log is replayed.
+            var vecs = r.ReadArray<float>("VECS", r.Header.Count * Layout.Dimension);
+            r.VerifyEnd();
+            _upgradeSnapshot = true;
+            OpenVectors();
+            _vectors.SetMany(ids, vecs);
+        }
+        else if (meta.Length == 7 && meta[6] == SnapshotFormat)
+        {
+            var slots = r.ReadArray<int>("SLOT", r.Header.Count);
+            r.VerifyEnd();
+            if (meta[3] is < 0 or > int.MaxValue || meta[4] <= 0 || meta[5] < 0)
+                throw new CorruptIndexException(path, 0, $"snapshot names {meta[3]} slots, vectors generation {meta[4]}, index generation {meta[5]}");
+            (_vectorsGeneration, _savedIndexGeneration) = (meta[4], meta[5]);
+            if (!File.Exists(VectorsFile(_vectorsGeneration)) && ids.Length > 0)
+                throw new CorruptIndexException(VectorsFile(_vectorsGeneration), 0, $"the snapshot at write {meta[0]} names this vector file, which is missing");
+            _vectors = new VectorStore(VectorsFile(_vectorsGeneration), Layout.Dimension);
+            _vectors.Restore(ids, slots, (int)meta[3], path);
+        }
+        else throw new CorruptIndexException(path, 0, $"a snapshot META of {meta.Length} values (format {(meta.Length > 6 ? meta[6] : 1)}) this version does not read");
         Sequence = meta[0];
         Epoch = meta[1];
         return meta[2];
@@ -517,7 +684,7 @@ internal sealed class ShardStore : IDisposable
     public VectorRows Get(long[] ids, bool asIndexed = false)
     {
         VectorsOnly();
-        var found = ids.Where(_vectors.Contains).ToArray();
+        var found = Array.FindAll(ids, _vectors.Contains);
         var rows = _vectors.Gather(found);
         if (asIndexed) AsIndexed(rows);
         return new VectorRows { Ids = found, Vectors = rows };
@@ -559,20 +726,19 @@ internal sealed class ShardStore : IDisposable
         {
             vectors = new float[labels.LongLength * d];
             for (long i = 0; i < labels.LongLength; i++)
-                if (labels[i] >= 0) _vectors.Get(labels[i]).CopyTo(vectors.AsSpan((int)(i * d), d));
+                if (labels[i] >= 0) _vectors.Get(labels[i], vectors.AsSpan((int)(i * d), d));
             AsIndexed(vectors);
         }
         return new SearchResponse { Distances = distances, Labels = labels, Vectors = vectors, ShardsAnswered = 1 };
     }
 
-    /// <summary>Resident bytes: raw vectors plus the index.</summary>
+    /// <summary>Resident bytes: the vector map plus the index (the raw vectors are in their file).</summary>
     public long MemoryBytes => _records?.MemoryBytes ?? _vectors.MemoryBytes + (_index?.MemoryBytes ?? 0);
 
     private void ApplyToVectors(WriteOp op)
     {
         int d = Layout.Dimension;
-        if (op.Kind == WriteKind.Upsert)
-            for (int i = 0; i < op.Ids.Length; i++) _vectors.Set(op.Ids[i], op.Vectors.AsSpan(i * d, d));
+        if (op.Kind == WriteKind.Upsert) _vectors.SetMany(op.Ids, op.Vectors.AsSpan(0, op.Ids.Length * d));
         else
             foreach (long id in op.Ids) _vectors.Remove(id);
         Sequence = op.Sequence;
@@ -582,6 +748,7 @@ internal sealed class ShardStore : IDisposable
     private void ApplyToIndex(WriteOp op)
     {
         // Replaced and deleted ids leave the index first; upserted rows then go in as one batch.
+        _indexDirty = true;
         _index.Remove(op.Ids);
         if (op.Kind == WriteKind.Upsert)
         {
@@ -594,15 +761,26 @@ internal sealed class ShardStore : IDisposable
     {
         _index?.Dispose();
         _index = null!;
-        var index = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
         var ids = _vectors.SortedIds();
-        if (!index.IsTrained && ids.Length < Layout.TrainingSize)
-        {
-            index.Dispose();
-            index = new FlatIndex(Layout.Dimension, Layout.Metric);
-            Trained = false;
-        }
-        else Trained = true;
+        // SPANN lives in its own directory (postings on disk); every other index in memory until a snapshot saves it.
+        bool spann = SpannSpec.TryParse(Layout.Spec, out _);
+        long generation = NextGeneration("index-", _indexGeneration);
+        IVectorIndex index;
+        using (var probe = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric))
+            if (!probe.IsTrained && ids.Length < Layout.TrainingSize)
+            {
+                index = new FlatIndex(Layout.Dimension, Layout.Metric);
+                Trained = false;
+            }
+            else
+            {
+                index = spann
+                    ? IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric, new IndexBuildOptions { Directory = IndexPath(generation, spann: true) })
+                    : IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
+                Trained = true;
+            }
+        _indexGeneration = Trained ? generation : 0;
+        _indexDirty = true;
         try
         {
             if (!index.IsTrained)
@@ -714,6 +892,7 @@ internal sealed class ShardStore : IDisposable
     {
         _wal?.Dispose();
         _index?.Dispose();
+        _vectors?.Dispose();
         _records?.Dispose();
         _lock?.Dispose();
         _lock = null;
