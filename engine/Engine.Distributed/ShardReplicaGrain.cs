@@ -216,18 +216,18 @@ internal sealed class ShardReplicaGrain(
         else if (answer.Ops is null)
         {
             // Snapshot copy: every live id at the peer's sequence, fetched in slices; then the writes after it.
+            // Streamed into a new vector file (one slice in memory); the index is built from the file at the end.
             var ids = answer.SnapshotIds!;
             int slice = Math.Max(1, (16 << 20) / (layout.Dimension * 4 + 8));
-            var allIds = new List<long>(ids.Length);
-            var allVectors = new List<float>(ids.Length * layout.Dimension);
-            for (int start = 0; start < ids.Length; start += slice)
+            int start = 0;
+            long copied = await store.InstallAsync(async () =>
             {
-                var rows = await from.GetLocal(layout, ids[start..Math.Min(ids.Length, start + slice)]);
-                allIds.AddRange(rows.Ids);
-                allVectors.AddRange(rows.Vectors);
-            }
-            store.Install([.. allIds], [.. allVectors], answer.SnapshotSequence, answer.SnapshotEpoch);
-            how = $"snapshot {allIds.Count}, then ops";
+                if (start >= ids.Length) return null;
+                var part = ids[start..Math.Min(ids.Length, start + slice)];
+                start += part.Length;
+                return await from.GetLocal(layout, part);
+            }, answer.SnapshotSequence, answer.SnapshotEpoch);
+            how = $"snapshot {copied}, then ops";
             answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
             if (answer.Ops is null)
                 throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");

@@ -295,17 +295,66 @@ internal sealed class ShardStore : IDisposable
     }
 
     /// <summary>Replaces everything with the given vectors at (<paramref name="sequence"/>, <paramref name="epoch"/>): the
-    /// snapshot half of a catch-up. The copy goes into new generations of the vector file and the index beside the
-    /// current ones; the snapshot written at the end switches to them (a crash before leaves the old state in force).</summary>
+    /// snapshot half of a catch-up (see <see cref="InstallAsync"/>).</summary>
     public void Install(long[] ids, float[] vectors, long sequence, long epoch)
     {
         VectorsOnly();
+        var (fresh, generation) = NewVectorFile();
+        try { fresh.SetMany(ids, vectors); }
+        catch
+        {
+            Discard(fresh);
+            throw;
+        }
+        SwitchTo(fresh, generation, sequence, epoch);
+    }
+
+    /// <summary>
+    /// Replaces everything with the vectors <paramref name="nextSlice"/> yields (null ends) at (<paramref name="sequence"/>,
+    /// <paramref name="epoch"/>): the snapshot half of a catch-up, streamed. The slices go into a new generation of the
+    /// vector file beside the current one (memory: one slice), then the index is built from it and the snapshot written
+    /// at the end switches to both (a crash or failure before leaves the old state in force). Returns the vectors installed.
+    /// </summary>
+    public async Task<long> InstallAsync(Func<Task<VectorRows?>> nextSlice, long sequence, long epoch)
+    {
+        VectorsOnly();
+        var (fresh, generation) = NewVectorFile();
+        long installed = 0;
+        try
+        {
+            while (await nextSlice() is { } rows)
+            {
+                fresh.SetMany(rows.Ids, rows.Vectors);
+                installed += rows.Ids.Length;
+            }
+        }
+        catch
+        {
+            Discard(fresh);
+            throw;
+        }
+        SwitchTo(fresh, generation, sequence, epoch);
+        return installed;
+    }
+
+    private (VectorStore Store, long Generation) NewVectorFile()
+    {
         long generation = NextGeneration("vectors-", _vectorsGeneration);
-        var fresh = new VectorStore(VectorsFile(generation), Layout.Dimension);
+        return (new VectorStore(VectorsFile(generation), Layout.Dimension), generation);
+    }
+
+    private static void Discard(VectorStore store)
+    {
+        store.Dispose();
+        TryDelete(store.Path);
+    }
+
+    // Makes a filled vector file current: index built from it, snapshot written (the switch), the old file deleted.
+    private void SwitchTo(VectorStore fresh, long generation, long sequence, long epoch)
+    {
         var old = _vectors;
         try
         {
-            fresh.SetMany(ids, vectors);
             (_vectors, _vectorsGeneration) = (fresh, generation);
             Sequence = sequence;
             Epoch = epoch;

@@ -144,7 +144,20 @@ public class DistributedShardDiskTests : IDisposable
                 {
                     // A snapshot copy of the model (what a peer sends), then the writes go on.
                     var ids = model.Keys.Order().ToArray();
-                    s.Install(ids, ids.SelectMany(id => model[id]).ToArray(), seq, 1);
+                    if (rng.Next(2) == 0) s.Install(ids, ids.SelectMany(id => model[id]).ToArray(), seq, 1);
+                    else
+                    {
+                        // Streamed in slices of 7, as a catch-up copies them from a peer.
+                        int at = 0;
+                        long copied = s.InstallAsync(() =>
+                        {
+                            if (at >= ids.Length) return Task.FromResult<VectorRows?>(null);
+                            var part = ids[at..Math.Min(ids.Length, at + 7)];
+                            at += part.Length;
+                            return Task.FromResult<VectorRows?>(new VectorRows { Ids = part, Vectors = part.SelectMany(id => model[id]).ToArray() });
+                        }, seq, 1).GetAwaiter().GetResult();
+                        Assert.Equal(ids.Length, copied);
+                    }
                 }
                 else
                 {

@@ -103,9 +103,21 @@ def distort(images, rng):
 
 
 class Encoder(torch.nn.Module):
-    def __init__(self):
+    """MLP 784 -> 256 -> 64, or (kind "cnn") a small CNN: two 3x3 stride-2 convolutions (16 and 32 channels, ReLU) and
+    a linear map of the 32 x 7 x 7 features to 64 (about 1.6x the MLP's multiply-adds per image)."""
+    def __init__(self, kind="mlp"):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 64))
+        self.kind = kind
+        if kind == "cnn":
+            self.net = torch.nn.Sequential(
+                torch.nn.Unflatten(1, (1, 28, 28)),
+                torch.nn.Conv2d(1, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
+                torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.ReLU(),
+                torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 64))
+        elif kind == "mlp":
+            self.net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 64))
+        else:
+            raise ValueError(f"unknown encoder '{kind}' (mlp or cnn)")
 
     def forward(self, x):
         return torch.nn.functional.normalize(self.net(x), dim=1)
@@ -129,11 +141,14 @@ def recall_at_1(model, clean, distorted):
     return hits / len(q)
 
 
-def mined_negatives(negatives, n, rng):
-    """Column 0 of the mined ids; anchors whose window ran short get a random image (counted)."""
-    neg = np.asarray(negatives)[:, 0].copy()
-    short = neg < 0
-    neg[short] = rng.integers(0, n, int(short.sum()))
+def mined_negatives(negatives, n, rng, k=1, mined=0):
+    """(rows, k) extra negatives: the first `mined` columns of the mined ids (all k when 0), the rest uniformly random;
+    slots whose window ran short get a random image too (counted)."""
+    m = k if mined <= 0 else min(mined, k)
+    got = np.asarray(negatives)[:, :m]
+    neg = np.concatenate([got, rng.integers(0, n, (got.shape[0], k - m))], axis=1) if m < k else got.copy()
+    short = neg[:, :m] < 0
+    neg[:, :m][short] = rng.integers(0, n, int(short.sum()))
     return neg, int(short.sum())
 
 
@@ -159,7 +174,8 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n = len(train_x)
-    model = Encoder()
+    K = args.extra_negatives
+    model = Encoder(args.encoder)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     positives = np.arange(n, dtype=np.int64)
     mining_s = 0.0
@@ -182,12 +198,12 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     for epoch in range(args.epochs):
         anchors = distort(train_x, rng)
         negatives, bank_neg, order = None, None, None
-        mine_opts = dict(metric="ip", num_negatives=1, verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
+        mine_opts = dict(metric="ip", num_negatives=K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor), verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
         t0 = time.perf_counter()
         warm = epoch < args.warmup
         if strategy in ("in_batch_random", "in_batch_random_bank_mined", "in_batch_random_bank_random") or \
                 (strategy in ("in_batch_curriculum", "in_batch_refresher") and warm):
-            negatives = rng.integers(0, n, n)
+            negatives = rng.integers(0, n, (n, K))
         elif strategy in ("in_batch_mined", "in_batch_curriculum", "in_batch_mined_margin", "in_batch_mined_far"):
             q = embed(model, anchors)
             c = embed(model, train_x)
@@ -196,7 +212,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             found = minedex.mine_hard_negatives(
                 q, c, positives, index="Flat", range_min=lo, range_max=hi,
                 sampling_strategy="random" if strategy == "in_batch_mined_far" else "top", **mine_opts, **extra)
-            negatives, short = mined_negatives(found.negatives, n, rng)
+            negatives, short = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
             log(f"  {strategy} seed {seed} epoch {epoch}: mined, {short} short rows filled at random")
         elif strategy == "in_batch_refresher":
             if refresher is None:  # the first snapshot: the bank the warm-up epochs filled (or, without warm-up, one
@@ -220,11 +236,11 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                                    search_params={"probes": args.ann_probes},
                                    **{k: v for k, v in mine_opts.items() if k != "metric"})
             if found is not None:
-                negatives, short = mined_negatives(found.negatives, n, rng)
+                negatives, short = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                 log(f"  {strategy} seed {seed} epoch {epoch}: snapshot {refresher.snapshot.number}, max staleness "
                     f"{int(np.max(found.staleness)) if len(found.staleness) else 0} steps, {short} short rows")
             else:
-                negatives = np.full(n, -1, dtype=np.int64)
+                negatives = np.full((n, K), -1, dtype=np.int64)
         if strategy == "in_batch_clustered" and epoch > 0:
             nb, _, _ = minedex.knn_graph(bank, args.group - 1, metric="ip", threads=args.threads)
             order = clustered_order(nb, args.group, rng)
@@ -260,15 +276,15 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                         pending = executor.submit(mine_batch, q_next, nxt, step)
                 else:
                     found = mine_batch(a.detach(), idx, step)
-                negatives[idx], _ = mined_negatives(found.negatives, n, rng)
+                negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                 mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]
             if negatives is not None:
-                cand.append(train_x[negatives[idx]])
+                cand.append(train_x[negatives[idx].reshape(-1)])
             p = model(torch.from_numpy(np.concatenate(cand)))
             logits = a @ p.T / args.tau
             if negatives is not None:  # a mined or random image equal to another anchor's positive is not a negative
-                dup = torch.from_numpy(negatives[idx][None, :] == idx[:, None])
+                dup = torch.from_numpy(negatives[idx].reshape(-1)[None, :] == idx[:, None])
                 logits[:, len(idx):] = logits[:, len(idx):].masked_fill(dup, float("-inf"))
             if bank_neg is not None:  # per-anchor negatives from the bank: stale embeddings, no gradient through them
                 bn = torch.from_numpy(bank[bank_neg[idx]])
@@ -313,6 +329,11 @@ def main():
     ap.add_argument("--relative-margin", type=float, default=0.05)
     ap.add_argument("--warmup", type=int, default=1, help="random-negative epochs of the curriculum")
     ap.add_argument("--group", type=int, default=32, help="neighbourhood size of the clustered batches")
+    ap.add_argument("--extra-negatives", type=int, default=1,
+                    help="extra negatives per anchor (random or mined, by strategy), all shared across the batch")
+    ap.add_argument("--mined-per-anchor", type=int, default=0,
+                    help="mined strategies: how many of the --extra-negatives are mined (0 = all); the rest are random")
+    ap.add_argument("--encoder", default="mlp", choices=("mlp", "cnn"))
     ap.add_argument("--bank-negatives", type=int, default=16, help="per-anchor negatives taken from the embedding bank")
     ap.add_argument("--online", action="store_true",
                     help="in_batch_refresher: mine every step with that step's anchor embeddings (no extra forward pass)")
