@@ -112,7 +112,7 @@ public class DistributedShardDiskTests : IDisposable
     [InlineData("Flat", 1)]
     [InlineData("HNSW16", 2)]
     [InlineData("IVF4,Flat", 3)]
-    public void RandomWritesSnapshotsCopiesAndCrashes_ReopenToTheModel(string spec, int seed)
+    public async Task RandomWritesSnapshotsCopiesAndCrashes_ReopenToTheModel(string spec, int seed)
     {
         var layout = Layout(spec, trainingSize: 120);
         var rng = new Random(seed);
@@ -149,13 +149,13 @@ public class DistributedShardDiskTests : IDisposable
                     {
                         // Streamed in slices of 7, as a catch-up copies them from a peer.
                         int at = 0;
-                        long copied = s.InstallAsync(() =>
+                        long copied = await s.InstallAsync(() =>
                         {
                             if (at >= ids.Length) return Task.FromResult<VectorRows?>(null);
                             var part = ids[at..Math.Min(ids.Length, at + 7)];
                             at += part.Length;
                             return Task.FromResult<VectorRows?>(new VectorRows { Ids = part, Vectors = part.SelectMany(id => model[id]).ToArray() });
-                        }, seq, 1).GetAwaiter().GetResult();
+                        }, seq, 1);
                         Assert.Equal(ids.Length, copied);
                     }
                 }
