@@ -86,6 +86,12 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("GetLocal")]
     Task<VectorRows> GetLocal(ShardLayout layout, long[] ids);
 
+    /// <summary>Bytes [<paramref name="offset"/>, + <paramref name="count"/>) of the index file of generation
+    /// <paramref name="generation"/> (a snapshot copy ships the built index instead of rebuilding it).</summary>
+    /// <exception cref="InvalidOperationException">The replica saved a newer index meanwhile (the copy starts again).</exception>
+    [AlwaysInterleave, Alias("ReadIndexChunk")]
+    Task<byte[]> ReadIndexChunk(ShardLayout layout, long generation, long offset, int count);
+
     /// <summary>The layout this replica's directory on the current silo was created with (null: none); opens nothing.</summary>
     [AlwaysInterleave, Alias("StoredLayout")]
     Task<ShardLayout?> StoredLayout();

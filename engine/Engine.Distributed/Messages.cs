@@ -188,6 +188,14 @@ public sealed record CatchUp
     /// the records in pages (<see cref="IShardReplicaGrain.ScanLocalRecords"/>) and then replays the writes after
     /// <see cref="SnapshotSequence"/>.</summary>
     [Id(4)] public bool RecordSnapshot { get; init; }
+
+    /// <summary>Plain-vector snapshot copies: the generation of the index file the peer saved at
+    /// <see cref="SnapshotSequence"/> (0: none to ship, the asker builds its index from the copied vectors); read it
+    /// with <see cref="IShardReplicaGrain.ReadIndexChunk"/>.</summary>
+    [Id(5)] public long IndexGeneration { get; init; }
+
+    /// <summary>Bytes of that index file.</summary>
+    [Id(6)] public long IndexBytes { get; init; }
 }
 
 /// <summary>One record search as the router and the shards see it (record collections).</summary>

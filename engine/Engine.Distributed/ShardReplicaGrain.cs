@@ -216,18 +216,30 @@ internal sealed class ShardReplicaGrain(
         else if (answer.Ops is null)
         {
             // Snapshot copy: every live id at the peer's sequence, fetched in slices; then the writes after it.
-            // Streamed into a new vector file (one slice in memory); the index is built from the file at the end.
+            // Streamed into a new vector file (one slice in memory); then the peer's index file as it saved it at the
+            // snapshot's sequence (built from the copied vectors instead when it has none to ship, e.g. SPANN).
             var ids = answer.SnapshotIds!;
             int slice = Math.Max(1, (16 << 20) / (layout.Dimension * 4 + 8));
             int start = 0;
+            var shipped = answer;
+            Func<Stream, Task>? fetchIndex = answer.IndexGeneration <= 0 ? null : async target =>
+            {
+                for (long at = 0; at < shipped.IndexBytes;)
+                {
+                    var chunk = await from.ReadIndexChunk(layout, shipped.IndexGeneration, at, (int)Math.Min(16 << 20, shipped.IndexBytes - at));
+                    if (chunk.Length == 0) throw new IOException($"Replica {peer} of shard {_shard} returned no bytes of its index at offset {at} of {shipped.IndexBytes}.");
+                    await target.WriteAsync(chunk);
+                    at += chunk.Length;
+                }
+            };
             long copied = await store.InstallAsync(async () =>
             {
                 if (start >= ids.Length) return null;
                 var part = ids[start..Math.Min(ids.Length, start + slice)];
                 start += part.Length;
                 return await from.GetLocal(layout, part);
-            }, answer.SnapshotSequence, answer.SnapshotEpoch);
-            how = $"snapshot {copied}, then ops";
+            }, answer.SnapshotSequence, answer.SnapshotEpoch, fetchIndex);
+            how = $"snapshot {copied}{(store.IndexShipped ? $" + index {answer.IndexBytes} B" : "")}, then ops";
             answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
             if (answer.Ops is null)
                 throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
@@ -352,6 +364,9 @@ internal sealed class ShardReplicaGrain(
     public async Task<CatchUp> CatchUpFrom(ShardLayout layout, long sequence, long epoch) => await (await LocalAsync(layout)).CatchUpFromAsync(sequence, epoch);
 
     public Task<VectorRows> GetLocal(ShardLayout layout, long[] ids) => Task.FromResult(Local(layout).Get(ids));
+
+    public Task<byte[]> ReadIndexChunk(ShardLayout layout, long generation, long offset, int count) =>
+        Task.FromResult(Local(layout).ReadIndexChunk(generation, offset, count));
 
     public async Task<RecordHits> SearchRecords(ShardLayout layout, RecordSearchRequest request)
     {

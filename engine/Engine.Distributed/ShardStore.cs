@@ -315,11 +315,19 @@ internal sealed class ShardStore : IDisposable
     /// vector file beside the current one (memory: one slice), then the index is built from it and the snapshot written
     /// at the end switches to both (a crash or failure before leaves the old state in force). Returns the vectors installed.
     /// </summary>
-    public async Task<long> InstallAsync(Func<Task<VectorRows?>> nextSlice, long sequence, long epoch)
+    /// <param name="nextSlice">The vectors, slice by slice (null ends).</param>
+    /// <param name="sequence">The peer's sequence the copy stands for.</param>
+    /// <param name="epoch">The epoch of its write at that sequence.</param>
+    /// <param name="fetchIndex">Writes the peer's index file saved at <paramref name="sequence"/> into the stream (null:
+    /// none to ship). The index is then loaded instead of rebuilt (<see cref="IndexShipped"/>); one that fails to load or
+    /// does not fit the layout is rebuilt from the copied vectors. The writes after the sequence, replayed next, bring
+    /// index and vectors to the same state even when the slices were read later than the index was saved.</param>
+    public async Task<long> InstallAsync(Func<Task<VectorRows?>> nextSlice, long sequence, long epoch, Func<Stream, Task>? fetchIndex = null)
     {
         VectorsOnly();
         var (fresh, generation) = NewVectorFile();
         long installed = 0;
+        string? indexFile = null;
         try
         {
             while (await nextSlice() is { } rows)
@@ -327,14 +335,45 @@ internal sealed class ShardStore : IDisposable
                 fresh.SetMany(rows.Ids, rows.Vectors);
                 installed += rows.Ids.Length;
             }
+            if (fetchIndex is not null)
+            {
+                indexFile = IndexPath(NextGeneration("index-", _indexGeneration), spann: false);
+                await using (var target = new FileStream(indexFile, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+                {
+                    await fetchIndex(target);
+                    target.Flush(flushToDisk: true);
+                }
+            }
         }
         catch
         {
             Discard(fresh);
+            if (indexFile is not null) TryDelete(indexFile);
             throw;
         }
-        SwitchTo(fresh, generation, sequence, epoch);
+        SwitchTo(fresh, generation, sequence, epoch, indexFile);
         return installed;
+    }
+
+    /// <summary>True when the last snapshot copy loaded the peer's shipped index instead of building one.</summary>
+    public bool IndexShipped { get; private set; }
+
+    /// <summary>Bytes [<paramref name="offset"/>, + <paramref name="count"/>) of this replica's saved index file of
+    /// <paramref name="generation"/> (for a peer's snapshot copy); fewer at the end of the file.</summary>
+    /// <exception cref="InvalidOperationException">That generation is no longer the current one (a newer snapshot
+    /// replaced it): the copy starts again.</exception>
+    public byte[] ReadIndexChunk(long generation, long offset, int count)
+    {
+        VectorsOnly();
+        if (generation <= 0 || generation != _indexGeneration || _index is SpannIndex || !Trained)
+            throw new InvalidOperationException($"Replica of '{Layout.Name}' no longer holds index generation {generation} (now {_indexGeneration}); the snapshot copy starts again.");
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        using var file = new FileStream(IndexPath(generation, spann: false), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var bytes = new byte[(int)Math.Clamp(file.Length - offset, 0, count)];
+        file.Position = offset;
+        file.ReadExactly(bytes);
+        return bytes;
     }
 
     private (VectorStore Store, long Generation) NewVectorFile()
@@ -349,8 +388,9 @@ internal sealed class ShardStore : IDisposable
         TryDelete(store.Path);
     }
 
-    // Makes a filled vector file current: index built from it, snapshot written (the switch), the old file deleted.
-    private void SwitchTo(VectorStore fresh, long generation, long sequence, long epoch)
+    // Makes a filled vector file current: index loaded from the shipped file or built from the vectors, snapshot
+    // written (the switch), the old file deleted.
+    private void SwitchTo(VectorStore fresh, long generation, long sequence, long epoch, string? shippedIndex = null)
     {
         var old = _vectors;
         try
@@ -360,7 +400,16 @@ internal sealed class ShardStore : IDisposable
             Epoch = epoch;
             _tail.Clear();
             _tailBytes = 0;
-            BuildIndex();
+            IndexShipped = false;
+            if (shippedIndex is not null)
+            {
+                _index?.Dispose();
+                _index = null!;
+                LoadIndex(GenerationOf(shippedIndex, "index-"), checkCount: false);
+                IndexShipped = _index is not null;
+                if (IndexShipped) IndexRecovery = $"shipped by the peer ({Path.GetFileName(shippedIndex)}) at write {sequence}";
+            }
+            if (!IndexShipped) BuildIndex();
             Checkpoint();
         }
         catch
@@ -385,7 +434,7 @@ internal sealed class ShardStore : IDisposable
         if (Trained)
         {
             if (_index is SpannIndex spann) spann.Checkpoint();
-            else if (_indexDirty || _savedIndexGeneration != _indexGeneration)
+            else if (_indexDirty || !File.Exists(IndexPath(_indexGeneration, spann: false)))
             {
                 long next = NextGeneration("index-", _indexGeneration);
                 _index.Save(IndexPath(next, spann: false));
@@ -473,7 +522,7 @@ internal sealed class ShardStore : IDisposable
         RemoveStaleFiles();
     }
 
-    private void LoadIndex(long generation)
+    private void LoadIndex(long generation, bool checkCount = true)
     {
         bool spann = SpannSpec.TryParse(Layout.Spec, out _);
         string path = IndexPath(generation, spann);
@@ -486,10 +535,10 @@ internal sealed class ShardStore : IDisposable
                 : loaded.Dimension != Layout.Dimension || loaded.Metric != Layout.Metric ? $"it is {loaded.Metric} d = {loaded.Dimension}"
                 : !loaded.IsTrained ? "it is not trained"
                 // A SPANN index checkpoints on its own and may hold writes after the snapshot; any other was saved with it.
-                : !spann && loaded.Count != _vectors.Count ? $"it holds {loaded.Count} vectors, the snapshot {_vectors.Count}"
+                : checkCount && !spann && loaded.Count != _vectors.Count ? $"it holds {loaded.Count} vectors, the snapshot {_vectors.Count}"
                 : null;
             if (problem is not null) throw new InvalidDataException(problem);
-            (_index, _indexGeneration, Trained) = (loaded, generation, true);
+            (_index, _indexGeneration, Trained, _indexDirty) = (loaded, generation, true, false);
             IndexRecovery = $"loaded {Path.GetFileName(path)} at write {Sequence}";
         }
         catch (Exception e) when (e is IOException or InvalidDataException or CorruptIndexException or IndexFormatException or UnauthorizedAccessException)
@@ -696,7 +745,20 @@ internal sealed class ShardStore : IDisposable
     {
         if (OpsSince(sequence, epoch) is { } ops) return ops;
         VectorsOnly();
-        return new CatchUp { SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
+        // A built index ships with the copy: saved now, so the file stands at the same sequence as the id list.
+        long indexGeneration = 0, indexBytes = 0;
+        // (Not Flat, SPANN: a Flat index is its vectors, cheaper to add again than to send twice; SPANN is a directory.)
+        if (Trained && _index is not SpannIndex and not FlatIndex && Fault is null)
+        {
+            Checkpoint();
+            indexGeneration = _indexGeneration;
+            indexBytes = new FileInfo(IndexPath(indexGeneration, spann: false)).Length;
+        }
+        return new CatchUp
+        {
+            SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch,
+            IndexGeneration = indexGeneration, IndexBytes = indexBytes,
+        };
     }
 
     // The writes after (sequence, epoch) when this replica still holds them and applied that write; else null.

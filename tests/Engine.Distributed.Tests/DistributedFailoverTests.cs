@@ -196,6 +196,34 @@ public class DistributedFailoverTests(ITestOutputHelper output)
         Assert.Equal(0, await coll.RebalanceAsync());
     }
 
+    [Fact]
+    public async Task AMovedReplica_GetsThePeersBuiltIndex_NotARebuild()
+    {
+        // A history of one write: a replica that moves after four writes needs a snapshot copy.
+        await using var c = await DistributedTestCluster.StartAsync(2, nameof(AMovedReplica_GetsThePeersBuiltIndex_NotARebuild),
+            configure: o => o.CatchUpTailBytes = 1024);
+        var vectors = TestData.Gaussian(N, D, seed: 43);
+        var ids = TestData.Ids(N);
+        var layout = new ShardLayout { Name = "graph", Dimension = D, Metric = Metric.L2, Spec = "HNSW16", Shards = 8, Replicas = 2 };
+        var coll = await DistributedCollection.OpenAsync(c.Client, layout);
+        for (int b = 0; b < 4; b++)
+            await coll.UpsertAsync(vectors[(b * N / 4 * D)..((b + 1) * N / 4 * D)], ids[(b * N / 4)..((b + 1) * N / 4)]);
+        var before = await coll.SearchAsync(vectors, 1);
+        var added = await c.Cluster.StartAdditionalSiloAsync();
+        await c.Cluster.WaitForLivenessToStabilizeAsync();
+        Assert.True(await coll.RebalanceAsync() > 0);
+        var status = await coll.StatusAsync();
+        string home = added.SiloAddress.Endpoint.ToString();
+        output.WriteLine(string.Join(", ", status.Select((st, i) => $"{i / 2}/{i % 2}@{st.Silo} [{st.LastCatchUp}]")));
+        // Each replica on the new silo copied its peer's vectors and its HNSW graph (the same graph: the same answers).
+        var moved = status.Where(s => s.Silo == home).ToArray();
+        Assert.NotEmpty(moved);
+        Assert.All(moved, s => Assert.Matches(@"^snapshot \d+ \+ index \d+ B, then ops \d+ from replica \d$", s.LastCatchUp));
+        var after = await coll.SearchAsync(vectors, 1);
+        Assert.Equal(before.Labels, after.Labels);
+        Assert.True(ids.Zip(after.Labels).Count(p => p.First == p.Second) >= N * 0.98);
+    }
+
     // Polls until nothing is misplaced and `done` holds (or the limit passes), then stops the load and logs where it stands.
     private async Task<(ReplicaStatus[] Status, bool Settled)> Settle(DistributedCollection coll, Load_ load, TimeSpan limit, int pollMs,
         Func<ReplicaStatus[], bool> done)

@@ -190,6 +190,58 @@ public class DistributedShardDiskTests : IDisposable
         Assert.True(ids.Zip(labels).Count(p => p.First == p.Second) >= ids.Length * 0.95, $"{spec}: self-recall below 0.95 after reopen");
     }
 
+    [Theory]
+    [InlineData("HNSW16")]
+    [InlineData("IVF8,PQ4x4fs,RFlat")]
+    public async Task ASnapshotCopy_ShipsThePeersIndex_InsteadOfRebuildingIt(string spec)
+    {
+        var layout = Layout(spec);
+        var vectors = TestData.Gaussian(700, D, seed: 75);
+        var ids = TestData.Ids(700, offset: 100);
+        using var peer = ShardStore.Open(Path.Combine(_dir, "peer"), layout);
+        peer.Append(Upsert(1, ids[..600], vectors[..(600 * D)]));
+        peer.Append(Delete(2, ids[..5]));
+        var answer = peer.CatchUpFrom(1, 99);   // its write 1 came from another primary: a snapshot copy
+        Assert.NotNull(answer.SnapshotIds);
+        Assert.True(answer.IndexGeneration > 0 && answer.IndexBytes > 0);
+        using var fresh = ShardStore.Open(Path.Combine(_dir, "fresh"), layout);
+        int at = 0;
+        long copied = await fresh.InstallAsync(() =>
+        {
+            if (at >= answer.SnapshotIds!.Length) return Task.FromResult<VectorRows?>(null);
+            var part = answer.SnapshotIds[at..Math.Min(answer.SnapshotIds.Length, at + 100)];
+            at += part.Length;
+            return Task.FromResult<VectorRows?>(peer.Get(part));
+        }, answer.SnapshotSequence, answer.SnapshotEpoch, async target =>
+        {
+            for (long off = 0; off < answer.IndexBytes; off += 1000)
+                await target.WriteAsync(peer.ReadIndexChunk(answer.IndexGeneration, off, 1000));
+        });
+        Assert.Equal(595, copied);
+        Assert.True(fresh.IndexShipped);
+        Assert.StartsWith("shipped by the peer", fresh.IndexRecovery);
+        // The same index: the same answers, to the last id and distance.
+        var q = new SearchRequest { Queries = TestData.Gaussian(40, D, 76), K = 10, Settings = Knob(spec) };
+        var (a, b) = (peer.Search(q), fresh.Search(q));
+        Assert.Equal(a.Labels, b.Labels);
+        Assert.Equal(a.Distances, b.Distances);
+        // The writes after the copy reach both; a reopened copy loads its index (saved with the copy's snapshot).
+        foreach (var s in new[] { peer, fresh }) s.Append(Upsert(3, ids[600..], vectors[(600 * D)..]));
+        fresh.Dispose();
+        using var reopened = ShardStore.Open(Path.Combine(_dir, "fresh"), layout);
+        Assert.StartsWith("loaded", reopened.IndexRecovery);
+        Assert.Equal((3L, 695L, 695L), (reopened.Sequence, reopened.Count, reopened.IndexCount));
+        var self = reopened.Search(new SearchRequest { Queries = vectors[(5 * D)..], K = 1, Settings = Knob(spec) }).Labels;
+        Assert.True(ids[5..].Zip(self).Count(p => p.First == p.Second) >= 695 * 0.97);
+        // A newer index on the peer retires the old generation: a copy still reading it starts again.
+        peer.Checkpoint();
+        Assert.Throws<InvalidOperationException>(() => peer.ReadIndexChunk(answer.IndexGeneration, 0, 10));
+        // Flat ships no index (it is its vectors).
+        using var flat = ShardStore.Open(Path.Combine(_dir, "flat"), Layout("Flat"));
+        flat.Append(Upsert(1, ids[..10], vectors[..(10 * D)]));
+        Assert.Equal(0, flat.CatchUpFrom(0, 99).IndexGeneration);
+    }
+
     [Fact]
     public void ASnapshotOfTheFirstFormat_IsReadAndRewritten()
     {
