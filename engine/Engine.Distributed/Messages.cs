@@ -196,6 +196,10 @@ public sealed record CatchUp
 
     /// <summary>Bytes of that index file.</summary>
     [Id(6)] public long IndexBytes { get; init; }
+
+    /// <summary>True when <see cref="Ops"/> stops short of the replica's last write (an answer carries at most 32 MiB of
+    /// writes): apply them and ask again.</summary>
+    [Id(7)] public bool More { get; init; }
 }
 
 /// <summary>One record search as the router and the shards see it (record collections).</summary>

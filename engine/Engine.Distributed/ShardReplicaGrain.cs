@@ -245,12 +245,20 @@ internal sealed class ShardReplicaGrain(
                 throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer moved on while the snapshot was copied; retry.");
         }
         int applied = 0;
-        foreach (var op in answer.Ops)
-            if (op.Sequence == store.Sequence + 1)
-            {
-                await Append(store, op);
-                applied++;
-            }
+        while (true)
+        {
+            foreach (var op in answer.Ops!)
+                if (op.Sequence == store.Sequence + 1)
+                {
+                    await Append(store, op);
+                    applied++;
+                }
+            if (!answer.More) break;
+            // A long history comes in parts of at most 32 MiB of writes.
+            answer = await from.CatchUpFrom(layout, store.Sequence, store.Epoch);
+            if (answer.Ops is null)
+                throw new InvalidOperationException($"Replica '{this.GetPrimaryKeyString()}' could not catch up: its peer's history no longer follows write {store.Sequence}; retry.");
+        }
         _lastCatchUp = $"{how} {applied} from replica {peer}";
         logger.LogInformation("Replica {Key} caught up to write {Sequence} ({Count} vectors)", this.GetPrimaryKeyString(), store.Sequence, store.Count);
     }

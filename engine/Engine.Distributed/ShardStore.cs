@@ -103,19 +103,22 @@ internal sealed class ShardStore : IDisposable
     /// <param name="checkpointLogBytes">Log bytes after which a snapshot is written and the log truncated.</param>
     /// <param name="tailLimitBytes">Bytes of recent writes kept in memory for peers that catch up.</param>
     /// <param name="holder">Names the opener in the directory lock.</param>
+    /// <param name="maxOpsBytesPerAnswer">Bytes of logged writes one catch-up answer read from the log carries at most.</param>
     /// <param name="recordOptions">Record collections: the options of the replica's <c>RecordCollection</c> (null: defaults).
     /// Opening a record replica blocks on FASTER's recovery: call it on a <see cref="BlockingWork"/> thread.</param>
     public static ShardStore Open(string dir, ShardLayout layout, long checkpointLogBytes = 64L << 20, long tailLimitBytes = 64L << 20, string? holder = null,
-        CollectionOptions? recordOptions = null)
+        CollectionOptions? recordOptions = null, long maxOpsBytesPerAnswer = 32L << 20)
     {
         var dirLock = DataDirectoryLock.Acquire(dir, holder ?? $"a replica of collection '{layout.Name}'");
-        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes) { _lock = dirLock, _recordOptions = recordOptions ?? CollectionOptions.Default };
+        var store = new ShardStore(dir, layout, checkpointLogBytes, tailLimitBytes) { _lock = dirLock, _recordOptions = recordOptions ?? CollectionOptions.Default,
+            _maxOpsBytes = maxOpsBytesPerAnswer };
         try
         {
             store.ExistedBefore = File.Exists(Path.Combine(dir, LayoutFile));
             store.CheckLayout();
             store.Centroids = ReadCentroids(dir, layout);
             long from = store.ReadSnapshot();
+            (store._walBaseSequence, store._walBaseEpoch) = (store.Sequence, store.Epoch);
             if (layout.IsRecords) store.OpenRecords();
             else store.OpenVectors();
             var provider = FileWriteAheadLogProvider.Instance;
@@ -410,7 +413,9 @@ internal sealed class ShardStore : IDisposable
                 if (IndexShipped) IndexRecovery = $"shipped by the peer ({Path.GetFileName(shippedIndex)}) at write {sequence}";
             }
             if (!IndexShipped) BuildIndex();
-            Checkpoint();
+            _forceTruncate = true;
+            try { Checkpoint(); }
+            finally { _forceTruncate = false; }
         }
         catch
         {
@@ -455,7 +460,7 @@ internal sealed class ShardStore : IDisposable
         _savedIndexGeneration = indexGeneration;
         _upgradeSnapshot = false;
         RemoveStaleFiles();
-        _wal?.Truncate(covered);
+        TruncateLog(covered, Sequence, Epoch, force: _forceTruncate);
         _logBytesSinceSnapshot = 0;
     }
 
@@ -561,7 +566,7 @@ internal sealed class ShardStore : IDisposable
         long covered = _wal?.TailAddress ?? 0;
         await _records.CheckpointAsync();
         WriteRecordSnapshot(Sequence, Epoch, covered, _generation, Count);
-        _wal?.Truncate(covered);
+        TruncateLog(covered, Sequence, Epoch);
         _logBytesSinceSnapshot = 0;
     }
 
@@ -640,7 +645,7 @@ internal sealed class ShardStore : IDisposable
         (_records, _generation, Sequence, Epoch) = (fresh, generation, sequence, epoch);
         _tail.Clear();
         _tailBytes = 0;
-        _wal?.Truncate(covered);
+        TruncateLog(covered, sequence, epoch, force: true);
         _logBytesSinceSnapshot = 0;
         old.Retire(deleteDirectory: true);
         return installed;
@@ -754,6 +759,7 @@ internal sealed class ShardStore : IDisposable
             indexGeneration = _indexGeneration;
             indexBytes = new FileInfo(IndexPath(indexGeneration, spann: false)).Length;
         }
+        PinForCopy();
         return new CatchUp
         {
             SnapshotIds = _vectors.SortedIds(), SnapshotSequence = Sequence, SnapshotEpoch = Epoch,
@@ -761,7 +767,8 @@ internal sealed class ShardStore : IDisposable
         };
     }
 
-    // The writes after (sequence, epoch) when this replica still holds them and applied that write; else null.
+    // The writes after (sequence, epoch) when this replica still holds them (in memory, or else in its log) and applied
+    // that write; else null.
     private CatchUp? OpsSince(long sequence, long epoch)
     {
         if (sequence == Sequence && epoch == Epoch) return new CatchUp { Ops = [] };
@@ -769,8 +776,66 @@ internal sealed class ShardStore : IDisposable
         {
             bool linked = sequence == 0 ? OldestTailSequence == 1 : _tail.Any(o => o.Sequence == sequence && o.Epoch == epoch);
             if (linked) return new CatchUp { Ops = _tail.Where(o => o.Sequence > sequence).ToArray() };
+            return OpsFromLog(sequence, epoch);
         }
         return null;
+    }
+
+    /// <summary>How long a snapshot copy served to a peer keeps this replica's log from being truncated, so that the
+    /// writes made during the copy can still be sent after it (<see cref="OpsFromLog"/>).</summary>
+    internal static TimeSpan CopyPinTime { get; set; } = TimeSpan.FromMinutes(30);
+
+    // Bytes of logged writes one catch-up answer carries at most (the asker asks again for the rest).
+    private long _maxOpsBytes = 32L << 20;
+
+    private long _walBaseSequence, _walBaseEpoch, _pinSequence = -1;
+    private DateTime _pinUntil;
+    private bool _forceTruncate;
+
+    private bool Pinned => _pinSequence >= 0 && DateTime.UtcNow < _pinUntil;
+
+    // Keeps the log from the snapshot at (sequence, epoch) on unless a snapshot copy served to a peer still needs it
+    // (or force: this replica's own history was just replaced, so older records would describe another history).
+    private void TruncateLog(long covered, long sequence, long epoch, bool force = false)
+    {
+        if (_wal is null) return;
+        if (force) _pinSequence = -1;
+        else if (Pinned) return;
+        _wal.Truncate(covered);
+        (_walBaseSequence, _walBaseEpoch) = (sequence, epoch);
+    }
+
+    // The writes after (sequence, epoch) read back from the log, when the log holds that write (or starts right after
+    // it, at the snapshot it was truncated at) and a gapless chain from it; at most 32 MiB of them (More set).
+    private CatchUp? OpsFromLog(long sequence, long epoch)
+    {
+        if (_wal is null) return null;
+        bool linked = sequence == _walBaseSequence && epoch == _walBaseEpoch;
+        var ops = new List<WriteOp>();
+        long bytes = 0, expected = sequence + 1;
+        bool broken = false, more = false;
+        _wal.Replay(_wal.BeginAddress, (_, record) =>
+        {
+            if (broken || more) return;
+            var op = Decode(record);
+            if (op.Sequence == sequence) linked = op.Epoch == epoch;
+            if (op.Sequence <= sequence || op.Sequence > Sequence) return;
+            if (op.Sequence != expected) { broken = true; return; }
+            if (ops.Count > 0 && bytes + op.Bytes > _maxOpsBytes) { more = true; return; }
+            ops.Add(op);
+            bytes += op.Bytes;
+            expected++;
+        });
+        if (!linked || broken || ops.Count == 0) return null;
+        if (!more && _pinSequence >= 0 && sequence >= _pinSequence) _pinSequence = -1;   // the copy it was kept for is complete
+        return new CatchUp { Ops = [.. ops], More = more };
+    }
+
+    // A snapshot copy starts: keep the log from here on for its writes.
+    private void PinForCopy()
+    {
+        _pinSequence = Sequence;
+        _pinUntil = DateTime.UtcNow + CopyPinTime;
     }
 
     /// <summary><see cref="CatchUpFrom"/> for either kind of collection (a record snapshot lists every live key).</summary>
@@ -778,6 +843,7 @@ internal sealed class ShardStore : IDisposable
     {
         if (_records is null) return CatchUpFrom(sequence, epoch);
         if (OpsSince(sequence, epoch) is { } ops) return ops;
+        PinForCopy();
         return new CatchUp { RecordSnapshot = true, SnapshotSequence = Sequence, SnapshotEpoch = Epoch };
     }
 

@@ -199,15 +199,17 @@ public class DistributedFailoverTests(ITestOutputHelper output)
     [Fact]
     public async Task AMovedReplica_GetsThePeersBuiltIndex_NotARebuild()
     {
-        // A history of one write: a replica that moves after four writes needs a snapshot copy.
+        // A history of one write in memory and a snapshot every 64 KiB of log: after six rounds of writes (~100 KiB of
+        // log per shard) no peer can serve a moved replica by ops, so it copies a snapshot.
         await using var c = await DistributedTestCluster.StartAsync(2, nameof(AMovedReplica_GetsThePeersBuiltIndex_NotARebuild),
-            configure: o => o.CatchUpTailBytes = 1024);
+            configure: o => { o.CatchUpTailBytes = 1024; o.CheckpointLogBytes = 1 << 16; });
         var vectors = TestData.Gaussian(N, D, seed: 43);
         var ids = TestData.Ids(N);
         var layout = new ShardLayout { Name = "graph", Dimension = D, Metric = Metric.L2, Spec = "HNSW16", Shards = 8, Replicas = 2 };
         var coll = await DistributedCollection.OpenAsync(c.Client, layout);
-        for (int b = 0; b < 4; b++)
-            await coll.UpsertAsync(vectors[(b * N / 4 * D)..((b + 1) * N / 4 * D)], ids[(b * N / 4)..((b + 1) * N / 4)]);
+        for (int round = 0; round < 6; round++)
+            for (int b = 0; b < 4; b++)
+                await coll.UpsertAsync(vectors[(b * N / 4 * D)..((b + 1) * N / 4 * D)], ids[(b * N / 4)..((b + 1) * N / 4)]);
         var before = await coll.SearchAsync(vectors, 1);
         var added = await c.Cluster.StartAdditionalSiloAsync();
         await c.Cluster.WaitForLivenessToStabilizeAsync();

@@ -202,14 +202,23 @@ public class DistributedRecordTests(ITestOutputHelper output) : IDisposable
         var all = new CollectionSearchOptions { Settings = new Dictionary<string, string> { ["probes"] = "4" } };
         try
         {
-            // Replicas keep only their newest write for peers: one that missed more copies a snapshot.
-            await using (var c = await DistributedTestCluster.StartAsync(2, "records-restart", root, o => o.CatchUpTailBytes = 0))
+            // Replicas keep only their newest write in memory for peers and snapshot every 64 KiB of log, after which
+            // their log no longer holds the first writes either: one that missed them copies a snapshot.
+            await using (var c = await DistributedTestCluster.StartAsync(2, "records-restart", root, o =>
+                         {
+                             o.CatchUpTailBytes = 0;
+                             o.CheckpointLogBytes = 1 << 16;
+                         }))
             {
                 var coll = await DistributedRecordCollection<string>.OpenAsync(c.Client, "docs", schema, shards: 2, replicas: 2);
-                // Two writes per shard: each replica's tail then holds only the second, so a fresh replica (at write 0)
-                // cannot catch up by ops, whichever replica (primary or follower) the lost silo held.
-                await coll.UpsertBatchAsync(records.Take(150));
-                await coll.UpsertBatchAsync(records.Skip(150).Take(150));
+                // Twelve writes per shard (the same 300 records six times, ~130 KiB of log per shard): every replica has
+                // snapshotted and truncated its log, so a fresh replica (at write 0) cannot catch up by ops, whichever
+                // replica (primary or follower) the lost silo held.
+                for (int round = 0; round < 6; round++)
+                {
+                    await coll.UpsertBatchAsync(records.Take(150));
+                    await coll.UpsertBatchAsync(records.Skip(150).Take(150));
+                }
                 // Lose a silo: its replicas are activated on the survivor, where they start empty and copy every record
                 // from their peer (a record snapshot), then take the writes that follow.
                 var victim = c.Cluster.Silos[1];

@@ -243,6 +243,49 @@ public class DistributedShardDiskTests : IDisposable
     }
 
     [Fact]
+    public void WritesBeyondTheMemoryHistory_ComeFromTheLog_AndASnapshotCopyKeepsTheLogForItsWrites()
+    {
+        var layout = Layout("Flat");
+        // A memory history of one write and a snapshot every ~2 KiB of log: only the log can serve older writes.
+        using var peer = ShardStore.Open(Path.Combine(_dir, "peer"), layout, checkpointLogBytes: 2048, tailLimitBytes: 1);
+        for (int i = 1; i <= 5; i++) peer.Append(Upsert(i, [i], TestData.Gaussian(1, D, i)));
+        var fromLog = peer.CatchUpFrom(2, 1);
+        Assert.Equal(new long[] { 3, 4, 5 }, fromLog.Ops!.Select(o => o.Sequence));
+        Assert.Null(peer.CatchUpFrom(2, 77).Ops);                   // its write 2 came from another epoch: no link
+        peer.Checkpoint();                                          // the log now starts after write 5
+        peer.Append(Upsert(6, [6], TestData.Gaussian(1, D, 6)));
+        Assert.Equal(new long[] { 6 }, peer.CatchUpFrom(5, 1).Ops!.Select(o => o.Sequence));   // linked at the snapshot
+        var copy = peer.CatchUpFrom(1, 99);                         // diverged: a snapshot copy at write 6, which pins the log
+        Assert.Equal(6, copy.SnapshotSequence);
+        // Writes during the copy, enough for several snapshots (each of 2 KiB of log): none truncates the log now.
+        for (int i = 7; i <= 60; i++) peer.Append(Upsert(i, Enumerable.Range(0, 8).Select(j => (long)(i * 10 + j)).ToArray(), TestData.Gaussian(8, D, i)));
+        var after = peer.CatchUpFrom(copy.SnapshotSequence, copy.SnapshotEpoch);
+        Assert.Equal(Enumerable.Range(7, 54).Select(i => (long)i), after.Ops!.Select(o => o.Sequence));
+        Assert.False(after.More);
+        // The same history in parts, as a peer limited to ~1 KiB of writes per answer sends it.
+        using (var small = ShardStore.Open(Path.Combine(_dir, "small"), layout, tailLimitBytes: 1, maxOpsBytesPerAnswer: 1024))
+        {
+            for (int i = 1; i <= 30; i++) small.Append(Upsert(i, [i, i + 100], TestData.Gaussian(2, D, i)));
+            var got = new List<long>();
+            long at = 0;
+            CatchUp part;
+            do
+            {
+                part = small.CatchUpFrom(at, at == 0 ? 0 : 1);
+                Assert.InRange(part.Ops!.Length, 1, 10);
+                got.AddRange(part.Ops.Select(o => o.Sequence));
+                at = got[^1];
+            }
+            while (part.More);
+            Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), got);
+        }
+        // The copy is complete: the next snapshot truncates again, and the old writes are gone from the log.
+        peer.Append(Upsert(61, [1], TestData.Gaussian(1, D, 61)));
+        peer.Checkpoint();
+        Assert.Null(peer.CatchUpFrom(copy.SnapshotSequence, copy.SnapshotEpoch).Ops);
+    }
+
+    [Fact]
     public void ASnapshotOfTheFirstFormat_IsReadAndRewritten()
     {
         var layout = Layout("Flat");
