@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Engine.Bench;
+using Engine.Collections;
 using Engine.Data;
 using Engine.Distributed;
 using Engine.Index;
@@ -12,10 +13,11 @@ namespace Engine.Cli;
 internal sealed record ClusterBenchOptions(
     string DataPath, string Spec, int[] SiloCounts, int Shards, int Replicas, int K, Dictionary<string, string> Settings,
     int QueryLimit, int Batch, int LatencyQueries, int BasePort, bool Baseline, bool Json, int InFlight = 4,
-    string Sharding = "hash", int Centroids = 0, int CentroidProbes = 0)
+    string Sharding = "hash", int Centroids = 0, int CentroidProbes = 0, bool Records = false)
 {
     public void Validate()
     {
+        if (Records && Sharding != "hash") throw new ArgumentException("--records shards by key hash only (a record may hold several vectors): drop --sharding centroid.", nameof(Records));
         if (Sharding is not ("hash" or "centroid")) throw new ArgumentException($"--sharding '{Sharding}' is not hash or centroid.", nameof(Sharding));
         if (Sharding == "hash" && (Centroids != 0 || CentroidProbes != 0))
             throw new ArgumentException("--centroids and --centroid-probes need --sharding centroid.", nameof(Centroids));
@@ -36,7 +38,7 @@ internal sealed record ClusterBenchOptions(
 /// <summary>One row of <c>engine cluster bench</c>.</summary>
 internal sealed record ClusterBenchRow(int Silos, int Shards, int Replicas, string Index, string Mode, int N, int Nq, int K,
     double Recall, double Qps, double P50Ms, double P99Ms, double LoadSeconds, IReadOnlyDictionary<string, string> Settings,
-    string Sharding = "hash", double ShardsPerQuery = double.NaN, int Centroids = 0, int CentroidProbes = 0);
+    string Sharding = "hash", double ShardsPerQuery = double.NaN, int Centroids = 0, int CentroidProbes = 0, bool Records = false);
 
 /// <summary>Runs the cluster benchmark: silo processes on loopback, loading and searching through the router.</summary>
 internal static class ClusterBench
@@ -47,7 +49,7 @@ internal static class ClusterBench
         var data = BenchData.Load(o.DataPath, o.QueryLimit);
         if (data.GroundTruth is null) throw new ArgumentException($"Data set '{o.DataPath}' has no ground truth: run 'engine data gt' first.");
         log.WriteLine($"cluster bench: {data.Name}, n = {data.Count}, d = {data.Dimension}, {data.QueryCount} queries, spec {o.Spec}");
-        if (o.Baseline) Print(InProcess(o, data), o.Json, output);
+        if (o.Baseline) Print(o.Records ? InProcessRecords(o, data) : InProcess(o, data), o.Json, output);
         for (int run = 0; run < o.SiloCounts.Length; run++)
             Print(Cluster(o, data, o.SiloCounts[run], o.BasePort + 100 * run, log).GetAwaiter().GetResult(), o.Json, output);
         return 0;
@@ -64,7 +66,7 @@ internal static class ClusterBench
                 ["p50_ms"] = Math.Round(row.P50Ms, 3), ["p99_ms"] = Math.Round(row.P99Ms, 3), ["load_s"] = Math.Round(row.LoadSeconds, 2),
                 ["params"] = row.Settings, ["sharding"] = row.Sharding,
                 ["shards_per_query"] = double.IsNaN(row.ShardsPerQuery) ? row.Shards : Math.Round(row.ShardsPerQuery, 2),
-                ["centroids"] = row.Centroids, ["centroid_probes"] = row.CentroidProbes,
+                ["centroids"] = row.Centroids, ["centroid_probes"] = row.CentroidProbes, ["records"] = row.Records,
             }));
         }
         else
@@ -120,6 +122,12 @@ internal static class ClusterBench
             await Task.WhenAll(processes.Skip(1).Select(WaitReady));
             using var client = await DistributedHosts.ConnectAsync(Enumerable.Range(0, silos).Select(i => port + 50 + i).ToArray());
             var grains = DistributedHosts.Client(client);
+            if (o.Records)
+            {
+                var row = await ClusterRecords(o, data, grains, silos, shards, replicas, log);
+                await client.StopAsync();
+                return row;
+            }
             var layout = new ShardLayout
             {
                 Name = "bench", Dimension = data.Dimension, Metric = data.Metric, Spec = o.Spec, Shards = shards, Replicas = replicas,
@@ -165,6 +173,88 @@ internal static class ClusterBench
             }
             try { Directory.Delete(work, recursive: true); } catch (IOException) { }
         }
+    }
+
+    // --records: every base row is a record (key = row number, an indexed Int32 field "part" = row % 16, vector "v" with
+    // the spec); the same schema in a local RecordCollection (in-process row) or a DistributedRecordCollection (cluster rows).
+    private static CollectionSchema RecordSchema(ClusterBenchOptions o, DataSet data, int trainingSize) => new(typeof(long),
+        [new DataField("part", FieldType.Int32, Indexed: true)],
+        [new VectorField("v", data.Dimension, data.Metric, o.Spec, trainingSize)]);
+
+    private static IEnumerable<Record<long>[]> RecordBatches(DataSet data, int size = 5000)
+    {
+        int d = data.Dimension;
+        for (int start = 0; start < data.Count; start += size)
+        {
+            int m = Math.Min(size, data.Count - start);
+            var batch = new Record<long>[m];
+            for (int i = 0; i < m; i++)
+            {
+                long row = start + i;
+                batch[i] = new Record<long>(row) { Data = { ["part"] = (int)(row % 16) }, Vectors = { ["v"] = data.Base[((start + i) * d)..((start + i + 1) * d)] } };
+            }
+            yield return batch;
+        }
+    }
+
+    private static long[] Keys(IReadOnlyList<SearchResult<long>> hits, int k)
+    {
+        var keys = new long[k];
+        Array.Fill(keys, -1L);
+        for (int j = 0; j < Math.Min(k, hits.Count); j++) keys[j] = hits[j].Record.Key;
+        return keys;
+    }
+
+    /// <summary>--records: a local record collection (FASTER payloads, one index), batches searched query by query on the
+    /// index's threads (a record collection searches one query per call).</summary>
+    private static ClusterBenchRow InProcessRecords(ClusterBenchOptions o, DataSet data)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"engine-cluster-bench-records-{Environment.ProcessId}-{Guid.NewGuid():N}"[..60]);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            using var coll = RecordCollection<long>.Open(dir, RecordSchema(o, data, Math.Max(1000, data.Count / 2)));
+            foreach (var batch in RecordBatches(data)) coll.UpsertBatchAsync(batch).GetAwaiter().GetResult();
+            double load = clock.Elapsed.TotalSeconds;
+            var options = new CollectionSearchOptions { Settings = o.Settings };
+            int d = data.Dimension, k = o.K;
+            var (labels, qps) = Throughput(data, o, async (q, n) =>
+            {
+                var lab = new long[n * k];
+                await Parallel.ForAsync(0, n, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, async (i, ct) =>
+                    Keys(await coll.SearchAsync(q.AsMemory(i * d, d), k, options, ct), k).CopyTo(lab, i * k));
+                return lab;
+            });
+            var (p50, p99) = Latency(data, o, q => coll.SearchAsync(q, k, options));
+            return new ClusterBenchRow(0, 1, 1, o.Spec, "in-process", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings,
+                Records: true);
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<ClusterBenchRow> ClusterRecords(ClusterBenchOptions o, DataSet data, IGrainFactory grains, int silos, int shards, int replicas, TextWriter log)
+    {
+        var clock = Stopwatch.StartNew();
+        var coll = await DistributedRecordCollection<long>.OpenAsync(grains, "bench-records", RecordSchema(o, data, Math.Max(1000, data.Count / shards / 2)), shards, replicas);
+        foreach (var batch in RecordBatches(data)) await coll.UpsertBatchAsync(batch);
+        await coll.StatusAsync();
+        double load = clock.Elapsed.TotalSeconds;
+        log.WriteLine($"  {silos} silo(s): loaded {data.Count} records into {shards} shards × {replicas} replicas in {load:F1} s");
+        var options = new CollectionSearchOptions { Settings = o.Settings };
+        int k = o.K;
+        var (labels, qps) = Throughput(data, o, async (q, n) =>
+        {
+            var hits = await coll.SearchBatchAsync(q, k, options);
+            var lab = new long[n * k];
+            for (int i = 0; i < n; i++) Keys(hits[i], k).CopyTo(lab, i * k);
+            return lab;
+        }, o.InFlight);
+        var (p50, p99) = Latency(data, o, q => coll.SearchAsync(q, k, options));
+        return new ClusterBenchRow(silos, shards, replicas, o.Spec, "cluster", data.Count, data.QueryCount, k, data.RecallAtK(labels, k, k), qps, p50, p99, load, o.Settings,
+            Records: true);
     }
 
     /// <summary>

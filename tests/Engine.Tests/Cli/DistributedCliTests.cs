@@ -8,16 +8,18 @@ namespace Engine.Tests.Cli;
 /// <summary><c>engine cluster</c>: the bench starts a real silo process on loopback; bad arguments are one-line errors.</summary>
 public class DistributedCliTests
 {
-    [Fact]
-    public void ClusterBench_OneSilo_PrintsTheInProcessAndClusterRows()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ClusterBench_OneSilo_PrintsTheInProcessAndClusterRows(bool records)
     {
         using var dir = new TempDir();
         SyntheticData.ClusteredDataSet("tiny", 2000, 30, 16, 8, seed: 7, Metric.L2, groundTruthK: 10).Save(dir.Path);
         var sw = new StringWriter();
         // A port block away from the defaults and from other test runs of this process id.
-        int port = 40000 + Environment.ProcessId % 200 * 100;
+        int port = 40000 + Environment.ProcessId % 200 * 100 + (records ? 20 : 0);
         var options = new ClusterBenchOptions(dir.Path, "Flat", [1], Shards: 3, Replicas: 2, K: 10, Settings: [], QueryLimit: 0,
-            Batch: 10, LatencyQueries: 10, BasePort: port, Baseline: true, Json: true);
+            Batch: 10, LatencyQueries: 10, BasePort: port, Baseline: true, Json: true, Records: records);
         Assert.Equal(0, ClusterBench.Run(options, sw, TextWriter.Null));
         var rows = sw.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         Assert.Equal(2, rows.Length);
@@ -28,6 +30,9 @@ public class DistributedCliTests
         Assert.Equal(1, cluster.GetProperty("replicas").GetInt32());   // R capped at the silo count
         Assert.Equal(1.0, cluster.GetProperty("recall").GetDouble(), 6); // exact spec: the single index's answers
         foreach (var field in new[] { "qps", "p50_ms", "p99_ms" }) Assert.True(cluster.GetProperty(field).GetDouble() > 0, field);
+        // --records: the rows loaded as records (key = row number) into a record collection, local and distributed.
+        Assert.All(rows, r => Assert.Equal(records, r.GetProperty("records").GetBoolean()));
+        Assert.Equal(1.0, rows[0].GetProperty("recall").GetDouble(), 6);
     }
 
     [Fact]
