@@ -332,7 +332,11 @@ internal static class ClusterBench
             : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (!apphost) psi.ArgumentList.Add(cliDll);
-        foreach (var a in new[] { "cluster", "silo", "--port", siloPort.ToString(CultureInfo.InvariantCulture), "--gateway", gatewayPort.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir, "--rebalance-delay", "-1" })
+        // Record replicas get the FASTER memory a local record collection gets by default (the in-process row's), so
+        // both rows page payloads alike.
+        long recordMemoryMb = CollectionOptions.Default.StoreMemoryBytes >> 20;
+        foreach (var a in new[] { "cluster", "silo", "--port", siloPort.ToString(CultureInfo.InvariantCulture), "--gateway", gatewayPort.ToString(CultureInfo.InvariantCulture), "--data-dir", dataDir, "--rebalance-delay", "-1",
+                     "--record-memory-mb", recordMemoryMb.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
         if (seed is not null)
         {

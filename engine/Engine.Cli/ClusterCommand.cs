@@ -97,9 +97,13 @@ internal static class ClusterCommand
             Description = "Seconds the set of active silos must hold still before replicas move automatically to where the placement rule puts them (negative: never, only on request).",
             DefaultValueFactory = _ => 10,
         };
+        var recordMemory = new Option<long>("--record-memory-mb")
+        {
+            Description = "FASTER memory of each record replica's payload store, in MiB (payloads beyond it are paged to disk).", DefaultValueFactory = _ => 64,
+        };
         var cmd = new Command("silo", "Runs one silo until it is stopped (Ctrl+C / SIGTERM); prints 'silo ready' once it has joined the cluster.")
         {
-            port, gateway, dataDir, seed, clusterId, verbose, rebalanceDelay,
+            port, gateway, dataDir, seed, clusterId, verbose, rebalanceDelay, recordMemory,
         };
         cmd.SetAction(r =>
         {
@@ -112,6 +116,8 @@ internal static class ClusterCommand
                 AutoRebalanceDelay = r.GetValue(rebalanceDelay) is var delay && double.IsFinite(delay) && delay >= 0 && delay <= 86400 ? TimeSpan.FromSeconds(delay)
                     : double.IsNaN(delay) || delay > 86400 ? throw new ArgumentException($"--rebalance-delay must be at most 86400 seconds (a day), or negative for never; got {delay}.") : null,
                 LogLevel = r.GetValue(verbose) ? Microsoft.Extensions.Logging.LogLevel.Information : Microsoft.Extensions.Logging.LogLevel.Warning,
+                RecordStoreMemoryBytes = r.GetValue(recordMemory) is long mb && mb is >= 16 and <= 1L << 30 ? mb << 20
+                    : throw new ArgumentException($"--record-memory-mb must be in 16..{1L << 30}, not {r.GetValue(recordMemory)}."),
             };
             using var host = DistributedHosts.BuildSilo(settings);
             host.Start();

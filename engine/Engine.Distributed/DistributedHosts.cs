@@ -40,6 +40,10 @@ public sealed record SiloSettings
     /// 10 s; null: never, only on <c>RebalanceAsync</c>). See <see cref="DistributedEngineOptions.AutoRebalance"/>.</summary>
     public TimeSpan? AutoRebalanceDelay { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>FASTER memory of each record replica's payload store, in bytes (default 64 MiB; see
+    /// <see cref="DistributedEngineOptions.RecordStoreMemoryBytes"/>): payloads beyond it are paged to disk.</summary>
+    public long RecordStoreMemoryBytes { get; init; } = 64L << 20;
+
     /// <summary>Minimum log level of the silo's console log (default Warning).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 
@@ -52,6 +56,8 @@ public sealed record SiloSettings
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("--data-dir is required.", nameof(DataDirectory));
         if (AutoRebalanceDelay is { } delay && (delay < TimeSpan.Zero || delay > TimeSpan.FromDays(1)))
             throw new ArgumentOutOfRangeException(nameof(AutoRebalanceDelay), delay, "--rebalance-delay must be in 0..86400 seconds.");
+        if (RecordStoreMemoryBytes < 16L << 20)
+            throw new ArgumentOutOfRangeException(nameof(RecordStoreMemoryBytes), RecordStoreMemoryBytes, "--record-memory-mb must be at least 16.");
         ArgumentException.ThrowIfNullOrWhiteSpace(ClusterId);
         ArgumentException.ThrowIfNullOrWhiteSpace(ServiceId);
     }
@@ -92,6 +98,7 @@ public static class DistributedHosts
                 o.DataDirectory = Path.GetFullPath(settings.DataDirectory);
                 o.AutoRebalance = settings.AutoRebalanceDelay is not null;
                 if (settings.AutoRebalanceDelay is { } delay) o.RebalanceDelay = delay;
+                o.RecordStoreMemoryBytes = settings.RecordStoreMemoryBytes;
             });
         });
         return builder.Build();
