@@ -84,5 +84,11 @@ public class DistributedCliTests
         (code, err) = BenchAndDemoTests.RunMain("cluster", "silo", "--port", "30001", "--gateway", "30002", "--data-dir", "/tmp/x", "--seed", "nohost");
         Assert.Equal(2, code);
         Assert.Contains("HOST:PORT", err);
+        (code, err) = BenchAndDemoTests.RunMain("cluster", "silo", "--port", "30001", "--gateway", "30002", "--data-dir", "/tmp/x", "--record-memory-mb", "8");
+        Assert.Equal(2, code);
+        Assert.Contains("--record-memory-mb must be in 16..", err);
+        (code, err) = BenchAndDemoTests.RunMain("cluster", "bench", "--data", "/x", "--records", "--sharding", "centroid");
+        Assert.Equal(2, code);
+        Assert.Contains("--records shards by key hash only", err);
     }
 }
