@@ -791,6 +791,7 @@ internal sealed class ShardStore : IDisposable
     private long _walBaseSequence, _walBaseEpoch, _pinSequence = -1;
     private DateTime _pinUntil;
     private bool _forceTruncate;
+    private (long Sequence, long Epoch, long Address)? _resume;   // where the next part of a history sent in parts starts
 
     private bool Pinned => _pinSequence >= 0 && DateTime.UtcNow < _pinUntil;
 
@@ -803,6 +804,7 @@ internal sealed class ShardStore : IDisposable
         else if (Pinned) return;
         _wal.Truncate(covered);
         (_walBaseSequence, _walBaseEpoch) = (sequence, epoch);
+        _resume = null;
     }
 
     // The writes after (sequence, epoch) read back from the log, when the log holds that write (or starts right after
@@ -811,22 +813,27 @@ internal sealed class ShardStore : IDisposable
     {
         if (_wal is null) return null;
         bool linked = sequence == _walBaseSequence && epoch == _walBaseEpoch;
+        // A history sent in parts: the next part starts where the last one stopped, not at the log's beginning.
+        long from = _wal.BeginAddress;
+        if (_resume is { } r && r.Sequence == sequence && r.Epoch == epoch && r.Address >= _wal.BeginAddress && r.Address <= _wal.TailAddress)
+            (from, linked) = (r.Address, true);
         var ops = new List<WriteOp>();
-        long bytes = 0, expected = sequence + 1;
+        long bytes = 0, expected = sequence + 1, stopAt = -1;
         bool broken = false, more = false;
-        _wal.Replay(_wal.BeginAddress, (_, record) =>
+        _wal.Replay(from, (address, record) =>
         {
             if (broken || more) return;
             var op = Decode(record);
             if (op.Sequence == sequence) linked = op.Epoch == epoch;
             if (op.Sequence <= sequence || op.Sequence > Sequence) return;
             if (op.Sequence != expected) { broken = true; return; }
-            if (ops.Count > 0 && bytes + op.Bytes > _maxOpsBytes) { more = true; return; }
+            if (ops.Count > 0 && bytes + op.Bytes > _maxOpsBytes) { (more, stopAt) = (true, address); return; }
             ops.Add(op);
             bytes += op.Bytes;
             expected++;
         });
         if (!linked || broken || ops.Count == 0) return null;
+        _resume = more ? (ops[^1].Sequence, ops[^1].Epoch, stopAt) : null;
         if (!more && _pinSequence >= 0 && sequence >= _pinSequence) _pinSequence = -1;   // the copy it was kept for is complete
         return new CatchUp { Ops = [.. ops], More = more };
     }
