@@ -148,11 +148,12 @@ internal static class ClusterCommand
         var sharding = new Option<string>("--sharding") { Description = "hash (default: every query visits every shard) or centroid (IVF centroid ranges: a query visits the shards owning its probed centroids).", DefaultValueFactory = _ => "hash" };
         var centroids = new Option<int>("--centroids") { Description = "--sharding centroid: coarse centroids C (0 = 8 per shard).", DefaultValueFactory = _ => 0 };
         var centroidProbes = new Option<int>("--centroid-probes") { Description = "--sharding centroid: centroids each query probes (0 = all C: every shard, key-hash results).", DefaultValueFactory = _ => 0 };
+        var warmUp = new Option<double>("--warm-up") { Description = "Seconds each timed loop first runs untimed (JIT tiering on the cluster's paths; 0 = one untimed pass).", DefaultValueFactory = _ => 3 };
         var records = new Option<bool>("--records") { Description = "Load the rows as records (key = row number, an indexed field, vector 'v') into a record collection (DistributedRecordCollection; in-process: RecordCollection) instead of plain vectors." };
         var cmd = new Command("bench", "Starts N silo processes on loopback for each N in --silos, loads the data through the router, searches it, prints a row, stops them.")
         {
             data, index, silos, shards, replicas, k, sweep, nq, batch, inFlight, latency, basePort, baseline, json,
-            sharding, centroids, centroidProbes, records,
+            sharding, centroids, centroidProbes, records, warmUp,
         };
         cmd.SetAction(r =>
         {
@@ -160,7 +161,7 @@ internal static class ClusterCommand
             var options = new ClusterBenchOptions(r.GetValue(data)!, r.GetValue(index)!, counts, r.GetValue(shards), r.GetValue(replicas),
                 r.GetValue(k), ParseSettings(r.GetValue(sweep) ?? []), r.GetValue(nq), r.GetValue(batch), r.GetValue(latency),
                 r.GetValue(basePort), r.GetValue(baseline), r.GetValue(json), r.GetValue(inFlight),
-                r.GetValue(sharding)!, r.GetValue(centroids), r.GetValue(centroidProbes), r.GetValue(records));
+                r.GetValue(sharding)!, r.GetValue(centroids), r.GetValue(centroidProbes), r.GetValue(records), r.GetValue(warmUp));
             return ClusterBench.Run(options, Console.Out, Console.Error);
         });
         return cmd;

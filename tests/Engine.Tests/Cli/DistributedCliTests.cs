@@ -19,7 +19,7 @@ public class DistributedCliTests
         // A port block away from the defaults and from other test runs of this process id.
         int port = 40000 + Environment.ProcessId % 200 * 100 + (records ? 20 : 0);
         var options = new ClusterBenchOptions(dir.Path, "Flat", [1], Shards: 3, Replicas: 2, K: 10, Settings: [], QueryLimit: 0,
-            Batch: 10, LatencyQueries: 10, BasePort: port, Baseline: true, Json: true, Records: records);
+            Batch: 10, LatencyQueries: 10, BasePort: port, Baseline: true, Json: true, Records: records, WarmUpSeconds: 0);
         Assert.Equal(0, ClusterBench.Run(options, sw, TextWriter.Null));
         var rows = sw.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         Assert.Equal(2, rows.Length);
