@@ -527,16 +527,28 @@ internal sealed class ShardStore : IDisposable
         RemoveStaleFiles();
     }
 
+    // What the layout's spec builds (description, whether it trains first, whether it is SPANN), from one probe index.
+    private (string Description, bool NeedsTraining, bool Spann)? _spec;
+
+    private (string Description, bool NeedsTraining, bool Spann) Spec
+    {
+        get
+        {
+            if (_spec is { } known) return known;
+            using var probe = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
+            return (_spec = (probe.Description, !probe.IsTrained, probe is SpannIndex)).Value;
+        }
+    }
+
     private void LoadIndex(long generation, bool checkCount = true)
     {
-        bool spann = SpannSpec.TryParse(Layout.Spec, out _);
+        bool spann = Spec.Spann;
         string path = IndexPath(generation, spann);
         IVectorIndex? loaded = null;
         try
         {
             loaded = IndexFactory.Load(path);
-            using var probe = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
-            string? problem = loaded.Description != probe.Description ? $"it is '{loaded.Description}', the layout builds '{probe.Description}'"
+            string? problem = loaded.Description != Spec.Description ? $"it is '{loaded.Description}', the layout builds '{Spec.Description}'"
                 : loaded.Dimension != Layout.Dimension || loaded.Metric != Layout.Metric ? $"it is {loaded.Metric} d = {loaded.Dimension}"
                 : !loaded.IsTrained ? "it is not trained"
                 // A SPANN index checkpoints on its own and may hold writes after the snapshot; any other was saved with it.
@@ -619,7 +631,7 @@ internal sealed class ShardStore : IDisposable
     public async Task<long> InstallRecordsAsync(Func<Task<byte[][]?>> nextSlice, long sequence, long epoch)
     {
         if (_records is null) throw new InvalidOperationException($"Collection '{Layout.Name}' holds plain vectors, not records.");
-        long generation = Math.Max(_generation, GenerationsOnDisk().DefaultIfEmpty(0).Max()) + 1;
+        long generation = NextGeneration("records-", _generation);
         string dir = RecordsDirectory(generation);
         var fresh = await BlockingWork.Run(() => RecordShardState.Open(dir, Layout.Schema!, _recordOptions));
         long installed = 0;
@@ -650,10 +662,6 @@ internal sealed class ShardStore : IDisposable
         old.Retire(deleteDirectory: true);
         return installed;
     }
-
-    private IEnumerable<long> GenerationsOnDisk() =>
-        System.IO.Directory.GetDirectories(_dir, "records-*")
-            .Select(d => long.TryParse(Path.GetFileName(d).AsSpan("records-".Length), out long g) ? g : -1).Where(g => g >= 0);
 
     /// <summary>Record collections: a page of a snapshot copy (see <see cref="IShardReplicaGrain.ScanLocalRecords"/>).</summary>
     /// <exception cref="InvalidOperationException">The records were replaced since the scan began (another generation).</exception>
@@ -823,10 +831,13 @@ internal sealed class ShardStore : IDisposable
         _wal.Replay(from, (address, record) =>
         {
             if (broken || more) return;
+            // The header says where a record stands; only the writes sent are decoded (vectors or records copied).
+            if (record.Length < WalHeaderBytes) Decode(record);   // throws: damaged
+            long at = BinaryPrimitives.ReadInt64LittleEndian(record[1..]);
+            if (at == sequence) linked = BinaryPrimitives.ReadInt64LittleEndian(record[9..]) == epoch;
+            if (at <= sequence || at > Sequence) return;
+            if (at != expected) { broken = true; return; }
             var op = Decode(record);
-            if (op.Sequence == sequence) linked = op.Epoch == epoch;
-            if (op.Sequence <= sequence || op.Sequence > Sequence) return;
-            if (op.Sequence != expected) { broken = true; return; }
             if (ops.Count > 0 && bytes + op.Bytes > _maxOpsBytes) { (more, stopAt) = (true, address); return; }
             ops.Add(op);
             bytes += op.Bytes;
@@ -947,22 +958,20 @@ internal sealed class ShardStore : IDisposable
         _index = null!;
         var ids = _vectors.SortedIds();
         // SPANN lives in its own directory (postings on disk); every other index in memory until a snapshot saves it.
-        bool spann = SpannSpec.TryParse(Layout.Spec, out _);
         long generation = NextGeneration("index-", _indexGeneration);
         IVectorIndex index;
-        using (var probe = IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric))
-            if (!probe.IsTrained && ids.Length < Layout.TrainingSize)
-            {
-                index = new FlatIndex(Layout.Dimension, Layout.Metric);
-                Trained = false;
-            }
-            else
-            {
-                index = spann
-                    ? IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric, new IndexBuildOptions { Directory = IndexPath(generation, spann: true) })
-                    : IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
-                Trained = true;
-            }
+        if (Spec.NeedsTraining && ids.Length < Layout.TrainingSize)
+        {
+            index = new FlatIndex(Layout.Dimension, Layout.Metric);
+            Trained = false;
+        }
+        else
+        {
+            index = Spec.Spann
+                ? IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric, new IndexBuildOptions { Directory = IndexPath(generation, spann: true) })
+                : IndexFactory.Create(Layout.Spec, Layout.Dimension, Layout.Metric);
+            Trained = true;
+        }
         _indexGeneration = Trained ? generation : 0;
         _indexDirty = true;
         try

@@ -98,26 +98,11 @@ internal sealed class VectorStore : IDisposable
         return true;
     }
 
-    /// <summary>Inserts or replaces; returns true when the id was already present.</summary>
-    public bool Set(long id, ReadOnlySpan<float> vector)
-    {
-        bool existed = _slots.TryGetValue(id, out int slot);
-        if (!existed)
-        {
-            slot = _free.Count > 0 ? _free.Pop() : _used++;
-            _slots[id] = slot;
-        }
-        var buffer = Buffer(1);
-        Encode(buffer, id, vector);
-        _device.Write((long)slot * _slotBytes, buffer);
-        return existed;
-    }
-
     /// <summary>Upserts n = <paramref name="ids"/>.Length rows (n × d); runs of consecutive slots are written at once.</summary>
     public void SetMany(ReadOnlySpan<long> ids, ReadOnlySpan<float> vectors)
     {
         int d = Dimension;
-        // Assign every slot first (a repeated id keeps its one slot: the last row wins, as with Set one by one).
+        // Assign every slot first (a repeated id keeps its one slot: the last row wins).
         var slots = new int[ids.Length];
         for (int i = 0; i < ids.Length; i++)
         {
