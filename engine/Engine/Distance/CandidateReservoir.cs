@@ -1,21 +1,34 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Distance;
 
 /// <summary>
 /// The best <c>capacity</c> (key, id) pairs of a stream, smaller key first and ties to the smaller id, gathered the
 /// way faiss' <c>ReservoirTopN</c> does: candidates at or below <see cref="Threshold"/> are appended to a buffer of
-/// twice the capacity, and a full buffer is cut back to the best <c>capacity</c> by quickselect, which tightens the
+/// twice the capacity, and a full buffer is cut back to between <c>capacity</c> and 1.25 × <c>capacity</c> of its best
+/// pairs by one or two partition passes around sampled pivots (16 pairs a step with AVX-512), which tightens the
 /// threshold. An offer costs one append instead of a heap sift, which pays when many candidates pass (top-k × refine
-/// factor of 40 and more). The pairs kept equal a <see cref="TopKHeap"/>'s for the same offers.
+/// factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
 /// </summary>
 /// <remarks>Not thread-safe; reused across queries with <see cref="Reset"/>.</remarks>
 internal sealed class CandidateReservoir
 {
-    private float[] _keys = [];
-    private long[] _ids = [];
+    private static readonly bool Avx512Available = Simd.Best == SimdLevel.V512 && Avx512F.IsSupported;
+
+    private readonly bool _avx512;
+    private float[] _keys = [], _betterKeys = [], _worseKeys = [];
+    private long[] _ids = [], _betterIds = [], _worseIds = [];
     private int _capacity, _count;
     private long _worstId = long.MaxValue; // id of the pair at the threshold (ties at the threshold go to smaller ids)
+
+    /// <summary>A reservoir that cuts its buffer with AVX-512 where the machine has it.</summary>
+    public CandidateReservoir() : this(useAvx512: true) { }
+
+    /// <summary>Tests: <paramref name="useAvx512"/> false forces the scalar partition.</summary>
+    internal CandidateReservoir(bool useAvx512) => _avx512 = useAvx512 && Avx512Available;
 
     /// <summary>Offers with a key above this cannot be among the best: +∞ until the buffer first fills.</summary>
     public float Threshold { get; private set; } = float.PositiveInfinity;
@@ -33,6 +46,10 @@ internal sealed class CandidateReservoir
         {
             _keys = new float[size];
             _ids = new long[size];
+            _betterKeys = new float[size + 16]; // 16 lanes of slack: the AVX-512 partition stores whole vectors
+            _worseKeys = new float[size + 16];
+            _betterIds = new long[size + 16];
+            _worseIds = new long[size + 16];
         }
         _count = 0;
         _worstId = long.MaxValue;
@@ -67,16 +84,52 @@ internal sealed class CandidateReservoir
         _count = 0;
     }
 
-    // Keeps the best _capacity pairs at the front and sets the threshold to the worst of them.
+    // Keeps at least the best _capacity pairs (and at most a quarter more) at the front and sets the threshold to the
+    // worst of them. Pairs dropped are worse than every pair kept, so the kept set always holds the best _capacity
+    // pairs of the stream, and Drain's heap makes the result exact; the slack lets the cut stop after one or two
+    // partition passes instead of selecting the exact rank (faiss' partition_fuzzy does the same for its reservoir).
     private void Compact()
     {
         int m = _capacity;
         if (m == 0) { _count = 0; return; }
-        if (_count > m) SelectBest(_count, m);
-        _count = Math.Min(_count, m);
+        int n = _count, slack = m >> 2;
+        if (n <= m + slack)
+        {
+            SetThresholdToWorst(n);
+            return;
+        }
+        int lo = 0, hi = n; // pairs before lo are kept (better than the window [lo, hi)), pairs from hi on are dropped
+        while (true)
+        {
+            int w = hi - lo, target = Math.Min(w, m - lo + (slack >> 1));
+            int pivot = ChoosePivot(lo, w, target);
+            float pk = _keys[pivot];
+            long pi = _ids[pivot];
+            int c = Partition(lo, hi, pk, pi);
+            if (lo + c < m) lo += c;                 // all of them kept: look for the rest above the pivot
+            else if (lo + c > m + slack && c < w) hi = lo + c; // too many: cut again below the pivot
+            else if (c == w && lo + c > m + slack) // only repeated pairs stop a cut from shrinking the window: select exactly
+            {
+                SelectBest(n, m);
+                SetThresholdToWorst(m);
+                return;
+            }
+            else
+            {
+                _count = lo + c;
+                Threshold = pk; // the pivot is the worst pair kept
+                _worstId = pi;
+                return;
+            }
+        }
+    }
+
+    private void SetThresholdToWorst(int n)
+    {
+        _count = n;
         float wk = _keys[0];
         long wi = _ids[0];
-        for (int i = 1; i < _count; i++)
+        for (int i = 1; i < n; i++)
             if (Worse(_keys[i], _ids[i], wk, wi)) { wk = _keys[i]; wi = _ids[i]; }
         Threshold = wk;
         _worstId = wi;
@@ -86,9 +139,144 @@ internal sealed class CandidateReservoir
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Worse(float ka, long ia, float kb, long ib) => ka > kb || (ka == kb && ia > ib);
 
+    private const int Samples = 16;
+
+    // The index of a pair of the window [lo, lo + w) whose rank in it is about target (1 = best): exact for small
+    // windows, otherwise read off a sorted sample of 16 evenly spaced pairs. Never the window's worst pair when the
+    // window has more than one (so a cut below it always shrinks the window), never beyond the window.
+    private int ChoosePivot(int lo, int w, int target)
+    {
+        Span<int> sample = stackalloc int[Samples];
+        int s = Math.Min(w, Samples);
+        for (int j = 0; j < s; j++) sample[j] = lo + (s == w ? j : (int)((2L * j + 1) * w / (2 * Samples)));
+        if (_avx512 && s == Samples)
+        {
+            int want = s == w ? target - 1 : (int)((long)target * Samples / w);
+            return sample[RankAvx512(sample, Math.Clamp(want, 0, Samples - 2))];
+        }
+        for (int j = 1; j < s; j++) // insertion sort of the sample by (key, id)
+        {
+            int x = sample[j], t = j - 1;
+            while (t >= 0 && Worse(_keys[sample[t]], _ids[sample[t]], _keys[x], _ids[x])) { sample[t + 1] = sample[t]; t--; }
+            sample[t + 1] = x;
+        }
+        int r = s == w ? target - 1 : (int)((long)target * Samples / w);
+        return sample[Math.Clamp(r, 0, Math.Max(0, s - 2))];
+    }
+
+    // The position in sample (16 pair indexes) of the pair with the given rank among them (0 = best): each pair's
+    // rank is the number of sample pairs before it, counted 16 at a time.
+    private int RankAvx512(ReadOnlySpan<int> sample, int rank)
+    {
+        Span<float> k = stackalloc float[Samples];
+        Span<long> id = stackalloc long[Samples];
+        for (int j = 0; j < Samples; j++) { k[j] = _keys[sample[j]]; id[j] = _ids[sample[j]]; }
+        var kv = Vector512.Create<float>(k);
+        var i0 = Vector512.Create<long>(id[..8]);
+        var i1 = Vector512.Create<long>(id[8..]);
+        int best = 0, bestRank = -1;
+        for (int j = 0; j < Samples; j++)
+        {
+            var kj = Vector512.Create(k[j]);
+            var ij = Vector512.Create(id[j]);
+            uint before = (uint)Vector512.ExtractMostSignificantBits(Vector512.LessThan(kv, kj));
+            uint tie = (uint)Vector512.ExtractMostSignificantBits(Vector512.Equals(kv, kj));
+            if ((tie & (tie - 1)) != 0) // another pair with the same key: those with smaller ids come first
+            {
+                uint smaller = (uint)Vector512.ExtractMostSignificantBits(Vector512.LessThan(i0, ij))
+                    | ((uint)Vector512.ExtractMostSignificantBits(Vector512.LessThan(i1, ij)) << 8);
+                before |= tie & smaller;
+            }
+            int r = BitOperations.PopCount(before);
+            if (r == rank) return j;
+            if (r < rank && r >= bestRank) { best = j; bestRank = r; }
+        }
+        return best; // repeated pairs share a rank: the nearest one below
+    }
+
+    // Moves the pairs of [lo, hi) at or below (pk, pi) to the front of the window, the others after them (both in
+    // their old order); returns how many are at or below. Out of place through the scratch buffers, branch-free.
+    private int Partition(int lo, int hi, float pk, long pi)
+    {
+        int nb, nw;
+        if (_avx512 && hi - lo >= 16) (nb, nw) = PartitionAvx512(lo, hi, pk, pi);
+        else (nb, nw) = PartitionScalar(lo, lo, hi, pk, pi, 0, 0);
+        _betterKeys.AsSpan(0, nb).CopyTo(_keys.AsSpan(lo));
+        _betterIds.AsSpan(0, nb).CopyTo(_ids.AsSpan(lo));
+        _worseKeys.AsSpan(0, nw).CopyTo(_keys.AsSpan(lo + nb));
+        _worseIds.AsSpan(0, nw).CopyTo(_ids.AsSpan(lo + nb));
+        return nb;
+    }
+
+    private (int Better, int Worse) PartitionScalar(int lo, int from, int hi, float pk, long pi, int nb, int nw)
+    {
+        var keys = _keys;
+        var ids = _ids;
+        var bk = _betterKeys;
+        var bi = _betterIds;
+        var wk = _worseKeys;
+        var wi = _worseIds;
+        for (int i = from; i < hi; i++)
+        {
+            float k = keys[i];
+            long id = ids[i];
+            int better = ((k < pk) | ((k == pk) & (id <= pi))) ? 1 : 0;
+            bk[nb] = k; bi[nb] = id;
+            wk[nw] = k; wi[nw] = id;
+            nb += better;
+            nw += 1 - better;
+        }
+        return (nb, nw);
+    }
+
+    // 16 pairs per step: compare the keys (and the ids where a key ties the pivot's), compress each side into
+    // registers and store all lanes (the scratch buffers have 16 lanes of slack; a compress straight to memory is
+    // microcoded on some cores).
+    private unsafe (int Better, int Worse) PartitionAvx512(int lo, int hi, float pk, long pi)
+    {
+        int nb = 0, nw = 0, i = lo;
+        var pkv = Vector512.Create(pk);
+        var piv = Vector512.Create(pi);
+        fixed (float* keys = _keys, bk = _betterKeys, wk = _worseKeys)
+        fixed (long* ids = _ids, bi = _betterIds, wi = _worseIds)
+        {
+            for (; i + 16 <= hi; i += 16)
+            {
+                var k = Vector512.Load(keys + i);
+                var id0 = Vector512.Load(ids + i);
+                var id1 = Vector512.Load(ids + i + 8);
+                var better = Avx512F.CompareLessThan(k, pkv).AsInt32();
+                var eq = Avx512F.CompareEqual(k, pkv).AsInt32();
+                if (eq != Vector512<int>.Zero)
+                {
+                    var le = Vector512.Create(
+                        Avx512F.ConvertToVector256Int32(Avx512F.CompareLessThanOrEqual(id0, piv)),
+                        Avx512F.ConvertToVector256Int32(Avx512F.CompareLessThanOrEqual(id1, piv)));
+                    better |= eq & le;
+                }
+                var worse = ~better;
+                uint bits = (uint)better.ExtractMostSignificantBits();
+                int cb = BitOperations.PopCount(bits), cb0 = BitOperations.PopCount(bits & 0xFF);
+                int cw = 16 - cb, cw0 = 8 - cb0;
+                var b0 = Avx512F.ConvertToVector512Int64(better.GetLower());
+                var b1 = Avx512F.ConvertToVector512Int64(better.GetUpper());
+                var w0 = Avx512F.ConvertToVector512Int64(worse.GetLower());
+                var w1 = Avx512F.ConvertToVector512Int64(worse.GetUpper());
+                Avx512F.Compress(Vector512<float>.Zero, better.AsSingle(), k).Store(bk + nb);
+                Avx512F.Compress(Vector512<float>.Zero, worse.AsSingle(), k).Store(wk + nw);
+                Avx512F.Compress(Vector512<long>.Zero, b0, id0).Store(bi + nb);
+                Avx512F.Compress(Vector512<long>.Zero, b1, id1).Store(bi + nb + cb0);
+                Avx512F.Compress(Vector512<long>.Zero, w0, id0).Store(wi + nw);
+                Avx512F.Compress(Vector512<long>.Zero, w1, id1).Store(wi + nw + cw0);
+                nb += cb;
+                nw += cw;
+            }
+        }
+        return PartitionScalar(lo, i, hi, pk, pi, nb, nw);
+    }
+
     // Quickselect: afterwards [0, m) holds the m best of [0, n). Median-of-three pivot, then a branchless Lomuto
-    // partition (swap every element with the boundary, advance the boundary by the comparison's 0/1), which runs
-    // about twice as fast as a branchy Hoare partition on these nearly random keys.
+    // partition (swap every element with the boundary, advance the boundary by the comparison's 0/1).
     private void SelectBest(int n, int m)
     {
         var keys = _keys;
