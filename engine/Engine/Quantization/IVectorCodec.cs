@@ -55,6 +55,17 @@ public interface IDistanceEstimator
 }
 
 /// <summary>
+/// An estimator that also bounds its error per code (RaBitQ): with a confidence set by <c>epsilon</c> (1.9 ≈ 99.9 %
+/// per pair in RaBitQ's analysis), the true key lies within ±<see cref="Bound"/> of <see cref="IDistanceEstimator.Distance"/>.
+/// Re-ranking then reads candidates in order of estimate − bound and stops at the first that cannot beat the k-th.
+/// </summary>
+public interface IBoundedDistanceEstimator : IDistanceEstimator
+{
+    /// <summary>The error bound of the key of <paramref name="code"/> at confidence <paramref name="epsilon"/>.</summary>
+    float Bound(ReadOnlySpan<byte> code, float epsilon);
+}
+
+/// <summary>
 /// An invertible linear map applied to vectors before a codec (faiss <c>VectorTransform</c>), e.g. the OPQ rotation.
 /// Rotations preserve distances, so an index works in the transformed space unchanged.
 /// </summary>

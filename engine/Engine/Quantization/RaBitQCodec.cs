@@ -235,7 +235,7 @@ public sealed class RaBitQCodec : IResidualCodec
 /// Estimator of <see cref="RaBitQCodec"/> codes made with the center at the origin: rotates the query and builds its byte
 /// table once, then each distance is B × ⌈d/8⌉ look-ups. <see cref="Bound"/> gives the error bound of the last key.
 /// </summary>
-internal sealed class RaBitQEstimator(RaBitQCodec codec) : IDistanceEstimator
+internal sealed class RaBitQEstimator(RaBitQCodec codec) : IBoundedDistanceEstimator
 {
     private readonly float[] _rotated = new float[codec.Dimension];
     private readonly float[] _lut = new float[RaBitQKernels.LutFloats(codec.Dimension)];

@@ -131,10 +131,12 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         Assert.True(rCoded >= rRaw - gap, $"{codec} recall {rCoded:F4} is more than {gap} below raw postings' {rRaw:F4}");
         Assert.True(stats.CodesScanned > 0);
         Assert.InRange(stats.Refined, 1, 200L * 10 * SpannOptions.DefaultRerank);
-        // A larger per-call re-rank factor never lowers recall much and reads more refine records.
+        // A larger per-call re-rank factor never lowers recall much and reads more refine records (RaBitQ: at least as
+        // many, since its re-ranking stops at the first candidate whose lower bound cannot beat the k-th).
         var wide = new SearchStats();
         double rWide = SpannTestData.Recall(coded, exact, queries, 10, new SpannSearchParameters { Probes = 16, Threads = 1, Rerank = 32, Stats = wide });
-        Assert.True(wide.Refined > stats.Refined);
+        if (codec.StartsWith("RaBitQ", StringComparison.Ordinal)) Assert.True(wide.Refined >= stats.Refined);
+        else Assert.True(wide.Refined > stats.Refined);
         Assert.True(rWide >= rCoded - 0.01, $"rerank=32 recall {rWide:F4} is below rerank=8's {rCoded:F4}");
         // Distances come from the refine file: they are the exact ones.
         var d1 = new float[10]; var l1 = new long[10]; var d2 = new float[10]; var l2 = new long[10];
@@ -365,5 +367,54 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         Assert.Equal(postingsB, File.ReadAllBytes(Path.Combine(c, "postings-0.dat")));
         Assert.Equal(-1, System.Text.Encoding.ASCII.GetString(metaB).IndexOf("CODC", StringComparison.Ordinal));
         Assert.Empty(Directory.GetFiles(b, "vectors-*.dat"));
+    }
+
+    // Re-inserted and deleted ids leave dead copies in the postings (older versions) until a compaction: searches
+    // never return them, before and after reopening (the liveness summary is rebuilt from the id map at open), and
+    // the re-inserted ids come back at their new vectors' exact distances.
+    [Theory]
+    [InlineData("RaBitQ4")]
+    [InlineData(null)]
+    public void DeadCopies_AreNeverReturned_BeforeOrAfterReopen(string? codec)
+    {
+        const int n = 2000;
+        var (data, _, exact) = Set(n, Metric.L2);
+        using var _e = exact;
+        using var dir = new TestDirectory();
+        string idx = Path.Combine(dir.Path, "idx");
+        var options = new SpannOptions { PostingSize = 32, Codec = codec };
+        var moved = new float[100 * D];
+        var rng = new Random(5);
+        for (int i = 0; i < moved.Length; i++) moved[i] = (float)(rng.NextDouble() * 40 + 100); // far from every old vector
+        var p = new SpannSearchParameters { Probes = 64, Threads = 1 };
+        void Check(SpannIndex index)
+        {
+            var dist = new float[200 * 5];
+            var lab = new long[200 * 5];
+            index.Search(data.AsSpan(0, 200 * D), 5, dist, lab, p); // the old vectors of ids 0..199 as queries
+            for (int q = 0; q < 200; q++)
+                for (int j = 0; j < 5; j++)
+                {
+                    long id = lab[q * 5 + j];
+                    Assert.False(id is >= 100 and < 200, $"deleted id {id} returned");
+                    if (id is >= 0 and < 100)
+                    {
+                        float want = 0;
+                        for (int t = 0; t < D; t++) { float e = data[q * D + t] - moved[id * D + t]; want += e * e; }
+                        Assert.Equal(want, dist[q * 5 + j], want * 1e-4f + 1e-3f);
+                    }
+                }
+        }
+        using (var index = SpannIndex.Create(idx, D, Metric.L2, options, FileWriteAheadLogProvider.Instance))
+        {
+            index.BackgroundMaintenance = false;
+            index.Train(data);
+            index.Add(data, Range(0, n));
+            index.Remove(Range(0, 200));        // tombstones; the copies stay in their postings
+            index.Add(moved, Range(0, 100));    // re-inserted at version 1, far away
+            Check(index);
+            index.Checkpoint();
+        }
+        using (var reopened = SpannIndex.Open(idx)) Check(reopened);
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Buffers;
 using Engine.Distance;
 using Engine.Storage.Postings;
@@ -155,7 +156,10 @@ public sealed partial class SpannIndex
         var (assigned, dists) = AssignAll(vectors, n);
         var versions = new byte[n];
         for (int i = 0; i < n; i++)
-            versions[i] = _idMap.TryGetValue(ids[i], out var e) ? unchecked((byte)(e.Version + 1)) : (byte)0;
+        {
+            if (_idMap.TryGetValue(ids[i], out var e)) { versions[i] = unchecked((byte)(e.Version + 1)); MarkStale(ids[i]); }
+            else versions[i] = 0;
+        }
         // Coded postings: one refine record per vector (one device write for the batch) and one code, shared by its replicas.
         long[] offsets = [];
         byte[] codes = [];
@@ -200,6 +204,7 @@ public sealed partial class SpannIndex
         {
             _idMap[ids[i]] = new IdEntry { Posting = assigned[i * r], Version = versions[i] };
         }
+        RebuildStaleIds();
         Interlocked.Add(ref _live, n);
     }
 
@@ -233,6 +238,42 @@ public sealed partial class SpannIndex
         _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
     }
 
+    // An entry is live when its id is not deleted and its version is the id's current one. Entries of version 0
+    // whose id was never deleted or re-inserted since the postings last held only live copies (no stale bit) are
+    // live without the id-map lookup, a cache miss per candidate that cost more than the code estimate itself.
     private bool IsLive(long id, byte version) =>
-        _idMap.TryGetValue(id, out var e) && e.Posting >= 0 && e.Version == version;
+        (version == 0 && !MaybeStale(id)) || (_idMap.TryGetValue(id, out var e) && e.Posting >= 0 && e.Version == version);
+
+    // A summary of the id map for IsLive: one hashed bit per id that is deleted or has a non-zero version (re-inserted),
+    // at 8 bits per id (so a clear bit is the common answer and a false positive only costs the id-map lookup). An
+    // entry of version 0 whose id's bit is clear is live. Rebuilt from the id map when ids outgrow it and after a
+    // checkpoint's compaction; written under the write lock, read under the read lock.
+    private ulong[] _staleIds = new ulong[MinStaleBits / 64];
+    private int _staleShift = 64 - BitOperations.Log2(MinStaleBits);
+    private const int MinStaleBits = 4096;
+
+    private ulong StaleSlot(long id) => unchecked((ulong)id * 0x9E3779B97F4A7C15UL) >> _staleShift;
+
+    private void MarkStale(long id)
+    {
+        ulong h = StaleSlot(id);
+        _staleIds[h >> 6] |= 1UL << (int)(h & 63);
+    }
+
+    // Called after the id map grows or shrinks (inserts, open, compaction): sizes the summary to ≥ 8 bits per id.
+    private void RebuildStaleIds(bool force = false)
+    {
+        long bits = Math.Max(MinStaleBits, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, _idMap.Count) * 8));
+        if (!force && bits <= _staleIds.Length * 64L) return;
+        _staleIds = new ulong[bits / 64];
+        _staleShift = 64 - BitOperations.Log2((ulong)bits);
+        foreach (var (id, e) in _idMap)
+            if (e.Posting < 0 || e.Version != 0) MarkStale(id);
+    }
+
+    private bool MaybeStale(long id)
+    {
+        ulong h = StaleSlot(id);
+        return (_staleIds[h >> 6] & (1UL << (int)(h & 63))) != 0;
+    }
 }

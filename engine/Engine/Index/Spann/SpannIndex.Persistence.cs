@@ -231,6 +231,7 @@ public sealed partial class SpannIndex
                 _generation = gen;
                 _garbageBytes = 0;
                 foreach (var id in _idMap.Where(kv => kv.Value.Posting < 0).Select(kv => kv.Key).ToList()) _idMap.Remove(id);
+                RebuildStaleIds(force: true); // tombstones are gone with the dead copies
             }
             else
             {
@@ -368,6 +369,7 @@ public sealed partial class SpannIndex
                 if (idp[i] >= 0) liveCount++;
             }
             index._live = liveCount;
+            index.RebuildStaleIds(force: true);
             return index;
         }
         catch

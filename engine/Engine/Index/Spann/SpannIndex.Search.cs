@@ -11,6 +11,7 @@ public sealed partial class SpannIndex
     private sealed class Scratch
     {
         public float[] Query = [];
+        public float[] Chunk = [];
         public float[] HeadKeys = [];
         public long[] HeadIds = [];
         public float[] Dist = new float[256];
@@ -56,11 +57,12 @@ public sealed partial class SpannIndex
         int rerank = sp?.Rerank ?? Options.Rerank;
         var filter = parameters?.Filter;
         var stats = parameters?.Stats;
-        int threads = Math.Min(parameters?.ResolveThreads() ?? Environment.ProcessorCount, nq);
+        int chunks = (nq + HeadChunk - 1) / HeadChunk;
+        int threads = Math.Min(parameters?.ResolveThreads() ?? Environment.ProcessorCount, chunks);
+        var call = new Call(k, probes, eps, rerank, filter, stats);
         if (threads <= 1)
         {
-            for (int i = 0; i < nq; i++)
-                SearchOne(queries.Slice(i * Dimension, Dimension), k, distances.Slice(i * k, k), labels.Slice(i * k, k), probes, eps, rerank, filter, stats);
+            for (int c = 0; c < chunks; c++) SearchChunk(queries, nq, c, distances, labels, call);
             return;
         }
         float[] q = ArrayPool<float>.Shared.Rent(nq * Dimension);
@@ -69,9 +71,7 @@ public sealed partial class SpannIndex
         try
         {
             queries.CopyTo(q);
-            int d = Dimension;
-            ParallelWork.For(0, nq, threads, i =>
-                SearchOne(q.AsSpan(i * d, d), k, dOut.AsSpan(i * k, k), lOut.AsSpan(i * k, k), probes, eps, rerank, filter, stats));
+            ParallelWork.For(0, chunks, threads, c => SearchChunk(q.AsSpan(0, nq * Dimension), nq, c, dOut, lOut, call));
             dOut.AsSpan(0, nq * k).CopyTo(distances);
             lOut.AsSpan(0, nq * k).CopyTo(labels);
         }
@@ -83,75 +83,100 @@ public sealed partial class SpannIndex
         }
     }
 
-    private void SearchOne(ReadOnlySpan<float> query, int k, Span<float> distances, Span<long> labels,
-        int probes, float eps, int rerank, IIdFilter? filter, SearchStats? stats)
+    /// <summary>Queries per head search: a chunk's heads come from one GEMM over the head vectors, which are read
+    /// once for the chunk instead of once per query (on MNIST's 1 459 × 784 heads that read dominated the head search).</summary>
+    private const int HeadChunk = 16;
+
+    /// <summary>The knobs of one search call.</summary>
+    private sealed record Call(int K, int Probes, float Eps, int Rerank, IIdFilter? Filter, SearchStats? Stats);
+
+    // Searches queries [c × HeadChunk, …) of the call: their heads in one batch, then each query's postings, all under
+    // one read lock (so the probed postings are the ones the heads name).
+    private void SearchChunk(ReadOnlySpan<float> queries, int nq, int c, Span<float> distances, Span<long> labels, Call call)
     {
         var s = t_scratch ??= new Scratch();
-        int d = Dimension;
-        if (s.Query.Length != d) s.Query = new float[d];
-        query.CopyTo(s.Query);
-        if (IsCosine) Normalize(s.Query);
-        if (s.Keys.Length < k) { s.Keys = new float[k]; s.Labels = new long[k]; }
-        var heap = new TopKHeap(s.Keys.AsSpan(0, k), s.Labels.AsSpan(0, k));
-        s.Seen.Clear();
-        long bytesRead = 0, postingsRead = 0, hits = 0, computed = 0, scanned = 0;
-        bool ip = Metric == Metric.InnerProduct;
+        int d = Dimension, k = call.K, q0 = c * HeadChunk, qb = Math.Min(HeadChunk, nq - q0);
+        if (s.Chunk.Length < HeadChunk * d) s.Chunk = new float[HeadChunk * d];
+        var chunk = s.Chunk.AsSpan(0, qb * d);
+        queries.Slice(q0 * d, qb * d).CopyTo(chunk);
+        if (IsCosine) for (int i = 0; i < qb; i++) Normalize(chunk.Slice(i * d, d));
         _lock.EnterReadLock();
         try
         {
             // Probes beyond the head count are clamped to it (heads change with splits and merges); scratch is
             // sized by the heads actually probed, never by the requested count.
-            int heads = (int)Math.Min(probes, _heads.Count);
+            int heads = (int)Math.Min(call.Probes, _heads.Count);
             if (heads > 0)
             {
-                if (s.HeadKeys.Length < heads) { s.HeadKeys = new float[heads]; s.HeadIds = new long[heads]; }
-                _heads.Search(s.Query, heads, s.HeadKeys.AsSpan(0, heads), s.HeadIds.AsSpan(0, heads), SingleThread);
-                // Query-aware pruning on distances; similarity heads (inner product) are ranked only.
-                float limit = ip ? float.PositiveInfinity : (1 + eps) * s.HeadKeys[0];
-                s.Locations.Clear();
-                s.Keys32.Clear();
-                for (int h = 0; h < heads; h++)
-                {
-                    long p = s.HeadIds[h];
-                    if (p < 0 || (h > 0 && s.HeadKeys[h] > limit)) break;
-                    s.Locations.Add(_postings[(int)p].Location);
-                    s.Keys32.Add((int)p);
-                }
-                int count = s.Locations.Count;
-                if (s.Payloads.Length < count) s.Payloads = new byte[count][];
-                for (int i = 0; i < count; i++)
-                {
-                    s.Payloads[i] = _store.Read(s.Locations[i], s.Keys32[i], out bool cached);
-                    if (cached) hits++;
-                    else { postingsRead++; bytesRead += (long)s.Locations[i].Pages * _store.PageSize; }
-                }
-                if (_codec is not null)
-                {
-                    (scanned, computed) = ScanCoded(s, count, k, rerank, filter, ref heap);
-                    count = 0;
-                }
-                for (int i = 0; i < count; i++)
-                {
-                    var view = DecodePosting(s.Payloads[i], s.Locations[i]);
-                    int m = view.Count;
-                    if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
-                    var dist = s.Dist.AsSpan(0, m);
-                    if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
-                    else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
-                    computed += m;
-                    for (int j = 0; j < m; j++)
-                    {
-                        float key = ip ? -dist[j] : dist[j];
-                        if (key > heap.Threshold) continue;
-                        long id = view.Ids[j];
-                        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
-                        heap.Push(key, id);
-                    }
-                    s.Payloads[i] = null!;
-                }
+                if (s.HeadKeys.Length < qb * heads) { s.HeadKeys = new float[HeadChunk * heads]; s.HeadIds = new long[HeadChunk * heads]; }
+                _heads.Search(chunk, heads, s.HeadKeys.AsSpan(0, qb * heads), s.HeadIds.AsSpan(0, qb * heads), SingleThread);
             }
+            for (int i = 0; i < qb; i++)
+                SearchOne(s, chunk.Slice(i * d, d), heads, i, distances.Slice((q0 + i) * k, k), labels.Slice((q0 + i) * k, k), call);
         }
         finally { _lock.ExitReadLock(); }
+    }
+
+    // One query whose heads are row i of the chunk's head search (caller holds the read lock).
+    private void SearchOne(Scratch s, ReadOnlySpan<float> query, int heads, int row, Span<float> distances, Span<long> labels, Call call)
+    {
+        int d = Dimension, k = call.K;
+        if (s.Query.Length != d) s.Query = new float[d];
+        query.CopyTo(s.Query);
+        if (s.Keys.Length < k) { s.Keys = new float[k]; s.Labels = new long[k]; }
+        var heap = new TopKHeap(s.Keys.AsSpan(0, k), s.Labels.AsSpan(0, k));
+        s.Seen.Clear();
+        s.Locations.Clear();
+        long bytesRead = 0, postingsRead = 0, hits = 0, computed = 0, scanned = 0;
+        bool ip = Metric == Metric.InnerProduct;
+        var filter = call.Filter;
+        if (heads > 0)
+        {
+            var headKeys = s.HeadKeys.AsSpan(row * heads, heads);
+            var headIds = s.HeadIds.AsSpan(row * heads, heads);
+            // Query-aware pruning on distances; similarity heads (inner product) are ranked only.
+            float limit = ip ? float.PositiveInfinity : (1 + call.Eps) * headKeys[0];
+            s.Keys32.Clear();
+            for (int h = 0; h < heads; h++)
+            {
+                long p = headIds[h];
+                if (p < 0 || (h > 0 && headKeys[h] > limit)) break;
+                s.Locations.Add(_postings[(int)p].Location);
+                s.Keys32.Add((int)p);
+            }
+            int count = s.Locations.Count;
+            if (s.Payloads.Length < count) s.Payloads = new byte[count][];
+            for (int i = 0; i < count; i++)
+            {
+                s.Payloads[i] = _store.Read(s.Locations[i], s.Keys32[i], out bool cached);
+                if (cached) hits++;
+                else { postingsRead++; bytesRead += (long)s.Locations[i].Pages * _store.PageSize; }
+            }
+            if (_codec is not null)
+            {
+                (scanned, computed) = ScanCoded(s, count, k, call.Rerank, filter, ref heap);
+                count = 0;
+            }
+            for (int i = 0; i < count; i++)
+            {
+                var view = DecodePosting(s.Payloads[i], s.Locations[i]);
+                int m = view.Count;
+                if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
+                var dist = s.Dist.AsSpan(0, m);
+                if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
+                else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
+                computed += m;
+                for (int j = 0; j < m; j++)
+                {
+                    float key = ip ? -dist[j] : dist[j];
+                    if (key > heap.Threshold) continue;
+                    long id = view.Ids[j];
+                    if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
+                    heap.Push(key, id);
+                }
+                s.Payloads[i] = null!;
+            }
+        }
         heap.SortAndPad(float.PositiveInfinity);
         for (int i = 0; i < k; i++)
         {
@@ -160,7 +185,7 @@ public sealed partial class SpannIndex
             distances[i] = s.Labels[i] < 0 ? Metric.MissingDistance()
                 : Metric switch { Metric.InnerProduct => -key, Metric.Cosine => 1 - key / 2, _ => key };
         }
-        stats?.Add(queries: 1, distances: computed, listsProbed: s.Locations.Count, codesScanned: scanned, refined: _codec is null ? 0 : computed, bytesRead: bytesRead,
+        call.Stats?.Add(queries: 1, distances: computed, listsProbed: s.Locations.Count, codesScanned: scanned, refined: _codec is null ? 0 : computed, bytesRead: bytesRead,
             postingsRead: postingsRead, cacheHits: hits);
     }
 
@@ -210,6 +235,9 @@ public sealed partial class SpannIndex
         }
         var estimator = s.Estimator!;
         estimator.SetQuery(s.Query);
+        // RaBitQ: candidates are chosen by the optimistic key estimate − bound and re-scored in that order until one
+        // cannot beat the k-th exact distance (as IVF's RaBitQ refine does); other codecs re-score all of them.
+        var bounded = estimator as IBoundedDistanceEstimator;
         var candidates = new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
         long scanned = 0;
         int slots = 0;
@@ -218,7 +246,9 @@ public sealed partial class SpannIndex
             var view = DecodePosting(s.Payloads[i], s.Locations[i]);
             for (int j = 0; j < view.Count; j++)
             {
-                float key = estimator.Distance(view.Code(j));
+                var code = view.Code(j);
+                float key = estimator.Distance(code);
+                if (bounded is not null) key -= bounded.Bound(code, RaBitQCodec.DefaultEpsilon);
                 scanned++;
                 if (key > candidates.Threshold) continue;
                 long id = view.Ids[j];
@@ -236,15 +266,18 @@ public sealed partial class SpannIndex
             }
             s.Payloads[i] = null!;
         }
-        int n = candidates.Count;
+        int n = bounded is not null ? candidates.SortAndPad(float.PositiveInfinity) : candidates.Count;
+        int refined = 0;
         for (int c = 0; c < n; c++)
         {
+            if (bounded is not null && s.CandKeys[c] > heap.Threshold) break; // lower bounds ascend: none after this can enter
+            refined++;
             int slot = (int)s.CandSlots[c];
             long id = s.SlotIds[slot];
             _refine!.Read(s.SlotOffsets[slot], id, s.SlotVersions[slot], s.Vector);
             float exact = ip ? -Distances.Dot(s.Query, s.Vector) : Distances.SquaredL2(s.Query, s.Vector);
             heap.Push(exact, id);
         }
-        return (scanned, n);
+        return (scanned, refined);
     }
 }

@@ -89,6 +89,7 @@ public sealed partial class SpannIndex
             _postings[e.Posting] = info;
             if (info.Live < Options.MinPostingSize) EnqueueMaintenance(e.Posting);
             _idMap[id] = new IdEntry { Posting = -1, Version = e.Version };
+            MarkStale(id);
             removed++;
         }
         Interlocked.Add(ref _live, -removed);

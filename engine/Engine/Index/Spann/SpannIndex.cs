@@ -145,7 +145,7 @@ public sealed partial class SpannIndex : IVectorIndex
                 // Allocated capacity, not the count: a dictionary entry is hash + next + key + value, plus a bucket.
                 long idTable = (long)_idMap.Capacity * (8 + 8 + System.Runtime.CompilerServices.Unsafe.SizeOf<IdEntry>() + 4);
                 long postings = (long)_postings.Capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<PostingInfo>();
-                return _heads.MemoryBytes + postings + idTable + Volatile.Read(ref _codecBytes) + _store.Cache.Bytes;
+                return _heads.MemoryBytes + postings + idTable + _staleIds.Length * 8L + Volatile.Read(ref _codecBytes) + _store.Cache.Bytes;
             }
             finally { _lock.ExitReadLock(); }
         }

@@ -6,7 +6,7 @@ namespace Engine.Storage.Devices;
 /// A device over one file, using positional I/O (<see cref="RandomAccess"/> on a <see cref="SafeFileHandle"/>):
 /// no shared file position, so concurrent reads need no lock.
 /// </summary>
-public sealed class FileDevice : IStorageDevice
+public sealed class FileDevice : IMappableDevice
 {
     private readonly SafeFileHandle _handle;
 
@@ -65,6 +65,15 @@ public sealed class FileDevice : IStorageDevice
 
     /// <inheritdoc />
     public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
+
+    /// <inheritdoc />
+    public DeviceMapping Map(long length)
+    {
+        long have = Length;
+        if (length < 1 || length > have)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"Can map 1 .. {have} bytes of '{Name}'.");
+        return new DeviceMapping(_handle, length);
+    }
 
     /// <inheritdoc />
     public void Dispose() => _handle.Dispose();

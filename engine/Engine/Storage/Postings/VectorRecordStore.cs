@@ -17,8 +17,13 @@ namespace Engine.Storage.Postings;
 /// </code>
 /// <para>Recovery: the owner records a committed length with each checkpoint; opening with it cuts any tail written
 /// after the checkpoint (a torn or unacknowledged record; the owner's write-ahead log re-appends what was
-/// acknowledged). A read checks magic, checksum, dimension, id and version, so a damaged, stale or misplaced record
-/// is reported as <see cref="CorruptIndexException"/> naming the device and offset, never returned.</para>
+/// acknowledged). A read checks magic, dimension, id and version, and the first read of a record in the process also
+/// its checksum and values (records are never rewritten in place: a bit per record remembers the check), so a
+/// damaged, stale or misplaced record is reported as <see cref="CorruptIndexException"/> naming the device and
+/// offset, never returned.</para>
+/// <para>Reads: a device that can be memory-mapped (<see cref="IMappableDevice"/>, a file) is read in place through a
+/// read-only mapping of its committed records, re-mapped as appends grow it (records past the mapping are read with
+/// positional I/O); other devices are read into a buffer.</para>
 /// <para>Thread safety: any number of concurrent reads; appends are serialised internally.</para>
 /// </remarks>
 public sealed class VectorRecordStore : IDisposable
@@ -31,6 +36,14 @@ public sealed class VectorRecordStore : IDisposable
     private readonly object _writeGate = new();
     private readonly bool _ownsDevice;
     private long _appendOffset;
+    // The current read mapping (null: none, or the device cannot map) and the ones it replaced, which concurrent
+    // readers may still hold: all are unmapped on Dispose. Growth re-maps when the unmapped tail passes a quarter of
+    // the mapping (and at least MinRemapBytes), so a store that grows to n bytes keeps O(log n) old mappings.
+    private volatile DeviceMapping? _map;
+    private readonly List<DeviceMapping> _retired = new();
+    private const long MinRemapBytes = 4L << 20;
+    // One bit per record: its checksum and values were checked by an earlier read.
+    private volatile ulong[] _verified = [];
 
     /// <summary>
     /// Opens a store over <paramref name="device"/> whose first <paramref name="committedLength"/> bytes hold
@@ -61,13 +74,33 @@ public sealed class VectorRecordStore : IDisposable
                 throw new CorruptIndexException(device.Name, device.Length,
                     $"the file is truncated: it holds {device.Length} bytes but {committedLength} were committed");
             if (device.Length > committedLength) device.SetLength(committedLength);
+            _appendOffset = committedLength;
+            Remap(committedLength);
         }
         catch when (ownsDevice)
         {
             device.Dispose();
             throw;
         }
-        _appendOffset = committedLength;
+    }
+
+    // Called at open and under the write gate; maps [0, length) when the device can be mapped.
+    private void Remap(long length)
+    {
+        long records = length / RecordSize;
+        if (_verified.Length * 64L < records)
+        {
+            var grown = new ulong[(int)Math.Min(int.MaxValue, Math.Max(records / 64 + 1, _verified.Length * 2L))];
+            var old = _verified;
+            for (int i = 0; i < old.Length; i++) grown[i] = Interlocked.Read(ref old[i]);
+            _verified = grown; // bits set in the old array after the copy are only lost checks, never wrong ones
+        }
+        if (_device is not IMappableDevice mappable || length == 0) return;
+        var current = _map;
+        if (current is not null && length - current.Length < Math.Max(MinRemapBytes, current.Length / 4)) return;
+        var next = mappable.Map(length);
+        if (current is not null) lock (_retired) _retired.Add(current);
+        _map = next;
     }
 
     /// <summary>Floats per vector.</summary>
@@ -121,6 +154,7 @@ public sealed class VectorRecordStore : IDisposable
                 _device.Write(start, buffer.AsSpan(0, (int)total));
                 for (int i = 0; i < n; i++) offsets[i] = start + (long)i * RecordSize;
                 Interlocked.Exchange(ref _appendOffset, start + total);
+                Remap(start + total);
             }
         }
         finally { ArrayPool<byte>.Shared.Return(buffer); }
@@ -140,25 +174,46 @@ public sealed class VectorRecordStore : IDisposable
         if (offset < 0 || offset % RecordSize != 0 || offset > end - RecordSize)
             throw new CorruptIndexException(_device.Name, offset,
                 $"offset {offset} of id {id} is not a {RecordSize}-byte vector record inside the file's {end} bytes");
+        var map = _map;
+        if (map is not null && offset <= map.Length - RecordSize)
+        {
+            Check(map.Read(offset, RecordSize), offset, id, version, destination);
+            return;
+        }
         byte[] buffer = ArrayPool<byte>.Shared.Rent(RecordSize);
         try
         {
             var r = buffer.AsSpan(0, RecordSize);
             _device.Read(offset, r);
-            string? problem = null;
-            if (BinaryPrimitives.ReadUInt32LittleEndian(r) != Magic) problem = "bad vector record magic";
-            else if (BinaryPrimitives.ReadUInt32LittleEndian(r[4..]) != Crc32C.Compute(r[8..])) problem = "vector record checksum mismatch";
-            else if (BinaryPrimitives.ReadInt32LittleEndian(r[20..]) != d) problem = $"vector record has dimension {BinaryPrimitives.ReadInt32LittleEndian(r[20..])}, expected {d}";
-            else if (BinaryPrimitives.ReadInt64LittleEndian(r[8..]) != id || r[16] != version)
-                problem = $"vector record holds id {BinaryPrimitives.ReadInt64LittleEndian(r[8..])} version {r[16]}, expected id {id} version {version}";
-            if (problem is not null) throw new CorruptIndexException(_device.Name, offset, problem);
-            var values = MemoryMarshal.Cast<byte, float>(r[HeaderSize..]);
+            Check(r, offset, id, version, destination);
+        }
+        finally { ArrayPool<byte>.Shared.Return(buffer); }
+    }
+
+    private void Check(ReadOnlySpan<byte> r, long offset, long id, byte version, Span<float> destination)
+    {
+        int d = Dimension;
+        string? problem = null;
+        long record = offset / RecordSize;
+        var verified = _verified;
+        int word = (int)(record >> 6);
+        ulong bit = 1UL << (int)(record & 63);
+        bool known = word < verified.Length && (Volatile.Read(ref verified[word]) & bit) != 0;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(r) != Magic) problem = "bad vector record magic";
+        else if (!known && BinaryPrimitives.ReadUInt32LittleEndian(r[4..]) != Crc32C.Compute(r[8..])) problem = "vector record checksum mismatch";
+        else if (BinaryPrimitives.ReadInt32LittleEndian(r[20..]) != d) problem = $"vector record has dimension {BinaryPrimitives.ReadInt32LittleEndian(r[20..])}, expected {d}";
+        else if (BinaryPrimitives.ReadInt64LittleEndian(r[8..]) != id || r[16] != version)
+            problem = $"vector record holds id {BinaryPrimitives.ReadInt64LittleEndian(r[8..])} version {r[16]}, expected id {id} version {version}";
+        if (problem is not null) throw new CorruptIndexException(_device.Name, offset, problem);
+        var values = MemoryMarshal.Cast<byte, float>(r[HeaderSize..]);
+        if (!known)
+        {
             for (int j = 0; j < d; j++)
                 if (!float.IsFinite(values[j]))
                     throw new CorruptIndexException(_device.Name, offset, $"vector record of id {id} holds a non-finite value at component {j}");
-            values.CopyTo(destination);
+            if (word < verified.Length) Interlocked.Or(ref verified[word], bit);
         }
-        finally { ArrayPool<byte>.Shared.Return(buffer); }
+        values.CopyTo(destination);
     }
 
     /// <summary>Makes every appended record durable (call before committing <see cref="Length"/> in metadata).</summary>
@@ -167,6 +222,13 @@ public sealed class VectorRecordStore : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _map?.Dispose();
+        _map = null;
+        lock (_retired)
+        {
+            foreach (var m in _retired) m.Dispose();
+            _retired.Clear();
+        }
         if (_ownsDevice) _device.Dispose();
     }
 }
