@@ -1,3 +1,4 @@
+using Engine.Distance;
 using Engine.Index.Flat;
 using Engine.Index.Spann;
 using Engine.Tests.Storage;
@@ -260,9 +261,59 @@ public class SpannIndexTests
         Assert.Throws<ArgumentException>(() => SpannSpec.TryParse("SPANN(replicas=x)", out _));
         Assert.Throws<ArgumentException>(() => SpannSpec.TryParse("SPANN(replicas=0)", out _));
     }
+    // Inner product over unit vectors (normalised embeddings) gets unit heads, ranked by angle: its recall matches the
+    // cosine index's on the same data (plain means, ranked by inner product, favoured the tight clusters: recall@10
+    // fell to 0.48 at 16 probes on GloVe-100), and the heads stay unit after reopening and after splits.
+    [Fact]
+    public void InnerProductOverUnitVectors_RecallMatchesCosine_AcrossReopenAndSplits()
+    {
+        const int n = 6000;
+        var data = SpannTestData.Clustered(n, D, seed: 23);
+        var rng = new Random(3);
+        for (int i = 0; i < n; i++) // clusters of very different spreads, then onto the sphere
+        {
+            float spread = 0.2f + 3f * (i % 7) / 7f;
+            for (int j = 0; j < D; j++) data[i * D + j] += (float)(rng.NextDouble() - 0.5) * spread;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var row = data.AsSpan(i * D, D);
+            float norm = MathF.Sqrt(Distances.Dot(row, row));
+            for (int j = 0; j < D; j++) row[j] /= norm;
+        }
+        var queries = data.AsSpan(0, 200 * D).ToArray();
+        var ids = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        using var exact = new FlatIndex(D, Metric.InnerProduct);
+        exact.Add(data, ids);
+        var p = new SpannSearchParameters { Probes = 8, Threads = 1 };
+        using var dir = new TestDirectory();
+        double rIp;
+        using (var ip = SpannIndex.Create(dir.Path, D, Metric.InnerProduct, new SpannOptions { PostingSize = 16, MaxPostingSize = 40 }))
+        {
+            ip.BackgroundMaintenance = false;
+            ip.Train(data.AsSpan(0, 3000 * D));
+            ip.Add(data, ids); // 6 000 rows into heads trained on 3 000: postings split
+            ip.Maintain();
+            rIp = SpannTestData.Recall(ip, exact, queries, 10, p);
+            ip.Checkpoint();
+        }
+        using var cos = new SpannIndex(D, Metric.Cosine, new SpannOptions { PostingSize = 16, MaxPostingSize = 40 }) { BackgroundMaintenance = false };
+        cos.Train(data.AsSpan(0, 3000 * D));
+        cos.Add(data, ids);
+        cos.Maintain();
+        double rCos = SpannTestData.Recall(cos, exact, queries, 10, p);
+        Assert.True(rIp >= rCos - 0.03, $"inner product recall {rIp:F3} vs cosine {rCos:F3}");
+        Assert.True(rIp >= 0.85, $"inner product recall {rIp:F3}");
+        using var reopened = SpannIndex.Open(dir.Path);
+        Assert.Equal(rIp, SpannTestData.Recall(reopened, exact, queries, 10, p), 6);
+        var head = new float[D];
+        for (int h = 0; h < reopened.PostingCount; h++)
+            if (reopened.TryHeadVector(h, head)) Assert.Equal(1f, MathF.Sqrt(Distances.Dot(head, head)), 3);
+    }
 }
 
 internal static class CancellationExtensions
 {
     public static bool IsCancelled(this CancellationTokenSource cts) => cts.IsCancellationRequested;
+
 }

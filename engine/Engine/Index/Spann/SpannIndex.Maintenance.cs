@@ -207,6 +207,7 @@ public sealed partial class SpannIndex
             gb = members.Skip(members.Length / 2).ToList();
         }
         float[] ca = Mean(buffer, ga), cb = Mean(buffer, gb);
+        if (_unitHeads) { Normalize(ca); Normalize(cb); }
         int q = AllocatePosting();
         _heads.Remove([p]);
         _heads.Add(ca, [p]);

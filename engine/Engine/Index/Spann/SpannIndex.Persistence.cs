@@ -360,6 +360,9 @@ public sealed partial class SpannIndex
             foreach (var info in index._postings) usedEnd = Math.Max(usedEnd, info.Location.Offset + (long)info.Location.Pages * store.PageSize);
             if (store.Length > usedEnd && usedEnd % store.PageSize == 0) store.TruncateTo(usedEnd);
             index._heads.Add(headVecs.ToArray(), headIds.ToArray());
+            // Unit heads (inner product over unit vectors, see Train) are recognised by their norms: means of
+            // non-unit data are never all unit.
+            index._unitHeads = index.Metric == Metric.InnerProduct && headIds.Count > 0 && index.UnitRows(headVecs.ToArray(), headIds.Count);
             long liveCount = 0;
             index._idMap.EnsureCapacity(keys.Length); // sized once: growth by doubling would leave up to 2× the slots
             for (int i = 0; i < keys.Length; i++)

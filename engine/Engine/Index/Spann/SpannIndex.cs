@@ -42,6 +42,7 @@ public sealed partial class SpannIndex : IVectorIndex
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly object _writerGate = new();
     private readonly FlatIndex _heads;
+    private bool _unitHeads; // heads kept at unit length (inner product over unit vectors; set by Train or Open)
     private readonly List<PostingInfo> _postings = new();
     private readonly Stack<int> _freePostings = new();
     private readonly Dictionary<long, IdEntry> _idMap = new();
@@ -164,6 +165,14 @@ public sealed partial class SpannIndex : IVectorIndex
         if (!_heads.TryReconstruct(posting, scratch))
             throw new InvalidOperationException($"Head of posting {posting} is missing (internal error).");
         return scratch;
+    }
+
+    /// <summary>Tests: the head vector of posting <paramref name="posting"/>, when that posting exists.</summary>
+    internal bool TryHeadVector(int posting, Span<float> destination)
+    {
+        _lock.EnterReadLock();
+        try { return posting >= 0 && posting < _postings.Count && _postings[posting].Exists && _heads.TryReconstruct(posting, destination); }
+        finally { _lock.ExitReadLock(); }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
