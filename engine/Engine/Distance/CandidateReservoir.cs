@@ -10,8 +10,8 @@ namespace Engine.Distance;
 /// way faiss' <c>ReservoirTopN</c> does: candidates at or below <see cref="Threshold"/> are appended to a buffer of
 /// twice the capacity, and a full buffer is cut back to between <c>capacity</c> and 1.25 × <c>capacity</c> of its best
 /// pairs by one or two partition passes around sampled pivots (16 pairs a step with AVX-512; capacities below 64
-/// exactly, by quickselect), which tightens the threshold. An offer costs one append instead of a heap sift, which pays when many candidates pass (top-k × refine
-/// factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
+/// exactly, by quickselect), which tightens the threshold. An offer costs one append instead of a heap sift, which
+/// pays when many candidates pass (top-k × refine factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
 /// </summary>
 /// <remarks>Not thread-safe; reused across queries with <see cref="Reset"/>.</remarks>
 internal sealed class CandidateReservoir
@@ -97,8 +97,7 @@ internal sealed class CandidateReservoir
         {
             // Small buffers: the exact cut is as cheap as the sampled one and leaves more room before the next cut
             // (GloVe probes 32 / refine 2, m = 20: the fuzzy cut was ~10 % slower per query).
-            SelectBest(n, m);
-            SetThresholdToWorst(m);
+            CutExactly(n, m);
             return;
         }
         if (n <= m + slack)
@@ -118,8 +117,7 @@ internal sealed class CandidateReservoir
             else if (lo + c > m + slack && c < w) hi = lo + c; // too many: cut again below the pivot
             else if (c == w && lo + c > m + slack) // only repeated pairs stop a cut from shrinking the window: select exactly
             {
-                SelectBest(n, m);
-                SetThresholdToWorst(m);
+                CutExactly(n, m);
                 return;
             }
             else
@@ -130,6 +128,12 @@ internal sealed class CandidateReservoir
                 return;
             }
         }
+    }
+
+    private void CutExactly(int n, int m)
+    {
+        SelectBest(n, m);
+        SetThresholdToWorst(m);
     }
 
     private void SetThresholdToWorst(int n)
@@ -160,19 +164,15 @@ internal sealed class CandidateReservoir
         Span<int> sample = stackalloc int[Samples];
         int s = Math.Min(w, Samples);
         for (int j = 0; j < s; j++) sample[j] = lo + (s == w ? j : (int)((2L * j + 1) * w / (2 * Samples)));
-        if (_avx512 && s == Samples)
-        {
-            int want = s == w ? target - 1 : (int)((long)target * Samples / w);
-            return sample[RankAvx512(sample, Math.Clamp(want, 0, Samples - 2))];
-        }
+        int r = Math.Clamp(s == w ? target - 1 : (int)((long)target * Samples / w), 0, Math.Max(0, s - 2));
+        if (_avx512 && s == Samples) return sample[RankAvx512(sample, r)];
         for (int j = 1; j < s; j++) // insertion sort of the sample by (key, id)
         {
             int x = sample[j], t = j - 1;
             while (t >= 0 && Worse(_keys[sample[t]], _ids[sample[t]], _keys[x], _ids[x])) { sample[t + 1] = sample[t]; t--; }
             sample[t + 1] = x;
         }
-        int r = s == w ? target - 1 : (int)((long)target * Samples / w);
-        return sample[Math.Clamp(r, 0, Math.Max(0, s - 2))];
+        return sample[r];
     }
 
     // The position in sample (16 pair indexes) of the pair with the given rank among them (0 = best): each pair's

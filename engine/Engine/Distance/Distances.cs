@@ -121,4 +121,19 @@ public static partial class Distances
 
     private static void ThrowLength(string name) =>
         throw new ArgumentException($"Span '{name}' has a length that does not match the vector dimension or row count.", name);
+
+    /// <summary>
+    /// True when a sample of at most 1 000 of the <paramref name="n"/> rows (fixed stride) all have norms within
+    /// 1 ± 1e-3: data on the unit sphere (normalised embeddings), which inner-product partitions treat by angle.
+    /// </summary>
+    internal static bool SampledUnitRows(ReadOnlySpan<float> rows, int n, int dimension)
+    {
+        int step = Math.Max(1, n / 1000);
+        for (int i = 0; i < n; i += step)
+        {
+            var row = rows.Slice(i * dimension, dimension);
+            if (MathF.Abs(MathF.Sqrt(Dot(row, row)) - 1) > 1e-3f) return false;
+        }
+        return n > 0;
+    }
 }

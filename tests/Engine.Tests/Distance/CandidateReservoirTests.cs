@@ -6,31 +6,36 @@ namespace Engine.Tests.Distance;
 /// <summary>The reservoir keeps exactly the pairs a <see cref="TopKHeap"/> keeps, ties included.</summary>
 public class CandidateReservoirTests
 {
-    // Offers keys from a small range (many ties) with distinct ids, the way a scanner does: skipped when above the
-    // threshold, appended otherwise; the drained heap must equal a heap fed every offer.
-    private static (float[] Keys, long[] Ids, float[] WantKeys, long[] WantIds) Run(byte[] raw, int capacity, bool avx512 = true, int keyRange = 23)
+    // Offers count pairs the way a scanner does (skipped when above the threshold, appended otherwise) and feeds every
+    // offer to a heap as well; onCut sees the reservoir after each offer that cut its buffer. Returns the drained pairs
+    // and the heap's, both sorted.
+    private static (float[] Keys, long[] Ids, float[] WantKeys, long[] WantIds) Drive(
+        int capacity, bool avx512, int count, Func<int, (float Key, long Id)> offer, Action<CandidateReservoir>? onCut = null)
     {
         var reservoir = new CandidateReservoir(avx512);
         reservoir.Reset(capacity);
-        var gotKeys = new float[capacity];
-        var gotIds = new long[capacity];
         var wantKeys = new float[capacity];
         var wantIds = new long[capacity];
         var want = new TopKHeap(wantKeys, wantIds);
-        for (int i = 0; i < raw.Length; i++)
+        for (int i = 0; i < count; i++)
         {
-            float key = raw[i] % keyRange;
-            long id = (long)(raw.Length - i) * 7919 % 100_003;
+            var (key, id) = offer(i);
             want.Push(key, id);
             if (key > reservoir.Threshold) continue;
-            reservoir.Add(key, id);
+            if (reservoir.Add(key, id)) onCut?.Invoke(reservoir);
         }
+        var gotKeys = new float[capacity];
+        var gotIds = new long[capacity];
         var got = new TopKHeap(gotKeys, gotIds);
         reservoir.Drain(ref got);
         got.SortAndPad(float.PositiveInfinity);
         want.SortAndPad(float.PositiveInfinity);
         return (gotKeys, gotIds, wantKeys, wantIds);
     }
+
+    // Keys from a small range (many ties) with distinct ids.
+    private static (float[] Keys, long[] Ids, float[] WantKeys, long[] WantIds) Run(byte[] raw, int capacity, bool avx512 = true, int keyRange = 23) =>
+        Drive(capacity, avx512, raw.Length, i => (raw[i] % keyRange, (long)(raw.Length - i) * 7919 % 100_003));
 
     // Both partitions (AVX-512 where the machine has it, and the scalar one), with many ties (23 key values) and with
     // nearly distinct keys (256 values).
@@ -84,28 +89,11 @@ public class CandidateReservoirTests
         foreach (bool avx512 in new[] { true, false })
         {
             var rng = new Random(seed);
-            var reservoir = new CandidateReservoir(avx512);
-            reservoir.Reset(capacity);
-            var wantKeys = new float[capacity];
-            var wantIds = new long[capacity];
-            var want = new TopKHeap(wantKeys, wantIds);
-            for (int i = 0; i < 200_000; i++)
-            {
-                float key = -0.25f + rng.Next(4096) * 0.001f;
-                long id = ((long)rng.Next(64) << 32) | (uint)i;
-                want.Push(key, id);
-                if (key > reservoir.Threshold) continue;
-                if (reservoir.Add(key, id))
-                    Assert.InRange(reservoir.Count, capacity, capacity + capacity / 4 + 1); // the cut, plus this offer
-            }
-            var gotKeys = new float[capacity];
-            var gotIds = new long[capacity];
-            var got = new TopKHeap(gotKeys, gotIds);
-            reservoir.Drain(ref got);
-            got.SortAndPad(float.PositiveInfinity);
-            want.SortAndPad(float.PositiveInfinity);
-            Assert.Equal(wantKeys, gotKeys);
-            Assert.Equal(wantIds, gotIds);
+            var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512, 200_000,
+                i => (-0.25f + rng.Next(4096) * 0.001f, ((long)rng.Next(64) << 32) | (uint)i),
+                r => Assert.InRange(r.Count, capacity, capacity + capacity / 4 + 1)); // the cut, plus this offer
+            Assert.Equal(wantKeys, keys);
+            Assert.Equal(wantIds, ids);
         }
     }
 
@@ -118,27 +106,9 @@ public class CandidateReservoirTests
     public void RepeatedPairsMatchTheHeap(int capacity, bool avx512)
     {
         var rng = new Random(capacity);
-        var reservoir = new CandidateReservoir(avx512);
-        reservoir.Reset(capacity);
-        var wantKeys = new float[capacity];
-        var wantIds = new long[capacity];
-        var want = new TopKHeap(wantKeys, wantIds);
-        for (int i = 0; i < 20_000; i++)
-        {
-            float key = rng.Next(3);
-            long id = rng.Next(5);
-            want.Push(key, id);
-            if (key > reservoir.Threshold) continue;
-            reservoir.Add(key, id);
-        }
-        var gotKeys = new float[capacity];
-        var gotIds = new long[capacity];
-        var got = new TopKHeap(gotKeys, gotIds);
-        reservoir.Drain(ref got);
-        got.SortAndPad(float.PositiveInfinity);
-        want.SortAndPad(float.PositiveInfinity);
-        Assert.Equal(wantKeys, gotKeys);
-        Assert.Equal(wantIds, gotIds);
+        var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512, 20_000, _ => (rng.Next(3), rng.Next(5)));
+        Assert.Equal(wantKeys, keys);
+        Assert.Equal(wantIds, ids);
     }
 
     [Fact]

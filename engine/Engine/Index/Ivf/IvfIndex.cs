@@ -343,7 +343,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 // does for inner-product IVFs (unit centroids keep the lists balanced under inner-product assignment).
                 // Inner product over vectors of varying norm keeps plain k-means, whose lists and recall floors were
                 // measured that way.
-                bool spherical = Metric == Metric.Cosine || (Metric == Metric.InnerProduct && UnitNorm(vectors, n));
+                bool spherical = Metric == Metric.Cosine || (Metric == Metric.InnerProduct && Distances.SampledUnitRows(vectors, n, Dimension));
                 var opts = new KMeansOptions(ListCount) { Seed = TrainingSeed, Threads = threads, Balanced = BalancedLists, Spherical = spherical, Backend = ClusteringBackend, Progress = progress };
                 float[] centroids = transformed
                     ? KMeans.Train(Sample(vectors, n, (int)Math.Min(n, (long)ListCount * opts.MaxPointsPerCentroid), rng, transform: true), d, opts)
@@ -383,20 +383,6 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>True when the lists hold the f32 rows themselves (<c>Flat</c>), not codes of residuals.</summary>
     private bool FlatLists => _pq is null && _rabitq is null && _binary is null;
 
-    // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
-    // working space.
-    // True when a sample of ≤ 1 000 rows (fixed stride) all have norms within 1 ± 1e-3.
-    private bool UnitNorm(ReadOnlySpan<float> vectors, int n)
-    {
-        int d = Dimension, step = Math.Max(1, n / 1000);
-        for (int i = 0; i < n; i += step)
-        {
-            var row = vectors.Slice(i * d, d);
-            if (MathF.Abs(MathF.Sqrt(Distances.Dot(row, row)) - 1) > 1e-3f) return false;
-        }
-        return true;
-    }
-
     /// <summary>
     /// Gives the unit centroids of spherical k-means one common length r, the mean of ⟨x, c(x)⟩ over a sample (c(x)
     /// the centroid x is filed under). A common length ranks lists by inner product exactly as unit length does, so
@@ -413,6 +399,8 @@ public sealed partial class IvfIndex : IVectorIndex
         if (r > 0 && float.IsFinite(r)) System.Numerics.Tensors.TensorPrimitives.Multiply(centroids, r, centroids);
     }
 
+    // Up to `count` rows chosen by a seeded shuffle (all rows in order when count == n), optionally moved to the
+    // working space.
     private float[] Sample(ReadOnlySpan<float> vectors, int n, int count, Random rng, bool transform)
     {
         int d = Dimension;

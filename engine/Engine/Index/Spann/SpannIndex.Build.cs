@@ -35,7 +35,7 @@ public sealed partial class SpannIndex
         float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed, Options.ClusteringBackend, progress);
         // Inner product over unit vectors (normalised embeddings): heads ranked by ⟨q, h⟩ favour the tight clusters,
         // whose means lie nearer the sphere, over the near ones; unit heads rank by angle, the true nearness.
-        bool unitHeads = Metric == Metric.InnerProduct && UnitRows(data, n);
+        bool unitHeads = Metric == Metric.InnerProduct && Distances.SampledUnitRows(data, n, Dimension);
         if (unitHeads) for (int i = 0; i < heads.Length / Dimension; i++) Normalize(heads.AsSpan(i * Dimension, Dimension));
         lock (_writerGate)
         {
@@ -62,18 +62,6 @@ public sealed partial class SpannIndex
     }
 
     private const int CodecTrainingRows = 65_536;
-
-    // True when a sample of ≤ 1 000 rows (fixed stride) all have norms within 1 ± 1e-3.
-    private bool UnitRows(ReadOnlySpan<float> rows, int n)
-    {
-        int d = Dimension, step = Math.Max(1, n / 1000);
-        for (int i = 0; i < n; i += step)
-        {
-            var row = rows.Slice(i * d, d);
-            if (MathF.Abs(MathF.Sqrt(Distances.Dot(row, row)) - 1) > 1e-3f) return false;
-        }
-        return n > 0;
-    }
 
     /// <summary>Trains the posting codec on (a seeded sample of at most 65 536 of) the prepared training rows.</summary>
     private void TrainCodec(float[] data, int n)

@@ -1,3 +1,4 @@
+using Engine.Distance;
 using Engine.Storage.Devices;
 using Engine.Storage.Format;
 using Engine.Storage.Postings;
@@ -359,10 +360,11 @@ public sealed partial class SpannIndex
             long usedEnd = 0;
             foreach (var info in index._postings) usedEnd = Math.Max(usedEnd, info.Location.Offset + (long)info.Location.Pages * store.PageSize);
             if (store.Length > usedEnd && usedEnd % store.PageSize == 0) store.TruncateTo(usedEnd);
-            index._heads.Add(headVecs.ToArray(), headIds.ToArray());
+            float[] headRows = headVecs.ToArray();
+            index._heads.Add(headRows, headIds.ToArray());
             // Unit heads (inner product over unit vectors, see Train) are recognised by their norms: means of
             // non-unit data are never all unit.
-            index._unitHeads = index.Metric == Metric.InnerProduct && headIds.Count > 0 && index.UnitRows(headVecs.ToArray(), headIds.Count);
+            index._unitHeads = index.Metric == Metric.InnerProduct && Distances.SampledUnitRows(headRows, headIds.Count, index.Dimension);
             long liveCount = 0;
             index._idMap.EnsureCapacity(keys.Length); // sized once: growth by doubling would leave up to 2× the slots
             for (int i = 0; i < keys.Length; i++)

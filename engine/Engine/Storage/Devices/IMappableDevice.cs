@@ -25,12 +25,14 @@ public sealed unsafe class DeviceMapping : IDisposable
     private MemoryMappedViewAccessor? _view;
     private byte* _pointer;
 
-    internal DeviceMapping(SafeFileHandle handle, long length)
+    /// <summary>Maps the first <paramref name="length"/> (≥ 1) bytes of the file behind <paramref name="handle"/>;
+    /// <paramref name="ownsHandle"/> closes the handle with the mapping.</summary>
+    internal DeviceMapping(SafeFileHandle handle, long length, bool ownsHandle = false)
     {
         Length = length;
         try
         {
-            _file = MemoryMappedFile.CreateFromFile(handle, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+            _file = MemoryMappedFile.CreateFromFile(handle, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: !ownsHandle);
             _view = _file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             byte* p = null;
             _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
@@ -45,6 +47,9 @@ public sealed unsafe class DeviceMapping : IDisposable
 
     /// <summary>Bytes mapped.</summary>
     public long Length { get; }
+
+    /// <summary>The first mapped byte (null once disposed).</summary>
+    internal byte* Pointer => _pointer;
 
     /// <summary>The mapped bytes [offset, offset + count).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the mapping.</exception>

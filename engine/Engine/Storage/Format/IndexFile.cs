@@ -1,3 +1,4 @@
+using Engine.Storage.Devices;
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
@@ -492,34 +493,23 @@ internal readonly unsafe struct MappedSection(byte* pointer, long length, long o
 /// </summary>
 internal sealed unsafe class IndexFileMapping : IDisposable
 {
-    private MemoryMappedFile? _file;
-    private MemoryMappedViewAccessor? _view;
-    private bool _acquired;
+    private DeviceMapping? _mapping;
 
     private IndexFileMapping(string path, long length) { Path = path; Length = length; }
 
     public string Path { get; }
     public long Length { get; }
-    public byte* Pointer { get; private set; }
+    public byte* Pointer => _mapping is null ? null : _mapping.Pointer;
 
     public static IndexFileMapping Open(string path)
     {
-        var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1);
-        var m = new IndexFileMapping(path, fs.Length);
-        if (m.Length == 0) { fs.Dispose(); return m; } // nothing to map; readers report the truncation
-        try
-        {
-            m._file = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            m._view = m._file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            m._view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            m._acquired = true;
-            m.Pointer = p + m._view.PointerOffset;
-        }
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        var m = new IndexFileMapping(path, RandomAccess.GetLength(handle));
+        if (m.Length == 0) { handle.Dispose(); return m; } // nothing to map; readers report the truncation
+        try { m._mapping = new DeviceMapping(handle, m.Length, ownsHandle: true); }
         catch
         {
-            m.Dispose();
-            fs.Dispose();
+            handle.Dispose();
             throw;
         }
         return m;
@@ -527,11 +517,7 @@ internal sealed unsafe class IndexFileMapping : IDisposable
 
     public void Dispose()
     {
-        if (_acquired) { _view!.SafeMemoryMappedViewHandle.ReleasePointer(); _acquired = false; }
-        Pointer = null;
-        _view?.Dispose();
-        _view = null;
-        _file?.Dispose();
-        _file = null;
+        _mapping?.Dispose();
+        _mapping = null;
     }
 }
