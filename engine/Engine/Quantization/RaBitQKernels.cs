@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -123,21 +124,47 @@ internal static class RaBitQKernels
 
     /// <summary>
     /// Builds the query table (<see cref="LutFloats"/> floats): entry [j × 256 + m] is the sum of q[8j + s] over the
-    /// set bits s of m (coordinates past d count zero). Each entry is one addition to an entry with one bit fewer.
+    /// set bits s of m (coordinates past d count zero), computed as (sum over m's high nibble) + (sum over its low
+    /// nibble) from two 16-entry tables, 16 entries a step where the machine has 128-bit vectors (the same additions
+    /// either way, so every SIMD level gives the same table).
     /// </summary>
     public static void BuildLut(ReadOnlySpan<float> q, Span<float> lut)
     {
         int d = q.Length, pb = PlaneBytes(d);
         Span<float> eight = stackalloc float[8];
+        Span<float> lo = stackalloc float[16];
+        Span<float> hi = stackalloc float[16];
         for (int j = 0; j < pb; j++)
         {
             for (int s = 0; s < 8; s++) eight[s] = 8 * j + s < d ? q[8 * j + s] : 0f;
-            var t = lut.Slice(j * 256, 256);
-            t[0] = 0;
-            for (int m = 1; m < 256; m++)
+            lo[0] = hi[0] = 0;
+            for (int m = 1; m < 16; m++)
             {
                 int low = BitOperations.TrailingZeroCount(m);
-                t[m] = t[m & (m - 1)] + eight[low];
+                lo[m] = lo[m & (m - 1)] + eight[low];
+                hi[m] = hi[m & (m - 1)] + eight[4 + low];
+            }
+            var t = lut.Slice(j * 256, 256);
+            if (Vector128.IsHardwareAccelerated)
+            {
+                var l0 = Vector128.Create<float>(lo[..4]);
+                var l1 = Vector128.Create<float>(lo[4..8]);
+                var l2 = Vector128.Create<float>(lo[8..12]);
+                var l3 = Vector128.Create<float>(lo[12..]);
+                for (int h = 0; h < 16; h++)
+                {
+                    var b = Vector128.Create(hi[h]);
+                    var row = t.Slice(16 * h, 16);
+                    (b + l0).CopyTo(row);
+                    (b + l1).CopyTo(row[4..]);
+                    (b + l2).CopyTo(row[8..]);
+                    (b + l3).CopyTo(row[12..]);
+                }
+            }
+            else
+            {
+                for (int h = 0; h < 16; h++)
+                    for (int l = 0; l < 16; l++) t[16 * h + l] = hi[h] + lo[l];
             }
         }
     }
