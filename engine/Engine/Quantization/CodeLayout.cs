@@ -79,7 +79,7 @@ internal sealed class FastScanBlockLayout(int m) : CodeLayout
 /// is a 4-bit <see cref="ProductQuantizer"/> (one sub-code per byte of <see cref="CodeSize"/>); the block layout and
 /// the quantised-table SIMD scan are what make it fast-scan.
 /// </summary>
-public sealed class PQ4FastScanCodec : IVectorCodec
+public sealed class PQ4FastScanCodec : IResidualCodec
 {
     /// <summary>Creates the codec for d-dimensional vectors and M sub-quantizers (M must divide d).</summary>
     public PQ4FastScanCodec(int dimension, int subQuantizers)
@@ -108,6 +108,11 @@ public sealed class PQ4FastScanCodec : IVectorCodec
 
     /// <inheritdoc />
     public void Encode(ReadOnlySpan<float> vectors, Span<byte> codes) => Quantizer.Encode(vectors, codes);
+
+    /// <inheritdoc />
+    /// <remarks>The quantizer's <see cref="ProductQuantizer.EncodeResiduals"/> (score-aware when it has an anisotropic threshold).</remarks>
+    public void EncodeResiduals(ReadOnlySpan<float> residuals, ReadOnlySpan<float> centers, Span<byte> codes) =>
+        Quantizer.EncodeResiduals(residuals, centers, codes);
 
     /// <inheritdoc />
     public void Decode(ReadOnlySpan<byte> codes, Span<float> vectors) => Quantizer.Decode(codes, vectors);

@@ -13,7 +13,7 @@ namespace Engine.Quantization;
 /// Thread safety: encoding, decoding and tables are read-only and safe from any number of threads once
 /// trained; training and <see cref="SetCodebooks"/> are not.
 /// </remarks>
-public sealed class ProductQuantizer : IVectorCodec
+public sealed class ProductQuantizer : IResidualCodec
 {
     /// <summary>Creates an untrained quantizer.</summary>
     /// <exception cref="ArgumentException">M does not divide d, or bits is not 4 or 8.</exception>
@@ -107,11 +107,13 @@ public sealed class ProductQuantizer : IVectorCodec
     /// <summary>Sub-centroid <paramref name="j"/> of sub-quantizer <paramref name="m"/> (Dsub floats).</summary>
     public ReadOnlySpan<float> Centroid(int m, int j) => Codebooks.AsSpan((m * Ksub + j) * Dsub, Dsub);
 
-    /// <summary>Encodes n rows into n × M code bytes (one sub-code per byte).</summary>
+    /// <summary>Encodes n rows into n × M code bytes (one sub-code per byte): the nearest sub-centroids, or with
+    /// <see cref="AnisotropicThreshold"/> &gt; 0 the score-aware codes of the rows themselves.</summary>
     public void Encode(ReadOnlySpan<float> vectors, Span<byte> codes)
     {
         int n = Guard.Rows(vectors, Dimension, nameof(vectors));
         if (codes.Length < n * M) throw new ArgumentException($"codes must hold {n * M} bytes.", nameof(codes));
+        if (_anisotropic > 0) { EncodeAnisotropic(vectors, default, n, codes); return; } // the vectors themselves: x = r
         // The nearest sub-centroid per sub-space, read off the row's own L2 table (one transposed-codebook pass).
         var table = M * Ksub <= 16384 ? stackalloc float[M * Ksub] : new float[M * Ksub];
         for (int i = 0; i < n; i++)
@@ -124,6 +126,105 @@ public sealed class ProductQuantizer : IVectorCodec
                 for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
                 codes[i * M + m] = (byte)best;
             }
+        }
+    }
+
+    /// <summary>
+    /// Score-aware (anisotropic) encoding for inner-product search (Guo et al., "Accelerating Large-Scale Inference
+    /// with Anisotropic Vector Quantization", ICML 2020; ScaNN's <c>anisotropic_quantization_threshold</c>): with a
+    /// threshold T &gt; 0 a vector x is encoded to minimise ‖e⊥‖² + η ‖e∥‖² instead of ‖e‖², where e = x − x̃ is the
+    /// quantisation error, e∥ its component along x and η = <see cref="AnisotropicWeight.For"/>(d, T / ‖x‖) (the
+    /// weight for unit queries whose inner product with x̂ exceeds T / ‖x‖, i.e. with x above T). The error along x is what moves ⟨q, x⟩ for every query that
+    /// ranks x high, so these codes rank inner products better at the same size. Codebooks are trained as before;
+    /// only the choice of sub-codes changes (nearest sub-centroids, then coordinate descent over the sub-quantizers,
+    /// at most <see cref="AnisotropicPasses"/> passes). 0 (default): plain nearest-sub-centroid codes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The threshold is not in [0, 1).</exception>
+    public double AnisotropicThreshold
+    {
+        get => _anisotropic;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+                throw new ArgumentOutOfRangeException(nameof(value), value, "The anisotropic threshold must be in [0, 1) (0 = plain codes).");
+            _anisotropic = value;
+        }
+    }
+
+    private double _anisotropic;
+
+    /// <summary>Most coordinate-descent passes of the anisotropic encoding (each pass revisits every sub-quantizer).</summary>
+    public const int AnisotropicPasses = 4;
+
+    /// <summary>
+    /// Encodes n residuals r = x − center (n × d each): with <see cref="AnisotropicThreshold"/> 0 as
+    /// <see cref="Encode"/> (the centers are not read); otherwise anisotropically with the error measured along
+    /// x = r + center, the vector whose inner products the codes serve.
+    /// </summary>
+    public void EncodeResiduals(ReadOnlySpan<float> residuals, ReadOnlySpan<float> centers, Span<byte> codes)
+    {
+        int n = Guard.Rows(residuals, Dimension, nameof(residuals));
+        if (_anisotropic == 0) { Encode(residuals, codes); return; }
+        if (centers.Length != residuals.Length) throw new ArgumentException($"centers must hold {residuals.Length} floats, one row per residual.", nameof(centers));
+        EncodeAnisotropic(residuals, centers, n, codes);
+    }
+
+    // Per row: the L2 table ‖r_m − c_mj‖² (the squared error of each sub-code choice) and the table ⟨c_mj, x̂_m⟩ give
+    // every change of one sub-code in O(1): total squared error E and parallel error P = ⟨e, x̂⟩ are sums over m.
+    private void EncodeAnisotropic(ReadOnlySpan<float> residuals, ReadOnlySpan<float> centers, int n, Span<byte> codes)
+    {
+        if (codes.Length < n * M) throw new ArgumentException($"codes must hold {n * M} bytes.", nameof(codes));
+        int d = Dimension, tableLength = M * Ksub;
+        var l2 = new float[tableLength];
+        var along = new float[tableLength];
+        var x = new float[d];
+        var code = new int[M];
+        for (int i = 0; i < n; i++)
+        {
+            var r = residuals.Slice(i * d, d);
+            L2Table(r, l2);
+            for (int m = 0; m < M; m++)
+            {
+                var dist = l2.AsSpan(m * Ksub, Ksub);
+                int best = 0;
+                for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
+                code[m] = best;
+            }
+            if (centers.IsEmpty) r.CopyTo(x);
+            else System.Numerics.Tensors.TensorPrimitives.Add(r, centers.Slice(i * d, d), x);
+            double norm2 = Distances.SquaredNorm(x);
+            if (norm2 > 0 && d > 1)
+            {
+                double w = AnisotropicWeight.For(d, _anisotropic / Math.Sqrt(norm2)) - 1; // η − 1: the extra weight of the parallel error
+                System.Numerics.Tensors.TensorPrimitives.Multiply(x, (float)(1 / Math.Sqrt(norm2)), x);
+                InnerProductTable(x, along);
+                double e = 0, p = Distances.Dot(r, x); // P = ⟨r − r̃, x̂⟩ = ⟨r, x̂⟩ − Σ_m ⟨c_m,code, x̂_m⟩
+                for (int m = 0; m < M; m++) { e += l2[m * Ksub + code[m]]; p -= along[m * Ksub + code[m]]; }
+                for (int pass = 0; pass < AnisotropicPasses; pass++)
+                {
+                    bool changed = false;
+                    for (int m = 0; m < M; m++)
+                    {
+                        int o = m * Ksub, cur = code[m];
+                        double e0 = e - l2[o + cur], p0 = p + along[o + cur];
+                        double bestLoss = e + w * p * p;
+                        int best = cur;
+                        for (int j = 0; j < Ksub; j++)
+                        {
+                            double pj = p0 - along[o + j];
+                            double loss = e0 + l2[o + j] + w * pj * pj;
+                            if (loss < bestLoss) { bestLoss = loss; best = j; }
+                        }
+                        if (best == cur) continue;
+                        e = e0 + l2[o + best];
+                        p = p0 - along[o + best];
+                        code[m] = best;
+                        changed = true;
+                    }
+                    if (!changed) break;
+                }
+            }
+            for (int m = 0; m < M; m++) codes[i * M + m] = (byte)code[m];
         }
     }
 

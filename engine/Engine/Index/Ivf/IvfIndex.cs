@@ -86,6 +86,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 (_codec, _pq) = (fs, fs.Quantizer);
                 break;
         }
+        if (_pq is not null) _pq.AnisotropicThreshold = spec.AnisotropicThresholdFor(metric); // score-aware codes for IP / cosine
         _residual = ((_pq is not null || _binary is not null) && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
         if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);

@@ -31,7 +31,7 @@ public enum IvfListEncoding
 }
 
 /// <summary>
-/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr]|PQ{m}x4fs[nr]|RaBitQ[{b}]|RaBitQfs{b}|BIN{b}[nr])[,Refine(Flat|SQ8|F16)|,RFlat]</c>
+/// A parsed IVF composition string: <c>[OPQ{m},]IVF{n}[_HNSW{M}],(Flat|PQ{m}[x4|x8][nr][(aniso=T)]|PQ{m}x4fs[nr][(aniso=T)]|RaBitQ[{b}]|RaBitQfs{b}|BIN{b}[nr])[,Refine(Flat|SQ8|F16)|,RFlat]</c>
 /// (<c>_HNSW{M}</c>: the coarse quantizer is an HNSW graph over the centroids, as faiss' <c>IVF65536_HNSW32</c>;
 /// <c>nr</c>: PQ codes of the vectors, not of their residuals, see <see cref="ByResidual"/>). faiss' explicit
 /// residual spelling <c>PQ{m}x4fsr</c> is accepted and prints as <c>PQ{m}x4fs</c>.
@@ -70,6 +70,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         int m = 0, bits = 0;
         bool bitsWritten = false;
         bool residual = true;
+        double? aniso = null;
         if (parts[i].Equals("Flat", StringComparison.Ordinal)) enc = IvfListEncoding.Flat;
         else if ((mt = PqRegex().Match(parts[i])).Success)
         {
@@ -84,6 +85,12 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             if (fs && bits != 4)
                 throw new ArgumentException($"Index spec '{spec}': fast-scan ('fs') needs 4-bit codes (PQ{m}x4fs).", nameof(spec));
             enc = fs ? IvfListEncoding.PQFastScan : IvfListEncoding.PQ;
+            if (mt.Groups[5].Success)
+            {
+                if (!double.TryParse(mt.Groups[5].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double t) || !(t >= 0 && t < 1))
+                    throw new ArgumentException($"Index spec '{spec}': anisotropic threshold '{mt.Groups[5].Value}' must be a number in [0, 1) (PQ{m}…(aniso=0.2); 0 = plain codes).", nameof(spec));
+                aniso = t;
+            }
         }
         else if ((mt = RaBitQRegex().Match(parts[i])).Success)
         {
@@ -123,7 +130,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
         if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan or IvfListEncoding.Binary) && opq > 0)
             throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation; binary codes binarise each dimension).", nameof(spec));
-        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual };
+        return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual, AnisotropicThreshold = aniso };
     }
 
     /// <summary>
@@ -136,6 +143,34 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     /// <c>…fsr</c> is accepted as an alias. Ignored by <c>Flat</c> lists.
     /// </summary>
     public bool ByResidual { get; init; } = true;
+
+    /// <summary>
+    /// The anisotropic (score-aware) threshold of PQ codes, written <c>PQ{m}…(aniso=T)</c>
+    /// (<see cref="Quantization.ProductQuantizer.AnisotropicThreshold"/>; 0 = plain nearest-sub-centroid codes); null
+    /// when the spec does not say, which means <see cref="DefaultAnisotropicThreshold"/> for inner-product and cosine
+    /// indexes and plain codes for L2 (the criterion is about inner products; an L2 index with T &gt; 0 is refused).
+    /// Only the encoding changes: the codes, their layout and the search are those of plain PQ.
+    /// </summary>
+    public double? AnisotropicThreshold { get; init; }
+
+    /// <summary>The anisotropic threshold inner-product and cosine PQ indexes use when the spec does not set one
+    /// (ScaNN's default, 0.2).</summary>
+    public const double DefaultAnisotropicThreshold = 0.2;
+
+    /// <summary>The threshold an index with <paramref name="metric"/> encodes with: the spec's, else the default for
+    /// inner product and cosine and 0 for L2.</summary>
+    /// <exception cref="ArgumentException">An L2 index with a threshold above 0.</exception>
+    public double AnisotropicThresholdFor(Metric metric)
+    {
+        if (!IsPQ) return 0;
+        if (metric == Metric.L2)
+        {
+            if (AnisotropicThreshold > 0)
+                throw new ArgumentException($"Index spec '{this}': anisotropic PQ codes (aniso={AnisotropicThreshold.Value.ToString(CultureInfo.InvariantCulture)}) are for inner-product and cosine indexes, not L2 (use aniso=0 or leave it out).");
+            return 0;
+        }
+        return AnisotropicThreshold ?? DefaultAnisotropicThreshold;
+    }
 
     /// <summary>
     /// M of the HNSW graph that serves as the coarse quantizer (<c>IVF{n}_HNSW{M}</c>), 0 for the exhaustive (flat)
@@ -171,6 +206,8 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             throw new ArgumentException($"Index spec '{this}': RaBitQ fast-scan bits per dimension {Bits} must be 1 or 4.");
         if (Encoding == IvfListEncoding.Binary && (Bits < 1 || Bits > BinaryCodec.MaxBits))
             throw new ArgumentException($"Index spec '{this}': binary bits per dimension {Bits} is out of range 1..{BinaryCodec.MaxBits}.");
+        if (AnisotropicThreshold is { } at && (!IsPQ || !(at >= 0 && at < 1)))
+            throw new ArgumentException($"Index spec '{this}': an anisotropic threshold needs PQ codes and must be in [0, 1).");
         if (IsPQ && (SubQuantizers < 1 || SubQuantizers > dimension))
             throw new ArgumentException($"Index spec '{this}': PQ sub-quantizer count M={SubQuantizers} must be in 1..d={dimension}.");
         if (IsPQ && ((long)dimension << Bits) > Array.MaxLength)
@@ -201,6 +238,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             _ => Bits == 8 ? $"PQ{SubQuantizers}" : $"PQ{SubQuantizers}x{Bits}",
         });
         if (Encoding != IvfListEncoding.Flat && !ByResidual) s.Append("nr");
+        if (AnisotropicThreshold is { } t) s.Append("(aniso=").Append(t.ToString(CultureInfo.InvariantCulture)).Append(')');
         if (Refine is { } r) s.Append(RefineShorthand ? ",RFlat" : $",Refine({r})");
         return s.ToString();
     }
@@ -224,7 +262,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
 
     [GeneratedRegex(@"^OPQ(\d+)$")] private static partial Regex OpqRegex();
     [GeneratedRegex(@"^IVF(\d+)(?:_HNSW(\d+))?$")] private static partial Regex IvfRegex();
-    [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?(r|nr)?$")] private static partial Regex PqRegex();
+    [GeneratedRegex(@"^PQ(\d+)(?:x(\d+)(fs)?)?(r|nr)?(?:\(aniso=([^()]*)\))?$")] private static partial Regex PqRegex();
     [GeneratedRegex(@"^RaBitQ(\d+)?$")] private static partial Regex RaBitQRegex();
     [GeneratedRegex(@"^RaBitQfs(\d+)$")] private static partial Regex RaBitQFastScanRegex();
     [GeneratedRegex(@"^BIN(\d+)(nr)?$")] private static partial Regex BinaryRegex();
