@@ -168,15 +168,43 @@ public class AnisotropicPqTests
     public void TheDefaultDependsOnTheMetricAndL2RefusesAThreshold()
     {
         var spec = IvfSpec.Parse("IVF8,PQ8x4fs,RFlat");
-        Assert.Equal(IvfSpec.DefaultAnisotropicThreshold, spec.AnisotropicThresholdFor(Metric.InnerProduct));
-        Assert.Equal(IvfSpec.DefaultAnisotropicThreshold, spec.AnisotropicThresholdFor(Metric.Cosine));
+        Assert.Null(spec.AnisotropicThresholdFor(Metric.InnerProduct)); // chosen when trained
+        Assert.Null(spec.AnisotropicThresholdFor(Metric.Cosine));
         Assert.Equal(0, spec.AnisotropicThresholdFor(Metric.L2));
+        Assert.Equal(0, IvfSpec.Parse("IVF8,Flat").AnisotropicThresholdFor(Metric.InnerProduct));
         Assert.Equal(0, IvfSpec.Parse("IVF8,PQ8x4fs(aniso=0)").AnisotropicThresholdFor(Metric.InnerProduct));
+        Assert.Equal(0.3, IvfSpec.Parse("IVF8,PQ8x4fs(aniso=0.3)").AnisotropicThresholdFor(Metric.Cosine));
         Assert.Equal(0, IvfSpec.Parse("IVF8,PQ8x4fs(aniso=0)").AnisotropicThresholdFor(Metric.L2));
         var e = Assert.Throws<ArgumentException>(() => new IvfIndex("IVF8,PQ8x4fs(aniso=0.2)", 16, Metric.L2));
         Assert.Contains("not L2", e.Message);
         using var ok = new IvfIndex("IVF8,PQ8x4fs(aniso=0)", 16, Metric.L2);
         Assert.Equal("IVF8,PQ8x4fs(aniso=0)", ok.Description);
+    }
+
+    // An inner-product spec without a threshold picks one on its training rows: the candidate with the best sampled
+    // shortlist recall (the smallest on ties), which is never worse than plain codes (T = 0) there; L2 keeps plain codes.
+    [Fact]
+    public void ASpecWithoutAThresholdChoosesOneOnItsTrainingData()
+    {
+        const int n = 6000, d = 32;
+        var data = IvfTestData.Clustered(n, d, 40, seed: 61);
+        Normalize(data, d);
+        using var ip = new IvfIndex("IVF32,PQ16x4fs,RFlat", d, Metric.InnerProduct) { TrainingThreads = 1 };
+        ip.Train(data);
+        var recalls = ip.AnisotropicRecalls!;
+        Assert.Equal(7, recalls.Length);
+        int best = Array.IndexOf(recalls, recalls.Max());
+        Assert.Equal(new[] { 0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3 }[best], ip.AnisotropicThreshold);
+        Assert.True(recalls[best] >= recalls[0]);
+        Assert.All(recalls, r => Assert.InRange(r, 0.05, 1.0));
+        using var l2 = new IvfIndex("IVF32,PQ16x4fs,RFlat", d, Metric.L2) { TrainingThreads = 1 };
+        l2.Train(data);
+        Assert.Equal(0, l2.AnisotropicThreshold);
+        Assert.Null(l2.AnisotropicRecalls);
+        using var set = new IvfIndex("IVF32,PQ16x4fs(aniso=0.15),RFlat", d, Metric.InnerProduct) { TrainingThreads = 1 };
+        set.Train(data);
+        Assert.Equal(0.15, set.AnisotropicThreshold);
+        Assert.Null(set.AnisotropicRecalls);
     }
 
     // Unit vectors, inner product, no refine: the keys are the codes' inner products, so the ranking is the codes'.
@@ -199,10 +227,11 @@ public class AnisotropicPqTests
             using var index = IvfTestData.Build(spec, d, metric, data, ids);
             return IvfTestData.Recall(truth, IvfTestData.SearchLabels(index, queries, k, p), nq, k);
         }
-        double aniso = Recall($"IVF32,{codes}"), plain = Recall($"IVF32,{codes}(aniso=0)");
+        double aniso = Recall($"IVF32,{codes}(aniso=0.2)"), plain = Recall($"IVF32,{codes}(aniso=0)"), chosen = Recall($"IVF32,{codes}");
+        Assert.True(chosen >= plain - 0.01, $"{codes} {metric}: recall@{k} with the chosen threshold {chosen:F4} vs plain {plain:F4}");
         Assert.True(aniso >= plain + 0.01, $"{codes} {metric}: recall@{k} anisotropic {aniso:F4} vs plain {plain:F4}");
         Assert.True(aniso >= 0.4, $"{codes} {metric}: recall@{k} {aniso:F4} below the floor");
-        using var refined = IvfTestData.Build($"IVF32,{codes},RFlat", d, metric, data, ids);
+        using var refined = IvfTestData.Build($"IVF32,{codes}(aniso=0.2),RFlat", d, metric, data, ids);
         double r = IvfTestData.Recall(truth, IvfTestData.SearchLabels(refined, queries, k, new IvfSearchParameters { Probes = 8, Threads = 1, RefineFactor = 8 }), nq, k);
         Assert.True(r >= 0.9, $"{codes},RFlat {metric}: recall@{k} {r:F4} below 0.9");
     }
@@ -235,6 +264,7 @@ public class AnisotropicPqTests
             index.Save(path);
             using var loaded = IvfIndex.Load(path);
             Assert.Equal("IVF16,PQ8x4fs(aniso=0.3),RFlat", loaded.Description);
+            Assert.Equal(0.3, loaded.AnisotropicThreshold);
             index.Add(data.AsSpan(1000 * d), ids.AsSpan(1000));
             loaded.Add(data.AsSpan(1000 * d), ids.AsSpan(1000));
             var a = new float[d];
@@ -245,6 +275,39 @@ public class AnisotropicPqTests
                 Assert.True(loaded.TryReconstruct(id, b));
                 Assert.Equal(a, b);
             }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AChosenThresholdIsSavedAndABadOneIsCorruption(bool mapped)
+    {
+        const int n = 3000, d = 32;
+        var data = IvfTestData.Clustered(n, d, 20, seed: 53);
+        Normalize(data, d);
+        string dir = Path.Combine(Path.GetTempPath(), "aniso-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            using var index = IvfTestData.Build("IVF16,PQ16x4fs,RFlat", d, Metric.InnerProduct, data, IvfTestData.Ids(n));
+            string path = Path.Combine(dir, "a.ivf");
+            index.Save(path);
+            using (var loaded = IvfIndex.Load(path, mapped: mapped))
+            {
+                Assert.Equal(index.AnisotropicThreshold, loaded.AnisotropicThreshold);
+                Assert.Equal("IVF16,PQ16x4fs,RFlat", loaded.Description);
+            }
+            using var forced = IvfTestData.Build("IVF16,PQ16x4fs(aniso=0.2),RFlat", d, Metric.InnerProduct, data, IvfTestData.Ids(n));
+            forced.Save(path);
+            // The section's payload: the double 0.2 after the tag "ANIS" (the checksum is not updated: either check may fire).
+            var bytes = File.ReadAllBytes(path);
+            int tag = bytes.AsSpan().IndexOf("ANIS"u8), at = tag + bytes.AsSpan(tag).IndexOf(BitConverter.GetBytes(0.2));
+            Assert.True(tag > 0 && at > tag);
+            BitConverter.GetBytes(1.5).CopyTo(bytes, at);
+            File.WriteAllBytes(path, bytes);
+            Assert.ThrowsAny<IOException>(() => IvfIndex.Load(path, mapped: mapped));
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

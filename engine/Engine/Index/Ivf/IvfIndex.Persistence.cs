@@ -30,7 +30,8 @@ public sealed partial class IvfIndex
     };
 
     /// <inheritdoc />
-    /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, SQRG (SQ8 range), LCNT (list sizes),
+    /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, ANIS (the anisotropic threshold of
+    /// the PQ codes, only when above 0), SQRG (SQ8 range), LCNT (list sizes),
     /// then ids, attributes, codes and refine codes of all lists concatenated, each streamed list by list (no copy of
     /// the whole index in memory). The composition string is the header's description. Saving over the file a mapped
     /// index was loaded from is safe: the new file is written beside it and renamed into place, and the mapping keeps
@@ -49,6 +50,7 @@ public sealed partial class IvfIndex
             w.WriteArray<float>("ROT ", _opq is null ? [] : _opq.Matrix);
             w.WriteArray<float>("CENT", CentroidArray());
             w.WriteArray<float>("PQCB", _pq is null ? [] : _pq.Codebooks);
+            if (_pq is { AnisotropicThreshold: > 0 }) w.WriteArray<double>("ANIS", [_pq.AnisotropicThreshold]); // absent: plain codes
             var (min, step) = _refine?.Range ?? ([], []);
             w.WriteArray<float>("SQRG", [.. min, .. step]);
             w.WriteArray<int>("LCNT", _lists.Select(l => l.Count).ToArray());
@@ -138,6 +140,13 @@ public sealed partial class IvfIndex
         _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
         var cb = r.ReadArray<float>("PQCB", _pq?.Codebooks.Length ?? 0);
         if (_pq is not null && ver[1] == 1) _pq.SetCodebooks(cb);
+        if (r.PeekTag() == "ANIS") ReadAnisotropic(r);
+        else if (_pq is not null && ver[1] == 1)
+        {
+            if (Spec.AnisotropicThreshold > 0)
+                throw new CorruptIndexException(r.Path, r.Position, $"the spec '{Description}' sets an anisotropic threshold but the file has no ANIS section");
+            _pq.AnisotropicThreshold = 0; // trained without the section (or written before it existed): plain codes
+        }
         long sqAt = r.Position;
         var sq = r.ReadArray<float>("SQRG");
         if (sq.Length == 2 * d && _refine is not null) _refine.SetRange(sq[..d], sq[d..]);
@@ -199,6 +208,18 @@ public sealed partial class IvfIndex
         if (!trained) return;
         try { _binary!.SetParameters(p[..Dimension], p[Dimension..]); }
         catch (ArgumentException e) { throw new CorruptIndexException(r.Path, at, $"bad binary codec parameters: {e.Message}", e); }
+    }
+
+    // Section ANIS (optional, after PQCB): the anisotropic threshold the PQ codes were encoded with, when above 0.
+    private void ReadAnisotropic(IndexFileReader r)
+    {
+        long at = r.Position;
+        var t = r.ReadArray<double>("ANIS");
+        if (_pq is null || t.Length != 1 || !(t[0] > 0 && t[0] < 1))
+            throw new CorruptIndexException(r.Path, at, $"section ANIS holds {(t.Length == 1 ? t[0].ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{t.Length} values")}; a PQ index keeps one threshold in (0, 1) there");
+        if (Spec.AnisotropicThreshold is { } spec && spec != t[0])
+            throw new CorruptIndexException(r.Path, at, $"section ANIS says threshold {t[0].ToString(System.Globalization.CultureInfo.InvariantCulture)}, the spec '{Description}' {spec.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        _pq.AnisotropicThreshold = t[0];
     }
 
     // Section RBQ : bits (must match the spec), rotation seed and rounds (installed when the index is trained).

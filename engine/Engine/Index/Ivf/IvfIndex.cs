@@ -86,7 +86,8 @@ public sealed partial class IvfIndex : IVectorIndex
                 (_codec, _pq) = (fs, fs.Quantizer);
                 break;
         }
-        if (_pq is not null) _pq.AnisotropicThreshold = spec.AnisotropicThresholdFor(metric); // score-aware codes for IP / cosine
+        _chooseAnisotropic = _pq is not null && spec.AnisotropicThresholdFor(metric) is null; // IP / cosine: chosen when trained
+        if (_pq is not null) _pq.AnisotropicThreshold = spec.AnisotropicThresholdFor(metric) ?? 0;
         _residual = ((_pq is not null || _binary is not null) && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
         if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
         if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
@@ -369,6 +370,12 @@ public sealed partial class IvfIndex : IVectorIndex
                 }
                 _codec.Train(residuals, TrainingSeed + 17, threads);
             }
+            if (_chooseAnisotropic)
+            {
+                progress?.Report(new BuildProgress("anisotropic threshold", 0, 1));
+                var sample = Sample(vectors, n, AnisotropicTuning.SampleRows(n, d), new Random(TrainingSeed ^ 0x3C6EF372), transform: true);
+                (_pq!.AnisotropicThreshold, AnisotropicRecalls) = AnisotropicTuning.Choose(_pq, sample, d, _residual ? _quantizer : null, threads);
+            }
             if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed);
             _refine?.Train(train);
             BuildTerm2();
@@ -377,6 +384,21 @@ public sealed partial class IvfIndex : IVectorIndex
         }
         finally { _lock.ExitWriteLock(); }
     }
+
+    private readonly bool _chooseAnisotropic;
+
+    /// <summary>
+    /// The anisotropic threshold the PQ codes are encoded with (<see cref="ProductQuantizer.AnisotropicThreshold"/>; 0:
+    /// plain codes, and for lists that are not PQ): the spec's <c>(aniso=T)</c>, or for an inner-product or cosine spec
+    /// that leaves it out the one <see cref="Train(ReadOnlySpan{float}, IProgress{BuildProgress}?)"/> chose from
+    /// <c>0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3</c> by the recall of the codes' ranking on a sample of the training rows
+    /// (saved in the file; an index loaded from a file written before these codes existed reports 0, and so does one
+    /// made trained by <see cref="UseCentroids"/> and <see cref="UseCodebooks"/> alone, without training data).
+    /// </summary>
+    public double AnisotropicThreshold => _pq?.AnisotropicThreshold ?? 0;
+
+    /// <summary>The sampled shortlist recall of each threshold tried by the last training that chose one (tests, diagnostics).</summary>
+    internal double[]? AnisotropicRecalls { get; private set; }
 
     /// <summary>Seed of the RaBitQ rotation (derived from <see cref="TrainingSeed"/>; saved in the file).</summary>
     private int RaBitQSeed => unchecked(TrainingSeed + 17);

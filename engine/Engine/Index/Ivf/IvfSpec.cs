@@ -147,20 +147,17 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     /// <summary>
     /// The anisotropic (score-aware) threshold of PQ codes, written <c>PQ{m}…(aniso=T)</c>
     /// (<see cref="Quantization.ProductQuantizer.AnisotropicThreshold"/>; 0 = plain nearest-sub-centroid codes); null
-    /// when the spec does not say, which means <see cref="DefaultAnisotropicThreshold"/> for inner-product and cosine
-    /// indexes and plain codes for L2 (the criterion is about inner products; an L2 index with T &gt; 0 is refused).
-    /// Only the encoding changes: the codes, their layout and the search are those of plain PQ.
+    /// when the spec does not say: then an inner-product or cosine index chooses T on its training data
+    /// (<see cref="IvfIndex.AnisotropicThreshold"/>, saved in the file) and an L2 index uses plain codes (the criterion
+    /// is about inner products; an L2 index with T &gt; 0 is refused). Only the encoding changes: the codes, their
+    /// layout and the search are those of plain PQ.
     /// </summary>
     public double? AnisotropicThreshold { get; init; }
 
-    /// <summary>The anisotropic threshold inner-product and cosine PQ indexes use when the spec does not set one
-    /// (ScaNN's default, 0.2).</summary>
-    public const double DefaultAnisotropicThreshold = 0.2;
-
-    /// <summary>The threshold an index with <paramref name="metric"/> encodes with: the spec's, else the default for
-    /// inner product and cosine and 0 for L2.</summary>
+    /// <summary>The threshold an index with <paramref name="metric"/> encodes with: the spec's; else null (chosen at
+    /// training) for inner product and cosine, 0 for L2 and for lists that are not PQ.</summary>
     /// <exception cref="ArgumentException">An L2 index with a threshold above 0.</exception>
-    public double AnisotropicThresholdFor(Metric metric)
+    public double? AnisotropicThresholdFor(Metric metric)
     {
         if (!IsPQ) return 0;
         if (metric == Metric.L2)
@@ -169,7 +166,7 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
                 throw new ArgumentException($"Index spec '{this}': anisotropic PQ codes (aniso={AnisotropicThreshold.Value.ToString(CultureInfo.InvariantCulture)}) are for inner-product and cosine indexes, not L2 (use aniso=0 or leave it out).");
             return 0;
         }
-        return AnisotropicThreshold ?? DefaultAnisotropicThreshold;
+        return AnisotropicThreshold;
     }
 
     /// <summary>
