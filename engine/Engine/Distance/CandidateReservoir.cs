@@ -9,7 +9,7 @@ namespace Engine.Distance;
 /// The best <c>capacity</c> (key, id) pairs of a stream, smaller key first and ties to the smaller id, gathered the
 /// way faiss' <c>ReservoirTopN</c> does: candidates at or below <see cref="Threshold"/> are appended to a buffer of
 /// twice the capacity, and a full buffer is cut back to between <c>capacity</c> and 1.25 × <c>capacity</c> of its best
-/// pairs by one or two partition passes around sampled pivots (16 pairs a step with AVX-512; capacities below 64
+/// pairs by one or two partition passes around sampled pivots (16 pairs a step with AVX-512; capacities below 32
 /// exactly, by quickselect), which tightens the threshold. An offer costs one append instead of a heap sift, which
 /// pays when many candidates pass (top-k × refine factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
 /// </summary>
@@ -96,7 +96,8 @@ internal sealed class CandidateReservoir
         if (m < FuzzyFrom && n > m)
         {
             // Small buffers: the exact cut is as cheap as the sampled one and leaves more room before the next cut
-            // (GloVe probes 32 / refine 2, m = 20: the fuzzy cut was ~10 % slower per query).
+            // (GloVe probes 32 / refine 2, m = 20: the fuzzy cut was ~10 % slower per query; at refine 4, m = 40, it
+            // is 5-8 % faster, hence the bound of 32).
             CutExactly(n, m);
             return;
         }
@@ -154,7 +155,7 @@ internal sealed class CandidateReservoir
     private const int Samples = 16;
 
     // Capacities below this are cut exactly (quickselect), larger ones fuzzily.
-    private const int FuzzyFrom = 64;
+    private const int FuzzyFrom = 32;
 
     // The index of a pair of the window [lo, lo + w) whose rank in it is about target (1 = best): exact for small
     // windows, otherwise read off a sorted sample of 16 evenly spaced pairs. Never the window's worst pair when the
