@@ -113,4 +113,33 @@ public class PostingStoreTests
         Assert.True(cache.TryGet(99 * 4096, out _));
         Assert.False(cache.TryGet(0, out _));
     }
+    // Coded postings are written with compressOnlyIfWorthIt: a payload LZ4 shrinks by less than an eighth is stored as
+    // it is (flag bit 0 set, stored length = raw length); one it shrinks by more stays compressed; both read back equal.
+    [Fact]
+    public void CompressionOnlyWhenItSavesAnEighth()
+    {
+        var r = new Random(5);
+        var mostlyRandom = new byte[4400];
+        r.NextBytes(mostlyRandom.AsSpan(0, 4000)); // 400 zero bytes at the end: LZ4 saves ~9 %
+        var compressible = Payload(6, 4400);        // half repetitive: LZ4 saves far more than an eighth
+        var device = new MemoryDevice();
+        using var store = new PostingStore(device, cache: null, ownsDevice: false);
+        (uint Flags, int Stored) Header(PostingLocation at)
+        {
+            var h = new byte[PostingStore.HeaderSize];
+            device.Read(at.Offset, h);
+            return (BitConverter.ToUInt32(h, 20), BitConverter.ToInt32(h, 16));
+        }
+        var plain = store.Write(1, mostlyRandom);
+        var worth = store.Write(2, mostlyRandom, compressOnlyIfWorthIt: true);
+        var packed = store.Write(3, compressible, compressOnlyIfWorthIt: true);
+        Assert.Equal(0u, Header(plain).Flags & 1);        // the default compresses whenever it helps at all
+        Assert.True(Header(plain).Stored < mostlyRandom.Length);
+        Assert.Equal((1u, mostlyRandom.Length), Header(worth));
+        Assert.Equal(0u, Header(packed).Flags & 1);
+        Assert.True(Header(packed).Stored < compressible.Length * 7 / 8);
+        Assert.Equal(mostlyRandom, store.Read(plain, 1, out _));
+        Assert.Equal(mostlyRandom, store.Read(worth, 2, out _));
+        Assert.Equal(compressible, store.Read(packed, 3, out _));
+    }
 }

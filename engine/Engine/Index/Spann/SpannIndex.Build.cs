@@ -238,7 +238,7 @@ public sealed partial class SpannIndex
     private void StorePosting(int p, PostingBuffer buffer, int live)
     {
         var old = _postings[p];
-        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode());
+        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode(), compressOnlyIfWorthIt: IsCoded);
         _garbageBytes += (long)old.Location.Pages * _store.PageSize;
         _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
     }

@@ -182,7 +182,7 @@ public sealed partial class SpannIndex
                 b = copy;
             }
             counts[p] = b.Count;
-            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode());
+            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode(), compressOnlyIfWorthIt: IsCoded);
         }
         return locations;
     }

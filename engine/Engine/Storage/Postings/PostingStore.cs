@@ -7,7 +7,7 @@ using K4os.Compression.LZ4;
 namespace Engine.Storage.Postings;
 
 /// <summary>
-/// Stores posting payloads as page-aligned, LZ4-compressed, CRC32C-checked blocks on a device.
+/// Stores posting payloads as page-aligned, LZ4-compressed (when that makes them smaller), CRC32C-checked blocks on a device.
 /// </summary>
 /// <remarks>
 /// <para>Block layout (little-endian), starting at a page boundary and padded with zeros to whole pages:</para>
@@ -27,6 +27,7 @@ public sealed class PostingStore : IDisposable
     public const int HeaderSize = 32;
     private const uint Magic = 0x42545350; // "PSTB"
     private const uint FlagRaw = 1;
+    private const int MinSavingDivisor = 8; // compress only when it saves at least payload / 8 bytes
 
     private readonly IStorageDevice _device;
     private readonly object _writeGate = new();
@@ -73,8 +74,13 @@ public sealed class PostingStore : IDisposable
     }
 
     /// <summary>Writes <paramref name="payload"/> as a new block tagged with <paramref name="key"/>.</summary>
+    /// <param name="key">The posting the block belongs to.</param>
+    /// <param name="payload">The bytes to store.</param>
+    /// <param name="compressOnlyIfWorthIt">Store the payload uncompressed unless LZ4 saves at least an eighth of it
+    /// (RocksDB's rule), so reads skip the decompression; for payloads of near-random bytes such as quantisation codes.
+    /// False: compressed whenever LZ4 makes it smaller at all.</param>
     /// <returns>The location to pass to <see cref="Read"/>; empty for an empty payload.</returns>
-    public PostingLocation Write(int key, ReadOnlySpan<byte> payload)
+    public PostingLocation Write(int key, ReadOnlySpan<byte> payload, bool compressOnlyIfWorthIt = false)
     {
         if (payload.IsEmpty) return default;
         int max = LZ4Codec.MaximumOutputSize(payload.Length);
@@ -86,7 +92,7 @@ public sealed class PostingStore : IDisposable
             var body = block.AsSpan(HeaderSize, (int)blockBytes - HeaderSize);
             int stored = LZ4Codec.Encode(payload, body, LZ4Level.L00_FAST);
             uint flags = 0;
-            if (stored <= 0 || stored >= payload.Length)
+            if (stored <= 0 || stored >= payload.Length || (compressOnlyIfWorthIt && stored > payload.Length - payload.Length / MinSavingDivisor))
             {
                 payload.CopyTo(body);
                 stored = payload.Length;
