@@ -128,7 +128,8 @@ internal static class BenchRunner
             buildSeconds = sw.Elapsed.TotalSeconds;
         }
         long? diskBytes = spannDir is null ? null : Engine.Storage.FileLengths.OfDirectory(spannDir);
-        log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident" + (diskBytes is null ? "" : $", {diskBytes / 1048576.0:F1} MiB on disk"));
+        log.WriteLine($"built in {buildSeconds:F2} s, {index.MemoryBytes / 1048576.0:F1} MiB resident" + (diskBytes is null ? "" : $", {diskBytes / 1048576.0:F1} MiB on disk")
+            + (BuildCommand.AnisotropicNote(index) is { } note ? $"; {note}" : ""));
 
         return steps.Run($"sweep {index.Description} ({settings.Count} settings)", progress =>
         {

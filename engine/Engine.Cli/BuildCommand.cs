@@ -56,6 +56,7 @@ internal static class BuildCommand
                 output.WriteLine($"build: {idx.Description} on {set.Name}: n={set.Count} d={set.Dimension} metric={set.Metric.ToShortName()}");
                 steps.Run($"train {idx.Description}", progress => idx.Train(set.Base, progress));
                 trainSeconds = clock.Elapsed.TotalSeconds;
+                if (AnisotropicNote(idx) is { } note) output.WriteLine($"build: {note}");
                 var ids = new long[set.Count];
                 for (int i = 0; i < ids.Length; i++) ids[i] = i;
                 steps.Run($"add {set.Count:N0} vectors", progress => idx.Add(set.Base, ids, progress));
@@ -86,6 +87,13 @@ internal static class BuildCommand
         }
         return 0;
     }
+
+    /// <summary>For an IVF-PQ index with score-aware codes, the threshold they use and whether training chose it.</summary>
+    internal static string? AnisotropicNote(IVectorIndex index) =>
+        index is Engine.Index.Ivf.IvfIndex { AnisotropicThreshold: > 0 } ivf
+            ? $"score-aware PQ codes, anisotropic threshold {ivf.AnisotropicThreshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}" +
+              (ivf.Spec.AnisotropicThreshold is null ? " (chosen on the training data)" : " (from the spec)")
+            : null;
 }
 
 /// <summary>Where <c>engine build</c> puts an index inside its directory, and how <c>engine search</c> finds it.</summary>
