@@ -142,4 +142,38 @@ public class PostingStoreTests
         Assert.Equal(mostlyRandom, store.Read(worth, 2, out _));
         Assert.Equal(compressible, store.Read(packed, 3, out _));
     }
+    // A block's CRC32C is summed on its first read only (blocks are never overwritten); the header, key and the
+    // table's checksum are checked every time. A flipped payload byte is therefore caught by the first read, by
+    // ReadFromDevice (the path Verify() takes) and by any store opened afterwards.
+    [Fact]
+    public void ChecksumIsSummedOnTheFirstReadAndAlwaysByVerify()
+    {
+        using var dir = new TestDirectory();
+        string path = dir.File("p.dat");
+        var payload = Payload(9, 5000);
+        PostingLocation at;
+        using (var store = new PostingStore(new FileDevice(path)))
+        {
+            at = store.Write(4, payload);
+            Assert.Equal(payload, store.Read(at, 4, out _));
+            Assert.Equal(payload, store.Read(at, 4, out _)); // second read: checksum known good
+            using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+            {
+                f.Position = at.Offset + PostingStore.HeaderSize + 10;
+                int b = f.ReadByte();
+                f.Position--;
+                f.WriteByte((byte)(b ^ 0x5A));
+            }
+            Assert.Throws<CorruptIndexException>(() => store.ReadFromDevice(at, 4));
+        }
+        using var reopened = new PostingStore(new FileDevice(path));
+        Assert.Throws<CorruptIndexException>(() => reopened.Read(at, 4, out _));
+        using var fresh = new PostingStore(new MemoryDevice());
+        var bad = fresh.Write(1, payload);
+        var image = new byte[bad.Pages * fresh.PageSize];
+        fresh.Device.Read(bad.Offset, image);
+        image[PostingStore.HeaderSize + 3] ^= 1;
+        fresh.Device.Write(bad.Offset, image);
+        Assert.Throws<CorruptIndexException>(() => fresh.Read(bad, 1, out _)); // never read before: summed
+    }
 }

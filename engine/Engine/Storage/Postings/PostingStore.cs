@@ -33,6 +33,8 @@ public sealed class PostingStore : IDisposable
     private readonly object _writeGate = new();
     private readonly bool _ownsDevice;
     private long _appendOffset;
+    private int[] _verified = []; // one bit per page: the block starting there passed its CRC32C once (see Read)
+    private readonly object _verifyGate = new();
 
     /// <summary>Opens a store over <paramref name="device"/>; new blocks go after the current end.</summary>
     public PostingStore(IStorageDevice device, PostingCache? cache = null, bool ownsDevice = true)
@@ -68,6 +70,7 @@ public sealed class PostingStore : IDisposable
     {
         if (length < 0 || length % PageSize != 0 || length > Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Must be a page-aligned length within the store's {Length} bytes.");
+        _verified = []; // new blocks will be appended over the cut ones
         if (length == Length) return;
         _device.SetLength(length);
         Interlocked.Exchange(ref _appendOffset, length);
@@ -215,18 +218,50 @@ public sealed class PostingStore : IDisposable
         finally { ArrayPool<byte>.Shared.Return(block); }
     }
 
+    // Blocks are never overwritten, so a block whose CRC32C passed once is not summed again on later reads (the
+    // header fields, the key and the posting table's checksum are still checked on every read); VectorRecordStore
+    // treats its mapped records the same way. Verify() reads with ReadFromDevice, which always sums.
     private byte[] DecodeAndCache(PostingLocation location, int key, ReadOnlySpan<byte> block)
     {
-        var payload = Decode(_device.Name, location.Offset, key, block, location.Checksum);
+        bool known = IsVerified(location.Offset);
+        var payload = Decode(_device.Name, location.Offset, key, block, location.Checksum, skipChecksum: known);
+        if (!known) MarkVerified(location.Offset);
         Cache.Add(location.Offset, payload);
         return payload;
+    }
+
+    private bool IsVerified(long offset)
+    {
+        long page = offset / PageSize;
+        var bits = Volatile.Read(ref _verified);
+        return page < bits.Length * 32L && (Volatile.Read(ref bits[page >> 5]) & (1 << (int)(page & 31))) != 0;
+    }
+
+    private void MarkVerified(long offset)
+    {
+        long page = offset / PageSize;
+        if (page >= (long)int.MaxValue * 32) return;
+        var bits = Volatile.Read(ref _verified);
+        if (page >= bits.Length * 32L)
+            lock (_verifyGate)
+            {
+                bits = _verified;
+                if (page >= bits.Length * 32L)
+                {
+                    var grown = new int[Math.Max((int)(page >> 5) + 1, bits.Length * 2)];
+                    Array.Copy(bits, grown, bits.Length); // a bit set on the old array meanwhile is lost: that block is summed again once
+                    Volatile.Write(ref _verified, grown);
+                    bits = grown;
+                }
+            }
+        Interlocked.Or(ref bits[page >> 5], 1 << (int)(page & 31));
     }
 
     /// <summary>
     /// Verifies and decodes one block image (header + payload + padding); when <paramref name="expectedChecksum"/> is
     /// given, the block must be the one with that checksum (see <see cref="PostingLocation.Checksum"/>).
     /// </summary>
-    internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block, uint? expectedChecksum = null)
+    internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block, uint? expectedChecksum = null, bool skipChecksum = false)
     {
         if (block.Length < HeaderSize) throw new CorruptIndexException(name, offset, "posting block is shorter than its header");
         if (BinaryPrimitives.ReadUInt32LittleEndian(block) != Magic)
@@ -237,7 +272,7 @@ public sealed class PostingStore : IDisposable
         if (stored <= 0 || raw <= 0 || stored > block.Length - HeaderSize || (flags & ~FlagRaw) != 0
             || ((flags & FlagRaw) != 0 && raw != stored) || raw > 255 * stored + 16)
             throw new CorruptIndexException(name, offset, $"posting block has impossible lengths (raw {raw}, stored {stored})");
-        if (Crc32C.Compute(block.Slice(8, HeaderSize - 8 + stored)) != BinaryPrimitives.ReadUInt32LittleEndian(block[4..]))
+        if (!skipChecksum && Crc32C.Compute(block.Slice(8, HeaderSize - 8 + stored)) != BinaryPrimitives.ReadUInt32LittleEndian(block[4..]))
             throw new CorruptIndexException(name, offset, "posting block checksum mismatch");
         int gotKey = BinaryPrimitives.ReadInt32LittleEndian(block[8..]);
         if (gotKey != key) throw new CorruptIndexException(name, offset, $"posting block belongs to posting {gotKey}, expected {key}");
