@@ -119,13 +119,7 @@ public sealed class ProductQuantizer : IResidualCodec
         for (int i = 0; i < n; i++)
         {
             L2Table(vectors.Slice(i * Dimension, Dimension), table);
-            for (int m = 0; m < M; m++)
-            {
-                var dist = table.Slice(m * Ksub, Ksub);
-                int best = 0;
-                for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
-                codes[i * M + m] = (byte)best;
-            }
+            for (int m = 0; m < M; m++) codes[i * M + m] = (byte)Nearest(table.Slice(m * Ksub, Ksub));
         }
     }
 
@@ -169,6 +163,14 @@ public sealed class ProductQuantizer : IResidualCodec
         EncodeAnisotropic(residuals, centers, n, codes);
     }
 
+    // The sub-code with the smallest squared distance in one sub-quantizer's row of an L2 table (the first on ties).
+    private static int Nearest(ReadOnlySpan<float> dist)
+    {
+        int best = 0;
+        for (int j = 1; j < dist.Length; j++) if (dist[j] < dist[best]) best = j;
+        return best;
+    }
+
     // Per row: the L2 table ‖r_m − c_mj‖² (the squared error of each sub-code choice) and the table ⟨c_mj, x̂_m⟩ give
     // every change of one sub-code in O(1): total squared error E and parallel error P = ⟨e, x̂⟩ are sums over m.
     private void EncodeAnisotropic(ReadOnlySpan<float> residuals, ReadOnlySpan<float> centers, int n, Span<byte> codes)
@@ -183,13 +185,7 @@ public sealed class ProductQuantizer : IResidualCodec
         {
             var r = residuals.Slice(i * d, d);
             L2Table(r, l2);
-            for (int m = 0; m < M; m++)
-            {
-                var dist = l2.AsSpan(m * Ksub, Ksub);
-                int best = 0;
-                for (int j = 1; j < Ksub; j++) if (dist[j] < dist[best]) best = j;
-                code[m] = best;
-            }
+            for (int m = 0; m < M; m++) code[m] = Nearest(l2.AsSpan(m * Ksub, Ksub));
             if (centers.IsEmpty) r.CopyTo(x);
             else System.Numerics.Tensors.TensorPrimitives.Add(r, centers.Slice(i * d, d), x);
             double norm2 = Distances.SquaredNorm(x);

@@ -54,12 +54,7 @@ internal static class AnisotropicTuning
         if (quantizer is not null)
         {
             centers = new float[residuals.Length];
-            var assign = quantizer.Assign(residuals, threads);
-            for (int i = 0; i < m; i++)
-            {
-                quantizer.Centroid(assign[i]).CopyTo(centers.AsSpan(i * d, d));
-                System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), centers.AsSpan(i * d, d), residuals.AsSpan(i * d, d));
-            }
+            quantizer.ToResiduals(residuals, d, threads, centers);
         }
         var positions = near.Select(id => slot[id]).ToArray();
         double before = pq.AnisotropicThreshold;

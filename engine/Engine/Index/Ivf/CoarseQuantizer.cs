@@ -33,6 +33,25 @@ internal interface ICoarseQuantizer
     void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0);
 }
 
+internal static class CoarseQuantizerExtensions
+{
+    /// <summary>
+    /// Replaces each of the n × d <paramref name="rows"/> by its residual from the centroid of its nearest list;
+    /// with <paramref name="centers"/> (n × d) also writes those centroids there.
+    /// </summary>
+    public static void ToResiduals(this ICoarseQuantizer quantizer, Span<float> rows, int dimension, int threads, Span<float> centers = default)
+    {
+        int d = dimension;
+        var assign = quantizer.Assign(rows, threads);
+        for (int i = 0; i < assign.Length; i++)
+        {
+            var centroid = quantizer.Centroid(assign[i]);
+            if (!centers.IsEmpty) centroid.CopyTo(centers.Slice(i * d, d));
+            System.Numerics.Tensors.TensorPrimitives.Subtract(rows.Slice(i * d, d), centroid, rows.Slice(i * d, d));
+        }
+    }
+}
+
 /// <summary>Exhaustive coarse quantizer over nlist × d centroids (one small GEMM per chunk of queries).</summary>
 internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
 {

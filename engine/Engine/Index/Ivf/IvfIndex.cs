@@ -364,9 +364,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 if (_residual)
                 {
                     residuals = (float[])train.Clone();
-                    var assign = _quantizer.Assign(residuals, threads);
-                    for (int i = 0; i < cap; i++)
-                        System.Numerics.Tensors.TensorPrimitives.Subtract(residuals.AsSpan(i * d, d), _quantizer.Centroid(assign[i]), residuals.AsSpan(i * d, d));
+                    _quantizer.ToResiduals(residuals, d, threads);
                 }
                 _codec.Train(residuals, TrainingSeed + 17, threads);
             }

@@ -33,8 +33,7 @@ public sealed class PostingStore : IDisposable
     private readonly object _writeGate = new();
     private readonly bool _ownsDevice;
     private long _appendOffset;
-    private int[] _verified = []; // one bit per page: the block starting there passed its CRC32C once (see Read)
-    private readonly object _verifyGate = new();
+    private readonly CheckedOnceBits _verified = new(); // one bit per page: the block starting there passed its CRC32C once
 
     /// <summary>Opens a store over <paramref name="device"/>; new blocks go after the current end.</summary>
     public PostingStore(IStorageDevice device, PostingCache? cache = null, bool ownsDevice = true)
@@ -70,7 +69,7 @@ public sealed class PostingStore : IDisposable
     {
         if (length < 0 || length % PageSize != 0 || length > Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Must be a page-aligned length within the store's {Length} bytes.");
-        _verified = []; // new blocks will be appended over the cut ones
+        _verified.Clear(); // new blocks will be appended over the cut ones
         if (length == Length) return;
         _device.SetLength(length);
         Interlocked.Exchange(ref _appendOffset, length);
@@ -223,38 +222,12 @@ public sealed class PostingStore : IDisposable
     // treats its mapped records the same way. Verify() reads with ReadFromDevice, which always sums.
     private byte[] DecodeAndCache(PostingLocation location, int key, ReadOnlySpan<byte> block)
     {
-        bool known = IsVerified(location.Offset);
+        long page = location.Offset / PageSize;
+        bool known = _verified.Contains(page);
         var payload = Decode(_device.Name, location.Offset, key, block, location.Checksum, skipChecksum: known);
-        if (!known) MarkVerified(location.Offset);
+        if (!known) _verified.Add(page);
         Cache.Add(location.Offset, payload);
         return payload;
-    }
-
-    private bool IsVerified(long offset)
-    {
-        long page = offset / PageSize;
-        var bits = Volatile.Read(ref _verified);
-        return page < bits.Length * 32L && (Volatile.Read(ref bits[page >> 5]) & (1 << (int)(page & 31))) != 0;
-    }
-
-    private void MarkVerified(long offset)
-    {
-        long page = offset / PageSize;
-        if (page >= (long)int.MaxValue * 32) return;
-        var bits = Volatile.Read(ref _verified);
-        if (page >= bits.Length * 32L)
-            lock (_verifyGate)
-            {
-                bits = _verified;
-                if (page >= bits.Length * 32L)
-                {
-                    var grown = new int[Math.Max((int)(page >> 5) + 1, bits.Length * 2)];
-                    Array.Copy(bits, grown, bits.Length); // a bit set on the old array meanwhile is lost: that block is summed again once
-                    Volatile.Write(ref _verified, grown);
-                    bits = grown;
-                }
-            }
-        Interlocked.Or(ref bits[page >> 5], 1 << (int)(page & 31));
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ public sealed class VectorRecordStore : IDisposable
     private readonly List<DeviceMapping> _retired = new();
     private const long MinRemapBytes = 4L << 20;
     // One bit per record: its checksum and values were checked by an earlier read.
-    private volatile ulong[] _verified = [];
+    private readonly CheckedOnceBits _verified = new();
 
     /// <summary>
     /// Opens a store over <paramref name="device"/> whose first <paramref name="committedLength"/> bytes hold
@@ -88,13 +88,7 @@ public sealed class VectorRecordStore : IDisposable
     private void Remap(long length)
     {
         long records = length / RecordSize;
-        if (_verified.Length * 64L < records)
-        {
-            var grown = new ulong[(int)Math.Min(int.MaxValue, Math.Max(records / 64 + 1, _verified.Length * 2L))];
-            var old = _verified;
-            for (int i = 0; i < old.Length; i++) grown[i] = Interlocked.Read(ref old[i]);
-            _verified = grown; // bits set in the old array after the copy are only lost checks, never wrong ones
-        }
+        _verified.Reserve(records);
         if (_device is not IMappableDevice mappable || length == 0) return;
         var current = _map;
         if (current is not null && length - current.Length < Math.Max(MinRemapBytes, current.Length / 4)) return;
@@ -195,10 +189,7 @@ public sealed class VectorRecordStore : IDisposable
         int d = Dimension;
         string? problem = null;
         long record = offset / RecordSize;
-        var verified = _verified;
-        int word = (int)(record >> 6);
-        ulong bit = 1UL << (int)(record & 63);
-        bool known = word < verified.Length && (Volatile.Read(ref verified[word]) & bit) != 0;
+        bool known = _verified.Contains(record);
         if (BinaryPrimitives.ReadUInt32LittleEndian(r) != Magic) problem = "bad vector record magic";
         else if (!known && BinaryPrimitives.ReadUInt32LittleEndian(r[4..]) != Crc32C.Compute(r[8..])) problem = "vector record checksum mismatch";
         else if (BinaryPrimitives.ReadInt32LittleEndian(r[20..]) != d) problem = $"vector record has dimension {BinaryPrimitives.ReadInt32LittleEndian(r[20..])}, expected {d}";
@@ -211,7 +202,7 @@ public sealed class VectorRecordStore : IDisposable
             for (int j = 0; j < d; j++)
                 if (!float.IsFinite(values[j]))
                     throw new CorruptIndexException(_device.Name, offset, $"vector record of id {id} holds a non-finite value at component {j}");
-            if (word < verified.Length) Interlocked.Or(ref verified[word], bit);
+            _verified.Add(record);
         }
         values.CopyTo(destination);
     }
