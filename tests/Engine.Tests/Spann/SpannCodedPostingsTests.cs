@@ -1,6 +1,7 @@
 using Engine.Index;
 using Engine.Index.Flat;
 using Engine.Index.Spann;
+using Engine.Storage.Postings;
 using Engine.Storage.Wal;
 using Engine.Tests.Storage;
 using Xunit.Abstractions;
@@ -342,6 +343,49 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         File.Delete(refine);
         var missing = Assert.Throws<CorruptIndexException>(() => SpannIndex.Open(idx));
         Assert.Contains("vectors-0.dat", missing.Message);
+    }
+
+    // Coded postings are stored uncompressed, so an opened index searches them in place from the mapped posting file;
+    // a flipped payload byte is still caught by the block's checksum on its first read, naming the posting file.
+    [Fact]
+    public void ACorruptCodedPostingBlock_FailsTheMappedSearch_NamingTheFile()
+    {
+        const int d = 128; // 8-bit codes of 128 dimensions: LZ4 saves less than an eighth, so blocks stay uncompressed
+        var data = SpannTestData.Clustered(1000, d, seed: 73, clusters: 40);
+        using var dir = new TestDirectory();
+        string idx = Path.Combine(dir.Path, "idx");
+        using (var built = SpannIndex.Create(idx, d, Metric.L2, new SpannOptions { PostingSize = 16, Codec = "RaBitQ8", CacheBytes = 0 }, FileWriteAheadLogProvider.Instance))
+        {
+            built.Train(data);
+            built.Add(data, Range(0, 1000));
+            built.Maintain();
+            built.Checkpoint();
+        }
+        var dd = new float[5]; var ll = new long[5];
+        using (var clean = SpannIndex.Open(idx))
+        {
+            clean.BackgroundMaintenance = false;
+            foreach (int id in new[] { 7, 500, 999 })
+            {
+                clean.Search(data.AsSpan(id * d, d), 5, dd, ll);
+                Assert.Equal(id, ll[0]);
+            }
+        }
+        string postings = Directory.GetFiles(idx, "postings-*.dat").Single();
+        var bytes = File.ReadAllBytes(postings);
+        int inPlace = 0;
+        for (int at = 0; at + 4096 <= bytes.Length; at += 4096)
+        {
+            if (BitConverter.ToUInt32(bytes, at) != 0x42545350) continue; // "PSTB": a block starts here
+            if ((BitConverter.ToUInt32(bytes, at + 20) & 1) != 0) inPlace++; // stored uncompressed: read in place
+            bytes[at + PostingStore.HeaderSize + 200] ^= 0x40; // a payload byte of every block
+        }
+        Assert.True(inPlace > 0, "no coded posting block is stored uncompressed");
+        File.WriteAllBytes(postings, bytes);
+        using var damaged = SpannIndex.Open(idx);
+        damaged.BackgroundMaintenance = false;
+        var e = Assert.Throws<CorruptIndexException>(() => damaged.Search(data.AsSpan(7 * d, d), 5, dd, ll));
+        Assert.Equal(postings, e.FilePath);
     }
 
     [Fact]

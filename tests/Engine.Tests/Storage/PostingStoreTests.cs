@@ -176,4 +176,53 @@ public class PostingStoreTests
         fresh.Device.Write(bad.Offset, image);
         Assert.Throws<CorruptIndexException>(() => fresh.Read(bad, 1, out _)); // never read before: summed
     }
+
+    // In-place reads: an uncompressed block the mapping covers is served from it (same bytes as Read, same checks:
+    // key, table checksum, CRC32C on the first read); a compressed block, a block written after the mapping or any
+    // block of an unmappable device is not (the caller reads it with Read). Truncation drops the mapping.
+    [Fact]
+    public void InPlaceReads_MatchRead_CheckBlocks_AndCoverOnlyMappedUncompressedBlocks()
+    {
+        using var dir = new TestDirectory();
+        string path = dir.File("p.dat");
+        var random = new byte[6000];
+        new Random(11).NextBytes(random);
+        var compressible = Payload(12, 6000);
+        using var store = new PostingStore(new FileDevice(path));
+        var raw = store.Write(1, random, compressOnlyIfWorthIt: true);
+        var packed = store.Write(2, compressible, compressOnlyIfWorthIt: true);
+        var bad = store.Write(3, random, compressOnlyIfWorthIt: true);
+        Assert.False(store.TryReadInPlace(raw, 1, out _)); // nothing mapped yet
+        store.MapForReads();
+        Assert.Equal(store.Length, store.MappedLength);
+        Assert.True(store.TryReadInPlace(raw, 1, out var view));
+        Assert.Equal(random, view.ToArray());
+        Assert.Equal(store.Read(raw, 1, out _), view.ToArray());
+        Assert.True(store.TryReadInPlace(default, 1, out var empty));
+        Assert.True(empty.IsEmpty);
+        Assert.False(store.TryReadInPlace(packed, 2, out _));
+        Assert.Throws<CorruptIndexException>(() => store.TryReadInPlace(raw, 9, out _)); // wrong key
+        Assert.Throws<CorruptIndexException>(() => store.TryReadInPlace(raw with { Checksum = raw.Checksum ^ 1 }, 1, out _));
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite))
+        {
+            f.Position = bad.Offset + PostingStore.HeaderSize + 100;
+            int b = f.ReadByte();
+            f.Position--;
+            f.WriteByte((byte)(b ^ 0x21));
+        }
+        var e = Assert.Throws<CorruptIndexException>(() => store.TryReadInPlace(bad, 3, out _)); // first read sums
+        Assert.Equal(bad.Offset, e.Offset);
+        var later = store.Write(4, random, compressOnlyIfWorthIt: true);
+        Assert.False(store.TryReadInPlace(later, 4, out _)); // written after the mapping
+        store.MapForReads();
+        Assert.True(store.TryReadInPlace(later, 4, out var again));
+        Assert.Equal(random, again.ToArray());
+        store.TruncateTo(later.Offset);
+        Assert.Equal(0, store.MappedLength);
+        Assert.False(store.TryReadInPlace(raw, 1, out _));
+        using var memory = new PostingStore(new MemoryDevice());
+        var m = memory.Write(1, random, compressOnlyIfWorthIt: true);
+        memory.MapForReads();
+        Assert.False(memory.TryReadInPlace(m, 1, out _)); // a device that cannot be mapped
+    }
 }

@@ -84,33 +84,33 @@ internal static class PostingCodec
 
     /// <summary>Decodes a payload (<paramref name="codeSize"/> 0 = raw vectors); a payload whose counts, dimension or
     /// code size do not match its length or the index is corruption.</summary>
-    public static PostingView Decode(byte[] payload, int dimension, int codeSize, string source, long offset)
+    public static PostingView Decode(ReadOnlySpan<byte> payload, int dimension, int codeSize, string source, long offset)
     {
         if (payload.Length == 0) return default;
         if (codeSize != 0) return DecodeCoded(payload, dimension, codeSize, source, offset);
         if (payload.Length < Header) throw new CorruptIndexException(source, offset, "posting payload is shorter than its header");
         int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
-        int d = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(4));
+        int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
         if (n < 0 || d != dimension || (long)Header + n * 8L + VersionBytes(n) + (long)n * d * 4 != payload.Length)
             throw new CorruptIndexException(source, offset, $"posting payload holds {payload.Length} bytes, which does not match {n} entries of dimension {d}");
-        var span = payload.AsSpan();
+        var span = payload;
         var ids = MemoryMarshal.Cast<byte, long>(span.Slice(Header, n * 8));
         var versions = span.Slice(Header + n * 8, n);
         var vectors = MemoryMarshal.Cast<byte, float>(span.Slice(Header + n * 8 + VersionBytes(n), n * d * 4));
         return new PostingView(ids, versions, vectors);
     }
 
-    private static PostingView DecodeCoded(byte[] payload, int dimension, int codeSize, string source, long offset)
+    private static PostingView DecodeCoded(ReadOnlySpan<byte> payload, int dimension, int codeSize, string source, long offset)
     {
         if (payload.Length < CodedHeader) throw new CorruptIndexException(source, offset, "coded posting payload is shorter than its header");
         int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
-        int d = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(4));
-        int cs = BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(8));
+        int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+        int cs = BinaryPrimitives.ReadInt32LittleEndian(payload[8..]);
         if (d != dimension || cs != codeSize)
             throw new CorruptIndexException(source, offset, $"coded posting has dimension {d} and code size {cs}, but the index has dimension {dimension} and code size {codeSize}");
         if (n < 0 || (long)CodedHeader + n * 16L + VersionBytes(n) + (long)n * cs != payload.Length)
             throw new CorruptIndexException(source, offset, $"coded posting payload holds {payload.Length} bytes, which does not match {n} entries of {cs}-byte codes");
-        var span = payload.AsSpan();
+        var span = payload;
         var ids = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader, n * 8));
         var offsets = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader + n * 8, n * 8));
         var versions = span.Slice(CodedHeader + n * 16, n);

@@ -231,7 +231,7 @@ public sealed partial class SpannIndex
     /// <summary>An empty posting buffer of this index's layout (raw, or coded without vectors).</summary>
     private PostingBuffer NewBuffer(int capacity = 16) => new(Dimension, CodeSize, withVectors: false, capacity);
 
-    private PostingView DecodePosting(byte[] payload, PostingLocation location) =>
+    private PostingView DecodePosting(ReadOnlySpan<byte> payload, PostingLocation location) =>
         PostingCodec.Decode(payload, Dimension, CodeSize, _store.Device.Name, location.Offset);
 
     /// <summary>Writes a new block for posting p and retires the old one.</summary>

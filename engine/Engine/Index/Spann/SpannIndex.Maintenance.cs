@@ -141,7 +141,12 @@ public sealed partial class SpannIndex
             {
                 if (_disposed) return;
                 _lock.EnterWriteLock();
-                try { MaintainPosting(p); Interlocked.Increment(ref _maintDone); }
+                try
+                {
+                    MaintainPosting(p);
+                    RefreshPostingMap();
+                    Interlocked.Increment(ref _maintDone);
+                }
                 catch (Exception e) when (e is IOException)
                 {
                     _maintError = ExceptionDispatchInfo.Capture(e);

@@ -240,6 +240,7 @@ public sealed partial class SpannIndex
                 WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false, _refineGeneration, RefineBytes);
             }
             _wal?.Truncate(walAddress);
+            RefreshPostingMap(force: true);
         }
         finally { _lock.ExitWriteLock(); }
     }
@@ -375,6 +376,7 @@ public sealed partial class SpannIndex
             }
             index._live = liveCount;
             index.RebuildStaleIds(force: true);
+            index.RefreshPostingMap(force: true);
             return index;
         }
         catch

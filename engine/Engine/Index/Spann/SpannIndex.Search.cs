@@ -20,7 +20,6 @@ public sealed partial class SpannIndex
         public readonly HashSet<long> Seen = new();
         public readonly List<PostingLocation> Locations = new();
         public readonly List<int> Keys32 = new();
-        public byte[][] Payloads = [];
         // Coded postings: the estimator (per index codec), candidate heap by estimate and candidate slots.
         public IDistanceEstimator? Estimator;
         public IVectorCodec? EstimatorOwner;
@@ -29,6 +28,7 @@ public sealed partial class SpannIndex
         public long[] SlotIds = new long[64];
         public long[] SlotOffsets = new long[64];
         public byte[] SlotVersions = new byte[64];
+        public int Slots;
         public float[] Vector = [];
     }
 
@@ -148,38 +148,29 @@ public sealed partial class SpannIndex
                 s.Locations.Add(_postings[(int)p].Location);
                 s.Keys32.Add((int)p);
             }
-            int count = s.Locations.Count;
-            if (s.Payloads.Length < count) s.Payloads = new byte[count][];
-            for (int i = 0; i < count; i++)
+            // Each posting is scanned as it is read: in place from the store's mapping when it can (no system call,
+            // copy or allocation), else from a copy (blocks written since the mapping, compressed blocks).
+            var coded = _codec is not null ? BeginCoded(s, k, call.Rerank) : default;
+            for (int i = 0; i < s.Locations.Count; i++)
             {
-                s.Payloads[i] = _store.Read(s.Locations[i], s.Keys32[i], out bool cached);
-                if (cached) hits++;
-                else { postingsRead++; bytesRead += (long)s.Locations[i].Pages * _store.PageSize; }
-            }
-            if (_codec is not null)
-            {
-                (scanned, computed) = ScanCoded(s, count, k, call.Rerank, filter, ref heap);
-                count = 0;
-            }
-            for (int i = 0; i < count; i++)
-            {
-                var view = DecodePosting(s.Payloads[i], s.Locations[i]);
-                int m = view.Count;
-                if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
-                var dist = s.Dist.AsSpan(0, m);
-                if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
-                else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
-                computed += m;
-                for (int j = 0; j < m; j++)
+                var location = s.Locations[i];
+                PostingView view;
+                if (_store.TryReadInPlace(location, s.Keys32[i], out var mapped))
                 {
-                    float key = ip ? -dist[j] : dist[j];
-                    if (key > heap.Threshold) continue;
-                    long id = view.Ids[j];
-                    if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
-                    heap.Push(key, id);
+                    view = DecodePosting(mapped, location);
+                    postingsRead++;
+                    bytesRead += (long)location.Pages * _store.PageSize;
                 }
-                s.Payloads[i] = null!;
+                else
+                {
+                    view = DecodePosting(_store.Read(location, s.Keys32[i], out bool cached), location);
+                    if (cached) hits++;
+                    else { postingsRead++; bytesRead += (long)location.Pages * _store.PageSize; }
+                }
+                if (_codec is not null) scanned += EstimatePosting(s, view, filter, ref coded);
+                else computed += ScanRawPosting(s, view, filter, ref heap);
             }
+            if (_codec is not null) computed = Rerank(s, ref coded, ref heap);
         }
         heap.SortAndPad(float.PositiveInfinity);
         for (int i = 0; i < k; i++)
@@ -220,61 +211,92 @@ public sealed partial class SpannIndex
         finally { _lock.ExitReadLock(); }
     }
 
-    /// <summary>
-    /// Coded postings: estimates every live, allowed, unseen entry of the payloads read into <paramref name="s"/> from
-    /// its code, keeps the best k × <paramref name="rerank"/> by estimate, then re-ranks those with exact distances from
-    /// their refine records into <paramref name="heap"/>. Returns (codes estimated, refine records read).
-    /// </summary>
-    private (long Scanned, long Refined) ScanCoded(Scratch s, int count, int k, int rerank, IIdFilter? filter, ref TopKHeap heap)
+    // Raw postings: exact distances of every entry; the live, allowed, unseen ones that beat the k-th enter the heap.
+    private long ScanRawPosting(Scratch s, PostingView view, IIdFilter? filter, ref TopKHeap heap)
     {
-        int d = Dimension;
         bool ip = Metric == Metric.InnerProduct;
+        int m = view.Count;
+        if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
+        var dist = s.Dist.AsSpan(0, m);
+        if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
+        else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
+        for (int j = 0; j < m; j++)
+        {
+            float key = ip ? -dist[j] : dist[j];
+            if (key > heap.Threshold) continue;
+            long id = view.Ids[j];
+            if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
+            heap.Push(key, id);
+        }
+        return m;
+    }
+
+    /// <summary>
+    /// Coded postings, per query: the estimator gets the query and a candidate heap of width k × <paramref name="rerank"/>
+    /// (keyed by estimate, holding slots of <see cref="Scratch.SlotIds"/>) starts empty.
+    /// </summary>
+    private TopKHeap BeginCoded(Scratch s, int k, int rerank)
+    {
         int width = (int)Math.Min((long)k * rerank, 1 << 24);
         if (s.CandKeys.Length < width) { s.CandKeys = new float[width]; s.CandSlots = new long[width]; }
-        if (s.Vector.Length != d) s.Vector = new float[d];
+        if (s.Vector.Length != Dimension) s.Vector = new float[Dimension];
         if (!ReferenceEquals(s.EstimatorOwner, _codec))
         {
-            s.Estimator = _codec!.CreateEstimator(ip ? Metric.InnerProduct : Metric.L2);
+            s.Estimator = _codec!.CreateEstimator(Metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
             s.EstimatorOwner = _codec;
         }
+        s.Estimator!.SetQuery(s.Query);
+        s.Slots = 0;
+        return new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
+    }
+
+    /// <summary>
+    /// Coded postings: estimates every entry of one posting from its code and offers the live, allowed, unseen ones to
+    /// <paramref name="candidates"/>. RaBitQ's keys are the optimistic estimate − bound (see <see cref="Rerank"/>).
+    /// Returns the codes estimated.
+    /// </summary>
+    private long EstimatePosting(Scratch s, PostingView view, IIdFilter? filter, ref TopKHeap candidates)
+    {
         var estimator = s.Estimator!;
-        estimator.SetQuery(s.Query);
-        // RaBitQ: candidates are chosen by the optimistic key estimate − bound and re-scored in that order until one
-        // cannot beat the k-th exact distance (as IVF's RaBitQ refine does); other codecs re-score all of them.
         var bounded = estimator as IBoundedDistanceEstimator;
-        var candidates = new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
-        long scanned = 0;
-        int slots = 0;
-        for (int i = 0; i < count; i++)
+        for (int j = 0; j < view.Count; j++)
         {
-            var view = DecodePosting(s.Payloads[i], s.Locations[i]);
-            for (int j = 0; j < view.Count; j++)
+            var code = view.Code(j);
+            float key = estimator.Distance(code);
+            if (bounded is not null) key -= bounded.Bound(code, RaBitQCodec.DefaultEpsilon);
+            if (key > candidates.Threshold) continue;
+            long id = view.Ids[j];
+            if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
+            int slot = s.Slots++;
+            if (slot == s.SlotIds.Length)
             {
-                var code = view.Code(j);
-                float key = estimator.Distance(code);
-                if (bounded is not null) key -= bounded.Bound(code, RaBitQCodec.DefaultEpsilon);
-                scanned++;
-                if (key > candidates.Threshold) continue;
-                long id = view.Ids[j];
-                if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
-                if (slots == s.SlotIds.Length)
-                {
-                    Array.Resize(ref s.SlotIds, slots * 2);
-                    Array.Resize(ref s.SlotOffsets, slots * 2);
-                    Array.Resize(ref s.SlotVersions, slots * 2);
-                }
-                s.SlotIds[slots] = id;
-                s.SlotOffsets[slots] = view.Offsets[j];
-                s.SlotVersions[slots] = view.Versions[j];
-                candidates.Push(key, slots++);
+                Array.Resize(ref s.SlotIds, slot * 2);
+                Array.Resize(ref s.SlotOffsets, slot * 2);
+                Array.Resize(ref s.SlotVersions, slot * 2);
             }
-            s.Payloads[i] = null!;
+            s.SlotIds[slot] = id;
+            s.SlotOffsets[slot] = view.Offsets[j];
+            s.SlotVersions[slot] = view.Versions[j];
+            candidates.Push(key, slot);
         }
-        int n = bounded is not null ? candidates.SortAndPad(float.PositiveInfinity) : candidates.Count;
-        int refined = 0;
+        return view.Count;
+    }
+
+    /// <summary>
+    /// Coded postings, after the query's last posting: re-ranks the candidates with exact distances from their refine
+    /// records into <paramref name="heap"/>. RaBitQ's candidates are re-scored in ascending order of their lower bounds
+    /// until one cannot beat the k-th exact distance (as IVF's RaBitQ refine does); other codecs re-score all of them.
+    /// Returns the refine records read.
+    /// </summary>
+    private long Rerank(Scratch s, ref TopKHeap candidates, ref TopKHeap heap)
+    {
+        bool ip = Metric == Metric.InnerProduct;
+        bool bounded = s.Estimator is IBoundedDistanceEstimator;
+        int n = bounded ? candidates.SortAndPad(float.PositiveInfinity) : candidates.Count;
+        long refined = 0;
         for (int c = 0; c < n; c++)
         {
-            if (bounded is not null && s.CandKeys[c] > heap.Threshold) break; // lower bounds ascend: none after this can enter
+            if (bounded && s.CandKeys[c] > heap.Threshold) break; // lower bounds ascend: none after this can enter
             refined++;
             int slot = (int)s.CandSlots[c];
             long id = s.SlotIds[slot];
@@ -282,6 +304,6 @@ public sealed partial class SpannIndex
             float exact = ip ? -Distances.Dot(s.Query, s.Vector) : Distances.SquaredL2(s.Query, s.Vector);
             heap.Push(exact, id);
         }
-        return (scanned, refined);
+        return refined;
     }
 }

@@ -45,7 +45,11 @@ public sealed partial class SpannIndex
         float[] data = vectors.ToArray();
         if (IsCosine) for (int i = 0; i < ids.Length; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
         _lock.EnterWriteLock();
-        try { ApplyInsert(data, ids); }
+        try
+        {
+            ApplyInsert(data, ids);
+            RefreshPostingMap();
+        }
         finally { _lock.ExitWriteLock(); }
     }
 

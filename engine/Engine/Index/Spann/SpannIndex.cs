@@ -96,6 +96,18 @@ public sealed partial class SpannIndex : IVectorIndex
         else if (refine is not null) throw new ArgumentException("A refine file was given to an index with raw postings (internal error).", nameof(refine));
     }
 
+    /// <summary>
+    /// Maps the posting file for in-place reads (<see cref="PostingStore.TryReadInPlace"/>) when blocks written since
+    /// the last mapping make up more than an eighth of it (<paramref name="force"/>: whenever any were written), so
+    /// searches read most postings without a copy while writes do not remap each time. The caller holds the write lock
+    /// or no search can run yet: the old mapping is released.
+    /// </summary>
+    private void RefreshPostingMap(bool force = false)
+    {
+        long mapped = _store.MappedLength, unmapped = _store.Length - mapped;
+        if (force ? unmapped != 0 : unmapped > mapped / 8) _store.MapForReads();
+    }
+
     /// <summary>Bytes per posting code; 0 for raw postings.</summary>
     private int CodeSize => _codec?.CodeSize ?? 0;
 

@@ -34,6 +34,7 @@ public sealed class PostingStore : IDisposable
     private readonly bool _ownsDevice;
     private long _appendOffset;
     private readonly CheckedOnceBits _verified = new(); // one bit per page: the block starting there passed its CRC32C once
+    private DeviceMapping? _mapping; // MapForReads: the blocks written before it, for TryReadInPlace
 
     /// <summary>Opens a store over <paramref name="device"/>; new blocks go after the current end.</summary>
     public PostingStore(IStorageDevice device, PostingCache? cache = null, bool ownsDevice = true)
@@ -70,6 +71,8 @@ public sealed class PostingStore : IDisposable
         if (length < 0 || length % PageSize != 0 || length > Length)
             throw new ArgumentOutOfRangeException(nameof(length), length, $"Must be a page-aligned length within the store's {Length} bytes.");
         _verified.Clear(); // new blocks will be appended over the cut ones
+        _mapping?.Dispose(); // mapped pages past the new end would fault
+        _mapping = null;
         if (length == Length) return;
         _device.SetLength(length);
         Interlocked.Exchange(ref _appendOffset, length);
@@ -146,6 +149,50 @@ public sealed class PostingStore : IDisposable
             return DecodeAndCache(location, key, block.AsSpan(0, bytes));
         }
         finally { ArrayPool<byte>.Shared.Return(block); }
+    }
+
+    /// <summary>Bytes of blocks <see cref="TryReadInPlace"/> can serve (the length mapped by <see cref="MapForReads"/>).</summary>
+    public long MappedLength => _mapping?.Length ?? 0;
+
+    /// <summary>
+    /// Maps every block written so far read-only, so that <see cref="TryReadInPlace"/> serves them without a system
+    /// call, a copy or an allocation; blocks written later are read by <see cref="Read"/> until the next call. Does
+    /// nothing on a device that cannot be mapped. Not safe while any span from <see cref="TryReadInPlace"/> is in use
+    /// (the previous mapping is released): the owner calls it where it excludes its readers (SPANN: under its write lock).
+    /// </summary>
+    public void MapForReads()
+    {
+        if (_device is not IMappableDevice mappable) return;
+        long length = Math.Min(mappable.Length, Length);
+        if (length == (_mapping?.Length ?? 0)) return;
+        var next = length > 0 ? mappable.Map(length) : null;
+        _mapping?.Dispose();
+        _mapping = next;
+    }
+
+    /// <summary>
+    /// Serves the payload of an uncompressed block from the mapping of <see cref="MapForReads"/>, with the checks of
+    /// <see cref="Read"/> (the block's CRC32C on its first read). False when the block was not mapped or is stored
+    /// compressed: read it with <see cref="Read"/> instead. The span stays valid until the next
+    /// <see cref="MapForReads"/>, <see cref="TruncateTo"/> or <see cref="Dispose"/>.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">As <see cref="Read"/>.</exception>
+    public bool TryReadInPlace(PostingLocation location, int key, out ReadOnlySpan<byte> payload)
+    {
+        payload = default;
+        if (location.IsEmpty) return true;
+        var mapping = _mapping;
+        if (mapping is null) return false;
+        int bytes = CheckedLength(location);
+        if (location.Offset + bytes > mapping.Length) return false;
+        var block = mapping.Read(location.Offset, bytes);
+        if (block.Length < HeaderSize || (BinaryPrimitives.ReadUInt32LittleEndian(block[20..]) & FlagRaw) == 0) return false;
+        long page = location.Offset / PageSize;
+        bool known = _verified.Contains(page);
+        var (raw, _, _) = CheckBlock(_device.Name, location.Offset, key, block, location.Checksum, skipChecksum: known);
+        if (!known) _verified.Add(page);
+        payload = block.Slice(HeaderSize, raw);
+        return true;
     }
 
     /// <summary>
@@ -236,6 +283,18 @@ public sealed class PostingStore : IDisposable
     /// </summary>
     internal static byte[] Decode(string name, long offset, int key, ReadOnlySpan<byte> block, uint? expectedChecksum = null, bool skipChecksum = false)
     {
+        var (raw, stored, flags) = CheckBlock(name, offset, key, block, expectedChecksum, skipChecksum);
+        var payload = GC.AllocateUninitializedArray<byte>(raw);
+        var body = block.Slice(HeaderSize, stored);
+        if ((flags & FlagRaw) != 0) body.CopyTo(payload);
+        else if (LZ4Codec.Decode(body, payload) != raw)
+            throw new CorruptIndexException(name, offset, "posting block payload does not decompress to its recorded length");
+        return payload;
+    }
+
+    // Checks a block image's header, key, lengths and (unless skipChecksum) CRC32C; returns its raw and stored lengths and flags.
+    private static (int Raw, int Stored, uint Flags) CheckBlock(string name, long offset, int key, ReadOnlySpan<byte> block, uint? expectedChecksum, bool skipChecksum)
+    {
         if (block.Length < HeaderSize) throw new CorruptIndexException(name, offset, "posting block is shorter than its header");
         if (BinaryPrimitives.ReadUInt32LittleEndian(block) != Magic)
             throw new CorruptIndexException(name, offset, "posting block has a bad magic number");
@@ -252,17 +311,14 @@ public sealed class PostingStore : IDisposable
         uint gotCrc = BinaryPrimitives.ReadUInt32LittleEndian(block[4..]);
         if (expectedChecksum is { } want && gotCrc != want)
             throw new CorruptIndexException(name, offset, $"posting block of posting {key} has checksum {gotCrc:x8} but the posting table expects {want:x8}: the table points at a stale or foreign block");
-        var payload = GC.AllocateUninitializedArray<byte>(raw);
-        var body = block.Slice(HeaderSize, stored);
-        if ((flags & FlagRaw) != 0) body.CopyTo(payload);
-        else if (LZ4Codec.Decode(body, payload) != raw)
-            throw new CorruptIndexException(name, offset, "posting block payload does not decompress to its recorded length");
-        return payload;
+        return (raw, stored, flags);
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
+        _mapping?.Dispose();
+        _mapping = null;
         if (_ownsDevice) _device.Dispose();
     }
 }
