@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Engine.Quantization;
 
 /// <summary>
@@ -143,5 +147,199 @@ internal sealed class RaBitQFastScanLayout : CodeLayout
         var (block, slot) = Where(row);
         PQ4FastScan.ClearCode(storage.Slice(block, CodeBlockBytes), M, slot);
         storage.Slice(block + CodeBlockBytes + slot * RaBitQCodec.FactorBytes, RaBitQCodec.FactorBytes).Clear();
+    }
+}
+
+/// <summary>
+/// A query's quantised fast-scan table for RaBitQ blocks (shared by IVF's list scanner and SPANN's block estimator):
+/// the rotated query's 16-entry table per 4-bit sub-code (the sum of the rotated coordinates over the sub-code's set
+/// bits for 1-bit codes, the coordinate times the value for 4-bit codes), quantised to bytes, so that a block sum s
+/// gives ⟨P q, y⟩ ≈ <see cref="TableBias"/> + s × <see cref="Inv"/>; and the keys of 16 rows of a block.
+/// </summary>
+internal sealed class RaBitQFastScanTables
+{
+    private readonly RaBitQCodec _codec;
+    private readonly int _m;
+    private readonly float[] _rotated, _table;
+
+    public RaBitQFastScanTables(RaBitQFastScanCodec codec)
+    {
+        _codec = codec.Codec;
+        _m = codec.Layout.M;
+        _rotated = new float[_m * 4];
+        _table = new float[_m * 16];
+        Lut = GC.AllocateArray<byte>(PQ4FastScan.LutBytes(_m) + 64, pinned: true);
+    }
+
+    /// <summary>The quantised table (pinned; <see cref="PQ4FastScan.ScanBlock"/>'s layout).</summary>
+    public byte[] Lut { get; }
+
+    /// <summary>What one unit of a block sum is worth.</summary>
+    public float Inv { get; private set; }
+
+    /// <summary>The table's offset, with the codes' grid offset folded in.</summary>
+    public float TableBias { get; private set; }
+
+    /// <summary>The standard deviation of the table's rounding in a block sum (√(M / 12) units).</summary>
+    public float RoundingSd { get; private set; }
+
+    /// <summary>Builds the tables of <paramref name="query"/> (d floats, not rotated).</summary>
+    public void Set(ReadOnlySpan<float> query)
+    {
+        int d = _codec.Dimension, m = _m;
+        var r = _rotated.AsSpan(0, d);
+        query[..d].CopyTo(r);
+        _codec.Rotation!.Forward(r);
+        float sum = System.Numerics.Tensors.TensorPrimitives.Sum(r);
+        if (_codec.Bits == 1)
+        {
+            _rotated.AsSpan(d).Clear(); // padding dimensions of the last 4-dimension group count zero
+            for (int s = 0; s < m; s++)
+            {
+                var t = _table.AsSpan(s * 16, 16);
+                t[0] = 0;
+                for (int v = 1; v < 16; v++) t[v] = t[v & (v - 1)] + _rotated[s * 4 + System.Numerics.BitOperations.TrailingZeroCount(v)];
+            }
+        }
+        else
+            for (int s = 0; s < m; s++)
+                for (int v = 0; v < 16; v++) _table[s * 16 + v] = _rotated[s] * v;
+        float scale = PQ4FastScan.QuantizeLut(_table, m, Lut, out float lutBias);
+        Inv = 1f / scale;
+        TableBias = lutBias - _codec.Offset * sum;
+        RoundingSd = MathF.Sqrt(m / 12f) * Inv;
+    }
+
+    /// <summary>
+    /// The key of one row from its block sum and factors (add, f, err): the estimate (L2: bias + add − 2 ip; inner
+    /// product: bias − add − ip) minus <paramref name="bound"/> × err and <paramref name="rounding"/> × |f|.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Key(float sum, float add, float f, float err, float bias, float tableBias, float inv, float bound, float rounding, bool l2)
+    {
+        float ip = f * (tableBias + sum * inv);
+        return (l2 ? bias + add - 2 * ip : bias - add - ip) - bound * err - rounding * MathF.Abs(f);
+    }
+
+    /// <summary>
+    /// <see cref="Key"/> of 16 rows (sums at <paramref name="out16"/>, factors (add, f, err) interleaved at
+    /// <paramref name="factors"/>) into <paramref name="keys16"/> with the same operations in the same order (no fused
+    /// multiply-add, so the keys are bit-identical); returns the mask of keys ≤ <paramref name="threshold"/>. AVX-512 only.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint Keys16(ushort* out16, float* factors, float* keys16, float bias, float tableBias, float inv,
+        float bound, float rounding, bool l2, float threshold)
+    {
+        var v0 = Vector512.Load(factors);
+        var v1 = Vector512.Load(factors + 16);
+        var v2 = Vector512.Load(factors + 32);
+        var add = Deinterleave(v0, v1, v2, 0);
+        var f = Deinterleave(v0, v1, v2, 1);
+        var err = Deinterleave(v0, v1, v2, 2);
+        var sums = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load(out16)));
+        var ip = f * (Vector512.Create(tableBias) + sums * Vector512.Create(inv));
+        var vb = Vector512.Create(bias);
+        var x = l2 ? vb + add - Vector512.Create(2f) * ip : vb - add - ip;
+        var key = x - Vector512.Create(bound) * err - Vector512.Create(rounding) * Vector512.Abs(f);
+        key.Store(keys16);
+        return (uint)Vector512.LessThanOrEqual(key, Vector512.Create(threshold)).ExtractMostSignificantBits();
+    }
+
+    // Lanes r, r + 3, …, r + 45 of the 48 floats v0 | v1 | v2: two two-source permutes (those below 32 from v0 | v1,
+    // then the rest from v2).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Deinterleave(Vector512<float> v0,
+        Vector512<float> v1, Vector512<float> v2, int r)
+    {
+        var first = Vector512.Create(r, r + 3, r + 6, r + 9, r + 12, r + 15, r + 18, r + 21, r + 24, r + 27, r + 30, r + 33, r + 36, r + 39, r + 42, r + 45);
+        var t = Avx512F.PermuteVar16x32x2(v0, first & Vector512.Create(31), v1); // lanes with source < 32 are right
+        // Second pass: keep t's lane where the source was < 32, else take v2's lane (source − 32) (index 16 + that).
+        var fromV2 = Vector512.GreaterThanOrEqual(first, Vector512.Create(32));
+        var second = Vector512.ConditionalSelect(fromV2, first - Vector512.Create(16), Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+        return Avx512F.PermuteVar16x32x2(t, second, v2);
+    }
+}
+
+/// <summary>
+/// Estimates, for one query, every row of a code area in <see cref="RaBitQFastScanLayout"/> at once (codes made with the
+/// center at the origin, as SPANN's posting codes are): each row's lower-bound key, the unbiased estimate minus its
+/// error bound at ε₀ = <see cref="RaBitQCodec.DefaultEpsilon"/> and the table's rounding bound (what
+/// <see cref="RaBitQEstimator.Distance"/> − <see cref="RaBitQEstimator.Bound"/> gives for row codes, up to the rounding).
+/// Candidates are chosen by these keys and re-scored in their order until one cannot beat the k-th exact distance.
+/// </summary>
+internal sealed class RaBitQFastScanEstimator
+{
+    private readonly RaBitQFastScanLayout _layout;
+    private readonly RaBitQFastScanTables _tables;
+    private readonly bool _l2;
+    private readonly int _d;
+    private readonly ushort[] _out32 = GC.AllocateArray<ushort>(32, pinned: true);
+    private float _bias, _bound, _rounding;
+
+    /// <exception cref="ArgumentException">The codes were made for another metric family.</exception>
+    public RaBitQFastScanEstimator(RaBitQFastScanCodec codec, Metric metric)
+    {
+        if ((metric == Metric.L2) != (codec.Codec.Metric == Metric.L2))
+            throw new ArgumentException($"These RaBitQ codes were made for {codec.Codec.Metric}; an estimator for {metric} needs codes made for it.", nameof(metric));
+        if (!codec.IsTrained) throw new InvalidOperationException("The RaBitQ codec is not trained (no rotation).");
+        _layout = codec.Layout;
+        _tables = new RaBitQFastScanTables(codec);
+        _l2 = metric == Metric.L2;
+        _d = codec.Dimension;
+    }
+
+    /// <summary>Sets the query (d floats).</summary>
+    public void SetQuery(ReadOnlySpan<float> query)
+    {
+        _tables.Set(query);
+        float norm2 = Engine.Distance.Distances.SquaredNorm(query[.._d]);
+        float eps = RaBitQCodec.DefaultEpsilon, norm = MathF.Sqrt(norm2);
+        // The center is the origin: the coarse term is ‖q‖² for L2 and −⟨q, 0⟩ = 0 for inner product; ‖q − c‖ = ‖q‖.
+        _bias = _l2 ? norm2 : 0;
+        _bound = _l2 ? 2 * eps * norm : eps * norm;
+        _rounding = eps * _tables.RoundingSd * (_l2 ? 2 : 1);
+    }
+
+    /// <summary>
+    /// Lower-bound keys of the first <paramref name="count"/> rows stored in <paramref name="codes"/> into
+    /// <paramref name="keys"/> (≥ count floats, rounded up to 32), and per 32-row block the mask of the rows whose key is
+    /// at most <paramref name="threshold"/> into <paramref name="masks"/> (⌈count / 32⌉ words; rows past count are clear).
+    /// </summary>
+    public unsafe void LowerBoundKeys(ReadOnlySpan<byte> codes, int count, float threshold, Span<float> keys, Span<uint> masks)
+    {
+        int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, blocks = (count + 31) >> 5;
+        if (codes.Length < (long)blocks * blockBytes || keys.Length < blocks * 32 || masks.Length < blocks)
+            throw new ArgumentException($"{count} rows need {blocks * blockBytes} code bytes, {blocks * 32} keys and {blocks} masks.");
+        float bias = _bias, tableBias = _tables.TableBias, inv = _tables.Inv, bound = _bound, rounding = _rounding;
+        bool l2 = _l2, simd = Avx512F.IsSupported;
+        fixed (byte* c = codes)
+        fixed (byte* lut = _tables.Lut)
+        fixed (ushort* out32 = _out32)
+        fixed (float* k = keys)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* block = c + (long)b * blockBytes;
+                PQ4FastScan.ScanBlock(block, lut, m, ushort.MaxValue, out32);
+                float* factors = (float*)(block + codeBytes);
+                float* dst = k + b * 32;
+                uint mask = 0;
+                if (simd)
+                {
+                    mask = RaBitQFastScanTables.Keys16(out32, factors, dst, bias, tableBias, inv, bound, rounding, l2, threshold)
+                        | RaBitQFastScanTables.Keys16(out32 + 16, factors + 48, dst + 16, bias, tableBias, inv, bound, rounding, l2, threshold) << 16;
+                }
+                else
+                {
+                    for (int i = 0; i < 32; i++)
+                    {
+                        dst[i] = RaBitQFastScanTables.Key(out32[i], factors[3 * i], factors[3 * i + 1], factors[3 * i + 2], bias, tableBias, inv, bound, rounding, l2);
+                        if (dst[i] <= threshold) mask |= 1u << i;
+                    }
+                }
+                int valid = count - b * 32;
+                masks[b] = valid >= 32 ? mask : mask & ((1u << valid) - 1);
+            }
+        }
     }
 }

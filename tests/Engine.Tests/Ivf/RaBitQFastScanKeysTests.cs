@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics.X86;
 using Engine.Index.Ivf;
+using Engine.Quantization;
 
 namespace Engine.Tests.Ivf;
 
@@ -32,13 +33,15 @@ public class RaBitQFastScanKeysTests
                 float add = factors[3 * i], f = factors[3 * i + 1], err = factors[3 * i + 2];
                 float ip = f * (tableBias + sums[i] * inv);
                 scalar[i] = (l2 ? bias + add - 2 * ip : bias - add - ip) - bound * err - rounding * MathF.Abs(f);
+                float shared = RaBitQFastScanTables.Key(sums[i], add, f, err, bias, tableBias, inv, bound, rounding, l2); // the scalar fallback
+                Assert.Equal(BitConverter.SingleToInt32Bits(scalar[i]), BitConverter.SingleToInt32Bits(shared));
             }
             float threshold = scalar[rng.Next(16)];
             uint mask;
             fixed (ushort* s = sums)
             fixed (float* fa = factors)
             fixed (float* k = keys)
-                mask = RaBitQFastScanListScanner.Keys16(s, fa, k, bias, tableBias, inv, bound, rounding, l2, threshold);
+                mask = RaBitQFastScanTables.Keys16(s, fa, k, bias, tableBias, inv, bound, rounding, l2, threshold);
             for (int i = 0; i < 16; i++)
             {
                 Assert.Equal(BitConverter.SingleToInt32Bits(scalar[i]), BitConverter.SingleToInt32Bits(keys[i]));

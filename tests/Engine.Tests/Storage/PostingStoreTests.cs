@@ -113,10 +113,11 @@ public class PostingStoreTests
         Assert.True(cache.TryGet(99 * 4096, out _));
         Assert.False(cache.TryGet(0, out _));
     }
-    // Coded postings are written with compressOnlyIfWorthIt: a payload LZ4 shrinks by less than an eighth is stored as
-    // it is (flag bit 0 set, stored length = raw length); one it shrinks by more stays compressed; both read back equal.
+    // Raw postings are written with BlockCompression.WhenWorthIt: a payload LZ4 shrinks by less than an eighth is stored as
+    // it is (flag bit 0 set, stored length = raw length); one it shrinks by more stays compressed; coded postings are
+    // written with BlockCompression.Never; all read back equal.
     [Fact]
-    public void CompressionOnlyWhenItSavesAnEighth()
+    public void CompressionOnlyWhenItSavesAnEighth_OrNever()
     {
         var r = new Random(5);
         var mostlyRandom = new byte[4400];
@@ -131,8 +132,8 @@ public class PostingStoreTests
             return (BitConverter.ToUInt32(h, 20), BitConverter.ToInt32(h, 16));
         }
         var plain = store.Write(1, mostlyRandom);
-        var worth = store.Write(2, mostlyRandom, compressOnlyIfWorthIt: true);
-        var packed = store.Write(3, compressible, compressOnlyIfWorthIt: true);
+        var worth = store.Write(2, mostlyRandom, compression: BlockCompression.WhenWorthIt);
+        var packed = store.Write(3, compressible, compression: BlockCompression.WhenWorthIt);
         Assert.Equal(0u, Header(plain).Flags & 1);        // the default compresses whenever it helps at all
         Assert.True(Header(plain).Stored < mostlyRandom.Length);
         Assert.Equal((1u, mostlyRandom.Length), Header(worth));
@@ -141,6 +142,9 @@ public class PostingStoreTests
         Assert.Equal(mostlyRandom, store.Read(plain, 1, out _));
         Assert.Equal(mostlyRandom, store.Read(worth, 2, out _));
         Assert.Equal(compressible, store.Read(packed, 3, out _));
+        var never = store.Write(4, compressible, compression: BlockCompression.Never);
+        Assert.Equal((1u, compressible.Length), Header(never));
+        Assert.Equal(compressible, store.Read(never, 4, out _));
     }
     // A block's CRC32C is summed on its first read only (blocks are never overwritten); the header, key and the
     // table's checksum are checked every time. A flipped payload byte is therefore caught by the first read, by
@@ -189,9 +193,9 @@ public class PostingStoreTests
         new Random(11).NextBytes(random);
         var compressible = Payload(12, 6000);
         using var store = new PostingStore(new FileDevice(path));
-        var raw = store.Write(1, random, compressOnlyIfWorthIt: true);
-        var packed = store.Write(2, compressible, compressOnlyIfWorthIt: true);
-        var bad = store.Write(3, random, compressOnlyIfWorthIt: true);
+        var raw = store.Write(1, random, compression: BlockCompression.WhenWorthIt);
+        var packed = store.Write(2, compressible, compression: BlockCompression.WhenWorthIt);
+        var bad = store.Write(3, random, compression: BlockCompression.WhenWorthIt);
         Assert.False(store.TryReadInPlace(raw, 1, out _)); // nothing mapped yet
         store.MapForReads();
         Assert.Equal(store.Length, store.MappedLength);
@@ -212,7 +216,7 @@ public class PostingStoreTests
         }
         var e = Assert.Throws<CorruptIndexException>(() => store.TryReadInPlace(bad, 3, out _)); // first read sums
         Assert.Equal(bad.Offset, e.Offset);
-        var later = store.Write(4, random, compressOnlyIfWorthIt: true);
+        var later = store.Write(4, random, compression: BlockCompression.WhenWorthIt);
         Assert.False(store.TryReadInPlace(later, 4, out _)); // written after the mapping
         store.MapForReads();
         Assert.True(store.TryReadInPlace(later, 4, out var again));
@@ -221,7 +225,7 @@ public class PostingStoreTests
         Assert.Equal(0, store.MappedLength);
         Assert.False(store.TryReadInPlace(raw, 1, out _));
         using var memory = new PostingStore(new MemoryDevice());
-        var m = memory.Write(1, random, compressOnlyIfWorthIt: true);
+        var m = memory.Write(1, random, compression: BlockCompression.WhenWorthIt);
         memory.MapForReads();
         Assert.False(memory.TryReadInPlace(m, 1, out _)); // a device that cannot be mapped
     }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Engine.Quantization;
 using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
@@ -17,13 +18,13 @@ internal readonly ref struct PostingView
         Vectors = vectors;
     }
 
-    public PostingView(ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes, int codeSize)
+    public PostingView(ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes, CodeLayout layout)
     {
         Ids = ids;
         Versions = versions;
         Offsets = offsets;
         Codes = codes;
-        CodeSize = codeSize;
+        Layout = layout;
     }
 
     public int Count => Ids.Length;
@@ -31,16 +32,23 @@ internal readonly ref struct PostingView
     public ReadOnlySpan<byte> Versions { get; }
     public ReadOnlySpan<float> Vectors { get; }
     public ReadOnlySpan<long> Offsets { get; }
+    /// <summary>The codes of every entry in <see cref="Layout"/> (rows, or fast-scan blocks).</summary>
     public ReadOnlySpan<byte> Codes { get; }
-    public int CodeSize { get; }
-    public ReadOnlySpan<byte> Code(int i) => Codes.Slice(i * CodeSize, CodeSize);
+    public CodeLayout? Layout { get; }
+
+    /// <summary>Entry i's code in place; only for codes stored in rows (<see cref="CodeLayout.Rows"/>).</summary>
+    public ReadOnlySpan<byte> Code(int i) => Codes.Slice(i * Layout!.CodeSize, Layout.CodeSize);
+
+    /// <summary>Entry i's code in row format (<see cref="CodeLayout.CodeSize"/> bytes), whatever the layout.</summary>
+    public void ReadCode(int i, Span<byte> code) => Layout!.Read(Codes, i, code);
 }
 
 /// <summary>
 /// Payload layouts of one posting (before the store compresses it). Raw postings:
 /// <c>count i32 | dimension i32 | ids i64[count] | versions u8[count] padded to 8 | vectors f32[count × d]</c>.
 /// Coded postings (<see cref="SpannOptions.Codec"/>): <c>count i32 | dimension i32 | codeSize i32 | reserved i32 |
-/// ids i64[count] | refine offsets i64[count] | versions u8[count] padded to 8 | codes u8[count × codeSize]</c>.
+/// ids i64[count] | refine offsets i64[count] | versions u8[count] padded to 8 | codes</c>, the codes in the codec's
+/// layout: <c>u8[count × codeSize]</c> in rows, or ⌈count / 32⌉ fast-scan blocks (<c>RaBitQfs{b}</c>).
 /// A version byte lets a search tell a live copy from a stale one after a delete and re-insert of the id.
 /// </summary>
 internal static class PostingCodec
@@ -50,10 +58,10 @@ internal static class PostingCodec
 
     private static int VersionBytes(int n) => (n + 7) & ~7;
 
-    /// <summary>Payload bytes of <paramref name="count"/> entries; <paramref name="codeSize"/> 0 = raw vectors.</summary>
-    public static int Size(int count, int dimension, int codeSize = 0) => codeSize == 0
+    /// <summary>Payload bytes of <paramref name="count"/> entries; no <paramref name="codes"/> layout = raw vectors.</summary>
+    public static int Size(int count, int dimension, CodeLayout? codes = null) => codes is null
         ? checked(Header + count * 8 + VersionBytes(count) + count * dimension * 4)
-        : checked(CodedHeader + count * 16 + VersionBytes(count) + count * codeSize);
+        : checked((int)(CodedHeader + count * 16L + VersionBytes(count) + codes.Bytes(count)));
 
     public static byte[] Encode(int dimension, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<float> vectors)
     {
@@ -67,27 +75,29 @@ internal static class PostingCodec
         return buf;
     }
 
-    public static byte[] EncodeCoded(int dimension, int codeSize, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
+    /// <summary>A coded payload; <paramref name="codes"/> holds the entries' codes in row format, stored in <paramref name="layout"/>.</summary>
+    public static byte[] EncodeCoded(int dimension, CodeLayout layout, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
         ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes)
     {
-        int n = ids.Length;
-        var buf = new byte[Size(n, dimension, codeSize)];
+        int n = ids.Length, codeSize = layout.CodeSize;
+        var buf = new byte[Size(n, dimension, layout)];
         BinaryPrimitives.WriteInt32LittleEndian(buf, n);
         BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(4), dimension);
         BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(8), codeSize);
         MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(CodedHeader));
         MemoryMarshal.AsBytes(offsets[..n]).CopyTo(buf.AsSpan(CodedHeader + n * 8));
         versions.CopyTo(buf.AsSpan(CodedHeader + n * 16));
-        codes[..(n * codeSize)].CopyTo(buf.AsSpan(CodedHeader + n * 16 + VersionBytes(n)));
+        var area = buf.AsSpan(CodedHeader + n * 16 + VersionBytes(n));
+        for (int i = 0; i < n; i++) layout.Write(area, i, codes.Slice(i * codeSize, codeSize));
         return buf;
     }
 
-    /// <summary>Decodes a payload (<paramref name="codeSize"/> 0 = raw vectors); a payload whose counts, dimension or
-    /// code size do not match its length or the index is corruption.</summary>
-    public static PostingView Decode(ReadOnlySpan<byte> payload, int dimension, int codeSize, string source, long offset)
+    /// <summary>Decodes a payload (no <paramref name="codes"/> layout = raw vectors); a payload whose counts, dimension
+    /// or code size do not match its length or the index is corruption.</summary>
+    public static PostingView Decode(ReadOnlySpan<byte> payload, int dimension, CodeLayout? codes, string source, long offset)
     {
         if (payload.Length == 0) return default;
-        if (codeSize != 0) return DecodeCoded(payload, dimension, codeSize, source, offset);
+        if (codes is not null) return DecodeCoded(payload, dimension, codes, source, offset);
         if (payload.Length < Header) throw new CorruptIndexException(source, offset, "posting payload is shorter than its header");
         int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
         int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
@@ -100,22 +110,23 @@ internal static class PostingCodec
         return new PostingView(ids, versions, vectors);
     }
 
-    private static PostingView DecodeCoded(ReadOnlySpan<byte> payload, int dimension, int codeSize, string source, long offset)
+    private static PostingView DecodeCoded(ReadOnlySpan<byte> payload, int dimension, CodeLayout layout, string source, long offset)
     {
+        int codeSize = layout.CodeSize;
         if (payload.Length < CodedHeader) throw new CorruptIndexException(source, offset, "coded posting payload is shorter than its header");
         int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
         int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
         int cs = BinaryPrimitives.ReadInt32LittleEndian(payload[8..]);
         if (d != dimension || cs != codeSize)
             throw new CorruptIndexException(source, offset, $"coded posting has dimension {d} and code size {cs}, but the index has dimension {dimension} and code size {codeSize}");
-        if (n < 0 || (long)CodedHeader + n * 16L + VersionBytes(n) + (long)n * cs != payload.Length)
+        if (n < 0 || (long)CodedHeader + n * 16L + VersionBytes(n) + layout.Bytes(n) != payload.Length)
             throw new CorruptIndexException(source, offset, $"coded posting payload holds {payload.Length} bytes, which does not match {n} entries of {cs}-byte codes");
         var span = payload;
         var ids = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader, n * 8));
         var offsets = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader + n * 8, n * 8));
         var versions = span.Slice(CodedHeader + n * 16, n);
-        var codes = span.Slice(CodedHeader + n * 16 + VersionBytes(n), n * cs);
-        return new PostingView(ids, versions, offsets, codes, cs);
+        var codes = span.Slice(CodedHeader + n * 16 + VersionBytes(n), (int)layout.Bytes(n));
+        return new PostingView(ids, versions, offsets, codes, layout);
     }
 }
 
@@ -128,6 +139,7 @@ internal sealed class PostingBuffer
 {
     private readonly int _d;
     private readonly int _codeSize;
+    private readonly CodeLayout? _layout;
     private long[] _ids;
     private byte[] _versions;
     private long[] _offsets;
@@ -135,13 +147,15 @@ internal sealed class PostingBuffer
     private float[] _vectors;
 
     /// <param name="dimension">d.</param>
-    /// <param name="codeSize">Bytes per code; 0 for raw postings (which always hold vectors).</param>
+    /// <param name="layout">How the encoded posting stores codes; null for raw postings (which always hold vectors).
+    /// The buffer holds codes in row format (<see cref="CodeLayout.CodeSize"/> bytes each).</param>
     /// <param name="withVectors">Coded postings: also hold full vectors.</param>
     /// <param name="capacity">Initial entries.</param>
-    public PostingBuffer(int dimension, int codeSize = 0, bool withVectors = true, int capacity = 16)
+    public PostingBuffer(int dimension, CodeLayout? layout = null, bool withVectors = true, int capacity = 16)
     {
         _d = dimension;
-        _codeSize = codeSize;
+        _layout = layout;
+        int codeSize = _codeSize = layout?.CodeSize ?? 0;
         HasVectors = codeSize == 0 || withVectors;
         int cap = Math.Max(1, capacity);
         _ids = new long[cap];
@@ -209,7 +223,12 @@ internal sealed class PostingBuffer
     public void AddFrom(PostingView view, int i)
     {
         if (!IsCoded) Add(view.Ids[i], view.Versions[i], view.Vectors.Slice(i * _d, _d));
-        else Add(view.Ids[i], view.Versions[i], view.Offsets[i], view.Code(i), default);
+        else
+        {
+            Span<byte> code = _codeSize <= 1024 ? stackalloc byte[_codeSize] : new byte[_codeSize];
+            view.ReadCode(i, code);
+            Add(view.Ids[i], view.Versions[i], view.Offsets[i], code, default);
+        }
     }
 
     /// <summary>Coded postings: reads every entry's full vector from the refine file (for a split or merge).</summary>
@@ -242,6 +261,6 @@ internal sealed class PostingBuffer
     }
 
     public byte[] Encode() => IsCoded
-        ? PostingCodec.EncodeCoded(_d, _codeSize, Ids, Versions, _offsets.AsSpan(0, Count), _codes.AsSpan(0, Count * _codeSize))
+        ? PostingCodec.EncodeCoded(_d, _layout!, Ids, Versions, _offsets.AsSpan(0, Count), _codes.AsSpan(0, Count * _codeSize))
         : PostingCodec.Encode(_d, Ids, Versions, Vectors);
 }

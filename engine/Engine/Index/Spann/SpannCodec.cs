@@ -14,12 +14,13 @@ internal enum SpannCodecKind
 
 /// <summary>
 /// A parsed posting codec spelling (<see cref="SpannOptions.Codec"/>): <c>SQ8</c>, <c>PQ{m}</c> (8-bit sub-codes),
-/// <c>PQ{m}x4</c>, <c>RaBitQ</c> (= <c>RaBitQ1</c>), <c>RaBitQ{b}</c> with b = 1..8 bits per dimension, or
+/// <c>PQ{m}x4</c>, <c>RaBitQ</c> (= <c>RaBitQ1</c>), <c>RaBitQ{b}</c> with b = 1..8 bits per dimension,
+/// <c>RaBitQfs{b}</c> with b = 1 or 4 (the same codes stored in 32-entry fast-scan blocks, estimated 32 at a time), or
 /// <c>BIN{b}</c> (residual binarisation, b = 1..4 bits per dimension, <see cref="BinaryCodec"/>). Codes encode
 /// the whole (normalised, for cosine) vector with the center at the origin, so an entry's code does not depend on the
 /// posting it sits in and moves between postings byte for byte.
 /// </summary>
-internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
+internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool FastScan = false)
 {
     /// <summary>Parses a codec spelling (case-insensitive); null with a reason when it is not one.</summary>
     public static SpannCodecSpec? TryParse(string text, out string? problem)
@@ -27,6 +28,13 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
         problem = null;
         string s = text.Trim();
         if (s.Equals("SQ8", StringComparison.OrdinalIgnoreCase)) return new SpannCodecSpec(SpannCodecKind.SQ8, 0, 8);
+        if (s.StartsWith("RaBitQfs", StringComparison.OrdinalIgnoreCase))
+        {
+            string b = s[8..];
+            if (b is "1" or "4") return new SpannCodecSpec(SpannCodecKind.RaBitQ, 0, b == "1" ? 1 : 4, FastScan: true);
+            problem = $"RaBitQfs bits '{b}' must be 1 or 4";
+            return null;
+        }
         if (s.StartsWith("RaBitQ", StringComparison.OrdinalIgnoreCase))
         {
             string b = s[6..];
@@ -64,7 +72,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
             problem = $"PQ sub-quantizer count '{body}' must be a positive integer";
             return null;
         }
-        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8), BIN{b} (b = 1..4)";
+        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8), RaBitQfs{b} (b = 1 or 4), BIN{b} (b = 1..4)";
         return null;
     }
 
@@ -74,7 +82,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
         SpannCodecKind.SQ8 => "SQ8",
         SpannCodecKind.PQ => Bits == 4 ? $"PQ{M}x4" : $"PQ{M}",
         SpannCodecKind.Binary => $"BIN{Bits}",
-        _ => Bits == 1 ? "RaBitQ" : $"RaBitQ{Bits}",
+        _ => FastScan ? $"RaBitQfs{Bits}" : Bits == 1 ? "RaBitQ" : $"RaBitQ{Bits}",
     };
 
     /// <summary>An untrained codec for d-dimensional vectors compared with <paramref name="metric"/> (L2 or inner product).</summary>
@@ -85,7 +93,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
         SpannCodecKind.PQ => dimension % M == 0 ? new ProductQuantizer(dimension, M, Bits)
             : throw new ArgumentException($"SPANN option Codec={this} is invalid for dimension {dimension}: PQ m={M} must divide d.", nameof(SpannOptions.Codec)),
         SpannCodecKind.Binary => new BinaryCodec(dimension, Bits),
-        _ => new RaBitQCodec(dimension, Bits, metric),
+        _ => FastScan ? new RaBitQFastScanCodec(dimension, Bits, metric) : new RaBitQCodec(dimension, Bits, metric),
     };
 
     /// <summary>The codec's trained parameters as floats (SQ8: min then step; PQ: codebooks; BIN: d means then b
@@ -99,8 +107,12 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
     };
 
     /// <summary>The rotation seed and rounds of a RaBitQ codec (0, 0 for others).</summary>
-    public static (long Seed, long Rounds) Rotation(IVectorCodec codec) =>
-        codec is RaBitQCodec { Rotation: { } r } ? (r.Seed, r.Rounds) : (0, 0);
+    public static (long Seed, long Rounds) Rotation(IVectorCodec codec) => codec switch
+    {
+        RaBitQCodec { Rotation: { } r } => (r.Seed, r.Rounds),
+        RaBitQFastScanCodec fs => Rotation(fs.Codec),
+        _ => (0, 0),
+    };
 
     /// <summary>Installs parameters read back from the metadata; false when their shape does not fit the codec.</summary>
     public static bool TryInstall(IVectorCodec codec, float[] parameters, long seed, long rounds)
@@ -120,6 +132,8 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
                 try { b.SetParameters(parameters[..b.Dimension], parameters[b.Dimension..]); }
                 catch (ArgumentException) { return false; }
                 return true;
+            case RaBitQFastScanCodec fs:
+                return TryInstall(fs.Codec, parameters, seed, rounds);
             case RaBitQCodec rq:
                 if (parameters.Length != 0 || rounds is < 1 or > 64 || seed is < int.MinValue or > int.MaxValue) return false;
                 rq.UseRotationSeed((int)seed, (int)rounds);
@@ -132,6 +146,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits)
     /// <summary>Resident bytes of the trained codec (parameters; RaBitQ's rotation is a seed plus sign vectors).</summary>
     public static long MemoryBytes(IVectorCodec codec) => codec switch
     {
+        RaBitQFastScanCodec fs => MemoryBytes(fs.Codec),
         RaBitQCodec rq => (long)rq.Dimension * Math.Max(1, rq.Rotation?.Rounds ?? 0) * sizeof(float),
         _ => Parameters(codec).Length * (long)sizeof(float),
     };

@@ -229,16 +229,16 @@ public sealed partial class SpannIndex
     }
 
     /// <summary>An empty posting buffer of this index's layout (raw, or coded without vectors).</summary>
-    private PostingBuffer NewBuffer(int capacity = 16) => new(Dimension, CodeSize, withVectors: false, capacity);
+    private PostingBuffer NewBuffer(int capacity = 16) => new(Dimension, _codeLayout, withVectors: false, capacity);
 
     private PostingView DecodePosting(ReadOnlySpan<byte> payload, PostingLocation location) =>
-        PostingCodec.Decode(payload, Dimension, CodeSize, _store.Device.Name, location.Offset);
+        PostingCodec.Decode(payload, Dimension, _codeLayout, _store.Device.Name, location.Offset);
 
     /// <summary>Writes a new block for posting p and retires the old one.</summary>
     private void StorePosting(int p, PostingBuffer buffer, int live)
     {
         var old = _postings[p];
-        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode(), compressOnlyIfWorthIt: IsCoded);
+        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode(), BlockCompressionOf);
         _garbageBytes += (long)old.Location.Pages * _store.PageSize;
         _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
     }

@@ -182,7 +182,7 @@ public sealed partial class SpannIndex
                 b = copy;
             }
             counts[p] = b.Count;
-            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode(), compressOnlyIfWorthIt: IsCoded);
+            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode(), BlockCompressionOf);
         }
         return locations;
     }
@@ -345,7 +345,7 @@ public sealed partial class SpannIndex
             index._generation = generation;
             index._replayFrom = st[1];
             index._trained = st[2] != 0;
-            CheckPostingTable(r, store, offsets, pages, live, exists, entryCounts, blockCrcs, heads, h.Dimension, index.CodeSize);
+            CheckPostingTable(r, store, offsets, pages, live, exists, entryCounts, blockCrcs, heads, h.Dimension, index._codeLayout);
             var headIds = new List<long>();
             var headVecs = new List<float>();
             for (int p = 0; p < np; p++)

@@ -15,13 +15,15 @@ public sealed partial class SpannIndex
         public float[] HeadKeys = [];
         public long[] HeadIds = [];
         public float[] Dist = new float[256];
+        public uint[] Masks = new uint[16];
         public float[] Keys = [];
         public long[] Labels = [];
         public readonly HashSet<long> Seen = new();
         public readonly List<PostingLocation> Locations = new();
         public readonly List<int> Keys32 = new();
         // Coded postings: the estimator (per index codec), candidate heap by estimate and candidate slots.
-        public IDistanceEstimator? Estimator;
+        public IDistanceEstimator? Estimator;          // codes in rows
+        public RaBitQFastScanEstimator? BlockEstimator; // codes in fast-scan blocks
         public IVectorCodec? EstimatorOwner;
         public float[] CandKeys = [];
         public long[] CandSlots = [];
@@ -242,10 +244,13 @@ public sealed partial class SpannIndex
         if (s.Vector.Length != Dimension) s.Vector = new float[Dimension];
         if (!ReferenceEquals(s.EstimatorOwner, _codec))
         {
-            s.Estimator = _codec!.CreateEstimator(Metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
+            var metric = Metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2;
+            s.BlockEstimator = _codec is RaBitQFastScanCodec fs ? new RaBitQFastScanEstimator(fs, metric) : null;
+            s.Estimator = s.BlockEstimator is null ? _codec!.CreateEstimator(metric) : null;
             s.EstimatorOwner = _codec;
         }
-        s.Estimator!.SetQuery(s.Query);
+        if (s.BlockEstimator is not null) s.BlockEstimator.SetQuery(s.Query);
+        else s.Estimator!.SetQuery(s.Query);
         s.Slots = 0;
         return new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
     }
@@ -257,29 +262,53 @@ public sealed partial class SpannIndex
     /// </summary>
     private long EstimatePosting(Scratch s, PostingView view, IIdFilter? filter, ref TopKHeap candidates)
     {
+        int n = view.Count;
+        if (s.BlockEstimator is not null)
+        {
+            // Fast-scan blocks: every entry's lower-bound key at once, 32 per block, with the mask of those that can
+            // enter the candidates as they stand before the posting (re-checked against the tightening threshold).
+            int padded = (n + 31) & ~31, blocks = padded >> 5;
+            if (s.Dist.Length < padded) s.Dist = new float[Math.Max(padded, s.Dist.Length * 2)];
+            if (s.Masks.Length < blocks) s.Masks = new uint[Math.Max(blocks, s.Masks.Length * 2)];
+            s.BlockEstimator.LowerBoundKeys(view.Codes, n, candidates.Threshold, s.Dist, s.Masks);
+            for (int b = 0; b < blocks; b++)
+            {
+                for (uint mask = s.Masks[b]; mask != 0; mask &= mask - 1)
+                {
+                    int j = b * 32 + System.Numerics.BitOperations.TrailingZeroCount(mask);
+                    if (s.Dist[j] <= candidates.Threshold) Offer(s, view, j, s.Dist[j], filter, ref candidates);
+                }
+            }
+            return n;
+        }
         var estimator = s.Estimator!;
         var bounded = estimator as IBoundedDistanceEstimator;
-        for (int j = 0; j < view.Count; j++)
+        for (int j = 0; j < n; j++)
         {
             var code = view.Code(j);
             float key = estimator.Distance(code);
             if (bounded is not null) key -= bounded.Bound(code, RaBitQCodec.DefaultEpsilon);
-            if (key > candidates.Threshold) continue;
-            long id = view.Ids[j];
-            if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
-            int slot = s.Slots++;
-            if (slot == s.SlotIds.Length)
-            {
-                Array.Resize(ref s.SlotIds, slot * 2);
-                Array.Resize(ref s.SlotOffsets, slot * 2);
-                Array.Resize(ref s.SlotVersions, slot * 2);
-            }
-            s.SlotIds[slot] = id;
-            s.SlotOffsets[slot] = view.Offsets[j];
-            s.SlotVersions[slot] = view.Versions[j];
-            candidates.Push(key, slot);
+            if (key <= candidates.Threshold) Offer(s, view, j, key, filter, ref candidates);
         }
-        return view.Count;
+        return n;
+    }
+
+    // Offers entry j of a coded posting with its estimate key: live, allowed and unseen entries take a slot.
+    private void Offer(Scratch s, PostingView view, int j, float key, IIdFilter? filter, ref TopKHeap candidates)
+    {
+        long id = view.Ids[j];
+        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) return;
+        int slot = s.Slots++;
+        if (slot == s.SlotIds.Length)
+        {
+            Array.Resize(ref s.SlotIds, slot * 2);
+            Array.Resize(ref s.SlotOffsets, slot * 2);
+            Array.Resize(ref s.SlotVersions, slot * 2);
+        }
+        s.SlotIds[slot] = id;
+        s.SlotOffsets[slot] = view.Offsets[j];
+        s.SlotVersions[slot] = view.Versions[j];
+        candidates.Push(key, slot);
     }
 
     /// <summary>
@@ -291,7 +320,7 @@ public sealed partial class SpannIndex
     private long Rerank(Scratch s, ref TopKHeap candidates, ref TopKHeap heap)
     {
         bool ip = Metric == Metric.InnerProduct;
-        bool bounded = s.Estimator is IBoundedDistanceEstimator;
+        bool bounded = s.BlockEstimator is not null || s.Estimator is IBoundedDistanceEstimator;
         int n = bounded ? candidates.SortAndPad(float.PositiveInfinity) : candidates.Count;
         long refined = 0;
         for (int c = 0; c < n; c++)

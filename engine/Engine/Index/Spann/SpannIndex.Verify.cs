@@ -1,3 +1,4 @@
+using Engine.Quantization;
 using Engine.Storage.Format;
 using Engine.Storage.Postings;
 using K4os.Compression.LZ4;
@@ -124,7 +125,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
     /// the metadata's checksums vouch for is blamed on the posting file (e.g. a truncated one).
     /// </summary>
     private static void CheckPostingTable(IndexFileReader r, PostingStore store, long[] offsets, int[] pages, int[] live,
-        byte[] exists, int[] entries, long[]? checksums, float[] heads, int dimension, int codeSize)
+        byte[] exists, int[] entries, long[]? checksums, float[] heads, int dimension, CodeLayout? codes)
     {
         string meta = r.Path, postings = store.Device.Name;
         long fileLength = store.Device.Length;
@@ -140,7 +141,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
             if ((entries[p] > 0) != (pages[p] > 0))
                 throw new CorruptIndexException(meta, r.PayloadOffset("PPAG") + p * 4L, $"posting {p} records {entries[p]} entries in {pages[p]} pages");
             if (pages[p] == 0) continue;
-            long raw = PostingCodec.Size(entries[p], dimension, codeSize);
+            long raw = PostingCodec.Size(entries[p], dimension, codes);
             long maxBlock = (PostingStore.HeaderSize + Math.Max(LZ4Codec.MaximumOutputSize((int)Math.Min(raw, int.MaxValue / 2)), raw) + page - 1) / page * page;
             long bytes = (long)pages[p] * page;
             if (bytes > maxBlock)

@@ -45,7 +45,8 @@ public sealed record SpannOptions
 
     /// <summary>
     /// What postings hold: null (or <c>none</c>) keeps raw f32 vectors; <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>,
-    /// <c>RaBitQ</c> or <c>RaBitQ{b}</c> (b = 1..8) store codes trained at <see cref="SpannIndex.Train(ReadOnlySpan{float})"/>,
+    /// <c>RaBitQ</c>, <c>RaBitQ{b}</c> (b = 1..8), <c>RaBitQfs{b}</c> (b = 1 or 4: RaBitQ codes in 32-entry fast-scan
+    /// blocks, estimated 32 at a time) or <c>BIN{b}</c> (b = 1..4) store codes trained at <see cref="SpannIndex.Train(ReadOnlySpan{float})"/>,
     /// with the full vectors in a separate refine file read only for the candidates that are re-ranked
     /// (spec key <c>codec</c>). Case-insensitive; <see cref="SpannSpec.Format"/> writes the canonical spelling.
     /// </summary>
@@ -111,7 +112,7 @@ public sealed record SpannOptions
 /// Parses the SPANN composition string: <c>SPANN</c> or <c>SPANN(key=value,...)</c> with keys
 /// <c>postings</c> (target posting count), <c>size</c> (target vectors per posting), <c>max</c> (posting cap),
 /// <c>replicas</c>, <c>probes</c>, <c>eps</c> (query pruning ε₂), <c>closure</c> (ε₁), <c>codec</c> (what postings hold:
-/// <c>none</c>, <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>, <c>RaBitQ</c>, <c>RaBitQ{b}</c>; see <see cref="SpannOptions.Codec"/>)
+/// <c>none</c>, <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>, <c>RaBitQ</c>, <c>RaBitQ{b}</c>, <c>RaBitQfs{b}</c>, <c>BIN{b}</c>; see <see cref="SpannOptions.Codec"/>)
 /// and <c>rerank</c> (candidates re-ranked per result for coded postings). <see cref="Format"/> writes
 /// the canonical form (non-default keys only), and <c>TryParse(Format(o))</c> gives back <c>o</c>.
 /// </summary>

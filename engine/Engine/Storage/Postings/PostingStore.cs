@@ -81,11 +81,9 @@ public sealed class PostingStore : IDisposable
     /// <summary>Writes <paramref name="payload"/> as a new block tagged with <paramref name="key"/>.</summary>
     /// <param name="key">The posting the block belongs to.</param>
     /// <param name="payload">The bytes to store.</param>
-    /// <param name="compressOnlyIfWorthIt">Store the payload uncompressed unless LZ4 saves at least an eighth of it
-    /// (RocksDB's rule), so reads skip the decompression; for payloads of near-random bytes such as quantisation codes.
-    /// False: compressed whenever LZ4 makes it smaller at all.</param>
+    /// <param name="compression">When LZ4 compression is kept (default: whenever it makes the block smaller at all).</param>
     /// <returns>The location to pass to <see cref="Read"/>; empty for an empty payload.</returns>
-    public PostingLocation Write(int key, ReadOnlySpan<byte> payload, bool compressOnlyIfWorthIt = false)
+    public PostingLocation Write(int key, ReadOnlySpan<byte> payload, BlockCompression compression = BlockCompression.WhenSmaller)
     {
         if (payload.IsEmpty) return default;
         int max = LZ4Codec.MaximumOutputSize(payload.Length);
@@ -95,9 +93,9 @@ public sealed class PostingStore : IDisposable
         try
         {
             var body = block.AsSpan(HeaderSize, (int)blockBytes - HeaderSize);
-            int stored = LZ4Codec.Encode(payload, body, LZ4Level.L00_FAST);
+            int stored = compression == BlockCompression.Never ? 0 : LZ4Codec.Encode(payload, body, LZ4Level.L00_FAST);
             uint flags = 0;
-            if (stored <= 0 || stored >= payload.Length || (compressOnlyIfWorthIt && stored > payload.Length - payload.Length / MinSavingDivisor))
+            if (stored <= 0 || stored >= payload.Length || (compression == BlockCompression.WhenWorthIt && stored > payload.Length - payload.Length / MinSavingDivisor))
             {
                 payload.CopyTo(body);
                 stored = payload.Length;
@@ -241,7 +239,7 @@ public sealed class PostingStore : IDisposable
     {
         long bytes = (long)location.Pages * PageSize;
         if (location.Offset < 0 || location.Offset % PageSize != 0 || location.Pages < 0 || bytes > int.MaxValue
-            || location.Offset + bytes > Math.Max(_device.Length, Length))
+            || (location.Offset + bytes > Length && location.Offset + bytes > _device.Length)) // (a file's length is a system call: asked only past the store's end)
             throw new CorruptIndexException(_device.Name, location.Offset, $"posting location ({location.Offset}, {location.Pages} pages) lies outside the file");
         return (int)bytes;
     }
@@ -321,4 +319,20 @@ public sealed class PostingStore : IDisposable
         _mapping = null;
         if (_ownsDevice) _device.Dispose();
     }
+}
+
+/// <summary>When <see cref="PostingStore.Write"/> keeps a block LZ4-compressed (an uncompressed block can be read in place,
+/// <see cref="PostingStore.TryReadInPlace"/>, with no copy or decompression).</summary>
+public enum BlockCompression
+{
+    /// <summary>Whenever LZ4 makes the payload smaller at all.</summary>
+    WhenSmaller,
+
+    /// <summary>Only when LZ4 saves at least an eighth of the payload (RocksDB's rule): for payloads that compress
+    /// little, such as f32 vectors of real-valued embeddings, whose reads would otherwise pay a decompression for a
+    /// few percent of I/O.</summary>
+    WhenWorthIt,
+
+    /// <summary>Never: for payloads of near-random bytes such as quantisation codes.</summary>
+    Never,
 }
