@@ -247,7 +247,7 @@ public sealed partial class SpannIndex
     // whose id was never deleted or re-inserted since the postings last held only live copies (no stale bit) are
     // live without the id-map lookup, a cache miss per candidate that cost more than the code estimate itself.
     private bool IsLive(long id, byte version) =>
-        (version == 0 && !MaybeStale(id)) || (_idMap.TryGetValue(id, out var e) && e.Posting >= 0 && e.Version == version);
+        (version == 0 && (!_anyStale || !MaybeStale(id))) || (_idMap.TryGetValue(id, out var e) && e.Posting >= 0 && e.Version == version);
 
     // A summary of the id map for IsLive: one hashed bit per id that is deleted or has a non-zero version (re-inserted),
     // at 8 bits per id (so a clear bit is the common answer and a false positive only costs the id-map lookup). An
@@ -256,6 +256,7 @@ public sealed partial class SpannIndex
     private ulong[] _staleIds = new ulong[MinStaleBits / 64];
     private int _staleShift = 64 - BitOperations.Log2(MinStaleBits);
     private const int MinStaleBits = 4096;
+    private bool _anyStale; // false: no id was ever deleted or re-inserted, so every version-0 entry is live (no summary look-up)
 
     private ulong StaleSlot(long id) => unchecked((ulong)id * 0x9E3779B97F4A7C15UL) >> _staleShift;
 
@@ -263,6 +264,7 @@ public sealed partial class SpannIndex
     {
         ulong h = StaleSlot(id);
         _staleIds[h >> 6] |= 1UL << (int)(h & 63);
+        _anyStale = true;
     }
 
     // Called after the id map grows or shrinks (inserts, open, compaction): sizes the summary to ≥ 8 bits per id.
@@ -272,6 +274,7 @@ public sealed partial class SpannIndex
         if (!force && bits <= _staleIds.Length * 64L) return;
         _staleIds = new ulong[bits / 64];
         _staleShift = 64 - BitOperations.Log2((ulong)bits);
+        _anyStale = false;
         foreach (var (id, e) in _idMap)
             if (e.Posting < 0 || e.Version != 0) MarkStale(id);
     }
