@@ -301,6 +301,23 @@ internal sealed class RaBitQFastScanEstimator
     }
 
     /// <summary>
+    /// The upper bound of row <paramref name="row"/> of <paramref name="codes"/> whose lower-bound key (from
+    /// <see cref="LowerBoundKeys"/>) is <paramref name="lowerKey"/>: the estimate plus the same error and rounding
+    /// bounds (the true key lies between the two at the bound's confidence).
+    /// </summary>
+    public unsafe float UpperKey(ReadOnlySpan<byte> codes, int row, float lowerKey)
+    {
+        int at = (row >> 5) * _layout.BlockBytes + _layout.CodeBlockBytes + (row & 31) * RaBitQCodec.FactorBytes;
+        if ((uint)row >= (uint)(codes.Length / _layout.BlockBytes * 32) || at + RaBitQCodec.FactorBytes > codes.Length)
+            throw new ArgumentOutOfRangeException(nameof(row), row, "The row is not in the code area.");
+        fixed (byte* c = codes)
+        {
+            float* factors = (float*)(c + at);
+            return lowerKey + 2 * (_bound * factors[2] + _rounding * MathF.Abs(factors[1]));
+        }
+    }
+
+    /// <summary>
     /// Lower-bound keys of the first <paramref name="count"/> rows stored in <paramref name="codes"/> into
     /// <paramref name="keys"/> (≥ count floats, rounded up to 32), and per 32-row block the mask of the rows whose key is
     /// at most <paramref name="threshold"/> into <paramref name="masks"/> (⌈count / 32⌉ words; rows past count are clear).

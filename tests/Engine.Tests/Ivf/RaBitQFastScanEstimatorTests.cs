@@ -6,7 +6,8 @@ namespace Engine.Tests.Ivf;
 /// SPANN's block estimator for RaBitQ fast-scan codes (center at the origin): its keys equal the row estimator's
 /// estimate minus its bound and the table's rounding bound, up to the table's byte rounding, at every SIMD level (CI runs
 /// this class with AVX-512, AVX2 and all intrinsics switched off); the masks mark exactly the keys at or below the
-/// threshold among the rows given; and the keys are lower bounds of the exact distance at the stated confidence.
+/// threshold among the rows given; and the keys (and <c>UpperKey</c>) bound the exact distance from below (above) at the
+/// stated confidence.
 /// </summary>
 public class RaBitQFastScanEstimatorTests
 {
@@ -40,7 +41,7 @@ public class RaBitQFastScanEstimatorTests
         var keys = new float[(n + 31) / 32 * 32];
         var masks = new uint[(n + 31) / 32];
         float eps = RaBitQCodec.DefaultEpsilon, scale = metric == Metric.L2 ? 2 : 1;
-        long pairs = 0, below = 0;
+        long pairs = 0, below = 0, above = 0;
         for (int qi = 0; qi < 8; qi++)
         {
             var q = new float[d];
@@ -67,11 +68,16 @@ public class RaBitQFastScanEstimatorTests
                     exact += metric == Metric.L2 ? (q[j] - x[i * d + j]) * (double)(q[j] - x[i * d + j]) : -q[j] * (double)x[i * d + j];
                 pairs++;
                 if (keys[i] <= exact + 1e-4 * Math.Max(1, Math.Abs(exact))) below++;
+                float upper = estimator.UpperKey(blocks, i, keys[i]);
+                Assert.True(upper >= keys[i]);
+                if (upper >= exact - 1e-4 * Math.Max(1, Math.Abs(exact))) above++;
             }
             for (int i = n; i < masks.Length * 32; i++) Assert.Equal(0u, masks[i >> 5] >> (i & 31) & 1); // rows past n
         }
-        double rate = below / (double)pairs;
-        Assert.True(rate >= RaBitQCodec.Confidence(RaBitQCodec.DefaultEpsilon) - 0.01, $"B={bits} {metric} d={d}: the key was a lower bound on {rate:P2} of {pairs} pairs");
+        double rate = below / (double)pairs, upperRate = above / (double)pairs, stated = RaBitQCodec.Confidence(RaBitQCodec.DefaultEpsilon);
+        Assert.True(rate >= stated - 0.01, $"B={bits} {metric} d={d}: the key was a lower bound on {rate:P2} of {pairs} pairs");
+        Assert.True(upperRate >= stated - 0.01, $"B={bits} {metric} d={d}: UpperKey was an upper bound on {upperRate:P2} of {pairs} pairs");
+        Assert.Throws<ArgumentOutOfRangeException>(() => estimator.UpperKey(blocks, (n + 31) / 32 * 32, 0));
     }
 
     [Fact]

@@ -91,7 +91,10 @@ public sealed partial class SpannIndex
                 if (Path.GetFileName(f) != Path.GetFileName(PostingFile(dir, index._generation))) File.Delete(f);
             foreach (var f in System.IO.Directory.GetFiles(dir, "vectors-*.dat"))
                 if (index._refine is null || Path.GetFileName(f) != Path.GetFileName(RefineFile(dir, index._refineGeneration))) File.Delete(f);
-            index.OpenLog(meta, logKind, options ?? new SpannOpenOptions());
+            options ??= new SpannOpenOptions();
+            index._mapPostings = options.MapPostings;
+            index.RefreshPostingMap(force: true);
+            index.OpenLog(meta, logKind, options);
             index.QueueOutOfShape();
             index.StartMaintenance();
             return index;
@@ -376,7 +379,6 @@ public sealed partial class SpannIndex
             }
             index._live = liveCount;
             index.RebuildStaleIds(force: true);
-            index.RefreshPostingMap(force: true);
             return index;
         }
         catch

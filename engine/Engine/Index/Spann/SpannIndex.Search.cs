@@ -31,6 +31,11 @@ public sealed partial class SpannIndex
         public long[] SlotOffsets = new long[64];
         public byte[] SlotVersions = new byte[64];
         public int Slots;
+        // Fast-scan coded postings: the k smallest upper bounds among the query's live candidates (a max-heap kept
+        // across its postings: UpperFilled entries of UpperCount = k).
+        public float[] UpperKeys = [];
+        public long[] UpperIds = [];
+        public int UpperCount, UpperFilled;
         public float[] Vector = [];
     }
 
@@ -252,6 +257,9 @@ public sealed partial class SpannIndex
         if (s.BlockEstimator is not null) s.BlockEstimator.SetQuery(s.Query);
         else s.Estimator!.SetQuery(s.Query);
         s.Slots = 0;
+        if (s.UpperKeys.Length < k) { s.UpperKeys = new float[k]; s.UpperIds = new long[k]; }
+        s.UpperCount = k;
+        s.UpperFilled = 0;
         return new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
     }
 
@@ -270,15 +278,26 @@ public sealed partial class SpannIndex
             int padded = (n + 31) & ~31, blocks = padded >> 5;
             if (s.Dist.Length < padded) s.Dist = new float[Math.Max(padded, s.Dist.Length * 2)];
             if (s.Masks.Length < blocks) s.Masks = new uint[Math.Max(blocks, s.Masks.Length * 2)];
-            s.BlockEstimator.LowerBoundKeys(view.Codes, n, candidates.Threshold, s.Dist, s.Masks);
+            // An entry whose lower bound exceeds the k-th smallest upper bound among the live candidates so far cannot
+            // be among the k nearest (at the bounds' confidence, the rule re-ranking stops by), so the threshold is
+            // the smaller of that and the candidate heap's.
+            var upper = new TopKHeap(s.UpperKeys.AsSpan(0, s.UpperCount), s.UpperIds.AsSpan(0, s.UpperCount), s.UpperFilled);
+            static float Threshold(ref TopKHeap candidates, ref TopKHeap upper) => Math.Min(candidates.Threshold, upper.Threshold);
+            s.BlockEstimator.LowerBoundKeys(view.Codes, n, Threshold(ref candidates, ref upper), s.Dist, s.Masks);
             for (int b = 0; b < blocks; b++)
             {
                 for (uint mask = s.Masks[b]; mask != 0; mask &= mask - 1)
                 {
                     int j = b * 32 + System.Numerics.BitOperations.TrailingZeroCount(mask);
-                    if (s.Dist[j] <= candidates.Threshold) Offer(s, view, j, s.Dist[j], filter, ref candidates);
+                    float key = s.Dist[j];
+                    if (key <= Threshold(ref candidates, ref upper) && Offer(s, view, j, key, filter, ref candidates))
+                    {
+                        float u = s.BlockEstimator.UpperKey(view.Codes, j, key);
+                        if (u < upper.Threshold) upper.Push(u, 0);
+                    }
                 }
             }
+            s.UpperFilled = upper.Count;
             return n;
         }
         var estimator = s.Estimator!;
@@ -293,11 +312,11 @@ public sealed partial class SpannIndex
         return n;
     }
 
-    // Offers entry j of a coded posting with its estimate key: live, allowed and unseen entries take a slot.
-    private void Offer(Scratch s, PostingView view, int j, float key, IIdFilter? filter, ref TopKHeap candidates)
+    // Offers entry j of a coded posting with its estimate key: live, allowed and unseen entries take a slot (true).
+    private bool Offer(Scratch s, PostingView view, int j, float key, IIdFilter? filter, ref TopKHeap candidates)
     {
         long id = view.Ids[j];
-        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) return;
+        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) return false;
         int slot = s.Slots++;
         if (slot == s.SlotIds.Length)
         {
@@ -309,6 +328,7 @@ public sealed partial class SpannIndex
         s.SlotOffsets[slot] = view.Offsets[j];
         s.SlotVersions[slot] = view.Versions[j];
         candidates.Push(key, slot);
+        return true;
     }
 
     /// <summary>

@@ -49,6 +49,7 @@ public sealed partial class SpannIndex : IVectorIndex
     private PostingStore _store;
     private readonly IVectorCodec? _codec;      // null: postings hold raw f32 vectors
     private readonly CodeLayout? _codeLayout;   // how a coded posting stores its codes (rows, or fast-scan blocks)
+    private bool _mapPostings = true;            // SpannOpenOptions.MapPostings
     private VectorRecordStore? _refine;          // coded postings: the full vectors (refine file)
     private long _codecBytes;
     private IWriteAheadLog? _wal;
@@ -106,6 +107,7 @@ public sealed partial class SpannIndex : IVectorIndex
     /// </summary>
     private void RefreshPostingMap(bool force = false)
     {
+        if (!_mapPostings) return;
         long mapped = _store.MappedLength, unmapped = _store.Length - mapped;
         if (force ? unmapped != 0 : unmapped > mapped / 8) _store.MapForReads();
     }

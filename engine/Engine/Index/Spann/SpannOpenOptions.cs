@@ -18,6 +18,14 @@ public sealed record SpannOpenOptions
     /// lost. Off by default: such an index is refused with <see cref="CorruptIndexException"/>.
     /// </summary>
     public bool AcceptLogLoss { get; init; }
+
+    /// <summary>
+    /// Read uncompressed posting blocks in place from a read-only memory mapping of the posting file (default true):
+    /// no system call, copy or allocation per posting, with the same checks as a copied read. False: every read copies
+    /// the block, e.g. on a file system where mapping is slow, or where another host could truncate the file under the
+    /// mapping. Results are the same either way.
+    /// </summary>
+    public bool MapPostings { get; init; } = true;
 }
 
 /// <summary>What <see cref="SpannIndex.Open(string, SpannOpenOptions?)"/> found in the write-ahead log.</summary>
