@@ -345,3 +345,22 @@ def test_mine_hard_negatives_trains_on_a_sample_above_one_call(monkeypatch):
     got = minedex.mine_hard_negatives(q, c, np.arange(20), index="Flat", metric="l2", range_max=10,
                                       num_negatives=2, verbose=False)
     np.testing.assert_array_equal(ref.negatives, got.negatives)
+
+
+def test_spann_fast_scan_codes_search_save_and_load(tmp_path):
+    # SPANN postings holding RaBitQ codes in fast-scan blocks: self-queries find themselves, a saved directory loads
+    # back (postings then read in place from the mapped file) with the same results, and a bad codec is named.
+    x = data(3000, 24, 41)
+    index = minedex.Index("SPANN(size=32,codec=RaBitQfs4)", 24, "cosine")
+    index.train(x)
+    index.add(x)
+    D, I = index.search(x[:50], 5)
+    assert np.mean(I[:, 0] == np.arange(50)) >= 0.98
+    path = tmp_path / "spann"
+    index.save(str(path))
+    loaded = minedex.load(path)
+    D2, I2 = loaded.search(x[:50], 5)
+    assert np.array_equal(I, I2) and np.allclose(D, D2, atol=1e-6)
+    with pytest.raises(ValueError) as e:
+        minedex.Index("SPANN(codec=RaBitQfs2)", 24)
+    assert "RaBitQfs2" in str(e.value)
