@@ -404,6 +404,52 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         Assert.True(SpannTestData.Recall(mapped, exact, queries, 10, new SpannSearchParameters { Probes = 8, Threads = 1 }) > 0.5);
     }
 
+    // Disposing an index while other threads search it never crashes the process (postings and refine records are read
+    // in place from mappings that Dispose releases only once searches in flight are done); the searches either finish
+    // or fail with ObjectDisposedException.
+    [Theory]
+    [InlineData(null)]
+    [InlineData("RaBitQfs4")]
+    public void DisposeDuringSearches_EndsThemWithObjectDisposedException_NeverACrash(string? codec)
+    {
+        var (data, queries, exact) = Set(2000);
+        using var __ = exact;
+        using var dir = new TestDirectory();
+        string idx = Path.Combine(dir.Path, "idx");
+        using (var built = SpannIndex.Create(idx, D, Metric.L2, new SpannOptions { PostingSize = 16, Codec = codec, CacheBytes = 0 }, FileWriteAheadLogProvider.Instance))
+        {
+            built.Train(data);
+            built.Add(data, Range(0, 2000));
+            built.Maintain();
+            built.Checkpoint();
+        }
+        for (int round = 0; round < 5; round++)
+        {
+            var index = SpannIndex.Open(idx);
+            index.BackgroundMaintenance = false;
+            var started = new CountdownEvent(2);
+            var unexpected = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+            var searchers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+            {
+                var dd = new float[200 * 5]; var ll = new long[200 * 5];
+                var p = new SpannSearchParameters { Probes = 8, Threads = 1 };
+                started.Signal();
+                try
+                {
+                    for (int i = 0; i < 10_000; i++) index.Search(queries, 5, dd, ll, p);
+                }
+                catch (ObjectDisposedException) { }
+                catch (Exception e) { unexpected.Add(e); }
+            })).ToArray();
+            foreach (var t in searchers) t.Start();
+            started.Wait();
+            Thread.Sleep(5 + 7 * round);
+            index.Dispose();
+            foreach (var t in searchers) Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a search did not end after Dispose");
+            Assert.Empty(unexpected);
+        }
+    }
+
     // Coded postings are stored uncompressed, so an opened index searches them in place from the mapped posting file;
     // a flipped payload byte is still caught by the block's checksum on its first read, naming the posting file.
     [Fact]

@@ -104,7 +104,7 @@ public sealed partial class SpannIndex
 
     private void QueueOutOfShape()
     {
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             for (int p = 0; p < _postings.Count; p++)

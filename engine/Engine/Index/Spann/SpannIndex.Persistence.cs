@@ -129,7 +129,7 @@ public sealed partial class SpannIndex
             string dir = Path.GetFullPath(path);
             if (File.Exists(dir)) throw new IOException($"'{dir}' is a file; a SPANN index is saved as a directory.");
             System.IO.Directory.CreateDirectory(dir);
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat")) File.Delete(f);

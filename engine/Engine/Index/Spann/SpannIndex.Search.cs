@@ -111,7 +111,7 @@ public sealed partial class SpannIndex
         var chunk = s.Chunk.AsSpan(0, qb * d);
         queries.Slice(q0 * d, qb * d).CopyTo(chunk);
         if (IsCosine) for (int i = 0; i < qb; i++) Normalize(chunk.Slice(i * d, d));
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             // Probes beyond the head count are clamped to it (heads change with splits and merges); scratch is
@@ -197,7 +197,7 @@ public sealed partial class SpannIndex
         ThrowIfDisposed();
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats but the dimension is {Dimension}.", nameof(destination));
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;

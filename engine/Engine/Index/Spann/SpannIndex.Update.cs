@@ -26,7 +26,7 @@ public sealed partial class SpannIndex
             ThrowIfDisposed();
             ThrowMaintenanceError();
             var seen = new HashSet<long>();
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 for (int i = 0; i < n; i++)
@@ -65,7 +65,7 @@ public sealed partial class SpannIndex
             ThrowIfDisposed();
             ThrowMaintenanceError();
             int present = 0;
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 foreach (long id in ids) if (_idMap.TryGetValue(id, out var e) && e.Posting >= 0) present++;

@@ -27,7 +27,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
         catch (CorruptIndexException e) { report.Add(e); } // a split or merge hit damage: listed, and the check goes on
         lock (_writerGate)
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try { VerifyLocked(report); }
             finally { _lock.ExitReadLock(); }
         }

@@ -164,7 +164,7 @@ public sealed partial class SpannIndex : IVectorIndex
     {
         get
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 // Allocated capacity, not the count: a dictionary entry is hash + next + key + value, plus a bucket.
@@ -194,12 +194,25 @@ public sealed partial class SpannIndex : IVectorIndex
     /// <summary>Tests: the head vector of posting <paramref name="posting"/>, when that posting exists.</summary>
     internal bool TryHeadVector(int posting, Span<float> destination)
     {
-        _lock.EnterReadLock();
+        EnterReadLock();
         try { return posting >= 0 && posting < _postings.Count && _postings[posting].Exists && _heads.TryReconstruct(posting, destination); }
         finally { _lock.ExitReadLock(); }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>
+    /// Takes the read lock of an index that is not disposed: a caller that passed <see cref="ThrowIfDisposed"/> before a
+    /// concurrent <see cref="Dispose"/> and then waited for the lock gets <see cref="ObjectDisposedException"/> here,
+    /// never the released files and mappings.
+    /// </summary>
+    private void EnterReadLock()
+    {
+        _lock.EnterReadLock();
+        if (!Volatile.Read(ref _disposed)) return;
+        _lock.ExitReadLock();
+        throw new ObjectDisposedException(GetType().FullName);
+    }
 
     /// <summary>Stops background maintenance, closes the log and files. Does not checkpoint.</summary>
     public void Dispose()
@@ -210,10 +223,18 @@ public sealed partial class SpannIndex : IVectorIndex
         {
             _disposed = true;
             _wal?.Dispose();
-            _store.Dispose();
-            _refine?.Dispose();
-            _heads.Dispose();
+            // Under the write lock: a search still in flight reads postings and refine records in place from their
+            // mappings, so it finishes before they are unmapped (later ones fail with ObjectDisposedException).
+            _lock.EnterWriteLock();
+            try
+            {
+                _store.Dispose();
+                _refine?.Dispose();
+                _heads.Dispose();
+            }
+            finally { _lock.ExitWriteLock(); }
         }
-        _lock.Dispose();
+        // The lock itself is left to the GC: a search that passed ThrowIfDisposed may still be waiting for it (disposing
+        // a lock with waiters throws), and EnterReadLock turns it away once it gets the lock.
     }
 }
