@@ -151,6 +151,38 @@ public class IvfMappedLoadTests
         Assert.Equal(reference.Count + 1, reloaded.Count);
     }
 
+    // Disposing a mapped index while other threads search it: searches in flight finish before the mapping goes,
+    // later ones (also those waiting for the lock) fail with ObjectDisposedException; Dispose itself never throws.
+    [Fact]
+    public void DisposeDuringSearches_EndsThemWithObjectDisposedException()
+    {
+        using var dir = new IvfTestData.TempDir();
+        string path = SaveIndex(dir, "IVF16,PQ4x4fs,RFlat");
+        for (int round = 0; round < 5; round++)
+        {
+            var index = (IvfIndex)IndexFactory.Load(path);
+            Assert.True(index.IsMapped);
+            var started = new CountdownEvent(2);
+            var unexpected = new System.Collections.Concurrent.ConcurrentBag<Exception>();
+            var searchers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+            {
+                started.Signal();
+                try
+                {
+                    for (int i = 0; i < 100_000; i++) Run(index, Params[0]);
+                }
+                catch (ObjectDisposedException) { }
+                catch (Exception e) { unexpected.Add(e); }
+            })).ToArray();
+            foreach (var t in searchers) t.Start();
+            started.Wait();
+            Thread.Sleep(5 + 7 * round);
+            index.Dispose();
+            foreach (var t in searchers) Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a search did not end after Dispose");
+            Assert.Empty(unexpected);
+        }
+    }
+
     [Fact]
     public void DisposeReleasesTheMapping()
     {

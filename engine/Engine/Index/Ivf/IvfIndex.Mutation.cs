@@ -48,7 +48,7 @@ public sealed partial class IvfIndex
             codes = new byte[(long)n * _codec.CodeSize];
             EncodeResiduals(x, assign, n, codes);
         }
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -127,7 +127,7 @@ public sealed partial class IvfIndex
     /// <inheritdoc />
     public int Remove(ReadOnlySpan<long> ids)
     {
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -176,7 +176,7 @@ public sealed partial class IvfIndex
     {
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             if (!_directMap.TryGetValue(id, out long loc)) return false;
@@ -194,7 +194,7 @@ public sealed partial class IvfIndex
     /// <summary>True when <paramref name="id"/> is stored.</summary>
     public bool Contains(long id)
     {
-        _lock.EnterReadLock();
+        EnterReadLock();
         try { return _directMap.ContainsKey(id); }
         finally { _lock.ExitReadLock(); }
     }

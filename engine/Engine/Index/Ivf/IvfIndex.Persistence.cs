@@ -38,7 +38,7 @@ public sealed partial class IvfIndex
     /// the old file's pages.</remarks>
     public void Save(string path)
     {
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));

@@ -52,7 +52,7 @@ public sealed partial class IvfIndex
         float[] qw = PrepareQueries(queries, nq, out float[] q);
         try
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 var ctx = new SearchContext(this, 1, probes, 1, ivf?.MaxCodes ?? 0, parameters?.Filter, ivf, parameters?.Stats);

@@ -41,7 +41,7 @@ public sealed partial class IvfIndex
         long[]? allowed = null;
         try
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 var ctx = new SearchContext(this, k, probes, rf, maxCodes, parameters?.Filter, ivf, parameters?.Stats);

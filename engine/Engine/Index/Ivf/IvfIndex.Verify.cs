@@ -22,7 +22,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
     public VerifyReport Verify()
     {
         var report = new VerifyReport(SourceName);
-        _lock.EnterReadLock();
+        EnterReadLock();
         try
         {
             string? bad = FirstNonFinite();

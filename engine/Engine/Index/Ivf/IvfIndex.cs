@@ -173,7 +173,7 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Number of vectors in each list (for diagnostics and tests).</summary>
     public int[] ListSizes()
     {
-        _lock.EnterReadLock();
+        EnterReadLock();
         try { return _lists.Select(l => l.Count).ToArray(); }
         finally { _lock.ExitReadLock(); }
     }
@@ -186,7 +186,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         get
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try
             {
                 long b = _quantizer.MemoryBytes + (_pq?.Codebooks.Length ?? 0) * 4L + (_tables?.MemoryBytes ?? 0)
@@ -206,7 +206,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         get
         {
-            _lock.EnterReadLock();
+            EnterReadLock();
             try { return _lists.Sum(l => l.MappedBytes); }
             finally { _lock.ExitReadLock(); }
         }
@@ -224,7 +224,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (centroids.Length != (long)ListCount * Dimension)
             throw new ArgumentException($"Centroids must hold nlist×d = {(long)ListCount * Dimension} floats, got {centroids.Length}.", nameof(centroids));
         Guard.Finite(centroids, Dimension, nameof(centroids));
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -250,7 +250,7 @@ public sealed partial class IvfIndex : IVectorIndex
         ArgumentNullException.ThrowIfNull(quantizer);
         if (quantizer.ListCount != ListCount)
             throw new ArgumentException($"The quantizer holds {quantizer.ListCount} centroids; the index has {ListCount} lists.", nameof(quantizer));
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -292,7 +292,7 @@ public sealed partial class IvfIndex : IVectorIndex
     public void UseCodebooks(ReadOnlySpan<float> codebooks)
     {
         var pq = _pq ?? throw new InvalidOperationException($"A '{Description}' index has no product quantizer.");
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -325,7 +325,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (n == 0) throw new ArgumentException("Training needs at least one vector.", nameof(vectors));
         int d = Dimension, threads = TrainingThreads;
         var rng = new Random(TrainingSeed);
-        _lock.EnterWriteLock();
+        EnterWriteLock();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -478,6 +478,26 @@ public sealed partial class IvfIndex : IVectorIndex
             DisposeDeviceLists();
         }
         finally { _lock.ExitWriteLock(); }
-        _lock.Dispose();
+        // The lock itself is left to the GC: a search that started before Dispose may still be waiting for it
+        // (disposing a lock with waiters throws), and EnterReadLock / EnterWriteLock turn it away once it gets it.
+    }
+
+    /// <summary>Takes the read lock of an index that is not disposed (else <see cref="ObjectDisposedException"/>, also
+    /// for a caller that was waiting for the lock while <see cref="Dispose"/> released the lists and mappings).</summary>
+    private void EnterReadLock()
+    {
+        _lock.EnterReadLock();
+        if (Volatile.Read(ref _disposed) == 0) return;
+        _lock.ExitReadLock();
+        throw new ObjectDisposedException(GetType().FullName);
+    }
+
+    /// <summary>Takes the write lock of an index that is not disposed (else <see cref="ObjectDisposedException"/>).</summary>
+    private void EnterWriteLock()
+    {
+        _lock.EnterWriteLock();
+        if (Volatile.Read(ref _disposed) == 0) return;
+        _lock.ExitWriteLock();
+        throw new ObjectDisposedException(GetType().FullName);
     }
 }
