@@ -162,24 +162,7 @@ public class IvfMappedLoadTests
         {
             var index = (IvfIndex)IndexFactory.Load(path);
             Assert.True(index.IsMapped);
-            var started = new CountdownEvent(2);
-            var unexpected = new System.Collections.Concurrent.ConcurrentBag<Exception>();
-            var searchers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
-            {
-                started.Signal();
-                try
-                {
-                    for (int i = 0; i < 100_000; i++) Run(index, Params[0]);
-                }
-                catch (ObjectDisposedException) { }
-                catch (Exception e) { unexpected.Add(e); }
-            })).ToArray();
-            foreach (var t in searchers) t.Start();
-            started.Wait();
-            Thread.Sleep(5 + 7 * round);
-            index.Dispose();
-            foreach (var t in searchers) Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a search did not end after Dispose");
-            Assert.Empty(unexpected);
+            Hardening.DisposeDuringSearchTests.SearchWhileDisposing(index, () => () => Run(index, Params[0]), 5 + 7 * round);
         }
     }
 

@@ -427,26 +427,12 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         {
             var index = SpannIndex.Open(idx);
             index.BackgroundMaintenance = false;
-            var started = new CountdownEvent(2);
-            var unexpected = new System.Collections.Concurrent.ConcurrentBag<Exception>();
-            var searchers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+            Hardening.DisposeDuringSearchTests.SearchWhileDisposing(index, () =>
             {
                 var dd = new float[200 * 5]; var ll = new long[200 * 5];
                 var p = new SpannSearchParameters { Probes = 8, Threads = 1 };
-                started.Signal();
-                try
-                {
-                    for (int i = 0; i < 10_000; i++) index.Search(queries, 5, dd, ll, p);
-                }
-                catch (ObjectDisposedException) { }
-                catch (Exception e) { unexpected.Add(e); }
-            })).ToArray();
-            foreach (var t in searchers) t.Start();
-            started.Wait();
-            Thread.Sleep(5 + 7 * round);
-            index.Dispose();
-            foreach (var t in searchers) Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a search did not end after Dispose");
-            Assert.Empty(unexpected);
+                return () => index.Search(queries, 5, dd, ll, p);
+            }, 5 + 7 * round);
         }
     }
 

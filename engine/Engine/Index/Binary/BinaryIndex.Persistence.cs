@@ -12,7 +12,7 @@ public sealed partial class BinaryIndex
     /// and stage scales, the SQ8 refine range, ids, binary codes and refine codes.</remarks>
     public void Save(string path)
     {
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
@@ -27,7 +27,7 @@ public sealed partial class BinaryIndex
             w.WriteArray<byte>("REFN", _refine is null ? [] : _refineCodes.AsSpan(0, _count * _refine.CodeSize));
             w.Commit();
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>Loads an index written by <see cref="Save"/>, verifying checksums, shapes, parameters and ids.</summary>

@@ -28,7 +28,7 @@ public sealed partial class BinaryIndex
         var q = Entry(queries).ToArray();
         var outD = new float[(long)nq * k];
         var outL = new long[(long)nq * k];
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_codec.IsTrained)
@@ -53,7 +53,7 @@ public sealed partial class BinaryIndex
                 parameters?.Stats?.Add(queries: nq, codesScanned: (long)nq * count, refined: refined, distances: refined);
             }
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
         outD.CopyTo(distances);
         outL.CopyTo(labels);
     }

@@ -13,7 +13,7 @@ namespace Engine.Index.Binary;
 /// <see cref="Remove"/> moves the last row into the hole.</remarks>
 public sealed partial class BinaryIndex : IVectorIndex
 {
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _lock = new(nameof(BinaryIndex));
     private readonly BinaryCodec _codec;
     private readonly VectorCodec? _refine;
     private byte[] _codes = [];
@@ -69,13 +69,13 @@ public sealed partial class BinaryIndex : IVectorIndex
         if (n == 0) throw new ArgumentException("Training a binary index needs at least one vector.", nameof(vectors));
         Guard.Finite(vectors, Dimension, nameof(vectors));
         var x = Entry(vectors);
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             _codec.Train(x, seed: 1234, threads: 0);
             _refine?.Train(x);
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <inheritdoc />
@@ -98,7 +98,7 @@ public sealed partial class BinaryIndex : IVectorIndex
         _codec.Encode(x, codes);
         var refine = _refine is null ? [] : new byte[(long)n * _refine.CodeSize];
         if (_refine is not null && n > 0) _refine.Encode(x, refine);
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             for (int i = 0; i < n; i++)
@@ -116,7 +116,7 @@ public sealed partial class BinaryIndex : IVectorIndex
             for (int i = 0; i < n; i++) { _ids[_count + i] = ids[i]; _rowOf[ids[i]] = _count + i; }
             Volatile.Write(ref _count, total);
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     private static void Grow(ref byte[] array, long need)
@@ -128,7 +128,7 @@ public sealed partial class BinaryIndex : IVectorIndex
     /// <inheritdoc />
     public int Remove(ReadOnlySpan<long> ids)
     {
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             int removed = 0, cs = _codec.CodeSize, rs = _refine?.CodeSize ?? 0;
@@ -148,7 +148,7 @@ public sealed partial class BinaryIndex : IVectorIndex
             }
             return removed;
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <inheritdoc />
@@ -156,7 +156,7 @@ public sealed partial class BinaryIndex : IVectorIndex
     public bool TryReconstruct(long id, Span<float> destination)
     {
         if (destination.Length < Dimension) throw new ArgumentException($"destination must hold d={Dimension} floats.", nameof(destination));
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_rowOf.TryGetValue(id, out int row)) return false;
@@ -164,7 +164,7 @@ public sealed partial class BinaryIndex : IVectorIndex
             else _codec.Decode(_codes.AsSpan(row * _codec.CodeSize, _codec.CodeSize), destination[..Dimension]);
             return true;
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>The rows as the index sees them: a copy normalised for cosine, the input itself otherwise.</summary>
@@ -182,5 +182,5 @@ public sealed partial class BinaryIndex : IVectorIndex
     }
 
     /// <inheritdoc />
-    public void Dispose() => _lock.Dispose();
+    public void Dispose() => _lock.Close(() => { });
 }

@@ -9,7 +9,7 @@ public sealed partial class FlatIndex
     /// <inheritdoc />
     public void Save(string path)
     {
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
@@ -24,7 +24,7 @@ public sealed partial class FlatIndex
             w.EndSection();
             w.Commit();
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>Loads an index written by <see cref="Save"/>, verifying header, section and trailer checksums.</summary>

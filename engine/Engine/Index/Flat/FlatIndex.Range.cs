@@ -30,7 +30,7 @@ public sealed partial class FlatIndex
         float[] q = queries.ToArray();
         if (Metric == Metric.Cosine)
             for (int i = 0; i < nq; i++) NormalizeInPlace(q.AsSpan(i * d, d));
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             int n = _count;
@@ -42,7 +42,7 @@ public sealed partial class FlatIndex
                 RangeBlock(q.AsSpan(q0 * d, qb * d), qb, n, radius, lists.AsSpan(q0, qb), filter);
             });
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
         return RangeSearchResult.FromLists(Metric, radius, lists);
     }
 

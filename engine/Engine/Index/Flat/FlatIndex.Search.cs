@@ -29,7 +29,7 @@ public sealed partial class FlatIndex
             if (Metric == Metric.Cosine)
                 for (int i = 0; i < nq; i++) NormalizeInPlace(q.AsSpan(i * d, d));
 
-            _lock.EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 int n = _count;
@@ -47,7 +47,7 @@ public sealed partial class FlatIndex
                     SearchParallelOverCorpus(q, nq, n, k, distances, labels, filter, threads);
                 }
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
         finally { ArrayPool<float>.Shared.Return(q); }
 

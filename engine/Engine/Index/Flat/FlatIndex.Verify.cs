@@ -14,7 +14,7 @@ public sealed partial class FlatIndex : IVerifiableIndex
     public VerifyReport Verify()
     {
         var report = new VerifyReport(SourceName);
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             int d = Dimension;
@@ -36,7 +36,7 @@ public sealed partial class FlatIndex : IVerifiableIndex
                 report.Add(SourceName, -1, $"the id map holds {_rowOf.Count} ids for {_count} rows");
             report.PartsChecked = 1;
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
         return report;
     }
 

@@ -33,7 +33,7 @@ public sealed partial class FlatIndex : IVectorIndex
 
     private readonly int _corpusBlock;
     private readonly int _blockShift;
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _lock = new(nameof(FlatIndex));
     private float[][] _blocks = [];
     private float[] _norms = [];
     private long[] _ids = [];
@@ -88,7 +88,7 @@ public sealed partial class FlatIndex : IVectorIndex
     {
         get
         {
-            _lock.EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 // Capacity is what is resident; the id map costs about 24 bytes per entry.
@@ -97,7 +97,7 @@ public sealed partial class FlatIndex : IVectorIndex
                 return floats * sizeof(float) + (long)_norms.Length * sizeof(float)
                     + (long)_ids.Length * sizeof(long) + (long)_rowOf.Count * 24;
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
     }
 
@@ -143,7 +143,7 @@ public sealed partial class FlatIndex : IVectorIndex
         Guard.Ids(ids, n);
         Guard.Finite(vectors, Dimension, nameof(vectors));
         if (n == 0) return;
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             // Validate every id before touching state, so a rejected call changes nothing.
@@ -175,13 +175,13 @@ public sealed partial class FlatIndex : IVectorIndex
             }
             Volatile.Write(ref _count, (int)newCount);
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <inheritdoc />
     public int Remove(ReadOnlySpan<long> ids)
     {
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             int removed = 0, d = Dimension;
@@ -201,7 +201,7 @@ public sealed partial class FlatIndex : IVectorIndex
             }
             return removed;
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <inheritdoc />
@@ -209,22 +209,22 @@ public sealed partial class FlatIndex : IVectorIndex
     {
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_rowOf.TryGetValue(id, out int row)) return false;
             Row(row).CopyTo(destination);
             return true;
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>True when <paramref name="id"/> is stored.</summary>
     public bool Contains(long id)
     {
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try { return _rowOf.ContainsKey(id); }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     private void EnsureCapacity(int rows)
@@ -261,5 +261,5 @@ public sealed partial class FlatIndex : IVectorIndex
     internal static void NormalizeInPlace(Span<float> v) => Distances.NormalizeInPlace(v);
 
     /// <inheritdoc />
-    public void Dispose() => _lock.Dispose();
+    public void Dispose() => _lock.Close(() => { });
 }

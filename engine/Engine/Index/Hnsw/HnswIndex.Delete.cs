@@ -80,7 +80,7 @@ public sealed partial class HnswIndex
 
         // Nothing links to the deleted nodes any more and they are not the entry point, so only searches already
         // running can reach them: the exclusive section waits for those, then the slots are reused.
-        _resize.EnterWriteLock();
+        _resize.EnterWrite();
         try
         {
             foreach (int node in dead)
@@ -95,7 +95,7 @@ public sealed partial class HnswIndex
             Interlocked.Add(ref _tombstones, -dead.Count);
             _attributeOrder = null;
         }
-        finally { _resize.ExitWriteLock(); }
+        finally { _resize.ExitWrite(); }
     }
 
     // Runs `work` for every slot: in slot order on one thread, or over BuildThreads.

@@ -86,7 +86,7 @@ public sealed partial class HnswIndex
         int d = Dimension;
         var rng = _levelRng ??= new Random(Seed);
         var nodes = new int[n];
-        _resize.EnterWriteLock();
+        _resize.EnterWrite();
         try
         {
             ReleaseMapping(); // the rows move to the heap before the first write (no search runs now)
@@ -118,7 +118,7 @@ public sealed partial class HnswIndex
             }
             _attributeOrder = null;
         }
-        finally { _resize.ExitWriteLock(); }
+        finally { _resize.ExitWrite(); }
         return nodes;
     }
 
@@ -135,13 +135,13 @@ public sealed partial class HnswIndex
         {
             ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             if (capacity <= _levels.Length) return;
-            _resize.EnterWriteLock();
+            _resize.EnterWrite();
             try
             {
                 ReleaseMapping(); // the rows move to the heap (no search runs now)
                 EnsureCapacity(capacity, exact: true);
             }
-            finally { _resize.ExitWriteLock(); }
+            finally { _resize.ExitWrite(); }
         }
     }
 

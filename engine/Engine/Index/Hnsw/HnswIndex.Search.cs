@@ -28,7 +28,7 @@ public sealed partial class HnswIndex
         var ctx = new QueryContext(k, ef, admit, parameters?.Stats);
         int threads = Math.Min(nq, parameters?.ResolveThreads() ?? Environment.ProcessorCount);
         int d = Dimension;
-        EnterRead();
+        _resize.EnterRead();
         try
         {
             if (!admit.IsOpen && TryCollectAllowed(in admit, ef, hp?.ExactFallbackSelectivity ?? 0.01, out var allowed, out int allowedCount))
@@ -55,7 +55,7 @@ public sealed partial class HnswIndex
                 if (ctx.Allowed is not null) ArrayPool<int>.Shared.Return(ctx.Allowed);
             }
         }
-        finally { _resize.ExitReadLock(); }
+        finally { _resize.ExitRead(); }
     }
 
     // Separate from Search so that the closure of the parallel loop is only allocated when it runs.

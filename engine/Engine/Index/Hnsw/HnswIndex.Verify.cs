@@ -17,9 +17,9 @@ public sealed partial class HnswIndex : IVerifiableIndex
         var report = new VerifyReport(SourceName);
         lock (_writer)
         {
-            EnterRead();
+            _resize.EnterRead();
             try { VerifyLocked(report); }
-            finally { _resize.ExitReadLock(); }
+            finally { _resize.ExitRead(); }
         }
         return report;
     }

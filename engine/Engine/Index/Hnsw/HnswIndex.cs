@@ -68,7 +68,7 @@ public sealed partial class HnswIndex : IVectorIndex
     private readonly Lock _mapLock = new();
     private readonly Lock _writer = new();
     private readonly Lock _entryLock = new();
-    private readonly ReaderWriterLockSlim _resize = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _resize = new(nameof(HnswIndex));
     private readonly Lock[] _nodeLocks;
     private readonly ConcurrentBag<HnswScratch> _pool = new();
     private Random? _levelRng;
@@ -186,7 +186,7 @@ public sealed partial class HnswIndex : IVectorIndex
     {
         get
         {
-            _resize.EnterReadLock();
+            _resize.EnterRead();
             try
             {
                 long b = _vectors.MemoryBytes + (long)_links0.Length * 4 + (long)_levels.Length * 4 + (long)_ids.Length * 8 + (_attrs?.LongLength ?? 0) * 8
@@ -195,7 +195,7 @@ public sealed partial class HnswIndex : IVectorIndex
                 lock (_mapLock) b += _nodeOf.Count * 24L;
                 return b;
             }
-            finally { _resize.ExitReadLock(); }
+            finally { _resize.ExitRead(); }
         }
     }
 
@@ -226,7 +226,7 @@ public sealed partial class HnswIndex : IVectorIndex
     {
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
-        EnterRead();
+        _resize.EnterRead();
         try
         {
             int node;
@@ -234,7 +234,7 @@ public sealed partial class HnswIndex : IVectorIndex
             _vectors.Get(node, destination);
             return true;
         }
-        finally { _resize.ExitReadLock(); }
+        finally { _resize.ExitRead(); }
     }
 
     /// <summary>True when <paramref name="id"/> is stored (and not removed).</summary>
@@ -287,17 +287,6 @@ public sealed partial class HnswIndex : IVectorIndex
         _mapping = null;
     }
 
-    // Takes the read side of the resize lock for a reader of rows or links, refusing a disposed index: Dispose sets
-    // _disposed before it takes the write side, so a reader that gets in after it sees the flag and never reads the
-    // freed rows.
-    private void EnterRead()
-    {
-        _resize.EnterReadLock();
-        if (Volatile.Read(ref _disposed) == 0) return;
-        _resize.ExitReadLock();
-        throw new ObjectDisposedException(GetType().FullName);
-    }
-
     private HnswScratch RentScratch() => _pool.TryTake(out var s) ? s : new HnswScratch(Dimension, _m0);
 
     private void ReturnScratch(HnswScratch s) => _pool.Add(s);
@@ -311,12 +300,12 @@ public sealed partial class HnswIndex : IVectorIndex
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         lock (_writer)
         {
-            _resize.EnterWriteLock();
-            _mapping?.Dispose(); // no search runs and none can start: the mapping and the rows can go
-            _mapping = null;
-            _vectors.Free();
-            _resize.ExitWriteLock();
+            _resize.Close(() =>
+            {
+                _mapping?.Dispose(); // no search runs and none can start: the mapping and the rows can go
+                _mapping = null;
+                _vectors.Free();
+            });
         }
-        _resize.Dispose();
     }
 }

@@ -48,7 +48,7 @@ public sealed partial class IvfIndex
             codes = new byte[(long)n * _codec.CodeSize];
             EncodeResiduals(x, assign, n, codes);
         }
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -82,7 +82,7 @@ public sealed partial class IvfIndex
             Interlocked.Exchange(ref _count, _directMap.Count);
             _attributeOrder = null;
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     // Codes of the residuals x − centroid[assign] (or of x itself for raw "nr" codes), formed and encoded in blocks of 256
@@ -127,7 +127,7 @@ public sealed partial class IvfIndex
     /// <inheritdoc />
     public int Remove(ReadOnlySpan<long> ids)
     {
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -135,7 +135,7 @@ public sealed partial class IvfIndex
             if (removed > 0) _attributeOrder = null;
             return removed;
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     // O(1) per id: the list's last vector moves into the hole and its direct-map entry is updated.
@@ -176,7 +176,7 @@ public sealed partial class IvfIndex
     {
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats; the index dimension is {Dimension}.", nameof(destination));
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_directMap.TryGetValue(id, out long loc)) return false;
@@ -188,15 +188,15 @@ public sealed partial class IvfIndex
             else work.CopyTo(destination);
             return true;
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>True when <paramref name="id"/> is stored.</summary>
     public bool Contains(long id)
     {
-        EnterReadLock();
+        _lock.EnterRead();
         try { return _directMap.ContainsKey(id); }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>The best vector the index holds for (list, offset), in the working space, into <paramref name="x"/>.</summary>

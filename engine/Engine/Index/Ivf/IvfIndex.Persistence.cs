@@ -38,7 +38,7 @@ public sealed partial class IvfIndex
     /// the old file's pages.</remarks>
     public void Save(string path)
     {
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             using var w = new IndexFileWriter(path, new IndexFileHeader(FileKind, Description, Metric, Dimension, _count, IndexFile.FormatVersion));
@@ -63,7 +63,7 @@ public sealed partial class IvfIndex
             w.WriteArray<uint>("LCRC", ListChecksums());
             w.Commit();
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     private delegate ReadOnlySpan<byte> ListBytes(InvertedList list);

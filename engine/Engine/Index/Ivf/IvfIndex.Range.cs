@@ -52,7 +52,7 @@ public sealed partial class IvfIndex
         float[] qw = PrepareQueries(queries, nq, out float[] q);
         try
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 var ctx = new SearchContext(this, 1, probes, 1, ivf?.MaxCodes ?? 0, parameters?.Filter, ivf, parameters?.Stats);
@@ -63,7 +63,7 @@ public sealed partial class IvfIndex
                     s => _scratchPool.Add(s));
                 parameters?.Stats?.Add(queries: nq);
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
         finally { ReturnQueries(q, qw); }
         return RangeSearchResult.FromLists(Metric, radius, lists);

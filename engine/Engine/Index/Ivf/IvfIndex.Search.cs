@@ -41,7 +41,7 @@ public sealed partial class IvfIndex
         long[]? allowed = null;
         try
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 var ctx = new SearchContext(this, k, probes, rf, maxCodes, parameters?.Filter, ivf, parameters?.Stats);
@@ -53,7 +53,7 @@ public sealed partial class IvfIndex
                 else RunChunks(qw, nq, distances, labels, ctx, allowed, allowedCount, threads);
                 parameters?.Stats?.Add(queries: nq);
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
         finally
         {

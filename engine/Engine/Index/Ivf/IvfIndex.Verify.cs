@@ -22,7 +22,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
     public VerifyReport Verify()
     {
         var report = new VerifyReport(SourceName);
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             string? bad = FirstNonFinite();
@@ -51,7 +51,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
             if (total != _count || _directMap.Count != _count)
                 report.Add(SourceName, -1, $"the lists hold {total} rows and the id map {_directMap.Count} ids, but the index counts {_count}");
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
         return report;
     }
 

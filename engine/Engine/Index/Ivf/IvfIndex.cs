@@ -34,7 +34,7 @@ namespace Engine.Index.Ivf;
 /// </remarks>
 public sealed partial class IvfIndex : IVectorIndex
 {
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _lock = new(nameof(IvfIndex));
     private readonly ConcurrentBag<IvfScratch> _scratchPool = new();
     private readonly InvertedLists _lists;
     private readonly Dictionary<long, long> _directMap = new();
@@ -173,9 +173,9 @@ public sealed partial class IvfIndex : IVectorIndex
     /// <summary>Number of vectors in each list (for diagnostics and tests).</summary>
     public int[] ListSizes()
     {
-        EnterReadLock();
+        _lock.EnterRead();
         try { return _lists.Select(l => l.Count).ToArray(); }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <inheritdoc />
@@ -186,7 +186,7 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         get
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 long b = _quantizer.MemoryBytes + (_pq?.Codebooks.Length ?? 0) * 4L + (_tables?.MemoryBytes ?? 0)
@@ -194,7 +194,7 @@ public sealed partial class IvfIndex : IVectorIndex
                 foreach (var l in _lists) b += l.MemoryBytes;
                 return b;
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
     }
 
@@ -206,9 +206,9 @@ public sealed partial class IvfIndex : IVectorIndex
     {
         get
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try { return _lists.Sum(l => l.MappedBytes); }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
     }
 
@@ -224,7 +224,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (centroids.Length != (long)ListCount * Dimension)
             throw new ArgumentException($"Centroids must hold nlist×d = {(long)ListCount * Dimension} floats, got {centroids.Length}.", nameof(centroids));
         Guard.Finite(centroids, Dimension, nameof(centroids));
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -236,7 +236,7 @@ public sealed partial class IvfIndex : IVectorIndex
             if (_pq is null && _binary is null && _refine?.IsTrained != false && _opq is null) _trained = true;
             else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>
@@ -250,7 +250,7 @@ public sealed partial class IvfIndex : IVectorIndex
         ArgumentNullException.ThrowIfNull(quantizer);
         if (quantizer.ListCount != ListCount)
             throw new ArgumentException($"The quantizer holds {quantizer.ListCount} centroids; the index has {ListCount} lists.", nameof(quantizer));
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -259,7 +259,7 @@ public sealed partial class IvfIndex : IVectorIndex
             SetQuantizer(quantizer);
             BuildTerm2();
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>ef of the HNSW coarse quantizer's searches (the search uses max(ef, probes)).</summary>
@@ -292,7 +292,7 @@ public sealed partial class IvfIndex : IVectorIndex
     public void UseCodebooks(ReadOnlySpan<float> codebooks)
     {
         var pq = _pq ?? throw new InvalidOperationException($"A '{Description}' index has no product quantizer.");
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -300,7 +300,7 @@ public sealed partial class IvfIndex : IVectorIndex
             pq.SetCodebooks(codebooks);
             if (_centroidsSupplied && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>
@@ -325,7 +325,7 @@ public sealed partial class IvfIndex : IVectorIndex
         if (n == 0) throw new ArgumentException("Training needs at least one vector.", nameof(vectors));
         int d = Dimension, threads = TrainingThreads;
         var rng = new Random(TrainingSeed);
-        EnterWriteLock();
+        _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
         try
         {
@@ -380,7 +380,7 @@ public sealed partial class IvfIndex : IVectorIndex
             _trained = true;
             progress?.Report(new BuildProgress("train", 1, 1));
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     private readonly bool _chooseAnisotropic;
@@ -465,10 +465,10 @@ public sealed partial class IvfIndex : IVectorIndex
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _lock.EnterWriteLock();
-        Interlocked.Increment(ref _deviceStamp);
-        try
+        // Under the write lock (searches in flight finish first); later callers get ObjectDisposedException.
+        _lock.Close(() =>
         {
+            Interlocked.Increment(ref _deviceStamp);
             _lists.Release();
             _directMap.Clear();
             _count = 0;
@@ -476,28 +476,6 @@ public sealed partial class IvfIndex : IVectorIndex
             _mapping = null;
             (_quantizer as IDisposable)?.Dispose();
             DisposeDeviceLists();
-        }
-        finally { _lock.ExitWriteLock(); }
-        // The lock itself is left to the GC: a search that started before Dispose may still be waiting for it
-        // (disposing a lock with waiters throws), and EnterReadLock / EnterWriteLock turn it away once it gets it.
-    }
-
-    /// <summary>Takes the read lock of an index that is not disposed (else <see cref="ObjectDisposedException"/>, also
-    /// for a caller that was waiting for the lock while <see cref="Dispose"/> released the lists and mappings).</summary>
-    private void EnterReadLock()
-    {
-        _lock.EnterReadLock();
-        if (Volatile.Read(ref _disposed) == 0) return;
-        _lock.ExitReadLock();
-        throw new ObjectDisposedException(GetType().FullName);
-    }
-
-    /// <summary>Takes the write lock of an index that is not disposed (else <see cref="ObjectDisposedException"/>).</summary>
-    private void EnterWriteLock()
-    {
-        _lock.EnterWriteLock();
-        if (Volatile.Read(ref _disposed) == 0) return;
-        _lock.ExitWriteLock();
-        throw new ObjectDisposedException(GetType().FullName);
+        });
     }
 }

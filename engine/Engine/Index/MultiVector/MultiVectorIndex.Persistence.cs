@@ -23,7 +23,7 @@ public sealed partial class MultiVectorIndex
     {
         ArgumentNullException.ThrowIfNull(directory);
         Directory.CreateDirectory(directory);
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             _fdeIndex.Save(Path.Combine(directory, FdeFileName));
@@ -43,7 +43,7 @@ public sealed partial class MultiVectorIndex
             else w.WriteArray<Half>("TOKS", _f16.AsSpan(0, values));
             w.Commit();
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>Loads an index saved with <see cref="Save"/>, verifying checksums, shapes, ids and the FDE index's item count.</summary>

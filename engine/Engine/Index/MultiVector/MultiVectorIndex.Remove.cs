@@ -12,7 +12,7 @@ public sealed partial class MultiVectorIndex
     /// <exception cref="NotSupportedException">The FDE index cannot remove items (nothing is changed).</exception>
     public int Remove(ReadOnlySpan<long> ids)
     {
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             var present = new List<long>();
@@ -35,7 +35,7 @@ public sealed partial class MultiVectorIndex
                 throw new InvalidOperationException($"The FDE index '{_fdeIndex.Description}' removed {fdeRemoved} of {present.Count} ids the multi-vector index held: the two were out of step (the token sets are removed).");
             return present.Count;
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>Drops the rows flagged in <paramref name="drop"/> from tokens, offsets, ids and the row map, keeping the order of the others (caller holds the write lock).</summary>

@@ -33,7 +33,7 @@ public sealed partial class MultiVectorIndex
         var fdes = new float[(long)nq * od];
         Encoder.EncodeAll(queries, document: false, fdes, reps, threads);
         var filter = parameters?.Filter;
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             int n = (int)Math.Min(requested, Math.Max(1, (long)_count));
@@ -63,7 +63,7 @@ public sealed partial class MultiVectorIndex
             l.CopyTo(labels);
             parameters?.Stats?.Add(queries: nq, distances: evaluations, refined: evaluations);
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public sealed partial class MultiVectorIndex
         int nq = queries.Count;
         float[] s = new float[(long)nq * k];
         long[] l = new long[(long)nq * k];
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             int count = _count;
@@ -102,7 +102,7 @@ public sealed partial class MultiVectorIndex
             l.CopyTo(labels);
             parameters?.Stats?.Add(queries: nq, distances: (long)nq * count);
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     /// <summary>Sorts a row's heap (keys are negated scores) and turns it into scores, padding with −∞ / −1.</summary>

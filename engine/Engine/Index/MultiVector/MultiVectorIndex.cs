@@ -23,7 +23,7 @@ public enum TokenEncoding
 /// concurrently; <see cref="Train"/> and <see cref="Add"/> take the write lock.</remarks>
 public sealed partial class MultiVectorIndex : IDisposable
 {
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _lock = new(nameof(MultiVectorIndex));
     private readonly IVectorIndex _fdeIndex;
     private float[] _f32 = [];
     private Half[] _f16 = [];
@@ -71,7 +71,7 @@ public sealed partial class MultiVectorIndex : IDisposable
     public long Count => Volatile.Read(ref _count);
 
     /// <summary>Tokens over all items.</summary>
-    public long TokenCount { get { _lock.EnterReadLock(); try { return _offsets[_count]; } finally { _lock.ExitReadLock(); } } }
+    public long TokenCount { get { _lock.EnterRead(); try { return _offsets[_count]; } finally { _lock.ExitRead(); } } }
 
     /// <summary>True when the FDE index is trained (items can be added).</summary>
     public bool IsTrained => _fdeIndex.IsTrained;
@@ -99,9 +99,9 @@ public sealed partial class MultiVectorIndex : IDisposable
         SearchParameters.CheckThreads(threads, nameof(threads));
         var fdes = new float[(long)sample.Count * Encoder.OutputDimension];
         Encoder.EncodeAll(sample, document: true, fdes, 0, threads);
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try { _fdeIndex.Train(fdes); }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>Adds items with caller-chosen non-negative ids (unique in the index).</summary>
@@ -124,7 +124,7 @@ public sealed partial class MultiVectorIndex : IDisposable
         int od = Encoder.OutputDimension;
         var fdes = new float[(long)items.Count * od];
         Encoder.EncodeAll(items, document: true, fdes, 0, threads);
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             if (!_fdeIndex.IsTrained) throw new InvalidOperationException($"The FDE index '{_fdeIndex.Description}' is not trained; call Train first.");
@@ -144,7 +144,7 @@ public sealed partial class MultiVectorIndex : IDisposable
             }
             Volatile.Write(ref _count, n);
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <summary>Trains (when needed) and adds <paramref name="items"/> with ids 0..n−1.</summary>
@@ -160,7 +160,7 @@ public sealed partial class MultiVectorIndex : IDisposable
     /// <summary>Copies the tokens of item <paramref name="id"/> (decoded to float) into a new array; null when absent.</summary>
     public float[]? GetTokens(long id)
     {
-        _lock.EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_rowOf.TryGetValue(id, out int row)) return null;
@@ -170,7 +170,7 @@ public sealed partial class MultiVectorIndex : IDisposable
             else TensorPrimitives.ConvertToSingle(_f16.AsSpan(from, result.Length), result);
             return result;
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     private void AppendTokens(ReadOnlySpan<float> tokens, int totalTokens)
@@ -208,7 +208,6 @@ public sealed partial class MultiVectorIndex : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _fdeIndex.Dispose();
-        _lock.Dispose();
+        _lock.Close(() => _fdeIndex.Dispose());
     }
 }

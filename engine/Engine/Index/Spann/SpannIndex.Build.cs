@@ -41,7 +41,7 @@ public sealed partial class SpannIndex
         {
             if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");
             if (_codec is not null) TrainCodec(data, n);
-            _lock.EnterWriteLock();
+            _lock.EnterWrite();
             try
             {
                 int k = heads.Length / Dimension;
@@ -55,7 +55,7 @@ public sealed partial class SpannIndex
                 _unitHeads = unitHeads;
                 Volatile.Write(ref _trained, true);
             }
-            finally { _lock.ExitWriteLock(); }
+            finally { _lock.ExitWrite(); }
             if (_directory is not null) CheckpointLocked();
         }
         progress?.Report(new BuildProgress("train", 1, 1));

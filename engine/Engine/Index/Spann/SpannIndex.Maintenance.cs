@@ -104,7 +104,7 @@ public sealed partial class SpannIndex
 
     private void QueueOutOfShape()
     {
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             for (int p = 0; p < _postings.Count; p++)
@@ -114,7 +114,7 @@ public sealed partial class SpannIndex
                     EnqueueMaintenance(p);
             }
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     private void ThrowMaintenanceError()
@@ -140,7 +140,7 @@ public sealed partial class SpannIndex
             lock (_writerGate)
             {
                 if (_disposed) return;
-                _lock.EnterWriteLock();
+                _lock.EnterWrite();
                 try
                 {
                     MaintainPosting(p);
@@ -152,7 +152,7 @@ public sealed partial class SpannIndex
                     _maintError = ExceptionDispatchInfo.Capture(e);
                     return;
                 }
-                finally { _lock.ExitWriteLock(); }
+                finally { _lock.ExitWrite(); }
             }
         }
     }

@@ -129,7 +129,7 @@ public sealed partial class SpannIndex
             string dir = Path.GetFullPath(path);
             if (File.Exists(dir)) throw new IOException($"'{dir}' is a file; a SPANN index is saved as a directory.");
             System.IO.Directory.CreateDirectory(dir);
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat")) File.Delete(f);
@@ -144,7 +144,7 @@ public sealed partial class SpannIndex
                 string wal = Path.Combine(dir, WalDirectoryName);
                 if (System.IO.Directory.Exists(wal)) System.IO.Directory.Delete(wal, recursive: true);
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
     }
 
@@ -193,7 +193,7 @@ public sealed partial class SpannIndex
     private void CheckpointLocked()
     {
         string dir = _directory!;
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             bool compact = _garbageBytes > _store.Length / 2 && _garbageBytes > 0;
@@ -245,7 +245,7 @@ public sealed partial class SpannIndex
             _wal?.Truncate(walAddress);
             RefreshPostingMap(force: true);
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones,

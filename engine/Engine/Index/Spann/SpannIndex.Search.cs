@@ -111,7 +111,7 @@ public sealed partial class SpannIndex
         var chunk = s.Chunk.AsSpan(0, qb * d);
         queries.Slice(q0 * d, qb * d).CopyTo(chunk);
         if (IsCosine) for (int i = 0; i < qb; i++) Normalize(chunk.Slice(i * d, d));
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             // Probes beyond the head count are clamped to it (heads change with splits and merges); scratch is
@@ -125,7 +125,7 @@ public sealed partial class SpannIndex
             for (int i = 0; i < qb; i++)
                 SearchOne(s, chunk.Slice(i * d, d), heads, i, distances.Slice((q0 + i) * k, k), labels.Slice((q0 + i) * k, k), call);
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     // One query whose heads are row i of the chunk's head search (caller holds the read lock).
@@ -197,7 +197,7 @@ public sealed partial class SpannIndex
         ThrowIfDisposed();
         if (destination.Length < Dimension)
             throw new ArgumentException($"destination holds {destination.Length} floats but the dimension is {Dimension}.", nameof(destination));
-        EnterReadLock();
+        _lock.EnterRead();
         try
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
@@ -215,7 +215,7 @@ public sealed partial class SpannIndex
             }
             throw new CorruptIndexException(_store.Device.Name, info.Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     // Raw postings: exact distances of every entry; the live, allowed, unseen ones that beat the k-th enter the heap.

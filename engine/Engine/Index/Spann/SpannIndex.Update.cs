@@ -26,14 +26,14 @@ public sealed partial class SpannIndex
             ThrowIfDisposed();
             ThrowMaintenanceError();
             var seen = new HashSet<long>();
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 for (int i = 0; i < n; i++)
                     if (!seen.Add(ids[i]) || (_idMap.TryGetValue(ids[i], out var e) && e.Posting >= 0))
                         throw new ArgumentException($"Id {ids[i]} is already present; ids must be unique (remove it first to replace the vector).", nameof(ids));
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
             if (_wal is not null) LogInsert(vectors, ids);
             ApplyInsertPrepared(vectors, ids);
         }
@@ -44,13 +44,13 @@ public sealed partial class SpannIndex
     {
         float[] data = vectors.ToArray();
         if (IsCosine) for (int i = 0; i < ids.Length; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
-        _lock.EnterWriteLock();
+        _lock.EnterWrite();
         try
         {
             ApplyInsert(data, ids);
             RefreshPostingMap();
         }
-        finally { _lock.ExitWriteLock(); }
+        finally { _lock.ExitWrite(); }
     }
 
     /// <inheritdoc />
@@ -65,18 +65,18 @@ public sealed partial class SpannIndex
             ThrowIfDisposed();
             ThrowMaintenanceError();
             int present = 0;
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 foreach (long id in ids) if (_idMap.TryGetValue(id, out var e) && e.Posting >= 0) present++;
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
             if (present == 0) return 0;
             if (_wal is not null) LogDelete(ids);
             int removed;
-            _lock.EnterWriteLock();
+            _lock.EnterWrite();
             try { removed = ApplyDelete(ids); }
-            finally { _lock.ExitWriteLock(); }
+            finally { _lock.ExitWrite(); }
             StartMaintenance();
             return removed;
         }
@@ -159,9 +159,9 @@ public sealed partial class SpannIndex
             case RecordDelete when n > 0 && rec.Length == 5 + (long)n * 8:
             {
                 var ids = MemoryMarshal.Cast<byte, long>(rec.Slice(5, n * 8)).ToArray();
-                _lock.EnterWriteLock();
+                _lock.EnterWrite();
                 try { ApplyDelete(ids); }
-                finally { _lock.ExitWriteLock(); }
+                finally { _lock.ExitWrite(); }
                 break;
             }
             default:

@@ -27,9 +27,9 @@ public sealed partial class SpannIndex : IVerifiableIndex
         catch (CorruptIndexException e) { report.Add(e); } // a split or merge hit damage: listed, and the check goes on
         lock (_writerGate)
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try { VerifyLocked(report); }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
         return report;
     }

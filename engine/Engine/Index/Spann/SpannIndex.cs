@@ -39,7 +39,7 @@ public sealed partial class SpannIndex : IVectorIndex
 
     private static readonly SearchParameters SingleThread = new() { Threads = 1 };
 
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly IndexLock _lock = new(nameof(SpannIndex));
     private readonly object _writerGate = new();
     private readonly FlatIndex _heads;
     private bool _unitHeads; // heads kept at unit length (inner product over unit vectors; set by Train or Open)
@@ -164,7 +164,7 @@ public sealed partial class SpannIndex : IVectorIndex
     {
         get
         {
-            EnterReadLock();
+            _lock.EnterRead();
             try
             {
                 // Allocated capacity, not the count: a dictionary entry is hash + next + key + value, plus a bucket.
@@ -172,7 +172,7 @@ public sealed partial class SpannIndex : IVectorIndex
                 long postings = (long)_postings.Capacity * System.Runtime.CompilerServices.Unsafe.SizeOf<PostingInfo>();
                 return _heads.MemoryBytes + postings + idTable + _staleIds.Length * 8L + Volatile.Read(ref _codecBytes) + _store.Cache.Bytes;
             }
-            finally { _lock.ExitReadLock(); }
+            finally { _lock.ExitRead(); }
         }
     }
 
@@ -194,25 +194,12 @@ public sealed partial class SpannIndex : IVectorIndex
     /// <summary>Tests: the head vector of posting <paramref name="posting"/>, when that posting exists.</summary>
     internal bool TryHeadVector(int posting, Span<float> destination)
     {
-        EnterReadLock();
+        _lock.EnterRead();
         try { return posting >= 0 && posting < _postings.Count && _postings[posting].Exists && _heads.TryReconstruct(posting, destination); }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitRead(); }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
-
-    /// <summary>
-    /// Takes the read lock of an index that is not disposed: a caller that passed <see cref="ThrowIfDisposed"/> before a
-    /// concurrent <see cref="Dispose"/> and then waited for the lock gets <see cref="ObjectDisposedException"/> here,
-    /// never the released files and mappings.
-    /// </summary>
-    private void EnterReadLock()
-    {
-        _lock.EnterReadLock();
-        if (!Volatile.Read(ref _disposed)) return;
-        _lock.ExitReadLock();
-        throw new ObjectDisposedException(GetType().FullName);
-    }
 
     /// <summary>Stops background maintenance, closes the log and files. Does not checkpoint.</summary>
     public void Dispose()
@@ -225,16 +212,12 @@ public sealed partial class SpannIndex : IVectorIndex
             _wal?.Dispose();
             // Under the write lock: a search still in flight reads postings and refine records in place from their
             // mappings, so it finishes before they are unmapped (later ones fail with ObjectDisposedException).
-            _lock.EnterWriteLock();
-            try
+            _lock.Close(() =>
             {
                 _store.Dispose();
                 _refine?.Dispose();
                 _heads.Dispose();
-            }
-            finally { _lock.ExitWriteLock(); }
+            });
         }
-        // The lock itself is left to the GC: a search that passed ThrowIfDisposed may still be waiting for it (disposing
-        // a lock with waiters throws), and EnterReadLock turns it away once it gets the lock.
     }
 }
