@@ -222,6 +222,31 @@ internal sealed class RaBitQFastScanTables
     }
 
     /// <summary>
+    /// The keys of one 32-row block (<see cref="RaBitQFastScanLayout"/>: sub-codes, then factors at
+    /// <paramref name="codeBytes"/>) into <paramref name="keys32"/>, and the mask of the first <paramref name="valid"/>
+    /// rows whose key is at most <paramref name="threshold"/>: the block sums of <see cref="PQ4FastScan.ScanBlock"/>,
+    /// then <see cref="Keys16"/> twice with AVX-512, else <see cref="Key"/> per row (bit-identical keys either way).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint BlockKeys(byte* block, byte* lut, int m, int codeBytes, int valid, ushort* out32, float* keys32,
+        float bias, float tableBias, float inv, float bound, float rounding, bool l2, float threshold)
+    {
+        PQ4FastScan.ScanBlock(block, lut, m, ushort.MaxValue, out32);
+        float* factors = (float*)(block + codeBytes);
+        uint mask = 0;
+        if (Avx512F.IsSupported)
+            mask = Keys16(out32, factors, keys32, bias, tableBias, inv, bound, rounding, l2, threshold)
+                | Keys16(out32 + 16, factors + 48, keys32 + 16, bias, tableBias, inv, bound, rounding, l2, threshold) << 16;
+        else
+            for (int i = 0; i < 32; i++)
+            {
+                keys32[i] = Key(out32[i], factors[3 * i], factors[3 * i + 1], factors[3 * i + 2], bias, tableBias, inv, bound, rounding, l2);
+                if (keys32[i] <= threshold) mask |= 1u << i;
+            }
+        return valid >= 32 ? mask : mask & ((1u << valid) - 1);
+    }
+
+    /// <summary>
     /// <see cref="Key"/> of 16 rows (sums at <paramref name="out16"/>, factors (add, f, err) interleaved at
     /// <paramref name="factors"/>) into <paramref name="keys16"/> with the same operations in the same order (no fused
     /// multiply-add, so the keys are bit-identical); returns the mask of keys ≤ <paramref name="threshold"/>. AVX-512 only.
@@ -328,35 +353,14 @@ internal sealed class RaBitQFastScanEstimator
         if (codes.Length < (long)blocks * blockBytes || keys.Length < blocks * 32 || masks.Length < blocks)
             throw new ArgumentException($"{count} rows need {blocks * blockBytes} code bytes, {blocks * 32} keys and {blocks} masks.");
         float bias = _bias, tableBias = _tables.TableBias, inv = _tables.Inv, bound = _bound, rounding = _rounding;
-        bool l2 = _l2, simd = Avx512F.IsSupported;
         fixed (byte* c = codes)
         fixed (byte* lut = _tables.Lut)
         fixed (ushort* out32 = _out32)
         fixed (float* k = keys)
         {
             for (int b = 0; b < blocks; b++)
-            {
-                byte* block = c + (long)b * blockBytes;
-                PQ4FastScan.ScanBlock(block, lut, m, ushort.MaxValue, out32);
-                float* factors = (float*)(block + codeBytes);
-                float* dst = k + b * 32;
-                uint mask = 0;
-                if (simd)
-                {
-                    mask = RaBitQFastScanTables.Keys16(out32, factors, dst, bias, tableBias, inv, bound, rounding, l2, threshold)
-                        | RaBitQFastScanTables.Keys16(out32 + 16, factors + 48, dst + 16, bias, tableBias, inv, bound, rounding, l2, threshold) << 16;
-                }
-                else
-                {
-                    for (int i = 0; i < 32; i++)
-                    {
-                        dst[i] = RaBitQFastScanTables.Key(out32[i], factors[3 * i], factors[3 * i + 1], factors[3 * i + 2], bias, tableBias, inv, bound, rounding, l2);
-                        if (dst[i] <= threshold) mask |= 1u << i;
-                    }
-                }
-                int valid = count - b * 32;
-                masks[b] = valid >= 32 ? mask : mask & ((1u << valid) - 1);
-            }
+                masks[b] = RaBitQFastScanTables.BlockKeys(c + (long)b * blockBytes, lut, m, codeBytes, count - b * 32, out32, k + b * 32,
+                    bias, tableBias, inv, bound, rounding, _l2, threshold);
         }
     }
 }

@@ -96,6 +96,19 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
 
     private static long[] Range(long start, int count) => Enumerable.Range(0, count).Select(i => start + i).ToArray();
 
+    // A durable index at dir/idx (file log, postings of 16, no read cache) holding the first rows of data, maintained
+    // and checkpointed, then closed; returns its directory.
+    private static string BuildDurable(TestDirectory dir, float[] data, int rows, string? codec, int d = D)
+    {
+        string idx = Path.Combine(dir.Path, "idx");
+        using var built = SpannIndex.Create(idx, d, Metric.L2, new SpannOptions { PostingSize = 16, Codec = codec, CacheBytes = 0 }, FileWriteAheadLogProvider.Instance);
+        built.Train(data);
+        built.Add(data.AsSpan(0, rows * d), Range(0, rows));
+        built.Maintain();
+        built.Checkpoint();
+        return idx;
+    }
+
     private static (float[] Data, float[] Queries, FlatIndex Exact) Set(int n, Metric metric = Metric.L2)
     {
         var data = SpannTestData.Clustered(n, D, seed: 71, clusters: 100);
@@ -367,14 +380,7 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         var (data, queries, exact) = Set(2000);
         using var __ = exact;
         using var dir = new TestDirectory();
-        string idx = Path.Combine(dir.Path, "idx");
-        using (var built = SpannIndex.Create(idx, D, Metric.L2, new SpannOptions { PostingSize = 16, Codec = codec, CacheBytes = 0 }, FileWriteAheadLogProvider.Instance))
-        {
-            built.Train(data);
-            built.Add(data.AsSpan(0, 1500 * D), Range(0, 1500));
-            built.Maintain();
-            built.Checkpoint();
-        }
+        string idx = BuildDurable(dir, data, 1500, codec);
         (float[] D, long[] L) SearchAll(SpannIndex index)
         {
             var dd = new float[200 * 10]; var ll = new long[200 * 10];
@@ -415,14 +421,7 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         var (data, queries, exact) = Set(2000);
         using var __ = exact;
         using var dir = new TestDirectory();
-        string idx = Path.Combine(dir.Path, "idx");
-        using (var built = SpannIndex.Create(idx, D, Metric.L2, new SpannOptions { PostingSize = 16, Codec = codec, CacheBytes = 0 }, FileWriteAheadLogProvider.Instance))
-        {
-            built.Train(data);
-            built.Add(data, Range(0, 2000));
-            built.Maintain();
-            built.Checkpoint();
-        }
+        string idx = BuildDurable(dir, data, 2000, codec);
         for (int round = 0; round < 5; round++)
         {
             var index = SpannIndex.Open(idx);
@@ -444,14 +443,7 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
         const int d = 128; // 8-bit codes of 128 dimensions: LZ4 saves less than an eighth, so blocks stay uncompressed
         var data = SpannTestData.Clustered(1000, d, seed: 73, clusters: 40);
         using var dir = new TestDirectory();
-        string idx = Path.Combine(dir.Path, "idx");
-        using (var built = SpannIndex.Create(idx, d, Metric.L2, new SpannOptions { PostingSize = 16, Codec = "RaBitQ8", CacheBytes = 0 }, FileWriteAheadLogProvider.Instance))
-        {
-            built.Train(data);
-            built.Add(data, Range(0, 1000));
-            built.Maintain();
-            built.Checkpoint();
-        }
+        string idx = BuildDurable(dir, data, 1000, "RaBitQ8", d);
         var dd = new float[5]; var ll = new long[5];
         using (var clean = SpannIndex.Open(idx))
         {

@@ -43,7 +43,7 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, count = list.Count;
         float bias = Bias, tableBias = _tables.TableBias, inv = _tables.Inv, bound = BoundScale;
         float rounding = RoundingBound;
-        bool l2 = L2, simd = Avx512F.IsSupported;
+        bool l2 = L2;
         RecordProbe(probe);
         int blocks = (count + 31) >> 5;
         fixed (byte* codes = list.Codes)
@@ -53,33 +53,15 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         {
             for (int b = 0; b < blocks; b++)
             {
-                byte* block = codes + (long)b * blockBytes;
-                PQ4FastScan.ScanBlock(block, qlut, m, ushort.MaxValue, out32);
-                float* factors = (float*)(block + codeBytes);
-                int valid = Math.Min(32, count - b * 32);
-                if (simd)
+                // Keys of the block's rows and the mask of those at or below the threshold as it stands; each is
+                // checked again against the threshold as the heap tightens.
+                uint mask = RaBitQFastScanTables.BlockKeys(codes + (long)b * blockBytes, qlut, m, codeBytes, count - b * 32, out32, keys,
+                    bias, tableBias, inv, bound, rounding, l2, heap.Threshold);
+                while (mask != 0)
                 {
-                    // 16 keys per step with the scalar loop's operations in its order (no fused multiply-add), so
-                    // the keys are bit-identical; only keys at or below the threshold reach the scalar loop below.
-                    uint mask = 0;
-                    for (int h = 0; h < 2; h++)
-                        mask |= RaBitQFastScanTables.Keys16(out32 + 16 * h, factors + 48 * h, keys + 16 * h, bias, tableBias, inv, bound, rounding, l2, heap.Threshold) << (16 * h);
-                    if (valid < 32) mask &= (1u << valid) - 1;
-                    while (mask != 0)
-                    {
-                        int i = BitOperations.TrailingZeroCount(mask);
-                        mask &= mask - 1;
-                        float key = keys[i];
-                        if (key > heap.Threshold) continue;
-                        int off = b * 32 + i;
-                        if (filter.Active && !filter.Allows(list, off)) continue;
-                        heap.Push(key, Label(probe, off));
-                    }
-                    continue;
-                }
-                for (int i = 0; i < valid; i++)
-                {
-                    float key = RaBitQFastScanTables.Key(out32[i], factors[3 * i], factors[3 * i + 1], factors[3 * i + 2], bias, tableBias, inv, bound, rounding, l2);
+                    int i = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float key = keys[i];
                     if (key > heap.Threshold) continue;
                     int off = b * 32 + i;
                     if (filter.Active && !filter.Allows(list, off)) continue;
