@@ -598,11 +598,28 @@ internal sealed class ShardStore : IDisposable
     {
         foreach (var stale in System.IO.Directory.GetDirectories(_dir, "records-*"))
             if (!string.Equals(Path.GetFileName(stale), $"records-{_generation}", StringComparison.Ordinal))
-                System.IO.Directory.Delete(stale, recursive: true);
+                RemoveTree(stale);
         // A snapshot that names a generation vouches for its records: their absence is damage, not an empty shard.
         if (Sequence > 0 && File.Exists(Path.Combine(_dir, SnapshotFile)) && !File.Exists(Path.Combine(RecordsDirectory(_generation), "collection.json")))
             throw new CorruptIndexException(RecordsDirectory(_generation), 0, $"the snapshot names records generation {_generation} at write {Sequence}, but its directory holds no collection");
         _records = RecordShardState.Open(RecordsDirectory(_generation), Layout.Schema!, _recordOptions);
+    }
+
+    // Removes a directory tree that another owner may still be pruning: FASTER's checkpoint clean-up of a store disposed
+    // just before can delete entries under it while this walks it (a DirectoryNotFoundException for a sub-directory).
+    // Retries until the tree is gone; a failure that persists for about a second is reported.
+    private static void RemoveTree(string dir)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                System.IO.Directory.Delete(dir, recursive: true);
+                return;
+            }
+            catch (DirectoryNotFoundException) when (!System.IO.Directory.Exists(dir)) { return; }
+            catch (IOException) when (attempt < 20) { Thread.Sleep(5 * attempt); }
+        }
     }
 
     private void ReplayRecords(WriteOp op)
