@@ -153,7 +153,10 @@ public class RaBitQIvfTests
             var lab = IvfTestData.SearchLabels(index, Queries, K, new IvfSearchParameters { Probes = 16, RefineFactor = 32, BoundEpsilon = eps, Stats = stats });
             double recall = IvfTestData.Recall(truth, lab, NQ, K);
             Assert.True(stats.Refined >= previous, $"ε₀ {eps}: re-scored {stats.Refined} < {previous}");
-            Assert.True(recall >= previousRecall - 0.005, $"ε₀ {eps}: recall {recall:F3} < {previousRecall:F3}");
+            // No slack: with valid bounds a wider ε₀ only re-scores more of the same candidates. (The shifted lower
+            // bounds were once heap-sorted as if they still formed a heap: out of order, the early stop skipped
+            // candidates, and recall fell from 0.9927 at ε₀ 8 to 0.9847 at 16 while more were re-scored.)
+            Assert.True(recall >= previousRecall, $"ε₀ {eps}: recall {recall:F4} < {previousRecall:F4}");
             (previous, previousRecall) = (stats.Refined, recall);
         }
         Assert.True(previousRecall >= 0.97, $"recall at ε₀ 16: {previousRecall:F3}");

@@ -236,16 +236,22 @@ public sealed partial class IvfIndex
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
+        // Only lower bounds are read in order (to stop early); otherwise every candidate goes to the final top-k,
+        // whose content does not depend on the order, so the candidates are not sorted first.
+        int found = count;
         if (lowerBounds && scanner.BoundsShiftKeys)
+        {
             for (int c = 0; c < count; c++)
             {
                 long label = candLabels[c];
                 int p = (int)(label >> 32);
                 candKeys[c] = scanner.LowerBound(candKeys[c], _lists[(int)probeLists[p]], p, (int)(uint)label);
             }
-        // Only lower bounds are read in order (to stop early); otherwise every candidate goes to the final top-k,
-        // whose content does not depend on the order, so the candidates are not sorted first.
-        int found = lowerBounds ? new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity) : count;
+            // Each key moved by its own bound, so the candidates no longer form a heap: sort them outright (a heap sort
+            // of a non-heap leaves them out of order, and the early stop below then skipped candidates it had to read).
+            candKeys[..count].Sort(candLabels[..count]);
+        }
+        else if (lowerBounds) new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 8; // refine rows are scattered (and a miss costs far more than a distance): fetch 8 candidates ahead
