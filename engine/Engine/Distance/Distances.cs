@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 
 namespace Engine.Distance;
@@ -69,6 +70,30 @@ public static partial class Distances
     public static void SquaredL2ManyToMany(ReadOnlySpan<float> x, ReadOnlySpan<float> y, int dimension,
         ReadOnlySpan<float> xNorms, ReadOnlySpan<float> yNorms, Span<float> result) =>
         SquaredL2ManyToManyAt(x, y, dimension, xNorms, yNorms, result, Simd.Best);
+
+    /// <summary>
+    /// Turns a row of dot products with y (length n) into squared L2 distances in place: max(0, (qn + ‖y_j‖²) − 2 dot_j),
+    /// with the operations in that order at every SIMD level (bit-identical to the scalar formula).
+    /// </summary>
+    /// <param name="dots">⟨x, y_j⟩ for j &lt; n, overwritten with the distances.</param>
+    /// <param name="xNorm">‖x‖².</param>
+    /// <param name="yNorms">‖y_j‖², at least n of them.</param>
+    internal static void SquaredL2FromDots(Span<float> dots, float xNorm, ReadOnlySpan<float> yNorms)
+    {
+        yNorms = yNorms[..dots.Length];
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var qn = Vector512.Create(xNorm);
+            var two = Vector512.Create(2f);
+            for (; j + 16 <= dots.Length; j += 16)
+            {
+                var v = Vector512.Max(Vector512<float>.Zero, qn + Vector512.Create(yNorms.Slice(j, 16)) - two * Vector512.Create(dots.Slice(j, 16)));
+                v.CopyTo(dots.Slice(j, 16));
+            }
+        }
+        for (; j < dots.Length; j++) dots[j] = MathF.Max(0, xNorm + yNorms[j] - 2 * dots[j]);
+    }
 
     /// <summary>Squared norms of each row of <paramref name="rows"/> (n × d) into <paramref name="norms"/> (n).</summary>
     /// <exception cref="ArgumentOutOfRangeException">d ≤ 0.</exception>

@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Distance;
 
@@ -63,6 +65,33 @@ public ref struct TopKHeap : ICandidateSink
         {
             ReplaceTop(key, id);
         }
+    }
+
+    /// <summary>
+    /// Offers every <paramref name="keys"/>[j] with id <paramref name="firstId"/> + j, in order: the same content as
+    /// <see cref="Push"/> one by one (ties go by id either way), but 16 keys at a time are compared with the threshold
+    /// and only those at or below it are pushed, so once the heap is full and tight most keys cost a fraction of a
+    /// compare (a coarse quantizer's 1 024 centroid keys for 32 probes push ~110 of them).
+    /// </summary>
+    public void PushAll(ReadOnlySpan<float> keys, long firstId)
+    {
+        if (_keys.Length == 0) return; // a heap of capacity 0 keeps nothing
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= keys.Length; j += 16)
+            {
+                var v = Vector512.Create(keys.Slice(j, 16));
+                uint mask = (uint)Vector512.LessThanOrEqual(v, Vector512.Create(Threshold)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int t = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float key = keys[j + t];
+                    if (key <= Threshold) Push(key, firstId + j + t);
+                }
+            }
+        for (; j < keys.Length; j++)
+            if (keys[j] <= Threshold) Push(keys[j], firstId + j);
     }
 
     // a is worse than b: larger key, ties broken by larger id so results are deterministic.

@@ -1,4 +1,5 @@
 using Engine.Distance;
+using FsCheck.Xunit;
 
 namespace Engine.Tests.Distance;
 
@@ -31,6 +32,47 @@ public class TopKHeapTests
             {
                 Assert.Equal(float.PositiveInfinity, hk[j]);
                 Assert.Equal(-1, hi[j]);
+            }
+        }
+    }
+
+    // PushAll (16 keys compared with the threshold at a time) keeps exactly what pushing one by one keeps: the same
+    // entries in the same heap slots, for any keys (ties, NaN-free), first id and capacity, pre-filled or not.
+    [Property(MaxTest = 500, Replay = "(20261205,1)")]
+    public bool PushAll_equals_pushing_one_by_one(byte[] raw, byte cap, short firstId, bool fewKeys, bool prefill)
+    {
+        if (raw is null) return true;
+        int k = cap % 48;
+        var keys = raw.Select((b, i) => fewKeys ? (float)(b % 7) : b + (raw.Length - i) * 0.25f).ToArray();
+        var ak = new float[k]; var ai = new long[k];
+        var bk = new float[k]; var bi = new long[k];
+        var a = new TopKHeap(ak, ai);
+        var b = new TopKHeap(bk, bi);
+        if (prefill)
+            for (int i = 0; i < k / 2; i++) { a.Push(100f - i, -i - 1); b.Push(100f - i, -i - 1); }
+        a.PushAll(keys, firstId);
+        for (int j = 0; j < keys.Length; j++) b.Push(keys[j], firstId + j);
+        return a.Count == b.Count && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
+    }
+
+    [Fact]
+    public void SquaredL2FromDots_is_the_scalar_formula_bit_for_bit_at_every_length()
+    {
+        var rng = new Random(5);
+        for (int n = 0; n <= 256; n++)
+        {
+            var dots = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
+            var norms = Enumerable.Range(0, n + 3).Select(_ => (float)(rng.NextDouble() * 10)).ToArray();
+            float qn = (float)(rng.NextDouble() * 10);
+            var want = dots.Select((d, j) => MathF.Max(0, qn + norms[j] - 2 * d)).ToArray();
+            var got = (float[])dots.Clone();
+            Distances.SquaredL2FromDots(got, qn, norms);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), got.Select(BitConverter.SingleToInt32Bits));
+            // and against a double reference, to the float rounding of its two additions
+            for (int j = 0; j < n; j++)
+            {
+                double r = Math.Max(0, (double)qn + norms[j] - 2.0 * dots[j]);
+                Assert.True(Math.Abs(got[j] - r) <= 4e-6 * (Math.Abs(qn) + norms[j] + 2 * Math.Abs(dots[j])), $"n {n} j {j}: {got[j]} vs {r}");
             }
         }
     }

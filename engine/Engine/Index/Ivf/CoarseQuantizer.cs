@@ -105,12 +105,10 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
         {
             var heap = new TopKHeap(keys.Slice(i * probes, probes), lists.Slice(i * probes, probes));
             var row = dots.Slice(i * nl, nl);
-            float qn = _l2 ? s.QueryNorms[i] : 0;
-            for (int j = 0; j < nl; j++)
-            {
-                float key = _l2 ? MathF.Max(0, qn + _norms[j] - 2 * row[j]) : -row[j];
-                if (key <= heap.Threshold) heap.Push(key, j);
-            }
+            // keys in place (squared L2, or the negated inner product), then offered 16 at a time against the threshold
+            if (_l2) Distances.SquaredL2FromDots(row, s.QueryNorms[i], _norms);
+            else System.Numerics.Tensors.TensorPrimitives.Negate(row, row);
+            heap.PushAll(row, 0);
             heap.SortAndPad(float.PositiveInfinity);
         }
     }
