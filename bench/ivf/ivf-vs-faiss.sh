@@ -7,8 +7,10 @@
 # residual and raw ("nr") fast-scan codes with RFlat and Refine(SQ8). faiss specs (FAISS_SPECS overrides): its
 # fast-scan PQ (raw: its factory default), residual PQ ("fsr"), both with RFlat and Refine(SQ8), and RaBitQ
 # fast-scan (1 and 4 bits) with RFlat. Both sides sweep probes 1..64 and refine factors 1..16, 2 threads, k = 10,
-# the first NQ queries (default 2000), QPS = best of 3. Writes OUT/peers.jsonl, OUT/engine.csv (engine and peer
-# rows) and OUT/summary.md (best QPS per system at recall 0.90 / 0.95 / 0.99, ratios, bytes per vector).
+# the first NQ queries (default 2000), QPS = the best pass of at least 3 and at least MIN_SECONDS (default 1) of timed
+# passes per setting on both sides (the same rule: engine bench / run_peers.py --min-seconds). Writes OUT/peers.jsonl,
+# OUT/engine.csv (engine and peer rows) and OUT/summary.md (best QPS per system at recall 0.90 / 0.95 / 0.99,
+# ratios, bytes per vector).
 # PROBES and REFINE (comma lists) override both sides' sweeps, SPECS (';'-separated) the engine's specs.
 # Run it on a quiet machine: a build or test beside it makes every ratio meaningless.
 set -euo pipefail
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/../.."
 data=${1:?usage: ivf-vs-faiss.sh DATA_DIR OUT_DIR NLIST M [NQ]}
 out=${2:?usage}; nlist=${3:?usage}; m=${4:?usage}; nq=${5:-2000}
 threads=${THREADS:-2}
+min_seconds=${MIN_SECONDS:-1}
 mkdir -p "$out"
 probes_list=${PROBES:-1,2,4,6,8,12,16,24,32,48,64}   # PROBES / REFINE override the sweeps of both sides
 refine_list=${REFINE:-1,2,4,8,16}
@@ -35,9 +38,9 @@ if [ -n "${SPECS_EXTRA:-}" ]; then IFS=';' read -r -a extra <<< "$SPECS_EXTRA"; 
 } > "$out/specs.json"
 faiss_specs=${FAISS_SPECS:-"IVF$nlist,PQ${m}x4fs,RFlat;IVF$nlist,PQ${m}x4fsr,RFlat;IVF$nlist,PQ${m}x4fs,Refine(SQ8);IVF$nlist,RaBitQfs,RFlat;IVF$nlist,RaBitQfs4,RFlat"}
 /usr/bin/python3 bench/peers/run_peers.py --data "$data" --nq "$nq" --threads "$threads" --faiss-specs "$faiss_specs" \
-  --nprobe "$probes_list" --k-factor "$refine_list" --ef 10,20,40,80,160,320,640 --out "$out/peers.jsonl"
+  --nprobe "$probes_list" --k-factor "$refine_list" --ef 10,20,40,80,160,320,640 --min-seconds "$min_seconds" --out "$out/peers.jsonl"
 dotnet build engine/Engine.Cli -c Release -v q -nologo >/dev/null
 dotnet engine/Engine.Cli/bin/Release/net10.0/Engine.Cli.dll bench --data "$data" --specs "$out/specs.json" --nq "$nq" \
-  --threads "$threads" --latency-queries 0 --peers "$out/peers.jsonl" --csv "$out/engine.csv" --plot "$out/recall-qps.png"
+  --threads "$threads" --min-seconds "$min_seconds" --latency-queries 0 --peers "$out/peers.jsonl" --csv "$out/engine.csv" --plot "$out/recall-qps.png"
 /usr/bin/python3 bench/ivf/summarize.py "$out/engine.csv" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/meta.json"))["n"])' "$data" 2>/dev/null || echo 0)" > "$out/summary.md"
 cat "$out/summary.md"

@@ -129,14 +129,21 @@ def recall_at_k(ids, gt, k):
     return hits / float(k * len(ids))
 
 
-def best_qps(search, queries, repeats):
-    """Runs search(queries) once to warm up, then repeats times; returns (result of the last run, best QPS)."""
+MAX_TIMED_PASSES = 100_000
+
+
+def best_qps(search, queries, repeats, min_seconds=0.0):
+    """Runs search(queries) once to warm up, then repeats times and on until min_seconds of timed runs have passed
+    (engine bench --min-seconds, the same rule); returns (result of the last run, best QPS)."""
     out = search(queries)
     best = float('inf')
-    for _ in range(repeats):
+    start = time.perf_counter()
+    r = 0
+    while r < repeats or (time.perf_counter() - start < min_seconds and r < MAX_TIMED_PASSES):
         t = time.perf_counter()
         out = search(queries)
         best = min(best, time.perf_counter() - t)
+        r += 1
     return out, len(queries) / best
 
 
@@ -178,7 +185,7 @@ def run_faiss(spec, xb, xq, gt, metric, a, emit):
             index.k_factor = params['k_factor']
         if 'efSearch' in params:
             hnsw.efSearch = params['efSearch']
-        ids, qps = best_qps(search, xq, a.repeats)
+        ids, qps = best_qps(search, xq, a.repeats, a.min_seconds)
         emit('faiss', spec, params, recall_at_k(ids, gt, a.k), qps, build, version)
 
 
@@ -193,7 +200,7 @@ def run_hnswlib(xb, xq, gt, metric, a, emit):
     spec = f'HNSW M{a.hnsw_m} efC{a.ef_construction}'
     for ef in a.ef:
         index.set_ef(max(ef, a.k))
-        ids, qps = best_qps(lambda q: index.knn_query(q, k=a.k)[0], xq, a.repeats)
+        ids, qps = best_qps(lambda q: index.knn_query(q, k=a.k)[0], xq, a.repeats, a.min_seconds)
         emit('hnswlib', spec, {'ef': max(ef, a.k)}, recall_at_k(ids, gt, a.k), qps, build, 'hnswlib ' + getattr(hnswlib, '__version__', 'debian'))
 
 
@@ -204,6 +211,9 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--nq', type=int, default=0, help='use only the first NQ queries (0 = all)')
     ap.add_argument('--repeats', type=int, default=3, help='timed runs per setting; QPS is the best')
+    ap.add_argument('--min-seconds', type=float, default=0.0,
+                    help='keep timing a setting until this many seconds of timed runs (and --repeats runs) have passed '
+                         '(engine bench --min-seconds); 0 = exactly --repeats runs')
     ap.add_argument('--systems', default='faiss,hnswlib', help='comma-separated: faiss, hnswlib')
     ap.add_argument('--faiss-specs', default='', help='faiss index_factory strings separated by ";" '
                     '(default: IVF<nlist>,PQ<d/4>x4fs,RFlat;HNSW32)')
@@ -217,6 +227,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.k < 1 or a.threads < 1 or a.repeats < 1 or a.nq < 0:
         ap.error('--k, --threads and --repeats must be at least 1, --nq at least 0')
+    if not 0 <= a.min_seconds <= 3600:
+        ap.error(f'--min-seconds must be between 0 and 3600 (got {a.min_seconds})')
     systems = [s.strip() for s in a.systems.split(',') if s.strip()]
     unknown = [s for s in systems if s not in ('faiss', 'hnswlib')]
     if unknown or not systems:

@@ -143,3 +143,24 @@ def test_a_crashing_peer_becomes_an_error_row(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0]['params'] == {'ef': 10}
     assert 'SIGABRT after 1 rows' in rows[1]['error']
+
+
+def test_best_qps_times_repeats_and_then_until_min_seconds():
+    calls = []
+
+    def search(q):
+        calls.append(len(q))
+        return q
+
+    out, qps = run_peers.best_qps(search, np.zeros((4, 2)), 2)
+    assert len(calls) == 3 and qps > 0  # one warm-up and exactly --repeats timed runs at min_seconds 0
+    calls.clear()
+    t = run_peers.time.perf_counter()
+    run_peers.best_qps(lambda q: (calls.append(1), run_peers.time.sleep(0.01), q)[-1], np.zeros((4, 2)), 2, 0.2)
+    assert run_peers.time.perf_counter() - t >= 0.2 and len(calls) > 3  # kept timing past the two repeats
+
+
+def test_bad_min_seconds_is_rejected(tmp_path):
+    d, _, _, _ = make_dir(tmp_path, 'npy')
+    r = run_cli(tmp_path, {'faiss': MISSING, 'hnswlib': EXACT_HNSWLIB}, '--data', str(d), '--min-seconds', '-1')
+    assert r.returncode != 0 and '--min-seconds' in r.stderr

@@ -15,6 +15,7 @@ internal static class BenchCommand
         var sweep = new Option<string[]>("--sweep") { Description = "NAME=V1,V2,... search parameter values to sweep (repeatable; cartesian product; not with --specs).", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per setting (same schema as peers.py)." };
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
+        var minSeconds = new Option<double>("--min-seconds") { Description = "Keep timing a setting until at least this many seconds of timed passes have run (and --repeats passes), so the best pass is chosen from more than a few on a noisy machine; bench/peers/run_peers.py takes the same option. 0 = exactly --repeats passes.", DefaultValueFactory = _ => 0 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
         var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on it, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var plot = new Option<string?>("--plot") { Description = "Write the recall-QPS plot (log QPS, Pareto fronts, labelled points) to FILE.png or FILE.svg." };
@@ -24,7 +25,7 @@ internal static class BenchCommand
         var title = new Option<string?>("--title") { Description = "Plot title (default: data set, n, k, threads)." };
         var cmd = new Command("bench", "Measures recall@k, QPS and latency of index specs on a data set; plots recall against QPS with peers.")
         {
-            data, index, specs, k, threads, sweep, json, repeats, nq, device, plot, csv, peers, latency, title,
+            data, index, specs, k, threads, sweep, json, repeats, minSeconds, nq, device, plot, csv, peers, latency, title,
         };
         cmd.SetAction(r =>
         {
@@ -42,6 +43,7 @@ internal static class BenchCommand
                 CsvFile = r.GetValue(csv),
                 PeersFile = r.GetValue(peers),
                 LatencyQueries = r.GetValue(latency),
+                MinSeconds = r.GetValue(minSeconds),
                 Title = r.GetValue(title),
             };
             return BenchRunner.Run(options, Console.Out, Steps.ForConsole(options.Json ? TextWriter.Null : Console.Error));
@@ -69,6 +71,9 @@ internal sealed record BenchOptions(
 
     /// <summary>Queries timed one by one for p50/p99 (0 = none).</summary>
     public int LatencyQueries { get; init; } = 1000;
+
+    /// <summary>Seconds of timed passes per setting at least (beyond <see cref="Repeats"/> passes); 0 = exactly Repeats.</summary>
+    public double MinSeconds { get; init; }
 
     /// <summary>Plot title; null for the default.</summary>
     public string? Title { get; init; }

@@ -29,6 +29,7 @@ internal static class BenchRunner
     {
         if (o.K <= 0) throw new ArgumentException($"--k must be at least 1 (got {o.K}).");
         if (o.Repeats <= 0) throw new ArgumentException($"--repeats must be at least 1 (got {o.Repeats}).");
+        if (!(o.MinSeconds >= 0 && o.MinSeconds <= 3600)) throw new ArgumentException($"--min-seconds must be between 0 and 3600 (got {o.MinSeconds}).");
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
         if (o.LatencyQueries < 0) throw new ArgumentException($"--latency-queries must be >= 0 (got {o.LatencyQueries}).");
         if (o.PlotFile is not null) CheckOutputPath(o.PlotFile, "--plot", ".png", ".svg");
@@ -148,6 +149,8 @@ internal static class BenchRunner
 
     private const double WarmupSeconds = 1.0;
 
+    private const int MaxTimedPasses = 100_000;
+
     private static BenchRow Measure(IVectorIndex index, Engine.Data.DataSet data, BenchOptions o, int threads,
         Dictionary<string, string> setting, SearchParameters parameters, double buildSeconds, long? diskBytes)
     {
@@ -162,7 +165,9 @@ internal static class BenchRunner
             index.Search(data.Queries, o.K, distances, labels, parameters);
         double best = double.MaxValue;
         var sw = new Stopwatch();
-        for (int r = 0; r < o.Repeats; r++)
+        var timed = Stopwatch.StartNew();
+        // --repeats passes, and more until --min-seconds of timing have run (capped, for settings of a few microseconds)
+        for (int r = 0; r < o.Repeats || (timed.Elapsed.TotalSeconds < o.MinSeconds && r < MaxTimedPasses); r++)
         {
             sw.Restart();
             index.Search(data.Queries, o.K, distances, labels, parameters);

@@ -81,6 +81,31 @@ public class BenchCliTests
     }
 
     [Fact]
+    public void Min_seconds_keeps_timing_past_the_repeats_and_bad_values_fail_before_any_build()
+    {
+        using var dir = new TempDir();
+        string data = TinyData(dir);
+        var options = new BenchOptions(data, "Flat", 10, 1, [], Json: true, Repeats: 1, QueryLimit: 0) { LatencyQueries = 0 };
+        var log = new StringWriter();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var quick = BenchRunner.Measure(options, TextWriter.Null, Steps.Plain(log));
+        double plain = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        var timed = BenchRunner.Measure(options with { MinSeconds = 1.5 }, TextWriter.Null, Steps.Plain(log));
+        // a lower bound only (the timed passes run for at least 1.5 s), never a speed assertion
+        Assert.True(clock.Elapsed.TotalSeconds >= 1.5 && clock.Elapsed.TotalSeconds > plain, $"{clock.Elapsed.TotalSeconds} s with --min-seconds 1.5, {plain} s without");
+        Assert.Equal(quick[0].Recall, timed[0].Recall);
+        foreach (double bad in new[] { -1, double.NaN, 1e6 })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => BenchRunner.Measure(options with { MinSeconds = bad, SpecsFile = dir.File("none.json") }, TextWriter.Null, Steps.Plain(log)));
+            Assert.Contains("--min-seconds", ex.Message);
+        }
+        var (code, err) = Engine.Tests.Cli.BenchAndDemoTests.RunMain("bench", "--data", data, "--min-seconds", "-2");
+        Assert.Equal(2, code);
+        Assert.Contains("--min-seconds", err);
+    }
+
+    [Fact]
     public void Command_line_rejects_specs_together_with_index_and_names_engine()
     {
         using var dir = new TempDir();
