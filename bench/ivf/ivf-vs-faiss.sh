@@ -11,7 +11,8 @@
 # passes per setting on both sides (the same rule: engine bench / run_peers.py --min-seconds). Writes OUT/peers.jsonl,
 # OUT/engine.csv (engine and peer rows) and OUT/summary.md (best QPS per system at recall 0.90 / 0.95 / 0.99,
 # ratios, bytes per vector).
-# PROBES and REFINE (comma lists) override both sides' sweeps, SPECS (';'-separated) the engine's specs.
+# PROBES and REFINE (comma lists) override both sides' sweeps, SPECS (';'-separated) the engine's specs; ROUNDS=n runs
+# both sides n times alternately and keeps each setting's best QPS (OUT/merged.csv).
 # Run it on a quiet machine: a build or test beside it makes every ratio meaningless.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,10 +38,21 @@ if [ -n "${SPECS_EXTRA:-}" ]; then IFS=';' read -r -a extra <<< "$SPECS_EXTRA"; 
   echo ']}'
 } > "$out/specs.json"
 faiss_specs=${FAISS_SPECS:-"IVF$nlist,PQ${m}x4fs,RFlat;IVF$nlist,PQ${m}x4fsr,RFlat;IVF$nlist,PQ${m}x4fs,Refine(SQ8);IVF$nlist,RaBitQfs,RFlat;IVF$nlist,RaBitQfs4,RFlat"}
-/usr/bin/python3 bench/peers/run_peers.py --data "$data" --nq "$nq" --threads "$threads" --faiss-specs "$faiss_specs" \
-  --nprobe "$probes_list" --k-factor "$refine_list" --ef 10,20,40,80,160,320,640 --min-seconds "$min_seconds" --out "$out/peers.jsonl"
 dotnet build engine/Engine.Cli -c Release -v q -nologo >/dev/null
-dotnet engine/Engine.Cli/bin/Release/net10.0/Engine.Cli.dll bench --data "$data" --specs "$out/specs.json" --nq "$nq" \
-  --threads "$threads" --min-seconds "$min_seconds" --latency-queries 0 --peers "$out/peers.jsonl" --csv "$out/engine.csv" --plot "$out/recall-qps.png"
-/usr/bin/python3 bench/ivf/summarize.py "$out/engine.csv" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/meta.json"))["n"])' "$data" 2>/dev/null || echo 0)" > "$out/summary.md"
+# ROUNDS > 1: the peers and the engine run alternately ROUNDS times (OUT/roundN/), and each setting keeps its best QPS
+# over the rounds (summarize.py --merged OUT/merged.csv), so a slow spell of a shared machine during one side's turn
+# does not decide a ratio.
+rounds=${ROUNDS:-1}
+csvs=()
+for ((r = 1; r <= rounds; r++)); do
+  dir=$out
+  if [ "$rounds" -gt 1 ]; then dir=$out/round$r; mkdir -p "$dir"; fi
+  /usr/bin/python3 bench/peers/run_peers.py --data "$data" --nq "$nq" --threads "$threads" --faiss-specs "$faiss_specs" \
+    --nprobe "$probes_list" --k-factor "$refine_list" --ef 10,20,40,80,160,320,640 --min-seconds "$min_seconds" --out "$dir/peers.jsonl"
+  dotnet engine/Engine.Cli/bin/Release/net10.0/Engine.Cli.dll bench --data "$data" --specs "$out/specs.json" --nq "$nq" \
+    --threads "$threads" --min-seconds "$min_seconds" --latency-queries 0 --peers "$dir/peers.jsonl" --csv "$dir/engine.csv" --plot "$dir/recall-qps.png"
+  csvs+=("$dir/engine.csv")
+done
+n_base=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/meta.json"))["n"])' "$data" 2>/dev/null || echo 0)
+/usr/bin/python3 bench/ivf/summarize.py "${csvs[@]}" "$n_base" --merged "$out/merged.csv" > "$out/summary.md"
 cat "$out/summary.md"

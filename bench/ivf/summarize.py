@@ -1,20 +1,47 @@
 #!/usr/bin/python3
-"""Best QPS per system and spec at recall@k floors from an `engine bench --csv` file (engine and peer rows), with
+"""Best QPS per system and spec at recall@k floors from `engine bench --csv` files (engine and peer rows), with
 the ratio of the engine's best IVF row to faiss' best IVF row and to hnswlib's best row, and memory per vector.
 
-    summarize.py ENGINE_CSV [N_BASE_VECTORS]
+    summarize.py ENGINE_CSV [ENGINE_CSV ...] [N_BASE_VECTORS] [--merged FILE]
+
+Several CSV files are rounds of the same sweep (ivf-vs-faiss.sh ROUNDS=n, the systems run alternately): each setting
+(system, spec, params) keeps its best QPS over the rounds, so a slow spell on a shared machine that hit one side in one
+round does not decide a ratio. A setting whose recall differs between rounds (a peer built non-deterministically) keeps
+one point per recall; --merged writes the merged rows as one CSV.
 """
+import argparse
 import csv
 import sys
 
 FLOORS = (0.90, 0.95, 0.99)
 
 
-def main(path, n):
-    rows = list(csv.DictReader(open(path)))
-    for r in rows:
-        r['recall'] = float(r['recall'])
-        r['qps'] = float(r['qps'])
+def merge(paths):
+    """Rows of all files, one per (system, spec, params, recall): the best QPS over the files, in first-seen order."""
+    merged, fields = {}, None
+    for path in paths:
+        with open(path, newline='') as f:
+            reader = csv.DictReader(f)
+            fields = fields or reader.fieldnames
+            for r in reader:
+                r['recall'] = float(r['recall'])
+                r['qps'] = float(r['qps'])
+                # the recall is part of the key: deterministic searches repeat it exactly, while a peer whose build is
+                # not deterministic (hnswlib on several threads) gives each round its own point
+                key = (r['system'], r['spec'], r['params'], round(r['recall'], 9))
+                old = merged.get(key)
+                if old is None or r['qps'] > old['qps']:
+                    merged[key] = r
+    return list(merged.values()), fields
+
+
+def main(paths, n, merged_out=None):
+    rows, fields = merge(paths)
+    if merged_out:
+        with open(merged_out, 'w', newline='') as f:
+            w = csv.DictWriter(f, fieldnames=fields, lineterminator='\n')
+            w.writeheader()
+            w.writerows(rows)
     out = ['| floor | system | spec | params | recall@10 | QPS | bytes/vector |', '|---|---|---|---|---|---|---|']
     ratios = []
     for floor in FLOORS:
@@ -45,4 +72,11 @@ def main(path, n):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('files', nargs='+', help='engine bench CSV files (rounds), then optionally the base vector count')
+    ap.add_argument('--merged', help='write the merged rows (best QPS per setting over the rounds) to this CSV')
+    a = ap.parse_args()
+    files, count = a.files, 0
+    if len(files) > 1 and files[-1].isdigit():
+        files, count = files[:-1], int(files[-1])
+    main(files, count, a.merged)
