@@ -161,15 +161,18 @@ public class SpannCrashTests(Xunit.Abstractions.ITestOutputHelper output)
         exact.Add(vectors, ids);
         Assert.Equal(exact.Count, recovered.Count);
         Assert.Equal(exact.Count, clean.Count);
-        // Compare at the operating point where the clean build first reaches recall 0.9 (the two indexes have
-        // different posting counts, so a fixed probe count would compare their granularity, not their health).
+        // Compare at the operating point where the clean build first reaches recall 0.95 (the two indexes have
+        // different posting counts, so a fixed probe count would compare their granularity, not their health). At
+        // 0.9 the recall curve is steep enough that posting granularity alone moved the gap past 0.02 (a CI run:
+        // recovered 0.8825 with 238 postings vs clean 0.9055 with 318, both at 32 probes); lost or misplaced vectors
+        // still cap the recovered index's recall at 0.95.
         double rClean = 0, rRecovered = 0;
         int probes = 0;
         foreach (int p in new[] { 2, 4, 8, 16, 32, 64, 128 })
         {
             probes = p;
             rClean = SpannTestData.Recall(clean, exact, queries, 10, new SpannSearchParameters { Probes = p, Threads = 1 });
-            if (rClean >= 0.9) break;
+            if (rClean >= 0.95) break;
         }
         // The kills land at random points of maintenance, so the recovered index may have split postings more or less
         // than the clean build. With more postings it is probed over the same fraction of them (probes scaled by the
