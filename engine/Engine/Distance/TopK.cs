@@ -71,7 +71,7 @@ public ref struct TopKHeap : ICandidateSink
     /// Offers every <paramref name="keys"/>[j] with id <paramref name="firstId"/> + j, in order: the same content as
     /// <see cref="Push"/> one by one (ties go by id either way), but 16 keys at a time are compared with the threshold
     /// and only those at or below it are pushed, so once the heap is full and tight most keys cost a fraction of a
-    /// compare (a coarse quantizer's 1 024 centroid keys for 32 probes push ~110 of them).
+    /// compare (1 024 keys in random order into a heap of 32 push about 32 + 32 ln 32 ≈ 140 of them).
     /// </summary>
     public void PushAll(ReadOnlySpan<float> keys, long firstId)
     {
