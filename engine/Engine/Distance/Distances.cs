@@ -73,7 +73,9 @@ public static partial class Distances
 
     /// <summary>
     /// Turns a row of dot products with y (length n) into squared L2 distances in place: max(0, (qn + ‖y_j‖²) − 2 dot_j),
-    /// with the operations in that order at every SIMD level (bit-identical to the scalar formula).
+    /// with the operations in that order at every SIMD level (bit-identical to the scalar formula). Not
+    /// <see cref="SquaredL2ManyToMany"/>'s tail, which adds in another order ((−2 dot + ‖y‖²) + ‖x‖²): the IVF coarse
+    /// quantizer keeps the rounding its probe order (and its recorded golden results) were made with.
     /// </summary>
     /// <param name="dots">⟨x, y_j⟩ for j &lt; n, overwritten with the distances.</param>
     /// <param name="xNorm">‖x‖².</param>
