@@ -34,6 +34,13 @@ negative) triplets:
                          with their bank embeddings (no gradient through them, no forward pass)
   in_batch_random_bank_random  the same with random bank entries (the control)
 
+Selection options of the mined strategies (all but in_batch_mined_far): --sampling top (default) / random / simans /
+softmax picks the negatives from the rank window (the miner's sampling_strategy, with --temperature, --simans-a,
+--simans-b), --max-hand-outs c hands each clean image out at most c times per mining call.
+
+Tuning protocol: --validation N trains on all but the last N training images and evaluates on those (distortion seed
+--eval-seed + 1); the test images are then never read. Choose options that way, then run once on the test images.
+
 Output: progress on stderr, then ONE JSON line on stdout:
   {"in_batch": r@1, "in_batch_random": ..., ..., "per_seed": {strategy: [r@1 per seed]}, "seeds": [...],
    "timing": {strategy: {"total_s": s, "mining_s": s}}, ...}
@@ -152,6 +159,20 @@ def mined_negatives(negatives, n, rng, k=1, mined=0):
     return neg, int(short.sum())
 
 
+def sampling_opts(args, seed):
+    """The miner's selection options of the mined strategies (except in_batch_mined_far, random in its window):
+    --sampling top / random / simans / softmax, with --temperature (softmax), --simans-a / --simans-b (SimANS), and the
+    per-call hand-out cap --max-hand-outs (0 = none)."""
+    opts = {"sampling_strategy": args.sampling, "seed": seed}
+    if args.sampling == "softmax":
+        opts["temperature"] = args.temperature
+    if args.sampling == "simans":
+        opts.update(simans_a=args.simans_a, simans_b=args.simans_b)
+    if args.max_hand_outs > 0:
+        opts["max_hand_outs_per_item"] = args.max_hand_outs
+    return opts
+
+
 def clustered_order(neighbors, group, rng):
     """A permutation of 0..n-1 made of neighbourhoods: seeds in random order, each followed by up to group - 1 of
     its not yet placed k-NN neighbours; the groups are shuffled, so consecutive batches hold several of them."""
@@ -182,10 +203,11 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     refresher = None
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # --online-async: one search ahead
 
-    def mine_batch(queries, ids, at):  # --online: one batch's anchors against the refresher's current snapshot
+    def mine_batch(queries, ids, at, b):  # --online: one batch's anchors against the refresher's current snapshot
+        opts = {k: v for k, v in mine_opts.items() if k not in ("metric", "threads")}  # the current epoch's
+        opts["seed"] = mine_opts["seed"] * 100_000 + b  # a fresh sampling stream per batch
         return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min, range_max=args.range_max,
-                              search_params={"probes": args.ann_probes},  # mine_opts: the current epoch's
-                              **{k: v for k, v in mine_opts.items() if k not in ("metric", "threads")},
+                              search_params={"probes": args.ann_probes}, **opts,
                               threads=1)  # one small search: a second thread only contends with torch's
     step = 0
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
@@ -199,6 +221,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         anchors = distort(train_x, rng)
         negatives, bank_neg, order = None, None, None
         mine_opts = dict(metric="ip", num_negatives=K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor), verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
+        mine_opts.update(sampling_opts(args, seed * 1000 + epoch))
         t0 = time.perf_counter()
         warm = epoch < args.warmup
         if strategy in ("in_batch_random", "in_batch_random_bank_mined", "in_batch_random_bank_random") or \
@@ -209,9 +232,10 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             c = embed(model, train_x)
             lo, hi = (args.far_range if strategy == "in_batch_mined_far" else (args.range_min, args.range_max))
             extra = {"relative_margin": args.relative_margin} if strategy == "in_batch_mined_margin" else {}
+            if strategy == "in_batch_mined_far":
+                extra["sampling_strategy"] = "random"
             found = minedex.mine_hard_negatives(
-                q, c, positives, index="Flat", range_min=lo, range_max=hi,
-                sampling_strategy="random" if strategy == "in_batch_mined_far" else "top", **mine_opts, **extra)
+                q, c, positives, index="Flat", range_min=lo, range_max=hi, **dict(mine_opts, **extra))
             negatives, short = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
             log(f"  {strategy} seed {seed} epoch {epoch}: mined, {short} short rows filled at random")
         elif strategy == "in_batch_refresher":
@@ -247,7 +271,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         if strategy == "in_batch_random_bank_mined" and epoch > 0:
             found = minedex.mine_hard_negatives(
                 bank, bank, positives, index=args.ann, search_params={"probes": args.ann_probes},
-                range_min=args.range_min, range_max=args.range_max, sampling_strategy="top",
+                range_min=args.range_min, range_max=args.range_max,
                 **dict(mine_opts, num_negatives=args.bank_negatives))
             bank_neg = np.asarray(found.negatives)
             short = bank_neg < 0
@@ -267,15 +291,17 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 if args.online_async:
                     # the search for this batch ran in the background during the previous step (no-grad embeddings of
                     # these anchors with the model of then); start the next batch's search now, to run under this step
-                    found = pending.result() if pending is not None else mine_batch(a.detach(), idx, step)
+                    found = pending.result() if pending is not None else mine_batch(a.detach(), idx, step, b)
                     nxt = order[b + args.batch:b + 2 * args.batch]
                     pending = None
                     if len(nxt) == args.batch:
                         with torch.no_grad():
                             q_next = model(torch.from_numpy(anchors[nxt]))
-                        pending = executor.submit(mine_batch, q_next, nxt, step)
+                        # step None: staleness is measured at the latest pushed step when the search runs (this
+                        # step's push may land first; an explicit, older step would then be rejected)
+                        pending = executor.submit(mine_batch, q_next, nxt, None, b + args.batch)
                 else:
-                    found = mine_batch(a.detach(), idx, step)
+                    found = mine_batch(a.detach(), idx, step, b)
                 negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                 mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]
@@ -346,6 +372,16 @@ def main():
     ap.add_argument("--ann-probes", type=int, default=16)
     ap.add_argument("--max-staleness", type=int, default=0,
                     help="staleness bound in steps for the refresher (0 = 2 epochs' worth of steps)")
+    ap.add_argument("--sampling", default="top", choices=("top", "random", "simans", "softmax"),
+                    help="mined strategies: how negatives are picked from the rank window (the miner's sampling_strategy)")
+    ap.add_argument("--temperature", type=float, default=0.05, help="--sampling softmax: p ~ exp(score / T)")
+    ap.add_argument("--simans-a", type=float, default=3.0, help="--sampling simans: p ~ exp(-a |s - s_pos - b|)")
+    ap.add_argument("--simans-b", type=float, default=0.0)
+    ap.add_argument("--max-hand-outs", type=int, default=0,
+                    help="mined strategies: hand each clean image out as a negative at most this often per mining call")
+    ap.add_argument("--validation", type=int, default=0,
+                    help="tuning mode: hold out the last N training images and evaluate on them (distortion seed "
+                         "--eval-seed + 1) instead of the test images, which are then never read")
     ap.add_argument("--eval-seed", type=int, default=20260)
     ap.add_argument("--threads", type=int, default=1, help="torch and engine threads")
     args = ap.parse_args()
@@ -358,18 +394,25 @@ def main():
     for s in strategies:
         if s not in STRATEGIES:
             raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
-    if args.eval_seed in seeds:
+    if args.eval_seed in seeds or (args.validation and args.eval_seed + 1 in seeds):
         raise SystemExit("--eval-seed must differ from the training seeds")
     train_x = read_fvecs(os.path.join(args.data, "base.fvecs")) / np.float32(255.0)
     test_x = read_fvecs(os.path.join(args.data, "query.fvecs")) / np.float32(255.0)
     if train_x.shape[1] != 784 or test_x.shape[1] != 784:
         raise SystemExit("expected 784-dimensional MNIST images")
+    eval_seed = args.eval_seed
+    if args.validation:  # options are chosen on held-out training images; the test images stay unseen
+        if not 0 < args.validation < len(train_x):
+            raise SystemExit(f"--validation must be in 1..{len(train_x) - 1}")
+        train_x, test_x = train_x[:-args.validation], train_x[-args.validation:]
+        eval_seed += 1
     if args.train_limit:
         train_x = train_x[:args.train_limit]
     train_x = np.ascontiguousarray(train_x, dtype=np.float32)
+    test_x = np.ascontiguousarray(test_x, dtype=np.float32)
     if args.max_staleness == 0:
         args.max_staleness = 2 * (len(train_x) // args.batch)
-    test_q = distort(test_x, np.random.default_rng(args.eval_seed))
+    test_q = distort(test_x, np.random.default_rng(eval_seed))
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -385,8 +428,9 @@ def main():
         result[s] = round(float(np.mean(rs)), 4)
         result["per_seed"][s] = rs
         result["timing"][s] = {"total_s": round(tot, 1), "mining_s": round(mine, 1)}
-    result.update(seeds=seeds, epochs=args.epochs, train_images=len(train_x), eval_seed=args.eval_seed,
-                  threads=args.threads)
+    result.update(seeds=seeds, epochs=args.epochs, train_images=len(train_x), eval_seed=eval_seed,
+                  evaluated_on="validation" if args.validation else "test", eval_images=len(test_x),
+                  sampling=args.sampling, threads=args.threads)
     print(json.dumps(result))
 
 

@@ -70,7 +70,10 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
     assert run.returncode != 0 and "eval-seed" in run.stderr
 
 
-@pytest.mark.parametrize("mode", [["--online"], ["--online", "--online-async"], ["--fresh-queries"], ["--warmup", "0"]])
+@pytest.mark.parametrize("mode", [["--online"], ["--online", "--online-async"], ["--fresh-queries"], ["--warmup", "0"],
+                                  ["--online", "--online-async", "--sampling", "simans", "--simans-a", "20", "--range-max", "40"],
+                                  ["--online", "--sampling", "softmax", "--max-hand-outs", "1"],
+                                  ["--warmup", "0", "--sampling", "random"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
@@ -88,3 +91,25 @@ def test_tiny_refresher_variants(tmp_path, mode):
     assert timing["total_s"] >= timing["mining_s"] >= 0.0
     if "--online" not in mode:  # an epoch-level mining pass per epoch after the warm-up, on a fresh snapshot
         assert "snapshot 2" in run.stderr, run.stderr
+
+
+def test_validation_mode_holds_out_training_images_and_never_reads_the_test_set(tmp_path):
+    rng = np.random.default_rng(5)
+    write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (500, 784)).astype(np.float32))
+    write_fvecs(tmp_path / "query.fvecs", np.full((10, 784), np.nan, dtype=np.float32))  # unread in this mode
+    env = dict(os.environ)
+    if not os.environ.get("MINEDEX_TEST_INSTALLED"):
+        env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, ".."), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--epochs", "1", "--seeds", "1",
+                          "--batch", "64", "--validation", "100", "--strategies", "in_batch_random,in_batch_mined",
+                          "--sampling", "softmax", "--temperature", "0.1"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["evaluated_on"] == "validation" and result["eval_images"] == 100
+    assert result["train_images"] == 400 and result["eval_seed"] == 20261 and result["sampling"] == "softmax"
+    for s in ("in_batch_random", "in_batch_mined"):
+        assert 0.0 <= result[s] <= 1.0
+    bad = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--seeds", "1", "--validation", "500"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode != 0 and "--validation" in bad.stderr
