@@ -54,3 +54,8 @@ rm -rf bindings/python/build bindings/python/minedex.egg-info
 "$work/venv/bin/pip" install --no-index "$work"/dist/minedex-*.whl
 tests="$PWD/bindings/python/tests"
 (cd "$work" && MINEDEX_TEST_INSTALLED=1 "$work/venv/bin/python" -m pytest "$tests" -q -p no:cacheprovider)
+# The wheel carries two builds (x86-64-v3 and, loaded on AVX-512 CPUs, x86-64-v4): the core modules again on the
+# portable one, forced.
+(cd "$work" && MINEDEX_TEST_INSTALLED=1 MINEDEX_ISA=x86-64-v3 "$work/venv/bin/python" -m pytest -q -p no:cacheprovider \
+  "$tests/test_engine.py" "$tests/test_package.py" "$tests/test_hard_negatives.py" "$tests/test_mining.py" \
+  "$tests/test_validation.py" "$tests/test_range.py" "$tests/test_graph.py")

@@ -19,7 +19,8 @@ from .refresher import Refresher, Snapshot, StaleSnapshotError
 from .graph import knn_graph, label_propagation, near_duplicates
 
 __all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
-           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
+           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "native_library", "read_mined",
+           "version"]
 __all__ += ["knn_graph", "label_propagation", "near_duplicates"]
 from .calibrated_cutoff import CalibratedCutoff
 __all__ += ["CalibratedCutoff"]
@@ -28,6 +29,14 @@ __all__ += ["CalibratedCutoff"]
 def version():
     """Version string of the native library (Directory.Build.props' Version, the same as the package's)."""
     return _lib.engine_version().decode("utf-8")
+
+
+def native_library():
+    """Which native build this process loaded: ``{"path": ..., "isa": ...}``, isa "x86-64-v4" (the AVX-512 build,
+    chosen on CPUs that have every x86-64-v4 feature), "x86-64-v3" (the portable AVX2 build; ``MINEDEX_ISA=x86-64-v3``
+    forces it) or "custom" (``MINEDEX_LIBRARY`` named the file)."""
+    from . import _native
+    return {"path": _native.library_path, "isa": _native.library_isa}
 
 
 __version__ = version()

@@ -5,10 +5,12 @@ from .mined_file import CorruptFileError as CorruptFileError, read_mined as read
 from .refresher import Refresher as Refresher, Snapshot as Snapshot, StaleSnapshotError as StaleSnapshotError
 
 __all__ = ["ArgumentTypeError", "CorruptFileError", "EngineError", "HardNegatives", "Index", "InvalidArgumentError",
-           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "read_mined", "version"]
+           "Refresher", "Snapshot", "StaleSnapshotError", "load", "mine_hard_negatives", "native_library", "read_mined",
+           "version"]
 __version__: str
 
 def version() -> str: ...
+def native_library() -> dict[str, str]: ...
 from .graph import knn_graph as knn_graph, label_propagation as label_propagation, near_duplicates as near_duplicates
 from .calibrated_cutoff import CalibratedCutoff as CalibratedCutoff
 from .multivector import MultiVectorIndex as MultiVectorIndex, load_multivector as load_multivector

@@ -4,7 +4,11 @@ import ctypes
 import os
 from ctypes import POINTER, c_char_p, c_float, c_int, c_int32, c_int64, c_void_p
 
-_LIB_NAME = "libengine.so"
+_LIB_NAME = "libengine.so"        # portable build: x86-64-v3 (AVX2, FMA, BMI2), the C ABI's libengine.so
+_LIB_NAME_V4 = "libengine-v4.so"  # the same code compiled for x86-64-v4 (AVX-512 F/BW/CD/DQ/VL), when the wheel has it
+_ISA_ENV = "MINEDEX_ISA"         # "x86-64-v3" forces the portable build; unset (or "auto") picks by CPU
+# x86-64-v4 as the psABI defines it: NativeAOT's x86-64-v4 build refuses to start without every one of these
+_V4_FLAGS = frozenset(("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"))
 
 STATUS_NAMES = {
     0: "ok",
@@ -46,15 +50,48 @@ class ArgumentTypeError(EngineError, TypeError):
         super().__init__(message, code)
 
 
+def _cpu_flags():
+    """The CPU feature flags the kernel reports (Linux /proc/cpuinfo); empty when unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def choose_library(directory, flags, isa=None, exists=os.path.exists):
+    """(path, isa) of the native library to load from ``directory``: the x86-64-v4 (AVX-512) build when the CPU has
+    every x86-64-v4 flag and the file is there, else the portable x86-64-v3 build. ``isa`` (``MINEDEX_ISA``) may force
+    "x86-64-v3"; "x86-64-v4" is honoured only on a CPU that has it (the build would refuse to start otherwise)."""
+    isa = (isa or "auto").strip().lower()
+    if isa not in ("auto", "x86-64-v3", "x86-64-v4"):
+        raise ImportError(f"{_ISA_ENV}={isa!r}: expected 'auto', 'x86-64-v3' or 'x86-64-v4'.")
+    v4 = os.path.join(directory, _LIB_NAME_V4)
+    has_v4 = _V4_FLAGS <= set(flags)
+    if isa == "x86-64-v4" and not has_v4:
+        raise ImportError(f"{_ISA_ENV}=x86-64-v4, but this CPU lacks {sorted(_V4_FLAGS - set(flags))}.")
+    if isa == "x86-64-v4" and not exists(v4):
+        raise ImportError(f"{_ISA_ENV}=x86-64-v4, but {v4} is not there (a wheel built without it).")
+    if isa != "x86-64-v3" and has_v4 and exists(v4):
+        return v4, "x86-64-v4"
+    return os.path.join(directory, _LIB_NAME), "x86-64-v3"
+
+
 def _library_path():
+    """(path, isa): MINEDEX_LIBRARY as given (isa "custom"), else the best build next to this file."""
     override = os.environ.get("MINEDEX_LIBRARY")
     if override:
-        return override
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), _LIB_NAME)
+        return override, "custom"
+    return choose_library(os.path.dirname(os.path.abspath(__file__)), _cpu_flags(), os.environ.get(_ISA_ENV))
 
 
 def _load():
-    path = _library_path()
+    global library_path, library_isa
+    path, library_isa = _library_path()
+    library_path = path
     if not os.path.exists(path):
         raise ImportError(
             f"{path} not found: install the wheel (pip install ./bindings/python), build the library into the source tree "
