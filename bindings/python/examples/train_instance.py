@@ -243,7 +243,8 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 if epoch == 0:     # embedding pass over the corpus and the anchors)
                     bank[:], anchor_bank[:] = embed(model, train_x), embed(model, anchors)
                 # step 0: the bank was filled over the warm-up steps, so its vectors count as old as the first one
-                refresher = minedex.Refresher(bank, index=args.ann, metric="ip", max_staleness=args.max_staleness, step=0)
+                refresher = minedex.Refresher(bank, index=args.ann, metric="ip", max_staleness=args.max_staleness, step=0,
+                                              retrain_every=None if args.retrain_every == 0 else args.retrain_every)
             else:
                 # vectors the steps did not refresh (the batches leave n % batch images out each epoch) would break
                 # the staleness bound during the coming epoch: re-embed them now, oldest first, as the protocol says
@@ -370,6 +371,9 @@ def main():
                     help="in_batch_refresher: embed this epoch's anchors for mining (default: last epoch's, from the steps)")
     ap.add_argument("--ann", default="IVF256,Flat")
     ap.add_argument("--ann-probes", type=int, default=16)
+    ap.add_argument("--retrain-every", type=int, default=1,
+                    help="in_batch_refresher: train the ANN index (k-means) afresh every k-th snapshot, the others "
+                         "reuse the last training (0 = train only the first)")
     ap.add_argument("--max-staleness", type=int, default=0,
                     help="staleness bound in steps for the refresher (0 = 2 epochs' worth of steps)")
     ap.add_argument("--sampling", default="top", choices=("top", "random", "simans", "softmax"),

@@ -19,16 +19,24 @@ Protocol (one trainer thread, any number of mining threads):
 
 Snapshots are immutable copies, so a row never mixes vectors of two snapshots (``test_refresher.py`` checks every
 mined score against the snapshot's own vectors while pushes and swaps run concurrently). Rebuilding a snapshot costs
-one index build over the corpus (a copy for "Flat"; clustering or graph construction for approximate specs).
+one index build over the corpus (a copy for "Flat"; clustering or graph construction for approximate specs). For
+specs that train (IVF's k-means, PQ codebooks) ``retrain_every=k`` trains afresh only every k-th snapshot; the ones
+between start from the last training's state (saved empty, right after training) and only add the live vectors: on
+60 000 64-d vectors an ``IVF1024,Flat`` snapshot takes 1.25 s with training and ~0.25 s without. The centroids then
+lag the encoder by up to k - 1 refreshes (results stay exact within the probed lists; which lists a query probes gets
+worse as the embeddings drift). ``retrain_every=None`` trains once, as the C# ``MiningRefresher`` does.
 """
 
+import os
+import shutil
+import tempfile
 import threading
 
 import numpy as np
 
 from . import _validate as v
 from .hard_negatives import mine_hard_negatives
-from .index import Index
+from .index import Index, load
 
 
 class StaleSnapshotError(v.InvalidArgumentError):
@@ -38,12 +46,13 @@ class StaleSnapshotError(v.InvalidArgumentError):
 class Snapshot:
     """An immutable generation of the corpus: its index, a copy of the vectors and of their embedding steps."""
 
-    def __init__(self, number, step, index, vectors, embedded_at):
+    def __init__(self, number, step, index, vectors, embedded_at, trained_at=None):
         self.number = number
         self.step = step
         self.index = index
         self.vectors = vectors
         self.embedded_at = embedded_at
+        self.trained_at = trained_at  # number of the snapshot whose training this index uses (None: needs none)
         self.oldest = int(embedded_at.min()) if embedded_at.size else step
         self._users = 0
         self._retired = False
@@ -67,9 +76,12 @@ class Refresher:
         Largest allowed age in steps of any vector a mining call uses (None = unbounded).
     step : int
         Training step of ``corpus_embeddings``.
+    retrain_every : int or None
+        For specs that train: train every k-th snapshot afresh (1, the default: every one), the others reuse the
+        last training; None trains only the first. Ignored by specs without training ("Flat", "HNSW32").
     """
 
-    def __init__(self, corpus_embeddings, index="Flat", metric="cosine", max_staleness=None, step=0):
+    def __init__(self, corpus_embeddings, index="Flat", metric="cosine", max_staleness=None, step=0, retrain_every=1):
         vectors = v.rows(corpus_embeddings, "corpus_embeddings")
         if vectors.shape[0] == 0:
             raise v.InvalidArgumentError("corpus_embeddings is empty: a refresher needs a corpus.")
@@ -78,6 +90,8 @@ class Refresher:
         self._spec, self._metric = index, metric
         self._max_staleness = None if max_staleness is None else v.integer(max_staleness, "max_staleness", 0)
         step = v.integer(step, "step", *v.INT64)
+        self._retrain_every = None if retrain_every is None else v.integer(retrain_every, "retrain_every", 1)
+        self._template = None  # (directory, snapshot number): the last training's index, saved empty
         self._lock = threading.Lock()
         self._vectors = vectors.copy()
         self._embedded_at = np.full(vectors.shape[0], step, dtype=np.int64)
@@ -87,7 +101,12 @@ class Refresher:
         self._dirty = False
         self._error = None
         self._closed = False
-        self._snapshot = self._build()
+        try:
+            self._snapshot = self._build()
+        except BaseException:
+            if self._template is not None:
+                shutil.rmtree(self._template[0], ignore_errors=True)
+            raise
 
     # ------------------------------------------------------------------------------------------- state
     @property
@@ -190,14 +209,37 @@ class Refresher:
             vectors, embedded_at, step = self._vectors.copy(), self._embedded_at.copy(), self._step
             self._numbers += 1
             number = self._numbers
-        index = Index(self._spec, vectors.shape[1], self._metric)
+        index, trained_at = self._trained_index(vectors, number)
         try:
-            index.train(vectors)
             index.add(vectors, ids=np.arange(vectors.shape[0], dtype=np.int64))
         except BaseException:
             index.close()
             raise
-        return Snapshot(number, step, index, vectors, embedded_at)
+        return Snapshot(number, step, index, vectors, embedded_at, trained_at)
+
+    def _trained_index(self, vectors, number):
+        """(an empty trained index for snapshot ``number``, the number of the snapshot it was trained for): loaded
+        from the last training when ``retrain_every`` allows, else trained on ``vectors`` (and saved for reuse).
+        Builds run one at a time (the constructor, then the single builder thread), so the template needs no lock."""
+        if self._template is not None:
+            directory, trained_at = self._template
+            if self._retrain_every is None or number - trained_at < self._retrain_every:
+                return load(os.path.join(directory, "trained.index")), trained_at
+        index = Index(self._spec, vectors.shape[1], self._metric)
+        if index.is_trained:  # nothing to train (Flat, HNSW): nothing to reuse
+            return index, None
+        try:
+            index.train(vectors)
+            if self._retrain_every != 1:
+                directory = tempfile.mkdtemp(prefix="minedex-refresher-")
+                index.save(os.path.join(directory, "trained.index"))
+                old, self._template = self._template, (directory, number)
+                if old is not None:
+                    shutil.rmtree(old[0], ignore_errors=True)
+        except BaseException:
+            index.close()
+            raise
+        return index, number
 
     def _retire(self, snap):
         """Frees ``snap`` now if nobody mines on it, else when its last user finishes (lock held)."""
@@ -275,6 +317,9 @@ class Refresher:
         with self._lock:
             if not self._snapshot._retired:
                 self._retire(self._snapshot)
+        if self._template is not None:
+            shutil.rmtree(self._template[0], ignore_errors=True)
+            self._template = None
 
     def __enter__(self):
         return self

@@ -16,10 +16,11 @@ class Snapshot:
     vectors: npt.NDArray[np.float32]
     embedded_at: npt.NDArray[np.int64]
     oldest: int
+    trained_at: Optional[int]
 
 class Refresher:
     def __init__(self, corpus_embeddings: ArrayLike, index: str = ..., metric: Literal["cosine", "ip", "l2"] = ...,
-                 max_staleness: Optional[int] = ..., step: int = ...) -> None: ...
+                 max_staleness: Optional[int] = ..., step: int = ..., retrain_every: Optional[int] = ...) -> None: ...
     @property
     def snapshot(self) -> Snapshot: ...
     @property

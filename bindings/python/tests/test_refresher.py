@@ -161,3 +161,49 @@ def test_refresh_training_example_runs_and_keeps_the_bound(capsys):
     assert set(out["timing"]) == {"total_s", "mining_s", "refresh_s"}
     with pytest.raises(SystemExit):
         example.main(["--fraction", "0"])
+
+
+def test_retrain_every_reuses_the_last_training_between_fresh_ones():
+    import os
+    rng, c = corpus(6, n=1200, d=16)
+    q = c[:40] + 0.1 * rng.standard_normal((40, 16)).astype(np.float32)
+    with minedex.Refresher(c, "IVF16,Flat", "l2", retrain_every=3) as r:
+        trained, template = [r.snapshot.trained_at], r._template[0]
+        assert trained == [1] and os.path.isfile(os.path.join(template, "trained.index"))
+        for step in range(1, 5):
+            r.push(np.arange(300 * (step - 1), 300 * step), rng.standard_normal((300, 16)).astype(np.float32), step)
+            snap = r.refresh(wait=True)
+            trained.append(snap.trained_at)
+            # every snapshot holds the live table and answers exactly within its probed lists: with every list
+            # probed it is exact search over the snapshot's own vectors
+            D, I = snap.index.search(q, 5, probes=16)
+            exact = np.argsort(((q[:, None, :] - snap.vectors[None, :, :]) ** 2).sum(-1), axis=1)[:, :5]
+            assert (I == exact).mean() > 0.99
+        assert trained == [1, 1, 1, 4, 4]  # snapshots 2 and 3 reuse 1's k-means, 4 trains afresh, 5 reuses it
+        assert not os.path.exists(template)  # the first template went when snapshot 4 trained
+        newest = r._template[0]
+    assert not os.path.exists(newest)  # close() removes the last one
+
+
+def test_retrain_every_none_trains_once_and_flat_needs_no_training():
+    rng, c = corpus(7, n=500, d=8)
+    with minedex.Refresher(c, "IVF8,Flat", "cosine", retrain_every=None) as r:
+        for step in range(1, 4):
+            r.push(np.arange(50), rng.standard_normal((50, 8)).astype(np.float32), step)
+            assert r.refresh(wait=True).trained_at == 1
+        mined = r.mine(c[:10], np.arange(10), num_negatives=2, verbose=False)
+        assert mined.snapshot == 4 and len(mined) > 0
+    with minedex.Refresher(c, "Flat", retrain_every=2) as r:
+        assert r.snapshot.trained_at is None and r._template is None
+    with minedex.Refresher(c, "IVF8,Flat") as r:  # the default retrains every snapshot and saves nothing
+        r.push([0], c[:1], 1)
+        assert r.refresh(wait=True).trained_at == 2 and r._template is None
+
+
+def test_retrain_every_must_be_a_positive_integer_or_none():
+    _, c = corpus(8, n=50, d=4)
+    for bad, error in ((0, minedex.InvalidArgumentError), (-2, minedex.InvalidArgumentError),
+                       (1.5, minedex.ArgumentTypeError), (True, minedex.ArgumentTypeError),
+                       ("3", minedex.ArgumentTypeError)):
+        with pytest.raises(error, match="retrain_every"):
+            minedex.Refresher(c, "IVF4,Flat", retrain_every=bad)
