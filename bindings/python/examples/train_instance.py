@@ -27,7 +27,7 @@ negative) triplets:
                          anchors for mining instead (one forward pass); --online mines every step with that step's
                          anchor embeddings (no forward pass, one small search per step); --online-async searches for
                          the next batch in a background thread during the current step (a no-grad forward of its
-                         anchors)
+                         anchors); --mine-ahead M searches for M batches per background call
   in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
                          epoch: every in-batch negative is a near neighbour (no extra negatives)
   in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
@@ -290,20 +290,31 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
             if refresher is not None and args.online:  # online: this step's anchors query the current snapshot
                 t0 = time.perf_counter()
                 if args.online_async:
-                    # the search for this batch ran in the background during the previous step (no-grad embeddings of
-                    # these anchors with the model of then); start the next batch's search now, to run under this step
-                    found = pending.result() if pending is not None else mine_batch(a.detach(), idx, step, b)
-                    nxt = order[b + args.batch:b + 2 * args.batch]
-                    pending = None
-                    if len(nxt) == args.batch:
-                        with torch.no_grad():
-                            q_next = model(torch.from_numpy(anchors[nxt]))
-                        # step None: staleness is measured at the latest pushed step when the search runs (this
-                        # step's push may land first; an explicit, older step would then be rejected)
-                        pending = executor.submit(mine_batch, q_next, nxt, None, b + args.batch)
+                    # The search for this group of --mine-ahead batches ran in the background during the previous
+                    # group's steps (no-grad embeddings of its anchors with the model of then); at a group's first
+                    # step, collect it and start the next group's search, to run under this group's steps.
+                    group = args.batch * args.mine_ahead
+                    if b % group == 0:
+                        ids = order[b:b + group]
+                        ids = ids[:len(ids) - len(ids) % args.batch]  # whole batches only
+                        if pending is not None:
+                            found = pending.result()
+                        else:
+                            with torch.no_grad():
+                                found = mine_batch(model(torch.from_numpy(anchors[ids])), ids, step, b)
+                        negatives[ids], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                        nxt = order[b + group:b + 2 * group]
+                        nxt = nxt[:len(nxt) - len(nxt) % args.batch]
+                        pending = None
+                        if len(nxt):
+                            with torch.no_grad():
+                                q_next = model(torch.from_numpy(anchors[nxt]))
+                            # step None: staleness is measured at the latest pushed step when the search runs (this
+                            # step's push may land first; an explicit, older step would then be rejected)
+                            pending = executor.submit(mine_batch, q_next, nxt, None, b + group)
                 else:
                     found = mine_batch(a.detach(), idx, step, b)
-                negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                    negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                 mining_s += time.perf_counter() - t0
             cand = [train_x[idx]]
             if negatives is not None:
@@ -367,6 +378,9 @@ def main():
     ap.add_argument("--online-async", action="store_true",
                     help="with --online: search for the next batch in a background thread while this one trains "
                          "(its anchors embedded without gradient by the model of the step before)")
+    ap.add_argument("--mine-ahead", type=int, default=1,
+                    help="with --online-async: mine this many batches per background search (one call per group, "
+                         "queries embedded when the previous group starts)")
     ap.add_argument("--fresh-queries", action="store_true",
                     help="in_batch_refresher: embed this epoch's anchors for mining (default: last epoch's, from the steps)")
     ap.add_argument("--ann", default="IVF256,Flat")
@@ -398,6 +412,8 @@ def main():
     for s in strategies:
         if s not in STRATEGIES:
             raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if args.mine_ahead < 1:
+        raise SystemExit("--mine-ahead must be at least 1")
     if args.eval_seed in seeds or (args.validation and args.eval_seed + 1 in seeds):
         raise SystemExit("--eval-seed must differ from the training seeds")
     train_x = read_fvecs(os.path.join(args.data, "base.fvecs")) / np.float32(255.0)
