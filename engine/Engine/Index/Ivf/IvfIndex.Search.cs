@@ -320,11 +320,11 @@ public sealed partial class IvfIndex
                 s.Pairs[pairs++] = (p == 0 ? 0 : FirstPassDone) | (li << 32) | (uint)(i * probes + p);
             }
         }
-        Array.Sort(s.Pairs, 0, pairs);
+        var order = SortPairs(s, pairs);
         for (int j = 0; j < pairs; j++)
         {
-            int li = (int)((s.Pairs[j] >> 32) & ListMask), slot = (int)(uint)s.Pairs[j];
-            if (j + 1 < pairs && (int)((s.Pairs[j + 1] >> 32) & ListMask) is int next && next != li) PrefetchListHead(next, CodeHeadBytes);
+            int li = (int)((order[j] >> 32) & ListMask), slot = (int)(uint)order[j];
+            if (j + 1 < pairs && (int)((order[j + 1] >> 32) & ListMask) is int next && next != li) PrefetchListHead(next, CodeHeadBytes);
             int i = slot / probes, p = slot - i * probes;
             var list = _lists[li];
             var scanner = s.Scanners[i];
@@ -346,6 +346,32 @@ public sealed partial class IvfIndex
         }
         return (scanned, refined);
     }
+
+    /// <summary>
+    /// The chunk's pairs in ascending order (first pass before the rest, then by list, then by query·probe slot): a
+    /// counting sort over the 2 × nlist (pass, list) buckets when there are enough pairs to pay for the counters
+    /// (it is stable, and the pairs were made in slot order, so the order equals a comparison sort's), otherwise
+    /// <see cref="Array.Sort{T}(T[], int, int)"/> in place.
+    /// </summary>
+    private ReadOnlySpan<long> SortPairs(IvfScratch s, int pairs)
+    {
+        int buckets = 2 * ListCount;
+        if (buckets > 2 * pairs)
+        {
+            Array.Sort(s.Pairs, 0, pairs);
+            return s.Pairs.AsSpan(0, pairs);
+        }
+        var count = s.Buckets(buckets);
+        var from = s.Pairs.AsSpan(0, pairs);
+        foreach (long pair in from) count[Bucket(pair) + 1]++;
+        for (int b = 1; b <= buckets; b++) count[b] += count[b - 1];
+        var to = s.SortedPairs.AsSpan(0, pairs);
+        foreach (long pair in from) to[count[Bucket(pair)]++] = pair;
+        return to;
+    }
+
+    // (pass, list) of a pair: its bits above the slot, which lie below 2 × nlist.
+    private int Bucket(long pair) => (int)(pair >> 62) * ListCount + (int)((pair >> 32) & ListMask);
 
     // The next probed list starts at an unrelated address: fetch its first codes while this list is scanned, so the
     // hardware prefetcher takes over from a warm start instead of a miss.

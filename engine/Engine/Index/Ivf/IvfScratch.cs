@@ -25,6 +25,8 @@ internal sealed class IvfScratch
     public int[] BatchCounts = [];
     public long[] BatchScanned = [];
     public long[] Pairs = [];
+    public long[] SortedPairs = [];      // Pairs ordered by (pass, list), when counted rather than sorted
+    public int[] PairBuckets = [];       // 2 × nlist + 1 counters of that counting sort
 
     public IvfScratch(int dimension, int codeBytes, IvfListScanner scanner, Func<IvfListScanner>? newScanner = null)
     {
@@ -54,6 +56,15 @@ internal sealed class IvfScratch
         }
         if (BatchKeys.Length < chunk * candidates) { BatchKeys = new float[chunk * candidates]; BatchLabels = new long[chunk * candidates]; }
         if (BatchCounts.Length < chunk) { BatchCounts = new int[chunk]; BatchScanned = new long[chunk]; }
-        if (Pairs.Length < chunk * probes) Pairs = new long[chunk * probes];
+        if (Pairs.Length < chunk * probes) { Pairs = new long[chunk * probes]; SortedPairs = new long[chunk * probes]; }
+    }
+
+    /// <summary>The counters of a counting sort over <paramref name="buckets"/> buckets, zeroed.</summary>
+    public Span<int> Buckets(int buckets)
+    {
+        if (PairBuckets.Length < buckets + 1) PairBuckets = new int[buckets + 1];
+        var b = PairBuckets.AsSpan(0, buckets + 1);
+        b.Clear();
+        return b;
     }
 }
