@@ -5,8 +5,8 @@ AVX-512), each in its own process (MINEDEX_ISA), alternating for --rounds rounds
   PYTHONPATH=bindings/python /usr/bin/python3 bench/python/native_builds.py --data /tmp/glove100 \\
       --index 'IVF1024,PQ50x4fs,RFlat' --params '{"probes": 32, "refine": 4}' --params '{"probes": 48, "refine": 8}'
 
-The index is built once with minedex (train + add of base.fvecs) and saved under --cache; queries are the first --nq
-of query.fvecs as one batch, k = 10, --threads threads; each setting is timed for --seconds and reports its best and
+The index is built once with minedex (train + add of the base vectors) and saved under --cache; queries are the first --nq
+of the queries as one batch, k = 10, --threads threads; each setting is timed for --seconds and reports its best and
 median batch. Prints one JSON line per (round, build) and a summary line with the median ratios (v4 / v3).
 """
 import argparse
@@ -19,22 +19,16 @@ import time
 import numpy as np
 
 
-def fvecs(path):
-    a = np.fromfile(path, dtype=np.int32)
-    d = int(a[0])
-    return a.reshape(-1, d + 1)[:, 1:].copy().view(np.float32)
-
-
-def ivecs(path):
-    a = np.fromfile(path, dtype=np.int32)
-    d = int(a[0])
-    return a.reshape(-1, d + 1)[:, 1:].copy()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers"))
+import run_peers  # noqa: E402  (the data-set readers every bench script shares)
 
 
 def child(args):
     import minedex
-    xq = fvecs(os.path.join(args.data, "query.fvecs"))[:args.nq]
-    gt = ivecs(os.path.join(args.data, "gt.ivecs"))[:args.nq, :10]
+    # queries and ground truth only: the base vectors are in the saved index
+    xq = run_peers.read_matrix(run_peers.find(args.data, "query", (".fvecs", ".bvecs", ".npy")))[:args.nq]
+    xq = np.ascontiguousarray(xq, dtype=np.float32)
+    gt = run_peers.read_matrix(run_peers.find(args.data, "gt", (".ivecs", ".npy")))[:args.nq, :10]
     idx = minedex.load(args.cache)
     out = {"isa": minedex.native_library()["isa"]}
     for p in args.params:
@@ -75,12 +69,8 @@ def main():
         raise SystemExit(f"native_builds.py: this CPU lacks {missing} (x86-64-v4, AVX-512): only the portable build "
                          "runs here, there is nothing to compare.")
     if not os.path.exists(args.cache):
-        metric = args.metric
-        if metric is None:
-            with open(os.path.join(args.data, "meta.json"), encoding="utf-8") as f:
-                metric = json.load(f).get("metric", "l2")
-        xb = fvecs(os.path.join(args.data, "base.fvecs"))
-        ix = minedex.Index(args.index, xb.shape[1], metric=metric)
+        _, metric, xb, _, _ = run_peers.load(args.data)
+        ix = minedex.Index(args.index, xb.shape[1], metric=args.metric or metric)
         ix.train(xb)
         ix.add(xb)
         ix.save(args.cache)

@@ -70,9 +70,10 @@ def choose_library(directory, flags, isa=None, exists=os.path.exists):
     if isa not in ("auto", "x86-64-v3", "x86-64-v4"):
         raise ImportError(f"{_ISA_ENV}={isa!r}: expected 'auto', 'x86-64-v3' or 'x86-64-v4'.")
     v4 = os.path.join(directory, _LIB_NAME_V4)
-    has_v4 = _V4_FLAGS <= set(flags)
+    missing = _V4_FLAGS.difference(flags)
+    has_v4 = not missing
     if isa == "x86-64-v4" and not has_v4:
-        raise ImportError(f"{_ISA_ENV}=x86-64-v4, but this CPU lacks {sorted(_V4_FLAGS - set(flags))}.")
+        raise ImportError(f"{_ISA_ENV}=x86-64-v4, but this CPU lacks {sorted(missing)}.")
     if isa == "x86-64-v4" and not exists(v4):
         raise ImportError(f"{_ISA_ENV}=x86-64-v4, but {v4} is not there (a wheel built without it).")
     if isa != "x86-64-v3" and has_v4 and exists(v4):
@@ -90,8 +91,8 @@ def _library_path():
 
 def _load():
     global library_path, library_isa
-    path, library_isa = _library_path()
-    library_path = path
+    library_path, library_isa = _library_path()
+    path = library_path
     if not os.path.exists(path):
         raise ImportError(
             f"{path} not found: install the wheel (pip install ./bindings/python), build the library into the source tree "

@@ -104,8 +104,7 @@ class Refresher:
         try:
             self._snapshot = self._build()
         except BaseException:
-            if self._template is not None:
-                shutil.rmtree(self._template[0], ignore_errors=True)
+            self._drop_template()
             raise
 
     # ------------------------------------------------------------------------------------------- state
@@ -233,9 +232,8 @@ class Refresher:
             if self._retrain_every != 1:
                 directory = tempfile.mkdtemp(prefix="minedex-refresher-")
                 index.save(os.path.join(directory, "trained.index"))
-                old, self._template = self._template, (directory, number)
-                if old is not None:
-                    shutil.rmtree(old[0], ignore_errors=True)
+                self._drop_template()
+                self._template = (directory, number)
         except BaseException:
             index.close()
             raise
@@ -317,6 +315,10 @@ class Refresher:
         with self._lock:
             if not self._snapshot._retired:
                 self._retire(self._snapshot)
+        self._drop_template()
+
+    def _drop_template(self):
+        """Removes the saved training (its temporary directory), if any."""
         if self._template is not None:
             shutil.rmtree(self._template[0], ignore_errors=True)
             self._template = None
