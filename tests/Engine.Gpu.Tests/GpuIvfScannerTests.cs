@@ -24,6 +24,9 @@ public sealed class GpuIvfScannerTests(GpuFixture fixture)
         { "IVF16,PQ8x4nr", 24, Metric.Cosine, 1 },
         { "IVF16,PQ8,RFlat", 24, Metric.L2, 4 },
         { "OPQ4,IVF16,PQ4,RFlat", 16, Metric.InnerProduct, 3 },
+        // SOAR: two copies of each vector; both sides return each id once (the same Finish).
+        { "IVF16(soar),PQ8", 24, Metric.L2, 1 },
+        { "IVF16(soar=2),PQ8nr,RFlat", 24, Metric.InnerProduct, 2 },
     };
 
     [Theory]

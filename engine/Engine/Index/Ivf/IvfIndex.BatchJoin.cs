@@ -26,7 +26,7 @@ public sealed partial class IvfIndex
     /// or OPQ, no filter, window or code budget, and enough queries per probed list for a GEMM to beat the scan.
     /// </summary>
     private bool UsesListJoin(int nq, in SearchContext ctx) =>
-        _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _opq is null && !ctx.Filtered && ctx.MaxCodes == 0
+        _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _opq is null && _spillMap is null && !ctx.Filtered && ctx.MaxCodes == 0
         && nq >= (Dimension >= JoinShortRowDimension ? JoinMinQueries : JoinMinQueriesShortRows)
         && (long)nq * ctx.Probes >= (long)JoinMinQueriesPerList * ListCount;
 

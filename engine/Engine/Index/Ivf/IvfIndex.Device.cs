@@ -89,7 +89,7 @@ public sealed partial class IvfIndex
         var pq = _pq!;
         int d = Dimension, k = ctx.K, probes = ctx.Probes, m = pq.M, ksub = pq.Ksub;
         var table = new DeviceTableScanner(pq, _tables, Metric, _codec is PQ4FastScanCodec);
-        int nc = table.CandidatesFor(k, ctx.Candidates, _refine is not null);
+        int nc = table.CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
         long perQuery = (long)probes * m * 256;
         int batch = (int)Math.Min(nq, Math.Max(1, DeviceLutFloats / perQuery));
         var s = RentScratch();

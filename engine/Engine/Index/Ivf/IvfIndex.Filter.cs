@@ -16,7 +16,8 @@ public sealed partial class IvfIndex
             for (int li = 0; li < _lists.Count; li++)
             {
                 var list = _lists[li];
-                for (int off = 0; off < list.Count; off++) add(list.Attributes[off], Pack(li, off));
+                for (int off = 0; off < list.Count; off++)
+                    if (IsFirstCopy(li, off)) add(list.Attributes[off], Pack(li, off));
             }
         });
 
@@ -66,7 +67,7 @@ public sealed partial class IvfIndex
             for (int li = 0; li < _lists.Count; li++)
                 for (int off = 0; off < _lists[li].Count; off++)
                 {
-                    if (!ctx.Allows(_lists[li], off)) continue;
+                    if (!ctx.Allows(_lists[li], off) || !IsFirstCopy(li, off)) continue;
                     if (count == buffer.Length) Grow(ref buffer);
                     buffer[count++] = Pack(li, off);
                 }
@@ -75,6 +76,10 @@ public sealed partial class IvfIndex
         allowed = buffer;
         return true;
     }
+
+    // True unless (li, off) holds the second copy of a SOAR index's vector: sets of locations list each id once.
+    private bool IsFirstCopy(int li, int off) =>
+        _spillMap is null || (_directMap.TryGetValue(_lists[li].Ids[off], out long at) && at == Pack(li, off));
 
     private static void Grow(ref long[] buffer)
     {

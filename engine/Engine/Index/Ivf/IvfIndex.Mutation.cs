@@ -1,3 +1,4 @@
+using Engine.Distance;
 using Engine.Quantization;
 
 namespace Engine.Index.Ivf;
@@ -42,11 +43,18 @@ public sealed partial class IvfIndex
         int d = Dimension;
         ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
         var assign = _quantizer.Assign(x, TrainingThreads);
-        byte[]? codes = null;
+        int[]? spill = _spillMap is null ? null : SpillAssign(x, assign);
+        byte[]? codes = null, spillCodes = null;
         if (!FlatLists)
         {
             codes = new byte[(long)n * _codec.CodeSize];
             EncodeResiduals(x, assign, n, codes);
+            if (spill is not null)
+            {
+                // Residual codes of the second copy are of x − its own list's centroid (an unspilled row's slot unused).
+                spillCodes = new byte[(long)n * _codec.CodeSize];
+                EncodeResiduals(x, spill, n, spillCodes);
+            }
         }
         _lock.EnterWrite();
         Interlocked.Increment(ref _deviceStamp);
@@ -61,28 +69,93 @@ public sealed partial class IvfIndex
             // (no repeated doubling: a first bulk add leaves no slack).
             var added = new int[ListCount];
             foreach (int a in assign) added[a]++;
+            if (spill is not null) foreach (int a in spill) if (a >= 0) added[a]++;
             for (int li = 0; li < ListCount; li++)
                 if (added[li] > 0) _lists.Writable(li, _lists[li].Count + added[li]);
-            var layout = _lists.Layout;
             for (int i = 0; i < n; i++)
             {
-                var list = _lists.Owned(assign[i]);
-                int off = list.Count;
-                list.OwnedIds[off] = ids[i];
-                list.OwnedAttributes[off] = hasAttributes ? attributes[i] : double.NaN;
-                // Flat lists store the row itself; coded lists the code computed above.
-                layout.Write(list.OwnedCodes, off, codes is null
-                    ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.Slice(i * d, d))
-                    : codes.AsSpan(i * _codec.CodeSize, _codec.CodeSize));
-                if (_refine is not null)
-                    _refine.Encode(x.Slice(i * d, d), list.OwnedRefine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
-                list.Count = off + 1;
-                _directMap[ids[i]] = Pack(assign[i], off);
+                double attribute = hasAttributes ? attributes[i] : double.NaN;
+                var row = x.Slice(i * d, d);
+                _directMap[ids[i]] = AppendRow(assign[i], ids[i], attribute, row, CodeOf(codes, i, row));
+                if (spill is not null && spill[i] >= 0)
+                    _spillMap![ids[i]] = AppendRow(spill[i], ids[i], attribute, row, CodeOf(spillCodes, i, row));
             }
             Interlocked.Exchange(ref _count, _directMap.Count);
             _attributeOrder = null;
         }
         finally { _lock.ExitWrite(); }
+    }
+
+    // What a list stores for row i: Flat lists the row itself, coded lists row i of the codes computed for it.
+    private ReadOnlySpan<byte> CodeOf(byte[]? codes, int i, ReadOnlySpan<float> row) => codes is null
+        ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(row)
+        : codes.AsSpan(i * _codec.CodeSize, _codec.CodeSize);
+
+    // Appends one row to list li (made writable with room for it beforehand): id, attribute, code and refine code.
+    // Returns its location.
+    private long AppendRow(int li, long id, double attribute, ReadOnlySpan<float> row, ReadOnlySpan<byte> code)
+    {
+        var list = _lists.Owned(li);
+        int off = list.Count;
+        list.OwnedIds[off] = id;
+        list.OwnedAttributes[off] = attribute;
+        _lists.Layout.Write(list.OwnedCodes, off, code);
+        if (_refine is not null)
+            _refine.Encode(row, list.OwnedRefine.AsSpan(off * _refine.CodeSize, _refine.CodeSize));
+        list.Count = off + 1;
+        return Pack(li, off);
+    }
+
+    /// <summary>Candidate lists per vector among which SOAR picks the second list (the nearest ones by the coarse key).</summary>
+    internal const int SpillCandidates = 32;
+
+    /// <summary>
+    /// The second list of each row for SOAR (<see cref="IvfSpec.SpillLambda"/>): among the <see cref="SpillCandidates"/>
+    /// lists nearest to x other than its own list c, the one minimising ‖x − c′‖² + λ ⟨r, x − c′⟩² / ‖r‖² with r = x − c;
+    /// −1 where there is none (a single list).
+    /// </summary>
+    private unsafe int[] SpillAssign(ReadOnlySpan<float> x, int[] primary)
+    {
+        int n = primary.Length, d = Dimension, t = Math.Min(ListCount, SpillCandidates);
+        var second = new int[n];
+        float lambda = (float)Spec.SpillLambda!.Value;
+        const int Chunk = 64;
+        int chunks = (n + Chunk - 1) / Chunk;
+        fixed (float* px = x)
+        {
+            nint basePtr = (nint)px;
+            ParallelWork.For(0, chunks, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
+                () => (Scratch: RentScratch(), Keys: new float[Chunk * t], Lists: new long[Chunk * t], R: new float[d], Diff: new float[d]),
+                (c, _, w) =>
+                {
+                    var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
+                    int s0 = c * Chunk, qb = Math.Min(Chunk, n - s0);
+                    w.Scratch.Ensure(Chunk, ListCount, t, 1);
+                    _quantizer.Search(rows.Slice(s0 * d, qb * d), qb, t, w.Keys, w.Lists, w.Scratch);
+                    for (int i = 0; i < qb; i++)
+                    {
+                        var xi = rows.Slice((s0 + i) * d, d);
+                        int own = primary[s0 + i];
+                        System.Numerics.Tensors.TensorPrimitives.Subtract(xi, _quantizer.Centroid(own), w.R);
+                        float rr = Distances.Dot(w.R, w.R), weight = rr > 0 ? lambda / rr : 0;
+                        int best = -1;
+                        float bestLoss = float.PositiveInfinity;
+                        for (int j = 0; j < t; j++)
+                        {
+                            long li = w.Lists[i * t + j];
+                            if (li < 0 || li == own) continue;
+                            System.Numerics.Tensors.TensorPrimitives.Subtract(xi, _quantizer.Centroid((int)li), w.Diff);
+                            float along = Distances.Dot(w.R, w.Diff);
+                            float loss = Distances.Dot(w.Diff, w.Diff) + weight * along * along;
+                            if (loss < bestLoss || (loss == bestLoss && li < best)) { bestLoss = loss; best = (int)li; }
+                        }
+                        second[s0 + i] = best;
+                    }
+                    return w;
+                },
+                w => _scratchPool.Add(w.Scratch));
+        }
+        return second;
     }
 
     // Codes of the residuals x − centroid[assign] (or of x itself for raw "nr" codes), formed and encoded in blocks of 256
@@ -138,35 +211,46 @@ public sealed partial class IvfIndex
         finally { _lock.ExitWrite(); }
     }
 
-    // O(1) per id: the list's last vector moves into the hole and its direct-map entry is updated.
+    // O(1) per id: the list's last vector moves into the hole and its direct-map entry is updated (both copies of a
+    // SOAR index's vector go).
     private int RemoveLocked(ReadOnlySpan<long> ids)
     {
         int removed = 0;
-        var layout = _lists.Layout;
-        Span<byte> code = stackalloc byte[layout.ScratchBytes];
+        Span<byte> code = stackalloc byte[_lists.Layout.ScratchBytes];
         foreach (long id in ids)
         {
             if (!_directMap.Remove(id, out long loc)) continue;
-            (int li, int off) = Unpack(loc);
-            var list = _lists.Writable(li, _lists[li].Count); // copy-on-write of a mapped list: never write into the file mapping
-            int last = list.Count - 1;
-            var listIds = list.OwnedIds;
-            var codes = list.OwnedCodes;
-            if (off != last)
-            {
-                listIds[off] = listIds[last];
-                list.OwnedAttributes[off] = list.OwnedAttributes[last];
-                layout.Move(codes, last, off, code);
-                if (_refine is not null)
-                    list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
-                _directMap[listIds[off]] = Pack(li, off);
-            }
-            layout.Clear(codes, last);
-            list.Count = last;
+            RemoveSlot(loc, code);
+            if (_spillMap is not null && _spillMap.Remove(id, out long second)) RemoveSlot(second, code);
             removed++;
         }
         Interlocked.Exchange(ref _count, _directMap.Count);
         return removed;
+    }
+
+    // Empties one slot: the list's last row moves into it, and the map entry that pointed at the last row follows.
+    private void RemoveSlot(long loc, Span<byte> code)
+    {
+        var layout = _lists.Layout;
+        (int li, int off) = Unpack(loc);
+        var list = _lists.Writable(li, _lists[li].Count); // copy-on-write of a mapped list: never write into the file mapping
+        int last = list.Count - 1;
+        var listIds = list.OwnedIds;
+        var codes = list.OwnedCodes;
+        if (off != last)
+        {
+            long moved = listIds[last];
+            listIds[off] = moved;
+            list.OwnedAttributes[off] = list.OwnedAttributes[last];
+            layout.Move(codes, last, off, code);
+            if (_refine is not null)
+                list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
+            // The moved row is its id's first or (SOAR) second copy: whichever map points at the last slot.
+            if (_directMap.TryGetValue(moved, out long at) && at == Pack(li, last)) _directMap[moved] = Pack(li, off);
+            else _spillMap![moved] = Pack(li, off);
+        }
+        layout.Clear(codes, last);
+        list.Count = last;
     }
 
     /// <inheritdoc />
@@ -196,6 +280,19 @@ public sealed partial class IvfIndex
     {
         _lock.EnterRead();
         try { return _directMap.ContainsKey(id); }
+        finally { _lock.ExitRead(); }
+    }
+
+    /// <summary>The lists holding <paramref name="id"/>: its own and (SOAR) its second, −1 where there is none (tests).</summary>
+    internal (int First, int Second) ListsOf(long id)
+    {
+        _lock.EnterRead();
+        try
+        {
+            int first = _directMap.TryGetValue(id, out long a) ? Unpack(a).List : -1;
+            int second = _spillMap is not null && _spillMap.TryGetValue(id, out long b) ? Unpack(b).List : -1;
+            return (first, second);
+        }
         finally { _lock.ExitRead(); }
     }
 

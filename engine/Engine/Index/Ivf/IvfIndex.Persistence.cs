@@ -159,7 +159,11 @@ public sealed partial class IvfIndex
             if (c < 0) throw new CorruptIndexException(r.Path, countsAt, $"negative list size {c}");
             total += c;
         }
-        if (total != h.Count) throw new CorruptIndexException(r.Path, countsAt, $"list sizes add up to {total}, header says {h.Count}");
+        // SOAR files hold up to two rows per vector; the header counts vectors.
+        if (_spillMap is null ? total != h.Count : total < h.Count || total > 2 * h.Count)
+            throw new CorruptIndexException(r.Path, countsAt, _spillMap is null
+                ? $"list sizes add up to {total}, header says {h.Count}"
+                : $"list sizes add up to {total} rows, but a SOAR index of {h.Count} vectors holds {h.Count} to {2 * h.Count}");
         int rs = _refine?.CodeSize ?? 0;
         var ids = r.MapSection("IDS ", checked(total * sizeof(long)));
         var attrs = r.MapSection("ATTR", checked(total * sizeof(double)));
@@ -179,8 +183,11 @@ public sealed partial class IvfIndex
             for (int off = 0; off < c; off++)
             {
                 long id = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<long>(idView + idPos + off);
-                if (id < 0 || !_directMap.TryAdd(id, Pack(li, off)))
-                    throw new CorruptIndexException(r.Path, ids.Offset + (idPos + off) * sizeof(long), $"id {id} in list {li} is negative or duplicated");
+                // A SOAR index holds each id at most twice, in two lists; the first seen is its first copy.
+                if (id < 0 || !(_directMap.TryAdd(id, Pack(li, off))
+                                || (_spillMap is not null && Unpack(_directMap[id]).List != li && _spillMap.TryAdd(id, Pack(li, off)))))
+                    throw new CorruptIndexException(r.Path, ids.Offset + (idPos + off) * sizeof(long),
+                        _spillMap is null ? $"id {id} in list {li} is negative or duplicated" : $"id {id} in list {li} is negative, or held a third time or twice in one list");
             }
             _lists.Map(li, c, idView + idPos, (double*)attrs.Pointer + idPos, codes.Pointer + codePos, cbytes, refine.Pointer + idPos * rs, c * rs);
             if (!keep) _lists.Writable(li, c); // heap mode: one copy, straight from the mapping into the list
@@ -188,7 +195,9 @@ public sealed partial class IvfIndex
             codePos += cbytes;
         }
         if (keep) _mapping = r.DetachMapping();
-        _count = total;
+        if (_directMap.Count != h.Count)
+            throw new CorruptIndexException(r.Path, countsAt, $"the lists hold {_directMap.Count} distinct ids, header says {h.Count}");
+        _count = h.Count;
         _trained = ver[1] == 1;
         _centroidsSupplied = true;
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];

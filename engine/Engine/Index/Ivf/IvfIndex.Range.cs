@@ -171,17 +171,29 @@ public sealed partial class IvfIndex
         List<(float Distance, long Id)> results, IvfScratch s)
     {
         bool similarity = Metric != Metric.L2;
+        // SOAR: an id may come twice. Refined copies share their exact key (the second is skipped before it is read);
+        // estimates differ, so the candidates go in key order and each id keeps its best.
+        bool dedup = _spillMap is not null;
+        if (dedup)
+        {
+            if (_refine is null) candidates.Sort((a, b) => a.Key.CompareTo(b.Key));
+            s.Seen.Start(candidates.Count);
+        }
+        long refined = 0;
         foreach (var (estimate, label) in candidates)
         {
+            InvertedList list = _lists[(int)probeLists[(int)(label >> 32)]];
+            long id = list.Ids[(int)(uint)label];
+            if (dedup && !s.Seen.Add(id)) continue;
             float key = estimate;
             if (_refine is not null)
             {
                 key = RefineKey(q, probeLists, label, s);
+                refined++;
                 if (key > maxKey) continue;
             }
-            InvertedList list = _lists[(int)probeLists[(int)(label >> 32)]];
-            results.Add((similarity ? -key : key, list.Ids[(int)(uint)label]));
+            results.Add((similarity ? -key : key, id));
         }
-        return _refine is null ? 0 : candidates.Count;
+        return refined;
     }
 }

@@ -108,7 +108,9 @@ public sealed partial class IvfIndex
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
         public readonly double FallbackSelectivity = ivf?.ExactFallbackSelectivity ?? 0.01;
         public readonly SearchStats? Stats = stats;
-        public readonly int Candidates = (int)Math.Min(int.MaxValue / 2, (long)k * Math.Max(1, refineFactor));
+        // SOAR stores two copies of a vector, so a query keeps 2k candidates at least: k distinct ids among them.
+        public readonly int ScanK = index._spillMap is null ? k : (int)Math.Min(int.MaxValue / 2, 2L * k);
+        public readonly int Candidates = (int)Math.Min(int.MaxValue / 2, Math.Max(index._spillMap is null ? k : 2L * k, (long)k * Math.Max(1, refineFactor)));
         public IIdFilter? Filter => Rows.Filter;
         public bool HasWindow => Rows.HasWindow;
         public double Lo => Rows.Lo;
@@ -195,7 +197,7 @@ public sealed partial class IvfIndex
         int k = ctx.K;
         var scanner = s.Scanner;
         // Candidates are gathered by (probe, offset) so re-ranking reads the list directly, without the id map.
-        int nc = scanner.CandidatesFor(k, ctx.Candidates, _refine is not null);
+        int nc = scanner.CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
         var cand = new TopKHeap(s.CandKeys.AsSpan(0, nc), s.CandLabels.AsSpan(0, nc));
         scanner.SetQuery(q);
         long scanned = 0;
@@ -252,6 +254,14 @@ public sealed partial class IvfIndex
             candKeys[..count].Sort(candLabels[..count]);
         }
         else if (lowerBounds) new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
+        // SOAR: an id may come twice. Refined copies get the same exact key, so the second is skipped before it is
+        // read; estimates differ, so they are sorted first and each id keeps its best.
+        bool dedup = _spillMap is not null;
+        if (dedup)
+        {
+            if (_refine is null && !lowerBounds) candKeys[..count].Sort(candLabels[..count]);
+            s.Seen.Start(count);
+        }
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 8; // refine rows are scattered (and a miss costs far more than a distance): fetch 8 candidates ahead
@@ -266,6 +276,7 @@ public sealed partial class IvfIndex
             int p = (int)(label >> 32), off = (int)(uint)label;
             int li = (int)probeLists[p];
             var list = _lists[li];
+            if (dedup && !s.Seen.Add(list.Ids[off])) continue;
             float key = candKeys[c];
             if (_refine is not null)
             {
@@ -302,7 +313,7 @@ public sealed partial class IvfIndex
     private (long Scanned, long Refined) ScanChunkByList(float[] qw, int q0, int qb, float[] outKeys, long[] outIds, IvfScratch s, in SearchContext ctx)
     {
         int d = Dimension, k = ctx.K, probes = ctx.Probes;
-        int nc = s.Scanner.CandidatesFor(k, ctx.Candidates, _refine is not null);
+        int nc = s.Scanner.CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
         s.EnsureBatch(qb, probes, nc);
         int pairs = 0;
         for (int i = 0; i < qb; i++)

@@ -48,8 +48,9 @@ public sealed partial class IvfIndex : IVerifiableIndex
                 codePos += cbytes;
                 total += c;
             }
-            if (total != _count || _directMap.Count != _count)
-                report.Add(SourceName, -1, $"the lists hold {total} rows and the id map {_directMap.Count} ids, but the index counts {_count}");
+            long second = _spillMap?.Count ?? 0;
+            if (total != _count + second || _directMap.Count != _count)
+                report.Add(SourceName, -1, $"the lists hold {total} rows and the id maps {_directMap.Count} ids and {second} second copies, but the index counts {_count}");
         }
         finally { _lock.ExitRead(); }
         return report;
@@ -59,7 +60,11 @@ public sealed partial class IvfIndex : IVerifiableIndex
     {
         var list = _lists[li];
         long id = list.Ids[off];
-        if (id < 0 || !seen.Add(id) || !_directMap.TryGetValue(id, out long at) || at != Pack(li, off))
+        // seen holds ids met as first copies; a SOAR second copy is where the spill map says.
+        bool placed = id >= 0 && (_directMap.TryGetValue(id, out long at) && at == Pack(li, off)
+            ? seen.Add(id)
+            : _spillMap is not null && _spillMap.TryGetValue(id, out long second) && second == Pack(li, off));
+        if (!placed)
             report.Add(SourceName, At(_idsAt, row * sizeof(long)), $"id {id} at row {off} of list {li} is negative, duplicated or not where the id map says");
         if (FlatLists) // Flat lists: the stored row itself
         {

@@ -38,6 +38,9 @@ public sealed partial class IvfIndex : IVectorIndex
     private readonly ConcurrentBag<IvfScratch> _scratchPool = new();
     private readonly InvertedLists _lists;
     private readonly Dictionary<long, long> _directMap = new();
+    // SOAR (IVF{n}(soar)): id → the location of its second copy; null when the spec does not spill. A vector whose
+    // second list would be its first (one list) has no entry.
+    private readonly Dictionary<long, long>? _spillMap;
     private readonly FlatCoarseQuantizer _flatQuantizer;
     private ICoarseQuantizer _quantizer;
     private readonly IVectorCodec _codec;
@@ -68,6 +71,7 @@ public sealed partial class IvfIndex : IVectorIndex
         Dimension = dimension;
         Metric = metric;
         _flatQuantizer = new FlatCoarseQuantizer(spec.Lists, dimension, metric);
+        if (spec.SpillLambda is not null) _spillMap = new Dictionary<long, long>();
         _quantizer = _flatQuantizer;
         // The list codec: the one place that maps the spec's encoding to a codec; everything else asks the codec,
         // its code layout or the scanner it selects.
@@ -190,7 +194,7 @@ public sealed partial class IvfIndex : IVectorIndex
             try
             {
                 long b = _quantizer.MemoryBytes + (_pq?.Codebooks.Length ?? 0) * 4L + (_tables?.MemoryBytes ?? 0)
-                    + (_opq is null ? 0 : (long)Dimension * Dimension * 8) + (long)_directMap.Count * 24;
+                    + (_opq is null ? 0 : (long)Dimension * Dimension * 8) + (long)(_directMap.Count + (_spillMap?.Count ?? 0)) * 24;
                 foreach (var l in _lists) b += l.MemoryBytes;
                 return b;
             }
@@ -471,6 +475,7 @@ public sealed partial class IvfIndex : IVectorIndex
             Interlocked.Increment(ref _deviceStamp);
             _lists.Release();
             _directMap.Clear();
+            _spillMap?.Clear();
             _count = 0;
             _mapping?.Dispose();
             _mapping = null;

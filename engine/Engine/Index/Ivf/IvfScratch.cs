@@ -27,6 +27,7 @@ internal sealed class IvfScratch
     public long[] Pairs = [];
     public long[] SortedPairs = [];      // Pairs ordered by (pass, list), when counted rather than sorted
     public int[] PairBuckets = [];       // 2 × nlist + 1 counters of that counting sort
+    public readonly IdSet Seen = new();  // ids a query has already returned (SOAR: two copies per vector)
 
     public IvfScratch(int dimension, int codeBytes, IvfListScanner scanner, Func<IvfListScanner>? newScanner = null)
     {
@@ -66,5 +67,49 @@ internal sealed class IvfScratch
         var b = PairBuckets.AsSpan(0, buckets + 1);
         b.Clear();
         return b;
+    }
+}
+
+/// <summary>
+/// A set of ids for one query at a time (open addressing, linear probing): <see cref="Start"/> empties it in O(1) by
+/// moving to a new stamp, so a query pays only for the ids it adds.
+/// </summary>
+internal sealed class IdSet
+{
+    private long[] _ids = [];
+    private int[] _stamps = [];
+    private int _stamp, _mask;
+
+    /// <summary>Empties the set and makes room for <paramref name="capacity"/> ids (a table at least twice as large).</summary>
+    public void Start(int capacity)
+    {
+        int size = 16;
+        while (size < 2L * capacity && size < 1 << 30) size <<= 1;
+        if (_ids.Length < size)
+        {
+            _ids = new long[size];
+            _stamps = new int[size];
+            _stamp = 0;
+        }
+        if (++_stamp == int.MaxValue)
+        {
+            Array.Clear(_stamps);
+            _stamp = 1;
+        }
+        _mask = _ids.Length - 1;
+    }
+
+    /// <summary>Adds <paramref name="id"/>; false when it was already there.</summary>
+    public bool Add(long id)
+    {
+        int h = (int)((ulong)(id * -7046029254386353131L) >> 34) & _mask;
+        while (_stamps[h] == _stamp)
+        {
+            if (_ids[h] == id) return false;
+            h = (h + 1) & _mask;
+        }
+        _stamps[h] = _stamp;
+        _ids[h] = id;
+        return true;
     }
 }
