@@ -276,6 +276,35 @@ def test_ivf_hnsw_quantizer_ef_through_the_c_abi():
             graph.search(q, k, quantizer_ef=0)
 
 
+def test_soar_spill_through_the_c_abi(tmp_path):
+    """IVF{n}(soar): every vector is filed in two lists, yet a search returns each id once; at equal probes the spilled
+    index finds more neighbours; remove takes both copies; a saved file keeps the spec; a bad weight is an
+    InvalidArgumentError naming it, as in C#."""
+    x, q, k = data(3000, 16, 51), data(60, 16, 52), 10
+    _, ref_i = brute_force(x, q, k, "l2")
+    recall = lambda I: np.mean([len(set(I[r]) & set(ref_i[r])) / k for r in range(q.shape[0])])
+    with minedex.Index("IVF64(soar),PQ8x4fs,RFlat", 16) as soar, minedex.Index("IVF64,PQ8x4fs,RFlat", 16) as plain:
+        for index in (soar, plain):
+            index.train(x)
+            index.add(x)
+        _, spilled = soar.search(q, k, probes=2, refine=4)
+        _, single = plain.search(q, k, probes=2, refine=4)
+        assert all(len(set(row)) == k for row in spilled)
+        assert recall(spilled) > recall(single) + 0.02
+        assert soar.remove(np.arange(0, 3000, 2)) == 1500
+        _, after = soar.search(q, k, probes=64, refine=8)
+        assert not np.isin(after, np.arange(0, 3000, 2)).any()
+        assert all(len(set(row)) == k for row in after)
+        path = str(tmp_path / "soar.idx")
+        soar.save(path)
+    with minedex.load(path) as loaded:
+        assert loaded.description == "IVF64(soar),PQ8x4fs,RFlat"
+        assert len(loaded) == 1500
+        np.testing.assert_array_equal(loaded.search(q, k, probes=64, refine=8)[1], after)
+    with pytest.raises(minedex.InvalidArgumentError, match="SOAR weight"):
+        minedex.Index("IVF64(soar=-1),Flat", 16)
+
+
 def test_rabitq_eps_through_the_c_abi():
     """eps reaches RaBitQ's error-bound re-ranking (a bound too tight re-scores too few candidates and loses recall
     against the default 1.9); wrong types, out-of-range values and indexes without a bound are rejected as C# rejects
