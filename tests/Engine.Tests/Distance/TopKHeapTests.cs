@@ -55,6 +55,35 @@ public class TopKHeapTests
         return a.Count == b.Count && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
     }
 
+    // PushAllSampled (a cut estimated from a strided sample, then only the keys under it pushed) keeps the same
+    // entries as pushing every key: after sorting, the same keys and ids, for any keys (ties, sorted runs that put the
+    // smallest keys between the sample's rows, a cut that lets fewer than k through), sizes and capacities.
+    [Property(MaxTest = 300, Replay = "(20261205,3)")]
+    public bool PushAllSampled_keeps_what_pushing_every_key_keeps(int seed, ushort size, byte cap, byte shape, short firstId)
+    {
+        var rng = new Random(seed);
+        int n = size % 3000, k = 1 + cap % 64;
+        var keys = new float[n];
+        int stride = Math.Max(1, n / 128); // the rows the cut is estimated from
+        for (int j = 0; j < n; j++)
+            keys[j] = (shape % 5) switch
+            {
+                0 => (float)rng.NextDouble(),
+                1 => rng.Next(5),                        // heavy ties
+                2 => j % stride == 0 ? -j : j,           // the sampled rows are the best: too few pass the cut, fall back
+                3 => j % stride == 0 ? 1e6f : j,         // the sampled rows are the worst: every key passes
+                _ => (n - j) * 0.5f,                     // descending: the smallest keys come last
+            };
+        var ak = new float[k]; var ai = new long[k];
+        var bk = new float[k]; var bi = new long[k];
+        var a = new TopKHeap(ak, ai);
+        var b = new TopKHeap(bk, bi);
+        a.PushAllSampled(keys, firstId, new float[n], new long[n]);
+        for (int j = 0; j < n; j++) b.Push(keys[j], firstId + j);
+        int ca = a.SortAndPad(float.PositiveInfinity), cb = b.SortAndPad(float.PositiveInfinity);
+        return ca == cb && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
+    }
+
     [Fact]
     public void SquaredL2FromDots_is_the_scalar_formula_bit_for_bit_at_every_length()
     {

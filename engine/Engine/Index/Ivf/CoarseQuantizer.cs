@@ -108,7 +108,7 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
             // keys in place (squared L2, or the negated inner product), then offered 16 at a time against the threshold
             if (_l2) Distances.SquaredL2FromDots(row, s.QueryNorms[i], _norms);
             else System.Numerics.Tensors.TensorPrimitives.Negate(row, row);
-            heap.PushAll(row, 0);
+            heap.PushAllSampled(row, 0, s.CoarseCandKeys, s.CoarseCandIds);
             heap.SortAndPad(float.PositiveInfinity);
         }
     }

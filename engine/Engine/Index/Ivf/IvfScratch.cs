@@ -16,6 +16,8 @@ internal sealed class IvfScratch
     public float[] CandKeys = [];        // k × refine candidates
     public long[] CandLabels = [];
     public float[] QueryNorms = [];
+    public float[] CoarseCandKeys = [];  // nlist: the coarse keys that pass the sampled cut (TopKHeap.PushAllSampled)
+    public long[] CoarseCandIds = [];
     // List-major batch scan (IvfIndex.ScanChunkByList): one scanner and one candidate heap per query of a chunk, and
     // the chunk's (list, query·probe) pairs sorted by list.
     private readonly Func<IvfListScanner>? _newScanner;
@@ -43,6 +45,7 @@ internal sealed class IvfScratch
         if (ProbeKeys.Length < chunk * probes) { ProbeKeys = new float[chunk * probes]; ProbeLists = new long[chunk * probes]; }
         if (CandKeys.Length < candidates) { CandKeys = new float[candidates]; CandLabels = new long[candidates]; }
         if (QueryNorms.Length < chunk) QueryNorms = new float[chunk];
+        if (CoarseCandKeys.Length < lists) { CoarseCandKeys = new float[lists]; CoarseCandIds = new long[lists]; }
     }
 
     /// <summary>Grows the list-major buffers for <paramref name="chunk"/> queries of <paramref name="candidates"/> candidates each.</summary>
