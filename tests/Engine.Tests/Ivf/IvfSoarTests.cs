@@ -141,6 +141,22 @@ public class IvfSoarTests
         }
     }
 
+    // One list leaves no second list: nothing spills, and coded lists (whose codes are residuals from a list's
+    // centroid) still add, search and verify.
+    [Theory]
+    [InlineData("IVF1(soar),PQ12x4fs,RFlat")]
+    [InlineData("IVF1(soar),RaBitQ4")]
+    [InlineData("IVF1(soar),Flat")]
+    public void OneList_SpillsNothing(string spec)
+    {
+        using var index = IvfTestData.Build(spec, D, Metric.L2, Data, Ids);
+        Assert.Equal(N, index.ListSizes().Sum());
+        Assert.Equal((0, -1), index.ListsOf(Ids[5]));
+        Assert.True(index.Verify().IsClean);
+        var (d, l) = Search(index, Queries, new IvfSearchParameters { Probes = 1, RefineFactor = 4 });
+        AssertDistinctAndSorted(d, l, NQ, Metric.L2);
+    }
+
     [Fact]
     public void AskingForMoreThanTheVectorsHeld_ReturnsEachOnceThenPads()
     {

@@ -43,7 +43,8 @@ public sealed partial class IvfIndex
         int d = Dimension;
         ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
         var assign = _quantizer.Assign(x, TrainingThreads);
-        int[]? spill = _spillMap is null ? null : SpillAssign(x, assign);
+        // SOAR's second lists (one list has none: nothing spills); a row whose second list is its first is not spilled.
+        int[]? spill = _spillMap is null || ListCount == 1 ? null : SpillAssign(x, assign);
         byte[]? codes = null, spillCodes = null;
         if (!FlatLists)
         {
@@ -51,7 +52,7 @@ public sealed partial class IvfIndex
             EncodeResiduals(x, assign, n, codes);
             if (spill is not null)
             {
-                // Residual codes of the second copy are of x − its own list's centroid (an unspilled row's slot unused).
+                // Residual codes of the second copy are of x − its own list's centroid (an unspilled row's code unused).
                 spillCodes = new byte[(long)n * _codec.CodeSize];
                 EncodeResiduals(x, spill, n, spillCodes);
             }
@@ -69,7 +70,7 @@ public sealed partial class IvfIndex
             // (no repeated doubling: a first bulk add leaves no slack).
             var added = new int[ListCount];
             foreach (int a in assign) added[a]++;
-            if (spill is not null) foreach (int a in spill) if (a >= 0) added[a]++;
+            if (spill is not null) for (int i = 0; i < n; i++) if (spill[i] != assign[i]) added[spill[i]]++;
             for (int li = 0; li < ListCount; li++)
                 if (added[li] > 0) _lists.Writable(li, _lists[li].Count + added[li]);
             for (int i = 0; i < n; i++)
@@ -77,7 +78,7 @@ public sealed partial class IvfIndex
                 double attribute = hasAttributes ? attributes[i] : double.NaN;
                 var row = x.Slice(i * d, d);
                 _directMap[ids[i]] = AppendRow(assign[i], ids[i], attribute, row, CodeOf(codes, i, row));
-                if (spill is not null && spill[i] >= 0)
+                if (spill is not null && spill[i] != assign[i])
                     _spillMap![ids[i]] = AppendRow(spill[i], ids[i], attribute, row, CodeOf(spillCodes, i, row));
             }
             Interlocked.Exchange(ref _count, _directMap.Count);
@@ -112,7 +113,7 @@ public sealed partial class IvfIndex
     /// <summary>
     /// The second list of each row for SOAR (<see cref="IvfSpec.SpillLambda"/>): among the <see cref="SpillCandidates"/>
     /// lists nearest to x other than its own list c, the one minimising ‖x − c′‖² + λ ⟨r, x − c′⟩² / ‖r‖² with r = x − c;
-    /// −1 where there is none (a single list).
+    /// c itself where the quantizer offered no other list.
     /// </summary>
     private unsafe int[] SpillAssign(ReadOnlySpan<float> x, int[] primary)
     {
@@ -138,7 +139,7 @@ public sealed partial class IvfIndex
                         int own = primary[s0 + i];
                         System.Numerics.Tensors.TensorPrimitives.Subtract(xi, _quantizer.Centroid(own), w.R);
                         float rr = Distances.Dot(w.R, w.R), weight = rr > 0 ? lambda / rr : 0;
-                        int best = -1;
+                        int best = own;
                         float bestLoss = float.PositiveInfinity;
                         for (int j = 0; j < t; j++)
                         {
