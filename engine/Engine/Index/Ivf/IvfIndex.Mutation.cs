@@ -246,8 +246,9 @@ public sealed partial class IvfIndex
             layout.Move(codes, last, off, code);
             if (_refine is not null)
                 list.OwnedRefine.AsSpan(last * _refine.CodeSize, _refine.CodeSize).CopyTo(list.OwnedRefine.AsSpan(off * _refine.CodeSize));
-            // The moved row is its id's first or (SOAR) second copy: whichever map points at the last slot.
-            if (_directMap.TryGetValue(moved, out long at) && at == Pack(li, last)) _directMap[moved] = Pack(li, off);
+            // The moved row is its id's first or (SOAR) second copy: whichever map points at the last slot follows it.
+            ref long at = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_directMap, moved);
+            if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref at) && at == Pack(li, last)) at = Pack(li, off);
             else _spillMap![moved] = Pack(li, off);
         }
         layout.Clear(codes, last);

@@ -110,7 +110,7 @@ public sealed partial class IvfIndex
         public readonly SearchStats? Stats = stats;
         // SOAR stores two copies of a vector, so a query keeps 2k candidates at least: k distinct ids among them.
         public readonly int ScanK = index._spillMap is null ? k : (int)Math.Min(int.MaxValue / 2, 2L * k);
-        public readonly int Candidates = (int)Math.Min(int.MaxValue / 2, Math.Max(index._spillMap is null ? k : 2L * k, (long)k * Math.Max(1, refineFactor)));
+        public int Candidates => (int)Math.Min(int.MaxValue / 2, Math.Max(ScanK, (long)K * Math.Max(1, RefineFactor)));
         public IIdFilter? Filter => Rows.Filter;
         public bool HasWindow => Rows.HasWindow;
         public double Lo => Rows.Lo;
