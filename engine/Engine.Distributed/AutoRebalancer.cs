@@ -60,6 +60,7 @@ internal sealed class AutoRebalancer(
                 }
                 await Task.Delay(options.Value.RebalanceDelay, stop);
                 if (!ActiveSet(membership.CurrentSnapshot).SetEquals(current)) continue;
+                int misplaced = 0;
                 foreach (var layout in LocalCollections())
                 {
                     // The coordinator moves replicas in the background (a move copies a shard: longer than a call may
@@ -73,9 +74,14 @@ internal sealed class AutoRebalancer(
                         int left = await grains.GetGrain<IRouterGrain>(layout.Name).Misplaced(layout).WaitAsync(stop);
                         if (left == 0) break;
                         logger.LogWarning("Collection {Name}: {Left} replicas still misplaced after a rebalance; starting again", layout.Name, left);
+                        if (attempt == 2) misplaced += left;
                     }
                 }
-                done = current;
+                // Replicas still misplaced (moves that keep failing under load, a replica not yet re-created after a
+                // silo loss): this membership is not done; try again after the delay instead of waiting for the next
+                // membership change, which may never come.
+                if (misplaced == 0) done = current;
+                else await Task.Delay(options.Value.RebalanceDelay + TimeSpan.FromSeconds(1), stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { return; }
             catch (Exception e)

@@ -33,7 +33,8 @@ public sealed class DistributedEngineOptions
     /// <summary>
     /// Move replicas automatically when the set of active silos changes (default true): once it has held still for
     /// <see cref="RebalanceDelay"/>, the replicas the placement rule now puts on other silos move there one at a time,
-    /// each caught up before the next (as <see cref="DistributedCollection.RebalanceAsync"/> does on request).
+    /// each caught up before the next (as <see cref="DistributedCollection.RebalanceAsync"/> does on request); while
+    /// replicas stay misplaced after three passes, it tries again every RebalanceDelay + 1 s.
     /// </summary>
     public bool AutoRebalance { get; set; } = true;
 
