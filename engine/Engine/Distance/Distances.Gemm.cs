@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Distance;
 
@@ -13,7 +14,8 @@ namespace Engine.Distance;
 // for each of the YB y-rows, broadcasts y[j, k] straight from the row-major corpus (folded into the FMA as an
 // embedded broadcast) into 2·YB vector accumulators. Each corpus row is therefore streamed from memory once
 // per W queries, sequentially; the packed queries stay in L1/L2. The W×YB tile is transposed into the
-// row-major result. Tails: the last y tile is copied into a zero-padded scratch, the last x block is padded
+// row-major result: in registers for a whole 32 × 8 tile at 512 bits (Kernel512 with ny > 0: 1.1–1.7× the GEMM's
+// throughput at d = 64–784 against a scalar scatter through a tile buffer), through the buffer otherwise. Tails: the last y tile is copied into a zero-padded scratch, the last x block is padded
 // at packing time, so one kernel shape covers every (nx, ny, d).
 public static partial class Distances
 {
@@ -69,14 +71,20 @@ public static partial class Distances
             for (int b = 0; b < blocks; b++)
             {
                 ref float pb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(packed), (nint)b * w * d);
+                int rows = Math.Min(w, nx - b * w);
+                ref float o = ref Unsafe.Add(ref rBase, (nint)b * w * ny + j0);
+                if (level == SimdLevel.V512 && rows == 32 && cols == 8 && Avx512F.IsSupported)
+                {
+                    // A whole 32 × 8 tile: transposed in registers and stored row by row (no scalar scatter).
+                    Kernel512(ref pb, ref yt, d, ref t, ref o, ny);
+                    continue;
+                }
                 switch (level)
                 {
-                    case SimdLevel.V512: Kernel512(ref pb, ref yt, d, ref t); break;
+                    case SimdLevel.V512: Kernel512(ref pb, ref yt, d, ref t, ref t, 0); break;
                     case SimdLevel.V256: Kernel256(ref pb, ref yt, d, ref t); break;
                     default: Kernel128(ref pb, ref yt, d, ref t); break;
                 }
-                int rows = Math.Min(w, nx - b * w);
-                ref float o = ref Unsafe.Add(ref rBase, (nint)b * w * ny + j0);
                 for (int r = 0; r < rows; r++)
                 {
                     ref float orow = ref Unsafe.Add(ref o, (nint)r * ny);
@@ -126,9 +134,12 @@ public static partial class Distances
         }
     }
 
-    // 32 x-rows (two vectors) × 8 y-rows: 16 accumulators, 2 loads and 8 embedded broadcasts per k.
+    // 32 x-rows (two vectors) × 8 y-rows: 16 accumulators, 2 loads and 8 embedded broadcasts per k. With ny > 0 (a whole
+    // tile, AVX-512F) the accumulators (y-row j: c_j0 = x-rows 0..15, c_j1 = x-rows 16..31) are transposed in registers,
+    // 8 × 16 at a time, and each x-row's 8 results leave as one 256-bit store into the row-major result (row stride ny);
+    // otherwise they go to the column-major tile.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
-    private static void Kernel512(ref float px, ref float y, int d, ref float tile)
+    private static void Kernel512(ref float px, ref float y, int d, ref float tile, ref float result, int ny)
     {
         nint n = d;
         ref float y0 = ref y;
@@ -156,6 +167,12 @@ public static partial class Distances
             a = Vector512.Create(Unsafe.Add(ref y6, k)); c60 = Vector512.FusedMultiplyAdd(a, b0, c60); c61 = Vector512.FusedMultiplyAdd(a, b1, c61);
             a = Vector512.Create(Unsafe.Add(ref y7, k)); c70 = Vector512.FusedMultiplyAdd(a, b0, c70); c71 = Vector512.FusedMultiplyAdd(a, b1, c71);
         }
+        if (ny > 0)
+        {
+            StoreTransposed(c00, c10, c20, c30, c40, c50, c60, c70, ref result, ny);
+            StoreTransposed(c01, c11, c21, c31, c41, c51, c61, c71, ref Unsafe.Add(ref result, (nint)16 * ny), ny);
+            return;
+        }
         c00.StoreUnsafe(ref tile, 0); c01.StoreUnsafe(ref tile, 16);
         c10.StoreUnsafe(ref tile, 32); c11.StoreUnsafe(ref tile, 48);
         c20.StoreUnsafe(ref tile, 64); c21.StoreUnsafe(ref tile, 80);
@@ -164,6 +181,40 @@ public static partial class Distances
         c50.StoreUnsafe(ref tile, 160); c51.StoreUnsafe(ref tile, 176);
         c60.StoreUnsafe(ref tile, 192); c61.StoreUnsafe(ref tile, 208);
         c70.StoreUnsafe(ref tile, 224); c71.StoreUnsafe(ref tile, 240);
+    }
+
+    // a_j holds column j (j = 0..7) of 16 rows; writes row r's 8 columns (a_0[r] … a_7[r]) at result[r * ny].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTransposed(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7, ref float result, int ny)
+    {
+        // Within each 128-bit lane L: t0 = a0[4L], a1[4L], a0[4L+1], a1[4L+1]; t1 the same for 4L+2, 4L+3.
+        var t0 = Avx512F.UnpackLow(a0, a1); var t1 = Avx512F.UnpackHigh(a0, a1);
+        var t2 = Avx512F.UnpackLow(a2, a3); var t3 = Avx512F.UnpackHigh(a2, a3);
+        var t4 = Avx512F.UnpackLow(a4, a5); var t5 = Avx512F.UnpackHigh(a4, a5);
+        var t6 = Avx512F.UnpackLow(a6, a7); var t7 = Avx512F.UnpackHigh(a6, a7);
+        // u_m (m = 0..3), lane L: columns 0..3 of row 4L + m; v_m: columns 4..7 of the same row.
+        var u0 = Avx512F.Shuffle(t0, t2, 0x44); var u1 = Avx512F.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx512F.Shuffle(t1, t3, 0x44); var u3 = Avx512F.Shuffle(t1, t3, 0xEE);
+        var v0 = Avx512F.Shuffle(t4, t6, 0x44); var v1 = Avx512F.Shuffle(t4, t6, 0xEE);
+        var v2 = Avx512F.Shuffle(t5, t7, 0x44); var v3 = Avx512F.Shuffle(t5, t7, 0xEE);
+        StoreRows(u0, v0, ref result, 0, ny);
+        StoreRows(u1, v1, ref result, 1, ny);
+        StoreRows(u2, v2, ref result, 2, ny);
+        StoreRows(u3, v3, ref result, 3, ny);
+    }
+
+    // Rows m, 4 + m, 8 + m and 12 + m from u (columns 0..3 by lane) and v (columns 4..7 by lane).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRows(Vector512<float> u, Vector512<float> v, ref float result, int m, int ny)
+    {
+        // lo = u.L0, u.L1, v.L0, v.L1 → reordered to u.L0, v.L0 (row m) | u.L1, v.L1 (row 4 + m); hi likewise for 8 + m, 12 + m.
+        var lo = Avx512F.Shuffle4x128(Avx512F.Shuffle4x128(u, v, 0x44), Avx512F.Shuffle4x128(u, v, 0x44), 0xD8);
+        var hi = Avx512F.Shuffle4x128(Avx512F.Shuffle4x128(u, v, 0xEE), Avx512F.Shuffle4x128(u, v, 0xEE), 0xD8);
+        lo.GetLower().StoreUnsafe(ref result, (nuint)(m * ny));
+        lo.GetUpper().StoreUnsafe(ref result, (nuint)((4 + m) * ny));
+        hi.GetLower().StoreUnsafe(ref result, (nuint)((8 + m) * ny));
+        hi.GetUpper().StoreUnsafe(ref result, (nuint)((12 + m) * ny));
     }
 
     // 16 x-rows × 6 y-rows: 12 accumulators fit the 16 registers of AVX2.

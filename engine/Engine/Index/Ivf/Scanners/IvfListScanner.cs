@@ -124,8 +124,29 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
 
     public override void SetList(int list, float coarseKey) { }
 
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
-        Scan(list, probe, ref heap, filter);
+    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter)
+    {
+        if (filter.Active) { Scan(list, probe, ref heap, filter); return; }
+        // Unfiltered k-NN: a block's keys go to the heap 16 at a time against its threshold (TopKHeap.PushAll: the same
+        // content as pushing them one by one), so once the heap is tight a key costs a fraction of a compare.
+        int d = _query.Length, count = list.Count;
+        ReadOnlySpan<float> q = _query;
+        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
+        var keys = _keys.AsSpan();
+        for (int b = 0; b < count; b += Block)
+        {
+            int m = Math.Min(Block, count - b);
+            var block = rows.Slice(b * d, m * d);
+            var k = keys[..m];
+            if (_innerProduct)
+            {
+                Distances.DotOneToMany(q, block, k);
+                System.Numerics.Tensors.TensorPrimitives.Negate(k, k);
+            }
+            else Distances.SquaredL2OneToMany(q, block, k);
+            heap.PushAll(k, Label(probe, b)); // labels of consecutive rows are consecutive
+        }
+    }
 
     // Rows are scored a block at a time by the one-to-many kernels (four short rows per step), then offered.
     private const int Block = 128;
