@@ -14,9 +14,10 @@ namespace Engine.Distance;
 // for each of the YB y-rows, broadcasts y[j, k] straight from the row-major corpus (folded into the FMA as an
 // embedded broadcast) into 2·YB vector accumulators. Each corpus row is therefore streamed from memory once
 // per W queries, sequentially; the packed queries stay in L1/L2. The W×YB tile is transposed into the
-// row-major result: in registers for a whole 32 × 8 tile at 512 bits (Kernel512 with ny > 0: 1.1–1.7× the GEMM's
-// throughput at d = 64–784 against a scalar scatter through a tile buffer), through the buffer otherwise. Tails: the last y tile is copied into a zero-padded scratch, the last x block is padded
-// at packing time, so one kernel shape covers every (nx, ny, d).
+// row-major result: in registers for a whole 32 × 8 tile at 512 bits (Kernel512 with ny > 0: 1.1–1.8× the GEMM's
+// throughput at d = 64–1000 against a scalar scatter through a tile buffer), through the buffer otherwise. Tails:
+// the last y tile is copied into a zero-padded scratch, the last x block is padded at packing time, so one kernel
+// shape covers every (nx, ny, d).
 public static partial class Distances
 {
     [ThreadStatic] private static float[]? t_packedX;
