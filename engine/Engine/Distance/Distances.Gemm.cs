@@ -55,6 +55,7 @@ public static partial class Distances
         Span<float> result, Span<float> tile, SimdLevel level)
     {
         int blocks = (nx + w - 1) / w;
+        bool direct = level == SimdLevel.V512 && Avx512F.IsSupported; // whole tiles stored by Kernel512 itself
         ref float yBase = ref MemoryMarshal.GetReference(y);
         ref float rBase = ref MemoryMarshal.GetReference(result);
         ref float t = ref MemoryMarshal.GetReference(tile);
@@ -74,7 +75,7 @@ public static partial class Distances
                 ref float pb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(packed), (nint)b * w * d);
                 int rows = Math.Min(w, nx - b * w);
                 ref float o = ref Unsafe.Add(ref rBase, (nint)b * w * ny + j0);
-                if (level == SimdLevel.V512 && rows == 32 && cols == 8 && Avx512F.IsSupported)
+                if (direct && rows == 32 && cols == 8)
                 {
                     // A whole 32 × 8 tile: transposed in registers and stored row by row (no scalar scatter).
                     Kernel512(ref pb, ref yt, d, ref t, ref o, ny);
@@ -210,8 +211,10 @@ public static partial class Distances
     private static void StoreRows(Vector512<float> u, Vector512<float> v, ref float result, int m, int ny)
     {
         // lo = u.L0, u.L1, v.L0, v.L1 → reordered to u.L0, v.L0 (row m) | u.L1, v.L1 (row 4 + m); hi likewise for 8 + m, 12 + m.
-        var lo = Avx512F.Shuffle4x128(Avx512F.Shuffle4x128(u, v, 0x44), Avx512F.Shuffle4x128(u, v, 0x44), 0xD8);
-        var hi = Avx512F.Shuffle4x128(Avx512F.Shuffle4x128(u, v, 0xEE), Avx512F.Shuffle4x128(u, v, 0xEE), 0xD8);
+        var a = Avx512F.Shuffle4x128(u, v, 0x44);
+        var b = Avx512F.Shuffle4x128(u, v, 0xEE);
+        var lo = Avx512F.Shuffle4x128(a, a, 0xD8);
+        var hi = Avx512F.Shuffle4x128(b, b, 0xD8);
         lo.GetLower().StoreUnsafe(ref result, (nuint)(m * ny));
         lo.GetUpper().StoreUnsafe(ref result, (nuint)((4 + m) * ny));
         hi.GetLower().StoreUnsafe(ref result, (nuint)((8 + m) * ny));

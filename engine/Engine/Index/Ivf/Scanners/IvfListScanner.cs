@@ -129,48 +129,43 @@ internal sealed class FlatListScanner(int dimension, Metric metric) : IvfListSca
         if (filter.Active) { Scan(list, probe, ref heap, filter); return; }
         // Unfiltered k-NN: a block's keys go to the heap 16 at a time against its threshold (TopKHeap.PushAll: the same
         // content as pushing them one by one), so once the heap is tight a key costs a fraction of a compare.
-        int d = _query.Length, count = list.Count;
-        ReadOnlySpan<float> q = _query;
-        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
-        var keys = _keys.AsSpan();
-        for (int b = 0; b < count; b += Block)
-        {
-            int m = Math.Min(Block, count - b);
-            var block = rows.Slice(b * d, m * d);
-            var k = keys[..m];
-            if (_innerProduct)
-            {
-                Distances.DotOneToMany(q, block, k);
-                System.Numerics.Tensors.TensorPrimitives.Negate(k, k);
-            }
-            else Distances.SquaredL2OneToMany(q, block, k);
-            heap.PushAll(k, Label(probe, b)); // labels of consecutive rows are consecutive
-        }
+        var rows = Rows(list);
+        for (int b = 0; b < list.Count; b += Block)
+            heap.PushAll(BlockKeys(rows, b, Math.Min(Block, list.Count - b)), Label(probe, b)); // consecutive rows, consecutive labels
     }
 
     // Rows are scored a block at a time by the one-to-many kernels (four short rows per step), then offered.
     private const int Block = 128;
     private readonly float[] _keys = new float[Block];
 
-    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
+    private ReadOnlySpan<float> Rows(InvertedList list) =>
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, list.Count * _query.Length * sizeof(float)));
+
+    // Keys (smaller is better: squared L2, or the negated inner product) of rows [b, b + m), in the scanner's buffer.
+    private Span<float> BlockKeys(ReadOnlySpan<float> rows, int b, int m)
     {
         int d = _query.Length;
-        ReadOnlySpan<float> q = _query;
-        int count = list.Count;
-        var rows = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes.Slice(0, count * d * sizeof(float)));
-        bool ip = _innerProduct;
-        var keys = _keys.AsSpan();
-        for (int b = 0; b < count; b += Block)
+        var block = rows.Slice(b * d, m * d);
+        var keys = _keys.AsSpan(0, m);
+        if (_innerProduct)
         {
-            int m = Math.Min(Block, count - b);
-            var block = rows.Slice(b * d, m * d);
-            if (ip) Distances.DotOneToMany(q, block, keys);
-            else Distances.SquaredL2OneToMany(q, block, keys);
-            for (int j = 0; j < m; j++)
+            Distances.DotOneToMany(_query, block, keys);
+            System.Numerics.Tensors.TensorPrimitives.Negate(keys, keys);
+        }
+        else Distances.SquaredL2OneToMany(_query, block, keys);
+        return keys;
+    }
+
+    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
+    {
+        var rows = Rows(list);
+        for (int b = 0; b < list.Count; b += Block)
+        {
+            var keys = BlockKeys(rows, b, Math.Min(Block, list.Count - b));
+            for (int j = 0; j < keys.Length; j++)
             {
-                float key = ip ? -keys[j] : keys[j];
-                if (key > heap.Threshold || (filter.Active && !filter.Allows(list, b + j))) continue;
-                heap.Push(key, Label(probe, b + j));
+                if (keys[j] > heap.Threshold || (filter.Active && !filter.Allows(list, b + j))) continue;
+                heap.Push(keys[j], Label(probe, b + j));
             }
         }
     }
