@@ -123,12 +123,34 @@ public static partial class Distances
     private static void PackX(ReadOnlySpan<float> x, int nx, int d, int w, float[] packed)
     {
         int blocks = (nx + w - 1) / w;
+        bool simd = Avx512F.IsSupported && w % 8 == 0;
         for (int b = 0; b < blocks; b++)
         {
             var dst = packed.AsSpan(b * w * d, w * d);
             int rows = Math.Min(w, nx - b * w);
             if (rows < w) dst.Clear();
-            for (int r = 0; r < rows; r++)
+            int r = 0;
+            if (simd)
+            {
+                // 8 rows × 16 columns at a time: the rows' 16-float slices are transposed in registers and each
+                // column's 8 values leave as one 256-bit store (the scalar loop below stores one float per value).
+                ref float src0 = ref MemoryMarshal.GetReference(x);
+                ref float out0 = ref MemoryMarshal.GetArrayDataReference(packed);
+                for (; r + 8 <= rows; r += 8)
+                {
+                    ref float s = ref Unsafe.Add(ref src0, (nint)(b * w + r) * d);
+                    int k = 0;
+                    for (; k + 16 <= d; k += 16)
+                        StoreTransposed(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(d + k)),
+                            Vector512.LoadUnsafe(ref s, (nuint)(2 * d + k)), Vector512.LoadUnsafe(ref s, (nuint)(3 * d + k)),
+                            Vector512.LoadUnsafe(ref s, (nuint)(4 * d + k)), Vector512.LoadUnsafe(ref s, (nuint)(5 * d + k)),
+                            Vector512.LoadUnsafe(ref s, (nuint)(6 * d + k)), Vector512.LoadUnsafe(ref s, (nuint)(7 * d + k)),
+                            ref Unsafe.Add(ref out0, (nint)b * w * d + (nint)k * w + r), w);
+                    for (; k < d; k++)
+                        for (int i = 0; i < 8; i++) dst[k * w + r + i] = Unsafe.Add(ref s, (nint)i * d + k);
+                }
+            }
+            for (; r < rows; r++)
             {
                 var src = x.Slice((b * w + r) * d, d);
                 for (int k = 0; k < d; k++) dst[k * w + r] = src[k];

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Engine.Clustering;
 using Engine.Distance;
@@ -241,21 +243,57 @@ public sealed class ProductQuantizer : IResidualCodec
     /// <remarks>Computed directly as Σ (x − c)² (no norm expansion, so no cancellation).</remarks>
     public void L2Table(ReadOnlySpan<float> x, Span<float> table) => Table<L2Op>(x, table);
 
+    // The 512-bit table: a tile is 16 centroids of one sub-quantizer (m, j0), accumulated over its Dsub dimensions in
+    // order. Four tiles run side by side (four independent dependency chains instead of one: the FMA latency, not its
+    // throughput, bounded the one-tile loop), each with the one-tile loop's per-lane order, so the table is the same.
+    private void Table512<TOp>(ReadOnlySpan<float> x, Span<float> table, float[] t) where TOp : struct, IPairOp
+    {
+        int tilesPerM = Ksub / 16, tiles = M * tilesPerM, dsub = Dsub, ksub = Ksub;
+        ref float tx = ref MemoryMarshal.GetReference(x);
+        ref float tt = ref MemoryMarshal.GetArrayDataReference(t);
+        ref float to = ref MemoryMarshal.GetReference(table);
+        int u = 0;
+        for (; u + 4 <= tiles; u += 4)
+        {
+            // tile u + i: sub-quantizer m_i, centroids j_i..j_i + 15; its dimension e sits at row m_i·Dsub + e
+            int m0 = u / tilesPerM, m1 = (u + 1) / tilesPerM, m2 = (u + 2) / tilesPerM, m3 = (u + 3) / tilesPerM;
+            nint c0 = (nint)m0 * dsub * ksub + (u - m0 * tilesPerM) * 16, c1 = (nint)m1 * dsub * ksub + (u + 1 - m1 * tilesPerM) * 16;
+            nint c2 = (nint)m2 * dsub * ksub + (u + 2 - m2 * tilesPerM) * 16, c3 = (nint)m3 * dsub * ksub + (u + 3 - m3 * tilesPerM) * 16;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int e = 0; e < dsub; e++)
+            {
+                nint row = (nint)e * ksub;
+                a0 = TOp.Acc(Vector512.Create(Unsafe.Add(ref tx, m0 * dsub + e)), Vector512.LoadUnsafe(ref tt, (nuint)(c0 + row)), a0);
+                a1 = TOp.Acc(Vector512.Create(Unsafe.Add(ref tx, m1 * dsub + e)), Vector512.LoadUnsafe(ref tt, (nuint)(c1 + row)), a1);
+                a2 = TOp.Acc(Vector512.Create(Unsafe.Add(ref tx, m2 * dsub + e)), Vector512.LoadUnsafe(ref tt, (nuint)(c2 + row)), a2);
+                a3 = TOp.Acc(Vector512.Create(Unsafe.Add(ref tx, m3 * dsub + e)), Vector512.LoadUnsafe(ref tt, (nuint)(c3 + row)), a3);
+            }
+            // the table is M × Ksub: tile u's 16 entries start at u · 16
+            a0.StoreUnsafe(ref to, (nuint)u * 16);
+            a1.StoreUnsafe(ref to, (nuint)(u + 1) * 16);
+            a2.StoreUnsafe(ref to, (nuint)(u + 2) * 16);
+            a3.StoreUnsafe(ref to, (nuint)(u + 3) * 16);
+        }
+        for (; u < tiles; u++)
+        {
+            int m = u / tilesPerM;
+            nint c = (nint)m * dsub * ksub + (u - m * tilesPerM) * 16;
+            var acc = Vector512<float>.Zero;
+            for (int e = 0; e < dsub; e++)
+                acc = TOp.Acc(Vector512.Create(Unsafe.Add(ref tx, m * dsub + e)), Vector512.LoadUnsafe(ref tt, (nuint)(c + (nint)e * ksub)), acc);
+            acc.StoreUnsafe(ref to, (nuint)u * 16);
+        }
+    }
+
     // One ADC table: over the transposed codebooks, Dsub broadcast steps of TOp over Ksub centroids per vector of lanes.
     private void Table<TOp>(ReadOnlySpan<float> x, Span<float> table) where TOp : struct, IPairOp
     {
         if (table.Length < M * Ksub) throw new ArgumentException($"table must hold M×Ksub = {M * Ksub} floats.", nameof(table));
+        if (x.Length < Dimension) throw new ArgumentException($"The query has {x.Length} values, the quantizer's dimension is {Dimension}.", nameof(x));
         var t = _transposed;
         if (Vector512.IsHardwareAccelerated && t.Length == Codebooks.Length)
         {
-            for (int m = 0; m < M; m++)
-                for (int j0 = 0; j0 < Ksub; j0 += 16)
-                {
-                    var acc = Vector512<float>.Zero;
-                    for (int e = 0; e < Dsub; e++)
-                        acc = TOp.Acc(Vector512.Create(x[m * Dsub + e]), Vector512.Create(t, (m * Dsub + e) * Ksub + j0), acc);
-                    acc.CopyTo(table.Slice(m * Ksub + j0, 16));
-                }
+            Table512<TOp>(x, table, t);
             return;
         }
         if (Vector256.IsHardwareAccelerated && t.Length == Codebooks.Length)

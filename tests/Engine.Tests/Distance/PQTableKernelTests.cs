@@ -15,9 +15,12 @@ public class PQTableKernelTests
     public void L2AndInnerProductTablesMatchADoubleReference(int bits)
     {
         var rng = new Random(2024 + bits);
+        // m = 3, 5, 9: with 4-bit codes (one 16-centroid tile per sub-quantizer) the 512-bit kernel's groups of four
+        // tiles, its tail, and both together
+        foreach (int m in new[] { 3, 5, 9 })
         for (int dsub = 1; dsub <= 16; dsub++)
         {
-            int m = 3, d = m * dsub, ksub = 1 << bits;
+            int d = m * dsub, ksub = 1 << bits;
             var pq = new ProductQuantizer(d, m, bits);
             var codebooks = KernelReference.RandomFloats(rng, m * ksub * dsub, 3f);
             pq.SetCodebooks(codebooks);
