@@ -27,7 +27,8 @@ negative) triplets:
                          anchors for mining instead (one forward pass); --online mines every step with that step's
                          anchor embeddings (no forward pass, one small search per step); --online-async searches for
                          the next batch in a background thread during the current step (a no-grad forward of its
-                         anchors); --mine-ahead M searches for M batches per background call
+                         anchors); --mine-ahead M searches for M batches per background call; --overlap searches
+                         with this step's anchor embeddings in the background while the positives are embedded
   in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
                          epoch: every in-batch negative is a near neighbour (no extra negatives)
   in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
@@ -287,7 +288,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
             a = model(torch.from_numpy(anchors[idx]))
-            if refresher is not None and args.online:  # online: this step's anchors query the current snapshot
+            if refresher is not None and args.online and not args.overlap:  # this step's anchors query the snapshot
                 t0 = time.perf_counter()
                 if args.online_async:
                     # The search for this group of --mine-ahead batches ran in the background during the previous
@@ -316,10 +317,23 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                     found = mine_batch(a.detach(), idx, step, b)
                     negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                 mining_s += time.perf_counter() - t0
-            cand = [train_x[idx]]
-            if negatives is not None:
-                cand.append(train_x[negatives[idx].reshape(-1)])
-            p = model(torch.from_numpy(np.concatenate(cand)))
+            if refresher is not None and args.online and args.overlap:
+                # this step's anchor embeddings (computed for the loss anyway, no extra forward pass) search in the
+                # background while the positives go through the model; the mined images follow in a second forward
+                t0 = time.perf_counter()
+                pending = executor.submit(mine_batch, a.detach(), idx, step, b)
+                mining_s += time.perf_counter() - t0
+                p_pos = model(torch.from_numpy(train_x[idx]))
+                t0 = time.perf_counter()
+                found = pending.result()
+                negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                mining_s += time.perf_counter() - t0
+                p = torch.cat([p_pos, model(torch.from_numpy(train_x[negatives[idx].reshape(-1)]))])
+            else:
+                cand = [train_x[idx]]
+                if negatives is not None:
+                    cand.append(train_x[negatives[idx].reshape(-1)])
+                p = model(torch.from_numpy(np.concatenate(cand)))
             logits = a @ p.T / args.tau
             if negatives is not None:  # a mined or random image equal to another anchor's positive is not a negative
                 dup = torch.from_numpy(negatives[idx].reshape(-1)[None, :] == idx[:, None])
@@ -378,6 +392,9 @@ def main():
     ap.add_argument("--online-async", action="store_true",
                     help="with --online: search for the next batch in a background thread while this one trains "
                          "(its anchors embedded without gradient by the model of the step before)")
+    ap.add_argument("--overlap", action="store_true",
+                    help="with --online: search with this step's anchor embeddings in a background thread while the "
+                         "positives go through the model, then embed the mined images (no no-grad forward pass)")
     ap.add_argument("--mine-ahead", type=int, default=1,
                     help="with --online-async: mine this many batches per background search (one call per group, "
                          "queries embedded when the previous group starts)")
@@ -412,6 +429,8 @@ def main():
     for s in strategies:
         if s not in STRATEGIES:
             raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if args.overlap and (not args.online or args.online_async):
+        raise SystemExit("--overlap needs --online and excludes --online-async")
     if args.mine_ahead < 1:
         raise SystemExit("--mine-ahead must be at least 1")
     if args.eval_seed in seeds or (args.validation and args.eval_seed + 1 in seeds):

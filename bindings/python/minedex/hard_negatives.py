@@ -64,7 +64,8 @@ class HardNegatives:
         The unique query (index into ``negatives``) each row comes from.
     """
 
-    def __init__(self, layout, query_rows, positives, negatives, scores, flat_positive_scores, report, output_format):
+    def __init__(self, layout, query_rows, positives, negatives, scores, flat_positive_scores, report, output_format,
+                 rows=None):
         self._layout = layout  # () -> (columns, row_query): the rows are built when first read
         self._columns = None
         self._row_query = None
@@ -74,8 +75,17 @@ class HardNegatives:
         self.negatives = negatives
         self.scores = scores
         self._flat_positive_scores = flat_positive_scores
-        self.report = report
+        self._report = report  # a dict, or () -> dict: the score statistics are computed when first read
         self.output_format = output_format
+        self._rows_count = None if rows is None else int(rows)  # None: the report's "rows"
+
+    @property
+    def report(self):
+        """The engine's mining report (filters, shortfall, score statistics) plus ``rows`` and ``missing_rows``
+        (the score statistics are computed on first access)."""
+        if callable(self._report):
+            self._report = self._report()
+        return self._report
 
     def _rows(self):
         if self._columns is None:
@@ -113,7 +123,7 @@ class HardNegatives:
             self._columns[name] = make(self._row_query)
 
     def __len__(self):
-        return int(self.report["rows"])
+        return self._rows_count if self._rows_count is not None else int(self.report["rows"])
 
     def __getitem__(self, i):
         """Row ``i`` as a dict (column -> value)."""
@@ -414,10 +424,16 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
         excl = None
 
     unique_pos = _first_occurrences(pos)
-    options = dict(range_min=range_min, range_max=range_max, candidate_depth=range_max + max_positives,
-                   sampling=SAMPLING[sampling_strategy], shortfall="keep_short", chunk_size=batch_size,
-                   rescore_exact=bool(rescore_exact), seed=seed, threads=threads,
-                   include_positives=bool(include_positives), **guards)
+    # sentence-transformers searches range_max + max_positives candidates, whatever the filters. Without score
+    # filters, exclusions or kept positives that is also the engine's automatic depth (range_max plus the excluded
+    # ids), which lets a "top" selection search shallow first and deepen only the anchors left short (same rows on
+    # an exact index, a fraction of the candidates); otherwise the depth is set explicitly.
+    automatic = (all(x is None for x in margins.values()) and excl is None and not include_positives)
+    options = dict(range_min=range_min, range_max=range_max, sampling=SAMPLING[sampling_strategy],
+                   shortfall="keep_short", chunk_size=batch_size, rescore_exact=bool(rescore_exact), seed=seed,
+                   threads=threads, include_positives=bool(include_positives), **guards)
+    if not automatic:
+        options["candidate_depth"] = range_max + max_positives
     options.update({k: x for k, x in margins.items() if x is not None})
     if search_params is not None:
         options["search"] = _search_text(search_params)
@@ -473,12 +489,15 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
 
     rows, missing = _row_counts(output_format, pos_counts, (negatives >= 0).sum(axis=1), num_negatives)
     report = dict(report, rows=rows, missing_rows=missing, output_format=output_format,
-                  range_max=range_max, unique_queries=n_unique, queries=nq, query_blocks=-(-n_unique // block),
-                  **_score_statistics(flat_q, flat_scores, negatives, scores))
+                  range_max=range_max, unique_queries=n_unique, queries=nq, query_blocks=-(-n_unique // block))
+
+    def full_report():  # the score statistics cost a few sorts over the output: only when printed or read
+        return dict(report, **_score_statistics(flat_q, flat_scores, negatives, scores))
     if verbose:
-        print(format_report(report, margins))
+        full_report = full_report()
+        print(format_report(full_report, margins))
     return HardNegatives(layout, query_rows, pos, v.output(negatives, kind), v.output(scores, kind),
-                         flat_scores, report, output_format)
+                         flat_scores, full_report, output_format, rows)
 
 
 _EXACT_SCORES = re.compile(r"^(Flat|HNSW\d+(,efC\d+)?|IVF\d+(_HNSW\d+)?,Flat)$")

@@ -275,6 +275,24 @@ def test_l2_and_ip_metrics_match_brute_force():
         np.testing.assert_array_equal(got.negatives, expect)
 
 
+def test_top_selection_searches_shallow_first_and_keeps_the_full_depth_rows():
+    # "top" without score filters needs only the head of each window: the engine searches about range_min +
+    # num_negatives deep first and deepens only anchors left short; the rows are those of a full-depth search.
+    rng = np.random.default_rng(21)
+    c = rng.standard_normal((3000, 8)).astype(np.float32)
+    q = c[:200] + 0.2 * rng.standard_normal((200, 8)).astype(np.float32)
+    got = minedex.mine_hard_negatives(q, c, np.arange(200), metric="ip", num_negatives=2, range_min=3, range_max=60,
+                                      output_format="n-tuple", verbose=False)
+    s = q.astype(np.float64) @ c.astype(np.float64).T
+    s[np.arange(200), np.arange(200)] = -np.inf
+    np.testing.assert_array_equal(got.negatives, np.argsort(-s, axis=1, kind="stable")[:, 3:5])
+    assert got.report["candidates"] < 200 * 61 // 4, got.report["candidates"]  # not range_max + 1 per anchor
+    # a score filter keeps sentence-transformers' depth (range_max + max_positives), searched in one pass
+    margin = minedex.mine_hard_negatives(q, c, np.arange(200), metric="ip", num_negatives=2, range_min=3,
+                                         range_max=60, relative_margin=0.05, output_format="n-tuple", verbose=False)
+    assert margin.report["candidates"] == 200 * 61 and margin.report["deepened_anchors"] == 0
+
+
 def test_ann_index_with_exact_rescoring_agrees_with_exact():
     pairs, extra, table = make_problem(seed=13, n_queries=50, n_extra=1500)
     exact = run_engine(pairs, extra, table, num_negatives=5, range_min=2, output_format="n-tuple")

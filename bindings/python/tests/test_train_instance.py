@@ -70,11 +70,18 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
     assert run.returncode != 0 and "eval-seed" in run.stderr
 
 
+def test_overlap_needs_online_and_excludes_online_async(tmp_path):
+    for mode in (["--overlap"], ["--online", "--online-async", "--overlap"]):
+        run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--strategies", "in_batch_refresher", *mode],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode != 0 and "--overlap" in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize("mode", [["--online"], ["--online", "--online-async"], ["--fresh-queries"], ["--warmup", "0"],
                                   ["--online", "--online-async", "--sampling", "simans", "--simans-a", "20", "--range-max", "40"],
                                   ["--online", "--sampling", "softmax", "--max-hand-outs", "1"],
                                   ["--warmup", "0", "--sampling", "random"], ["--warmup", "0", "--retrain-every", "0"],
-                                  ["--online", "--online-async", "--mine-ahead", "3"]])
+                                  ["--online", "--online-async", "--mine-ahead", "3"], ["--online", "--overlap", "--warmup", "0"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
