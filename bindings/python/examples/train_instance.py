@@ -242,7 +242,9 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         elif strategy == "in_batch_refresher":
             if refresher is None:  # the first snapshot: the bank the warm-up epochs filled (or, without warm-up, one
                 if epoch == 0:     # embedding pass over the corpus and the anchors)
-                    bank[:], anchor_bank[:] = embed(model, train_x), embed(model, anchors)
+                    bank[:] = embed(model, train_x)
+                    if not args.online and not args.fresh_queries:  # epoch 0's queries (online modes embed their own)
+                        anchor_bank[:] = embed(model, anchors)
                 # step 0: the bank was filled over the warm-up steps, so its vectors count as old as the first one
                 refresher = minedex.Refresher(bank, index=args.ann, metric="ip", max_staleness=args.max_staleness, step=0,
                                               retrain_every=None if args.retrain_every == 0 else args.retrain_every)
