@@ -28,7 +28,8 @@ negative) triplets:
                          anchor embeddings (no forward pass, one small search per step); --online-async searches for
                          the next batch in a background thread during the current step (a no-grad forward of its
                          anchors); --mine-ahead M searches for M batches per background call; --overlap searches
-                         with this step's anchor embeddings in the background while the positives are embedded
+                         with this step's anchor embeddings in the background while the positives are embedded;
+                         --refresh-every N also swaps in a snapshot built in the background every N steps
   in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
                          epoch: every in-batch negative is a near neighbour (no extra negatives)
   in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
@@ -356,7 +357,9 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 anchor_bank[idx] = a.detach().numpy()
             if refresher is not None:  # the positives' fresh embeddings go to the live table (no forward pass)
                 t0 = time.perf_counter()
-                refresher.push(idx, bank[idx], step)
+                # --refresh-every N: every N steps a snapshot of everything pushed so far is built in the background
+                # and swapped in when ready (mining meanwhile stays on the current one)
+                refresher.push(idx, bank[idx], step, refresh=args.refresh_every > 0 and step % args.refresh_every == 0)
                 mining_s += time.perf_counter() - t0
     if refresher is not None:
         refresher.close()
@@ -397,6 +400,8 @@ def main():
     ap.add_argument("--overlap", action="store_true",
                     help="with --online: search with this step's anchor embeddings in a background thread while the "
                          "positives go through the model, then embed the mined images (no no-grad forward pass)")
+    ap.add_argument("--refresh-every", type=int, default=0,
+                    help="in_batch_refresher: also start a background refresh every N steps (0 = only at epoch starts)")
     ap.add_argument("--mine-ahead", type=int, default=1,
                     help="with --online-async: mine this many batches per background search (one call per group, "
                          "queries embedded when the previous group starts)")
@@ -433,6 +438,8 @@ def main():
             raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
     if args.overlap and (not args.online or args.online_async):
         raise SystemExit("--overlap needs --online and excludes --online-async")
+    if args.refresh_every < 0:
+        raise SystemExit("--refresh-every must be >= 0")
     if args.mine_ahead < 1:
         raise SystemExit("--mine-ahead must be at least 1")
     if args.eval_seed in seeds or (args.validation and args.eval_seed + 1 in seeds):

@@ -81,7 +81,8 @@ def test_overlap_needs_online_and_excludes_online_async(tmp_path):
                                   ["--online", "--online-async", "--sampling", "simans", "--simans-a", "20", "--range-max", "40"],
                                   ["--online", "--sampling", "softmax", "--max-hand-outs", "1"],
                                   ["--warmup", "0", "--sampling", "random"], ["--warmup", "0", "--retrain-every", "0"],
-                                  ["--online", "--online-async", "--mine-ahead", "3"], ["--online", "--overlap", "--warmup", "0"]])
+                                  ["--online", "--online-async", "--mine-ahead", "3"], ["--online", "--overlap", "--warmup", "0"],
+                                  ["--online", "--online-async", "--warmup", "0", "--refresh-every", "2", "--retrain-every", "0"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
