@@ -29,7 +29,8 @@ negative) triplets:
                          the next batch in a background thread during the current step (a no-grad forward of its
                          anchors); --mine-ahead M searches for M batches per background call; --overlap searches
                          with this step's anchor embeddings in the background while the positives are embedded;
-                         --refresh-every N also swaps in a snapshot built in the background every N steps
+                         --refresh-every N also swaps in a snapshot built in the background every N steps;
+                         --background-embed moves the no-grad embedding of the async mode into the worker thread
   in_batch_clustered     batches made of k-NN neighbourhoods (--group images each) of the bank, from the second
                          epoch: every in-batch negative is a near neighbour (no extra negatives)
   in_batch_random_bank_mined   in_batch_random + --bank-negatives per-anchor negatives mined from the bank, scored
@@ -56,6 +57,7 @@ MINEDEX_LIBRARY pointing at libengine.so).
 """
 import argparse
 import concurrent.futures
+import copy as copy_module
 import json
 import os
 import sys
@@ -211,6 +213,12 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min, range_max=args.range_max,
                               search_params={"probes": args.ann_probes}, **opts,
                               threads=1)  # one small search: a second thread only contends with torch's
+    def embed_and_mine(copy, rows, ids, b):  # --background-embed: the worker thread embeds the anchors too
+        with torch.no_grad():
+            q = copy(torch.from_numpy(rows))
+        return mine_batch(q, ids, None, b)
+    copies = [copy_module.deepcopy(model) for _ in range(2)] if args.background_embed else None
+    inflight = {}  # --background-embed: group number -> future
     step = 0
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
@@ -256,7 +264,11 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 if late:
                     ids = refresher.due(late)
                     refresher.push(ids, embed(model, train_x[ids]), step)
-                refresher.refresh(wait=True)  # swap in the snapshot holding every vector pushed so far
+                # swap in the snapshot holding every vector pushed so far; --refresh-nowait: built in the background
+                # while the first steps of the epoch still mine on the previous one (the online modes only), unless
+                # the previous one would break the staleness bound within the next step
+                too_old = step + 1 - refresher.snapshot.oldest > args.max_staleness
+                refresher.refresh(wait=not (args.refresh_nowait and args.online) or too_old)
             if args.online:  # mined per step below, from the anchors' embeddings of that step
                 mining_s += time.perf_counter() - t0
                 t0 = None
@@ -288,12 +300,43 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         if order is None:
             order = rng.permutation(n)
         pending = None  # --online-async: the search started for the batch at offset b (this step's)
+        assert not inflight, "a background search outlived its epoch"
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
             a = model(torch.from_numpy(anchors[idx]))
             if refresher is not None and args.online and not args.overlap:  # this step's anchors query the snapshot
                 t0 = time.perf_counter()
-                if args.online_async:
+                if args.online_async and args.background_embed:
+                    # As --online-async, but the next group's anchors are embedded in the worker thread too, by a
+                    # copy of the model as of now (the same weights the training thread would use): at a group's
+                    # first step collect its result and start the next group's. Two copies alternate, so the one a
+                    # running task reads is never overwritten (group h uses copy h % 2, and the task of h - 2 was
+                    # collected before h - 1 started). (Two groups ahead was tried: the queries one step staler cost
+                    # the whole lead over random negatives.)
+                    group = args.batch * args.mine_ahead
+                    if b % group == 0:
+                        g = b // group
+
+                        def ids_of(h):
+                            ids = order[h * group:(h + 1) * group]
+                            return ids[:len(ids) - len(ids) % args.batch]  # whole batches only
+                        ids = ids_of(g)
+                        if g in inflight:
+                            found = inflight.pop(g).result()
+                        else:  # an epoch's first group: nothing was started for it
+                            with torch.no_grad():
+                                found = mine_batch(model(torch.from_numpy(anchors[ids])), ids, step, b)
+                        negatives[ids], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                        for h in (g + 1,):
+                            nxt = ids_of(h)
+                            if h in inflight or not len(nxt):
+                                continue
+                            copy = copies[h % 2]
+                            with torch.no_grad():
+                                for pc, pm in zip(copy.parameters(), model.parameters()):
+                                    pc.copy_(pm)
+                            inflight[h] = executor.submit(embed_and_mine, copy, anchors[nxt], nxt, h * group)
+                elif args.online_async:
                     # The search for this group of --mine-ahead batches ran in the background during the previous
                     # group's steps (no-grad embeddings of its anchors with the model of then); at a group's first
                     # step, collect it and start the next group's search, to run under this group's steps.
@@ -402,6 +445,12 @@ def main():
                          "positives go through the model, then embed the mined images (no no-grad forward pass)")
     ap.add_argument("--refresh-every", type=int, default=0,
                     help="in_batch_refresher: also start a background refresh every N steps (0 = only at epoch starts)")
+    ap.add_argument("--background-embed", action="store_true",
+                    help="with --online-async: the worker thread also embeds the next anchors (with a copy of the "
+                         "model), so the training step only collects the mined negatives")
+    ap.add_argument("--refresh-nowait", action="store_true",
+                    help="with --online: the epoch-start refresh does not wait; mining uses the previous snapshot until "
+                         "the new one is swapped in")
     ap.add_argument("--mine-ahead", type=int, default=1,
                     help="with --online-async: mine this many batches per background search (one call per group, "
                          "queries embedded when the previous group starts)")
@@ -438,6 +487,10 @@ def main():
             raise SystemExit(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
     if args.overlap and (not args.online or args.online_async):
         raise SystemExit("--overlap needs --online and excludes --online-async")
+    if args.background_embed and not args.online_async:
+        raise SystemExit("--background-embed needs --online --online-async")
+    if args.refresh_nowait and not args.online:
+        raise SystemExit("--refresh-nowait needs --online (epoch-level mining needs the new snapshot at once)")
     if args.refresh_every < 0:
         raise SystemExit("--refresh-every must be >= 0")
     if args.mine_ahead < 1:

@@ -70,11 +70,13 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
     assert run.returncode != 0 and "eval-seed" in run.stderr
 
 
-def test_overlap_needs_online_and_excludes_online_async(tmp_path):
-    for mode in (["--overlap"], ["--online", "--online-async", "--overlap"]):
-        run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--strategies", "in_batch_refresher", *mode],
-                             capture_output=True, text=True, timeout=120)
-        assert run.returncode != 0 and "--overlap" in run.stderr, run.stderr
+@pytest.mark.parametrize("mode,flag", [(["--overlap"], "--overlap"), (["--online", "--online-async", "--overlap"], "--overlap"),
+                                       (["--online", "--background-embed"], "--background-embed"),
+                                       (["--refresh-nowait"], "--refresh-nowait"), (["--refresh-every", "-1"], "--refresh-every")])
+def test_refresher_flags_that_need_another_flag_are_refused(tmp_path, mode, flag):
+    run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--strategies", "in_batch_refresher", *mode],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and flag in run.stderr, run.stderr
 
 
 @pytest.mark.parametrize("mode", [["--online"], ["--online", "--online-async"], ["--fresh-queries"], ["--warmup", "0"],
@@ -82,7 +84,9 @@ def test_overlap_needs_online_and_excludes_online_async(tmp_path):
                                   ["--online", "--sampling", "softmax", "--max-hand-outs", "1"],
                                   ["--warmup", "0", "--sampling", "random"], ["--warmup", "0", "--retrain-every", "0"],
                                   ["--online", "--online-async", "--mine-ahead", "3"], ["--online", "--overlap", "--warmup", "0"],
-                                  ["--online", "--online-async", "--warmup", "0", "--refresh-every", "2", "--retrain-every", "0"]])
+                                  ["--online", "--online-async", "--warmup", "0", "--refresh-every", "2", "--retrain-every", "0"],
+                                  ["--online", "--online-async", "--background-embed", "--warmup", "0"],
+                                  ["--online", "--online-async", "--background-embed", "--mine-ahead", "2", "--refresh-nowait"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
