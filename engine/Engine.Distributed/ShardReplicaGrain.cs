@@ -423,9 +423,38 @@ internal sealed class ShardReplicaGrain(
         if (layout.Replicas < 2) return false;   // the only copy: see Misplaced
         var target = Target();
         if (target is null || target.Equals(silo.SiloAddress)) return false;
+        // The move hands this replica's data off by catch-up from a peer: with no durable peer (its sibling was
+        // re-created empty after a silo loss and has not caught up yet) the new activation would find no source, and
+        // neither would the sibling: the shard would serve nothing. Not now, then; the rebalancer tries again.
+        if (!await HasDurablePeer(layout))
+        {
+            logger.LogInformation("Replica {Key}: not moved yet, no peer holds a durable copy", this.GetPrimaryKeyString());
+            return false;
+        }
         RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
         this.MigrateOnIdle();
         return true;
+    }
+
+    // A peer that is a durable copy now, or becomes one when asked to get ready (an empty one catches up, from this
+    // replica among others: Peek and CatchUpFrom interleave with this call).
+    private async Task<bool> HasDurablePeer(ShardLayout layout)
+    {
+        for (int r = 0; r < layout.Replicas; r++)
+        {
+            if (r == _replica) continue;
+            try
+            {
+                var peer = Peer(layout, r);
+                if ((await peer.Peek(layout).WaitAsync(options.Value.PeerTimeout)).Durable) return true;
+                if ((await peer.Ready(layout).WaitAsync(options.Value.PeerTimeout)).Durable) return true;
+            }
+            catch (Exception e) when (e is not ArgumentException)
+            {
+                logger.LogInformation("Replica {Key}: peer {Peer} not ready to take over: {Error}", this.GetPrimaryKeyString(), r, e.Message);
+            }
+        }
+        return false;
     }
 
     private ReplicaStatus StatusOf(ShardStore store) => new()
