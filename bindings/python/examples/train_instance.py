@@ -217,8 +217,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         with torch.no_grad():
             q = copy(torch.from_numpy(rows))
         return mine_batch(q, ids, None, b)
-    copies = [copy_module.deepcopy(model) for _ in range(2)] if args.background_embed else None
-    inflight = {}  # --background-embed: group number -> future
+    mining_model = copy_module.deepcopy(model) if args.background_embed else None
     step = 0
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
@@ -300,60 +299,38 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         if order is None:
             order = rng.permutation(n)
         pending = None  # --online-async: the search started for the batch at offset b (this step's)
-        assert not inflight, "a background search outlived its epoch"
         for b in range(0, n - args.batch + 1, args.batch):
             idx = order[b:b + args.batch]
             a = model(torch.from_numpy(anchors[idx]))
             if refresher is not None and args.online and not args.overlap:  # this step's anchors query the snapshot
                 t0 = time.perf_counter()
-                if args.online_async and args.background_embed:
-                    # As --online-async, but the next group's anchors are embedded in the worker thread too, by a
-                    # copy of the model as of now (the same weights the training thread would use): at a group's
-                    # first step collect its result and start the next group's. Two copies alternate, so the one a
-                    # running task reads is never overwritten (group h uses copy h % 2, and the task of h - 2 was
-                    # collected before h - 1 started). (Two groups ahead was tried: the queries one step staler cost
-                    # the whole lead over random negatives.)
-                    group = args.batch * args.mine_ahead
-                    if b % group == 0:
-                        g = b // group
-
-                        def ids_of(h):
-                            ids = order[h * group:(h + 1) * group]
-                            return ids[:len(ids) - len(ids) % args.batch]  # whole batches only
-                        ids = ids_of(g)
-                        if g in inflight:
-                            found = inflight.pop(g).result()
-                        else:  # an epoch's first group: nothing was started for it
-                            with torch.no_grad():
-                                found = mine_batch(model(torch.from_numpy(anchors[ids])), ids, step, b)
-                        negatives[ids], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
-                        for h in (g + 1,):
-                            nxt = ids_of(h)
-                            if h in inflight or not len(nxt):
-                                continue
-                            copy = copies[h % 2]
-                            with torch.no_grad():
-                                for pc, pm in zip(copy.parameters(), model.parameters()):
-                                    pc.copy_(pm)
-                            inflight[h] = executor.submit(embed_and_mine, copy, anchors[nxt], nxt, h * group)
-                elif args.online_async:
+                if args.online_async:
                     # The search for this group of --mine-ahead batches ran in the background during the previous
                     # group's steps (no-grad embeddings of its anchors with the model of then); at a group's first
-                    # step, collect it and start the next group's search, to run under this group's steps.
+                    # step, collect it and start the next group's search, to run under this group's steps. With
+                    # --background-embed the worker also embeds the next anchors, with a copy of the model as of now
+                    # (the same weights); the copy is refreshed only here, after the one task that read it was
+                    # collected. (Two groups ahead was tried: queries one step staler cost the whole lead over
+                    # random negatives.)
                     group = args.batch * args.mine_ahead
                     if b % group == 0:
                         ids = order[b:b + group]
                         ids = ids[:len(ids) - len(ids) % args.batch]  # whole batches only
                         if pending is not None:
                             found = pending.result()
-                        else:
+                        else:  # an epoch's first group: nothing was started for it
                             with torch.no_grad():
                                 found = mine_batch(model(torch.from_numpy(anchors[ids])), ids, step, b)
                         negatives[ids], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
                         nxt = order[b + group:b + 2 * group]
                         nxt = nxt[:len(nxt) - len(nxt) % args.batch]
                         pending = None
-                        if len(nxt):
+                        if len(nxt) and args.background_embed:
+                            with torch.no_grad():
+                                for pc, pm in zip(mining_model.parameters(), model.parameters()):
+                                    pc.copy_(pm)
+                            pending = executor.submit(embed_and_mine, mining_model, anchors[nxt], nxt, b + group)
+                        elif len(nxt):
                             with torch.no_grad():
                                 q_next = model(torch.from_numpy(anchors[nxt]))
                             # step None: staleness is measured at the latest pushed step when the search runs (this

@@ -493,11 +493,11 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
 
     def full_report():  # the score statistics cost a few sorts over the output: only when printed or read
         return dict(report, **_score_statistics(flat_q, flat_scores, negatives, scores))
+    result = HardNegatives(layout, query_rows, pos, v.output(negatives, kind), v.output(scores, kind),
+                           flat_scores, full_report, output_format, rows)
     if verbose:
-        full_report = full_report()
-        print(format_report(full_report, margins))
-    return HardNegatives(layout, query_rows, pos, v.output(negatives, kind), v.output(scores, kind),
-                         flat_scores, full_report, output_format, rows)
+        print(format_report(result.report, margins))
+    return result
 
 
 _EXACT_SCORES = re.compile(r"^(Flat|HNSW\d+(,efC\d+)?|IVF\d+(_HNSW\d+)?,Flat)$")
