@@ -44,6 +44,18 @@ def test_distortion_erases_a_patch_shifts_and_scales():
     assert not np.array_equal(a, c)
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_embedding_batch_is_chosen_per_encoder_and_does_not_change_the_vectors(kind):
+    torch.manual_seed(0)
+    model = ti.Encoder(kind)
+    x = np.random.default_rng(6).random((2500, 784), dtype=np.float32)
+    default = ti.embed(model, x)  # the encoder's own batch (1 024 rows for the CNN: 3 batches here)
+    assert ti.EMBED_BATCH[kind] in (1024, 4096)
+    np.testing.assert_allclose(default, ti.embed(model, x, batch=97), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(default, axis=1), 1.0, rtol=1e-5)
+    assert model.training  # embed() restores training mode
+
+
 def test_tiny_run_prints_every_strategy(tmp_path):
     rng = np.random.default_rng(3)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (600, 784)).astype(np.float32))
