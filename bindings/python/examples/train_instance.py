@@ -224,6 +224,9 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     def mine_batch(queries, ids, at, b):  # --online: one batch's anchors against the refresher's current snapshot
         opts = {k: v for k, v in mine_opts.items() if k not in ("metric", "threads")}  # the current epoch's
         opts["seed"] = mine_opts["seed"] * 100_000 + b  # a fresh sampling stream per batch
+        if args.handout_gamma > 0:  # images handed out often this epoch are sampled less: weight count ** -gamma
+            seen = np.flatnonzero(handouts)
+            opts.update(hubness_gamma=args.handout_gamma, k_occurrence=(seen, handouts[seen]))
         return refresher.mine(queries, positives[ids], step=at, range_min=args.range_min, range_max=args.range_max,
                               search_params={"probes": args.ann_probes}, **opts,
                               threads=1)  # one small search: a second thread only contends with torch's
@@ -233,6 +236,12 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         return mine_batch(q, ids, None, b)
     mining_model = copy_module.deepcopy(model) if args.background_embed else None
     step = 0
+    handouts = np.zeros(n, dtype=np.int64)  # --handout-gamma: mined hand-outs per image in the current epoch
+
+    def count_handouts(rows):
+        m = K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor)
+        got = negatives[rows, :m]
+        np.add.at(handouts, got[got >= 0], 1)
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
     # distortion). At most one epoch stale, and free: no extra forward pass.
@@ -243,6 +252,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
     for epoch in range(args.epochs):
         anchors = distort(train_x, rng)
         negatives, bank_neg, order = None, None, None
+        handouts[:] = 0
         mine_opts = dict(metric="ip", num_negatives=K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor), verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
         mine_opts.update(sampling_opts(args, seed * 1000 + epoch))
         t0 = time.perf_counter()
@@ -336,6 +346,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                             with torch.no_grad():
                                 found = mine_batch(model(torch.from_numpy(anchors[ids])), ids, step, b)
                         negatives[ids], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                        count_handouts(ids)
                         nxt = order[b + group:b + 2 * group]
                         nxt = nxt[:len(nxt) - len(nxt) % args.batch]
                         pending = None
@@ -353,6 +364,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 else:
                     found = mine_batch(a.detach(), idx, step, b)
                     negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                    count_handouts(idx)
                 mining_s += time.perf_counter() - t0
             if refresher is not None and args.online and args.overlap:
                 # this step's anchor embeddings (computed for the loss anyway, no extra forward pass) search in the
@@ -364,6 +376,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 t0 = time.perf_counter()
                 found = pending.result()
                 negatives[idx], _ = mined_negatives(found.negatives, n, rng, K, args.mined_per_anchor)
+                count_handouts(idx)
                 mining_s += time.perf_counter() - t0
                 p = torch.cat([p_pos, model(torch.from_numpy(train_x[negatives[idx].reshape(-1)]))])
             else:
@@ -395,6 +408,13 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 # and swapped in when ready (mining meanwhile stays on the current one)
                 refresher.push(idx, bank[idx], step, refresh=args.refresh_every > 0 and step % args.refresh_every == 0)
                 mining_s += time.perf_counter() - t0
+        if negatives is not None and args.verbose_handouts:  # how concentrated the epoch's (mined) negatives were
+            m = K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor)
+            ho = negatives[order[:n - n % args.batch], :m]
+            counts = np.bincount(ho[ho >= 0], minlength=n)
+            top = np.sort(counts)[::-1][:max(1, n // 100)].sum()
+            log(f"  {strategy} seed {seed} epoch {epoch}: {counts.sum()} hand-outs to {np.count_nonzero(counts)} "
+                f"images, max {counts.max()} per image, top 1 % of images get {top / max(1, counts.sum()):.1%}")
     if refresher is not None:
         refresher.close()
     executor.shutdown()
@@ -466,6 +486,11 @@ def main():
                          "--eval-seed + 1) instead of the test images, which are then never read")
     ap.add_argument("--eval-seed", type=int, default=20260)
     ap.add_argument("--threads", type=int, default=1, help="torch and engine threads")
+    ap.add_argument("--handout-gamma", type=float, default=0.0,
+                    help="online refresher: weight each candidate by (its mined hand-outs so far this epoch) ** -gamma "
+                         "(the miner's hubness_gamma; needs --sampling random, simans or softmax)")
+    ap.add_argument("--verbose-handouts", action="store_true",
+                    help="log per epoch how the extra negatives' hand-outs spread over the images (first --mined-per-anchor columns)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -486,6 +511,12 @@ def main():
         raise SystemExit("--refresh-every must be >= 0")
     if args.mine_ahead < 1:
         raise SystemExit("--mine-ahead must be at least 1")
+    if args.handout_gamma < 0 or not np.isfinite(args.handout_gamma):
+        raise SystemExit("--handout-gamma must be a finite number >= 0")
+    if args.handout_gamma > 0 and (not args.online or args.sampling == "top"):
+        raise SystemExit("--handout-gamma needs --online and --sampling random, simans or softmax (top ignores weights)")
+    if args.tau <= 0 or not np.isfinite(args.tau):
+        raise SystemExit("--tau must be a finite number > 0")
     if args.eval_seed in seeds or (args.validation and args.eval_seed + 1 in seeds):
         raise SystemExit("--eval-seed must differ from the training seeds")
     train_x = read_fvecs(os.path.join(args.data, "base.fvecs")) / np.float32(255.0)

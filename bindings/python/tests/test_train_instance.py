@@ -84,7 +84,11 @@ def test_rejects_eval_seed_among_training_seeds(tmp_path):
 
 @pytest.mark.parametrize("mode,flag", [(["--overlap"], "--overlap"), (["--online", "--online-async", "--overlap"], "--overlap"),
                                        (["--online", "--background-embed"], "--background-embed"),
-                                       (["--refresh-nowait"], "--refresh-nowait"), (["--refresh-every", "-1"], "--refresh-every")])
+                                       (["--refresh-nowait"], "--refresh-nowait"), (["--refresh-every", "-1"], "--refresh-every"),
+                                       (["--online", "--handout-gamma", "1"], "--handout-gamma"),
+                                       (["--sampling", "softmax", "--handout-gamma", "1"], "--handout-gamma"),
+                                       (["--online", "--sampling", "softmax", "--handout-gamma", "-1"], "--handout-gamma"),
+                                       (["--tau", "0"], "--tau")])
 def test_refresher_flags_that_need_another_flag_are_refused(tmp_path, mode, flag):
     run = subprocess.run([sys.executable, SCRIPT, "--data", str(tmp_path), "--strategies", "in_batch_refresher", *mode],
                          capture_output=True, text=True, timeout=120)
@@ -98,7 +102,9 @@ def test_refresher_flags_that_need_another_flag_are_refused(tmp_path, mode, flag
                                   ["--online", "--online-async", "--mine-ahead", "3"], ["--online", "--overlap", "--warmup", "0"],
                                   ["--online", "--online-async", "--warmup", "0", "--refresh-every", "2", "--retrain-every", "0"],
                                   ["--online", "--online-async", "--background-embed", "--warmup", "0"],
-                                  ["--online", "--online-async", "--background-embed", "--mine-ahead", "2", "--refresh-nowait"]])
+                                  ["--online", "--online-async", "--background-embed", "--mine-ahead", "2", "--refresh-nowait"],
+                                  ["--online", "--online-async", "--sampling", "softmax", "--handout-gamma", "1",
+                                   "--verbose-handouts", "--tau", "0.05"]])
 def test_tiny_refresher_variants(tmp_path, mode):
     rng = np.random.default_rng(4)
     write_fvecs(tmp_path / "base.fvecs", rng.integers(0, 256, (400, 784)).astype(np.float32))
@@ -116,6 +122,8 @@ def test_tiny_refresher_variants(tmp_path, mode):
     assert timing["total_s"] >= timing["mining_s"] >= 0.0
     if "--online" not in mode:  # an epoch-level mining pass per epoch after the warm-up, on a fresh snapshot
         assert "snapshot 2" in run.stderr, run.stderr
+    if "--verbose-handouts" in mode:  # one line per epoch (the warm-up epoch's random negatives too)
+        assert run.stderr.count("hand-outs to") == 3, run.stderr
 
 
 def test_validation_mode_holds_out_training_images_and_never_reads_the_test_set(tmp_path):
