@@ -39,7 +39,10 @@ negative) triplets:
 
 Selection options of the mined strategies (all but in_batch_mined_far): --sampling top (default) / random / simans /
 softmax picks the negatives from the rank window (the miner's sampling_strategy, with --temperature, --simans-a,
---simans-b), --max-hand-outs c hands each clean image out at most c times per mining call.
+--simans-b), --max-hand-outs c hands each clean image out at most c times per mining call, --handout-gamma g (online
+refresher, sampling other than top) weights each candidate by its hand-outs so far in the epoch to the power -g (the
+miner's hubness_gamma); --verbose-handouts logs per epoch how the hand-outs spread over the images. --tau is the loss
+temperature of every strategy (each strategy has its own best: docs/training.md, tenth run).
 
 Tuning protocol: --validation N trains on all but the last N training images and evaluates on those (distortion seed
 --eval-seed + 1); the test images are then never read. Choose options that way, then run once on the test images.
