@@ -248,12 +248,13 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         return mine_batch(q, ids, None, b)
     mining_model = copy_module.deepcopy(model) if args.background_embed else None
     step = 0
+    mined_cols = K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor)  # the mined columns of a row
     handouts = np.zeros(n, dtype=np.int64)  # --handout-gamma: mined hand-outs per image in the current epoch
 
-    def count_handouts(rows):
-        m = K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor)
-        got = negatives[rows, :m]
-        np.add.at(handouts, got[got >= 0], 1)
+    def count_handouts(rows):  # only --handout-gamma reads the running counts
+        if args.handout_gamma > 0:
+            got = negatives[rows, :mined_cols]
+            np.add.at(handouts, got[got >= 0], 1)
     # The embeddings the training steps compute anyway, kept for strategies that mine without re-embedding: every
     # clean image is a positive once per epoch (bank), every anchor once per epoch (anchor_bank, last epoch's
     # distortion). At most one epoch stale, and free: no extra forward pass.
@@ -265,7 +266,7 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
         anchors = distort(train_x, rng)
         negatives, bank_neg, order = None, None, None
         handouts[:] = 0
-        mine_opts = dict(metric="ip", num_negatives=K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor), verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
+        mine_opts = dict(metric="ip", num_negatives=mined_cols, verbose=False, seed=seed * 1000 + epoch, threads=args.threads)
         mine_opts.update(sampling_opts(args, seed * 1000 + epoch))
         t0 = time.perf_counter()
         warm = epoch < args.warmup
@@ -421,10 +422,9 @@ def train(strategy, seed, train_x, test_x, test_q, args, log):
                 refresher.push(idx, bank[idx], step, refresh=args.refresh_every > 0 and step % args.refresh_every == 0)
                 mining_s += time.perf_counter() - t0
         if negatives is not None and args.verbose_handouts:  # how concentrated the epoch's (mined) negatives were
-            m = K if args.mined_per_anchor <= 0 else min(K, args.mined_per_anchor)
-            ho = negatives[order[:n - n % args.batch], :m]
+            ho = negatives[order[:n - n % args.batch], :mined_cols]
             counts = np.bincount(ho[ho >= 0], minlength=n)
-            top = np.sort(counts)[::-1][:max(1, n // 100)].sum()
+            top = np.sort(counts)[-max(1, n // 100):].sum()
             log(f"  {strategy} seed {seed} epoch {epoch}: {counts.sum()} hand-outs to {np.count_nonzero(counts)} "
                 f"images, max {counts.max()} per image, top 1 % of images get {top / max(1, counts.sum()):.1%}")
     if refresher is not None:
