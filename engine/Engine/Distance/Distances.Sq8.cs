@@ -78,6 +78,104 @@ public static partial class Distances
         return s;
     }
 
+    /// <summary>
+    /// Σ (shifted_i − step_i·code_i)²: the squared Euclidean distance from a query q to the SQ8 vector
+    /// <c>min + step × code</c> when <paramref name="shifted"/> = q − min was computed once for the query (re-ranking
+    /// reads many codes per query: one float stream fewer per element, and four accumulators in flight).
+    /// </summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    internal static float SquaredL2Sq8Shifted(ReadOnlySpan<float> shifted, ReadOnlySpan<float> step, ReadOnlySpan<byte> code) =>
+        Sq8PreparedAt(shifted, step, code, dot: false, Simd.Best);
+
+    /// <summary>
+    /// Σ weight_i·code_i: with <paramref name="weight"/> = q × step (once per query), the inner product of q with the SQ8
+    /// vector <c>min + step × code</c> is ⟨q, min⟩ + this sum.
+    /// </summary>
+    /// <exception cref="ArgumentException">The lengths differ.</exception>
+    internal static float DotBytes(ReadOnlySpan<float> weight, ReadOnlySpan<byte> code) =>
+        Sq8PreparedAt(weight, default, code, dot: true, Simd.Best);
+
+    // dot: Σ a_i·c_i (step unused); otherwise Σ (a_i − step_i·c_i)².
+    internal static float Sq8PreparedAt(ReadOnlySpan<float> a, ReadOnlySpan<float> step, ReadOnlySpan<byte> code, bool dot, SimdLevel level)
+    {
+        int n = a.Length;
+        if (!dot && step.Length != n) ThrowLength(nameof(step));
+        if (code.Length != n) ThrowLength(nameof(code));
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float st = ref MemoryMarshal.GetReference(step);
+        ref byte c = ref MemoryMarshal.GetReference(code);
+        nuint i = 0, len = (nuint)n;
+        float s = 0;
+        if (level == SimdLevel.V512 && len >= 16)
+        {
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            var acc2 = Vector512<float>.Zero;
+            var acc3 = Vector512<float>.Zero;
+            for (; i + 64 <= len; i += 64)
+            {
+                acc0 = PreparedStep(ref pa, ref st, ref c, i, acc0, dot);
+                acc1 = PreparedStep(ref pa, ref st, ref c, i + 16, acc1, dot);
+                acc2 = PreparedStep(ref pa, ref st, ref c, i + 32, acc2, dot);
+                acc3 = PreparedStep(ref pa, ref st, ref c, i + 48, acc3, dot);
+            }
+            for (; i + 16 <= len; i += 16) acc0 = PreparedStep(ref pa, ref st, ref c, i, acc0, dot);
+            s = Vector512.Sum((acc0 + acc1) + (acc2 + acc3));
+        }
+        else if (level >= SimdLevel.V256 && len >= 8)
+        {
+            var acc0 = Vector256<float>.Zero;
+            var acc1 = Vector256<float>.Zero;
+            for (; i + 16 <= len; i += 16)
+            {
+                acc0 = PreparedStep256(ref pa, ref st, ref c, i, acc0, dot);
+                acc1 = PreparedStep256(ref pa, ref st, ref c, i + 8, acc1, dot);
+            }
+            for (; i + 8 <= len; i += 8) acc0 = PreparedStep256(ref pa, ref st, ref c, i, acc0, dot);
+            s = Vector256.Sum(acc0 + acc1);
+        }
+        else if (level >= SimdLevel.V128 && len >= 4)
+        {
+            var acc = Vector128<float>.Zero;
+            for (; i + 4 <= len; i += 4)
+            {
+                var cv = Widen4(ref Unsafe.Add(ref c, i));
+                var av = Vector128.LoadUnsafe(ref pa, i);
+                if (dot) acc += av * cv;
+                else { var t = av - Vector128.LoadUnsafe(ref st, i) * cv; acc += t * t; }
+            }
+            s = Vector128.Sum(acc);
+        }
+        for (; i < len; i++)
+        {
+            float av = Unsafe.Add(ref pa, i);
+            byte cv = Unsafe.Add(ref c, i);
+            if (dot) s += av * cv;
+            else { float t = av - Unsafe.Add(ref st, i) * cv; s += t * t; }
+        }
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PreparedStep(ref float a, ref float step, ref byte code, nuint i, Vector512<float> acc, bool dot)
+    {
+        var c = Widen16(ref Unsafe.Add(ref code, i));
+        var av = Vector512.LoadUnsafe(ref a, i);
+        if (dot) return Vector512.FusedMultiplyAdd(av, c, acc);
+        var t = Vector512.FusedMultiplyAdd(-Vector512.LoadUnsafe(ref step, i), c, av);
+        return Vector512.FusedMultiplyAdd(t, t, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> PreparedStep256(ref float a, ref float step, ref byte code, nuint i, Vector256<float> acc, bool dot)
+    {
+        var c = Widen8(ref Unsafe.Add(ref code, i));
+        var av = Vector256.LoadUnsafe(ref a, i);
+        if (dot) return acc + av * c;
+        var t = av - Vector256.LoadUnsafe(ref step, i) * c;
+        return acc + t * t;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Sq8Step(Vector512<float> q, Vector512<float> lo, Vector512<float> st, Vector512<float> code, Vector512<float> acc, bool dot)
     {

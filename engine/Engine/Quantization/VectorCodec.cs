@@ -136,6 +136,37 @@ public sealed class VectorCodec : IVectorCodec
     }
 
     /// <summary>
+    /// Prepares <paramref name="query"/> for many <see cref="PreparedKey"/> calls (re-ranking a query's candidates):
+    /// for SQ8 writes q − min (L2) or q × step (inner product) into <paramref name="prepared"/> (d floats) and returns
+    /// the constant term (⟨q, min⟩ for inner product, else 0); other encodings need nothing and return 0.
+    /// </summary>
+    internal float Prepare(ReadOnlySpan<float> query, bool innerProduct, Span<float> prepared)
+    {
+        if (Encoding != VectorEncoding.SQ8) return 0;
+        var q = query[..Dimension];
+        var p = prepared[..Dimension];
+        if (!innerProduct)
+        {
+            TensorPrimitives.Subtract(q, _min, p);
+            return 0;
+        }
+        TensorPrimitives.Multiply(q, _step, p);
+        return Distances.Dot(q, _min);
+    }
+
+    /// <summary>
+    /// <see cref="Key"/> after <see cref="Prepare"/>: the same key (up to float rounding) from the prepared form and
+    /// its constant; <paramref name="scratch"/> as for <see cref="Key"/>.
+    /// </summary>
+    internal float PreparedKey(ReadOnlySpan<float> query, ReadOnlySpan<float> prepared, float constant, ReadOnlySpan<byte> code, bool innerProduct, Span<float> scratch)
+    {
+        if (Encoding != VectorEncoding.SQ8) return Key(query, code, innerProduct, scratch);
+        var c = code[..CodeSize];
+        var p = prepared[..Dimension];
+        return innerProduct ? -(constant + Distances.DotBytes(p, c)) : Distances.SquaredL2Sq8Shifted(p, _step, c);
+    }
+
+    /// <summary>
     /// Distance key (smaller is better: squared L2, or negated inner product) from <paramref name="query"/> to a
     /// code; <paramref name="scratch"/> (d floats) is used for F16 (SQ8 distances are fused, see <see cref="Distances.SquaredL2Sq8"/>).
     /// </summary>

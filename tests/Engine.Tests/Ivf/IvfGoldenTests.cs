@@ -21,7 +21,9 @@ namespace Engine.Tests.Ivf;
 /// ≤ 3.4e-7 relative with every id unchanged. The 8 cosine lines were re-recorded once more (2026-12-04, second
 /// change): cosine IVFs (and inner product over unit vectors, which this fixture does not have) now train spherical
 /// k-means with one common centroid length, so their lists and results differ; every L2 and inner-product line and
-/// the old files' results are unchanged.
+/// the old files' results are unchanged. The SQ8 refine lines (opq-fs-sq8-*, and opq-fs-sq8.ivf.txt) were re-recorded
+/// once more (2026-12-06): re-ranking now scores SQ8 rows from the query prepared once (q − min, or q × step and
+/// ⟨q, min⟩) with four accumulators, which moved those distances by ≤ 5.5e-7 relative with every id unchanged.
 /// </remarks>
 public class IvfGoldenTests
 {

@@ -45,6 +45,45 @@ public class IvfPartsTests
     }
 
     [Theory]
+    [InlineData(VectorEncoding.Flat)]
+    [InlineData(VectorEncoding.F16)]
+    [InlineData(VectorEncoding.SQ8)]
+    public void PreparedRefineKeyMatchesTheKeyAndADoubleReference(VectorEncoding encoding)
+    {
+        // Re-ranking prepares the query once per query (SQ8: q − min, or q × step and ⟨q, min⟩) and scores every
+        // candidate from that form: it must give the key Key gives, i.e. the distance to the decoded vector.
+        var codec = new VectorCodec(D, encoding);
+        codec.Train(Data);
+        var codes = new byte[N * codec.CodeSize];
+        codec.Encode(Data, codes);
+        var decoded = new float[N * D];
+        codec.Decode(codes, decoded);
+        var prepared = new float[D];
+        var scratch = new float[D];
+        foreach (bool ip in new[] { false, true })
+            for (int qi = 0; qi < 5; qi++)
+            {
+                var q = Queries.AsSpan(qi * D, D);
+                float constant = codec.Prepare(q, ip, prepared);
+                for (int i = 0; i < N; i += 17)
+                {
+                    var code = codes.AsSpan(i * codec.CodeSize, codec.CodeSize);
+                    double reference = 0;
+                    for (int j = 0; j < D; j++)
+                    {
+                        double x = decoded[i * D + j], y = q[j];
+                        reference += ip ? -x * y : (x - y) * (x - y);
+                    }
+                    float got = codec.PreparedKey(q, prepared, constant, code, ip, scratch);
+                    float key = codec.Key(q, code, ip, scratch);
+                    double tol = 1e-4 * Math.Max(1, Math.Abs(reference));
+                    Assert.True(Math.Abs(got - reference) <= tol, $"{encoding} ip={ip}: prepared key {got} vs reference {reference} (row {i})");
+                    Assert.True(Math.Abs(got - key) <= tol, $"{encoding} ip={ip}: prepared key {got} vs key {key} (row {i})");
+                }
+            }
+    }
+
+    [Theory]
     [MemberData(nameof(CodecNames))]
     public void EstimatorMatchesADoubleReferenceOnTheDecodedVector(string name)
     {

@@ -262,6 +262,7 @@ public sealed partial class IvfIndex
             if (_refine is null && !lowerBounds) candKeys[..count].Sort(candLabels[..count]);
             s.Seen.Start(count);
         }
+        if (_refine is not null && !lowerBounds && !dedup) return RefineAll(q, probeLists, candKeys, candLabels, count, outKeys, outIds, s);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 8; // refine rows are scattered (and a miss costs far more than a distance): fetch 8 candidates ahead
@@ -287,6 +288,47 @@ public sealed partial class IvfIndex
         }
         final.SortAndPad(float.PositiveInfinity);
         return refined;
+    }
+
+    // Bytes of refine rows requested ahead of the one being scored by RefineAll (all of a query's candidates at
+    // k × refine factor of a few dozen; a window on very long candidate lists, so early rows are not evicted first).
+    private const int RefineWindowBytes = 64 * 1024;
+
+    /// <summary>
+    /// Re-ranks every candidate from the refine store (no error bounds, no duplicates) and writes the sorted top-k.
+    /// Three passes: the rows (and ids) of all candidates are requested first, then every key is computed with the
+    /// query prepared once for the codec (<see cref="VectorCodec.Prepare"/>), then the k best are kept. Requesting the
+    /// rows up front lets their misses overlap instead of queueing behind each distance and heap push; docs/ivf.md
+    /// (Search item 4) has the measurement. Returns the candidates re-scored (all of them).
+    /// </summary>
+    private long RefineAll(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
+        Span<float> outKeys, Span<long> outIds, IvfScratch s)
+    {
+        var refine = _refine!;
+        bool ip = Metric != Metric.L2;
+        int size = refine.CodeSize;
+        float constant = refine.Prepare(q, ip, s.Prepared);
+        int window = Math.Clamp(RefineWindowBytes / size, 8, 256);
+        int ahead = Math.Min(window, count);
+        for (int c = 0; c < ahead; c++) PrefetchRefine(candLabels[c], probeLists);
+        for (int c = 0; c < count; c++)
+        {
+            if (c + ahead < count) PrefetchRefine(candLabels[c + ahead], probeLists);
+            long label = candLabels[c];
+            var list = _lists[(int)probeLists[(int)(label >> 32)]];
+            int off = (int)(uint)label;
+            candKeys[c] = refine.PreparedKey(q, s.Prepared, constant, list.Refine.Slice(off * size, size), ip, s.Vector);
+        }
+        var final = new TopKHeap(outKeys, outIds);
+        for (int c = 0; c < count; c++)
+        {
+            float key = candKeys[c];
+            if (key > final.Threshold) continue; // cannot enter whatever its id: skip reading the id
+            long label = candLabels[c];
+            final.Push(key, _lists[(int)probeLists[(int)(label >> 32)]].Ids[(int)(uint)label]);
+        }
+        final.SortAndPad(float.PositiveInfinity);
+        return count;
     }
 
     // List-major scanning pays when a chunk's queries share lists and the codes do not stay in cache between

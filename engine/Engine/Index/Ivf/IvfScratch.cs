@@ -9,6 +9,7 @@ internal sealed class IvfScratch
 {
     public readonly IvfListScanner Scanner; // chosen once for the index's codec
     public readonly float[] Vector;      // d floats (decode / refine scratch)
+    public readonly float[] Prepared;    // d floats: the query as the refine store's codec prepares it
     public readonly byte[] Code;         // one unpacked code (the layout's scratch)
     public float[] Coarse = [];          // chunk × nlist coarse distances
     public float[] ProbeKeys = [];       // chunk × probes
@@ -36,6 +37,7 @@ internal sealed class IvfScratch
         Scanner = scanner;
         _newScanner = newScanner;
         Vector = new float[dimension];
+        Prepared = new float[dimension];
         Code = new byte[Math.Max(codeBytes, 4)];
     }
 
