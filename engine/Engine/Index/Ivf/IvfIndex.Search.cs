@@ -232,12 +232,15 @@ public sealed partial class IvfIndex
 
 
     // Writes a query's top-k from its candidates (count entries over candKeys / candLabels, chosen by key): re-scored
-    // from the refine store when there is one (in lower-bound order, stopping early, when the candidates carry error
-    // bounds), otherwise as they are. Returns the candidates re-scored.
+    // from the refine store when there is one (all of them by RefineAll; in lower-bound order, stopping early, when the
+    // candidates carry error bounds; skipping SOAR's second copies), otherwise as they are. Returns the candidates re-scored.
     private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
+        bool dedup = _spillMap is not null;
+        // Every candidate re-scored (no early stop, no duplicate to skip): the three-pass refine.
+        if (_refine is not null && !lowerBounds && !dedup) return RefineAll(q, probeLists, candKeys, candLabels, count, outKeys, outIds, s);
         // Only lower bounds are read in order (to stop early); otherwise every candidate goes to the final top-k,
         // whose content does not depend on the order, so the candidates are not sorted first.
         int found = count;
@@ -256,13 +259,11 @@ public sealed partial class IvfIndex
         else if (lowerBounds) new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
         // SOAR: an id may come twice. Refined copies get the same exact key, so the second is skipped before it is
         // read; estimates differ, so they are sorted first and each id keeps its best.
-        bool dedup = _spillMap is not null;
         if (dedup)
         {
             if (_refine is null && !lowerBounds) candKeys[..count].Sort(candLabels[..count]);
             s.Seen.Start(count);
         }
-        if (_refine is not null && !lowerBounds && !dedup) return RefineAll(q, probeLists, candKeys, candLabels, count, outKeys, outIds, s);
         long refined = 0;
         var final = new TopKHeap(outKeys, outIds);
         const int Ahead = 8; // refine rows are scattered (and a miss costs far more than a distance): fetch 8 candidates ahead
