@@ -84,6 +84,11 @@ public class CandidateReservoirTests
     [InlineData(10, 1)]
     [InlineData(160, 2)]
     [InlineData(640, 3)]
+    [InlineData(30, 4)]  // the rank cut (AVX-512, buffers up to 192 pairs) ...
+    [InlineData(40, 5)]
+    [InlineData(64, 6)]
+    [InlineData(96, 7)]  // ... up to its last capacity
+    [InlineData(97, 8)]  // the first one cut by sampled partitions
     public void QuantisedKeysMatchTheHeapAndCutsStayInTheirWindow(int capacity, int seed)
     {
         foreach (bool avx512 in new[] { true, false })
@@ -107,6 +112,22 @@ public class CandidateReservoirTests
     {
         var rng = new Random(capacity);
         var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512, 20_000, _ => (rng.Next(3), rng.Next(5)));
+        Assert.Equal(wantKeys, keys);
+        Assert.Equal(wantIds, ids);
+    }
+
+    // Keys from only 3 values: the rank cut would keep far more than a quarter over the capacity at the tied key, so
+    // it leaves the cut to the exact one by (key, id); the drained pairs still equal the heap's and every cut stays in
+    // its window.
+    [Theory]
+    [InlineData(30)]
+    [InlineData(64)]
+    [InlineData(96)]
+    public void HeavyTiesFallBackToTheExactCut(int capacity)
+    {
+        var rng = new Random(capacity);
+        var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512: true, 20_000, i => (rng.Next(3), i),
+            r => Assert.InRange(r.Count, capacity, capacity + capacity / 4 + 1));
         Assert.Equal(wantKeys, keys);
         Assert.Equal(wantIds, ids);
     }
