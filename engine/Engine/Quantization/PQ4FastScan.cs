@@ -167,20 +167,32 @@ internal static class PQ4FastScan
         var low = Vector512.Create((byte)0x0F);
         var accLo = Vector512<ushort>.Zero;
         var accHi = Vector512<ushort>.Zero;
-        for (int g = 0; g < groups; g++)
+        // Two groups a step over bumped pointers: fewer loop instructions per group, and no index arithmetic left to
+        // spill when the loop is inlined into a scanner with many live registers.
+        byte* end = block + (groups & ~1) * 64;
+        for (; block < end; block += 128, lut += 256)
         {
-            var c = Vector512.Load(block + g * 64);
-            var clo = c & low;
-            var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-            var r0 = Avx512BW.Shuffle(Vector512.Load(lut + g * 128), clo).AsUInt16();
-            var r1 = Avx512BW.Shuffle(Vector512.Load(lut + g * 128 + 64), chi).AsUInt16();
-            accLo += r0 + r1;
-            accHi += Vector512.ShiftRightLogical(r0, 8) + Vector512.ShiftRightLogical(r1, 8);
+            Accumulate(Vector512.Load(block), lut, low, ref accLo, ref accHi);
+            Accumulate(Vector512.Load(block + 64), lut + 128, low, ref accLo, ref accHi);
         }
+        if ((groups & 1) != 0) Accumulate(Vector512.Load(block), lut, low, ref accLo, ref accHi);
         var even512 = accLo - Vector512.ShiftLeft(accHi, 8);
         var even = even512.GetLower() + even512.GetUpper();
         var odd = accHi.GetLower() + accHi.GetUpper();
         return Finish(even, odd, threshold, out32);
+    }
+
+    // One group of four sub-quantizers (64 code bytes: two nibbles for 32 vectors each) looked up in its 128 table
+    // bytes; the low bytes of the 16-bit lanes add up in accLo (with the high bytes × 256), the high bytes in accHi.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Accumulate(Vector512<byte> c, byte* lut, Vector512<byte> low, ref Vector512<ushort> accLo, ref Vector512<ushort> accHi)
+    {
+        var clo = c & low;
+        var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+        var r0 = Avx512BW.Shuffle(Vector512.Load(lut), clo).AsUInt16();
+        var r1 = Avx512BW.Shuffle(Vector512.Load(lut + 64), chi).AsUInt16();
+        accLo += r0 + r1;
+        accHi += Vector512.ShiftRightLogical(r0, 8) + Vector512.ShiftRightLogical(r1, 8);
     }
 
     internal static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
