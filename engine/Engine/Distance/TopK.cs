@@ -103,8 +103,9 @@ public ref struct TopKHeap : ICandidateSink
     /// about 2k keys pass), the keys at or below the cut are gathered 16 at a time into the scratch spans, and only
     /// those are pushed. When fewer than k keys pass, the cut was below the k-th smallest and every key is offered as
     /// <see cref="PushAll"/> does; otherwise the k smallest all passed, so the content is the same. Pays where k is small
-    /// against the keys (the coarse probes of an IVF search: 24 of 1 024 lists push ~90 keys one by one otherwise); below
-    /// 512 keys or above k = n / 16 it is <see cref="PushAll"/> itself (the sample would cost what it saves).
+    /// against the keys (the coarse probes of an IVF search: 24 of 1 024 lists push ~90 keys one by one otherwise). Below
+    /// 512 keys or above k = n / 16 the sample would cost what it saves: there the cut comes from each lane's smallest
+    /// keys (<see cref="PushAllLaneCut"/>, k ≤ 64 and n ≥ 64 ⌈k / 16⌉), otherwise it is <see cref="PushAll"/> itself.
     /// </summary>
     /// <param name="keys">The keys (finite).</param>
     /// <param name="firstId">Id of keys[0].</param>
@@ -113,10 +114,15 @@ public ref struct TopKHeap : ICandidateSink
     public void PushAllSampled(ReadOnlySpan<float> keys, long firstId, Span<float> scratchKeys, Span<long> scratchIds)
     {
         int n = keys.Length, k = _keys.Length;
-        if (_count != 0 || k == 0 || n < 4 * CutSample || (long)k * 16 > n || !Vector512.IsHardwareAccelerated
-            || scratchKeys.Length < n || scratchIds.Length < n)
+        if (_count != 0 || k == 0 || !Vector512.IsHardwareAccelerated || scratchKeys.Length < n || scratchIds.Length < n)
         {
             PushAll(keys, firstId);
+            return;
+        }
+        if (n < 4 * CutSample || (long)k * 16 > n)
+        {
+            if (k <= 16 * LaneLevels && n >= 4 * 16 * ((k + 15) / 16)) PushAllLaneCut(keys, firstId, scratchKeys, scratchIds);
+            else PushAll(keys, firstId);
             return;
         }
         int stride = n / CutSample;
@@ -127,11 +133,20 @@ public ref struct TopKHeap : ICandidateSink
         Span<float> rows = stackalloc float[CutSample];
         for (int j = 0; j < CutSample; j++) rows[j] = keys[j * stride];
         sample.PushAll(rows, 0);
-        var cut = Vector512.Create(sample.Threshold);
-        int found = 0, i = 0;
+        PushAtOrBelow(keys, firstId, sample.Threshold, scratchKeys, scratchIds);
+    }
+
+    /// <summary>
+    /// Pushes the keys at or below <paramref name="cut"/> (gathered 16 at a time into the scratch spans first), or every
+    /// key when fewer than k are: a cut at or above the k-th smallest key leaves the content of <see cref="PushAll"/>.
+    /// </summary>
+    private void PushAtOrBelow(ReadOnlySpan<float> keys, long firstId, float cut, Span<float> scratchKeys, Span<long> scratchIds)
+    {
+        int n = keys.Length, found = 0, i = 0;
+        var cv = Vector512.Create(cut);
         for (; i + 16 <= n; i += 16)
         {
-            uint mask = (uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cut).ExtractMostSignificantBits();
+            uint mask = (uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cv).ExtractMostSignificantBits();
             while (mask != 0)
             {
                 int t = BitOperations.TrailingZeroCount(mask);
@@ -140,15 +155,63 @@ public ref struct TopKHeap : ICandidateSink
                 scratchIds[found++] = firstId + i + t;
             }
         }
-        float c = sample.Threshold;
         for (; i < n; i++)
-            if (keys[i] <= c) { scratchKeys[found] = keys[i]; scratchIds[found++] = firstId + i; }
-        if (found < k)
+            if (keys[i] <= cut) { scratchKeys[found] = keys[i]; scratchIds[found++] = firstId + i; }
+        if (found < _keys.Length) // the cut was below the k-th smallest (a sample's estimate, or NaN keys)
         {
             PushAll(keys, firstId);
             return;
         }
         for (int j = 0; j < found; j++) Push(scratchKeys[j], scratchIds[j]);
+    }
+
+    /// <summary>Per-lane minima <see cref="PushAllLaneCut"/> keeps at most (so k ≤ 64).</summary>
+    private const int LaneLevels = 4;
+
+    /// <summary>
+    /// <see cref="PushAllSampled"/> for fewer keys (the coarse probes of a few hundred lists): the L = ⌈k / 16⌉
+    /// smallest keys of each of the 16 lanes are kept while the keys stream by 16 at a time (2 L min / max a vector);
+    /// those 16 L distinct keys hold at least k, so their k-th smallest (by counting, 16 at a time) bounds the k-th
+    /// smallest of all keys from above. Only the keys at or below that cut are pushed: about k to 2 k of them where
+    /// <see cref="PushAll"/> pushes k (1 + ln(n / k)) in random order (71 for 20 of 256 lists). Every key of the top
+    /// k, ties included, is at or below the cut, so the content equals <see cref="PushAll"/>'s.
+    /// </summary>
+    private void PushAllLaneCut(ReadOnlySpan<float> keys, long firstId, Span<float> scratchKeys, Span<long> scratchIds)
+    {
+        int n = keys.Length, k = _keys.Length, levels = (k + 15) >> 4, full = n & ~15;
+        Span<float> minima = stackalloc float[16 * LaneLevels];
+        var inf = Vector512.Create(float.PositiveInfinity);
+        Vector512<float> m0 = inf, m1 = inf, m2 = inf, m3 = inf;
+        for (int i = 0; i < full; i += 16)
+        {
+            // insert the 16 keys into each lane's sorted minima (levels beyond L stay +∞ and are never read)
+            var x = Vector512.Create(keys.Slice(i, 16));
+            var lo = Vector512.Min(m0, x); x = Vector512.Max(m0, x); m0 = lo;
+            if (levels == 1) continue;
+            lo = Vector512.Min(m1, x); x = Vector512.Max(m1, x); m1 = lo;
+            if (levels == 2) continue;
+            lo = Vector512.Min(m2, x); x = Vector512.Max(m2, x); m2 = lo;
+            if (levels == 3) continue;
+            m3 = Vector512.Min(m3, x);
+        }
+        m0.CopyTo(minima);
+        m1.CopyTo(minima[16..]);
+        m2.CopyTo(minima[32..]);
+        m3.CopyTo(minima[48..]);
+        // the k-th smallest of the 16 L minima: the largest of them with fewer than k of them below it
+        var cut = Vector512.Create(float.NegativeInfinity);
+        var kv = Vector512.Create(k);
+        for (int b = 0; b < levels; b++)
+        {
+            var v = Vector512.Create<float>(minima.Slice(b * 16, 16));
+            var below = Vector512<int>.Zero;
+            for (int i = 0; i < 16 * levels; i++)
+                below -= Vector512.LessThan(Vector512.Create(minima[i]), v).AsInt32();
+            cut = Vector512.Max(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
+        }
+        float c = cut[0];
+        for (int j = 1; j < 16; j++) c = MathF.Max(c, cut[j]);
+        PushAtOrBelow(keys, firstId, c, scratchKeys, scratchIds);
     }
 
     // a is worse than b: larger key, ties broken by larger id so results are deterministic.

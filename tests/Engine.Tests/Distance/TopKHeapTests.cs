@@ -84,6 +84,34 @@ public class TopKHeapTests
         return ca == cb && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
     }
 
+    // Below 512 keys (an IVF's coarse probes over a few hundred lists) PushAllSampled cuts at the k-th smallest of
+    // each lane's ⌈k / 16⌉ smallest keys: the same entries as pushing every key, also when the best keys crowd into
+    // one lane (the lane's minima then hold few of them), with ties, a tail past the last 16 keys, and descending keys.
+    [Property(MaxTest = 400, Replay = "(20261206,7)")]
+    public bool PushAllSampled_below_512_keys_keeps_what_pushing_every_key_keeps(int seed, ushort size, byte cap, byte shape)
+    {
+        var rng = new Random(seed);
+        int n = 16 + size % 496, k = 1 + cap % 64;
+        var keys = new float[n];
+        for (int j = 0; j < n; j++)
+            keys[j] = (shape % 5) switch
+            {
+                0 => (float)rng.NextDouble(),
+                1 => rng.Next(4),                                          // heavy ties
+                2 => j % 16 == 5 ? j * 1e-3f : 1 + (float)rng.NextDouble(), // the best keys all in lane 5
+                3 => j >= (n & ~15) ? -1 - j : j,                          // the best keys in the tail past the last full 16
+                _ => (n - j) * 0.25f,                                      // descending
+            };
+        var ak = new float[k]; var ai = new long[k];
+        var bk = new float[k]; var bi = new long[k];
+        var a = new TopKHeap(ak, ai);
+        var b = new TopKHeap(bk, bi);
+        a.PushAllSampled(keys, 7, new float[n], new long[n]);
+        for (int j = 0; j < n; j++) b.Push(keys[j], 7 + j);
+        int ca = a.SortAndPad(float.PositiveInfinity), cb = b.SortAndPad(float.PositiveInfinity);
+        return ca == cb && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
+    }
+
     [Fact]
     public void SquaredL2FromDots_is_the_scalar_formula_bit_for_bit_at_every_length()
     {
