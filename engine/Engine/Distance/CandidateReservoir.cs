@@ -44,15 +44,16 @@ internal sealed class CandidateReservoir
         _capacity = capacity;
         int size = Math.Max(2 * capacity, 8);
         _limit = size;
-        if (_keys.Length < size)
+        int room = size + BlockSlack; // AddBlock may append a whole block past the limit
+        if (_keys.Length < room)
         {
             // whole 64-pair groups: the rank cut loads four vectors of 16 keys at a time
-            _keys = new float[(size + 63) & ~63];
-            _ids = new long[(size + 63) & ~63];
-            _betterKeys = new float[size + 16]; // 16 lanes of slack: the AVX-512 partition stores whole vectors
-            _worseKeys = new float[size + 16];
-            _betterIds = new long[size + 16];
-            _worseIds = new long[size + 16];
+            _keys = new float[(room + 63) & ~63];
+            _ids = new long[(room + 63) & ~63];
+            _betterKeys = new float[room + 16]; // 16 lanes of slack: the AVX-512 partition stores whole vectors
+            _worseKeys = new float[room + 16];
+            _betterIds = new long[room + 16];
+            _worseIds = new long[room + 16];
         }
         _count = 0;
         _worstId = long.MaxValue;
@@ -67,7 +68,7 @@ internal sealed class CandidateReservoir
     public bool Add(float key, long id)
     {
         bool compacted = false;
-        if (_count == _limit)
+        if (_count >= _limit)
         {
             Compact();
             compacted = true;
@@ -77,6 +78,69 @@ internal sealed class CandidateReservoir
         _ids[_count] = id;
         _count++;
         return compacted;
+    }
+
+    /// <summary>Pairs <see cref="AddBlock"/> may append past the limit: one block of a fast-scan list.</summary>
+    private const int BlockSlack = 32;
+
+    /// <summary>True where <see cref="AddBlock"/> may be called (AVX-512).</summary>
+    public bool TakesBlocks => _avx512;
+
+    /// <summary>
+    /// Appends the pairs of one fast-scan block at once: for each bit i of <paramref name="mask"/> the key
+    /// <paramref name="bias"/> + <paramref name="sums"/>[i] × <paramref name="step"/> (rounded as that scalar expression)
+    /// with id <paramref name="firstId"/> + i, unless the key is above <see cref="Threshold"/>; compress-stores, 16 keys
+    /// and 8 ids a step, instead of a branch per survivor. When the block could overflow the buffer it is cut first.
+    /// Returns true when it was cut (<see cref="Threshold"/> may have tightened). AVX-512 only (<see cref="TakesBlocks"/>).
+    /// </summary>
+    /// <param name="sums">32 quantised sums (the block's 32 rows).</param>
+    /// <param name="mask">The rows offered (bit i: row i).</param>
+    /// <param name="bias">Key of a zero sum.</param>
+    /// <param name="step">Key per unit of sum.</param>
+    /// <param name="firstId">Id of row 0; row i gets firstId + i.</param>
+    public unsafe bool AddBlock(ushort* sums, uint mask, float bias, float step, long firstId)
+    {
+        bool cut = false;
+        // A buffer of at most the capacity is never cut (its threshold stays +∞): the block goes into the slack.
+        if (_count + BitOperations.PopCount(mask) > _limit && _count > _capacity)
+        {
+            Compact();
+            cut = true;
+        }
+        var t = Vector512.Create(Threshold);
+        var b = Vector512.Create(bias);
+        var st = Vector512.Create(step);
+        var k0 = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load(sums))) * st + b;
+        var k1 = Vector512.ConvertToSingle(Avx512F.ConvertToVector512Int32(Vector256.Load(sums + 16))) * st + b;
+        uint m0 = (mask & 0xFFFF) & (uint)Vector512.LessThanOrEqual(k0, t).ExtractMostSignificantBits();
+        uint m1 = (mask >> 16) & (uint)Vector512.LessThanOrEqual(k1, t).ExtractMostSignificantBits();
+        fixed (float* keys = _keys)
+        fixed (long* ids = _ids)
+        {
+            int n = _count;
+            n = AppendHalf(keys, ids, n, k0, m0, firstId);
+            n = AppendHalf(keys, ids, n, k1, m1, firstId + 16);
+            _count = n;
+        }
+        return cut;
+    }
+
+    // Appends the keys of 16 lanes (and ids first, first + 1, ...) selected by the low 16 bits of bits; returns the new count.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int AppendHalf(float* keys, long* ids, int n, Vector512<float> k, uint bits, long first)
+    {
+        if (bits == 0) return n;
+        var laneBit = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
+        var sel = Vector512.Equals(Vector512.Create((int)bits) & laneBit, laneBit);
+        Avx512F.Compress(Vector512<float>.Zero, sel.AsSingle(), k).Store(keys + n);
+        var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
+        var idBit = Vector512.Create(1L, 2, 4, 8, 16, 32, 64, 128);
+        var lo = Vector512.Equals(Vector512.Create((long)(bits & 0xFF)) & idBit, idBit);
+        var hi = Vector512.Equals(Vector512.Create((long)(bits >> 8)) & idBit, idBit);
+        int nlo = BitOperations.PopCount(bits & 0xFF);
+        Avx512F.Compress(Vector512<long>.Zero, lo, Vector512.Create(first) + lane).Store(ids + n);
+        Avx512F.Compress(Vector512<long>.Zero, hi, Vector512.Create(first + 8) + lane).Store(ids + n + nlo);
+        return n + BitOperations.PopCount(bits);
     }
 
     /// <summary>Moves the best pairs into <paramref name="heap"/> (whose capacity should be the reservoir's) and empties the reservoir.</summary>
@@ -96,6 +160,7 @@ internal sealed class CandidateReservoir
     {
         int m = _capacity;
         if (m == 0) { _count = 0; return; }
+        if (_count <= m) return; // nothing to cut: the threshold stays where it is
         int n = _count, slack = m >> 2;
         if (_avx512 && n <= RankCutMax && n > m && CutByRank(n, m)) return;
         if (m < FuzzyFrom && n > m)

@@ -132,6 +132,57 @@ public class CandidateReservoirTests
         Assert.Equal(wantIds, ids);
     }
 
+    // AddBlock (a fast-scan block's survivors appended at once) keeps what a heap keeps from the same offers: each
+    // block's rows under the 16-bit cut a scanner would use (the key from the sum, as the scanner rounds it), for
+    // capacities on both sides of the rank cut's limit, with ties (sums from a small range) and without.
+    [Theory]
+    [InlineData(1, 10)]
+    [InlineData(10, 11)]
+    [InlineData(20, 16)]
+    [InlineData(30, 12)]
+    [InlineData(40, 13)]
+    [InlineData(96, 14)]
+    [InlineData(160, 15)]
+    public unsafe void BlocksMatchTheHeap(int capacity, int seed)
+    {
+        if (!new CandidateReservoir().TakesBlocks) return; // AVX-512 only; the per-survivor path is tested above
+        foreach (int range in new[] { 40, 60_000 })
+        {
+            var rng = new Random(seed * 7 + range);
+            var reservoir = new CandidateReservoir();
+            reservoir.Reset(capacity);
+            var wantKeys = new float[capacity];
+            var wantIds = new long[capacity];
+            var want = new TopKHeap(wantKeys, wantIds);
+            var sums = new ushort[32];
+            const float Bias = 3.5f, Step = 0.0137f; // positive: a threshold set too early rejects rows it must keep
+            for (int block = 0; block < 400; block++)
+            {
+                for (int i = 0; i < 32; i++) sums[i] = (ushort)rng.Next(range);
+                // the scanner's prefilter: rows whose sum could be at or below the threshold (some above it pass too)
+                float t = reservoir.Threshold;
+                uint mask = 0;
+                // sparse blocks too (a few rows, then a full one: the buffer overflows while it holds less than the capacity)
+                int sparse = block % 3 == 0 ? 4 : 1;
+                for (int i = 0; i < 32; i++)
+                    if ((float.IsPositiveInfinity(t) || Bias + sums[i] * Step <= t + 2 * Step || rng.Next(8) == 0) && rng.Next(sparse) == 0) mask |= 1u << i;
+                long first = ((long)(block % 5) << 32) | (uint)(block * 32);
+                for (int i = 0; i < 32; i++)
+                    if ((mask >> i & 1) != 0) want.Push(Bias + sums[i] * Step, first + i);
+                fixed (ushort* p = sums) reservoir.AddBlock(p, mask, Bias, Step, first);
+                Assert.InRange(reservoir.Count, 0, 2 * Math.Max(capacity, 4) + 32);
+            }
+            var gotKeys = new float[capacity];
+            var gotIds = new long[capacity];
+            var got = new TopKHeap(gotKeys, gotIds);
+            reservoir.Drain(ref got);
+            got.SortAndPad(float.PositiveInfinity);
+            want.SortAndPad(float.PositiveInfinity);
+            Assert.Equal(wantKeys, gotKeys);
+            Assert.Equal(wantIds, gotIds);
+        }
+    }
+
     [Fact]
     public void ThresholdTightensOnlyWhenTheBufferIsCut()
     {

@@ -232,6 +232,17 @@ internal sealed class FastScanListScanner : PQTableScanner
             float threshold = reservoir?.Threshold ?? heap.Threshold;
             ushort thr = Threshold16(threshold, bias, scale);
             if (thr == 0 && threshold < bias) return;
+            if (reservoir is not null && reservoir.TakesBlocks && !filter.Active)
+            {
+                // every survivor of a block appended at once (compress-stores), no branch per survivor
+                for (int b = 0; b < blocks; b++)
+                {
+                    uint mask = BlockMask(codes + (long)b * blockBytes, qlut, m, thr, out32, count - b * 32);
+                    if (mask != 0 && reservoir.AddBlock(out32, mask, bias, inv, Label(probe, b * 32)))
+                        thr = Threshold16(reservoir.Threshold, bias, scale);
+                }
+                return;
+            }
             for (int b = 0; b < blocks; b++)
             {
                 uint mask = BlockMask(codes + (long)b * blockBytes, qlut, m, thr, out32, count - b * 32);
