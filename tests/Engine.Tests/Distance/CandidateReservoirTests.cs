@@ -24,13 +24,20 @@ public class CandidateReservoirTests
             if (key > reservoir.Threshold) continue;
             if (reservoir.Add(key, id)) onCut?.Invoke(reservoir);
         }
+        var (gotKeys, gotIds) = DrainSorted(reservoir, capacity, ref want);
+        return (gotKeys, gotIds, wantKeys, wantIds);
+    }
+
+    // The reservoir's pairs drained into a heap of the capacity, sorted; want (the reference heap) sorted as well.
+    private static (float[] Keys, long[] Ids) DrainSorted(CandidateReservoir reservoir, int capacity, ref TopKHeap want)
+    {
         var gotKeys = new float[capacity];
         var gotIds = new long[capacity];
         var got = new TopKHeap(gotKeys, gotIds);
         reservoir.Drain(ref got);
         got.SortAndPad(float.PositiveInfinity);
         want.SortAndPad(float.PositiveInfinity);
-        return (gotKeys, gotIds, wantKeys, wantIds);
+        return (gotKeys, gotIds);
     }
 
     // Keys from a small range (many ties) with distinct ids.
@@ -172,12 +179,7 @@ public class CandidateReservoirTests
                 fixed (ushort* p = sums) reservoir.AddBlock(p, mask, Bias, Step, first);
                 Assert.InRange(reservoir.Count, 0, 2 * Math.Max(capacity, 4) + 32);
             }
-            var gotKeys = new float[capacity];
-            var gotIds = new long[capacity];
-            var got = new TopKHeap(gotKeys, gotIds);
-            reservoir.Drain(ref got);
-            got.SortAndPad(float.PositiveInfinity);
-            want.SortAndPad(float.PositiveInfinity);
+            var (gotKeys, gotIds) = DrainSorted(reservoir, capacity, ref want);
             Assert.Equal(wantKeys, gotKeys);
             Assert.Equal(wantIds, gotIds);
         }
