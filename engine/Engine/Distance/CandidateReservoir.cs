@@ -21,6 +21,7 @@ internal sealed class CandidateReservoir
 
     private readonly bool _avx512;
     private float[] _keys = [], _betterKeys = [], _worseKeys = [];
+    private readonly float[] _nearKeys = new float[RankCutMax + BlockSlack + 32]; // KthByBracket's keys near the cut
     private long[] _ids = [], _betterIds = [], _worseIds = [];
     private int _capacity, _count, _limit; // _limit: pairs the buffer holds before a cut (2 × capacity)
     private long _worstId = long.MaxValue; // id of the pair at the threshold (ties at the threshold go to smaller ids)
@@ -201,19 +202,20 @@ internal sealed class CandidateReservoir
         }
     }
 
-    // Buffers of up to this many pairs are cut by counting ranks (AVX-512): n² / 16 compares, and no pair moved twice.
-    // Measured in one process against the previous cut (bench/ivf/ab-builds, MNIST IVF256,PQ98x4fsnr,Refine(SQ8),
-    // 2 threads): QPS +17 % at refine 3 (capacity 30, where the quickselect took 12 % of a query), +9 % at refine 4,
-    // +4 % at refine 8 (160 pairs); GloVe-100 at refine 6 / 8 +2 %. Larger buffers keep the sampled partitions.
+    // Buffers of up to this many pairs are cut by counting ranks (AVX-512), and no pair moved twice. Measured in one
+    // process against the previous cut (bench/ivf/ab-builds, MNIST IVF256,PQ98x4fsnr,Refine(SQ8), 2 threads): QPS
+    // +17 % at refine 3 (capacity 30, where the quickselect took 12 % of a query), +9 % at refine 4, +4 % at refine 8
+    // (160 pairs), and the bracket (KthByBracket) above 64 pairs another +4-9 % at refine 8, +2-4 % at refine 6;
+    // GloVe-100 at refine 6 / 8 +2 % and +5 %. Larger buffers keep the sampled partitions.
     private const int RankCutMax = 192;
 
     /// <summary>
-    /// The cut of a small buffer without moving a pair twice: each key's count of keys below it (16 keys per compare,
-    /// four vectors per pass over the buffer) gives the capacity-th smallest key T, the largest whose count is below
-    /// the capacity; every pair with key ≤ T is kept, in place and in order (compress-stores), and the threshold
-    /// becomes T with the largest id kept at T. That keeps the best <paramref name="m"/> pairs and the ties at T;
-    /// returns false, changing nothing, when the ties would keep more than a quarter over the capacity (the caller
-    /// then cuts exactly by (key, id)).
+    /// The cut of a small buffer without moving a pair twice. The capacity-th smallest key T is the largest key with
+    /// fewer than <paramref name="m"/> keys below it: up to 64 pairs every key is counted against the others (16 keys
+    /// per compare, four vectors per pass), larger buffers bracket T first (<see cref="KthByBracket"/>). Every pair
+    /// with key ≤ T is kept, in place and in order (compress-stores), and the threshold becomes T with the largest id
+    /// kept at T. That keeps the best <paramref name="m"/> pairs and the ties at T; returns false, changing nothing,
+    /// when the ties would keep more than a quarter over the capacity (the caller then cuts exactly by (key, id)).
     /// </summary>
     private unsafe bool CutByRank(int n, int m)
     {
@@ -225,6 +227,7 @@ internal sealed class CandidateReservoir
         fixed (long* ids = _ids)
         {
             int b = 0;
+            if (n > BracketFrom) { tv = Vector512.Create(KthByBracket(keys, n, m)); b = blocks; }
             for (; b + 2 < blocks; b += 4) // four blocks a pass (the last one may run past the buffer: masked off)
             {
                 float* kb = keys + b * 16;
@@ -257,8 +260,7 @@ internal sealed class CandidateReservoir
                 tv = Vector512.Max(tv, RankedBelow(k0, c0, b, mv, nv));
                 tv = Vector512.Max(tv, RankedBelow(k1, c1, b + 1, mv, nv));
             }
-            float t = tv[0];
-            for (int j = 1; j < 16; j++) t = Math.Max(t, tv[j]);
+            float t = MaxAcross(tv);
             var t16 = Vector512.Create(t);
             int kept = 0;
             for (b = 0; b < blocks; b++) kept += BitOperations.PopCount(KeepBits(keys + b * 16, t16, b, nv));
@@ -296,6 +298,80 @@ internal sealed class CandidateReservoir
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<int> CountIf(Vector512<float> x, Vector512<float> k, Vector512<int> c) =>
         Vector512.ConditionalSelect(Vector512.LessThan(x, k).AsInt32(), c + Vector512<int>.One, c);
+
+    // Buffers above this many pairs find T by bracketing it between sampled keys first (KthByBracket).
+    private const int BracketFrom = 64;
+
+    /// <summary>
+    /// The m-th smallest of the n keys without counting every key against every other: sixteen evenly spaced keys are
+    /// counted against the buffer (one compare per key), which brackets T between the largest sampled key with fewer
+    /// than m keys below it and the smallest with m or more; only the keys inside the bracket (about 2n / 17) are then
+    /// counted, and T is the largest of them with fewer than m keys below it.
+    /// </summary>
+    private unsafe float KthByBracket(float* keys, int n, int m)
+    {
+        var mv = Vector512.Create(m);
+        Span<float> picked = stackalloc float[16];
+        for (int j = 0; j < 16; j++) picked[j] = keys[(int)((2L * j + 1) * n / 32)];
+        var sample = Vector512.Create<float>(picked);
+        Vector512<int> c0 = default, c1 = default;
+        int i = 0;
+        for (; i + 1 < n; i += 2) // two counters: the additions of consecutive keys do not wait on each other
+        {
+            c0 = CountIf(Vector512.Create(keys[i]), sample, c0);
+            c1 = CountIf(Vector512.Create(keys[i + 1]), sample, c1);
+        }
+        if (i < n) c0 = CountIf(Vector512.Create(keys[i]), sample, c0);
+        var under = Vector512.LessThan(c0 + c1, mv).AsSingle();
+        float lo = MaxAcross(Vector512.ConditionalSelect(under, sample, Vector512.Create(float.NegativeInfinity)));
+        float hi = MinAcross(Vector512.ConditionalSelect(under, Vector512.Create(float.PositiveInfinity), sample));
+        var lo16 = Vector512.Create(lo);
+        var hi16 = Vector512.Create(hi);
+        bool bounded = hi != float.PositiveInfinity;
+        int blocks = (n + 15) >> 4, c = 0;
+        var nv = Vector512.Create(n);
+        fixed (float* near = _nearKeys)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                var k = Vector512.Load(keys + b * 16);
+                var inside = Vector512.GreaterThanOrEqual(k, lo16).AsInt32() & Valid(b, nv);
+                if (bounded) inside &= Vector512.LessThan(k, hi16).AsInt32();
+                Avx512F.Compress(Vector512<float>.Zero, inside.AsSingle(), k).Store(near + c);
+                c += BitOperations.PopCount((uint)inside.ExtractMostSignificantBits());
+            }
+            var tv = Vector512.Create(float.NegativeInfinity);
+            var cv = Vector512.Create(c);
+            for (int b = 0; b < c; b += 16)
+            {
+                var k = Vector512.Load(near + b);
+                Vector512<int> d0 = default, d1 = default;
+                for (i = 0; i + 1 < n; i += 2)
+                {
+                    d0 = CountIf(Vector512.Create(keys[i]), k, d0);
+                    d1 = CountIf(Vector512.Create(keys[i + 1]), k, d1);
+                }
+                if (i < n) d0 = CountIf(Vector512.Create(keys[i]), k, d0);
+                var ok = Vector512.LessThan(d0 + d1, mv) & Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(b), cv);
+                tv = Vector512.Max(tv, Vector512.ConditionalSelect(ok.AsSingle(), k, Vector512.Create(float.NegativeInfinity)));
+            }
+            return MaxAcross(tv);
+        }
+    }
+
+    private static float MaxAcross(Vector512<float> v)
+    {
+        var h = Vector256.Max(v.GetLower(), v.GetUpper());
+        var q = Vector128.Max(h.GetLower(), h.GetUpper());
+        return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
+    }
+
+    private static float MinAcross(Vector512<float> v)
+    {
+        var h = Vector256.Min(v.GetLower(), v.GetUpper());
+        var q = Vector128.Min(h.GetLower(), h.GetUpper());
+        return MathF.Min(MathF.Min(q[0], q[1]), MathF.Min(q[2], q[3]));
+    }
 
     // Lanes of block b inside the buffer's n pairs.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
