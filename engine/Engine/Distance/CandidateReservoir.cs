@@ -9,7 +9,7 @@ namespace Engine.Distance;
 /// The best <c>capacity</c> (key, id) pairs of a stream, smaller key first and ties to the smaller id, gathered the
 /// way faiss' <c>ReservoirTopN</c> does: candidates at or below <see cref="Threshold"/> are appended to a buffer of
 /// twice the capacity, and a full buffer is cut back to between <c>capacity</c> and 1.25 × <c>capacity</c> of its best
-/// pairs, which tightens the threshold: with AVX-512, buffers of up to 192 pairs by counting each key's rank (16 keys
+/// pairs, which tightens the threshold: with AVX-512, buffers of up to 512 pairs by counting keys' ranks (16 keys
 /// per compare), larger ones by one or two partition passes around sampled pivots (16 pairs a step); without it,
 /// capacities below 32 exactly by quickselect and larger ones by the sampled partitions. An offer costs one append instead of a heap sift, which
 /// pays when many candidates pass (top-k × refine factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
@@ -206,8 +206,9 @@ internal sealed class CandidateReservoir
     // process against the previous cut (bench/ivf/ab-builds, MNIST IVF256,PQ98x4fsnr,Refine(SQ8), 2 threads): QPS
     // +17 % at refine 3 (capacity 30, where the quickselect took 12 % of a query), +9 % at refine 4, +4 % at refine 8
     // (160 pairs), and the bracket (KthByBracket) above 64 pairs another +4-9 % at refine 8, +2-4 % at refine 6;
-    // GloVe-100 at refine 6 / 8 +2 % and +5 %. Larger buffers keep the sampled partitions.
-    private const int RankCutMax = 192;
+    // GloVe-100 at refine 6 / 8 +2 % and +5 %; up to 512 pairs (refine 12 / 16 at k = 10) +2-7 % over the sampled
+    // partitions, which larger buffers keep.
+    private const int RankCutMax = 512;
 
     /// <summary>
     /// The cut of a small buffer without moving a pair twice. The capacity-th smallest key T is the largest key with

@@ -91,11 +91,12 @@ public class CandidateReservoirTests
     [InlineData(10, 1)]
     [InlineData(160, 2)]
     [InlineData(640, 3)]
-    [InlineData(30, 4)]  // the rank cut (AVX-512, buffers up to 192 pairs) ...
-    [InlineData(40, 5)]
-    [InlineData(64, 6)]
-    [InlineData(96, 7)]  // ... up to its last capacity
-    [InlineData(97, 8)]  // the first one cut by sampled partitions
+    [InlineData(30, 4)]  // the rank cut (AVX-512): every key counted up to 64 pairs ...
+    [InlineData(32, 5)]
+    [InlineData(40, 6)]  // ... bracketed above, up to 512 pairs ...
+    [InlineData(96, 7)]
+    [InlineData(256, 8)] // ... its last capacity (offers one by one: a buffer of 512) ...
+    [InlineData(257, 9)] // the first one cut by sampled partitions
     public void QuantisedKeysMatchTheHeapAndCutsStayInTheirWindow(int capacity, int seed)
     {
         foreach (bool avx512 in new[] { true, false })
