@@ -212,8 +212,8 @@ internal sealed class CandidateReservoir
 
     /// <summary>
     /// The cut of a small buffer without moving a pair twice. The capacity-th smallest key T is the largest key with
-    /// fewer than <paramref name="m"/> keys below it: up to 64 pairs every key is counted against the others (16 keys
-    /// per compare, four vectors per pass), larger buffers bracket T first (<see cref="KthByBracket"/>). Every pair
+    /// fewer than <paramref name="m"/> keys below it: up to 64 pairs every key is counted against the others
+    /// (<see cref="KthByCount"/>), larger buffers bracket T first (<see cref="KthByBracket"/>). Every pair
     /// with key ≤ T is kept, in place and in order (compress-stores), and the threshold becomes T with the largest id
     /// kept at T. That keeps the best <paramref name="m"/> pairs and the ties at T; returns false, changing nothing,
     /// when the ties would keep more than a quarter over the capacity (the caller then cuts exactly by (key, id)).
@@ -221,54 +221,18 @@ internal sealed class CandidateReservoir
     private unsafe bool CutByRank(int n, int m)
     {
         int blocks = (n + 15) >> 4;
-        var mv = Vector512.Create(m);
         var nv = Vector512.Create(n);
-        var tv = Vector512.Create(float.NegativeInfinity);
         fixed (float* keys = _keys)
         fixed (long* ids = _ids)
         {
-            int b = 0;
-            if (n > BracketFrom) { tv = Vector512.Create(KthByBracket(keys, n, m)); b = blocks; }
-            for (; b + 2 < blocks; b += 4) // four blocks a pass (the last one may run past the buffer: masked off)
-            {
-                float* kb = keys + b * 16;
-                Vector512<float> k0 = Vector512.Load(kb), k1 = Vector512.Load(kb + 16), k2 = Vector512.Load(kb + 32), k3 = Vector512.Load(kb + 48);
-                Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default;
-                for (int i = 0; i < n; i++)
-                {
-                    var x = Vector512.Create(keys[i]);
-                    c0 = CountIf(x, k0, c0);
-                    c1 = CountIf(x, k1, c1);
-                    c2 = CountIf(x, k2, c2);
-                    c3 = CountIf(x, k3, c3);
-                }
-                tv = Vector512.Max(tv, RankedBelow(k0, c0, b, mv, nv));
-                tv = Vector512.Max(tv, RankedBelow(k1, c1, b + 1, mv, nv));
-                tv = Vector512.Max(tv, RankedBelow(k2, c2, b + 2, mv, nv));
-                tv = Vector512.Max(tv, RankedBelow(k3, c3, b + 3, mv, nv));
-            }
-            for (; b < blocks; b += 2) // one or two blocks left
-            {
-                float* kb = keys + b * 16;
-                Vector512<float> k0 = Vector512.Load(kb), k1 = Vector512.Load(kb + 16);
-                Vector512<int> c0 = default, c1 = default;
-                for (int i = 0; i < n; i++)
-                {
-                    var x = Vector512.Create(keys[i]);
-                    c0 = CountIf(x, k0, c0);
-                    c1 = CountIf(x, k1, c1);
-                }
-                tv = Vector512.Max(tv, RankedBelow(k0, c0, b, mv, nv));
-                tv = Vector512.Max(tv, RankedBelow(k1, c1, b + 1, mv, nv));
-            }
-            float t = MaxAcross(tv);
+            float t = n > BracketFrom ? KthByBracket(keys, n, m) : KthByCount(keys, n, m);
             var t16 = Vector512.Create(t);
             int kept = 0;
-            for (b = 0; b < blocks; b++) kept += BitOperations.PopCount(KeepBits(keys + b * 16, t16, b, nv));
+            for (int b = 0; b < blocks; b++) kept += BitOperations.PopCount(KeepBits(keys + b * 16, t16, b, nv));
             if (kept < m || kept > m + (m >> 2)) return false; // fewer than m: NaN keys (no scanner makes them)
             long worst = long.MinValue;
             int w = 0;
-            for (b = 0; b < blocks; b++)
+            for (int b = 0; b < blocks; b++)
             {
                 // Stores of block b land in [w, w + 16) with w ≤ 16 b: never on a block not yet loaded.
                 var k = Vector512.Load(keys + b * 16);
@@ -300,6 +264,29 @@ internal sealed class CandidateReservoir
     private static Vector512<int> CountIf(Vector512<float> x, Vector512<float> k, Vector512<int> c) =>
         Vector512.ConditionalSelect(Vector512.LessThan(x, k).AsInt32(), c + Vector512<int>.One, c);
 
+    /// <summary>
+    /// The m-th smallest of n ≤ 64 keys: every key counted against the others, the four vectors of the buffer in one
+    /// pass (lanes past n are masked off); T is the largest key with fewer than m keys below it.
+    /// </summary>
+    private static unsafe float KthByCount(float* keys, int n, int m)
+    {
+        var mv = Vector512.Create(m);
+        var nv = Vector512.Create(n);
+        Vector512<float> k0 = Vector512.Load(keys), k1 = Vector512.Load(keys + 16), k2 = Vector512.Load(keys + 32), k3 = Vector512.Load(keys + 48);
+        Vector512<int> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int i = 0; i < n; i++)
+        {
+            var x = Vector512.Create(keys[i]);
+            c0 = CountIf(x, k0, c0);
+            c1 = CountIf(x, k1, c1);
+            c2 = CountIf(x, k2, c2);
+            c3 = CountIf(x, k3, c3);
+        }
+        var tv = Vector512.Max(Vector512.Max(RankedBelow(k0, c0, 0, mv, nv), RankedBelow(k1, c1, 1, mv, nv)),
+            Vector512.Max(RankedBelow(k2, c2, 2, mv, nv), RankedBelow(k3, c3, 3, mv, nv)));
+        return Lanes.MaxAcross(tv);
+    }
+
     // Buffers above this many pairs find T by bracketing it between sampled keys first (KthByBracket).
     private const int BracketFrom = 64;
 
@@ -324,8 +311,8 @@ internal sealed class CandidateReservoir
         }
         if (i < n) c0 = CountIf(Vector512.Create(keys[i]), sample, c0);
         var under = Vector512.LessThan(c0 + c1, mv).AsSingle();
-        float lo = MaxAcross(Vector512.ConditionalSelect(under, sample, Vector512.Create(float.NegativeInfinity)));
-        float hi = MinAcross(Vector512.ConditionalSelect(under, Vector512.Create(float.PositiveInfinity), sample));
+        float lo = Lanes.MaxAcross(Vector512.ConditionalSelect(under, sample, Vector512.Create(float.NegativeInfinity)));
+        float hi = Lanes.MinAcross(Vector512.ConditionalSelect(under, Vector512.Create(float.PositiveInfinity), sample));
         var lo16 = Vector512.Create(lo);
         var hi16 = Vector512.Create(hi);
         bool bounded = hi != float.PositiveInfinity;
@@ -356,22 +343,8 @@ internal sealed class CandidateReservoir
                 var ok = Vector512.LessThan(d0 + d1, mv) & Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(b), cv);
                 tv = Vector512.Max(tv, Vector512.ConditionalSelect(ok.AsSingle(), k, Vector512.Create(float.NegativeInfinity)));
             }
-            return MaxAcross(tv);
+            return Lanes.MaxAcross(tv);
         }
-    }
-
-    private static float MaxAcross(Vector512<float> v)
-    {
-        var h = Vector256.Max(v.GetLower(), v.GetUpper());
-        var q = Vector128.Max(h.GetLower(), h.GetUpper());
-        return MathF.Max(MathF.Max(q[0], q[1]), MathF.Max(q[2], q[3]));
-    }
-
-    private static float MinAcross(Vector512<float> v)
-    {
-        var h = Vector256.Min(v.GetLower(), v.GetUpper());
-        var q = Vector128.Min(h.GetLower(), h.GetUpper());
-        return MathF.Min(MathF.Min(q[0], q[1]), MathF.Min(q[2], q[3]));
     }
 
     // Lanes of block b inside the buffer's n pairs.

@@ -209,9 +209,7 @@ public ref struct TopKHeap : ICandidateSink
                 below -= Vector512.LessThan(Vector512.Create(minima[i]), v).AsInt32();
             cut = Vector512.Max(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
         }
-        float c = cut[0];
-        for (int j = 1; j < 16; j++) c = MathF.Max(c, cut[j]);
-        PushAtOrBelow(keys, firstId, c, scratchKeys, scratchIds);
+        PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
     }
 
     // a is worse than b: larger key, ties broken by larger id so results are deterministic.

@@ -81,12 +81,8 @@ internal static class PQ4FastScan
             if (simd)
             {
                 var v = Vector512.Create(t);
-                var mn = Vector256.Min(v.GetLower(), v.GetUpper());
-                var mx = Vector256.Max(v.GetLower(), v.GetUpper());
-                var mn4 = Vector128.Min(mn.GetLower(), mn.GetUpper());
-                var mx4 = Vector128.Max(mx.GetLower(), mx.GetUpper());
-                lo = MathF.Min(MathF.Min(mn4[0], mn4[1]), MathF.Min(mn4[2], mn4[3]));
-                hi = MathF.Max(MathF.Max(mx4[0], mx4[1]), MathF.Max(mx4[2], mx4[3]));
+                lo = Engine.Distance.Lanes.MinAcross(v);
+                hi = Engine.Distance.Lanes.MaxAcross(v);
             }
             else
             {

@@ -102,12 +102,19 @@ public class CandidateReservoirTests
         foreach (bool avx512 in new[] { true, false })
         {
             var rng = new Random(seed);
-            var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512, 200_000,
-                i => (-0.25f + rng.Next(4096) * 0.001f, ((long)rng.Next(64) << 32) | (uint)i),
-                r => Assert.InRange(r.Count, capacity, capacity + capacity / 4 + 1)); // the cut, plus this offer
-            Assert.Equal(wantKeys, keys);
-            Assert.Equal(wantIds, ids);
+            AssertLikeTheHeapCutsInWindow(capacity, avx512, 200_000,
+                i => (-0.25f + rng.Next(4096) * 0.001f, ((long)rng.Next(64) << 32) | (uint)i));
         }
+    }
+
+    // Drives the offers (Drive), checks every cut kept between capacity and 1.25 × capacity pairs (plus the offer that
+    // cut) and the drained pairs against the heap's.
+    private static void AssertLikeTheHeapCutsInWindow(int capacity, bool avx512, int count, Func<int, (float Key, long Id)> offer)
+    {
+        var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512, count, offer,
+            r => Assert.InRange(r.Count, capacity, capacity + capacity / 4 + 1));
+        Assert.Equal(wantKeys, keys);
+        Assert.Equal(wantIds, ids);
     }
 
     // Repeated (key, id) pairs (no scanner offers them, but the reservoir must not loop or lose any): the drained
@@ -134,10 +141,7 @@ public class CandidateReservoirTests
     public void HeavyTiesFallBackToTheExactCut(int capacity)
     {
         var rng = new Random(capacity);
-        var (keys, ids, wantKeys, wantIds) = Drive(capacity, avx512: true, 20_000, i => (rng.Next(3), i),
-            r => Assert.InRange(r.Count, capacity, capacity + capacity / 4 + 1));
-        Assert.Equal(wantKeys, keys);
-        Assert.Equal(wantIds, ids);
+        AssertLikeTheHeapCutsInWindow(capacity, avx512: true, 20_000, i => (rng.Next(3), i));
     }
 
     // AddBlock (a fast-scan block's survivors appended at once) keeps what a heap keeps from the same offers: each
