@@ -10,27 +10,34 @@ namespace Engine.Distance;
 /// way faiss' <c>ReservoirTopN</c> does: candidates at or below <see cref="Threshold"/> are appended to a buffer of
 /// twice the capacity, and a full buffer is cut back to between <c>capacity</c> and 1.25 × <c>capacity</c> of its best
 /// pairs, which tightens the threshold: with AVX-512, buffers of up to 512 pairs by counting keys' ranks (16 keys
-/// per compare), larger ones by one or two partition passes around sampled pivots (16 pairs a step); without it,
-/// capacities below 32 exactly by quickselect and larger ones by the sampled partitions. An offer costs one append instead of a heap sift, which
+/// per compare), larger ones by one or two partition passes around sampled pivots (16 pairs a step); with AVX2 the
+/// same rank cut (8 keys per compare, permutes for the compress-stores) up to <see cref="RankCutMax256"/> pairs;
+/// without either, capacities below 32 exactly by quickselect and larger ones by the sampled partitions. An offer costs one append instead of a heap sift, which
 /// pays when many candidates pass (top-k × refine factor of 40 and more). The pairs drained equal a <see cref="TopKHeap"/>'s for the same offers.
 /// </summary>
 /// <remarks>Not thread-safe; reused across queries with <see cref="Reset"/>.</remarks>
-internal sealed class CandidateReservoir
+internal sealed partial class CandidateReservoir
 {
     private static readonly bool Avx512Available = Simd.Best == SimdLevel.V512 && Avx512F.IsSupported;
+    private static readonly bool Avx2Available = Simd.Best >= SimdLevel.V256 && Avx2.IsSupported;
 
-    private readonly bool _avx512;
+    private readonly bool _avx512, _avx2; // at most one: the widest the machine (and the caller) allows
     private float[] _keys = [], _betterKeys = [], _worseKeys = [];
     private readonly float[] _nearKeys = new float[RankCutMax + BlockSlack + 32]; // KthByBracket's keys near the cut
     private long[] _ids = [], _betterIds = [], _worseIds = [];
     private int _capacity, _count, _limit; // _limit: pairs the buffer holds before a cut (2 × capacity)
     private long _worstId = long.MaxValue; // id of the pair at the threshold (ties at the threshold go to smaller ids)
 
-    /// <summary>A reservoir that cuts its buffer with AVX-512 where the machine has it.</summary>
-    public CandidateReservoir() : this(useAvx512: true) { }
+    /// <summary>A reservoir that cuts its buffer with AVX-512, or else AVX2, where the machine has it.</summary>
+    public CandidateReservoir() : this(SimdLevel.V512) { }
 
-    /// <summary>Tests: <paramref name="useAvx512"/> false forces the scalar partition.</summary>
-    internal CandidateReservoir(bool useAvx512) => _avx512 = useAvx512 && Avx512Available;
+    /// <summary>Tests: the widest vector code used is <paramref name="level"/> (or the machine's best, if lower);
+    /// below <see cref="SimdLevel.V256"/> the scalar partition.</summary>
+    internal CandidateReservoir(SimdLevel level)
+    {
+        _avx512 = level >= SimdLevel.V512 && Avx512Available;
+        _avx2 = !_avx512 && level >= SimdLevel.V256 && Avx2Available;
+    }
 
     /// <summary>Offers with a key above this cannot be among the best: +∞ until the buffer first fills.</summary>
     public float Threshold { get; private set; } = float.PositiveInfinity;
@@ -48,9 +55,10 @@ internal sealed class CandidateReservoir
         int room = size + BlockSlack; // AddBlock may append a whole block past the limit
         if (_keys.Length < room)
         {
-            // whole 64-pair groups: the rank cut loads four vectors of 16 keys at a time
-            _keys = new float[(room + 63) & ~63];
-            _ids = new long[(room + 63) & ~63];
+            // whole 64-pair groups (the rank cut loads four vectors of 16 keys at a time) and one vector of slack:
+            // compress-stores write whole vectors at the end of the buffer
+            _keys = new float[((room + 63) & ~63) + 16];
+            _ids = new long[((room + 63) & ~63) + 16];
             _betterKeys = new float[room + 16]; // 16 lanes of slack: the AVX-512 partition stores whole vectors
             _worseKeys = new float[room + 16];
             _betterIds = new long[room + 16];
@@ -84,15 +92,15 @@ internal sealed class CandidateReservoir
     /// <summary>Pairs <see cref="AddBlock"/> may append past the limit: one block of a fast-scan list.</summary>
     private const int BlockSlack = 32;
 
-    /// <summary>True where <see cref="AddBlock"/> may be called (AVX-512).</summary>
-    public bool TakesBlocks => _avx512;
+    /// <summary>True where <see cref="AddBlock"/> may be called (AVX-512 or AVX2).</summary>
+    public bool TakesBlocks => _avx512 || _avx2;
 
     /// <summary>
     /// Appends the pairs of one fast-scan block at once: for each bit i of <paramref name="mask"/> the key
     /// <paramref name="bias"/> + <paramref name="sums"/>[i] × <paramref name="step"/> (rounded as that scalar expression)
     /// with id <paramref name="firstId"/> + i, unless the key is above <see cref="Threshold"/>; compress-stores, 16 keys
     /// and 8 ids a step, instead of a branch per survivor. When the block could overflow the buffer it is cut first.
-    /// Returns true when it was cut (<see cref="Threshold"/> may have tightened). AVX-512 only (<see cref="TakesBlocks"/>).
+    /// Returns true when it was cut (<see cref="Threshold"/> may have tightened). AVX-512 or AVX2 only (<see cref="TakesBlocks"/>).
     /// </summary>
     /// <param name="sums">32 quantised sums (the block's 32 rows).</param>
     /// <param name="mask">The rows offered (bit i: row i).</param>
@@ -107,6 +115,11 @@ internal sealed class CandidateReservoir
         {
             Compact();
             cut = true;
+        }
+        if (_avx2)
+        {
+            AddBlock256(sums, mask, bias, step, firstId);
+            return cut;
         }
         var t = Vector512.Create(Threshold);
         var b = Vector512.Create(bias);
@@ -164,6 +177,7 @@ internal sealed class CandidateReservoir
         if (_count <= m) return; // nothing to cut: the threshold stays where it is
         int n = _count, slack = m >> 2;
         if (_avx512 && n <= RankCutMax && n > m && CutByRank(n, m)) return;
+        if (_avx2 && n <= RankCutMax256 && n > m && CutByRank256(n, m)) return;
         if (m < FuzzyFrom && n > m)
         {
             // Small buffers: the exact cut is as cheap as the sampled one and leaves more room before the next cut

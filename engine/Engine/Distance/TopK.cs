@@ -90,6 +90,19 @@ public ref struct TopKHeap : ICandidateSink
                     if (key <= Threshold) Push(key, firstId + j + t);
                 }
             }
+        else if (Vector256.IsHardwareAccelerated)
+            for (; j + 8 <= keys.Length; j += 8)
+            {
+                var v = Vector256.Create(keys.Slice(j, 8));
+                uint mask = Vector256.LessThanOrEqual(v, Vector256.Create(Threshold)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int t = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float key = keys[j + t];
+                    if (key <= Threshold) Push(key, firstId + j + t);
+                }
+            }
         for (; j < keys.Length; j++)
             if (keys[j] <= Threshold) Push(keys[j], firstId + j);
     }
@@ -100,7 +113,7 @@ public ref struct TopKHeap : ICandidateSink
     /// <summary>
     /// Offers every <paramref name="keys"/>[j] with id <paramref name="firstId"/> + j to an empty heap, with the content
     /// of <see cref="PushAll"/>: the k-th smallest key is first estimated from a strided sample of 128 keys (a cut that
-    /// about 2k keys pass), the keys at or below the cut are gathered 16 at a time into the scratch spans, and only
+    /// about 2k keys pass), the keys at or below the cut are gathered 16 (AVX2: 8) at a time into the scratch spans, and only
     /// those are pushed. When fewer than k keys pass, the cut was below the k-th smallest and every key is offered as
     /// <see cref="PushAll"/> does; otherwise the k smallest all passed, so the content is the same. Pays where k is small
     /// against the keys (the coarse probes of an IVF search: 24 of 1 024 lists push ~90 keys one by one otherwise). Below
@@ -114,14 +127,16 @@ public ref struct TopKHeap : ICandidateSink
     public void PushAllSampled(ReadOnlySpan<float> keys, long firstId, Span<float> scratchKeys, Span<long> scratchIds)
     {
         int n = keys.Length, k = _keys.Length;
-        if (_count != 0 || k == 0 || !Vector512.IsHardwareAccelerated || scratchKeys.Length < n || scratchIds.Length < n)
+        bool wide = Vector512.IsHardwareAccelerated;
+        if (_count != 0 || k == 0 || !(wide || Vector256.IsHardwareAccelerated) || scratchKeys.Length < n || scratchIds.Length < n)
         {
             PushAll(keys, firstId);
             return;
         }
         if (n < 4 * CutSample || (long)k * 16 > n)
         {
-            if (k <= 16 * LaneLevels && n >= 4 * 16 * ((k + 15) / 16)) PushAllLaneCut(keys, firstId, scratchKeys, scratchIds);
+            if (wide && k <= 16 * LaneLevels && n >= 4 * 16 * ((k + 15) / 16)) PushAllLaneCut(keys, firstId, scratchKeys, scratchIds);
+            else if (!wide && k <= 8 * LaneLevels && n >= 4 * 8 * ((k + 7) / 8)) PushAllLaneCut256(keys, firstId, scratchKeys, scratchIds);
             else PushAll(keys, firstId);
             return;
         }
@@ -143,16 +158,34 @@ public ref struct TopKHeap : ICandidateSink
     private void PushAtOrBelow(ReadOnlySpan<float> keys, long firstId, float cut, Span<float> scratchKeys, Span<long> scratchIds)
     {
         int n = keys.Length, found = 0, i = 0;
-        var cv = Vector512.Create(cut);
-        for (; i + 16 <= n; i += 16)
+        if (Vector512.IsHardwareAccelerated)
         {
-            uint mask = (uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cv).ExtractMostSignificantBits();
-            while (mask != 0)
+            var cv = Vector512.Create(cut);
+            for (; i + 16 <= n; i += 16)
             {
-                int t = BitOperations.TrailingZeroCount(mask);
-                mask &= mask - 1;
-                scratchKeys[found] = keys[i + t];
-                scratchIds[found++] = firstId + i + t;
+                uint mask = (uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cv).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int t = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    scratchKeys[found] = keys[i + t];
+                    scratchIds[found++] = firstId + i + t;
+                }
+            }
+        }
+        else
+        {
+            var cv = Vector256.Create(cut);
+            for (; i + 8 <= n; i += 8)
+            {
+                uint mask = Vector256.LessThanOrEqual(Vector256.Create(keys.Slice(i, 8)), cv).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int t = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    scratchKeys[found] = keys[i + t];
+                    scratchIds[found++] = firstId + i + t;
+                }
             }
         }
         for (; i < n; i++)
@@ -208,6 +241,41 @@ public ref struct TopKHeap : ICandidateSink
             for (int i = 0; i < 16 * levels; i++)
                 below -= Vector512.LessThan(Vector512.Create(minima[i]), v).AsInt32();
             cut = Vector512.Max(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
+        }
+        PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
+    }
+
+    /// <summary><see cref="PushAllLaneCut"/> with 8 lanes (AVX2): the ⌈k / 8⌉ smallest keys of each lane, k ≤ 32.</summary>
+    private void PushAllLaneCut256(ReadOnlySpan<float> keys, long firstId, Span<float> scratchKeys, Span<long> scratchIds)
+    {
+        int n = keys.Length, k = _keys.Length, levels = (k + 7) >> 3, full = n & ~7;
+        Span<float> minima = stackalloc float[8 * LaneLevels];
+        var inf = Vector256.Create(float.PositiveInfinity);
+        Vector256<float> m0 = inf, m1 = inf, m2 = inf, m3 = inf;
+        for (int i = 0; i < full; i += 8)
+        {
+            var x = Vector256.Create(keys.Slice(i, 8));
+            var lo = Vector256.Min(m0, x); x = Vector256.Max(m0, x); m0 = lo;
+            if (levels == 1) continue;
+            lo = Vector256.Min(m1, x); x = Vector256.Max(m1, x); m1 = lo;
+            if (levels == 2) continue;
+            lo = Vector256.Min(m2, x); x = Vector256.Max(m2, x); m2 = lo;
+            if (levels == 3) continue;
+            m3 = Vector256.Min(m3, x);
+        }
+        m0.CopyTo(minima);
+        m1.CopyTo(minima[8..]);
+        m2.CopyTo(minima[16..]);
+        m3.CopyTo(minima[24..]);
+        var cut = Vector256.Create(float.NegativeInfinity);
+        var kv = Vector256.Create(k);
+        for (int b = 0; b < levels; b++)
+        {
+            var v = Vector256.Create<float>(minima.Slice(b * 8, 8));
+            var below = Vector256<int>.Zero;
+            for (int i = 0; i < 8 * levels; i++)
+                below -= Vector256.LessThan(Vector256.Create(minima[i]), v).AsInt32();
+            cut = Vector256.Max(cut, Vector256.ConditionalSelect(Vector256.LessThan(below, kv).AsSingle(), v, Vector256.Create(float.NegativeInfinity)));
         }
         PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
     }

@@ -74,6 +74,7 @@ internal static class PQ4FastScan
         bias = 0;
         Span<float> mins = m <= 256 ? stackalloc float[m] : new float[m];
         bool simd = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+        bool simd256 = !simd && Avx2.IsSupported;
         for (int s = 0; s < m; s++)
         {
             var t = lut.Slice(s * 16, 16);
@@ -83,6 +84,13 @@ internal static class PQ4FastScan
                 var v = Vector512.Create(t);
                 lo = Engine.Distance.Lanes.MinAcross(v);
                 hi = Engine.Distance.Lanes.MaxAcross(v);
+            }
+            else if (simd256)
+            {
+                var v0 = Vector256.Create(t);
+                var v1 = Vector256.Create(t[8..]);
+                lo = Engine.Distance.Lanes.MinAcross(Vector256.Min(v0, v1));
+                hi = Engine.Distance.Lanes.MaxAcross(Vector256.Max(v0, v1));
             }
             else
             {
@@ -112,6 +120,20 @@ internal static class PQ4FastScan
                 var v = (Vector512.Create(t) - Vector512.Create(mins[s])) * a + Vector512.Create(0.5f);
                 var q = Vector512.Min(Vector512.Max(Vector512.ConvertToInt32(v), Vector512<int>.Zero), Vector512.Create(255));
                 var bytes = Avx512F.ConvertToVector128Byte(q);
+                bytes.CopyTo(qlut.Slice(off, 16));
+                bytes.CopyTo(qlut.Slice(off + 16, 16));
+                continue;
+            }
+            if (simd256)
+            {
+                // the same rounding as the AVX-512 path: (x − min) × a + ½ truncated, clamped to 0..255 by the packs
+                var min8 = Vector256.Create(mins[s]);
+                var half = Vector256.Create(0.5f);
+                var q0 = Vector256.ConvertToInt32((Vector256.Create(t) - min8) * a + half);
+                var q1 = Vector256.ConvertToInt32((Vector256.Create(t[8..]) - min8) * a + half);
+                var w0 = Sse2.PackSignedSaturate(q0.GetLower(), q0.GetUpper());
+                var w1 = Sse2.PackSignedSaturate(q1.GetLower(), q1.GetUpper());
+                var bytes = Sse2.PackUnsignedSaturate(w0, w1);
                 bytes.CopyTo(qlut.Slice(off, 16));
                 bytes.CopyTo(qlut.Slice(off + 16, 16));
                 continue;
@@ -196,21 +218,29 @@ internal static class PQ4FastScan
         var low = Vector256.Create((byte)0x0F);
         var accLo = Vector256<ushort>.Zero;
         var accHi = Vector256<ushort>.Zero;
-        for (int g = 0; g < groups; g++)
+        // Pointers bumped a group (two halves of 32 code bytes) at a time, as in the AVX-512 loop: no index arithmetic
+        // or spilled pointer in the loop when it is inlined into a scanner.
+        byte* end = block + groups * 64;
+        for (; block < end; block += 64, lut += 128)
         {
-            for (int q = 0; q < 2; q++)
-            {
-                var c = Vector256.Load(block + g * 64 + q * 32);
-                var clo = c & low;
-                var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-                var r0 = Avx2.Shuffle(Vector256.Load(lut + g * 128 + q * 32), clo).AsUInt16();
-                var r1 = Avx2.Shuffle(Vector256.Load(lut + g * 128 + 64 + q * 32), chi).AsUInt16();
-                accLo += r0 + r1;
-                accHi += Vector256.ShiftRightLogical(r0, 8) + Vector256.ShiftRightLogical(r1, 8);
-            }
+            Accumulate(Vector256.Load(block), lut, low, ref accLo, ref accHi);
+            Accumulate(Vector256.Load(block + 32), lut + 32, low, ref accLo, ref accHi);
         }
         var even = accLo - Vector256.ShiftLeft(accHi, 8);
         return Finish(even, accHi, threshold, out32);
+    }
+
+    // Half a group (32 code bytes: two sub-quantizers for 32 vectors) looked up in its table bytes (low nibbles at
+    // lut, high nibbles at lut + 64).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Accumulate(Vector256<byte> c, byte* lut, Vector256<byte> low, ref Vector256<ushort> accLo, ref Vector256<ushort> accHi)
+    {
+        var clo = c & low;
+        var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+        var r0 = Avx2.Shuffle(Vector256.Load(lut), clo).AsUInt16();
+        var r1 = Avx2.Shuffle(Vector256.Load(lut + 64), chi).AsUInt16();
+        accLo += r0 + r1;
+        accHi += Vector256.ShiftRightLogical(r0, 8) + Vector256.ShiftRightLogical(r1, 8);
     }
 
     // even/odd hold vectors (2j, 2j+1) in u16 lane j of each 128-bit lane (lane 0: vectors 0-15, lane 1: 16-31).
