@@ -167,8 +167,8 @@ internal sealed partial class CandidateReservoir
             c2 = CountIf256(x, k2, c2);
             c3 = CountIf256(x, k3, c3);
         }
-        var tv = Vector256.Max(Vector256.Max(RankedBelow256(k0, c0, 0, mv, nv), RankedBelow256(k1, c1, 1, mv, nv)),
-            Vector256.Max(RankedBelow256(k2, c2, 2, mv, nv), RankedBelow256(k3, c3, 3, mv, nv)));
+        var tv = Vector256.MaxNative(Vector256.MaxNative(RankedBelow256(k0, c0, 0, mv, nv), RankedBelow256(k1, c1, 1, mv, nv)),
+            Vector256.MaxNative(RankedBelow256(k2, c2, 2, mv, nv), RankedBelow256(k3, c3, 3, mv, nv)));
         return Lanes.MaxAcross(tv);
     }
 
@@ -194,8 +194,8 @@ internal sealed partial class CandidateReservoir
         var pinf = Vector256.Create(float.PositiveInfinity);
         var u0 = Vector256.LessThan(c0, mv).AsSingle();
         var u1 = Vector256.LessThan(c1, mv).AsSingle();
-        float lo = Lanes.MaxAcross(Vector256.Max(Vector256.ConditionalSelect(u0, s0, ninf), Vector256.ConditionalSelect(u1, s1, ninf)));
-        float hi = Lanes.MinAcross(Vector256.Min(Vector256.ConditionalSelect(u0, pinf, s0), Vector256.ConditionalSelect(u1, pinf, s1)));
+        float lo = Lanes.MaxAcross(Vector256.MaxNative(Vector256.ConditionalSelect(u0, s0, ninf), Vector256.ConditionalSelect(u1, s1, ninf)));
+        float hi = Lanes.MinAcross(Vector256.MinNative(Vector256.ConditionalSelect(u0, pinf, s0), Vector256.ConditionalSelect(u1, pinf, s1)));
         var lo8 = Vector256.Create(lo);
         var hi8 = Vector256.Create(hi);
         bool bounded = hi != float.PositiveInfinity;
@@ -228,7 +228,7 @@ internal sealed partial class CandidateReservoir
                 }
                 if (i < n) d0 = CountIf256(Vector256.Create(keys[i]), k, d0);
                 var ok = Vector256.LessThan(d0 + d1, mv) & Vector256.LessThan(Vector256<int>.Indices + Vector256.Create(b), cv);
-                tv = Vector256.Max(tv, Vector256.ConditionalSelect(ok.AsSingle(), k, ninf));
+                tv = Vector256.MaxNative(tv, Vector256.ConditionalSelect(ok.AsSingle(), k, ninf));
             }
             return Lanes.MaxAcross(tv);
         }

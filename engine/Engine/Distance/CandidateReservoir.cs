@@ -296,8 +296,8 @@ internal sealed partial class CandidateReservoir
             c2 = CountIf(x, k2, c2);
             c3 = CountIf(x, k3, c3);
         }
-        var tv = Vector512.Max(Vector512.Max(RankedBelow(k0, c0, 0, mv, nv), RankedBelow(k1, c1, 1, mv, nv)),
-            Vector512.Max(RankedBelow(k2, c2, 2, mv, nv), RankedBelow(k3, c3, 3, mv, nv)));
+        var tv = Vector512.MaxNative(Vector512.MaxNative(RankedBelow(k0, c0, 0, mv, nv), RankedBelow(k1, c1, 1, mv, nv)),
+            Vector512.MaxNative(RankedBelow(k2, c2, 2, mv, nv), RankedBelow(k3, c3, 3, mv, nv)));
         return Lanes.MaxAcross(tv);
     }
 
@@ -355,7 +355,7 @@ internal sealed partial class CandidateReservoir
                 }
                 if (i < n) d0 = CountIf(Vector512.Create(keys[i]), k, d0);
                 var ok = Vector512.LessThan(d0 + d1, mv) & Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(b), cv);
-                tv = Vector512.Max(tv, Vector512.ConditionalSelect(ok.AsSingle(), k, Vector512.Create(float.NegativeInfinity)));
+                tv = Vector512.MaxNative(tv, Vector512.ConditionalSelect(ok.AsSingle(), k, Vector512.Create(float.NegativeInfinity)));
             }
             return Lanes.MaxAcross(tv);
         }

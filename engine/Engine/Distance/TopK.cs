@@ -219,13 +219,13 @@ public ref struct TopKHeap : ICandidateSink
         {
             // insert the 16 keys into each lane's sorted minima (levels beyond L stay +∞ and are never read)
             var x = Vector512.Create(keys.Slice(i, 16));
-            var lo = Vector512.Min(m0, x); x = Vector512.Max(m0, x); m0 = lo;
+            var lo = Vector512.MinNative(m0, x); x = Vector512.MaxNative(m0, x); m0 = lo;
             if (levels == 1) continue;
-            lo = Vector512.Min(m1, x); x = Vector512.Max(m1, x); m1 = lo;
+            lo = Vector512.MinNative(m1, x); x = Vector512.MaxNative(m1, x); m1 = lo;
             if (levels == 2) continue;
-            lo = Vector512.Min(m2, x); x = Vector512.Max(m2, x); m2 = lo;
+            lo = Vector512.MinNative(m2, x); x = Vector512.MaxNative(m2, x); m2 = lo;
             if (levels == 3) continue;
-            m3 = Vector512.Min(m3, x);
+            m3 = Vector512.MinNative(m3, x);
         }
         m0.CopyTo(minima);
         m1.CopyTo(minima[16..]);
@@ -240,7 +240,7 @@ public ref struct TopKHeap : ICandidateSink
             var below = Vector512<int>.Zero;
             for (int i = 0; i < 16 * levels; i++)
                 below -= Vector512.LessThan(Vector512.Create(minima[i]), v).AsInt32();
-            cut = Vector512.Max(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
+            cut = Vector512.MaxNative(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
         }
         PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
     }
@@ -255,13 +255,13 @@ public ref struct TopKHeap : ICandidateSink
         for (int i = 0; i < full; i += 8)
         {
             var x = Vector256.Create(keys.Slice(i, 8));
-            var lo = Vector256.Min(m0, x); x = Vector256.Max(m0, x); m0 = lo;
+            var lo = Vector256.MinNative(m0, x); x = Vector256.MaxNative(m0, x); m0 = lo;
             if (levels == 1) continue;
-            lo = Vector256.Min(m1, x); x = Vector256.Max(m1, x); m1 = lo;
+            lo = Vector256.MinNative(m1, x); x = Vector256.MaxNative(m1, x); m1 = lo;
             if (levels == 2) continue;
-            lo = Vector256.Min(m2, x); x = Vector256.Max(m2, x); m2 = lo;
+            lo = Vector256.MinNative(m2, x); x = Vector256.MaxNative(m2, x); m2 = lo;
             if (levels == 3) continue;
-            m3 = Vector256.Min(m3, x);
+            m3 = Vector256.MinNative(m3, x);
         }
         m0.CopyTo(minima);
         m1.CopyTo(minima[8..]);
@@ -275,7 +275,7 @@ public ref struct TopKHeap : ICandidateSink
             var below = Vector256<int>.Zero;
             for (int i = 0; i < 8 * levels; i++)
                 below -= Vector256.LessThan(Vector256.Create(minima[i]), v).AsInt32();
-            cut = Vector256.Max(cut, Vector256.ConditionalSelect(Vector256.LessThan(below, kv).AsSingle(), v, Vector256.Create(float.NegativeInfinity)));
+            cut = Vector256.MaxNative(cut, Vector256.ConditionalSelect(Vector256.LessThan(below, kv).AsSingle(), v, Vector256.Create(float.NegativeInfinity)));
         }
         PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
     }

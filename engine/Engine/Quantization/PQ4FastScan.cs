@@ -89,8 +89,8 @@ internal static class PQ4FastScan
             {
                 var v0 = Vector256.Create(t);
                 var v1 = Vector256.Create(t[8..]);
-                lo = Engine.Distance.Lanes.MinAcross(Vector256.Min(v0, v1));
-                hi = Engine.Distance.Lanes.MaxAcross(Vector256.Max(v0, v1));
+                lo = Engine.Distance.Lanes.MinAcross(Vector256.MinNative(v0, v1));
+                hi = Engine.Distance.Lanes.MaxAcross(Vector256.MaxNative(v0, v1));
             }
             else
             {

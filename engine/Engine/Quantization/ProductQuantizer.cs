@@ -285,6 +285,45 @@ public sealed class ProductQuantizer : IResidualCodec
         }
     }
 
+    // Table512 at 256 bits: a tile is 8 centroids of one sub-quantizer, four tiles side by side (an MNIST query's raw
+    // L2 table took 4 % of the query with one tile at a time and bounds-checked loads on an AVX2 machine).
+    private void Table256<TOp>(ReadOnlySpan<float> x, Span<float> table, float[] t) where TOp : struct, IPairOp
+    {
+        int tilesPerM = Ksub / 8, tiles = M * tilesPerM, dsub = Dsub, ksub = Ksub;
+        ref float tx = ref MemoryMarshal.GetReference(x);
+        ref float tt = ref MemoryMarshal.GetArrayDataReference(t);
+        ref float to = ref MemoryMarshal.GetReference(table);
+        int u = 0;
+        for (; u + 4 <= tiles; u += 4)
+        {
+            int m0 = u / tilesPerM, m1 = (u + 1) / tilesPerM, m2 = (u + 2) / tilesPerM, m3 = (u + 3) / tilesPerM;
+            nint c0 = (nint)m0 * dsub * ksub + (u - m0 * tilesPerM) * 8, c1 = (nint)m1 * dsub * ksub + (u + 1 - m1 * tilesPerM) * 8;
+            nint c2 = (nint)m2 * dsub * ksub + (u + 2 - m2 * tilesPerM) * 8, c3 = (nint)m3 * dsub * ksub + (u + 3 - m3 * tilesPerM) * 8;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int e = 0; e < dsub; e++)
+            {
+                nint row = (nint)e * ksub;
+                a0 = TOp.Acc(Vector256.Create(Unsafe.Add(ref tx, m0 * dsub + e)), Vector256.LoadUnsafe(ref tt, (nuint)(c0 + row)), a0);
+                a1 = TOp.Acc(Vector256.Create(Unsafe.Add(ref tx, m1 * dsub + e)), Vector256.LoadUnsafe(ref tt, (nuint)(c1 + row)), a1);
+                a2 = TOp.Acc(Vector256.Create(Unsafe.Add(ref tx, m2 * dsub + e)), Vector256.LoadUnsafe(ref tt, (nuint)(c2 + row)), a2);
+                a3 = TOp.Acc(Vector256.Create(Unsafe.Add(ref tx, m3 * dsub + e)), Vector256.LoadUnsafe(ref tt, (nuint)(c3 + row)), a3);
+            }
+            a0.StoreUnsafe(ref to, (nuint)u * 8);
+            a1.StoreUnsafe(ref to, (nuint)(u + 1) * 8);
+            a2.StoreUnsafe(ref to, (nuint)(u + 2) * 8);
+            a3.StoreUnsafe(ref to, (nuint)(u + 3) * 8);
+        }
+        for (; u < tiles; u++)
+        {
+            int m = u / tilesPerM;
+            nint c = (nint)m * dsub * ksub + (u - m * tilesPerM) * 8;
+            var acc = Vector256<float>.Zero;
+            for (int e = 0; e < dsub; e++)
+                acc = TOp.Acc(Vector256.Create(Unsafe.Add(ref tx, m * dsub + e)), Vector256.LoadUnsafe(ref tt, (nuint)(c + (nint)e * ksub)), acc);
+            acc.StoreUnsafe(ref to, (nuint)u * 8);
+        }
+    }
+
     // One ADC table: over the transposed codebooks, Dsub broadcast steps of TOp over Ksub centroids per vector of lanes.
     private void Table<TOp>(ReadOnlySpan<float> x, Span<float> table) where TOp : struct, IPairOp
     {
@@ -298,14 +337,7 @@ public sealed class ProductQuantizer : IResidualCodec
         }
         if (Vector256.IsHardwareAccelerated && t.Length == Codebooks.Length)
         {
-            for (int m = 0; m < M; m++)
-                for (int j0 = 0; j0 < Ksub; j0 += 8)
-                {
-                    var acc = Vector256<float>.Zero;
-                    for (int e = 0; e < Dsub; e++)
-                        acc = TOp.Acc(Vector256.Create(x[m * Dsub + e]), Vector256.Create(t, (m * Dsub + e) * Ksub + j0), acc);
-                    acc.CopyTo(table.Slice(m * Ksub + j0, 8));
-                }
+            Table256<TOp>(x, table, t);
             return;
         }
         for (int m = 0; m < M; m++)
