@@ -291,9 +291,11 @@ public sealed partial class IvfIndex
         return refined;
     }
 
-    // Bytes of refine rows requested ahead of the one being scored by RefineAll (all of a query's candidates at
-    // k × refine factor of a few dozen; a window on very long candidate lists, so early rows are not evicted first).
-    private const int RefineWindowBytes = 64 * 1024;
+    // Bytes of refine rows requested ahead of the one being scored by RefineAll (at least 8 rows). 8 KiB: on a Zen 3
+    // VM (AVX2) MNIST's 784-byte SQ8 rows were +13-14 % faster than with 64 KiB (all of a query's 30-160 candidates
+    // requested at once: hundreds of lines queue behind the miss buffers), GloVe's 400-byte rows level (-1..+2 %);
+    // bench/ivf/ab-builds, 2 threads. On an AVX-512 Zen 5 VM 16 and 24 KiB had measured level with 64 KiB.
+    private const int RefineWindowBytes = 8 * 1024;
 
     /// <summary>
     /// Re-ranks every candidate from the refine store (no error bounds, no duplicates) and writes the sorted top-k.
