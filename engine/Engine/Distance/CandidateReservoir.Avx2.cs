@@ -58,9 +58,7 @@ internal sealed partial class CandidateReservoir
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe int StoreSelected(float* keys, long* ids, int n, Vector256<float> k, uint bits, Vector256<long> id0, Vector256<long> id1)
     {
-        var shifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
-        var lanes = (Avx2.ShiftRightLogicalVariable(Vector256.Create(CompressNibbles[bits]), shifts) & Vector256.Create(7u)).AsInt32();
-        Avx2.PermuteVar8x32(k, lanes).Store(keys + n);
+        Avx2.PermuteVar8x32(k, SelectedFirst(bits)).Store(keys + n);
         uint lo = bits & 0xF;
         fixed (int* pairs = CompressPairs)
         {
@@ -69,6 +67,12 @@ internal sealed partial class CandidateReservoir
         }
         return n + BitOperations.PopCount(bits);
     }
+
+    // The permutation that moves the lanes set in bits (8 bits) to the front, in order: nibble j of the table entry
+    // is the lane that lands in lane j.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SelectedFirst(uint bits) =>
+        (Avx2.ShiftRightLogicalVariable(Vector256.Create(CompressNibbles[bits]), Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28)) & Vector256.Create(7u)).AsInt32();
 
     // AddBlock with AVX2: four groups of 8 rows.
     private unsafe void AddBlock256(ushort* sums, uint mask, float bias, float step, long firstId)
@@ -201,7 +205,6 @@ internal sealed partial class CandidateReservoir
         bool bounded = hi != float.PositiveInfinity;
         int blocks = (n + 7) >> 3, c = 0;
         var nv = Vector256.Create(n);
-        var shifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
         fixed (float* near = _nearKeys)
         {
             for (int b = 0; b < blocks; b++)
@@ -210,8 +213,7 @@ internal sealed partial class CandidateReservoir
                 var inside = Vector256.GreaterThanOrEqual(k, lo8).AsInt32() & Valid256(b, nv);
                 if (bounded) inside &= Vector256.LessThan(k, hi8).AsInt32();
                 uint bits = inside.ExtractMostSignificantBits();
-                var lanes = (Avx2.ShiftRightLogicalVariable(Vector256.Create(CompressNibbles[bits]), shifts) & Vector256.Create(7u)).AsInt32();
-                Avx2.PermuteVar8x32(k, lanes).Store(near + c);
+                Avx2.PermuteVar8x32(k, SelectedFirst(bits)).Store(near + c);
                 c += BitOperations.PopCount(bits);
             }
             var tv = ninf;
