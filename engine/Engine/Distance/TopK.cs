@@ -162,31 +162,15 @@ public ref struct TopKHeap : ICandidateSink
         {
             var cv = Vector512.Create(cut);
             for (; i + 16 <= n; i += 16)
-            {
-                uint mask = (uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cv).ExtractMostSignificantBits();
-                while (mask != 0)
-                {
-                    int t = BitOperations.TrailingZeroCount(mask);
-                    mask &= mask - 1;
-                    scratchKeys[found] = keys[i + t];
-                    scratchIds[found++] = firstId + i + t;
-                }
-            }
+                found = Gather((uint)Vector512.LessThanOrEqual(Vector512.Create(keys.Slice(i, 16)), cv).ExtractMostSignificantBits(),
+                    keys, i, firstId, scratchKeys, scratchIds, found);
         }
         else
         {
             var cv = Vector256.Create(cut);
             for (; i + 8 <= n; i += 8)
-            {
-                uint mask = Vector256.LessThanOrEqual(Vector256.Create(keys.Slice(i, 8)), cv).ExtractMostSignificantBits();
-                while (mask != 0)
-                {
-                    int t = BitOperations.TrailingZeroCount(mask);
-                    mask &= mask - 1;
-                    scratchKeys[found] = keys[i + t];
-                    scratchIds[found++] = firstId + i + t;
-                }
-            }
+                found = Gather(Vector256.LessThanOrEqual(Vector256.Create(keys.Slice(i, 8)), cv).ExtractMostSignificantBits(),
+                    keys, i, firstId, scratchKeys, scratchIds, found);
         }
         for (; i < n; i++)
             if (keys[i] <= cut) { scratchKeys[found] = keys[i]; scratchIds[found++] = firstId + i; }
@@ -198,13 +182,27 @@ public ref struct TopKHeap : ICandidateSink
         for (int j = 0; j < found; j++) Push(scratchKeys[j], scratchIds[j]);
     }
 
+    // Appends keys[i + t] (id firstId + i + t) for each set bit t of mask at scratch position found; returns the new count.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Gather(uint mask, ReadOnlySpan<float> keys, int i, long firstId, Span<float> scratchKeys, Span<long> scratchIds, int found)
+    {
+        while (mask != 0)
+        {
+            int t = BitOperations.TrailingZeroCount(mask);
+            mask &= mask - 1;
+            scratchKeys[found] = keys[i + t];
+            scratchIds[found++] = firstId + i + t;
+        }
+        return found;
+    }
+
     /// <summary>Per-lane minima <see cref="PushAllLaneCut"/> keeps at most (so k ≤ 64).</summary>
     private const int LaneLevels = 4;
 
     /// <summary>
     /// <see cref="PushAllSampled"/> for fewer keys (the coarse probes of a few hundred lists): the L = ⌈k / 16⌉
     /// smallest keys of each of the 16 lanes are kept while the keys stream by 16 at a time (2 L min / max a vector);
-    /// those 16 L distinct keys hold at least k, so their k-th smallest (by counting, 16 at a time) bounds the k-th
+    /// those 16 L distinct keys hold at least k, so their k-th smallest (by counting, <see cref="KthOfMinima"/>) bounds the k-th
     /// smallest of all keys from above. Only the keys at or below that cut are pushed: about k to 2 k of them where
     /// <see cref="PushAll"/> pushes k (1 + ln(n / k)) in random order (71 for 20 of 256 lists). Every key of the top
     /// k, ties included, is at or below the cut, so the content equals <see cref="PushAll"/>'s.
@@ -231,18 +229,7 @@ public ref struct TopKHeap : ICandidateSink
         m1.CopyTo(minima[16..]);
         m2.CopyTo(minima[32..]);
         m3.CopyTo(minima[48..]);
-        // the k-th smallest of the 16 L minima: the largest of them with fewer than k of them below it
-        var cut = Vector512.Create(float.NegativeInfinity);
-        var kv = Vector512.Create(k);
-        for (int b = 0; b < levels; b++)
-        {
-            var v = Vector512.Create<float>(minima.Slice(b * 16, 16));
-            var below = Vector512<int>.Zero;
-            for (int i = 0; i < 16 * levels; i++)
-                below -= Vector512.LessThan(Vector512.Create(minima[i]), v).AsInt32();
-            cut = Vector512.MaxNative(cut, Vector512.ConditionalSelect(Vector512.LessThan(below, kv).AsSingle(), v, Vector512.Create(float.NegativeInfinity)));
-        }
-        PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
+        PushAtOrBelow(keys, firstId, KthOfMinima(minima[..(16 * levels)], k), scratchKeys, scratchIds);
     }
 
     /// <summary><see cref="PushAllLaneCut"/> with 8 lanes (AVX2): the ⌈k / 8⌉ smallest keys of each lane, k ≤ 32.</summary>
@@ -267,17 +254,25 @@ public ref struct TopKHeap : ICandidateSink
         m1.CopyTo(minima[8..]);
         m2.CopyTo(minima[16..]);
         m3.CopyTo(minima[24..]);
+        PushAtOrBelow(keys, firstId, KthOfMinima(minima[..(8 * levels)], k), scratchKeys, scratchIds);
+    }
+
+    /// <summary>
+    /// The k-th smallest of the lane cuts' kept minima (a multiple of 8 of them, at least k): the largest with fewer
+    /// than k of them below it, each counted against all, 8 at a time (both lane cuts: at most 64 values).
+    /// </summary>
+    private static float KthOfMinima(ReadOnlySpan<float> minima, int k)
+    {
         var cut = Vector256.Create(float.NegativeInfinity);
         var kv = Vector256.Create(k);
-        for (int b = 0; b < levels; b++)
+        for (int b = 0; b < minima.Length; b += 8)
         {
-            var v = Vector256.Create<float>(minima.Slice(b * 8, 8));
+            var v = Vector256.Create(minima.Slice(b, 8));
             var below = Vector256<int>.Zero;
-            for (int i = 0; i < 8 * levels; i++)
-                below -= Vector256.LessThan(Vector256.Create(minima[i]), v).AsInt32();
+            foreach (float m in minima) below -= Vector256.LessThan(Vector256.Create(m), v).AsInt32();
             cut = Vector256.MaxNative(cut, Vector256.ConditionalSelect(Vector256.LessThan(below, kv).AsSingle(), v, Vector256.Create(float.NegativeInfinity)));
         }
-        PushAtOrBelow(keys, firstId, Lanes.MaxAcross(cut), scratchKeys, scratchIds);
+        return Lanes.MaxAcross(cut);
     }
 
     // a is worse than b: larger key, ties broken by larger id so results are deterministic.
