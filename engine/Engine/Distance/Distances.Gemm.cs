@@ -124,6 +124,7 @@ public static partial class Distances
     {
         int blocks = (nx + w - 1) / w;
         bool simd = Avx512F.IsSupported && w % 8 == 0;
+        bool simd256 = !simd && Avx.IsSupported && w % 8 == 0;
         for (int b = 0; b < blocks; b++)
         {
             var dst = packed.AsSpan(b * w * d, w * d);
@@ -146,6 +147,21 @@ public static partial class Distances
                             Vector512.LoadUnsafe(ref s, (nuint)(4 * d + k)), Vector512.LoadUnsafe(ref s, (nuint)(5 * d + k)),
                             Vector512.LoadUnsafe(ref s, (nuint)(6 * d + k)), Vector512.LoadUnsafe(ref s, (nuint)(7 * d + k)),
                             ref Unsafe.Add(ref out0, (nint)b * w * d + (nint)k * w + r), w);
+                    for (; k < d; k++)
+                        for (int i = 0; i < 8; i++) dst[k * w + r + i] = Unsafe.Add(ref s, (nint)i * d + k);
+                }
+            }
+            else if (simd256)
+            {
+                // 8 rows × 8 columns at a time, transposed in registers (AVX): each column's 8 values leave as one store.
+                ref float src0 = ref MemoryMarshal.GetReference(x);
+                ref float out0 = ref MemoryMarshal.GetArrayDataReference(packed);
+                for (; r + 8 <= rows; r += 8)
+                {
+                    ref float s = ref Unsafe.Add(ref src0, (nint)(b * w + r) * d);
+                    int k = 0;
+                    for (; k + 8 <= d; k += 8)
+                        StoreTransposed256(ref Unsafe.Add(ref s, k), d, ref Unsafe.Add(ref out0, (nint)b * w * d + (nint)k * w + r), w);
                     for (; k < d; k++)
                         for (int i = 0; i < 8; i++) dst[k * w + r + i] = Unsafe.Add(ref s, (nint)i * d + k);
                 }
@@ -205,6 +221,38 @@ public static partial class Distances
         c50.StoreUnsafe(ref tile, 160); c51.StoreUnsafe(ref tile, 176);
         c60.StoreUnsafe(ref tile, 192); c61.StoreUnsafe(ref tile, 208);
         c70.StoreUnsafe(ref tile, 224); c71.StoreUnsafe(ref tile, 240);
+    }
+
+    // Rows 0..7 of an 8 × 8 float block (row stride d) written as its columns: column j's 8 values at dst[j * w].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTransposed256(ref float src, int d, ref float dst, int w)
+    {
+        var r0 = Vector256.LoadUnsafe(ref src);
+        var r1 = Vector256.LoadUnsafe(ref src, (nuint)d);
+        var r2 = Vector256.LoadUnsafe(ref src, (nuint)(2 * d));
+        var r3 = Vector256.LoadUnsafe(ref src, (nuint)(3 * d));
+        var r4 = Vector256.LoadUnsafe(ref src, (nuint)(4 * d));
+        var r5 = Vector256.LoadUnsafe(ref src, (nuint)(5 * d));
+        var r6 = Vector256.LoadUnsafe(ref src, (nuint)(6 * d));
+        var r7 = Vector256.LoadUnsafe(ref src, (nuint)(7 * d));
+        // Within each 128-bit lane: interleave row pairs, then row quads; the lanes are swapped in last.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        nuint s = (nuint)w;
+        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref dst, s);
+        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref dst, 2 * s);
+        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref dst, 3 * s);
+        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref dst, 4 * s);
+        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref dst, 5 * s);
+        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref dst, 6 * s);
+        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref dst, 7 * s);
     }
 
     // a_j holds column j (j = 0..7) of 16 rows; writes row r's 8 columns (a_0[r] … a_7[r]) at result[r * ny].

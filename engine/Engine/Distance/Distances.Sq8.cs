@@ -47,15 +47,15 @@ public static partial class Distances
         }
         else if (level >= SimdLevel.V256 && len >= 8)
         {
-            var acc = Vector256<float>.Zero;
-            for (; i + 8 <= len; i += 8)
+            var acc0 = Vector256<float>.Zero;
+            var acc1 = Vector256<float>.Zero;
+            for (; i + 16 <= len; i += 16)
             {
-                var x = Vector256.LoadUnsafe(ref lo, i) + Vector256.LoadUnsafe(ref st, i) * Widen8(ref Unsafe.Add(ref c, i));
-                var qv = Vector256.LoadUnsafe(ref q, i);
-                if (dot) acc += qv * x;
-                else { var diff = qv - x; acc += diff * diff; }
+                acc0 = Sq8Step256(ref q, ref lo, ref st, ref c, i, acc0, dot);
+                acc1 = Sq8Step256(ref q, ref lo, ref st, ref c, i + 8, acc1, dot);
             }
-            s = Vector256.Sum(acc);
+            for (; i + 8 <= len; i += 8) acc0 = Sq8Step256(ref q, ref lo, ref st, ref c, i, acc0, dot);
+            s = Vector256.Sum(acc0 + acc1);
         }
         else if (level >= SimdLevel.V128 && len >= 4)
         {
@@ -124,15 +124,21 @@ public static partial class Distances
         }
         else if (level >= SimdLevel.V256 && len >= 8)
         {
+            // Four accumulators: each step ends in a dependent add (3-4 cycles), so two chains left the FMA ports idle
+            // half the time on MNIST's 784-byte refine rows (Zen 3).
             var acc0 = Vector256<float>.Zero;
             var acc1 = Vector256<float>.Zero;
-            for (; i + 16 <= len; i += 16)
+            var acc2 = Vector256<float>.Zero;
+            var acc3 = Vector256<float>.Zero;
+            for (; i + 32 <= len; i += 32)
             {
                 acc0 = PreparedStep256(ref pa, ref st, ref c, i, acc0, dot);
                 acc1 = PreparedStep256(ref pa, ref st, ref c, i + 8, acc1, dot);
+                acc2 = PreparedStep256(ref pa, ref st, ref c, i + 16, acc2, dot);
+                acc3 = PreparedStep256(ref pa, ref st, ref c, i + 24, acc3, dot);
             }
             for (; i + 8 <= len; i += 8) acc0 = PreparedStep256(ref pa, ref st, ref c, i, acc0, dot);
-            s = Vector256.Sum(acc0 + acc1);
+            s = Vector256.Sum((acc0 + acc1) + (acc2 + acc3));
         }
         else if (level >= SimdLevel.V128 && len >= 4)
         {
@@ -169,11 +175,22 @@ public static partial class Distances
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> PreparedStep256(ref float a, ref float step, ref byte code, nuint i, Vector256<float> acc, bool dot)
     {
+        // MultiplyAddEstimate: one FMA where the CPU has it (every AVX2 machine in practice), multiply + add otherwise.
         var c = Widen8(ref Unsafe.Add(ref code, i));
         var av = Vector256.LoadUnsafe(ref a, i);
-        if (dot) return acc + av * c;
-        var t = av - Vector256.LoadUnsafe(ref step, i) * c;
-        return acc + t * t;
+        if (dot) return Vector256.MultiplyAddEstimate(av, c, acc);
+        var t = Vector256.MultiplyAddEstimate(-Vector256.LoadUnsafe(ref step, i), c, av);
+        return Vector256.MultiplyAddEstimate(t, t, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Sq8Step256(ref float q, ref float lo, ref float st, ref byte code, nuint i, Vector256<float> acc, bool dot)
+    {
+        var x = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref st, i), Widen8(ref Unsafe.Add(ref code, i)), Vector256.LoadUnsafe(ref lo, i));
+        var qv = Vector256.LoadUnsafe(ref q, i);
+        if (dot) return Vector256.MultiplyAddEstimate(qv, x, acc);
+        var diff = qv - x;
+        return Vector256.MultiplyAddEstimate(diff, diff, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -94,6 +94,16 @@ public static partial class Distances
                 v.CopyTo(dots.Slice(j, 16));
             }
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var qn = Vector256.Create(xNorm);
+            var two = Vector256.Create(2f);
+            for (; j + 8 <= dots.Length; j += 8)
+            {
+                var v = Vector256.Max(Vector256<float>.Zero, qn + Vector256.Create(yNorms.Slice(j, 8)) - two * Vector256.Create(dots.Slice(j, 8)));
+                v.CopyTo(dots.Slice(j, 8));
+            }
+        }
         for (; j < dots.Length; j++) dots[j] = MathF.Max(0, xNorm + yNorms[j] - 2 * dots[j]);
     }
 

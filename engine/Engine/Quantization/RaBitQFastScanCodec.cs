@@ -237,6 +237,11 @@ internal sealed class RaBitQFastScanTables
         if (Avx512F.IsSupported)
             mask = Keys16(out32, factors, keys32, bias, tableBias, inv, bound, rounding, l2, threshold)
                 | Keys16(out32 + 16, factors + 48, keys32 + 16, bias, tableBias, inv, bound, rounding, l2, threshold) << 16;
+        else if (Avx2.IsSupported)
+            mask = Keys8(out32, factors, keys32, bias, tableBias, inv, bound, rounding, l2, threshold)
+                | Keys8(out32 + 8, factors + 24, keys32 + 8, bias, tableBias, inv, bound, rounding, l2, threshold) << 8
+                | Keys8(out32 + 16, factors + 48, keys32 + 16, bias, tableBias, inv, bound, rounding, l2, threshold) << 16
+                | Keys8(out32 + 24, factors + 72, keys32 + 24, bias, tableBias, inv, bound, rounding, l2, threshold) << 24;
         else
             for (int i = 0; i < 32; i++)
             {
@@ -268,6 +273,43 @@ internal sealed class RaBitQFastScanTables
         var key = x - Vector512.Create(bound) * err - Vector512.Create(rounding) * Vector512.Abs(f);
         key.Store(keys16);
         return (uint)Vector512.LessThanOrEqual(key, Vector512.Create(threshold)).ExtractMostSignificantBits();
+    }
+
+    /// <summary>
+    /// <see cref="Keys16"/> for 8 rows at 256 bits (AVX2): the same operations in the same order, bit-identical keys.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint Keys8(ushort* out8, float* factors, float* keys8, float bias, float tableBias, float inv,
+        float bound, float rounding, bool l2, float threshold)
+    {
+        var v0 = Vector256.Load(factors);
+        var v1 = Vector256.Load(factors + 8);
+        var v2 = Vector256.Load(factors + 16);
+        var add = Deinterleave(v0, v1, v2, 0);
+        var f = Deinterleave(v0, v1, v2, 1);
+        var err = Deinterleave(v0, v1, v2, 2);
+        var sums = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.Load(out8)));
+        var ip = f * (Vector256.Create(tableBias) + sums * Vector256.Create(inv));
+        var vb = Vector256.Create(bias);
+        var x = l2 ? vb + add - Vector256.Create(2f) * ip : vb - add - ip;
+        var key = x - Vector256.Create(bound) * err - Vector256.Create(rounding) * Vector256.Abs(f);
+        key.Store(keys8);
+        return Vector256.LessThanOrEqual(key, Vector256.Create(threshold)).ExtractMostSignificantBits();
+    }
+
+    // Lanes r, r + 3, …, r + 21 of the 24 floats v0 | v1 | v2: each source permuted so that lane i holds its element
+    // (3i + r) mod 8, then lane i taken from the source that holds element 3i + r (blends by a constant mask).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Deinterleave(Vector256<float> v0, Vector256<float> v1, Vector256<float> v2, int r)
+    {
+        var index = Vector256.Create(r, r + 3, r + 6, r + 9, r + 12, r + 15, r + 18, r + 21);
+        var within = index & Vector256.Create(7);
+        var source = Vector256.ShiftRightLogical(index, 3); // 0, 1 or 2
+        var a = Avx2.PermuteVar8x32(v0, within);
+        var b = Avx2.PermuteVar8x32(v1, within);
+        var c = Avx2.PermuteVar8x32(v2, within);
+        var ab = Vector256.ConditionalSelect(Vector256.Equals(source, Vector256<int>.One).AsSingle(), b, a);
+        return Vector256.ConditionalSelect(Vector256.Equals(source, Vector256.Create(2)).AsSingle(), c, ab);
     }
 
     // Lanes r, r + 3, …, r + 45 of the 48 floats v0 | v1 | v2: two two-source permutes (those below 32 from v0 | v1,

@@ -5,9 +5,9 @@ using Engine.Quantization;
 namespace Engine.Tests.Ivf;
 
 /// <summary>
-/// The AVX-512 key step of the RaBitQ fast-scan scanner equals its scalar loop bit for bit (same operations, same
-/// order, no fused multiply-add), and its mask is exactly the keys at or below the threshold. On machines without
-/// AVX-512 the scanner runs the scalar loop, which RaBitQIvfTests cover (CI runs them with AVX-512 switched off).
+/// The AVX-512 and AVX2 key steps of the RaBitQ fast-scan scanner equal its scalar loop bit for bit (same operations,
+/// same order, no fused multiply-add), and their masks are exactly the keys at or below the threshold. On machines
+/// without AVX2 the scanner runs the scalar loop, which RaBitQIvfTests cover (CI runs them with AVX2 switched off).
 /// </summary>
 public class RaBitQFastScanKeysTests
 {
@@ -16,7 +16,7 @@ public class RaBitQFastScanKeysTests
     [InlineData(false, 2)]
     public unsafe void SimdKeysEqualTheScalarLoop(bool l2, int seed)
     {
-        if (!Avx512F.IsSupported) return; // no SIMD path to compare on this machine
+        if (!Avx2.IsSupported) return; // no SIMD path to compare on this machine (the scalar loop is all there is)
         var rng = new Random(seed);
         for (int trial = 0; trial < 200; trial++)
         {
@@ -38,15 +38,30 @@ public class RaBitQFastScanKeysTests
             }
             float threshold = scalar[rng.Next(16)];
             uint mask;
+            if (Avx512F.IsSupported)
+            {
+                fixed (ushort* s = sums)
+                fixed (float* fa = factors)
+                fixed (float* k = keys)
+                    mask = RaBitQFastScanTables.Keys16(s, fa, k, bias, tableBias, inv, bound, rounding, l2, threshold);
+                AssertKeys(scalar, keys, mask, threshold);
+            }
+            keys.AsSpan().Clear();
             fixed (ushort* s = sums)
             fixed (float* fa = factors)
             fixed (float* k = keys)
-                mask = RaBitQFastScanTables.Keys16(s, fa, k, bias, tableBias, inv, bound, rounding, l2, threshold);
-            for (int i = 0; i < 16; i++)
-            {
-                Assert.Equal(BitConverter.SingleToInt32Bits(scalar[i]), BitConverter.SingleToInt32Bits(keys[i]));
-                Assert.Equal(scalar[i] <= threshold, (mask >> i & 1) == 1);
-            }
+                mask = RaBitQFastScanTables.Keys8(s, fa, k, bias, tableBias, inv, bound, rounding, l2, threshold)
+                    | RaBitQFastScanTables.Keys8(s + 8, fa + 24, k + 8, bias, tableBias, inv, bound, rounding, l2, threshold) << 8;
+            AssertKeys(scalar, keys, mask, threshold);
+        }
+    }
+
+    private static void AssertKeys(float[] scalar, float[] keys, uint mask, float threshold)
+    {
+        for (int i = 0; i < scalar.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(scalar[i]), BitConverter.SingleToInt32Bits(keys[i]));
+            Assert.Equal(scalar[i] <= threshold, (mask >> i & 1) == 1);
         }
     }
 }
