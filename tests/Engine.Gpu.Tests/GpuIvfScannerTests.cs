@@ -67,6 +67,27 @@ public sealed class GpuIvfScannerTests(GpuFixture fixture)
         Assert.True(same >= 0.97 * Nq * K, $"{spec} {metric}: device and CPU share {same} of {Nq * K} results");
     }
 
+    // The device path writes each batch's results as it finishes them, and the search reads the caller's query rows in
+    // place: with k > d a query's results reach rows still to be read, so the search must copy the queries first.
+    [Fact]
+    public void ResultsWrittenOverTheQueriesEqualSeparateBuffers()
+    {
+        const int d = 8, k = 40;
+        using var index = Build("IVF16,PQ4,RFlat", d, Metric.L2, seed: 77);
+        index.DeviceScan = new GpuIvfScanProvider(fixture.Context);
+        var queries = Data.Clustered(Nq, d, 20, seed: 901);
+        var p = new IvfSearchParameters { Probes = 5, RefineFactor = 2, Threads = 2 };
+        var expectedKeys = new float[Nq * k];
+        var expectedIds = new long[Nq * k];
+        index.Search(queries, k, expectedKeys, expectedIds, p);
+        var shared = new float[Nq * k];
+        queries.CopyTo(shared, 0);
+        var ids = new long[Nq * k];
+        index.Search(shared.AsSpan(0, Nq * d), k, shared, ids, p);
+        Assert.Equal(expectedIds, ids);
+        Assert.Equal(expectedKeys, shared);
+    }
+
     [Fact]
     public void DeviceCopyFollowsAddsAndRemoves()
     {

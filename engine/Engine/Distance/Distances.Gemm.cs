@@ -15,7 +15,8 @@ namespace Engine.Distance;
 // embedded broadcast) into 2·YB vector accumulators. Each corpus row is therefore streamed from memory once
 // per W queries, sequentially; the packed queries stay in L1/L2. The W×YB tile is transposed into the
 // row-major result: in registers for a whole 32 × 8 tile at 512 bits (Kernel512 with ny > 0: 1.1–1.8× the GEMM's
-// throughput at d = 64–1000 against a scalar scatter through a tile buffer), through the buffer otherwise. Tails:
+// throughput at d = 64–1000 against a scalar scatter through a tile buffer) and for a whole 16 × 6 tile at 256 bits
+// (8 × 8 transposes, masked 6-float stores), through the buffer otherwise. Tails:
 // the last y tile is copied into a zero-padded scratch, the last x block is padded at packing time, so one kernel
 // shape covers every (nx, ny, d).
 public static partial class Distances
@@ -56,6 +57,7 @@ public static partial class Distances
     {
         int blocks = (nx + w - 1) / w;
         bool direct = level == SimdLevel.V512 && Avx512F.IsSupported; // whole tiles stored by Kernel512 itself
+        bool direct256 = level == SimdLevel.V256 && Avx.IsSupported && w == 16 && yb == 6; // and by Kernel256
         ref float yBase = ref MemoryMarshal.GetReference(y);
         ref float rBase = ref MemoryMarshal.GetReference(result);
         ref float t = ref MemoryMarshal.GetReference(tile);
@@ -81,10 +83,15 @@ public static partial class Distances
                     Kernel512(ref pb, ref yt, d, ref t, ref o, ny);
                     continue;
                 }
+                if (direct256 && rows == 16 && cols == 6)
+                {
+                    Kernel256(ref pb, ref yt, d, ref t, ref o, ny);
+                    continue;
+                }
                 switch (level)
                 {
                     case SimdLevel.V512: Kernel512(ref pb, ref yt, d, ref t, ref t, 0); break;
-                    case SimdLevel.V256: Kernel256(ref pb, ref yt, d, ref t); break;
+                    case SimdLevel.V256: Kernel256(ref pb, ref yt, d, ref t, ref t, 0); break;
                     default: Kernel128(ref pb, ref yt, d, ref t); break;
                 }
                 for (int r = 0; r < rows; r++)
@@ -223,6 +230,29 @@ public static partial class Distances
         c70.StoreUnsafe(ref tile, 224); c71.StoreUnsafe(ref tile, 240);
     }
 
+    // a_j holds column j (j = 0..5) of 8 rows; writes row r's 6 columns (a_0[r] … a_5[r]) at result[r * ny] with a
+    // masked store (the two lanes past them are left as they are).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreTransposed6(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+        Vector256<float> a4, Vector256<float> a5, ref float result, int ny)
+    {
+        Vector256<float> a6 = default, a7 = default;
+        Transpose8x8(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        var mask = Vector256.Create(-1, -1, -1, -1, -1, -1, 0, 0).AsSingle();
+        fixed (float* o = &result)
+        {
+            nint s = ny;
+            Avx.MaskStore(o, mask, a0);
+            Avx.MaskStore(o + s, mask, a1);
+            Avx.MaskStore(o + 2 * s, mask, a2);
+            Avx.MaskStore(o + 3 * s, mask, a3);
+            Avx.MaskStore(o + 4 * s, mask, a4);
+            Avx.MaskStore(o + 5 * s, mask, a5);
+            Avx.MaskStore(o + 6 * s, mask, a6);
+            Avx.MaskStore(o + 7 * s, mask, a7);
+        }
+    }
+
     // Rows 0..7 of an 8 × 8 float block (row stride d) written as its columns: column j's 8 values at dst[j * w].
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreTransposed256(ref float src, int d, ref float dst, int w)
@@ -235,24 +265,41 @@ public static partial class Distances
         var r5 = Vector256.LoadUnsafe(ref src, (nuint)(5 * d));
         var r6 = Vector256.LoadUnsafe(ref src, (nuint)(6 * d));
         var r7 = Vector256.LoadUnsafe(ref src, (nuint)(7 * d));
-        // Within each 128-bit lane: interleave row pairs, then row quads; the lanes are swapped in last.
+        Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        nuint s = (nuint)w;
+        r0.StoreUnsafe(ref dst);
+        r1.StoreUnsafe(ref dst, s);
+        r2.StoreUnsafe(ref dst, 2 * s);
+        r3.StoreUnsafe(ref dst, 3 * s);
+        r4.StoreUnsafe(ref dst, 4 * s);
+        r5.StoreUnsafe(ref dst, 5 * s);
+        r6.StoreUnsafe(ref dst, 6 * s);
+        r7.StoreUnsafe(ref dst, 7 * s);
+    }
+
+    // The 8 × 8 block whose row j is r_j, transposed in place (AVX): afterwards r_j holds column j.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
+        // Within each 128-bit lane: interleave row pairs, then row quads (u_m: column m of rows 0-3 in lane 0, column
+        // 4 + m of rows 0-3 in lane 1; v_m the same for rows 4-7); the lanes are exchanged last.
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
         var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
         var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
         var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
         var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        nuint s = (nuint)w;
-        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref dst);
-        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref dst, s);
-        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref dst, 2 * s);
-        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref dst, 3 * s);
-        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref dst, 4 * s);
-        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref dst, 5 * s);
-        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref dst, 6 * s);
-        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref dst, 7 * s);
+        var v0 = Avx.Shuffle(t4, t6, 0x44); var v1 = Avx.Shuffle(t4, t6, 0xEE);
+        var v2 = Avx.Shuffle(t5, t7, 0x44); var v3 = Avx.Shuffle(t5, t7, 0xEE);
+        r0 = Avx.Permute2x128(u0, v0, 0x20);
+        r1 = Avx.Permute2x128(u1, v1, 0x20);
+        r2 = Avx.Permute2x128(u2, v2, 0x20);
+        r3 = Avx.Permute2x128(u3, v3, 0x20);
+        r4 = Avx.Permute2x128(u0, v0, 0x31);
+        r5 = Avx.Permute2x128(u1, v1, 0x31);
+        r6 = Avx.Permute2x128(u2, v2, 0x31);
+        r7 = Avx.Permute2x128(u3, v3, 0x31);
     }
 
     // a_j holds column j (j = 0..7) of 16 rows; writes row r's 8 columns (a_0[r] … a_7[r]) at result[r * ny].
@@ -293,7 +340,7 @@ public static partial class Distances
 
     // 16 x-rows × 6 y-rows: 12 accumulators fit the 16 registers of AVX2.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot SIMD loop: skip tier-0 (short-lived CLI runs spend seconds in it)
-    private static void Kernel256(ref float px, ref float y, int d, ref float tile)
+    private static void Kernel256(ref float px, ref float y, int d, ref float tile, ref float result, int ny)
     {
         nint n = d;
         ref float y0 = ref y;
@@ -315,6 +362,14 @@ public static partial class Distances
             a = Vector256.Create(Unsafe.Add(ref y3, k)); c30 = Vector256.FusedMultiplyAdd(a, b0, c30); c31 = Vector256.FusedMultiplyAdd(a, b1, c31);
             a = Vector256.Create(Unsafe.Add(ref y4, k)); c40 = Vector256.FusedMultiplyAdd(a, b0, c40); c41 = Vector256.FusedMultiplyAdd(a, b1, c41);
             a = Vector256.Create(Unsafe.Add(ref y5, k)); c50 = Vector256.FusedMultiplyAdd(a, b0, c50); c51 = Vector256.FusedMultiplyAdd(a, b1, c51);
+        }
+        if (ny > 0)
+        {
+            // A whole 16 × 6 tile: x-rows 0-7, then 8-15, transposed in registers; each row's 6 results leave as one
+            // masked store into the row-major result (row stride ny).
+            StoreTransposed6(c00, c10, c20, c30, c40, c50, ref result, ny);
+            StoreTransposed6(c01, c11, c21, c31, c41, c51, ref Unsafe.Add(ref result, (nint)8 * ny), ny);
+            return;
         }
         c00.StoreUnsafe(ref tile, 0); c01.StoreUnsafe(ref tile, 8);
         c10.StoreUnsafe(ref tile, 16); c11.StoreUnsafe(ref tile, 24);

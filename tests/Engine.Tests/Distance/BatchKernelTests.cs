@@ -60,7 +60,7 @@ public class BatchKernelTests
             [1, 1, 1], [1, 5, 3], [5, 1, 3], [2, 3, 17], [7, 13, 33], [8, 8, 8], [9, 7, 16], [15, 6, 5],
             [16, 12, 64], [17, 25, 31], [31, 9, 100], [32, 16, 128], [33, 35, 65], [40, 50, 7], [64, 70, 12],
             [65, 8, 1], [3, 100, 300], [32, 41, 784], [129, 17, 33], [130, 9, 5], [300, 13, 3],
-            [32, 8, 1], [96, 27, 64], [64, 24, 100], // whole 32 × 8 tiles (the 512-bit kernel stores them transposed in registers)
+            [32, 8, 1], [96, 27, 64], [64, 24, 100], // whole 32 × 8 and 16 × 6 tiles (the 512- and 256-bit kernels store them transposed in registers)
         ];
         foreach (var level in Simd.UpTo(Simd.Best))
             foreach (var s in shapes)

@@ -41,6 +41,33 @@ public class IvfBehaviourTests
         if (spec != "Flat") Assert.Equal(spec, IvfSpec.Parse(spec).ToString());
     }
 
+    // The search reads the caller's query rows in place (no copy) unless distances or labels overlap them: results
+    // written over the queries must not change rows still to be read.
+    [Theory]
+    [InlineData("IVF64,PQ16x4fsnr,RFlat")]
+    [InlineData("IVF64,Flat")]
+    [InlineData("IVF64,PQ8")]
+    public void ResultsWrittenOverTheQueriesEqualSeparateBuffers(string spec)
+    {
+        using var index = Build(spec);
+        var parameters = new IvfSearchParameters { Probes = 8, RefineFactor = 4, Threads = 2 };
+        var expectedKeys = new float[NQ * K];
+        var expectedIds = new long[NQ * K];
+        index.Search(Queries, K, expectedKeys, expectedIds, parameters);
+        var shared = (float[])Queries.Clone();
+        var ids = new long[NQ * K];
+        index.Search(shared, K, shared.AsSpan(0, NQ * K), ids, parameters);
+        Assert.Equal(expectedIds, ids);
+        Assert.Equal(expectedKeys, shared.AsSpan(0, NQ * K).ToArray());
+        // labels over the queries' bytes
+        var sharedLabels = new long[NQ * D / 2];
+        System.Runtime.InteropServices.MemoryMarshal.Cast<float, long>(Queries.AsSpan()).CopyTo(sharedLabels);
+        var keys = new float[NQ * K];
+        index.Search(System.Runtime.InteropServices.MemoryMarshal.Cast<long, float>(sharedLabels.AsSpan()), K, keys, sharedLabels.AsSpan(0, NQ * K), parameters);
+        Assert.Equal(expectedIds, sharedLabels.AsSpan(0, NQ * K).ToArray());
+        Assert.Equal(expectedKeys, keys);
+    }
+
     [Theory]
     [InlineData("IVF0,Flat")]
     [InlineData("IVF8")]

@@ -38,7 +38,7 @@ public sealed partial class IvfIndex
     /// are the same up to float rounding (‖q‖² + ‖x‖² − 2 q·x instead of Σ (q − x)²). Writes keys (smaller is better)
     /// and ids like <see cref="RunChunks"/>.
     /// </summary>
-    private void SearchByListJoin(float[] qw, int nq, Span<float> distances, Span<long> labels, in SearchContext ctx, int threads)
+    private void SearchByListJoin(QueryRows qw, int nq, Span<float> distances, Span<long> labels, in SearchContext ctx, int threads)
     {
         int d = Dimension, k = ctx.K, probes = ctx.Probes, lists = ListCount;
         bool similarity = Metric != Metric.L2;
@@ -89,7 +89,7 @@ public sealed partial class IvfIndex
     }
 
     // Joins one list with a block of (query, probe) slots: GEMM over blocks of the list's rows, keys into each slot's heap.
-    private long JoinList(float[] qw, int start, int probes, int k, bool similarity, InvertedList list, ReadOnlySpan<int> slots,
+    private long JoinList(QueryRows qw, int start, int probes, int k, bool similarity, InvertedList list, ReadOnlySpan<int> slots,
         float[] slotKeys, long[] slotIds, int[] slotCounts, float[] queryBound)
     {
         int d = Dimension, qb = slots.Length, rows = list.Count;

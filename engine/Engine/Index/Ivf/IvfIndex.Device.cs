@@ -83,7 +83,7 @@ public sealed partial class IvfIndex
     /// The device path of <see cref="Search"/>: coarse search and ADC tables on the CPU, list scan and candidate
     /// selection on the device (a batch of queries per launch), then <see cref="Finish"/> (refine) per query on the CPU.
     /// </summary>
-    private void SearchOnDevice(float[] qw, int nq, Span<float> distances, Span<long> labels, in SearchContext ctx)
+    private void SearchOnDevice(QueryRows qw, int nq, Span<float> distances, Span<long> labels, in SearchContext ctx)
     {
         var dev = DeviceLists();
         var pq = _pq!;

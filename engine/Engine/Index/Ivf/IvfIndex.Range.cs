@@ -32,7 +32,7 @@ public sealed partial class IvfIndex
     /// or a knob of <paramref name="parameters"/> out of range (probes above the list count, a negative slack).</exception>
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, or parameters of another index family.</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
-    public RangeSearchResult RangeSearch(ReadOnlySpan<float> queries, float radius, SearchParameters? parameters = null)
+    public unsafe RangeSearchResult RangeSearch(ReadOnlySpan<float> queries, float radius, SearchParameters? parameters = null)
     {
         RangeSearchResult.CheckRadius(Metric, radius);
         parameters?.Validate();
@@ -49,21 +49,26 @@ public sealed partial class IvfIndex
         if (nq == 0) return RangeSearchResult.FromLists(Metric, radius, lists);
         int threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
 
-        float[] qw = PrepareQueries(queries, nq, out float[] q);
+        float[]? qw = PrepareQueries(queries, nq, out float[]? q);
         try
         {
-            _lock.EnterRead();
-            try
+            fixed (float* callerRows = queries)
+            fixed (float* preparedRows = qw)
             {
-                var ctx = new SearchContext(this, 1, probes, 1, ivf?.MaxCodes ?? 0, parameters?.Filter, ivf, parameters?.Stats);
-                var range = new RangeCall(Metric == Metric.L2 ? radius : -radius, ivf?.RangeSlack);
-                int chunk = ChunkFor(nq, threads), chunks = (nq + chunk - 1) / chunk;
-                ParallelWork.For(0, chunks, Math.Min(threads, chunks), RentScratch,
-                    (c, _, s) => { RangeChunk(c, chunk, qw, nq, lists, range, ctx, s); return s; },
-                    s => _scratchPool.Add(s));
-                parameters?.Stats?.Add(queries: nq);
+                var rows = new QueryRows(qw is null ? callerRows : preparedRows, nq * Dimension);
+                _lock.EnterRead();
+                try
+                {
+                    var ctx = new SearchContext(this, 1, probes, 1, ivf?.MaxCodes ?? 0, parameters?.Filter, ivf, parameters?.Stats);
+                    var range = new RangeCall(Metric == Metric.L2 ? radius : -radius, ivf?.RangeSlack);
+                    int chunk = ChunkFor(nq, threads), chunks = (nq + chunk - 1) / chunk;
+                    ParallelWork.For(0, chunks, Math.Min(threads, chunks), RentScratch,
+                        (c, _, s) => { RangeChunk(c, chunk, rows, nq, lists, range, ctx, s); return s; },
+                        s => _scratchPool.Add(s));
+                    parameters?.Stats?.Add(queries: nq);
+                }
+                finally { _lock.ExitRead(); }
             }
-            finally { _lock.ExitRead(); }
         }
         finally { ReturnQueries(q, qw); }
         return RangeSearchResult.FromLists(Metric, radius, lists);
@@ -72,7 +77,7 @@ public sealed partial class IvfIndex
     /// <summary>The radius as a key bound (smaller is better: −s for similarities) and the caller's slack, if any.</summary>
     private readonly record struct RangeCall(float MaxKey, float? Slack);
 
-    private void RangeChunk(int c, int chunk, float[] qw, int nq, List<(float Distance, long Id)>[] lists, RangeCall range,
+    private void RangeChunk(int c, int chunk, QueryRows qw, int nq, List<(float Distance, long Id)>[] lists, RangeCall range,
         in SearchContext ctx, IvfScratch s)
     {
         int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), probes = ctx.Probes;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;
@@ -22,7 +23,7 @@ public sealed partial class IvfIndex
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range (<see cref="IvfSearchParameters.Validate"/>;
     /// probes above the list count, negative threads, NaN attribute bounds).</exception>
     /// <exception cref="InvalidOperationException">The index is not trained.</exception>
-    public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, SearchParameters? parameters = null)
+    public unsafe void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, SearchParameters? parameters = null)
     {
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
@@ -37,23 +38,30 @@ public sealed partial class IvfIndex
         if (nq == 0) return;
         int d = Dimension, threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
 
-        float[] qw = PrepareQueries(queries, nq, out float[] q);
+        // Results written over the queries (the same buffer passed twice) must not change rows still to be read: copy them.
+        bool aliased = queries.Overlaps(distances) || MemoryMarshal.AsBytes(queries).Overlaps(MemoryMarshal.AsBytes(labels));
+        float[]? qw = PrepareQueries(queries, nq, out float[]? q, copy: aliased);
         long[]? allowed = null;
         try
         {
-            _lock.EnterRead();
-            try
+            fixed (float* callerRows = queries)
+            fixed (float* preparedRows = qw)
             {
-                var ctx = new SearchContext(this, k, probes, rf, maxCodes, parameters?.Filter, ivf, parameters?.Stats);
-                int allowedCount = 0;
-                if (ctx.Filtered && TryCollectAllowed(ctx, probes, out allowed, out allowedCount))
-                    parameters?.Stats?.AddExactFallback();
-                if (allowed is null && UsesDevice(ctx)) SearchOnDevice(qw, nq, distances, labels, ctx);
-                else if (allowed is null && UsesListJoin(nq, ctx)) SearchByListJoin(qw, nq, distances, labels, ctx, threads);
-                else RunChunks(qw, nq, distances, labels, ctx, allowed, allowedCount, threads);
-                parameters?.Stats?.Add(queries: nq);
+                var rows = new QueryRows(qw is null ? callerRows : preparedRows, nq * d);
+                _lock.EnterRead();
+                try
+                {
+                    var ctx = new SearchContext(this, k, probes, rf, maxCodes, parameters?.Filter, ivf, parameters?.Stats);
+                    int allowedCount = 0;
+                    if (ctx.Filtered && TryCollectAllowed(ctx, probes, out allowed, out allowedCount))
+                        parameters?.Stats?.AddExactFallback();
+                    if (allowed is null && UsesDevice(ctx)) SearchOnDevice(rows, nq, distances, labels, ctx);
+                    else if (allowed is null && UsesListJoin(nq, ctx)) SearchByListJoin(rows, nq, distances, labels, ctx, threads);
+                    else RunChunks(rows, nq, distances, labels, ctx, allowed, allowedCount, threads);
+                    parameters?.Stats?.Add(queries: nq);
+                }
+                finally { _lock.ExitRead(); }
             }
-            finally { _lock.ExitRead(); }
         }
         finally
         {
@@ -64,11 +72,15 @@ public sealed partial class IvfIndex
             for (int i = 0; i < nq * k; i++) distances[i] = -distances[i];
     }
 
-    // The queries as the lists see them (rented): unit length for cosine, then OPQ-rotated when the index has OPQ
-    // (the returned array; q holds the unrotated copy, the same array without OPQ). Give both back with ReturnQueries.
-    private float[] PrepareQueries(ReadOnlySpan<float> queries, int nq, out float[] q)
+    // The queries as the lists see them, when that is not the caller's rows: a rented copy made unit length for cosine,
+    // then OPQ-rotated when the index has OPQ (the returned array; q holds the unrotated copy, the same array without
+    // OPQ). Null (both) for L2 and inner product without OPQ, unless copy is set: the lists read the caller's rows.
+    // Give both back with ReturnQueries.
+    private float[]? PrepareQueries(ReadOnlySpan<float> queries, int nq, out float[]? q, bool copy = false)
     {
         int d = Dimension;
+        q = null;
+        if (!copy && Metric != Metric.Cosine && _opq is null) return null;
         q = ArrayPool<float>.Shared.Rent(nq * d);
         queries.CopyTo(q);
         if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) Normalize(q.AsSpan(i * d, d));
@@ -78,10 +90,10 @@ public sealed partial class IvfIndex
         return qw;
     }
 
-    private static void ReturnQueries(float[] q, float[] qw)
+    private static void ReturnQueries(float[]? q, float[]? qw)
     {
-        if (!ReferenceEquals(qw, q)) ArrayPool<float>.Shared.Return(qw);
-        ArrayPool<float>.Shared.Return(q);
+        if (qw is not null && !ReferenceEquals(qw, q)) ArrayPool<float>.Shared.Return(qw);
+        if (q is not null) ArrayPool<float>.Shared.Return(q);
     }
 
     // The knobs whose range depends on this index (list count, codec, coarse quantizer); returns the probe count.
@@ -121,7 +133,7 @@ public sealed partial class IvfIndex
         public bool Allows(InvertedList list, int off) => Rows.Allows(list, off);
     }
 
-    private void RunChunks(float[] qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
+    private void RunChunks(QueryRows qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
     {
         int chunk = ChunkFor(nq, threads);
         int chunks = (nq + chunk - 1) / chunk;
@@ -148,7 +160,7 @@ public sealed partial class IvfIndex
 
     // Its own method: the lambda's closure (captured arguments) would otherwise be allocated on every call, also
     // by single-threaded searches that never run it.
-    private void RunChunksParallel(int chunks, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
+    private void RunChunksParallel(int chunks, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
         long[]? allowed, int allowedCount, int threads) =>
         ParallelWork.For(0, chunks, threads, RentScratch,
             (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
@@ -160,7 +172,7 @@ public sealed partial class IvfIndex
         return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner(), CreateScanner);
     }
 
-    private void RunChunk(int c, int chunk, float[] qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
+    private void RunChunk(int c, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
     {
         int d = Dimension, q0 = c * chunk, qb = Math.Min(chunk, nq - q0), k = ctx.K;
         s.Ensure(chunk, ListCount, ctx.Probes, ctx.Candidates);
@@ -355,7 +367,7 @@ public sealed partial class IvfIndex
     /// query-major loop's (a heap's final content does not depend on the order of its offers). Returns (codes
     /// scanned, refined) summed over the chunk.
     /// </summary>
-    private (long Scanned, long Refined) ScanChunkByList(float[] qw, int q0, int qb, float[] outKeys, long[] outIds, IvfScratch s, in SearchContext ctx)
+    private (long Scanned, long Refined) ScanChunkByList(QueryRows qw, int q0, int qb, float[] outKeys, long[] outIds, IvfScratch s, in SearchContext ctx)
     {
         int d = Dimension, k = ctx.K, probes = ctx.Probes;
         int nc = s.Scanner.CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
