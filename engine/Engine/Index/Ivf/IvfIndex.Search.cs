@@ -303,11 +303,13 @@ public sealed partial class IvfIndex
         return refined;
     }
 
-    // Bytes of refine rows requested ahead of the one being scored by RefineAll (at least 8 rows). 8 KiB: on a Zen 3
-    // VM (AVX2) MNIST's 784-byte SQ8 rows were +13-14 % faster than with 64 KiB (all of a query's 30-160 candidates
-    // requested at once: hundreds of lines queue behind the miss buffers), GloVe's 400-byte rows level (-1..+2 %);
-    // bench/ivf/ab-builds, 2 threads. On an AVX-512 Zen 5 VM 16 and 24 KiB had measured level with 64 KiB.
-    private const int RefineWindowBytes = 8 * 1024;
+    // Bytes of refine rows requested ahead of the one being scored by RefineAll (at least RefineWindowRows rows). On a
+    // Zen 3 VM (AVX2), bench/ivf/ab-builds, 2 threads: 8 KiB was +13-14 % over 64 KiB on MNIST's 784-byte SQ8 rows (all
+    // of a query's 30-160 candidates requested at once: hundreds of lines queue behind the miss buffers), and 4 KiB
+    // (5 rows) +1 to +8 % over 8 KiB at MNIST p5-p10 (level at p20 r8), +3 % on GloVe's 400-byte rows; 2 KiB (2 rows)
+    // lost 5-7 %. A single-thread probe of random 784-byte rows agreed (2-4 rows ahead 149-152 ns a row, 10 rows 166,
+    // 30 rows 219). On an AVX-512 Zen 5 VM 16 and 24 KiB had measured level with 64 KiB (4 KiB not measured there).
+    private const int RefineWindowBytes = 4 * 1024, RefineWindowRows = 4;
 
     /// <summary>
     /// Re-ranks every candidate from the refine store (no error bounds, no duplicates) and writes the sorted top-k.
@@ -323,7 +325,7 @@ public sealed partial class IvfIndex
         bool ip = Metric != Metric.L2;
         int size = refine.CodeSize;
         float constant = refine.Prepare(q, ip, s.Prepared);
-        int window = Math.Clamp(RefineWindowBytes / size, 8, 256);
+        int window = Math.Clamp(RefineWindowBytes / size, RefineWindowRows, 256);
         int ahead = Math.Min(window, count);
         for (int c = 0; c < ahead; c++) PrefetchRefine(candLabels[c], probeLists);
         for (int c = 0; c < count; c++)
