@@ -112,6 +112,37 @@ public class TopKHeapTests
         return ca == cb && ak.AsSpan().SequenceEqual(bk) && ai.AsSpan().SequenceEqual(bi);
     }
 
+    // SmallestSorted (the k smallest chosen by sorting the packed (key, index) pairs under a sampled cut, or by the heap
+    // where that does not pay) writes what a heap over the same spans holds after pushing every key and SortAndPad: the
+    // same keys, ids and padding, in the same order, for any keys (ties, −0 against +0, negative keys, a cut that lets
+    // fewer than k through, every key passing), sizes and k (0, small, above half the keys, above the key count).
+    [Property(MaxTest = 400, Replay = "(20261206,11)")]
+    public bool SmallestSorted_writes_what_the_heap_writes(int seed, ushort size, ushort cap, byte shape, short firstId)
+    {
+        var rng = new Random(seed);
+        int n = size % 3000;
+        int k = (cap % 4) switch { 0 => cap % 40, 1 => cap % 300, 2 => n / 2 + cap % 8, _ => n + cap % 6 };
+        var keys = new float[n];
+        int stride = Math.Max(1, n / 128);
+        for (int j = 0; j < n; j++)
+            keys[j] = (shape % 6) switch
+            {
+                0 => (float)(rng.NextDouble() * 2 - 1),
+                1 => rng.Next(5) - 2,                                // heavy ties, negatives
+                2 => j % stride == 0 ? -j : j,                       // the sampled rows are the best: too few pass the cut
+                3 => j % stride == 0 ? 1e6f : j,                     // the sampled rows are the worst: every key passes
+                4 => rng.Next(3) switch { 0 => -0f, 1 => 0f, _ => 1 }, // −0 and +0 tie as floats, by id
+                _ => (n - j) * 0.5f,                                 // descending
+            };
+        var ak = new float[k]; var ai = new long[k];
+        var bk = new float[k]; var bi = new long[k];
+        TopKHeap.SmallestSorted(keys, firstId, ak, ai, float.PositiveInfinity, new float[n], new long[n]);
+        var b = new TopKHeap(bk, bi);
+        for (int j = 0; j < n; j++) b.Push(keys[j], firstId + j);
+        b.SortAndPad(float.PositiveInfinity);
+        return ak.Select(BitConverter.SingleToInt32Bits).SequenceEqual(bk.Select(BitConverter.SingleToInt32Bits)) && ai.AsSpan().SequenceEqual(bi);
+    }
+
     [Fact]
     public void SquaredL2FromDots_is_the_scalar_formula_bit_for_bit_at_every_length()
     {

@@ -103,13 +103,12 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
         if (_l2) Distances.SquaredNorms(queries, _dimension, s.QueryNorms);
         for (int i = 0; i < nq; i++)
         {
-            var heap = new TopKHeap(keys.Slice(i * probes, probes), lists.Slice(i * probes, probes));
             var row = dots.Slice(i * nl, nl);
-            // keys in place (squared L2, or the negated inner product), then offered 16 at a time against the threshold
+            // keys in place (squared L2, or the negated inner product), then the probes' keys chosen and sorted
             if (_l2) Distances.SquaredL2FromDots(row, s.QueryNorms[i], _norms);
             else System.Numerics.Tensors.TensorPrimitives.Negate(row, row);
-            heap.PushAllSampled(row, 0, s.CoarseCandKeys, s.CoarseCandIds);
-            heap.SortAndPad(float.PositiveInfinity);
+            TopKHeap.SmallestSorted(row, 0, keys.Slice(i * probes, probes), lists.Slice(i * probes, probes), float.PositiveInfinity,
+                s.CoarseCandKeys, s.CoarseCandIds);
         }
     }
 }

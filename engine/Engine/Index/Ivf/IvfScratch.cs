@@ -17,8 +17,8 @@ internal sealed class IvfScratch
     public float[] CandKeys = [];        // k × refine candidates
     public long[] CandLabels = [];
     public float[] QueryNorms = [];
-    public float[] CoarseCandKeys = [];  // nlist: the coarse keys that pass the sampled cut (TopKHeap.PushAllSampled)
-    public long[] CoarseCandIds = [];
+    public float[] CoarseCandKeys = [];  // nlist: the coarse keys that pass the sampled cut (TopKHeap.SmallestSorted)
+    public long[] CoarseCandIds = [];    // nlist: their ids, or their packed (key, index) pairs
     // List-major batch scan (IvfIndex.ScanChunkByList): one scanner and one candidate heap per query of a chunk, and
     // the chunk's (list, query·probe) pairs sorted by list.
     private readonly Func<IvfListScanner>? _newScanner;
