@@ -144,7 +144,7 @@ public ref struct TopKHeap : ICandidateSink
     }
 
     // An estimate of the k-th smallest of the n ≥ 512 keys from a strided sample of 128: the sample's
-    // (2 ⌈128 k / n⌉ + 2)-th smallest key, a cut about 2k + 2n / 64 keys pass (fewer than k now and then).
+    // (2 ⌈128 k / n⌉ + 2)-th smallest key, a cut about 2k + n / 64 keys pass (fewer than k now and then).
     private static float SampledCut(ReadOnlySpan<float> keys, int k)
     {
         int n = keys.Length;
@@ -193,9 +193,7 @@ public ref struct TopKHeap : ICandidateSink
         }
         if (n < 4 * CutSample || k == 0 || scratchIds.Length < n || (long)k * 2 > n || !Vector256.IsHardwareAccelerated)
         {
-            var heap = new TopKHeap(outKeys, outIds);
-            heap.PushAll(keys, firstId);
-            heap.SortAndPad(padKey);
+            HeapSmallest(keys, firstId, outKeys, outIds, padKey);
             return;
         }
         float cut = SampledCut(keys, k);
@@ -216,9 +214,7 @@ public ref struct TopKHeap : ICandidateSink
             if (keys[i] <= cut) packed[found++] = Pack(keys[i], i);
         if (found < k) // the cut was below the k-th smallest key
         {
-            var heap = new TopKHeap(outKeys, outIds);
-            heap.PushAll(keys, firstId);
-            heap.SortAndPad(padKey);
+            HeapSmallest(keys, firstId, outKeys, outIds, padKey);
             return;
         }
         var chosen = packed[..found];
@@ -229,6 +225,13 @@ public ref struct TopKHeap : ICandidateSink
             outKeys[j] = keys[index];
             outIds[j] = firstId + index;
         }
+    }
+
+    private static void HeapSmallest(ReadOnlySpan<float> keys, long firstId, Span<float> outKeys, Span<long> outIds, float padKey)
+    {
+        var heap = new TopKHeap(outKeys, outIds);
+        heap.PushAll(keys, firstId);
+        heap.SortAndPad(padKey);
     }
 
     // (key, index) as one 64-bit integer whose unsigned order is the heap's order (by key, ties by index, so by id):
