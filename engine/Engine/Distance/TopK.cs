@@ -135,12 +135,20 @@ public ref struct TopKHeap : ICandidateSink
         }
         if (n < 4 * CutSample || (long)k * 16 > n)
         {
-            if (wide && k <= 16 * LaneLevels && n >= 4 * 16 * ((k + 15) / 16)) PushAllLaneCut(keys, firstId, scratchKeys, scratchIds);
-            else if (!wide && k <= 8 * LaneLevels && n >= 4 * 8 * ((k + 7) / 8)) PushAllLaneCut256(keys, firstId, scratchKeys, scratchIds);
-            else PushAll(keys, firstId);
+            if (!UsesLaneCut(n, k)) PushAll(keys, firstId);
+            else if (wide) PushAllLaneCut(keys, firstId, scratchKeys, scratchIds);
+            else PushAllLaneCut256(keys, firstId, scratchKeys, scratchIds);
             return;
         }
         PushAtOrBelow(keys, firstId, SampledCut(keys, k), scratchKeys, scratchIds);
+    }
+
+    // Whether PushAllSampled cuts n keys for a heap of k by each lane's ⌈k / lanes⌉ smallest keys (where it does not
+    // sample): k up to LaneLevels per lane and at least four keys per kept minimum.
+    private static bool UsesLaneCut(int n, int k)
+    {
+        int lanes = Vector512.IsHardwareAccelerated ? 16 : 8;
+        return k <= lanes * LaneLevels && n >= 4 * lanes * ((k + lanes - 1) / lanes);
     }
 
     // An estimate of the k-th smallest of the n ≥ 512 keys from a strided sample of 128: the sample's
@@ -182,9 +190,7 @@ public ref struct TopKHeap : ICandidateSink
     {
         int n = keys.Length, k = outKeys.Length;
         if (outIds.Length != k) throw new ArgumentException("outKeys and outIds must have the same length (k).");
-        bool laneCut = n < 4 * CutSample || (long)k * 16 > n;
-        bool wide = Vector512.IsHardwareAccelerated;
-        if (laneCut && (wide ? k <= 16 * LaneLevels : k <= 8 * LaneLevels))
+        if ((n < 4 * CutSample || (long)k * 16 > n) && UsesLaneCut(n, k))
         {
             var heap = new TopKHeap(outKeys, outIds);
             heap.PushAllSampled(keys, firstId, scratchKeys, scratchIds);
