@@ -42,6 +42,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     private Guid? _checkpointToken;
     private long _snapshotAddress = -1;
     private int _disposed;
+    private readonly CollectionDirectoryLock _dirLock;
 
     /// <summary>The collection's schema.</summary>
     public CollectionSchema Schema { get; }
@@ -50,9 +51,10 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     public CollectionRecovery Recovery { get; }
 
     private RecordCollection(string directory, CollectionSchema schema, CollectionOptions options, FasterKeyValueStore store,
-        IWriteAheadLog log, Guid? token, long checkpointAddress, bool fellBack)
+        IWriteAheadLog log, Guid? token, long checkpointAddress, bool fellBack, CollectionDirectoryLock dirLock)
     {
         _directory = directory;
+        _dirLock = dirLock;
         Schema = schema;
         _options = options;
         _codec = new RecordCodec(schema);
@@ -74,6 +76,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     /// <param name="options">Log kind, checkpoint interval, store memory.</param>
     /// <exception cref="ArgumentException">No schema for a new collection, a schema or key type that differs from the stored one.</exception>
     /// <exception cref="CorruptIndexException">Damaged or missing files (named).</exception>
+    /// <exception cref="IOException">Another open collection, in this process or another, holds the directory
+    /// (<see cref="CollectionDirectoryLock"/>).</exception>
     public static RecordCollection<TKey> Open(string directory, CollectionSchema? schema = null, CollectionOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -81,13 +85,32 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         options.Validate();
         string dir = Path.GetFullPath(directory);
         string schemaPath = Path.Combine(dir, SchemaFile);
-        CollectionSchema stored;
-        IWriteAheadLog log;
         if (!File.Exists(schemaPath))
         {
             if (schema is null) throw new ArgumentException($"'{dir}' holds no collection; pass a schema to create one.", nameof(schema));
             CheckKeyType(schema);
             Directory.CreateDirectory(dir);
+        }
+        // One open collection per directory (this process or another): taken before any file is read or written.
+        var dirLock = CollectionDirectoryLock.Acquire(dir);
+        try { return OpenLocked(dir, schemaPath, schema, options, dirLock); }
+        catch
+        {
+            dirLock.Dispose();
+            throw;
+        }
+    }
+
+    private static RecordCollection<TKey> OpenLocked(string dir, string schemaPath, CollectionSchema? schema, CollectionOptions options,
+        CollectionDirectoryLock dirLock)
+    {
+        CollectionSchema stored;
+        IWriteAheadLog log;
+        if (!File.Exists(schemaPath))
+        {
+            // Checked again under the lock: the collection may have been created since (or its files deleted).
+            if (schema is null) throw new ArgumentException($"'{dir}' holds no collection; pass a schema to create one.", nameof(schema));
+            CheckKeyType(schema);
             if (File.Exists(Path.Combine(dir, ManifestFile))) File.Delete(Path.Combine(dir, ManifestFile));
             IndexSnapshot.DeleteAll(dir);
             log = options.WriteAheadLog.Create(Path.Combine(dir, WalDir));
@@ -140,7 +163,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             log.Dispose();
             throw;
         }
-        try { return new RecordCollection<TKey>(dir, stored, options, store, log, token, address, fellBack); }
+        try { return new RecordCollection<TKey>(dir, stored, options, store, log, token, address, fellBack, dirLock); }
         catch
         {
             store.Dispose();
@@ -794,12 +817,15 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
             var index = slot.Active;
             long live = _columns.Count;
             if (live == 0) return [];
+            // No more hits than records: a k far above the count (int.MaxValue) costs memory for the count, not for k.
+            k = (int)Math.Min(k, live);
             IIdFilter? filter = null;
             if (options.Filter is not null)
             {
                 var bits = _columns.Evaluate(options.Filter);
                 long allowed = Columns.PopCount(bits);
                 if (allowed == 0) return [];
+                k = (int)Math.Min(k, allowed);
                 bool selective = allowed <= options.ExactFallbackSelectivity * live;
                 if (selective && index is Engine.Index.Spann.SpannIndex)
                     return ExactOverAllowed(slot, query.Span, k, Columns.Enumerate(bits), options.IncludeVectors, ct);
@@ -970,7 +996,11 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                     _store.Dispose();
                     _log.Dispose();
                 }
-                finally { _state.ExitWriteLock(); }
+                finally
+                {
+                    _state.ExitWriteLock();
+                    _dirLock.Dispose(); // last: the files are closed, another open may take the directory now
+                }
             }
         }
         finally { _writer.Release(); }

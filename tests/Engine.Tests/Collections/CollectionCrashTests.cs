@@ -22,6 +22,38 @@ public class CollectionCrashTests
     }
 
     /// <summary>
+    /// One open collection per directory: a second open, in this process or in another one, is refused with an
+    /// IOException naming the directory (two writers on one log lost acknowledged writes or left a collection that no
+    /// longer opened); disposing frees the directory, and so does a holder killed with SIGKILL (the OS drops the lock).
+    /// </summary>
+    [Fact]
+    public async Task ASecondOpen_IsRefused_InThisProcessAndAnother_UntilTheHolderIsDisposedOrKilled()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "c");
+        using (var first = RecordCollection<string>.Open(path, CollectionTestData.Schema("HNSW8"), CollectionCrashChild.Options))
+        {
+            await first.UpsertAsync(CollectionTestData.Make("k1", 1));
+            var e = Assert.Throws<IOException>(() => RecordCollection<string>.Open(path, null, CollectionCrashChild.Options));
+            Assert.Contains("is in use", e.Message);
+            Assert.Contains(Path.GetFullPath(path), e.Message);
+            await first.UpsertAsync(CollectionTestData.Make("k2", 2)); // the refused open touched nothing
+        }
+        using (var again = RecordCollection<string>.Open(path, null, CollectionCrashChild.Options))
+            Assert.Equal(2, again.Count);
+        using (var child = new KilledChild("collection-crash-child", path, "1", "1001"))
+        {
+            child.WaitReady(TimeSpan.FromSeconds(120));
+            var e = Assert.Throws<IOException>(() => RecordCollection<string>.Open(path, null, CollectionCrashChild.Options));
+            Assert.Contains("is in use", e.Message);
+            child.Kill();
+        }
+        using var after = RecordCollection<string>.Open(path, null, CollectionCrashChild.Options);
+        after.VerifyConsistency();
+        Assert.NotNull(await after.GetAsync("k2"));
+    }
+
+    /// <summary>
     /// Runs <paramref name="kills"/> child processes on the collection in <paramref name="path"/>, each SIGKILLed at a
     /// random point; after each kill opens the collection and checks that every acknowledged write is there (payload and
     /// vector), that an interrupted batch is all or nothing, and that the store and the index agree. <paramref name="present"/>

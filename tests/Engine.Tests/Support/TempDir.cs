@@ -30,6 +30,9 @@ public sealed class TempDir : IDisposable
             foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(d.Replace(from, to));
             foreach (var f in before)
             {
+                // An open collection's lock file is held exclusively (an OS lock; .NET readers are refused) and holds
+                // nothing: the image leaves it out, as a reopen recreates it.
+                if (System.IO.Path.GetFileName(f) == Engine.Collections.CollectionDirectoryLock.FileName) continue;
                 try
                 {
                     using var src = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
