@@ -50,7 +50,8 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
     public CollectionSchema Schema => _schema;
 
     /// <inheritdoc />
-    public override Task<bool> CollectionExistsAsync(CancellationToken cancellationToken = default) => Task.FromResult(_store.Exists(Name));
+    /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
+    public override Task<bool> CollectionExistsAsync(CancellationToken cancellationToken = default) => Task.FromResult(_store.ExistsOpen(Name));
 
     /// <inheritdoc />
     /// <exception cref="VectorStoreException">The collection exists with a different schema, or its files cannot be opened or created.</exception>
@@ -190,7 +191,12 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
         options ??= new VectorSearchOptions<TRecord>();
         ArgumentOutOfRangeException.ThrowIfNegative(options.Skip, "options.Skip");
         bool vectors = IncludeVectors(options.IncludeVectors);
-        var property = _model.GetVectorPropertyOrSingle(options);
+        VectorPropertyModel property;
+        try { property = _model.GetVectorPropertyOrSingle(options); }
+        catch (InvalidOperationException e) // VectorProperty = r => r.Text: not a vector property of the model
+        {
+            throw new ArgumentException($"VectorSearchOptions.VectorProperty does not name a vector property of '{typeof(TRecord).Name}': {e.Message}", nameof(options), e);
+        }
         var scoring = _scoring[property];
         var filter = options.Filter is null ? null : new EngineFilterTranslator().Translate(options.Filter, _model);
         float[] query = await QueryVectorAsync(searchValue, property, cancellationToken).ConfigureAwait(false);
@@ -303,10 +309,15 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
             keyProperty.SetValueAsObject(record, key);
         }
         if (key is null) throw new ArgumentException($"Record {index} of the batch has no key: key property '{keyProperty.ModelName}' is null.", "records");
+        // A dynamic record is a dictionary: an entry the definition does not declare would be dropped without a word.
+        if (_dynamic && record is IDictionary<string, object?> entries)
+            foreach (var name in entries.Keys)
+                if (!_model.Properties.Any(p => p.ModelName == name))
+                    throw new ArgumentException($"Record '{key}': '{name}' is not a property of collection '{Name}' (declared: {string.Join(", ", _model.Properties.Select(p => p.ModelName))}).", "records");
         var data = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var p in _model.DataProperties)
         {
-            var value = p.GetValueAsObject(record);
+            var value = ValueOf(p, record, key);
             if (value is not null && EngineModelBuilder.FieldTypeOf(value.GetType()) is null && value is not IEnumerable<string>)
                 throw new ArgumentException($"Record '{key}': data property '{p.ModelName}' holds a {value.GetType().Name}; supported: {EngineModelBuilder.SupportedDataTypes}.", "records");
             data[p.StorageName] = value;
@@ -317,7 +328,7 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
             var p = _model.VectorProperties[v];
             vectors[p.StorageName] = generated[v] is { } embeddings
                 ? ((Embedding<float>)embeddings[index]).Vector.ToArray()
-                : p.GetValueAsObject(record) switch
+                : ValueOf(p, record, key) switch
                 {
                     ReadOnlyMemory<float> m => m.ToArray(),
                     float[] a => a,
@@ -327,6 +338,17 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
                 };
         }
         return new NeutralRecord(key, data, vectors);
+    }
+
+    // A property's value; a dynamic record's value of another type than declared (the abstraction's cast fails) is an
+    // ArgumentException naming the record, like every other bad record.
+    private static object? ValueOf(PropertyModel p, TRecord record, object key)
+    {
+        try { return p.GetValueAsObject(record); }
+        catch (InvalidCastException e)
+        {
+            throw new ArgumentException($"Record '{key}': {e.Message}", "records", e);
+        }
     }
 
     private TRecord ToRecord(NeutralRecord stored, bool includeVectors)

@@ -116,9 +116,37 @@ internal sealed class EngineFilterTranslator : FilterTranslatorBase
                 // (long)5, (int?)5: evaluate the conversion.
                 value = inner is null ? null : Expression.Lambda(Expression.Convert(Expression.Constant(inner, u.Operand.Type), u.Type)).Compile(preferInterpretation: true).DynamicInvoke();
                 return true;
+            case not null when e.NodeType != ExpressionType.Lambda && !UsesParameter.In(e):
+                // A value that does not depend on the record (DateTimeOffset.UtcNow.AddDays(-7), a method of a captured
+                // object): evaluated once, here, as other VectorData connectors do.
+                try { value = Expression.Lambda<Func<object?>>(Expression.Convert(e, typeof(object))).Compile(preferInterpretation: true)(); }
+                catch (Exception ex)
+                {
+                    throw new NotSupportedException($"Filter value '{e}' could not be evaluated: {ex.Message}", ex);
+                }
+                return true;
             default:
                 value = null;
                 return false;
+        }
+    }
+
+    // Finds whether an expression reads a lambda parameter (the record, or an inner lambda's own parameter).
+    private sealed class UsesParameter : ExpressionVisitor
+    {
+        private bool _found;
+
+        public static bool In(Expression e)
+        {
+            var v = new UsesParameter();
+            v.Visit(e);
+            return v._found;
+        }
+
+        protected override Expression VisitParameter(ParameterExpression node)
+        {
+            _found = true;
+            return node;
         }
     }
 

@@ -51,7 +51,7 @@ public sealed partial class EngineVectorStore : VectorStore
     /// <inheritdoc />
     /// <exception cref="ArgumentException">A collection name that is not a valid directory name (letters, digits, '_', '-', '.'; at most 128).</exception>
     /// <exception cref="NotSupportedException">A record type Engine cannot map (the message names the property), or Dictionary records (use <see cref="GetDynamicCollection"/>).</exception>
-    /// <exception cref="InvalidOperationException">A record type the abstraction's model rules reject (no key, no vector, ...).</exception>
+    /// <exception cref="NotSupportedException">A record type the abstraction's model rules reject (no key, no vector, ...): the message names the collection and type.</exception>
     public override EngineCollection<TKey, TRecord> GetCollection<TKey, TRecord>(string name, VectorStoreCollectionDefinition? definition = null)
     {
         ThrowIfDisposed();
@@ -134,6 +134,13 @@ public sealed partial class EngineVectorStore : VectorStore
 
     internal bool Exists(string name) => File.Exists(Path.Combine(PathOf(name), SchemaFile));
 
+    /// <summary><see cref="Exists"/> for a collection object: a disposed store throws, as every other member does.</summary>
+    internal bool ExistsOpen(string name)
+    {
+        ThrowIfDisposed();
+        return Exists(name);
+    }
+
     /// <summary>The opened collection <paramref name="name"/>: opened on first use, created when <paramref name="create"/>.</summary>
     /// <exception cref="VectorStoreException">It does not exist (and is not to be created), it was created with another schema, or its files cannot be opened.</exception>
     internal StoredCollection Acquire(string name, CollectionSchema schema, bool create, string operation)
@@ -171,7 +178,19 @@ public sealed partial class EngineVectorStore : VectorStore
             if (_open.Remove(name, out var open)) open.Dispose();
             try
             {
-                if (System.IO.Directory.Exists(PathOf(name))) System.IO.Directory.Delete(PathOf(name), recursive: true);
+                string path = PathOf(name);
+                if (System.IO.Directory.Exists(path))
+                {
+                    // Not while another store (or process) has the collection open: its writes would go to deleted files.
+                    using (Engine.Collections.CollectionDirectoryLock.Acquire(path))
+                        foreach (var entry in new DirectoryInfo(path).EnumerateFileSystemInfos())
+                            if (entry.Name != Engine.Collections.CollectionDirectoryLock.FileName)
+                            {
+                                if (entry is DirectoryInfo sub) sub.Delete(recursive: true);
+                                else entry.Delete();
+                            }
+                    System.IO.Directory.Delete(path, recursive: true);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

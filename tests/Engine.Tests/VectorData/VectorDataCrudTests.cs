@@ -10,6 +10,52 @@ namespace Engine.Tests.VectorData;
 /// <summary>Every <see cref="VectorStoreCollection{TKey,TRecord}"/> and <see cref="VectorStore"/> member, with each key type.</summary>
 public class VectorDataCrudTests
 {
+    /// <summary>
+    /// Two stores on one folder (a store registered as scoped or transient): the second cannot open a collection the
+    /// first has open, nor delete it, and says why; once the first is disposed the second sees every acknowledged record.
+    /// </summary>
+    [Fact]
+    public async Task ASecondStore_OnTheSameFolder_IsRefusedTheOpenCollection_NotHandedItsFiles()
+    {
+        using var dir = new TempDir();
+        var first = new EngineVectorStore(dir.Path);
+        var docs = first.GetCollection<string, VdDoc>("docs");
+        await docs.EnsureCollectionExistsAsync();
+        await docs.UpsertAsync(Enumerable.Range(0, 5).Select(Doc));
+        using (var second = new EngineVectorStore(dir.Path))
+        {
+            var other = second.GetCollection<string, VdDoc>("docs");
+            var e = await Assert.ThrowsAsync<VectorStoreException>(() => other.UpsertAsync(Doc(5)));
+            Assert.Contains("is in use", e.Message);
+            var delete = await Assert.ThrowsAsync<VectorStoreException>(() => other.EnsureCollectionDeletedAsync());
+            Assert.Contains("is in use", delete.Message);
+            await docs.UpsertAsync(Doc(6)); // the first store's collection is untouched
+            first.Dispose();
+            await other.UpsertAsync(Doc(5));
+            var all = await other.GetAsync(["doc-0", "doc-4", "doc-5", "doc-6"]).ToListAsync();
+            Assert.Equal(4, all.Count);
+        }
+    }
+
+    /// <summary>A top far above the record count (int.MaxValue) returns every record, as a small top would, instead of
+    /// allocating result buffers for top.</summary>
+    [Fact]
+    public async Task HugeTop_ReturnsEveryRecord_FilteredOrSkippedToo()
+    {
+        using var dir = new TempDir();
+        using var store = new EngineVectorStore(dir.Path);
+        var docs = store.GetCollection<string, VdDoc>("docs");
+        await docs.EnsureCollectionExistsAsync();
+        await docs.UpsertAsync(Enumerable.Range(0, 25).Select(Doc));
+        var q = Doc(3).Embedding;
+        Assert.Equal(25, (await docs.SearchAsync(q, int.MaxValue).ToListAsync()).Count);
+        Assert.Equal(5, (await docs.SearchAsync(q, int.MaxValue, new VectorSearchOptions<VdDoc> { Skip = 20 }).ToListAsync()).Count);
+        int year = Doc(3).Year;
+        var sameYear = await docs.SearchAsync(q, 1_000_000_000, new VectorSearchOptions<VdDoc> { Filter = d => d.Year == year }).ToListAsync();
+        Assert.Equal(Enumerable.Range(0, 25).Count(n => Doc(n).Year == year), sameYear.Count);
+        Assert.All(sameYear, h => Assert.Equal(year, h.Record.Year));
+    }
+
     [Fact]
     public async Task StringKeys_EveryCollectionMember_RoundTrips()
     {

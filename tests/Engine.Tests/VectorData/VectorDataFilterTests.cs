@@ -49,6 +49,10 @@ public class VectorDataFilterTests
         ["bool == false"] = d => d.Active == false,
         ["DateTimeOffset <"] = d => d.Published < new DateTimeOffset(2020, 2, 15, 0, 0, 0, TimeSpan.Zero),
         ["DateTime >="] = d => d.Created >= new DateTime(2021, 1, 3, 0, 0, 0, DateTimeKind.Utc),
+        // values computed without the record are evaluated once (the DateTime.UtcNow.AddDays(-7) idiom)
+        ["computed DateTimeOffset"] = d => d.Published < new DateTimeOffset(2020, 1, 1, 0, 0, 0, TimeSpan.Zero).AddDays(45),
+        ["computed from a captured list"] = d => d.Year > Years.Max(),
+        ["computed on the left"] = d => DateTime.SpecifyKind(new DateTime(2021, 1, 3), DateTimeKind.Utc).AddHours(12) <= d.Created,
         ["tags Contains"] = d => d.Tags.Contains("t1"),
         ["List tags Contains"] = d => d.Labels.Contains("l0"),
         ["IN list"] = d => new[] { "news", "wiki" }.Contains(d.Category),
@@ -168,5 +172,31 @@ public class VectorDataFilterTests
         Assert.Equal(6L, hit.Record["Key"]);
         Assert.Equal(0, hit.Score!.Value, 3);
         await Assert.ThrowsAsync<ArgumentException>(() => c.GetAsync("not a long"));
+        // A value of another type than declared, or an entry the definition lacks, names the record and the entry;
+        // nothing of the batch is written.
+        Dictionary<string, object?> Row(long key) => new()
+        {
+            ["Key"] = key,
+            ["Year"] = 1999,
+            ["Tags"] = new[] { "listed" },
+            ["Vector"] = new ReadOnlyMemory<float>(VectorOf(100)),
+        };
+        var wrongType = Row(100);
+        wrongType["Year"] = "1999";
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertAsync([Row(101), wrongType]));
+        Assert.Contains("Record '100'", e.Message);
+        Assert.Contains("'Year'", e.Message);
+        Assert.Contains("String", e.Message);
+        var wrongTags = Row(104);
+        wrongTags["Tags"] = new List<string> { "listed" };
+        e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertAsync(wrongTags));
+        Assert.Contains("Record '104'", e.Message);
+        var unknown = Row(102);
+        unknown["Nope"] = 1;
+        e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertAsync(unknown));
+        Assert.Contains("'Nope' is not a property of collection 'dyn'", e.Message);
+        Assert.Null(await c.GetAsync(101L));
+        await c.UpsertAsync(Row(103));
+        Assert.Equal(["listed"], (string[])(await c.GetAsync(103L))!["Tags"]!);
     }
 }
