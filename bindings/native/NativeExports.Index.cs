@@ -102,10 +102,7 @@ public static unsafe partial class NativeExports
                 h.NoteIds(given);
                 return (int)NativeStatus.Ok;
             }
-            long[] auto = new long[n];
-            long first = h.ReserveIds(n);
-            for (int i = 0; i < auto.Length; i++) auto[i] = first + i;
-            h.Index.Add(rows, auto);
+            long first = h.AddWithAutoIds(rows, n);
             if (firstId != null) *firstId = first;
             return (int)NativeStatus.Ok;
         }

@@ -12,13 +12,20 @@ internal sealed class IndexHandle(IVectorIndex index)
     /// <summary>The wrapped index.</summary>
     public IVectorIndex Index { get; } = index;
 
-    /// <summary>Reserves <paramref name="n"/> consecutive ids for an add without explicit ids.</summary>
-    public long ReserveIds(long n)
+    /// <summary>
+    /// Adds <paramref name="rows"/> under the next <paramref name="n"/> automatic ids and returns the first. The ids are
+    /// taken only when the add succeeds: a rejected add (bad values, an untrained index) leaves the next id where it
+    /// was, so automatic ids keep matching row numbers. Automatic adds through one handle run one at a time.
+    /// </summary>
+    public long AddWithAutoIds(ReadOnlySpan<float> rows, long n)
     {
         lock (_idLock)
         {
             long first = _nextId;
-            _nextId += n;
+            var auto = new long[n];
+            for (int i = 0; i < auto.Length; i++) auto[i] = first + i;
+            Index.Add(rows, auto);
+            _nextId = first + n;
             return first;
         }
     }

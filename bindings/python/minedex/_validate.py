@@ -57,6 +57,23 @@ def text(value, name):
         raise InvalidArgumentError(f"{name} is not valid Unicode text: {e}") from None
 
 
+# The metric names the library accepts (Metric.ParseMetric in the engine), each mapped to its short name.
+_METRIC_NAMES = {"l2": "l2", "euclidean": "l2", "ip": "ip", "inner_product": "ip", "innerproduct": "ip", "dot": "ip",
+                 "cosine": "cosine", "angular": "cosine"}
+
+
+def metric(value, name="metric"):
+    """A metric name as the library spells it ("l2", "ip" or "cosine"), from any name the library accepts
+    (case-insensitive: euclidean, inner_product, dot, angular too)."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a string, got {type(value).__name__} {value!r}.")
+    short = _METRIC_NAMES.get(value.strip().lower())
+    if short is None:
+        raise InvalidArgumentError(f"{name} must be 'l2', 'ip' or 'cosine' (or euclidean, inner_product, dot, angular), "
+                                   f"got {value!r}.")
+    return short
+
+
 def path(value, name="path"):
     """A file-system path (str, bytes or os.PathLike) as bytes, without NUL characters."""
     try:
@@ -141,8 +158,17 @@ def rows(x, name):
         raise ArgumentTypeError(
             f"{name} must hold real numbers convertible to float32; got dtype {a.dtype}"
             + (" (complex values would lose their imaginary part)." if a.dtype.kind == "c" else "."))
-    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf, which the engine rejects by row
-        a = np.ascontiguousarray(a, dtype=np.float32)
+    wide = a.dtype.kind == "f" and a.dtype.itemsize > 4 or a.dtype.kind in "iu" and a.dtype.itemsize > 8
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf: named below, not reported as inf
+        f = np.ascontiguousarray(a, dtype=np.float32)
+    if wide and f.size and not np.isfinite(f).all():
+        overflow = np.isinf(f) & np.isfinite(a)
+        if overflow.any():
+            at = np.unravel_index(int(np.argmax(overflow)), a.shape)
+            raise InvalidArgumentError(
+                f"{name}{list(at)} = {a[at]!r} is beyond float32's range (±3.4028235e38): vectors are stored as "
+                "float32.")
+    a = f
     if a.ndim == 1:
         a = a.reshape(1, -1)
     if a.ndim != 2:

@@ -20,6 +20,7 @@ first ("top") or uniformly at random ("random"). What differs, on purpose:
   ``temperature``), ``positive_anchor``, ``exclusions``.
 """
 
+import errno
 import json
 import os
 import re
@@ -150,12 +151,20 @@ class HardNegatives:
         """Writes one JSON object per row (``pandas.read_json(path, lines=True)`` reads it); atomic: the file
         appears only when complete. Returns the number of rows."""
         target = os.fsdecode(v.path(path))
+        folder = os.path.dirname(target) or "."
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(errno.ENOENT, f"Cannot write {target!r}: its directory does not exist", folder)
         tmp = target + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in self:
-                f.write(json.dumps({k: _plain(x) for k, x in row.items()}, ensure_ascii=False))
-                f.write("\n")
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for row in self:
+                    f.write(json.dumps({k: _plain(x) for k, x in row.items()}, ensure_ascii=False))
+                    f.write("\n")
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
         return len(self)
 
 
@@ -310,8 +319,7 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
     if sampling_strategy not in SAMPLING:
         raise v.InvalidArgumentError(
             f"sampling_strategy must be 'top', 'random', 'simans' or 'softmax', got {sampling_strategy!r}.")
-    if not isinstance(metric, str) or metric not in ("cosine", "ip", "l2"):
-        raise v.InvalidArgumentError(f"metric must be 'cosine', 'ip' or 'l2', got {metric!r}.")
+    metric = v.metric(metric)
     for flag, name in ((include_positives, "include_positives"), (output_scores, "output_scores"), (verbose, "verbose")):
         if not isinstance(flag, (bool, np.bool_)):
             raise v.ArgumentTypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}.")
@@ -356,7 +364,20 @@ def mine_hard_negatives(query_embeddings, corpus_embeddings, positives, *, queri
             raise v.InvalidArgumentError(f"Dimension mismatch: query_embeddings has {q.shape[1]} columns but "
                                          f"corpus_embeddings has {c.shape[1]}.")
     else:
+        if q.shape[1] != index.d:
+            raise v.InvalidArgumentError(f"Dimension mismatch: query_embeddings has {q.shape[1]} columns but the index "
+                                         f"holds {index.d}-dimensional vectors.")
         c = None if corpus_embeddings is None else v.rows(corpus_embeddings, "corpus_embeddings")
+        if c is not None:
+            # The index's ids are the corpus row numbers: negatives come from the index, positive scores from these
+            # rows, so they must be the vectors the index was built from (at least their shape is checked here).
+            if c.shape[1] != index.d:
+                raise v.InvalidArgumentError(f"Dimension mismatch: corpus_embeddings has {c.shape[1]} columns but the "
+                                             f"index holds {index.d}-dimensional vectors.")
+            if c.shape[0] < len(index):
+                raise v.InvalidArgumentError(
+                    f"corpus_embeddings has {c.shape[0]} rows but the index holds {len(index)} vectors, whose ids are "
+                    f"corpus row numbers: give the rows the index was built from, or corpus_embeddings=None.")
         nc = len(index) if c is None else c.shape[0]
     corpus = _texts(corpus, nc, "corpus")
     canonical = np.arange(nc, dtype=np.int64)

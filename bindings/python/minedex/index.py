@@ -210,7 +210,9 @@ class Index(NativeObject):
         return out.value
 
     def reconstruct(self, id, return_type="numpy"):
-        """The stored vector of ``id`` as float32 (d,); raises KeyError when absent."""
+        """The stored vector of ``id`` as float32 (d,); raises KeyError when absent. A cosine index stores vectors
+        normalised to unit length, so this is the added vector divided by its norm (an all-zero vector stays zero);
+        a coded index without an exact refine store (``RFlat``) returns its best stored form (decoded codes)."""
         kind = v.return_type(return_type)
         key = v.integer(id, "id", *v.INT64)
         out = np.empty(self._d, dtype=np.float32)

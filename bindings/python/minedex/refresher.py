@@ -87,7 +87,7 @@ class Refresher:
             raise v.InvalidArgumentError("corpus_embeddings is empty: a refresher needs a corpus.")
         if not isinstance(index, str):
             raise v.ArgumentTypeError(f"index must be an index spec string, got {type(index).__name__}.")
-        self._spec, self._metric = index, metric
+        self._spec, self._metric = index, v.metric(metric)
         self._max_staleness = None if max_staleness is None else v.integer(max_staleness, "max_staleness", 0)
         step = v.integer(step, "step", *v.INT64)
         self._retrain_every = None if retrain_every is None else v.integer(retrain_every, "retrain_every", 1)
@@ -250,12 +250,15 @@ class Refresher:
         """:func:`minedex.mine_hard_negatives` on the current snapshot (``index`` and ``corpus_embeddings`` come
         from it). Adds the columns ``snapshot`` (its number) and ``staleness`` (``step`` minus the embedding step of
         the oldest positive or negative vector of the row) and the attributes ``snapshot`` and ``staleness`` (per
-        unique query). Raises :class:`StaleSnapshotError` when the snapshot breaks ``max_staleness``."""
+        unique query). Quiet unless ``verbose=True`` is passed (a training loop calls it every few steps; the function
+        itself prints its score table by default, as sentence-transformers does). Raises :class:`StaleSnapshotError`
+        when the snapshot breaks ``max_staleness``."""
         self._check_open()
         self._raise_background_error()
         for key in ("index", "corpus_embeddings", "metric"):
             if key in options:
                 raise v.ArgumentTypeError(f"Refresher.mine() takes no {key!r}: the snapshot provides it.")
+        options.setdefault("verbose", False)
         with self._lock:
             if step is not None:
                 step = v.integer(step, "step", *v.INT64)

@@ -102,6 +102,11 @@ def test_hubness_occurrence_matches_numpy_knn():
         index.hubness(np.arange(400) + 1000, k=0)
     with pytest.raises(minedex.EngineError):
         index.hubness([1, 1], k=2)
+    # lists as deep as the index hold every item (N_k flat, skewness 0): the mistake is named, not answered
+    with pytest.raises(minedex.InvalidArgumentError, match="vector count"):
+        index.hubness(np.arange(400) + 1000, k=399)
+    with pytest.raises(minedex.InvalidArgumentError, match="vector count"):
+        index.hubness(np.arange(400) + 1000, queries=q, k=5000)
 
 
 def test_mine_to_jsonl_file_matches_buffers(tmp_path):
