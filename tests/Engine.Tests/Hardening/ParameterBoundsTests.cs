@@ -168,13 +168,25 @@ public class ParameterBoundsTests
     }
 
     [Fact]
-    public void Hubness_HugeK_IsBoundedByTheCorpus()
+    public void Hubness_KAsDeepAsTheCorpus_IsRejectedByName_AndOneLessWorks()
     {
+        // Lists as deep as the corpus hold every item: N_k would be flat (skewness 0) whatever the data, so such a K
+        // is reported as the mistake it is (k = 5 000 on a 1 000-item index) rather than answered with nothing.
         using var flat = new FlatIndex(D, Metric.L2);
         flat.Add(Data.AsSpan(0, 40 * D), IvfTestData.Ids(40));
-        var external = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), Data.AsSpan(0, 5 * D), new HubnessOptions { K = int.MaxValue, Threads = 1 });
-        Assert.All(external.Occurrence.Values, n => Assert.Equal(5, n)); // every query lists every corpus item
-        var self = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), new HubnessOptions { K = int.MaxValue, Threads = 1 });
-        Assert.All(self.Occurrence.Values, n => Assert.Equal(39, n)); // every other item lists it
+        foreach (int k in new[] { int.MaxValue, 40 })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), Data.AsSpan(0, 5 * D), new HubnessOptions { K = k, Threads = 1 }));
+            Assert.Contains("vector count (40)", e.Message);
+        }
+        foreach (int k in new[] { int.MaxValue, 39 })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), new HubnessOptions { K = k, Threads = 1 }));
+            Assert.Contains("minus one (39)", e.Message);
+        }
+        var external = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), Data.AsSpan(0, 5 * D), new HubnessOptions { K = 39, Threads = 1 });
+        Assert.Equal(5 * 39, external.Occurrence.Values.Sum());
+        var self = HubnessAnalyzer.Analyze(flat, IvfTestData.Ids(40), new HubnessOptions { K = 38, Threads = 1 });
+        Assert.Equal(40 * 38, self.Occurrence.Values.Sum());
     }
 }

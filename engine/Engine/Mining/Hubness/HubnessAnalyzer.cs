@@ -50,7 +50,7 @@ public static class HubnessAnalyzer
     /// <param name="index">The index.</param>
     /// <param name="corpusIds">Every id in the index (the items N_k is reported over).</param>
     /// <param name="options">Options (null = defaults).</param>
-    /// <exception cref="ArgumentException">Bad options, empty corpus, or an id the index does not hold.</exception>
+    /// <exception cref="ArgumentException">Bad options, K ≥ the index count − 1, empty corpus, or an id the index does not hold.</exception>
     public static HubnessReport Analyze(IVectorIndex index, IReadOnlyList<long> corpusIds, HubnessOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(index);
@@ -58,6 +58,11 @@ public static class HubnessAnalyzer
         options ??= new HubnessOptions();
         options.Validate();
         if (corpusIds.Count == 0) throw new ArgumentException("corpusIds is empty.", nameof(corpusIds));
+        // Each query's own id is left out, so its list can hold at most Count − 1 others: with K ≥ Count − 1 every
+        // item is in (nearly) every list and N_k is flat whatever the geometry (skewness 0 says nothing).
+        if (options.K >= index.Count - 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.K,
+                $"K ({options.K}) must be below the index's vector count minus one ({index.Count - 1}): deeper lists hold every item and N_k measures nothing.");
         long[] bank = SampleBank(corpusIds, options.SampleSize, options.Seed);
         var counts = NewCounts(corpusIds);
         BankScan.Run(index, bank, options.K, options.Threads, options.ChunkSize, (_, ids, _) =>
@@ -69,7 +74,7 @@ public static class HubnessAnalyzer
     }
 
     /// <summary>N_k for an external query bank (n × d row-major); nothing is excluded.</summary>
-    /// <exception cref="ArgumentException">Bad options, wrong dimension, non-finite queries, empty corpus.</exception>
+    /// <exception cref="ArgumentException">Bad options, K ≥ the index count, wrong dimension, non-finite queries, empty corpus.</exception>
     public static HubnessReport Analyze(IVectorIndex index, IReadOnlyList<long> corpusIds, ReadOnlySpan<float> queries,
         HubnessOptions? options = null)
     {
@@ -79,11 +84,14 @@ public static class HubnessAnalyzer
         options.Validate();
         if (corpusIds.Count == 0) throw new ArgumentException("corpusIds is empty.", nameof(corpusIds));
         int d = index.Dimension, k = options.K;
+        // A list as deep as the index holds every item: N_k is flat whatever the geometry (skewness 0 says nothing).
+        if (k >= index.Count)
+            throw new ArgumentOutOfRangeException(nameof(options), k,
+                $"K ({k}) must be below the index's vector count ({index.Count}): deeper lists hold every item and N_k measures nothing.");
         int nq = Guard.Rows(queries, d, nameof(queries));
         Guard.Finite(queries, d, nameof(queries));
         var counts = NewCounts(corpusIds);
-        // Deeper than the corpus only adds padding; the chunk shrinks so chunk × k results fit one array.
-        k = (int)Math.Min(k, Math.Max(1, index.Count));
+        // The chunk shrinks so chunk × k results fit one array.
         int chunk = BankScan.ChunkFor(options.ChunkSize, k);
         var dist = new float[Math.Min(chunk, Math.Max(1, nq)) * k];
         var labels = new long[dist.Length];
