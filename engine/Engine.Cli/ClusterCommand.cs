@@ -9,7 +9,7 @@ internal static class ClusterCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("cluster", "Distributed engine on Orleans: run a silo, or benchmark clusters of silos on loopback (docs/scale-out.md).");
+        var cmd = new Command("cluster", "Distributed engine on Orleans: run a silo, load a corpus into a cluster, serve a gateway for the Python binding, or benchmark clusters of silos on loopback (docs/scale-out.md).");
         cmd.Subcommands.Add(CreateSilo());
         cmd.Subcommands.Add(CreateBench());
         cmd.Subcommands.Add(CreateLoad());

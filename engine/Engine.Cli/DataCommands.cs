@@ -85,6 +85,7 @@ internal static class DataCommands
             if (kv < 1) throw new ArgumentException($"--k must be at least 1 (got {kv}).");
             if ((long)nv * dv > Array.MaxLength) throw new ArgumentException($"--n {nv} × --d {dv} values do not fit one array.");
             var m = MetricExtensions.ParseMetric(r.GetValue(metric)!);
+            kv = NeighboursHeld(kv, nv);
             string setName = r.GetValue(name) ?? $"synth-{nv}-{dv}-c{cv}-s{sv}";
             string dir = r.GetValue(output)!;
             var clock = Stopwatch.StartNew();
@@ -97,6 +98,15 @@ internal static class DataCommands
             return 0;
         }));
         return cmd;
+    }
+
+    // A query has at most n neighbours: gt.ivecs rows padded with -1 past n would make recall@k of an exact index
+    // below 1 (k > n), so the ground truth holds n and a search with a larger k is refused by name.
+    private static int NeighboursHeld(int k, long n)
+    {
+        if (k <= n) return k;
+        Log($"gt: --k {k} is above the {n} base vectors; storing {n} neighbours per query");
+        return (int)n;
     }
 
     private static Command CreateGroundTruth()
@@ -114,7 +124,7 @@ internal static class DataCommands
             int kv = r.GetValue(k);
             if (kv < 1) throw new ArgumentException($"--k must be at least 1 (got {kv}).");
             var set = DataSet.Load(dir, new DataSetLoadOptions { RequireGroundTruth = false });
-            WriteGroundTruth(set, dir, kv, r.GetValue(threads));
+            WriteGroundTruth(set, dir, NeighboursHeld(kv, set.Count), r.GetValue(threads));
             return 0;
         }));
         return cmd;
