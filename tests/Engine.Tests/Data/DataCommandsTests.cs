@@ -28,6 +28,20 @@ public sealed class DataCommandsTests : IDisposable
     }
 
     [Fact]
+    public void AKAboveTheBaseCount_StoresEveryNeighbour_NotPadding()
+    {
+        // gt rows padded with -1 past n made an exact index's recall@k below 1: the ground truth holds n neighbours.
+        string outDir = _dir.File("small");
+        Assert.Equal(0, Run("data", "synth", "--n", "30", "--d", "4", "--nq", "5", "--k", "200", "--threads", "1", "--out", outDir));
+        var set = DataSet.Load(outDir);
+        Assert.Equal(30, set.GroundTruthK);
+        Assert.DoesNotContain(-1, set.GroundTruth!);
+        File.Delete(Path.Combine(outDir, DataSet.GroundTruthFile));
+        Assert.Equal(0, Run("data", "gt", "--data", outDir, "--k", "100"));
+        Assert.Equal(set.GroundTruth, DataSet.Load(outDir).GroundTruth);
+    }
+
+    [Fact]
     public void SynthRejectsBadArguments()
     {
         Assert.Equal(2, Run("data", "synth", "--n", "0", "--d", "8", "--out", _dir.File("x")));
