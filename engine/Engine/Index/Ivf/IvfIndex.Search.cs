@@ -251,8 +251,12 @@ public sealed partial class IvfIndex
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
         bool dedup = _spillMap is not null;
-        // Every candidate re-scored (no early stop, no duplicate to skip): the three-pass refine.
-        if (_refine is not null && !lowerBounds && !dedup) return RefineAll(q, probeLists, candKeys, candLabels, count, outKeys, outIds, s);
+        // Every candidate re-scored (no early stop): the three-pass refine, over one copy of each id under SOAR.
+        if (_refine is not null && !lowerBounds)
+        {
+            if (dedup) count = DistinctCandidates(probeLists, candKeys, candLabels, count, s);
+            return RefineAll(q, probeLists, candKeys, candLabels, count, outKeys, outIds, s);
+        }
         // Only lower bounds are read in order (to stop early); otherwise every candidate goes to the final top-k,
         // whose content does not depend on the order, so the candidates are not sorted first.
         int found = count;
@@ -301,6 +305,29 @@ public sealed partial class IvfIndex
         }
         final.SortAndPad(float.PositiveInfinity);
         return refined;
+    }
+
+    // SOAR files a vector under two lists, so both copies can be candidates (with raw codes their estimates are equal):
+    // keeps the first copy of each id, in place, and returns how many are left. The ids' lines are requested first, so
+    // their misses overlap instead of each stalling the set's probe; the refine rows of the copies dropped are never read.
+    private int DistinctCandidates(ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count, IvfScratch s)
+    {
+        for (int c = 0; c < count; c++)
+        {
+            long label = candLabels[c];
+            var ids = _lists[(int)probeLists[(int)(label >> 32)]].Ids;
+            Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.Slice((int)(uint)label, 1)));
+        }
+        s.Seen.Start(count);
+        int kept = 0;
+        for (int c = 0; c < count; c++)
+        {
+            long label = candLabels[c];
+            if (!s.Seen.Add(_lists[(int)probeLists[(int)(label >> 32)]].Ids[(int)(uint)label])) continue;
+            candKeys[kept] = candKeys[c];
+            candLabels[kept++] = label;
+        }
+        return kept;
     }
 
     // Bytes of refine rows requested ahead of the one being scored by RefineAll (at least RefineWindowRows rows). On a
