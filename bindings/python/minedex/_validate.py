@@ -158,7 +158,7 @@ def rows(x, name):
         raise ArgumentTypeError(
             f"{name} must hold real numbers convertible to float32; got dtype {a.dtype}"
             + (" (complex values would lose their imaginary part)." if a.dtype.kind == "c" else "."))
-    wide = a.dtype.kind == "f" and a.dtype.itemsize > 4 or a.dtype.kind in "iu" and a.dtype.itemsize > 8
+    wide = a.dtype.kind == "f" and a.dtype.itemsize > 4  # float64 and wider can exceed float32 (no integer can)
     with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf: named below, not reported as inf
         f = np.ascontiguousarray(a, dtype=np.float32)
     if wide and f.size and not np.isfinite(f).all():
