@@ -50,6 +50,16 @@ class ArgumentTypeError(EngineError, TypeError):
         super().__init__(message, code)
 
 
+class CorruptFileError(EngineError):
+    """A file that fails a checksum or a structural check: code 4, "corrupt" — an index file the engine refuses
+    (``minedex.load``) or a mined-rows file read here (``read_mined``). ``CorruptFileError(path, message)`` names the
+    file; ``CorruptFileError(message)`` keeps the engine's message, which names it already."""
+
+    def __init__(self, path_or_message, message=None, code=4):
+        text = path_or_message if message is None else f"{os.fsdecode(path_or_message)}: {message}"
+        super().__init__(text, code)
+
+
 def _cpu_flags():
     """The CPU feature flags the kernel reports (Linux /proc/cpuinfo); empty when unknown."""
     try:
@@ -165,7 +175,7 @@ def check(code):
         raw = lib.engine_last_error()
         message = raw.decode("utf-8", "replace") if raw else "unknown engine error"
         # The engine's "invalid argument" is a ValueError too, like the checks done on the Python side.
-        raise (InvalidArgumentError if code == 1 else EngineError)(message, code)
+        raise (InvalidArgumentError if code == 1 else CorruptFileError if code == 4 else EngineError)(message, code=code)
 
 
 def has(name):

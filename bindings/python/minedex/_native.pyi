@@ -1,3 +1,5 @@
+from typing import Any, Optional
+
 class EngineError(Exception):
     code: int
     status: str
@@ -5,3 +7,5 @@ class EngineError(Exception):
 
 class InvalidArgumentError(EngineError, ValueError): ...
 class ArgumentTypeError(EngineError, TypeError): ...
+class CorruptFileError(EngineError):
+    def __init__(self, path_or_message: Any, message: Optional[str] = ..., code: int = ...) -> None: ...

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 
 from . import _validate as v
-from ._native import EngineError
+from ._native import CorruptFileError  # noqa: F401 (raised here, exported by the package)
 
 MAGIC = b"ENGNIDX\0"
 KIND = "mined-negatives"
@@ -35,13 +35,6 @@ def crc32c(data, state=0xFFFFFFFF):
     for b in data:
         state = table[(state ^ b) & 0xFF] ^ (state >> 8)
     return state
-
-
-class CorruptFileError(EngineError):
-    """A mined-rows file that fails a checksum or a structural check (code 4, "corrupt", as the engine's)."""
-
-    def __init__(self, path, message):
-        super().__init__(f"{os.fsdecode(path)}: {message}", 4)
 
 
 def read_mined(path, verify=True):

@@ -1,10 +1,7 @@
 from typing import Any, Dict
 
-from ._native import EngineError
+from ._native import CorruptFileError as CorruptFileError
 from .index import PathLike
-
-class CorruptFileError(EngineError):
-    def __init__(self, path: PathLike, message: str) -> None: ...
 
 def crc32c(data: bytes, state: int = ...) -> int: ...
 def read_mined(path: PathLike, verify: bool = ...) -> Dict[str, Any]: ...

@@ -134,12 +134,12 @@ def test_corrupt_and_missing_files_raise(tmp_path):
     blob[len(blob) // 2] ^= 0xFF
     bad = tmp_path / "bad.idx"
     bad.write_bytes(bytes(blob))
-    with pytest.raises(minedex.EngineError) as e:
+    with pytest.raises(minedex.CorruptFileError) as e:  # the same class read_mined raises for a damaged rows file
         minedex.load(bad)
-    assert e.value.status == "corrupt"
+    assert e.value.status == "corrupt" and isinstance(e.value, minedex.EngineError)
     truncated = tmp_path / "short.idx"
     truncated.write_bytes(bytes(blob[:20]))
-    with pytest.raises(minedex.EngineError) as e:
+    with pytest.raises(minedex.CorruptFileError) as e:
         minedex.load(truncated)
     assert e.value.status == "corrupt"
     with pytest.raises(minedex.EngineError) as e:
