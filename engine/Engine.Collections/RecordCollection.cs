@@ -20,6 +20,8 @@ namespace Engine.Collections;
 /// (<see cref="CollectionRecovery.IndexSource"/> says which). See docs/collections.md.</para>
 /// <para>Thread safety: any number of concurrent readers (search, get); writers are serialised and exclude readers
 /// only while they apply a committed write in memory (not during the log's fsync).</para>
+/// <para>One open collection per directory, in any process: <see cref="Open"/> takes the directory's
+/// <see cref="CollectionDirectoryLock"/> first and <see cref="Dispose"/> releases it last; share one instance.</para>
 /// </remarks>
 /// <typeparam name="TKey">string, Guid, int or long (as in the schema).</typeparam>
 public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull

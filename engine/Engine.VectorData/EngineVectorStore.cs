@@ -50,8 +50,9 @@ public sealed partial class EngineVectorStore : VectorStore
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">A collection name that is not a valid directory name (letters, digits, '_', '-', '.'; at most 128).</exception>
-    /// <exception cref="NotSupportedException">A record type Engine cannot map (the message names the property), or Dictionary records (use <see cref="GetDynamicCollection"/>).</exception>
-    /// <exception cref="NotSupportedException">A record type the abstraction's model rules reject (no key, no vector, ...): the message names the collection and type.</exception>
+    /// <exception cref="NotSupportedException">A record type Engine cannot map (the message names the property), one the
+    /// abstraction's model rules reject (no key, no vector, ...; the message names the collection and type), or Dictionary
+    /// records (use <see cref="GetDynamicCollection"/>).</exception>
     public override EngineCollection<TKey, TRecord> GetCollection<TKey, TRecord>(string name, VectorStoreCollectionDefinition? definition = null)
     {
         ThrowIfDisposed();
