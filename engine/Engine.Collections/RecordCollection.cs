@@ -89,7 +89,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         string schemaPath = Path.Combine(dir, SchemaFile);
         if (!File.Exists(schemaPath))
         {
-            if (schema is null) throw new ArgumentException($"'{dir}' holds no collection; pass a schema to create one.", nameof(schema));
+            if (schema is null) throw NoCollection(dir);
             CheckKeyType(schema);
             Directory.CreateDirectory(dir);
         }
@@ -103,6 +103,9 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         }
     }
 
+    private static ArgumentException NoCollection(string dir) =>
+        new($"'{dir}' holds no collection; pass a schema to create one.", "schema");
+
     private static RecordCollection<TKey> OpenLocked(string dir, string schemaPath, CollectionSchema? schema, CollectionOptions options,
         CollectionDirectoryLock dirLock)
     {
@@ -111,7 +114,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         if (!File.Exists(schemaPath))
         {
             // Checked again under the lock: the collection may have been created since (or its files deleted).
-            if (schema is null) throw new ArgumentException($"'{dir}' holds no collection; pass a schema to create one.", nameof(schema));
+            if (schema is null) throw NoCollection(dir);
             CheckKeyType(schema);
             if (File.Exists(Path.Combine(dir, ManifestFile))) File.Delete(Path.Combine(dir, ManifestFile));
             IndexSnapshot.DeleteAll(dir);

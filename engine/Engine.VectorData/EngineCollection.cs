@@ -31,6 +31,7 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
     private readonly Dictionary<VectorPropertyModel, VectorScoring> _scoring;
     private readonly VectorStoreCollectionMetadata _metadata;
     private readonly bool _dynamic;
+    private readonly HashSet<string> _propertyNames; // a dynamic record's entries must be among these
 
     internal EngineCollection(EngineVectorStore store, string name, VectorStoreCollectionDefinition? definition)
     {
@@ -38,6 +39,7 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
         Name = name;
         _dynamic = typeof(TRecord) == typeof(Dictionary<string, object?>);
         _model = EngineModelBuilder.BuildModel(typeof(TRecord), typeof(TKey), definition, store.Options.EmbeddingGenerator, name);
+        _propertyNames = _model.Properties.Select(p => p.ModelName).ToHashSet(StringComparer.Ordinal);
         _schema = EngineModelBuilder.ToSchema(_model, name);
         _scoring = _model.VectorProperties.ToDictionary(v => v, v => VectorScoring.For(v.DistanceFunction, v.ModelName, name));
         _metadata = new VectorStoreCollectionMetadata { VectorStoreSystemName = EngineVectorStore.SystemName, VectorStoreName = store.Directory, CollectionName = name };
@@ -51,7 +53,7 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
 
     /// <inheritdoc />
     /// <exception cref="ObjectDisposedException">The store was disposed.</exception>
-    public override Task<bool> CollectionExistsAsync(CancellationToken cancellationToken = default) => Task.FromResult(_store.ExistsOpen(Name));
+    public override Task<bool> CollectionExistsAsync(CancellationToken cancellationToken = default) => _store.CollectionExistsAsync(Name, cancellationToken);
 
     /// <inheritdoc />
     /// <exception cref="VectorStoreException">The collection exists with a different schema, or its files cannot be opened or created.</exception>
@@ -312,8 +314,8 @@ public sealed class EngineCollection<TKey, TRecord> : VectorStoreCollection<TKey
         // A dynamic record is a dictionary: an entry the definition does not declare would be dropped without a word.
         if (_dynamic && record is IDictionary<string, object?> entries)
             foreach (var name in entries.Keys)
-                if (!_model.Properties.Any(p => p.ModelName == name))
-                    throw new ArgumentException($"Record '{key}': '{name}' is not a property of collection '{Name}' (declared: {string.Join(", ", _model.Properties.Select(p => p.ModelName))}).", "records");
+                if (!_propertyNames.Contains(name))
+                    throw new ArgumentException($"Record '{key}': '{name}' is not a property of collection '{Name}' (declared: {string.Join(", ", _propertyNames)}).", "records");
         var data = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var p in _model.DataProperties)
         {

@@ -135,13 +135,6 @@ public sealed partial class EngineVectorStore : VectorStore
 
     internal bool Exists(string name) => File.Exists(Path.Combine(PathOf(name), SchemaFile));
 
-    /// <summary><see cref="Exists"/> for a collection object: a disposed store throws, as every other member does.</summary>
-    internal bool ExistsOpen(string name)
-    {
-        ThrowIfDisposed();
-        return Exists(name);
-    }
-
     /// <summary>The opened collection <paramref name="name"/>: opened on first use, created when <paramref name="create"/>.</summary>
     /// <exception cref="VectorStoreException">It does not exist (and is not to be created), it was created with another schema, or its files cannot be opened.</exception>
     internal StoredCollection Acquire(string name, CollectionSchema schema, bool create, string operation)
