@@ -18,12 +18,24 @@ internal static class Prefetch
     public static unsafe void Range(ReadOnlySpan<byte> bytes)
     {
         if (!Sse.IsSupported || bytes.IsEmpty) return;
-        fixed (byte* p = &MemoryMarshal.GetReference(bytes))
-        {
-            // Align down so a row that starts mid-line still has its first line fetched.
-            byte* line = (byte*)((nuint)p & ~(nuint)(Line - 1));
-            byte* end = p + bytes.Length;
-            for (; line < end; line += Line) Sse.Prefetch0(line);
-        }
+        fixed (byte* p = &MemoryMarshal.GetReference(bytes)) Range(p, bytes.Length);
+    }
+
+    /// <summary>Prefetches every cache line of the <paramref name="length"/> bytes at <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Range(byte* p, int length)
+    {
+        if (!Sse.IsSupported || length <= 0) return;
+        // Align down so a row that starts mid-line still has its first line fetched.
+        byte* line = (byte*)((nuint)p & ~(nuint)(Line - 1));
+        byte* end = p + length;
+        for (; line < end; line += Line) Sse.Prefetch0(line);
+    }
+
+    /// <summary>Prefetches the cache line holding <paramref name="p"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void At(void* p)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(p);
     }
 }

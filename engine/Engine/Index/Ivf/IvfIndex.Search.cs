@@ -246,7 +246,7 @@ public sealed partial class IvfIndex
     // Writes a query's top-k from its candidates (count entries over candKeys / candLabels, chosen by key): re-scored
     // from the refine store when there is one (all of them by RefineAll; in lower-bound order, stopping early, when the
     // candidates carry error bounds; skipping SOAR's second copies), otherwise as they are. Returns the candidates re-scored.
-    private long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
+    private unsafe long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
         Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
@@ -291,17 +291,18 @@ public sealed partial class IvfIndex
             if (lowerBounds && candKeys[c] > final.Threshold) break;
             if (_refine is not null && c + Ahead < found) PrefetchRefine(candLabels[c + Ahead], probeLists);
             long label = candLabels[c];
-            int p = (int)(label >> 32), off = (int)(uint)label;
-            int li = (int)probeLists[p];
-            var list = _lists[li];
-            if (dedup && !s.Seen.Add(list.Ids[off])) continue;
+            ref readonly var rows = ref _lists.Rows((int)probeLists[(int)(label >> 32)]);
+            int off = (int)(uint)label;
+            long id = rows.Ids[off];
+            if (dedup && !s.Seen.Add(id)) continue;
             float key = candKeys[c];
             if (_refine is not null)
             {
-                key = _refine.Key(q, list.Refine.Slice(off * _refine.CodeSize, _refine.CodeSize), Metric != Metric.L2, s.Vector);
+                int size = _refine.CodeSize;
+                key = _refine.Key(q, new ReadOnlySpan<byte>(rows.Refine + (long)off * size, size), Metric != Metric.L2, s.Vector);
                 refined++;
             }
-            final.Push(key, list.Ids[off]);
+            final.Push(key, id);
         }
         final.SortAndPad(float.PositiveInfinity);
         return refined;
@@ -310,20 +311,19 @@ public sealed partial class IvfIndex
     // SOAR files a vector under two lists, so both copies can be candidates (with raw codes their estimates are equal):
     // keeps the first copy of each id, in place, and returns how many are left. The ids' lines are requested first, so
     // their misses overlap instead of each stalling the set's probe; the refine rows of the copies dropped are never read.
-    private int DistinctCandidates(ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count, IvfScratch s)
+    private unsafe int DistinctCandidates(ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count, IvfScratch s)
     {
         for (int c = 0; c < count; c++)
         {
             long label = candLabels[c];
-            var ids = _lists[(int)probeLists[(int)(label >> 32)]].Ids;
-            Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.Slice((int)(uint)label, 1)));
+            Runtime.Prefetch.At(_lists.Rows((int)probeLists[(int)(label >> 32)]).Ids + (int)(uint)label);
         }
         s.Seen.Start(count);
         int kept = 0;
         for (int c = 0; c < count; c++)
         {
             long label = candLabels[c];
-            if (!s.Seen.Add(_lists[(int)probeLists[(int)(label >> 32)]].Ids[(int)(uint)label])) continue;
+            if (!s.Seen.Add(_lists.Rows((int)probeLists[(int)(label >> 32)]).Ids[(int)(uint)label])) continue;
             candKeys[kept] = candKeys[c];
             candLabels[kept++] = label;
         }
@@ -345,7 +345,7 @@ public sealed partial class IvfIndex
     /// rows up front lets their misses overlap instead of queueing behind each distance and heap push; docs/ivf.md
     /// (Search item 4) has the measurement. Returns the candidates re-scored (all of them).
     /// </summary>
-    private long RefineAll(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
+    private unsafe long RefineAll(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
         Span<float> outKeys, Span<long> outIds, IvfScratch s)
     {
         var refine = _refine!;
@@ -359,9 +359,8 @@ public sealed partial class IvfIndex
         {
             if (c + ahead < count) PrefetchRefine(candLabels[c + ahead], probeLists);
             long label = candLabels[c];
-            var list = _lists[(int)probeLists[(int)(label >> 32)]];
-            int off = (int)(uint)label;
-            candKeys[c] = refine.PreparedKey(q, s.Prepared, constant, list.Refine.Slice(off * size, size), ip, s.Vector);
+            byte* row = _lists.Rows((int)probeLists[(int)(label >> 32)]).Refine + (long)(uint)label * size;
+            candKeys[c] = refine.PreparedKey(q, s.Prepared, constant, new ReadOnlySpan<byte>(row, size), ip, s.Vector);
         }
         var final = new TopKHeap(outKeys, outIds);
         for (int c = 0; c < count; c++)
@@ -369,7 +368,7 @@ public sealed partial class IvfIndex
             float key = candKeys[c];
             if (key > final.Threshold) continue; // cannot enter whatever its id: skip reading the id
             long label = candLabels[c];
-            final.Push(key, _lists[(int)probeLists[(int)(label >> 32)]].Ids[(int)(uint)label]);
+            final.Push(key, _lists.Rows((int)probeLists[(int)(label >> 32)]).Ids[(int)(uint)label]);
         }
         final.SortAndPad(float.PositiveInfinity);
         return count;
@@ -413,7 +412,9 @@ public sealed partial class IvfIndex
             {
                 long li = s.ProbeLists[i * probes + p];
                 if (li < 0) break;
-                if (_lists[(int)li].Count == 0) continue;
+                // a list that never held a row is skipped without loading its object (one that held rows and was
+                // emptied by removals is scanned: it adds nothing)
+                if (_lists.Rows((int)li).CodeBytes == 0) continue;
                 s.Pairs[pairs++] = (p == 0 ? 0 : FirstPassDone) | (li << 32) | (uint)(i * probes + p);
             }
         }
@@ -421,7 +422,11 @@ public sealed partial class IvfIndex
         for (int j = 0; j < pairs; j++)
         {
             int li = (int)((order[j] >> 32) & ListMask), slot = (int)(uint)order[j];
-            if (j + 1 < pairs && (int)((order[j + 1] >> 32) & ListMask) is int next && next != li) PrefetchListHead(next, CodeHeadBytes);
+            if (j + 1 < pairs && (int)((order[j + 1] >> 32) & ListMask) is int next && next != li)
+            {
+                _lists.PrefetchObject(next);
+                PrefetchListHead(next, CodeHeadBytes);
+            }
             int i = slot / probes, p = slot - i * probes;
             var list = _lists[li];
             var scanner = s.Scanners[i];
@@ -476,20 +481,23 @@ public sealed partial class IvfIndex
     // small enough to stay in cache on data sets like MNIST, where a longer prefetch is pure overhead.
     private const int ListHeadBytes = 16384, CodeHeadBytes = 2048;
 
-    private void PrefetchListHead(long li, int bytes = ListHeadBytes)
+    // Addresses come from the lists' dense table (InvertedLists.Rows), not from the list objects: loading a list
+    // object and then its array header were two dependent misses before each prefetch could even be issued (on
+    // GloVe-100 under L2 about a quarter of RefineAll's samples sat on them).
+    private unsafe void PrefetchListHead(long li, int bytes = ListHeadBytes)
     {
         if (li < 0) return;
-        var codes = _lists[(int)li].Codes;
-        Runtime.Prefetch.Range(codes[..Math.Min(codes.Length, bytes)]);
+        ref readonly var rows = ref _lists.Rows((int)li);
+        Runtime.Prefetch.Range(rows.Codes, Math.Min(rows.CodeBytes, bytes));
     }
 
-    private void PrefetchRefine(long label, ReadOnlySpan<long> probeLists)
+    private unsafe void PrefetchRefine(long label, ReadOnlySpan<long> probeLists)
     {
-        var list = _lists[(int)probeLists[(int)(label >> 32)]];
+        ref readonly var rows = ref _lists.Rows((int)probeLists[(int)(label >> 32)]);
         int size = _refine!.CodeSize, off = (int)(uint)label;
-        Runtime.Prefetch.Range(list.Refine.Slice(off * size, size));
+        Runtime.Prefetch.Range(rows.Refine + (long)off * size, size);
         // the id is read for every refined candidate too (final heap ties go by id): its line is a miss of its own
-        Runtime.Prefetch.Range(System.Runtime.InteropServices.MemoryMarshal.AsBytes(list.Ids.Slice(off, 1)));
+        Runtime.Prefetch.At(rows.Ids + off);
     }
 
     // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread).

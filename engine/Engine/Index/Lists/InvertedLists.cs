@@ -15,10 +15,16 @@ namespace Engine.Index.Lists;
 /// lists do not interpret them. A third backing (e.g. SPANN's posting store on a block device) derives from
 /// <see cref="InvertedList"/> and materialises a list's spans when it is acquired.</para>
 /// <para>Not thread-safe by itself: the owning index serialises writers against readers.</para>
+/// <para>Beside the list objects the lists keep a dense table of where each list's rows start
+/// (<see cref="Rows(int)"/>): the scattered reads of a search (refine rows and ids of its candidates, the head of the
+/// next list) compute their address from that 32-byte entry instead of loading a list object and then an array
+/// header, two dependent cache misses before the row's own. Heap lists are therefore allocated pinned, so an
+/// address stays valid until the list's storage is replaced, which only happens here (and updates the entry).</para>
 /// </remarks>
 internal sealed class InvertedLists : IReadOnlyList<InvertedList>
 {
     private readonly InvertedList[] _lists;
+    private readonly ListRows[] _rows;
 
     /// <summary>Creates <paramref name="count"/> empty heap lists.</summary>
     /// <param name="count">Number of lists.</param>
@@ -29,8 +35,25 @@ internal sealed class InvertedLists : IReadOnlyList<InvertedList>
         Layout = layout;
         RefineSize = refineSize;
         _lists = new InvertedList[count];
+        _rows = new ListRows[count];
         for (int i = 0; i < count; i++) _lists[i] = new HeapInvertedList();
     }
+
+    /// <summary>
+    /// Where list <paramref name="list"/>'s ids, codes and refine rows start (valid for readers while no writer runs:
+    /// the owning index's read lock).
+    /// </summary>
+    public ref readonly ListRows Rows(int list) => ref _rows[list];
+
+    private void Point(int list) => _rows[list] = _lists[list].Locate();
+
+    /// <summary>
+    /// Requests the cache line of list <paramref name="list"/>'s object (its count and storage fields), which a scan
+    /// reads before its rows. The object's address is read as a number and only prefetched, never dereferenced, so a
+    /// garbage collection moving it in between costs a wasted line, nothing more.
+    /// </summary>
+    public unsafe void PrefetchObject(int list) =>
+        Runtime.Prefetch.At((void*)System.Runtime.CompilerServices.Unsafe.As<InvertedList, nint>(ref _lists[list]));
 
     /// <summary>Code layout of every list.</summary>
     public CodeLayout Layout { get; }
@@ -56,11 +79,12 @@ internal sealed class InvertedLists : IReadOnlyList<InvertedList>
         switch (_lists[list])
         {
             case HeapInvertedList heap:
-                heap.EnsureCapacity(rows, Layout, RefineSize);
+                if (heap.EnsureCapacity(rows, Layout, RefineSize)) Point(list);
                 return heap;
             case var other:
                 var copy = HeapInvertedList.CopyOf(other, rows, Layout, RefineSize);
                 _lists[list] = copy;
+                Point(list);
                 return copy;
         }
     }
@@ -71,13 +95,20 @@ internal sealed class InvertedLists : IReadOnlyList<InvertedList>
         ?? throw new InvalidOperationException($"List {list} is memory-mapped: call Writable (copy-on-write) before writing.");
 
     /// <summary>Points list <paramref name="list"/> at rows inside a file mapping the caller keeps alive.</summary>
-    public unsafe void Map(int list, int count, long* ids, double* attributes, byte* codes, int codeBytes, byte* refine, int refineBytes) =>
+    public unsafe void Map(int list, int count, long* ids, double* attributes, byte* codes, int codeBytes, byte* refine, int refineBytes)
+    {
         _lists[list] = new MappedInvertedList(count, ids, attributes, codes, codeBytes, refine, refineBytes);
+        Point(list);
+    }
 
     /// <summary>Drops every list's storage (owned or mapped); all lists are empty afterwards.</summary>
     public void Release()
     {
-        for (int i = 0; i < _lists.Length; i++) _lists[i] = new HeapInvertedList();
+        for (int i = 0; i < _lists.Length; i++)
+        {
+            _lists[i] = new HeapInvertedList();
+            _rows[i] = default;
+        }
     }
 
     /// <inheritdoc />
@@ -109,9 +140,35 @@ internal abstract class InvertedList
 
     /// <summary>Bytes of the list read in place from a file mapping.</summary>
     public abstract long MappedBytes { get; }
+
+    /// <summary>Where this list's storage starts (stable until the storage is replaced).</summary>
+    internal abstract ListRows Locate();
 }
 
-/// <summary>A list in managed arrays (writable; capacity in whole 32-row blocks).</summary>
+/// <summary>
+/// Start addresses of one list's ids, codes and refine rows, and its code capacity in bytes (the extent a prefetch of
+/// its codes may read); all null/0 for a list with no storage. Rows are read at <c>Refine + row × refine size</c> and
+/// <c>Ids[row]</c> for rows below the list's <see cref="InvertedList.Count"/>.
+/// </summary>
+internal readonly unsafe struct ListRows(long* ids, byte* codes, int codeBytes, byte* refine)
+{
+    /// <summary>First id.</summary>
+    public readonly long* Ids = ids;
+
+    /// <summary>First code byte.</summary>
+    public readonly byte* Codes = codes;
+
+    /// <summary>First refine byte (null without a refine store).</summary>
+    public readonly byte* Refine = refine;
+
+    /// <summary>Code bytes that may be read from <see cref="Codes"/> (the capacity; 0 = no storage).</summary>
+    public readonly int CodeBytes = codeBytes;
+}
+
+/// <summary>
+/// A list in managed arrays (writable; capacity in whole 32-row blocks). The arrays are pinned (pinned object heap):
+/// <see cref="InvertedLists.Rows(int)"/> hands their addresses to searches.
+/// </summary>
 internal sealed class HeapInvertedList : InvertedList
 {
     private long[] _ids = [];
@@ -149,17 +206,37 @@ internal sealed class HeapInvertedList : InvertedList
     /// <inheritdoc />
     public override long MappedBytes => 0;
 
-    /// <summary>Grows the arrays (doubling, whole blocks) to hold at least <paramref name="rows"/> rows.</summary>
-    public void EnsureCapacity(int rows, CodeLayout layout, int refineBytes)
+    /// <summary>
+    /// Grows the arrays (doubling, whole blocks) to hold at least <paramref name="rows"/> rows; true when they were
+    /// replaced (new addresses).
+    /// </summary>
+    public bool EnsureCapacity(int rows, CodeLayout layout, int refineBytes)
     {
-        if (_ids.Length >= rows) return;
+        if (_ids.Length >= rows) return false;
         int cap = Math.Max(rows, Math.Max(32, _ids.Length * 2));
         cap = (cap + 31) & ~31; // whole fast-scan blocks
-        Array.Resize(ref _ids, cap);
-        Array.Resize(ref _attributes, cap);
-        Array.Resize(ref _codes, checked((int)layout.Bytes(cap)));
-        if (refineBytes > 0) Array.Resize(ref _refine, checked(cap * refineBytes));
+        Grow(ref _ids, cap);
+        Grow(ref _attributes, cap);
+        Grow(ref _codes, checked((int)layout.Bytes(cap)));
+        if (refineBytes > 0) Grow(ref _refine, checked(cap * refineBytes));
+        return true;
     }
+
+    // Array.Resize, into a pinned array.
+    private static void Grow<T>(ref T[] array, int length)
+    {
+        var grown = GC.AllocateArray<T>(length, pinned: true);
+        array.AsSpan(0, Math.Min(array.Length, length)).CopyTo(grown);
+        array = grown;
+    }
+
+    /// <inheritdoc />
+    internal override unsafe ListRows Locate() => new(
+        (long*)Address(_ids), (byte*)Address(_codes), _codes.Length, _refine.Length == 0 ? null : (byte*)Address(_refine));
+
+    // The first element's address of a pinned array (null when empty: nothing may be read there).
+    private static unsafe void* Address<T>(T[] array) => array.Length == 0 ? null
+        : System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(array));
 
     /// <summary>A heap copy of <paramref name="source"/> sized to it (room for at least <paramref name="rows"/> rows).</summary>
     public static HeapInvertedList CopyOf(InvertedList source, int rows, CodeLayout layout, int refineBytes)
@@ -167,10 +244,10 @@ internal sealed class HeapInvertedList : InvertedList
         int cap = (Math.Max(rows, source.Count) + 31) & ~31;
         var copy = new HeapInvertedList
         {
-            _ids = new long[cap],
-            _attributes = new double[cap],
-            _codes = new byte[checked((int)layout.Bytes(cap))],
-            _refine = refineBytes > 0 ? new byte[checked(cap * refineBytes)] : [],
+            _ids = GC.AllocateArray<long>(cap, pinned: true),
+            _attributes = GC.AllocateArray<double>(cap, pinned: true),
+            _codes = GC.AllocateArray<byte>(checked((int)layout.Bytes(cap)), pinned: true),
+            _refine = refineBytes > 0 ? GC.AllocateArray<byte>(checked(cap * refineBytes), pinned: true) : [],
             Count = source.Count,
         };
         source.Ids.CopyTo(copy._ids);
@@ -219,4 +296,7 @@ internal sealed unsafe class MappedInvertedList : InvertedList
 
     /// <inheritdoc />
     public override long MappedBytes => (long)Count * 16 + _codeBytes + _refineBytes;
+
+    /// <inheritdoc />
+    internal override ListRows Locate() => new(_ids, _codes, _codeBytes, _refineBytes == 0 ? null : _refine);
 }
