@@ -25,6 +25,25 @@ public class IndexFactoryTests
         var ex = Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["probes"] = "4" }, 1));
         Assert.Contains("probes", ex.Message);
     }
+
+    // A refine factor above 1 where nothing re-ranks (IVF lists without a refine store, other than fast-scan PQ) is
+    // refused by name instead of being swept as a setting that changes nothing; 1 (the default) stays accepted.
+    [Theory]
+    [InlineData("IVF4,Flat", false)]
+    [InlineData("IVF4,PQ4", false)]
+    [InlineData("IVF4,RaBitQ", false)]
+    [InlineData("IVF4,PQ4x4fs", true)]
+    [InlineData("IVF4,PQ4,RFlat", true)]
+    public void Ivf_refine_above_one_needs_something_to_refine(string spec, bool accepted)
+    {
+        using var index = IndexFactory.Create(spec, 8, Metric.L2);
+        var refine = new Dictionary<string, string> { ["refine"] = "4" };
+        if (accepted)
+            Assert.Equal(4, Assert.IsType<Engine.Index.Ivf.IvfSearchParameters>(IndexFactory.CreateParameters(index, refine, 1)).RefineFactor);
+        else
+            Assert.Contains("no refine store", Assert.Throws<ArgumentException>(() => IndexFactory.CreateParameters(index, refine, 1)).Message);
+        IndexFactory.CreateParameters(index, new Dictionary<string, string> { ["refine"] = "1" }, 1);
+    }
 }
 
 public class IndexFactorySpannTests

@@ -109,8 +109,15 @@ public class ParameterBoundsTests
         AssertOutOfRange("MaxCodes", () => Search(idx, new IvfSearchParameters { MaxCodes = -1 }));
         AssertOutOfRange("ExactFallbackSelectivity", () => Search(idx, new IvfSearchParameters { ExactFallbackSelectivity = double.NaN }));
         AssertOutOfRange("ExactFallbackSelectivity", () => Search(idx, new IvfSearchParameters { ExactFallbackSelectivity = 1.5 }));
-        // The largest refine factor is accepted.
-        Search(idx, new IvfSearchParameters { RefineFactor = IvfSearchParameters.MaxRefineFactor, Threads = 1 });
+        // A refine factor above 1 on lists that would ignore it (Flat, no refine store) is refused, naming the reason.
+        var none = Assert.Throws<ArgumentException>(() => Search(idx, new IvfSearchParameters { RefineFactor = 2 }));
+        Assert.Contains("refine store", none.Message);
+        Search(idx, new IvfSearchParameters { RefineFactor = 1 });
+        // The largest refine factor is accepted where it applies.
+        using var refined = new IvfIndex(IvfSpec.Parse("IVF8,PQ4x4fs,RFlat"), D, Metric.L2);
+        refined.Train(Data);
+        refined.Add(Data, IvfTestData.Ids(N));
+        Search(refined, new IvfSearchParameters { RefineFactor = IvfSearchParameters.MaxRefineFactor, Threads = 1 });
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public class IvfBehaviourTests
     public void ResultsWrittenOverTheQueriesEqualSeparateBuffers(string spec)
     {
         using var index = Build(spec);
-        var parameters = new IvfSearchParameters { Probes = 8, RefineFactor = 4, Threads = 2 };
+        var parameters = new IvfSearchParameters { Probes = 8, RefineFactor = IvfTestData.Refine(index, 4), Threads = 2 };
         var expectedKeys = new float[NQ * K];
         var expectedIds = new long[NQ * K];
         index.Search(Queries, K, expectedKeys, expectedIds, parameters);

@@ -138,7 +138,7 @@ public class IvfBinaryTests
         Assert.Equal(2, index.Remove([901, 1777]));
         string path = dir.File("b.idx");
         index.Save(path);
-        var p = new IvfSearchParameters { Probes = 8, RefineFactor = 4, Threads = 1 };
+        var p = new IvfSearchParameters { Probes = 8, RefineFactor = IvfTestData.Refine(index, 4), Threads = 1 };
         var (d0, l0) = Search(index, p);
         using var heap = IvfIndex.Load(path, expectedSpec: spec);
         using var mapped = IvfIndex.Load(path, mapped: true);

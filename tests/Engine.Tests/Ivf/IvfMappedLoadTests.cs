@@ -48,6 +48,9 @@ public class IvfMappedLoadTests
     {
         var d = new float[NQ * K];
         var l = new long[NQ * K];
+        // the shared knobs' refine factor where it means something for this spec (the index rejects it elsewhere)
+        if (p.RefineFactor > 1 && index is IvfIndex ivf && !IvfIndex.UsesRefineFactor(ivf.Spec))
+            p = new IvfSearchParameters { Probes = p.Probes, AttributeMin = p.AttributeMin, AttributeMax = p.AttributeMax, Filter = p.Filter };
         index.Search(Queries, K, d, l, p);
         return (d, l);
     }

@@ -243,7 +243,7 @@ public class IvfPartsTests
         adapter.Search(Queries, 20, 4, k2, l2, scratch);
         Assert.True(l1.Zip(l2).Count(p => p.First == p.Second) >= 76, "probe lists differ");
         for (int i = 0; i < 80; i++) Assert.True(Math.Abs(k1[i] - k2[i]) <= 1e-3 * Math.Max(1, Math.Abs(k1[i])), $"probe key {k2[i]} vs {k1[i]}");
-        var p = new IvfSearchParameters { Probes = 4, RefineFactor = 2, Threads = 1 };
+        var p = new IvfSearchParameters { Probes = 4, RefineFactor = IvfTestData.Refine(viaIndex, 2), Threads = 1 };
         var want = IvfTestData.SearchLabels(reference, Queries, 10, p);
         var got = IvfTestData.SearchLabels(viaIndex, Queries, 10, p);
         var truth = IvfTestData.GroundTruth(Data, ids, Queries, D, 10, metric);

@@ -32,7 +32,7 @@ public class IvfPersistenceTests
         Assert.Equal(spec, loaded.Description);
         Assert.Equal(index.Count, loaded.Count);
         Assert.True(loaded.IsTrained);
-        var p = new IvfSearchParameters { Probes = 4, RefineFactor = 3, AttributeMin = 10, AttributeMax = 90 };
+        var p = new IvfSearchParameters { Probes = 4, RefineFactor = IvfTestData.Refine(index, 3), AttributeMin = 10, AttributeMax = 90 };
         var d1 = new float[NQ * K]; var l1 = new long[NQ * K];
         var d2 = new float[NQ * K]; var l2 = new long[NQ * K];
         index.Search(Queries, K, d1, l1, p);

@@ -62,7 +62,7 @@ public class IvfRecallTests
         using var index = new IvfIndex(spec, D, metric);
         index.Train(Data);
         index.Add(Data, Ids);
-        var p = new IvfSearchParameters { Probes = 12, RefineFactor = 8 };
+        var p = new IvfSearchParameters { Probes = 12, RefineFactor = IvfTestData.Refine(index, 8) };
         var dist = new float[NQ * K];
         var lab = new long[NQ * K];
         index.Search(Queries, K, dist, lab, p);

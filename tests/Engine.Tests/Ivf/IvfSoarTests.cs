@@ -135,7 +135,7 @@ public class IvfSoarTests
         // All lists probed: the exact answer for Flat lists and PQ codes with an exact refine store.
         if (spec.Contains(",Flat") || (spec.Contains("RFlat") && !spec.Contains("RaBitQ")))
         {
-            var all = new IvfSearchParameters { Probes = soar.ListCount, RefineFactor = 20 };
+            var all = new IvfSearchParameters { Probes = soar.ListCount, RefineFactor = IvfTestData.Refine(soar, 20) };
             var (_, al) = Search(soar, Queries, all);
             Assert.True(IvfTestData.Recall(truth, al, NQ, K) >= 0.999);
         }
@@ -153,7 +153,7 @@ public class IvfSoarTests
         Assert.Equal(N, index.ListSizes().Sum());
         Assert.Equal((0, -1), index.ListsOf(Ids[5]));
         Assert.True(index.Verify().IsClean);
-        var (d, l) = Search(index, Queries, new IvfSearchParameters { Probes = 1, RefineFactor = 4 });
+        var (d, l) = Search(index, Queries, new IvfSearchParameters { Probes = 1, RefineFactor = IvfTestData.Refine(index, 4) });
         AssertDistinctAndSorted(d, l, NQ, Metric.L2);
     }
 

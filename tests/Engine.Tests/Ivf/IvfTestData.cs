@@ -5,6 +5,13 @@ namespace Engine.Tests.Ivf;
 /// <summary>Seeded clustered data and recall helpers shared by the IVF tests.</summary>
 internal static class IvfTestData
 {
+    /// <summary>
+    /// <paramref name="factor"/> where a refine factor changes what <paramref name="index"/> returns (a refine store,
+    /// or fast-scan PQ codes), else null: there the index rejects a factor above 1 as a knob that does nothing.
+    /// </summary>
+    public static int? Refine(Engine.Index.Ivf.IvfIndex index, int factor) =>
+        Engine.Index.Ivf.IvfIndex.UsesRefineFactor(index.Spec) ? factor : null;
+
     /// <summary>An IVF index of <paramref name="spec"/> (which must print back unchanged) trained on and holding <paramref name="data"/>.</summary>
     public static Engine.Index.Ivf.IvfIndex Build(string spec, int d, Metric metric, float[] data, long[] ids)
     {

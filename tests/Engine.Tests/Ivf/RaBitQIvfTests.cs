@@ -185,7 +185,7 @@ public class RaBitQIvfTests
         index.Remove([500, 777]);
         string path = dir.File("r.idx");
         index.Save(path);
-        var p = new IvfSearchParameters { Probes = 8, RefineFactor = 4, Threads = 1 };
+        var p = new IvfSearchParameters { Probes = 8, RefineFactor = IvfTestData.Refine(index, 4), Threads = 1 };
         var (d0, l0) = Search(index, p);
         using var heap = IvfIndex.Load(path, expectedSpec: spec);
         using var mapped = IvfIndex.Load(path, mapped: true);

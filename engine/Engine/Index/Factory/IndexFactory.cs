@@ -62,7 +62,7 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}}[nr])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,replicas=…,probes=…,eps=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}}[nr])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,size=…,max=…,replicas=…,probes=…,eps=…,closure=…,codec=SQ8|PQ{{m}}[x4]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}},rerank=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>
@@ -131,6 +131,7 @@ public static class IndexFactory
         float? epsilon = null;
         bool graph = index.Spec.CoarseHnswM > 0;
         bool bounded = index.Spec.Encoding is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan;
+        bool refines = IvfIndex.UsesRefineFactor(index.Spec);
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
@@ -143,6 +144,8 @@ public static class IndexFactory
                     break;
                 case "refine" or "k_factor" or "refine_factor":
                     refine = ParseInt(key, value, 1, IvfSearchParameters.MaxRefineFactor);
+                    if (refine > 1 && !refines)
+                        throw new ArgumentException($"Search parameter '{key}={value}' changes nothing on a '{index.Description}' index: it has no refine store (add ',RFlat' or ',Refine(...)' to the spec).", nameof(settings));
                     break;
                 case "maxcodes" or "max_codes":
                     maxCodes = ParseInt(key, value, 0, int.MaxValue);

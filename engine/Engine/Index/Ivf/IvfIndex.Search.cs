@@ -96,12 +96,21 @@ public sealed partial class IvfIndex
         if (q is not null) ArrayPool<float>.Shared.Return(q);
     }
 
+    /// <summary>
+    /// Whether <see cref="IvfSearchParameters.RefineFactor"/> changes what an index of <paramref name="spec"/> returns:
+    /// with a refine store (k × factor candidates re-ranked), and with fast-scan PQ codes without one (k × factor
+    /// survivors of the 16-bit filter keep exact ADC keys: a deeper heap loosens the filter's rounding).
+    /// </summary>
+    internal static bool UsesRefineFactor(IvfSpec spec) => spec.Refine is not null || spec.Encoding == IvfListEncoding.PQFastScan;
+
     // The knobs whose range depends on this index (list count, codec, coarse quantizer); returns the probe count.
     private int CheckKnobs(IvfSearchParameters? ivf)
     {
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
             throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
+        if (ivf?.RefineFactor > 1 && !UsesRefineFactor(Spec))
+            throw new ArgumentException($"RefineFactor applies to an index with a refine store (',RFlat' or ',Refine(...)') or fast-scan PQ codes; '{Description}' has neither, so it would change nothing.", "parameters");
         if (ivf?.BoundEpsilon is not null && _rabitq is null)
             throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", "parameters");
         if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)

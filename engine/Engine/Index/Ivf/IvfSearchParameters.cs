@@ -18,7 +18,9 @@ public sealed class IvfSearchParameters : SearchParameters
 
     /// <summary>
     /// Candidates gathered from compressed codes per result: k × RefineFactor candidates are re-ranked with the
-    /// refine store (or with exact ADC when there is none). 1..<see cref="MaxRefineFactor"/>; null means 1.
+    /// refine store (or, for fast-scan PQ codes without one, with exact ADC). 1..<see cref="MaxRefineFactor"/>; null
+    /// means 1. Above 1 on an index with neither (Flat, PQ, binary or RaBitQ lists without a refine store), where it
+    /// would change nothing, the search throws an <see cref="ArgumentException"/>.
     /// </summary>
     public int? RefineFactor { get; init; }
 
