@@ -15,8 +15,11 @@ namespace Engine.Faster;
 /// <remarks>
 /// <para>Each entry is <c>crc32c u32 of the record | record</c>: FASTER's scan does not verify its own (XOR) per-entry
 /// checksum, so without ours a flipped byte would be replayed as data.</para>
-/// <para>Files in the log directory: segments <c>wal.log.N</c> (2^28 bytes of address space each) and FASTER's commit
-/// records in <c>log-commits/</c>. FASTER's own recovery trusts the commit record and reads a segment that was cut
+/// <para>Files in the log directory: segments <c>wal.log.N</c> (2^24 bytes of address space each; 2^28 in logs made
+/// before 2026-12-06, which keep theirs: the commit cookie's magic says which) and FASTER's commit records in
+/// <c>log-commits/</c>. Truncation frees whole segments only, so the segment size bounds what a log that a checkpoint
+/// fully covers still holds on disk: up to 256 MiB with the old size (a SPANN build of MNIST left a 243 MB
+/// <c>wal.log.0</c> behind), up to 16 MiB now. FASTER's own recovery trusts the commit record and reads a segment that was cut
 /// short as zeros, which its scan skips as page padding, so on its own it would drop acknowledged records silently.
 /// This adapter checks what FASTER does not: a log without a commit record is missing; every segment must reach the
 /// committed tail; and a replay must find the records contiguous (a gap is only legal as the end of a page too short
@@ -25,7 +28,9 @@ namespace Engine.Faster;
 public sealed class FasterWriteAheadLog : IWriteAheadLog
 {
     private const int PageSizeBits = 22;
-    private const int SegmentSizeBits = 28;
+    // Segment size of logs this code creates, and of those created before the cookie named it (LegacyCookieMagic).
+    private const int NewSegmentBits = 24, LegacySegmentBits = 28;
+    private readonly int _segmentBits;
     private const int EntryHeader = 12; // FASTER's: per-entry checksum u64 + length i32
     private const int CrcSize = 4;      // ours, at the start of each entry's payload
     private readonly string _directory;
@@ -36,9 +41,14 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     /// <summary>Opens (recovering) or creates a log in <paramref name="directory"/> without the checks of
     /// <see cref="Open"/>; prefer <see cref="FasterWriteAheadLogProvider"/>.</summary>
     /// <exception cref="CorruptIndexException">FASTER cannot recover or read the log.</exception>
-    public FasterWriteAheadLog(string directory)
+    public FasterWriteAheadLog(string directory) : this(directory, SegmentBitsOf(Path.GetFullPath(directory)))
+    {
+    }
+
+    private FasterWriteAheadLog(string directory, int segmentBits)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        _segmentBits = segmentBits;
         _directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(_directory);
         _device = Devices.CreateLogDevice(SegmentPrefix(_directory), preallocateFile: false, deleteOnClose: false);
@@ -50,7 +60,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
                 LogCommitDir = _directory,
                 PageSizeBits = PageSizeBits,
                 MemorySizeBits = 24,
-                SegmentSizeBits = SegmentSizeBits,
+                SegmentSizeBits = _segmentBits,
                 LogChecksum = LogChecksumType.PerEntry,
             });
         }
@@ -62,7 +72,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         Recovery = WalRecoveryInfo.Fresh(_log.CommittedUntilAddress);
     }
 
-    private FasterWriteAheadLog(string directory, bool acceptLoss) : this(directory)
+    private FasterWriteAheadLog(string directory, bool acceptLoss, int segmentBits) : this(directory, segmentBits)
     {
         try
         {
@@ -81,6 +91,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             }
             var (tornRecords, tornBytes) = TornTail(committed);
             Recovery = new WalRecoveryInfo(committed, held, tornRecords, tornBytes, lost);
+            DeleteSegmentsBelow(_log.BeginAddress); // what an earlier process truncated but left on disk
         }
         catch
         {
@@ -102,29 +113,52 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             throw new CorruptIndexException(SegmentPrefix(dir) + ".0", 0,
                 System.IO.Directory.Exists(dir) ? "the FASTER log has no commit record (log-commits/ is missing or empty): the log is missing"
                     : "the FASTER log directory is missing");
-        ValidateCommitFiles(commits);
-        return new FasterWriteAheadLog(dir, acceptLoss);
+        int segmentBits = ValidateCommitFiles(commits);
+        return new FasterWriteAheadLog(dir, acceptLoss, segmentBits);
+    }
+
+    // The segment size of the log in a directory, from the magic of its newest readable commit cookie (the size of new
+    // logs when there is none): for the constructor that opens without Open's checks.
+    private static int SegmentBitsOf(string directory)
+    {
+        string commits = Path.Combine(directory, "log-commits");
+        if (!System.IO.Directory.Exists(commits)) return NewSegmentBits;
+        foreach (var file in System.IO.Directory.GetFiles(commits, "commit.*").OrderByDescending(f => f, StringComparer.Ordinal))
+        {
+            try
+            {
+                var b = File.ReadAllBytes(file);
+                if (b.Length >= 48 + CookieSize && SegmentBitsOfMagic(BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(48))) is int bits) return bits;
+            }
+            catch (IOException) { }
+        }
+        return NewSegmentBits;
     }
 
     // The commit records, newest first. FASTER writes each commit to a new file and deletes the older ones after it, so
     // the newest file may be torn by a crash during that write (its commit never returned, nothing it covers was
     // acknowledged): FASTER then recovers from the one before. Every other file must be complete and valid, and at least
     // one must remain.
-    private static void ValidateCommitFiles(string commits)
+    // Returns the log's segment size (log2), which its commit cookies name.
+    private static int ValidateCommitFiles(string commits)
     {
         var files = System.IO.Directory.GetFiles(commits, "commit.*")
             .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
             .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
-        int valid = 0;
+        int valid = 0, bits = 0;
         for (int i = 0; i < files.Length; i++)
         {
             var bytes = ReadCommitFile(files[i].File);
             if (i == 0 && files.Length > 1 && IsTornCommitRecord(bytes)) continue;
-            ValidateCommitFile(files[i].File, bytes);
+            int recordBits = ValidateCommitFile(files[i].File, bytes);
+            if (bits != 0 && recordBits != bits)
+                throw new CorruptIndexException(files[i].File, 48, $"the FASTER commit records disagree on the log's segment size (2^{recordBits} and 2^{bits} bytes)");
+            bits = recordBits;
             valid++;
         }
         if (valid == 0)
             throw new CorruptIndexException(files.Length > 0 ? files[0].File : commits, 0, "the FASTER log has no complete commit record");
+        return bits;
     }
 
     // A commit file cut short by a crash while it was written: shorter than a record, or nothing but zeros.
@@ -146,7 +180,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     /// <remarks>Layout, as FASTER 2.6 writes it for this adapter (no persisted iterators), padded with zeros to a sector:
     /// <c>size i32 | version i32 = 1 | checksum i64 | begin i64 | committed i64 | commit number i64 | iterators i32 = 0 |
     /// cookie length i32 = 24 | cookie</c>, where size counts the bytes after itself.</remarks>
-    private static void ValidateCommitFile(string file, byte[] b)
+    private static int ValidateCommitFile(string file, byte[] b)
     {
         const int fixedPart = CommitRecordFixedPart;
         ReadOnlySpan<byte> span = b;
@@ -164,7 +198,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         if (BinaryPrimitives.ReadInt32LittleEndian(span[44..]) != CookieSize)
             throw new CorruptIndexException(file, 44, $"the FASTER commit record's cookie length is not {CookieSize}");
         var cookie = span.Slice(48, CookieSize);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(cookie) != CookieMagic
+        if (SegmentBitsOfMagic(BinaryPrimitives.ReadUInt32LittleEndian(cookie)) is not int bits
             || BinaryPrimitives.ReadUInt32LittleEndian(cookie[20..]) != Crc32C.Compute(cookie[..20]))
             throw new CorruptIndexException(file, 48, "the FASTER commit record's engine cookie is damaged (magic or checksum)");
         if (BinaryPrimitives.ReadInt64LittleEndian(cookie[4..]) != begin || BinaryPrimitives.ReadInt64LittleEndian(cookie[12..]) != committed
@@ -172,12 +206,21 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             throw new CorruptIndexException(file, 16,
                 $"the FASTER commit record's addresses {begin}..{committed} do not match the commit that was written " +
                 $"({BinaryPrimitives.ReadInt64LittleEndian(cookie[4..])}..{BinaryPrimitives.ReadInt64LittleEndian(cookie[12..])})");
+        return bits;
     }
 
     /// <summary>Creates an empty log in <paramref name="directory"/>, deleting any FASTER log there.</summary>
-    public static FasterWriteAheadLog Create(string directory)
+    public static FasterWriteAheadLog Create(string directory) => Create(directory, NewSegmentBits);
+
+    /// <summary>
+    /// <see cref="Create(string)"/> with a segment size of 2^<paramref name="segmentBits"/> bytes: 24 (what new logs
+    /// get) or 28 (the legacy size, to test that such logs still open).
+    /// </summary>
+    internal static FasterWriteAheadLog Create(string directory, int segmentBits)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (segmentBits is not (NewSegmentBits or LegacySegmentBits))
+            throw new ArgumentOutOfRangeException(nameof(segmentBits), segmentBits, $"Segment size must be 2^{NewSegmentBits} or 2^{LegacySegmentBits} bytes.");
         string dir = Path.GetFullPath(directory);
         if (System.IO.Directory.Exists(dir))
         {
@@ -185,16 +228,16 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             string commits = Path.Combine(dir, "log-commits");
             if (System.IO.Directory.Exists(commits)) System.IO.Directory.Delete(commits, recursive: true);
         }
-        var log = new FasterWriteAheadLog(dir);
+        var log = new FasterWriteAheadLog(dir, segmentBits);
         log.CommitWithCookie(log._log.BeginAddress); // a commit record from the start: an existing log always has one
         return log;
     }
 
     private static string SegmentPrefix(string directory) => Path.Combine(directory, "wal.log");
 
-    private const long SegmentMask = (1L << SegmentSizeBits) - 1;
+    private long SegmentMask => (1L << _segmentBits) - 1;
 
-    private static long SegmentOf(long address) => address >> SegmentSizeBits;
+    private long SegmentOf(long address) => address >> _segmentBits;
 
     private string SegmentFile(long segment) => $"{SegmentPrefix(_directory)}.{segment}";
 
@@ -207,8 +250,8 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         if (committed <= begin) return committed;
         for (long seg = SegmentOf(begin); seg <= SegmentOf(committed - 1); seg++)
         {
-            long segStart = seg << SegmentSizeBits;
-            long need = Math.Min(committed, segStart + (1L << SegmentSizeBits)) - segStart;
+            long segStart = seg << _segmentBits;
+            long need = Math.Min(committed, segStart + (1L << _segmentBits)) - segStart;
             long have = FileLength(SegmentFile(seg));
             if (have < need) return Math.Max(begin, segStart + have);
         }
@@ -272,9 +315,20 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     // FASTER's commit record (log-commits/commit.N.0) holds the begin and committed addresses with a checksum that its
     // recovery does not check: a flipped bit in the committed address recovers a log that silently ends elsewhere. Each
     // commit therefore carries a cookie of ours, "ECMT" u32 | begin i64 | committed i64 | crc32c u32 of the 20 bytes
-    // before, which Open compares with what FASTER recovered.
-    private const uint CookieMagic = 0x544D4345; // "ECMT"
+    // before, which Open compares with what FASTER recovered. The magic also names the log's segment size: "ECMT" for
+    // the 2^28-byte segments of the first logs, "ECM" + 24 for 2^24.
+    private const uint LegacyCookieMagic = 0x544D4345; // "ECMT"
+    private const uint CookieMagicBase = 0x004D4345;   // "ECM" and the segment size's log2 in the last byte
     private const int CookieSize = 24;
+
+    private uint CookieMagic => _segmentBits == LegacySegmentBits ? LegacyCookieMagic : CookieMagicBase | ((uint)_segmentBits << 24);
+
+    private static int? SegmentBitsOfMagic(uint magic) => magic switch
+    {
+        LegacyCookieMagic => LegacySegmentBits,
+        CookieMagicBase | (NewSegmentBits << 24) => NewSegmentBits,
+        _ => null,
+    };
 
     private void CommitWithCookie(long begin)
     {
@@ -365,6 +419,25 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     {
         _log.TruncateUntil(untilAddress);
         CommitWithCookie(Math.Max(untilAddress, _log.BeginAddress));
+        DeleteSegmentsBelow(_log.BeginAddress);
+    }
+
+    // FASTER deletes the segments a truncation freed in the background and does not finish when the log is closed
+    // right after (a SPANN build checkpoints, then exits: 13 freed segments stayed on disk), nor on the next open. The
+    // commit that moved the begin address is durable by now (a strong commit returned; a later torn commit falls back
+    // to it or to a newer one, never to an older begin), so every segment wholly below it is garbage: delete it here.
+    private void DeleteSegmentsBelow(long begin)
+    {
+        long first = SegmentOf(begin);
+        foreach (var file in System.IO.Directory.GetFiles(_directory, "wal.log.*"))
+        {
+            if (!long.TryParse(Path.GetExtension(file).AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long segment)
+                || segment >= first)
+                continue;
+            try { File.Delete(file); }
+            catch (IOException) { } // FASTER's own clean-up may be deleting it at the same moment
+            catch (UnauthorizedAccessException) { }
+        }
     }
 
     /// <inheritdoc />
