@@ -24,9 +24,23 @@ public static class HnswPeerReport
             Console.Error.WriteLine("usage: hnsw DIR [SPEC] [NQ]");
             return 2;
         }
+        try { return Measure(args); }
+        catch (Exception ex) when (ex is ArgumentException or IOException or FormatException or InvalidOperationException)
+        {
+            // a missing directory, a bad spec or NQ: one line naming it, not a stack trace
+            Console.Error.WriteLine($"error: {ex.Message}");
+            return 2;
+        }
+    }
+
+    private static int Measure(string[] args)
+    {
         var data = DataSet.Load(args[0]);
         string spec = args.Length > 1 ? args[1] : "HNSW16";
-        int nq = Math.Min(data.QueryCount, args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : data.QueryCount);
+        int nq = data.QueryCount;
+        if (args.Length > 2 && (!int.TryParse(args[2], NumberStyles.None, CultureInfo.InvariantCulture, out nq) || nq < 1))
+            throw new ArgumentException($"NQ '{args[2]}' must be a positive integer.");
+        nq = Math.Min(nq, data.QueryCount);
         const int k = 10;
         int d = data.Dimension;
         using var proc = Process.GetCurrentProcess();

@@ -1,6 +1,7 @@
 using Spectre.Console;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Engine.Bench;
 using Engine.Index;
@@ -32,6 +33,7 @@ internal static class BenchRunner
         if (!(o.MinSeconds >= 0 && o.MinSeconds <= 3600)) throw new ArgumentException($"--min-seconds must be between 0 and 3600 (got {o.MinSeconds}).");
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
         if (o.LatencyQueries < 0) throw new ArgumentException($"--latency-queries must be >= 0 (got {o.LatencyQueries}).");
+        if (o.QueryLimit < 0) throw new ArgumentException($"--nq must be >= 0 (0 = all queries; got {o.QueryLimit}).");
         if (o.PlotFile is not null) CheckOutputPath(o.PlotFile, "--plot", ".png", ".svg");
         if (o.CsvFile is not null) CheckOutputPath(o.CsvFile, "--csv");
         // Everything that can be wrong with the inputs fails before the long work starts.
@@ -51,6 +53,9 @@ internal static class BenchRunner
         if (data.GroundTruthK < o.K)
             throw new ArgumentException($"The ground truth of '{o.DataDir}' holds {data.GroundTruthK} neighbours per query, fewer than k={o.K}.");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        // Every run's spec and settings are checked before the first build: a bad value in the last run must not
+        // throw away the rows of the runs before it.
+        steps.Run("check the runs", _ => { foreach (var run in runs) CheckRun(run, data, o, threads); });
 
         var rows = new List<BenchRow>();
         foreach (var run in runs)
@@ -78,19 +83,41 @@ internal static class BenchRunner
     {
         if (extensions.Length > 0 && !extensions.Contains(Path.GetExtension(path).ToLowerInvariant()))
             throw new ArgumentException($"{option} '{path}' must end in {string.Join(" or ", extensions)}.");
+        if (Directory.Exists(path))
+            throw new ArgumentException($"{option} '{path}' is a directory; give a file name.");
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null && !Directory.Exists(dir))
             throw new DirectoryNotFoundException($"{option} '{path}': directory '{dir}' does not exist.");
     }
 
+    // The index of a run created (unbuilt) and every setting of its sweep parsed against it; the index is dropped.
+    private static void CheckRun(BenchRun run, Engine.Data.DataSet data, BenchOptions o, int threads)
+    {
+        string? spannDir = SpannSpec.TryParse(run.Index, out _) ? NewSpannDirectory() : null;
+        try
+        {
+            using var index = DeviceIndexes.Create(run.Index, data.Dimension, data.Metric, o.Device, spannDir);
+            foreach (var setting in run.Settings()) IndexFactory.CreateParameters(index, setting, threads);
+        }
+        finally
+        {
+            if (spannDir is not null) TryDelete(spannDir);
+        }
+    }
+
     private static List<BenchRow> RunSpec(BenchRun run, Engine.Data.DataSet data, BenchOptions o, int threads, TextWriter output, Steps steps)
     {
-        // SPANN is a disk index: the bench builds it in a temporary directory (postings on disk, heads in RAM).
+        // SPANN is a disk index: the bench builds it in a temporary directory (postings on disk, heads in RAM), which
+        // goes when the run ends, on Ctrl-C or SIGTERM (a handler deletes it before the process ends), and, when the
+        // process was killed outright, at the next SPANN bench (directories of processes that no longer run).
         string? spannDir = null;
+        PosixSignalRegistration[] cleanup = [];
         if (SpannSpec.TryParse(run.Index, out _))
         {
-            spannDir = Path.Combine(Path.GetTempPath(), "engine-bench-spann-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(spannDir);
+            spannDir = NewSpannDirectory();
+            string dir = spannDir;
+            cleanup = [PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => TryDelete(dir)),
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => TryDelete(dir))];
         }
         try
         {
@@ -99,8 +126,48 @@ internal static class BenchRunner
         }
         finally
         {
+            foreach (var registration in cleanup) registration.Dispose();
             if (spannDir is not null) Directory.Delete(spannDir, recursive: true);
         }
+    }
+
+    private const string SpannDirectoryPrefix = "engine-bench-spann-";
+
+    // A fresh temporary SPANN directory named after this process; those left by bench processes that no longer run
+    // (killed before their cleanup) are deleted first.
+    private static string NewSpannDirectory()
+    {
+        string temp = Path.GetTempPath();
+        foreach (var stale in Directory.EnumerateDirectories(temp, SpannDirectoryPrefix + "*"))
+        {
+            string name = Path.GetFileName(stale);
+            int dash = name.IndexOf('-', SpannDirectoryPrefix.Length);
+            if (dash < 0 || !int.TryParse(name.AsSpan(SpannDirectoryPrefix.Length, dash - SpannDirectoryPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                continue; // not named by this code: leave it
+            if (pid != Environment.ProcessId && !IsRunning(pid)) TryDelete(stale);
+        }
+        string dir = Path.Combine(temp, $"{SpannDirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    // Best effort (a signal handler, a stale directory): an error leaves the directory for the next sweep.
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static List<BenchRow> RunOn(IVectorIndex index, BenchRun run, Engine.Data.DataSet data, BenchOptions o, int threads,
@@ -159,9 +226,11 @@ internal static class BenchRunner
         var labels = new long[nq * o.K];
         // Warm-up (JIT tiers, caches): at least two passes and about a second, so the timed passes run tier-1 code
         // (tiered compilation promotes hot methods after a delay; a single pass of a fast setting finished before that
-        // and made the first settings of every spec look slower than later ones).
+        // and made the first settings of every spec look slower than later ones). The second is spent whatever a pass
+        // costs: a cap of 50 passes ended the warm-up of a 1 ms setting after 50 ms, and identical settings then
+        // measured 166k, 261k, 308k, 386k QPS in a row.
         var warm = Stopwatch.StartNew();
-        for (int pass = 0; pass < 2 || (warm.Elapsed.TotalSeconds < WarmupSeconds && pass < 50); pass++)
+        for (int pass = 0; pass < 2 || (warm.Elapsed.TotalSeconds < WarmupSeconds && pass < MaxTimedPasses); pass++)
             index.Search(data.Queries, o.K, distances, labels, parameters);
         double best = double.MaxValue;
         var sw = new Stopwatch();
@@ -208,7 +277,7 @@ internal static class BenchRunner
             p50 = Millis(Percentile(ticks, 0.50));
             p99 = Millis(Percentile(ticks, 0.99));
         }
-        return new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.Describe(o.Device))
+        return new BenchRow(index.Description, setting, o.K, threads, data.Name, data.Count, nq, recall, nq / best, buildSeconds, index.MemoryBytes, DeviceIndexes.DescribeUse(index, o.Device))
         {
             DiskBytes = diskBytes,
             ReadsPerQuery = readsPerQuery,

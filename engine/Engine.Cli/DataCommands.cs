@@ -81,7 +81,7 @@ internal static class DataCommands
             if (nv < 1) throw new ArgumentException($"--n must be at least 1 (got {nv}).");
             if (dv < 1) throw new ArgumentException($"--d must be at least 1 (got {dv}).");
             if (cv < 1) throw new ArgumentException($"--clusters must be at least 1 (got {cv}).");
-            if (nqv < 0) throw new ArgumentException($"--nq must not be negative (got {nqv}).");
+            if (nqv < 1) throw new ArgumentException($"--nq must be at least 1 (got {nqv}): a data set needs queries for its ground truth.");
             if (kv < 1) throw new ArgumentException($"--k must be at least 1 (got {kv}).");
             if ((long)nv * dv > Array.MaxLength) throw new ArgumentException($"--n {nv} × --d {dv} values do not fit one array.");
             var m = MetricExtensions.ParseMetric(r.GetValue(metric)!);
@@ -140,13 +140,15 @@ internal static class DataCommands
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
+            Console.Error.WriteLine($"error: {Program.Describe(ex)}");
             return 2;
         }
     };
 
     private static void WriteGroundTruth(DataSet set, string dir, int k, int threads)
     {
+        if (set.QueryCount == 0)
+            throw new ArgumentException($"'{dir}' holds no queries ({DataSet.QueryFile} is empty): there is no ground truth to compute.");
         var clock = Stopwatch.StartNew();
         Log($"gt: {set.QueryCount} queries × {set.Count} base vectors, d={set.Dimension}, {set.Metric.ToShortName()}, k={k}");
         var ids = Steps.ForConsole(Console.Out).Run("ground truth", p =>

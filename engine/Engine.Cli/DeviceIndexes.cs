@@ -75,6 +75,14 @@ internal static class DeviceIndexes
         _ => "cpu",
     };
 
+    /// <summary>
+    /// The <c>device</c> field of a row of <paramref name="index"/>: the accelerator of <paramref name="device"/> when
+    /// it did part of the work (exact search of a device Flat index, an IVF list scan, the k-means training of IVF and
+    /// SPANN), <c>cpu</c> for an index the device never touched (HNSW, binary codes), whatever --device said.
+    /// </summary>
+    public static string DescribeUse(IVectorIndex index, string device) =>
+        index is GpuFlatIndex or Engine.Index.Ivf.IvfIndex or SpannIndex ? Describe(device) : "cpu";
+
     private static IVectorIndex AttachScanner(IVectorIndex index, GpuContext ctx)
     {
         if (index is Engine.Index.Ivf.IvfIndex { SupportsDeviceScan: true } ivf) ivf.DeviceScan = new GpuIvfScanProvider(ctx);

@@ -39,8 +39,24 @@ public static class Program
         }
         catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException or FormatException or UnauthorizedAccessException or NotSupportedException or TimeoutException)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
+            Console.Error.WriteLine($"error: {Describe(ex)}");
             return 2;
         }
+    }
+
+    /// <summary>
+    /// The one-line text of an error: an argument exception's message without the suffix .NET appends
+    /// (" (Parameter 'x')" and, out of range, a second line "Actual value was v."), which names a C# parameter, not
+    /// the option the user typed; the messages name the option or value themselves.
+    /// </summary>
+    internal static string Describe(Exception ex)
+    {
+        string message = ex.Message;
+        if (ex is ArgumentException { ParamName: { Length: > 0 } name })
+        {
+            int cut = message.LastIndexOf($" (Parameter '{name}')", StringComparison.Ordinal);
+            if (cut > 0) message = message[..cut];
+        }
+        return message;
     }
 }

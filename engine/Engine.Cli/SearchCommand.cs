@@ -24,6 +24,7 @@ internal static class SearchCommand
         var k = new Option<int>("--k") { Description = "Neighbours per query.", DefaultValueFactory = _ => 10 };
         var threads = new Option<int>("--threads") { Description = "Concurrent query workers, one query per call each (0 = all cores).", DefaultValueFactory = _ => 0 };
         var probes = new Option<int>("--probes") { Description = "Postings (SPANN) or lists (IVF) probed per query (0 = index default).", DefaultValueFactory = _ => 0 };
+        var refine = new Option<int>("--refine") { Description = "Candidates re-ranked per result: k × R from the refine store (IVF and binary specs with ',RFlat' / ',Refine(...)', fast-scan PQ), or SPANN's rerank of coded postings (0 = index default).", DefaultValueFactory = _ => 0 };
         var eps = new Option<float?>("--eps") { Description = "SPANN query-aware pruning ε (default: the index's)." };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
@@ -33,10 +34,11 @@ internal static class SearchCommand
         var radius = new Option<float?>("--radius") { Description = "Range search instead of k-NN: every result with squared distance <= R (l2) or similarity >= R (ip, cosine); reports results per query and, for an approximate index, recall against an exact scan." };
         var cmd = new Command("search", "Searches a built index with a data set's queries; prints recall, QPS, latency and I/O counters.")
         {
-            dir, data, k, threads, probes, eps, nq, json, ef, acceptLoss, radius, device,
+            dir, data, k, threads, probes, refine, eps, nq, json, ef, acceptLoss, radius, device,
         };
         cmd.SetAction(r => Run(new SearchOptions(r.GetValue(dir)!, r.GetValue(data)!, r.GetValue(k), r.GetValue(threads),
-            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss), r.GetValue(ef), r.GetValue(radius), r.GetValue(device)!), Console.Out));
+            r.GetValue(probes), r.GetValue(eps), r.GetValue(nq), r.GetValue(json), r.GetValue(acceptLoss), r.GetValue(ef), r.GetValue(radius), r.GetValue(device)!,
+            r.GetValue(refine)), Console.Out));
         return cmd;
     }
 
@@ -56,6 +58,7 @@ internal static class SearchCommand
         if (o.Threads < 0) throw new ArgumentException($"--threads must be >= 0 (got {o.Threads}).");
         if (o.Probes < 0) throw new ArgumentException($"--probes must be >= 0 (got {o.Probes}).");
         if (o.Ef < 0) throw new ArgumentException($"--ef must be >= 0 (got {o.Ef}).");
+        if (o.Refine < 0) throw new ArgumentException($"--refine must be >= 0 (got {o.Refine}).");
         if (o.QueryLimit < 0) throw new ArgumentException($"--nq must be >= 0 (got {o.QueryLimit}).");
         using var index = IndexDirectory.Open(o.IndexDir, o.AcceptLogLoss);
         DeviceIndexes.Attach(index, o.Device);
@@ -70,6 +73,14 @@ internal static class SearchCommand
         if (o.Probes > 0) settings["probes"] = o.Probes.ToString(CultureInfo.InvariantCulture);
         if (o.Eps is float e) settings["eps"] = e.ToString("R", CultureInfo.InvariantCulture);
         if (o.Ef > 0) settings["ef"] = o.Ef.ToString(CultureInfo.InvariantCulture);
+        if (o.Refine > 0) settings["refine"] = o.Refine.ToString(CultureInfo.InvariantCulture);
+        // The knobs are checked once, before any query runs (and before a range search, which takes the same ones).
+        IndexFactory.CreateParameters(index, settings, 1);
+        // Non-finite query values are named by their row in the data set here: the searches below take one query
+        // at a time, and the index would count rows from 0 in each call.
+        for (int i = 0; i < set.Queries.Length; i++)
+            if (!float.IsFinite(set.Queries[i]))
+                throw new ArgumentException($"Query row {i / set.Dimension} of '{o.DataDir}' holds a non-finite value ({set.Queries[i].ToString(CultureInfo.InvariantCulture)}) at column {i % set.Dimension}.");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         if (o.Radius is float radius) return RangeSearchRun.Run(index, set, radius, settings, threads, o.Json, output);
 
@@ -133,7 +144,7 @@ internal static class SearchCommand
 
 /// <summary>Options of one <c>engine search</c> run.</summary>
 internal sealed record SearchOptions(string IndexDir, string DataDir, int K = 10, int Threads = 0, int Probes = 0,
-    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false, int Ef = 0, float? Radius = null, string Device = "cpu");
+    float? Eps = null, int QueryLimit = 0, bool Json = false, bool AcceptLogLoss = false, int Ef = 0, float? Radius = null, string Device = "cpu", int Refine = 0);
 
 /// <summary>What <c>engine search</c> measured.</summary>
 internal sealed record SearchResult(string Spec, string Dataset, int N, int Nq, int K, int Threads,

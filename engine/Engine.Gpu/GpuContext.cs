@@ -90,7 +90,7 @@ public sealed class GpuContext : IDisposable
             }
             else if (options.Device == GpuDeviceKind.Cuda)
             {
-                throw new InvalidOperationException("GPU device 'cuda' was requested but no CUDA device is present (no driver or no GPU). Use 'auto' or 'cpu'.");
+                throw new InvalidOperationException("GPU device 'cuda' was requested but no CUDA device is present (no driver or no GPU). Use 'auto' (CUDA when present, else ILGPU's CPU accelerator; the CLI's --device gpu) or 'cpu'.");
             }
             else
             {

@@ -98,8 +98,12 @@ public sealed class DataSet
     /// <summary>The metadata record matching this data set.</summary>
     public DataSetMeta Meta => new(Name, Metric, Count, QueryCount, Dimension);
 
-    /// <summary>Replaces the ground truth (<see cref="QueryCount"/> × <paramref name="k"/> base row numbers).</summary>
-    /// <exception cref="ArgumentException">Wrong size, k &lt; 1, or an id outside [-1, Count).</exception>
+    /// <summary>
+    /// Replaces the ground truth (<see cref="QueryCount"/> × <paramref name="k"/> base row numbers, closest first; -1
+    /// pads the end of a row when the base set holds fewer than k neighbours).
+    /// </summary>
+    /// <exception cref="ArgumentException">Wrong size, k &lt; 1, an id outside [-1, Count), or a -1 that is not trailing
+    /// padding (a row starting with -1, or a real id after a -1).</exception>
     public void SetGroundTruth(int[] ids, int k)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -107,8 +111,16 @@ public sealed class DataSet
         if ((long)QueryCount * k != ids.Length)
             throw new ArgumentException($"Ground truth has {ids.Length} ids but {QueryCount} queries × k={k} need {(long)QueryCount * k}.", nameof(ids));
         for (int i = 0; i < ids.Length; i++)
+        {
             if (ids[i] < -1 || ids[i] >= Count)
                 throw new ArgumentException($"Ground-truth id {ids[i]} (query {i / k}, rank {i % k}) is not a base row number in [0, {Count}).", nameof(ids));
+            // -1 pads a row whose base set holds fewer than k neighbours: it may only follow the real ids, and a row
+            // needs at least one (all -1 would score every search 0 against nothing).
+            if (i % k == 0 && ids[i] < 0)
+                throw new ArgumentException($"Ground-truth row of query {i / k} starts with -1: it names no neighbour (-1 may only pad the end of a row).", nameof(ids));
+            if (i % k > 0 && ids[i] >= 0 && ids[i - 1] < 0)
+                throw new ArgumentException($"Ground-truth id {ids[i]} (query {i / k}, rank {i % k}) follows a -1: -1 may only pad the end of a row.", nameof(ids));
+        }
         GroundTruth = ids;
         GroundTruthK = k;
     }
@@ -144,6 +156,8 @@ public sealed class DataSet
         var meta = DataSetMeta.Read(Required(directory, MetaFile));
         float[] baseVectors = ReadVectors(Required(directory, BaseFile), meta, meta.Count, meta.Count);
         int nq = options.MaxQueries > 0 ? Math.Min(options.MaxQueries, meta.QueryCount) : meta.QueryCount;
+        if (nq == 0 && options.RequireGroundTruth)
+            throw new DataFormatException(Path.Combine(directory, QueryFile), "the data set holds no queries (meta.json: 0): there is nothing to search or to measure recall on");
         float[] queries = ReadVectors(Required(directory, QueryFile), meta, meta.QueryCount, nq);
         byte[]? baseLabels = ReadLabels(Path.Combine(directory, BaseLabelsFile), meta.Count, meta.Count);
         byte[]? queryLabels = ReadLabels(Path.Combine(directory, QueryLabelsFile), meta.QueryCount, nq);

@@ -154,7 +154,9 @@ public static class GroundTruth
     /// <summary>
     /// k-recall@k: for each query, the number of distinct ids among the first <paramref name="k"/> results that are
     /// also among the first <paramref name="k"/> ground-truth ids, divided by k, averaged over queries (the measure
-    /// of ann-benchmarks and <c>peers.py</c>). Negative (missing) result ids never count.
+    /// of ann-benchmarks and <c>peers.py</c>). Negative (missing) result ids never count. A query whose ground truth is
+    /// padded with -1 (a base set smaller than k) is divided by its real ids among the first k instead of k, so an
+    /// exact search still scores 1.
     /// </summary>
     /// <param name="labels">Result ids, nq × <paramref name="labelsPerQuery"/>, row-major.</param>
     /// <param name="labelsPerQuery">Row stride of <paramref name="labels"/>, ≥ k.</param>
@@ -179,18 +181,20 @@ public static class GroundTruth
         long[] found = ArrayPool<long>.Shared.Rent(k);
         try
         {
-            long hits = 0;
+            long hits = 0, real = 0;
             for (int q = 0; q < nq; q++)
             {
                 var t = truth.AsSpan(0, k);
                 var f = found.AsSpan(0, k);
-                for (int j = 0; j < k; j++) t[j] = groundTruth[q * groundTruthPerQuery + j];
+                for (int j = 0; j < k; j++)
+                    if ((t[j] = groundTruth[q * groundTruthPerQuery + j]) >= 0) real++;
                 labels.Slice(q * labelsPerQuery, k).CopyTo(f);
                 t.Sort();
                 f.Sort();
                 hits += CountCommonDistinct(t, f);
             }
-            return hits / ((double)nq * k);
+            if (real == 0) throw new ArgumentException($"The ground truth holds no ids among the first k={k} of any of its {nq} queries (all -1).", nameof(groundTruth));
+            return hits / (double)real;
         }
         finally
         {

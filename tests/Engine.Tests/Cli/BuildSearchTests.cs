@@ -22,6 +22,34 @@ public class BuildSearchTests
         return JsonDocument.Parse(sw.ToString().Trim()).RootElement.Clone();
     }
 
+    // --refine reaches the index (k × R candidates re-ranked, so recall can only rise at equal probes; the JSON row
+    // names it), a refine factor on an index with nothing to re-rank is refused before any query runs, and a
+    // non-finite query is named by its row in the data set, not by its row within a one-query call.
+    [Fact]
+    public void Search_takes_refine_and_names_a_bad_query_row()
+    {
+        using var tmp = new TempDir();
+        string data = MakeData(tmp, "set", 3000, 16, seed: 5);
+        string pqDir = tmp.File("pq"), flatDir = tmp.File("flat");
+        Assert.Equal(0, BuildCommand.Run(data, "IVF16,PQ4x4fs,RFlat", pqDir, TextWriter.Null));
+        Assert.Equal(0, BuildCommand.Run(data, "IVF16,Flat", flatDir, TextWriter.Null));
+        var one = SearchJson(new SearchOptions(pqDir, data, K: 10, Threads: 1, Probes: 8));
+        var eight = SearchJson(new SearchOptions(pqDir, data, K: 10, Threads: 1, Probes: 8, Refine: 8));
+        Assert.Equal(8, eight.GetProperty("params").GetProperty("refine").GetInt32());
+        Assert.True(eight.GetProperty("recall").GetDouble() > one.GetProperty("recall").GetDouble(), $"{eight} vs {one}");
+        var none = Assert.Throws<ArgumentException>(() => SearchCommand.Run(new SearchOptions(flatDir, data, Refine: 4), TextWriter.Null));
+        Assert.Contains("refine store", none.Message);
+
+        var set = DataSet.Load(data);
+        var queries = (float[])set.Queries.Clone();
+        queries[7 * set.Dimension + 3] = float.NaN;
+        string bad = tmp.File("nanq");
+        new DataSet("nanq", set.Metric, set.Dimension, set.Base, queries, set.GroundTruth, set.GroundTruthK).Save(bad);
+        var nan = Assert.Throws<ArgumentException>(() => SearchCommand.Run(new SearchOptions(pqDir, bad), TextWriter.Null));
+        Assert.Contains("row 7", nan.Message);
+        Assert.Contains("column 3", nan.Message);
+    }
+
     [Fact]
     public void Spann_build_then_search_reports_recall_latency_and_io()
     {

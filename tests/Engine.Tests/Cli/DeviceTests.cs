@@ -78,6 +78,19 @@ public class DeviceTests
         if (spec.StartsWith("SPANN", StringComparison.Ordinal)) Assert.True(gpu.GetProperty("disk_bytes").GetInt64() > 0);
     }
 
+    // An index the device never touches (HNSW: no k-means, no device scan) is labelled cpu under --device gpu, so
+    // its rows are not mistaken for accelerator measurements.
+    [Fact]
+    public void Bench_on_gpu_labels_an_index_the_device_never_touches_cpu()
+    {
+        using var dir = new TempDir();
+        SyntheticData.ClusteredDataSet("tiny", 1000, 20, 8, 8, seed: 9, Metric.L2, groundTruthK: 10).Save(dir.Path);
+        var sw = new StringWriter();
+        Assert.Equal(0, BenchRunner.Run(new BenchOptions(dir.Path, "HNSW8", 10, 1, BenchOptions.ParseSweeps(["ef=16"]), Json: true, Repeats: 1, QueryLimit: 0, "gpu"), sw));
+        using var doc = JsonDocument.Parse(sw.ToString().Trim());
+        Assert.Equal("cpu", doc.RootElement.GetProperty("device").GetString());
+    }
+
     [Fact]
     public void Unknown_device_is_a_clear_error()
     {

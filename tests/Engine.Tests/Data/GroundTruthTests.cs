@@ -85,6 +85,25 @@ public sealed class GroundTruthTests
         Assert.Equal(0.5, GroundTruth.RecallAtK([1, 0, 4, 0], 2, gt, 4, 2), 12);
     }
 
+    // A row padded with -1 (fewer base rows than k) is divided by its real ids, so the exact answer scores 1; a
+    // ground truth with no ids at all is an error, and a data set refuses -1 anywhere but at the end of a row.
+    [Fact]
+    public void PaddedTruthIsDividedByItsRealIds_AndMisplacedPaddingIsRefused()
+    {
+        int[] gt = [4, 2, -1, -1, /* q1 */ 0, 1, 3, -1];
+        Assert.Equal(1.0, GroundTruth.RecallAtK([2, 4, -1, -1, 1, 0, 3, -1], 4, gt, 4, 4), 12);
+        Assert.Equal(3.0 / 5, GroundTruth.RecallAtK([2, 7, -1, -1, 1, 5, 6, 3], 4, gt, 4, 4), 12);
+        var none = Assert.Throws<ArgumentException>(() => GroundTruth.RecallAtK([1, 2], 2, [-1, -1], 2, 2));
+        Assert.Contains("no ids", none.Message);
+
+        var set = new DataSet("padded", Metric.L2, 2, new float[5 * 2], new float[2 * 2]);
+        set.SetGroundTruth(gt, 4);
+        var allPadding = Assert.Throws<ArgumentException>(() => set.SetGroundTruth([-1, -1, -1, -1, 0, 1, 2, 3], 4));
+        Assert.Contains("query 0 starts with -1", allPadding.Message);
+        var inside = Assert.Throws<ArgumentException>(() => set.SetGroundTruth([0, -1, 2, 3, 0, 1, 2, 3], 4));
+        Assert.Contains("follows a -1", inside.Message);
+    }
+
     [Fact]
     public void RecallRejectsMismatchedShapes()
     {

@@ -35,8 +35,12 @@ public sealed partial class FlatIndex
     {
         using var r = new IndexFileReader(path, FileKind);
         var h = r.Header;
-        if (h.Count > Array.MaxLength || h.Count > r.FileLength / sizeof(float) / h.Dimension)
-            throw new CorruptIndexException(r.Path, 0, $"impossible size {h.Count} × {h.Dimension}");
+        if (h.Count > Array.MaxLength || (long)h.Count * h.Dimension > Array.MaxLength)
+            throw new CorruptIndexException(r.Path, 0, $"impossible size {h.Count} × {h.Dimension} in the header");
+        // A header whose rows need more bytes than the file holds: the file was cut short (the header itself checked).
+        long needed = (long)h.Count * (sizeof(float) * (long)h.Dimension + sizeof(long));
+        if (needed > r.FileLength)
+            throw new CorruptIndexException(r.Path, r.FileLength, $"the file is truncated: its header counts {h.Count} rows × {h.Dimension} dimensions ({needed} bytes of ids and vectors) but the file holds {r.FileLength} bytes");
         var ids = r.ReadArray<long>("IDS ", h.Count);
         var index = new FlatIndex(h.Dimension, h.Metric);
         index.AllocateExactly(ids.Length);

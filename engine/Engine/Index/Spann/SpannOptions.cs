@@ -131,12 +131,14 @@ public static class SpannSpec
         if (!rest.StartsWith('(') || !rest.EndsWith(')')) return false;
         string body = rest[1..^1];
         if (body.Trim().Length == 0) return true;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (string part in body.Split(','))
         {
             int eq = part.IndexOf('=');
             if (eq <= 0) throw new ArgumentException($"SPANN spec '{spec}': '{part.Trim()}' is not key=value.", nameof(spec));
             string key = part[..eq].Trim().ToLowerInvariant();
             string value = part[(eq + 1)..].Trim();
+            if (!seen.Add(key)) throw new ArgumentException($"SPANN spec '{spec}': key '{key}' is given twice.", nameof(spec));
             options = key switch
             {
                 "postings" => options with { PostingCount = Int(spec, key, value) },
