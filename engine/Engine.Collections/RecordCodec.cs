@@ -54,7 +54,7 @@ internal sealed class RecordCodec(CollectionSchema schema)
             if (v.Length != f.Dimension)
                 throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}' has {v.Length} values but the field's dimension is {f.Dimension}.", nameof(record));
             try { Guard.Finite(v, f.Dimension, f.Name); }
-            catch (ArgumentException e) { throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}': {e.Message}", nameof(record), e); }
+            catch (ArgumentException e) { throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}': {Guard.MessageWithoutParameter(e)}", nameof(record), e); }
             vectors[i] = (float[])v.Clone();
         }
         return new StoredRecord(KeyCodec.Encode(record.Key), values, vectors);

@@ -124,7 +124,7 @@ public sealed class MultiVectorSet
             {
                 var item = tokens.AsSpan(offsets[i] * d, (offsets[i + 1] - offsets[i]) * d);
                 try { Guard.Finite(item, d, "tokens"); }
-                catch (ArgumentException inner) { throw new ArgumentException($"Item {i}: {inner.Message}", nameof(tokens), e); }
+                catch (ArgumentException inner) { throw new ArgumentException($"Item {i}: {Guard.MessageWithoutParameter(inner)}", nameof(tokens), e); }
             }
             throw;
         }
