@@ -44,6 +44,9 @@ public sealed class MultiVectorSet
     /// <summary>
     /// Builds a batch from jagged items: <c>items[i][j]</c> is token j of item i. All tokens must have the same length.
     /// </summary>
+    /// <remarks>No items give an empty batch; no token tells its dimension, so its <see cref="Dimension"/> is a
+    /// placeholder (1). <c>MultiVectorIndex</c> accepts an empty batch whatever its dimension: adding it adds nothing,
+    /// searching it finds nothing.</remarks>
     /// <exception cref="ArgumentException">No items' dimension can be found, an empty item, mixed token dimensions
     /// (the message names the item, the token and both lengths), or a non-finite value.</exception>
     public static MultiVectorSet FromItems(IReadOnlyList<float[][]> items)
