@@ -90,6 +90,27 @@ internal sealed class RecordCodec(CollectionSchema schema)
         return v;
     }
 
+    /// <summary>The record's largest value, named (for the error of a record too large to store).</summary>
+    public string LargestValue(StoredRecord r)
+    {
+        string name = "";
+        long largest = -1;
+        for (int i = 0; i < r.Values.Length; i++)
+        {
+            long size = r.Values[i] switch
+            {
+                string s => Encoding.UTF8.GetByteCount(s),
+                string[] tags => tags.Sum(t => (long)Encoding.UTF8.GetByteCount(t)),
+                null => 0,
+                _ => 8,
+            };
+            if (size > largest) (largest, name) = (size, $"data field '{schema.DataFields[i].Name}'");
+        }
+        for (int i = 0; i < r.Vectors.Length; i++)
+            if (4L * r.Vectors[i].Length > largest) (largest, name) = (4L * r.Vectors[i].Length, $"vector '{schema.Vectors[i].Name}'");
+        return largest < 0 ? "none" : $"{name} ({largest} bytes)";
+    }
+
     /// <summary>Encodes a record; <paramref name="withVectors"/> false writes version 2 (no vector section).</summary>
     public byte[] Encode(StoredRecord r, bool withVectors = true)
     {
