@@ -20,6 +20,9 @@ public sealed class IvfSearchParameters : SearchParameters
     /// Candidates gathered from compressed codes per result: k × RefineFactor candidates are re-ranked with the
     /// refine store (or with exact ADC when there is none). 1..<see cref="MaxRefineFactor"/>; null means 1.
     /// </summary>
+    /// <remarks>At 1 a refine store (<c>,RFlat</c>, <c>,Refine(…)</c>) only makes the k returned distances exact: the
+    /// codes alone choose the results. With binary (<c>IVF{n},BIN{b},RFlat</c>) or RaBitQ lists set 2–16 for recall; the
+    /// Flat binary family's own default (<c>BinarySearchParameters.RefineFactor</c>) is 4.</remarks>
     public int? RefineFactor { get; init; }
 
     /// <summary>
