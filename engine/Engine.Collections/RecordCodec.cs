@@ -54,7 +54,7 @@ internal sealed class RecordCodec(CollectionSchema schema)
             if (v.Length != f.Dimension)
                 throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}' has {v.Length} values but the field's dimension is {f.Dimension}.", nameof(record));
             try { Guard.Finite(v, f.Dimension, f.Name); }
-            catch (ArgumentException e) { throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}': {e.Message}", nameof(record), e); }
+            catch (ArgumentException e) { throw new ArgumentException($"Record '{record.Key}': vector '{f.Name}': {Guard.MessageWithoutParameter(e)}", nameof(record), e); }
             vectors[i] = (float[])v.Clone();
         }
         return new StoredRecord(KeyCodec.Encode(record.Key), values, vectors);
@@ -88,6 +88,27 @@ internal sealed class RecordCodec(CollectionSchema schema)
         if (v is null) throw new ArgumentException($"Record '{key}': field '{f.Name}' is {f.Type} but got a {value.GetType().Name}.", "record");
         if (v is string[] arr && arr.Any(t => t is null)) throw new ArgumentException($"Record '{key}': field '{f.Name}' holds a null tag.", "record");
         return v;
+    }
+
+    /// <summary>The record's largest value, named (for the error of a record too large to store).</summary>
+    public string LargestValue(StoredRecord r)
+    {
+        string name = "";
+        long largest = -1;
+        for (int i = 0; i < r.Values.Length; i++)
+        {
+            long size = r.Values[i] switch
+            {
+                string s => Encoding.UTF8.GetByteCount(s),
+                string[] tags => tags.Sum(t => (long)Encoding.UTF8.GetByteCount(t)),
+                null => 0,
+                _ => 8,
+            };
+            if (size > largest) (largest, name) = (size, $"data field '{schema.DataFields[i].Name}'");
+        }
+        for (int i = 0; i < r.Vectors.Length; i++)
+            if (4L * r.Vectors[i].Length > largest) (largest, name) = (4L * r.Vectors[i].Length, $"vector '{schema.Vectors[i].Name}'");
+        return largest < 0 ? "none" : $"{name} ({largest} bytes)";
     }
 
     /// <summary>Encodes a record; <paramref name="withVectors"/> false writes version 2 (no vector section).</summary>

@@ -409,6 +409,17 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         return new LogOp(kind, id, key, blob);
     }
 
+    // A record too large for one store entry or log record, named by its key and its largest value (see
+    // docs/collections.md, "How large a record may be").
+    private ArgumentException TooLarge(in LogOp op, StoredRecord? record, int bytes, string where, int limit)
+    {
+        string largest = record is null ? "" : $"; its largest value is {_codec.LargestValue(record)}";
+        return new ArgumentException(
+            $"Record '{KeyCodec.Decode<TKey>(op.Key)}' is {bytes} bytes encoded, more than the {where}'s limit of {limit} bytes per record{largest}. " +
+            "Keep large payloads outside the collection (a file or blob store) and store a reference to them, or split them over several records.",
+            "records");
+    }
+
     private static byte[] EncodeLogRecord(in LogOp op)
     {
         var r = new byte[13 + op.Key.Length + (op.Blob?.Length ?? 0)];
@@ -463,7 +474,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     }
 
     /// <summary>Inserts or replaces one record; durable when the task completes.</summary>
-    /// <exception cref="ArgumentException">A record that does not fit the schema (the message names the field).</exception>
+    /// <exception cref="ArgumentException">A record that does not fit the schema (the message names the field), or one
+    /// larger than a store entry (about 4 MiB encoded; the message names the key and the largest value).</exception>
     public Task UpsertAsync(Record<TKey> record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
@@ -475,7 +487,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     /// batch is committed to the log with one fsync. Every record is checked before anything is written.
     /// Cancellation is honoured until the log commit starts.
     /// </summary>
-    /// <exception cref="ArgumentException">A record that does not fit the schema (named); nothing is written.</exception>
+    /// <exception cref="ArgumentException">A record that does not fit the schema (named), or one larger than a store
+    /// entry (about 4 MiB encoded; named by its key and largest value); nothing is written.</exception>
     public async Task UpsertBatchAsync(IEnumerable<Record<TKey>> records, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(records);
@@ -514,9 +527,9 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 ops[i] = op.Kind == OpUpsert ? op with { Id = next++ } : op;
                 encoded[i] = EncodeLogRecord(ops[i]);
                 if (ops[i].Blob is { } blob && blob.Length + 9 > FasterKeyValueStore.MaxEntryBytes)
-                    throw new ArgumentException($"A record of {blob.Length} bytes exceeds the store's limit of {FasterKeyValueStore.MaxEntryBytes} bytes.", "records");
+                    throw TooLarge(ops[i], recordAt(i), blob.Length, "store", FasterKeyValueStore.MaxEntryBytes - 9);
                 if (encoded[i].Length > _log.MaxRecordSize)
-                    throw new ArgumentException($"A record of {encoded[i].Length} bytes exceeds the log's limit of {_log.MaxRecordSize} bytes.", "records");
+                    throw TooLarge(ops[i], recordAt(i), encoded[i].Length, "log", _log.MaxRecordSize);
             }
             // From the first append on, a failure leaves the log ahead of memory: the collection refuses further
             // calls until it is reopened (which redoes the log).

@@ -105,7 +105,7 @@ public sealed record CollectionSchema
             if (string.IsNullOrWhiteSpace(v.IndexSpec)) throw new ArgumentException($"Vector '{v.Name}': empty index spec.", "vectors");
             // The factory names what is wrong with a spec; the probe index is discarded.
             try { using var _ = Engine.Index.IndexFactory.Create(v.IndexSpec, v.Dimension, v.Metric); }
-            catch (ArgumentException e) { throw new ArgumentException($"Vector '{v.Name}': {e.Message}", "vectors", e); }
+            catch (ArgumentException e) { throw new ArgumentException($"Vector '{v.Name}': {Guard.MessageWithoutParameter(e)}", "vectors", e); }
         }
     }
 

@@ -168,7 +168,7 @@ internal abstract class RecordShardState : IDisposable
                 }
                 catch (Exception e) when (e is CorruptIndexException or ArgumentException)
                 {
-                    throw new ArgumentException($"{(kind == WriteKind.Upsert ? "Record" : "Key")} {i} of the write is not valid for the collection: {e.Message}", nameof(items));
+                    throw new ArgumentException($"{(kind == WriteKind.Upsert ? "Record" : "Key")} {i} of the write is not valid for the collection: {Guard.MessageWithoutParameter(e)}", nameof(items));
                 }
             }
         }
@@ -178,7 +178,7 @@ internal abstract class RecordShardState : IDisposable
             for (int i = 0; i < keys.Length; i++)
             {
                 try { CheckKey(keys[i] ?? throw new ArgumentException("it is null.")); }
-                catch (ArgumentException e) { throw new ArgumentException($"Key {i} is not a key of the collection: {e.Message}", nameof(keys)); }
+                catch (ArgumentException e) { throw new ArgumentException($"Key {i} is not a key of the collection: {Guard.MessageWithoutParameter(e)}", nameof(keys)); }
             }
         }
 

@@ -251,7 +251,7 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
             catch (Exception e) when (e is CorruptIndexException or ArgumentException)
             {
                 // No inner exception: it travels back to the client, and only the message says anything there.
-                throw new ArgumentException($"Record {i} of the batch is not a serialized record of collection '{layout.Name}': {e.Message}", nameof(records));
+                throw new ArgumentException($"Record {i} of the batch is not a serialized record of collection '{layout.Name}': {Guard.MessageWithoutParameter(e)}", nameof(records));
             }
         }
         return WriteRecords(layout, WriteKind.Upsert, keys, records);

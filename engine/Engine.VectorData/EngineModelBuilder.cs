@@ -110,6 +110,6 @@ internal sealed class EngineModelBuilder() : CollectionModelBuilder(BuildingOpti
             return new VectorField(v.StorageName, v.Dimensions, scoring.Metric, spec);
         }).ToArray();
         try { return new CollectionSchema(model.KeyProperty.Type, data, vectors); }
-        catch (ArgumentException e) { throw new ArgumentException($"Collection '{collection}': {e.Message}", "definition", e); }
+        catch (ArgumentException e) { throw new ArgumentException($"Collection '{collection}': {Guard.MessageWithoutParameter(e)}", "definition", e); }
     }
 }

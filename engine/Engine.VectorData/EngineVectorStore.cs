@@ -160,6 +160,10 @@ public sealed partial class EngineVectorStore : VectorStore
                 throw Failure(name, operation, $"Collection '{name}' cannot be opened: {e.Message}", e);
             }
             _open[name] = opened;
+            // Opened for a read (no schema to create with): the stored schema is checked here, as it is when the
+            // collection is already open or is created, so a record type that describes other vectors or distance
+            // functions is refused whichever operation comes first.
+            if (!opened.Schema.SameAs(schema)) throw SchemaMismatch(name, operation);
             return opened;
         }
     }
@@ -194,7 +198,9 @@ public sealed partial class EngineVectorStore : VectorStore
     }
 
     private VectorStoreException SchemaMismatch(string name, string operation, Exception? inner = null) =>
-        Failure(name, operation, inner is null || inner.Message.Contains("different schema", StringComparison.Ordinal)
+        // The collection's own refusals of the schema (another schema, another key type) have the parameter name
+        // "schema"; another log kind than the collection was created with is a setting, passed on as it is.
+        Failure(name, operation, inner is null or ArgumentException { ParamName: "schema" }
             ? $"Collection '{name}' exists with a different schema (key type, data properties, vectors, distance functions or index kinds) than this record type or definition describes."
             : $"Collection '{name}' cannot be opened with these settings: {inner.Message}", inner);
 

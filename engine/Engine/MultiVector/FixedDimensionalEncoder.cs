@@ -111,7 +111,7 @@ public sealed class FixedDimensionalEncoder
     public void EncodeAll(MultiVectorSet items, bool document, Span<float> fdes, int repetitions, int threads)
     {
         ArgumentNullException.ThrowIfNull(items);
-        CheckDimension(items.Dimension);
+        CheckDimension(items);
         int od = OutputDimension;
         if (fdes.Length < (long)items.Count * od) throw new ArgumentException($"fdes must hold {items.Count} × {od} floats.", nameof(fdes));
         float[] output = new float[items.Count * od];
@@ -119,11 +119,13 @@ public sealed class FixedDimensionalEncoder
         output.CopyTo(fdes);
     }
 
-    /// <summary>Rejects token sets of another dimension.</summary>
-    internal void CheckDimension(int dimension)
+    /// <summary>Rejects token sets of another dimension. An empty batch holds no token, so no dimension to disagree
+    /// with (<see cref="MultiVectorSet.FromItems"/> of no items cannot know d): it passes, as an empty batch passes the
+    /// single-vector indexes.</summary>
+    internal void CheckDimension(MultiVectorSet items)
     {
-        if (dimension != Dimension)
-            throw new ArgumentException($"Mixed dimensions: the tokens have d={dimension}, but the encoder (index) was made for d={Dimension}.");
+        if (items.Count > 0 && items.Dimension != Dimension)
+            throw new ArgumentException($"Mixed dimensions: the tokens have d={items.Dimension}, but the encoder (index) was made for d={Dimension}.");
     }
 
     private void Encode(ReadOnlySpan<float> tokens, Span<float> fde, bool document, int repetitions)

@@ -44,6 +44,9 @@ public sealed class MultiVectorSet
     /// <summary>
     /// Builds a batch from jagged items: <c>items[i][j]</c> is token j of item i. All tokens must have the same length.
     /// </summary>
+    /// <remarks>No items give an empty batch; no token tells its dimension, so its <see cref="Dimension"/> is a
+    /// placeholder (1). <c>MultiVectorIndex</c> accepts an empty batch whatever its dimension: adding it adds nothing,
+    /// searching it finds nothing.</remarks>
     /// <exception cref="ArgumentException">No items' dimension can be found, an empty item, mixed token dimensions
     /// (the message names the item, the token and both lengths), or a non-finite value.</exception>
     public static MultiVectorSet FromItems(IReadOnlyList<float[][]> items)
@@ -124,7 +127,7 @@ public sealed class MultiVectorSet
             {
                 var item = tokens.AsSpan(offsets[i] * d, (offsets[i + 1] - offsets[i]) * d);
                 try { Guard.Finite(item, d, "tokens"); }
-                catch (ArgumentException inner) { throw new ArgumentException($"Item {i}: {inner.Message}", nameof(tokens), e); }
+                catch (ArgumentException inner) { throw new ArgumentException($"Item {i}: {Guard.MessageWithoutParameter(inner)}", nameof(tokens), e); }
             }
             throw;
         }

@@ -5,6 +5,25 @@ namespace Engine;
 /// <summary>Argument validation shared by public entry points. Messages name the parameter and the problem.</summary>
 public static class Guard
 {
+    /// <summary>
+    /// The message of <paramref name="e"/> without the " (Parameter 'name')" that .NET appends to an
+    /// <see cref="ArgumentException"/>'s message: for wrapping it into another <see cref="ArgumentException"/>, which
+    /// appends its own parameter name (else the text would name two parameters, one after the other). Other exceptions'
+    /// messages are returned as they are.
+    /// </summary>
+    /// <param name="e">The exception being wrapped.</param>
+    /// <returns>Its message, less the parameter-name suffix.</returns>
+    public static string MessageWithoutParameter(Exception e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        string message = e.Message;
+        if (e is not ArgumentException { ParamName: { Length: > 0 } name }) return message;
+        // The suffix as this runtime writes it (localised); ArgumentOutOfRangeException puts its actual value after it.
+        string suffix = new ArgumentException("", name).Message;
+        int at = message.LastIndexOf(suffix, StringComparison.Ordinal);
+        return at < 0 ? message : message.Remove(at, suffix.Length);
+    }
+
     /// <summary>Checks that <paramref name="vectors"/> holds whole rows of <paramref name="dimension"/> floats and
     /// returns the row count.</summary>
     public static int Rows(ReadOnlySpan<float> vectors, int dimension, string paramName)

@@ -355,7 +355,30 @@ public class RecordCollectionTests
         foreach (var v in vectors) r.Vectors[v.Name] = new float[65536];
         var e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertAsync(r));
         Assert.Contains("limit", e.Message);
+        Assert.Contains("Record '1'", e.Message);
+        Assert.Contains("vector 'v", e.Message);
         Assert.Equal(0, c.Count);
+    }
+
+    /// <summary>A 20 MiB string payload (the audit's case): refused before anything is written, naming the record's key,
+    /// the limit and the field that makes it large; the rest of the batch is not written and the collection goes on.</summary>
+    [Fact]
+    public async Task ARecordOverTheStoreLimit_NamesItsKey_AndItsLargestField()
+    {
+        using var dir = new TempDir();
+        using var c = Open<string>(dir.Path);
+        var big = CollectionTestData.Make("big-one", 3);
+        big.Data["body"] = new string('z', 20 << 20);
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => c.UpsertBatchAsync([CollectionTestData.Make("small", 1), big]));
+        Assert.Contains("Record 'big-one'", e.Message);
+        Assert.Contains($"limit of {Engine.Faster.FasterKeyValueStore.MaxEntryBytes - 9} bytes", e.Message);
+        Assert.Contains($"data field 'body' ({20 << 20} bytes)", e.Message);
+        Assert.Equal("records", e.ParamName);
+        Assert.Equal(0, c.Count);
+        // Just under the limit is stored.
+        big.Data["body"] = new string('z', 4_000_000);
+        await c.UpsertAsync(big);
+        Assert.Equal(4_000_000, ((string)(await c.GetAsync("big-one"))!.Data["body"]!).Length);
     }
 
     private static bool FileContains(string path, string text) => IndexOf(File.ReadAllBytes(path), Encoding.UTF8.GetBytes(text)) >= 0;

@@ -144,4 +144,36 @@ public class MuveraIndexTests
         Assert.Throws<ArgumentException>(() => new MultiVectorIndex(8, Options, "Nope"));
         Assert.Equal(30, index.Count); // rejected calls changed nothing
     }
+
+    /// <summary>
+    /// An empty batch (FromItems of no items cannot know d, so it carries a placeholder dimension) adds nothing and
+    /// searching it finds nothing, as an empty batch does with the single-vector indexes; an untrained IVF FDE index
+    /// still says so, as IVF does for an empty Add; a wrong id count is still an error.
+    /// </summary>
+    [Theory]
+    [InlineData("Flat")]
+    [InlineData("HNSW16")]
+    [InlineData("IVF4,Flat")]
+    public void Muvera_an_empty_batch_is_a_no_op(string spec)
+    {
+        var (docs, queries) = MuveraTestData.Make(40, 2, 32, seed: 5);
+        var empty = MultiVectorSet.FromItems([]);
+        Assert.Equal(0, empty.Count);
+        using var index = new MultiVectorIndex(32, Options, spec);
+        if (!index.IsTrained) Assert.Contains("not trained", Assert.Throws<InvalidOperationException>(() => index.Add(empty, [])).Message);
+        index.Build(docs);
+        index.Add(empty, []);
+        index.Add(new MultiVectorSet(32, [], []), ReadOnlySpan<long>.Empty);
+        Assert.Equal(40, index.Count);
+        Assert.Throws<ArgumentException>(() => index.Add(empty, [1000]));
+        index.Search(empty, 5, [], []);
+        index.SearchExact(empty, 5, [], []);
+        // The index is unchanged: a search still finds the same items.
+        var s = new float[2 * 5];
+        var l = new long[2 * 5];
+        index.SearchExact(queries, 5, s, l);
+        Assert.All(l, id => Assert.InRange(id, 0, 39));
+        index.Add(docs.Slice(0, 1), [1000]);
+        Assert.Equal(41, index.Count);
+    }
 }

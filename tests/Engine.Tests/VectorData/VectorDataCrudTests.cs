@@ -325,6 +325,24 @@ public class VectorDataCrudTests
         Assert.IsType<ArgumentException>(kind.InnerException);
     }
 
+    /// <summary>A record over the store's per-record limit (about 4 MiB encoded) is an ArgumentException naming its key
+    /// and the property that makes it large; nothing of the batch is written.</summary>
+    [Fact]
+    public async Task ARecordOverTheStoreLimit_IsRejected_NamingItsKeyAndProperty()
+    {
+        using var dir = new TempDir();
+        using var store = new EngineVectorStore(dir.Path);
+        var docs = store.GetCollection<string, VdDoc>("docs");
+        await docs.EnsureCollectionExistsAsync();
+        var big = Doc(7);
+        big.Body = new string('b', 5 << 20);
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => docs.UpsertAsync([Doc(1), big]));
+        Assert.Contains("Record 'doc-7'", e.Message);
+        Assert.Contains("data field 'Body'", e.Message);
+        Assert.Contains("limit", e.Message);
+        Assert.Empty(await docs.GetAsync(d => true, 10).ToListAsync());
+    }
+
     [Fact]
     public async Task CorruptCollectionFiles_AreVectorStoreExceptions_NamingTheFile()
     {

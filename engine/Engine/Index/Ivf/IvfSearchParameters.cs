@@ -22,6 +22,9 @@ public sealed class IvfSearchParameters : SearchParameters
     /// means 1. Above 1 on an index with neither (Flat, PQ, binary or RaBitQ lists without a refine store), where it
     /// would change nothing, the search throws an <see cref="ArgumentException"/>.
     /// </summary>
+    /// <remarks>At 1 a refine store (<c>,RFlat</c>, <c>,Refine(…)</c>) only makes the k returned distances exact: the
+    /// codes alone choose the results. With binary (<c>IVF{n},BIN{b},RFlat</c>) or RaBitQ lists set 2–16 for recall; the
+    /// Flat binary family's own default (<c>BinarySearchParameters.RefineFactor</c>) is 4.</remarks>
     public int? RefineFactor { get; init; }
 
     /// <summary>

@@ -20,7 +20,7 @@ public sealed partial class MultiVectorIndex
     {
         ArgumentNullException.ThrowIfNull(queries);
         parameters?.Validate();
-        Encoder.CheckDimension(queries.Dimension);
+        Encoder.CheckDimension(queries);
         Guard.SearchBuffers(queries.Count, k, scores.Length, labels.Length);
         int reps = parameters?.Repetitions ?? Encoder.Options.Repetitions;
         if (reps > Encoder.Options.Repetitions)
@@ -76,7 +76,7 @@ public sealed partial class MultiVectorIndex
         ArgumentNullException.ThrowIfNull(queries);
         parameters?.Validate();
         SearchParameters.CheckFamily(parameters, null, _fdeIndex);
-        Encoder.CheckDimension(queries.Dimension);
+        Encoder.CheckDimension(queries);
         Guard.SearchBuffers(queries.Count, k, scores.Length, labels.Length);
         int threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
         var filter = parameters?.Filter;

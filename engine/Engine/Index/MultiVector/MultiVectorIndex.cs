@@ -95,7 +95,7 @@ public sealed partial class MultiVectorIndex : IDisposable
     public void Train(MultiVectorSet sample, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(sample);
-        Encoder.CheckDimension(sample.Dimension);
+        Encoder.CheckDimension(sample);
         SearchParameters.CheckThreads(threads, nameof(threads));
         var fdes = new float[(long)sample.Count * Encoder.OutputDimension];
         Encoder.EncodeAll(sample, document: true, fdes, 0, threads);
@@ -104,13 +104,14 @@ public sealed partial class MultiVectorIndex : IDisposable
         finally { _lock.ExitWrite(); }
     }
 
-    /// <summary>Adds items with caller-chosen non-negative ids (unique in the index).</summary>
+    /// <summary>Adds items with caller-chosen non-negative ids (unique in the index). An empty batch (with no ids) adds
+    /// nothing, whatever its <see cref="MultiVectorSet.Dimension"/>, as an empty batch adds nothing to a single-vector index.</summary>
     /// <exception cref="ArgumentException">Tokens of another dimension, a wrong id count, a negative or duplicate id.</exception>
     /// <exception cref="InvalidOperationException">The FDE index is not trained.</exception>
     public void Add(MultiVectorSet items, ReadOnlySpan<long> ids, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(items);
-        Encoder.CheckDimension(items.Dimension);
+        Encoder.CheckDimension(items);
         SearchParameters.CheckThreads(threads, nameof(threads));
         if (ids.Length != items.Count) throw new ArgumentException($"ids holds {ids.Length} entries for {items.Count} items.", nameof(ids));
         var seen = new HashSet<long>();

@@ -78,7 +78,7 @@ public sealed partial class SpannIndex
         try { _codec!.Train(sample, Options.Seed, 0); }
         catch (ArgumentException e)
         {
-            throw new ArgumentException($"SPANN codec {Options.CodecSpec()} cannot be trained on {n} vectors: {e.Message}", "vectors", e);
+            throw new ArgumentException($"SPANN codec {Options.CodecSpec()} cannot be trained on {n} vectors: {Guard.MessageWithoutParameter(e)}", "vectors", e);
         }
         Volatile.Write(ref _codecBytes, SpannCodecSpec.MemoryBytes(_codec));
     }

@@ -154,7 +154,7 @@ public static class SpannSpec
             };
         }
         try { options.Validate(); }
-        catch (ArgumentException e) { throw new ArgumentException($"SPANN spec '{spec}': {e.Message}", nameof(spec), e); }
+        catch (ArgumentException e) { throw new ArgumentException($"SPANN spec '{spec}': {Guard.MessageWithoutParameter(e)}", nameof(spec), e); }
         return true;
     }
 
