@@ -7,8 +7,8 @@ namespace Engine.Distributed;
 /// travels), splits large batches, and calls the collection's router grain.
 /// </summary>
 /// <remarks>The layout is the collection's definition: the application keeps it (as it keeps a schema) and every
-/// handle on the collection must use the same one; a replica refuses a layout whose dimension, metric or spec differs
-/// from the one it was created with.</remarks>
+/// handle on the collection must use the same one; a replica refuses a layout whose dimension, metric, spec, shard
+/// count, replication factor, sharding or record schema differs from the one it was created with.</remarks>
 public sealed class DistributedCollection
 {
     private readonly IGrainFactory _grains;
@@ -37,14 +37,25 @@ public sealed class DistributedCollection
 
     private IRouterGrain Router => _grains.GetGrain<IRouterGrain>(Layout.Name);
 
-    private Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken) =>
-        RouterCalls.Call(Router, call, CallTimeout, Attempts, cancellationToken);
+    private Task<T> Call<T>(Func<IRouterGrain, Task<T>> call, CancellationToken cancellationToken, Func<string>? describe = null) =>
+        RouterCalls.Call(Router, call, CallTimeout, Attempts, cancellationToken, describe);
 
-    private Task Call(Func<IRouterGrain, Task> call, CancellationToken cancellationToken) =>
-        Call(async r => { await call(r); return true; }, cancellationToken);
+    private Task Call(Func<IRouterGrain, Task> call, CancellationToken cancellationToken, Func<string>? describe = null) =>
+        Call(async r => { await call(r); return true; }, cancellationToken, describe);
 
-    /// <summary>Opens (creating on first use) the collection: every replica is activated on its silo and caught up.</summary>
-    /// <exception cref="ArgumentException">An invalid layout (the message names the field).</exception>
+    // "an upsert of 50 ids to shards 0, 3" (key hash: the shards follow from the ids), for a timeout's message.
+    private Func<string> Describe(string what, long[] ids) => () =>
+        $"{what} of {ids.Length} id(s) " + (Layout.ByCentroid
+            ? "(shards by centroid)"
+            : $"to shard(s) {string.Join(", ", ids.Select(Layout.ShardOf).Distinct().Order())}");
+
+    /// <summary>Opens (creating on first use) the collection: every replica is activated on its silo and caught up.
+    /// Only a collection that no replica records as created starts empty; an existing one whose shard has no reachable
+    /// copy (R = 1 and its silo away) is refused, never re-created empty.</summary>
+    /// <exception cref="ArgumentException">An invalid layout (the message names the field), or one that differs from the
+    /// layout the collection was created with (the message names what differs).</exception>
+    /// <exception cref="IOException">A shard of the existing collection has no replica that can serve it now (the
+    /// message names the collection and the shard); it can once the silo holding it returns.</exception>
     /// <param name="grains">The cluster client's grain factory.</param>
     /// <param name="layout">The collection's layout.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
@@ -102,18 +113,14 @@ public sealed class DistributedCollection
     /// table it routes by; the routers read the table itself from the replicas' disks).
     /// </summary>
     /// <exception cref="ArgumentException">No replica of shard 0 on the cluster knows the collection.</exception>
+    /// <exception cref="IOException">No replica of shard 0 that answered knows the collection, and some did not answer
+    /// (a silo lost or still joining; the message names the collection).</exception>
     public static async Task<DistributedCollection> OpenExistingAsync(IGrainFactory grains, string name, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        var probe = new ShardLayout { Name = name, Dimension = 1, Spec = "Flat", Shards = 1 };
-        probe.Validate();   // the name
-        for (int r = 0; r < 16; r++)
-        {
-            var layout = await grains.GetGrain<IShardReplicaGrain>(probe.ReplicaKey(0, r)).StoredLayout().WaitAsync(cancellationToken);
-            if (layout is not null) return await OpenAsync(grains, layout, cancellationToken);
-        }
-        throw new ArgumentException($"The cluster holds no collection '{name}' (no replica of its shard 0 has a layout on its silo's disk).", nameof(name));
+        var layout = await RouterCalls.StoredLayoutAsync(grains, name, cancellationToken);
+        return await OpenAsync(grains, layout, cancellationToken);
     }
 
     /// <summary>Inserts or replaces n vectors (n × d) by id; returns once every replica of every shard made them durable.</summary>
@@ -133,7 +140,7 @@ public sealed class DistributedCollection
             int m = Math.Min(batch, n - start);
             long[] batchIds = ids[start..(start + m)];
             float[] batchVectors = vectors[(start * d)..((start + m) * d)];
-            await Call(r => r.Upsert(Layout, batchIds, batchVectors), cancellationToken);
+            await Call(r => r.Upsert(Layout, batchIds, batchVectors), cancellationToken, Describe("an upsert", batchIds));
         }
     }
 
@@ -145,7 +152,7 @@ public sealed class DistributedCollection
         for (int start = 0; start < ids.Length; start += 1 << 20)
             {
             long[] batch = ids[start..Math.Min(ids.Length, start + (1 << 20))];
-            await Call(r => r.Delete(Layout, batch), cancellationToken);
+            await Call(r => r.Delete(Layout, batch), cancellationToken, Describe("a delete", batch));
         }
     }
 
@@ -184,10 +191,12 @@ public sealed class DistributedCollection
     }
 
     /// <summary>Stored vectors by id (ids not present are left out of the answer).</summary>
+    /// <exception cref="ArgumentException">A negative id (as for <see cref="UpsertAsync"/> and <see cref="DeleteAsync"/>).</exception>
     public Task<VectorRows> GetAsync(long[] ids, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        return Call(r => r.Get(Layout, ids), cancellationToken);
+        CheckNonNegative(ids);
+        return Call(r => r.Get(Layout, ids), cancellationToken, Describe("a get", ids));
     }
 
     /// <summary>Every replica's status, shard-major (replica r of shard s at index s × R + r).</summary>
@@ -209,23 +218,71 @@ public sealed class DistributedCollection
 
     private static void CheckIds(long[] ids)
     {
+        CheckNonNegative(ids);
         var seen = new HashSet<long>(ids.Length);
         for (int i = 0; i < ids.Length; i++)
-        {
-            if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
             if (!seen.Add(ids[i])) throw new ArgumentException($"ids[{i}] = {ids[i]} repeats an earlier id of the same batch.", nameof(ids));
-        }
+    }
+
+    private static void CheckNonNegative(long[] ids)
+    {
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] < 0) throw new ArgumentException($"ids[{i}] = {ids[i]} is negative; ids must be >= 0.", nameof(ids));
     }
 }
 
 /// <summary>Router calls from a client handle, with the handle's timeout and retries.</summary>
 internal static class RouterCalls
 {
+    /// <summary>How long opening by name waits for one replica of shard 0 to read its layout from its disk.</summary>
+    private static readonly TimeSpan LayoutProbeTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The layout collection <paramref name="name"/> was created with, read from the first replica of its shard 0 that
+    /// holds it on its silo's disk. A replica that does not answer (its silo was just lost: Orleans rejects the call or
+    /// it times out) is passed over for the next.
+    /// </summary>
+    /// <exception cref="ArgumentException">Every replica answered, and none holds the collection.</exception>
+    /// <exception cref="IOException">None that answered holds it, and some did not answer.</exception>
+    public static async Task<ShardLayout> StoredLayoutAsync(IGrainFactory grains, string name, CancellationToken cancellationToken)
+    {
+        var probe = new ShardLayout { Name = name, Dimension = 1, Spec = "Flat", Shards = 1 };
+        probe.Validate();   // the name
+        var failures = new List<Exception>();
+        for (int r = 0; r < 16; r++)
+        {
+            try
+            {
+                var layout = await grains.GetGrain<IShardReplicaGrain>(probe.ReplicaKey(0, r)).StoredLayout().WaitAsync(LayoutProbeTimeout, cancellationToken);
+                if (layout is not null) return layout;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not (ArgumentException or OperationCanceledException))
+            {
+                failures.Add(e);
+            }
+        }
+        if (failures.Count > 0)
+            throw new IOException($"Collection '{name}' could not be opened: no replica of its shard 0 that answered holds its layout, and "
+                + $"{failures.Count} did not answer ({failures[0].GetType().Name}: {failures[0].Message.Split('\n')[0]}); a silo may be down or still joining: retry.",
+                failures[0]);
+        throw new ArgumentException($"The cluster holds no collection '{name}' (no replica of its shard 0 has a layout on its silo's disk).", nameof(name));
+    }
+
     /// <summary>
     /// Calls the router, retrying after a timeout or a lost silo (every operation is idempotent: upserts and deletes by
     /// id or key, reads); argument, state and cancellation errors are not retried.
     /// </summary>
-    public static async Task<T> Call<T>(IRouterGrain router, Func<IRouterGrain, Task<T>> call, TimeSpan timeout, int attempts, CancellationToken cancellationToken)
+    /// <param name="router">The collection's router.</param>
+    /// <param name="call">The call.</param>
+    /// <param name="timeout">How long one attempt may take.</param>
+    /// <param name="attempts">Attempts in all (1..100).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="describe">What the call does, for the message of a <see cref="TimeoutException"/> after the last
+    /// attempt (e.g. "an upsert of 50 ids to shards 0, 3"; null: "a call").</param>
+    /// <exception cref="TimeoutException">The last attempt timed out; the message names the collection (and what
+    /// <paramref name="describe"/> says), the inner exception is the last attempt's.</exception>
+    public static async Task<T> Call<T>(IRouterGrain router, Func<IRouterGrain, Task<T>> call, TimeSpan timeout, int attempts, CancellationToken cancellationToken,
+        Func<string>? describe = null)
     {
         if (attempts is < 1 or > 100) throw new ArgumentOutOfRangeException("Attempts", attempts, "Attempts must be in 1..100.");
         for (int attempt = 1; ; attempt++)
@@ -238,6 +295,12 @@ internal static class RouterCalls
                                       && e is not (ArgumentException or InvalidOperationException or NotSupportedException or OperationCanceledException))
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
+            }
+            catch (TimeoutException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The bare "The operation has timed out." of WaitAsync says neither what nor where.
+                throw new TimeoutException($"Collection '{router.GetPrimaryKeyString()}': {describe?.Invoke() ?? "a call"} did not complete "
+                    + $"in {attempts} attempt(s) of {timeout.TotalSeconds:0.###} s each: {e.Message}", e);
             }
         }
     }

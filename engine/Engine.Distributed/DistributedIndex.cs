@@ -93,6 +93,7 @@ public sealed class DistributedIndex : IVectorIndex
     public bool TryReconstruct(long id, Span<float> destination)
     {
         if (destination.Length < Dimension) throw new ArgumentException($"destination holds {destination.Length} floats, fewer than d = {Dimension}.", nameof(destination));
+        if (id < 0) return false;   // ids are >= 0 (the collection refuses a negative one)
         float[]? v;
         lock (_cacheLock) _recent.TryGetValue(id, out v);
         if (v is null)

@@ -102,16 +102,9 @@ public sealed class DistributedRecordCollection<TKey> where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(grains);
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        var probe = new ShardLayout { Name = name, Dimension = 1, Spec = "Flat", Shards = 1 };
-        probe.Validate();
-        for (int r = 0; r < 16; r++)
-        {
-            var layout = await grains.GetGrain<IShardReplicaGrain>(probe.ReplicaKey(0, r)).StoredLayout().WaitAsync(cancellationToken);
-            if (layout is null) continue;
-            if (!layout.IsRecords) throw new ArgumentException($"Collection '{name}' holds plain vectors: open it with DistributedCollection.", nameof(name));
-            return await OpenAsync(grains, layout, cancellationToken);
-        }
-        throw new ArgumentException($"The cluster holds no collection '{name}' (no replica of its shard 0 has a layout on its silo's disk).", nameof(name));
+        var layout = await RouterCalls.StoredLayoutAsync(grains, name, cancellationToken);
+        if (!layout.IsRecords) throw new ArgumentException($"Collection '{name}' holds plain vectors: open it with DistributedCollection.", nameof(name));
+        return await OpenAsync(grains, layout, cancellationToken);
     }
 
     private static void CheckKeyType(CollectionSchema schema)

@@ -58,12 +58,24 @@ public interface IShardReplicaGrain : IGrainWithStringKey
     [Alias("Ready")]
     Task<ReplicaStatus> Ready(ShardLayout layout);
 
-    /// <summary><see cref="Ready"/> for a collection being opened: a replica that finds no durable peer may start empty
-    /// (a new collection) instead of refusing.</summary>
+    /// <summary><see cref="Ready"/> for a collection being created: a replica that finds no durable peer may start empty
+    /// instead of refusing. The router calls it only while no replica records that the collection was created
+    /// (<see cref="WasCreated"/>); an existing collection is opened with <see cref="Ready"/>.</summary>
     /// <param name="layout">The collection's layout.</param>
     /// <param name="centroids">Centroid-range sharding: the collection's centroid table, kept in the replica's directory (null: key-hash sharding, or reopening).</param>
     [Alias("Create")]
     Task<ReplicaStatus> Create(ShardLayout layout, CentroidTable? centroids);
+
+    /// <summary>True when this replica's directory on its current silo records that the collection was created (every
+    /// replica of it made at its first open); opens nothing. A replica whose directory was made with another layout
+    /// refuses this one (<see cref="ArgumentException"/> naming what differs).</summary>
+    [AlwaysInterleave, Alias("WasCreated")]
+    Task<bool> WasCreated(ShardLayout layout);
+
+    /// <summary>Records in this replica's directory that the collection was created (the router calls it on every
+    /// replica once all of them were created).</summary>
+    [Alias("MarkCreated")]
+    Task MarkCreated(ShardLayout layout);
 
     /// <summary>Centroid-range sharding: the centroid table this replica keeps on its silo's disk (null: none); opens nothing.</summary>
     [AlwaysInterleave, Alias("Centroids")]
@@ -113,7 +125,9 @@ public interface IShardReplicaGrain : IGrainWithStringKey
 [Alias("Engine.Distributed.IRouterGrain")]
 public interface IRouterGrain : IGrainWithStringKey
 {
-    /// <summary>Activates every replica (creating its directory) and returns their status, shard-major.</summary>
+    /// <summary>Activates every replica and returns their status, shard-major. A collection no replica records as
+    /// created is created (every replica may start empty, then each records the creation); an existing one is opened
+    /// (a replica whose directory is elsewhere catches up from a peer, or refuses when none holds the shard).</summary>
     /// <param name="layout">The collection's layout.</param>
     /// <param name="centroids">Centroid-range sharding, at creation: the trained centroid table (checked against
     /// <see cref="ShardLayout.CentroidDigest"/>), kept by every replica. Null to open an existing collection.</param>

@@ -120,6 +120,10 @@ public sealed record ReplicaStatus
     /// up from such a replica, or the collection was created through it. A replica created on a new silo is not, until it
     /// caught up: it may be a fresh activation that knows nothing (say, while the cluster recovers from a dead silo).</summary>
     [Id(6)] public bool Durable { get; init; }
+
+    /// <summary>True when this replica's directory records that the collection was created (every replica of it was
+    /// made at its first open): a replica of it activated away from its data must then catch up or refuse, never start empty.</summary>
+    [Id(7)] public bool Created { get; init; }
 }
 
 /// <summary>The kind of a logged write.</summary>

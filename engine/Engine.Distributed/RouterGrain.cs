@@ -39,11 +39,55 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
         }
         else if (centroids is not null)
             throw new ArgumentException($"Collection '{layout.Name}' is sharded by key hash; it takes no centroid table.", nameof(centroids));
-        var all = new List<Task<ReplicaStatus>>();
+        // Only a collection no replica records as created may start empty. Once created, a replica whose directory is
+        // not on the silo it is activated on catches up from a peer, or refuses (R = 1: its only copy is on a silo
+        // that is away): re-creating it empty would serve the shard without its data, and keep serving it so.
+        if (await WasCreated(layout))
+            return await Task.WhenAll(Replicas(layout).Select(replica => UntilPlaced(() => replica.Ready(layout))));
+        var status = await Task.WhenAll(Replicas(layout).Select(replica => UntilPlaced(() => replica.Create(layout, centroids))));
+        await Task.WhenAll(Replicas(layout).Select(replica => UntilPlaced(async () => { await replica.MarkCreated(layout); return true; })));
+        return status;
+    }
+
+    // A replica on a silo that was just lost: Orleans rejects the call (or it times out) until the cluster declares the
+    // silo dead and the replica is activated on another. Retried like a write, until ReplicationTimeout; a replica's own
+    // refusal (an IOException: it has nothing to serve) and a wrong layout are not.
+    private async Task<T> UntilPlaced<T>(Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow + options.Value.ReplicationTimeout;
+        for (int attempt = 0; ; attempt++)
+        {
+            try { return await call(); }
+            catch (Exception e) when (e is Orleans.Runtime.OrleansException or TimeoutException && DateTime.UtcNow < deadline)
+            {
+                logger.LogWarning("Opening a replica failed (attempt {Attempt}), retrying: {Error}", attempt + 1, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
+        }
+    }
+
+    private IEnumerable<IShardReplicaGrain> Replicas(ShardLayout layout)
+    {
         for (int s = 0; s < layout.Shards; s++)
             for (int r = 0; r < layout.Replicas; r++)
-                all.Add(Replica(layout, s, r).Create(layout, centroids));
-        return await Task.WhenAll(all);
+                yield return Replica(layout, s, r);
+    }
+
+    // True when a replica that answers records that the collection was created; refuses (ArgumentException) a layout
+    // other than the one a replica was created with, before anything is opened or created.
+    private async Task<bool> WasCreated(ShardLayout layout)
+    {
+        var answers = await Task.WhenAll(Replicas(layout).Select(async replica =>
+        {
+            try { return await replica.WasCreated(layout).WaitAsync(options.Value.PeerTimeout); }
+            catch (Exception e) when (IsTransient(e))
+            {
+                // A silo that is away: the others say; and if none answers, opening its replicas fails anyway.
+                logger.LogWarning("Replica {Key} did not say whether collection {Name} exists: {Error}", replica.GetPrimaryKeyString(), layout.Name, e.Message);
+                return false;
+            }
+        }));
+        return answers.Any(created => created);
     }
 
     // The collection's centroid table: this silo's cached copy, else the first replica that keeps one on its disk.
@@ -151,6 +195,11 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
             {
                 logger.LogWarning("Write to shard {Shard} failed (attempt {Attempt}), retrying: {Error}", shard, attempt + 1, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"A write to shard {shard} of collection '{layout.Name}' did not succeed within "
+                    + $"{options.Value.ReplicationTimeout.TotalSeconds:0.###} s ({attempt + 1} attempt(s)): {e.Message}", e);
             }
         }
     }
@@ -393,6 +442,11 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
                 failovers++;
                 logger.LogWarning("Shard {Shard} replica {Replica} failed, trying another: {Error}", shard, r, e.Message);
                 if (i + 1 >= layout.Replicas) await Task.Delay(100 * (i + 1 - layout.Replicas + 1));
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"No replica of shard {shard} of collection '{layout.Name}' answered in {i + 1} attempt(s) "
+                    + $"of {options.Value.PeerTimeout.TotalSeconds:0.###} s: {e.Message}", e);
             }
         }
     }

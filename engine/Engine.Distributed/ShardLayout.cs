@@ -154,6 +154,31 @@ public sealed record ShardLayout
         return ShardOf(unchecked((long)StableHash.Add(StableHash.Empty, key)));
     }
 
+    /// <summary>
+    /// What of this call's layout differs from <paramref name="created"/>, the layout the collection was created with,
+    /// among what can never change (dimension, metric, spec, shard count, replication factor, sharding mode and its
+    /// centroid table, record schema); null when nothing does. Training size and default probes may differ.
+    /// </summary>
+    internal string? DifferenceFrom(ShardLayout created)
+    {
+        var diffs = new List<string>();
+        if (Dimension != created.Dimension) diffs.Add($"dimension {created.Dimension}, not {Dimension}");
+        if (MetricCode != created.MetricCode) diffs.Add($"metric {created.Metric}, not {Metric}");
+        if (Spec != created.Spec) diffs.Add($"spec {created.Spec}, not {Spec}");
+        if (Shards != created.Shards) diffs.Add($"{created.Shards} shards, not {Shards}");
+        if (Replicas != created.Replicas) diffs.Add($"{created.Replicas} replicas, not {Replicas}");
+        if (ShardingCode != created.ShardingCode) diffs.Add($"sharding {created.Sharding}, not {Sharding}");
+        else if (CentroidDigest != created.CentroidDigest) diffs.Add($"centroid table {created.CentroidDigest:X16}, not {CentroidDigest:X16}");
+        if (RecordSchema != created.RecordSchema) diffs.Add(created.RecordSchema is null ? "plain vectors, not records" : RecordSchema is null ? "records, not plain vectors" : "another record schema");
+        return diffs.Count == 0 ? null : string.Join(", ", diffs);
+    }
+
+    /// <summary>The refusal of a layout that differs from the one the collection was created with (see <see cref="DifferenceFrom"/>).</summary>
+    internal ArgumentException Mismatch(ShardLayout created, string difference) =>
+        new($"Collection '{Name}' was created with {difference} (its layout: {created.Shards} shards × {created.Replicas} replicas, d = {created.Dimension}, "
+            + $"metric {created.Metric}, spec {created.Spec}): a collection's dimension, metric, spec, shard count, replication factor, sharding and "
+            + "record schema cannot change; open it with the layout it was created with (DistributedCollection.OpenExistingAsync reads it).", "layout");
+
     /// <summary>The grain key of replica <paramref name="replica"/> of shard <paramref name="shard"/>: <c>name/shard/replica</c>.</summary>
     public string ReplicaKey(int shard, int replica) => $"{Name}/{shard}/{replica}";
 }

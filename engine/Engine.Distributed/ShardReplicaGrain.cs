@@ -56,19 +56,24 @@ internal sealed class ShardReplicaGrain(
             if (store.Layout.IsRecords) await BlockingWork.Run(() => { store.Dispose(); return true; });
             else store.Dispose();
         }
+        // A directory this activation made and never filled (it refused: no durable peer, or the only copy is on a
+        // silo that is away) goes: left behind, its layout file would make the next activation here take it for a
+        // durable copy and serve it empty.
+        if (!_durable && !store.ExistedBefore)
+        {
+            try { System.IO.Directory.Delete(dir, recursive: true); }
+            catch (IOException e) { logger.LogWarning(e, "Could not delete the unused replica directory {Dir}", dir); }
+        }
     }
 
     private ShardStore Local(ShardLayout layout)
     {
-        ArgumentNullException.ThrowIfNull(layout);
-        if (layout.Name != _name || _shard >= layout.Shards || _replica >= layout.Replicas)
-            throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}' with {layout.Shards} shards × {layout.Replicas} replicas.", nameof(layout));
+        CheckBelongs(layout);
         if (_store is not null)
         {
-            if (_store.Layout.Spec != layout.Spec || _store.Layout.Dimension != layout.Dimension || _store.Layout.MetricCode != layout.MetricCode
-                || _store.Layout.ShardingCode != layout.ShardingCode || _store.Layout.CentroidDigest != layout.CentroidDigest
-                || _store.Layout.RecordSchema != layout.RecordSchema)
-                throw new ArgumentException($"Collection '{layout.Name}' was opened with another dimension, metric, spec, sharding or record schema than this call's.", nameof(layout));
+            // Shards and replicas too: a handle with another shard count misroutes ids, one with fewer replicas
+            // acknowledges writes that not every replica holds.
+            if (layout.DifferenceFrom(_store.Layout) is { } difference) throw layout.Mismatch(_store.Layout, difference);
             return _store;
         }
         return _store = OpenStore(layout);
@@ -132,7 +137,7 @@ internal sealed class ShardReplicaGrain(
 
     private async Task CatchUpOnActivation(ShardStore store, ShardLayout layout, bool create)
     {
-        bool anyDurablePeer = false;
+        bool anyDurablePeer = false, peerCreated = false;
         // Catch up from the most advanced peer that answers (a replica activated on a new silo starts empty).
         IShardReplicaGrain? best = null;
         long bestSequence = store.Sequence;
@@ -146,6 +151,7 @@ internal sealed class ShardReplicaGrain(
                 // Only a durable peer is a source: a fresh activation elsewhere may know nothing yet.
                 if (!st.Durable) continue;
                 anyDurablePeer = true;
+                peerCreated |= st.Created;
                 if (st.Sequence > bestSequence || (st.Sequence == bestSequence && st.Epoch != store.Epoch && _replica != 0 && r == 0))
                 {
                     best = peer;
@@ -159,10 +165,17 @@ internal sealed class ShardReplicaGrain(
         }
         bool durableHere = store.ExistedBefore || _durable;
         if (!durableHere && !anyDurablePeer && !create)
+        {
+            // Refuse, and leave: the next call places the replica again (on its own silo once that is back), and
+            // the directory made here for nothing goes with this activation (OnDeactivateAsync).
+            this.DeactivateOnIdle();
             throw new IOException(layout.Replicas > 1
-                ? $"Replica '{this.GetPrimaryKeyString()}' was just created on {silo.SiloAddress.Endpoint} and no durable peer answered: it has nothing to serve yet (another replica may; retry)."
-                : $"Replica '{this.GetPrimaryKeyString()}' is the only copy of its shard (R = 1) and its directory is not on {silo.SiloAddress.Endpoint}: it is on the silo that held it, which must return (an empty replica here would lose the shard's data).");
+                ? $"Shard {_shard} of collection '{layout.Name}': replica {_replica} was just activated on {silo.SiloAddress.Endpoint}, which does not hold it, and no durable peer answered: it has nothing to serve yet (another replica may; retry)."
+                : $"Shard {_shard} of collection '{layout.Name}' is unavailable: its only copy (R = 1) is on a silo that is not in the cluster now, not on {silo.SiloAddress.Endpoint} where it was just activated. It serves again when that silo returns (an empty replica here would hide the shard's data).");
+        }
         if (best is not null) await CatchUp(store, best);
+        // A copy made from a replica of a created collection records the creation too (a move, a silo lost).
+        if (peerCreated && !store.Created) store.MarkCreated();
         if (layout.ByCentroid && store.Centroids is null) await FetchCentroids(store, layout);
         _durable = true;
         if (_replica == 0) _epoch = Random.Shared.NextInt64(1, long.MaxValue);
@@ -331,6 +344,11 @@ internal sealed class ShardReplicaGrain(
                 logger.LogWarning("Replicating write {Sequence} to replica {Replica} failed (attempt {Attempt}): {Error}", op.Sequence, replica, attempt + 1, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5))));
             }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"Write {op.Sequence} of shard {_shard} of collection '{layout.Name}' did not reach replica {replica} within "
+                    + $"{options.Value.ReplicationTimeout.TotalSeconds:0.###} s ({attempt + 1} attempt(s)): {e.Message}", e);
+            }
         }
     }
 
@@ -357,10 +375,28 @@ internal sealed class ShardReplicaGrain(
         return StatusOf(await EnsureReady(layout, create: true));
     }
 
-    public Task<CentroidTable?> Centroids(ShardLayout layout)
+    public Task<bool> WasCreated(ShardLayout layout)
     {
+        CheckBelongs(layout);
+        // Without opening the store: the router asks every replica before it opens or creates anything.
+        string dir = Directory(layout);
+        var created = _store?.Layout ?? ShardStore.ReadStoredLayout(dir);
+        if (created is not null && layout.DifferenceFrom(created) is { } difference) throw layout.Mismatch(created, difference);
+        return Task.FromResult(created is not null && ShardStore.IsCreated(dir));
+    }
+
+    public async Task MarkCreated(ShardLayout layout) => (await EnsureReady(layout)).MarkCreated();
+
+    private void CheckBelongs(ShardLayout layout)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
         if (layout.Name != _name || _shard >= layout.Shards || _replica >= layout.Replicas)
             throw new ArgumentException($"Replica '{this.GetPrimaryKeyString()}' does not belong to collection '{layout.Name}' with {layout.Shards} shards × {layout.Replicas} replicas.", nameof(layout));
+    }
+
+    public Task<CentroidTable?> Centroids(ShardLayout layout)
+    {
+        CheckBelongs(layout);
         // Without opening the store: a router asks every replica until one answers, and must not create directories.
         return Task.FromResult(_store is not null ? _store.Centroids : ShardStore.ReadCentroids(Directory(layout), layout));
     }
@@ -461,5 +497,6 @@ internal sealed class ShardReplicaGrain(
     {
         Sequence = store.Sequence, Epoch = store.Epoch, Count = store.Count, Trained = store.Trained,
         Silo = silo.SiloAddress.Endpoint.ToString(), LastCatchUp = _lastCatchUp, Durable = _durable || store.ExistedBefore,
+        Created = store.Created,
     };
 }

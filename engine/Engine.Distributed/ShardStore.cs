@@ -18,6 +18,7 @@ namespace Engine.Distributed;
 /// <remarks>
 /// <para>Files in the replica directory: <c>layout.json</c> (the collection's layout, checked on open),
 /// <c>centroids.json</c> (centroid-range sharding only: the collection's <see cref="CentroidTable"/>, written once),
+/// <c>created</c> (empty: the collection was created, see <see cref="Created"/>),
 /// <c>vectors-{g}.dat</c> (the raw vectors in checksummed slots, <see cref="VectorStore"/>; only the id → slot map is
 /// in memory), <c>index-{g}.idx</c> (the trained index as <see cref="IVectorIndex.Save"/> wrote it at the last
 /// snapshot) or, for SPANN, <c>index-{g}/</c> (a disk-resident <c>SpannIndex</c> with its own log, checkpointed at each
@@ -38,7 +39,8 @@ namespace Engine.Distributed;
 /// </remarks>
 internal sealed class ShardStore : IDisposable
 {
-    internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", CentroidsFile = "centroids.json", SnapshotKind = "shard-snapshot";
+    internal const string SnapshotFile = "snapshot.bin", LayoutFile = "layout.json", CentroidsFile = "centroids.json", CreatedFile = "created",
+        SnapshotKind = "shard-snapshot";
     private const int WalHeaderBytes = 1 + 8 + 8 + 4;
     private readonly string _dir;
     private VectorStore _vectors = null!;
@@ -162,7 +164,7 @@ internal sealed class ShardStore : IDisposable
         {
             var stored = ReadLayout(path);
             if (stored.Identity != mine.Identity)
-                throw new InvalidOperationException($"'{_dir}' holds collection {stored.Identity} but the call names {mine.Identity}; a collection's name, dimension, metric, spec and shard count cannot change.");
+                throw new InvalidOperationException($"'{_dir}' holds collection {stored.Identity} but the call names {mine.Identity}; a collection's name, dimension, metric, spec, shard count and replication factor cannot change.");
             return;
         }
         string tmp = path + ".tmp";
@@ -204,8 +206,8 @@ internal sealed class ShardStore : IDisposable
         public static StoredLayout Of(ShardLayout l) => new(l.Name, l.Dimension, l.MetricCode, l.Spec, l.Shards, l.Replicas, l.TrainingSize,
             l.ShardingCode, l.Centroids, l.CentroidProbes, l.CentroidDigest, l.RecordSchema);
 
-        /// <summary>What may never change (the replication factor, training size and default probes are recorded, not enforced).</summary>
-        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards"
+        /// <summary>What may never change (the training size and default probes are recorded, not enforced).</summary>
+        public string Identity => $"'{Name}' (d = {Dimension}, metric {(Metric)Metric}, spec {Spec}, {Shards} shards × {Replicas} replicas"
             + (Sharding == (int)ShardingMode.CentroidRanges ? $", centroid ranges over {Centroids} centroids {CentroidDigest:X16})" : ")")
             + (RecordSchema is null ? "" : $" of records (schema {StableHash.Add(StableHash.Empty, RecordSchema):X16})");
     }
@@ -248,6 +250,25 @@ internal sealed class ShardStore : IDisposable
         }
         table.CheckAgainst(layout);
         return table;
+    }
+
+    /// <summary>
+    /// True when this directory records that the collection was created: every replica of it was made at its first
+    /// open (<see cref="MarkCreated"/>), or this one caught up from a replica that records it. An existing collection's
+    /// replica whose directory is missing must then not start empty (its data is on a silo that is away).
+    /// </summary>
+    public bool Created => IsCreated(_dir);
+
+    /// <summary>True when replica directory <paramref name="dir"/> records that its collection was created (see <see cref="Created"/>).</summary>
+    public static bool IsCreated(string dir) => File.Exists(Path.Combine(dir, CreatedFile));
+
+    /// <summary>Records, durably, that the collection was created (see <see cref="Created"/>).</summary>
+    public void MarkCreated()
+    {
+        string path = Path.Combine(_dir, CreatedFile);
+        if (File.Exists(path)) return;
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None);
+        file.Flush(flushToDisk: true);
     }
 
     /// <summary>Makes <paramref name="op"/> durable (log commit) and applies it. It must be the next in sequence.</summary>
