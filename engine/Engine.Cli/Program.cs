@@ -51,12 +51,9 @@ public static class Program
     /// </summary>
     internal static string Describe(Exception ex)
     {
-        string message = ex.Message;
-        if (ex is ArgumentException { ParamName: { Length: > 0 } name })
-        {
-            int cut = message.LastIndexOf($" (Parameter '{name}')", StringComparison.Ordinal);
-            if (cut > 0) message = message[..cut];
-        }
-        return message;
+        string message = Guard.MessageWithoutParameter(ex);
+        // what ArgumentOutOfRangeException appends after the suffix: a line of its own
+        int line = ex is ArgumentOutOfRangeException { ActualValue: not null } ? message.LastIndexOf(Environment.NewLine, StringComparison.Ordinal) : -1;
+        return (line > 0 ? message[..line] : message).TrimEnd();
     }
 }
