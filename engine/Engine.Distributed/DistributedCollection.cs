@@ -51,7 +51,9 @@ public sealed class DistributedCollection
 
     /// <summary>Opens (creating on first use) the collection: every replica is activated on its silo and caught up.
     /// Only a collection that no replica records as created starts empty; an existing one whose shard has no reachable
-    /// copy (R = 1 and its silo away) is refused, never re-created empty.</summary>
+    /// copy (R = 1 and its silo away) is refused while another replica of it answers. Limits (docs/scale-out.md): the
+    /// record lives with the replicas, so a collection none of whose replicas can answer (e.g. one shard, R = 1, its
+    /// silo away and its grain placed elsewhere) looks new, as does one created before the record existed.</summary>
     /// <exception cref="ArgumentException">An invalid layout (the message names the field), or one that differs from the
     /// layout the collection was created with (the message names what differs).</exception>
     /// <exception cref="IOException">A shard of the existing collection has no replica that can serve it now (the

@@ -74,20 +74,27 @@ internal sealed class RouterGrain(IOptions<DistributedEngineOptions> options, Ce
     }
 
     // True when a replica that answers records that the collection was created; refuses (ArgumentException) a layout
-    // other than the one a replica was created with, before anything is opened or created.
+    // other than the one a replica was created with, before anything is opened or created. When none says created
+    // but some did not answer, the collection may exist on exactly those: that is an IOException (retry once the
+    // cluster is whole), never a creation, which would start their shards empty and mark them created.
     private async Task<bool> WasCreated(ShardLayout layout)
     {
         var answers = await Task.WhenAll(Replicas(layout).Select(async replica =>
         {
-            try { return await replica.WasCreated(layout).WaitAsync(options.Value.PeerTimeout); }
+            try { return (bool?)await replica.WasCreated(layout).WaitAsync(options.Value.PeerTimeout); }
             catch (Exception e) when (IsTransient(e))
             {
-                // A silo that is away: the others say; and if none answers, opening its replicas fails anyway.
                 logger.LogWarning("Replica {Key} did not say whether collection {Name} exists: {Error}", replica.GetPrimaryKeyString(), layout.Name, e.Message);
-                return false;
+                return null;
             }
         }));
-        return answers.Any(created => created);
+        if (answers.Any(created => created == true)) return true;
+        int silent = answers.Count(created => created is null);
+        if (silent > 0)
+            throw new IOException($"Collection '{layout.Name}': {silent} of its {answers.Length} replicas did not answer whether it exists, and none "
+                + "that answered holds it; it is neither opened nor created (that could start shards empty whose data is on an unreachable silo). "
+                + "Retry once every silo is back.");
+        return false;
     }
 
     // The collection's centroid table: this silo's cached copy, else the first replica that keeps one on its disk.

@@ -119,11 +119,14 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
 
     // The segment size of the log in a directory, from the magic of its newest readable commit cookie (the size of new
     // logs when there is none): for the constructor that opens without Open's checks.
+    // A log whose commit records all lack a readable cookie is refused rather than guessed: the wrong size maps every
+    // address to the wrong segment file.
     private static int SegmentBitsOf(string directory)
     {
         string commits = Path.Combine(directory, "log-commits");
-        if (!System.IO.Directory.Exists(commits)) return NewSegmentBits;
-        foreach (var file in System.IO.Directory.GetFiles(commits, "commit.*").OrderByDescending(f => f, StringComparer.Ordinal))
+        var files = CommitFiles(commits);
+        if (files.Length == 0) return NewSegmentBits;
+        foreach (var (file, _) in files)
         {
             try
             {
@@ -132,8 +135,14 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             }
             catch (IOException) { }
         }
-        return NewSegmentBits;
+        throw new CorruptIndexException(files[0].File, 48, "no FASTER commit record holds a readable engine cookie, which names the log's segment size");
     }
+
+    // The commit records (log-commits/commit.N…), newest (highest N) first; none when the directory is missing.
+    private static (string File, long Number)[] CommitFiles(string commits) => !System.IO.Directory.Exists(commits) ? []
+        : System.IO.Directory.GetFiles(commits, "commit.*")
+            .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
+            .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
 
     // The commit records, newest first. FASTER writes each commit to a new file and deletes the older ones after it, so
     // the newest file may be torn by a crash during that write (its commit never returned, nothing it covers was
@@ -142,9 +151,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     // Returns the log's segment size (log2), which its commit cookies name.
     private static int ValidateCommitFiles(string commits)
     {
-        var files = System.IO.Directory.GetFiles(commits, "commit.*")
-            .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
-            .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
+        var files = CommitFiles(commits);
         int valid = 0, bits = 0;
         for (int i = 0; i < files.Length; i++)
         {
@@ -454,10 +461,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     // damaged, silently recover the older commit (the torn-newest rule of ValidateCommitFiles) instead of failing.
     private static void RemoveOutdatedCommitFiles(string commits)
     {
-        if (!System.IO.Directory.Exists(commits)) return;
-        var files = System.IO.Directory.GetFiles(commits, "commit.*")
-            .Select(f => (File: f, Number: long.TryParse(Path.GetFileName(f).Split('.')[1], out long n) ? n : -1))
-            .Where(f => f.Number >= 0).OrderByDescending(f => f.Number).ToArray();
+        var files = CommitFiles(commits);
         if (files.Length < 2) return;
         try
         {

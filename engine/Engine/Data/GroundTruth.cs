@@ -154,9 +154,10 @@ public static class GroundTruth
     /// <summary>
     /// k-recall@k: for each query, the number of distinct ids among the first <paramref name="k"/> results that are
     /// also among the first <paramref name="k"/> ground-truth ids, divided by k, averaged over queries (the measure
-    /// of ann-benchmarks and <c>peers.py</c>). Negative (missing) result ids never count. A query whose ground truth is
-    /// padded with -1 (a base set smaller than k) is divided by its real ids among the first k instead of k, so an
-    /// exact search still scores 1.
+    /// of ann-benchmarks and <c>peers.py</c>): the hits summed over queries, divided by the ground-truth ids summed over
+    /// queries. Negative (missing) result ids never count. Ground truth padded with -1 (a base set smaller than k)
+    /// counts only its real ids among the first k in that denominator, so an exact search still scores 1 (with no
+    /// padding the denominator is nq × k, the usual average).
     /// </summary>
     /// <param name="labels">Result ids, nq × <paramref name="labelsPerQuery"/>, row-major.</param>
     /// <param name="labelsPerQuery">Row stride of <paramref name="labels"/>, ≥ k.</param>
@@ -164,7 +165,8 @@ public static class GroundTruth
     /// <param name="groundTruthPerQuery">Row stride of <paramref name="groundTruth"/>, ≥ k.</param>
     /// <param name="k">The k of k-recall@k.</param>
     /// <returns>Recall in [0, 1]; 1 when there are no queries.</returns>
-    /// <exception cref="ArgumentException">k out of range, strides that do not divide the spans, or different query counts.</exception>
+    /// <exception cref="ArgumentException">k out of range, strides that do not divide the spans, different query counts, or
+    /// a ground truth with no ids (all -1) among the first k of every query.</exception>
     public static double RecallAtK(ReadOnlySpan<long> labels, int labelsPerQuery, ReadOnlySpan<int> groundTruth, int groundTruthPerQuery, int k)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);

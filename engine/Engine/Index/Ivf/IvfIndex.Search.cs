@@ -32,6 +32,9 @@ public sealed partial class IvfIndex
         SearchParameters.CheckFamily(parameters, "IVF", this);
         var ivf = parameters as IvfSearchParameters;
         int probes = CheckKnobs(ivf);
+        // k-NN only: a range search takes no refine factor on any index (IvfIndex.Range.cs)
+        if (ivf?.RefineFactor > 1 && !UsesRefineFactor(Spec))
+            throw new ArgumentException($"RefineFactor applies to an index with a refine store (',RFlat' or ',Refine(...)') or fast-scan PQ codes; '{Description}' has neither, so it would change nothing.", "parameters");
         int rf = ivf?.RefineFactor ?? 1;
         long maxCodes = ivf?.MaxCodes ?? 0;
         EnsureTrained();
@@ -109,8 +112,6 @@ public sealed partial class IvfIndex
         int probes = ivf?.Probes ?? _defaultProbes;
         if (probes > ListCount)
             throw new ArgumentOutOfRangeException(nameof(IvfSearchParameters.Probes), probes, $"Probes must be in 1..{ListCount} (the list count), got {probes}.");
-        if (ivf?.RefineFactor > 1 && !UsesRefineFactor(Spec))
-            throw new ArgumentException($"RefineFactor applies to an index with a refine store (',RFlat' or ',Refine(...)') or fast-scan PQ codes; '{Description}' has neither, so it would change nothing.", "parameters");
         if (ivf?.BoundEpsilon is not null && _rabitq is null)
             throw new ArgumentException($"BoundEpsilon applies to RaBitQ lists (RaBitQ, RaBitQ{{b}}, RaBitQfs{{b}}); '{Description}' has no error bound.", "parameters");
         if (ivf?.QuantizerEf is not null && Spec.CoarseHnswM == 0)
