@@ -140,26 +140,13 @@ internal static class BenchRunner
         string temp = Path.GetTempPath();
         foreach (var stale in Directory.EnumerateDirectories(temp, SpannDirectoryPrefix + "*"))
         {
-            string name = Path.GetFileName(stale);
-            int dash = name.IndexOf('-', SpannDirectoryPrefix.Length);
-            if (dash < 0 || !int.TryParse(name.AsSpan(SpannDirectoryPrefix.Length, dash - SpannDirectoryPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            if (!IndexPublisher.TryParseOwner(Path.GetFileName(stale).AsSpan(SpannDirectoryPrefix.Length), out int pid))
                 continue; // not named by this code: leave it
-            if (pid != Environment.ProcessId && !IsRunning(pid)) TryDelete(stale);
+            if (pid != Environment.ProcessId && !IndexPublisher.IsRunning(pid)) TryDelete(stale);
         }
         string dir = Path.Combine(temp, $"{SpannDirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         return dir;
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
     }
 
     // Best effort (a signal handler, a stale directory): an error leaves the directory for the next sweep.

@@ -37,14 +37,22 @@ internal static partial class IndexPublisher
         foreach (var stale in Directory.GetDirectories(parent, Path.GetFileName(dir) + Infix + "*"))
         {
             string tail = Path.GetFileName(stale)[(Path.GetFileName(dir).Length + Infix.Length)..];
-            int dash = tail.IndexOf('-', StringComparison.Ordinal);
-            if (dash > 0 && int.TryParse(tail.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && IsRunning(pid))
+            if (TryParseOwner(tail, out int pid) && IsRunning(pid))
                 throw new IOException($"another build into '{dir}' is still running (process {pid}, working in '{stale}'); wait for it to finish, or stop it and run the build again.");
             Directory.Delete(stale, recursive: true);
         }
     }
 
-    private static bool IsRunning(int pid)
+    /// <summary>The process id that starts <paramref name="tail"/> (<c>PID-…</c>, how work directories are named).</summary>
+    internal static bool TryParseOwner(ReadOnlySpan<char> tail, out int pid)
+    {
+        int dash = tail.IndexOf('-');
+        pid = 0;
+        return dash > 0 && int.TryParse(tail[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out pid);
+    }
+
+    /// <summary>Whether another process with id <paramref name="pid"/> runs (false for this one).</summary>
+    internal static bool IsRunning(int pid)
     {
         if (pid == Environment.ProcessId) return false;
         try

@@ -78,9 +78,7 @@ internal static class SearchCommand
         IndexFactory.CreateParameters(index, settings, 1);
         // Non-finite query values are named by their row in the data set here: the searches below take one query
         // at a time, and the index would count rows from 0 in each call.
-        for (int i = 0; i < set.Queries.Length; i++)
-            if (!float.IsFinite(set.Queries[i]))
-                throw new ArgumentException($"Query row {i / set.Dimension} of '{o.DataDir}' holds a non-finite value ({set.Queries[i].ToString(CultureInfo.InvariantCulture)}) at column {i % set.Dimension}.");
+        Guard.Finite(set.Queries, set.Dimension, $"The queries of '{o.DataDir}'");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         if (o.Radius is float radius) return RangeSearchRun.Run(index, set, radius, settings, threads, o.Json, output);
 
