@@ -1,15 +1,35 @@
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace Engine.Native;
 
 /// <summary>Validation of raw C arguments; each check throws <see cref="ArgumentException"/> naming the problem.</summary>
 internal static unsafe class NativeArgs
 {
-    /// <summary>Reads a required NUL-terminated UTF-8 string.</summary>
+    // Throws on malformed input instead of substituting U+FFFD (which would, e.g., save to another path than asked).
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// Reads a required NUL-terminated UTF-8 string. Malformed UTF-8 is an <see cref="ArgumentException"/> naming the
+    /// argument and the first bad byte, never decoded with replacement characters: a path such as <c>"aÿ.idx"</c>
+    /// would otherwise silently become <c>"a�.idx"</c>, another file (.NET file names are Unicode, so a file name
+    /// that is not UTF-8 cannot be reached through the library at all).
+    /// </summary>
     public static string Utf8(byte* text, string name)
     {
         if (text == null) throw new ArgumentNullException(name, $"{name} is a null pointer.");
-        return Marshal.PtrToStringUTF8((nint)text) ?? string.Empty;
+        var bytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(text);
+        try
+        {
+            return s_strictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            string bad = e.BytesUnknown is { Length: > 0 } b ? $"0x{b[0]:X2}" : "a byte";
+            throw new ArgumentException(
+                $"{name} is not valid UTF-8: {bad} at byte offset {Math.Max(e.Index, 0)} does not form a character (strings, paths included, must be UTF-8).",
+                name);
+        }
     }
 
     /// <summary>Checks a row batch against the index dimension and returns it as a span of n × d floats.</summary>

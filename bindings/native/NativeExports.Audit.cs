@@ -122,8 +122,7 @@ public static unsafe partial class NativeExports
         try
         {
             if (cutoff == 0) return (int)NativeStatus.Ok;
-            if (NativeHandles.Free(cutoff) is not CalibratedCutoff)
-                return NativeErrors.Fail(NativeStatus.InvalidHandle, "Invalid calibrated cutoff handle: already freed, or not created by this library.");
+            NativeHandles.Free<CalibratedCutoff>(cutoff, CutoffWhat);
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }

@@ -61,9 +61,7 @@ public static unsafe partial class NativeExports
         try
         {
             if (index == 0) return (int)NativeStatus.Ok;
-            if (NativeHandles.Free(index) is not IndexHandle h)
-                return NativeErrors.Fail(NativeStatus.InvalidHandle, "Invalid index handle: already freed, or not created by this library.");
-            h.Index.Dispose();
+            NativeHandles.Free<IndexHandle>(index, IndexWhat).Index.Dispose();
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }

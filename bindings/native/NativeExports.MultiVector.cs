@@ -8,27 +8,35 @@ namespace Engine.Native;
 /// <summary>What an <c>engine_mv_index*</c> points at: the multi-vector index plus the next automatic id.</summary>
 internal sealed class MultiVectorHandle(MultiVectorIndex index)
 {
-    private long _nextId = index.Count;
+    private readonly AutoIds _ids = new(index.Count);
 
     /// <summary>The wrapped index.</summary>
     public MultiVectorIndex Index { get; } = index;
 
-    /// <summary>Consecutive ids for an add without explicit ids (after every id added through this handle).</summary>
-    public long[] NextIds(int n)
+    /// <summary>
+    /// Adds <paramref name="items"/> under the next automatic ids (after every id added through this handle) and
+    /// returns the first. The ids are taken only when the add succeeds: a rejected add (bad tokens, an untrained IVF
+    /// FDE index) leaves the next id where it was, as <c>engine_index_add</c> does. Automatic adds through one handle
+    /// run one at a time.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Too few ids are left below 2^63.</exception>
+    public long AddWithAutoIds(MultiVectorSet items, int threads)
     {
-        var ids = new long[n];
-        long first = Interlocked.Add(ref _nextId, n) - n;
-        for (int i = 0; i < n; i++) ids[i] = first + i;
-        return ids;
+        lock (_ids)
+        {
+            long first = _ids.Next(items.Count);
+            var ids = new long[items.Count];
+            for (int i = 0; i < ids.Length; i++) ids[i] = first + i;
+            Index.Add(items, ids, threads);
+            _ids.Taken(first, ids.Length);
+            return first;
+        }
     }
 
     /// <summary>Moves the automatic ids above every explicit id added through this handle.</summary>
     public void NoteIds(ReadOnlySpan<long> ids)
     {
-        long max = -1;
-        foreach (long id in ids) max = Math.Max(max, id);
-        long seen;
-        while ((seen = Volatile.Read(ref _nextId)) <= max && Interlocked.CompareExchange(ref _nextId, max + 1, seen) != seen) { }
+        lock (_ids) _ids.Note(ids);
     }
 }
 
@@ -86,9 +94,7 @@ public static unsafe partial class NativeExports
         try
         {
             if (index == 0) return (int)NativeStatus.Ok;
-            if (NativeHandles.Free(index) is not MultiVectorHandle h)
-                return NativeErrors.Fail(NativeStatus.InvalidHandle, "Invalid multi-vector index handle: already freed, or not created by this library.");
-            h.Index.Dispose();
+            NativeHandles.Free<MultiVectorHandle>(index, MultiVectorWhat).Index.Dispose();
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }
@@ -130,9 +136,8 @@ public static unsafe partial class NativeExports
                 h.NoteIds(given);
                 return (int)NativeStatus.Ok;
             }
-            var auto = h.NextIds(items.Count);
-            h.Index.Add(items, auto, threads);
-            if (firstId != null) *firstId = auto.Length > 0 ? auto[0] : h.Index.Count;
+            long first = h.AddWithAutoIds(items, threads);
+            if (firstId != null) *firstId = first;
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }

@@ -77,8 +77,7 @@ public static unsafe partial class NativeExports
         try
         {
             if (result == 0) return (int)NativeStatus.Ok;
-            if (NativeHandles.Free(result) is not RangeSearchResult)
-                return NativeErrors.Fail(NativeStatus.InvalidHandle, "Invalid range result handle: already freed, or not created by this library.");
+            NativeHandles.Free<RangeSearchResult>(result, RangeWhat);
             return (int)NativeStatus.Ok;
         }
         catch (Exception e) { return NativeErrors.Fail(e); }

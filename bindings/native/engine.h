@@ -13,8 +13,14 @@
  *  - Search outputs are caller-owned nq * k arrays; rows with fewer than k results are padded with label -1 and
  *    distance +inf (l2) or -inf (ip, cosine). l2 distances are SQUARED Euclidean (smaller is closer); ip and
  *    cosine are similarities (larger is closer).
- *  - Handles are opaque. A NULL, freed or foreign handle gives ENGINE_INVALID_HANDLE. Searches may run
- *    concurrently from many threads on one handle; do not free a handle while another thread uses it.
+ *  - Handles are opaque. A NULL, freed or foreign handle, or one of another kind (an engine_range_result* passed as
+ *    an engine_index*), gives ENGINE_INVALID_HANDLE; a handle value is never reused, so a stale handle cannot reach
+ *    a newer object, and a free of the wrong kind leaves the object alive. Searches may run concurrently from many
+ *    threads on one handle. A free racing with a use on another thread is safe (the use completes or gets
+ *    ENGINE_INVALID_HANDLE), but which one wins is up to the scheduler: free a handle after its last use.
+ *  - Strings (specs, metrics, params, JSON, paths) are NUL-terminated UTF-8; malformed UTF-8 is
+ *    ENGINE_INVALID_ARGUMENT naming the argument (never decoded with replacement characters: a path would name
+ *    another file).
  */
 #ifndef ENGINE_H
 #define ENGINE_H
@@ -65,7 +71,8 @@ int engine_index_train(engine_index* index, const float* x, int64_t n, int32_t d
 
 /* Adds n vectors with ids[0..n) (non-negative, unique). ids == NULL assigns consecutive ids after the largest
  * id added through this handle (starting at the count of a fresh or loaded index); *first_id (may be NULL)
- * then receives the first of them. Rejected calls change nothing. */
+ * then receives the first of them; ids that would pass INT64_MAX are ENGINE_INVALID_STATE. Rejected calls change
+ * nothing. */
 int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids,
                      int64_t* first_id);
 
@@ -140,7 +147,9 @@ int engine_knn_graph(engine_index* index, const float* x, int64_t n, int32_t d, 
 
 /* Near-duplicate groups of a graph (n x k, as from engine_knn_graph): connected components of the edges inside the
  * threshold (squared l2 <= threshold, similarity >= threshold). representative[i] = the smallest id of point i's group;
- * *groups (may be NULL) = the number of groups. ids NULL = 0..n-1. */
+ * *groups (may be NULL) = the number of groups. ids NULL = 0..n-1. Here and in engine_label_propagation a neighbour
+ * below -1, or an edge (neighbour >= 0) with a NaN or infinite distance, is ENGINE_INVALID_ARGUMENT; padding (-1) may
+ * hold any distance. */
 int engine_near_duplicates(const int64_t* ids, int64_t n, int32_t k, const int64_t* neighbors, const float* distances,
                            const char* metric, float threshold, int64_t* representative, int64_t* groups);
 
@@ -272,7 +281,7 @@ int engine_mv_train(engine_mv_index* index, const float* tokens, const int64_t* 
                     int32_t threads);
 
 /* Adds n token sets with ids[0..n) (non-negative, unique); ids == NULL assigns consecutive ids as engine_index_add
- * does and writes the first to *first_id (may be NULL). Rejected calls change nothing. */
+ * does and writes the first to *first_id (may be NULL). Rejected calls change nothing, automatic ids included. */
 int engine_mv_add(engine_mv_index* index, const float* tokens, const int64_t* offsets, int64_t n, int32_t d,
                   const int64_t* ids, int64_t* first_id, int32_t threads);
 

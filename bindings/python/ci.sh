@@ -42,6 +42,9 @@ rm -f "${TMPDIR:-/tmp}/engine-example-$$"
 "$ccbin" -std=c99 -Wall -Wextra -pedantic -Werror -I bindings/native bindings/native/examples/multivector.c \
   -L "$lib" -lengine -lm -Wl,-rpath,"$lib" -o "${TMPDIR:-/tmp}/engine-mv-$$"
 "${TMPDIR:-/tmp}/engine-mv-$$" "${TMPDIR:-/tmp}/engine-mv-$$.dir" && rm -rf "${TMPDIR:-/tmp}/engine-mv-$$" "${TMPDIR:-/tmp}/engine-mv-$$.dir"
+"$ccbin" -std=c99 -Wall -Wextra -pedantic -Werror -pthread -I bindings/native bindings/native/examples/handles.c \
+  -L "$lib" -lengine -lm -Wl,-rpath,"$lib" -o "${TMPDIR:-/tmp}/engine-handles-$$"
+"${TMPDIR:-/tmp}/engine-handles-$$" "${TMPDIR:-/tmp}/engine-handles-$$.dir" && rm -rf "${TMPDIR:-/tmp}/engine-handles-$$" "${TMPDIR:-/tmp}/engine-handles-$$.dir"
 
 # The wheel (reusing the library just built), installed offline into a fresh venv; pytest runs from a temporary
 # directory against the installed package (conftest.py refuses the source tree when MINEDEX_TEST_INSTALLED is set).

@@ -7,7 +7,8 @@ from ._native import EngineError, check
 
 class NativeObject:
     """Owns one engine handle: ``close()`` (also on ``with`` exit and garbage collection) frees it with the
-    subclass's ``_free`` function; ``_handle()`` raises EngineError (code 2) once it is closed."""
+    subclass's ``_free`` function; ``_handle()`` raises EngineError (code 2) once it is closed. Pickling and
+    ``copy.copy`` / ``copy.deepcopy`` raise TypeError (a copy would share, and then free, the same handle)."""
 
     _free = None  # the engine_*_free function of the handle kind
     _what = "object"
@@ -23,6 +24,12 @@ class NativeObject:
             self.close()
         except Exception:  # interpreter shutdown: nothing useful to do
             pass
+
+    def __reduce_ex__(self, protocol):
+        # The state is a raw native handle: a pickled, copied or deep-copied object would be a second owner of it (the
+        # first one collected frees the other's index) or, in another process, a number that names nothing.
+        raise TypeError(f"cannot pickle or copy a minedex {type(self).__name__}: it owns a native {self._what}; "
+                        "save() it and load it again instead.")
 
     def __enter__(self):
         return self

@@ -98,6 +98,8 @@ def _from_torch(t, name):
     read, never an error; bfloat16 (which numpy lacks) is widened to float32."""
     if t.device.type != "cpu":
         raise InvalidArgumentError(f"{name} is a torch tensor on {t.device}; move it to the CPU first (tensor.cpu()).")
+    if str(t.layout) != "torch.strided":
+        raise ArgumentTypeError(f"{name} is a {t.layout} torch tensor; pass a dense one (tensor.to_dense()).")
     t = t.detach()
     if t.is_complex():
         raise ArgumentTypeError(f"{name} must hold real numbers convertible to float32; got torch dtype {t.dtype} "

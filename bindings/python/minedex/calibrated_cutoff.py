@@ -144,6 +144,10 @@ class CalibratedCutoff:
             h, self._h = self._h, None
             check(lib.engine_cutoff_free(h))
 
+    def __reduce_ex__(self, protocol):
+        # A copy would share the native handle (and free it when collected); the model is not serialisable yet.
+        raise TypeError("cannot pickle or copy a minedex CalibratedCutoff: it owns a native model; fit it again instead.")
+
     def __enter__(self):
         return self
 

@@ -155,6 +155,36 @@ public class KnnGraphTests
         Assert.Throws<ArgumentException>(() => LabelPropagation.Run(graph, [0, 2, -1, -1, -1], 2));
     }
 
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(float.NegativeInfinity)]
+    public void A_non_finite_edge_distance_or_a_bad_neighbour_id_is_refused_not_propagated(float bad)
+    {
+        // A NaN similarity used to become a NaN edge weight in LabelPropagation (every score NaN, predictions -1) and an
+        // edge silently ignored by NearDuplicates; the C ABI and Python pass caller graphs straight to this constructor.
+        const int d = 4, k = 2;
+        var x = TestData.Gaussian(6, d, seed: 2);
+        var ids = TestData.Sequential(6);
+        var graph = Exact(x, ids, d, Metric.Cosine, k);
+        var distances = (float[])graph.Distances.Clone();
+        distances[3] = bad;
+        var e = Assert.Throws<ArgumentException>(() => new KnnGraph(Metric.Cosine, k, ids, (long[])graph.Neighbors.Clone(), distances));
+        Assert.Contains("distances[3]", e.Message);
+        var neighbors = (long[])graph.Neighbors.Clone();
+        neighbors[5] = -7;
+        e = Assert.Throws<ArgumentException>(() => new KnnGraph(Metric.Cosine, k, ids, neighbors, (float[])graph.Distances.Clone()));
+        Assert.Contains("neighbors[5]", e.Message);
+        // Padding (-1) may carry any distance: the builders write +inf / -inf there.
+        neighbors = (long[])graph.Neighbors.Clone();
+        distances = (float[])graph.Distances.Clone();
+        neighbors[1] = -1;
+        distances[1] = bad;
+        var padded = new KnnGraph(Metric.Cosine, k, ids, neighbors, distances);
+        var (scores, _) = LabelPropagation.Run(padded, [0, 1, -1, -1, -1, -1], 2);
+        Assert.All(scores, s => Assert.True(float.IsFinite(s)));
+    }
+
     [Fact]
     public void Near_duplicate_groups_equal_brute_force_components()
     {

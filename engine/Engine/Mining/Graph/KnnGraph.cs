@@ -11,7 +11,10 @@ public sealed class KnnGraph
     private Dictionary<long, int>? _rowOf;
 
     /// <summary>Wraps graph arrays (n ids, n × k neighbours and distances).</summary>
-    /// <exception cref="ArgumentException">Array lengths disagree or k is not positive.</exception>
+    /// <exception cref="ArgumentException">Array lengths disagree, k is not positive, a neighbour id is below −1 (−1 is
+    /// the padding), or an edge (a neighbour other than −1) has a NaN or infinite distance: such a value would turn
+    /// into NaN edge weights in <see cref="LabelPropagation"/> or a silently dropped edge in
+    /// <see cref="NearDuplicates"/>. Padding entries may hold any distance.</exception>
     public KnnGraph(Metric metric, int k, long[] ids, long[] neighbors, float[] distances)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -20,6 +23,13 @@ public sealed class KnnGraph
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be at least 1.");
         if (neighbors.LongLength != (long)ids.Length * k || distances.Length != neighbors.Length)
             throw new ArgumentException($"neighbors ({neighbors.Length}) and distances ({distances.Length}) must hold n × k = {ids.Length} × {k} entries.", nameof(neighbors));
+        for (int i = 0; i < neighbors.Length; i++)
+        {
+            if (neighbors[i] < -1)
+                throw new ArgumentException($"neighbors[{i}] = {neighbors[i]} is not an id (ids are >= 0; -1 is the padding).", nameof(neighbors));
+            if (neighbors[i] >= 0 && !float.IsFinite(distances[i]))
+                throw new ArgumentException($"distances[{i}] = {distances[i]} (the edge to {neighbors[i]} of row {i / k}) is not a finite number.", nameof(distances));
+        }
         Metric = metric;
         K = k;
         Ids = ids;
