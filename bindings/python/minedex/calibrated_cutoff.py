@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _arrays as arr
 from . import _validate as v
-from ._native import ArgumentTypeError, InvalidArgumentError, check, lib
+from ._native import ArgumentTypeError, EngineError, InvalidArgumentError, check, lib
 
 _U8P = ctypes.POINTER(ctypes.c_uint8)
 
@@ -94,7 +94,8 @@ class CalibratedCutoff:
 
     def _handle(self):
         if not self._h:
-            raise InvalidArgumentError("This CalibratedCutoff was closed.")
+            # code 2 ("invalid handle"), as every other closed native object (docs/bindings-python.md)
+            raise EngineError("This CalibratedCutoff was closed.", 2)
         return self._h
 
     def _info(self):

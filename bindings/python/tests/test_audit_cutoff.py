@@ -168,5 +168,6 @@ def test_calibrated_cutoff_bad_inputs():
         cutoff.apply(np.zeros(4, np.float32), lims=[0, 3, 2, 4])
     cutoff.close()
     cutoff.close()
-    with pytest.raises(minedex.InvalidArgumentError, match="closed"):
+    with pytest.raises(minedex.EngineError, match="closed") as closed:
         cutoff.apply(s)
+    assert closed.value.code == 2 and not isinstance(closed.value, minedex.InvalidArgumentError)
