@@ -77,7 +77,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     /// <param name="schema">Required to create; when given for an existing collection it must equal the stored one.</param>
     /// <param name="options">Log kind, checkpoint interval, store memory.</param>
     /// <exception cref="ArgumentException">No schema for a new collection, a schema or key type that differs from the stored one.</exception>
-    /// <exception cref="CorruptIndexException">Damaged or missing files (named).</exception>
+    /// <exception cref="CorruptIndexException">Damaged or missing files (named), among them a lost <c>collection.json</c> or
+    /// <c>manifest.json</c> beside the data they describe (nothing is deleted or created over it).</exception>
     /// <exception cref="IOException">Another open collection, in this process or another, holds the directory
     /// (<see cref="CollectionDirectoryLock"/>).</exception>
     public static RecordCollection<TKey> Open(string directory, CollectionSchema? schema = null, CollectionOptions? options = null)
@@ -89,7 +90,11 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         string schemaPath = Path.Combine(dir, SchemaFile);
         if (!File.Exists(schemaPath))
         {
-            if (schema is null) throw NoCollection(dir);
+            if (schema is null)
+            {
+                ThrowIfDataWithoutCollectionFile(dir, schemaPath);
+                throw NoCollection(dir);
+            }
             CheckKeyType(schema);
             Directory.CreateDirectory(dir);
         }
@@ -103,6 +108,35 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         }
     }
 
+    // collection.json is written when a collection is created, before its store (kv/) and its first manifest exist, and
+    // is never removed: a directory with either but without it lost that file. Creating a collection there would delete
+    // the store and the log, every record with them; refuse and name the file instead.
+    private static void ThrowIfDataWithoutCollectionFile(string dir, string schemaPath)
+    {
+        bool manifest = File.Exists(Path.Combine(dir, ManifestFile)), store = Directory.Exists(Path.Combine(dir, StoreDir));
+        if (manifest || store)
+            throw new CorruptIndexException(schemaPath, 0,
+                $"the collection file is missing, but the directory holds a collection's data ({(manifest ? ManifestFile : StoreDir + "/")}): " +
+                "restore collection.json (it holds the schema and the log kind) from a backup or a copy of the directory; a new collection is " +
+                "not created over the data, which would delete it (delete the directory to start afresh)");
+    }
+
+    // Without manifest.json an open recovers no KV checkpoint and replays the whole log into an empty store. That is
+    // right only while the log was never truncated: a crash between the first checkpoint and its manifest leaves one
+    // store checkpoint and no manifest. The log is truncated from the second checkpoint on, after a manifest named it;
+    // the store then holds two checkpoints (the newest and the previous generation), so two or more without a manifest
+    // mean the manifest was lost and the records only those checkpoints hold would silently vanish: refuse.
+    private static void ThrowIfManifestLost(string dir, string manifestPath)
+    {
+        if (File.Exists(manifestPath)) return;
+        int checkpoints = FasterKeyValueStore.CheckpointCountOnDisk(Path.Combine(dir, StoreDir));
+        if (checkpoints >= 2)
+            throw new CorruptIndexException(manifestPath, 0,
+                $"the checkpoint manifest is missing, but the store ({StoreDir}/) holds {checkpoints} checkpoints: the log was truncated after " +
+                "them, so the records they hold would be lost. Restore manifest.json from a backup or a copy of the directory " +
+                "(it names the newest checkpoint and the log address it covers)");
+    }
+
     private static ArgumentException NoCollection(string dir) =>
         new($"'{dir}' holds no collection; pass a schema to create one.", "schema");
 
@@ -114,6 +148,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         if (!File.Exists(schemaPath))
         {
             // Checked again under the lock: the collection may have been created since (or its files deleted).
+            ThrowIfDataWithoutCollectionFile(dir, schemaPath);
             if (schema is null) throw NoCollection(dir);
             CheckKeyType(schema);
             if (File.Exists(Path.Combine(dir, ManifestFile))) File.Delete(Path.Combine(dir, ManifestFile));
@@ -142,6 +177,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         try
         {
             var manifestPath = Path.Combine(dir, ManifestFile);
+            ThrowIfManifestLost(dir, manifestPath);
             if (File.Exists(manifestPath))
             {
                 var m = ReadManifest(manifestPath);

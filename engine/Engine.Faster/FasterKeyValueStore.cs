@@ -77,6 +77,18 @@ public sealed class FasterKeyValueStore : IDisposable
         return new FasterKeyValueStore(directory, checkpoint, memoryBytes);
     }
 
+    /// <summary>
+    /// How many checkpoints (FASTER's log checkpoints, <c>checkpoints/cpr-checkpoints/&lt;token&gt;</c>) the store in
+    /// <paramref name="directory"/> holds on disk, without opening it; 0 when the directory or the folder is missing.
+    /// </summary>
+    /// <param name="directory">The store's directory (what <see cref="Open"/> takes).</param>
+    public static int CheckpointCountOnDisk(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string cpr = Path.Combine(Path.GetFullPath(directory), "checkpoints", "cpr-checkpoints");
+        return Directory.Exists(cpr) ? Directory.GetDirectories(cpr).Count(d => Guid.TryParse(Path.GetFileName(d), out _)) : 0;
+    }
+
     /// <summary>The checkpoint tokens present on disk.</summary>
     public IReadOnlyList<Guid> CheckpointTokens() => _checkpoints.GetLogCheckpointTokens().Distinct().ToList();
 

@@ -422,8 +422,15 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             "acknowledged records are missing (zeroed or damaged data)");
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="untilAddress"/> lies beyond <see cref="TailAddress"/>
+    /// (as the file log refuses it): FASTER would commit a begin address past the committed tail, which no open accepts,
+    /// and the segments below it would be deleted with the records they hold.</exception>
     public void Truncate(long untilAddress)
     {
+        long tail = _log.TailAddress;
+        if (untilAddress > tail)
+            throw new ArgumentOutOfRangeException(nameof(untilAddress), untilAddress,
+                $"Cannot truncate the FASTER log in '{_directory}' up to address {untilAddress}: it is beyond the log's tail {tail}.");
         _log.TruncateUntil(untilAddress);
         CommitWithCookie(Math.Max(untilAddress, _log.BeginAddress));
         DeleteSegmentsBelow(_log.BeginAddress);

@@ -18,6 +18,33 @@ public partial class WriteAheadLogTests
         return list;
     }
 
+    /// <summary>
+    /// A truncation address beyond the tail is a caller's mistake: both logs refuse it and keep every record. The FASTER
+    /// log used to accept it, commit a begin address past its committed tail and leave a log no open accepted (every
+    /// record acknowledged since the last checkpoint lost; the segments below that address deleted).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
+    public void Truncate_BeyondTheTail_IsRefused_AndTheLogKeepsItsRecords(string kind)
+    {
+        using var dir = new TestDirectory();
+        long tail;
+        using (var log = Create(kind, dir))
+        {
+            for (int i = 0; i < 5; i++) log.Append(new byte[] { (byte)i, 7 });
+            log.Commit();
+            tail = log.TailAddress;
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => log.Truncate(tail + 100_000));
+            Assert.Equal("untilAddress", e.ParamName);
+            Assert.Equal(tail, log.TailAddress);
+        }
+        using var reopened = Open(kind, dir);
+        Assert.Equal(tail, reopened.TailAddress);
+        var records = ReadAll(reopened, 0);
+        Assert.Equal(5, records.Count);
+        for (int i = 0; i < 5; i++) Assert.Equal(new byte[] { (byte)i, 7 }, records[i]);
+    }
+
     [Theory]
     [MemberData(nameof(TestLogs.Kinds), MemberType = typeof(TestLogs))]
     public void Committed_Records_SurviveReopen_AndTruncate(string kind)
