@@ -18,9 +18,11 @@ namespace Engine.Quantization;
 /// bytes [T<sub>4g</sub>, T<sub>4g</sub>, T<sub>4g+2</sub>, T<sub>4g+2</sub>] and 64 "high nibble" bytes
 /// [T<sub>4g+1</sub>, T<sub>4g+1</sub>, T<sub>4g+3</sub>, T<sub>4g+3</sub>], each T a 16-byte table
 /// duplicated per 128-bit lane because the shuffle instructions look up within a lane.</para>
-/// <para>Accumulation (faiss kernel_accumulate_block): the shuffled bytes are added as 16-bit lanes to one
-/// accumulator and shifted right by 8 into another; even = lo − (hi &lt;&lt; 8) recovers the even vectors'
-/// sums and hi holds the odd ones, exact while every total fits 16 bits (guaranteed by the quantisation).</para>
+/// <para>Accumulation (after faiss kernel_accumulate_block): the two lookups of a code byte (its low and high
+/// nibble) are added as bytes — the quantisation keeps every such pair within a byte (<see cref="MaxPairSum"/>) — then
+/// added as 16-bit lanes to one accumulator and shifted right by 8 into another; even = lo − (hi &lt;&lt; 8) recovers
+/// the even vectors' sums and hi holds the odd ones, exact while every total fits 16 bits (guaranteed by the
+/// quantisation). faiss widens each lookup: one shift and one add more per pair of sub-quantizers.</para>
 /// </remarks>
 internal static class PQ4FastScan
 {
@@ -65,12 +67,20 @@ internal static class PQ4FastScan
     }
 
     /// <summary>
-    /// Quantises a float table (M × 16, smaller is better) to uint8 in the kernel layout:
-    /// value ≈ <paramref name="bias"/> + Σ q / scale. Returns the scale.
+    /// The largest sum of two quantised entries of the sub-quantizers that share a code byte (2p, 2p + 1): the kernels
+    /// add the two lookups of a byte's nibbles as bytes and widen once per pair instead of once per lookup.
+    /// </summary>
+    public const int MaxPairSum = 254;
+
+    /// <summary>
+    /// Quantises a float table (M × 16, smaller is better) to bytes in the kernel layout:
+    /// value ≈ <paramref name="bias"/> + Σ q / scale. The scale lets the widest pair of sub-quantizers sharing a code
+    /// byte span <see cref="MaxPairSum"/> together (so any two of their entries add up to at most 255 after
+    /// rounding) and every total stay within 65 535. Returns the scale.
     /// </summary>
     public static float QuantizeLut(ReadOnlySpan<float> lut, int m, Span<byte> qlut, out float bias)
     {
-        float maxSpan = 0, sumSpan = 0;
+        float maxPair = 0, sumSpan = 0, pairSpan = 0;
         bias = 0;
         Span<float> mins = m <= 256 ? stackalloc float[m] : new float[m];
         bool simd = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
@@ -100,10 +110,12 @@ internal static class PQ4FastScan
             mins[s] = lo;
             bias += lo;
             float span = hi - lo;
-            maxSpan = MathF.Max(maxSpan, span);
             sumSpan += span;
+            // sub-quantizers 2p and 2p + 1 share a code byte: the kernels add their lookups as bytes
+            pairSpan = (s & 1) == 0 ? span : pairSpan + span;
+            maxPair = MathF.Max(maxPair, pairSpan);
         }
-        float a = maxSpan > 0 ? MathF.Min(255f / maxSpan, (65535f - m) / sumSpan) : 1f;
+        float a = maxPair > 0 ? MathF.Min(MaxPairSum / maxPair, (65535f - m) / sumSpan) : 1f;
         int padded = PaddedM(m);
         for (int s = m; s < padded; s++) // padding sub-quantizers look up zeros
         {
@@ -207,10 +219,10 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        var r0 = Avx512BW.Shuffle(Vector512.Load(lut), clo).AsUInt16();
-        var r1 = Avx512BW.Shuffle(Vector512.Load(lut + 64), chi).AsUInt16();
-        accLo += r0 + r1;
-        accHi += Vector512.ShiftRightLogical(r0, 8) + Vector512.ShiftRightLogical(r1, 8);
+        // the two lookups add up within a byte (MaxPairSum): no carry into the next one
+        var r = (Avx512BW.Shuffle(Vector512.Load(lut), clo) + Avx512BW.Shuffle(Vector512.Load(lut + 64), chi)).AsUInt16();
+        accLo += r;
+        accHi += Vector512.ShiftRightLogical(r, 8);
     }
 
     internal static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
@@ -237,10 +249,9 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        var r0 = Avx2.Shuffle(Vector256.Load(lut), clo).AsUInt16();
-        var r1 = Avx2.Shuffle(Vector256.Load(lut + 64), chi).AsUInt16();
-        accLo += r0 + r1;
-        accHi += Vector256.ShiftRightLogical(r0, 8) + Vector256.ShiftRightLogical(r1, 8);
+        var r = (Avx2.Shuffle(Vector256.Load(lut), clo) + Avx2.Shuffle(Vector256.Load(lut + 64), chi)).AsUInt16();
+        accLo += r;
+        accHi += Vector256.ShiftRightLogical(r, 8);
     }
 
     // even/odd hold vectors (2j, 2j+1) in u16 lane j of each 128-bit lane (lane 0: vectors 0-15, lane 1: 16-31).

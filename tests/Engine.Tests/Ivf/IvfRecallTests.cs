@@ -123,9 +123,11 @@ public class IvfRecallTests
             var block = new byte[bb];
             var codes = new byte[32 * m];
             for (int i = 0; i < codes.Length; i++) codes[i] = (byte)rng.Next(16);
-            for (int v = 0; v < 32; v++) PQ4FastScan.SetCode(block, m, v, codes.AsSpan(v * m, m));
             var lut = new float[m * 16];
             for (int i = 0; i < lut.Length; i++) lut[i] = (float)rng.NextDouble() * 10;
+            // vector 0 looks up every table's largest entry: the pairs the kernels add as bytes are at their maximum
+            for (int s = 0; s < m; s++) codes[s] = (byte)lut.AsSpan(s * 16, 16).IndexOf(lut.AsSpan(s * 16, 16).ToArray().Max());
+            for (int v = 0; v < 32; v++) PQ4FastScan.SetCode(block, m, v, codes.AsSpan(v * m, m));
             var qlut = new byte[PQ4FastScan.LutBytes(m)];
             float scale = PQ4FastScan.QuantizeLut(lut, m, qlut, out float bias);
             var a = new ushort[32];
