@@ -173,6 +173,80 @@ internal static class PQ4FastScan
         return ScanScalar(block, lut, groups, threshold, out32);
     }
 
+    /// <summary>
+    /// <see cref="ScanBlock"/> for two queries at once (tables <paramref name="lutA"/> and <paramref name="lutB"/>):
+    /// each code byte is loaded and split into its nibbles once for both. Writes each query's 32 sums and returns the
+    /// mask of query A (query B's in <paramref name="maskB"/>); the results equal two <see cref="ScanBlock"/> calls.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint ScanBlockPair(byte* block, byte* lutA, byte* lutB, int m, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        int groups = PaddedM(m) >> 2;
+        if (Avx512BW.IsSupported) return ScanPairAvx512(block, lutA, lutB, groups, thrA, thrB, outA, outB, out maskB);
+        if (Avx2.IsSupported) return ScanPairAvx2(block, lutA, lutB, groups, thrA, thrB, outA, outB, out maskB);
+        maskB = ScanScalar(block, lutB, groups, thrB, outB);
+        return ScanScalar(block, lutA, groups, thrA, outA);
+    }
+
+    internal static unsafe uint ScanPairAvx512(byte* block, byte* lutA, byte* lutB, int groups, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        var low = Vector512.Create((byte)0x0F);
+        var aLo = Vector512<ushort>.Zero;
+        var aHi = Vector512<ushort>.Zero;
+        var bLo = Vector512<ushort>.Zero;
+        var bHi = Vector512<ushort>.Zero;
+        byte* end = block + groups * 64;
+        for (; block < end; block += 64, lutA += 128, lutB += 128)
+        {
+            var c = Vector512.Load(block);
+            var clo = c & low;
+            var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+            var ra = (Avx512BW.Shuffle(Vector512.Load(lutA), clo) + Avx512BW.Shuffle(Vector512.Load(lutA + 64), chi)).AsUInt16();
+            aLo += ra;
+            aHi += Vector512.ShiftRightLogical(ra, 8);
+            var rb = (Avx512BW.Shuffle(Vector512.Load(lutB), clo) + Avx512BW.Shuffle(Vector512.Load(lutB + 64), chi)).AsUInt16();
+            bLo += rb;
+            bHi += Vector512.ShiftRightLogical(rb, 8);
+        }
+        maskB = Finish512(bLo, bHi, thrB, outB);
+        return Finish512(aLo, aHi, thrA, outA);
+    }
+
+    internal static unsafe uint ScanPairAvx2(byte* block, byte* lutA, byte* lutB, int groups, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var aLo = Vector256<ushort>.Zero;
+        var aHi = Vector256<ushort>.Zero;
+        var bLo = Vector256<ushort>.Zero;
+        var bHi = Vector256<ushort>.Zero;
+        byte* end = block + groups * 64;
+        for (; block < end; block += 64, lutA += 128, lutB += 128)
+        {
+            AccumulatePair(Vector256.Load(block), lutA, lutB, low, ref aLo, ref aHi, ref bLo, ref bHi);
+            AccumulatePair(Vector256.Load(block + 32), lutA + 32, lutB + 32, low, ref aLo, ref aHi, ref bLo, ref bHi);
+        }
+        maskB = Finish(bLo - Vector256.ShiftLeft(bHi, 8), bHi, thrB, outB);
+        return Finish(aLo - Vector256.ShiftLeft(aHi, 8), aHi, thrA, outA);
+    }
+
+    // Half a group for two queries: the code bytes split into nibbles once, each query's tables looked up (as Accumulate).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AccumulatePair(Vector256<byte> c, byte* lutA, byte* lutB, Vector256<byte> low,
+        ref Vector256<ushort> aLo, ref Vector256<ushort> aHi, ref Vector256<ushort> bLo, ref Vector256<ushort> bHi)
+    {
+        var clo = c & low;
+        var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+        var ra = (Avx2.Shuffle(Vector256.Load(lutA), clo) + Avx2.Shuffle(Vector256.Load(lutA + 64), chi)).AsUInt16();
+        aLo += ra;
+        aHi += Vector256.ShiftRightLogical(ra, 8);
+        var rb = (Avx2.Shuffle(Vector256.Load(lutB), clo) + Avx2.Shuffle(Vector256.Load(lutB + 64), chi)).AsUInt16();
+        bLo += rb;
+        bHi += Vector256.ShiftRightLogical(rb, 8);
+    }
+
     internal static unsafe uint ScanScalar(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
     {
         uint mask = 0;
@@ -206,6 +280,13 @@ internal static class PQ4FastScan
             Accumulate(Vector512.Load(block + 64), lut + 128, low, ref accLo, ref accHi);
         }
         if ((groups & 1) != 0) Accumulate(Vector512.Load(block), lut, low, ref accLo, ref accHi);
+        return Finish512(accLo, accHi, threshold, out32);
+    }
+
+    // The two 256-bit halves of the AVX-512 accumulators hold the sums of alternate sub-quantizer pairs: add them up.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint Finish512(Vector512<ushort> accLo, Vector512<ushort> accHi, ushort threshold, ushort* out32)
+    {
         var even512 = accLo - Vector512.ShiftLeft(accHi, 8);
         var even = even512.GetLower() + even512.GetUpper();
         var odd = accHi.GetLower() + accHi.GetUpper();
