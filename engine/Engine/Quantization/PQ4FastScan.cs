@@ -18,9 +18,11 @@ namespace Engine.Quantization;
 /// bytes [T<sub>4g</sub>, T<sub>4g</sub>, T<sub>4g+2</sub>, T<sub>4g+2</sub>] and 64 "high nibble" bytes
 /// [T<sub>4g+1</sub>, T<sub>4g+1</sub>, T<sub>4g+3</sub>, T<sub>4g+3</sub>], each T a 16-byte table
 /// duplicated per 128-bit lane because the shuffle instructions look up within a lane.</para>
-/// <para>Accumulation (faiss kernel_accumulate_block): the shuffled bytes are added as 16-bit lanes to one
-/// accumulator and shifted right by 8 into another; even = lo − (hi &lt;&lt; 8) recovers the even vectors'
-/// sums and hi holds the odd ones, exact while every total fits 16 bits (guaranteed by the quantisation).</para>
+/// <para>Accumulation (after faiss kernel_accumulate_block): the two lookups of a code byte (its low and high
+/// nibble) are added as bytes — the quantisation keeps every such pair within a byte (<see cref="MaxPairSum"/>) — then
+/// added as 16-bit lanes to one accumulator and shifted right by 8 into another; even = lo − (hi &lt;&lt; 8) recovers
+/// the even vectors' sums and hi holds the odd ones, exact while every total fits 16 bits (guaranteed by the
+/// quantisation). faiss widens each lookup: one shift and one add more per pair of sub-quantizers.</para>
 /// </remarks>
 internal static class PQ4FastScan
 {
@@ -65,12 +67,20 @@ internal static class PQ4FastScan
     }
 
     /// <summary>
-    /// Quantises a float table (M × 16, smaller is better) to uint8 in the kernel layout:
-    /// value ≈ <paramref name="bias"/> + Σ q / scale. Returns the scale.
+    /// The largest sum of two quantised entries of the sub-quantizers that share a code byte (2p, 2p + 1): the kernels
+    /// add the two lookups of a byte's nibbles as bytes and widen once per pair instead of once per lookup.
+    /// </summary>
+    public const int MaxPairSum = 254;
+
+    /// <summary>
+    /// Quantises a float table (M × 16, smaller is better) to bytes in the kernel layout:
+    /// value ≈ <paramref name="bias"/> + Σ q / scale. The scale lets the widest pair of sub-quantizers sharing a code
+    /// byte span <see cref="MaxPairSum"/> together (so any two of their entries add up to at most 255 after
+    /// rounding) and every total stay within 65 535. Returns the scale.
     /// </summary>
     public static float QuantizeLut(ReadOnlySpan<float> lut, int m, Span<byte> qlut, out float bias)
     {
-        float maxSpan = 0, sumSpan = 0;
+        float maxPair = 0, sumSpan = 0, pairSpan = 0;
         bias = 0;
         Span<float> mins = m <= 256 ? stackalloc float[m] : new float[m];
         bool simd = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
@@ -100,10 +110,12 @@ internal static class PQ4FastScan
             mins[s] = lo;
             bias += lo;
             float span = hi - lo;
-            maxSpan = MathF.Max(maxSpan, span);
             sumSpan += span;
+            // sub-quantizers 2p and 2p + 1 share a code byte: the kernels add their lookups as bytes
+            pairSpan = (s & 1) == 0 ? span : pairSpan + span;
+            maxPair = MathF.Max(maxPair, pairSpan);
         }
-        float a = maxSpan > 0 ? MathF.Min(255f / maxSpan, (65535f - m) / sumSpan) : 1f;
+        float a = maxPair > 0 ? MathF.Min(MaxPairSum / maxPair, (65535f - m) / sumSpan) : 1f;
         int padded = PaddedM(m);
         for (int s = m; s < padded; s++) // padding sub-quantizers look up zeros
         {
@@ -161,6 +173,80 @@ internal static class PQ4FastScan
         return ScanScalar(block, lut, groups, threshold, out32);
     }
 
+    /// <summary>
+    /// <see cref="ScanBlock"/> for two queries at once (tables <paramref name="lutA"/> and <paramref name="lutB"/>):
+    /// each code byte is loaded and split into its nibbles once for both. Writes each query's 32 sums and returns the
+    /// mask of query A (query B's in <paramref name="maskB"/>); the results equal two <see cref="ScanBlock"/> calls.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe uint ScanBlockPair(byte* block, byte* lutA, byte* lutB, int m, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        int groups = PaddedM(m) >> 2;
+        if (Avx512BW.IsSupported) return ScanPairAvx512(block, lutA, lutB, groups, thrA, thrB, outA, outB, out maskB);
+        if (Avx2.IsSupported) return ScanPairAvx2(block, lutA, lutB, groups, thrA, thrB, outA, outB, out maskB);
+        maskB = ScanScalar(block, lutB, groups, thrB, outB);
+        return ScanScalar(block, lutA, groups, thrA, outA);
+    }
+
+    internal static unsafe uint ScanPairAvx512(byte* block, byte* lutA, byte* lutB, int groups, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        var low = Vector512.Create((byte)0x0F);
+        var aLo = Vector512<ushort>.Zero;
+        var aHi = Vector512<ushort>.Zero;
+        var bLo = Vector512<ushort>.Zero;
+        var bHi = Vector512<ushort>.Zero;
+        byte* end = block + groups * 64;
+        for (; block < end; block += 64, lutA += 128, lutB += 128)
+        {
+            var c = Vector512.Load(block);
+            var clo = c & low;
+            var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+            var ra = (Avx512BW.Shuffle(Vector512.Load(lutA), clo) + Avx512BW.Shuffle(Vector512.Load(lutA + 64), chi)).AsUInt16();
+            aLo += ra;
+            aHi += Vector512.ShiftRightLogical(ra, 8);
+            var rb = (Avx512BW.Shuffle(Vector512.Load(lutB), clo) + Avx512BW.Shuffle(Vector512.Load(lutB + 64), chi)).AsUInt16();
+            bLo += rb;
+            bHi += Vector512.ShiftRightLogical(rb, 8);
+        }
+        maskB = Finish512(bLo, bHi, thrB, outB);
+        return Finish512(aLo, aHi, thrA, outA);
+    }
+
+    internal static unsafe uint ScanPairAvx2(byte* block, byte* lutA, byte* lutB, int groups, ushort thrA, ushort thrB,
+        ushort* outA, ushort* outB, out uint maskB)
+    {
+        var low = Vector256.Create((byte)0x0F);
+        var aLo = Vector256<ushort>.Zero;
+        var aHi = Vector256<ushort>.Zero;
+        var bLo = Vector256<ushort>.Zero;
+        var bHi = Vector256<ushort>.Zero;
+        byte* end = block + groups * 64;
+        for (; block < end; block += 64, lutA += 128, lutB += 128)
+        {
+            AccumulatePair(Vector256.Load(block), lutA, lutB, low, ref aLo, ref aHi, ref bLo, ref bHi);
+            AccumulatePair(Vector256.Load(block + 32), lutA + 32, lutB + 32, low, ref aLo, ref aHi, ref bLo, ref bHi);
+        }
+        maskB = Finish(bLo - Vector256.ShiftLeft(bHi, 8), bHi, thrB, outB);
+        return Finish(aLo - Vector256.ShiftLeft(aHi, 8), aHi, thrA, outA);
+    }
+
+    // Half a group for two queries: the code bytes split into nibbles once, each query's tables looked up (as Accumulate).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AccumulatePair(Vector256<byte> c, byte* lutA, byte* lutB, Vector256<byte> low,
+        ref Vector256<ushort> aLo, ref Vector256<ushort> aHi, ref Vector256<ushort> bLo, ref Vector256<ushort> bHi)
+    {
+        var clo = c & low;
+        var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+        var ra = (Avx2.Shuffle(Vector256.Load(lutA), clo) + Avx2.Shuffle(Vector256.Load(lutA + 64), chi)).AsUInt16();
+        aLo += ra;
+        aHi += Vector256.ShiftRightLogical(ra, 8);
+        var rb = (Avx2.Shuffle(Vector256.Load(lutB), clo) + Avx2.Shuffle(Vector256.Load(lutB + 64), chi)).AsUInt16();
+        bLo += rb;
+        bHi += Vector256.ShiftRightLogical(rb, 8);
+    }
+
     internal static unsafe uint ScanScalar(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
     {
         uint mask = 0;
@@ -194,6 +280,13 @@ internal static class PQ4FastScan
             Accumulate(Vector512.Load(block + 64), lut + 128, low, ref accLo, ref accHi);
         }
         if ((groups & 1) != 0) Accumulate(Vector512.Load(block), lut, low, ref accLo, ref accHi);
+        return Finish512(accLo, accHi, threshold, out32);
+    }
+
+    // The two 256-bit halves of the AVX-512 accumulators hold the sums of alternate sub-quantizer pairs: add them up.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint Finish512(Vector512<ushort> accLo, Vector512<ushort> accHi, ushort threshold, ushort* out32)
+    {
         var even512 = accLo - Vector512.ShiftLeft(accHi, 8);
         var even = even512.GetLower() + even512.GetUpper();
         var odd = accHi.GetLower() + accHi.GetUpper();
@@ -207,10 +300,10 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        var r0 = Avx512BW.Shuffle(Vector512.Load(lut), clo).AsUInt16();
-        var r1 = Avx512BW.Shuffle(Vector512.Load(lut + 64), chi).AsUInt16();
-        accLo += r0 + r1;
-        accHi += Vector512.ShiftRightLogical(r0, 8) + Vector512.ShiftRightLogical(r1, 8);
+        // the two lookups add up within a byte (MaxPairSum): no carry into the next one
+        var r = (Avx512BW.Shuffle(Vector512.Load(lut), clo) + Avx512BW.Shuffle(Vector512.Load(lut + 64), chi)).AsUInt16();
+        accLo += r;
+        accHi += Vector512.ShiftRightLogical(r, 8);
     }
 
     internal static unsafe uint ScanAvx2(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
@@ -237,10 +330,9 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        var r0 = Avx2.Shuffle(Vector256.Load(lut), clo).AsUInt16();
-        var r1 = Avx2.Shuffle(Vector256.Load(lut + 64), chi).AsUInt16();
-        accLo += r0 + r1;
-        accHi += Vector256.ShiftRightLogical(r0, 8) + Vector256.ShiftRightLogical(r1, 8);
+        var r = (Avx2.Shuffle(Vector256.Load(lut), clo) + Avx2.Shuffle(Vector256.Load(lut + 64), chi)).AsUInt16();
+        accLo += r;
+        accHi += Vector256.ShiftRightLogical(r, 8);
     }
 
     // even/odd hold vectors (2j, 2j+1) in u16 lane j of each 128-bit lane (lane 0: vectors 0-15, lane 1: 16-31).

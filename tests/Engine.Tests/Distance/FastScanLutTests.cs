@@ -4,7 +4,9 @@ namespace Engine.Tests.Distance;
 
 /// <summary>
 /// <see cref="PQ4FastScan.QuantizeLut"/> against a double reference at every sub-quantizer count 1..40 and 98: the
-/// bias is the sum of the tables' minima, the scale lets the largest table span 255 and every total 65 535 − m, and
+/// bias is the sum of the tables' minima, the scale lets the widest pair of tables sharing a code byte (2p, 2p + 1) span
+/// <see cref="PQ4FastScan.MaxPairSum"/> together (the kernels add such a pair's lookups as bytes: no two of their
+/// bytes may sum above 255) and every total 65 535 − m, and
 /// each byte is its entry's offset from the table minimum times the scale, rounded to the nearest step, in the
 /// kernel layout. CI runs this class with AVX-512, AVX2 and all intrinsics disabled (.ci/run, Engine.Tests.Distance).
 /// </summary>
@@ -22,17 +24,19 @@ public class FastScanLutTests
             rng.NextBytes(qlut); // the padding sub-quantizers must be cleared, not left as found
             float scale = PQ4FastScan.QuantizeLut(lut, m, qlut, out float bias);
 
-            double wantBias = 0, maxSpan = 0, sumSpan = 0;
+            double wantBias = 0, maxPair = 0, sumSpan = 0;
             var mins = new double[m];
+            var spans = new double[m + 1];
             for (int s = 0; s < m; s++)
             {
                 var t = lut.AsSpan(s * 16, 16).ToArray();
                 mins[s] = t.Min();
                 wantBias += mins[s];
-                maxSpan = Math.Max(maxSpan, t.Max() - t.Min());
-                sumSpan += t.Max() - t.Min();
+                spans[s] = t.Max() - t.Min();
+                sumSpan += spans[s];
             }
-            double wantScale = Math.Min(255 / maxSpan, (65535.0 - m) / sumSpan);
+            for (int s = 0; s < m; s += 2) maxPair = Math.Max(maxPair, spans[s] + spans[s + 1]);
+            double wantScale = Math.Min(PQ4FastScan.MaxPairSum / maxPair, (65535.0 - m) / sumSpan);
             Assert.True(Math.Abs(bias - wantBias) <= 1e-5 * (1 + Math.Abs(wantBias)) * m, $"m={m} bias {bias} want {wantBias}");
             Assert.True(Math.Abs(scale - wantScale) <= 1e-5 * wantScale, $"m={m} scale {scale} want {wantScale}");
             for (int s = 0; s < PQ4FastScan.PaddedM(m); s++)
@@ -46,8 +50,14 @@ public class FastScanLutTests
                     double exact = (lut[s * 16 + j] - mins[s]) * wantScale;
                     // nearest step; an exact half may go either way (the SIMD paths round it up, the scalar one to even)
                     Assert.True(Math.Abs(lo - exact) <= 0.5 + 1e-3, $"m={m} s={s} j={j}: {lo} for {exact:F4}");
-                    Assert.InRange(lo, 0, 255);
                 }
+            }
+            // the largest bytes of the two tables sharing a code byte add up to at most 255
+            for (int s = 0; s < m; s += 2)
+            {
+                int Max(int sub) => sub >= PQ4FastScan.PaddedM(m) ? 0
+                    : Enumerable.Range(0, 16).Max(j => qlut[(sub >> 2) * 128 + ((sub & 3) & 1) * 64 + ((sub & 3) >> 1) * 32 + j]);
+                Assert.True(Max(s) + Max(s + 1) <= 255, $"m={m} pair {s}: {Max(s)} + {Max(s + 1)} overflows a byte");
             }
         }
     }

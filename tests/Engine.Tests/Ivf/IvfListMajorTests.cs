@@ -5,7 +5,8 @@ namespace Engine.Tests.Ivf;
 
 /// <summary>
 /// A batch of queries is scanned list by list (each probed list read once for all the queries of a chunk that probe
-/// it); one query alone goes through the query-major loop. Both must give the same ids and distances.
+/// it; two queries on the same list are fast-scanned in one pass over its codes); one query alone goes through the
+/// query-major loop. Both must give the same ids and distances.
 /// </summary>
 public class IvfListMajorTests
 {

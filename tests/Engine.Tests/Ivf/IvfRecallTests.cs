@@ -113,6 +113,61 @@ public class IvfRecallTests
     }
 
     [Fact]
+    public void PairKernelEqualsTwoSingleScansAtEverySimdLevel()
+    {
+        var rng = new Random(5);
+        foreach (int m in Enumerable.Range(1, 40).Append(98))
+        {
+            var block = new byte[PQ4FastScan.BlockBytes(m)];
+            var code = new byte[m];
+            for (int v = 0; v < 32; v++)
+            {
+                for (int s = 0; s < m; s++) code[s] = (byte)rng.Next(16);
+                PQ4FastScan.SetCode(block, m, v, code);
+            }
+            var lutA = new byte[PQ4FastScan.LutBytes(m)];
+            var lutB = new byte[PQ4FastScan.LutBytes(m)];
+            PQ4FastScan.QuantizeLut(Engine.Tests.Distance.KernelReference.RandomFloats(rng, m * 16, 5f), m, lutA, out _);
+            PQ4FastScan.QuantizeLut(Engine.Tests.Distance.KernelReference.RandomFloats(rng, m * 16, 5f), m, lutB, out _);
+            ushort thrA = (ushort)(m * 60), thrB = (ushort)(m * 70);
+            int groups = PQ4FastScan.PaddedM(m) / 4;
+            unsafe
+            {
+                fixed (byte* pb = block, la = lutA, lb = lutB)
+                {
+                    var wantA = new ushort[32];
+                    var wantB = new ushort[32];
+                    uint maskA, maskB;
+                    fixed (ushort* wa = wantA, wb = wantB)
+                    {
+                        maskA = PQ4FastScan.ScanScalar(pb, la, groups, thrA, wa);
+                        maskB = PQ4FastScan.ScanScalar(pb, lb, groups, thrB, wb);
+                    }
+                    // the dispatching entry point (this machine's best level), then every level this machine has
+                    foreach (string level in new[] { "dispatch", "avx2", "avx512" })
+                    {
+                        if (level == "avx2" && !System.Runtime.Intrinsics.X86.Avx2.IsSupported) continue;
+                        if (level == "avx512" && !System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) continue;
+                        var gotA = new ushort[32];
+                        var gotB = new ushort[32];
+                        uint ma, mb;
+                        fixed (ushort* ga = gotA, gb = gotB)
+                            ma = level switch
+                            {
+                                "avx2" => PQ4FastScan.ScanPairAvx2(pb, la, lb, groups, thrA, thrB, ga, gb, out mb),
+                                "avx512" => PQ4FastScan.ScanPairAvx512(pb, la, lb, groups, thrA, thrB, ga, gb, out mb),
+                                _ => PQ4FastScan.ScanBlockPair(pb, la, lb, m, thrA, thrB, ga, gb, out mb),
+                            };
+                        Assert.True(ma == maskA && mb == maskB, $"m={m} {level}: masks {ma:X}/{mb:X}, want {maskA:X}/{maskB:X}");
+                        Assert.Equal(wantA, gotA);
+                        Assert.Equal(wantB, gotB);
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void FastScanKernelMatchesScalarReference()
     {
         var rng = new Random(4);
@@ -123,9 +178,11 @@ public class IvfRecallTests
             var block = new byte[bb];
             var codes = new byte[32 * m];
             for (int i = 0; i < codes.Length; i++) codes[i] = (byte)rng.Next(16);
-            for (int v = 0; v < 32; v++) PQ4FastScan.SetCode(block, m, v, codes.AsSpan(v * m, m));
             var lut = new float[m * 16];
             for (int i = 0; i < lut.Length; i++) lut[i] = (float)rng.NextDouble() * 10;
+            // vector 0 looks up every table's largest entry: the pairs the kernels add as bytes are at their maximum
+            for (int s = 0; s < m; s++) codes[s] = (byte)lut.AsSpan(s * 16, 16).IndexOf(lut.AsSpan(s * 16, 16).ToArray().Max());
+            for (int v = 0; v < 32; v++) PQ4FastScan.SetCode(block, m, v, codes.AsSpan(v * m, m));
             var qlut = new byte[PQ4FastScan.LutBytes(m)];
             float scale = PQ4FastScan.QuantizeLut(lut, m, qlut, out float bias);
             var a = new ushort[32];

@@ -432,19 +432,34 @@ public sealed partial class IvfIndex
         for (int j = 0; j < pairs; j++)
         {
             int li = (int)((order[j] >> 32) & ListMask), slot = (int)(uint)order[j];
-            if (j + 1 < pairs && (int)((order[j + 1] >> 32) & ListMask) is int next && next != li)
+            int i = slot / probes, p = slot - i * probes;
+            var scanner = s.Scanners[i];
+            // The next pair probes the same list for another query: fast-scan both queries in one pass over the codes.
+            int slot2 = j + 1 < pairs && (int)((order[j + 1] >> 32) & ListMask) == li ? (int)(uint)order[j + 1] : -1;
+            var paired = slot2 >= 0 && scanner is FastScanListScanner fa && fa.CanPair(ctx.Rows)
+                && s.Scanners[slot2 / probes] is FastScanListScanner fb && fb.CanPair(ctx.Rows) ? fb : null;
+            int after = paired is null ? j + 1 : j + 2;
+            if (after < pairs && (int)((order[after] >> 32) & ListMask) is int next && next != li)
             {
                 _lists.PrefetchObject(next);
                 PrefetchListHead(next, CodeHeadBytes);
             }
-            int i = slot / probes, p = slot - i * probes;
             var list = _lists[li];
-            var scanner = s.Scanners[i];
             var cand = new TopKHeap(s.BatchKeys.AsSpan(i * nc, nc), s.BatchLabels.AsSpan(i * nc, nc), s.BatchCounts[i]);
             scanner.SetList(li, s.ProbeKeys[slot]);
-            scanner.ScanCodes(list, p, ref cand, ctx.Rows);
-            s.BatchCounts[i] = cand.Count;
             s.BatchScanned[i] += list.Count;
+            if (paired is not null)
+            {
+                int i2 = slot2 / probes, p2 = slot2 - i2 * probes;
+                var cand2 = new TopKHeap(s.BatchKeys.AsSpan(i2 * nc, nc), s.BatchLabels.AsSpan(i2 * nc, nc), s.BatchCounts[i2]);
+                paired.SetList(li, s.ProbeKeys[slot2]);
+                ((FastScanListScanner)scanner).ScanCodesPair(list, p, ref cand, paired, p2, ref cand2);
+                s.BatchCounts[i2] = cand2.Count;
+                s.BatchScanned[i2] += list.Count;
+                j++;
+            }
+            else scanner.ScanCodes(list, p, ref cand, ctx.Rows);
+            s.BatchCounts[i] = cand.Count;
         }
         long scanned = 0, refined = 0;
         for (int i = 0; i < qb; i++)

@@ -217,6 +217,56 @@ internal sealed class FastScanListScanner : PQTableScanner
         }
     }
 
+    /// <summary>
+    /// True when <see cref="ScanCodesPair"/> can scan this scanner's next list together with another query's: survivors
+    /// go to a block-appending reservoir (a refine store, AVX2 or AVX-512) and no row filter is active.
+    /// </summary>
+    public bool CanPair(in ListFilter filter) => _reservoir is { TakesBlocks: true } && !filter.Active;
+
+    /// <summary>
+    /// <see cref="ScanCodes"/> of one list for this scanner's query and <paramref name="other"/>'s (both set on the
+    /// list, both <see cref="CanPair"/>): each block's codes are read once for both queries
+    /// (<see cref="PQ4FastScan.ScanBlockPair"/>); each query keeps its own tables, threshold and reservoir, so the
+    /// candidates equal two separate scans'.
+    /// </summary>
+    public unsafe void ScanCodesPair(InvertedList list, int probe, ref TopKHeap heap, FastScanListScanner other, int otherProbe, ref TopKHeap otherHeap)
+    {
+        var ra = _reservoir!;
+        var rb = other._reservoir!;
+        if (_fresh) { ra.Reset(heap.Capacity); _fresh = false; }
+        if (other._fresh) { rb.Reset(otherHeap.Capacity); other._fresh = false; }
+        float biasA = _bias, scaleA = _scale, invA = _inv, biasB = other._bias, scaleB = other._scale, invB = other._inv;
+        ushort thrA = Threshold16(ra.Threshold, biasA, scaleA), thrB = Threshold16(rb.Threshold, biasB, scaleB);
+        // a query none of whose codes here can enter its candidates scans nothing; the other scans alone
+        bool doneA = thrA == 0 && ra.Threshold < biasA, doneB = thrB == 0 && rb.Threshold < biasB;
+        if (doneA || doneB)
+        {
+            if (!doneA) ScanBlocks(list, probe, ref heap, default, ra);
+            if (!doneB) other.ScanBlocks(list, otherProbe, ref otherHeap, default, rb);
+            return;
+        }
+        int m = Pq.M, blockBytes = _blockBytes, count = list.Count, blocks = (count + 31) >> 5;
+        fixed (byte* codes = list.Codes)
+        fixed (byte* lutA = _qlut, lutB = other._qlut)
+        fixed (ushort* outA = _out32, outB = other._out32)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                uint maskA = PQ4FastScan.ScanBlockPair(codes + (long)b * blockBytes, lutA, lutB, m, thrA, thrB, outA, outB, out uint maskB);
+                int valid = count - b * 32;
+                if (valid < 32)
+                {
+                    maskA &= (1u << valid) - 1;
+                    maskB &= (1u << valid) - 1;
+                }
+                if (maskA != 0 && ra.AddBlock(outA, maskA, biasA, invA, Label(probe, b * 32)))
+                    thrA = Threshold16(ra.Threshold, biasA, scaleA);
+                if (maskB != 0 && rb.AddBlock(outB, maskB, biasB, invB, Label(otherProbe, b * 32)))
+                    thrB = Threshold16(rb.Threshold, biasB, scaleB);
+            }
+        }
+    }
+
     // Survivors go to the reservoir when there is one (refine store), else to the heap (exact ADC keys without one).
     private unsafe void ScanBlocks(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter, CandidateReservoir? reservoir)
     {
