@@ -639,6 +639,8 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     /// <see cref="CollectionOptions.IndexSnapshots"/> is off), the manifest naming the KV checkpoint written atomically,
     /// then the log truncated and older KV checkpoints and snapshots deleted. Writes wait; reads continue.
     /// </summary>
+    /// <exception cref="IOException">A write failed (the disk is full): the collection then refuses further calls with an
+    /// <see cref="IOException"/>; every acknowledged write is in the log, which a reopen (after freeing space) replays.</exception>
     public async Task CheckpointAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -652,7 +654,14 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         // Two generations are kept: if FASTER cannot recover the newest checkpoint, the previous one and the log from its
         // address still hold every acknowledged write. The log is truncated only up to the previous generation.
         long address = _log.TailAddress;
-        var token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false);
+        Guid token;
+        try { token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false); }
+        catch (IOException e) when (_store.Fault is not null)
+        {
+            // The store refuses writes from now on: so does the collection (the log still holds every acknowledged write).
+            _fault ??= e;
+            throw;
+        }
         WriteSnapshot(address);
         var previous = _checkpointToken;
         long previousAddress = previous is null ? _log.BeginAddress : _checkpointAddress;
@@ -1017,11 +1026,16 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
     private void ThrowIfDisposed()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_fault is IOException io)
+            throw new IOException($"Collection '{_directory}' refuses calls after a failed write ({io.Message}); free space, dispose it and reopen it, which redoes the log.", io);
         if (_fault is { } f)
             throw new InvalidOperationException($"A write failed after it reached the log ({f.GetType().Name}: {f.Message}); reopen the collection, which redoes the log.", f);
     }
 
     /// <summary>Takes a final checkpoint (when anything was written since the last) and closes the files.</summary>
+    /// <remarks>After a failed write (a full disk) no checkpoint is attempted. When the final checkpoint itself fails
+    /// (<see cref="IOException"/>), the files are still closed and the directory released before the exception is
+    /// thrown; the log holds every acknowledged write, so the next open replays them.</remarks>
     public void Dispose()
     {
         if (Volatile.Read(ref _disposed) != 0) return;

@@ -27,17 +27,18 @@ public sealed class FasterKeyValueStore : IDisposable
     private readonly ConcurrentBag<ClientSession<SpanByte, SpanByte, SpanByte, byte[], Empty, SpanByteFunctions_ByteArrayOutput<Empty>>> _sessions = new();
     private readonly SpanByteFunctions_ByteArrayOutput<Empty> _functions = new();
     private readonly string _directory;
+    private readonly TaskCompletionSource<IOException> _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
     private FasterKeyValueStore(string directory, Guid? recoverFrom, long memoryBytes)
     {
         _directory = Path.GetFullPath(directory);
         Directory.CreateDirectory(_directory);
-        _device = Devices.CreateLogDevice(Path.Combine(_directory, "kv.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true);
+        _device = new ObservedDevice(Devices.CreateLogDevice(Path.Combine(_directory, "kv.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), OnWriteError);
         // removeOutdated: false — the manager's default deletes the previous checkpoint as soon as a new one commits,
         // before the caller can record the new token; a crash in between would leave no recoverable checkpoint named.
         // Checkpoints are deleted only through PurgeCheckpointsExcept.
-        _checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
+        _checkpoints = new DeviceLogCommitCheckpointManager(new ObservedDeviceFactory(OnWriteError),
             new DefaultCheckpointNamingScheme(Path.Combine(_directory, "checkpoints")), removeOutdated: false);
         var settings = new FasterKVSettings<SpanByte, SpanByte>(null)
         {
@@ -130,11 +131,13 @@ public sealed class FasterKeyValueStore : IDisposable
     }
 
     /// <summary>Inserts or replaces the value of <paramref name="key"/>.</summary>
+    /// <exception cref="IOException">A write of the store failed earlier (<see cref="Fault"/>): it refuses writes.</exception>
     /// <exception cref="ArgumentException">Key and value together exceed <see cref="MaxEntryBytes"/>.</exception>
     public unsafe void Upsert(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         if ((long)key.Length + value.Length > MaxEntryBytes)
             throw new ArgumentException($"An entry of {key.Length + (long)value.Length} bytes exceeds FASTER KV's limit of {MaxEntryBytes} bytes.", nameof(value));
+        ThrowIfFaulted();
         var s = Rent();
         try
         {
@@ -150,8 +153,10 @@ public sealed class FasterKeyValueStore : IDisposable
     }
 
     /// <summary>Deletes <paramref name="key"/> (absent keys are ignored).</summary>
+    /// <exception cref="IOException">A write of the store failed earlier (<see cref="Fault"/>): it refuses writes.</exception>
     public unsafe void Delete(ReadOnlySpan<byte> key)
     {
+        ThrowIfFaulted();
         var s = Rent();
         try
         {
@@ -188,12 +193,62 @@ public sealed class FasterKeyValueStore : IDisposable
     /// Takes a full fold-over checkpoint (index and log) and returns its token once it is durable. Writes that
     /// completed before the call are in it.
     /// </summary>
-    /// <exception cref="IOException">FASTER could not start or finish the checkpoint.</exception>
+    /// <remarks>
+    /// FASTER KV does not report failed writes (a full disk): it logs them, finishes a checkpoint whose index or metadata
+    /// write failed as if it were complete, and waits forever for a log flush that failed. The store therefore watches
+    /// every write of its devices; the first failure faults it (<see cref="Fault"/>), and this call then throws at once,
+    /// whether the failure came before it, during it (the FASTER checkpoint left running is abandoned) or in a part of
+    /// the checkpoint FASTER ignores. The token of a checkpoint that throws is never returned, so no caller names it.
+    /// </remarks>
+    /// <exception cref="IOException">A write failed (the disk is full, or the device refused it): the store is faulted
+    /// and refuses further writes; or FASTER could not start the checkpoint.</exception>
     public async Task<Guid> CheckpointAsync(CancellationToken cancellationToken = default)
     {
-        var (ok, token) = await _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).ConfigureAwait(false);
+        ThrowIfFaulted("The checkpoint");
+        var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).AsTask();
+        var first = await Task.WhenAny(checkpoint, _fault.Task).ConfigureAwait(false);
+        if (first != checkpoint)
+        {
+            _ = checkpoint.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            throw Faulted("The checkpoint");
+        }
+        var (ok, token) = await checkpoint.ConfigureAwait(false);
+        ThrowIfFaulted("The checkpoint"); // a failed index or metadata write: FASTER completed the checkpoint regardless
         if (!ok) throw new IOException($"FASTER KV in '{_directory}' could not take a checkpoint (another one is in progress).");
         return token;
+    }
+
+    /// <summary>The first write failure of the store's devices (null while none failed). Once set, the store refuses
+    /// writes and checkpoints (<see cref="IOException"/>); reads of what it holds still work. Dispose it, free space and
+    /// reopen it from its last checkpoint.</summary>
+    public IOException? Fault => _fault.Task.IsCompleted ? _fault.Task.Result : null;
+
+    private void OnWriteError(uint errorCode, string where)
+    {
+        if (_fault.Task.IsCompleted) return;
+        var inner = new IOException($"FASTER device write failed with error code {errorCode} ({where}).", unchecked((int)errorCode));
+        _fault.TrySetResult(new IOException(
+            $"FASTER KV in '{_directory}' could not write to disk: the disk is full or the write failed{FreeSpace(_directory)}. " +
+            "The store refuses further writes; writes acknowledged before its last checkpoint (and a write-ahead log replayed over it) are intact on reopen.", inner));
+    }
+
+    // ", N bytes free on its volume", when the volume can be asked.
+    internal static string FreeSpace(string directory)
+    {
+        try { return $" ({new DriveInfo(directory).AvailableFreeSpace} bytes free on its volume)"; }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException) { return ""; }
+    }
+
+    private IOException Faulted(string operation)
+    {
+        var f = _fault.Task.Result;
+        return new IOException($"{operation} failed. {f.Message}", f.InnerException);
+    }
+
+    private void ThrowIfFaulted(string operation = "The write")
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_fault.Task.IsCompleted) throw Faulted(operation);
     }
 
     private ClientSession<SpanByte, SpanByte, SpanByte, byte[], Empty, SpanByteFunctions_ByteArrayOutput<Empty>> Rent()

@@ -37,6 +37,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     private readonly IDevice _device;
     private readonly FasterLog _log;
     private readonly long _salvageEnd = long.MaxValue;
+    private volatile string? _writeError; // where the first failed device write was, for the exception's message
 
     /// <summary>Opens (recovering) or creates a log in <paramref name="directory"/> without the checks of
     /// <see cref="Open"/>; prefer <see cref="FasterWriteAheadLogProvider"/>.</summary>
@@ -51,7 +52,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         _segmentBits = segmentBits;
         _directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(_directory);
-        _device = Devices.CreateLogDevice(SegmentPrefix(_directory), preallocateFile: false, deleteOnClose: false);
+        _device = new ObservedDevice(Devices.CreateLogDevice(SegmentPrefix(_directory), preallocateFile: false, deleteOnClose: false), OnWriteError);
         try
         {
             _log = new FasterLog(new FasterLogSettings
@@ -313,6 +314,10 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
             record.CopyTo(entry.AsSpan(CrcSize));
             return _log.Enqueue(entry.AsSpan(0, CrcSize + record.Length));
         }
+        catch (FasterException e)
+        {
+            throw WriteFailed("append to", e);
+        }
         finally { ArrayPool<byte>.Shared.Return(entry); }
     }
 
@@ -344,9 +349,20 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         BinaryPrimitives.WriteInt64LittleEndian(cookie.AsSpan(4), begin);
         BinaryPrimitives.WriteInt64LittleEndian(cookie.AsSpan(12), _log.TailAddress); // one writer: the commit covers this tail
         BinaryPrimitives.WriteUInt32LittleEndian(cookie.AsSpan(20), Crc32C.Compute(cookie.AsSpan(0, 20)));
-        if (!_log.CommitStrongly(out _, out _, spinWait: true, cookie))
-            throw new IOException($"FASTER refused a commit of the log in '{_directory}'.");
+        bool committed;
+        try { committed = _log.CommitStrongly(out _, out _, spinWait: true, cookie); }
+        catch (FasterException e) { throw WriteFailed("commit", e); }
+        if (!committed) throw new IOException($"FASTER refused a commit of the log in '{_directory}'.");
     }
+
+    private void OnWriteError(uint errorCode, string where) => _writeError ??= $"error code {errorCode} writing {where}";
+
+    // FASTER's log fails a commit whose flush failed (CommitFailureException) and, from then on, every append and
+    // commit with the same exception: the log is unusable until it is reopened, which recovers its last commit.
+    private IOException WriteFailed(string operation, FasterException e) =>
+        new($"Cannot {operation} the FASTER write-ahead log in '{_directory}': the disk is full or a write failed" +
+            $"{FasterKeyValueStore.FreeSpace(_directory)}{(_writeError is { } w ? $" ({w})" : "")}. Records not yet committed are not " +
+            "durable and the log refuses further writes; every committed record is intact when it is reopened.", e);
 
     // Compares the recovered commit with the cookie written beside it.
     private void CheckCommitRecord()
