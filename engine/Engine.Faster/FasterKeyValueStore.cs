@@ -34,7 +34,7 @@ public sealed class FasterKeyValueStore : IDisposable
     {
         _directory = Path.GetFullPath(directory);
         Directory.CreateDirectory(_directory);
-        _device = new ObservedDevice(Devices.CreateLogDevice(Path.Combine(_directory, "kv.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), OnWriteError);
+        _device = new ObservedDevice(Devices.CreateLogDevice(Path.Combine(_directory, "kv.log"), preallocateFile: false, deleteOnClose: false, recoverDevice: true), OnWriteError, completeFailedWrites: true);
         // removeOutdated: false — the manager's default deletes the previous checkpoint as soon as a new one commits,
         // before the caller can record the new token; a crash in between would leave no recoverable checkpoint named.
         // Checkpoints are deleted only through PurgeCheckpointsExcept.
@@ -102,8 +102,11 @@ public sealed class FasterKeyValueStore : IDisposable
     }
 
     /// <summary>Reads the value of <paramref name="key"/>; null when absent.</summary>
+    /// <exception cref="IOException">A write of the store failed earlier (<see cref="Fault"/>): pages it reported
+    /// flushed may not be on disk, so it refuses reads too.</exception>
     public unsafe byte[]? Read(ReadOnlySpan<byte> key)
     {
+        ThrowIfFaulted("The read");
         var s = Rent();
         try
         {
@@ -150,6 +153,7 @@ public sealed class FasterKeyValueStore : IDisposable
             }
         }
         finally { Return(s); }
+        ThrowIfFaulted(); // a flush failed while this write waited for log memory: it is not in a durable state
     }
 
     /// <summary>Deletes <paramref name="key"/> (absent keys are ignored).</summary>
@@ -168,6 +172,7 @@ public sealed class FasterKeyValueStore : IDisposable
             }
         }
         finally { Return(s); }
+        ThrowIfFaulted();
     }
 
     /// <summary>Calls <paramref name="visit"/> with every live (key, value) pair; the spans are valid only during the call.
@@ -175,6 +180,7 @@ public sealed class FasterKeyValueStore : IDisposable
     public void Scan(Action<ReadOnlySpan<byte>, ReadOnlySpan<byte>> visit)
     {
         ArgumentNullException.ThrowIfNull(visit);
+        ThrowIfFaulted("The scan");
         var s = Rent();
         try
         {

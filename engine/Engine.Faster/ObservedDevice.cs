@@ -10,17 +10,24 @@ namespace Engine.Faster;
 /// as if they had succeeded; a failed hybrid-log flush never completes, so a checkpoint waiting for it hangs), so the
 /// store watches its devices itself.
 /// </summary>
+/// <remarks>With <c>completeFailedWrites</c> (the KV store's devices) a failed write is reported to FASTER as done
+/// once <c>onWriteError</c> has faulted the owner: a failed flush otherwise never frees its pages, and a writer that is
+/// waiting inside FASTER for log memory at that moment would wait forever. That is safe only because the owner
+/// refuses every later call (reads included) once faulted and its state is recovered from its last good checkpoint
+/// and the write-ahead log; the write-ahead log's own device keeps FASTER's error (its commits must fail).</remarks>
 internal sealed class ObservedDevice : IDevice
 {
     private readonly IDevice _inner;
     private readonly Action<uint, string> _onWriteError;
     private readonly WriteFaults.Budget? _faults;
+    private readonly bool _completeFailedWrites;
 
-    internal ObservedDevice(IDevice inner, Action<uint, string> onWriteError)
+    internal ObservedDevice(IDevice inner, Action<uint, string> onWriteError, bool completeFailedWrites = false)
     {
         _inner = inner;
         _onWriteError = onWriteError;
         _faults = WriteFaults.For(inner.FileName);
+        _completeFailedWrites = completeFailedWrites;
     }
 
     public uint SectorSize => _inner.SectorSize;
@@ -36,33 +43,48 @@ internal sealed class ObservedDevice : IDevice
 
     public void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        string where = $"{_inner.FileName} segment {segmentId} offset {destinationAddress}, {numBytesToWrite} bytes";
         if (_faults is not null && !_faults.TryTake(numBytesToWrite))
         {
-            Fail(callback, context, where);
+            Fail(callback, context, Where(segmentId, destinationAddress, numBytesToWrite), numBytesToWrite);
             return;
         }
-        _inner.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Observe(callback, where), context);
+        _inner.WriteAsync(sourceAddress, segmentId, destinationAddress, numBytesToWrite, Observe(callback, segmentId, destinationAddress, numBytesToWrite), context);
     }
 
     public void WriteAsync(IntPtr alignedSourceAddress, ulong alignedDestinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
-        string where = $"{_inner.FileName} offset {alignedDestinationAddress}, {numBytesToWrite} bytes";
         if (_faults is not null && !_faults.TryTake(numBytesToWrite))
         {
-            Fail(callback, context, where);
+            Fail(callback, context, Where(-1, alignedDestinationAddress, numBytesToWrite), numBytesToWrite);
             return;
         }
-        _inner.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, Observe(callback, where), context);
+        _inner.WriteAsync(alignedSourceAddress, alignedDestinationAddress, numBytesToWrite, Observe(callback, -1, alignedDestinationAddress, numBytesToWrite), context);
     }
 
     // As FASTER's devices report an exception: error code uint.MaxValue, nothing written, on another thread.
-    private void Fail(DeviceIOCompletionCallback callback, object context, string where) =>
-        ThreadPool.UnsafeQueueUserWorkItem(_ => { _onWriteError(uint.MaxValue, where + " (injected fault)"); callback(uint.MaxValue, 0, context); }, null);
+    private void Fail(DeviceIOCompletionCallback callback, object context, string where, uint bytes) =>
+        ThreadPool.UnsafeQueueUserWorkItem(_ =>
+        {
+            _onWriteError(uint.MaxValue, where + " (injected fault)");
+            if (_completeFailedWrites) callback(0, bytes, context);
+            else callback(uint.MaxValue, 0, context);
+        }, null);
 
-    private DeviceIOCompletionCallback Observe(DeviceIOCompletionCallback callback, string where) => (errorCode, numBytes, context) =>
+    // The place of a write, formatted only when it failed (not on every page FASTER writes).
+    private string Where(int segmentId, ulong offset, uint bytes) =>
+        segmentId < 0 ? $"{_inner.FileName} offset {offset}, {bytes} bytes" : $"{_inner.FileName} segment {segmentId} offset {offset}, {bytes} bytes";
+
+    private DeviceIOCompletionCallback Observe(DeviceIOCompletionCallback callback, int segmentId, ulong offset, uint bytes) => (errorCode, numBytes, context) =>
     {
-        if (errorCode != 0) _onWriteError(errorCode, where);
+        if (errorCode != 0)
+        {
+            _onWriteError(errorCode, Where(segmentId, offset, bytes));
+            if (_completeFailedWrites)
+            {
+                callback(0, bytes, context); // the owner is faulted now: let FASTER free the pages (see remarks)
+                return;
+            }
+        }
         callback(errorCode, numBytes, context);
     };
 
@@ -93,7 +115,7 @@ internal sealed class ObservedDeviceFactory : INamedDeviceFactory
     internal ObservedDeviceFactory(Action<uint, string> onWriteError) => _onWriteError = onWriteError;
 
     public void Initialize(string baseName) => _inner.Initialize(baseName);
-    public IDevice Get(FileDescriptor fileInfo) => new ObservedDevice(_inner.Get(fileInfo), _onWriteError);
+    public IDevice Get(FileDescriptor fileInfo) => new ObservedDevice(_inner.Get(fileInfo), _onWriteError, completeFailedWrites: true);
     public IEnumerable<FileDescriptor> ListContents(string path) => _inner.ListContents(path);
     public void Delete(FileDescriptor fileInfo) => _inner.Delete(fileInfo);
 }
