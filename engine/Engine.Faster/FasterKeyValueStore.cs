@@ -225,8 +225,8 @@ public sealed class FasterKeyValueStore : IDisposable
     }
 
     /// <summary>The first write failure of the store's devices (null while none failed). Once set, the store refuses
-    /// writes and checkpoints (<see cref="IOException"/>); reads of what it holds still work. Dispose it, free space and
-    /// reopen it from its last checkpoint.</summary>
+    /// writes, checkpoints, reads and scans (<see cref="IOException"/>): pages whose failed flush was reported done may
+    /// not be on disk. Dispose it, free space and reopen it from its last checkpoint.</summary>
     public IOException? Fault => _fault.Task.IsCompleted ? _fault.Task.Result : null;
 
     private void OnWriteError(uint errorCode, string where)
