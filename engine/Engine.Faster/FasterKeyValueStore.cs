@@ -127,6 +127,9 @@ public sealed class FasterKeyValueStore : IDisposable
                         }
                     }
                 }
+                // a flush that failed during the read was reported done to FASTER: the page it read may never have
+                // been written, so a read that overlapped the fault is refused too
+                ThrowIfFaulted("The read");
                 return status.Found ? output : null;
             }
         }
@@ -189,6 +192,7 @@ public sealed class FasterKeyValueStore : IDisposable
             {
                 ref var key = ref it.GetKey();
                 ref var value = ref it.GetValue();
+                ThrowIfFaulted("The scan"); // as Read: nothing read after a fault is handed out
                 visit(key.AsReadOnlySpan(), value.AsReadOnlySpan());
             }
         }

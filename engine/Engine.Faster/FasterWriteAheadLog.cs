@@ -38,6 +38,8 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     private readonly FasterLog _log;
     private readonly long _salvageEnd = long.MaxValue;
     private volatile string? _writeError; // where the first failed device write was, for the exception's message
+    private readonly DeviceLogCommitCheckpointManager _commits;
+    private bool _commitRecordFailed; // a commit record's write failed: later commits are refused
 
     /// <summary>Opens (recovering) or creates a log in <paramref name="directory"/> without the checks of
     /// <see cref="Open"/>; prefer <see cref="FasterWriteAheadLogProvider"/>.</summary>
@@ -53,12 +55,17 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         _directory = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(_directory);
         _device = new ObservedDevice(Devices.CreateLogDevice(SegmentPrefix(_directory), preallocateFile: false, deleteOnClose: false), OnWriteError);
+        // The commit records (log-commits/commit.N.0) as FASTER makes them for LogCommitDir = the directory, but on
+        // watched devices: FASTER's commit manager only logs a failed write of a commit record and lets the commit
+        // return, which would acknowledge records a reopen then does not find (it recovers the previous commit).
+        _commits = new DeviceLogCommitCheckpointManager(new ObservedDeviceFactory(OnCommitWriteError, completeFailedWrites: false),
+            new DefaultCheckpointNamingScheme(_directory), removeOutdated: true);
         try
         {
             _log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = _device,
-                LogCommitDir = _directory,
+                LogCommitManager = _commits,
                 PageSizeBits = PageSizeBits,
                 MemorySizeBits = 24,
                 SegmentSizeBits = _segmentBits,
@@ -68,6 +75,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         catch (Exception e) when (e is FasterException or IOException or InvalidOperationException or ArgumentException or IndexOutOfRangeException)
         {
             _device.Dispose();
+            _commits.Dispose();
             throw new CorruptIndexException(_directory, 0, $"FASTER log cannot be recovered: {e.Message}", e);
         }
         Recovery = WalRecoveryInfo.Fresh(_log.CommittedUntilAddress);
@@ -349,13 +357,31 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
         BinaryPrimitives.WriteInt64LittleEndian(cookie.AsSpan(4), begin);
         BinaryPrimitives.WriteInt64LittleEndian(cookie.AsSpan(12), _log.TailAddress); // one writer: the commit covers this tail
         BinaryPrimitives.WriteUInt32LittleEndian(cookie.AsSpan(20), Crc32C.Compute(cookie.AsSpan(0, 20)));
+        ThrowIfCommitRecordFailed();
         bool committed;
         try { committed = _log.CommitStrongly(out _, out _, spinWait: true, cookie); }
         catch (FasterException e) { throw WriteFailed("commit", e); }
+        ThrowIfCommitRecordFailed(); // FASTER returned although the record of this commit may not be on disk
         if (!committed) throw new IOException($"FASTER refused a commit of the log in '{_directory}'.");
     }
 
     private void OnWriteError(uint errorCode, string where) => _writeError ??= $"error code {errorCode} writing {where}";
+
+    private void OnCommitWriteError(uint errorCode, string where)
+    {
+        OnWriteError(errorCode, where);
+        Volatile.Write(ref _commitRecordFailed, true);
+    }
+
+    // Once a commit record failed to write the log refuses every later commit: what it appended since the last good
+    // record is not durable, and a reopen recovers that record (the log is intact up to it).
+    private void ThrowIfCommitRecordFailed()
+    {
+        if (Volatile.Read(ref _commitRecordFailed))
+            throw new IOException($"Cannot commit the FASTER write-ahead log in '{_directory}': the disk is full or a write failed" +
+                $"{FasterKeyValueStore.FreeSpace(_directory)} ({_writeError}). Records not yet committed are not durable and the log " +
+                "refuses further commits; every record committed before is intact when it is reopened.");
+    }
 
     // FASTER's log fails a commit whose flush failed (CommitFailureException) and, from then on, every append and
     // commit with the same exception: the log is unusable until it is reopened, which recovers its last commit.
@@ -475,6 +501,7 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     {
         _log.Dispose();
         _device.Dispose();
+        _commits.Dispose();
         RemoveOutdatedCommitFiles(Path.Combine(_directory, "log-commits"));
     }
 

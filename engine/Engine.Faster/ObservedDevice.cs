@@ -112,10 +112,16 @@ internal sealed class ObservedDeviceFactory : INamedDeviceFactory
     private readonly LocalStorageNamedDeviceFactory _inner = new();
     private readonly Action<uint, string> _onWriteError;
 
-    internal ObservedDeviceFactory(Action<uint, string> onWriteError) => _onWriteError = onWriteError;
+    private readonly bool _completeFailedWrites;
+
+    internal ObservedDeviceFactory(Action<uint, string> onWriteError, bool completeFailedWrites = true)
+    {
+        _onWriteError = onWriteError;
+        _completeFailedWrites = completeFailedWrites;
+    }
 
     public void Initialize(string baseName) => _inner.Initialize(baseName);
-    public IDevice Get(FileDescriptor fileInfo) => new ObservedDevice(_inner.Get(fileInfo), _onWriteError, completeFailedWrites: true);
+    public IDevice Get(FileDescriptor fileInfo) => new ObservedDevice(_inner.Get(fileInfo), _onWriteError, _completeFailedWrites);
     public IEnumerable<FileDescriptor> ListContents(string path) => _inner.ListContents(path);
     public void Delete(FileDescriptor fileInfo) => _inner.Delete(fileInfo);
 }
