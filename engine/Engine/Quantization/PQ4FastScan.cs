@@ -200,15 +200,12 @@ internal static class PQ4FastScan
         byte* end = block + groups * 64;
         for (; block < end; block += 64, lutA += 128, lutB += 128)
         {
+            // the code bytes split into nibbles once, each query's tables looked up
             var c = Vector512.Load(block);
             var clo = c & low;
             var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-            var ra = (Avx512BW.Shuffle(Vector512.Load(lutA), clo) + Avx512BW.Shuffle(Vector512.Load(lutA + 64), chi)).AsUInt16();
-            aLo += ra;
-            aHi += Vector512.ShiftRightLogical(ra, 8);
-            var rb = (Avx512BW.Shuffle(Vector512.Load(lutB), clo) + Avx512BW.Shuffle(Vector512.Load(lutB + 64), chi)).AsUInt16();
-            bLo += rb;
-            bHi += Vector512.ShiftRightLogical(rb, 8);
+            Lookup(clo, chi, lutA, ref aLo, ref aHi);
+            Lookup(clo, chi, lutB, ref bLo, ref bHi);
         }
         maskB = Finish512(bLo, bHi, thrB, outB);
         return Finish512(aLo, aHi, thrA, outA);
@@ -228,23 +225,19 @@ internal static class PQ4FastScan
             AccumulatePair(Vector256.Load(block), lutA, lutB, low, ref aLo, ref aHi, ref bLo, ref bHi);
             AccumulatePair(Vector256.Load(block + 32), lutA + 32, lutB + 32, low, ref aLo, ref aHi, ref bLo, ref bHi);
         }
-        maskB = Finish(bLo - Vector256.ShiftLeft(bHi, 8), bHi, thrB, outB);
-        return Finish(aLo - Vector256.ShiftLeft(aHi, 8), aHi, thrA, outA);
+        maskB = Finish256(bLo, bHi, thrB, outB);
+        return Finish256(aLo, aHi, thrA, outA);
     }
 
-    // Half a group for two queries: the code bytes split into nibbles once, each query's tables looked up (as Accumulate).
+    // Half a group for two queries: the code bytes split into nibbles once, each query's tables looked up.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void AccumulatePair(Vector256<byte> c, byte* lutA, byte* lutB, Vector256<byte> low,
         ref Vector256<ushort> aLo, ref Vector256<ushort> aHi, ref Vector256<ushort> bLo, ref Vector256<ushort> bHi)
     {
         var clo = c & low;
         var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        var ra = (Avx2.Shuffle(Vector256.Load(lutA), clo) + Avx2.Shuffle(Vector256.Load(lutA + 64), chi)).AsUInt16();
-        aLo += ra;
-        aHi += Vector256.ShiftRightLogical(ra, 8);
-        var rb = (Avx2.Shuffle(Vector256.Load(lutB), clo) + Avx2.Shuffle(Vector256.Load(lutB + 64), chi)).AsUInt16();
-        bLo += rb;
-        bHi += Vector256.ShiftRightLogical(rb, 8);
+        Lookup(clo, chi, lutA, ref aLo, ref aHi);
+        Lookup(clo, chi, lutB, ref bLo, ref bHi);
     }
 
     internal static unsafe uint ScanScalar(byte* block, byte* lut, int groups, ushort threshold, ushort* out32)
@@ -300,7 +293,14 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector512.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
-        // the two lookups add up within a byte (MaxPairSum): no carry into the next one
+        Lookup(clo, chi, lut, ref accLo, ref accHi);
+    }
+
+    // One table's lookups of a byte's two nibbles, added as bytes (they stay within one: MaxPairSum, so no carry into
+    // the next byte), then into the 16-bit accumulators (see the remarks on the class).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Lookup(Vector512<byte> clo, Vector512<byte> chi, byte* lut, ref Vector512<ushort> accLo, ref Vector512<ushort> accHi)
+    {
         var r = (Avx512BW.Shuffle(Vector512.Load(lut), clo) + Avx512BW.Shuffle(Vector512.Load(lut + 64), chi)).AsUInt16();
         accLo += r;
         accHi += Vector512.ShiftRightLogical(r, 8);
@@ -319,9 +319,13 @@ internal static class PQ4FastScan
             Accumulate(Vector256.Load(block), lut, low, ref accLo, ref accHi);
             Accumulate(Vector256.Load(block + 32), lut + 32, low, ref accLo, ref accHi);
         }
-        var even = accLo - Vector256.ShiftLeft(accHi, 8);
-        return Finish(even, accHi, threshold, out32);
+        return Finish256(accLo, accHi, threshold, out32);
     }
+
+    // accLo holds even + 256 × odd sums, accHi the odd ones: recover the even ones.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe uint Finish256(Vector256<ushort> accLo, Vector256<ushort> accHi, ushort threshold, ushort* out32) =>
+        Finish(accLo - Vector256.ShiftLeft(accHi, 8), accHi, threshold, out32);
 
     // Half a group (32 code bytes: two sub-quantizers for 32 vectors) looked up in its table bytes (low nibbles at
     // lut, high nibbles at lut + 64).
@@ -330,6 +334,12 @@ internal static class PQ4FastScan
     {
         var clo = c & low;
         var chi = Vector256.ShiftRightLogical(c.AsUInt16(), 4).AsByte() & low;
+        Lookup(clo, chi, lut, ref accLo, ref accHi);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Lookup(Vector256<byte> clo, Vector256<byte> chi, byte* lut, ref Vector256<ushort> accLo, ref Vector256<ushort> accHi)
+    {
         var r = (Avx2.Shuffle(Vector256.Load(lut), clo) + Avx2.Shuffle(Vector256.Load(lut + 64), chi)).AsUInt16();
         accLo += r;
         accHi += Vector256.ShiftRightLogical(r, 8);
