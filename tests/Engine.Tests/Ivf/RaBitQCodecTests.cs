@@ -151,7 +151,7 @@ public class RaBitQCodecTests
     public static TheoryData<int, Metric> BitsAndMetrics()
     {
         var data = new TheoryData<int, Metric>();
-        foreach (int b in new[] { 1, 2, 3, 4, 7, 8 })
+        for (int b = 1; b <= 8; b++)
             foreach (var m in new[] { Metric.L2, Metric.InnerProduct })
                 data.Add(b, m);
         return data;
@@ -197,49 +197,61 @@ public class RaBitQCodecTests
     }
 
     [Theory]
-    [InlineData(1, false, 3.3f)]
-    [InlineData(1, true, 3.3f)]
-    [InlineData(2, true, 3.3f)]
-    [InlineData(4, false, 3.3f)]
-    [InlineData(8, true, 3.3f)]
-    [InlineData(1, true, RaBitQCodec.DefaultEpsilon)]
-    [InlineData(4, false, RaBitQCodec.DefaultEpsilon)]
-    public void TheErrorBoundHoldsAtItsStatedConfidence(int bits, bool clustered, float epsilon)
+    [InlineData(1, false, 3.3f, 48)]
+    [InlineData(1, true, 3.3f, 48)]
+    [InlineData(2, true, 3.3f, 48)]
+    [InlineData(4, false, 3.3f, 48)]
+    [InlineData(8, true, 3.3f, 48)]
+    [InlineData(1, true, 3.3f, 100)]
+    [InlineData(1, false, 3.3f, 256)]
+    [InlineData(4, true, 3.3f, 256)]
+    [InlineData(3, true, 3.3f, 784)]
+    [InlineData(1, true, RaBitQCodec.DefaultEpsilon, 48)]
+    [InlineData(4, false, RaBitQCodec.DefaultEpsilon, 100)]
+    [InlineData(1, false, RaBitQCodec.DefaultEpsilon, 256)]
+    public void TheErrorBoundHoldsAtItsStatedConfidence(int bits, bool clustered, float epsilon, int d)
     {
         // Residuals of (clustered or random) data from a center, queries from elsewhere: the estimate of ⟨q − c, r⟩
-        // lies within ε₀ · e · ‖q − c‖ of the exact value on at least the stated share of pairs: 99.9 % for ε₀ = 3.3,
-        // 94 % for the paper's ε₀ = 1.9 (RaBitQCodec.Confidence; allowing 1 % of sampling slack at 24 000 pairs).
-        var data = clustered ? Clustered : Random_;
-        var codec = Make(bits, Metric.InnerProduct);
-        var center = new float[N * D];
-        var residual = new float[N * D];
-        var rng = new Random(21);
-        var c0 = new float[D];
-        for (int j = 0; j < D; j++) c0[j] = (float)(rng.NextDouble() - 0.5);
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < D; j++)
+        // lies within ε₀ · e · ‖q − c‖ of the exact value on at least the stated share of pairs (RaBitQCodec.Confidence:
+        // 99.9 % for ε₀ = 3.3, 94 % for the paper's ε₀ = 1.9). 60 000 pairs per case: at ε₀ = 3.3 the 99.9 % is
+        // asserted as it stands (at most 60 misses); at 1.9 the stated share less three binomial standard deviations.
+        const int n = 1500, nq = 40;
+        var data = clustered ? IvfTestData.Clustered(n, d, 12, seed: 6 + d, spread: 0.2f) : Gaussian(n, d, seed: 5 + d);
+        var codec = Make(bits, Metric.InnerProduct, d);
+        var center = new float[n * d];
+        var residual = new float[n * d];
+        var rng = new Random(21 + d);
+        var c0 = new float[d];
+        for (int j = 0; j < d; j++) c0[j] = (float)(rng.NextDouble() - 0.5);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++)
             {
-                center[i * D + j] = c0[j];
-                residual[i * D + j] = data[i * D + j] - c0[j];
+                center[i * d + j] = c0[j];
+                residual[i * d + j] = data[i * d + j] - c0[j];
             }
-        var codes = new byte[N * codec.CodeSize];
+        var codes = new byte[n * codec.CodeSize];
         codec.EncodeResiduals(residual, center, codes);
-        var queries = clustered ? IvfTestData.Clustered(40, D, 12, seed: 31, spread: 0.2f) : Gaussian(40, D, seed: 31);
-        var pq = new float[D];
-        var qc = new float[D];
+        var queries = clustered ? IvfTestData.Clustered(nq, d, 12, seed: 31 + d, spread: 0.2f) : Gaussian(nq, d, seed: 31 + d);
+        var pq = new float[d];
+        var qc = new double[d];
         long pairs = 0, held = 0;
         double worst = 0;
-        for (int qi = 0; qi < 40; qi++)
+        for (int qi = 0; qi < nq; qi++)
         {
-            for (int j = 0; j < D; j++) qc[j] = queries[qi * D + j] - c0[j];
-            double qcNorm = Math.Sqrt(qc.Sum(v => v * (double)v));
-            qc.CopyTo(pq, 0);
+            double qcNorm = 0;
+            for (int j = 0; j < d; j++)
+            {
+                qc[j] = queries[qi * d + j] - (double)c0[j];
+                pq[j] = (float)qc[j];
+                qcNorm += qc[j] * qc[j];
+            }
+            qcNorm = Math.Sqrt(qcNorm);
             codec.Rotation!.Forward(pq);
-            for (int i = 0; i < N; i++)
+            for (int i = 0; i < n; i++)
             {
                 var code = codes.AsSpan(i * codec.CodeSize, codec.CodeSize);
                 double exact = 0;
-                for (int j = 0; j < D; j++) exact += qc[j] * (double)residual[i * D + j];
+                for (int j = 0; j < d; j++) exact += qc[j] * residual[i * d + j];
                 double estimate = codec.EstimateInnerProduct(pq, code);
                 double bound = epsilon * RaBitQCodec.Factors(code).Err * qcNorm;
                 pairs++;
@@ -249,7 +261,8 @@ public class RaBitQCodecTests
         }
         double rate = held / (double)pairs, stated = RaBitQCodec.Confidence(epsilon);
         Assert.True(stated >= (epsilon > 3 ? 0.999 : 0.94), $"stated confidence {stated} of ε₀ = {epsilon}");
-        Assert.True(rate >= Math.Min(0.999, stated - 0.01), $"B={bits} clustered={clustered} ε₀={epsilon}: bound held on {rate:P3} of {pairs} pairs, stated {stated:P2} (worst error / bound {worst:F2})");
+        double floor = epsilon > 3 ? 0.999 : stated - 3 * Math.Sqrt(stated * (1 - stated) / pairs);
+        Assert.True(rate >= floor, $"B={bits} d={d} clustered={clustered} ε₀={epsilon}: bound held on {rate:P3} of {pairs} pairs, floor {floor:P3}, stated {stated:P3} (worst error / bound {worst:F2})");
     }
 
     [Fact]

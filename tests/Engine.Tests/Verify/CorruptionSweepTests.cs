@@ -82,6 +82,9 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
     [InlineData("IVF4,PQ2x4fs,RFlat")]
     [InlineData("HNSW4")]
     [InlineData("HNSW4,SQ8")]
+    [InlineData("IVF4,RaBitQfs4,RFlat")]
+    [InlineData("IVF4,RaBitQ2,Refine(SQ8)")]
+    [InlineData("IVF4,RaBitQfs1")]
     public void Every_damaged_file_index_is_detected_or_answers_exactly_as_before(string spec)
     {
         using var tmp = new TempDir();
@@ -99,8 +102,15 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         AssertClean(tally);
     }
 
-    /// <summary>Logs the SPANN sweep runs with: the file log and FASTER's.</summary>
-    public static TheoryData<string> Logs => new() { FileWriteAheadLogProvider.KindName, WriteAheadLogs.FasterKind };
+    /// <summary>Logs and posting codecs the SPANN sweep runs with: raw postings on the file log and on FASTER's; coded
+    /// postings (their <c>CODC</c>/<c>CODN</c>/<c>CODP</c> meta sections and the refine file) on the file log.</summary>
+    public static TheoryData<string, string?> Logs => new()
+    {
+        { FileWriteAheadLogProvider.KindName, null },
+        { WriteAheadLogs.FasterKind, null },
+        { FileWriteAheadLogProvider.KindName, "RaBitQfs4" },
+        { FileWriteAheadLogProvider.KindName, "PQ2x4" },
+    };
 
     private static IWriteAheadLogProvider LogFactory(string log) => log switch
     {
@@ -111,11 +121,11 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Logs))]
-    public void Every_damaged_file_of_a_spann_directory_is_detected_or_answers_exactly_as_before(string log)
+    public void Every_damaged_file_of_a_spann_directory_is_detected_or_answers_exactly_as_before(string log, string? codec)
     {
         using var tmp = new TempDir();
         var data = Data(160, 62);
-        var options = new SpannOptions { PostingSize = 40, MaxPostingSize = 160, MinPostingSize = 2, Replicas = 2, CacheBytes = 0 };
+        var options = new SpannOptions { PostingSize = 40, MaxPostingSize = 160, MinPostingSize = 2, Replicas = 2, CacheBytes = 0, Codec = codec };
         using (var index = SpannIndex.Create(tmp.Path, D, Metric.L2, options, LogFactory(log)))
         {
             index.Train(data);
@@ -142,7 +152,7 @@ public class CorruptionSweepTests(Xunit.Abstractions.ITestOutputHelper output)
         if (log == WriteAheadLogs.FasterKind)
             Assert.Single(files, f => Path.GetFileName(f).StartsWith("commit.", StringComparison.Ordinal));
         var tally = Sweep(tmp.Path, files, Trial, seed: 7);
-        output.WriteLine($"SPANN ({log} log): {tally}");
+        output.WriteLine($"SPANN ({log} log, codec {codec ?? "none"}): {tally}");
         AssertClean(tally);
     }
 
