@@ -29,5 +29,14 @@ public readonly record struct BuildProgress(string Stage, long Done, long Total)
             index.Add(vectors.Slice(start * d, rows * d), ids.Slice(start, rows));
             progress.Report(new BuildProgress("add", start + rows, n));
         }
+        // Storage that grew batch by batch (doubling) gives back what the finished load does not use.
+        if (n > batch && index is ITrimmableIndex trimmable) trimmable.TrimExcess();
     }
+}
+
+/// <summary>An index whose storage grows geometrically as rows arrive and can give back the unused part.</summary>
+internal interface ITrimmableIndex
+{
+    /// <summary>Releases storage capacity beyond the rows held; returns the bytes released.</summary>
+    long TrimExcess();
 }

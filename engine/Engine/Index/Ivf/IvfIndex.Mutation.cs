@@ -198,6 +198,19 @@ public sealed partial class IvfIndex
         }
     }
 
+    /// <summary>
+    /// Releases list capacity beyond the rows held (appends grow a list by doubling, so a load in many batches leaves up
+    /// to half of each list unused; a single bulk <c>Add</c> already sizes lists exactly). A progress-reporting
+    /// <c>Add</c>, which loads in batches, calls it at its end. Returns the bytes released.
+    /// </summary>
+    public long TrimExcess()
+    {
+        _lock.EnterWrite();
+        Interlocked.Increment(ref _deviceStamp);
+        try { return _lists.TrimExcess(); }
+        finally { _lock.ExitWrite(); }
+    }
+
     /// <inheritdoc />
     public int Remove(ReadOnlySpan<long> ids)
     {

@@ -32,7 +32,7 @@ namespace Engine.Index.Ivf;
 /// see a half-applied mutation. Expensive work of <see cref="Add(ReadOnlySpan{float}, ReadOnlySpan{long})"/>
 /// (assignment, encoding) runs before the lock is taken.</para>
 /// </remarks>
-public sealed partial class IvfIndex : IVectorIndex
+public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
 {
     private readonly IndexLock _lock = new(nameof(IvfIndex));
     private readonly ConcurrentBag<IvfScratch> _scratchPool = new();

@@ -101,6 +101,24 @@ internal sealed class InvertedLists : IReadOnlyList<InvertedList>
         Point(list);
     }
 
+    /// <summary>
+    /// Shrinks every heap list's arrays to the whole blocks its rows need (the doubling of appends leaves up to half
+    /// unused after a load in batches); mapped lists are left alone. Returns the bytes released.
+    /// </summary>
+    public long TrimExcess()
+    {
+        long released = 0;
+        for (int i = 0; i < _lists.Length; i++)
+            if (_lists[i] is HeapInvertedList heap)
+            {
+                long before = heap.MemoryBytes;
+                if (!heap.TrimExcess(Layout, RefineSize)) continue;
+                released += before - heap.MemoryBytes;
+                Point(i);
+            }
+        return released;
+    }
+
     /// <summary>Drops every list's storage (owned or mapped); all lists are empty afterwards.</summary>
     public void Release()
     {
@@ -215,6 +233,21 @@ internal sealed class HeapInvertedList : InvertedList
         if (_ids.Length >= rows) return false;
         int cap = Math.Max(rows, Math.Max(32, _ids.Length * 2));
         cap = (cap + 31) & ~31; // whole fast-scan blocks
+        Grow(ref _ids, cap);
+        Grow(ref _attributes, cap);
+        Grow(ref _codes, checked((int)layout.Bytes(cap)));
+        if (refineBytes > 0) Grow(ref _refine, checked(cap * refineBytes));
+        return true;
+    }
+
+    /// <summary>
+    /// Shrinks the arrays to <see cref="InvertedList.Count"/> rows rounded up to whole 32-row blocks; true when they
+    /// were replaced (new addresses).
+    /// </summary>
+    public bool TrimExcess(CodeLayout layout, int refineBytes)
+    {
+        int cap = (Count + 31) & ~31;
+        if (_ids.Length <= cap) return false;
         Grow(ref _ids, cap);
         Grow(ref _attributes, cap);
         Grow(ref _codes, checked((int)layout.Bytes(cap)));
