@@ -40,6 +40,17 @@ public class SpannStorageTests
         return (dist, labels);
     }
 
+    // Both indexes finish the maintenance their open queued, then must answer bit for bit alike.
+    private static void AssertSameAnswers(SpannIndex expected, SpannIndex actual, float[] queries)
+    {
+        expected.WaitForMaintenance();
+        actual.WaitForMaintenance();
+        var a = Answers(expected, queries);
+        var b = Answers(actual, queries);
+        Assert.Equal(a.Labels, b.Labels);
+        Assert.Equal(a.Dist, b.Dist);
+    }
+
     [Theory]
     [InlineData(null)]
     [InlineData("SQ8")]
@@ -71,12 +82,7 @@ public class SpannStorageTests
         Assert.Null(fromMemory.Directory);
         Assert.Same(memory, fromMemory.Storage);
         Assert.Equal(files.Directory, fromFiles.Directory);
-        fromFiles.WaitForMaintenance();
-        fromMemory.WaitForMaintenance();
-        var afterFiles = Answers(fromFiles, queries);
-        var afterMemory = Answers(fromMemory, queries);
-        Assert.Equal(afterFiles.Labels, afterMemory.Labels);
-        Assert.Equal(afterFiles.Dist, afterMemory.Dist);
+        AssertSameAnswers(fromFiles, fromMemory, queries);
         Assert.True(fromMemory.Verify().IsClean);
         var v = new float[D];
         Assert.True(fromMemory.TryReconstruct(1200, v));
@@ -126,12 +132,7 @@ public class SpannStorageTests
         using var opened = SpannIndex.Open(target, new SpannOpenOptions { Log = FileWriteAheadLogProvider.Instance });
         Assert.True(target.LogExists("wal"), "the first open of a saved copy starts a log in the caller's storage");
         using var openedFromFiles = SpannIndex.Open(Path.Combine(dir.Path, "copy"), new SpannOpenOptions { Log = FileWriteAheadLogProvider.Instance });
-        opened.WaitForMaintenance();
-        openedFromFiles.WaitForMaintenance();
-        var got = Answers(opened, queries);
-        var expected = Answers(openedFromFiles, queries);
-        Assert.Equal(expected.Labels, got.Labels);
-        Assert.Equal(expected.Dist, got.Dist);
+        AssertSameAnswers(openedFromFiles, opened, queries);
     }
 
     [Fact]
