@@ -8,7 +8,7 @@ namespace Engine.Cli;
 
 /// <summary>
 /// <c>engine build</c>: builds an index from a data set's base vectors into an index directory. A SPANN spec gives a
-/// durable directory-backed index (<see cref="SpannIndex.Create"/>: postings, metadata, log); any other spec is
+/// durable directory-backed index (<see cref="SpannIndex.Create(string, int, Metric, SpannOptions?, Engine.Storage.Wal.IWriteAheadLogProvider?)"/>: postings, metadata, log); any other spec is
 /// saved as one file, <see cref="IndexDirectory.IndexFileName"/>, inside the directory.
 /// </summary>
 internal static class BuildCommand

@@ -107,6 +107,7 @@ public class ParameterBoundsTests
         AssertOutOfRange("RefineFactor", () => Search(idx, new IvfSearchParameters { RefineFactor = 0 }));
         AssertOutOfRange("RefineFactor", () => Search(idx, new IvfSearchParameters { RefineFactor = int.MaxValue }));
         AssertOutOfRange("MaxCodes", () => Search(idx, new IvfSearchParameters { MaxCodes = -1 }));
+        AssertOutOfRange("MaxCodes", () => Search(idx, new IvfSearchParameters { MaxCodes = 0 })); // null is the one "no cap"
         AssertOutOfRange("ExactFallbackSelectivity", () => Search(idx, new IvfSearchParameters { ExactFallbackSelectivity = double.NaN }));
         AssertOutOfRange("ExactFallbackSelectivity", () => Search(idx, new IvfSearchParameters { ExactFallbackSelectivity = 1.5 }));
         // A refine factor above 1 on lists that would ignore it (Flat, no refine store) is refused, naming the reason.

@@ -37,7 +37,6 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=rabitqFS4)", "SPANN(codec=RaBitQfs4)")]
     [InlineData("SPANN(codec=pq8x8)", "SPANN(codec=PQ8)")]
     [InlineData("SPANN(codec=none)", "SPANN")]
-    [InlineData("SPANN(rerank=8)", "SPANN")]
     public void Parse_Canonicalises(string spec, string canonical)
     {
         Assert.True(SpannSpec.TryParse(spec, out var o));
@@ -56,6 +55,8 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=)", "codec=''")]
     [InlineData("SPANN(codec=SQ8,rerank=0)", "Rerank=0")]
     [InlineData("SPANN(codec=SQ8,rerank=x)", "rerank='x'")]
+    [InlineData("SPANN(rerank=8)", "rerank applies to coded postings only")]
+    [InlineData("SPANN(rerank=2,codec=none)", "rerank applies to coded postings only")]
     public void BadCodecValues_AreNamed(string spec, string named)
     {
         var e = Assert.Throws<ArgumentException>(() => SpannSpec.TryParse(spec, out _));

@@ -148,7 +148,7 @@ public static class IndexFactory
                         throw new ArgumentException($"Search parameter '{key}={value}' changes nothing on a '{index.Description}' index: it has no refine store (add ',RFlat' or ',Refine(...)' to the spec).", nameof(settings));
                     break;
                 case "maxcodes" or "max_codes":
-                    maxCodes = ParseInt(key, value, 0, int.MaxValue);
+                    maxCodes = ParseInt(key, value, 1, int.MaxValue);
                     break;
                 case "eps" or "epsilon" when bounded:
                     if (!float.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float e) || !(e > 0 && e <= 16))

@@ -42,7 +42,8 @@ public sealed class IvfSearchParameters : SearchParameters
     /// </summary>
     public float? BoundEpsilon { get; init; }
 
-    /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); &gt;= 0, null or 0 = no cap.</summary>
+    /// <summary>Stop probing further lists once this many codes were scanned (faiss max_codes); at least 1, null = no cap
+    /// (the one spelling of "not set" in the parameter family: 0 is rejected rather than read as "no cap").</summary>
     public long? MaxCodes { get; init; }
 
     /// <summary>
@@ -83,8 +84,8 @@ public sealed class IvfSearchParameters : SearchParameters
             throw new ArgumentOutOfRangeException(nameof(RefineFactor), RefineFactor, $"RefineFactor must be in 1..{MaxRefineFactor} (null = 1), got {RefineFactor}.");
         if (BoundEpsilon is float eps && !(eps > 0 && eps <= 16))
             throw new ArgumentOutOfRangeException(nameof(BoundEpsilon), eps, $"BoundEpsilon must be greater than 0 and at most 16 (null = 1.9), got {eps}.");
-        if (MaxCodes is < 0)
-            throw new ArgumentOutOfRangeException(nameof(MaxCodes), MaxCodes, $"MaxCodes must be >= 0 (0 or null = no limit), got {MaxCodes}.");
+        if (MaxCodes is < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxCodes), MaxCodes, $"MaxCodes must be >= 1 (null = no limit; 0 is not a spelling of it), got {MaxCodes}.");
         if (RangeSlack is float slack && !(float.IsFinite(slack) && slack >= 0))
             throw new ArgumentOutOfRangeException(nameof(RangeSlack), slack, $"RangeSlack must be a finite number >= 0 (null = estimated per query), got {slack}.");
         if (AttributeMin is double lo && double.IsNaN(lo))

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.MultiVector;
+using Engine.Storage;
 using Engine.Storage.Format;
 
 namespace Engine.Index.MultiVector;
@@ -22,13 +23,14 @@ public sealed partial class MultiVectorIndex
     public void Save(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        Directory.CreateDirectory(directory);
+        var storage = new FileIndexStorage(directory);
+        storage.EnsureCreated();
         _lock.EnterRead();
         try
         {
-            _fdeIndex.Save(Path.Combine(directory, FdeFileName));
+            _fdeIndex.Save(storage.PathOf(FdeFileName));
             var o = Encoder.Options;
-            using var w = new IndexFileWriter(Path.Combine(directory, TokensFileName),
+            using var w = storage.CreateIndexFile(TokensFileName,
                 new IndexFileHeader(FileKind, Description, Metric.InnerProduct, Dimension, _count, IndexFile.FormatVersion));
             w.WriteArray<int>("OPTS", [o.SimHashBits, o.ProjectionDimension, o.Repetitions, o.FinalDimension, o.FillEmptyBuckets ? 1 : 0, o.Seed, (int)TokenStorage]);
             var (h, p, fi, fs) = Encoder.Parameters;
@@ -55,9 +57,9 @@ public sealed partial class MultiVectorIndex
     public static MultiVectorIndex Load(string directory, bool mapped = true)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        string tokensPath = Path.Combine(directory, TokensFileName);
-        if (!File.Exists(tokensPath)) throw new FileNotFoundException($"'{directory}' holds no multi-vector index ({TokensFileName} is missing).", tokensPath);
-        using var r = new IndexFileReader(tokensPath, FileKind);
+        var files = new FileIndexStorage(directory);
+        if (!files.Exists(TokensFileName)) throw new FileNotFoundException($"'{directory}' holds no multi-vector index ({TokensFileName} is missing).", files.PathOf(TokensFileName));
+        using var r = files.OpenIndexFile(TokensFileName, FileKind);
         var hd = r.Header;
         var opts = r.ReadArray<int>("OPTS", 7);
         MuveraOptions options;

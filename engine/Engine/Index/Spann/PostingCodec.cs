@@ -1,3 +1,5 @@
+using Engine.Index.Lists;
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Engine.Quantization;
@@ -108,6 +110,22 @@ internal static class PostingCodec
         var versions = span.Slice(Header + n * 8, n);
         var vectors = MemoryMarshal.Cast<byte, float>(span.Slice(Header + n * 8 + VersionBytes(n), n * d * 4));
         return new PostingView(ids, versions, vectors);
+    }
+
+    /// <summary>
+    /// Where the sections of a payload lie (for <see cref="DeviceBlockInvertedList"/>): checked exactly as
+    /// <see cref="Decode"/> checks them; the codes are the coded area, or the raw f32 rows of an uncoded posting.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">As <see cref="Decode"/>.</exception>
+    public static BlockSections Sections(ReadOnlySpan<byte> payload, int dimension, CodeLayout? codes, string source, long offset)
+    {
+        var view = Decode(payload, dimension, codes, source, offset);
+        if (payload.IsEmpty) return default;
+        static int At<T>(ReadOnlySpan<byte> payload, ReadOnlySpan<T> section) where T : struct =>
+            (int)Unsafe.ByteOffset(ref MemoryMarshal.GetReference(payload), ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(section)));
+        return codes is null
+            ? new BlockSections(view.Count, At(payload, view.Ids), At(payload, view.Versions), -1, At(payload, view.Vectors), view.Vectors.Length * sizeof(float))
+            : new BlockSections(view.Count, At(payload, view.Ids), At(payload, view.Versions), At(payload, view.Offsets), At(payload, view.Codes), view.Codes.Length);
     }
 
     private static PostingView DecodeCoded(ReadOnlySpan<byte> payload, int dimension, CodeLayout layout, string source, long offset)

@@ -30,13 +30,13 @@ public sealed partial class SpannIndex
         Guard.Finite(vectors, Dimension, nameof(vectors));
         if (n < 2) throw new ArgumentException($"SPANN needs at least 2 training vectors, got {n}.", nameof(vectors));
         float[] data = vectors.ToArray();
-        if (IsCosine) for (int i = 0; i < n; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
+        if (IsCosine) for (int i = 0; i < n; i++) Distances.NormalizeInPlace(data.AsSpan(i * Dimension, Dimension));
         int leaf = Options.PostingCount > 0 ? Math.Max(1, (n + Options.PostingCount - 1) / Options.PostingCount) : Options.PostingSize;
         float[] heads = BalancedClustering.BuildHeads(data, Dimension, leaf, Options.Seed, Options.ClusteringBackend, progress);
         // Inner product over unit vectors (normalised embeddings): heads ranked by ⟨q, h⟩ favour the tight clusters,
         // whose means lie nearer the sphere, over the near ones; unit heads rank by angle, the true nearness.
         bool unitHeads = Metric == Metric.InnerProduct && Distances.SampledUnitRows(data, n, Dimension);
-        if (unitHeads) for (int i = 0; i < heads.Length / Dimension; i++) Normalize(heads.AsSpan(i * Dimension, Dimension));
+        if (unitHeads) for (int i = 0; i < heads.Length / Dimension; i++) Distances.NormalizeInPlace(heads.AsSpan(i * Dimension, Dimension));
         lock (_writerGate)
         {
             if (IsTrained) throw new InvalidOperationException("The SPANN index is already trained; train a new index to change its heads.");
@@ -56,7 +56,7 @@ public sealed partial class SpannIndex
                 Volatile.Write(ref _trained, true);
             }
             finally { _lock.ExitWrite(); }
-            if (_directory is not null) CheckpointLocked();
+            if (_storage is not null) CheckpointLocked();
         }
         progress?.Report(new BuildProgress("train", 1, 1));
     }

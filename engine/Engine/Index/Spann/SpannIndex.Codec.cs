@@ -1,4 +1,4 @@
-using Engine.Storage.Devices;
+using Engine.Storage;
 using Engine.Storage.Format;
 using Engine.Storage.Postings;
 
@@ -32,13 +32,13 @@ public sealed partial class SpannIndex
     }
 
     /// <summary>Opens the refine file at the committed length the metadata records (cutting any later records).</summary>
-    private static VectorRecordStore OpenRefine(string meta, string dir, int dimension, long[] info)
+    private static VectorRecordStore OpenRefine(string meta, IIndexStorage storage, int dimension, long[] info)
     {
         if (info[1] is < 0 or > int.MaxValue || info[2] < 0)
             throw new CorruptIndexException(meta, 0, $"refine file generation {info[1]} or committed length {info[2]} is impossible");
-        string path = RefineFile(dir, (int)info[1]);
-        if (!File.Exists(path)) throw new CorruptIndexException(meta, 0, $"refine file '{path}' of the coded postings is missing");
-        return new VectorRecordStore(new FileDevice(path, create: false), dimension, info[2]);
+        string name = RefineFile((int)info[1]);
+        if (!storage.Exists(name)) throw new CorruptIndexException(meta, 0, $"refine file '{storage.PathOf(name)}' of the coded postings is missing");
+        return new VectorRecordStore(storage.OpenDevice(name), dimension, info[2]);
     }
 
     /// <summary>Installs the codec parameters read from the metadata (an untrained index has none).</summary>

@@ -37,12 +37,12 @@ public sealed partial class SpannIndex
     /// </summary>
     private void OpenLog(string meta, string? kind, SpannOpenOptions options)
     {
-        string dir = _directory!;
-        string walDir = Path.Combine(dir, WalDirectoryName);
+        var storage = _storage!;
+        string walDir = storage.PathOf(WalDirectoryName);
         if (kind is null)
         {
             _logProvider = options.Log ?? WriteAheadLogs.Default;
-            _wal = _logProvider.Create(walDir);
+            _wal = storage.CreateLog(_logProvider, WalDirectoryName);
             lock (_writerGate) CheckpointLocked();
             Recovery = new SpannRecoveryReport { LogKind = _logProvider.Kind, ReplayFrom = _replayFrom };
             return;
@@ -52,12 +52,12 @@ public sealed partial class SpannIndex
                                                     $"(available: {string.Join(", ", WriteAheadLogs.Available)}); open it where Engine.Faster is deployed " +
                                                     "(the .NET library or the engine CLI).");
         if (provider.Kind != kind)
-            throw new ArgumentException($"The index in '{dir}' uses the '{kind}' write-ahead log, but SpannOpenOptions.Log is a '{provider.Kind}' log.", nameof(options));
+            throw new ArgumentException($"The index in '{storage.Location}' uses the '{kind}' write-ahead log, but SpannOpenOptions.Log is a '{provider.Kind}' log.", nameof(options));
         _logProvider = provider;
-        string logFile = provider.LogFile(walDir);
+        string logFile = storage.LogFile(provider, WalDirectoryName);
         string? problem = null;
         CorruptIndexException? cause = null;
-        try { _wal = provider.Open(walDir, options.AcceptLogLoss); }
+        try { _wal = storage.OpenLog(provider, WalDirectoryName, options.AcceptLogLoss); }
         catch (CorruptIndexException e)
         {
             (problem, cause, logFile) = (e.Problem, e, e.FilePath);
@@ -101,21 +101,9 @@ public sealed partial class SpannIndex
         // and checkpoint at once so the metadata and the new log agree.
         _wal?.Dispose();
         _wal = null;
-        string? aside = MoveAside(walDir);
-        _wal = provider.Create(walDir);
+        string? aside = storage.MoveLogAside(WalDirectoryName);
+        _wal = storage.CreateLog(provider, WalDirectoryName);
         lock (_writerGate) CheckpointLocked();
         Recovery = report with { LogLossAccepted = true, Loss = problem + (replayed > 0 ? $" ({replayed} record(s) before the gap were replayed)" : ""), LostLogMovedTo = aside };
-    }
-
-    private static string? MoveAside(string walDir)
-    {
-        if (!System.IO.Directory.Exists(walDir)) return null;
-        for (int n = 1; ; n++)
-        {
-            string target = $"{walDir}.lost-{n}";
-            if (System.IO.Directory.Exists(target) || File.Exists(target)) continue;
-            System.IO.Directory.Move(walDir, target);
-            return target;
-        }
     }
 }

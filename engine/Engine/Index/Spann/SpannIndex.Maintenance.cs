@@ -63,7 +63,7 @@ public sealed partial class SpannIndex
 
     /// <summary>
     /// Queues every posting that is out of shape (above <see cref="SpannOptions.MaxPostingSize"/> entries or below
-    /// <see cref="SpannOptions.MinPostingSize"/> live ones) and runs maintenance until none is left. <see cref="Open"/>
+    /// <see cref="SpannOptions.MinPostingSize"/> live ones) and runs maintenance until none is left. <see cref="Open(string, SpannOpenOptions?)"/>
     /// queues the same postings in the background; calling this before a checkpoint leaves an index that a later open
     /// does not rewrite.
     /// </summary>
@@ -183,7 +183,7 @@ public sealed partial class SpannIndex
         foreach (int r in rows) { var v = b.Vector(r); for (int j = 0; j < d; j++) sum[j] += v[j]; }
         var c = new float[d];
         for (int j = 0; j < d; j++) c[j] = (float)(sum[j] / Math.Max(1, rows.Count));
-        if (IsCosine) Normalize(c);
+        if (IsCosine) Distances.NormalizeInPlace(c);
         return c;
     }
 
@@ -212,7 +212,7 @@ public sealed partial class SpannIndex
             gb = members.Skip(members.Length / 2).ToList();
         }
         float[] ca = Mean(buffer, ga), cb = Mean(buffer, gb);
-        if (_unitHeads) { Normalize(ca); Normalize(cb); }
+        if (_unitHeads) { Distances.NormalizeInPlace(ca); Distances.NormalizeInPlace(cb); }
         int q = AllocatePosting();
         _heads.Remove([p]);
         _heads.Add(ca, [p]);

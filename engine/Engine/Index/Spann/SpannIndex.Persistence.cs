@@ -1,5 +1,5 @@
 using Engine.Distance;
-using Engine.Storage.Devices;
+using Engine.Storage;
 using Engine.Storage.Format;
 using Engine.Storage.Postings;
 using Engine.Storage.Wal;
@@ -8,15 +8,17 @@ namespace Engine.Index.Spann;
 
 public sealed partial class SpannIndex
 {
-    private static string PostingFile(string dir, int generation) => Path.Combine(dir, $"postings-{generation}.dat");
+    private static string PostingFile(int generation) => $"postings-{generation}.dat";
 
     /// <summary>The refine file of coded postings (full vectors, <see cref="VectorRecordStore"/>).</summary>
-    private static string RefineFile(string dir, int generation) => Path.Combine(dir, $"vectors-{generation}.dat");
+    private static string RefineFile(int generation) => $"vectors-{generation}.dat";
 
     private int _refineGeneration;
 
     /// <summary>
-    /// Creates an empty durable index in <paramref name="directory"/> (created if missing; must not hold an index).
+    /// Creates an empty durable index in <paramref name="directory"/> (created if missing; must not hold an index):
+    /// <see cref="Create(IIndexStorage, int, Metric, SpannOptions?, IWriteAheadLogProvider?)"/> over a
+    /// <see cref="FileIndexStorage"/>.
     /// </summary>
     /// <param name="directory">Index directory.</param>
     /// <param name="dimension">Vector dimension.</param>
@@ -25,27 +27,44 @@ public sealed partial class SpannIndex
     /// <param name="log">The write-ahead log kind (default <see cref="WriteAheadLogs.Default"/>: FASTER's FasterLog when
     /// <c>Engine.Faster</c> is deployed, else <see cref="FileWriteAheadLog"/>); the metadata records it for
     /// <see cref="Open(string, SpannOpenOptions?)"/>.</param>
-    /// <exception cref="IOException">The directory already holds an index.</exception>
+    /// <exception cref="IOException">The directory already holds an index, or is a file.</exception>
     public static SpannIndex Create(string directory, int dimension, Metric metric = Metric.L2, SpannOptions? options = null,
         IWriteAheadLogProvider? log = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        string dir = Path.GetFullPath(directory);
-        if (File.Exists(Path.Combine(dir, MetaFileName)))
-            throw new IOException($"'{dir}' already holds a SPANN index; open it with SpannIndex.Open.");
-        System.IO.Directory.CreateDirectory(dir);
+        return Create(new FileIndexStorage(directory), dimension, metric, options, log);
+    }
+
+    /// <summary>
+    /// Creates an empty durable index in the caller's <paramref name="storage"/> (which must not hold an index): the
+    /// posting, refine and metadata files and the write-ahead log are made, opened, replaced and deleted only through it.
+    /// </summary>
+    /// <param name="storage">Where the index lives (<see cref="FileIndexStorage"/>, <see cref="MemoryIndexStorage"/> or
+    /// the caller's own).</param>
+    /// <param name="dimension">Vector dimension.</param>
+    /// <param name="metric">Metric.</param>
+    /// <param name="options">Settings (defaults when null).</param>
+    /// <param name="log">The write-ahead log kind (default <see cref="WriteAheadLogs.Default"/>), made by
+    /// <see cref="IIndexStorage.CreateLog"/>; the metadata records it.</param>
+    /// <exception cref="IOException">The storage already holds an index.</exception>
+    public static SpannIndex Create(IIndexStorage storage, int dimension, Metric metric = Metric.L2, SpannOptions? options = null,
+        IWriteAheadLogProvider? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        if (storage.Exists(MetaFileName))
+            throw new IOException($"'{storage.Location}' already holds a SPANN index; open it with SpannIndex.Open.");
         options ??= new SpannOptions();
         options.Validate();
         log ??= WriteAheadLogs.Default;
         LogKindCode(log.Kind);
         if (options.IsCoded) options.CodecSpec()!.Create(dimension, metric); // a codec that does not fit d fails before any file is made
-        var store = new PostingStore(new FileDevice(PostingFile(dir, 0)), new PostingCache(options.CacheBytes));
+        var store = new PostingStore(storage.OpenOrCreateDevice(PostingFile(0)), new PostingCache(options.CacheBytes));
         VectorRecordStore? refine = null;
         SpannIndex index;
         try
         {
-            if (options.IsCoded) refine = new VectorRecordStore(new FileDevice(RefineFile(dir, 0)), dimension, 0);
-            index = new SpannIndex(dimension, metric, options, store, dir, refine);
+            if (options.IsCoded) refine = new VectorRecordStore(storage.OpenOrCreateDevice(RefineFile(0)), dimension, 0);
+            index = new SpannIndex(dimension, metric, options, store, storage, refine);
         }
         catch
         {
@@ -56,7 +75,7 @@ public sealed partial class SpannIndex
         try
         {
             index._logProvider = log;
-            index._wal = log.Create(Path.Combine(dir, WalDirectoryName));
+            index._wal = storage.CreateLog(log, WalDirectoryName);
             lock (index._writerGate) index.CheckpointLocked();
             return index;
         }
@@ -68,8 +87,8 @@ public sealed partial class SpannIndex
     }
 
     /// <summary>
-    /// Opens a durable index: loads the last checkpoint and replays the log after it (the log kind recorded in the
-    /// metadata). <see cref="Recovery"/> then says what was replayed and what torn tail was dropped.
+    /// Opens a durable index in <paramref name="directory"/>: <see cref="Open(IIndexStorage, SpannOpenOptions?)"/> over a
+    /// <see cref="FileIndexStorage"/>.
     /// </summary>
     /// <param name="directory">The index directory.</param>
     /// <param name="options">Log provider and whether to accept losing logged writes (default: refuse).</param>
@@ -81,16 +100,31 @@ public sealed partial class SpannIndex
     public static SpannIndex Open(string directory, SpannOpenOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
-        string dir = Path.GetFullPath(directory);
-        string meta = Path.Combine(dir, MetaFileName);
-        if (!File.Exists(meta)) throw new FileNotFoundException($"No SPANN index in '{dir}' ({MetaFileName} is missing).", meta);
-        var index = ReadMeta(meta, dir, out string? logKind);
+        return Open(new FileIndexStorage(directory), options);
+    }
+
+    /// <summary>
+    /// Opens a durable index in the caller's <paramref name="storage"/>: loads the last checkpoint and replays the log
+    /// after it (the log kind recorded in the metadata). <see cref="Recovery"/> then says what was replayed and what
+    /// torn tail was dropped. Files of other generations are deleted through the storage.
+    /// </summary>
+    /// <param name="storage">Where the index lives.</param>
+    /// <param name="options">Log provider and whether to accept losing logged writes (default: refuse).</param>
+    /// <exception cref="FileNotFoundException">The storage holds no index.</exception>
+    /// <exception cref="CorruptIndexException">As for <see cref="Open(string, SpannOpenOptions?)"/>.</exception>
+    /// <exception cref="IndexFormatException">The index uses a log kind this process does not have.</exception>
+    public static SpannIndex Open(IIndexStorage storage, SpannOpenOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(storage);
+        string meta = storage.PathOf(MetaFileName);
+        if (!storage.Exists(MetaFileName)) throw new FileNotFoundException($"No SPANN index in '{storage.Location}' ({MetaFileName} is missing).", meta);
+        var index = ReadMeta(storage, out string? logKind);
         try
         {
-            foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat"))
-                if (Path.GetFileName(f) != Path.GetFileName(PostingFile(dir, index._generation))) File.Delete(f);
-            foreach (var f in System.IO.Directory.GetFiles(dir, "vectors-*.dat"))
-                if (index._refine is null || Path.GetFileName(f) != Path.GetFileName(RefineFile(dir, index._refineGeneration))) File.Delete(f);
+            foreach (var f in storage.List("postings-", ".dat"))
+                if (f != PostingFile(index._generation)) storage.Delete(f);
+            foreach (var f in storage.List("vectors-", ".dat"))
+                if (index._refine is null || f != RefineFile(index._refineGeneration)) storage.Delete(f);
             options ??= new SpannOpenOptions();
             index._mapPostings = options.MapPostings;
             index.RefreshPostingMap(force: true);
@@ -112,37 +146,49 @@ public sealed partial class SpannIndex
     /// <summary>
     /// Durable index: checkpoints it in place when <paramref name="path"/> is its directory (or null/empty);
     /// otherwise (and for in-memory indexes) writes a compacted copy into the directory <paramref name="path"/>,
-    /// which <see cref="Open"/> can load.
+    /// which <see cref="Open(string, SpannOpenOptions?)"/> can load.
     /// </summary>
     public void Save(string path)
     {
+        if (_storage is not null && (string.IsNullOrEmpty(path) || (_storage is FileIndexStorage files && files.IsAt(path))))
+        {
+            Save(_storage);
+            return;
+        }
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Save(new FileIndexStorage(path));
+    }
+
+    /// <summary>
+    /// Durable index: checkpoints it in place when <paramref name="target"/> is its own storage; otherwise (and for
+    /// in-memory indexes) writes a compacted copy (no log; posting and refine files of generation 0, any others there
+    /// deleted) into <paramref name="target"/>, which <see cref="Open(IIndexStorage, SpannOpenOptions?)"/> can load.
+    /// </summary>
+    public void Save(IIndexStorage target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
         ThrowIfDisposed();
         WaitForMaintenance();
         lock (_writerGate)
         {
-            if (_directory is not null && (string.IsNullOrEmpty(path) || Path.GetFullPath(path).TrimEnd('/') == _directory.TrimEnd('/')))
+            if (ReferenceEquals(target, _storage))
             {
                 CheckpointLocked();
                 return;
             }
-            ArgumentException.ThrowIfNullOrEmpty(path);
-            string dir = Path.GetFullPath(path);
-            if (File.Exists(dir)) throw new IOException($"'{dir}' is a file; a SPANN index is saved as a directory.");
-            System.IO.Directory.CreateDirectory(dir);
             _lock.EnterRead();
             try
             {
-                foreach (var f in System.IO.Directory.GetFiles(dir, "postings-*.dat")) File.Delete(f);
-                foreach (var f in System.IO.Directory.GetFiles(dir, "vectors-*.dat")) File.Delete(f);
-                using var target = new PostingStore(new FileDevice(PostingFile(dir, 0)));
+                foreach (var f in target.List("postings-", ".dat")) target.Delete(f);
+                foreach (var f in target.List("vectors-", ".dat")) target.Delete(f);
+                using var copy = new PostingStore(target.OpenOrCreateDevice(PostingFile(0)));
                 // Coded postings: the copy gets its own refine file holding only the live records (offsets remapped).
-                using var refine = _refine is null ? null : new VectorRecordStore(new FileDevice(RefineFile(dir, 0)), Dimension, 0);
-                var locations = CopyPostings(target, out var counts, refine);
+                using var refine = _refine is null ? null : new VectorRecordStore(target.OpenOrCreateDevice(RefineFile(0)), Dimension, 0);
+                var locations = CopyPostings(copy, out var counts, refine);
                 refine?.Flush();
-                target.Flush();
-                WriteMeta(dir, 0, locations, counts, 0, NoLogCode, dropTombstones: true, refineGeneration: 0, refineLength: refine?.Length ?? 0);
-                string wal = Path.Combine(dir, WalDirectoryName);
-                if (System.IO.Directory.Exists(wal)) System.IO.Directory.Delete(wal, recursive: true);
+                copy.Flush();
+                WriteMeta(target, 0, locations, counts, 0, NoLogCode, dropTombstones: true, refineGeneration: 0, refineLength: refine?.Length ?? 0);
+                target.DeleteLog(WalDirectoryName);
             }
             finally { _lock.ExitRead(); }
         }
@@ -152,7 +198,7 @@ public sealed partial class SpannIndex
     public void Checkpoint()
     {
         ThrowIfDisposed();
-        if (_directory is null) throw new InvalidOperationException("An in-memory SPANN index has no checkpoint; use Save(directory).");
+        if (_storage is null) throw new InvalidOperationException("An in-memory SPANN index has no checkpoint; use Save(directory).");
         lock (_writerGate) CheckpointLocked();
     }
 
@@ -192,7 +238,7 @@ public sealed partial class SpannIndex
 
     private void CheckpointLocked()
     {
-        string dir = _directory!;
+        var storage = _storage!;
         _lock.EnterWrite();
         try
         {
@@ -206,19 +252,19 @@ public sealed partial class SpannIndex
                 int gen = _generation + 1;
                 // The cache is keyed by byte offset; the compacted file starts again at offset 0, so it gets its own cache
                 // (sharing the old one would serve stale postings at reused offsets).
-                var next = new PostingStore(new FileDevice(PostingFile(dir, gen)), new PostingCache(_store.Cache.ByteBudget));
+                var next = new PostingStore(storage.OpenOrCreateDevice(PostingFile(gen)), new PostingCache(_store.Cache.ByteBudget));
                 PostingLocation[] locations;
                 int[] counts;
                 try
                 {
                     locations = CopyPostings(next, out counts);
                     next.Flush();
-                    WriteMeta(dir, gen, locations, counts, walAddress, logCode, dropTombstones: true, _refineGeneration, RefineBytes);
+                    WriteMeta(storage, gen, locations, counts, walAddress, logCode, dropTombstones: true, _refineGeneration, RefineBytes);
                 }
                 catch
                 {
                     next.Dispose();
-                    File.Delete(PostingFile(dir, gen));
+                    storage.Delete(PostingFile(gen));
                     throw;
                 }
                 for (int p = 0; p < _postings.Count; p++)
@@ -231,7 +277,7 @@ public sealed partial class SpannIndex
                 var old = _store;
                 _store = next;
                 old.Dispose();
-                File.Delete(PostingFile(dir, _generation));
+                storage.Delete(PostingFile(_generation));
                 _generation = gen;
                 _garbageBytes = 0;
                 foreach (var id in _idMap.Where(kv => kv.Value.Posting < 0).Select(kv => kv.Key).ToList()) _idMap.Remove(id);
@@ -240,7 +286,7 @@ public sealed partial class SpannIndex
             else
             {
                 _store.Flush();
-                WriteMeta(dir, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false, _refineGeneration, RefineBytes);
+                WriteMeta(storage, _generation, _postings.Select(x => x.Location).ToArray(), _postings.Select(x => x.Entries).ToArray(), walAddress, logCode, dropTombstones: false, _refineGeneration, RefineBytes);
             }
             _wal?.Truncate(walAddress);
             RefreshPostingMap(force: true);
@@ -248,11 +294,11 @@ public sealed partial class SpannIndex
         finally { _lock.ExitWrite(); }
     }
 
-    private void WriteMeta(string dir, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones,
+    private void WriteMeta(IIndexStorage target, int generation, PostingLocation[] locations, int[] entryCounts, long walAddress, long logCode, bool dropTombstones,
         int refineGeneration, long refineLength)
     {
         var header = new IndexFileHeader(FileKind, Description, Metric, Dimension, Count, IndexFile.FormatVersion);
-        using var w = new IndexFileWriter(Path.Combine(dir, MetaFileName), header);
+        using var w = target.CreateIndexFile(MetaFileName, header);
         var o = Options;
         w.WriteArray<int>("OPTI", [o.PostingSize, o.PostingCount, o.MaxPostingSize, o.MinPostingSize, o.Replicas, o.AssignCandidates, o.Probes, o.Seed]);
         w.WriteArray<float>("OPTF", [o.ClosureFactor, o.RngFactor, o.PruneFactor]);
@@ -281,9 +327,10 @@ public sealed partial class SpannIndex
         w.Commit();
     }
 
-    private static SpannIndex ReadMeta(string meta, string dir, out string? logKind)
+    private static SpannIndex ReadMeta(IIndexStorage storage, out string? logKind)
     {
-        using var r = new IndexFileReader(meta, FileKind);
+        using var r = storage.OpenIndexFile(MetaFileName, FileKind);
+        string meta = r.Path;
         var h = r.Header;
         var oi = r.ReadArray<int>("OPTI", 8);
         var of = r.ReadArray<float>("OPTF", 3);
@@ -291,7 +338,7 @@ public sealed partial class SpannIndex
         if (st.Length is not (4 or 5)) throw new CorruptIndexException(meta, 0, $"section 'STAT' holds {st.Length} values, expected 4 or 5");
         // Metadata written before the log kind was recorded: the file log, or none in a saved copy (address 0, no log).
         logKind = st.Length == 5 ? LogKindOf(st[4], meta)
-            : st[1] == 0 && !System.IO.Directory.Exists(Path.Combine(dir, WalDirectoryName)) ? null : FileWriteAheadLogProvider.KindName;
+            : st[1] == 0 && !storage.LogExists(WalDirectoryName) ? null : FileWriteAheadLogProvider.KindName;
         int generation = checked((int)st[0]);
         var offsets = r.ReadArray<long>("POFF");
         int np = offsets.Length;
@@ -315,20 +362,21 @@ public sealed partial class SpannIndex
                 AssignCandidates = oi[5], Probes = oi[6], Seed = oi[7], ClosureFactor = of[0], RngFactor = of[1], PruneFactor = of[2],
                 CacheBytes = st[3],
                 Codec = coded?.Codec,
-                Rerank = coded is null ? SpannOptions.DefaultRerank : checked((int)coded.Value.Info[0]),
+                // Builds before the rule that raw postings take no rerank could record one (never used): it is dropped.
+                Rerank = coded?.Codec is null ? SpannOptions.DefaultRerank : checked((int)coded.Value.Info[0]),
             };
             options.Validate();
         }
         catch (Exception e) when (e is ArgumentException or OverflowException) { throw new CorruptIndexException(meta, 0, "stored options are invalid: " + e.Message, e); }
-        string postingPath = PostingFile(dir, generation);
-        if (generation < 0 || !File.Exists(postingPath)) throw new CorruptIndexException(meta, 0, $"posting file '{postingPath}' of generation {generation} is missing");
-        var store = new PostingStore(new FileDevice(postingPath, create: false), new PostingCache(options.CacheBytes));
+        if (generation < 0 || !storage.Exists(PostingFile(generation)))
+            throw new CorruptIndexException(meta, 0, $"posting file '{storage.PathOf(PostingFile(generation))}' of generation {generation} is missing");
+        var store = new PostingStore(storage.OpenDevice(PostingFile(generation)), new PostingCache(options.CacheBytes));
         SpannIndex index;
         VectorRecordStore? refine = null;
         try
         {
-            if (options.IsCoded) refine = OpenRefine(meta, dir, h.Dimension, coded!.Value.Info);
-            index = new SpannIndex(h.Dimension, h.Metric, options, store, dir, refine);
+            if (options.IsCoded) refine = OpenRefine(meta, storage, h.Dimension, coded!.Value.Info);
+            index = new SpannIndex(h.Dimension, h.Metric, options, store, storage, refine);
         }
         catch (ArgumentException e)
         {

@@ -44,7 +44,8 @@ public sealed partial class SpannIndex
     /// <inheritdoc />
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
     /// other searches and interleaves with background maintenance.</remarks>
-    /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0, short buffers, or parameters of another index family.</exception>
+    /// <exception cref="ArgumentException">Wrong query dimension, non-finite values, k ≤ 0, short buffers, parameters of another
+    /// index family, or <see cref="SpannSearchParameters.Rerank"/> on an index without a posting codec.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
     /// (<see cref="SpannSearchParameters.Validate"/>: probes below 1, a negative, NaN or infinite prune factor,
     /// negative threads). Probes above the head count are clamped to it.</exception>
@@ -59,6 +60,11 @@ public sealed partial class SpannIndex
         Guard.Finite(queries, Dimension, nameof(queries));
         if (nq == 0) return;
         var sp = parameters as SpannSearchParameters;
+        if (sp?.Rerank is { } asked && _codec is null)
+            throw new ArgumentException(
+                $"SpannSearchParameters.Rerank is {asked}, but this '{Description}' index has no posting codec (codec=none: its postings hold the " +
+                "full vectors and every distance is already exact), so there is nothing to re-rank; leave Rerank null, or build with SPANN(codec=...).",
+                nameof(parameters));
         int probes = sp?.Probes ?? Options.Probes;
         float eps = sp?.PruneFactor ?? Options.PruneFactor;
         int rerank = sp?.Rerank ?? Options.Rerank;
@@ -110,7 +116,7 @@ public sealed partial class SpannIndex
         if (s.Chunk.Length < qb * d) s.Chunk = new float[MaxHeadChunk * d];
         var chunk = s.Chunk.AsSpan(0, qb * d);
         queries.Slice(q0 * d, qb * d).CopyTo(chunk);
-        if (IsCosine) for (int i = 0; i < qb; i++) Normalize(chunk.Slice(i * d, d));
+        if (IsCosine) for (int i = 0; i < qb; i++) Distances.NormalizeInPlace(chunk.Slice(i * d, d));
         _lock.EnterRead();
         try
         {

@@ -1,3 +1,4 @@
+using Engine.Distance;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
@@ -43,7 +44,7 @@ public sealed partial class SpannIndex
     private void ApplyInsertPrepared(ReadOnlySpan<float> vectors, ReadOnlySpan<long> ids)
     {
         float[] data = vectors.ToArray();
-        if (IsCosine) for (int i = 0; i < ids.Length; i++) Normalize(data.AsSpan(i * Dimension, Dimension));
+        if (IsCosine) for (int i = 0; i < ids.Length; i++) Distances.NormalizeInPlace(data.AsSpan(i * Dimension, Dimension));
         _lock.EnterWrite();
         try
         {

@@ -7,7 +7,7 @@ namespace Engine.Index.Spann;
 
 public sealed partial class SpannIndex : IVerifiableIndex
 {
-    private string MetaName => _directory is null ? "(in-memory SPANN index)" : Path.Combine(_directory, MetaFileName);
+    private string MetaName => _storage is null ? "(in-memory SPANN index)" : _storage.PathOf(MetaFileName);
 
     /// <inheritdoc />
     /// <remarks>
@@ -22,7 +22,7 @@ public sealed partial class SpannIndex : IVerifiableIndex
     public VerifyReport Verify()
     {
         ThrowIfDisposed();
-        var report = new VerifyReport(_directory ?? _store.Device.Name);
+        var report = new VerifyReport(_storage?.Location ?? _store.Device.Name);
         try { WaitForMaintenance(); }
         catch (CorruptIndexException e) { report.Add(e); } // a split or merge hit damage: listed, and the check goes on
         lock (_writerGate)

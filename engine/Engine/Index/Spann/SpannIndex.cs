@@ -1,5 +1,6 @@
 using Engine.Index.Flat;
 using Engine.Quantization;
+using Engine.Storage;
 using Engine.Storage.Devices;
 using Engine.Storage.Postings;
 using Engine.Storage.Wal;
@@ -21,7 +22,7 @@ namespace Engine.Index.Spann;
 /// postings that outgrow <see cref="SpannOptions.MaxPostingSize"/> are split by 2-means and nearby vectors
 /// reassigned (LIRE); near-empty postings are merged into neighbours. That work runs in the background,
 /// one posting at a time under the write lock, so searches interleave with it.</para>
-/// <para>Durability (directory-backed indexes from <see cref="Create"/>/<see cref="Open"/>): every Add/Remove is
+/// <para>Durability (directory-backed indexes from <see cref="Create(IIndexStorage, int, Metric, SpannOptions?, IWriteAheadLogProvider?)"/>/<see cref="Open(IIndexStorage, SpannOpenOptions?)"/>, or their path-based forms): every Add/Remove is
 /// written to a write-ahead log and committed before it is applied and acknowledged. A checkpoint flushes the
 /// posting file, writes the metadata (options, heads, posting table, id table, log address) as a checksummed
 /// <c>IndexFile</c> via temp+rename, then truncates the log. Posting blocks are only appended, so a crash
@@ -53,7 +54,7 @@ public sealed partial class SpannIndex : IVectorIndex
     private VectorRecordStore? _refine;          // coded postings: the full vectors (refine file)
     private long _codecBytes;
     private IWriteAheadLog? _wal;
-    private string? _directory;
+    private IIndexStorage? _storage;             // durable indexes: the caller's storage (null: in memory)
     private int _generation;
     private long _live;
     private long _garbageBytes;
@@ -82,7 +83,7 @@ public sealed partial class SpannIndex : IVectorIndex
     }
 
     // refine: the coded postings' vector file; null for raw postings, or for an in-memory index (one on a MemoryDevice is made).
-    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, string? directory, VectorRecordStore? refine)
+    private SpannIndex(int dimension, Metric metric, SpannOptions? options, PostingStore store, IIndexStorage? storage, VectorRecordStore? refine)
     {
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (!Enum.IsDefined(metric)) throw new ArgumentOutOfRangeException(nameof(metric), metric, "Unknown metric.");
@@ -92,7 +93,7 @@ public sealed partial class SpannIndex : IVectorIndex
         Metric = metric;
         _heads = new FlatIndex(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
         _store = store;
-        _directory = directory;
+        _storage = storage;
         _codec = Options.CodecSpec()?.Create(dimension, metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2);
         _codeLayout = _codec switch { null => null, RaBitQFastScanCodec fs => fs.Layout, _ => CodeLayout.Rows(_codec.CodeSize) };
         if (_codec is not null) _refine = refine ?? new VectorRecordStore(new MemoryDevice("spann-vectors"), dimension, 0);
@@ -147,8 +148,13 @@ public sealed partial class SpannIndex : IVectorIndex
     /// <inheritdoc />
     public string Description => SpannSpec.Format(Options);
 
-    /// <summary>The directory of a durable index, or null for an in-memory one.</summary>
-    public string? Directory => _directory;
+    /// <summary>The directory of a durable index in files (<see cref="FileIndexStorage"/>), or null for one in memory
+    /// or in other storage.</summary>
+    public string? Directory => (_storage as FileIndexStorage)?.Directory;
+
+    /// <summary>The storage of a durable index (<see cref="Create(IIndexStorage, int, Metric, SpannOptions?, IWriteAheadLogProvider?)"/>,
+    /// <see cref="Open(IIndexStorage, SpannOpenOptions?)"/>), or null for an in-memory one.</summary>
+    public IIndexStorage? Storage => _storage;
 
     /// <summary>Number of postings (heads).</summary>
     public int PostingCount => (int)_heads.Count;
@@ -177,12 +183,6 @@ public sealed partial class SpannIndex : IVectorIndex
     }
 
     private bool IsCosine => Metric == Metric.Cosine;
-
-    private static void Normalize(Span<float> v)
-    {
-        float n = MathF.Sqrt(Distance.Distances.SquaredNorm(v));
-        if (n > 0) for (int i = 0; i < v.Length; i++) v[i] /= n;
-    }
 
     private ReadOnlySpan<float> HeadVector(int posting, Span<float> scratch)
     {

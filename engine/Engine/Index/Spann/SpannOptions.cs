@@ -53,7 +53,9 @@ public sealed record SpannOptions
     public string? Codec { get; init; }
 
     /// <summary>Coded postings: a query re-ranks the best k × this many candidates by exact distance from the refine
-    /// file (spec key <c>rerank</c>; per call <see cref="SpannSearchParameters.Rerank"/>). Ignored for raw postings.</summary>
+    /// file (spec key <c>rerank</c>; per call <see cref="SpannSearchParameters.Rerank"/>). Raw postings (no
+    /// <see cref="Codec"/>) have nothing to re-rank: there a value other than <see cref="DefaultRerank"/> is rejected by
+    /// <see cref="Validate"/>, and the spec key by <see cref="SpannSpec.TryParse"/>.</summary>
     public int Rerank { get; init; } = DefaultRerank;
 
     /// <summary>Default of <see cref="Rerank"/>.</summary>
@@ -83,9 +85,10 @@ public sealed record SpannOptions
     /// MaxPostingSize &gt;= 2·PostingSize, MinPostingSize in [0, PostingSize), Replicas 1..64, AssignCandidates &gt;=
     /// Replicas (clamped to the head count when used), Probes &gt;= 1 (clamped to the head count at search),
     /// ClosureFactor and PruneFactor finite and &gt;= 0, RngFactor finite and &gt; 0, CacheBytes &gt;= 0,
-    /// Rerank 1..1024; Codec null, <c>none</c> or a known codec spelling.</summary>
+    /// Rerank 1..1024 (and the default unless Codec is set); Codec null, <c>none</c> or a known codec spelling.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range (the parameter name is the option's).</exception>
-    /// <exception cref="ArgumentException"><see cref="Codec"/> is not a known codec spelling (the parameter name is <c>Codec</c>).</exception>
+    /// <exception cref="ArgumentException"><see cref="Codec"/> is not a known codec spelling (the parameter name is <c>Codec</c>),
+    /// or <see cref="Rerank"/> is set on raw postings (parameter <c>Rerank</c>).</exception>
     public void Validate()
     {
         static void Check(bool ok, string name, object value, string rule)
@@ -105,6 +108,9 @@ public sealed record SpannOptions
         Check(CacheBytes >= 0, nameof(CacheBytes), CacheBytes, "must be >= 0");
         Check(Rerank is >= 1 and <= MaxRerank, nameof(Rerank), Rerank, $"must be in 1..{MaxRerank}");
         CodecSpec();
+        if (Rerank != DefaultRerank && !IsCoded)
+            throw new ArgumentException($"SPANN option Rerank={Rerank} applies to coded postings only, and Codec is not set (raw postings hold the full " +
+                                        "vectors: there is nothing to re-rank). Set Codec or leave Rerank at its default.", nameof(Rerank));
     }
 }
 
@@ -153,6 +159,9 @@ public static class SpannSpec
                 _ => throw new ArgumentException($"SPANN spec '{spec}': unknown key '{key}' (known: postings, size, max, replicas, probes, eps, closure, codec, rerank).", nameof(spec)),
             };
         }
+        if (seen.Contains("rerank") && !options.IsCoded)
+            throw new ArgumentException($"SPANN spec '{spec}': rerank applies to coded postings only (it re-scores the codes' candidates with the refine " +
+                                        "file); without codec=... the postings hold full vectors and there is nothing to re-rank. Add codec=... or drop rerank.", nameof(spec));
         try { options.Validate(); }
         catch (ArgumentException e) { throw new ArgumentException($"SPANN spec '{spec}': {Guard.MessageWithoutParameter(e)}", nameof(spec), e); }
         return true;
@@ -212,7 +221,8 @@ public sealed class SpannSearchParameters : SearchParameters
 
     /// <summary>Coded postings: re-rank the best k × this many candidates (by their code estimate) with exact distances
     /// from the refine file, 1..<see cref="SpannOptions.MaxRerank"/>; null uses <see cref="SpannOptions.Rerank"/>.
-    /// Ignored by an index whose postings hold raw vectors (its distances are exact already).</summary>
+    /// An index whose postings hold raw vectors (no posting codec: its distances are exact already) rejects it with an
+    /// <see cref="ArgumentException"/> rather than ignoring it.</summary>
     public int? Rerank { get; init; }
 
     /// <inheritdoc />

@@ -57,8 +57,9 @@ public sealed record IndexFileHeader(string Kind, string Description, Metric Met
 public sealed class IndexFileWriter : IDisposable
 {
     private readonly string _path;
-    private readonly string _tempPath;
-    private FileStream? _stream;
+    private readonly string? _tempPath;          // file writers: the temporary file renamed into place by Commit
+    private readonly Action<byte[]>? _publish;   // stream writers: receives the committed bytes
+    private Stream? _stream;
     private uint _sectionCrcs = Crc32C.Seed;
     private uint _sectionCrc;
     private long _sectionRemaining = -1;
@@ -75,7 +76,26 @@ public sealed class IndexFileWriter : IDisposable
             throw new DirectoryNotFoundException($"Cannot save index: directory '{dir}' does not exist.");
         _tempPath = _path + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
         _stream = new FileStream(_tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        WriteHeader(header);
+    }
 
+    /// <summary>
+    /// Writes into memory; <see cref="Commit"/> hands the finished file's bytes to <paramref name="publish"/> (storage
+    /// that is not a file system replaces its copy there, as the file writer renames), and a writer disposed without
+    /// a commit publishes nothing. <paramref name="name"/> is what messages call the file.
+    /// </summary>
+    internal IndexFileWriter(string name, IndexFileHeader header, Action<byte[]> publish)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(publish);
+        _path = name;
+        _publish = publish;
+        _stream = new MemoryStream();
+        WriteHeader(header);
+    }
+
+    private void WriteHeader(IndexFileHeader header)
+    {
         var buf = new List<byte>(256);
         buf.AddRange(IndexFile.Magic.ToArray());
         AddU32(buf, IndexFile.FormatVersion);
@@ -85,7 +105,7 @@ public sealed class IndexFileWriter : IDisposable
         AddU32(buf, (uint)header.Dimension);
         AddU64(buf, (ulong)header.Count);
         var bytes = buf.ToArray();
-        _stream.Write(bytes);
+        _stream!.Write(bytes);
         Span<byte> crc = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(crc, Crc32C.Compute(bytes));
         _stream.Write(crc);
@@ -164,10 +184,20 @@ public sealed class IndexFileWriter : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(end[4..], 0);
         BinaryPrimitives.WriteUInt32LittleEndian(end[12..], Crc32C.Finish(_sectionCrcs));
         s.Write(end);
-        s.Flush(flushToDisk: true);
-        s.Dispose();
-        _stream = null;
-        File.Move(_tempPath, _path, overwrite: true);
+        if (s is FileStream file)
+        {
+            file.Flush(flushToDisk: true);
+            file.Dispose();
+            _stream = null;
+            File.Move(_tempPath!, _path, overwrite: true);
+        }
+        else
+        {
+            var bytes = ((MemoryStream)s).ToArray();
+            s.Dispose();
+            _stream = null;
+            _publish!(bytes);
+        }
         _committed = true;
     }
 
@@ -176,7 +206,7 @@ public sealed class IndexFileWriter : IDisposable
     {
         _stream?.Dispose();
         _stream = null;
-        if (!_committed)
+        if (!_committed && _tempPath is not null)
         {
             try { File.Delete(_tempPath); } catch (IOException) { }
         }
@@ -208,7 +238,7 @@ public sealed class IndexFileWriter : IDisposable
 /// </remarks>
 public sealed unsafe class IndexFileReader : IDisposable
 {
-    private readonly FileStream? _stream;
+    private readonly Stream? _stream;
     private IndexFileMapping? _mapping;
     private readonly long _length;
 
@@ -248,6 +278,27 @@ public sealed unsafe class IndexFileReader : IDisposable
             _stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
             _length = _stream.Length;
         }
+        try
+        {
+            Header = ReadHeader(expectedKind);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the file held in <paramref name="bytes"/> (storage that is not a file system) and verifies the header;
+    /// <paramref name="name"/> is what messages call the file.
+    /// </summary>
+    internal IndexFileReader(string name, byte[] bytes, string? expectedKind)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        Path = name;
+        _stream = new MemoryStream(bytes, writable: false);
+        _length = bytes.Length;
         try
         {
             Header = ReadHeader(expectedKind);
