@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -164,6 +165,7 @@ def run_faiss(spec, xb, xq, gt, metric, a, emit):
     index.add(xb)
     build = time.perf_counter() - t
     version = 'faiss ' + faiss.__version__
+    size = int(faiss.serialize_index(index).size)  # the index as faiss writes it: codes, ids, refine store, centroids
     search = lambda q: index.search(q, a.k)[1]
     inner = faiss.downcast_index(index.base_index) if hasattr(index, 'k_factor') else index
     try:
@@ -186,7 +188,7 @@ def run_faiss(spec, xb, xq, gt, metric, a, emit):
         if 'efSearch' in params:
             hnsw.efSearch = params['efSearch']
         ids, qps = best_qps(search, xq, a.repeats, a.min_seconds)
-        emit('faiss', spec, params, recall_at_k(ids, gt, a.k), qps, build, version)
+        emit('faiss', spec, params, recall_at_k(ids, gt, a.k), qps, build, version, size)
 
 
 def run_hnswlib(xb, xq, gt, metric, a, emit):
@@ -196,12 +198,15 @@ def run_hnswlib(xb, xq, gt, metric, a, emit):
     index.init_index(max_elements=len(xb), ef_construction=a.ef_construction, M=a.hnsw_m, random_seed=100)
     index.add_items(xb, np.arange(len(xb)), num_threads=a.threads)
     build = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:  # hnswlib's file is its memory image (vectors, links, labels)
+        index.save_index(os.path.join(tmp, 'hnsw.bin'))
+        size = os.path.getsize(os.path.join(tmp, 'hnsw.bin'))
     index.set_num_threads(a.threads)
     spec = f'HNSW M{a.hnsw_m} efC{a.ef_construction}'
     for ef in a.ef:
         index.set_ef(max(ef, a.k))
         ids, qps = best_qps(lambda q: index.knn_query(q, k=a.k)[0], xq, a.repeats, a.min_seconds)
-        emit('hnswlib', spec, {'ef': max(ef, a.k)}, recall_at_k(ids, gt, a.k), qps, build, 'hnswlib ' + getattr(hnswlib, '__version__', 'debian'))
+        emit('hnswlib', spec, {'ef': max(ef, a.k)}, recall_at_k(ids, gt, a.k), qps, build, 'hnswlib ' + getattr(hnswlib, '__version__', 'debian'), size)
 
 
 def main(argv=None):
@@ -245,9 +250,9 @@ def main(argv=None):
     common = dict(k=a.k, threads=a.threads, dataset=name, n=int(n), nq=int(len(xq)))
     out = sys.stdout if a.out == '-' else open(a.out, 'w')
 
-    def emit(system, spec, params, recall, qps, build, version):
+    def emit(system, spec, params, recall, qps, build, version, index_bytes):
         row = dict(system=system, spec=spec, params=params, recall=round(recall, 5), qps=round(qps, 1),
-                   build_seconds=round(build, 3), version=version, **common)
+                   build_seconds=round(build, 3), version=version, index_bytes=index_bytes, **common)
         out.write(json.dumps(row) + '\n')
         out.flush()
         print(f'{system:8} {spec:28} {params} recall@{a.k}={recall:.4f} qps={qps:.0f}', file=sys.stderr)
