@@ -99,7 +99,7 @@ public static unsafe partial class NativeExports
         try
         {
             var graph = GraphFrom(ids, n, k, neighbors, distances, metric);
-            NativeArgs.Out(representative, "representative");
+            if (n > 0) NativeArgs.Out(representative, "representative"); // no points: no rows, NULL is fine
             var dup = NearDuplicates.Find(graph, threshold);
             dup.Representative.CopyTo(new Span<long>(representative, (int)n));
             if (groups != null) *groups = dup.GroupCount;
@@ -121,8 +121,12 @@ public static unsafe partial class NativeExports
         try
         {
             var graph = GraphFrom(ids, n, k, neighbors, distances, metric);
-            NativeArgs.Out(labels, "labels");
-            NativeArgs.Out(predicted, "predicted");
+            if (n > 0)
+            {
+                // No points: the engine's own check ("No row is labelled") answers, not a NULL-pointer complaint.
+                NativeArgs.Out(labels, "labels");
+                NativeArgs.Out(predicted, "predicted");
+            }
             var (s, p) = LabelPropagation.Run(graph, new ReadOnlySpan<int>(labels, (int)n), classes,
                 new LabelPropagationOptions { Alpha = alpha, Iterations = iterations, Gamma = gamma });
             p.CopyTo(new Span<int>(predicted, (int)n));

@@ -176,8 +176,9 @@ public static unsafe partial class NativeExports
     /// <c>int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids, const float* queries,
     /// int64_t nq, int32_t d, const char* options_json, int32_t* occurrence, char* report_json,
     /// int64_t report_capacity, int64_t* report_needed)</c>: k-occurrence N_k of every id in <c>corpus_ids</c>
-    /// (written to <c>occurrence</c>, may be NULL) and the hubness summary as JSON. With <c>queries == NULL</c>
-    /// the corpus itself (or a seeded sample, option <c>sample_size</c>) is the query bank.
+    /// (written to <c>occurrence</c>, may be NULL) and the hubness summary as JSON. With <c>queries == NULL</c> and
+    /// <c>nq == 0</c> the corpus itself (or a seeded sample, option <c>sample_size</c>) is the query bank; given queries
+    /// with <c>nq == 0</c> are refused (status 1 naming nq), as C# refuses an empty query bank.
     /// </summary>
     [UnmanagedCallersOnly(EntryPoint = "engine_hubness")]
     public static int Hubness(nint index, long* corpusIds, long nIds, float* queries, long nq, int d, byte* optionsJson,
@@ -188,6 +189,9 @@ public static unsafe partial class NativeExports
             var h = NativeHandles.Get<IndexHandle>(index, IndexWhat);
             var options = MiningOptionsJson.Hubness(optionsJson == null ? null : NativeArgs.Utf8(optionsJson, "options_json"));
             long[] ids = NativeArgs.Ids(corpusIds, nIds, "corpus_ids").ToArray();
+            // queries == NULL with nq == 0 selects the corpus bank; given queries must hold rows (as in C#).
+            if (queries != null && nq == 0)
+                throw new ArgumentException("nq is 0 but queries is given: hubness needs at least one query (pass queries = NULL with nq = 0 to use the corpus as the query bank).", "nq");
             HubnessReport report = queries == null && nq == 0
                 ? HubnessAnalyzer.Analyze(h.Index, ids, options)
                 : HubnessAnalyzer.Analyze(h.Index, ids, NativeArgs.Rows(queries, nq, d, h.Index, "queries"), options);

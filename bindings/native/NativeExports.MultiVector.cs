@@ -19,7 +19,7 @@ internal sealed class MultiVectorHandle(MultiVectorIndex index)
     /// FDE index) leaves the next id where it was, as <c>engine_index_add</c> does. Automatic adds through one handle
     /// run one at a time.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Too few ids are left below 2^63.</exception>
+    /// <exception cref="InvalidOperationException">Too few ids (for an empty add: no id) are left below 2^63.</exception>
     public long AddWithAutoIds(MultiVectorSet items, int threads)
     {
         lock (_ids)

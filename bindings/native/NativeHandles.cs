@@ -15,7 +15,7 @@ internal sealed class IndexHandle(IVectorIndex index)
     /// taken only when the add succeeds: a rejected add (bad values, an untrained index) leaves the next id where it
     /// was, so automatic ids keep matching row numbers. Automatic adds through one handle run one at a time.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Fewer than <paramref name="n"/> ids are left below 2^63.</exception>
+    /// <exception cref="InvalidOperationException">Fewer than <paramref name="n"/> ids (for n = 0: no id) are left below 2^63.</exception>
     public long AddWithAutoIds(ReadOnlySpan<float> rows, long n)
     {
         lock (_ids)
@@ -46,13 +46,18 @@ internal sealed class AutoIds(long count)
 {
     private long _largest = count - 1;
 
-    /// <summary>The first of <paramref name="n"/> consecutive ids after the largest taken.</summary>
-    /// <exception cref="InvalidOperationException">The ids would pass 2^63 − 1.</exception>
+    /// <summary>
+    /// The first of <paramref name="n"/> consecutive ids after the largest taken. For n = 0 (an empty add) it is the id
+    /// the next automatic add would start at, so it needs one id to be left too: once the largest id is 2^63 − 1 there
+    /// is no next id to report, and an empty automatic add is refused like any other (it used to wrap to −2^63).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The ids would pass 2^63 − 1 (for n = 0: no id is left at all).</exception>
     public long Next(long n)
     {
-        if (n > 0 && _largest > long.MaxValue - n)
-            throw new InvalidOperationException(
-                $"{n} automatic id(s) after the largest id added through this handle ({_largest}) would pass the largest possible id ({long.MaxValue}): no automatic ids are left; pass explicit ids.");
+        if (_largest > long.MaxValue - Math.Max(n, 1))
+            throw new InvalidOperationException(n == 0
+                ? $"No automatic ids are left after the largest id added through this handle ({_largest}, the largest possible id): even an empty add has no next id to report in first_id; pass explicit ids."
+                : $"{n} automatic id(s) after the largest id added through this handle ({_largest}) would pass the largest possible id ({long.MaxValue}): no automatic ids are left; pass explicit ids.");
         return _largest + 1;
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -25,21 +26,37 @@ public enum NativeStatus
 }
 
 /// <summary>Thread-local last-error text and the exception-to-status mapping used by every export.</summary>
+/// <remarks>
+/// Each thread's last message lives in a managed byte array on the pinned object heap (never moved, so the pointer
+/// <c>engine_last_error</c> hands out stays put) that only the thread-static field references. A later failure on
+/// the thread writes into the same array when the text fits (it is replaced when too small or far too large), and the
+/// array is collected with the thread's statics when the thread exits (native memory here would leak one message per
+/// thread that ever failed a call: nothing frees it at thread exit).
+/// </remarks>
 internal static unsafe class NativeErrors
 {
-    [ThreadStatic] private static byte* t_message;
+    // Smallest buffer a thread gets; a kept buffer may be up to twice the message size (or this) before it is replaced.
+    internal const int MinBuffer = 256;
+    [ThreadStatic] private static byte[]? t_message;
     private static readonly byte* s_empty = AllocUtf8(string.Empty);
 
     /// <summary>Pointer to the calling thread's last error message (UTF-8, NUL-terminated, never null).</summary>
-    public static byte* LastMessage => t_message != null ? t_message : s_empty;
+    public static byte* LastMessage => t_message is { } m ? (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(m)) : s_empty;
+
+    /// <summary>The calling thread's message buffer (null before its first failure); for tests.</summary>
+    internal static byte[]? Buffer => t_message;
 
     /// <summary>Records <paramref name="message"/> as this thread's last error and returns <paramref name="status"/>.</summary>
     public static int Fail(NativeStatus status, string message)
     {
-        byte* old = t_message;
         // One line: ArgumentOutOfRangeException appends "\nActual value was …".
-        t_message = AllocUtf8(message.ReplaceLineEndings(" "));
-        if (old != null) NativeMemory.Free(old);
+        string text = message.ReplaceLineEndings(" ");
+        int n = Encoding.UTF8.GetByteCount(text);
+        byte[]? buffer = t_message;
+        if (buffer is null || buffer.Length < n + 1 || buffer.Length > Math.Max(MinBuffer, 2 * (n + 1)))
+            t_message = buffer = GC.AllocateUninitializedArray<byte>(Math.Max(MinBuffer, n + 1), pinned: true);
+        Encoding.UTF8.GetBytes(text, buffer);
+        buffer[n] = 0;
         return (int)status;
     }
 

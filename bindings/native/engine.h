@@ -7,7 +7,8 @@
  * Conventions
  *  - Every function except engine_version / engine_last_error returns an engine_status; 0 is success.
  *    On failure the reason is in engine_last_error() on the SAME thread (UTF-8, valid until the next failing
- *    call on that thread). No C++ or managed exception ever leaves the library.
+ *    call on that thread or the thread's exit; the library frees it, also when the thread exits). No C++ or managed
+ *    exception ever leaves the library.
  *  - Vectors are row-major float32: row i, column j is x[i * d + j]. Callers pass their own d, which must equal
  *    the index dimension (a mismatch is ENGINE_INVALID_ARGUMENT, not a silent misread).
  *  - Search outputs are caller-owned nq * k arrays; rows with fewer than k results are padded with label -1 and
@@ -20,7 +21,13 @@
  *    ENGINE_INVALID_HANDLE), but which one wins is up to the scheduler: free a handle after its last use.
  *  - Strings (specs, metrics, params, JSON, paths) are NUL-terminated UTF-8; malformed UTF-8 is
  *    ENGINE_INVALID_ARGUMENT naming the argument (never decoded with replacement characters: a path would name
- *    another file).
+ *    another file). A setting named twice - a JSON option key, a "NAME=V" knob, or one knob under two of its
+ *    aliases ("probes=4,nprobe=8") - is ENGINE_INVALID_ARGUMENT naming it, never "last one wins".
+ *  - Empty inputs: a count of 0 (n, nq, n_queries) is accepted wherever an empty input has a defined result, and
+ *    every array that then holds no element, input or output, may be NULL (an offsets array still holds its one
+ *    entry, 0). Where nothing can be computed from an empty input the call is ENGINE_INVALID_ARGUMENT and says why:
+ *    engine_knn_graph (k >= n), engine_label_propagation (no labelled row), engine_hubness (no query, no corpus id),
+ *    engine_cutoff_fit / engine_cutoff_evaluate (no labelled query).
  */
 #ifndef ENGINE_H
 #define ENGINE_H
@@ -53,7 +60,8 @@ typedef struct engine_index engine_index;
 /* Library version, e.g. "0.1.0". Static string, never freed. */
 const char* engine_version(void);
 
-/* The calling thread's last error message ("" when none). Owned by the library. */
+/* The calling thread's last error message ("" when none). Owned by the library: valid until the next failing call
+ * on the same thread (successful calls leave it alone) or until that thread exits; never free it. */
 const char* engine_last_error(void);
 
 /* Creates an empty index from a composition string (e.g. "Flat") of dimension d.
@@ -71,8 +79,10 @@ int engine_index_train(engine_index* index, const float* x, int64_t n, int32_t d
 
 /* Adds n vectors with ids[0..n) (non-negative, unique). ids == NULL assigns consecutive ids after the largest
  * id added through this handle (starting at the count of a fresh or loaded index); *first_id (may be NULL)
- * then receives the first of them; ids that would pass INT64_MAX are ENGINE_INVALID_STATE. Rejected calls change
- * nothing. */
+ * then receives the first of them; ids that would pass INT64_MAX are ENGINE_INVALID_STATE. With n == 0 and
+ * ids == NULL, *first_id receives the id the next automatic add would start at; once INT64_MAX has been added there
+ * is none, and even this empty add is ENGINE_INVALID_STATE ("no automatic ids are left"). With ids given, *first_id
+ * is not written. Rejected calls change nothing. */
 int engine_index_add(engine_index* index, const float* x, int64_t n, int32_t d, const int64_t* ids,
                      int64_t* first_id);
 
@@ -147,7 +157,8 @@ int engine_knn_graph(engine_index* index, const float* x, int64_t n, int32_t d, 
 
 /* Near-duplicate groups of a graph (n x k, as from engine_knn_graph): connected components of the edges inside the
  * threshold (squared l2 <= threshold, similarity >= threshold). representative[i] = the smallest id of point i's group;
- * *groups (may be NULL) = the number of groups. ids NULL = 0..n-1. Here and in engine_label_propagation a neighbour
+ * *groups (may be NULL) = the number of groups. ids NULL = 0..n-1. n == 0 gives 0 groups, with NULL ids, neighbors,
+ * distances and representative allowed. Here and in engine_label_propagation a neighbour
  * below -1, or an edge (neighbour >= 0) with a NaN or infinite distance, is ENGINE_INVALID_ARGUMENT; padding (-1) may
  * hold any distance. */
 int engine_near_duplicates(const int64_t* ids, int64_t n, int32_t k, const int64_t* neighbors, const float* distances,
@@ -155,7 +166,8 @@ int engine_near_duplicates(const int64_t* ids, int64_t n, int32_t k, const int64
 
 /* ZLaP-style label propagation over a graph: labels[i] in 0..classes-1 or -1 (unlabelled); F <- alpha S F +
  * (1 - alpha) Y for iterations steps, S the symmetric normalised affinity (similarity^gamma, or exp(-d / sigma^2) for
- * l2). scores (n x classes, may be NULL), predicted[i] = argmax class or -1 when unreached. */
+ * l2). scores (n x classes, may be NULL), predicted[i] = argmax class or -1 when unreached. At least one row must be
+ * labelled, so n == 0 is ENGINE_INVALID_ARGUMENT ("No row is labelled"), whatever the (then unused) pointers. */
 int engine_label_propagation(const int64_t* ids, int64_t n, int32_t k, const int64_t* neighbors, const float* distances,
                              const char* metric, const int32_t* labels, int32_t classes, double alpha, int32_t iterations,
                              double gamma, float* scores, int32_t* predicted);
@@ -174,8 +186,8 @@ int engine_label_propagation(const int64_t* ids, int64_t n, int32_t k, const int
  * shortfall ("drop" | "pad" | "keep_short"), rescore_exact, seed, threads, chunk_size, include_positives (keep the
  * anchor's positives among the candidates), anchor_id_offset (id of the first vector anchor: mining a query set in
  * slices, each with the offset of its first row, gives the rows of one call), search (the candidate search's knobs
- * as "NAME=V,NAME=V", the names of engine_index_search_with: "probes=16,refine=4", "ef=128"). Unknown keys are
- * errors.
+ * as "NAME=V,NAME=V", the names of engine_index_search_with: "probes=16,refine=4", "ef=128"). Unknown keys and keys
+ * given twice are errors (ENGINE_INVALID_ARGUMENT naming the key).
  * Output: negatives and scores (scores may be NULL; both may be NULL when n == 0) are n x width (width >= num_negatives), row i = anchor i,
  * best first, padded with -1 / NaN (a dropped row is all padding). Scores are larger-is-closer (negative squared
  * distance for l2). The report JSON (counts, filters, score summaries) is copied to report_json like
@@ -218,8 +230,10 @@ int engine_mine_to_file_with_occurrence(engine_index* index, const float* anchor
 /* Hubness of the index: k-occurrence N_k of each of the n_ids corpus ids (written to occurrence[n_ids], may be
  * NULL) and a JSON summary (skewness, robin_hood, gini, hub_share, antihub_share, top_hubs).
  * queries == NULL and nq == 0: the corpus (or a seeded sample of it) is the query bank and each query's own id is
- * excluded; otherwise the nq x d queries are the bank. options_json keys: k (10), sample_size (0 = all),
- * hub_factor (2), top_hubs (10), seed, threads, chunk_size. */
+ * excluded; otherwise the nq x d queries are the bank, and it must not be empty: queries given with nq == 0 are
+ * ENGINE_INVALID_ARGUMENT naming nq (an empty bank puts nothing in any list; C# refuses it too), as is an empty
+ * corpus_ids. options_json keys: k (10), sample_size (0 = all), hub_factor (2), top_hubs (10), seed, threads,
+ * chunk_size; unknown keys and keys given twice are errors. */
 int engine_hubness(engine_index* index, const int64_t* corpus_ids, int64_t n_ids,
                    const float* queries, int64_t nq, int32_t d, const char* options_json, int32_t* occurrence,
                    char* report_json, int64_t report_capacity, int64_t* report_needed);

@@ -1,7 +1,8 @@
 /* C ABI misuse check: stale, double-freed and wrong-kind handles, frees racing with searches on other threads, strings
- * that are not UTF-8, automatic ids at the end of the id range, rejected multi-vector adds and non-finite graph
- * distances. Every misuse must return its documented status with a message, never crash, reach another object or
- * silently default.
+ * that are not UTF-8, automatic ids at the end of the id range (empty adds included), rejected multi-vector adds,
+ * non-finite graph distances, empty graphs, settings given twice, an empty hubness query bank, and the per-thread
+ * error text (its lifetime, and no leak when failing threads exit). Every misuse must return its documented status
+ * with a message, never crash, reach another object or silently default.
  *   cc -std=c99 -Wall -pthread -I bindings/native bindings/native/examples/handles.c \
  *      -L bindings/python/minedex -lengine -Wl,-rpath,bindings/python/minedex -o /tmp/engine-handles
  *   /tmp/engine-handles /tmp/engine-handles.dir
@@ -55,6 +56,46 @@ static void* search_loop(void* arg) {
             return NULL;
         }
     }
+}
+
+/* Error text of threads that exit: each thread fails one call with a message of about 1 MiB and exits. The text used
+ * to be native memory freed only by the thread's next failure, so every such thread leaked it. */
+enum { BIG_KEY = 1 << 20, LEAK_THREADS = 300 };
+static engine_index* leak_index;
+static char* big_options;
+
+static void* fail_with_big_message(void* arg) {
+    int* bad = arg;
+    int rc = engine_hubness(leak_index, NULL, 0, NULL, 0, D, big_options, NULL, NULL, 0, NULL);
+    const char* m = engine_last_error();
+    if (rc != ENGINE_INVALID_ARGUMENT || strncmp(m, "Unknown option 'kk", 18) != 0 || strlen(m) < BIG_KEY)
+        __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void* fail_once(void* arg) {
+    (void)arg;
+    engine_index* none = NULL;
+    engine_index_create("NoSuchSpec", D, "l2", &none);
+    return NULL;
+}
+
+static long rss_mib(void) {
+    long pages = 0, resident = 0;
+    FILE* f = fopen("/proc/self/statm", "r");
+    if (f == NULL) return -1;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+static int run_failing_threads(int count, int* bad) {
+    for (int i = 0; i < count; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, fail_with_big_message, bad) != 0) return 1;
+        pthread_join(th, NULL);
+    }
+    return 0;
 }
 
 static void pause_ms(long ms) {
@@ -174,6 +215,116 @@ int main(int argc, char** argv) {
     EXPECT(strstr(engine_last_error(), "distances[4]") != NULL);
     nd[4] = INFINITY;
     EXPECT_STATUS(engine_near_duplicates(NULL, GN, GK, nb, nd, "cosine", 0.5f, rep, &groups), ENGINE_INVALID_ARGUMENT);
+
+    /* 6b. An empty graph: near-duplicates are 0 groups with every pointer NULL (the representative output used to be
+     *     required even for n = 0); label propagation of it is refused by its own check (no labelled row). */
+    groups = -1;
+    CHECK(engine_near_duplicates(NULL, 0, GK, NULL, NULL, "l2", 0.5f, NULL, &groups));
+    EXPECT(groups == 0);
+    EXPECT_STATUS(engine_label_propagation(NULL, 0, GK, NULL, NULL, "l2", NULL, 2, 0.9, 10, 3.0, NULL, NULL),
+                  ENGINE_INVALID_ARGUMENT);
+    EXPECT(strstr(engine_last_error(), "No row is labelled") != NULL);
+
+    /* 8. An empty automatic add reports the next id; after INT64_MAX there is none and it is refused (status 5), not
+     *    answered with INT64_MIN. */
+    engine_index* e = NULL;
+    CHECK(engine_index_create("Flat", D, "l2", &e));
+    CHECK(engine_index_add(e, x, 3, D, NULL, &first));
+    first = -1;
+    CHECK(engine_index_add(e, NULL, 0, D, NULL, &first));
+    EXPECT(first == 3);
+    CHECK(engine_index_add(e, x, 1, D, NULL, &first));
+    EXPECT(first == 3);
+    CHECK(engine_index_add(e, x, 1, D, &big, NULL));
+    first = 42;
+    EXPECT_STATUS(engine_index_add(e, NULL, 0, D, NULL, &first), ENGINE_INVALID_STATE);
+    EXPECT(strstr(engine_last_error(), "No automatic ids are left") != NULL);
+    EXPECT(first == 42);
+    CHECK(engine_index_add(e, NULL, 0, D, &big, NULL)); /* explicit ids: an empty add stays fine */
+    CHECK(engine_index_count(e, &count));
+    EXPECT(count == 5);
+    {
+        int64_t one_set[2] = { 0, 2 }, empty_set[1] = { 0 };
+        engine_mv_index* mve = NULL;
+        CHECK(engine_mv_create(D, "ksim=2,dproj=4,reps=2", NULL, "f32", &mve));
+        CHECK(engine_mv_add(mve, NULL, empty_set, 0, D, NULL, &first, 1));
+        EXPECT(first == 0);
+        CHECK(engine_mv_add(mve, x, one_set, 1, D, &big, NULL, 1));
+        first = 42;
+        EXPECT_STATUS(engine_mv_add(mve, NULL, empty_set, 0, D, NULL, &first, 1), ENGINE_INVALID_STATE);
+        EXPECT(strstr(engine_last_error(), "No automatic ids are left") != NULL);
+        EXPECT(first == 42);
+        CHECK(engine_mv_free(mve));
+    }
+
+    /* 9. A setting given twice is status 1 naming it: a JSON option key (it used to be "last one wins"), or one
+     *    search knob under two of its aliases. */
+    int64_t corpus_ids[5] = { 0, 1, 2, 3, big };
+    int32_t occ[5];
+    char report[4096];
+    CHECK(engine_hubness(e, corpus_ids, 5, NULL, 0, D, "{\"k\": 2}", occ, report, sizeof report, NULL));
+    EXPECT_STATUS(engine_hubness(e, corpus_ids, 5, NULL, 0, D, "{\"k\": 2, \"seed\": 1, \"k\": 3}", occ, NULL, 0, NULL),
+                  ENGINE_INVALID_ARGUMENT);
+    EXPECT(strstr(engine_last_error(), "Option 'k' is given twice") != NULL);
+    {
+        int64_t pos_off[2] = { 0, 1 }, pos[1] = { 1 }, neg[3];
+        EXPECT_STATUS(engine_mine(e, x, 1, D, NULL, pos_off, pos, NULL, NULL, "{\"seed\": 1, \"seed\": 2}", neg, NULL, 3,
+                                  NULL, 0, NULL), ENGINE_INVALID_ARGUMENT);
+        EXPECT(strstr(engine_last_error(), "Option 'seed' is given twice") != NULL);
+    }
+    engine_index* ivf = NULL;
+    CHECK(engine_index_create("IVF4,Flat", D, "l2", &ivf));
+    CHECK(engine_index_train(ivf, x, 200, D));
+    CHECK(engine_index_add(ivf, x, 200, D, NULL, NULL));
+    CHECK(engine_index_search_with(ivf, x, 1, D, K, dist, lab, 1, "nprobe=3"));
+    EXPECT_STATUS(engine_index_search_with(ivf, x, 1, D, K, dist, lab, 1, "probes=2,nprobe=3"), ENGINE_INVALID_ARGUMENT);
+    EXPECT(strstr(engine_last_error(), "'nprobe' sets probes") != NULL);
+    EXPECT_STATUS(engine_index_search_with(ivf, x, 1, D, K, dist, lab, 1, "probes=2,PROBES=3"), ENGINE_INVALID_ARGUMENT);
+
+    /* 10. Hubness over given queries needs at least one (an empty bank used to run and report nothing); NULL queries
+     *     with nq = 0 still mean the corpus bank. */
+    EXPECT_STATUS(engine_hubness(ivf, corpus_ids, 4, x, 0, D, NULL, occ, NULL, 0, NULL), ENGINE_INVALID_ARGUMENT);
+    EXPECT(strstr(engine_last_error(), "nq is 0") != NULL);
+    CHECK(engine_hubness(ivf, corpus_ids, 4, x, 3, D, "{\"k\": 2}", occ, NULL, 0, NULL));
+    CHECK(engine_hubness(ivf, corpus_ids, 4, NULL, 0, D, "{\"k\": 2}", occ, NULL, 0, NULL));
+    CHECK(engine_index_free(ivf));
+
+    /* 11. The error text: valid until the next failing call on the same thread (successful calls and other threads'
+     *     failures leave it alone), and released when a thread exits. */
+    EXPECT_STATUS(engine_index_count(stale, &count), ENGINE_INVALID_HANDLE);
+    const char* text = engine_last_error();
+    char kept[256];
+    snprintf(kept, sizeof kept, "%s", text);
+    CHECK(engine_index_count(e, &count));
+    {
+        pthread_t other;
+        pthread_create(&other, NULL, fail_once, NULL);
+        pthread_join(other, NULL);
+    }
+    EXPECT(strcmp(engine_last_error(), kept) == 0);
+    EXPECT(strcmp(text, kept) == 0);
+    leak_index = e;
+    big_options = malloc(BIG_KEY + 16);
+    EXPECT(big_options != NULL);
+    memset(big_options, 'k', BIG_KEY + 16);
+    memcpy(big_options, "{\"", 2);
+    memcpy(big_options + 2 + BIG_KEY, "\": 1}", 6);
+    big_options[2 + BIG_KEY + 6] = '\0';
+    int bad = 0;
+    EXPECT(run_failing_threads(20, &bad) == 0); /* warm-up: heaps, arenas */
+    long before = rss_mib();
+    EXPECT(run_failing_threads(LEAK_THREADS, &bad) == 0);
+    long after = rss_mib();
+    EXPECT(bad == 0);
+    if (before >= 0 && after >= 0) {
+        /* a leak keeps about LEAK_THREADS MiB resident */
+        if (after - before >= LEAK_THREADS / 2)
+            fprintf(stderr, "resident memory grew by %ld MiB over %d failing threads (%ld -> %ld)\n", after - before,
+                    LEAK_THREADS, before, after);
+        EXPECT(after - before < LEAK_THREADS / 2);
+    }
+    free(big_options);
+    CHECK(engine_index_free(e));
 
     /* 7. Freeing an index while other threads search it: each search either completes with valid results or gets
      *    ENGINE_INVALID_HANDLE; later handles never answer for the freed one. */

@@ -143,7 +143,7 @@ def hubness(index, ids, queries=None, k=10, **options):
     opts = v.options(dict(options, k=v.integer(k, "k")))
     h = index._handle()
     report = _report(lambda buf, cap, need: lib.engine_hubness(
-        h, arr.iptr(ids), ids.shape[0], arr.fptr(q) if q is not None else None,
+        h, arr.iptr(ids), ids.shape[0], arr.fptr_given(q) if q is not None else None,
         q.shape[0] if q is not None else 0, q.shape[1] if q is not None else index.d,
         json.dumps(opts).encode("utf-8"),
         occurrence.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)) if occurrence.size else None, buf, cap, need))

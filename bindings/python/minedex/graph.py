@@ -76,14 +76,15 @@ def near_duplicates(neighbors, distances, threshold, metric="l2", ids=None):
     squared l2 distance <= ``threshold`` (similarity >= ``threshold`` for ip / cosine).
 
     Returns ``(representative, groups)``: per row the smallest id of its group (int64, shape (n,)) and the group
-    count. Deduplicate with ``ids[representative == ids]`` (ids default to 0..n-1).
+    count. Deduplicate with ``ids[representative == ids]`` (ids default to 0..n-1). An empty graph (n = 0) gives an
+    empty ``representative`` and 0 groups.
     """
     n, k, nb, ds, id_arr = _graph(neighbors, distances, ids)
     threshold = radius_value(threshold)
     rep = np.empty(n, dtype=np.int64)
     groups = ctypes.c_int64()
     check(lib.engine_near_duplicates(None if id_arr is None else arr.iptr(id_arr), n, k, arr.iptr(nb), arr.fptr(ds),
-                                     v.text(metric, "metric"), threshold, rep.ctypes.data_as(arr.I64P),
+                                     v.text(metric, "metric"), threshold, arr.iptr(rep),
                                      ctypes.byref(groups)))
     return rep, groups.value
 
@@ -92,7 +93,8 @@ def label_propagation(neighbors, distances, labels, classes, metric="l2", ids=No
     """ZLaP-style label propagation over a graph from :func:`knn_graph`.
 
     ``labels`` (n,) holds a class in 0..classes-1 or -1 for unlabelled rows. Returns ``(scores, predicted)``: float32
-    (n, classes) and int32 (n,) argmax classes (-1 for rows not connected to any labelled row).
+    (n, classes) and int32 (n,) argmax classes (-1 for rows not connected to any labelled row). At least one row must
+    be labelled (an empty graph raises :class:`minedex.InvalidArgumentError`).
     """
     n, k, nb, ds, id_arr = _graph(neighbors, distances, ids)
     lab = np.asarray(labels)
@@ -107,6 +109,7 @@ def label_propagation(neighbors, distances, labels, classes, metric="l2", ids=No
     scores = np.empty((n, max(classes, 0)), dtype=np.float32)
     predicted = np.empty(n, dtype=np.int32)
     check(lib.engine_label_propagation(None if id_arr is None else arr.iptr(id_arr), n, k, arr.iptr(nb), arr.fptr(ds),
-                                       v.text(metric, "metric"), lab.ctypes.data_as(I32P), classes, alpha, iterations,
-                                       gamma, arr.fptr(scores), predicted.ctypes.data_as(I32P)))
+                                       v.text(metric, "metric"), lab.ctypes.data_as(I32P) if n else None, classes,
+                                       alpha, iterations, gamma, arr.fptr(scores),
+                                       predicted.ctypes.data_as(I32P) if n else None))
     return scores, predicted

@@ -102,7 +102,9 @@ class Index(NativeObject):
     def add(self, x, ids=None, return_type="numpy"):
         """Adds ``x`` (n, d). ``ids`` (n,) int64, non-negative and unique; default: consecutive ids after the
         largest id added through this object (starting at ``len(index)``). Returns the ids used (a numpy array,
-        or a torch tensor with ``return_type="torch"``)."""
+        or a torch tensor with ``return_type="torch"``; empty for an empty ``x``). Automatic ids that would pass
+        2**63 - 1 raise :class:`minedex.EngineError` with code 5 ("invalid state"); once id 2**63 - 1 has been added,
+        so does an empty automatic add (there is no next id)."""
         kind = v.return_type(return_type)
         x = v.rows(x, "x")
         n, d = x.shape
@@ -114,7 +116,7 @@ class Index(NativeObject):
             check(lib.engine_index_add(self._handle(), arr.fptr(x), n, d, None, ctypes.byref(first)))
             return v.output(np.arange(first.value, first.value + n, dtype=np.int64), kind)
         ids = v.ids(ids, "ids", n)
-        check(lib.engine_index_add(self._handle(), arr.fptr(x), n, d, arr.iptr(ids), None))
+        check(lib.engine_index_add(self._handle(), arr.fptr(x), n, d, arr.iptr_given(ids), None))
         return v.output(ids, kind)
 
     def _add_in_parts(self, x, ids, step):
@@ -279,8 +281,10 @@ class Index(NativeObject):
         """k-occurrence N_k of each id in ``ids`` and the hubness summary (skewness, Robin Hood, Gini, hubs).
 
         ``ids`` are the corpus ids to report on (normally every id added). With ``queries=None`` the corpus itself
-        (or a seeded sample: ``sample_size=``) is the query bank. Other options: ``hub_factor``, ``top_hubs``,
-        ``seed``, ``threads``, ``chunk_size``. Returns ``(occurrence int32 array aligned with ids, report dict)``.
+        (or a seeded sample: ``sample_size=``) is the query bank; given ``queries`` must hold at least one row (an
+        empty bank raises :class:`minedex.InvalidArgumentError`, as the engine does). Other options: ``hub_factor``,
+        ``top_hubs``, ``seed``, ``threads``, ``chunk_size``; each option once. Returns ``(occurrence int32 array
+        aligned with ids, report dict)``.
         """
         from ._mining import hubness
         return hubness(self, ids, queries, k, **options)

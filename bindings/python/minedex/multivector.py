@@ -188,7 +188,9 @@ class MultiVectorIndex(NativeObject):
 
     def add(self, items, ids=None, threads=0, return_type="numpy"):
         """Adds token sets. ``ids`` (n,) int64, non-negative and unique; default: consecutive ids after the largest
-        id added through this object (starting at ``len(index)``). Returns the ids used."""
+        id added through this object (starting at ``len(index)``). Returns the ids used. Automatic ids are refused
+        (:class:`minedex.EngineError`, code 5) once they would pass 2**63 - 1, an empty add included once id
+        2**63 - 1 has been added, as :meth:`minedex.Index.add` does."""
         kind = v.return_type(return_type)
         tokens, offsets, d = self._sets(items, "items")
         n = offsets.shape[0] - 1
@@ -199,7 +201,8 @@ class MultiVectorIndex(NativeObject):
                                     ctypes.byref(first), threads))
             return v.output(np.arange(first.value, first.value + n, dtype=np.int64), kind)
         ids = v.ids(ids, "ids", n)
-        check(lib.engine_mv_add(self._handle(), arr.fptr(tokens), arr.iptr(offsets), n, d, arr.iptr(ids), None, threads))
+        check(lib.engine_mv_add(self._handle(), arr.fptr(tokens), arr.iptr(offsets), n, d, arr.iptr_given(ids), None,
+                                threads))
         return v.output(ids, kind)
 
     def search(self, queries, k, candidates=None, reps=None, threads=0, exact=False, probes=None, ef=None,

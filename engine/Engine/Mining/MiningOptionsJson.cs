@@ -7,8 +7,8 @@ namespace Engine.Mining;
 
 /// <summary>
 /// Parses the JSON option objects of mining and hubness (snake_case keys, every key optional), as the C ABI
-/// (<c>engine_mine</c>, <c>engine_hubness</c>), the Python package and the cluster gateway take them. Unknown keys and
-/// values of the wrong type are <see cref="ArgumentException"/>s that name the key.
+/// (<c>engine_mine</c>, <c>engine_hubness</c>), the Python package and the cluster gateway take them. Unknown keys, keys
+/// given twice and values of the wrong type are <see cref="ArgumentException"/>s that name the key.
 /// </summary>
 public static class MiningOptionsJson
 {
@@ -121,10 +121,14 @@ public static class MiningOptionsJson
         if (doc is null) yield break;
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
             throw new ArgumentException($"options must be a JSON object, got {doc.RootElement.ValueKind}.", "options");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in doc.RootElement.EnumerateObject())
         {
             if (Array.IndexOf(known, p.Name) < 0)
                 throw new ArgumentException($"Unknown option '{p.Name}'. Known options: {string.Join(", ", known)}.", "options");
+            // JSON leaves repeated keys to the reader: refused, not "last one wins" (which silently drops a setting).
+            if (!seen.Add(p.Name))
+                throw new ArgumentException($"Option '{p.Name}' is given twice; give each option once.", "options");
             yield return p;
         }
     }

@@ -137,23 +137,23 @@ public static class IndexFactory
             switch (key.Trim().ToLowerInvariant())
             {
                 case "probes" or "nprobe":
-                    probes = ParseInt(key, value, 1, index.ListCount);
+                    probes = SearchSettings.Once(probes, "probes", key, ParseInt(key, value, 1, index.ListCount));
                     break;
                 case "quantizer_ef" or "quantizer_efsearch" when graph:
-                    quantizerEf = ParseInt(key, value, 1, Hnsw.HnswSearchParameters.MaxEf);
+                    quantizerEf = SearchSettings.Once(quantizerEf, "quantizer_ef", key, ParseInt(key, value, 1, Hnsw.HnswSearchParameters.MaxEf));
                     break;
                 case "refine" or "k_factor" or "refine_factor":
-                    refine = ParseInt(key, value, 1, IvfSearchParameters.MaxRefineFactor);
+                    refine = SearchSettings.Once(refine, "refine", key, ParseInt(key, value, 1, IvfSearchParameters.MaxRefineFactor));
                     if (refine > 1 && !refines)
                         throw new ArgumentException($"Search parameter '{key}={value}' changes nothing on a '{index.Description}' index: it has no refine store (add ',RFlat' or ',Refine(...)' to the spec).", nameof(settings));
                     break;
                 case "maxcodes" or "max_codes":
-                    maxCodes = ParseInt(key, value, 1, int.MaxValue);
+                    maxCodes = SearchSettings.Once(maxCodes, "maxcodes", key, (long)ParseInt(key, value, 1, int.MaxValue));
                     break;
                 case "eps" or "epsilon" when bounded:
                     if (!float.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float e) || !(e > 0 && e <= 16))
                         throw new ArgumentException($"Search parameter '{key}={value}': must be a number greater than 0 and at most 16.", nameof(settings));
-                    epsilon = e;
+                    epsilon = SearchSettings.Once(epsilon, "eps", key, e);
                     break;
                 default:
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, refine, maxcodes{(graph ? ", quantizer_ef" : "")}{(bounded ? ", eps" : "")}).", nameof(settings));
@@ -170,7 +170,7 @@ public static class IndexFactory
             switch (key.Trim().ToLowerInvariant())
             {
                 case "ef" or "efsearch" or "ef_search":
-                    ef = ParseInt(key, value, 1, HnswSearchParameters.MaxEf);
+                    ef = SearchSettings.Once(ef, "ef", key, ParseInt(key, value, 1, HnswSearchParameters.MaxEf));
                     break;
                 default:
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: ef).", nameof(settings));
@@ -189,15 +189,15 @@ public static class IndexFactory
             switch (key.Trim().ToLowerInvariant())
             {
                 case "probes" or "nprobe":
-                    probes = ParseInt(key, value, 1, int.MaxValue); // clamped to the posting count by the search
+                    probes = SearchSettings.Once(probes, "probes", key, ParseInt(key, value, 1, int.MaxValue)); // clamped to the posting count by the search
                     break;
                 case "rerank" or "refine" or "k_factor" when index is SpannIndex { IsCoded: true }:
-                    rerank = ParseInt(key, value, 1, SpannOptions.MaxRerank);
+                    rerank = SearchSettings.Once(rerank, "rerank", key, ParseInt(key, value, 1, SpannOptions.MaxRerank));
                     break;
                 case "eps" or "prune":
                     if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out float e) || !float.IsFinite(e) || e < 0)
                         throw new ArgumentOutOfRangeException(nameof(settings), value, $"Search parameter '{key}={value}' must be a finite number >= 0.");
-                    prune = e;
+                    prune = SearchSettings.Once(prune, "eps", key, e);
                     break;
                 default:
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: probes, eps; rerank for coded postings).", nameof(settings));
@@ -209,22 +209,22 @@ public static class IndexFactory
     private static BinarySearchParameters CreateBinaryParameters(BinaryIndex index, IReadOnlyDictionary<string, string> settings, int threads, SearchStats? stats, IIdFilter? filter)
     {
         int? refine = null;
-        bool symmetric = false;
+        bool? symmetric = null;
         foreach (var (key, value) in settings)
         {
             switch (key.Trim().ToLowerInvariant())
             {
                 case "refine" or "k_factor" or "refine_factor" when index.Spec.Refine is not null:
-                    refine = ParseInt(key, value, 1, BinarySearchParameters.MaxRefineFactor);
+                    refine = SearchSettings.Once(refine, "refine", key, ParseInt(key, value, 1, BinarySearchParameters.MaxRefineFactor));
                     break;
                 case "symmetric":
-                    symmetric = ParseInt(key, value, 0, 1) == 1;
+                    symmetric = SearchSettings.Once(symmetric, "symmetric", key, ParseInt(key, value, 0, 1) == 1);
                     break;
                 default:
                     throw new ArgumentException($"Search parameter '{key}' is not understood by a '{index.Description}' index (known: symmetric{(index.Spec.Refine is null ? "" : ", refine")}).", nameof(settings));
             }
         }
-        return new BinarySearchParameters { Threads = threads, RefineFactor = refine, Symmetric = symmetric, Stats = stats, Filter = filter };
+        return new BinarySearchParameters { Threads = threads, RefineFactor = refine, Symmetric = symmetric ?? false, Stats = stats, Filter = filter };
     }
 
     private static int ParseInt(string key, string value, int min, int max)

@@ -19,4 +19,14 @@ public static class SearchSettings
         }
         return settings;
     }
+
+    /// <summary>
+    /// <paramref name="value"/> for a knob that is not set yet (<paramref name="current"/> null); a knob set a second
+    /// time, under another of its names (<c>"probes=4,nprobe=8"</c>) or in a case-sensitive dictionary, is refused like
+    /// a name given twice instead of the last one silently winning.
+    /// </summary>
+    /// <exception cref="ArgumentException">The knob is already set.</exception>
+    internal static T Once<T>(T? current, string knob, string key, T value) where T : struct =>
+        current is null ? value
+            : throw new ArgumentException($"Search parameter '{key}' sets {knob}, which an earlier name already set: give each knob once (one of its names).", "settings");
 }

@@ -57,10 +57,10 @@ public sealed class MuveraSearchParameters : SearchParameters
             switch (key.Trim().ToLowerInvariant())
             {
                 case "candidates" or "n":
-                    candidates = ParseInt(key, value, 1, MaxCandidates);
+                    candidates = SearchSettings.Once(candidates, "candidates", key, ParseInt(key, value, 1, MaxCandidates));
                     break;
                 case "reps" or "repetitions":
-                    reps = ParseInt(key, value, 1, index.Encoder.Options.Repetitions);
+                    reps = SearchSettings.Once(reps, "reps", key, ParseInt(key, value, 1, index.Encoder.Options.Repetitions));
                     break;
                 default:
                     inner[key] = value;

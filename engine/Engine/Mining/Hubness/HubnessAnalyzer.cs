@@ -73,8 +73,9 @@ public static class HubnessAnalyzer
         return new HubnessReport(counts, options.K, bank.Length, options.HubFactor, options.TopHubs);
     }
 
-    /// <summary>N_k for an external query bank (n × d row-major); nothing is excluded.</summary>
-    /// <exception cref="ArgumentException">Bad options, K ≥ the index count, wrong dimension, non-finite queries, empty corpus.</exception>
+    /// <summary>N_k for an external query bank (n × d row-major, at least one row); nothing is excluded.</summary>
+    /// <exception cref="ArgumentException">Bad options, K ≥ the index count, wrong dimension, non-finite queries, no
+    /// query (an empty bank), empty corpus.</exception>
     public static HubnessReport Analyze(IVectorIndex index, IReadOnlyList<long> corpusIds, ReadOnlySpan<float> queries,
         HubnessOptions? options = null)
     {
@@ -89,6 +90,10 @@ public static class HubnessAnalyzer
             throw new ArgumentOutOfRangeException(nameof(options), k,
                 $"K ({k}) must be below the index's vector count ({index.Count}): deeper lists hold every item and N_k measures nothing.");
         int nq = Guard.Rows(queries, d, nameof(queries));
+        // No query puts nothing in any list: every N_k would be 0 and the summaries would describe nothing (an empty
+        // corpus is refused the same way).
+        if (nq == 0)
+            throw new ArgumentException("queries is empty (0 rows): hubness needs at least one query; use the corpus as the query bank instead (the overload without queries).", nameof(queries));
         Guard.Finite(queries, d, nameof(queries));
         var counts = NewCounts(corpusIds);
         // The chunk shrinks so chunk × k results fit one array.
