@@ -121,21 +121,52 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 "not created over the data, which would delete it (delete the directory to start afresh)");
     }
 
-    // Without manifest.json an open recovers no KV checkpoint and replays the whole log into an empty store. That is
-    // right only while the log was never truncated: a crash between the first checkpoint and its manifest leaves one
-    // store checkpoint and no manifest. The log is truncated from the second checkpoint on, after a manifest named it;
-    // the store then holds two checkpoints (the newest and the previous generation), so two or more without a manifest
-    // mean the manifest was lost and the records only those checkpoints hold would silently vanish: refuse.
-    private static void ThrowIfManifestLost(string dir, string manifestPath)
+    // Without manifest.json (lost, or never written: a full disk failed the first one after its KV checkpoint) the open
+    // decides by the log's begin address. A store checkpoint that completed (its page checksum file was written) and
+    // whose cookie says it covers the log up to an address at or after the log's begin holds every record the log no
+    // longer does: recover it and replay the log from that address; the newest such wins. Failing that, a log that was
+    // never truncated holds every record: replay it whole into an empty store. Otherwise records before the log's begin
+    // are held only by checkpoints that cannot be used: refuse, naming the manifest.
+    private static (FasterKeyValueStore Store, Guid? Token, long Address) OpenWithoutManifest(string dir, string manifestPath, IWriteAheadLog log, CollectionOptions options)
     {
-        if (File.Exists(manifestPath)) return;
-        int checkpoints = FasterKeyValueStore.CheckpointCountOnDisk(Path.Combine(dir, StoreDir));
-        if (checkpoints >= 2)
-            throw new CorruptIndexException(manifestPath, 0,
-                $"the checkpoint manifest is missing, but the store ({StoreDir}/) holds {checkpoints} checkpoints: the log was truncated after " +
-                "them, so the records they hold would be lost. Restore manifest.json from a backup or a copy of the directory " +
-                "(it names the newest checkpoint and the log address it covers)");
+        string storeDir = Path.Combine(dir, StoreDir);
+        var checkpoints = FasterKeyValueStore.ListCheckpoints(storeDir);
+        string? lastError = null;
+        foreach (var cp in checkpoints)
+        {
+            if (!cp.Completed || AddressOfCookie(cp.Cookie) is not long a || a < log.BeginAddress || a > log.TailAddress) continue;
+            try
+            {
+                var store = FasterKeyValueStore.Open(storeDir, cp.Token, options.StoreMemoryBytes);
+                System.Diagnostics.Trace.TraceWarning($"Collection '{dir}': {ManifestFile} is missing; recovered store checkpoint {cp.Token}, which covers the log up to address {a} (the log begins at {log.BeginAddress}).");
+                return (store, cp.Token, a);
+            }
+            catch (CorruptIndexException e) { lastError = e.Message; } // an older one may still cover the log
+        }
+        if (!log.WasTruncated) return (FasterKeyValueStore.Open(storeDir, null, options.StoreMemoryBytes), null, log.BeginAddress);
+        throw new CorruptIndexException(manifestPath, 0,
+            $"the checkpoint manifest is missing and the log was truncated (it begins at address {log.BeginAddress}), but none of the " +
+            $"{checkpoints.Count} store checkpoints in {StoreDir}/ is a completed one covering the log from there" +
+            $"{(lastError is null ? "" : $" (the newest that would: {lastError})")}: the records before that address would be lost. " +
+            "Restore manifest.json and kv/ from a backup or a copy of the directory");
     }
+
+    // The log address a store checkpoint covers, in the cookie it was taken with: "ECKP" u32 | address i64 | crc32c u32.
+    private const uint CookieMagic = 0x504B4345; // "ECKP"
+
+    private static byte[] CookieOf(long address)
+    {
+        var c = new byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(c, CookieMagic);
+        BinaryPrimitives.WriteInt64LittleEndian(c.AsSpan(4), address);
+        BinaryPrimitives.WriteUInt32LittleEndian(c.AsSpan(12), Engine.Storage.Format.Crc32C.Compute(c.AsSpan(0, 12)));
+        return c;
+    }
+
+    private static long? AddressOfCookie(byte[]? c) =>
+        c is { Length: 16 } && BinaryPrimitives.ReadUInt32LittleEndian(c) == CookieMagic
+            && BinaryPrimitives.ReadUInt32LittleEndian(c.AsSpan(12)) == Engine.Storage.Format.Crc32C.Compute(c.AsSpan(0, 12))
+            && BinaryPrimitives.ReadInt64LittleEndian(c.AsSpan(4)) is >= 0 and var a ? a : null;
 
     private static ArgumentException NoCollection(string dir) =>
         new($"'{dir}' holds no collection; pass a schema to create one.", "schema");
@@ -177,7 +208,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         try
         {
             var manifestPath = Path.Combine(dir, ManifestFile);
-            ThrowIfManifestLost(dir, manifestPath);
+            string storeDir = Path.Combine(dir, StoreDir);
             if (File.Exists(manifestPath))
             {
                 var m = ReadManifest(manifestPath);
@@ -188,15 +219,27 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 long needed = previousToken is null ? address : Math.Min(address, previousAddress);
                 if (needed < log.BeginAddress)
                     throw new CorruptIndexException(manifestPath, 0, $"the checkpoint needs the log from address {needed} but the log begins at {log.BeginAddress}.");
+                try { store = FasterKeyValueStore.Open(storeDir, token, options.StoreMemoryBytes); }
+                catch (CorruptIndexException newest) when (previousToken is not null)
+                {
+                    // The newest KV checkpoint cannot be recovered: the previous one, with the longer log kept for it.
+                    try { store = FasterKeyValueStore.Open(storeDir, previousToken, options.StoreMemoryBytes); }
+                    catch (CorruptIndexException previous)
+                    {
+                        // the newest checkpoint's problem names the damage best (its page checksums cover the most)
+                        throw new CorruptIndexException(newest.FilePath, newest.Offset,
+                            $"{newest.Problem} (the previous checkpoint cannot be recovered either: {previous.Message})", newest);
+                    }
+                    (token, address, previousToken, fellBack) = (previousToken, previousAddress, null, true);
+                }
+                if (AddressOfCookie(store.RecoveredCookie) is long covered && covered != address)
+                {
+                    store.Dispose();
+                    throw new CorruptIndexException(manifestPath, 0,
+                        $"the manifest says store checkpoint {token} covers the log up to address {address}, but the checkpoint was taken at {covered}");
+                }
             }
-            string storeDir = Path.Combine(dir, StoreDir);
-            try { store = FasterKeyValueStore.Open(storeDir, token, options.StoreMemoryBytes); }
-            catch (CorruptIndexException) when (previousToken is not null)
-            {
-                // The newest KV checkpoint cannot be recovered: the previous one, with the longer log kept for it.
-                store = FasterKeyValueStore.Open(storeDir, previousToken, options.StoreMemoryBytes);
-                (token, address, previousToken, fellBack) = (previousToken, previousAddress, null, true);
-            }
+            else (store, token, address) = OpenWithoutManifest(dir, manifestPath, log, options);
             if (token is Guid t) store.PurgeCheckpointsExcept(previousToken is Guid pt ? [t, pt] : [t]);
         }
         catch
@@ -655,7 +698,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         // address still hold every acknowledged write. The log is truncated only up to the previous generation.
         long address = _log.TailAddress;
         Guid token;
-        try { token = await _store.CheckpointAsync(cancellationToken).ConfigureAwait(false); }
+        try { token = await _store.CheckpointAsync(CookieOf(address), cancellationToken).ConfigureAwait(false); }
         catch (IOException e) when (_store.Fault is not null)
         {
             // The store refuses writes from now on: so does the collection (the log still holds every acknowledged write).
@@ -1009,17 +1052,7 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
         catch (JsonException e) { throw new CorruptIndexException(path, 0, $"the checkpoint manifest cannot be read: {e.Message}", e); }
     }
 
-    private static void WriteAtomically(string path, string text)
-    {
-        string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            var bytes = System.Text.Encoding.UTF8.GetBytes(text);
-            fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
-    }
+    private static void WriteAtomically(string path, string text) => DurableFile.Write(path, System.Text.Encoding.UTF8.GetBytes(text));
 
     private volatile Exception? _fault;
 

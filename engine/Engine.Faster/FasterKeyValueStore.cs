@@ -5,14 +5,14 @@ namespace Engine.Faster;
 
 /// <summary>
 /// A byte-key, byte-value store over FASTER KV (<see cref="FasterKV{Key, Value}"/> of <see cref="SpanByte"/>), made
-/// durable by explicit checkpoints: the state a call to <see cref="CheckpointAsync"/> captured is what
+/// durable by explicit checkpoints: the state a call to <see cref="CheckpointAsync(byte[], CancellationToken)"/> captured is what
 /// <see cref="Open"/> recovers; writes after it live in memory and in FASTER's log but are discarded by recovery
 /// (FASTER's CPR recovery to a named checkpoint). Callers that need per-write durability pair it with a write-ahead log
 /// and replay the log's tail after the checkpoint (as <c>Engine.Collections</c> does).
 /// </summary>
 /// <remarks>
 /// Thread safety: reads and writes may run concurrently from any number of threads (a pool of FASTER sessions, one per
-/// call). <see cref="CheckpointAsync"/> may run concurrently with them; the caller decides which writes it must cover.
+/// call). <see cref="CheckpointAsync(byte[], CancellationToken)"/> may run concurrently with them; the caller decides which writes it must cover.
 /// Files in the directory: <c>kv.log*</c> (FASTER's hybrid log) and <c>checkpoints/</c> (index and log checkpoints,
 /// one folder per token).
 /// </remarks>
@@ -29,6 +29,7 @@ public sealed class FasterKeyValueStore : IDisposable
     private readonly string _directory;
     private readonly TaskCompletionSource<IOException> _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private KvPageChecksums? _pageChecksums; // of the newest checkpoint taken or recovered: the next one hashes only what changed
 
     private FasterKeyValueStore(string directory, Guid? recoverFrom, long memoryBytes)
     {
@@ -52,15 +53,102 @@ public sealed class FasterKeyValueStore : IDisposable
         try
         {
             _store = new FasterKV<SpanByte, SpanByte>(settings);
-            if (recoverFrom is Guid token) _store.Recover(token);
+            if (recoverFrom is Guid token)
+            {
+                // FASTER reads the log's pages with unchecked record lengths (damaged bytes crash the process): check
+                // them first against the checkpoint's page checksums, where it has them.
+                if (MetadataOf(_checkpoints, token) is { } info)
+                {
+                    var (begin, end) = KvPageChecksums.RangeOf(info);
+                    _pageChecksums = KvPageChecksums.Read(_directory, token, begin, end);
+                    _pageChecksums?.Verify(LogPrefix, _device.SegmentSize);
+                    VerifiedLogBytes = _pageChecksums is null ? -1 : end - begin;
+                }
+                _store.Recover(token);
+                RecoveredCookie = _store.RecoveredCommitCookie;
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             _store?.Dispose();
             _checkpoints.Dispose();
             _device.Dispose();
+            if (e is CorruptIndexException) throw;
             throw new CorruptIndexException(_directory, 0, $"FASTER KV cannot recover checkpoint {recoverFrom}: {e.GetType().Name}: {e.Message}", e);
         }
+    }
+
+    private string LogPrefix => Path.Combine(_directory, "kv.log");
+
+    /// <summary>The cookie the recovered checkpoint was taken with (<see cref="CheckpointAsync(byte[], CancellationToken)"/>);
+    /// null for a new store or a checkpoint taken without one.</summary>
+    public byte[]? RecoveredCookie { get; }
+
+    /// <summary>Bytes of the log that <see cref="Open"/> checked against the recovered checkpoint's page checksums before
+    /// FASTER read them; -1 when the checkpoint has no checksum file (taken before they existed: the next checkpoint
+    /// writes one), 0 for a new store.</summary>
+    public long VerifiedLogBytes { get; }
+
+    // The metadata FASTER wrote for a log checkpoint, parsed as its recovery does; null when it is missing or unreadable
+    // (FASTER's recovery then fails with its own error).
+    private static HybridLogRecoveryInfo? MetadataOf(DeviceLogCommitCheckpointManager checkpoints, Guid token) => MetadataAndCookie(checkpoints, token)?.Info;
+
+    private static (HybridLogRecoveryInfo Info, byte[]? Cookie)? MetadataAndCookie(DeviceLogCommitCheckpointManager checkpoints, Guid token)
+    {
+        try
+        {
+            var bytes = checkpoints.GetLogCheckpointMetadata(token, null, false, -1);
+            if (bytes is null) return null;
+            using var reader = new StreamReader(new MemoryStream(bytes));
+            var info = new HybridLogRecoveryInfo();
+            info.Initialize(reader);
+            string rest = reader.ReadToEnd();
+            byte[]? cookie = null;
+            if (rest.Length > 0)
+            {
+                try { cookie = Convert.FromBase64String(rest); }
+                catch (FormatException) { }
+            }
+            return (info, cookie);
+        }
+        catch (Exception e) when (e is FasterException or IOException or FormatException or OverflowException or ArgumentException or IndexOutOfRangeException or NullReferenceException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A checkpoint on disk, as <see cref="ListCheckpoints"/> finds it without recovering it.</summary>
+    /// <param name="Token">Its token.</param>
+    /// <param name="Version">FASTER's checkpoint version (higher is newer).</param>
+    /// <param name="Cookie">The cookie it was taken with (null: none).</param>
+    /// <param name="Completed">Whether <see cref="CheckpointAsync(byte[], CancellationToken)"/> returned it: its page checksum
+    /// file is written only after every write of the checkpoint succeeded, so a checkpoint without one was abandoned
+    /// (a write failed) or taken before these files existed.</param>
+    public sealed record StoreCheckpoint(Guid Token, long Version, byte[]? Cookie, bool Completed);
+
+    /// <summary>
+    /// The checkpoints of the store in <paramref name="directory"/> whose FASTER metadata is readable, newest first,
+    /// without opening the store.
+    /// </summary>
+    /// <param name="directory">The store's directory (what <see cref="Open"/> takes).</param>
+    public static IReadOnlyList<StoreCheckpoint> ListCheckpoints(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        if (!Directory.Exists(Path.Combine(dir, "checkpoints"))) return [];
+        using var checkpoints = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
+            new DefaultCheckpointNamingScheme(Path.Combine(dir, "checkpoints")), removeOutdated: false);
+        var found = new List<StoreCheckpoint>();
+        foreach (var token in checkpoints.GetLogCheckpointTokens().Distinct())
+        {
+            if (MetadataAndCookie(checkpoints, token) is not var (info, cookie)) continue;
+            var (begin, end) = KvPageChecksums.RangeOf(info);
+            bool completed;
+            try { completed = KvPageChecksums.Read(dir, token, begin, end) is not null; }
+            catch (CorruptIndexException) { completed = false; }
+            found.Add(new StoreCheckpoint(token, info.version, cookie, completed));
+        }
+        return found.OrderByDescending(c => c.Version).ToList();
     }
 
     /// <summary>
@@ -68,7 +156,7 @@ public sealed class FasterKeyValueStore : IDisposable
     /// when it is null, created empty (whatever the directory held is deleted first).
     /// </summary>
     /// <param name="directory">The store's directory.</param>
-    /// <param name="checkpoint">The token <see cref="CheckpointAsync"/> returned, or null for a new store.</param>
+    /// <param name="checkpoint">The token <see cref="CheckpointAsync(byte[], CancellationToken)"/> returned, or null for a new store.</param>
     /// <param name="memoryBytes">Memory for FASTER's in-memory log (at least 16 MiB = 4 pages; older records page to disk).</param>
     /// <exception cref="CorruptIndexException">The checkpoint is missing or FASTER cannot recover it.</exception>
     public static FasterKeyValueStore Open(string directory, Guid? checkpoint, long memoryBytes = 1L << 28)
@@ -99,6 +187,16 @@ public sealed class FasterKeyValueStore : IDisposable
         ArgumentNullException.ThrowIfNull(keep);
         foreach (var t in _checkpoints.GetLogCheckpointTokens().Concat(_checkpoints.GetIndexCheckpointTokens()).Distinct().ToList())
             if (!keep.Contains(t)) _checkpoints.Purge(t);
+        string sums = Path.Combine(_directory, "checksums");
+        if (!Directory.Exists(sums)) return;
+        foreach (var f in Directory.GetFiles(sums))
+        {
+            string name = Path.GetFileName(f);
+            if (name.EndsWith(".crc", StringComparison.Ordinal) && Guid.TryParse(name[..^4], out var t) && keep.Contains(t)) continue;
+            try { File.Delete(f); }
+            catch (IOException) { } // the next purge retries
+            catch (UnauthorizedAccessException) { }
+        }
     }
 
     /// <summary>Reads the value of <paramref name="key"/>; null when absent.</summary>
@@ -212,9 +310,25 @@ public sealed class FasterKeyValueStore : IDisposable
     /// </remarks>
     /// <exception cref="IOException">A write failed (the disk is full, or the device refused it): the store is faulted
     /// and refuses further writes; or FASTER could not start the checkpoint.</exception>
-    public async Task<Guid> CheckpointAsync(CancellationToken cancellationToken = default)
+    public Task<Guid> CheckpointAsync(CancellationToken cancellationToken = default) => CheckpointAsync(null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="CheckpointAsync(CancellationToken)"/> with a cookie (up to a few hundred bytes) that FASTER stores in
+    /// the checkpoint's metadata: <see cref="RecoveredCookie"/> after recovering it, <see cref="ListCheckpoints"/> without.
+    /// </summary>
+    /// <remarks>
+    /// After FASTER's checkpoint, the CRC-32C of each log page it covers is written to <c>checksums/&lt;token&gt;.crc</c>
+    /// (only pages new or changed since the previous checkpoint are read); <see cref="Open"/> checks them before FASTER
+    /// reads the log. That file is written last, so its presence also says the checkpoint completed.
+    /// </remarks>
+    /// <param name="cookie">The caller's cookie (null: none).</param>
+    /// <param name="cancellationToken">Cancels the wait for FASTER's checkpoint.</param>
+    /// <exception cref="IOException">As <see cref="CheckpointAsync(CancellationToken)"/>, or the checksum file cannot be
+    /// written (the store is not faulted: the checkpoint is simply not returned).</exception>
+    public async Task<Guid> CheckpointAsync(byte[]? cookie, CancellationToken cancellationToken = default)
     {
         ThrowIfFaulted("The checkpoint");
+        _store.CommitCookie = cookie is { Length: > 0 } ? cookie : null;
         var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).AsTask();
         var first = await Task.WhenAny(checkpoint, _fault.Task).ConfigureAwait(false);
         if (first != checkpoint)
@@ -225,6 +339,12 @@ public sealed class FasterKeyValueStore : IDisposable
         var (ok, token) = await checkpoint.ConfigureAwait(false);
         ThrowIfFaulted("The checkpoint"); // a failed index or metadata write: FASTER completed the checkpoint regardless
         if (!ok) throw new IOException($"FASTER KV in '{_directory}' could not take a checkpoint (another one is in progress).");
+        var info = MetadataOf(_checkpoints, token)
+            ?? throw new IOException($"FASTER KV in '{_directory}' took checkpoint {token} but its metadata cannot be read back.");
+        var (begin, end) = KvPageChecksums.RangeOf(info);
+        var sums = KvPageChecksums.Compute(token, begin, end, _pageChecksums, LogPrefix, _device.SegmentSize);
+        sums.Write(_directory);
+        _pageChecksums = sums;
         return token;
     }
 

@@ -308,6 +308,12 @@ public sealed class FasterWriteAheadLog : IWriteAheadLog
     /// <inheritdoc />
     public long BeginAddress => _log.BeginAddress;
 
+    // FASTER's first valid log address (Constants.kFirstValidAddress): where a new log begins.
+    internal const long FirstAddress = 64;
+
+    /// <inheritdoc />
+    public bool WasTruncated => _log.BeginAddress > FirstAddress;
+
     /// <inheritdoc />
     public WalRecoveryInfo Recovery { get; }
 

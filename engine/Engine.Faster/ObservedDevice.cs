@@ -170,4 +170,31 @@ internal static class WriteFaults
     {
         public void Dispose() => Budgets.TryRemove(key, out _);
     }
+
+    private static readonly ConcurrentDictionary<string, byte> FailingFiles = new(StringComparer.Ordinal);
+
+    /// <summary>Atomic small-file writes (<see cref="DurableFile"/>: a collection's manifest, the store's page checksum
+    /// files) to a file named <paramref name="fileName"/> under <paramref name="directory"/> fail as on a full disk,
+    /// leaving a torn temp file, until the result is disposed.</summary>
+    internal static IDisposable FailFileWrites(string directory, string fileName)
+    {
+        string key = Path.Combine(Path.GetFullPath(directory), fileName);
+        FailingFiles[key] = 0;
+        return new FileRemover(key);
+    }
+
+    internal static bool ShouldFailFile(string path)
+    {
+        if (FailingFiles.IsEmpty) return false;
+        string full = Path.GetFullPath(path);
+        foreach (var key in FailingFiles.Keys)
+            if (full == key || (full.StartsWith(Path.GetDirectoryName(key)! + Path.DirectorySeparatorChar, StringComparison.Ordinal) && Path.GetFileName(key) == "*"))
+                return true;
+        return false;
+    }
+
+    private sealed class FileRemover(string key) : IDisposable
+    {
+        public void Dispose() => FailingFiles.TryRemove(key, out _);
+    }
 }

@@ -244,8 +244,15 @@ public class CollectionSnapshotTests
         var bytes = File.ReadAllBytes(kvLog);
         bytes[bytes.AsSpan().IndexOf("body of 18"u8) + 2] ^= 0x20;
         File.WriteAllBytes(kvLog, bytes);
+        // The store's page checksums catch it first, before FASTER reads the page.
+        var first = Assert.Throws<CorruptIndexException>(() => Open(dir.Path, "HNSW8"));
+        Assert.Equal(kvLog, first.FilePath);
+        Assert.Contains("CRC-32C", first.Message);
+        // Without them (a collection from before the page checksum files) the payload checksums do.
+        Directory.Delete(Path.Combine(dir.Path, "kv", "checksums"), recursive: true);
         var e = Assert.Throws<CorruptIndexException>(() => Open(dir.Path, "HNSW8"));
         Assert.Contains("checksum", e.Message);
+        Assert.DoesNotContain("CRC-32C (stored", e.Message);
         using var c2 = Open(dir.Path, "HNSW8", options: new CollectionOptions { VerifyPayloadsOnOpen = false });
         Assert.Equal(CollectionIndexSource.Snapshot, c2.Recovery.IndexSource);
         Assert.NotNull(await c2.GetAsync("k19"));

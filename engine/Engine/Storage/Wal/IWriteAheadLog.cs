@@ -29,6 +29,10 @@ public interface IWriteAheadLog : IDisposable
     /// <summary>Address of the first record the log still holds (everything before it was truncated).</summary>
     long BeginAddress { get; }
 
+    /// <summary>Whether records were ever truncated away: false while the log still holds every record appended since
+    /// it was created (its <see cref="BeginAddress"/> is still that of an empty log, 0 unless the kind says otherwise).</summary>
+    bool WasTruncated => BeginAddress > 0;
+
     /// <summary>What opening the log found: its committed tail, the torn tail it dropped, committed bytes it lacks.</summary>
     WalRecoveryInfo Recovery { get; }
 
