@@ -29,6 +29,8 @@ public sealed class FasterKeyValueStore : IDisposable
     private readonly string _directory;
     private readonly TaskCompletionSource<IOException> _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private Task? _abandonedCheckpoint;
+    private static readonly TimeSpan AbandonedCheckpointWait = TimeSpan.FromSeconds(30);
     private KvPageChecksums? _pageChecksums; // of the newest checkpoint taken or recovered: the next one hashes only what changed
 
     private FasterKeyValueStore(string directory, Guid? recoverFrom, long memoryBytes)
@@ -334,6 +336,7 @@ public sealed class FasterKeyValueStore : IDisposable
         if (first != checkpoint)
         {
             _ = checkpoint.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            _abandonedCheckpoint = checkpoint; // still writing into checkpoints/: Dispose lets it finish first
             throw Faulted("The checkpoint");
         }
         var (ok, token) = await checkpoint.ConfigureAwait(false);
@@ -394,6 +397,12 @@ public sealed class FasterKeyValueStore : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         while (_sessions.TryTake(out var s)) s.Dispose();
+        // A checkpoint abandoned at a fault keeps running on FASTER's threads (the faulted devices report its writes
+        // done, so it ends) and would write into checkpoints/ after Dispose returned: a reopen that clears the
+        // directory meanwhile raced it ("Directory not empty"). With the sessions gone its state machine completes.
+        if (_abandonedCheckpoint is { } pending)
+            try { pending.Wait(AbandonedCheckpointWait); }
+            catch (AggregateException) { } // its failure is the fault already reported
         _store.Dispose();
         _checkpoints.Dispose();
         _device.Dispose();
