@@ -122,21 +122,10 @@ public class IvfGoldenTests
         string? record = Environment.GetEnvironmentVariable("ENGINE_GOLDEN_RECORD");
         if (record is "1" or "results")
         {
-            Directory.CreateDirectory(GoldenDir);
-            File.WriteAllLines(file, new[] { "simd " + SimdKey }.Concat(Compute().Select(c => c.Name + " " + c.Value)));
+            GoldenFixture.Write(file, Compute());
             if (record == "1") SaveOldFormatFiles();
         }
-        var lines = File.ReadAllLines(file);
-        string recordedKey = lines[0]["simd ".Length..];
-        var golden = lines.Skip(1).Select(l => l.Split(' ', 2)).ToDictionary(a => a[0], a => a[1]);
-        var got = Compute().ToList();
-        Assert.Equal(golden.Count, got.Count);
-        foreach (var (name, value) in got)
-        {
-            Assert.True(golden.TryGetValue(name, out var want), $"configuration {name} is not in the fixture");
-            if (recordedKey == SimdKey) Assert.True(want == value, $"configuration {name}: results differ from the recorded ones");
-            else AssertClose(name, want!, value);
-        }
+        GoldenFixture.AssertMatches(file, Compute().ToList());
     }
 
     private static void AssertClose(string name, string want, string got) => GoldenFixture.AssertClose(name, want, got);

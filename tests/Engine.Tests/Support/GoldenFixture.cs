@@ -24,6 +24,31 @@ internal static class GoldenFixture
     public static string SimdKey =>
         $"{(Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128)}/{Engine.Distance.Simd.Best}/{Engine.Distance.Simd.BestInt8}";
 
+    /// <summary>Writes a fixture: the SIMD key line, then one "name value" line per result.</summary>
+    public static void Write(string file, IEnumerable<(string Name, string Value)> results)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllLines(file, new[] { "simd " + SimdKey }.Concat(results.Select(c => c.Name + " " + c.Value)));
+    }
+
+    /// <summary>
+    /// Asserts that <paramref name="got"/> holds exactly the fixture's configurations with its values: bit for bit when
+    /// this machine's SIMD key is the recorded one, else by <see cref="AssertClose"/>.
+    /// </summary>
+    public static void AssertMatches(string file, IReadOnlyCollection<(string Name, string Value)> got)
+    {
+        var lines = File.ReadAllLines(file);
+        string recordedKey = lines[0]["simd ".Length..];
+        var golden = lines.Skip(1).Select(l => l.Split(' ', 2)).ToDictionary(a => a[0], a => a[1]);
+        Assert.Equal(golden.Count, got.Count);
+        foreach (var (name, value) in got)
+        {
+            Assert.True(golden.TryGetValue(name, out var want), $"configuration {name} is not in the fixture");
+            if (recordedKey == SimdKey) Assert.True(want == value, $"configuration {name}: results differ from the recorded ones\nwant {want}\ngot  {value}");
+            else AssertClose(name, want!, value);
+        }
+    }
+
     /// <summary>Floats as comma-separated hex bit patterns (exact).</summary>
     public static string Hex(IEnumerable<float> values) =>
         string.Join(',', values.Select(f => BitConverter.SingleToInt32Bits(f).ToString("x8", CultureInfo.InvariantCulture)));

@@ -170,8 +170,9 @@ public sealed partial class SpannIndex
             // unseen entries.
             var scanner = ScannerFor(s);
             scanner.SetQuery(s.Query);
-            // Codes are of whole vectors: the one "list centre" is the origin, so the coarse key is ‖q‖² (L2) or 0.
-            scanner.SetList(0, ip ? 0 : Distances.SquaredNorm(s.Query));
+            // Codes are of whole vectors: the one "list centre" is the origin, so the coarse key is ‖q‖² (L2) or 0
+            // (raw postings have no coarse term).
+            scanner.SetList(0, ip || _codec is null ? 0 : Distances.SquaredNorm(s.Query));
             var list = s.List;
             var coded = _codec is not null ? BeginCoded(s, k, call.Rerank) : default;
             var upper = _codec is not null ? new TopKHeap(s.UpperKeys.AsSpan(0, k), s.UpperIds.AsSpan(0, k)) : default;
