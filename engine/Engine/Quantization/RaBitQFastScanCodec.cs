@@ -151,7 +151,7 @@ internal sealed class RaBitQFastScanLayout : CodeLayout
 }
 
 /// <summary>
-/// A query's quantised fast-scan table for RaBitQ blocks (shared by IVF's list scanner and SPANN's block estimator):
+/// A query's quantised fast-scan table for RaBitQ blocks (IVF's and SPANN's fast-scan list scanner):
 /// the rotated query's 16-entry table per 4-bit sub-code (the sum of the rotated coordinates over the sub-code's set
 /// bits for 1-bit codes, the coordinate times the value for 4-bit codes), quantised to bytes, so that a block sum s
 /// gives ⟨P q, y⟩ ≈ <see cref="TableBias"/> + s × <see cref="Inv"/>; and the keys of 16 rows of a block.
@@ -324,85 +324,5 @@ internal sealed class RaBitQFastScanTables
         var fromV2 = Vector512.GreaterThanOrEqual(first, Vector512.Create(32));
         var second = Vector512.ConditionalSelect(fromV2, first - Vector512.Create(16), Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
         return Avx512F.PermuteVar16x32x2(t, second, v2);
-    }
-}
-
-/// <summary>
-/// Estimates, for one query, every row of a code area in <see cref="RaBitQFastScanLayout"/> at once (codes made with the
-/// center at the origin, as SPANN's posting codes are): each row's lower-bound key, the unbiased estimate minus its
-/// error bound at ε₀ = <see cref="RaBitQCodec.DefaultEpsilon"/> and the table's rounding bound (what
-/// <see cref="RaBitQEstimator.Distance"/> − <see cref="RaBitQEstimator.Bound"/> gives for row codes, up to the rounding).
-/// Candidates are chosen by these keys and re-scored in their order until one cannot beat the k-th exact distance.
-/// </summary>
-internal sealed class RaBitQFastScanEstimator
-{
-    private readonly RaBitQFastScanLayout _layout;
-    private readonly RaBitQFastScanTables _tables;
-    private readonly bool _l2;
-    private readonly int _d;
-    private readonly ushort[] _out32 = GC.AllocateArray<ushort>(32, pinned: true);
-    private float _bias, _bound, _rounding;
-
-    /// <exception cref="ArgumentException">The codes were made for another metric family.</exception>
-    public RaBitQFastScanEstimator(RaBitQFastScanCodec codec, Metric metric)
-    {
-        if ((metric == Metric.L2) != (codec.Codec.Metric == Metric.L2))
-            throw new ArgumentException($"These RaBitQ codes were made for {codec.Codec.Metric}; an estimator for {metric} needs codes made for it.", nameof(metric));
-        if (!codec.IsTrained) throw new InvalidOperationException("The RaBitQ codec is not trained (no rotation).");
-        _layout = codec.Layout;
-        _tables = new RaBitQFastScanTables(codec);
-        _l2 = metric == Metric.L2;
-        _d = codec.Dimension;
-    }
-
-    /// <summary>Sets the query (d floats).</summary>
-    public void SetQuery(ReadOnlySpan<float> query)
-    {
-        _tables.Set(query);
-        float norm2 = Engine.Distance.Distances.SquaredNorm(query[.._d]);
-        float eps = RaBitQCodec.DefaultEpsilon, norm = MathF.Sqrt(norm2);
-        // The center is the origin: the coarse term is ‖q‖² for L2 and −⟨q, 0⟩ = 0 for inner product; ‖q − c‖ = ‖q‖.
-        _bias = _l2 ? norm2 : 0;
-        _bound = _l2 ? 2 * eps * norm : eps * norm;
-        _rounding = eps * _tables.RoundingSd * (_l2 ? 2 : 1);
-    }
-
-    /// <summary>
-    /// The upper bound of row <paramref name="row"/> of <paramref name="codes"/> whose lower-bound key (from
-    /// <see cref="LowerBoundKeys"/>) is <paramref name="lowerKey"/>: the estimate plus the same error and rounding
-    /// bounds (the true key lies between the two at the bound's confidence).
-    /// </summary>
-    public unsafe float UpperKey(ReadOnlySpan<byte> codes, int row, float lowerKey)
-    {
-        int at = (row >> 5) * _layout.BlockBytes + _layout.CodeBlockBytes + (row & 31) * RaBitQCodec.FactorBytes;
-        if ((uint)row >= (uint)(codes.Length / _layout.BlockBytes * 32) || at + RaBitQCodec.FactorBytes > codes.Length)
-            throw new ArgumentOutOfRangeException(nameof(row), row, "The row is not in the code area.");
-        fixed (byte* c = codes)
-        {
-            float* factors = (float*)(c + at);
-            return lowerKey + 2 * (_bound * factors[2] + _rounding * MathF.Abs(factors[1]));
-        }
-    }
-
-    /// <summary>
-    /// Lower-bound keys of the first <paramref name="count"/> rows stored in <paramref name="codes"/> into
-    /// <paramref name="keys"/> (≥ count floats, rounded up to 32), and per 32-row block the mask of the rows whose key is
-    /// at most <paramref name="threshold"/> into <paramref name="masks"/> (⌈count / 32⌉ words; rows past count are clear).
-    /// </summary>
-    public unsafe void LowerBoundKeys(ReadOnlySpan<byte> codes, int count, float threshold, Span<float> keys, Span<uint> masks)
-    {
-        int m = _layout.M, blockBytes = _layout.BlockBytes, codeBytes = _layout.CodeBlockBytes, blocks = (count + 31) >> 5;
-        if (codes.Length < (long)blocks * blockBytes || keys.Length < blocks * 32 || masks.Length < blocks)
-            throw new ArgumentException($"{count} rows need {blocks * blockBytes} code bytes, {blocks * 32} keys and {blocks} masks.");
-        float bias = _bias, tableBias = _tables.TableBias, inv = _tables.Inv, bound = _bound, rounding = _rounding;
-        fixed (byte* c = codes)
-        fixed (byte* lut = _tables.Lut)
-        fixed (ushort* out32 = _out32)
-        fixed (float* k = keys)
-        {
-            for (int b = 0; b < blocks; b++)
-                masks[b] = RaBitQFastScanTables.BlockKeys(c + (long)b * blockBytes, lut, m, codeBytes, count - b * 32, out32, k + b * 32,
-                    bias, tableBias, inv, bound, rounding, _l2, threshold);
-        }
     }
 }

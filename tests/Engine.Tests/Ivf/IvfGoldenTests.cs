@@ -1,7 +1,6 @@
-using System.Globalization;
-using System.Runtime.Intrinsics;
 using System.Text;
 using Engine.Index.Ivf;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.Ivf;
 
@@ -37,17 +36,9 @@ public class IvfGoldenTests
     private static readonly float[] Queries = IvfTestData.Clustered(NQ, D, 30, seed: 72);
     private static readonly long[] Ids = IvfTestData.Ids(N, offset: 100);
 
-    private static string GoldenDir => Path.Combine(FindRoot(), "tests", "Engine.Tests", "Ivf", "Golden");
+    private static string GoldenDir => GoldenFixture.Folder("Ivf");
 
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Engine.sln"))) return d.FullName;
-        throw new InvalidOperationException("Engine.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    private static string SimdKey =>
-        $"{(Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128)}/{Engine.Distance.Simd.Best}/{Engine.Distance.Simd.BestInt8}";
+    private static string SimdKey => GoldenFixture.SimdKey;
 
     /// <summary>(name, spec, metric, parameters) of every recorded configuration.</summary>
     private static IEnumerable<(string Name, string Spec, Metric Metric, Func<IvfSearchParameters> Params)> Configs()
@@ -104,12 +95,12 @@ public class IvfGoldenTests
         var rec = new float[D];
         var sb = new StringBuilder();
         sb.AppendJoin(',', lab).Append('|');
-        sb.AppendJoin(',', dist.Select(f => BitConverter.SingleToInt32Bits(f).ToString("x8", CultureInfo.InvariantCulture))).Append('|');
+        sb.Append(GoldenFixture.Hex(dist)).Append('|');
         // Decoding: a few reconstructions (refine store, Flat rows or PQ centroid + residual).
         foreach (long id in new long[] { 101, 555, 2999 })
         {
             bool ok = index.TryReconstruct(id, rec);
-            sb.Append(ok ? string.Join(',', rec.Select(f => BitConverter.SingleToInt32Bits(f).ToString("x8", CultureInfo.InvariantCulture))) : "absent").Append(';');
+            sb.Append(ok ? GoldenFixture.Hex(rec) : "absent").Append(';');
         }
         return sb.ToString();
     }
@@ -131,42 +122,13 @@ public class IvfGoldenTests
         string? record = Environment.GetEnvironmentVariable("ENGINE_GOLDEN_RECORD");
         if (record is "1" or "results")
         {
-            Directory.CreateDirectory(GoldenDir);
-            File.WriteAllLines(file, new[] { "simd " + SimdKey }.Concat(Compute().Select(c => c.Name + " " + c.Value)));
+            GoldenFixture.Write(file, Compute());
             if (record == "1") SaveOldFormatFiles();
         }
-        var lines = File.ReadAllLines(file);
-        string recordedKey = lines[0]["simd ".Length..];
-        var golden = lines.Skip(1).Select(l => l.Split(' ', 2)).ToDictionary(a => a[0], a => a[1]);
-        var got = Compute().ToList();
-        Assert.Equal(golden.Count, got.Count);
-        foreach (var (name, value) in got)
-        {
-            Assert.True(golden.TryGetValue(name, out var want), $"configuration {name} is not in the fixture");
-            if (recordedKey == SimdKey) Assert.True(want == value, $"configuration {name}: results differ from the recorded ones");
-            else AssertClose(name, want!, value);
-        }
+        GoldenFixture.AssertMatches(file, Compute().ToList());
     }
 
-    // On a machine with another vector width: ids mostly equal and distances close.
-    private static void AssertClose(string name, string want, string got)
-    {
-        var w = want.Split('|');
-        var g = got.Split('|');
-        var wl = w[0].Split(',');
-        var gl = g[0].Split(',');
-        int same = wl.Zip(gl).Count(p => p.First == p.Second);
-        Assert.True(same >= 0.95 * wl.Length, $"configuration {name}: only {same}/{wl.Length} ids agree with the recorded results");
-        var wd = w[1].Split(',').Select(Bits).ToArray();
-        var gd = g[1].Split(',').Select(Bits).ToArray();
-        Array.Sort(wd);
-        Array.Sort(gd);
-        for (int i = 0; i < wd.Length; i++)
-            if (float.IsFinite(wd[i]))
-                Assert.True(Math.Abs(wd[i] - gd[i]) <= 1e-3 * Math.Max(1, Math.Abs(wd[i])), $"configuration {name}: distance {gd[i]} vs recorded {wd[i]}");
-    }
-
-    private static float Bits(string hex) => BitConverter.Int32BitsToSingle(int.Parse(hex, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+    private static void AssertClose(string name, string want, string got) => GoldenFixture.AssertClose(name, want, got);
 
     /// <summary>Two small files written by the pre-split code: (file, spec, metric).</summary>
     private static readonly (string File, string Spec, Metric Metric)[] OldFiles =

@@ -73,7 +73,7 @@ public unsafe class SpannDeviceBlockListTests
             RaBitQFastScanCodec fs => new RaBitQFastScanListScanner(fs, quantizer, hasRefine: true),
             RaBitQCodec rq => new RaBitQListScanner(rq, quantizer, hasRefine: true),
             null => new FlatListScanner(D, Metric.L2),
-            _ => new CodecListScanner(codec),
+            _ => new EstimatorListScanner(codec, Metric.L2),
         };
 
         // Heap backing.
@@ -164,30 +164,5 @@ public unsafe class SpannDeviceBlockListTests
         var bad = Assert.Throws<CorruptIndexException>(() => block.Acquire(store, location, 2, wrongDimension));
         Assert.Equal("postings-x", bad.FilePath);
         Assert.Equal(0, block.Count);
-    }
-}
-
-/// <summary>A row-code scanner through the codec's own estimator (SQ8 and other row codecs SPANN stores).</summary>
-internal sealed class CodecListScanner(IVectorCodec codec) : IvfListScanner
-{
-    private readonly IDistanceEstimator _estimator = codec.CreateEstimator(Metric.L2);
-
-    public override int CandidatesFor(int k, int candidates, bool hasRefine) => k;
-
-    public override void SetQuery(ReadOnlySpan<float> query) => _estimator.SetQuery(query);
-
-    public override void SetList(int list, float coarseKey) { }
-
-    public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) => Scan(list, probe, ref heap, filter);
-
-    protected override void Scan<TSink>(InvertedList list, int probe, ref TSink sink, in ListFilter filter)
-    {
-        int size = codec.CodeSize;
-        for (int row = 0; row < list.Count; row++)
-        {
-            float key = _estimator.Distance(list.Codes.Slice(row * size, size));
-            if (key > sink.Threshold || (filter.Active && !filter.Allows(list, row))) continue;
-            sink.Push(key, Label(probe, row));
-        }
     }
 }

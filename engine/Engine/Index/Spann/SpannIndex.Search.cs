@@ -1,5 +1,7 @@
 using System.Buffers;
 using Engine.Distance;
+using Engine.Index.Ivf;
+using Engine.Index.Lists;
 using Engine.Quantization;
 using Engine.Storage.Postings;
 
@@ -14,17 +16,19 @@ public sealed partial class SpannIndex
         public float[] Chunk = [];
         public float[] HeadKeys = [];
         public long[] HeadIds = [];
-        public float[] Dist = new float[256];
-        public uint[] Masks = new uint[16];
         public float[] Keys = [];
         public long[] Labels = [];
         public readonly HashSet<long> Seen = new();
         public readonly List<PostingLocation> Locations = new();
         public readonly List<int> Keys32 = new();
-        // Coded postings: the estimator (per index codec), candidate heap by estimate and candidate slots.
-        public IDistanceEstimator? Estimator;          // codes in rows
-        public RaBitQFastScanEstimator? BlockEstimator; // codes in fast-scan blocks
-        public IVectorCodec? EstimatorOwner;
+        // The probed posting, as an inverted list read in place or from a pinned copy, and the list scanner of the
+        // index's codec (chosen once per thread and codec: ScannerFor).
+        public readonly DeviceBlockInvertedList List = new();
+        public IvfListScanner? Scanner;
+        public IVectorCodec? ScannerCodec;
+        public int ScannerDimension;
+        public bool ScannerInnerProduct;
+        // Coded postings: candidate heap by estimate and candidate slots.
         public float[] CandKeys = [];
         public long[] CandSlots = [];
         public long[] SlotIds = new long[64];
@@ -32,10 +36,9 @@ public sealed partial class SpannIndex
         public byte[] SlotVersions = new byte[64];
         public int Slots;
         // Fast-scan coded postings: the k smallest upper bounds among the query's live candidates (a max-heap kept
-        // across its postings: UpperFilled entries of UpperCount = k).
+        // across its postings).
         public float[] UpperKeys = [];
         public long[] UpperIds = [];
-        public int UpperCount, UpperFilled;
         public float[] Vector = [];
     }
 
@@ -161,29 +164,46 @@ public sealed partial class SpannIndex
                 s.Locations.Add(_postings[(int)p].Location);
                 s.Keys32.Add((int)p);
             }
-            // Each posting is scanned as it is read: in place from the store's mapping when it can (no system call,
-            // copy or allocation), else from a copy (blocks written since the mapping, compressed blocks).
+            // Each posting is scanned as it is read: acquired as an inverted list (in place from the store's mapping
+            // when it can: no system call, copy or allocation; else from a pinned copy: blocks written since the
+            // mapping, compressed blocks) and handed to the codec's list scanner, whose sink keeps the live, allowed,
+            // unseen entries.
+            var scanner = ScannerFor(s);
+            scanner.SetQuery(s.Query);
+            // Codes are of whole vectors: the one "list centre" is the origin, so the coarse key is ‖q‖² (L2) or 0
+            // (raw postings have no coarse term).
+            scanner.SetList(0, ip || _codec is null ? 0 : Distances.SquaredNorm(s.Query));
+            var list = s.List;
             var coded = _codec is not null ? BeginCoded(s, k, call.Rerank) : default;
-            for (int i = 0; i < s.Locations.Count; i++)
+            var upper = _codec is not null ? new TopKHeap(s.UpperKeys.AsSpan(0, k), s.UpperIds.AsSpan(0, k)) : default;
+            var bounds = scanner as RaBitQFastScanListScanner; // the upper-bound threshold (fast-scan codes only)
+            try
             {
-                var location = s.Locations[i];
-                PostingView view;
-                if (_store.TryReadInPlace(location, s.Keys32[i], out var mapped))
+                for (int i = 0; i < s.Locations.Count; i++)
                 {
-                    view = DecodePosting(mapped, location);
-                    postingsRead++;
-                    bytesRead += (long)location.Pages * _store.PageSize;
-                }
-                else
-                {
-                    view = DecodePosting(_store.Read(location, s.Keys32[i], out bool cached), location);
-                    if (cached) hits++;
+                    var location = s.Locations[i];
+                    list.Acquire(_store, location, s.Keys32[i], _locatePosting ??= LocatePosting);
+                    if (list.FromCache) hits++;
                     else { postingsRead++; bytesRead += (long)location.Pages * _store.PageSize; }
+                    if (_codec is not null)
+                    {
+                        var sink = new CodedSink(this, s, list, filter, coded, upper, bounds);
+                        scanner.ScanTo(list, i, ref sink);
+                        coded = sink.Candidates;
+                        upper = sink.Upper;
+                        scanned += list.Count;
+                    }
+                    else
+                    {
+                        var sink = new RawSink(this, s, list, filter, heap);
+                        scanner.ScanTo(list, i, ref sink);
+                        heap = sink.Heap;
+                        computed += list.Count;
+                    }
                 }
-                if (_codec is not null) scanned += EstimatePosting(s, view, filter, ref coded);
-                else computed += ScanRawPosting(s, view, filter, ref heap);
             }
-            if (_codec is not null) computed = Rerank(s, ref coded, ref heap);
+            finally { list.Release(); }
+            if (_codec is not null) computed = Rerank(s, scanner.HasErrorBounds, ref coded, ref heap);
         }
         heap.SortAndPad(float.PositiveInfinity);
         for (int i = 0; i < k; i++)
@@ -224,129 +244,120 @@ public sealed partial class SpannIndex
         finally { _lock.ExitRead(); }
     }
 
-    // Raw postings: exact distances of every entry; the live, allowed, unseen ones that beat the k-th enter the heap.
-    private long ScanRawPosting(Scratch s, PostingView view, IIdFilter? filter, ref TopKHeap heap)
+    /// <summary>
+    /// The list scanner of this index's postings for the calling thread (made on its first query, again when the thread
+    /// searches an index of another codec or shape): <see cref="RaBitQFastScanListScanner"/> for <c>RaBitQfs{b}</c>,
+    /// <see cref="RaBitQListScanner"/> for <c>RaBitQ{b}</c> (both with error bounds: keys are the estimate minus its
+    /// bound, and the re-ranking stops by them), <see cref="PQListScanner"/> for <c>PQ{m}</c> and <c>PQ{m}x4</c> (one
+    /// table of whole-vector distances, no residual tables), <see cref="EstimatorListScanner"/> for SQ8 and BIN, and
+    /// <see cref="FlatListScanner"/> for raw postings (exact distances). Cosine is L2 inside.
+    /// </summary>
+    private IvfListScanner ScannerFor(Scratch s)
     {
         bool ip = Metric == Metric.InnerProduct;
-        int m = view.Count;
-        if (s.Dist.Length < m) s.Dist = new float[Math.Max(m, s.Dist.Length * 2)];
-        var dist = s.Dist.AsSpan(0, m);
-        if (ip) Distances.DotOneToMany(s.Query, view.Vectors, dist);
-        else Distances.SquaredL2OneToMany(s.Query, view.Vectors, dist);
-        for (int j = 0; j < m; j++)
+        if (s.Scanner is not null && ReferenceEquals(s.ScannerCodec, _codec) && s.ScannerDimension == Dimension && s.ScannerInnerProduct == ip)
+            return s.Scanner;
+        var metric = ip ? Metric.InnerProduct : Metric.L2;
+        var origin = new FlatCoarseQuantizer(1, Dimension, metric); // whole-vector codes: one list whose centre is 0
+        s.Scanner = _codec switch
         {
-            float key = ip ? -dist[j] : dist[j];
-            if (key > heap.Threshold) continue;
-            long id = view.Ids[j];
-            if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) continue;
-            heap.Push(key, id);
+            null => new FlatListScanner(Dimension, metric),
+            RaBitQFastScanCodec fs => new RaBitQFastScanListScanner(fs, origin, hasRefine: true),
+            RaBitQCodec rq => new RaBitQListScanner(rq, origin, hasRefine: true),
+            ProductQuantizer pq => new PQListScanner(pq, tables: null, metric),
+            var other => new EstimatorListScanner(other, metric),
+        };
+        (s.ScannerCodec, s.ScannerDimension, s.ScannerInnerProduct) = (_codec, Dimension, ip);
+        return s.Scanner;
+    }
+
+    private BlockSectionLocator? _locatePosting; // LocatePosting as a delegate, made once
+
+    /// <summary>Checks a posting block's payload and says where its ids, versions, refine offsets and codes lie.</summary>
+    private BlockSections LocatePosting(ReadOnlySpan<byte> payload, long blockOffset) =>
+        PostingCodec.Sections(payload, Dimension, _codeLayout, _store.Device.Name, blockOffset);
+
+    /// <summary>
+    /// True when entry <paramref name="row"/> of the acquired posting may enter the query's results: its copy is live
+    /// (id and version), the caller's filter allows its id, and no other replica of the id entered before (the id is
+    /// then recorded as seen). Checked only for entries whose key beats the sink's threshold, in this order.
+    /// </summary>
+    private bool Admit(Scratch s, DeviceBlockInvertedList list, int row, IIdFilter? filter, out long id)
+    {
+        id = list.Ids[row];
+        return IsLive(id, list.Versions[row]) && (filter is null || filter.IsAllowed(id)) && s.Seen.Add(id);
+    }
+
+    /// <summary>Raw postings: the admitted entries go to the query's result heap with their exact distance and id.</summary>
+    private ref struct RawSink(SpannIndex index, Scratch s, DeviceBlockInvertedList list, IIdFilter? filter, TopKHeap heap) : ICandidateSink
+    {
+        public TopKHeap Heap = heap;
+
+        public readonly float Threshold => Heap.Threshold;
+
+        public void Push(float key, long label)
+        {
+            if (index.Admit(s, list, IvfListScanner.RowOf(label), filter, out long id)) Heap.Push(key, id);
         }
-        return m;
     }
 
     /// <summary>
-    /// Coded postings, per query: the estimator gets the query and a candidate heap of width k × <paramref name="rerank"/>
-    /// (keyed by estimate, holding slots of <see cref="Scratch.SlotIds"/>) starts empty.
+    /// Coded postings: the admitted entries take a candidate slot (id, refine offset, version) and enter the candidate
+    /// heap by their estimate key. With fast-scan codes (<paramref name="bounds"/> given) the threshold is also the k-th
+    /// smallest upper bound among the query's admitted candidates (<see cref="RaBitQFastScanListScanner.UpperKey"/>).
     /// </summary>
-    private TopKHeap BeginCoded(Scratch s, int k, int rerank)
+    private ref struct CodedSink(SpannIndex index, Scratch s, DeviceBlockInvertedList list, IIdFilter? filter, TopKHeap candidates,
+        TopKHeap upper, RaBitQFastScanListScanner? bounds) : ICandidateSink
+    {
+        public TopKHeap Candidates = candidates;
+        public TopKHeap Upper = upper;
+
+        public readonly float Threshold => bounds is null ? Candidates.Threshold : Math.Min(Candidates.Threshold, Upper.Threshold);
+
+        public void Push(float key, long label)
+        {
+            int row = IvfListScanner.RowOf(label);
+            if (!index.Admit(s, list, row, filter, out long id)) return;
+            int slot = s.Slots++;
+            if (slot == s.SlotIds.Length)
+            {
+                Array.Resize(ref s.SlotIds, slot * 2);
+                Array.Resize(ref s.SlotOffsets, slot * 2);
+                Array.Resize(ref s.SlotVersions, slot * 2);
+            }
+            s.SlotIds[slot] = id;
+            s.SlotOffsets[slot] = list.RefineOffsets[row];
+            s.SlotVersions[slot] = list.Versions[row];
+            Candidates.Push(key, slot);
+            if (bounds is null) return;
+            float u = bounds.UpperKey(list, row, key);
+            if (u < Upper.Threshold) Upper.Push(u, 0);
+        }
+    }
+
+    /// <summary>
+    /// Coded postings, per query: a candidate heap of width k × <paramref name="rerank"/> (keyed by estimate, holding
+    /// slots of <see cref="Scratch.SlotIds"/>) starts empty.
+    /// </summary>
+    private static TopKHeap BeginCoded(Scratch s, int k, int rerank)
     {
         int width = (int)Math.Min((long)k * rerank, 1 << 24);
         if (s.CandKeys.Length < width) { s.CandKeys = new float[width]; s.CandSlots = new long[width]; }
-        if (s.Vector.Length != Dimension) s.Vector = new float[Dimension];
-        if (!ReferenceEquals(s.EstimatorOwner, _codec))
-        {
-            var metric = Metric == Metric.InnerProduct ? Metric.InnerProduct : Metric.L2;
-            s.BlockEstimator = _codec is RaBitQFastScanCodec fs ? new RaBitQFastScanEstimator(fs, metric) : null;
-            s.Estimator = s.BlockEstimator is null ? _codec!.CreateEstimator(metric) : null;
-            s.EstimatorOwner = _codec;
-        }
-        if (s.BlockEstimator is not null) s.BlockEstimator.SetQuery(s.Query);
-        else s.Estimator!.SetQuery(s.Query);
+        if (s.Vector.Length != s.Query.Length) s.Vector = new float[s.Query.Length];
         s.Slots = 0;
         if (s.UpperKeys.Length < k) { s.UpperKeys = new float[k]; s.UpperIds = new long[k]; }
-        s.UpperCount = k;
-        s.UpperFilled = 0;
         return new TopKHeap(s.CandKeys.AsSpan(0, width), s.CandSlots.AsSpan(0, width));
     }
 
     /// <summary>
-    /// Coded postings: estimates every entry of one posting from its code and offers the live, allowed, unseen ones to
-    /// <paramref name="candidates"/>. RaBitQ's keys are the optimistic estimate − bound (see <see cref="Rerank"/>).
-    /// Returns the codes estimated.
-    /// </summary>
-    private long EstimatePosting(Scratch s, PostingView view, IIdFilter? filter, ref TopKHeap candidates)
-    {
-        int n = view.Count;
-        if (s.BlockEstimator is not null)
-        {
-            // Fast-scan blocks: every entry's lower-bound key at once, 32 per block, with the mask of those that can
-            // enter the candidates as they stand before the posting (re-checked against the tightening threshold).
-            int padded = (n + 31) & ~31, blocks = padded >> 5;
-            if (s.Dist.Length < padded) s.Dist = new float[Math.Max(padded, s.Dist.Length * 2)];
-            if (s.Masks.Length < blocks) s.Masks = new uint[Math.Max(blocks, s.Masks.Length * 2)];
-            // An entry whose lower bound exceeds the k-th smallest upper bound among the live candidates so far cannot
-            // be among the k nearest (at the bounds' confidence, the rule re-ranking stops by), so the threshold is
-            // the smaller of that and the candidate heap's.
-            var upper = new TopKHeap(s.UpperKeys.AsSpan(0, s.UpperCount), s.UpperIds.AsSpan(0, s.UpperCount), s.UpperFilled);
-            static float Threshold(ref TopKHeap candidates, ref TopKHeap upper) => Math.Min(candidates.Threshold, upper.Threshold);
-            s.BlockEstimator.LowerBoundKeys(view.Codes, n, Threshold(ref candidates, ref upper), s.Dist, s.Masks);
-            for (int b = 0; b < blocks; b++)
-            {
-                for (uint mask = s.Masks[b]; mask != 0; mask &= mask - 1)
-                {
-                    int j = b * 32 + System.Numerics.BitOperations.TrailingZeroCount(mask);
-                    float key = s.Dist[j];
-                    if (key <= Threshold(ref candidates, ref upper) && Offer(s, view, j, key, filter, ref candidates))
-                    {
-                        float u = s.BlockEstimator.UpperKey(view.Codes, j, key);
-                        if (u < upper.Threshold) upper.Push(u, 0);
-                    }
-                }
-            }
-            s.UpperFilled = upper.Count;
-            return n;
-        }
-        var estimator = s.Estimator!;
-        var bounded = estimator as IBoundedDistanceEstimator;
-        for (int j = 0; j < n; j++)
-        {
-            var code = view.Code(j);
-            float key = estimator.Distance(code);
-            if (bounded is not null) key -= bounded.Bound(code, RaBitQCodec.DefaultEpsilon);
-            if (key <= candidates.Threshold) Offer(s, view, j, key, filter, ref candidates);
-        }
-        return n;
-    }
-
-    // Offers entry j of a coded posting with its estimate key: live, allowed and unseen entries take a slot (true).
-    private bool Offer(Scratch s, PostingView view, int j, float key, IIdFilter? filter, ref TopKHeap candidates)
-    {
-        long id = view.Ids[j];
-        if (!IsLive(id, view.Versions[j]) || (filter is not null && !filter.IsAllowed(id)) || !s.Seen.Add(id)) return false;
-        int slot = s.Slots++;
-        if (slot == s.SlotIds.Length)
-        {
-            Array.Resize(ref s.SlotIds, slot * 2);
-            Array.Resize(ref s.SlotOffsets, slot * 2);
-            Array.Resize(ref s.SlotVersions, slot * 2);
-        }
-        s.SlotIds[slot] = id;
-        s.SlotOffsets[slot] = view.Offsets[j];
-        s.SlotVersions[slot] = view.Versions[j];
-        candidates.Push(key, slot);
-        return true;
-    }
-
-    /// <summary>
     /// Coded postings, after the query's last posting: re-ranks the candidates with exact distances from their refine
-    /// records into <paramref name="heap"/>. RaBitQ's candidates are re-scored in ascending order of their lower bounds
+    /// records into <paramref name="heap"/>. Error-bounded candidates (<paramref name="bounded"/>: RaBitQ) are re-scored in ascending order of their lower bounds
     /// until one cannot beat the k-th exact distance (as IVF's RaBitQ refine does); other codecs re-score all of them.
     /// Returns the refine records read.
     /// </summary>
-    private long Rerank(Scratch s, ref TopKHeap candidates, ref TopKHeap heap)
+    private long Rerank(Scratch s, bool bounded, ref TopKHeap candidates, ref TopKHeap heap)
     {
         bool ip = Metric == Metric.InnerProduct;
-        bool bounded = s.BlockEstimator is not null || s.Estimator is IBoundedDistanceEstimator;
         int n = bounded ? candidates.SortAndPad(float.PositiveInfinity) : candidates.Count;
         long refined = 0;
         for (int c = 0; c < n; c++)

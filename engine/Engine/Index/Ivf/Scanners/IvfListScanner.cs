@@ -64,6 +64,21 @@ internal abstract class IvfListScanner
     }
 
     /// <summary>
+    /// Scores every row of <paramref name="list"/> into a caller's sink: each (key, label) whose key is at most
+    /// <c>sink.Threshold</c> (read after each offer) is offered, in row order, with no row filter: the sink decides
+    /// which offers it keeps (SPANN's: the row's liveness by id and version, the caller's id filter, replicas already
+    /// seen in the query's earlier postings), and its threshold may be tighter than a heap's (the fast-scan upper-bound
+    /// threshold, <see cref="RaBitQFastScanListScanner.UpperKey"/>). The keys and row order are those
+    /// <see cref="ScanCodes"/> and <see cref="ScanRange"/> use (the same loop, <see cref="Scan{TSink}"/>), specialised for
+    /// the sink's struct type, so IVF's own scans compile as they did. Nothing is buffered (<see cref="Drain"/> is not needed).
+    /// </summary>
+    public void ScanTo<TSink>(InvertedList list, int probe, ref TSink sink) where TSink : ICandidateSink, allows ref struct =>
+        Scan(list, probe, ref sink, default);
+
+    /// <summary>The row of a label (the low 32 bits; the probe is in the high ones).</summary>
+    public static int RowOf(long label) => (int)(uint)label;
+
+    /// <summary>
     /// The scoring loop, generic over where candidates go (a k-NN heap or a range collector): every row the filter
     /// allows whose key is at most <c>sink.Threshold</c> (read after each offer) is offered to <paramref name="sink"/>.
     /// </summary>

@@ -69,6 +69,22 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         }
     }
 
+    /// <summary>
+    /// The upper bound of row <paramref name="row"/> of <paramref name="list"/> (of the list last set) whose key, the
+    /// lower bound a scan offered, is <paramref name="lowerKey"/>: the estimate plus the same error and rounding bounds
+    /// (the true key lies between the two at the bound's confidence). A caller that keeps the k-th smallest upper bound
+    /// among the candidates it accepted may use it as a second threshold (SPANN does): an entry whose lower bound exceeds
+    /// it cannot be among the k nearest at the confidence the re-ranking stops by. IVF does not use it. Only meaningful
+    /// with error bounds (a refine store: <see cref="IvfListScanner.HasErrorBounds"/>); without them it is the key.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The row is not in the list.</exception>
+    public float UpperKey(InvertedList list, int row, float lowerKey)
+    {
+        if ((uint)row >= (uint)list.Count) throw new ArgumentOutOfRangeException(nameof(row), row, $"The list holds {list.Count} rows.");
+        var (f, err) = Factors(list, row);
+        return lowerKey + 2 * (BoundScale * err + RoundingBound * MathF.Abs(f));
+    }
+
     protected override float RoundingBound => HasErrorBounds ? Epsilon * _tables.RoundingSd * (L2 ? 2 : 1) : 0;
 
     protected override unsafe (float F, float Err) Factors(InvertedList list, int row)
