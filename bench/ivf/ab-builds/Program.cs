@@ -4,7 +4,7 @@ using System.Reflection;
 using System.Runtime.Loader;
 
 // ab-builds DIR_A,DIR_B[,...] INDEX DATA PROBES REFINE THREADS ROUNDS SECONDS
-// Loads INDEX (an IVF index file, heap-loaded) once per build, then per round searches the first 2 000 queries of
+// Loads INDEX (an IVF index file, heap-loaded; or a SPANN directory, a copy opened per build) once per build, then per round searches the first 2 000 queries of
 // DATA (an `engine data fetch` directory) with each build for SECONDS, k = 10; prints each build's recall@10 and the
 // median and 90th percentile of its batches' QPS over all rounds, and the ratio of medians to the first build.
 if (args.Length != 8)
@@ -34,14 +34,39 @@ foreach (var dir in dirs)
         truth = (int[])Prop(data, "GroundTruth");
         truthK = (int)Prop(data, "GroundTruthK");
     }
-    var factory = asm.GetType("Engine.Index.IndexFactory")!.GetMethods()
-        .First(m => m.Name == "Load" && m.GetParameters().Length >= 2 && m.GetParameters()[0].ParameterType == typeof(string) && m.GetParameters()[1].ParameterType == typeof(bool));
-    var index = Invoke(factory, null, args[1], false);
-    var parametersType = asm.GetType("Engine.Index.Ivf.IvfSearchParameters")!;
-    var parameters = Activator.CreateInstance(parametersType)!;
-    parametersType.GetProperty("Probes")!.SetValue(parameters, probes);
-    parametersType.GetProperty("RefineFactor")!.SetValue(parameters, refine);
-    parametersType.GetProperty("Threads")!.SetValue(parameters, threads);
+    object index, parameters;
+    if (Directory.Exists(args[1]))
+    {
+        // A SPANN directory: each build opens its own copy (an open takes the directory's lock and may write); REFINE
+        // is the per-call rerank factor (0 = the index's own).
+        string copy = Path.Combine(Path.GetTempPath(), $"ab-spann-{Environment.ProcessId}-{builds.Count}");
+        if (Directory.Exists(copy)) Directory.Delete(copy, true);
+        foreach (var f in Directory.GetFiles(args[1], "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(copy, Path.GetRelativePath(args[1], f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        var open = asm.GetType("Engine.Index.Spann.SpannIndex")!.GetMethods()
+            .First(m => m.Name == "Open" && m.GetParameters()[0].ParameterType == typeof(string));
+        index = Invoke(open, null, copy);
+        var spannParameters = asm.GetType("Engine.Index.Spann.SpannSearchParameters")!;
+        parameters = Activator.CreateInstance(spannParameters)!;
+        spannParameters.GetProperty("Probes")!.SetValue(parameters, probes);
+        if (refine > 0) spannParameters.GetProperty("Rerank")!.SetValue(parameters, refine);
+        spannParameters.GetProperty("Threads")!.SetValue(parameters, threads);
+    }
+    else
+    {
+        var factory = asm.GetType("Engine.Index.IndexFactory")!.GetMethods()
+            .First(m => m.Name == "Load" && m.GetParameters().Length >= 2 && m.GetParameters()[0].ParameterType == typeof(string) && m.GetParameters()[1].ParameterType == typeof(bool));
+        index = Invoke(factory, null, args[1], false);
+        var parametersType = asm.GetType("Engine.Index.Ivf.IvfSearchParameters")!;
+        parameters = Activator.CreateInstance(parametersType)!;
+        parametersType.GetProperty("Probes")!.SetValue(parameters, probes);
+        parametersType.GetProperty("RefineFactor")!.SetValue(parameters, refine);
+        parametersType.GetProperty("Threads")!.SetValue(parameters, threads);
+    }
     builds.Add((dir, Bind(index, parameters)));
 }
 var distances = new float[Nq * K];
