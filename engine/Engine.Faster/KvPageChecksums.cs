@@ -70,7 +70,8 @@ internal sealed class KvPageChecksums
             if (crc != Pages[i])
                 throw new CorruptIndexException(file, offset,
                     $"FASTER KV log page {(Begin >> PageBits) + i} (4 MiB at log address {((Begin >> PageBits) + i) << PageBits}) fails its CRC-32C " +
-                    $"(stored {Pages[i]:x8}, computed {crc:x8}; the checkpoint's page checksums are in checksums/{Token:N}.crc): the store's log is damaged");
+                    $"(stored {Pages[i]:x8}, computed {crc:x8}; the checkpoint's page checksums are in checksums/{Token:N}.crc): the store's log is damaged; restore the directory " +
+                    "from a backup or a copy (FASTER's recovery would read the damaged records unchecked, so the store is not opened)");
         });
     }
 

@@ -114,6 +114,38 @@ public class SpannStorageTests
     }
 
     [Fact]
+    public void SaveIntoAnotherStorageObjectOverItsOwnDirectory_Checkpoints_AndLosesNothing()
+    {
+        // Save(target) writes a compacted copy into a foreign storage, deleting the posting files and the log there; over
+        // the index's own directory (a second FileIndexStorage, not the same object) that deleted the live files under
+        // the open index, and writes after it were lost at the next reopen. It must checkpoint in place instead.
+        var data = SpannTestData.Clustered(900, D, seed: 76);
+        var queries = data.AsSpan(0, 20 * D).ToArray();
+        using var dir = new TestDirectory();
+        string path = Path.Combine(dir.Path, "idx");
+        using (var index = SpannIndex.Create(path, D, Metric.L2, new SpannOptions { PostingSize = 16 }, FileWriteAheadLogProvider.Instance))
+        {
+            index.Train(data);
+            index.Add(data.AsSpan(0, 600 * D), Range(0, 600));
+        }
+        (float[] Dist, long[] Labels) before;
+        using (var index = SpannIndex.Open(new FileIndexStorage(path)))
+        {
+            index.Save(new FileIndexStorage(path));
+            index.Add(data.AsSpan(600 * D), Range(600, 300)); // logged after the save
+            Assert.Equal(900, index.Count);
+            index.WaitForMaintenance();
+            before = Answers(index, queries);
+        }
+        using var reopened = SpannIndex.Open(path);
+        Assert.Equal(900, reopened.Count);
+        reopened.Verify().ThrowIfCorrupt();
+        reopened.WaitForMaintenance();
+        var after = Answers(reopened, queries);
+        Assert.Equal(before.Labels, after.Labels);
+    }
+
+    [Fact]
     public void SaveIntoCallerStorage_OpensThere_WithTheAnswersOfASavedDirectory()
     {
         var data = SpannTestData.Clustered(800, D, seed: 74);

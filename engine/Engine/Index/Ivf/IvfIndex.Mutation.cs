@@ -206,8 +206,12 @@ public sealed partial class IvfIndex
     public long TrimExcess()
     {
         _lock.EnterWrite();
-        Interlocked.Increment(ref _deviceStamp);
-        try { return _lists.TrimExcess(); }
+        try
+        {
+            long released = _lists.TrimExcess();
+            if (released > 0) Interlocked.Increment(ref _deviceStamp); // list addresses moved: the device copy is rebuilt
+            return released;
+        }
         finally { _lock.ExitWrite(); }
     }
 

@@ -171,7 +171,9 @@ public sealed partial class SpannIndex
         WaitForMaintenance();
         lock (_writerGate)
         {
-            if (ReferenceEquals(target, _storage))
+            // Its own storage, also through another object over the same directory: saving a compacted copy there
+            // would delete the live posting files and log under the open index.
+            if (ReferenceEquals(target, _storage) || (target is FileIndexStorage files && _storage is FileIndexStorage own && files.IsAt(own.Location)))
             {
                 CheckpointLocked();
                 return;
