@@ -29,7 +29,7 @@ public sealed class FasterKeyValueStore : IDisposable
     private readonly string _directory;
     private readonly TaskCompletionSource<IOException> _fault = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
-    private Task? _abandonedCheckpoint;
+    private volatile Task? _abandonedCheckpoint;
     private static readonly TimeSpan AbandonedCheckpointWait = TimeSpan.FromSeconds(30);
     private KvPageChecksums? _pageChecksums; // of the newest checkpoint taken or recovered: the next one hashes only what changed
 
@@ -332,11 +332,11 @@ public sealed class FasterKeyValueStore : IDisposable
         ThrowIfFaulted("The checkpoint");
         _store.CommitCookie = cookie is { Length: > 0 } ? cookie : null;
         var checkpoint = _store.TakeFullCheckpointAsync(CheckpointType.FoldOver, cancellationToken).AsTask();
+        _abandonedCheckpoint = checkpoint; // until it completes, Dispose waits for it (a fault or a cancelled wait leaves it running)
         var first = await Task.WhenAny(checkpoint, _fault.Task).ConfigureAwait(false);
         if (first != checkpoint)
         {
             _ = checkpoint.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            _abandonedCheckpoint = checkpoint; // still writing into checkpoints/: Dispose lets it finish first
             throw Faulted("The checkpoint");
         }
         var (ok, token) = await checkpoint.ConfigureAwait(false);
