@@ -155,6 +155,28 @@ def int_list(text):
     return values
 
 
+def index_bytes_faiss(faiss, index):
+    """The index as faiss writes it (codes, ids, refine store, centroids); None where this faiss cannot say."""
+    try:
+        return int(faiss.serialize_index(index).size)
+    except (AttributeError, RuntimeError, TypeError):
+        return None
+
+
+def index_bytes_hnswlib(index):
+    """hnswlib's saved file, its memory image (vectors, links, labels); None where this hnswlib cannot say."""
+    save = getattr(index, 'save_index', None)
+    if save is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'hnsw.bin')
+        try:
+            save(path)
+            return os.path.getsize(path)
+        except (OSError, RuntimeError):
+            return None
+
+
 def run_faiss(spec, xb, xq, gt, metric, a, emit):
     faiss = require('faiss')
     faiss.omp_set_num_threads(a.threads)
@@ -165,7 +187,7 @@ def run_faiss(spec, xb, xq, gt, metric, a, emit):
     index.add(xb)
     build = time.perf_counter() - t
     version = 'faiss ' + faiss.__version__
-    size = int(faiss.serialize_index(index).size)  # the index as faiss writes it: codes, ids, refine store, centroids
+    size = index_bytes_faiss(faiss, index)
     search = lambda q: index.search(q, a.k)[1]
     inner = faiss.downcast_index(index.base_index) if hasattr(index, 'k_factor') else index
     try:
@@ -198,9 +220,7 @@ def run_hnswlib(xb, xq, gt, metric, a, emit):
     index.init_index(max_elements=len(xb), ef_construction=a.ef_construction, M=a.hnsw_m, random_seed=100)
     index.add_items(xb, np.arange(len(xb)), num_threads=a.threads)
     build = time.perf_counter() - t
-    with tempfile.TemporaryDirectory() as tmp:  # hnswlib's file is its memory image (vectors, links, labels)
-        index.save_index(os.path.join(tmp, 'hnsw.bin'))
-        size = os.path.getsize(os.path.join(tmp, 'hnsw.bin'))
+    size = index_bytes_hnswlib(index)
     index.set_num_threads(a.threads)
     spec = f'HNSW M{a.hnsw_m} efC{a.ef_construction}'
     for ef in a.ef:
@@ -252,7 +272,9 @@ def main(argv=None):
 
     def emit(system, spec, params, recall, qps, build, version, index_bytes):
         row = dict(system=system, spec=spec, params=params, recall=round(recall, 5), qps=round(qps, 1),
-                   build_seconds=round(build, 3), version=version, index_bytes=index_bytes, **common)
+                   build_seconds=round(build, 3), version=version, **common)
+        if index_bytes is not None:
+            row['index_bytes'] = index_bytes
         out.write(json.dumps(row) + '\n')
         out.flush()
         print(f'{system:8} {spec:28} {params} recall@{a.k}={recall:.4f} qps={qps:.0f}', file=sys.stderr)
