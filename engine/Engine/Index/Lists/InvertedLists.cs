@@ -232,11 +232,7 @@ internal sealed class HeapInvertedList : InvertedList
     {
         if (_ids.Length >= rows) return false;
         int cap = Math.Max(rows, Math.Max(32, _ids.Length * 2));
-        cap = (cap + 31) & ~31; // whole fast-scan blocks
-        Grow(ref _ids, cap);
-        Grow(ref _attributes, cap);
-        Grow(ref _codes, checked((int)layout.Bytes(cap)));
-        if (refineBytes > 0) Grow(ref _refine, checked(cap * refineBytes));
+        Resize((cap + 31) & ~31, layout, refineBytes); // whole fast-scan blocks
         return true;
     }
 
@@ -248,11 +244,17 @@ internal sealed class HeapInvertedList : InvertedList
     {
         int cap = (Count + 31) & ~31;
         if (_ids.Length <= cap) return false;
+        Resize(cap, layout, refineBytes);
+        return true;
+    }
+
+    // Every array to cap rows (the first rows kept), pinned: the one place a heap list's storage is replaced.
+    private void Resize(int cap, CodeLayout layout, int refineBytes)
+    {
         Grow(ref _ids, cap);
         Grow(ref _attributes, cap);
         Grow(ref _codes, checked((int)layout.Bytes(cap)));
         if (refineBytes > 0) Grow(ref _refine, checked(cap * refineBytes));
-        return true;
     }
 
     // Array.Resize, into a pinned array.
