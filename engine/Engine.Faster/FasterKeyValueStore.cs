@@ -62,9 +62,9 @@ public sealed class FasterKeyValueStore : IDisposable
                 if (MetadataOf(_checkpoints, token) is { } info)
                 {
                     var (begin, end) = KvPageChecksums.RangeOf(info);
-                    _pageChecksums = KvPageChecksums.Read(_directory, token, begin, end);
-                    _pageChecksums?.Verify(LogPrefix, _device.SegmentSize);
-                    VerifiedLogBytes = _pageChecksums is null ? -1 : end - begin;
+                    _pageChecksums = KvPageChecksums.Read(_directory, token, begin, end, KvPageChecksums.TailOf(info));
+                    _pageChecksums?.Verify(_directory, LogPrefix, _device.SegmentSize);
+                    VerifiedLogBytes = _pageChecksums is null ? -1 : _pageChecksums.Tail - begin;
                 }
                 _store.Recover(token);
                 RecoveredCookie = _store.RecoveredCommitCookie;
@@ -146,7 +146,7 @@ public sealed class FasterKeyValueStore : IDisposable
             if (MetadataAndCookie(checkpoints, token) is not var (info, cookie)) continue;
             var (begin, end) = KvPageChecksums.RangeOf(info);
             bool completed;
-            try { completed = KvPageChecksums.Read(dir, token, begin, end) is not null; }
+            try { completed = KvPageChecksums.Read(dir, token, begin, end, KvPageChecksums.TailOf(info)) is not null; }
             catch (CorruptIndexException) { completed = false; }
             found.Add(new StoreCheckpoint(token, info.version, cookie, completed));
         }
@@ -319,9 +319,9 @@ public sealed class FasterKeyValueStore : IDisposable
     /// the checkpoint's metadata: <see cref="RecoveredCookie"/> after recovering it, <see cref="ListCheckpoints"/> without.
     /// </summary>
     /// <remarks>
-    /// After FASTER's checkpoint, the CRC-32C of each log page it covers is written to <c>checksums/&lt;token&gt;.crc</c>
-    /// (only pages new or changed since the previous checkpoint are read); <see cref="Open"/> checks them before FASTER
-    /// reads the log. That file is written last, so its presence also says the checkpoint completed.
+    /// After FASTER's checkpoint, the CRC-32C of each log page it covers (only pages new or changed since the previous
+    /// checkpoint are read), of the last bytes it covers and of the checkpoint's own files (metadata and hash table) is
+    /// written to <c>checksums/&lt;token&gt;.crc</c>; <see cref="Open"/> checks them before FASTER reads any of them. That file is written last, so its presence also says the checkpoint completed.
     /// </remarks>
     /// <param name="cookie">The caller's cookie (null: none).</param>
     /// <param name="cancellationToken">Cancels the wait for FASTER's checkpoint.</param>
@@ -345,7 +345,7 @@ public sealed class FasterKeyValueStore : IDisposable
         var info = MetadataOf(_checkpoints, token)
             ?? throw new IOException($"FASTER KV in '{_directory}' took checkpoint {token} but its metadata cannot be read back.");
         var (begin, end) = KvPageChecksums.RangeOf(info);
-        var sums = KvPageChecksums.Compute(token, begin, end, _pageChecksums, LogPrefix, _device.SegmentSize);
+        var sums = KvPageChecksums.Compute(token, begin, end, KvPageChecksums.TailOf(info), _pageChecksums, _directory, LogPrefix, _device.SegmentSize);
         sums.Write(_directory);
         _pageChecksums = sums;
         return token;
