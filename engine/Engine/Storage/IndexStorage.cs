@@ -124,7 +124,11 @@ public sealed class FileIndexStorage : IIndexStorage
     public IStorageDevice OpenDevice(string name) => new FileDevice(PathOf(name), create: false);
 
     /// <inheritdoc />
-    public void Delete(string name) => File.Delete(PathOf(name));
+    public void Delete(string name)
+    {
+        string path = PathOf(name);
+        if (System.IO.Directory.Exists(Directory)) File.Delete(path); // File.Delete throws for a missing directory
+    }
 
     /// <inheritdoc />
     public IndexFileWriter CreateIndexFile(string name, IndexFileHeader header)

@@ -81,8 +81,15 @@ internal sealed class MemoryWriteAheadLog : IWriteAheadLog
     public void Replay(long fromAddress, WalRecordHandler handler)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(handler);
         (long, byte[])[] records;
-        lock (_state) records = _state.Records.Where(r => r.Address >= fromAddress && r.Address < _state.Committed).ToArray();
+        lock (_state)
+        {
+            // as the file log: records the caller needs were truncated away
+            if (fromAddress < _state.Begin)
+                throw new CorruptIndexException(_state.Name, 0, $"log starts at address {_state.Begin} but replay needs records from {fromAddress}");
+            records = _state.Records.Where(r => r.Address >= fromAddress && r.Address < _state.Committed).ToArray();
+        }
         foreach (var (address, record) in records) handler(address, record);
     }
 
