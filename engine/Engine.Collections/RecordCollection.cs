@@ -639,10 +639,37 @@ public sealed class RecordCollection<TKey> : IDisposable where TKey : notnull
                 throw;
             }
             finally { _state.ExitWriteLock(); }
-            if (_log.TailAddress - _checkpointAddress >= _options.CheckpointLogBytes) await CheckpointLockedAsync(CancellationToken.None).ConfigureAwait(false);
+            if (_log.TailAddress - _checkpointAddress >= _options.CheckpointLogBytes) await AutomaticCheckpointAsync().ConfigureAwait(false);
         }
         finally { _writer.Release(); }
     }
+
+    // The checkpoint a write takes once the log grew by CheckpointLogBytes. The write is durable (committed to the log)
+    // and applied by then, so a failed checkpoint does not fail it: the error is recorded (LastAutomaticCheckpointError)
+    // and the next write tries again; a store fault (a full disk) still makes the collection refuse the next call.
+    private async Task AutomaticCheckpointAsync()
+    {
+        try
+        {
+            await CheckpointLockedAsync(CancellationToken.None).ConfigureAwait(false);
+            _automaticCheckpointError = null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _automaticCheckpointError = e;
+            System.Diagnostics.Trace.TraceWarning($"Collection '{_directory}': the automatic checkpoint at log address {_log.TailAddress} failed ({e.GetType().Name}: {e.Message}); the write that triggered it is in the log.");
+        }
+    }
+
+    private volatile Exception? _automaticCheckpointError;
+
+    /// <summary>
+    /// Why the last automatic checkpoint (taken by a write once the log grew by <see cref="CollectionOptions.CheckpointLogBytes"/>)
+    /// failed; null when it succeeded or none was taken. The write that triggered it still succeeded (it is in the log,
+    /// which a reopen replays); the next write past the threshold tries again. A full disk also faults the collection, so
+    /// the next call fails with an <see cref="IOException"/>.
+    /// </summary>
+    public Exception? LastAutomaticCheckpointError => _automaticCheckpointError;
 
     // Applies one operation (already applied to the store, which replaced internal id `old`, -1: none) to the columns
     // and the indexes. Vectors go to the indexes in runs (one Add per run: batch insertion); a run is flushed before a

@@ -110,6 +110,41 @@ public class CollectionManifestRecoveryTests
         await AssertHolds(dir, 20, replayed: 10);
     }
 
+    /// <summary>An automatic checkpoint (a write past CheckpointLogBytes) that fails writing its checksum file does not
+    /// fail the write that triggered it: that write is in the log and applied (it used to throw, so a caller retried or
+    /// gave up on a write that had in fact succeeded). The error is kept; the next write past the threshold retries.</summary>
+    [Fact]
+    public async Task AFailedAutomaticCheckpoint_DoesNotFailTheWriteThatTriggeredIt()
+    {
+        using var tmp = new TempDir();
+        string dir = tmp.File("c");
+        var options = new CollectionOptions { CheckpointLogBytes = 1L << 20 };
+        // 100 KB per record: 12 records pass the 1 MiB threshold
+        Task PutLarge(RecordCollection<string> c, int from, int count) =>
+            c.UpsertBatchAsync(Enumerable.Range(from, count).Select(n =>
+            {
+                var r = CollectionTestData.Make("k" + n, n);
+                r.Data["body"] = new string((char)('a' + n % 26), 100_000);
+                return r;
+            }));
+        using (var c = RecordCollection<string>.Open(dir, CollectionTestData.Schema(), options))
+        {
+            await PutLarge(c, 0, 5);
+            Assert.Null(c.LastAutomaticCheckpointError);
+            using (WriteFaults.FailFileWrites(Path.Combine(dir, "kv", "checksums"), "*"))
+            {
+                await PutLarge(c, 5, 12); // past the threshold: its checkpoint fails
+                var e = Assert.IsAssignableFrom<IOException>(c.LastAutomaticCheckpointError);
+                Assert.Contains("checksums", e.Message);
+                Assert.Equal(17, c.Count);
+            }
+            await PutLarge(c, 17, 12); // past it again: this one succeeds
+            Assert.Null(c.LastAutomaticCheckpointError);
+            await Put(c, 29, 16);
+        }
+        await AssertHolds(dir, 45);
+    }
+
     [Fact]
     public async Task AMissingManifest_WhenNoCheckpointCoversTheTruncatedLog_IsRefused_AndNothingIsDeleted()
     {
