@@ -5,6 +5,7 @@ using Engine.Quantization;
 using Engine.Storage.Devices;
 using Engine.Storage.Postings;
 using Engine.Tests.Storage;
+using Engine.Tests.Support;
 using FsCheck.Xunit;
 
 namespace Engine.Tests.Spann;
@@ -250,12 +251,7 @@ public class PostingBlockFormatTests
             built.Maintain();
             built.Checkpoint();
         }
-        foreach (var f in Directory.GetFiles(mappedDir, "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(copiedDir, Path.GetRelativePath(mappedDir, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(f, to);
-        }
+        TempDir.CopyTree(mappedDir, copiedDir);
         using var mapped = SpannIndex.Open(mappedDir);
         using var copied = SpannIndex.Open(copiedDir, new SpannOpenOptions { MapPostings = false });
         foreach (var index in new[] { mapped, copied })

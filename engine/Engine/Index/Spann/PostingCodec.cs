@@ -62,10 +62,11 @@ internal readonly ref struct PostingView
 
 /// <summary>
 /// The payload format of one posting block (before the store compresses it), defined here once: <see cref="Place"/> says
-/// where the sections of n entries lie, <see cref="Write"/> (the one block writer, behind <see cref="Encode"/> and
-/// <see cref="EncodeCoded"/>: build, updates, maintenance and compaction, through <see cref="PostingBuffer.Encode"/>) fills them, and <see cref="Sections"/> (the one parser: the
+/// where the sections of n entries lie; <see cref="Write"/>, the one block writer (behind <see cref="Encode"/> and
+/// <see cref="EncodeCoded"/>, which build, updates, maintenance and compaction reach through
+/// <see cref="PostingBuffer.Encode"/>), fills them; and <see cref="Sections"/>, the one parser (the
 /// <see cref="BlockSectionLocator"/> through which searches and writes alike acquire a posting as a
-/// <see cref="DeviceBlockInvertedList"/>) checks a payload's header and length and returns the same placement.
+/// <see cref="DeviceBlockInvertedList"/>), checks a payload's header and length and returns the same placement.
 /// Raw postings: <c>count i32 | dimension i32 | ids i64[count] | versions u8[count] padded to 8 | vectors f32[count × d]</c>.
 /// Coded postings (<see cref="SpannOptions.Codec"/>): <c>count i32 | dimension i32 | codeSize i32 | reserved i32 |
 /// ids i64[count] | refine offsets i64[count] | versions u8[count] padded to 8 | codes</c>, the codes in the codec's
@@ -108,8 +109,8 @@ internal static class PostingCodec
         ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes)
     {
         int n = ids.Length;
-        var at = Place(n, dimension, layout);
         var buf = new byte[Size(n, dimension, layout)];
+        var at = Place(n, dimension, layout);
         BinaryPrimitives.WriteInt32LittleEndian(buf, n);
         BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(4), dimension);
         MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(at.Ids));

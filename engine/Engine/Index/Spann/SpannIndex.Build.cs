@@ -260,10 +260,18 @@ public sealed partial class SpannIndex
     private void StorePosting(int p, PostingBuffer buffer, int live)
     {
         var old = _postings[p];
-        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode(), BlockCompressionOf);
+        var location = WriteBlock(_store, p, buffer);
         _garbageBytes += (long)old.Location.Pages * _store.PageSize;
         _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
     }
+
+    /// <summary>
+    /// Writes <paramref name="buffer"/> as posting <paramref name="p"/>'s block in <paramref name="store"/> (this index's,
+    /// or a compacted copy's): the payload from the one block writer, compressed by <see cref="BlockCompressionOf"/>;
+    /// no block for an empty posting.
+    /// </summary>
+    private PostingLocation WriteBlock(PostingStore store, int p, PostingBuffer buffer) =>
+        buffer.Count == 0 ? default : store.Write(p, buffer.Encode(), BlockCompressionOf);
 
     // An entry is live when its id is not deleted and its version is the id's current one. Entries of version 0
     // whose id was never deleted or re-inserted since the postings last held only live copies (no stale bit) are

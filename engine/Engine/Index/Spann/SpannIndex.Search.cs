@@ -43,6 +43,7 @@ public sealed partial class SpannIndex
     }
 
     [ThreadStatic] private static Scratch? t_scratch;
+    [ThreadStatic] private static DeviceBlockInvertedList? t_reconstructList; // TryReconstruct's (released before it returns)
 
     /// <inheritdoc />
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
@@ -227,8 +228,8 @@ public sealed partial class SpannIndex
         try
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
-            // Its own list: searches (and an id filter calling back in from one) hold the thread's scratch list.
-            var list = new DeviceBlockInvertedList();
+            // Its own list, not the search scratch's: an id filter may call this from inside a search on the thread.
+            var list = t_reconstructList ??= new DeviceBlockInvertedList();
             try
             {
                 var view = AcquirePosting(list, e.Posting);
