@@ -20,19 +20,21 @@ internal delegate BlockSections BlockSectionLocator(ReadOnlySpan<byte> payload, 
 /// <summary>
 /// The third <see cref="InvertedList"/> backing (after <see cref="HeapInvertedList"/> and <see cref="MappedInvertedList"/>):
 /// a list held in one checksummed block of a <see cref="PostingStore"/> on a device (SPANN's postings).
-/// <see cref="Acquire"/> materialises the list's spans: in place from the store's read-only mapping when the block is
-/// mapped and uncompressed (no copy), otherwise from the verified copy <see cref="PostingStore.Read"/> returns (the
-/// read cache's, or a fresh one), which this list pins while it holds it. Scanners then read <see cref="InvertedList.Ids"/>
-/// and <see cref="InvertedList.Codes"/> exactly as they read a heap or mapped list.
+/// <see cref="Acquire(PostingStore, PostingLocation, int, BlockSectionLocator)"/> materialises the list's spans: in
+/// place from the store's read-only mapping when the block is mapped and uncompressed (no copy), otherwise from the
+/// verified copy <see cref="PostingStore.Read"/> returns (the read cache's, or a fresh one), which this list pins while
+/// it holds it. Scanners then read <see cref="InvertedList.Ids"/> and <see cref="InvertedList.Codes"/> exactly as they
+/// read a heap or mapped list; the owner's writes read the postings they rewrite the same way.
 /// </summary>
 /// <remarks>
 /// <para>Read-only, like a mapped list: block stores only append, so a list is replaced whole (its owner writes a new
 /// block and points its table at it); <see cref="InvertedLists.Writable"/> would copy it to the heap as it does a
 /// mapped list. A block has no attributes (every row's attribute is NaN) and no refine rows in the list (SPANN keeps
 /// its refine records in a separate file; <see cref="RefineOffsets"/> says where).</para>
-/// <para>One instance is meant to be reused per search thread: <see cref="Acquire"/> allocates nothing after the
-/// first lists, and <see cref="Release"/> unpins. The spans stay valid until the next <see cref="Acquire"/> or
-/// <see cref="Release"/>, and for an in-place list only while the store's mapping lives (the owner's read lock).</para>
+/// <para>One instance is meant to be reused per search thread (and SPANN's writer has its own, for the postings an update
+/// rewrites): acquiring allocates nothing after the first lists, and <see cref="Release"/> unpins. The spans stay valid
+/// until the next acquire or <see cref="Release"/>, and for an in-place list only while the store's mapping lives (the
+/// owner's read lock).</para>
 /// </remarks>
 internal sealed unsafe class DeviceBlockInvertedList : InvertedList
 {
@@ -43,10 +45,10 @@ internal sealed unsafe class DeviceBlockInvertedList : InvertedList
     private BlockSections _sections;
     private double[] _noAttributes = [];
 
-    /// <summary>True when the last <see cref="Acquire"/> served the block in place from the store's mapping.</summary>
+    /// <summary>True when the last acquire served the block in place from the store's mapping.</summary>
     public bool InPlace => _inPlace;
 
-    /// <summary>True when the last <see cref="Acquire"/> was answered by the store's read cache.</summary>
+    /// <summary>True when the last acquire was answered by the store's read cache.</summary>
     public bool FromCache { get; private set; }
 
     /// <summary>Bytes of the block payload held.</summary>
@@ -72,15 +74,45 @@ internal sealed unsafe class DeviceBlockInvertedList : InvertedList
         {
             var copy = store.Read(location, key, out bool cached);
             FromCache = cached;
-            _inPlace = false;
-            if (copy.Length > 0)
-            {
-                _pin = GCHandle.Alloc(copy, GCHandleType.Pinned);
-                _payload = (byte*)_pin.AddrOfPinnedObject();
-            }
-            _length = copy.Length;
+            Hold(copy);
         }
-        Point(_length == 0 ? default : locate(new ReadOnlySpan<byte>(_payload, _length), location.Offset));
+        Locate(locate, location.Offset);
+    }
+
+    /// <summary>
+    /// Points this list at a block payload already read and verified (e.g. by <see cref="PostingStore.ReadFromDevice"/>,
+    /// for a deep check of what is on disk), which it pins while it holds it; <paramref name="locate"/> checks it.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">A payload that does not match the format.</exception>
+    public void Acquire(byte[] payload, long blockOffset, BlockSectionLocator locate)
+    {
+        Release();
+        FromCache = false;
+        Hold(payload);
+        Locate(locate, blockOffset);
+    }
+
+    // Pins a copied payload (the list holds it until Release).
+    private void Hold(byte[] copy)
+    {
+        _inPlace = false;
+        if (copy.Length > 0)
+        {
+            _pin = GCHandle.Alloc(copy, GCHandleType.Pinned);
+            _payload = (byte*)_pin.AddrOfPinnedObject();
+        }
+        _length = copy.Length;
+    }
+
+    // Asks the owner's locator where the held payload's sections lie; a payload it refuses is dropped (unpinned).
+    private void Locate(BlockSectionLocator locate, long blockOffset)
+    {
+        try { Point(_length == 0 ? default : locate(new ReadOnlySpan<byte>(_payload, _length), blockOffset)); }
+        catch
+        {
+            Release();
+            throw;
+        }
     }
 
     /// <summary>Points this list at a payload the caller keeps alive and unmoved (tests, and blocks already in hand).</summary>
@@ -131,6 +163,12 @@ internal sealed unsafe class DeviceBlockInvertedList : InvertedList
 
     /// <inheritdoc />
     public override ReadOnlySpan<byte> Refine => default;
+
+    /// <summary>The block payload held (empty when none).</summary>
+    public ReadOnlySpan<byte> Payload => _length == 0 ? default : new(_payload, _length);
+
+    /// <summary>Where the held payload's sections lie, as its locator said (default when none is held).</summary>
+    public BlockSections Sections => _sections;
 
     /// <summary>Version bytes of the rows (empty when the format has none).</summary>
     public ReadOnlySpan<byte> Versions => Count == 0 || _sections.Versions < 0 ? default : new(_payload + _sections.Versions, Count);

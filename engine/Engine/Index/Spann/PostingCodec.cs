@@ -1,5 +1,4 @@
 using Engine.Index.Lists;
-using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Engine.Quantization;
@@ -29,6 +28,22 @@ internal readonly ref struct PostingView
         Layout = layout;
     }
 
+    /// <summary>The entries of a payload whose sections <paramref name="at"/> were located by <see cref="PostingCodec.Sections"/>.</summary>
+    public static PostingView Over(ReadOnlySpan<byte> payload, BlockSections at, CodeLayout? layout)
+    {
+        if (payload.IsEmpty) return default;
+        int n = at.Count;
+        var ids = MemoryMarshal.Cast<byte, long>(payload.Slice(at.Ids, n * 8));
+        var versions = payload.Slice(at.Versions, n);
+        var codes = payload.Slice(at.Codes, at.CodeBytes);
+        return layout is null
+            ? new PostingView(ids, versions, MemoryMarshal.Cast<byte, float>(codes))
+            : new PostingView(ids, versions, MemoryMarshal.Cast<byte, long>(payload.Slice(at.RefineOffsets, n * 8)), codes, layout);
+    }
+
+    /// <summary>The entries of the posting <paramref name="list"/> holds (acquired with <see cref="PostingCodec.Sections"/>); valid while it holds it.</summary>
+    public static PostingView Of(DeviceBlockInvertedList list, CodeLayout? layout) => Over(list.Payload, list.Sections, layout);
+
     public int Count => Ids.Length;
     public ReadOnlySpan<long> Ids { get; }
     public ReadOnlySpan<byte> Versions { get; }
@@ -46,8 +61,13 @@ internal readonly ref struct PostingView
 }
 
 /// <summary>
-/// Payload layouts of one posting (before the store compresses it). Raw postings:
-/// <c>count i32 | dimension i32 | ids i64[count] | versions u8[count] padded to 8 | vectors f32[count × d]</c>.
+/// The payload format of one posting block (before the store compresses it), defined here once: <see cref="Place"/> says
+/// where the sections of n entries lie; <see cref="Write"/>, the one block writer (behind <see cref="Encode"/> and
+/// <see cref="EncodeCoded"/>, which build, updates, maintenance and compaction reach through
+/// <see cref="PostingBuffer.Encode"/>), fills them; and <see cref="Sections"/>, the one parser (the
+/// <see cref="BlockSectionLocator"/> through which searches and writes alike acquire a posting as a
+/// <see cref="DeviceBlockInvertedList"/>), checks a payload's header and length and returns the same placement.
+/// Raw postings: <c>count i32 | dimension i32 | ids i64[count] | versions u8[count] padded to 8 | vectors f32[count × d]</c>.
 /// Coded postings (<see cref="SpannOptions.Codec"/>): <c>count i32 | dimension i32 | codeSize i32 | reserved i32 |
 /// ids i64[count] | refine offsets i64[count] | versions u8[count] padded to 8 | codes</c>, the codes in the codec's
 /// layout: <c>u8[count × codeSize]</c> in rows, or ⌈count / 32⌉ fast-scan blocks (<c>RaBitQfs{b}</c>).
@@ -58,94 +78,101 @@ internal static class PostingCodec
     private const int Header = 8;
     private const int CodedHeader = 16;
 
-    private static int VersionBytes(int n) => (n + 7) & ~7;
+    private static long VersionBytes(long n) => (n + 7) & ~7L;
+
+    // Payload bytes of n entries, in long so that a damaged count cannot overflow the check against a payload's length.
+    private static long Bytes(long n, int dimension, CodeLayout? codes) => codes is null
+        ? Header + n * 8 + VersionBytes(n) + n * dimension * 4
+        : CodedHeader + n * 16 + VersionBytes(n) + codes.Bytes(n);
 
     /// <summary>Payload bytes of <paramref name="count"/> entries; no <paramref name="codes"/> layout = raw vectors.</summary>
-    public static int Size(int count, int dimension, CodeLayout? codes = null) => codes is null
-        ? checked(Header + count * 8 + VersionBytes(count) + count * dimension * 4)
-        : checked((int)(CodedHeader + count * 16L + VersionBytes(count) + codes.Bytes(count)));
+    public static int Size(int count, int dimension, CodeLayout? codes = null) => checked((int)Bytes(count, dimension, codes));
 
-    public static byte[] Encode(int dimension, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<float> vectors)
+    /// <summary>
+    /// Where the sections of a payload of <paramref name="count"/> entries lie (the payload is
+    /// <see cref="Size"/> bytes): the codes are the coded area, or the raw f32 rows of an uncoded posting.
+    /// </summary>
+    public static BlockSections Place(int count, int dimension, CodeLayout? codes)
     {
-        int n = ids.Length;
-        var buf = new byte[Size(n, dimension)];
-        BinaryPrimitives.WriteInt32LittleEndian(buf, n);
-        BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(4), dimension);
-        MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(Header));
-        versions.CopyTo(buf.AsSpan(Header + n * 8));
-        MemoryMarshal.AsBytes(vectors[..(n * dimension)]).CopyTo(buf.AsSpan(Header + n * 8 + VersionBytes(n)));
-        return buf;
+        int n = count, versions = checked((int)VersionBytes(n));
+        return codes is null
+            ? new BlockSections(n, Header, Header + n * 8, -1, Header + n * 8 + versions, checked(n * dimension * 4))
+            : new BlockSections(n, CodedHeader, CodedHeader + n * 16, CodedHeader + n * 8, CodedHeader + n * 16 + versions, checked((int)codes.Bytes(n)));
     }
 
-    /// <summary>A coded payload; <paramref name="codes"/> holds the entries' codes in row format, stored in <paramref name="layout"/>.</summary>
-    public static byte[] EncodeCoded(int dimension, CodeLayout layout, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
+    /// <summary>
+    /// The payload of one posting block; no <paramref name="layout"/> = raw postings. <paramref name="codes"/> holds the
+    /// entries' codes in row format (<see cref="CodeLayout.CodeSize"/> bytes each), which the layout places, or for raw
+    /// postings the f32 rows as bytes; <paramref name="offsets"/> (coded postings only) the refine-record offsets.
+    /// </summary>
+    private static byte[] Write(int dimension, CodeLayout? layout, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
         ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes)
     {
-        int n = ids.Length, codeSize = layout.CodeSize;
+        int n = ids.Length;
         var buf = new byte[Size(n, dimension, layout)];
+        var at = Place(n, dimension, layout);
         BinaryPrimitives.WriteInt32LittleEndian(buf, n);
         BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(4), dimension);
+        MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(at.Ids));
+        versions[..n].CopyTo(buf.AsSpan(at.Versions));
+        var area = buf.AsSpan(at.Codes, at.CodeBytes);
+        if (layout is null)
+        {
+            codes[..at.CodeBytes].CopyTo(area);
+            return buf;
+        }
+        int codeSize = layout.CodeSize;
         BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(8), codeSize);
-        MemoryMarshal.AsBytes(ids).CopyTo(buf.AsSpan(CodedHeader));
-        MemoryMarshal.AsBytes(offsets[..n]).CopyTo(buf.AsSpan(CodedHeader + n * 8));
-        versions.CopyTo(buf.AsSpan(CodedHeader + n * 16));
-        var area = buf.AsSpan(CodedHeader + n * 16 + VersionBytes(n));
+        MemoryMarshal.AsBytes(offsets[..n]).CopyTo(buf.AsSpan(at.RefineOffsets));
         for (int i = 0; i < n; i++) layout.Write(area, i, codes.Slice(i * codeSize, codeSize));
         return buf;
     }
 
-    /// <summary>Decodes a payload (no <paramref name="codes"/> layout = raw vectors); a payload whose counts, dimension
-    /// or code size do not match its length or the index is corruption.</summary>
-    public static PostingView Decode(ReadOnlySpan<byte> payload, int dimension, CodeLayout? codes, string source, long offset)
-    {
-        if (payload.Length == 0) return default;
-        if (codes is not null) return DecodeCoded(payload, dimension, codes, source, offset);
-        if (payload.Length < Header) throw new CorruptIndexException(source, offset, "posting payload is shorter than its header");
-        int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
-        int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
-        if (n < 0 || d != dimension || (long)Header + n * 8L + VersionBytes(n) + (long)n * d * 4 != payload.Length)
-            throw new CorruptIndexException(source, offset, $"posting payload holds {payload.Length} bytes, which does not match {n} entries of dimension {d}");
-        var span = payload;
-        var ids = MemoryMarshal.Cast<byte, long>(span.Slice(Header, n * 8));
-        var versions = span.Slice(Header + n * 8, n);
-        var vectors = MemoryMarshal.Cast<byte, float>(span.Slice(Header + n * 8 + VersionBytes(n), n * d * 4));
-        return new PostingView(ids, versions, vectors);
-    }
+    /// <summary>A raw payload (<see cref="Write"/> with no layout).</summary>
+    public static byte[] Encode(int dimension, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions, ReadOnlySpan<float> vectors) =>
+        Write(dimension, null, ids, versions, default, MemoryMarshal.AsBytes(vectors[..(ids.Length * dimension)]));
+
+    /// <summary>A coded payload (<see cref="Write"/>); <paramref name="codes"/> holds the entries' codes in row format, stored in <paramref name="layout"/>.</summary>
+    public static byte[] EncodeCoded(int dimension, CodeLayout layout, ReadOnlySpan<long> ids, ReadOnlySpan<byte> versions,
+        ReadOnlySpan<long> offsets, ReadOnlySpan<byte> codes) => Write(dimension, layout, ids, versions, offsets, codes);
 
     /// <summary>
-    /// Where the sections of a payload lie (for <see cref="DeviceBlockInvertedList"/>): checked exactly as
-    /// <see cref="Decode"/> checks them; the codes are the coded area, or the raw f32 rows of an uncoded posting.
+    /// Checks a payload (no <paramref name="codes"/> layout = raw vectors) and says where its sections lie (the
+    /// <see cref="BlockSectionLocator"/> of <see cref="DeviceBlockInvertedList"/>); an empty payload has no sections.
     /// </summary>
-    /// <exception cref="CorruptIndexException">As <see cref="Decode"/>.</exception>
+    /// <exception cref="CorruptIndexException">A payload whose counts, dimension or code size do not match its length
+    /// or the index (naming <paramref name="source"/> and <paramref name="offset"/>).</exception>
     public static BlockSections Sections(ReadOnlySpan<byte> payload, int dimension, CodeLayout? codes, string source, long offset)
     {
-        var view = Decode(payload, dimension, codes, source, offset);
-        if (payload.IsEmpty) return default;
-        static int At<T>(ReadOnlySpan<byte> payload, ReadOnlySpan<T> section) where T : struct =>
-            (int)Unsafe.ByteOffset(ref MemoryMarshal.GetReference(payload), ref Unsafe.As<T, byte>(ref MemoryMarshal.GetReference(section)));
-        return codes is null
-            ? new BlockSections(view.Count, At(payload, view.Ids), At(payload, view.Versions), -1, At(payload, view.Vectors), view.Vectors.Length * sizeof(float))
-            : new BlockSections(view.Count, At(payload, view.Ids), At(payload, view.Versions), At(payload, view.Offsets), At(payload, view.Codes), view.Codes.Length);
+        if (payload.Length == 0) return default;
+        int n;
+        if (codes is null)
+        {
+            if (payload.Length < Header) throw new CorruptIndexException(source, offset, "posting payload is shorter than its header");
+            n = BinaryPrimitives.ReadInt32LittleEndian(payload);
+            int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+            if (n < 0 || d != dimension || Bytes(n, dimension, null) != payload.Length)
+                throw new CorruptIndexException(source, offset, $"posting payload holds {payload.Length} bytes, which does not match {n} entries of dimension {d}");
+        }
+        else
+        {
+            if (payload.Length < CodedHeader) throw new CorruptIndexException(source, offset, "coded posting payload is shorter than its header");
+            n = BinaryPrimitives.ReadInt32LittleEndian(payload);
+            int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+            int cs = BinaryPrimitives.ReadInt32LittleEndian(payload[8..]);
+            if (d != dimension || cs != codes.CodeSize)
+                throw new CorruptIndexException(source, offset, $"coded posting has dimension {d} and code size {cs}, but the index has dimension {dimension} and code size {codes.CodeSize}");
+            if (n < 0 || Bytes(n, dimension, codes) != payload.Length)
+                throw new CorruptIndexException(source, offset, $"coded posting payload holds {payload.Length} bytes, which does not match {n} entries of {cs}-byte codes");
+        }
+        return Place(n, dimension, codes);
     }
 
-    private static PostingView DecodeCoded(ReadOnlySpan<byte> payload, int dimension, CodeLayout layout, string source, long offset)
-    {
-        int codeSize = layout.CodeSize;
-        if (payload.Length < CodedHeader) throw new CorruptIndexException(source, offset, "coded posting payload is shorter than its header");
-        int n = BinaryPrimitives.ReadInt32LittleEndian(payload);
-        int d = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
-        int cs = BinaryPrimitives.ReadInt32LittleEndian(payload[8..]);
-        if (d != dimension || cs != codeSize)
-            throw new CorruptIndexException(source, offset, $"coded posting has dimension {d} and code size {cs}, but the index has dimension {dimension} and code size {codeSize}");
-        if (n < 0 || (long)CodedHeader + n * 16L + VersionBytes(n) + layout.Bytes(n) != payload.Length)
-            throw new CorruptIndexException(source, offset, $"coded posting payload holds {payload.Length} bytes, which does not match {n} entries of {cs}-byte codes");
-        var span = payload;
-        var ids = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader, n * 8));
-        var offsets = MemoryMarshal.Cast<byte, long>(span.Slice(CodedHeader + n * 8, n * 8));
-        var versions = span.Slice(CodedHeader + n * 16, n);
-        var codes = span.Slice(CodedHeader + n * 16 + VersionBytes(n), (int)layout.Bytes(n));
-        return new PostingView(ids, versions, offsets, codes, layout);
-    }
+    /// <summary>Checks a payload in hand (<see cref="Sections"/>) and views its entries; the index acquires its postings
+    /// as a <see cref="DeviceBlockInvertedList"/> instead and views them with <see cref="PostingView.Of"/>.</summary>
+    /// <exception cref="CorruptIndexException">As <see cref="Sections"/>.</exception>
+    public static PostingView Decode(ReadOnlySpan<byte> payload, int dimension, CodeLayout? codes, string source, long offset) =>
+        PostingView.Over(payload, Sections(payload, dimension, codes, source, offset), codes);
 }
 
 /// <summary>
@@ -278,6 +305,7 @@ internal sealed class PostingBuffer
         Count--;
     }
 
+    /// <summary>The block payload of the entries (written by <see cref="PostingCodec"/>'s one writer).</summary>
     public byte[] Encode() => IsCoded
         ? PostingCodec.EncodeCoded(_d, _layout!, Ids, Versions, _offsets.AsSpan(0, Count), _codes.AsSpan(0, Count * _codeSize))
         : PostingCodec.Encode(_d, Ids, Versions, Vectors);

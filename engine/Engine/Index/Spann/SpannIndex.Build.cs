@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Buffers;
 using Engine.Distance;
+using Engine.Index.Lists;
 using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
@@ -217,31 +218,60 @@ public sealed partial class SpannIndex
     /// also reads a coded posting's full vectors from the refine file (raw postings always hold them).</summary>
     private PostingBuffer LoadLive(int p, bool withVectors = false)
     {
-        var info = _postings[p];
-        var payload = _store.Read(info.Location, p, out _);
-        var view = DecodePosting(payload, info.Location);
-        var buffer = NewBuffer(view.Count + 8);
-        for (int i = 0; i < view.Count; i++)
-            if (IsLive(view.Ids[i], view.Versions[i]))
-                buffer.AddFrom(view, i);
+        PostingBuffer buffer;
+        try
+        {
+            var view = AcquirePosting(_writeList, p);
+            buffer = NewBuffer(view.Count + 8);
+            for (int i = 0; i < view.Count; i++)
+                if (IsLive(view.Ids[i], view.Versions[i]))
+                    buffer.AddFrom(view, i);
+        }
+        finally { _writeList.Release(); }
         if (withVectors) buffer.LoadVectors(_refine!);
         return buffer;
     }
 
+    /// <summary>
+    /// Acquires posting <paramref name="p"/>'s block into <paramref name="list"/> as searches do (in place from the
+    /// store's mapping when it can be, else a verified copy, the cache's or a fresh one; checked by the one payload
+    /// parser, <see cref="PostingCodec.Sections"/>) and views its entries, valid until the list is released.
+    /// </summary>
+    /// <exception cref="CorruptIndexException">A damaged block or payload.</exception>
+    private PostingView AcquirePosting(DeviceBlockInvertedList list, int p)
+    {
+        list.Acquire(_store, _postings[p].Location, p, Locator);
+        return PostingView.Of(list, _codeLayout);
+    }
+
+    private BlockSectionLocator? _locatePosting; // LocatePosting as a delegate, made once
+
+    /// <summary><see cref="LocatePosting"/> as the <see cref="BlockSectionLocator"/> every acquire of a posting passes.</summary>
+    private BlockSectionLocator Locator => _locatePosting ??= LocatePosting;
+
+    /// <summary>Checks a posting block's payload and says where its ids, versions, refine offsets and codes lie.</summary>
+    private BlockSections LocatePosting(ReadOnlySpan<byte> payload, long blockOffset) =>
+        PostingCodec.Sections(payload, Dimension, _codeLayout, _store.Device.Name, blockOffset);
+
     /// <summary>An empty posting buffer of this index's layout (raw, or coded without vectors).</summary>
     private PostingBuffer NewBuffer(int capacity = 16) => new(Dimension, _codeLayout, withVectors: false, capacity);
-
-    private PostingView DecodePosting(ReadOnlySpan<byte> payload, PostingLocation location) =>
-        PostingCodec.Decode(payload, Dimension, _codeLayout, _store.Device.Name, location.Offset);
 
     /// <summary>Writes a new block for posting p and retires the old one.</summary>
     private void StorePosting(int p, PostingBuffer buffer, int live)
     {
         var old = _postings[p];
-        var location = buffer.Count == 0 ? default : _store.Write(p, buffer.Encode(), BlockCompressionOf);
+        var location = WriteBlock(_store, p, buffer);
         _garbageBytes += (long)old.Location.Pages * _store.PageSize;
         _postings[p] = new PostingInfo { Location = location, Entries = buffer.Count, Live = Math.Min(live, buffer.Count), Exists = true };
     }
+
+    /// <summary>
+    /// Writes <paramref name="buffer"/> as posting <paramref name="p"/>'s block in <paramref name="store"/> (this index's,
+    /// or a compacted copy's): the payload from the one block writer, compressed by <see cref="BlockCompressionOf"/>;
+    /// no block for an empty posting.
+    /// </summary>
+    private PostingLocation WriteBlock(PostingStore store, int p, PostingBuffer buffer) =>
+        buffer.Count == 0 ? default : store.Write(p, buffer.Encode(), BlockCompressionOf);
 
     // An entry is live when its id is not deleted and its version is the id's current one. Entries of version 0
     // whose id was never deleted or re-inserted since the postings last held only live copies (no stale bit) are

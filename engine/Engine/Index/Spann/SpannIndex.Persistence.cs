@@ -233,7 +233,7 @@ public sealed partial class SpannIndex
                 b = copy;
             }
             counts[p] = b.Count;
-            locations[p] = b.Count == 0 ? default : target.Write(p, b.Encode(), BlockCompressionOf);
+            locations[p] = WriteBlock(target, p, b);
         }
         return locations;
     }

@@ -43,6 +43,7 @@ public sealed partial class SpannIndex
     }
 
     [ThreadStatic] private static Scratch? t_scratch;
+    [ThreadStatic] private static DeviceBlockInvertedList? t_reconstructList; // TryReconstruct's (released before it returns)
 
     /// <inheritdoc />
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
@@ -182,7 +183,7 @@ public sealed partial class SpannIndex
                 for (int i = 0; i < s.Locations.Count; i++)
                 {
                     var location = s.Locations[i];
-                    list.Acquire(_store, location, s.Keys32[i], _locatePosting ??= LocatePosting);
+                    list.Acquire(_store, location, s.Keys32[i], Locator);
                     if (list.FromCache) hits++;
                     else { postingsRead++; bytesRead += (long)location.Pages * _store.PageSize; }
                     if (_codec is not null)
@@ -227,19 +228,24 @@ public sealed partial class SpannIndex
         try
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
-            var info = _postings[e.Posting];
-            var view = DecodePosting(_store.Read(info.Location, e.Posting, out _), info.Location);
-            for (int i = 0; i < view.Count; i++)
+            // Its own list, not the search scratch's: an id filter may call this from inside a search on the thread.
+            var list = t_reconstructList ??= new DeviceBlockInvertedList();
+            try
             {
-                if (view.Ids[i] == id && view.Versions[i] == e.Version)
+                var view = AcquirePosting(list, e.Posting);
+                for (int i = 0; i < view.Count; i++)
                 {
-                    // Coded postings: the exact vector from the refine file (the record's id and version are checked).
-                    if (_codec is not null) _refine!.Read(view.Offsets[i], id, e.Version, destination);
-                    else view.Vectors.Slice(i * Dimension, Dimension).CopyTo(destination);
-                    return true;
+                    if (view.Ids[i] == id && view.Versions[i] == e.Version)
+                    {
+                        // Coded postings: the exact vector from the refine file (the record's id and version are checked).
+                        if (_codec is not null) _refine!.Read(view.Offsets[i], id, e.Version, destination);
+                        else view.Vectors.Slice(i * Dimension, Dimension).CopyTo(destination);
+                        return true;
+                    }
                 }
             }
-            throw new CorruptIndexException(_store.Device.Name, info.Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
+            finally { list.Release(); }
+            throw new CorruptIndexException(_store.Device.Name, _postings[e.Posting].Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
         }
         finally { _lock.ExitRead(); }
     }
@@ -270,12 +276,6 @@ public sealed partial class SpannIndex
         (s.ScannerCodec, s.ScannerDimension, s.ScannerInnerProduct) = (_codec, Dimension, ip);
         return s.Scanner;
     }
-
-    private BlockSectionLocator? _locatePosting; // LocatePosting as a delegate, made once
-
-    /// <summary>Checks a posting block's payload and says where its ids, versions, refine offsets and codes lie.</summary>
-    private BlockSections LocatePosting(ReadOnlySpan<byte> payload, long blockOffset) =>
-        PostingCodec.Sections(payload, Dimension, _codeLayout, _store.Device.Name, blockOffset);
 
     /// <summary>
     /// True when entry <paramref name="row"/> of the acquired posting may enter the query's results: its copy is live

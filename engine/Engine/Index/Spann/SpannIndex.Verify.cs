@@ -57,10 +57,12 @@ public sealed partial class SpannIndex : IVerifiableIndex
             }
             try
             {
-                var payload = _store.ReadFromDevice(info.Location, p);
-                VerifyPosting(report, p, info, DecodePosting(payload, info.Location), current);
+                // The block as the device holds it (not the cache or the mapping), checked by the one payload parser.
+                _writeList.Acquire(_store.ReadFromDevice(info.Location, p), info.Location.Offset, Locator);
+                VerifyPosting(report, p, info, PostingView.Of(_writeList, _codeLayout), current);
             }
             catch (CorruptIndexException e) { report.Add(e); }
+            finally { _writeList.Release(); }
         }
         long live = 0;
         foreach (var (id, e) in _idMap)

@@ -1,4 +1,5 @@
 using Engine.Index.Flat;
+using Engine.Index.Lists;
 using Engine.Quantization;
 using Engine.Storage;
 using Engine.Storage.Devices;
@@ -46,6 +47,9 @@ public sealed partial class SpannIndex : IVectorIndex
     private bool _unitHeads; // heads kept at unit length (inner product over unit vectors; set by Train or Open)
     private readonly List<PostingInfo> _postings = new();
     private readonly Stack<int> _freePostings = new();
+    // The posting a write reads (an update, split, merge, reassignment, compaction or Verify), acquired as searches
+    // acquire theirs; used under the writer gate only, and released before the call that acquired it returns.
+    private readonly DeviceBlockInvertedList _writeList = new();
     private readonly Dictionary<long, IdEntry> _idMap = new();
     private PostingStore _store;
     private readonly IVectorCodec? _codec;      // null: postings hold raw f32 vectors
