@@ -17,7 +17,7 @@ internal static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed repeats per setting; QPS is the best.", DefaultValueFactory = _ => 3 };
         var minSeconds = new Option<double>("--min-seconds") { Description = "Keep timing a setting until at least this many seconds of timed passes have run (and --repeats passes), so the best pass is chosen from more than a few on a noisy machine; bench/peers/run_peers.py takes the same option. 0 = exactly --repeats passes.", DefaultValueFactory = _ => 0 };
         var nq = new Option<int>("--nq") { Description = "Use only the first NQ queries (0 = all).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on it, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on it, IVF/SPANN train their k-means on it, IVF lists of PQ or RaBitQ codes are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var plot = new Option<string?>("--plot") { Description = "Write the recall-QPS plot (log QPS, Pareto fronts, labelled points) to FILE.png or FILE.svg." };
         var csv = new Option<string?>("--csv") { Description = "Write one CSV row per setting (and per peer row) to FILE." };
         var peers = new Option<string?>("--peers") { Description = "JSON-lines rows of other systems (bench/peers/run_peers.py or peers.py output) to overlay on the plot and add to the CSV." };

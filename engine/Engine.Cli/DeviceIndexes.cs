@@ -9,7 +9,7 @@ namespace Engine.Cli;
 /// <see cref="IndexFactory"/>. <c>gpu</c> uses one ILGPU accelerator shared by the process (CUDA when present,
 /// else ILGPU's CPU accelerator): <c>Flat</c> becomes a <see cref="GpuFlatIndex"/> (exact search on the device);
 /// IVF and SPANN specs are the usual CPU indexes whose training k-means runs on <see cref="GpuKMeansBackend"/>, and
-/// IVF indexes with PQ lists (PQ8, 4-bit, fast-scan; residual or nr) scan their lists on the device
+/// IVF indexes with PQ lists (PQ8, 4-bit, fast-scan; residual or nr) or RaBitQ lists (1..8 bits, fast-scan) scan their lists on the device
 /// (<see cref="GpuIvfScanProvider"/>, <see cref="Engine.Index.Ivf.IvfIndex.DeviceScan"/>). <c>cuda</c> is <c>gpu</c>
 /// that refuses to run anywhere but a CUDA device: no CUDA device is an error naming it, never the CPU accelerator.
 /// The CLI is a JIT application, so referencing ILGPU here keeps the NativeAOT bindings free of it.
@@ -46,7 +46,7 @@ internal static class DeviceIndexes
 
     /// <summary>
     /// Moves the list scan of an opened index to <paramref name="device"/>: on <c>gpu</c>/<c>cuda</c> an IVF index with
-    /// PQ lists scans them on the device; other indexes (Flat, SQ, RaBitQ lists, SPANN, HNSW files) are refused, as
+    /// PQ or RaBitQ lists scans them on the device; other indexes (Flat or binary lists, SPANN, HNSW files) are refused, as
     /// they have no device scanner. <c>cpu</c> leaves the index as it is.
     /// </summary>
     /// <exception cref="ArgumentException">Unknown device, or an index without a device scanner.</exception>
@@ -60,7 +60,7 @@ internal static class DeviceIndexes
             case "gpu":
             case "cuda":
                 if (index is not Engine.Index.Ivf.IvfIndex { SupportsDeviceScan: true })
-                    throw new ArgumentException($"--device {device}: '{index.Description}' has no device list scanner (only IVF indexes with PQ lists scan on the device); use --device cpu.");
+                    throw new ArgumentException($"--device {device}: '{index.Description}' has no device list scanner (only IVF indexes with PQ or RaBitQ lists scan on the device); use --device cpu.");
                 return AttachScanner(index, Context(device));
             default:
                 throw new ArgumentException($"Unknown --device '{device}': expected cpu, gpu or cuda.");

@@ -43,7 +43,7 @@ internal static class MineCommand
         var probes = new Option<int>("--probes") { Description = "Approximate indexes: lists/postings probed per anchor (0 = index default).", DefaultValueFactory = _ => 0 };
         var ef = new Option<int>("--ef") { Description = "HNSW: candidate list size of the search (0 = index default).", DefaultValueFactory = _ => 0 };
         var refine = new Option<int>("--refine") { Description = "IVF with a refine stage: refine factor (0 = index default).", DefaultValueFactory = _ => 0 };
-        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on the device, IVF/SPANN train their k-means on it, IVF-PQ lists are scanned on it.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu, gpu (ILGPU: CUDA when present, else its CPU accelerator) or cuda (CUDA or an error): Flat searches on the device, IVF/SPANN train their k-means on it, IVF lists of PQ or RaBitQ codes are scanned on it.", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Threads (0 = all).", DefaultValueFactory = _ => 0 };
         var format = new Option<string>("--format") { Description = "jsonl, parquet (with --output-format) or binary.", DefaultValueFactory = _ => "jsonl" };
         var outputFormat = new Option<string?>("--output-format") { Description = "Write a sentence-transformers layout instead of the engine's rows: triplet, n-tuple, labeled-pair or labeled-list (as minedex.mine_hard_negatives; docs/mining.md)." };

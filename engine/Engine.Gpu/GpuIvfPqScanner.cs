@@ -1,3 +1,4 @@
+using Engine.Index.Ivf;
 using System.Buffers;
 using Engine.Gpu.Kernels;
 using ILGPU;
@@ -6,8 +7,9 @@ using ILGPU.Runtime;
 namespace Engine.Gpu;
 
 /// <summary>
-/// Inverted lists of 8-bit product-quantizer codes as plain arrays: list l holds codes
-/// <c>ListOffsets[l] .. ListOffsets[l + 1] - 1</c>; code i is bytes <c>Codes[i × m .. i × m + m - 1]</c> and has id <c>Ids[i]</c>.
+/// Inverted lists of byte sub-codes as plain arrays: list l holds codes <c>ListOffsets[l] .. ListOffsets[l + 1] - 1</c>;
+/// code i is bytes <c>Codes[i × m .. i × m + m - 1]</c>, has id <c>Ids[i]</c> and, optionally, three factors
+/// <c>Factors[3i .. 3i + 2]</c> (add, rescale, err: RaBitQ's per-vector terms, see <see cref="IvfPqQueries"/>).
 /// </summary>
 public readonly ref struct IvfPqLists
 {
@@ -16,9 +18,11 @@ public readonly ref struct IvfPqLists
     /// <param name="listOffsets">nlist + 1 non-decreasing offsets into the codes, starting at 0 and ending at total.</param>
     /// <param name="ids">total ids, one per code.</param>
     /// <param name="subQuantizers">m: bytes per code (each indexes a 256-entry LUT row).</param>
-    public IvfPqLists(ReadOnlySpan<byte> codes, ReadOnlySpan<int> listOffsets, ReadOnlySpan<long> ids, int subQuantizers)
+    /// <param name="factors">total × 3 floats (add, rescale, err), or empty: codes without factors.</param>
+    public IvfPqLists(ReadOnlySpan<byte> codes, ReadOnlySpan<int> listOffsets, ReadOnlySpan<long> ids, int subQuantizers,
+        ReadOnlySpan<float> factors = default)
     {
-        Codes = codes; ListOffsets = listOffsets; Ids = ids; SubQuantizers = subQuantizers;
+        Codes = codes; ListOffsets = listOffsets; Ids = ids; SubQuantizers = subQuantizers; Factors = factors;
     }
 
     /// <summary>total × m code bytes.</summary>
@@ -29,11 +33,16 @@ public readonly ref struct IvfPqLists
     public ReadOnlySpan<long> Ids { get; }
     /// <summary>m.</summary>
     public int SubQuantizers { get; }
+    /// <summary>total × 3 factors, or empty.</summary>
+    public ReadOnlySpan<float> Factors { get; }
 }
 
 /// <summary>
 /// The per-query input of an ADC scan: which lists each query probes and the lookup tables. The distance of
-/// code x for query q in probe p is <c>bias[q, p] + Σ_s LUT[q(, p)][s][x_s]</c>.
+/// code x for query q in probe p is <c>bias[q, p] + Σ_s LUT[q(, p)][s][x_s]</c>; with per-probe terms t
+/// (<see cref="IvfProbeTerms"/>) and S the LUT sum it is <c>t.Bias + (t.TableBias + S × t.TableScale)</c>, and for codes
+/// with factors <c>t.Bias + add + rescale × (t.TableBias + S × t.TableScale) − t.ErrorScale × err − t.AbsScale × |rescale|</c>
+/// (<see cref="IIvfDeviceLists.Scan"/>).
 /// </summary>
 public readonly ref struct IvfPqQueries
 {
@@ -45,10 +54,12 @@ public readonly ref struct IvfPqQueries
     /// <param name="lutPerProbe">Whether each (query, probe) has its own table.</param>
     /// <param name="probeBias">Optional nq × probeCount term added to every code of that probe (e.g. the coarse
     /// distance or ‖q − c‖² part); empty for none.</param>
+    /// <param name="probeTerms">Optional nq × probeCount terms (instead of <paramref name="probeBias"/>); required when
+    /// the lists carry factors.</param>
     public IvfPqQueries(ReadOnlySpan<int> probes, int probeCount, ReadOnlySpan<float> luts, bool lutPerProbe,
-        ReadOnlySpan<float> probeBias = default)
+        ReadOnlySpan<float> probeBias = default, ReadOnlySpan<IvfProbeTerms> probeTerms = default)
     {
-        Probes = probes; ProbeCount = probeCount; Luts = luts; LutPerProbe = lutPerProbe; ProbeBias = probeBias;
+        Probes = probes; ProbeCount = probeCount; Luts = luts; LutPerProbe = lutPerProbe; ProbeBias = probeBias; ProbeTerms = probeTerms;
     }
 
     /// <summary>nq × probeCount list numbers.</summary>
@@ -61,12 +72,15 @@ public readonly ref struct IvfPqQueries
     public bool LutPerProbe { get; }
     /// <summary>nq × probeCount biases, or empty.</summary>
     public ReadOnlySpan<float> ProbeBias { get; }
+    /// <summary>nq × probeCount terms, or empty.</summary>
+    public ReadOnlySpan<IvfProbeTerms> ProbeTerms { get; }
 }
 
 /// <summary>
 /// IVF-PQ asymmetric-distance scan on the accelerator: inverted lists live in device memory; each search
 /// scans the probed lists of every query with its LUTs and keeps the top-k with the same fused tile selection
-/// as the flat scan (any k). Knows nothing of how codes or LUTs were made.
+/// as the flat scan (any k). Codes with per-row factors (RaBitQ, unpacked to byte sub-codes) take per-probe terms
+/// (<see cref="IvfPqQueries"/>). Knows nothing of how codes or LUTs were made.
 /// </summary>
 /// <remarks>Results: nq × k, best first, ties to the earlier code, padded with label -1. Thread safety:
 /// calls are serialised on the context's stream.</remarks>
@@ -76,6 +90,7 @@ public sealed class GpuIvfPqScanner : IDisposable
     private readonly GpuContext _ctx;
     private readonly MemoryBuffer1D<byte, Stride1D.Dense> _codes;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> _offsets;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _factors;
     private readonly long[] _ids;
     private readonly int[] _listSizes;
 
@@ -93,6 +108,10 @@ public sealed class GpuIvfPqScanner : IDisposable
             throw new ArgumentException($"ListOffsets must start at 0 and end at the code count {total}; got {off[0]} .. {off[^1]}.", nameof(lists));
         if ((long)total * m != lists.Codes.Length)
             throw new ArgumentException($"Codes holds {lists.Codes.Length} bytes but {total} codes × m={m} need {(long)total * m}.", nameof(lists));
+        if (!lists.Factors.IsEmpty && lists.Factors.Length != 3L * total)
+            throw new ArgumentException($"Factors holds {lists.Factors.Length} floats but {total} codes × 3 need {3L * total} (or none).", nameof(lists));
+        foreach (float f in lists.Factors)
+            if (!float.IsFinite(f)) throw new ArgumentException("Factors holds a non-finite value.", nameof(lists));
         _listSizes = new int[off.Length - 1];
         for (int l = 0; l < _listSizes.Length; l++)
         {
@@ -101,19 +120,25 @@ public sealed class GpuIvfPqScanner : IDisposable
         }
         _ctx = context;
         SubQuantizers = m;
+        HasFactors = !lists.Factors.IsEmpty;
         _ids = lists.Ids.ToArray();
         lock (_ctx.Gate)
         {
             _ctx.ThrowIfDisposed();
             _codes = _ctx.Accelerator.Allocate1D<byte>(Math.Max(1, lists.Codes.Length));
             _offsets = _ctx.Accelerator.Allocate1D<int>(off.Length);
+            _factors = _ctx.Accelerator.Allocate1D<float>(Math.Max(1, lists.Factors.Length));
             _ctx.Upload(_codes.View, lists.Codes);
             _ctx.Upload(_offsets.View, off);
+            _ctx.Upload(_factors.View, lists.Factors);
         }
     }
 
     /// <summary>m: bytes per code.</summary>
     public int SubQuantizers { get; }
+
+    /// <summary>True when the codes carry factors (add, rescale, err).</summary>
+    public bool HasFactors { get; }
 
     /// <summary>Number of inverted lists.</summary>
     public int ListCount => _listSizes.Length;
@@ -140,6 +165,9 @@ public sealed class GpuIvfPqScanner : IDisposable
         long lutLen = (queries.LutPerProbe ? (long)nq * np : nq) * SubQuantizers * Ksub;
         if (queries.Luts.Length != lutLen) throw new ArgumentException($"Luts holds {queries.Luts.Length} floats but {lutLen} are needed.", nameof(queries));
         if (!queries.ProbeBias.IsEmpty && queries.ProbeBias.Length != nq * np) throw new ArgumentException($"ProbeBias must be empty or hold nq × ProbeCount = {nq * np} floats.", nameof(queries));
+        if (!queries.ProbeTerms.IsEmpty && !queries.ProbeBias.IsEmpty) throw new ArgumentException("Give ProbeBias or ProbeTerms, not both.", nameof(queries));
+        if (!queries.ProbeTerms.IsEmpty && queries.ProbeTerms.Length != nq * np) throw new ArgumentException($"ProbeTerms must be empty or hold nq × ProbeCount = {nq * np} terms.", nameof(queries));
+        if (HasFactors && queries.ProbeTerms.IsEmpty) throw new ArgumentException("These lists carry per-row factors: ProbeTerms are required.", nameof(queries));
         if (nq == 0) return;
 
         int[] starts = ArrayPool<int>.Shared.Rent(nq * (np + 1));
@@ -184,23 +212,31 @@ public sealed class GpuIvfPqScanner : IDisposable
         var probes = _ctx.Scratch<int>("adc.probes", (long)nq * np);
         var startsView = _ctx.Scratch<int>("adc.starts", (long)nq * (np + 1));
         var luts = _ctx.Scratch<float>("adc.luts", queries.Luts.Length);
-        var bias = _ctx.Scratch<float>("adc.bias", Math.Max(1, queries.ProbeBias.Length));
+        var terms = _ctx.Scratch<IvfProbeTerms>("adc.terms", (long)nq * np);
         _ctx.Upload(probes, queries.Probes);
         _ctx.Upload(startsView, starts);
         _ctx.Upload(luts, queries.Luts);
-        _ctx.Upload(bias, queries.ProbeBias);
+        if (!queries.ProbeTerms.IsEmpty) _ctx.Upload(terms, queries.ProbeTerms);
+        else
+        {
+            var plain = ArrayPool<IvfProbeTerms>.Shared.Rent(nq * np);
+            for (int i = 0; i < nq * np; i++) plain[i] = IvfProbeTerms.Plain(queries.ProbeBias.IsEmpty ? 0 : queries.ProbeBias[i]);
+            _ctx.Upload(terms, plain.AsSpan(0, nq * np));
+            ArrayPool<IvfProbeTerms>.Shared.Return(plain);
+        }
         int m = SubQuantizers;
-        var adc = new AdcArgs { SubQuantizers = m, Probes = np, LutPerProbe = queries.LutPerProbe ? 1 : 0, HasBias = queries.ProbeBias.IsEmpty ? 0 : 1 };
+        var adc = new AdcArgs { SubQuantizers = m, Probes = np, LutPerProbe = queries.LutPerProbe ? 1 : 0, HasFactors = HasFactors ? 1 : 0 };
         long lutsPerQuery = (queries.LutPerProbe ? np : 1) * (long)m * Ksub;
         int tile = TopKPipeline.TileSize(_ctx, k);
         int tiles = (int)((maxTotal + (long)tile - 1) / tile);
         var kernel = _ctx.Kernels.AdcTile;
         var codes = _codes.View;
         var offsets = _offsets.View;
+        var factors = _factors.View;
         TopKPipeline.Run(_ctx, nq, k, tile, tiles, largerIsBetter ? 1 : 0, 0, 0,
             (first, config, args, parts) => kernel(config, codes, offsets,
                 probes.SubView((long)first * np), startsView.SubView((long)first * (np + 1)),
-                luts.SubView(first * lutsPerQuery), adc.HasBias != 0 ? bias.SubView((long)first * np) : bias,
+                luts.SubView(first * lutsPerQuery), terms.SubView((long)first * np), factors,
                 parts, args, adc),
             result);
     }
@@ -212,6 +248,7 @@ public sealed class GpuIvfPqScanner : IDisposable
         {
             _codes.Dispose();
             _offsets.Dispose();
+            _factors.Dispose();
         }
     }
 }

@@ -4,12 +4,14 @@ namespace Engine.Gpu;
 
 /// <summary>
 /// <see cref="IIvfDeviceScanProvider"/> on an ILGPU accelerator: set it as <see cref="IvfIndex.DeviceScan"/> and the
-/// index's PQ lists (PQ8 and 4-bit, fast-scan layouts unpacked, residual or <c>nr</c>) are uploaded once and scanned by
-/// <see cref="GpuIvfPqScanner"/>, a batch of queries × probed lists per launch, with the top-k candidates selected on
-/// the device.
+/// index's lists (PQ: PQ8 and 4-bit, fast-scan layouts unpacked, residual or <c>nr</c>; RaBitQ: 1..8 bits and the
+/// fast-scan <c>RaBitQfs1</c>/<c>RaBitQfs4</c>, unpacked to byte sub-codes with their per-row factors) are uploaded once
+/// and scanned by <see cref="GpuIvfPqScanner"/>, a chunk of queries × probed lists per launch, with the top-k
+/// candidates selected on the device.
 /// </summary>
-/// <remarks>Device memory: total × M bytes of codes + (nlist + 1) × 4 bytes of offsets stay resident; a launch adds
-/// nq × probes × (M × 256 × 4 + 8) bytes of tables, probes and biases plus the context's top-k scratch
+/// <remarks>Device memory: total × codeBytes bytes of sub-codes, total × 12 bytes of factors (RaBitQ) and
+/// (nlist + 1) × 4 bytes of offsets stay resident; a launch adds its tables (codeBytes × 1 KiB each, per query or per
+/// (query, probe)), 24 bytes of terms and probe per (query, probe), and the context's top-k scratch
 /// (<see cref="GpuContext.ScratchEntries"/> × 8 bytes). Thread safety: launches are serialised on the context.</remarks>
 public sealed class GpuIvfScanProvider : IIvfDeviceScanProvider
 {
@@ -26,23 +28,25 @@ public sealed class GpuIvfScanProvider : IIvfDeviceScanProvider
     public string Name => _ctx.ShortName;
 
     /// <inheritdoc />
-    public IIvfDeviceLists Upload(ReadOnlySpan<byte> codes, ReadOnlySpan<int> listOffsets, int codeBytes)
+    public IIvfDeviceLists Upload(IvfDeviceRows rows)
     {
-        if (listOffsets.IsEmpty) throw new ArgumentException("listOffsets needs nlist + 1 >= 2 entries.", nameof(listOffsets));
-        int total = listOffsets[^1];
-        if (total < 0) throw new ArgumentException($"listOffsets ends at {total}; the code count cannot be negative.", nameof(listOffsets));
-        var rows = new long[total];
-        for (int i = 0; i < total; i++) rows[i] = i;
-        return new Lists(new GpuIvfPqScanner(_ctx, new IvfPqLists(codes, listOffsets, rows, codeBytes)), (long)codes.Length + (long)listOffsets.Length * sizeof(int));
+        var offsets = rows.ListOffsets;
+        if (offsets.IsEmpty) throw new ArgumentException("ListOffsets needs nlist + 1 >= 2 entries.", nameof(rows));
+        int total = offsets[^1];
+        if (total < 0) throw new ArgumentException($"ListOffsets ends at {total}; the row count cannot be negative.", nameof(rows));
+        var ids = new long[total];
+        for (int i = 0; i < total; i++) ids[i] = i;
+        var scanner = new GpuIvfPqScanner(_ctx, new IvfPqLists(rows.Codes, offsets, ids, rows.CodeBytes, rows.Factors));
+        long bytes = rows.Codes.Length + (long)offsets.Length * sizeof(int) + (long)rows.Factors.Length * sizeof(float);
+        return new Lists(scanner, bytes);
     }
 
     private sealed class Lists(GpuIvfPqScanner scanner, long bytes) : IIvfDeviceLists
     {
         public long DeviceBytes => bytes;
 
-        public void Scan(ReadOnlySpan<int> probes, int probeCount, ReadOnlySpan<float> luts, ReadOnlySpan<float> probeBias, int k,
-            Span<float> keys, Span<long> rows) =>
-            scanner.Search(new IvfPqQueries(probes, probeCount, luts, lutPerProbe: true, probeBias), k, keys, rows);
+        public void Scan(IvfDeviceBatch batch, int k, Span<float> keys, Span<long> rows) =>
+            scanner.Search(new IvfPqQueries(batch.Probes, batch.ProbeCount, batch.Tables, batch.TablePerProbe, probeTerms: batch.Terms), k, keys, rows);
 
         public void Dispose() => scanner.Dispose();
     }

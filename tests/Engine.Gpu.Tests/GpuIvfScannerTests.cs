@@ -37,7 +37,7 @@ public sealed class GpuIvfScannerTests(GpuFixture fixture)
         var queries = Data.Clustered(Nq, d, 20, seed: 900 + d);
         var p = new IvfSearchParameters { Probes = 5, RefineFactor = refine, Threads = 2 };
         var (cd, cl) = Search(index, queries, p);
-        var counting = new Counting(new GpuIvfScanProvider(fixture.Context));
+        var counting = new CountingProvider(new GpuIvfScanProvider(fixture.Context));
         index.DeviceScan = counting;
         var (gd, gl) = Search(index, queries, p);
         Assert.Equal(1, counting.Uploads);
@@ -128,13 +128,16 @@ public sealed class GpuIvfScannerTests(GpuFixture fixture)
 
     [Theory]
     [InlineData("IVF8,Flat")]
-    [InlineData("IVF8,RaBitQ")]
+    [InlineData("IVF8,BIN1")]
+    [InlineData("IVF8,BIN2nr,RFlat")]
     public void ListsWithoutADeviceScannerAreRejected(string spec)
     {
         using var index = new IvfIndex(spec, 16, Metric.L2);
         Assert.False(index.SupportsDeviceScan);
         var e = Assert.Throws<NotSupportedException>(() => index.DeviceScan = new GpuIvfScanProvider(fixture.Context));
         Assert.Contains("device list scanner", e.Message);
+        Assert.Contains(index.Description, e.Message);
+        Assert.Null(index.DeviceScan);
     }
 
     [Fact]
@@ -142,41 +145,13 @@ public sealed class GpuIvfScannerTests(GpuFixture fixture)
     {
         var provider = new GpuIvfScanProvider(fixture.Context);
         Assert.Equal(fixture.Context.ShortName, provider.Name);
-        Assert.Throws<ArgumentException>(() => provider.Upload(new byte[10], [0, 3], 4));
-        Assert.Throws<ArgumentException>(() => provider.Upload(new byte[8], [], 4));
-        using var lists = provider.Upload(new byte[8], [0, 2], 4);
+        Assert.Throws<ArgumentException>(() => provider.Upload(new IvfDeviceRows(new byte[10], [0, 3], 4)));
+        Assert.Throws<ArgumentException>(() => provider.Upload(new IvfDeviceRows(new byte[8], [], 4)));
+        Assert.Throws<ArgumentException>(() => provider.Upload(new IvfDeviceRows(new byte[8], [0, 2], 4, new float[5])));
+        using var lists = provider.Upload(new IvfDeviceRows(new byte[8], [0, 2], 4));
         Assert.Equal(16, lists.DeviceBytes);
-    }
-
-    private sealed class Counting(IIvfDeviceScanProvider inner) : IIvfDeviceScanProvider
-    {
-        public int Uploads, Launches;
-
-        public string Name => inner.Name;
-
-        public IIvfDeviceLists Upload(ReadOnlySpan<byte> codes, ReadOnlySpan<int> listOffsets, int codeBytes)
-        {
-            Uploads++;
-            return new Lists(this, inner.Upload(codes, listOffsets, codeBytes));
-        }
-
-        private sealed class Lists(Counting owner, IIvfDeviceLists lists) : IIvfDeviceLists
-        {
-            public long DeviceBytes => lists.DeviceBytes;
-
-            public void Scan(ReadOnlySpan<int> probes, int probeCount, ReadOnlySpan<float> luts, ReadOnlySpan<float> probeBias, int k, Span<float> keys, Span<long> rows)
-            {
-                owner.Launches++;
-                lists.Scan(probes, probeCount, luts, probeBias, k, keys, rows);
-            }
-
-            public void Dispose() => lists.Dispose();
-        }
-    }
-
-    private sealed class OddIds : IIdFilter
-    {
-        public bool IsAllowed(long id) => id % 2 == 1;
+        using var withFactors = provider.Upload(new IvfDeviceRows(new byte[8], [0, 2], 4, new float[6]));
+        Assert.Equal(16 + 24, withFactors.DeviceBytes);
     }
 
     private static IvfIndex Build(string spec, int d, Metric metric, int seed)

@@ -1,4 +1,5 @@
 using Engine.Distance;
+using Engine.Index.Ivf;
 
 namespace Engine.Gpu.Tests;
 
@@ -84,5 +85,62 @@ public sealed class IvfPqScanTests(GpuFixture fixture)
         Assert.Throws<ArgumentException>(() => scanner.Search(new IvfPqQueries([0, 1], 2, new float[7], false), 5, d, l));
         Assert.Throws<ArgumentOutOfRangeException>(() => scanner.Search(new IvfPqQueries([0, 1], 2, s.Luts, false), 0, d, l));
         Assert.Throws<ArgumentException>(() => new GpuIvfPqScanner(_ctx, new IvfPqLists(s.Codes, [0, 5], s.Ids, 2)));
+    }
+
+    // Rows with factors (RaBitQ's device rows): key = Bias + add + rescale × (TableBias + S × TableScale)
+    // − ErrorScale × err − AbsScale × |rescale|, against a double reference.
+    [Theory]
+    [InlineData(12, 6, 3, 4, false, 10)]
+    [InlineData(9, 16, 2, 3, true, 200)]
+    public void RowsWithFactorsMatchADoubleReference(int nlist, int m, int nq, int np, bool perProbe, int k)
+    {
+        var s = Make(nlist, m, nq, np, perProbe, bias: false, seed: 40 + m);
+        var rng = new Random(m);
+        int total = s.Ids.Length;
+        var factors = new float[3 * total];
+        for (int i = 0; i < total; i++)
+        {
+            factors[3 * i] = (float)rng.NextDouble() * 10;
+            factors[3 * i + 1] = (float)(rng.NextDouble() * 4 - 2);
+            factors[3 * i + 2] = (float)rng.NextDouble();
+        }
+        var terms = Enumerable.Range(0, nq * np).Select(_ => new IvfProbeTerms((float)rng.NextDouble() * 5, (float)rng.NextDouble() - 0.5f,
+            (float)rng.NextDouble() + 0.5f, (float)rng.NextDouble(), (float)rng.NextDouble() * 0.1f)).ToArray();
+        var refD = new float[nq * k]; var refL = new long[nq * k];
+        for (int q = 0; q < nq; q++)
+        {
+            var all = new List<(double Key, long Id)>();
+            for (int p = 0; p < np; p++)
+            {
+                int list = s.Probes[q * np + p];
+                if (list < 0) continue;
+                var t = terms[q * np + p];
+                int lut = (perProbe ? q * np + p : q) * m * 256;
+                for (int c = s.Offsets[list]; c < s.Offsets[list + 1]; c++)
+                {
+                    double sum = 0;
+                    for (int j = 0; j < m; j++) sum += s.Luts[lut + j * 256 + s.Codes[c * m + j]];
+                    double add = factors[3 * c], rescale = factors[3 * c + 1], err = factors[3 * c + 2];
+                    all.Add((t.Bias + add + rescale * (t.TableBias + sum * t.TableScale) - t.ErrorScale * err - t.AbsScale * Math.Abs(rescale), s.Ids[c]));
+                }
+            }
+            var best = all.OrderBy(x => x.Key).ThenBy(x => x.Id).ToList();
+            for (int j = 0; j < k; j++)
+            {
+                refD[q * k + j] = j < best.Count ? (float)best[j].Key : float.PositiveInfinity;
+                refL[q * k + j] = j < best.Count ? best[j].Id : -1;
+            }
+        }
+        using var scanner = new GpuIvfPqScanner(_ctx, new IvfPqLists(s.Codes, s.Offsets, s.Ids, m, factors));
+        Assert.True(scanner.HasFactors);
+        var gpuD = new float[nq * k]; var gpuL = new long[nq * k];
+        scanner.Search(new IvfPqQueries(s.Probes, np, s.Luts, perProbe, probeTerms: terms), k, gpuD, gpuL);
+        Compare.Results(refD, refL, gpuD, gpuL, nq, k);
+        // Factors need terms, and terms are one per (query, probe); factors are three per code.
+        Assert.Throws<ArgumentException>(() => scanner.Search(new IvfPqQueries(s.Probes, np, s.Luts, perProbe), k, gpuD, gpuL));
+        Assert.Throws<ArgumentException>(() => scanner.Search(new IvfPqQueries(s.Probes, np, s.Luts, perProbe, probeTerms: terms.AsSpan(1)), k, gpuD, gpuL));
+        Assert.Throws<ArgumentException>(() => new GpuIvfPqScanner(_ctx, new IvfPqLists(s.Codes, s.Offsets, s.Ids, m, factors.AsSpan(3))));
+        factors[4] = float.NaN;
+        Assert.Throws<ArgumentException>(() => new GpuIvfPqScanner(_ctx, new IvfPqLists(s.Codes, s.Offsets, s.Ids, m, factors)));
     }
 }

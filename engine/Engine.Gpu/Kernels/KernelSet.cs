@@ -1,3 +1,4 @@
+using Engine.Index.Ivf;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -10,7 +11,7 @@ internal sealed class KernelSet
     private Action<Index1D, ArrayView<ulong>>? _fill;
     private Action<Index1D, ArrayView<ulong>, ArrayView<ulong>, ArrayView<ulong>, MergeShape>? _merge;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs>? _flatTile;
-    private Action<KernelConfig, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs>? _adcTile;
+    private Action<KernelConfig, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<IvfProbeTerms>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs>? _adcTile;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, KMeansArgs>? _assign;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<int>, KMeansArgs>? _partialSums;
     private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<int>, KMeansArgs>? _reduce;
@@ -26,8 +27,8 @@ internal sealed class KernelSet
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs> FlatTile =>
         _flatTile ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs>(ScanKernels.FlatTile);
 
-    public Action<KernelConfig, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs> AdcTile =>
-        _adcTile ??= _acc.LoadStreamKernel<ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs>(ScanKernels.AdcTile);
+    public Action<KernelConfig, ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<IvfProbeTerms>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs> AdcTile =>
+        _adcTile ??= _acc.LoadStreamKernel<ArrayView<byte>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, ArrayView<IvfProbeTerms>, ArrayView<float>, ArrayView<ulong>, TileArgs, AdcArgs>(ScanKernels.AdcTile);
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, KMeansArgs> Assign =>
         _assign ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, KMeansArgs>(KMeansKernels.Assign);

@@ -31,8 +31,8 @@ internal struct AdcArgs
     public int Probes;
     /// <summary>1 when each (query, probe) has its own LUT, 0 for one LUT per query.</summary>
     public int LutPerProbe;
-    /// <summary>1 when a per-(query, probe) bias is added to every code's distance.</summary>
-    public int HasBias;
+    /// <summary>1 when the codes carry factors (add, rescale, err).</summary>
+    public int HasFactors;
 }
 
 /// <summary>Fused scan kernels: keys of one tile in shared memory, sorted, best entries written out.</summary>
@@ -82,14 +82,16 @@ internal static class ScanKernels
     }
 
     /// <summary>
-    /// IVF-PQ ADC scan: the candidates of a query are its probed lists laid end to end
+    /// IVF ADC scan: the candidates of a query are its probed lists laid end to end
     /// (<paramref name="candidateStarts"/>: (probes + 1) prefix sums per query). Candidate r of probe p is code
-    /// <c>listOffsets[list] + r - start[p]</c>; its key is bias + Σ_s LUT[s][code[s]]. The entry's index is the
-    /// code's global position (the host maps it to an id).
+    /// <c>listOffsets[list] + r - start[p]</c>; with S = Σ_s LUT[s][code[s]] and t the probe's terms its key is
+    /// t.Bias + (t.TableBias + S × t.TableScale), or, for codes with factors (add, rescale, err),
+    /// t.Bias + add + rescale × (t.TableBias + S × t.TableScale) − t.ErrorScale × err − t.AbsScale × |rescale|, in that
+    /// order (IIvfDeviceLists.Scan). The entry's index is the code's global position (the host maps it to an id).
     /// </summary>
     public static void AdcTile(ArrayView<byte> codes, ArrayView<int> listOffsets, ArrayView<int> probes,
-        ArrayView<int> candidateStarts, ArrayView<float> luts, ArrayView<float> bias, ArrayView<ulong> parts,
-        TileArgs a, AdcArgs s)
+        ArrayView<int> candidateStarts, ArrayView<float> luts, ArrayView<Engine.Index.Ivf.IvfProbeTerms> terms,
+        ArrayView<float> factors, ArrayView<ulong> parts, TileArgs a, AdcArgs s)
     {
         var tile = SharedMemory.GetDynamic<ulong>();
         int g = Grid.IdxX;
@@ -115,10 +117,21 @@ internal static class ScanKernels
                 int list = probes[(long)q * np + p];
                 int code = listOffsets[list] + (c - candidateStarts[startsBase + p]);
                 long lutBase = (s.LutPerProbe != 0 ? (long)q * np + p : q) * m * 256L;
-                float acc = s.HasBias != 0 ? bias[(long)q * np + p] : 0f;
                 long codeBase = (long)code * m;
-                for (int j = 0; j < m; j++) acc += luts[lutBase + j * 256L + codes[codeBase + j]];
-                entry = SelectKernels.Pack(a.Similarity != 0 ? -acc : acc, code);
+                float sum = 0;
+                for (int j = 0; j < m; j++) sum += luts[lutBase + j * 256L + codes[codeBase + j]];
+                var pt = terms[(long)q * np + p];
+                float table = pt.TableBias + sum * pt.TableScale;
+                float key;
+                if (s.HasFactors != 0)
+                {
+                    long f = (long)code * 3;
+                    float add = factors[f], rescale = factors[f + 1], err = factors[f + 2];
+                    float abs = rescale < 0 ? -rescale : rescale;
+                    key = pt.Bias + add + rescale * table - pt.ErrorScale * err - pt.AbsScale * abs;
+                }
+                else key = pt.Bias + table;
+                entry = SelectKernels.Pack(a.Similarity != 0 ? -key : key, code);
             }
             tile[r] = entry;
         }

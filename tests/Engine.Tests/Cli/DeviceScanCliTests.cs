@@ -4,13 +4,16 @@ using Engine.Index.Ivf;
 
 namespace Engine.Tests.Cli;
 
-/// <summary><c>--device gpu|cuda</c> moving the IVF-PQ list scan to the device (<see cref="IvfIndex.DeviceScan"/>).</summary>
+/// <summary><c>--device gpu|cuda</c> moving the IVF list scan (PQ and RaBitQ lists) to the device (<see cref="IvfIndex.DeviceScan"/>).</summary>
 public class DeviceScanCliTests
 {
     [Theory]
     [InlineData("IVF8,PQ4")]
     [InlineData("IVF8,PQ4x4fsnr,RFlat")]
-    public void Gpu_device_puts_pq_lists_on_the_device(string spec)
+    [InlineData("IVF8,RaBitQ")]
+    [InlineData("IVF8,RaBitQ4,RFlat")]
+    [InlineData("IVF8,RaBitQfs1,RFlat")]
+    public void Gpu_device_puts_pq_and_rabitq_lists_on_the_device(string spec)
     {
         using var index = DeviceIndexes.Create(spec, 8, Metric.L2, "gpu");
         var ivf = Assert.IsType<IvfIndex>(index);

@@ -236,7 +236,7 @@ public class IvfPartsTests
         // The probes: same lists, keys equal up to rounding (the FlatIndex computes direct distances, the built-in scan
         // the norm decomposition).
         var adapter = new IndexCoarseQuantizer(quantizerIndex);
-        var scratch = new IvfScratch(D, 0, new FlatListScanner(D, metric));
+        var scratch = new IvfScratch(D, 0, device => device ? null : new FlatListScanner(D, metric));
         scratch.Ensure(20, 32, 4, 10);
         var (k1, l1, k2, l2) = (new float[80], new long[80], new float[80], new long[80]);
         flat.Search(Queries, 20, 4, k1, l1, scratch);

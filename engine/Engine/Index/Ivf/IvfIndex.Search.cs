@@ -58,8 +58,7 @@ public sealed partial class IvfIndex
                     int allowedCount = 0;
                     if (ctx.Filtered && TryCollectAllowed(ctx, probes, out allowed, out allowedCount))
                         parameters?.Stats?.AddExactFallback();
-                    if (allowed is null && UsesDevice(ctx)) SearchOnDevice(rows, nq, distances, labels, ctx);
-                    else if (allowed is null && UsesListJoin(nq, ctx)) SearchByListJoin(rows, nq, distances, labels, ctx, threads);
+                    if (allowed is null && UsesListJoin(nq, ctx)) SearchByListJoin(rows, nq, distances, labels, ctx, threads);
                     else RunChunks(rows, nq, distances, labels, ctx, allowed, allowedCount, threads);
                     parameters?.Stats?.Add(queries: nq);
                 }
@@ -145,7 +144,7 @@ public sealed partial class IvfIndex
 
     private void RunChunks(QueryRows qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
     {
-        int chunk = ChunkFor(nq, threads);
+        int chunk = allowed is null && UsesDevice(ctx) ? DeviceChunk(nq, threads, ctx) : ChunkFor(nq, threads);
         int chunks = (nq + chunk - 1) / chunk;
         var outKeys = ArrayPool<float>.Shared.Rent(nq * ctx.K);
         var outIds = ArrayPool<long>.Shared.Rent(nq * ctx.K);
@@ -179,7 +178,7 @@ public sealed partial class IvfIndex
     private IvfScratch RentScratch()
     {
         if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner(), CreateScanner);
+        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner);
     }
 
     private void RunChunk(int c, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
@@ -195,17 +194,22 @@ public sealed partial class IvfIndex
         }
         _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, ctx.Probes, s.ProbeKeys, s.ProbeLists, s, ctx.QuantizerEf);
         long scanned = 0, refined = 0;
-        if (ListMajor(qb, ctx))
+        switch (ScanFor(qb, ctx))
         {
-            (scanned, refined) = ScanChunkByList(qw, q0, qb, outKeys, outIds, s, ctx);
-            ctx.Stats?.Add(listsProbed: (long)qb * ctx.Probes, codesScanned: scanned, distances: refined, refined: refined);
-            return;
-        }
-        for (int i = 0; i < qb; i++)
-        {
-            var (sc, rf) = SearchOne(qw.AsSpan((q0 + i) * d, d), s.ProbeKeys.AsSpan(i * ctx.Probes, ctx.Probes), s.ProbeLists.AsSpan(i * ctx.Probes, ctx.Probes),
-                outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s, ctx);
-            scanned += sc; refined += rf;
+            case ChunkScan.Device:
+                (scanned, refined) = ScanChunkOnDevice(qw, q0, qb, outKeys, outIds, s, ctx);
+                break;
+            case ChunkScan.ListMajor:
+                (scanned, refined) = ScanChunkByList(qw, q0, qb, outKeys, outIds, s, ctx);
+                break;
+            default:
+                for (int i = 0; i < qb; i++)
+                {
+                    var (sc, rf) = SearchOne(qw.AsSpan((q0 + i) * d, d), s.ProbeKeys.AsSpan(i * ctx.Probes, ctx.Probes), s.ProbeLists.AsSpan(i * ctx.Probes, ctx.Probes),
+                        outKeys.AsSpan((q0 + i) * k, k), outIds.AsSpan((q0 + i) * k, k), s, ctx);
+                    scanned += sc; refined += rf;
+                }
+                break;
         }
         bool exact = s.Scanner.ExactDistances;
         ctx.Stats?.Add(listsProbed: (long)qb * ctx.Probes, codesScanned: exact ? 0 : scanned,
@@ -255,9 +259,10 @@ public sealed partial class IvfIndex
 
     // Writes a query's top-k from its candidates (count entries over candKeys / candLabels, chosen by key): re-scored
     // from the refine store when there is one (all of them by RefineAll; in lower-bound order, stopping early, when the
-    // candidates carry error bounds; skipping SOAR's second copies), otherwise as they are. Returns the candidates re-scored.
+    // candidates carry error bounds; skipping SOAR's second copies), otherwise as they are. The candidates form a heap
+    // (a CPU scan's TopKHeap), or are sorted best first (sorted: a device scan's). Returns the candidates re-scored.
     private unsafe long Finish(ReadOnlySpan<float> q, ReadOnlySpan<long> probeLists, Span<float> candKeys, Span<long> candLabels, int count,
-        Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s)
+        Span<float> outKeys, Span<long> outIds, IvfListScanner scanner, IvfScratch s, bool sorted = false)
     {
         bool lowerBounds = _refine is not null && scanner.HasErrorBounds;
         bool dedup = _spillMap is not null;
@@ -282,7 +287,7 @@ public sealed partial class IvfIndex
             // of a non-heap leaves them out of order, and the early stop below then skipped candidates it had to read).
             candKeys[..count].Sort(candLabels[..count]);
         }
-        else if (lowerBounds) new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
+        else if (lowerBounds && !sorted) new TopKHeap(candKeys, candLabels, count).SortAndPad(float.PositiveInfinity);
         // SOAR: an id may come twice. Refined copies get the same exact key, so the second is skipped before it is
         // read; estimates differ, so they are sorted first and each id keeps its best.
         if (dedup)
@@ -525,14 +530,33 @@ public sealed partial class IvfIndex
         Runtime.Prefetch.At(rows.Ids + off);
     }
 
-    // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread).
-    private IvfListScanner CreateScanner() => _codec switch
+    /// <summary>How a chunk's lists are scanned.</summary>
+    private enum ChunkScan
     {
-        PQ4FastScanCodec fs => new FastScanListScanner(fs.Quantizer, _tables, Metric, hasRefine: _refine is not null),
-        ProductQuantizer pq => new PQListScanner(pq, _tables, Metric),
+        /// <summary>Query by query on the CPU (<see cref="SearchOne"/>).</summary>
+        QueryMajor,
+        /// <summary>List by list on the CPU, one scanner per query (<see cref="ScanChunkByList"/>).</summary>
+        ListMajor,
+        /// <summary>One device launch over the chunk, one device scanner per query (<see cref="ScanChunkOnDevice"/>).</summary>
+        Device,
+    }
+
+    // The selection point of a search's scan, with CreateScanner below: the device when one is attached and the search
+    // has no per-row predicate or code budget (UsesDevice), else list-major or query-major on the CPU.
+    private ChunkScan ScanFor(int qb, in SearchContext ctx) =>
+        UsesDevice(ctx) ? ChunkScan.Device : ListMajor(qb, ctx) ? ChunkScan.ListMajor : ChunkScan.QueryMajor;
+
+    // The scanner of this index's list codec: the one place a search chooses by codec (once per search thread). With
+    // device, the codec's device scanner (IDeviceKeyScanner: the same keys from tables and per-row factors a device
+    // scan evaluates; RaBitQ's CPU scanners are their own), or null when the codec has none.
+    private IvfListScanner? CreateScanner(bool device) => _codec switch
+    {
+        PQ4FastScanCodec fs => device ? new DeviceTableScanner(fs.Quantizer, _tables, Metric, fastScan: true)
+            : new FastScanListScanner(fs.Quantizer, _tables, Metric, hasRefine: _refine is not null),
+        ProductQuantizer pq => device ? new DeviceTableScanner(pq, _tables, Metric, fastScan: false) : new PQListScanner(pq, _tables, Metric),
         RaBitQFastScanCodec rfs => new RaBitQFastScanListScanner(rfs, _quantizer, hasRefine: _refine is not null),
         RaBitQCodec rabitq => new RaBitQListScanner(rabitq, _quantizer, hasRefine: _refine is not null),
-        BinaryCodec binary => new BinaryListScanner(binary, _quantizer, Metric, _residual),
-        _ => new FlatListScanner(Dimension, Metric),
+        BinaryCodec binary => device ? null : new BinaryListScanner(binary, _quantizer, Metric, _residual),
+        _ => device ? null : new FlatListScanner(Dimension, Metric),
     };
 }

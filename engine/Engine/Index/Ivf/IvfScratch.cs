@@ -21,8 +21,10 @@ internal sealed class IvfScratch
     public long[] CoarseCandIds = [];    // nlist: their ids, or their packed (key, index) pairs
     // List-major batch scan (IvfIndex.ScanChunkByList): one scanner and one candidate heap per query of a chunk, and
     // the chunk's (list, query·probe) pairs sorted by list.
-    private readonly Func<IvfListScanner>? _newScanner;
+    // Device scan (IvfIndex.ScanChunkOnDevice): one device scanner per query of a chunk, the same candidate buffers.
+    private readonly Func<bool, IvfListScanner?> _newScanner;
     public IvfListScanner[] Scanners = [];
+    public IvfListScanner[] DeviceScanners = [];
     public float[] BatchKeys = [];
     public long[] BatchLabels = [];
     public int[] BatchCounts = [];
@@ -32,9 +34,11 @@ internal sealed class IvfScratch
     public int[] PairBuckets = [];       // 2 × nlist + 1 counters of that counting sort
     public readonly IdSet Seen = new();  // ids a query has already returned (SOAR: two copies per vector)
 
-    public IvfScratch(int dimension, int codeBytes, IvfListScanner scanner, Func<IvfListScanner>? newScanner = null)
+    /// <summary>Buffers for d-dimensional queries; <paramref name="newScanner"/> makes the index's scanner (false) or
+    /// device scanner (true).</summary>
+    public IvfScratch(int dimension, int codeBytes, Func<bool, IvfListScanner?> newScanner)
     {
-        Scanner = scanner;
+        Scanner = newScanner(false)!;
         _newScanner = newScanner;
         Vector = new float[dimension];
         Prepared = new float[dimension];
@@ -50,15 +54,17 @@ internal sealed class IvfScratch
         if (CoarseCandKeys.Length < lists) { CoarseCandKeys = new float[lists]; CoarseCandIds = new long[lists]; }
     }
 
-    /// <summary>Grows the list-major buffers for <paramref name="chunk"/> queries of <paramref name="candidates"/> candidates each.</summary>
-    public void EnsureBatch(int chunk, int probes, int candidates)
+    /// <summary>Grows the list-major (or, with <paramref name="device"/>, the device) buffers for <paramref name="chunk"/>
+    /// queries of <paramref name="candidates"/> candidates each.</summary>
+    public void EnsureBatch(int chunk, int probes, int candidates, bool device = false)
     {
-        if (Scanners.Length < chunk)
+        ref var scanners = ref device ? ref DeviceScanners : ref Scanners;
+        if (scanners.Length < chunk)
         {
             var grown = new IvfListScanner[chunk];
-            Scanners.CopyTo(grown, 0);
-            for (int i = Scanners.Length; i < chunk; i++) grown[i] = _newScanner!();
-            Scanners = grown;
+            scanners.CopyTo(grown, 0);
+            for (int i = scanners.Length; i < chunk; i++) grown[i] = _newScanner(device)!;
+            scanners = grown;
         }
         if (BatchKeys.Length < chunk * candidates) { BatchKeys = new float[chunk * candidates]; BatchLabels = new long[chunk * candidates]; }
         if (BatchCounts.Length < chunk) { BatchCounts = new int[chunk]; BatchScanned = new long[chunk]; }

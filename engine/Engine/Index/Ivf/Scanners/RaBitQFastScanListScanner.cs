@@ -85,6 +85,37 @@ internal sealed class RaBitQFastScanListScanner : RaBitQScannerBase
         return lowerKey + 2 * (BoundScale * err + RoundingBound * MathF.Abs(f));
     }
 
+    // Device rows: the M 4-bit sub-codes of a block slot, one per byte, and the slot's factors; the table is the CPU's
+    // quantised byte table (as floats) with its offset and unit, so a row's key is the CPU's, bit for bit where the
+    // device evaluates it in the same order (ILGPU's CPU accelerator does).
+    public override int DeviceCodeBytes => _layout.M;
+
+    public override void WriteRows(InvertedList list, Span<byte> codes, Span<float> factors)
+    {
+        int m = _layout.M, count = list.Count;
+        for (int r = 0; r < count; r++)
+        {
+            var block = list.Codes.Slice((r >> 5) * _layout.BlockBytes, _layout.BlockBytes);
+            PQ4FastScan.GetCode(block[.._layout.CodeBlockBytes], m, r & 31, codes.Slice(r * m, m));
+            var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(block[_layout.CodeBlockBytes..]).Slice(3 * (r & 31), 3);
+            DeviceFactors(f[0], f[1], f[2], factors.Slice(r * 3, 3));
+        }
+    }
+
+    public override void WriteTable(Span<float> table)
+    {
+        var lut = _tables.Lut;
+        for (int s = 0; s < _layout.M; s++)
+        {
+            int g = s >> 2, r = s & 3, off = g * 128 + (r & 1) * 64 + (r >> 1) * 32; // PQ4FastScan.QuantizeLut's layout
+            var row = table.Slice(s * 256, 256);
+            for (int v = 0; v < 16; v++) row[v] = lut[off + v];
+            row[16..].Clear();
+        }
+    }
+
+    protected override (float Bias, float Scale) DeviceTableUnit => (_tables.TableBias, _tables.Inv);
+
     protected override float RoundingBound => HasErrorBounds ? Epsilon * _tables.RoundingSd * (L2 ? 2 : 1) : 0;
 
     protected override unsafe (float F, float Err) Factors(InvertedList list, int row)

@@ -15,8 +15,12 @@ namespace Engine.Index.Ivf;
 /// picked candidates by the size of their error at wide bounds: recall fell from 0.87 at ε₀ 1.9 to 0.49 at 6 on
 /// random 32-d data. Choosing by the plain estimate lost 0.03–0.06 recall@10 on 1-bit codes at d = 32 against the
 /// optimistic key: a candidate with a wide error is more likely to be a true neighbour than its estimate says.)
+/// <para>As a device scanner (<see cref="IDeviceKeyScanner"/>) a row carries (add', rescale', err) with
+/// add' = add, rescale' = −2f for L2 and add' = −add, rescale' = −f for inner product, the query's table gives
+/// ⟨P q, y⟩ / (TableBias + S × TableScale), and the probe terms carry the coarse key, the bound scale and (fast-scan)
+/// the rounding bound per unit of |rescale'|: the CPU key, term by term.</para>
 /// </summary>
-internal abstract class RaBitQScannerBase : IvfListScanner
+internal abstract class RaBitQScannerBase : IvfListScanner, IDeviceKeyScanner
 {
     private readonly ICoarseQuantizer _quantizer;
     private readonly bool _lowerBounds;
@@ -87,6 +91,35 @@ internal abstract class RaBitQScannerBase : IvfListScanner
     /// <summary>Records ‖q‖² (inner product needs it for ‖q − c‖).</summary>
     protected void SetQueryNorm(ReadOnlySpan<float> query) => _queryNorm2 = Distances.SquaredNorm(query);
 
+    public abstract int DeviceCodeBytes { get; }
+
+    public bool HasRowFactors => true;
+
+    public bool TablePerList => false; // the table is the rotated query's; a list adds only its coarse key
+
+    public abstract void WriteRows(InvertedList list, Span<byte> codes, Span<float> factors);
+
+    public abstract void WriteTable(Span<float> table);
+
+    /// <summary>The device table's offset and unit (⟨P q, y⟩ = bias + S × scale; 0 and 1 when the table holds it outright).</summary>
+    protected virtual (float Bias, float Scale) DeviceTableUnit => (0, 1);
+
+    public IvfProbeTerms ProbeTerms(int probe)
+    {
+        RecordProbe(probe);
+        var (tableBias, tableScale) = DeviceTableUnit;
+        // the rounding bound is per unit of |f|; |rescale'| is 2|f| for L2 (halving and doubling are exact)
+        return new IvfProbeTerms(Bias, tableBias, tableScale, BoundScale, L2 ? RoundingBound / 2 : RoundingBound);
+    }
+
+    /// <summary>A row's device factors (add', rescale', err) from its code factors.</summary>
+    protected void DeviceFactors(float add, float f, float err, Span<float> to)
+    {
+        to[0] = L2 ? add : -add;
+        to[1] = L2 ? -2 * f : -f;
+        to[2] = err;
+    }
+
     public sealed override void SetList(int list, float coarseKey)
     {
         Bias = coarseKey;
@@ -124,6 +157,50 @@ internal sealed class RaBitQListScanner : RaBitQScannerBase
 
     public override void ScanCodes(InvertedList list, int probe, ref TopKHeap heap, in ListFilter filter) =>
         Scan(list, probe, ref heap, filter);
+
+    // Device rows: g = ⌊8 / B⌋ coordinates per sub-code byte (B = 1: the code's plane bytes; B = 4: two per byte; B ≥ 5:
+    // one), coordinate t of a group in bits tB .. tB + B − 1; the table entry of a group's byte is
+    // Σ_t (P q)_t × (v_t − (2^B − 1) / 2), so the table sum is ⟨P q, y⟩ itself.
+    private int GroupDims => 8 / Codec.Bits;
+
+    public override int DeviceCodeBytes => (Codec.Dimension + GroupDims - 1) / GroupDims;
+
+    public override void WriteRows(InvertedList list, Span<byte> codes, Span<float> factors)
+    {
+        int cs = Codec.CodeSize, bits = Codec.Bits, d = Codec.Dimension, g = GroupDims, m = DeviceCodeBytes, count = list.Count;
+        Span<byte> values = d <= 4096 ? stackalloc byte[d] : new byte[d];
+        for (int r = 0; r < count; r++)
+        {
+            var code = list.Codes.Slice(r * cs, cs);
+            var (add, f, err) = RaBitQCodec.Factors(code);
+            DeviceFactors(add, f, err, factors.Slice(r * 3, 3));
+            RaBitQKernels.Unpack(code[RaBitQCodec.FactorBytes..], bits, values);
+            var row = codes.Slice(r * m, m);
+            for (int j = 0; j < m; j++)
+            {
+                int c = 0;
+                for (int t = 0; t < g && j * g + t < d; t++) c |= values[j * g + t] << (t * bits);
+                row[j] = (byte)c;
+            }
+        }
+    }
+
+    public override void WriteTable(Span<float> table)
+    {
+        int bits = Codec.Bits, d = Codec.Dimension, g = GroupDims, m = DeviceCodeBytes, entries = 1 << (g * bits), mask = (1 << bits) - 1;
+        double offset = Codec.Offset;
+        for (int j = 0; j < m; j++)
+        {
+            var row = table.Slice(j * 256, 256);
+            for (int c = 0; c < entries; c++)
+            {
+                double s = 0;
+                for (int t = 0; t < g && j * g + t < d; t++) s += _rotated[j * g + t] * (((c >> (t * bits)) & mask) - offset);
+                row[c] = (float)s;
+            }
+            row[entries..].Clear();
+        }
+    }
 
     protected override unsafe void Scan<TSink>(InvertedList list, int probe, ref TSink heap, in ListFilter filter)
     {
