@@ -34,6 +34,34 @@ internal sealed class CountingProvider(IIvfDeviceScanProvider inner) : IIvfDevic
     }
 }
 
+/// <summary>A provider whose lists report (through <c>onDisposedScan</c>) any launch after they were disposed.</summary>
+internal sealed class DisposeCheckingProvider(IIvfDeviceScanProvider inner, Action onDisposedScan) : IIvfDeviceScanProvider
+{
+    public string Name => inner.Name;
+
+    public IIvfDeviceLists Upload(IvfDeviceRows rows) => new Lists(inner.Upload(rows), onDisposedScan);
+
+    private sealed class Lists(IIvfDeviceLists lists, Action onDisposedScan) : IIvfDeviceLists
+    {
+        private volatile bool _disposed;
+
+        public long DeviceBytes => lists.DeviceBytes;
+
+        public void Scan(IvfDeviceBatch batch, int k, Span<float> keys, Span<long> rows)
+        {
+            if (_disposed) onDisposedScan();
+            lists.Scan(batch, k, keys, rows);
+            if (_disposed) onDisposedScan(); // disposed while the launch ran
+        }
+
+        public void Dispose()
+        {
+            _disposed = true;
+            lists.Dispose();
+        }
+    }
+}
+
 /// <summary>Allows odd ids only.</summary>
 internal sealed class OddIds : IIdFilter
 {

@@ -127,6 +127,38 @@ public sealed class GpuIvfRaBitQScannerTests(GpuFixture fixture)
         AssertSame("after mutation", cd, cl, gd, gl);
     }
 
+    /// <summary>Switching the provider while searches run: the setter used to dispose the device lists a search in
+    /// flight was scanning (its next launch ran on freed lists). It now waits for the searches; every result equals the
+    /// CPU scan's.</summary>
+    [Fact]
+    public async Task SwitchingTheProviderDuringSearches_NeverScansDisposedLists()
+    {
+        var data = Data.Clustered(N, D, 20, seed: 61);
+        using var index = Build("IVF8,RaBitQfs4,RFlat", Metric.L2, data);
+        var queries = Data.Clustered(Nq, D, 20, seed: 62);
+        var p = new IvfSearchParameters { Probes = 4, RefineFactor = 2, Threads = 1 };
+        var (cd, cl) = Search(index, queries, p);
+        var disposedScans = 0;
+        var searcher = Task.Run(() =>
+        {
+            for (int n = 0; n < 60; n++)
+            {
+                var (gd, gl) = Search(index, queries, p);
+                AssertSame("while switching", cd, cl, gd, gl);
+            }
+        });
+        int switches = 0;
+        while (!searcher.IsCompleted)
+        {
+            index.DeviceScan = switches++ % 4 == 3 ? null : new DisposeCheckingProvider(new GpuIvfScanProvider(fixture.Context), () => Interlocked.Increment(ref disposedScans));
+            Thread.Yield();
+        }
+        await searcher;
+        Assert.True(switches > 10, $"{switches} switches");
+        Assert.Equal(0, Volatile.Read(ref disposedScans));
+        index.DeviceScan = null;
+    }
+
     [Fact]
     public void FiltersAndCodeBudgetsKeepTheCpuScanner()
     {

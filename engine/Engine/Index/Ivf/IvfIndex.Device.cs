@@ -37,12 +37,19 @@ public sealed partial class IvfIndex
         {
             if (value is not null && !SupportsDeviceScan)
                 throw new NotSupportedException($"'{Description}' has no device list scanner: only PQ lists (PQ{{m}}, PQ{{m}}x4, PQ{{m}}x4fs, residual or nr) and RaBitQ lists (RaBitQ{{b}}, RaBitQfs{{b}}) scan on an accelerator.");
-            lock (_deviceGate)
+            // Under the write lock: searches in flight hold the read lock and may be scanning the device lists this
+            // disposes (a search then launched on freed device memory).
+            _lock.EnterWrite();
+            try
             {
-                _deviceLists?.Lists.Dispose();
-                _deviceLists = null;
-                _deviceScan = value;
+                lock (_deviceGate)
+                {
+                    _deviceLists?.Lists.Dispose();
+                    _deviceLists = null;
+                    _deviceScan = value;
+                }
             }
+            finally { _lock.ExitWrite(); }
         }
     }
 
