@@ -54,9 +54,13 @@ internal sealed class TransformedEstimator(IVectorTransform transform, IDistance
 }
 
 /// <summary>
-/// A codec behind a transform (faiss <c>IndexPreTransform</c> for codecs): vectors are transformed before encoding
-/// and decoded vectors transformed back; the transform must be trained before the inner codec.
+/// A codec behind a transform (faiss <c>IndexPreTransform</c> for codecs, e.g. <c>OPQ16,PQ16</c>): vectors are
+/// transformed before encoding, queries before estimating, and decoded vectors transformed back. The inner codec, its
+/// codes and its estimators work in the transformed space unchanged; with an orthogonal transform (a rotation) the
+/// distances are those of the original space.
 /// </summary>
+/// <remarks><see cref="Train"/> learns an untrained <see cref="ILearnedTransform"/> first (on the same rows), then
+/// the inner codec on the transformed rows. Thread safety: as the inner codec's.</remarks>
 /// <param name="transform">The transform (e.g. a trained <see cref="OpqRotation"/>).</param>
 /// <param name="inner">The codec working in the transformed space.</param>
 public sealed class TransformedCodec(IVectorTransform transform, IVectorCodec inner) : IVectorCodec
@@ -86,8 +90,13 @@ public sealed class TransformedCodec(IVectorTransform transform, IVectorCodec in
     public bool IsTrained => Transform.IsTrained && Inner.IsTrained;
 
     /// <inheritdoc />
-    /// <exception cref="InvalidOperationException">The transform is not trained.</exception>
-    public void Train(ReadOnlySpan<float> vectors, int seed, int threads) => Inner.Train(Forward(vectors), seed, threads);
+    /// <exception cref="InvalidOperationException">The transform is not trained and cannot learn (not an <see cref="ILearnedTransform"/>).</exception>
+    public void Train(ReadOnlySpan<float> vectors, int seed, int threads)
+    {
+        Guard.Rows(vectors, Dimension, nameof(vectors));
+        if (Transform is ILearnedTransform { IsTrained: false } learned) learned.Train(vectors, seed, threads);
+        Inner.Train(Forward(vectors), seed, threads);
+    }
 
     /// <inheritdoc />
     public void Encode(ReadOnlySpan<float> vectors, Span<byte> codes) => Inner.Encode(Forward(vectors), codes);

@@ -83,3 +83,26 @@ public interface IVectorTransform
     /// <summary>Maps n × d transformed rows back (the inverse of <see cref="Apply"/>).</summary>
     void Revert(ReadOnlySpan<float> y, Span<float> x);
 }
+
+/// <summary>
+/// A transform whose parameters are learnt from data and saved with the index that uses it (e.g.
+/// <see cref="OpqRotation"/>): the index trains it before anything that works in its output space, writes
+/// <see cref="Parameters"/> and installs them again on load. Indexes hold it as an <see cref="IVectorTransform"/> and
+/// know nothing else of it.
+/// </summary>
+public interface ILearnedTransform : IVectorTransform
+{
+    /// <summary>Learns the parameters from n × d rows (a sample: implementations may sub-sample further).</summary>
+    /// <param name="vectors">Training rows.</param>
+    /// <param name="seed">Seed of any random choice.</param>
+    /// <param name="threads">Worker threads (0 = all processors).</param>
+    void Train(ReadOnlySpan<float> vectors, int seed, int threads);
+
+    /// <summary>The learnt parameters as floats (what an index saves; a fixed length for the dimension, also before training).</summary>
+    ReadOnlySpan<float> Parameters { get; }
+
+    /// <summary>Installs parameters read back from a file (marks the transform trained).</summary>
+    /// <exception cref="ArgumentException">They do not form a valid transform (length, non-finite values, or a
+    /// rotation that is not orthogonal); the message names the problem.</exception>
+    void SetParameters(ReadOnlySpan<float> parameters);
+}

@@ -11,21 +11,31 @@ namespace Engine.Quantization;
 /// <remarks>
 /// Training alternates (a) PQ training and encoding of X R with R fixed and (b) the orthogonal Procrustes
 /// solution R = U Vᵀ from the SVD of Xᵀ Ŷ (one-sided Jacobi, <see cref="JacobiSvd"/>), starting from a seeded
-/// random rotation. Thread safety: <see cref="Apply"/> and <see cref="Revert"/> are safe once trained.
+/// random rotation. The PQ of the alternation has <see cref="Bits"/> bits per sub-code: the list codec's own when
+/// the rotation sits in front of PQ codes, 8 in front of any other codec (whose codes have no sub-quantizers of their
+/// own). Thread safety: <see cref="Apply"/> and <see cref="Revert"/> are safe once trained.
 /// </remarks>
-public sealed class OpqRotation : IVectorTransform
+public sealed class OpqRotation : ILearnedTransform
 {
+    /// <summary>Most rows <see cref="Train(ReadOnlySpan{float}, int, int)"/> learns from (a seeded sample of larger inputs).</summary>
+    public const int MaxTrainingRows = 8192;
+
     private float[] _r;   // R row-major: y_j = Σ_i x_i R[i, j]
     private float[] _rt;  // Rᵀ row-major, so Apply is a DotManyToMany against its rows
 
-    /// <summary>Creates an identity rotation for <paramref name="subQuantizers"/> sub-spaces of d.</summary>
-    public OpqRotation(int dimension, int subQuantizers)
+    /// <summary>Creates an identity rotation for <paramref name="subQuantizers"/> sub-spaces of d, to be trained with
+    /// <paramref name="bits"/>-bit sub-quantizers (4 or 8; 8 unless the codec behind is 4-bit PQ).</summary>
+    /// <exception cref="ArgumentException">M does not divide d, or bits is not 4 or 8.</exception>
+    public OpqRotation(int dimension, int subQuantizers, int bits = 8)
     {
         if (dimension <= 0) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "Dimension must be positive.");
         if (subQuantizers <= 0 || dimension % subQuantizers != 0)
             throw new ArgumentException($"OPQ sub-quantizer count M={subQuantizers} must be positive and divide the dimension d={dimension}.", nameof(subQuantizers));
+        if (bits != 4 && bits != 8)
+            throw new ArgumentException($"OPQ sub-quantizer bits {bits} must be 4 or 8.", nameof(bits));
         Dimension = dimension;
         M = subQuantizers;
+        Bits = bits;
         _r = new float[dimension * dimension];
         for (int i = 0; i < dimension; i++) _r[i * dimension + i] = 1;
         _rt = (float[])_r.Clone();
@@ -37,7 +47,10 @@ public sealed class OpqRotation : IVectorTransform
     /// <summary>Sub-quantizers the rotation is optimised for.</summary>
     public int M { get; }
 
-    /// <summary>True after <see cref="Train"/> or <see cref="SetMatrix"/>.</summary>
+    /// <summary>Bits per sub-code of the PQ that <see cref="Train(ReadOnlySpan{float}, int, int)"/> optimises the rotation for.</summary>
+    public int Bits { get; }
+
+    /// <summary>True after training, <see cref="SetMatrix"/> or <see cref="SetParameters"/>.</summary>
     public bool IsTrained { get; private set; }
 
     /// <summary>The rotation R (d × d row-major, y = x R).</summary>
@@ -51,6 +64,70 @@ public sealed class OpqRotation : IVectorTransform
         _r = r.ToArray();
         _rt = Transpose(_r, Dimension, Dimension);
         IsTrained = true;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The matrix R, d × d row-major.</remarks>
+    public ReadOnlySpan<float> Parameters => _r;
+
+    /// <inheritdoc />
+    /// <remarks>Checks the length (d × d), that every entry is finite and that R is orthogonal: eight seeded random
+    /// unit vectors keep their length within 10⁻³ (a damaged entry changes lengths; a trained rotation is orthogonal to
+    /// float rounding).</remarks>
+    public void SetParameters(ReadOnlySpan<float> parameters)
+    {
+        if (parameters.Length != Dimension * Dimension)
+            throw new ArgumentException($"An OPQ rotation of d={Dimension} holds d×d = {Dimension * Dimension} floats, got {parameters.Length}.", nameof(parameters));
+        foreach (float f in parameters)
+            if (!float.IsFinite(f)) throw new ArgumentException("An OPQ rotation entry is not finite.", nameof(parameters));
+        if (OrthogonalityError(parameters, Dimension) is var err && !(err <= 1e-3))
+            throw new ArgumentException($"The OPQ rotation is not orthogonal (a unit vector's squared length changes by {err:G3}).", nameof(parameters));
+        SetMatrix(parameters);
+    }
+
+    // Largest |‖x R‖² − 1| over eight seeded random unit vectors x.
+    private static double OrthogonalityError(ReadOnlySpan<float> r, int d)
+    {
+        var rng = new Random(0x0F9);
+        var x = new double[d];
+        double worst = 0;
+        for (int probe = 0; probe < 8; probe++)
+        {
+            double norm = 0;
+            for (int i = 0; i < d; i++) { x[i] = rng.NextDouble() * 2 - 1; norm += x[i] * x[i]; }
+            norm = Math.Sqrt(norm);
+            double len = 0;
+            for (int j = 0; j < d; j++)
+            {
+                double y = 0;
+                for (int i = 0; i < d; i++) y += x[i] * r[i * d + j];
+                len += y * y;
+            }
+            worst = Math.Max(worst, Math.Abs(len / (norm * norm) - 1));
+        }
+        return worst;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Learns from at most <see cref="MaxTrainingRows"/> rows (a seeded sample of larger inputs) with
+    /// <see cref="Bits"/>-bit sub-quantizers, 6 alternations (2 above 256 dimensions, where each SVD costs d³).</remarks>
+    /// <exception cref="ArgumentException">Fewer rows than the 2^bits centroids of a sub-quantizer.</exception>
+    public void Train(ReadOnlySpan<float> vectors, int seed, int threads)
+    {
+        int n = Guard.Rows(vectors, Dimension, nameof(vectors)), d = Dimension;
+        if (n < 1 << Bits)
+            throw new ArgumentException($"OPQ training needs at least 2^{Bits} = {1 << Bits} vectors (its {Bits}-bit sub-quantizers), got {n}.", nameof(vectors));
+        ReadOnlySpan<float> rows = vectors;
+        if (n > MaxTrainingRows)
+        {
+            var pick = Enumerable.Range(0, n).ToArray();
+            new Random(seed).Shuffle(pick);
+            Array.Sort(pick, 0, MaxTrainingRows);
+            var sample = new float[MaxTrainingRows * d];
+            for (int i = 0; i < MaxTrainingRows; i++) vectors.Slice(pick[i] * d, d).CopyTo(sample.AsSpan(i * d, d));
+            rows = sample;
+        }
+        Train(rows, Bits, seed, threads, iterations: d > 256 ? 2 : 6);
     }
 
     /// <summary>y = x R for n rows (n × d in, n × d out; may not alias).</summary>

@@ -75,7 +75,7 @@ public class IvfBehaviourTests
     [InlineData("IVF8,PQ8x6")]          // nbits not 4/8
     [InlineData("IVF8,PQ8x8fs")]        // fast-scan needs 4 bits
     [InlineData("IVF8,PQ8,Refine(PQ)")]
-    [InlineData("OPQ8,IVF8,Flat")]
+    [InlineData("OPQ5,IVF8,Flat")]      // 5 does not divide 32
     [InlineData("IVF8,Flat,RFlat,RFlat")]
     [InlineData("IVF8,PQ8r")]           // 'r' is faiss' residual fast-scan spelling only
     [InlineData("IVF8,PQ8x4r")]

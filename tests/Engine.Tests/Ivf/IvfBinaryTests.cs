@@ -51,7 +51,6 @@ public class IvfBinaryTests
     [InlineData("IVF64,BIN", "unknown list encoding")]
     [InlineData("IVF64,BIN2r", "unknown list encoding")]
     [InlineData("IVF64,BIN2x4", "unknown list encoding")]
-    [InlineData("OPQ8,IVF64,BIN2", "OPQ")]
     [InlineData("IVF64,BIN2,Refine(PQ)", "refine")]
     public void BadSpecsGiveClearErrors(string spec, string says)
     {

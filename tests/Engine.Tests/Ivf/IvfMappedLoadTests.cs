@@ -24,6 +24,8 @@ public class IvfMappedLoadTests
         "IVF16,PQ8x4,Refine(F16)",
         "IVF16,PQ8x4fsnr,RFlat",
         "IVF16,PQ8nr",
+        "OPQ4,IVF16,Flat",
+        "OPQ4,IVF16,BIN2,RFlat",
     };
 
     private static string SaveIndex(IvfTestData.TempDir dir, string spec, Metric metric = Metric.L2)

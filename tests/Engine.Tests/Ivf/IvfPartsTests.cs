@@ -139,12 +139,36 @@ public class IvfPartsTests
     }
 
     [Fact]
-    public void TransformedCodecNeedsATrainedTransformOfTheSameDimension()
+    public void TransformedCodecNeedsATransformOfTheSameDimensionAndTrainsAnUntrainedOne()
     {
         Assert.Throws<ArgumentException>(() => new TransformedCodec(new OpqRotation(16, 4), new ProductQuantizer(D, 8, 8)));
         var untrained = new TransformedCodec(new OpqRotation(D, 8), new ProductQuantizer(D, 8, 8));
         Assert.False(untrained.IsTrained);
-        Assert.Throws<InvalidOperationException>(() => untrained.Train(Data, 1, 1));
+        // Nothing can be encoded before training: the rotation is not learnt yet.
+        Assert.Throws<InvalidOperationException>(() => untrained.Encode(Data.AsSpan(0, D), new byte[untrained.CodeSize]));
+        // Training learns the rotation first (a learnt transform), then the codec in the rotated space: the same
+        // codes as training the rotation by hand with its own settings, then the codec behind it.
+        untrained.Train(Data, 3, 1);
+        Assert.True(untrained.IsTrained);
+        var byHand = new OpqRotation(D, 8);
+        byHand.Train(Data, 3, 1);
+        var manual = new TransformedCodec(byHand, new ProductQuantizer(D, 8, 8));
+        manual.Train(Data, 3, 1);
+        var a = new byte[N * untrained.CodeSize];
+        var b = new byte[N * manual.CodeSize];
+        untrained.Encode(Data, a);
+        manual.Encode(Data, b);
+        Assert.Equal(b, a);
+        // A transform that is not learnt and not trained cannot be trained through the codec.
+        Assert.Throws<InvalidOperationException>(() => new TransformedCodec(new UntrainedTransform(D), new ProductQuantizer(D, 8, 8)).Train(Data, 1, 1));
+    }
+
+    private sealed class UntrainedTransform(int d) : IVectorTransform
+    {
+        public int Dimension => d;
+        public bool IsTrained => false;
+        public void Apply(ReadOnlySpan<float> x, Span<float> y) => x.CopyTo(y);
+        public void Revert(ReadOnlySpan<float> y, Span<float> x) => y.CopyTo(x);
     }
 
     [Fact]

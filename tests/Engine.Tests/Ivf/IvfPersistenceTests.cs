@@ -19,6 +19,9 @@ public class IvfPersistenceTests
     [InlineData("IVF16,PQ8x4,Refine(F16)")]
     [InlineData("IVF16,PQ8x4fsnr")]
     [InlineData("OPQ4,IVF16,PQ4x4nr,RFlat")]
+    [InlineData("OPQ4,IVF16,Flat")]
+    [InlineData("OPQ8,IVF16,BIN2")]
+    [InlineData("OPQ4,IVF16,BIN3nr,Refine(SQ8)")]
     public void SaveLoadGivesIdenticalResults(string spec)
     {
         using var dir = new IvfTestData.TempDir();

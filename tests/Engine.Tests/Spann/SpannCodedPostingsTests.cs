@@ -22,6 +22,11 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=BIN2)")]
     [InlineData("SPANN(probes=12,codec=PQ8,rerank=4)")]
     [InlineData("SPANN(postings=100,closure=0.25,codec=SQ8,rerank=2)")]
+    [InlineData("SPANN(codec=OPQ8,PQ8)")]
+    [InlineData("SPANN(codec=OPQ8,PQ16x4)")]
+    [InlineData("SPANN(codec=OPQ4,SQ8)")]
+    [InlineData("SPANN(codec=OPQ8,BIN2)")]
+    [InlineData("SPANN(probes=12,codec=OPQ8,PQ8,rerank=4)")]
     public void Format_OfParse_GivesTheSpecBack(string spec)
     {
         Assert.True(SpannSpec.TryParse(spec, out var o));
@@ -37,6 +42,8 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=rabitqFS4)", "SPANN(codec=RaBitQfs4)")]
     [InlineData("SPANN(codec=pq8x8)", "SPANN(codec=PQ8)")]
     [InlineData("SPANN(codec=none)", "SPANN")]
+    [InlineData("SPANN(codec=opq8,pq8x8)", "SPANN(codec=OPQ8,PQ8)")]
+    [InlineData("SPANN(codec=OPQ8, PQ8 ,rerank=4)", "SPANN(codec=OPQ8,PQ8,rerank=4)")]
     public void Parse_Canonicalises(string spec, string canonical)
     {
         Assert.True(SpannSpec.TryParse(spec, out var o));
@@ -57,6 +64,15 @@ public class SpannCodedSpecTests
     [InlineData("SPANN(codec=SQ8,rerank=x)", "rerank='x'")]
     [InlineData("SPANN(rerank=8)", "rerank applies to coded postings only")]
     [InlineData("SPANN(rerank=2,codec=none)", "rerank applies to coded postings only")]
+    [InlineData("SPANN(codec=OPQ8)", "OPQ8 needs the codec")]
+    [InlineData("SPANN(codec=OPQ0,PQ8)", "OPQ sub-quantizer count '0'")]
+    [InlineData("SPANN(codec=OPQx,PQ8)", "OPQ sub-quantizer count 'x'")]
+    [InlineData("SPANN(codec=OPQ8,OPQ8,PQ8)", "one OPQ rotation at most")]
+    [InlineData("SPANN(codec=OPQ8,PQ8x3)", "PQ bits '3'")]
+    [InlineData("SPANN(codec=OPQ8,RaBitQ)", "random rotation")]
+    [InlineData("SPANN(codec=OPQ8,RaBitQfs4)", "random rotation")]
+    [InlineData("SPANN(codec=PQ8,PQ8)", "'PQ8' is not key=value")]
+    [InlineData("SPANN(codec=OPQ8,PQ8,rerank)", "'rerank' is not key=value")]
     public void BadCodecValues_AreNamed(string spec, string named)
     {
         var e = Assert.Throws<ArgumentException>(() => SpannSpec.TryParse(spec, out _));
@@ -133,6 +149,11 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
     [InlineData("BIN4", Metric.Cosine, 0.85)]
     [InlineData("SQ8", Metric.Cosine, 0.90)]
     [InlineData("PQ8", Metric.InnerProduct, 0.85)]
+    [InlineData("OPQ8,PQ8", Metric.L2, 0.90)]
+    [InlineData("OPQ8,PQ16x4", Metric.L2, 0.90)]
+    [InlineData("OPQ8,PQ8", Metric.InnerProduct, 0.85)]
+    [InlineData("OPQ4,SQ8", Metric.Cosine, 0.90)]
+    [InlineData("OPQ8,BIN2", Metric.L2, 0.80)]
     public void Recall_IsCloseToRawPostings_AndAboveAFloor(string codec, Metric metric, double floor)
     {
         var (data, queries, exact) = Set(4000, metric);
@@ -179,6 +200,8 @@ public class SpannCodedPostingsTests(ITestOutputHelper output)
     [InlineData("RaBitQ2")]
     [InlineData("RaBitQfs4")]
     [InlineData("BIN3")]
+    [InlineData("OPQ8,PQ8")]
+    [InlineData("OPQ4,BIN2")]
     public void SaveAndReopen_GiveBitIdenticalResults_AndExactVectors(string codec)
     {
         var (data, queries, exact) = Set(3000);

@@ -62,7 +62,7 @@ public static class IndexFactory
                 ? new SpannIndex(dimension, metric, spann)
                 : SpannIndex.Create(options.Directory, dimension, metric, spann);
         }
-        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}}[nr])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,size=…,max=…,replicas=…,probes=…,eps=…,closure=…,codec=SQ8|PQ{{m}}[x4]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}},rerank=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
+        throw new ArgumentException($"Unknown index spec '{spec}'. Known forms: Flat, [OPQ{{m}},]IVF{{n}},(Flat|PQ{{m}}[x4][nr]|PQ{{m}}x4fs[nr]|RaBitQ[{{b}}]|RaBitQfs{{b}}|BIN{{b}}[nr])[,Refine(Flat|SQ8|F16)|,RFlat], HNSW{{M}}[,efC{{n}}][,SQ8|,F16], SPANN[(postings=…,size=…,max=…,replicas=…,probes=…,eps=…,closure=…,codec=[OPQ{{m}},](SQ8|PQ{{m}}[x4]|BIN{{b}})|RaBitQ[{{b}}]|RaBitQfs{{b}},rerank=…)], BIN{{b}}[,RFlat|,Refine(Flat|SQ8|F16)].", nameof(spec));
     }
 
     /// <summary>Loads any index saved with <see cref="IVectorIndex.Save"/>, dispatching on the kind in its header.</summary>

@@ -23,10 +23,11 @@ public sealed partial class IvfIndex
 
     /// <summary>
     /// Whether a batch goes to <see cref="SearchByListJoin"/>: full-vector (<c>Flat</c>) lists without a refine store
-    /// or OPQ, no filter, window or code budget, and enough queries per probed list for a GEMM to beat the scan.
+    /// (with or without a front transform: the join reads the queries in the working space), no filter, window or code
+    /// budget, and enough queries per probed list for a GEMM to beat the scan.
     /// </summary>
     private bool UsesListJoin(int nq, in SearchContext ctx) =>
-        _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _opq is null && _spillMap is null && !ctx.Filtered && ctx.MaxCodes == 0
+        _codec is VectorCodec { Encoding: VectorEncoding.Flat } && _refine is null && _spillMap is null && !ctx.Filtered && ctx.MaxCodes == 0
         && nq >= (Dimension >= JoinShortRowDimension ? JoinMinQueries : JoinMinQueriesShortRows)
         && (long)nq * ctx.Probes >= (long)JoinMinQueriesPerList * ListCount;
 

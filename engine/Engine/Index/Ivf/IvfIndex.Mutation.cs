@@ -41,7 +41,7 @@ public sealed partial class IvfIndex
         // assignment and PQ encoding. Residuals are formed a block at a time, so the only batch-sized temporaries
         // are the assignments and the PQ codes; refine rows are written straight into the lists under the lock.
         int d = Dimension;
-        ReadOnlySpan<float> x = Metric == Metric.Cosine || _opq is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
+        ReadOnlySpan<float> x = Metric == Metric.Cosine || _transform is not null ? ToWorkingSpace(vectors.ToArray(), n) : vectors;
         var assign = _quantizer.Assign(x, TrainingThreads);
         // SOAR's second lists (one list has none: nothing spills); a row whose second list is its first is not spilled.
         int[]? spill = _spillMap is null || ListCount == 1 ? null : SpillAssign(x, assign);
@@ -287,7 +287,7 @@ public sealed partial class IvfIndex
             var work = new float[Dimension];
             var code = new byte[Math.Max(_codec.CodeSize, _pq is null ? 0 : PQ4FastScan.PaddedM(_pq.M))];
             ExactVector(li, off, work, code);
-            if (_opq is not null) _opq.Revert(work, destination[..Dimension]);
+            if (_transform is not null) _transform.Revert(work, destination[..Dimension]);
             else work.CopyTo(destination);
             return true;
         }

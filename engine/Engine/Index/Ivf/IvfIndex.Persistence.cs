@@ -30,7 +30,8 @@ public sealed partial class IvfIndex
     };
 
     /// <inheritdoc />
-    /// <remarks>Sections: IVER (layout version, trained flag), ROT (OPQ), CENT, PQCB, ANIS (the anisotropic threshold of
+    /// <remarks>Sections: IVER (layout version, trained flag), ROT (the front transform's learnt parameters: the OPQ
+    /// rotation, d × d; empty without one), CENT, PQCB, ANIS (the anisotropic threshold of
     /// the PQ codes, only when above 0), SQRG (SQ8 range), LCNT (list sizes),
     /// then ids, attributes, codes and refine codes of all lists concatenated, each streamed list by list (no copy of
     /// the whole index in memory). The composition string is the header's description. Saving over the file a mapped
@@ -47,7 +48,7 @@ public sealed partial class IvfIndex
                 w.WriteArray<int>("RBQ ", [_rabitq.Bits, _rabitq.Rotation?.Seed ?? 0, _rabitq.Rotation?.Rounds ?? HadamardRotation.DefaultRounds]);
             if (_binary is not null)
                 w.WriteArray<float>("BINP", _binary.IsTrained ? [.. _binary.Parameters.Mean, .. _binary.Parameters.Scales] : []);
-            w.WriteArray<float>("ROT ", _opq is null ? [] : _opq.Matrix);
+            w.WriteArray<float>("ROT ", _transform is ILearnedTransform learned ? learned.Parameters : []);
             w.WriteArray<float>("CENT", CentroidArray());
             w.WriteArray<float>("PQCB", _pq is null ? [] : _pq.Codebooks);
             if (_pq is { AnisotropicThreshold: > 0 }) w.WriteArray<double>("ANIS", [_pq.AnisotropicThreshold]); // absent: plain codes
@@ -135,8 +136,7 @@ public sealed partial class IvfIndex
         int d = h.Dimension;
         if (_rabitq is not null) ReadRaBitQ(r, trained: ver[1] == 1);
         if (_binary is not null) ReadBinary(r, trained: ver[1] == 1);
-        var rot = r.ReadArray<float>("ROT ", _opq is null ? 0 : (long)d * d);
-        _opq?.SetMatrix(rot);
+        ReadTransform(r, trained: ver[1] == 1);
         _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
         var cb = r.ReadArray<float>("PQCB", _pq?.Codebooks.Length ?? 0);
         if (_pq is not null && ver[1] == 1) _pq.SetCodebooks(cb);
@@ -203,6 +203,20 @@ public sealed partial class IvfIndex
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
         if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
+    }
+
+    // Section ROT : the front transform's parameters (OPQ: R, d × d; an untrained index wrote the identity), installed
+    // when the index is trained. A rotation that is not finite or not orthogonal is damage, not a bad argument.
+    private void ReadTransform(IndexFileReader r, bool trained)
+    {
+        var learned = _transform as ILearnedTransform;
+        var p = r.ReadArray<float>("ROT ", learned?.Parameters.Length ?? 0);
+        if (learned is null || !trained) return;
+        try { learned.SetParameters(p); }
+        catch (ArgumentException e)
+        {
+            throw new CorruptIndexException(r.Path, r.PayloadOffset("ROT "), $"the front transform of '{Description}' (section ROT ) is damaged: {Guard.MessageWithoutParameter(e)}", e);
+        }
     }
 
     // Section BINP: the binary codec's d means and b × d stage scales (present exactly when the index is trained;

@@ -75,20 +75,21 @@ public sealed partial class IvfIndex
     }
 
     // The queries as the lists see them, when that is not the caller's rows: a rented copy made unit length for cosine,
-    // then OPQ-rotated when the index has OPQ (the returned array; q holds the unrotated copy, the same array without
-    // OPQ). Null (both) for L2 and inner product without OPQ, unless copy is set: the lists read the caller's rows.
+    // then through the front transform when the index has one (OPQ; the returned array; q holds the untransformed copy,
+    // the same array without a transform). Null (both) for L2 and inner product without a transform, unless copy is
+    // set: the lists read the caller's rows.
     // Give both back with ReturnQueries.
     private float[]? PrepareQueries(ReadOnlySpan<float> queries, int nq, out float[]? q, bool copy = false)
     {
         int d = Dimension;
         q = null;
-        if (!copy && Metric != Metric.Cosine && _opq is null) return null;
+        if (!copy && Metric != Metric.Cosine && _transform is null) return null;
         q = ArrayPool<float>.Shared.Rent(nq * d);
         queries.CopyTo(q);
         if (Metric == Metric.Cosine) for (int i = 0; i < nq; i++) Normalize(q.AsSpan(i * d, d));
-        if (_opq is null) return q;
+        if (_transform is null) return q;
         var qw = ArrayPool<float>.Shared.Rent(nq * d);
-        _opq.Apply(q.AsSpan(0, nq * d), qw.AsSpan(0, nq * d));
+        _transform.Apply(q.AsSpan(0, nq * d), qw.AsSpan(0, nq * d));
         return qw;
     }
 

@@ -14,7 +14,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
 
     /// <inheritdoc />
     /// <remarks>
-    /// Checks the centroids, PQ codebooks, OPQ rotation and SQ8 range (finite), every list (codes and refine codes
+    /// Checks the centroids, PQ codebooks, front transform (OPQ rotation) and SQ8 range (finite), every list (codes and refine codes
     /// cover its rows) and every vector: its id (non-negative, unique, and the id map points at its list and row), its
     /// stored floats for <c>Flat</c> lists and its refine code (decoded, finite). Offsets are those of the section
     /// layout <see cref="Save"/> writes, which is the loaded file's while the index is unchanged.
@@ -96,7 +96,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
         return true;
     }
 
-    // The trained parameters that every distance depends on: centroids (and their norms), PQ codebooks, OPQ rotation,
+    // The trained parameters that every distance depends on: centroids (and their norms), PQ codebooks, front transform,
     // SQ8 range. Returns what is wrong, or null.
     private string? FirstNonFinite()
     {
@@ -105,7 +105,7 @@ public sealed partial class IvfIndex : IVerifiableIndex
             if (!AllFinite(_quantizer.Centroid(c)) || (ReferenceEquals(_quantizer, _flatQuantizer) && !float.IsFinite(_flatQuantizer.Norms[c])))
                 return $"centroid {c} is not finite or its squared norm overflows";
         if (_pq is not null && !AllFinite(_pq.Codebooks)) return "a PQ codebook entry is not finite";
-        if (_opq is not null && !AllFinite(_opq.Matrix)) return "an OPQ rotation entry is not finite";
+        if (_transform is ILearnedTransform learned && !AllFinite(learned.Parameters)) return "a front transform (OPQ rotation) parameter is not finite";
         if (_refine?.Range is var (min, step) && (!AllFinite(min) || !AllFinite(step))) return "the SQ8 refine range is not finite";
         return null;
     }
@@ -117,8 +117,9 @@ public sealed partial class IvfIndex : IVerifiableIndex
         string? bad = FirstNonFinite();
         if (bad is not null)
         {
-            string tag = bad.StartsWith("centroid", StringComparison.Ordinal) ? "CENT" : bad.Contains("PQ", StringComparison.Ordinal) ? "PQCB"
-                : bad.Contains("SQ8", StringComparison.Ordinal) ? "SQRG" : "ROT ";
+            string tag = bad.StartsWith("centroid", StringComparison.Ordinal) ? "CENT" : bad.Contains("front transform", StringComparison.Ordinal) ? "ROT "
+                : bad.Contains("PQ", StringComparison.Ordinal) ? "PQCB"
+                : "SQRG";
             long at = r.PayloadOffset(tag);
             if (tag == "CENT" && int.TryParse(bad.AsSpan(9, bad.IndexOf(' ', 9) - 9), out int c)) at += (long)c * Dimension * sizeof(float);
             throw new CorruptIndexException(r.Path, at, bad);

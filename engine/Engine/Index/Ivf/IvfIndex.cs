@@ -19,8 +19,9 @@ namespace Engine.Index.Ivf;
 /// or <see cref="PQ4FastScanCodec"/>; the constructor is the one place that maps the spec to a codec), the inverted
 /// lists (<see cref="Lists.InvertedLists"/>: heap or memory-mapped backing, codes in the codec's layout) and the list
 /// scanner (<see cref="IvfListScanner"/>, chosen once per search thread for the codec; all scan loops live there). The
-/// exact re-ranking store is a <see cref="VectorCodec"/>. With OPQ every vector and query is rotated once on entry
-/// (<see cref="IVectorTransform"/>) and the index works in the rotated space (distances are preserved). Cosine vectors
+/// exact re-ranking store is a <see cref="VectorCodec"/>. A front transform (<see cref="IVectorTransform"/>: the OPQ
+/// rotation of <c>OPQ{m},…</c>, in front of Flat, PQ and BIN lists) maps every vector and query once on entry and the
+/// index works in its output space (a rotation preserves distances). Cosine vectors
 /// are normalised on entry, so cosine is inner product inside. docs/extending.md shows how to add a codec.</para>
 /// <para>L2 residual distances use faiss' decomposition d = ‖q − c‖² + (‖r‖² + 2⟨c, r⟩) − 2⟨q, r⟩: the first
 /// term comes from the coarse search, the second is a per-(list, sub-quantizer, code) table precomputed at
@@ -49,7 +50,8 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
     private readonly BinaryCodec? _binary;
     private ResidualTables? _tables;
     private readonly bool _residual; // codes of x − centroid (false: of x itself, the PQ "nr" specs)
-    private readonly OpqRotation? _opq;
+    // The front transform (OPQ today): every vector and query enters the working space through it. Null: none.
+    private readonly IVectorTransform? _transform;
     private readonly VectorCodec? _refine;
     private bool _trained;
     private bool _centroidsSupplied;
@@ -94,7 +96,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         if (_pq is not null) _pq.AnisotropicThreshold = spec.AnisotropicThresholdFor(metric) ?? 0;
         _residual = ((_pq is not null || _binary is not null) && spec.ByResidual) || _rabitq is not null; // RaBitQ codes are always of residuals
         if (_residual && _pq is not null) _tables = new ResidualTables(_quantizer, _pq, metric);
-        if (spec.OpqSubQuantizers > 0) _opq = new OpqRotation(dimension, spec.OpqSubQuantizers);
+        _transform = CreateTransform(spec, dimension);
         if (spec.Refine is { } r) _refine = new VectorCodec(dimension, r);
         _lists = new InvertedLists(spec.Lists, _codec switch
         {
@@ -194,7 +196,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
             try
             {
                 long b = _quantizer.MemoryBytes + (_pq?.Codebooks.Length ?? 0) * 4L + (_tables?.MemoryBytes ?? 0)
-                    + (_opq is null ? 0 : (long)Dimension * Dimension * 8) + (long)(_directMap.Count + (_spillMap?.Count ?? 0)) * 24;
+                    + TransformBytes + (long)(_directMap.Count + (_spillMap?.Count ?? 0)) * 24;
                 foreach (var l in _lists) b += l.MemoryBytes;
                 return b;
             }
@@ -237,8 +239,8 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
             SetQuantizer(ServingQuantizer());
             _centroidsSupplied = true;
             if (_rabitq is { IsTrained: false }) _rabitq.UseRotationSeed(RaBitQSeed); // the rotation needs no data
-            if (_pq is null && _binary is null && _refine?.IsTrained != false && _opq is null) _trained = true;
-            else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
+            if (_pq is null && _binary is null && _refine?.IsTrained != false && _transform is null) _trained = true;
+            else if (_pq is { IsTrained: true } && _refine?.IsTrained != false && _transform is null) { BuildTerm2(); _trained = true; }
         }
         finally { _lock.ExitWrite(); }
     }
@@ -302,7 +304,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         {
             if (_count > 0) throw new InvalidOperationException("Cannot replace codebooks of an index that holds vectors.");
             pq.SetCodebooks(codebooks);
-            if (_centroidsSupplied && _refine?.IsTrained != false && _opq is null) { BuildTerm2(); _trained = true; }
+            if (_centroidsSupplied && _refine?.IsTrained != false && _transform is null) { BuildTerm2(); _trained = true; }
         }
         finally { _lock.ExitWrite(); }
     }
@@ -334,15 +336,15 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         try
         {
             if (_count > 0) throw new InvalidOperationException("The index already holds vectors; create a new index to retrain.");
-            if (_opq is not null)
+            if (_transform is ILearnedTransform learned)
             {
                 progress?.Report(new BuildProgress("opq", 0, 1));
-                var sample = Sample(vectors, n, Math.Min(n, 8192), rng, transform: false);
-                _opq.Train(sample, Spec.Bits, TrainingSeed, threads, iterations: d > 256 ? 2 : 6);
+                var sample = Sample(vectors, n, Math.Min(n, OpqRotation.MaxTrainingRows), rng, transform: false);
+                learned.Train(sample, TrainingSeed, threads);
             }
-            // k-means samples ≤ 256 rows per list itself; only a transformed space (cosine / OPQ) needs a copy, and
-            // then only of that bounded sample.
-            bool transformed = Metric == Metric.Cosine || _opq is not null;
+            // k-means samples ≤ 256 rows per list itself; only a transformed space (cosine / front transform) needs a
+            // copy, and then only of that bounded sample.
+            bool transformed = Metric == Metric.Cosine || _transform is not null;
             if (!_centroidsSupplied)
             {
                 // Data on the unit sphere (cosine, or inner product over normalised vectors): spherical k-means, as faiss
@@ -441,17 +443,28 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         return transform ? ToWorkingSpace(result, count) : result;
     }
 
-    /// <summary>Normalises (cosine) and rotates (OPQ) n rows; returns the array holding the result.</summary>
+    /// <summary>Normalises (cosine) and transforms (OPQ) n rows; returns the array holding the result.</summary>
     internal float[] ToWorkingSpace(float[] rows, int n)
     {
         int d = Dimension;
         if (Metric == Metric.Cosine)
             for (int i = 0; i < n; i++) Normalize(rows.AsSpan(i * d, d));
-        if (_opq is null) return rows;
+        if (_transform is null) return rows;
         var rotated = new float[n * d];
-        _opq.Apply(rows.AsSpan(0, n * d), rotated);
+        _transform.Apply(rows.AsSpan(0, n * d), rotated);
         return rotated;
     }
+
+    /// <summary>The front transform of the spec: the OPQ rotation of <c>OPQ{m},…</c>, trained against PQ of
+    /// <see cref="IvfSpec.OpqBits"/> bits; null without one. The one place that maps the spec to a transform.</summary>
+    private static IVectorTransform? CreateTransform(IvfSpec spec, int dimension) =>
+        spec.OpqSubQuantizers > 0 ? new OpqRotation(dimension, spec.OpqSubQuantizers, spec.OpqBits) : null;
+
+    /// <summary>The front transform (null without one), for tests.</summary>
+    internal IVectorTransform? Transform => _transform;
+
+    // Resident bytes of the front transform: its learnt parameters, held twice (OPQ keeps R and Rᵀ).
+    private long TransformBytes => (_transform as ILearnedTransform)?.Parameters.Length * 2L * sizeof(float) ?? 0;
 
     internal static void Normalize(Span<float> v) => Distances.NormalizeInPlace(v);
 

@@ -42,7 +42,9 @@ public enum IvfListEncoding
 /// <param name="Encoding">List encoding.</param>
 /// <param name="SubQuantizers">PQ sub-quantizers M (0 for Flat).</param>
 /// <param name="Bits">PQ bits per sub-code: 4 or 8; RaBitQ bits per dimension: 1..8; binary bits per dimension: 1..4 (0 for Flat).</param>
-/// <param name="OpqSubQuantizers">OPQ rotation sub-quantizers, 0 when there is no rotation.</param>
+/// <param name="OpqSubQuantizers">OPQ rotation sub-quantizers, 0 when there is no rotation. The rotation is the index's
+/// front transform (every vector and query is rotated on entry); it is accepted in front of <c>Flat</c>, every PQ form
+/// and <c>BIN{b}</c> lists and refused in front of RaBitQ lists (see <see cref="OpqBits"/> and docs/ivf.md).</param>
 /// <param name="Refine">Encoding of the exact re-ranking store, null when there is none.</param>
 /// <param name="RefineShorthand">True when the refine stage was written <c>RFlat</c>.</param>
 public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int SubQuantizers, int Bits,
@@ -138,8 +140,10 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
             i++;
         }
         if (i < parts.Length) throw new ArgumentException($"Index spec '{spec}': unexpected trailing part '{parts[i]}'.", nameof(spec));
-        if ((enc is IvfListEncoding.Flat or IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan or IvfListEncoding.Binary) && opq > 0)
-            throw new ArgumentException($"Index spec '{spec}': OPQ needs a PQ list encoding (RaBitQ rotates with its own random rotation; binary codes binarise each dimension).", nameof(spec));
+        if ((enc is IvfListEncoding.RaBitQ or IvfListEncoding.RaBitQFastScan) && opq > 0)
+            throw new ArgumentException($"Index spec '{spec}': OPQ in front of RaBitQ lists is refused: RaBitQ rotates every residual with its own random rotation, " +
+                                        "which undoes whatever basis a learnt rotation chose, so OPQ would cost a d × d product per vector and query for nothing " +
+                                        "(OPQ works in front of Flat, PQ and BIN lists).", nameof(spec));
         return new IvfSpec(lists, enc, m, bits, opq, refine, shorthand) { CoarseHnswM = coarseM, RaBitQBitsWritten = bitsWritten, ByResidual = residual, AnisotropicThreshold = aniso, SpillLambda = spill };
     }
 
@@ -269,6 +273,13 @@ public sealed partial record IvfSpec(int Lists, IvfListEncoding Encoding, int Su
     }
 
     private bool IsPQ => Encoding is IvfListEncoding.PQ or IvfListEncoding.PQFastScan;
+
+    /// <summary>
+    /// Bits per sub-code of the PQ that the OPQ rotation is trained against: the list codes' own (4 or 8) for PQ lists,
+    /// 8 for <c>Flat</c> and <c>BIN{b}</c> lists, which have no sub-quantizers of their own (OPQ then balances the
+    /// variance over M sub-spaces as it would for 8-bit PQ). 0 without OPQ.
+    /// </summary>
+    public int OpqBits => OpqSubQuantizers == 0 ? 0 : IsPQ ? Bits : 8;
 
     private static int ParseRaBitQBits(Match mt, string spec)
     {

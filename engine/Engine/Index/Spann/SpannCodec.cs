@@ -18,15 +18,24 @@ internal enum SpannCodecKind
 /// <c>RaBitQfs{b}</c> with b = 1 or 4 (the same codes stored in 32-entry fast-scan blocks, estimated 32 at a time), or
 /// <c>BIN{b}</c> (residual binarisation, b = 1..4 bits per dimension, <see cref="BinaryCodec"/>). Codes encode
 /// the whole (normalised, for cosine) vector with the center at the origin, so an entry's code does not depend on the
-/// posting it sits in and moves between postings byte for byte.
+/// posting it sits in and moves between postings byte for byte. <c>OPQ{m},</c> in front of <c>SQ8</c>, <c>PQ{m}</c>,
+/// <c>PQ{m}x4</c> or <c>BIN{b}</c> (faiss' <c>OPQ16,PQ16</c>) puts a learnt rotation in front of the codec
+/// (<see cref="TransformedCodec"/> over <see cref="OpqRotation"/>); it is refused in front of RaBitQ, whose own random
+/// rotation undoes any learnt basis.
 /// </summary>
-internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool FastScan = false)
+/// <param name="Kind">The codec.</param>
+/// <param name="M">PQ sub-quantizers (0 for other codecs).</param>
+/// <param name="Bits">Bits per sub-code (PQ), per dimension (RaBitQ, BIN) or 8 (SQ8).</param>
+/// <param name="FastScan">RaBitQ codes in fast-scan blocks.</param>
+/// <param name="Opq">Sub-quantizers of the OPQ rotation in front, 0 for none.</param>
+internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool FastScan = false, int Opq = 0)
 {
     /// <summary>Parses a codec spelling (case-insensitive); null with a reason when it is not one.</summary>
     public static SpannCodecSpec? TryParse(string text, out string? problem)
     {
         problem = null;
         string s = text.Trim();
+        if (s.StartsWith("OPQ", StringComparison.OrdinalIgnoreCase)) return TryParseOpq(s, out problem);
         if (s.Equals("SQ8", StringComparison.OrdinalIgnoreCase)) return new SpannCodecSpec(SpannCodecKind.SQ8, 0, 8);
         if (s.StartsWith("RaBitQfs", StringComparison.OrdinalIgnoreCase))
         {
@@ -72,12 +81,48 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool
             problem = $"PQ sub-quantizer count '{body}' must be a positive integer";
             return null;
         }
-        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8), RaBitQfs{b} (b = 1 or 4), BIN{b} (b = 1..4)";
+        problem = "known codecs: none, SQ8, PQ{m}, PQ{m}x4, RaBitQ, RaBitQ{b} (b = 1..8), RaBitQfs{b} (b = 1 or 4), BIN{b} (b = 1..4), each but RaBitQ optionally after OPQ{m}, (OPQ{m},PQ{m})";
         return null;
     }
 
+    // OPQ{m},<codec>: the rotation's M, then the codec behind it (not RaBitQ, not another OPQ).
+    private static SpannCodecSpec? TryParseOpq(string s, out string? problem)
+    {
+        int comma = s.IndexOf(',');
+        string head = comma < 0 ? s[3..] : s[3..comma].TrimEnd();
+        if (!int.TryParse(head, NumberStyles.None, CultureInfo.InvariantCulture, out int m) || m < 1)
+        {
+            problem = $"OPQ sub-quantizer count '{head}' must be a positive integer (OPQ{{m}},PQ{{m}})";
+            return null;
+        }
+        if (comma < 0)
+        {
+            problem = $"OPQ{m} needs the codec it rotates for after a comma (OPQ{m},PQ{m}, OPQ{m},SQ8 or OPQ{m},BIN{{b}})";
+            return null;
+        }
+        string rest = s[(comma + 1)..].Trim();
+        if (rest.StartsWith("OPQ", StringComparison.OrdinalIgnoreCase))
+        {
+            problem = "one OPQ rotation at most";
+            return null;
+        }
+        var inner = TryParse(rest, out problem);
+        if (inner is null) return null;
+        if (inner.Kind == SpannCodecKind.RaBitQ)
+        {
+            problem = $"OPQ in front of {inner} is refused: RaBitQ rotates every vector with its own random rotation, which undoes the basis a learnt " +
+                      "rotation chose (OPQ works in front of SQ8, PQ{m}, PQ{m}x4 and BIN{b})";
+            return null;
+        }
+        return inner with { Opq = m };
+    }
+
+    /// <summary>Bits per sub-code of the PQ the OPQ rotation is trained against: the codec's own for PQ, 8 in front of
+    /// SQ8 and BIN (which have no sub-quantizers).</summary>
+    private int OpqBits => Kind == SpannCodecKind.PQ ? Bits : 8;
+
     /// <summary>The canonical spelling (what <see cref="SpannSpec.Format"/> writes).</summary>
-    public override string ToString() => Kind switch
+    public override string ToString() => (Opq > 0 ? $"OPQ{Opq}," : "") + Kind switch
     {
         SpannCodecKind.SQ8 => "SQ8",
         SpannCodecKind.PQ => Bits == 4 ? $"PQ{M}x4" : $"PQ{M}",
@@ -85,9 +130,19 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool
         _ => FastScan ? $"RaBitQfs{Bits}" : Bits == 1 ? "RaBitQ" : $"RaBitQ{Bits}",
     };
 
-    /// <summary>An untrained codec for d-dimensional vectors compared with <paramref name="metric"/> (L2 or inner product).</summary>
-    /// <exception cref="ArgumentException">The codec does not fit the dimension (PQ: m does not divide d).</exception>
-    public IVectorCodec Create(int dimension, Metric metric) => Kind switch
+    /// <summary>An untrained codec for d-dimensional vectors compared with <paramref name="metric"/> (L2 or inner product):
+    /// with OPQ, a <see cref="TransformedCodec"/> of an untrained <see cref="OpqRotation"/> (trained with the codec).</summary>
+    /// <exception cref="ArgumentException">The codec does not fit the dimension (PQ or OPQ: m does not divide d).</exception>
+    public IVectorCodec Create(int dimension, Metric metric)
+    {
+        var codec = CreateCodec(dimension, metric);
+        if (Opq == 0) return codec;
+        if (dimension % Opq != 0)
+            throw new ArgumentException($"SPANN option Codec={this} is invalid for dimension {dimension}: OPQ m={Opq} must divide d.", nameof(SpannOptions.Codec));
+        return new TransformedCodec(new OpqRotation(dimension, Opq, OpqBits), codec);
+    }
+
+    private IVectorCodec CreateCodec(int dimension, Metric metric) => Kind switch
     {
         SpannCodecKind.SQ8 => new VectorCodec(dimension, VectorEncoding.SQ8),
         SpannCodecKind.PQ => dimension % M == 0 ? new ProductQuantizer(dimension, M, Bits)
@@ -97,9 +152,11 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool
     };
 
     /// <summary>The codec's trained parameters as floats (SQ8: min then step; PQ: codebooks; BIN: d means then b
-    /// stage scales; RaBitQ: none).</summary>
+    /// stage scales; RaBitQ: none; behind a transform: the transform's learnt parameters, the OPQ rotation's d × d,
+    /// then the inner codec's).</summary>
     public static float[] Parameters(IVectorCodec codec) => codec switch
     {
+        TransformedCodec t => [.. t.Transform is ILearnedTransform learned ? learned.Parameters : [], .. Parameters(t.Inner)],
         VectorCodec v => [.. v.Range.Min, .. v.Range.Step],
         ProductQuantizer pq => pq.Codebooks.ToArray(),
         BinaryCodec b => [.. b.Parameters.Mean, .. b.Parameters.Scales],
@@ -111,11 +168,27 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool
     {
         RaBitQCodec { Rotation: { } r } => (r.Seed, r.Rounds),
         RaBitQFastScanCodec fs => Rotation(fs.Codec),
+        TransformedCodec t => Rotation(t.Inner),
         _ => (0, 0),
     };
 
-    /// <summary>Installs parameters read back from the metadata; false when their shape does not fit the codec.</summary>
-    public static bool TryInstall(IVectorCodec codec, float[] parameters, long seed, long rounds)
+    /// <summary>Installs parameters read back from the metadata; null when done, else what does not fit.</summary>
+    public static string? Install(IVectorCodec codec, float[] parameters, long seed, long rounds)
+    {
+        if (codec is not TransformedCodec t)
+            return TryInstall(codec, parameters, seed, rounds) ? null : $"{parameters.Length} floats, rotation seed {seed}, rounds {rounds} do not fit dimension {codec.Dimension}";
+        int n = (t.Transform as ILearnedTransform)?.Parameters.Length ?? 0;
+        if (parameters.Length < n) return $"{parameters.Length} floats cannot hold the {n} of the front transform";
+        if (t.Transform is ILearnedTransform learned)
+        {
+            try { learned.SetParameters(parameters.AsSpan(0, n)); }
+            catch (ArgumentException e) { return "the front transform is damaged: " + Guard.MessageWithoutParameter(e); }
+        }
+        return Install(t.Inner, parameters[n..], seed, rounds);
+    }
+
+    // The codecs that are not behind a transform: false when the parameters' shape does not fit.
+    private static bool TryInstall(IVectorCodec codec, float[] parameters, long seed, long rounds)
     {
         switch (codec)
         {
@@ -147,6 +220,7 @@ internal sealed record SpannCodecSpec(SpannCodecKind Kind, int M, int Bits, bool
     public static long MemoryBytes(IVectorCodec codec) => codec switch
     {
         RaBitQFastScanCodec fs => MemoryBytes(fs.Codec),
+        TransformedCodec t => ((t.Transform as ILearnedTransform)?.Parameters.Length ?? 0) * 2L * sizeof(float) + MemoryBytes(t.Inner), // OPQ keeps R and Rᵀ
         RaBitQCodec rq => (long)rq.Dimension * Math.Max(1, rq.Rotation?.Rounds ?? 0) * sizeof(float),
         _ => Parameters(codec).Length * (long)sizeof(float),
     };

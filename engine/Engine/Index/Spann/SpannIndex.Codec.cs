@@ -11,7 +11,8 @@ public sealed partial class SpannIndex
     /// files are byte for byte what earlier builds wrote): <c>CODC</c> i64[5] = rerank, refine file generation, refine
     /// file committed length, RaBitQ rotation seed, RaBitQ rotation rounds; <c>CODN</c> = the codec's canonical spelling
     /// (<c>none</c> for raw postings); <c>CODP</c> f32[] = the trained parameters (SQ8: per-dimension min then step; PQ:
-    /// the codebooks; RaBitQ: none).
+    /// the codebooks; BIN: the means then the stage scales; RaBitQ: none; <c>OPQ{m},…</c>: the rotation R, d × d
+    /// row-major, then the inner codec's).
     /// </summary>
     private void WriteCodecSections(IndexFileWriter w, int refineGeneration, long refineLength)
     {
@@ -46,8 +47,8 @@ public sealed partial class SpannIndex
     {
         _refineGeneration = (int)info[1];
         if (!IsTrained && parameters.Length == 0 && info[4] == 0) return;
-        if (!SpannCodecSpec.TryInstall(_codec!, parameters, info[3], info[4]))
-            throw new CorruptIndexException(meta, 0, $"the stored parameters of codec {Options.CodecSpec()} ({parameters.Length} floats, rotation seed {info[3]}, rounds {info[4]}) do not fit dimension {Dimension}");
+        if (SpannCodecSpec.Install(_codec!, parameters, info[3], info[4]) is { } problem)
+            throw new CorruptIndexException(meta, 0, $"the stored parameters of codec {Options.CodecSpec()} are damaged: {problem}");
         _codecBytes = SpannCodecSpec.MemoryBytes(_codec!);
     }
 }

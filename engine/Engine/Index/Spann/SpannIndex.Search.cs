@@ -255,8 +255,9 @@ public sealed partial class SpannIndex
     /// searches an index of another codec or shape): <see cref="RaBitQFastScanListScanner"/> for <c>RaBitQfs{b}</c>,
     /// <see cref="RaBitQListScanner"/> for <c>RaBitQ{b}</c> (both with error bounds: keys are the estimate minus its
     /// bound, and the re-ranking stops by them), <see cref="PQListScanner"/> for <c>PQ{m}</c> and <c>PQ{m}x4</c> (one
-    /// table of whole-vector distances, no residual tables), <see cref="EstimatorListScanner"/> for SQ8 and BIN, and
-    /// <see cref="FlatListScanner"/> for raw postings (exact distances). Cosine is L2 inside.
+    /// table of whole-vector distances, no residual tables), <see cref="EstimatorListScanner"/> for SQ8 and BIN,
+    /// <see cref="TransformedListScanner"/> over the inner codec's scanner for <c>OPQ{m},…</c> (the query rotated once),
+    /// and <see cref="FlatListScanner"/> for raw postings (exact distances). Cosine is L2 inside.
     /// </summary>
     private IvfListScanner ScannerFor(Scratch s)
     {
@@ -264,18 +265,24 @@ public sealed partial class SpannIndex
         if (s.Scanner is not null && ReferenceEquals(s.ScannerCodec, _codec) && s.ScannerDimension == Dimension && s.ScannerInnerProduct == ip)
             return s.Scanner;
         var metric = ip ? Metric.InnerProduct : Metric.L2;
-        var origin = new FlatCoarseQuantizer(1, Dimension, metric); // whole-vector codes: one list whose centre is 0
-        s.Scanner = _codec switch
-        {
-            null => new FlatListScanner(Dimension, metric),
-            RaBitQFastScanCodec fs => new RaBitQFastScanListScanner(fs, origin, hasRefine: true),
-            RaBitQCodec rq => new RaBitQListScanner(rq, origin, hasRefine: true),
-            ProductQuantizer pq => new PQListScanner(pq, tables: null, metric),
-            var other => new EstimatorListScanner(other, metric),
-        };
+        s.Scanner = _codec is null ? new FlatListScanner(Dimension, metric) : ScannerOf(_codec, metric);
         (s.ScannerCodec, s.ScannerDimension, s.ScannerInnerProduct) = (_codec, Dimension, ip);
         return s.Scanner;
     }
+
+    // The scanner of one codec's whole-vector codes; a codec behind a transform gets its own codec's scanner behind
+    // the transform of the query.
+    private static IvfListScanner ScannerOf(IVectorCodec codec, Metric metric) => codec switch
+    {
+        TransformedCodec t => new TransformedListScanner(t.Transform, ScannerOf(t.Inner, metric)),
+        RaBitQFastScanCodec fs => new RaBitQFastScanListScanner(fs, Origin(fs.Dimension, metric), hasRefine: true),
+        RaBitQCodec rq => new RaBitQListScanner(rq, Origin(rq.Dimension, metric), hasRefine: true),
+        ProductQuantizer pq => new PQListScanner(pq, tables: null, metric),
+        var other => new EstimatorListScanner(other, metric),
+    };
+
+    // Whole-vector codes: one list whose centre is 0.
+    private static FlatCoarseQuantizer Origin(int dimension, Metric metric) => new(1, dimension, metric);
 
     /// <summary>
     /// True when entry <paramref name="row"/> of the acquired posting may enter the query's results: its copy is live

@@ -46,7 +46,9 @@ public sealed record SpannOptions
     /// <summary>
     /// What postings hold: null (or <c>none</c>) keeps raw f32 vectors; <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>,
     /// <c>RaBitQ</c>, <c>RaBitQ{b}</c> (b = 1..8), <c>RaBitQfs{b}</c> (b = 1 or 4: RaBitQ codes in 32-entry fast-scan
-    /// blocks, estimated 32 at a time) or <c>BIN{b}</c> (b = 1..4) store codes trained at <see cref="SpannIndex.Train(ReadOnlySpan{float})"/>,
+    /// blocks, estimated 32 at a time) or <c>BIN{b}</c> (b = 1..4) store codes trained at <see cref="SpannIndex.Train(ReadOnlySpan{float})"/>;
+    /// <c>OPQ{m},</c> in front of any of them but RaBitQ (<c>OPQ16,PQ16</c>) rotates vectors and queries by a learnt OPQ
+    /// rotation before the codec (trained with it, saved in the metadata),
     /// with the full vectors in a separate refine file read only for the candidates that are re-ranked
     /// (spec key <c>codec</c>). Case-insensitive; <see cref="SpannSpec.Format"/> writes the canonical spelling.
     /// </summary>
@@ -118,7 +120,8 @@ public sealed record SpannOptions
 /// Parses the SPANN composition string: <c>SPANN</c> or <c>SPANN(key=value,...)</c> with keys
 /// <c>postings</c> (target posting count), <c>size</c> (target vectors per posting), <c>max</c> (posting cap),
 /// <c>replicas</c>, <c>probes</c>, <c>eps</c> (query pruning ε₂), <c>closure</c> (ε₁), <c>codec</c> (what postings hold:
-/// <c>none</c>, <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>, <c>RaBitQ</c>, <c>RaBitQ{b}</c>, <c>RaBitQfs{b}</c>, <c>BIN{b}</c>; see <see cref="SpannOptions.Codec"/>)
+/// <c>none</c>, <c>SQ8</c>, <c>PQ{m}</c>, <c>PQ{m}x4</c>, <c>RaBitQ</c>, <c>RaBitQ{b}</c>, <c>RaBitQfs{b}</c>, <c>BIN{b}</c>, each but RaBitQ
+/// optionally behind an OPQ rotation as in faiss, <c>OPQ{m},PQ{m}</c> (the comma belongs to the value: <c>SPANN(codec=OPQ16,PQ16,rerank=4)</c>); see <see cref="SpannOptions.Codec"/>)
 /// and <c>rerank</c> (candidates re-ranked per result for coded postings). <see cref="Format"/> writes
 /// the canonical form (non-default keys only), and <c>TryParse(Format(o))</c> gives back <c>o</c>.
 /// </summary>
@@ -138,7 +141,7 @@ public static class SpannSpec
         string body = rest[1..^1];
         if (body.Trim().Length == 0) return true;
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string part in body.Split(','))
+        foreach (string part in JoinCodecParts(body.Split(',')))
         {
             int eq = part.IndexOf('=');
             if (eq <= 0) throw new ArgumentException($"SPANN spec '{spec}': '{part.Trim()}' is not key=value.", nameof(spec));
@@ -186,6 +189,32 @@ public static class SpannSpec
         var sb = new StringBuilder("SPANN");
         if (parts.Count > 0) sb.Append('(').AppendJoin(',', parts).Append(')');
         return sb.ToString();
+    }
+
+    // The codec value may hold commas itself (OPQ16,PQ16, faiss' spelling): a part without '=' right after a codec
+    // part whose value so far ends in its front transform (OPQ{m}) continues that value.
+    private static IEnumerable<string> JoinCodecParts(string[] parts)
+    {
+        string? pending = null;
+        foreach (string part in parts)
+        {
+            if (pending is not null && !part.Contains('=', StringComparison.Ordinal) && EndsInTransform(pending))
+            {
+                pending += "," + part.Trim();
+                continue;
+            }
+            if (pending is not null) yield return pending;
+            pending = part;
+        }
+        if (pending is not null) yield return pending;
+
+        static bool EndsInTransform(string part)
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0 || !part[..eq].Trim().Equals("codec", StringComparison.OrdinalIgnoreCase)) return false;
+            string last = part[(eq + 1)..].Split(',')[^1].Trim();
+            return last.StartsWith("OPQ", StringComparison.OrdinalIgnoreCase);
+        }
     }
 
     private static int Int(string spec, string key, string value) =>

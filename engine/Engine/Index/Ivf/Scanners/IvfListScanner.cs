@@ -93,6 +93,10 @@ internal abstract class IvfListScanner
 
     /// <summary>The label of row <paramref name="row"/> of the <paramref name="probe"/>-th probed list.</summary>
     protected static long Label(int probe, int row) => ((long)probe << 32) | (uint)row;
+
+    /// <summary>Runs another scanner's scoring loop (for scanners that wrap one, <see cref="TransformedListScanner"/>).</summary>
+    protected static void ScanWith<TSink>(IvfListScanner scanner, InvertedList list, int probe, ref TSink sink, in ListFilter filter)
+        where TSink : ICandidateSink, allows ref struct => scanner.Scan(list, probe, ref sink, filter);
 }
 
 /// <summary>The sink of a range scan: a fixed threshold (the largest key kept), every offer appended.</summary>
