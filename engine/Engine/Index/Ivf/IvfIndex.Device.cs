@@ -92,7 +92,7 @@ public sealed partial class IvfIndex
         int nc = table.CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
         long perQuery = (long)probes * m * 256;
         int batch = (int)Math.Min(nq, Math.Max(1, DeviceLutFloats / perQuery));
-        var s = RentScratch();
+        var s = _scratchPool.Rent();
         int[] probeInts = ArrayPool<int>.Shared.Rent(batch * probes);
         float[] luts = ArrayPool<float>.Shared.Rent((int)(batch * perQuery));
         float[] bias = ArrayPool<float>.Shared.Rent(batch * probes);
@@ -143,7 +143,7 @@ public sealed partial class IvfIndex
         }
         finally
         {
-            _scratchPool.Add(s);
+            _scratchPool.Return(s);
             ArrayPool<int>.Shared.Return(probeInts);
             ArrayPool<float>.Shared.Return(luts);
             ArrayPool<float>.Shared.Return(bias);
