@@ -111,6 +111,28 @@ public class SearchRuntimeRulesTests
         }
     }
 
+    /// <summary>A single-threaded search rents its scratch from the index's pool: after warm-up a call allocates nothing
+    /// (the binary index still allocates its output copies per call).</summary>
+    [Theory]
+    [InlineData("Flat")]
+    [InlineData("IVF")]
+    [InlineData("HNSW")]
+    [InlineData("SPANN")]
+    [InlineData("SPANN-SQ8")]
+    public void ASingleThreadedSearch_AllocatesNothingAfterWarmUp(string kind)
+    {
+        using var index = Build(kind);
+        var q = Data.AsSpan(5 * D, 4 * D).ToArray();
+        var dist = new float[4 * K];
+        var lab = new long[4 * K];
+        var p = Own(index, 1, null);
+        for (int i = 0; i < 5; i++) index.Search(q, K, dist, lab, p);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) index.Search(q, K, dist, lab, p);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(5, lab[0]);
+    }
+
     public static TheoryData<string, string> WrongFamilies()
     {
         var data = new TheoryData<string, string>();

@@ -115,8 +115,8 @@ public sealed partial class SpannIndex
     /// coded MNIST at probes 12, two threads: 8 / 16 / 32 / 64 queries ≈ 7.0k / 8.3k / 9.8k / 9.0k QPS).</summary>
     private const int MaxHeadChunk = 32;
 
-    /// <summary>The knobs of one search call (Chunk: queries per head search).</summary>
-    private sealed record Call(int K, int Probes, float Eps, int Rerank, IIdFilter? Filter, SearchStats? Stats, int Chunk);
+    /// <summary>The knobs of one search call (Chunk: queries per head search); a struct, so a call allocates nothing for it.</summary>
+    private readonly record struct Call(int K, int Probes, float Eps, int Rerank, IIdFilter? Filter, SearchStats? Stats, int Chunk);
 
     // Searches queries [c × call.Chunk, …) of the call: their heads in one batch, then each query's postings, all under
     // one read lock (so the probed postings are the ones the heads name).
