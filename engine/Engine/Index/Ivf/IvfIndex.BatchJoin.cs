@@ -81,7 +81,7 @@ public sealed partial class IvfIndex
     }
 
     /// <summary>The probed lists of one chunk of a list-join batch, into the batch's table, for the shared fan-out.</summary>
-    private readonly struct ChunkProbes(IvfIndex index, int chunk, QueryRows qw, long[] probeLists, int probes, int k, int quantizerEf)
+    private readonly struct ChunkProbes(IvfIndex index, int chunk, QueryRows qw, long[] probeLists, int probes, int k, int? quantizerEf)
         : IQueryChunk<IvfScratch>
     {
         public void Run(int c, int first, int count, IvfScratch s)

@@ -125,7 +125,7 @@ public sealed partial class IvfIndex
         IIdFilter? filter, IvfSearchParameters? ivf, SearchStats? stats)
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
-        public readonly int QuantizerEf = ivf?.QuantizerEf ?? 0;
+        public readonly int? QuantizerEf = ivf?.QuantizerEf;
         public readonly float BoundEpsilon = ivf?.BoundEpsilon ?? RaBitQCodec.DefaultEpsilon;
         public readonly long MaxCodes = maxCodes;
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);

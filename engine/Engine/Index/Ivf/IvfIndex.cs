@@ -280,7 +280,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         var ids = new long[ListCount];
         for (int i = 0; i < ids.Length; i++) ids[i] = i;
         graph.Add(_flatQuantizer.Centroids, ids);
-        return new IndexCoarseQuantizer(graph, (threads, ef) => new Hnsw.HnswSearchParameters { Ef = ef > 0 ? ef : CoarseHnswEf, Threads = threads }, owned: true);
+        return new IndexCoarseQuantizer(graph, (threads, ef) => new Hnsw.HnswSearchParameters { Ef = ef ?? CoarseHnswEf, Threads = threads }, owned: true);
     }
 
     // Under the write lock: the quantizer, the residual tables over its centroids, and no pooled scanner holding the
