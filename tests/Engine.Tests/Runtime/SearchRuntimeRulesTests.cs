@@ -133,6 +133,30 @@ public class SearchRuntimeRulesTests
         Assert.Equal(5, lab[0]);
     }
 
+    /// <summary>Results written over the queries (one buffer passed as both, k wider than d) equal those written to a
+    /// buffer of their own, on one thread and on several: no chunk reads a query row another chunk overwrote.</summary>
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void ResultsWrittenOverTheQueries_EqualSeparateBuffers(string kind)
+    {
+        using var index = Build(kind);
+        const int nq = 40, k = 2 * D;
+        var queries = Data.AsSpan(0, nq * D).ToArray();
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var p = Own(index, threads, null);
+            var expectedD = new float[nq * k];
+            var expectedL = new long[nq * k];
+            index.Search(queries, k, expectedD, expectedL, p);
+            var shared = new float[nq * k];
+            queries.CopyTo(shared, 0);
+            var labels = new long[nq * k];
+            index.Search(shared.AsSpan(0, nq * D), k, shared, labels, p);
+            Assert.Equal(expectedL, labels);
+            Assert.Equal(expectedD, shared);
+        }
+    }
+
     public static TheoryData<string, string> WrongFamilies()
     {
         var data = new TheoryData<string, string>();
