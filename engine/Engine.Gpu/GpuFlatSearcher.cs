@@ -128,17 +128,11 @@ public sealed class GpuFlatSearcher : IDisposable
                 int rc = Math.Min(chunkRows, rows.Length / d - r0);
                 var chunk = buf.AsSpan(0, rc * d);
                 rows.Slice(r0 * d, rc * d).CopyTo(chunk);
-                for (int i = 0; i < rc; i++) Normalize(chunk.Slice(i * d, d));
+                for (int i = 0; i < rc; i++) Distance.Distances.NormalizeInPlace(chunk.Slice(i * d, d));
                 ctx.Upload(target.SubView((long)r0 * d), (ReadOnlySpan<float>)chunk);
             }
         }
         finally { ArrayPool<float>.Shared.Return(buf); }
-    }
-
-    private static void Normalize(Span<float> v)
-    {
-        float n = Distance.Distances.SquaredNorm(v);
-        if (n > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(v, 1f / MathF.Sqrt(n), v);
     }
 
     /// <summary>Frees the device corpus.</summary>

@@ -65,6 +65,42 @@ public sealed class GpuFlatIndexTests(GpuFixture fixture) : IDisposable
         Assert.Throws<ArgumentException>(() => gpu.Search(bad, 3, dist, labels));
     }
 
+    [Fact]
+    public void ParametersOfAnotherFamily_AreRejectedNamingBoth()
+    {
+        const int d = 7;
+        using var gpu = new GpuFlatIndex(_ctx, d, Metric.L2);
+        var x = Data.Gaussian(20, d, seed: 11);
+        gpu.Add(x, Enumerable.Range(0, 20).Select(i => (long)i).ToArray());
+        var dist = new float[3]; var labels = new long[3];
+        foreach (var p in new SearchParameters[]
+                 {
+                     new Engine.Index.Ivf.IvfSearchParameters { Probes = 2 }, new Engine.Index.Hnsw.HnswSearchParameters { Ef = 20 },
+                     new Engine.Index.Spann.SpannSearchParameters { Probes = 2 }, new Engine.Index.Binary.BinarySearchParameters { RefineFactor = 2 },
+                 })
+        {
+            // Also with a filter, which the GPU index answers through its CPU copy: the check comes first.
+            foreach (var q in new[] { p, WithFilter(p) })
+            {
+                var e = Assert.Throws<ArgumentException>(() => gpu.Search(x.AsSpan(0, d), 3, dist, labels, q));
+                Assert.Equal("parameters", e.ParamName);
+                Assert.Contains(p.GetType().Name, e.Message);
+                Assert.Contains($"the {p.IndexFamily} family", e.Message);
+                Assert.Contains("plain SearchParameters", e.Message);
+            }
+        }
+        gpu.Search(x.AsSpan(0, d), 3, dist, labels, new SearchParameters { Threads = 1 });
+        Assert.Equal(0, labels[0]);
+    }
+
+    private static SearchParameters WithFilter(SearchParameters p) => p switch
+    {
+        Engine.Index.Ivf.IvfSearchParameters => new Engine.Index.Ivf.IvfSearchParameters { Probes = 2, Filter = new IdAllowListFilter([1, 2]) },
+        Engine.Index.Hnsw.HnswSearchParameters => new Engine.Index.Hnsw.HnswSearchParameters { Ef = 20, Filter = new IdAllowListFilter([1, 2]) },
+        Engine.Index.Spann.SpannSearchParameters => new Engine.Index.Spann.SpannSearchParameters { Probes = 2, Filter = new IdAllowListFilter([1, 2]) },
+        _ => new Engine.Index.Binary.BinarySearchParameters { RefineFactor = 2, Filter = new IdAllowListFilter([1, 2]) },
+    };
+
     private static void Check(IVectorIndex gpu, IVectorIndex cpu, float[] queries, int nq, int k)
     {
         var cd = new float[nq * k]; var cl = new long[nq * k];

@@ -7,10 +7,14 @@ namespace Engine.Index;
 /// <see cref="ObjectDisposedException"/>. The underlying <see cref="ReaderWriterLockSlim"/> is never disposed: disposing
 /// one that has waiters throws <see cref="SynchronizationLockException"/> (what disposing an index during searches used
 /// to do); it holds nothing the GC does not reclaim.
+/// <para>The read lock is re-entrant: an <see cref="IIdFilter"/> called inside a search may search the same index again
+/// on the same thread (a recursive read is granted even while a writer waits, so it cannot deadlock behind one). Taking
+/// the write lock while holding the read lock (a filter that mutates the index it filters) throws
+/// <see cref="LockRecursionException"/>.</para>
 /// </summary>
 internal sealed class IndexLock(string objectName)
 {
-    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.SupportsRecursion);
     private volatile bool _closed;
 
     /// <summary>True once <see cref="Close"/> ran.</summary>

@@ -137,6 +137,34 @@ public class LayeringTests
         Assert.True(offenders.Count == 0, $"{rule}:\n" + string.Join("\n", offenders));
     }
 
+    /// <summary>Per-thread scratch in index code that bypasses the shared pool (Engine.Runtime.ScratchPool).</summary>
+    private const string PrivateScratch = @"\[ThreadStatic\]|\bThreadLocal<|\bConcurrentBag<";
+
+    /// <summary>
+    /// Index search scratch goes through the one shared <c>ScratchPool</c>, rented per call: a thread-static buffer
+    /// would be overwritten by a filter that searches the same index again on the same thread, and a pool of an
+    /// index's own would be a second mechanism to keep right.
+    /// </summary>
+    [Fact]
+    public void IndexScratch_GoesThroughTheSharedPool()
+    {
+        var regex = new Regex(PrivateScratch);
+        Assert.Matches(regex, "[ThreadStatic] private static float[]? t_a;");
+        Assert.Matches(regex, "private readonly ConcurrentBag<IvfScratch> _pool = new();");
+        Assert.Matches(regex, "static readonly ThreadLocal<Scratch> s = new(() => new());");
+        Assert.DoesNotMatch(regex, "private readonly ScratchPool<IvfScratch> _scratchPool;");
+        var offenders = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, "engine", "Engine", "Index"), "*.cs", SearchOption.AllDirectories))
+        {
+            if (file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}")) continue;
+            var lines = File.ReadAllLines(file);
+            for (int i = 0; i < lines.Length; i++)
+                if (regex.IsMatch(StripComment(lines[i])))
+                    offenders.Add($"{Path.GetRelativePath(Root, file)}:{i + 1}: {lines[i].Trim()}");
+        }
+        Assert.True(offenders.Count == 0, "index scratch must come from Engine.Runtime.ScratchPool:\n" + string.Join("\n", offenders));
+    }
+
     [Fact]
     public void SourceRules_CatchAViolation()
     {

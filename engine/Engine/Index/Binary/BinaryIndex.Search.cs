@@ -1,5 +1,6 @@
 using Engine.Distance;
 using Engine.Quantization;
+using Engine.Runtime;
 
 namespace Engine.Index.Binary;
 
@@ -40,15 +41,7 @@ public sealed partial class BinaryIndex
             {
                 int count = _count;
                 int candidates = _refine is null ? k : (int)Math.Min(Math.Max(k, (long)k * factor), Math.Max(k, count));
-                ParallelWork.For(0, nq, threads,
-                    () => (Estimator: symmetric ? _codec.CreateSymmetricEstimator(Metric) : _codec.CreateEstimator(Metric),
-                           Keys: new float[candidates], Ids: new long[candidates], Scratch: new float[d]),
-                    (i, _, s) =>
-                    {
-                        SearchOne(q.AsSpan(i * d, d), count, k, s.Estimator, s.Keys, s.Ids, s.Scratch, filter,
-                            outD.AsSpan(i * k, k), outL.AsSpan(i * k, k));
-                        return s;
-                    }, _ => { });
+                QueryFanOut.Run(nq, 1, threads, _scratch, new QuerySearch(this, q, count, k, candidates, symmetric, filter, outD, outL));
                 long refined = _refine is null ? 0 : (long)nq * Math.Min(candidates, count);
                 parameters?.Stats?.Add(queries: nq, codesScanned: (long)nq * count, refined: refined, distances: refined);
             }
@@ -58,7 +51,22 @@ public sealed partial class BinaryIndex
         outL.CopyTo(labels);
     }
 
-    private void SearchOne(ReadOnlySpan<float> query, int count, int k, IDistanceEstimator estimator, float[] keys, long[] rows,
+    /// <summary>Queries of a batch, one per chunk, for the shared fan-out.</summary>
+    private readonly struct QuerySearch(BinaryIndex index, float[] q, int count, int k, int candidates, bool symmetric, IIdFilter? filter,
+        float[] outD, long[] outL) : IQueryChunk<BinaryScratch>
+    {
+        public void Run(int chunk, int first, int n, BinaryScratch s)
+        {
+            int d = index.Dimension;
+            var estimator = s.Estimator(index._codec, index.Metric, symmetric);
+            s.Ensure(candidates, d);
+            for (int i = first; i < first + n; i++)
+                index.SearchOne(q.AsSpan(i * d, d), count, k, estimator, s.Keys.AsSpan(0, candidates), s.Ids.AsSpan(0, candidates), s.Vector, filter,
+                    outD.AsSpan(i * k, k), outL.AsSpan(i * k, k));
+        }
+    }
+
+    private void SearchOne(ReadOnlySpan<float> query, int count, int k, IDistanceEstimator estimator, Span<float> keys, Span<long> rows,
         float[] scratch, IIdFilter? filter, Span<float> distances, Span<long> labels)
     {
         estimator.SetQuery(query);
@@ -85,5 +93,30 @@ public sealed partial class BinaryIndex
         int n = final.SortAndPad(float.PositiveInfinity);
         for (int j = 0; j < k; j++)
             distances[j] = j >= n ? Metric.MissingDistance() : ip ? -distances[j] : distances[j];
+    }
+}
+
+/// <summary>
+/// The search scratch of one <see cref="BinaryIndex"/> worker, pooled by the index: the query's candidate heap, a
+/// vector for the refine stage, and one estimator of each kind (made on first use; an estimator keeps some of the
+/// codec's learnt parameters, so <see cref="BinaryIndex.Train"/> empties the pool).
+/// </summary>
+internal sealed class BinaryScratch
+{
+    private IDistanceEstimator? _asymmetric, _symmetric;
+    public float[] Keys = [];
+    public long[] Ids = [];
+    public float[] Vector = [];
+
+    /// <summary>The estimator of the asked kind for <paramref name="codec"/> (the index's own; one per scratch and kind).</summary>
+    public IDistanceEstimator Estimator(BinaryCodec codec, Metric metric, bool symmetric) => symmetric
+        ? _symmetric ??= codec.CreateSymmetricEstimator(metric)
+        : _asymmetric ??= codec.CreateEstimator(metric);
+
+    /// <summary>Grows the buffers for <paramref name="candidates"/> candidates of dimension <paramref name="d"/>.</summary>
+    public void Ensure(int candidates, int d)
+    {
+        if (Keys.Length < candidates) { Keys = new float[candidates]; Ids = new long[candidates]; }
+        if (Vector.Length < d) Vector = new float[d];
     }
 }

@@ -14,6 +14,7 @@ namespace Engine.Index.Binary;
 public sealed partial class BinaryIndex : IVectorIndex
 {
     private readonly IndexLock _lock = new(nameof(BinaryIndex));
+    private readonly Engine.Runtime.ScratchPool<BinaryScratch> _scratch = new(() => new BinaryScratch());
     private readonly BinaryCodec _codec;
     private readonly VectorCodec? _refine;
     private byte[] _codes = [];
@@ -74,6 +75,7 @@ public sealed partial class BinaryIndex : IVectorIndex
         {
             _codec.Train(x, seed: 1234, threads: 0);
             _refine?.Train(x);
+            _scratch.Clear(); // pooled estimators hold parameters of the old training (the symmetric one its mean norm)
         }
         finally { _lock.ExitWrite(); }
     }

@@ -1,5 +1,5 @@
-using System.Buffers;
 using Engine.Distance;
+using Engine.Runtime;
 
 namespace Engine.Index.Flat;
 
@@ -29,58 +29,75 @@ public sealed partial class FlatIndex
 
         float[] q = queries.ToArray();
         if (Metric == Metric.Cosine)
-            for (int i = 0; i < nq; i++) NormalizeInPlace(q.AsSpan(i * d, d));
+            for (int i = 0; i < nq; i++) Distances.NormalizeInPlace(q.AsSpan(i * d, d));
         _lock.EnterRead();
         try
         {
             int n = _count;
             parameters?.Stats?.Add(queries: nq, distances: (long)nq * n);
-            int chunks = (nq + QueryBlock - 1) / QueryBlock;
-            ParallelWork.For(0, chunks, Math.Min(threads, chunks), c =>
-            {
-                int q0 = c * QueryBlock, qb = Math.Min(QueryBlock, nq - q0);
-                RangeBlock(q.AsSpan(q0 * d, qb * d), qb, n, radius, lists.AsSpan(q0, qb), filter);
-            });
+            QueryFanOut.Run(nq, QueryBlock, threads, _scratch, new RangeChunk(this, q, n, radius, lists, filter));
         }
         finally { _lock.ExitRead(); }
         return RangeSearchResult.FromLists(Metric, radius, lists);
     }
 
-    // One block of queries against the whole corpus: a GEMM tile per corpus block, every entry inside the radius kept.
+    /// <summary>One chunk of a range batch (<see cref="RangeBlock"/>) for the shared fan-out.</summary>
+    private readonly struct RangeChunk(FlatIndex index, float[] q, int n, float radius, List<(float Distance, long Id)>[] lists, IIdFilter? filter)
+        : IQueryChunk<FlatScratch>
+    {
+        public void Run(int chunk, int first, int count, FlatScratch s)
+        {
+            int d = index.Dimension;
+            index.RangeBlock(q.AsSpan(first * d, count * d), count, n, radius, lists.AsSpan(first, count), filter, s);
+        }
+    }
+
+    // One block of queries (at most QueryBlock) against the whole corpus: a GEMM tile per corpus block, every entry
+    // inside the radius kept.
     private void RangeBlock(ReadOnlySpan<float> qBlock, int qb, int n, float radius,
-        Span<List<(float Distance, long Id)>> lists, IIdFilter? filter)
+        Span<List<(float Distance, long Id)>> lists, IIdFilter? filter, FlatScratch s)
     {
         int d = Dimension;
-        float[] dots = ArrayPool<float>.Shared.Rent(qb * _corpusBlock);
-        float[] qNorms = ArrayPool<float>.Shared.Rent(qb);
-        try
+        float[] dots = s.Dots(qb * Math.Min(_corpusBlock, Math.Max(1, n)));
+        float[] qNorms = s.QueryNorms;
+        if (Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms.AsSpan(0, qb));
+        for (int c0 = 0, cb; c0 < n; c0 += cb)
         {
-            if (Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
-            for (int c0 = 0, cb; c0 < n; c0 += cb)
+            cb = Math.Min(Math.Min(_corpusBlock, n - c0), RowsInBlockFrom(c0));
+            Distances.DotManyToMany(qBlock, RowRange(c0, cb), d, dots.AsSpan(0, qb * cb));
+            var norms = _norms.AsSpan(c0, cb);
+            for (int i = 0; i < qb; i++)
             {
-                cb = Math.Min(Math.Min(_corpusBlock, n - c0), RowsInBlockFrom(c0));
-                Distances.DotManyToMany(qBlock, RowRange(c0, cb), d, dots.AsSpan(0, qb * cb));
-                var norms = _norms.AsSpan(c0, cb);
-                for (int i = 0; i < qb; i++)
+                var row = dots.AsSpan(i * cb, cb);
+                var list = lists[i];
+                for (int j = 0; j < cb; j++)
                 {
-                    var row = dots.AsSpan(i * cb, cb);
-                    var list = lists[i];
-                    for (int j = 0; j < cb; j++)
-                    {
-                        // Same arithmetic as the k-NN search (PushL2Block), so both report the same distance.
-                        float value = Metric == Metric.L2 ? MathF.Max(0f, qNorms[i] + norms[j] - 2f * row[j]) : row[j];
-                        if (!RangeSearchResult.Within(Metric, value, radius)) continue;
-                        long id = _ids[c0 + j];
-                        if (filter is not null && !filter.IsAllowed(id)) continue;
-                        list.Add((value, id));
-                    }
+                    // Same arithmetic as the k-NN search (PushL2Block), so both report the same distance.
+                    float value = Metric == Metric.L2 ? MathF.Max(0f, qNorms[i] + norms[j] - 2f * row[j]) : row[j];
+                    if (!RangeSearchResult.Within(Metric, value, radius)) continue;
+                    long id = _ids[c0 + j];
+                    if (filter is not null && !filter.IsAllowed(id)) continue;
+                    list.Add((value, id));
                 }
             }
         }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(dots);
-            ArrayPool<float>.Shared.Return(qNorms);
-        }
+    }
+}
+
+/// <summary>
+/// The search scratch of one <see cref="FlatIndex"/> worker, pooled by the index (<see cref="ScratchPool{T}"/>): a query
+/// block's heap counts and norms, and the distance tile of one query block × corpus block (grown on demand).
+/// </summary>
+internal sealed class FlatScratch
+{
+    public readonly int[] Counts = new int[FlatIndex.QueryBlock];
+    public readonly float[] QueryNorms = new float[FlatIndex.QueryBlock];
+    private float[] _dots = [];
+
+    /// <summary>The distance tile, at least <paramref name="floats"/> long.</summary>
+    public float[] Dots(int floats)
+    {
+        if (_dots.Length < floats) _dots = new float[floats];
+        return _dots;
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Engine.Distance;
+using Engine.Runtime;
 
 namespace Engine.Index.Flat;
 
@@ -27,7 +28,7 @@ public sealed partial class FlatIndex
         {
             queries.CopyTo(q);
             if (Metric == Metric.Cosine)
-                for (int i = 0; i < nq; i++) NormalizeInPlace(q.AsSpan(i * d, d));
+                for (int i = 0; i < nq; i++) Distances.NormalizeInPlace(q.AsSpan(i * d, d));
 
             _lock.EnterRead();
             try
@@ -36,7 +37,9 @@ public sealed partial class FlatIndex
                 parameters?.Stats?.Add(queries: nq, distances: (long)nq * n);
                 if (n == 0 || threads == 1 || (long)n * nq * d < 1 << 20)
                 {
-                    SearchRange(q.AsSpan(0, nq * d), nq, 0, n, k, distances, labels, filter);
+                    var s = _scratch.Rent();
+                    try { SearchRange(q.AsSpan(0, nq * d), nq, 0, n, k, distances, labels, filter, s); }
+                    finally { _scratch.Return(s); }
                 }
                 else if (nq >= threads * MinQueriesPerThread)
                 {
@@ -60,62 +63,53 @@ public sealed partial class FlatIndex
 
     /// <summary>Exact top-k of the given queries restricted to rows [rowStart, rowEnd); keys in key space, sorted.</summary>
     private void SearchRange(ReadOnlySpan<float> q, int nq, int rowStart, int rowEnd, int k,
-        Span<float> keys, Span<long> ids, IIdFilter? filter)
+        Span<float> keys, Span<long> ids, IIdFilter? filter, FlatScratch s)
     {
         int d = Dimension;
-        int[] counts = ArrayPool<int>.Shared.Rent(QueryBlock);
-        float[] scratch = ArrayPool<float>.Shared.Rent(QueryBlock * _corpusBlock);
-        float[] qNorms = ArrayPool<float>.Shared.Rent(QueryBlock);
-        try
+        var counts = s.Counts;
+        var qNorms = s.QueryNorms;
+        var scratch = s.Dots(Math.Min(QueryBlock, nq) * Math.Min(_corpusBlock, Math.Max(1, rowEnd - rowStart)));
+        for (int q0 = 0; q0 < nq; q0 += QueryBlock)
         {
-            for (int q0 = 0; q0 < nq; q0 += QueryBlock)
+            int qb = Math.Min(QueryBlock, nq - q0);
+            Array.Clear(counts, 0, qb);
+            var qBlock = q.Slice(q0 * d, qb * d);
+            bool oneToMany = qb <= OneToManyMaxQueries;
+            if (!oneToMany && Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
+            for (int c0 = rowStart, cb; c0 < rowEnd; c0 += cb)
             {
-                int qb = Math.Min(QueryBlock, nq - q0);
-                Array.Clear(counts, 0, qb);
-                var qBlock = q.Slice(q0 * d, qb * d);
-                bool oneToMany = qb <= OneToManyMaxQueries;
-                if (!oneToMany && Metric == Metric.L2) Distances.SquaredNorms(qBlock, d, qNorms);
-                for (int c0 = rowStart, cb; c0 < rowEnd; c0 += cb)
+                cb = Math.Min(Math.Min(_corpusBlock, rowEnd - c0), RowsInBlockFrom(c0));
+                var rows = RowRange(c0, cb);
+                if (oneToMany)
                 {
-                    cb = Math.Min(Math.Min(_corpusBlock, rowEnd - c0), RowsInBlockFrom(c0));
-                    var rows = RowRange(c0, cb);
-                    if (oneToMany)
+                    for (int i = 0; i < qb; i++)
                     {
-                        for (int i = 0; i < qb; i++)
-                        {
-                            var dist = scratch.AsSpan(0, cb);
-                            var query = qBlock.Slice(i * d, d);
-                            if (Metric == Metric.L2) Distances.SquaredL2OneToMany(query, rows, dist);
-                            else Distances.DotOneToMany(query, rows, dist);
-                            int qi = q0 + i;
-                            counts[i] = PushBlock(dist, Metric != Metric.L2, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
-                        }
-                    }
-                    else
-                    {
-                        var dots = scratch.AsSpan(0, qb * cb);
-                        Distances.DotManyToMany(qBlock, rows, d, dots);
-                        for (int i = 0; i < qb; i++)
-                        {
-                            int qi = q0 + i;
-                            counts[i] = Metric == Metric.L2
-                                ? PushL2Block(dots.Slice(i * cb, cb), qNorms[i], c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter)
-                                : PushBlock(dots.Slice(i * cb, cb), true, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
-                        }
+                        var dist = scratch.AsSpan(0, cb);
+                        var query = qBlock.Slice(i * d, d);
+                        if (Metric == Metric.L2) Distances.SquaredL2OneToMany(query, rows, dist);
+                        else Distances.DotOneToMany(query, rows, dist);
+                        int qi = q0 + i;
+                        counts[i] = PushBlock(dist, Metric != Metric.L2, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
                     }
                 }
-                for (int i = 0; i < qb; i++)
+                else
                 {
-                    int qi = q0 + i;
-                    new TopKHeap(keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i]).SortAndPad(float.PositiveInfinity);
+                    var dots = scratch.AsSpan(0, qb * cb);
+                    Distances.DotManyToMany(qBlock, rows, d, dots);
+                    for (int i = 0; i < qb; i++)
+                    {
+                        int qi = q0 + i;
+                        counts[i] = Metric == Metric.L2
+                            ? PushL2Block(dots.Slice(i * cb, cb), qNorms[i], c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter)
+                            : PushBlock(dots.Slice(i * cb, cb), true, c0, keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i], filter);
+                    }
                 }
             }
-        }
-        finally
-        {
-            ArrayPool<int>.Shared.Return(counts);
-            ArrayPool<float>.Shared.Return(scratch);
-            ArrayPool<float>.Shared.Return(qNorms);
+            for (int i = 0; i < qb; i++)
+            {
+                int qi = q0 + i;
+                new TopKHeap(keys.Slice(qi * k, k), ids.Slice(qi * k, k), counts[i]).SortAndPad(float.PositiveInfinity);
+            }
         }
     }
 
@@ -162,19 +156,13 @@ public sealed partial class FlatIndex
     private void SearchParallelOverQueries(float[] q, int nq, int n, int k, Span<float> distances, Span<long> labels,
         IIdFilter? filter, int threads)
     {
-        int d = Dimension;
         float[] keys = ArrayPool<float>.Shared.Rent(nq * k);
         long[] ids = ArrayPool<long>.Shared.Rent(nq * k);
         try
         {
             // Chunks of up to a query block, at least one per thread, handed out dynamically so threads finish together.
             int chunk = Math.Min(QueryBlock, (nq + threads - 1) / threads);
-            int chunks = (nq + chunk - 1) / chunk;
-            ParallelWork.For(0, chunks, threads, c =>
-            {
-                int q0 = c * chunk, qb = Math.Min(chunk, nq - q0);
-                SearchRange(q.AsSpan(q0 * d, qb * d), qb, 0, n, k, keys.AsSpan(q0 * k, qb * k), ids.AsSpan(q0 * k, qb * k), filter);
-            });
+            QueryFanOut.Run(nq, chunk, threads, _scratch, new ChunkSearch(this, q, n, k, keys, ids, filter));
             keys.AsSpan(0, nq * k).CopyTo(distances);
             ids.AsSpan(0, nq * k).CopyTo(labels);
         }
@@ -182,6 +170,17 @@ public sealed partial class FlatIndex
         {
             ArrayPool<float>.Shared.Return(keys);
             ArrayPool<long>.Shared.Return(ids);
+        }
+    }
+
+    /// <summary>One chunk of queries against the whole corpus (<see cref="SearchRange"/>) for the shared fan-out.</summary>
+    private readonly struct ChunkSearch(FlatIndex index, float[] q, int n, int k, float[] keys, long[] ids, IIdFilter? filter)
+        : IQueryChunk<FlatScratch>
+    {
+        public void Run(int chunk, int first, int count, FlatScratch s)
+        {
+            int d = index.Dimension;
+            index.SearchRange(q.AsSpan(first * d, count * d), count, 0, n, k, keys.AsSpan(first * k, count * k), ids.AsSpan(first * k, count * k), filter, s);
         }
     }
 
@@ -194,11 +193,13 @@ public sealed partial class FlatIndex
         long[] ids = ArrayPool<long>.Shared.Rent(shards * nq * k);
         try
         {
-            ParallelWork.For(0, shards, threads, s =>
+            // Split over the corpus, not the queries: each shard's worker keeps its scratch for the shards it runs.
+            ParallelWork.For(0, shards, threads, _scratch.RentFunc, (sh, _, s) =>
             {
-                int r0 = (int)((long)n * s / shards), r1 = (int)((long)n * (s + 1) / shards);
-                SearchRange(q.AsSpan(0, nq * d), nq, r0, r1, k, keys.AsSpan(s * nq * k, nq * k), ids.AsSpan(s * nq * k, nq * k), filter);
-            });
+                int r0 = (int)((long)n * sh / shards), r1 = (int)((long)n * (sh + 1) / shards);
+                SearchRange(q.AsSpan(0, nq * d), nq, r0, r1, k, keys.AsSpan(sh * nq * k, nq * k), ids.AsSpan(sh * nq * k, nq * k), filter, s);
+                return s;
+            }, _scratch.ReturnAction);
             for (int i = 0; i < nq; i++)
             {
                 var heap = new TopKHeap(distances.Slice(i * k, k), labels.Slice(i * k, k));

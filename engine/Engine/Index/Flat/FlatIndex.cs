@@ -1,5 +1,6 @@
 using System.Buffers;
 using Engine.Distance;
+using Engine.Runtime;
 
 namespace Engine.Index.Flat;
 
@@ -34,6 +35,7 @@ public sealed partial class FlatIndex : IVectorIndex
     private readonly int _corpusBlock;
     private readonly int _blockShift;
     private readonly IndexLock _lock = new(nameof(FlatIndex));
+    private readonly ScratchPool<FlatScratch> _scratch = new(() => new FlatScratch());
     private float[][] _blocks = [];
     private float[] _norms = [];
     private long[] _ids = [];
@@ -166,7 +168,7 @@ public sealed partial class FlatIndex : IVectorIndex
                 for (int i = 0; i < m; i++)
                 {
                     var row = dst.Slice(i * d, d);
-                    if (Metric == Metric.Cosine) NormalizeInPlace(row);
+                    if (Metric == Metric.Cosine) Distances.NormalizeInPlace(row);
                     _norms[row0 + i] = Distances.SquaredNorm(row);
                     _ids[row0 + i] = ids[done + i];
                     _rowOf[ids[done + i]] = row0 + i;
@@ -257,8 +259,6 @@ public sealed partial class FlatIndex : IVectorIndex
         for (int b = 0; b < need; b++)
             _blocks[b] = new float[(long)Math.Min(BlockRows, rows - ((long)b << _blockShift)) * Dimension];
     }
-
-    internal static void NormalizeInPlace(Span<float> v) => Distances.NormalizeInPlace(v);
 
     /// <inheritdoc />
     public void Dispose() => _lock.Close(() => { });

@@ -104,18 +104,18 @@ public sealed partial class HnswIndex
         int threads = BuildThreads > 0 ? BuildThreads : Environment.ProcessorCount;
         if (threads == 1)
         {
-            var s = RentScratch();
+            var s = _pool.Rent();
             try { for (int node = 0; node < _slots; node++) work(node, s); }
-            finally { ReturnScratch(s); }
+            finally { _pool.Return(s); }
             return;
         }
-        ParallelWork.For(0, _slots, threads, RentScratch,
+        ParallelWork.For(0, _slots, threads, _pool.RentFunc,
             (node, _, s) =>
             {
                 work(node, s);
                 return s;
             },
-            ReturnScratch);
+            _pool.ReturnAction);
     }
 
     // Relinks every level of a live node that links to a deleted node; true when it did.

@@ -1,3 +1,5 @@
+using Engine.Distance;
+
 namespace Engine.Index.Hnsw;
 
 public sealed partial class HnswIndex
@@ -46,7 +48,7 @@ public sealed partial class HnswIndex
         if (Metric == Metric.Cosine)
         {
             normalized = vectors.ToArray();
-            for (int i = 0; i < n; i++) Normalize(normalized.AsSpan(i * d, d));
+            for (int i = 0; i < n; i++) Distances.NormalizeInPlace(normalized.AsSpan(i * d, d));
         }
         lock (_writer)
         {
@@ -187,25 +189,25 @@ public sealed partial class HnswIndex
         int d = Dimension, n = nodes.Length;
         int threads = BuildThreads > 0 ? BuildThreads : Environment.ProcessorCount;
         if (threads == 1) sequential = n;
-        var s = RentScratch();
+        var s = _pool.Rent();
         try
         {
             for (int i = 0; i < sequential; i++) LinkOne(new ReadOnlySpan<float>((float*)rows + (long)i * d, d), nodes[i], replaced[i], s);
         }
-        finally { ReturnScratch(s); }
+        finally { _pool.Return(s); }
         if (sequential == n) return;
         // The workers take the next node from one shared counter, so they insert side by side in batch order (as
         // hnswlib does) instead of each walking its own range: data that arrives sorted (by frequency, by time)
         // then grows one graph front instead of two distant ones.
         int next = sequential - 1;
-        ParallelWork.For(0, threads, threads, RentScratch,
+        ParallelWork.For(0, threads, threads, _pool.RentFunc,
             (_, _, scratch) =>
             {
                 for (int i; (i = Interlocked.Increment(ref next)) < n;)
                     LinkOne(new ReadOnlySpan<float>((float*)rows + (long)i * d, d), nodes[i], replaced[i], scratch);
                 return scratch;
             },
-            ReturnScratch);
+            _pool.ReturnAction);
     }
 
     private void LinkOne(ReadOnlySpan<float> q, int node, int replaced, HnswScratch s)

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
+using Engine.Distance;
+using Engine.Runtime;
 
 namespace Engine.Index.Hnsw;
 
@@ -12,22 +15,23 @@ public sealed partial class HnswIndex
     /// nothing after warm-up.</remarks>
     /// <exception cref="ArgumentException">Wrong query dimension, non-finite queries, k ≤ 0, short output buffers, or parameters of another index family.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Negative <see cref="SearchParameters.Threads"/>.</exception>
-    public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
+    public unsafe void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         int nq = Guard.Rows(queries, Dimension, nameof(queries));
         Guard.SearchBuffers(nq, k, distances.Length, labels.Length);
         Guard.Finite(queries, Dimension, nameof(queries));
-        if (parameters is { Threads: < 0 })
-            throw new ArgumentOutOfRangeException(nameof(SearchParameters.Threads), parameters.Threads, "Threads must be >= 0 (0 means all processors).");
+        parameters?.Validate();
         SearchParameters.CheckFamily(parameters, "HNSW", this);
         if (nq == 0) return;
         var hp = parameters as HnswSearchParameters;
         int ef = Math.Max(hp?.Ef ?? _defaultEf, k);
         var admit = new Admission(parameters?.Filter, hp?.HasWindow == true, hp?.AttributeMin ?? double.NegativeInfinity, hp?.AttributeMax ?? double.PositiveInfinity);
         var ctx = new QueryContext(k, ef, admit, parameters?.Stats);
-        int threads = Math.Min(nq, parameters?.ResolveThreads() ?? Environment.ProcessorCount);
-        int d = Dimension;
+        int threads = parameters?.ResolveThreads() ?? Environment.ProcessorCount;
+        // Results written over the queries (the same buffer passed twice) must not change rows still to be read: copy them.
+        bool aliased = queries.Overlaps(distances) || MemoryMarshal.AsBytes(queries).Overlaps(MemoryMarshal.AsBytes(labels));
+        float[]? copy = aliased ? queries.ToArray() : null;
         _resize.EnterRead();
         try
         {
@@ -38,17 +42,12 @@ public sealed partial class HnswIndex
             }
             try
             {
-                if (threads <= 1)
-                {
-                    var s = RentScratch();
-                    try
-                    {
-                        for (int i = 0; i < nq; i++)
-                            SearchOne(queries.Slice(i * d, d), distances.Slice(i * k, k), labels.Slice(i * k, k), in ctx, s);
-                    }
-                    finally { ReturnScratch(s); }
-                }
-                else SearchParallel(queries, k, distances, labels, ctx, threads);
+                ReadOnlySpan<float> rows = queries;
+                if (copy is not null) rows = copy;
+                fixed (float* pq = rows)
+                fixed (float* pd = distances)
+                fixed (long* pl = labels)
+                    QueryFanOut.Run(nq, 1, threads, _pool, new QuerySearch(this, pq, pd, pl, Dimension, ctx));
             }
             finally
             {
@@ -58,23 +57,17 @@ public sealed partial class HnswIndex
         finally { _resize.ExitRead(); }
     }
 
-    // Separate from Search so that the closure of the parallel loop is only allocated when it runs.
-    private unsafe void SearchParallel(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels, QueryContext ctx, int threads)
+    /// <summary>Queries of a batch, one per chunk (graph walks differ too much in length for larger chunks to balance),
+    /// for the shared fan-out. The rows stay pinned by <see cref="Search"/> while it runs.</summary>
+    private readonly unsafe struct QuerySearch(HnswIndex index, float* queries, float* distances, long* labels, int d, QueryContext ctx)
+        : IQueryChunk<HnswScratch>
     {
-        int d = Dimension, nq = queries.Length / d;
-        fixed (float* pq = queries)
-        fixed (float* pd = distances)
-        fixed (long* pl = labels)
+        public void Run(int chunk, int first, int count, HnswScratch s)
         {
-            nint q = (nint)pq, dd = (nint)pd, ll = (nint)pl;
-            ParallelWork.For(0, nq, threads, RentScratch,
-                (i, _, s) =>
-                {
-                    SearchOne(new ReadOnlySpan<float>((float*)q + (long)i * d, d), new Span<float>((float*)dd + (long)i * k, k),
-                        new Span<long>((long*)ll + (long)i * k, k), ctx, s);
-                    return s;
-                },
-                ReturnScratch);
+            int k = ctx.K;
+            for (int i = first; i < first + count; i++)
+                index.SearchOne(new ReadOnlySpan<float>(queries + (long)i * d, d), new Span<float>(distances + (long)i * k, k),
+                    new Span<long>(labels + (long)i * k, k), in ctx, s);
         }
     }
 
@@ -102,7 +95,7 @@ public sealed partial class HnswIndex
     {
         var q = s.Query.AsSpan();
         query.CopyTo(q);
-        if (Metric == Metric.Cosine) Normalize(q);
+        if (Metric == Metric.Cosine) Distances.NormalizeInPlace(q);
         s.Distances = 0;
         int found;
         if (ctx.Allowed is not null) found = ExactOverAllowed(q, ctx.Allowed.AsSpan(0, ctx.AllowedCount), ctx.K, ctx.Admit, s);

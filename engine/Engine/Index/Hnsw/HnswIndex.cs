@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Engine.Distance;
 using Engine.Quantization;
+using Engine.Runtime;
 
 namespace Engine.Index.Hnsw;
 
@@ -70,7 +70,7 @@ public sealed partial class HnswIndex : IVectorIndex
     private readonly Lock _entryLock = new();
     private readonly IndexLock _resize = new(nameof(HnswIndex));
     private readonly Lock[] _nodeLocks;
-    private readonly ConcurrentBag<HnswScratch> _pool = new();
+    private readonly ScratchPool<HnswScratch> _pool;
     private Random? _levelRng;
     private long _entry = EmptyEntry;
     private int _count;
@@ -100,6 +100,7 @@ public sealed partial class HnswIndex : IVectorIndex
         _stride0 = 1 + _m0;
         _mL = 1.0 / Math.Log(spec.M);
         _vectors = new HnswVectors(dimension, spec.Storage, metric != Metric.L2);
+        _pool = new ScratchPool<HnswScratch>(() => new HnswScratch(Dimension, _m0));
         _nodeLocks = new Lock[1024];
         for (int i = 0; i < _nodeLocks.Length; i++) _nodeLocks[i] = new Lock();
     }
@@ -213,7 +214,7 @@ public sealed partial class HnswIndex : IVectorIndex
             if (Metric == Metric.Cosine)
             {
                 var copy = vectors.ToArray();
-                for (int i = 0; i < n; i++) Normalize(copy.AsSpan(i * Dimension, Dimension));
+                for (int i = 0; i < n; i++) Distances.NormalizeInPlace(copy.AsSpan(i * Dimension, Dimension));
                 _vectors.Codec.Train(copy);
             }
             else _vectors.Codec.Train(vectors);
@@ -286,12 +287,6 @@ public sealed partial class HnswIndex : IVectorIndex
         _mapping?.Dispose();
         _mapping = null;
     }
-
-    private HnswScratch RentScratch() => _pool.TryTake(out var s) ? s : new HnswScratch(Dimension, _m0);
-
-    private void ReturnScratch(HnswScratch s) => _pool.Add(s);
-
-    internal static void Normalize(Span<float> v) => Distances.NormalizeInPlace(v);
 
     /// <inheritdoc />
     /// <remarks>Waits for a running mutation and running searches.</remarks>

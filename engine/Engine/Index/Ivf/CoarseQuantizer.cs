@@ -30,7 +30,7 @@ internal interface ICoarseQuantizer
     /// <paramref name="keys"/> / <paramref name="lists"/> (nq × probes; -1 pads a short row).
     /// </summary>
     /// <remarks><c>ef</c>: search breadth for approximate quantizers (0 = their default); the exhaustive one ignores it.</remarks>
-    void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0);
+    void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int? ef = null);
 }
 
 internal static class CoarseQuantizerExtensions
@@ -95,7 +95,7 @@ internal sealed class FlatCoarseQuantizer : ICoarseQuantizer
         ? KMeans.Assign(vectors, _centroids, _dimension, threads)
         : KMeans.AssignMaxInnerProduct(vectors, _centroids, _dimension, threads);
 
-    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch s, int ef = 0)
+    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch s, int? ef = null)
     {
         int nl = ListCount;
         var dots = s.Coarse.AsSpan(0, nq * nl);
@@ -123,14 +123,14 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
     private readonly IVectorIndex _index;
     private readonly float[] _centroids;
     private readonly int _dimension;
-    private readonly Func<int, int, SearchParameters> _parametersFor;
+    private readonly Func<int, int?, SearchParameters> _parametersFor;
     private readonly bool _owned;
 
     /// <param name="index">The index over the centroids; ids must be 0..Count-1.</param>
     /// <param name="parametersFor">Parameters of its searches for a thread count (1 for the probes of one chunk of
-    /// queries, the caller's count for assignments) and a search breadth (0 = the default).</param>
+    /// queries, the caller's count for assignments) and a search breadth (null = the default).</param>
     /// <param name="owned">Dispose the index with this quantizer.</param>
-    public IndexCoarseQuantizer(IVectorIndex index, Func<int, int, SearchParameters> parametersFor, bool owned)
+    public IndexCoarseQuantizer(IVectorIndex index, Func<int, int?, SearchParameters> parametersFor, bool owned)
         : this(index)
     {
         ArgumentNullException.ThrowIfNull(parametersFor);
@@ -167,13 +167,13 @@ internal sealed class IndexCoarseQuantizer : ICoarseQuantizer, IDisposable
         int n = vectors.Length / _dimension;
         var keys = new float[n];
         var lists = new long[n];
-        _index.Search(vectors, 1, keys, lists, _parametersFor(threads, 0));
+        _index.Search(vectors, 1, keys, lists, _parametersFor(threads, null));
         var assign = new int[n];
         for (int i = 0; i < n; i++) assign[i] = checked((int)lists[i]);
         return assign;
     }
 
-    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int ef = 0)
+    public void Search(ReadOnlySpan<float> queries, int nq, int probes, Span<float> keys, Span<long> lists, IvfScratch scratch, int? ef = null)
     {
         _index.Search(queries[..(nq * _dimension)], probes, keys[..(nq * probes)], lists[..(nq * probes)], _parametersFor(1, ef));
         if (_index.Metric != Metric.L2) // the index returns similarities; the lists want smaller-is-better keys

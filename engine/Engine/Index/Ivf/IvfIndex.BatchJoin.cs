@@ -1,6 +1,7 @@
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;
+using Engine.Runtime;
 
 namespace Engine.Index.Ivf;
 
@@ -18,8 +19,6 @@ public sealed partial class IvfIndex
     private const int JoinQueryBlock = 128;      // queries joined with one list per GEMM call
     private const int JoinMemberBlock = 2048;    // list rows per GEMM call
     private const long JoinMaxSlotEntries = 1 << 22; // (query, probe, neighbour) results held at once
-
-    [ThreadStatic] private static float[]? t_joinQueries, t_joinDots, t_joinNorms;
 
     /// <summary>
     /// Whether a batch goes to <see cref="SearchByListJoin"/>: full-vector (<c>Flat</c>) lists without a refine store
@@ -44,17 +43,9 @@ public sealed partial class IvfIndex
         int d = Dimension, k = ctx.K, probes = ctx.Probes, lists = ListCount;
         bool similarity = Metric != Metric.L2;
         var probeLists = new long[(long)nq * probes];
-        int chunk = ChunkFor(nq, threads), chunks = (nq + chunk - 1) / chunk;
-        int quantizerEf = ctx.QuantizerEf;
+        int chunk = ChunkFor(nq, threads);
         var stats = ctx.Stats;
-        ParallelWork.For(0, chunks, threads, RentScratch, (c, _, s) =>
-        {
-            int q0 = c * chunk, qb = Math.Min(chunk, nq - q0);
-            s.Ensure(chunk, lists, probes, k);
-            _quantizer.Search(qw.AsSpan(q0 * d, qb * d), qb, probes, s.ProbeKeys, s.ProbeLists, s, quantizerEf);
-            s.ProbeLists.AsSpan(0, qb * probes).CopyTo(probeLists.AsSpan(q0 * probes, qb * probes));
-            return s;
-        }, s => _scratchPool.Add(s));
+        QueryFanOut.Run(nq, chunk, threads, _scratchPool, new ChunkProbes(this, chunk, qw, probeLists, probes, k, ctx.QuantizerEf));
 
         int queryChunk = (int)Math.Max(1, Math.Min(nq, JoinMaxSlotEntries / ((long)probes * k)));
         var slotKeys = new float[(long)queryChunk * probes * k];
@@ -74,12 +65,13 @@ public sealed partial class IvfIndex
             Array.Fill(queryBound, float.PositiveInfinity, 0, count);
             var (slots, items) = ListMajorPlan.Build(probeLists.AsSpan(start * probes, count * probes), lists, JoinQueryBlock, l => _lists[l].Count == 0);
             int first = start;
-            ParallelWork.For(0, items.Count, threads, w =>
+            ParallelWork.For(0, items.Count, threads, _scratchPool.RentFunc, (w, _, s) =>
             {
                 var (l, from, to) = items[w];
-                long here = JoinList(qw, first, probes, k, similarity, _lists[l], slots.AsSpan(from, to - from), slotKeys, slotIds, slotCounts, queryBound);
+                long here = JoinList(qw, first, probes, k, similarity, _lists[l], slots.AsSpan(from, to - from), slotKeys, slotIds, slotCounts, queryBound, s);
                 Interlocked.Add(ref scored, here);
-            });
+                return s;
+            }, _scratchPool.ReturnAction);
             // Merge each query's probes (a row lives in one list: no duplicates), best k first.
             ParallelWork.For(0, count, threads, i => ListMajorPlan.Merge(slotKeys.AsSpan(i * probes * k, probes * k), slotIds.AsSpan(i * probes * k, probes * k),
                 slotCounts.AsSpan(i * probes, probes), k, outKeys.AsSpan((first + i) * k, k), outIds.AsSpan((first + i) * k, k)));
@@ -89,18 +81,31 @@ public sealed partial class IvfIndex
         stats?.Add(listsProbed: (long)nq * probes, codesScanned: 0, distances: scored, refined: 0);
     }
 
+    /// <summary>The probed lists of one chunk of a list-join batch, into the batch's table, for the shared fan-out.</summary>
+    private readonly struct ChunkProbes(IvfIndex index, int chunk, QueryRows qw, long[] probeLists, int probes, int k, int? quantizerEf)
+        : IQueryChunk<IvfScratch>
+    {
+        public void Run(int c, int first, int count, IvfScratch s)
+        {
+            int d = index.Dimension;
+            s.Ensure(chunk, index.ListCount, probes, k);
+            index._quantizer.Search(qw.AsSpan(first * d, count * d), count, probes, s.ProbeKeys, s.ProbeLists, s, quantizerEf);
+            s.ProbeLists.AsSpan(0, count * probes).CopyTo(probeLists.AsSpan(first * probes, count * probes));
+        }
+    }
+
     // Joins one list with a block of (query, probe) slots: GEMM over blocks of the list's rows, keys into each slot's heap.
     private long JoinList(QueryRows qw, int start, int probes, int k, bool similarity, InvertedList list, ReadOnlySpan<int> slots,
-        float[] slotKeys, long[] slotIds, int[] slotCounts, float[] queryBound)
+        float[] slotKeys, long[] slotIds, int[] slotCounts, float[] queryBound, IvfScratch s)
     {
         int d = Dimension, qb = slots.Length, rows = list.Count;
-        var q = Scratch(ref t_joinQueries, qb * d);
-        var qNorms = Scratch(ref t_joinNorms, qb + Math.Min(JoinMemberBlock, rows));
+        var q = Scratch(ref s.JoinQueries, qb * d);
+        var qNorms = Scratch(ref s.JoinNorms, qb + Math.Min(JoinMemberBlock, rows));
         for (int i = 0; i < qb; i++) qw.AsSpan((start + slots[i] / probes) * d, d).CopyTo(q.Slice(i * d, d));
         if (!similarity) Distances.SquaredNorms(q, d, qNorms[..qb]);
         var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(list.Codes)[..(rows * d)];
         var ids = list.Ids[..rows];
-        var dots = Scratch(ref t_joinDots, qb * Math.Min(JoinMemberBlock, rows));
+        var dots = Scratch(ref s.JoinDots, qb * Math.Min(JoinMemberBlock, rows));
         for (int t0 = 0; t0 < rows; t0 += JoinMemberBlock)
         {
             int mb = Math.Min(JoinMemberBlock, rows - t0);
@@ -122,9 +127,9 @@ public sealed partial class IvfIndex
         return (long)qb * rows;
     }
 
-    private static Span<float> Scratch(ref float[]? slot, int length)
+    private static Span<float> Scratch(ref float[] slot, int length)
     {
-        if (slot is null || slot.Length < length) slot = new float[length];
+        if (slot.Length < length) slot = new float[length];
         return slot.AsSpan(0, length);
     }
 }

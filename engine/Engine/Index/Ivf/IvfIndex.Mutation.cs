@@ -126,7 +126,7 @@ public sealed partial class IvfIndex
         {
             nint basePtr = (nint)px;
             ParallelWork.For(0, chunks, TrainingThreads > 0 ? TrainingThreads : Environment.ProcessorCount,
-                () => (Scratch: RentScratch(), Keys: new float[Chunk * t], Lists: new long[Chunk * t], R: new float[d], Diff: new float[d]),
+                () => (Scratch: _scratchPool.Rent(), Keys: new float[Chunk * t], Lists: new long[Chunk * t], R: new float[d], Diff: new float[d]),
                 (c, _, w) =>
                 {
                     var rows = new ReadOnlySpan<float>((float*)basePtr, n * d);
@@ -154,7 +154,7 @@ public sealed partial class IvfIndex
                     }
                     return w;
                 },
-                w => _scratchPool.Add(w.Scratch));
+                w => _scratchPool.Return(w.Scratch));
         }
         return second;
     }

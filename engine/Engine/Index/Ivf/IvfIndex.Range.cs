@@ -1,4 +1,5 @@
 using Engine.Index.Lists;
+using Engine.Runtime;
 
 namespace Engine.Index.Ivf;
 
@@ -61,10 +62,8 @@ public sealed partial class IvfIndex
                 {
                     var ctx = new SearchContext(this, 1, probes, 1, ivf?.MaxCodes ?? 0, parameters?.Filter, ivf, parameters?.Stats);
                     var range = new RangeCall(Metric == Metric.L2 ? radius : -radius, ivf?.RangeSlack);
-                    int chunk = ChunkFor(nq, threads), chunks = (nq + chunk - 1) / chunk;
-                    ParallelWork.For(0, chunks, Math.Min(threads, chunks), RentScratch,
-                        (c, _, s) => { RangeChunk(c, chunk, rows, nq, lists, range, ctx, s); return s; },
-                        s => _scratchPool.Add(s));
+                    int chunk = ChunkFor(nq, threads);
+                    QueryFanOut.Run(nq, chunk, threads, _scratchPool, new RangeChunks(this, chunk, rows, nq, lists, range, ctx));
                     parameters?.Stats?.Add(queries: nq);
                 }
                 finally { _lock.ExitRead(); }
@@ -72,6 +71,13 @@ public sealed partial class IvfIndex
         }
         finally { ReturnQueries(q, qw); }
         return RangeSearchResult.FromLists(Metric, radius, lists);
+    }
+
+    /// <summary>One chunk of a range batch (<see cref="RangeChunk"/>) for the shared fan-out.</summary>
+    private readonly struct RangeChunks(IvfIndex index, int chunk, QueryRows qw, int nq, List<(float Distance, long Id)>[] lists, RangeCall range,
+        SearchContext ctx) : IQueryChunk<IvfScratch>
+    {
+        public void Run(int c, int first, int count, IvfScratch s) => index.RangeChunk(c, chunk, qw, nq, lists, range, ctx, s);
     }
 
     /// <summary>The radius as a key bound (smaller is better: −s for similarities) and the caller's slack, if any.</summary>

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;
+using Engine.Runtime;
 
 namespace Engine.Index.Ivf;
 
@@ -124,7 +125,7 @@ public sealed partial class IvfIndex
         IIdFilter? filter, IvfSearchParameters? ivf, SearchStats? stats)
     {
         public readonly int K = k, Probes = probes, RefineFactor = refineFactor;
-        public readonly int QuantizerEf = ivf?.QuantizerEf ?? 0;
+        public readonly int? QuantizerEf = ivf?.QuantizerEf;
         public readonly float BoundEpsilon = ivf?.BoundEpsilon ?? RaBitQCodec.DefaultEpsilon;
         public readonly long MaxCodes = maxCodes;
         public readonly ListFilter Rows = new(filter, ivf?.HasWindow == true, ivf?.AttributeMin ?? double.NegativeInfinity, ivf?.AttributeMax ?? double.PositiveInfinity);
@@ -146,18 +147,11 @@ public sealed partial class IvfIndex
     private void RunChunks(QueryRows qw, int nq, Span<float> distances, Span<long> labels, SearchContext ctx, long[]? allowed, int allowedCount, int threads)
     {
         int chunk = allowed is null && UsesDevice(ctx) ? DeviceChunk(nq, threads, ctx) : ChunkFor(nq, threads);
-        int chunks = (nq + chunk - 1) / chunk;
         var outKeys = ArrayPool<float>.Shared.Rent(nq * ctx.K);
         var outIds = ArrayPool<long>.Shared.Rent(nq * ctx.K);
         try
         {
-            if (threads == 1 || chunks == 1)
-            {
-                var s = RentScratch();
-                for (int c = 0; c < chunks; c++) RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s);
-                _scratchPool.Add(s);
-            }
-            else RunChunksParallel(chunks, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, threads);
+            QueryFanOut.Run(nq, chunk, threads, _scratchPool, new ChunkSearch(this, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount));
             outKeys.AsSpan(0, nq * ctx.K).CopyTo(distances);
             outIds.AsSpan(0, nq * ctx.K).CopyTo(labels);
         }
@@ -168,19 +162,16 @@ public sealed partial class IvfIndex
         }
     }
 
-    // Its own method: the lambda's closure (captured arguments) would otherwise be allocated on every call, also
-    // by single-threaded searches that never run it.
-    private void RunChunksParallel(int chunks, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
-        long[]? allowed, int allowedCount, int threads) =>
-        ParallelWork.For(0, chunks, threads, RentScratch,
-            (c, _, s) => { RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s); return s; },
-            s => _scratchPool.Add(s));
-
-    private IvfScratch RentScratch()
+    /// <summary>One chunk of a k-NN batch (<see cref="RunChunk"/>) for the shared fan-out.</summary>
+    private readonly struct ChunkSearch(IvfIndex index, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, SearchContext ctx,
+        long[]? allowed, int allowedCount) : IQueryChunk<IvfScratch>
     {
-        if (_scratchPool.TryTake(out var s)) return s;
-        return new IvfScratch(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner);
+        public void Run(int c, int first, int count, IvfScratch s) => index.RunChunk(c, chunk, qw, nq, outKeys, outIds, ctx, allowed, allowedCount, s);
     }
+
+    // A new scratch for the pool: buffers sized on first use, the scanner of the index's codec.
+    private IvfScratch NewScratch() =>
+        new(Dimension, _pq is null ? _rabitq?.CodeSize ?? _binary?.CodeSize ?? 0 : PQ4FastScan.PaddedM(_pq.M), CreateScanner);
 
     private void RunChunk(int c, int chunk, QueryRows qw, int nq, float[] outKeys, long[] outIds, in SearchContext ctx, long[]? allowed, int allowedCount, IvfScratch s)
     {

@@ -1,8 +1,8 @@
-using System.Collections.Concurrent;
 using Engine.Clustering;
 using Engine.Distance;
 using Engine.Index.Lists;
 using Engine.Quantization;
+using Engine.Runtime;
 
 namespace Engine.Index.Ivf;
 
@@ -36,7 +36,7 @@ namespace Engine.Index.Ivf;
 public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
 {
     private readonly IndexLock _lock = new(nameof(IvfIndex));
-    private readonly ConcurrentBag<IvfScratch> _scratchPool = new();
+    private readonly ScratchPool<IvfScratch> _scratchPool;
     private readonly InvertedLists _lists;
     private readonly Dictionary<long, long> _directMap = new();
     // SOAR (IVF{n}(soar)): id → the location of its second copy; null when the spec does not spill. A vector whose
@@ -72,6 +72,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         Spec = spec;
         Dimension = dimension;
         Metric = metric;
+        _scratchPool = new ScratchPool<IvfScratch>(NewScratch);
         _flatQuantizer = new FlatCoarseQuantizer(spec.Lists, dimension, metric);
         if (spec.SpillLambda is not null) _spillMap = new Dictionary<long, long>();
         _quantizer = _flatQuantizer;
@@ -281,7 +282,7 @@ public sealed partial class IvfIndex : IVectorIndex, ITrimmableIndex
         var ids = new long[ListCount];
         for (int i = 0; i < ids.Length; i++) ids[i] = i;
         graph.Add(_flatQuantizer.Centroids, ids);
-        return new IndexCoarseQuantizer(graph, (threads, ef) => new Hnsw.HnswSearchParameters { Ef = ef > 0 ? ef : CoarseHnswEf, Threads = threads }, owned: true);
+        return new IndexCoarseQuantizer(graph, (threads, ef) => new Hnsw.HnswSearchParameters { Ef = ef ?? CoarseHnswEf, Threads = threads }, owned: true);
     }
 
     // Under the write lock: the quantizer, the residual tables over its centroids, and no pooled scanner holding the

@@ -1,8 +1,8 @@
 namespace Engine.Index.Ivf;
 
 /// <summary>
-/// Per-thread search buffers (coarse distances, probes, candidate heap) and the thread's list scanner, pooled by the
-/// index and reused across calls so that the per-query path allocates nothing. Grows only when a call needs larger k
+/// One search worker's buffers (coarse distances, probes, candidate heap) and its list scanner, pooled by the index
+/// (<see cref="Runtime.ScratchPool{T}"/>) and reused across calls so that the per-query path allocates nothing. Grows only when a call needs larger k
 /// or more probes.
 /// </summary>
 internal sealed class IvfScratch
@@ -33,6 +33,10 @@ internal sealed class IvfScratch
     public long[] SortedPairs = [];      // Pairs ordered by (pass, list), when counted rather than sorted
     public int[] PairBuckets = [];       // 2 × nlist + 1 counters of that counting sort
     public readonly IdSet Seen = new();  // ids a query has already returned (SOAR: two copies per vector)
+    // List join (IvfIndex.JoinList): a block of queries, their norms and the list rows' norms, and the GEMM tile.
+    public float[] JoinQueries = [];
+    public float[] JoinNorms = [];
+    public float[] JoinDots = [];
 
     /// <summary>Buffers for d-dimensional queries; <paramref name="newScanner"/> makes the index's scanner (false) or
     /// device scanner (true).</summary>

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using Engine.Distance;
 using Engine.MultiVector;
+using Engine.Runtime;
 
 namespace Engine.Index.MultiVector;
 
@@ -43,25 +45,11 @@ public sealed partial class MultiVectorIndex
             _fdeIndex.Search(fdes, n, candScores, candLabels, fdeParameters);
             float[] s = new float[(long)nq * k];
             long[] l = new long[(long)nq * k];
-            long evaluations = 0;
-            ParallelWork.For(0, nq, threads, () => 0L, (qi, _, local) =>
-            {
-                var heap = new TopKHeap(s.AsSpan(qi * k, k), l.AsSpan(qi * k, k));
-                var query = queries.Item(qi);
-                for (int c = 0; c < n; c++)
-                {
-                    long id = candLabels[(long)qi * n + c];
-                    if (id < 0 || !_rowOf.TryGetValue(id, out int row)) continue;
-                    if (filter is not null && !filter.IsAllowed(id)) continue;
-                    heap.Push(-ChamferWithRow(query, row), id);
-                    local++;
-                }
-                FinishRow(ref heap, s.AsSpan(qi * k, k));
-                return local;
-            }, local => Interlocked.Add(ref evaluations, local));
+            var evaluations = new StrongBox<long>();
+            QueryFanOut.Run(nq, 1, threads, new Rerank(this, queries, n, k, candLabels, filter, s, l, evaluations));
             s.CopyTo(scores);
             l.CopyTo(labels);
-            parameters?.Stats?.Add(queries: nq, distances: evaluations, refined: evaluations);
+            parameters?.Stats?.Add(queries: nq, distances: evaluations.Value, refined: evaluations.Value);
         }
         finally { _lock.ExitRead(); }
     }
@@ -87,22 +75,57 @@ public sealed partial class MultiVectorIndex
         try
         {
             int count = _count;
-            ParallelWork.For(0, nq, threads, qi =>
-            {
-                var heap = new TopKHeap(s.AsSpan(qi * k, k), l.AsSpan(qi * k, k));
-                var query = queries.Item(qi);
-                for (int row = 0; row < count; row++)
-                {
-                    if (filter is not null && !filter.IsAllowed(_ids[row])) continue;
-                    heap.Push(-ChamferWithRow(query, row), _ids[row]);
-                }
-                FinishRow(ref heap, s.AsSpan(qi * k, k));
-            });
+            QueryFanOut.Run(nq, 1, threads, new Exact(this, queries, count, k, filter, s, l));
             s.CopyTo(scores);
             l.CopyTo(labels);
             parameters?.Stats?.Add(queries: nq, distances: (long)nq * count);
         }
         finally { _lock.ExitRead(); }
+    }
+
+    /// <summary>Re-ranks the FDE candidates of queries by exact Chamfer similarity (one query per chunk) for the shared fan-out.</summary>
+    private readonly struct Rerank(MultiVectorIndex index, MultiVectorSet queries, int n, int k, long[] candLabels, IIdFilter? filter,
+        float[] scores, long[] labels, StrongBox<long> evaluations) : IQueryChunk
+    {
+        public void Run(int first, int count)
+        {
+            long local = 0;
+            for (int qi = first; qi < first + count; qi++)
+            {
+                var heap = new TopKHeap(scores.AsSpan(qi * k, k), labels.AsSpan(qi * k, k));
+                var query = queries.Item(qi);
+                for (int c = 0; c < n; c++)
+                {
+                    long id = candLabels[(long)qi * n + c];
+                    if (id < 0 || !index._rowOf.TryGetValue(id, out int row)) continue;
+                    if (filter is not null && !filter.IsAllowed(id)) continue;
+                    heap.Push(-index.ChamferWithRow(query, row), id);
+                    local++;
+                }
+                FinishRow(ref heap, scores.AsSpan(qi * k, k));
+            }
+            Interlocked.Add(ref evaluations.Value, local);
+        }
+    }
+
+    /// <summary>Exact Chamfer search of queries over every item (one query per chunk) for the shared fan-out.</summary>
+    private readonly struct Exact(MultiVectorIndex index, MultiVectorSet queries, int items, int k, IIdFilter? filter, float[] scores, long[] labels)
+        : IQueryChunk
+    {
+        public void Run(int first, int count)
+        {
+            for (int qi = first; qi < first + count; qi++)
+            {
+                var heap = new TopKHeap(scores.AsSpan(qi * k, k), labels.AsSpan(qi * k, k));
+                var query = queries.Item(qi);
+                for (int row = 0; row < items; row++)
+                {
+                    if (filter is not null && !filter.IsAllowed(index._ids[row])) continue;
+                    heap.Push(-index.ChamferWithRow(query, row), index._ids[row]);
+                }
+                FinishRow(ref heap, scores.AsSpan(qi * k, k));
+            }
+        }
     }
 
     /// <summary>Sorts a row's heap (keys are negated scores) and turns it into scores, padding with −∞ / −1.</summary>

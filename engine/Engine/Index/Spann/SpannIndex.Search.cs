@@ -1,15 +1,17 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using Engine.Distance;
 using Engine.Index.Ivf;
 using Engine.Index.Lists;
 using Engine.Quantization;
+using Engine.Runtime;
 using Engine.Storage.Postings;
 
 namespace Engine.Index.Spann;
 
 public sealed partial class SpannIndex
 {
-    /// <summary>Per-thread search scratch (SPTAG's ExtraWorkSpace): reused across queries, no per-query allocation.</summary>
+    /// <summary>Search scratch of one worker (SPTAG's ExtraWorkSpace), pooled by the index: reused across queries, no per-query allocation.</summary>
     private sealed class Scratch
     {
         public float[] Query = [];
@@ -22,12 +24,9 @@ public sealed partial class SpannIndex
         public readonly List<PostingLocation> Locations = new();
         public readonly List<int> Keys32 = new();
         // The probed posting, as an inverted list read in place or from a pinned copy, and the list scanner of the
-        // index's codec (chosen once per thread and codec: ScannerFor).
+        // index's codec (made on the scratch's first query: ScannerFor; the pool is the index's, so is the scanner).
         public readonly DeviceBlockInvertedList List = new();
         public IvfListScanner? Scanner;
-        public IVectorCodec? ScannerCodec;
-        public int ScannerDimension;
-        public bool ScannerInnerProduct;
         // Coded postings: candidate heap by estimate and candidate slots.
         public float[] CandKeys = [];
         public long[] CandSlots = [];
@@ -42,8 +41,9 @@ public sealed partial class SpannIndex
         public float[] Vector = [];
     }
 
-    [ThreadStatic] private static Scratch? t_scratch;
-    [ThreadStatic] private static DeviceBlockInvertedList? t_reconstructList; // TryReconstruct's (released before it returns)
+    // Rented per chunk of queries, never per thread: a filter that searches this index again on the same thread gets
+    // a scratch of its own instead of the one its caller is still using.
+    private readonly ScratchPool<Scratch> _scratch = new(() => new Scratch());
 
     /// <inheritdoc />
     /// <remarks>Accepts <see cref="SpannSearchParameters"/> for probes and pruning. Runs concurrently with
@@ -53,7 +53,7 @@ public sealed partial class SpannIndex
     /// <exception cref="ArgumentOutOfRangeException">A knob of <paramref name="parameters"/> is out of range
     /// (<see cref="SpannSearchParameters.Validate"/>: probes below 1, a negative, NaN or infinite prune factor,
     /// negative threads). Probes above the head count are clamped to it.</exception>
-    public void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
+    public unsafe void Search(ReadOnlySpan<float> queries, int k, Span<float> distances, Span<long> labels,
         SearchParameters? parameters = null)
     {
         ThrowIfDisposed();
@@ -77,30 +77,37 @@ public sealed partial class SpannIndex
         // Chunks of up to MaxHeadChunk queries, smaller when the batch would not otherwise reach every thread.
         int wanted = Math.Max(1, parameters?.ResolveThreads() ?? Environment.ProcessorCount);
         int chunk = Math.Clamp((nq + wanted - 1) / wanted, 1, MaxHeadChunk);
-        int chunks = (nq + chunk - 1) / chunk;
-        int threads = Math.Min(wanted, chunks);
         var call = new Call(k, probes, eps, rerank, filter, stats, chunk);
-        if (threads <= 1)
-        {
-            for (int c = 0; c < chunks; c++) SearchChunk(queries, nq, c, distances, labels, call);
-            return;
-        }
-        float[] q = ArrayPool<float>.Shared.Rent(nq * Dimension);
-        float[] dOut = ArrayPool<float>.Shared.Rent(nq * k);
-        long[] lOut = ArrayPool<long>.Shared.Rent(nq * k);
+        // Results written over the queries (the same buffer passed twice) must not change rows still to be read: copy them.
+        bool aliased = queries.Overlaps(distances) || MemoryMarshal.AsBytes(queries).Overlaps(MemoryMarshal.AsBytes(labels));
+        float[]? copy = aliased ? ArrayPool<float>.Shared.Rent(nq * Dimension) : null;
         try
         {
-            queries.CopyTo(q);
-            ParallelWork.For(0, chunks, threads, c => SearchChunk(q.AsSpan(0, nq * Dimension), nq, c, dOut, lOut, call));
-            dOut.AsSpan(0, nq * k).CopyTo(distances);
-            lOut.AsSpan(0, nq * k).CopyTo(labels);
+            ReadOnlySpan<float> rows = queries;
+            if (copy is not null)
+            {
+                queries.CopyTo(copy);
+                rows = copy.AsSpan(0, nq * Dimension);
+            }
+            fixed (float* pq = rows)
+            fixed (float* pd = distances)
+            fixed (long* pl = labels)
+                QueryFanOut.Run(nq, chunk, wanted, _scratch, new ChunkSearch(this, pq, pd, pl, nq, call));
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(q);
-            ArrayPool<float>.Shared.Return(dOut);
-            ArrayPool<long>.Shared.Return(lOut);
+            if (copy is not null) ArrayPool<float>.Shared.Return(copy);
         }
+    }
+
+    /// <summary>One chunk of a batch (<see cref="SearchChunk"/>) for the shared fan-out; the rows stay pinned by
+    /// <see cref="Search"/> while it runs.</summary>
+    private readonly unsafe struct ChunkSearch(SpannIndex index, float* queries, float* distances, long* labels, int nq, Call call)
+        : IQueryChunk<Scratch>
+    {
+        public void Run(int c, int first, int count, Scratch s) =>
+            index.SearchChunk(s, new ReadOnlySpan<float>(queries, nq * index.Dimension), nq, c,
+                new Span<float>(distances, nq * call.K), new Span<long>(labels, nq * call.K), call);
     }
 
     /// <summary>Most queries per head search: a chunk's heads come from one GEMM over the head vectors, which are read
@@ -108,14 +115,13 @@ public sealed partial class SpannIndex
     /// coded MNIST at probes 12, two threads: 8 / 16 / 32 / 64 queries ≈ 7.0k / 8.3k / 9.8k / 9.0k QPS).</summary>
     private const int MaxHeadChunk = 32;
 
-    /// <summary>The knobs of one search call (Chunk: queries per head search).</summary>
-    private sealed record Call(int K, int Probes, float Eps, int Rerank, IIdFilter? Filter, SearchStats? Stats, int Chunk);
+    /// <summary>The knobs of one search call (Chunk: queries per head search); a struct, so a call allocates nothing for it.</summary>
+    private readonly record struct Call(int K, int Probes, float Eps, int Rerank, IIdFilter? Filter, SearchStats? Stats, int Chunk);
 
     // Searches queries [c × call.Chunk, …) of the call: their heads in one batch, then each query's postings, all under
     // one read lock (so the probed postings are the ones the heads name).
-    private void SearchChunk(ReadOnlySpan<float> queries, int nq, int c, Span<float> distances, Span<long> labels, Call call)
+    private void SearchChunk(Scratch s, ReadOnlySpan<float> queries, int nq, int c, Span<float> distances, Span<long> labels, Call call)
     {
-        var s = t_scratch ??= new Scratch();
         int d = Dimension, k = call.K, q0 = c * call.Chunk, qb = Math.Min(call.Chunk, nq - q0);
         if (s.Chunk.Length < qb * d) s.Chunk = new float[MaxHeadChunk * d];
         var chunk = s.Chunk.AsSpan(0, qb * d);
@@ -228,8 +234,9 @@ public sealed partial class SpannIndex
         try
         {
             if (!_idMap.TryGetValue(id, out var e) || e.Posting < 0) return false;
-            // Its own list, not the search scratch's: an id filter may call this from inside a search on the thread.
-            var list = t_reconstructList ??= new DeviceBlockInvertedList();
+            // A scratch of its own from the pool (an id filter may call this from inside a search on the thread).
+            var scratch = _scratch.Rent();
+            var list = scratch.List;
             try
             {
                 var view = AcquirePosting(list, e.Posting);
@@ -244,15 +251,19 @@ public sealed partial class SpannIndex
                     }
                 }
             }
-            finally { list.Release(); }
+            finally
+            {
+                list.Release();
+                _scratch.Return(scratch);
+            }
             throw new CorruptIndexException(_store.Device.Name, _postings[e.Posting].Location.Offset, $"id {id} is recorded in posting {e.Posting} but the posting does not hold it");
         }
         finally { _lock.ExitRead(); }
     }
 
     /// <summary>
-    /// The list scanner of this index's postings for the calling thread (made on its first query, again when the thread
-    /// searches an index of another codec or shape): <see cref="RaBitQFastScanListScanner"/> for <c>RaBitQfs{b}</c>,
+    /// The list scanner of this index's postings held by <paramref name="s"/> (made on the scratch's first query; the
+    /// scratch pool is this index's, so codec, dimension and metric never change under it): <see cref="RaBitQFastScanListScanner"/> for <c>RaBitQfs{b}</c>,
     /// <see cref="RaBitQListScanner"/> for <c>RaBitQ{b}</c> (both with error bounds: keys are the estimate minus its
     /// bound, and the re-ranking stops by them), <see cref="PQListScanner"/> for <c>PQ{m}</c> and <c>PQ{m}x4</c> (one
     /// table of whole-vector distances, no residual tables), <see cref="EstimatorListScanner"/> for SQ8 and BIN,
@@ -261,12 +272,10 @@ public sealed partial class SpannIndex
     /// </summary>
     private IvfListScanner ScannerFor(Scratch s)
     {
+        if (s.Scanner is not null) return s.Scanner;
         bool ip = Metric == Metric.InnerProduct;
-        if (s.Scanner is not null && ReferenceEquals(s.ScannerCodec, _codec) && s.ScannerDimension == Dimension && s.ScannerInnerProduct == ip)
-            return s.Scanner;
         var metric = ip ? Metric.InnerProduct : Metric.L2;
         s.Scanner = _codec is null ? new FlatListScanner(Dimension, metric) : ScannerOf(_codec, metric);
-        (s.ScannerCodec, s.ScannerDimension, s.ScannerInnerProduct) = (_codec, Dimension, ip);
         return s.Scanner;
     }
 
