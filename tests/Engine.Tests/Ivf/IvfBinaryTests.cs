@@ -170,6 +170,35 @@ public class IvfBinaryTests
         Assert.True(Recall(loaded, Metric.L2, 8, 1) > 0.3);
     }
 
+    /// <summary>An index saved untrained and loaded trains its coarse centroids by k-means, as it would have before the
+    /// save: the loader took the file's (zero) centroids for supplied ones, Train kept them, and every vector went to
+    /// list 0. Centroids supplied with UseCentroids before the save are still kept.</summary>
+    [Fact]
+    public void AnIndexSavedUntrained_TrainsItsCentroidsAfterTheLoad_AndKeepsSuppliedOnes()
+    {
+        using var dir = new IvfTestData.TempDir();
+        using var direct = (IvfIndex)IndexFactory.Create("IVF8,Flat", D, Metric.L2);
+        direct.Train(Data);
+        direct.Add(Data, Ids);
+        using (var untrained = (IvfIndex)IndexFactory.Create("IVF8,Flat", D, Metric.L2)) untrained.Save(dir.File("u.idx"));
+        using var loaded = IvfIndex.Load(dir.File("u.idx"));
+        loaded.Train(Data);
+        loaded.Add(Data, Ids);
+        Assert.Equal(Recall(direct, Metric.L2, 2, 1), Recall(loaded, Metric.L2, 2, 1));
+        Assert.True(Recall(loaded, Metric.L2, 2, 1) > 0.5);
+
+        var supplied = new float[8 * D];
+        for (int i = 0; i < supplied.Length; i++) supplied[i] = Data[i % Data.Length];
+        using (var withCentroids = (IvfIndex)IndexFactory.Create("IVF8,Flat", D, Metric.L2))
+        {
+            withCentroids.UseCentroids(supplied);
+            withCentroids.Save(dir.File("s.idx"));
+        }
+        using var kept = IvfIndex.Load(dir.File("s.idx"));
+        kept.Train(Data);
+        Assert.Equal(supplied, kept.CentroidArray());
+    }
+
     [Fact]
     public void TheBinarySectionIsCheckedOnLoad()
     {

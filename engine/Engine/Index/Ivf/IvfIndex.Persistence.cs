@@ -80,7 +80,7 @@ public sealed partial class IvfIndex
     private int CodeBytes(int rows) => _lists.CodeBytes(rows);
 
     // The coarse centroids as one nlist × d array (the flat quantizer's own; any other quantizer's read back).
-    private float[] CentroidArray()
+    internal float[] CentroidArray()
     {
         if (ReferenceEquals(_quantizer, _flatQuantizer)) return _flatQuantizer.Centroids;
         var all = new float[(long)ListCount * Dimension];
@@ -137,7 +137,8 @@ public sealed partial class IvfIndex
         if (_rabitq is not null) ReadRaBitQ(r, trained: ver[1] == 1);
         if (_binary is not null) ReadBinary(r, trained: ver[1] == 1);
         ReadTransform(r, trained: ver[1] == 1);
-        _flatQuantizer.SetCentroids(r.ReadArray<float>("CENT", (long)Spec.Lists * d));
+        var centroids = r.ReadArray<float>("CENT", (long)Spec.Lists * d);
+        _flatQuantizer.SetCentroids(centroids);
         var cb = r.ReadArray<float>("PQCB", _pq?.Codebooks.Length ?? 0);
         if (_pq is not null && ver[1] == 1) _pq.SetCodebooks(cb);
         if (r.PeekTag() == "ANIS") ReadAnisotropic(r);
@@ -199,7 +200,10 @@ public sealed partial class IvfIndex
             throw new CorruptIndexException(r.Path, countsAt, $"the lists hold {_directMap.Count} distinct ids, header says {h.Count}");
         _count = h.Count;
         _trained = ver[1] == 1;
-        _centroidsSupplied = true;
+        // An untrained index wrote the centroids it had: zeros unless UseCentroids supplied some. Only supplied
+        // (or trained) ones are kept by a later Train; zeros are trained by k-means (they used to be kept: every
+        // vector went to list 0).
+        _centroidsSupplied = _trained || centroids.AsSpan().ContainsAnyExcept(0f);
         if (ver[2] >= 1 && ver[2] <= Spec.Lists) _defaultProbes = ver[2];
         if (Spec.CoarseHnswM > 0) SetQuantizer(ServingQuantizer());
         if (_trained) BuildTerm2();
