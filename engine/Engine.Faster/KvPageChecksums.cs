@@ -78,7 +78,8 @@ internal sealed class KvPageChecksums
     // True when `name` is a file directly inside `folder` (not "." or "..", no further separators).
     private static bool IsFileOf(string folder, string name) =>
         name.Length > folder.Length + 1 && name.StartsWith(folder + "/", StringComparison.Ordinal)
-        && name.IndexOfAny(['/', '\\'], folder.Length + 1) < 0 && name[(folder.Length + 1)..] is not ("." or "..");
+        && name.IndexOfAny(['/', '\\'], folder.Length + 1) < 0 && name[(folder.Length + 1)..] is not ("." or "..")
+        && !name.Any(char.IsControl);
 
     /// <summary>Hashes the pages of [begin, end) from the log files, reusing the whole pages of <paramref name="previous"/>
     /// (whose bytes FASTER no longer changes) and reading only the rest: the previous checkpoint's last, partial page and
@@ -141,6 +142,10 @@ internal sealed class KvPageChecksums
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {
                 throw new CorruptIndexException(path, 0, $"FASTER checkpoint file {f.Path} of checkpoint {Token} is missing; " + Restore, e);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CorruptIndexException(path, 0, $"FASTER checkpoint file {f.Path} of checkpoint {Token} cannot be read ({e.Message}); " + Restore, e);
             }
             if (bytes.Length != f.Length)
                 throw new CorruptIndexException(path, Math.Min(bytes.Length, f.Length),

@@ -125,12 +125,23 @@ public sealed class GpuIvfPqScanner : IDisposable
         lock (_ctx.Gate)
         {
             _ctx.ThrowIfDisposed();
-            _codes = _ctx.Accelerator.Allocate1D<byte>(Math.Max(1, lists.Codes.Length));
-            _offsets = _ctx.Accelerator.Allocate1D<int>(off.Length);
-            _factors = _ctx.Accelerator.Allocate1D<float>(Math.Max(1, lists.Factors.Length));
-            _ctx.Upload(_codes.View, lists.Codes);
-            _ctx.Upload(_offsets.View, off);
-            _ctx.Upload(_factors.View, lists.Factors);
+            try
+            {
+                _codes = _ctx.Accelerator.Allocate1D<byte>(Math.Max(1, lists.Codes.Length));
+                _offsets = _ctx.Accelerator.Allocate1D<int>(off.Length);
+                _factors = _ctx.Accelerator.Allocate1D<float>(Math.Max(1, lists.Factors.Length));
+                _ctx.Upload(_codes.View, lists.Codes);
+                _ctx.Upload(_offsets.View, off);
+                _ctx.Upload(_factors.View, lists.Factors);
+            }
+            catch
+            {
+                // a failed allocation or upload (device memory full): free what was allocated, not at finalisation
+                _codes?.Dispose();
+                _offsets?.Dispose();
+                _factors?.Dispose();
+                throw;
+            }
         }
     }
 

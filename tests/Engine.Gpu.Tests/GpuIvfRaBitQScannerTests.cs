@@ -159,6 +159,21 @@ public sealed class GpuIvfRaBitQScannerTests(GpuFixture fixture)
         index.DeviceScan = null;
     }
 
+    /// <summary>Dropping the provider of a disposed index is a no-op (the setter's write lock would throw
+    /// ObjectDisposedException); setting one is refused.</summary>
+    [Fact]
+    public void DroppingTheProviderOfADisposedIndex_IsANoOp()
+    {
+        var data = Data.Clustered(N, D, 20, seed: 71);
+        var index = Build("IVF8,RaBitQfs4,RFlat", Metric.L2, data);
+        index.DeviceScan = new GpuIvfScanProvider(fixture.Context);
+        Search(index, Data.Clustered(Nq, D, 20, seed: 72), new IvfSearchParameters { Probes = 4, Threads = 1 });
+        index.Dispose();
+        index.DeviceScan = null;
+        Assert.Null(index.DeviceScan);
+        Assert.Throws<ObjectDisposedException>(() => index.DeviceScan = new GpuIvfScanProvider(fixture.Context));
+    }
+
     [Fact]
     public void FiltersAndCodeBudgetsKeepTheCpuScanner()
     {

@@ -70,6 +70,11 @@ public class SearchParameters
 }
 
 /// <summary>Decides which ids a search may return.</summary>
+/// <remarks>A filter may read the index it filters (search it, reconstruct vectors) when the outer search runs on one
+/// thread (<see cref="SearchParameters.Threads"/> = 1): the index's read lock is re-entrant on that thread. With more
+/// threads the filter runs on worker threads that do not hold the lock, and a writer waiting for the index (an add, a
+/// remove) blocks their nested reads while it waits for the outer search: a deadlock. A filter must never write to
+/// the index it filters.</remarks>
 public interface IIdFilter
 {
     /// <summary>True when <paramref name="id"/> may appear in results.</summary>

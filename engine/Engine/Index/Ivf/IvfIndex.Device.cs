@@ -37,6 +37,8 @@ public sealed partial class IvfIndex
         {
             if (value is not null && !SupportsDeviceScan)
                 throw new NotSupportedException($"'{Description}' has no device list scanner: only PQ lists (PQ{{m}}, PQ{{m}}x4, PQ{{m}}x4fs, residual or nr) and RaBitQ lists (RaBitQ{{b}}, RaBitQfs{{b}}) scan on an accelerator.");
+            // A disposed index released its device lists already: dropping the provider is a no-op.
+            if (value is null && _lock.IsClosed) { _deviceScan = null; return; }
             // Under the write lock: searches in flight hold the read lock and may be scanning the device lists this
             // disposes (a search then launched on freed device memory).
             _lock.EnterWrite();
@@ -90,11 +92,13 @@ public sealed partial class IvfIndex
     }
 
     // Queries per device chunk (one launch): the batch split over the threads (their tables are built in parallel while
-    // another chunk's launch runs), at most DeviceTableFloats of tables.
+    // another chunk's launch runs), at most DeviceTableFloats of tables and DeviceTableFloats of coarse distances
+    // (each worker's pooled scratch keeps chunk × nlist of them: without this bound a large batch over many lists
+    // left gigabytes in the pool).
     private int DeviceChunk(int nq, int threads, in SearchContext ctx)
     {
         var dev = DeviceLists();
-        long perQuery = (dev.TablePerList ? ctx.Probes : 1) * (long)dev.CodeBytes * 256;
+        long perQuery = Math.Max((dev.TablePerList ? ctx.Probes : 1) * (long)dev.CodeBytes * 256, ListCount);
         int cap = (int)Math.Max(1, Math.Min(int.MaxValue, DeviceTableFloats / perQuery));
         int share = (nq + Math.Max(1, threads) - 1) / Math.Max(1, threads);
         return Math.Min(cap, Math.Max(share, Math.Min(nq, MaxQueryChunk)));
@@ -114,12 +118,16 @@ public sealed partial class IvfIndex
         int nc = s.DeviceScanners[0].CandidatesFor(ctx.ScanK, ctx.Candidates, _refine is not null);
         long perTable = (long)m * 256;
         long tableCount = dev.TablePerList ? (long)qb * probes : qb;
-        int[] probeInts = ArrayPool<int>.Shared.Rent(qb * probes);
-        float[] tables = ArrayPool<float>.Shared.Rent(checked((int)(tableCount * perTable)));
-        var terms = ArrayPool<IvfProbeTerms>.Shared.Rent(qb * probes);
+        int[] probeInts = [];
+        float[] tables = [];
+        IvfProbeTerms[] terms = [];
         long scanned = 0, refined = 0;
         try
         {
+            // rented inside the try: a failed rent (the checked size) returns the ones taken
+            probeInts = ArrayPool<int>.Shared.Rent(qb * probes);
+            tables = ArrayPool<float>.Shared.Rent(checked((int)(tableCount * perTable)));
+            terms = ArrayPool<IvfProbeTerms>.Shared.Rent(qb * probes);
             for (int i = 0; i < qb; i++)
             {
                 var scanner = s.DeviceScanners[i];
@@ -156,9 +164,9 @@ public sealed partial class IvfIndex
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(probeInts);
-            ArrayPool<float>.Shared.Return(tables);
-            ArrayPool<IvfProbeTerms>.Shared.Return(terms);
+            if (probeInts.Length > 0) ArrayPool<int>.Shared.Return(probeInts);
+            if (tables.Length > 0) ArrayPool<float>.Shared.Return(tables);
+            if (terms.Length > 0) ArrayPool<IvfProbeTerms>.Shared.Return(terms);
         }
         return (scanned, refined);
     }

@@ -51,8 +51,8 @@ internal sealed class IvfScratch
 
     public void Ensure(int chunk, int lists, int probes, int candidates)
     {
-        if (Coarse.Length < chunk * lists) Coarse = new float[chunk * lists];
-        if (ProbeKeys.Length < chunk * probes) { ProbeKeys = new float[chunk * probes]; ProbeLists = new long[chunk * probes]; }
+        if (Coarse.Length < (long)chunk * lists) Coarse = new float[checked(chunk * lists)];
+        if (ProbeKeys.Length < (long)chunk * probes) { ProbeKeys = new float[checked(chunk * probes)]; ProbeLists = new long[chunk * probes]; }
         if (CandKeys.Length < candidates) { CandKeys = new float[candidates]; CandLabels = new long[candidates]; }
         if (QueryNorms.Length < chunk) QueryNorms = new float[chunk];
         if (CoarseCandKeys.Length < lists) { CoarseCandKeys = new float[lists]; CoarseCandIds = new long[lists]; }
