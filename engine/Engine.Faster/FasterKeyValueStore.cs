@@ -58,7 +58,9 @@ public sealed class FasterKeyValueStore : IDisposable
             if (recoverFrom is Guid token)
             {
                 // FASTER reads the log's pages with unchecked record lengths (damaged bytes crash the process): check
-                // them first against the checkpoint's page checksums, where it has them.
+                // them first against the checkpoint's page checksums, where it has them; and before that the
+                // checkpoint's own files, the metadata that names the range among them.
+                KvPageChecksums.VerifyCheckpointFiles(_directory, token);
                 if (MetadataOf(_checkpoints, token) is { } info)
                 {
                     var (begin, end) = KvPageChecksums.RangeOf(info);

@@ -115,12 +115,13 @@ internal sealed class KvPageChecksums
         return new KvPageChecksums(token, begin, end, pages, tail, tailCrc, files, 2);
     }
 
+    private const string Restore = "restore the directory from a backup or a copy (FASTER would read the damaged bytes unchecked, so the store is not opened)";
+
     /// <summary>Checks the log files and the checkpoint's files under <paramref name="storeDirectory"/> against these checksums.</summary>
     /// <exception cref="CorruptIndexException">A page, the tail or a checkpoint file differs, or a file is missing or ends
     /// early: names the file, the offset and what differs.</exception>
     internal void Verify(string storeDirectory, string logPrefix, long segmentSize)
     {
-        const string Restore = "restore the directory from a backup or a copy (FASTER would read the damaged bytes unchecked, so the store is not opened)";
         ForEachPage(Begin, End, 0, logPrefix, segmentSize, (i, crc, file, offset) =>
         {
             if (crc != Pages[i])
@@ -134,6 +135,14 @@ internal sealed class KvPageChecksums
             throw new CorruptIndexException(tailFile, tailOffset,
                 $"the last {Tail - End} bytes of FASTER KV log the checkpoint covers (log addresses {End}..{Tail}) fail their CRC-32C " +
                 $"(stored {TailCrc:x8}, computed {tailCrc:x8}): the store's log is damaged; " + Restore);
+        VerifyFiles(storeDirectory);
+    }
+
+    /// <summary>Checks the checkpoint's own files (FASTER's metadata and hash table) against their checksums; nothing for
+    /// a version 1 file.</summary>
+    /// <exception cref="CorruptIndexException">A file differs, is missing or cannot be read.</exception>
+    internal void VerifyFiles(string storeDirectory)
+    {
         foreach (var f in Files)
         {
             string path = Path.Combine(storeDirectory, f.Path);
@@ -155,6 +164,26 @@ internal sealed class KvPageChecksums
                 throw new CorruptIndexException(path, 0,
                     $"FASTER checkpoint file {f.Path} fails its CRC-32C (stored {f.Crc:x8}, computed {crc:x8}): the checkpoint is damaged; " + Restore);
         }
+    }
+
+    /// <summary>
+    /// Checks the files of checkpoint <paramref name="token"/> listed in its checksum file (when it has one) before
+    /// anything reads them: FASTER's metadata (<c>info.dat</c>) is parsed for the covered range, so damage there is
+    /// named as damage to it rather than as a checksum file "for another range".
+    /// </summary>
+    /// <exception cref="CorruptIndexException">The checksum file or a listed file is damaged.</exception>
+    internal static void VerifyCheckpointFiles(string storeDirectory, Guid token)
+    {
+        byte[] b;
+        try { b = File.ReadAllBytes(FileOf(storeDirectory, token)); }
+        catch (FileNotFoundException) { return; }
+        catch (DirectoryNotFoundException) { return; }
+        if (b.Length < HeaderSize + 4) return; // Read names the damage
+        long begin = BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(32)), end = BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(40));
+        long count = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(12));
+        long tailAt = HeaderSize + 4 * count;
+        long tail = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(4)) == 2 && tailAt + 8 <= b.Length ? BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan((int)tailAt)) : end;
+        Read(storeDirectory, token, begin, end, tail)?.VerifyFiles(storeDirectory);
     }
 
     // CRC-32C of the log bytes [from, until) (less than 4 KiB, inside one segment), with the file and offset they lie at.
