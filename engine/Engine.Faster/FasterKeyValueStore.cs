@@ -60,12 +60,13 @@ public sealed class FasterKeyValueStore : IDisposable
                 // FASTER reads the log's pages with unchecked record lengths (damaged bytes crash the process): check
                 // them first against the checkpoint's page checksums, where it has them; and before that the
                 // checkpoint's own files, the metadata that names the range among them.
-                KvPageChecksums.VerifyCheckpointFiles(_directory, token);
+                var sums = KvPageChecksums.Read(_directory, token);
+                sums?.VerifyFiles(_directory);
                 if (MetadataOf(_checkpoints, token) is { } info)
                 {
                     var (begin, end) = KvPageChecksums.RangeOf(info);
-                    _pageChecksums = KvPageChecksums.Read(_directory, token, begin, end, KvPageChecksums.TailOf(info));
-                    _pageChecksums?.Verify(_directory, LogPrefix, _device.SegmentSize);
+                    _pageChecksums = sums?.CheckRange(begin, end, KvPageChecksums.TailOf(info), KvPageChecksums.FileOf(_directory, token));
+                    _pageChecksums?.VerifyLog(LogPrefix, _device.SegmentSize);
                     VerifiedLogBytes = _pageChecksums is null ? -1 : _pageChecksums.Tail - begin;
                 }
                 _store.Recover(token);

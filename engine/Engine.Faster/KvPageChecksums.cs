@@ -122,6 +122,15 @@ internal sealed class KvPageChecksums
     /// early: names the file, the offset and what differs.</exception>
     internal void Verify(string storeDirectory, string logPrefix, long segmentSize)
     {
+        VerifyFiles(storeDirectory);
+        VerifyLog(logPrefix, segmentSize);
+    }
+
+    /// <summary>Checks the log's pages and tail against these checksums (the part of <see cref="Verify"/> after the
+    /// checkpoint's files).</summary>
+    /// <exception cref="CorruptIndexException">A page or the tail differs, or a segment is missing or ends early.</exception>
+    internal void VerifyLog(string logPrefix, long segmentSize)
+    {
         ForEachPage(Begin, End, 0, logPrefix, segmentSize, (i, crc, file, offset) =>
         {
             if (crc != Pages[i])
@@ -135,7 +144,6 @@ internal sealed class KvPageChecksums
             throw new CorruptIndexException(tailFile, tailOffset,
                 $"the last {Tail - End} bytes of FASTER KV log the checkpoint covers (log addresses {End}..{Tail}) fail their CRC-32C " +
                 $"(stored {TailCrc:x8}, computed {tailCrc:x8}): the store's log is damaged; " + Restore);
-        VerifyFiles(storeDirectory);
     }
 
     /// <summary>Checks the checkpoint's own files (FASTER's metadata and hash table) against their checksums; nothing for
@@ -164,26 +172,6 @@ internal sealed class KvPageChecksums
                 throw new CorruptIndexException(path, 0,
                     $"FASTER checkpoint file {f.Path} fails its CRC-32C (stored {f.Crc:x8}, computed {crc:x8}): the checkpoint is damaged; " + Restore);
         }
-    }
-
-    /// <summary>
-    /// Checks the files of checkpoint <paramref name="token"/> listed in its checksum file (when it has one) before
-    /// anything reads them: FASTER's metadata (<c>info.dat</c>) is parsed for the covered range, so damage there is
-    /// named as damage to it rather than as a checksum file "for another range".
-    /// </summary>
-    /// <exception cref="CorruptIndexException">The checksum file or a listed file is damaged.</exception>
-    internal static void VerifyCheckpointFiles(string storeDirectory, Guid token)
-    {
-        byte[] b;
-        try { b = File.ReadAllBytes(FileOf(storeDirectory, token)); }
-        catch (FileNotFoundException) { return; }
-        catch (DirectoryNotFoundException) { return; }
-        if (b.Length < HeaderSize + 4) return; // Read names the damage
-        long begin = BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(32)), end = BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(40));
-        long count = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(12));
-        long tailAt = HeaderSize + 4 * count;
-        long tail = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(4)) == 2 && tailAt + 8 <= b.Length ? BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan((int)tailAt)) : end;
-        Read(storeDirectory, token, begin, end, tail)?.VerifyFiles(storeDirectory);
     }
 
     // CRC-32C of the log bytes [from, until) (less than 4 KiB, inside one segment), with the file and offset they lie at.
@@ -292,15 +280,34 @@ internal sealed class KvPageChecksums
         DurableFile.Write(path, bytes);
     }
 
-    /// <summary>Reads the file of <paramref name="token"/>; null when there is none (a store from before these files,
-    /// or a checkpoint whose file was never written).</summary>
+    /// <summary>Reads the file of <paramref name="token"/> and checks it names the range of the checkpoint's metadata;
+    /// null when there is none (a store from before these files, or a checkpoint whose file was never written).</summary>
     /// <param name="storeDirectory">The store's directory.</param>
     /// <param name="token">The checkpoint.</param>
     /// <param name="begin">The checkpoint's begin address (<see cref="RangeOf"/>).</param>
     /// <param name="end">The end of its page-checked range (<see cref="RangeOf"/>).</param>
     /// <param name="tail">The end of the log it covers (<see cref="TailOf"/>); a version 2 file must name the same.</param>
     /// <exception cref="CorruptIndexException">The file is damaged, or belongs to another checkpoint or range.</exception>
-    internal static KvPageChecksums? Read(string storeDirectory, Guid token, long begin, long end, long tail)
+    internal static KvPageChecksums? Read(string storeDirectory, Guid token, long begin, long end, long tail) =>
+        Read(storeDirectory, token)?.CheckRange(begin, end, tail, FileOf(storeDirectory, token));
+
+    /// <summary>This file's range is the checkpoint's: [<paramref name="begin"/>, <paramref name="end"/>) and, in a
+    /// version 2 file, the tail up to <paramref name="tail"/>.</summary>
+    /// <exception cref="CorruptIndexException">The ranges differ (names <paramref name="path"/>, the file).</exception>
+    internal KvPageChecksums CheckRange(long begin, long end, long tail, string path)
+    {
+        if (Begin != begin || End != end)
+            throw new CorruptIndexException(path, 16,
+                $"the FASTER KV page checksum file is for checkpoint {Token} and log addresses {Begin}..{End}, not {begin}..{end}");
+        if (Version >= 2 && Tail != tail)
+            throw new CorruptIndexException(path, HeaderSize + 4L * Pages.Length, $"the FASTER KV page checksum file covers the log up to {Tail}, its checkpoint up to {tail}");
+        return this;
+    }
+
+    /// <summary>Reads the file of <paramref name="token"/> as it stands (its own range, not yet compared with the
+    /// checkpoint's metadata: <see cref="CheckRange"/>); null when there is none.</summary>
+    /// <exception cref="CorruptIndexException">The file is damaged or belongs to another checkpoint.</exception>
+    internal static KvPageChecksums? Read(string storeDirectory, Guid token)
     {
         string path = FileOf(storeDirectory, token);
         byte[] b;
@@ -318,20 +325,21 @@ internal sealed class KvPageChecksums
             throw new CorruptIndexException(path, 0, "the FASTER KV page checksum file is damaged (its length or checksum)");
         var fileToken = new Guid(s.Slice(16, 16));
         long fileBegin = BinaryPrimitives.ReadInt64LittleEndian(s[32..]), fileEnd = BinaryPrimitives.ReadInt64LittleEndian(s[40..]);
-        if (fileToken != token || fileBegin != begin || fileEnd != end)
-            throw new CorruptIndexException(path, 16,
-                $"the FASTER KV page checksum file is for checkpoint {fileToken} and log addresses {fileBegin}..{fileEnd}, not {token} and {begin}..{end}");
+        if (fileToken != token)
+            throw new CorruptIndexException(path, 16, $"the FASTER KV page checksum file is for checkpoint {fileToken}, not {token}");
+        long begin = fileBegin, end = fileEnd;
         long expected = end > begin ? ((end - 1) >> PageBits) - (begin >> PageBits) + 1 : 0;
+        if (begin < 0 || end < begin) throw new CorruptIndexException(path, 32, $"the FASTER KV page checksum file names log addresses {begin}..{end}");
         if (count != expected) throw new CorruptIndexException(path, 12, $"the FASTER KV page checksum file lists {count} pages, its range needs {expected}");
         var pages = new uint[count];
         for (int i = 0; i < count; i++) pages[i] = BinaryPrimitives.ReadUInt32LittleEndian(s[(HeaderSize + 4 * i)..]);
         if (version == 1) return new KvPageChecksums(token, begin, end, pages, end, 0, [], 1);
         int at = (int)pagesEnd;
-        long fileTail = BinaryPrimitives.ReadInt64LittleEndian(s[at..]); at += 8;
+        long tail = BinaryPrimitives.ReadInt64LittleEndian(s[at..]); at += 8;
         uint tailCrc = BinaryPrimitives.ReadUInt32LittleEndian(s[at..]); at += 4;
         uint fileCount = BinaryPrimitives.ReadUInt32LittleEndian(s[at..]); at += 4;
-        if (fileTail != tail)
-            throw new CorruptIndexException(path, pagesEnd, $"the FASTER KV page checksum file covers the log up to {fileTail}, its checkpoint up to {tail}");
+        if (tail < end || tail - end >= EndAlignment)
+            throw new CorruptIndexException(path, pagesEnd, $"the FASTER KV page checksum file's tail {end}..{tail} is not the under-4-KiB rest of its range");
         if (fileCount > MaxCheckpointFiles)
             throw new CorruptIndexException(path, pagesEnd + 12, $"the FASTER KV page checksum file lists {fileCount} checkpoint files (at most {MaxCheckpointFiles})");
         var files = new List<CheckpointFile>((int)fileCount);
